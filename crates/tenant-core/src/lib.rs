@@ -1,0 +1,26 @@
+//! The moltbot-saas domain: tenants, their messaging channels and channel credentials.
+//!
+//! This crate holds the types and business rules shared by every other crate of the control plane.
+//! It knows nothing about databases, HTTP or async runtimes, so it can be embedded in any Rust
+//! service. Values that reach a constructor here are validated once; afterwards the types carry the
+//! guarantee (a [`Slug`] is always a DNS label, an [`AccountId`] is always canonical, …).
+
+mod channel;
+mod credentials;
+mod error;
+mod ids;
+mod page;
+mod secret;
+mod slug;
+mod tenant;
+mod time;
+
+pub use channel::{Channel, ChannelKind, ChannelState, DisplayName};
+pub use credentials::{CredentialField, CredentialValue, Credentials, CredentialsPatch, SlackMode};
+pub use error::{ValidationError, ValidationErrors};
+pub use ids::{AccountId, AgentId, ChannelId, TenantId};
+pub use page::{Cursor, Page, PageRequest};
+pub use secret::Secret;
+pub use slug::Slug;
+pub use tenant::{NewTenant, Plan, Tenant, TenantName, TenantStatus, TenantUpdate};
+pub use time::now;
