@@ -5,7 +5,9 @@ use serde::Serialize;
 
 use crate::error::reject_control_chars;
 use crate::tenant::string_enum;
-use crate::{ChannelId, Credentials, TenantId, ValidationError};
+use crate::{
+    ChannelId, Credentials, CredentialsPatch, TenantId, ValidationError, ValidationErrors,
+};
 
 string_enum!(
     /// A messaging network the gateway can connect a tenant's agent to.
@@ -119,6 +121,126 @@ impl Channel {
     }
 }
 
+/// A validated request to add a channel.
+#[derive(Debug, Clone)]
+pub struct NewChannel {
+    /// The network.
+    pub kind: ChannelKind,
+    /// Whether to serve it (default `true`).
+    pub enabled: bool,
+    /// Optional display name.
+    pub display_name: Option<DisplayName>,
+    /// Credentials given so far (may be incomplete).
+    pub credentials: Credentials,
+}
+
+impl NewChannel {
+    /// Validates raw input, collecting every problem. `credentials` may be absent: the channel then
+    /// awaits them.
+    pub fn parse(
+        kind: &str,
+        enabled: Option<bool>,
+        display_name: Option<&str>,
+        credentials: Option<&serde_json::Value>,
+    ) -> Result<Self, ValidationErrors> {
+        let kind: ChannelKind = kind.parse()?;
+        let mut errors = ValidationErrors::default();
+        let display_name = display_name.and_then(|d| errors.check(DisplayName::parse(d)));
+        let credentials = match credentials {
+            None => Some(Credentials::empty(kind)),
+            Some(v) => match Credentials::parse(kind, v) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    errors.0.extend(e.0);
+                    None
+                }
+            },
+        };
+        errors.into_result()?;
+        Ok(Self {
+            kind,
+            enabled: enabled.unwrap_or(true),
+            display_name,
+            credentials: credentials.unwrap_or_else(|| Credentials::empty(kind)),
+        })
+    }
+
+    /// Builds the channel of `tenant_id` under a new id at time `now`.
+    pub fn into_channel(self, tenant_id: TenantId, now: DateTime<Utc>) -> Channel {
+        Channel {
+            id: ChannelId::random(),
+            tenant_id,
+            kind: self.kind,
+            enabled: self.enabled,
+            display_name: self.display_name,
+            credentials: self.credentials,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+/// A validated partial update of a channel; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ChannelUpdate {
+    /// Switch serving on or off.
+    pub enabled: Option<bool>,
+    /// `Some(None)` clears the display name.
+    pub display_name: Option<Option<DisplayName>>,
+    /// Credential fields to set or clear.
+    pub credentials: Option<CredentialsPatch>,
+}
+
+impl ChannelUpdate {
+    /// Validates raw input for a channel of `kind`, collecting every problem.
+    pub fn parse(
+        kind: ChannelKind,
+        enabled: Option<bool>,
+        display_name: Option<Option<&str>>,
+        credentials: Option<&serde_json::Value>,
+    ) -> Result<Self, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let display_name = match display_name {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(d)) => errors.check(DisplayName::parse(d)).map(Some),
+        };
+        let credentials = match credentials.map(|v| CredentialsPatch::parse(kind, v)) {
+            None => None,
+            Some(Ok(p)) => Some(p),
+            Some(Err(e)) => {
+                errors.0.extend(e.0);
+                None
+            }
+        };
+        errors.into_result()?;
+        Ok(Self {
+            enabled,
+            display_name,
+            credentials,
+        })
+    }
+
+    /// Whether the update changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.enabled.is_none() && self.display_name.is_none() && self.credentials.is_none()
+    }
+
+    /// Applies the update to a channel at time `now`.
+    pub fn apply(self, channel: &mut Channel, now: DateTime<Utc>) {
+        if let Some(enabled) = self.enabled {
+            channel.enabled = enabled;
+        }
+        if let Some(display_name) = self.display_name {
+            channel.display_name = display_name;
+        }
+        if let Some(patch) = self.credentials {
+            channel.credentials.apply(patch);
+        }
+        channel.updated_at = now;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -163,6 +285,36 @@ mod tests {
         let e = "icq".parse::<ChannelKind>().unwrap_err();
         assert_eq!(e.field, "channel");
         assert!(e.message.contains("telegram"));
+    }
+
+    #[test]
+    fn new_channel_without_credentials_awaits_them() {
+        let c = NewChannel::parse("telegram", Some(true), None, None)
+            .unwrap()
+            .into_channel(TenantId::random(), crate::now());
+        assert_eq!(c.state().as_str(), "awaiting_credentials");
+        let e = NewChannel::parse("telegram", None, Some(""), Some(&json!({"botToken": 1})))
+            .unwrap_err();
+        let fields: Vec<_> = e.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["displayName", "credentials.botToken"]);
+    }
+
+    #[test]
+    fn update_patches_credentials_and_clears_display_name() {
+        let mut c = NewChannel::parse("telegram", None, Some("Bot"), None)
+            .unwrap()
+            .into_channel(TenantId::random(), crate::now());
+        let u = ChannelUpdate::parse(
+            ChannelKind::Telegram,
+            Some(false),
+            Some(None),
+            Some(&json!({"botToken": "1:x"})),
+        )
+        .unwrap();
+        u.apply(&mut c, crate::now());
+        assert!(!c.enabled);
+        assert!(c.display_name.is_none());
+        assert!(c.credentials.is_complete());
     }
 
     #[test]

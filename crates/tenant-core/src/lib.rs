@@ -15,7 +15,7 @@ mod slug;
 mod tenant;
 mod time;
 
-pub use channel::{Channel, ChannelKind, ChannelState, DisplayName};
+pub use channel::{Channel, ChannelKind, ChannelState, ChannelUpdate, DisplayName, NewChannel};
 pub use credentials::{CredentialField, CredentialValue, Credentials, CredentialsPatch, SlackMode};
 pub use error::{ValidationError, ValidationErrors};
 pub use ids::{AccountId, AgentId, ChannelId, TenantId};

@@ -1,1 +1,27 @@
-//! stub
+//! Persistence for moltbot-saas, on SQLite (the embedded default) or PostgreSQL (production).
+//!
+//! One Diesel schema serves both backends through [`AnyConnection`], chosen by the URL scheme
+//! (`sqlite://…` or `postgres://…`). Store functions are synchronous and take
+//! `&mut AnyConnection`, so a caller composes several of them in one transaction; the server
+//! crosses into async only at its handler boundary. Functions on tenant-owned rows take the
+//! tenant id first, so a row is only ever reached through its tenant.
+
+pub mod api_keys;
+pub mod audit;
+pub mod channels;
+mod connection;
+mod error;
+pub mod migrations;
+pub mod operator_tokens;
+// The table DSL is macro-generated; the tables are documented in the migrations.
+#[allow(missing_docs)]
+pub mod schema;
+pub mod tenants;
+
+pub use connection::{
+    AnyConnection, ConnectionManager, Database, DatabaseUrl, PoolConfig, PooledConn,
+};
+pub use error::{StoreError, StoreResult};
+
+/// Re-exported so callers can open transactions without depending on Diesel's prelude.
+pub use diesel::Connection;

@@ -1,0 +1,129 @@
+//! The database schema, one definition for both backends.
+//!
+//! Only portable column types appear here (`Text` for UUIDs and JSON, `Timestamp` in UTC, `Bool`,
+//! `BigInt`), so the same table definitions serve PostgreSQL and SQLite. Keep it in step with
+//! `migrations/{postgres,sqlite}`.
+
+diesel::table! {
+    tenants (id) {
+        id -> Text,
+        name -> Text,
+        slug -> Text,
+        account_id -> Text,
+        agent_id -> Text,
+        plan -> Text,
+        status -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    channels (id) {
+        id -> Text,
+        tenant_id -> Text,
+        kind -> Text,
+        enabled -> Bool,
+        display_name -> Nullable<Text>,
+        credentials -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    operator_tokens (id) {
+        id -> Text,
+        name -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        tenant_id -> Text,
+        name -> Text,
+        prefix -> Text,
+        key_hash -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        expires_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    tenant_users (id) {
+        id -> Text,
+        tenant_id -> Text,
+        email -> Text,
+        password_hash -> Nullable<Text>,
+        role -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        tenant_id -> Text,
+        session_key -> Text,
+        channel -> Text,
+        peer_id -> Nullable<Text>,
+        chat_type -> Text,
+        created_at -> Timestamp,
+        last_activity_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Text,
+        tenant_id -> Nullable<Text>,
+        actor_type -> Text,
+        actor_id -> Nullable<Text>,
+        action -> Text,
+        resource_type -> Text,
+        resource_id -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        client_addr -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        details -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> Text,
+        tenant_id -> Text,
+        url -> Text,
+        description -> Nullable<Text>,
+        event_types -> Text,
+        secret -> Text,
+        enabled -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(channels -> tenants (tenant_id));
+diesel::joinable!(api_keys -> tenants (tenant_id));
+diesel::joinable!(tenant_users -> tenants (tenant_id));
+diesel::joinable!(sessions -> tenants (tenant_id));
+diesel::joinable!(webhook_endpoints -> tenants (tenant_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    tenants,
+    channels,
+    operator_tokens,
+    api_keys,
+    tenant_users,
+    sessions,
+    audit_log,
+    webhook_endpoints,
+);

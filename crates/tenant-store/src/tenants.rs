@@ -1,0 +1,302 @@
+//! Tenants: insert with unique gateway ids and slug, keyset-paginated listing, update, delete.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use tenant_core::{
+    AccountId, AgentId, Cursor, NewTenant, Page, PageRequest, Plan, Slug, Tenant, TenantId,
+    TenantName, TenantStatus, TenantUpdate,
+};
+
+use crate::error::unique_violation;
+use crate::schema::tenants;
+use crate::{AnyConnection, StoreError, StoreResult};
+
+/// A `tenants` row.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[diesel(table_name = tenants)]
+pub struct TenantRow {
+    /// UUID text.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Unique slug.
+    pub slug: String,
+    /// `tenant-<8 hex>`.
+    pub account_id: String,
+    /// `agent-<8 hex>`.
+    pub agent_id: String,
+    /// Plan name.
+    pub plan: String,
+    /// Status name.
+    pub status: String,
+    /// Creation time (UTC).
+    pub created_at: NaiveDateTime,
+    /// Last change (UTC).
+    pub updated_at: NaiveDateTime,
+}
+
+impl From<&Tenant> for TenantRow {
+    fn from(t: &Tenant) -> Self {
+        Self {
+            id: t.id.to_string(),
+            name: t.name.as_str().to_owned(),
+            slug: t.slug.as_str().to_owned(),
+            account_id: t.account_id.as_str().to_owned(),
+            agent_id: t.agent_id.as_str().to_owned(),
+            plan: t.plan.as_str().to_owned(),
+            status: t.status.as_str().to_owned(),
+            created_at: t.created_at.naive_utc(),
+            updated_at: t.updated_at.naive_utc(),
+        }
+    }
+}
+
+impl TryFrom<TenantRow> for Tenant {
+    type Error = StoreError;
+
+    fn try_from(r: TenantRow) -> Result<Self, StoreError> {
+        let corrupt = |reason: String| StoreError::Corrupt {
+            table: "tenants",
+            id: r.id.clone(),
+            reason,
+        };
+        let parse = || -> Result<Tenant, tenant_core::ValidationError> {
+            Ok(Tenant {
+                id: r.id.parse()?,
+                name: TenantName::parse(&r.name)?,
+                slug: Slug::parse(&r.slug)?,
+                account_id: AccountId::parse(&r.account_id)?,
+                agent_id: AgentId::parse(&r.agent_id)?,
+                plan: r.plan.parse::<Plan>()?,
+                status: r.status.parse::<TenantStatus>()?,
+                created_at: r.created_at.and_utc(),
+                updated_at: r.updated_at.and_utc(),
+            })
+        };
+        parse().map_err(|e| corrupt(e.to_string()))
+    }
+}
+
+/// Filters for [`list`].
+#[derive(Debug, Clone, Default)]
+pub struct TenantFilter {
+    /// Only tenants with this status.
+    pub status: Option<TenantStatus>,
+    /// Only tenants on this plan.
+    pub plan: Option<Plan>,
+    /// Only tenants whose name contains this text (case-insensitive for ASCII).
+    pub name_contains: Option<String>,
+}
+
+/// How often a colliding random id is replaced before giving up (a collision of 32 random bits
+/// among a million tenants happens about once in four thousand inserts; twice in a row, almost never).
+const MAX_ID_ATTEMPTS: usize = 8;
+
+/// Inserts a new tenant. The random id is replaced when its 8-hex prefix collides with another
+/// tenant's account or agent id; a derived slug that is taken gets the tenant's hex appended; a
+/// slug the caller chose that is taken is a conflict.
+pub fn insert(conn: &mut AnyConnection, new: NewTenant, now: DateTime<Utc>) -> StoreResult<Tenant> {
+    let chosen_slug = new.slug.is_some();
+    let mut tenant = new.into_tenant(TenantId::random(), now);
+    for _ in 0..MAX_ID_ATTEMPTS {
+        let row = TenantRow::from(&tenant);
+        // A savepoint, so that a failed attempt does not abort the caller's transaction.
+        let attempt =
+            conn.transaction(|c| diesel::insert_into(tenants::table).values(&row).execute(c));
+        let Err(e) = attempt else {
+            return Ok(tenant);
+        };
+        let Some(constraint) = unique_violation(&e) else {
+            return Err(e.into());
+        };
+        if constraint.contains("slug") {
+            if chosen_slug || tenant.slug.as_str().ends_with(&tenant.id.short_hex()) {
+                return Err(slug_taken(&tenant.slug));
+            }
+            tenant.slug = tenant.slug.disambiguated(&tenant.id);
+        } else if constraint.contains("account_id")
+            || constraint.contains("agent_id")
+            || constraint.contains("pkey")
+            || constraint.contains("tenants.id")
+        {
+            let id = TenantId::random();
+            let derived_slug =
+                !chosen_slug && tenant.slug.as_str().ends_with(&tenant.id.short_hex());
+            tenant.account_id = AccountId::for_tenant(&id);
+            tenant.agent_id = AgentId::for_tenant(&id);
+            if derived_slug {
+                tenant.slug = Slug::derive(tenant.name.as_str(), &id).disambiguated(&id);
+            }
+            tenant.id = id;
+        } else {
+            return Err(e.into());
+        }
+    }
+    Err(StoreError::Conflict {
+        field: "id",
+        message: "could not allocate a unique tenant id; try again".into(),
+    })
+}
+
+fn slug_taken(slug: &Slug) -> StoreError {
+    StoreError::Conflict {
+        field: "slug",
+        message: format!("slug `{slug}` is already taken"),
+    }
+}
+
+/// One tenant by id.
+pub fn find(conn: &mut AnyConnection, id: &TenantId) -> StoreResult<Tenant> {
+    tenants::table
+        .find(id.to_string())
+        .select(TenantRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(StoreError::NotFound("tenant"))?
+        .try_into()
+}
+
+/// One tenant by its gateway account id.
+pub fn find_by_account_id(conn: &mut AnyConnection, account_id: &AccountId) -> StoreResult<Tenant> {
+    tenants::table
+        .filter(tenants::account_id.eq(account_id.as_str()))
+        .select(TenantRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(StoreError::NotFound("tenant"))?
+        .try_into()
+}
+
+/// Whether a tenant exists.
+pub fn exists(conn: &mut AnyConnection, id: &TenantId) -> StoreResult<bool> {
+    let n: i64 = tenants::table
+        .filter(tenants::id.eq(id.to_string()))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+diesel::define_sql_function! {
+    /// SQL `lower(text)`, on both backends.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
+fn like_pattern(needle: &str) -> String {
+    let mut p = String::with_capacity(needle.len() + 2);
+    p.push('%');
+    for c in needle.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// A page of tenants in creation order.
+pub fn list(
+    conn: &mut AnyConnection,
+    filter: &TenantFilter,
+    page: &PageRequest,
+) -> StoreResult<Page<Tenant>> {
+    let mut query = tenants::table
+        .select(TenantRow::as_select())
+        .order((tenants::created_at.asc(), tenants::id.asc()))
+        .limit(i64::from(page.limit) + 1)
+        .into_boxed();
+    if let Some(status) = filter.status {
+        query = query.filter(tenants::status.eq(status.as_str()));
+    }
+    if let Some(plan) = filter.plan {
+        query = query.filter(tenants::plan.eq(plan.as_str()));
+    }
+    if let Some(needle) = filter.name_contains.as_deref().filter(|n| !n.is_empty()) {
+        query = query.filter(lower(tenants::name).like(like_pattern(needle)).escape('\\'));
+    }
+    if let Some(after) = page.after {
+        let at = after.created_at.naive_utc();
+        let id = after.id.hyphenated().to_string();
+        query = query.filter(
+            tenants::created_at
+                .gt(at)
+                .or(tenants::created_at.eq(at).and(tenants::id.gt(id))),
+        );
+    }
+    let mut rows = query.load::<TenantRow>(conn)?;
+    let more = rows.len() > page.limit as usize;
+    rows.truncate(page.limit as usize);
+    let items = rows
+        .into_iter()
+        .map(Tenant::try_from)
+        .collect::<StoreResult<Vec<_>>>()?;
+    let next_cursor = if more {
+        items.last().map(|t| Cursor {
+            created_at: t.created_at,
+            id: *t.id.as_uuid(),
+        })
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+
+/// Every active tenant, in agent-id order (for the gateway config).
+pub fn list_active(conn: &mut AnyConnection) -> StoreResult<Vec<Tenant>> {
+    tenants::table
+        .filter(tenants::status.eq(TenantStatus::Active.as_str()))
+        .order(tenants::agent_id.asc())
+        .select(TenantRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Tenant::try_from)
+        .collect()
+}
+
+/// Applies an update; returns the tenant as stored.
+pub fn update(
+    conn: &mut AnyConnection,
+    id: &TenantId,
+    update: TenantUpdate,
+    now: DateTime<Utc>,
+) -> StoreResult<Tenant> {
+    conn.transaction(|c| {
+        let mut tenant = find(c, id)?;
+        let new_slug = update.slug.clone();
+        update.apply(&mut tenant, now);
+        let row = TenantRow::from(&tenant);
+        let saved = c.transaction(|c| {
+            diesel::update(tenants::table.find(&row.id))
+                .set(&row)
+                .execute(c)
+        });
+        match saved {
+            Ok(_) => Ok(tenant),
+            Err(e) if unique_violation(&e).is_some_and(|k| k.contains("slug")) => {
+                Err(slug_taken(new_slug.as_ref().unwrap_or(&tenant.slug)))
+            }
+            Err(e) => Err(e.into()),
+        }
+    })
+}
+
+/// Deletes a tenant and, by cascade, everything it owns.
+pub fn delete(conn: &mut AnyConnection, id: &TenantId) -> StoreResult<()> {
+    let n = diesel::delete(tenants::table.find(id.to_string())).execute(conn)?;
+    if n == 0 {
+        return Err(StoreError::NotFound("tenant"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_pattern;
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("Ac_me%"), "%ac\\_me\\%%");
+        assert_eq!(like_pattern("a\\b"), "%a\\\\b%");
+    }
+}

@@ -1,0 +1,3 @@
+DROP TABLE webhook_endpoints;
+DROP TABLE audit_log;
+DROP TABLE sessions;
