@@ -1,1 +1,17 @@
-//! stub
+//! The moltbot-saas server: the HTTP API over the tenant store, and the operator CLI.
+//!
+//! [`startup::Application`] assembles everything from [`settings::Settings`]; tests build one on
+//! port 0 against their own database.
+
+pub mod auth;
+pub mod cli;
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod routes;
+pub mod service;
+pub mod settings;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,40 @@
+//! Liveness and readiness probes; the only routes without authentication.
+
+use actix_web::{HttpResponse, get, web};
+
+use crate::dto::StatusResponse;
+use crate::state::AppState;
+
+/// The process is up.
+#[utoipa::path(tag = "health", responses((status = 200, description = "Alive", body = StatusResponse)))]
+#[get("/health")]
+pub async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(StatusResponse {
+        status: "ok".into(),
+        database: None,
+    })
+}
+
+/// The database answers; load balancers should route traffic only while this is 200.
+#[utoipa::path(tag = "health", responses(
+    (status = 200, description = "Ready", body = StatusResponse),
+    (status = 503, description = "Database unreachable", body = StatusResponse),
+))]
+#[get("/ready")]
+pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let db = state.db.clone();
+    let backend = db.backend().to_owned();
+    let ok = matches!(web::block(move || db.ping()).await, Ok(Ok(())));
+    if ok {
+        HttpResponse::Ok().json(StatusResponse {
+            status: "ok".into(),
+            database: Some(backend),
+        })
+    } else {
+        tracing::warn!("readiness check failed: database unreachable");
+        HttpResponse::ServiceUnavailable().json(StatusResponse {
+            status: "unavailable".into(),
+            database: Some(backend),
+        })
+    }
+}

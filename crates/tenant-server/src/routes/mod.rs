@@ -1,0 +1,83 @@
+//! The route table: every endpoint of the API, one module per resource.
+//!
+//! Handlers are thin: extract and validate input, run a use case from [`crate::service`] on the
+//! blocking pool, shape the response. Each carries a `#[utoipa::path]` so `/openapi.json` is
+//! generated from this table and cannot miss a route.
+
+use std::future::{Ready, ready};
+
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload};
+use serde_json::json;
+use tenant_core::{ChannelKind, TenantId, ValidationError};
+use tenant_store::audit::AuditContext;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::error::ApiError;
+use crate::middleware::{Principal, RequestMeta};
+
+pub mod channels;
+pub mod health;
+pub mod openapi;
+pub mod tenants;
+
+/// Registers every route.
+pub fn configure(cfg: &mut ServiceConfig<'_>) {
+    cfg.service(health::health)
+        .service(health::ready)
+        .service(tenants::create_tenant)
+        .service(tenants::list_tenants)
+        .service(tenants::get_tenant)
+        .service(tenants::update_tenant)
+        .service(tenants::delete_tenant)
+        .service(channels::create_channel)
+        .service(channels::list_channels)
+        .service(channels::get_channel)
+        .service(channels::update_channel)
+        .service(channels::delete_channel)
+        .service(openapi::openapi_json);
+}
+
+/// The caller of a mutating request, for the audit log.
+#[derive(Debug, Clone)]
+pub struct Actor(pub AuditContext);
+
+impl FromRequest for Actor {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let ext = req.extensions();
+        let Some(principal) = ext.get::<Principal>().copied() else {
+            return ready(Err(ApiError::Unauthorized));
+        };
+        let meta = ext.get::<RequestMeta>();
+        let actor_type = match principal {
+            Principal::Operator => "operator",
+        };
+        ready(Ok(Actor(AuditContext {
+            actor_type: actor_type.to_owned(),
+            actor_id: None,
+            request_id: meta.map(|m| m.request_id.clone()),
+            client_addr: meta.and_then(|m| m.client_addr.clone()),
+            user_agent: meta.and_then(|m| m.user_agent.clone()),
+        })))
+    }
+}
+
+fn bad_path(field: &'static str, e: ValidationError) -> ApiError {
+    ApiError::BadRequest {
+        code: "invalid_path",
+        message: format!("{field}: {}", e.message),
+        details: json!({ "field": field }),
+    }
+}
+
+/// Parses the `{id}` path segment.
+pub fn parse_tenant_id(raw: &str) -> Result<TenantId, ApiError> {
+    raw.parse().map_err(|e| bad_path("id", e))
+}
+
+/// Parses the `{kind}` path segment.
+pub fn parse_kind(raw: &str) -> Result<ChannelKind, ApiError> {
+    raw.parse().map_err(|e| bad_path("kind", e))
+}

@@ -1,0 +1,53 @@
+//! `GET /openapi.json`: the OpenAPI 3.1 document, generated from the route table.
+
+use actix_web::{HttpResponse, get, web};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::error::ErrorBody;
+
+/// The document's fixed parts; paths and schemas are collected from the handlers.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "moltbot-saas",
+        description = "Control plane for running the OpenClaw (Moltbot) gateway for many tenants."
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "tenants", description = "Tenants and their gateway identities"),
+        (name = "channels", description = "A tenant's messaging channels and credentials"),
+        (name = "health", description = "Probes"),
+        (name = "meta", description = "The API's own description"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The rendered document, built once per worker when the app is assembled.
+#[derive(Debug, Clone)]
+pub struct OpenApiJson(pub String);
+
+/// The OpenAPI 3.1 description of this API.
+#[utoipa::path(tag = "meta", security(("bearer" = [])), responses(
+    (status = 200, description = "The OpenAPI document", content_type = "application/json"),
+    (status = 401, description = "No valid operator token", body = ErrorBody),
+))]
+#[get("/openapi.json")]
+pub async fn openapi_json(doc: web::Data<OpenApiJson>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(doc.0.clone())
+}

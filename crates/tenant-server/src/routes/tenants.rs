@@ -1,0 +1,138 @@
+//! `/tenants`: create, list, read, update, delete.
+
+use actix_web::{HttpResponse, delete, get, patch, post, web};
+use tenant_core::{NewTenant, PageRequest, TenantUpdate};
+use tenant_store::tenants::{self as store, TenantFilter};
+
+use super::{Actor, parse_tenant_id};
+use crate::dto::{
+    CreateTenantRequest, CreatedTenantResponse, ListTenantsQuery, TenantListResponse,
+    TenantResponse, UpdateTenantRequest,
+};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery};
+use crate::service;
+use crate::state::AppState;
+
+/// Creates a tenant. The answer carries its first API key, which is shown only this once.
+#[utoipa::path(tag = "tenants", request_body = CreateTenantRequest, security(("bearer" = [])), responses(
+    (status = 201, description = "Created", body = CreatedTenantResponse),
+    (status = 400, description = "Malformed JSON or unknown field", body = ErrorBody),
+    (status = 401, description = "No valid operator token", body = ErrorBody),
+    (status = 409, description = "Slug taken", body = ErrorBody),
+    (status = 413, description = "Body too large", body = ErrorBody),
+    (status = 415, description = "Not JSON", body = ErrorBody),
+    (status = 422, description = "Invalid field", body = ErrorBody),
+))]
+#[post("/tenants")]
+pub async fn create_tenant(
+    state: web::Data<AppState>,
+    actor: Actor,
+    ApiJson(body): ApiJson<CreateTenantRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let new = NewTenant::parse(&body.name, body.slug.as_deref(), body.plan.as_deref())?;
+    let (tenant, key) = state
+        .run(move |c| Ok(service::create_tenant(c, &actor.0, new)?))
+        .await?;
+    tracing::info!(tenant.id = %tenant.id, "tenant created");
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/tenants/{}", tenant.id)))
+        .json(CreatedTenantResponse {
+            tenant: TenantResponse::from(&tenant),
+            api_key: key.expose().to_owned(),
+        }))
+}
+
+/// Lists tenants in creation order, a page at a time.
+#[utoipa::path(tag = "tenants", params(ListTenantsQuery), security(("bearer" = [])), responses(
+    (status = 200, description = "A page of tenants", body = TenantListResponse),
+    (status = 400, description = "Bad query parameter", body = ErrorBody),
+    (status = 401, description = "No valid operator token", body = ErrorBody),
+    (status = 422, description = "Invalid filter value", body = ErrorBody),
+))]
+#[get("/tenants")]
+pub async fn list_tenants(
+    state: web::Data<AppState>,
+    ApiQuery(query): ApiQuery<ListTenantsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
+    let filter = TenantFilter {
+        status: query.status.as_deref().map(str::parse).transpose()?,
+        plan: query.plan.as_deref().map(str::parse).transpose()?,
+        name_contains: query.q.map(|q| q.trim().to_owned()),
+    };
+    let page = state
+        .run(move |c| Ok(store::list(c, &filter, &page)?))
+        .await?;
+    Ok(HttpResponse::Ok().json(TenantListResponse {
+        tenants: page.items.iter().map(TenantResponse::from).collect(),
+        next_cursor: page.next_cursor.map(|c| c.encode()),
+    }))
+}
+
+/// Reads one tenant.
+#[utoipa::path(tag = "tenants", params(("id" = String, Path, description = "Tenant id (UUID)")), security(("bearer" = [])), responses(
+    (status = 200, description = "The tenant", body = TenantResponse),
+    (status = 400, description = "Malformed id", body = ErrorBody),
+    (status = 401, description = "No valid operator token", body = ErrorBody),
+    (status = 404, description = "No such tenant", body = ErrorBody),
+))]
+#[get("/tenants/{id}")]
+pub async fn get_tenant(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_tenant_id(&id)?;
+    let tenant = state.run(move |c| Ok(store::find(c, &id)?)).await?;
+    Ok(HttpResponse::Ok().json(TenantResponse::from(&tenant)))
+}
+
+/// Changes a tenant's name, slug, plan or status.
+#[utoipa::path(tag = "tenants", params(("id" = String, Path, description = "Tenant id (UUID)")), request_body = UpdateTenantRequest, security(("bearer" = [])), responses(
+    (status = 200, description = "The updated tenant", body = TenantResponse),
+    (status = 400, description = "Malformed id or JSON", body = ErrorBody),
+    (status = 401, description = "No valid operator token", body = ErrorBody),
+    (status = 404, description = "No such tenant", body = ErrorBody),
+    (status = 409, description = "Slug taken", body = ErrorBody),
+    (status = 422, description = "Invalid field", body = ErrorBody),
+))]
+#[patch("/tenants/{id}")]
+pub async fn update_tenant(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<String>,
+    ApiJson(body): ApiJson<UpdateTenantRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_tenant_id(&id)?;
+    let update = TenantUpdate::parse(
+        body.name.as_deref(),
+        body.slug.as_deref(),
+        body.plan.as_deref(),
+        body.status.as_deref(),
+    )?;
+    let tenant = state
+        .run(move |c| Ok(service::update_tenant(c, &actor.0, &id, update)?))
+        .await?;
+    Ok(HttpResponse::Ok().json(TenantResponse::from(&tenant)))
+}
+
+/// Deletes a tenant with its channels, keys, users, sessions and webhooks.
+#[utoipa::path(tag = "tenants", params(("id" = String, Path, description = "Tenant id (UUID)")), security(("bearer" = [])), responses(
+    (status = 204, description = "Deleted"),
+    (status = 400, description = "Malformed id", body = ErrorBody),
+    (status = 401, description = "No valid operator token", body = ErrorBody),
+    (status = 404, description = "No such tenant", body = ErrorBody),
+))]
+#[delete("/tenants/{id}")]
+pub async fn delete_tenant(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_tenant_id(&id)?;
+    state
+        .run(move |c| Ok(service::delete_tenant(c, &actor.0, &id)?))
+        .await?;
+    tracing::info!(tenant.id = %id, "tenant deleted");
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,222 @@
+//! The use cases behind the handlers: each runs in one transaction and writes its audit entry in
+//! that same transaction, so a change is never recorded without happening or the reverse.
+
+use serde_json::json;
+use tenant_core::{
+    Channel, ChannelKind, ChannelUpdate, NewChannel, NewTenant, Secret, Tenant, TenantId,
+    TenantUpdate,
+};
+use tenant_store::audit::{self, AuditContext, AuditEvent};
+use tenant_store::{AnyConnection, Connection, StoreResult, api_keys, channels, tenants};
+
+use crate::auth::{API_KEY_PREFIX, generate_token, hash_token_hex};
+
+/// How many leading characters of an API key are kept in clear, to recognise it in listings.
+const API_KEY_VISIBLE_PREFIX: usize = 13;
+
+/// Creates a tenant and its first API key; returns both (the key in clear, this once).
+pub fn create_tenant(
+    conn: &mut AnyConnection,
+    ctx: &AuditContext,
+    new: NewTenant,
+) -> StoreResult<(Tenant, Secret)> {
+    conn.transaction(|c| {
+        let now = tenant_core::now();
+        let tenant = tenants::insert(c, new, now)?;
+        let key = generate_token(API_KEY_PREFIX);
+        let prefix: String = key.expose().chars().take(API_KEY_VISIBLE_PREFIX).collect();
+        let key_id = api_keys::insert(
+            c,
+            &tenant.id,
+            "default",
+            &prefix,
+            &hash_token_hex(key.expose()),
+            now,
+        )?;
+        audit::record(
+            c,
+            ctx,
+            event(
+                &tenant.id,
+                "tenant.created",
+                "tenant",
+                tenant.id.to_string(),
+                None,
+            ),
+            now,
+        )?;
+        audit::record(
+            c,
+            ctx,
+            event(
+                &tenant.id,
+                "key.created",
+                "api_key",
+                key_id.to_string(),
+                Some(json!({"name": "default"})),
+            ),
+            now,
+        )?;
+        Ok((tenant, key))
+    })
+}
+
+/// Updates a tenant.
+pub fn update_tenant(
+    conn: &mut AnyConnection,
+    ctx: &AuditContext,
+    id: &TenantId,
+    update: TenantUpdate,
+) -> StoreResult<Tenant> {
+    conn.transaction(|c| {
+        let now = tenant_core::now();
+        let changed = changed_fields(&[
+            ("name", update.name.is_some()),
+            ("slug", update.slug.is_some()),
+            ("plan", update.plan.is_some()),
+            ("status", update.status.is_some()),
+        ]);
+        let tenant = tenants::update(c, id, update, now)?;
+        audit::record(
+            c,
+            ctx,
+            event(
+                id,
+                "tenant.updated",
+                "tenant",
+                id.to_string(),
+                Some(json!({"fields": changed})),
+            ),
+            now,
+        )?;
+        Ok(tenant)
+    })
+}
+
+/// Deletes a tenant and everything it owns.
+pub fn delete_tenant(
+    conn: &mut AnyConnection,
+    ctx: &AuditContext,
+    id: &TenantId,
+) -> StoreResult<()> {
+    conn.transaction(|c| {
+        let now = tenant_core::now();
+        tenants::delete(c, id)?;
+        audit::record(
+            c,
+            ctx,
+            event(id, "tenant.deleted", "tenant", id.to_string(), None),
+            now,
+        )
+    })
+}
+
+/// Adds a channel to a tenant.
+pub fn create_channel(
+    conn: &mut AnyConnection,
+    ctx: &AuditContext,
+    tenant_id: &TenantId,
+    new: NewChannel,
+) -> StoreResult<Channel> {
+    conn.transaction(|c| {
+        let now = tenant_core::now();
+        let channel = channels::insert(c, tenant_id, new, now)?;
+        let details = json!({"channel": channel.kind.as_str()});
+        audit::record(
+            c,
+            ctx,
+            event(
+                tenant_id,
+                "channel.created",
+                "channel",
+                channel.id.to_string(),
+                Some(details),
+            ),
+            now,
+        )?;
+        Ok(channel)
+    })
+}
+
+/// Updates a tenant's channel. The audit entry names the credential fields touched, never values.
+pub fn update_channel(
+    conn: &mut AnyConnection,
+    ctx: &AuditContext,
+    tenant_id: &TenantId,
+    kind: ChannelKind,
+    update: ChannelUpdate,
+) -> StoreResult<Channel> {
+    conn.transaction(|c| {
+        let now = tenant_core::now();
+        let changed = changed_fields(&[
+            ("enabled", update.enabled.is_some()),
+            ("displayName", update.display_name.is_some()),
+            ("credentials", update.credentials.is_some()),
+        ]);
+        let channel = channels::update(c, tenant_id, kind, update, now)?;
+        let details = json!({"channel": kind.as_str(), "fields": changed});
+        audit::record(
+            c,
+            ctx,
+            event(
+                tenant_id,
+                "channel.updated",
+                "channel",
+                channel.id.to_string(),
+                Some(details),
+            ),
+            now,
+        )?;
+        Ok(channel)
+    })
+}
+
+/// Removes a tenant's channel.
+pub fn delete_channel(
+    conn: &mut AnyConnection,
+    ctx: &AuditContext,
+    tenant_id: &TenantId,
+    kind: ChannelKind,
+) -> StoreResult<()> {
+    conn.transaction(|c| {
+        let now = tenant_core::now();
+        channels::delete(c, tenant_id, kind)?;
+        let details = json!({"channel": kind.as_str()});
+        audit::record(
+            c,
+            ctx,
+            event(
+                tenant_id,
+                "channel.deleted",
+                "channel",
+                kind.as_str().to_owned(),
+                Some(details),
+            ),
+            now,
+        )
+    })
+}
+
+fn changed_fields(fields: &[(&'static str, bool)]) -> Vec<&'static str> {
+    fields
+        .iter()
+        .filter(|(_, set)| *set)
+        .map(|(name, _)| *name)
+        .collect()
+}
+
+fn event<'a>(
+    tenant_id: &'a TenantId,
+    action: &'a str,
+    resource_type: &'a str,
+    resource_id: String,
+    details: Option<serde_json::Value>,
+) -> AuditEvent<'a> {
+    AuditEvent {
+        tenant_id: Some(tenant_id),
+        action,
+        resource_type,
+        resource_id: Some(resource_id),
+        details,
+    }
+}

@@ -1,0 +1,223 @@
+//! Typed settings, read from the environment and validated at start.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `SAAS_API_PORT` | `3000` | TCP port of the HTTP API (`0` picks a free port) |
+//! | `SAAS_BIND_ADDRESS` | `127.0.0.1` | address to listen on; `0.0.0.0` to accept remote clients |
+//! | `DATABASE_URL` | `sqlite://data/moltbot-saas.db` | `sqlite://PATH` or `postgres://…` |
+//! | `SAAS_ADMIN_TOKEN` | generated on first start | operator bearer token (≥ 32 characters) |
+//! | `SAAS_DB_POOL_SIZE` | `16` | most database connections open at once |
+//! | `SAAS_MAX_BODY_BYTES` | `65536` | largest request body accepted |
+//! | `SAAS_WORKERS` | number of CPUs | HTTP worker threads |
+//! | `SAAS_SHUTDOWN_TIMEOUT_SECS` | `30` | how long in-flight requests may finish on shutdown |
+//! | `SAAS_MIGRATE_ON_START` | `false` | run PostgreSQL migrations on start (SQLite always migrates) |
+//! | `SAAS_LOG_FORMAT` | `pretty` | `pretty` or `json` |
+//! | `RUST_LOG` | `info` | log filter (tracing `EnvFilter` syntax) |
+
+use std::net::IpAddr;
+
+use tenant_core::Secret;
+use tenant_store::DatabaseUrl;
+
+/// A setting that could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {var}: {message}")]
+pub struct SettingsError {
+    /// The environment variable.
+    pub var: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to listen on.
+    pub bind_address: IpAddr,
+    /// Port to listen on.
+    pub port: u16,
+    /// The database.
+    pub database_url: DatabaseUrl,
+    /// The operator token given by configuration, if any.
+    pub admin_token: Option<Secret>,
+    /// Database pool size.
+    pub db_pool_size: u32,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// HTTP worker threads (`None`: one per CPU).
+    pub workers: Option<usize>,
+    /// Grace period for in-flight requests on shutdown, in seconds.
+    pub shutdown_timeout_secs: u64,
+    /// Whether to run PostgreSQL migrations on start.
+    pub migrate_on_start: bool,
+    /// Log output format.
+    pub log_format: LogFormat,
+}
+
+/// The default database when `DATABASE_URL` is unset.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/moltbot-saas.db";
+
+impl Settings {
+    /// Reads settings from the process environment.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        let database_url = DatabaseUrl::parse(&database_url).map_err(|e| SettingsError {
+            var: "DATABASE_URL",
+            message: e.to_string(),
+        })?;
+        let admin_token = match get("SAAS_ADMIN_TOKEN") {
+            Some(t) if t.len() < 32 || t.chars().any(char::is_whitespace) => {
+                return Err(SettingsError {
+                    var: "SAAS_ADMIN_TOKEN",
+                    message: "must be at least 32 characters without whitespace".into(),
+                });
+            }
+            other => other.map(Secret::new),
+        };
+        let log_format = match get("SAAS_LOG_FORMAT").as_deref() {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(_) => {
+                return Err(SettingsError {
+                    var: "SAAS_LOG_FORMAT",
+                    message: "must be `pretty` or `json`".into(),
+                });
+            }
+        };
+        Ok(Self {
+            bind_address: parse(&get, "SAAS_BIND_ADDRESS", IpAddr::from([127, 0, 0, 1]))?,
+            port: parse(&get, "SAAS_API_PORT", 3000)?,
+            database_url,
+            admin_token,
+            db_pool_size: parse_in(&get, "SAAS_DB_POOL_SIZE", 16, 1..=1000)?,
+            max_body_bytes: parse_in(
+                &get,
+                "SAAS_MAX_BODY_BYTES",
+                64 * 1024,
+                1024..=64 * 1024 * 1024,
+            )?,
+            workers: get("SAAS_WORKERS")
+                .map(|_| parse_in(&get, "SAAS_WORKERS", 1, 1..=256))
+                .transpose()?,
+            shutdown_timeout_secs: parse_in(&get, "SAAS_SHUTDOWN_TIMEOUT_SECS", 30, 0..=3600)?,
+            migrate_on_start: parse(&get, "SAAS_MIGRATE_ON_START", false)?,
+            log_format,
+        })
+    }
+}
+
+fn parse<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: T,
+) -> Result<T, SettingsError>
+where
+    T::Err: std::fmt::Display,
+{
+    match get(var) {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|e: T::Err| SettingsError {
+            var,
+            message: format!("`{}`: {e}", v.trim()),
+        }),
+    }
+}
+
+fn parse_in<T>(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, SettingsError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+    T::Err: std::fmt::Display,
+{
+    let v = parse(get, var, default)?;
+    if range.contains(&v) {
+        Ok(v)
+    } else {
+        Err(SettingsError {
+            var,
+            message: format!("{v} is outside {}..={}", range.start(), range.end()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.port, 3000);
+        assert_eq!(s.bind_address.to_string(), "127.0.0.1");
+        assert_eq!(
+            s.database_url,
+            DatabaseUrl::Sqlite("data/moltbot-saas.db".into())
+        );
+        assert!(s.admin_token.is_none());
+        assert_eq!(s.max_body_bytes, 65536);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        assert_eq!(
+            settings(&[("SAAS_API_PORT", "http")]).unwrap_err().var,
+            "SAAS_API_PORT"
+        );
+        assert_eq!(
+            settings(&[("SAAS_API_PORT", "70000")]).unwrap_err().var,
+            "SAAS_API_PORT"
+        );
+        assert_eq!(
+            settings(&[("DATABASE_URL", "mysql://x")]).unwrap_err().var,
+            "DATABASE_URL"
+        );
+        assert_eq!(
+            settings(&[("SAAS_ADMIN_TOKEN", "short")]).unwrap_err().var,
+            "SAAS_ADMIN_TOKEN"
+        );
+        assert_eq!(
+            settings(&[("SAAS_DB_POOL_SIZE", "0")]).unwrap_err().var,
+            "SAAS_DB_POOL_SIZE"
+        );
+        assert_eq!(
+            settings(&[("SAAS_LOG_FORMAT", "xml")]).unwrap_err().var,
+            "SAAS_LOG_FORMAT"
+        );
+    }
+
+    #[test]
+    fn admin_token_is_not_printed_by_debug() {
+        let token = "an-operator-token-that-is-long-enough-1234";
+        let s = settings(&[("SAAS_ADMIN_TOKEN", token)]).unwrap();
+        assert!(!format!("{s:?}").contains(token));
+    }
+}

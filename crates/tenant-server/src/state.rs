@@ -1,0 +1,34 @@
+//! The state every request handler shares.
+
+use actix_web::web;
+use tenant_store::{AnyConnection, Database};
+
+use crate::auth::OperatorAuth;
+use crate::error::ApiError;
+
+/// Shared by all workers.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The database pool.
+    pub db: Database,
+    /// The operator tokens accepted.
+    pub operator_auth: OperatorAuth,
+}
+
+impl AppState {
+    /// Runs blocking database work on actix's blocking pool with a pooled connection: the one
+    /// place where async handlers cross into synchronous Diesel.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let db = self.db.clone();
+        web::block(move || {
+            let mut conn = db.get()?;
+            work(&mut conn)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?
+    }
+}

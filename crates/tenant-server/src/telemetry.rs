@@ -1,0 +1,23 @@
+//! Logging: `tracing` with pretty or JSON output, filtered by `RUST_LOG`.
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+
+use crate::settings::LogFormat;
+
+/// Installs the global subscriber writing to `writer`. Returns `false` when one was already
+/// installed (tests start several servers in one process).
+pub fn init<W>(format: LogFormat, writer: W) -> bool
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_target(false);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init().is_ok(),
+        LogFormat::Pretty => builder.try_init().is_ok(),
+    }
+}

@@ -1,0 +1,181 @@
+//! A real server on 127.0.0.1 port 0, and a client for it.
+
+use std::sync::Once;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tenant_core::Secret;
+use tenant_server::settings::{LogFormat, Settings};
+use tenant_server::startup::Application;
+use tenant_store::DatabaseUrl;
+
+use crate::TestDb;
+
+/// A running server and a client authenticated as an operator.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+    /// The port bound.
+    pub port: u16,
+    /// The operator token the server accepts.
+    pub operator_token: String,
+    /// A plain HTTP client.
+    pub client: reqwest::Client,
+    handle: actix_web::dev::ServerHandle,
+}
+
+static TRACING: Once = Once::new();
+
+/// Settings for a test server on `db`: port 0, a fixed random operator token.
+pub fn test_settings(db: &TestDb) -> Settings {
+    let mut settings = Settings::from_lookup(|_| None).unwrap();
+    settings.port = 0;
+    settings.database_url = DatabaseUrl::parse(db.url()).unwrap();
+    settings.admin_token = Some(Secret::new(format!(
+        "test-operator-token-{}",
+        uuid::Uuid::new_v4().simple()
+    )));
+    settings.workers = Some(2);
+    settings.shutdown_timeout_secs = 1;
+    settings.db_pool_size = 4;
+    settings
+}
+
+/// Starts a server on `db` with default test settings.
+pub async fn spawn_app(db: &TestDb) -> TestApp {
+    spawn_app_with(test_settings(db)).await
+}
+
+/// Starts a server with the given settings (logs go to stdout when `TEST_LOG` is set).
+pub async fn spawn_app_with(settings: Settings) -> TestApp {
+    TRACING.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            tenant_server::telemetry::init(LogFormat::Pretty, std::io::stdout);
+        }
+    });
+    let operator_token = settings
+        .admin_token
+        .as_ref()
+        .map(|t| t.expose().to_owned())
+        .unwrap_or_default();
+    let app = Application::build(&settings).expect("server failed to start");
+    let port = app.port();
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        operator_token,
+        client: reqwest::Client::builder().no_proxy().build().unwrap(),
+        handle,
+    }
+}
+
+/// A response: status, headers and JSON body (`Value::Null` when empty or not JSON).
+#[derive(Debug)]
+pub struct TestResponse {
+    /// Status code.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// Body as JSON.
+    pub body: Value,
+}
+
+impl TestResponse {
+    /// The error code of an error body.
+    pub fn error_code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+impl TestApp {
+    /// Sends a request with the operator token.
+    pub async fn request(&self, method: Method, path: &str, body: Option<&Value>) -> TestResponse {
+        self.request_as(Some(&self.operator_token), method, path, body)
+            .await
+    }
+
+    /// Sends a request with the given bearer token (none when `None`).
+    pub async fn request_as(
+        &self,
+        token: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> TestResponse {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.address));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        Self::into_test_response(req.send().await.expect("request failed")).await
+    }
+
+    /// Sends a raw body with a content type, with the operator token.
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> TestResponse {
+        let req = self
+            .client
+            .request(method, format!("{}{path}", self.address))
+            .bearer_auth(&self.operator_token)
+            .header("content-type", content_type)
+            .body(body);
+        Self::into_test_response(req.send().await.expect("request failed")).await
+    }
+
+    async fn into_test_response(resp: reqwest::Response) -> TestResponse {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.expect("body failed");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// `GET` with the operator token.
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.request(Method::GET, path, None).await
+    }
+
+    /// `POST` JSON with the operator token.
+    pub async fn post(&self, path: &str, body: &Value) -> TestResponse {
+        self.request(Method::POST, path, Some(body)).await
+    }
+
+    /// `PATCH` JSON with the operator token.
+    pub async fn patch(&self, path: &str, body: &Value) -> TestResponse {
+        self.request(Method::PATCH, path, Some(body)).await
+    }
+
+    /// `DELETE` with the operator token.
+    pub async fn delete(&self, path: &str) -> TestResponse {
+        self.request(Method::DELETE, path, None).await
+    }
+
+    /// Creates a tenant; returns the created body (with `apiKey`).
+    pub async fn create_tenant(&self, name: &str) -> Value {
+        let r = self
+            .post("/tenants", &serde_json::json!({ "name": name }))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.body
+    }
+
+    /// Stops the server, letting in-flight requests finish.
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+    }
+}

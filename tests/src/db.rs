@@ -1,0 +1,227 @@
+//! Test databases: a SQLite file, or a PostgreSQL database cloned from a migrated template.
+
+use std::path::{Path, PathBuf};
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection, RunQueryDsl, sql_query};
+use sha2::{Digest, Sha256};
+use tenant_store::{AnyConnection, DatabaseUrl, migrations};
+
+/// One test's own database, removed on drop.
+pub struct TestDb {
+    url: String,
+    kind: Kind,
+}
+
+enum Kind {
+    Sqlite { dir: PathBuf },
+    Postgres { admin_url: String, name: String },
+}
+
+/// The advisory lock key guarding template creation.
+const TEMPLATE_LOCK: i64 = 0x6d6f_6c74_7465_7374;
+
+impl TestDb {
+    /// A migrated database.
+    pub fn new() -> Self {
+        Self::create(true)
+    }
+
+    /// A database with no tables at all (for migration tests).
+    pub fn empty() -> Self {
+        Self::create(false)
+    }
+
+    fn create(migrated: bool) -> Self {
+        match std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
+            Some(admin_url) => Self::postgres(admin_url, migrated),
+            None => Self::sqlite(migrated),
+        }
+    }
+
+    fn sqlite(migrated: bool) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "moltbot-saas-test-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("test.db").display());
+        let db = Self {
+            url,
+            kind: Kind::Sqlite { dir },
+        };
+        if migrated {
+            migrations::run_pending(&mut db.connect()).unwrap();
+        }
+        db
+    }
+
+    fn postgres(admin_url: String, migrated: bool) -> Self {
+        let mut admin = PgConnection::establish(&admin_url)
+            .unwrap_or_else(|e| panic!("cannot connect to TEST_DATABASE_URL: {e}"));
+        let name = format!("moltbot_test_{}", uuid::Uuid::new_v4().simple());
+        if migrated {
+            let template = ensure_template(&mut admin, &admin_url);
+            admin
+                .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
+                .unwrap();
+        } else {
+            admin
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .unwrap();
+        }
+        Self {
+            url: with_database(&admin_url, &name),
+            kind: Kind::Postgres { admin_url, name },
+        }
+    }
+
+    /// The database URL, as the server takes it.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        match self.kind {
+            Kind::Sqlite { .. } => "sqlite",
+            Kind::Postgres { .. } => "postgres",
+        }
+    }
+
+    /// A direct connection, to look at what the server wrote.
+    pub fn connect(&self) -> AnyConnection {
+        DatabaseUrl::parse(&self.url).unwrap().connect().unwrap()
+    }
+
+    /// The SQLite database file (and its WAL), for tests that read raw bytes.
+    pub fn sqlite_files(&self) -> Vec<PathBuf> {
+        match &self.kind {
+            Kind::Sqlite { dir } => std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect(),
+            Kind::Postgres { .. } => Vec::new(),
+        }
+    }
+}
+
+impl Default for TestDb {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match &self.kind {
+            Kind::Sqlite { dir } => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Kind::Postgres { admin_url, name } => {
+                if let Ok(mut admin) = PgConnection::establish(admin_url) {
+                    let _ = admin
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                }
+            }
+        }
+    }
+}
+
+/// Replaces the database name of a PostgreSQL URL.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{name}", &base[..path_start]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// A fingerprint of the PostgreSQL migrations, so a changed migration gets a new template.
+fn migrations_fingerprint() -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/postgres");
+    let mut dirs: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    dirs.sort();
+    let mut h = Sha256::new();
+    for d in dirs {
+        for f in ["up.sql", "down.sql"] {
+            h.update(d.file_name().unwrap().to_string_lossy().as_bytes());
+            h.update(std::fs::read(d.join(f)).unwrap_or_default());
+        }
+    }
+    hex::encode(&h.finalize()[..6])
+}
+
+/// Creates the migrated template database once; returns its name.
+fn ensure_template(admin: &mut PgConnection, admin_url: &str) -> String {
+    let template = format!("moltbot_template_{}", migrations_fingerprint());
+    sql_query(format!("SELECT pg_advisory_lock({TEMPLATE_LOCK})"))
+        .execute(admin)
+        .unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let exists = sql_query(format!(
+        "SELECT COUNT(*) AS n FROM pg_database WHERE datname = '{template}'"
+    ))
+    .get_result::<Count>(admin)
+    .unwrap()
+    .n > 0;
+    if !exists {
+        let building = format!("{template}_building");
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
+            .unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {building}"))
+            .unwrap();
+        {
+            let mut conn = AnyConnection::Postgresql(
+                PgConnection::establish(&with_database(admin_url, &building)).unwrap(),
+            );
+            migrations::run_pending(&mut conn).unwrap();
+        }
+        // Renamed only when complete, so a crash mid-way never leaves a half-built template.
+        admin
+            .batch_execute(&format!("ALTER DATABASE {building} RENAME TO {template}"))
+            .unwrap();
+    }
+    sql_query(format!("SELECT pg_advisory_unlock({TEMPLATE_LOCK})"))
+        .execute(admin)
+        .unwrap();
+    template
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn database_name_is_replaced() {
+        assert_eq!(
+            with_database("postgres://u@h:5432/postgres", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/postgres?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
+    }
+}
