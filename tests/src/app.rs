@@ -19,6 +19,8 @@ pub struct TestApp {
     pub port: u16,
     /// The operator token the server accepts.
     pub operator_token: String,
+    /// The gateway token the server accepts.
+    pub gateway_token: String,
     /// A plain HTTP client.
     pub client: reqwest::Client,
     handle: actix_web::dev::ServerHandle,
@@ -26,13 +28,17 @@ pub struct TestApp {
 
 static TRACING: Once = Once::new();
 
-/// Settings for a test server on `db`: port 0, a fixed random operator token.
+/// Settings for a test server on `db`: port 0, random operator and gateway tokens.
 pub fn test_settings(db: &TestDb) -> Settings {
     let mut settings = Settings::from_lookup(|_| None).unwrap();
     settings.port = 0;
     settings.database_url = DatabaseUrl::parse(db.url()).unwrap();
     settings.admin_token = Some(Secret::new(format!(
         "test-operator-token-{}",
+        uuid::Uuid::new_v4().simple()
+    )));
+    settings.gateway_token = Some(Secret::new(format!(
+        "test-gateway-token-{}",
         uuid::Uuid::new_v4().simple()
     )));
     settings.workers = Some(2);
@@ -58,6 +64,11 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
         .as_ref()
         .map(|t| t.expose().to_owned())
         .unwrap_or_default();
+    let gateway_token = settings
+        .gateway_token
+        .as_ref()
+        .map(|t| t.expose().to_owned())
+        .unwrap_or_default();
     let app = Application::build(&settings).expect("server failed to start");
     let port = app.port();
     let handle = app.handle();
@@ -66,6 +77,7 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
         operator_token,
+        gateway_token,
         client: reqwest::Client::builder().no_proxy().build().unwrap(),
         handle,
     }
@@ -80,12 +92,58 @@ pub struct TestResponse {
     pub headers: reqwest::header::HeaderMap,
     /// Body as JSON.
     pub body: Value,
+    /// The raw body as text (lossy UTF-8), to search for values that must never appear.
+    pub text: String,
 }
 
 impl TestResponse {
     /// The error code of an error body.
     pub fn error_code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    /// The error message of an error body.
+    pub fn error_message(&self) -> &str {
+        self.body["error"]["message"].as_str().unwrap_or("")
+    }
+
+    /// Asserts the status and that the body is `{"error": {"code", "message", "details"}}` with
+    /// this code and nothing else at the top level; returns `self` for further checks.
+    #[track_caller]
+    pub fn assert_error(&self, status: StatusCode, code: &str) -> &Self {
+        assert_eq!(self.status, status, "{}", self.text);
+        let top = self
+            .body
+            .as_object()
+            .unwrap_or_else(|| panic!("error body is not a JSON object: {:?}", self.text));
+        assert_eq!(top.len(), 1, "only `error` at the top level: {}", self.text);
+        let error = self.body["error"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no `error` object: {}", self.text));
+        assert_eq!(error["code"], code, "{}", self.text);
+        assert!(
+            error["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "a non-empty message: {}",
+            self.text
+        );
+        assert!(
+            error["details"].is_object(),
+            "details object: {}",
+            self.text
+        );
+        self
+    }
+
+    /// The fields named by a `validation_failed` body (`details.fields[].field`).
+    pub fn invalid_fields(&self) -> Vec<String> {
+        self.body["error"]["details"]["fields"]
+            .as_array()
+            .map(|fs| {
+                fs.iter()
+                    .filter_map(|f| f["field"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }
 
@@ -133,6 +191,21 @@ impl TestApp {
         Self::into_test_response(req.send().await.expect("request failed")).await
     }
 
+    /// Sends a request without a body whose `Authorization` header is exactly `authorization`
+    /// (instead of the operator's bearer token).
+    pub async fn request_with_authorization(
+        &self,
+        authorization: &str,
+        method: Method,
+        path: &str,
+    ) -> TestResponse {
+        let req = self
+            .client
+            .request(method, format!("{}{path}", self.address))
+            .header("authorization", authorization);
+        Self::into_test_response(req.send().await.expect("request failed")).await
+    }
+
     async fn into_test_response(resp: reqwest::Response) -> TestResponse {
         let status = resp.status();
         let headers = resp.headers().clone();
@@ -142,6 +215,7 @@ impl TestApp {
             status,
             headers,
             body,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
         }
     }
 
@@ -163,6 +237,13 @@ impl TestApp {
     /// `DELETE` with the operator token.
     pub async fn delete(&self, path: &str) -> TestResponse {
         self.request(Method::DELETE, path, None).await
+    }
+
+    /// Creates a tenant from a full request body; returns the created body (with `apiKey`).
+    pub async fn create_tenant_with(&self, body: &Value) -> Value {
+        let r = self.post("/tenants", body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.body
     }
 
     /// Creates a tenant; returns the created body (with `apiKey`).

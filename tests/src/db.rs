@@ -3,9 +3,24 @@
 use std::path::{Path, PathBuf};
 
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection, RunQueryDsl, sql_query};
+use diesel::{Connection, PgConnection, QueryDsl, RunQueryDsl, sql_query};
 use sha2::{Digest, Sha256};
+use tenant_store::schema::{api_keys, audit_log, channels, tenants};
 use tenant_store::{AnyConnection, DatabaseUrl, migrations};
+
+/// How many rows the tables a request may write hold, to prove that a rejected request wrote
+/// nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowCounts {
+    /// `tenants` rows.
+    pub tenants: i64,
+    /// `channels` rows.
+    pub channels: i64,
+    /// `api_keys` rows.
+    pub api_keys: i64,
+    /// `audit_log` rows.
+    pub audit_log: i64,
+}
 
 /// One test's own database, removed on drop.
 pub struct TestDb {
@@ -95,6 +110,17 @@ impl TestDb {
     /// A direct connection, to look at what the server wrote.
     pub fn connect(&self) -> AnyConnection {
         DatabaseUrl::parse(&self.url).unwrap().connect().unwrap()
+    }
+
+    /// Row counts of the tables a request may write, read over a fresh direct connection.
+    pub fn row_counts(&self) -> RowCounts {
+        let mut conn = self.connect();
+        RowCounts {
+            tenants: tenants::table.count().get_result(&mut conn).unwrap(),
+            channels: channels::table.count().get_result(&mut conn).unwrap(),
+            api_keys: api_keys::table.count().get_result(&mut conn).unwrap(),
+            audit_log: audit_log::table.count().get_result(&mut conn).unwrap(),
+        }
     }
 
     /// The SQLite database file (and its WAL), for tests that read raw bytes.

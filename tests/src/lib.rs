@@ -9,8 +9,8 @@
 // A harness stops the test on any setup failure; panicking with a message is the right outcome.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod app;
+pub mod app;
 mod db;
 
-pub use app::{TestApp, spawn_app, spawn_app_with};
-pub use db::TestDb;
+pub use app::{TestApp, TestResponse, spawn_app, spawn_app_with, test_settings};
+pub use db::{RowCounts, TestDb};

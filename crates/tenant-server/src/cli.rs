@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tenant_core::{NewTenant, PageRequest};
+use tenant_store::access_tokens::TokenScope;
 use tenant_store::audit::AuditContext;
 use tenant_store::tenants::TenantFilter;
 use tenant_store::{Database, PoolConfig, migrations, tenants};
@@ -107,15 +108,19 @@ fn print_json<T: serde::Serialize>(value: &T) -> CliResult {
 fn serve(settings: &Settings) -> CliResult {
     actix_web::rt::System::new().block_on(async {
         let app = Application::build(settings)?;
-        if let Some(token) = app.generated_operator_token() {
+        for generated in app.generated_tokens() {
+            let (what, var) = match generated.scope {
+                TokenScope::Operator => ("an operator token", "SAAS_ADMIN_TOKEN"),
+                TokenScope::Gateway => ("a gateway token (for GET /config)", "SAAS_GATEWAY_TOKEN"),
+            };
             // Shown once, on the terminal only, never through the log pipeline.
             #[allow(clippy::print_stdout)]
             {
                 println!(
-                    "\n  First start: an operator token was generated. It is stored only as a hash\n  \
-                     and will not be shown again. Keep it now:\n\n    {}\n\n  \
-                     Use it as `Authorization: Bearer <token>`, or set SAAS_ADMIN_TOKEN instead.\n",
-                    token.expose()
+                    "\n  First start: {what} was generated. It is stored only as a hash and will\n  \
+                     not be shown again. Keep it now:\n\n    {}\n\n  \
+                     Use it as `Authorization: Bearer <token>`, or set {var} instead.\n",
+                    generated.token.expose()
                 );
             }
         }

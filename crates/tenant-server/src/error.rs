@@ -52,6 +52,9 @@ pub enum ApiError {
     /// No token, or a token that is not valid.
     #[error("missing or invalid bearer token")]
     Unauthorized,
+    /// The token is valid but may not make this request.
+    #[error("this token may not make this request")]
+    Forbidden,
     /// The resource does not exist (or is not visible to the caller).
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -91,6 +94,7 @@ impl ApiError {
             ApiError::Validation(_) => "validation_failed",
             ApiError::BadRequest { code, .. } => code,
             ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict { .. } => "conflict",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
@@ -128,7 +132,9 @@ impl ApiError {
                 "internal error; quote the request id (x-request-id) when reporting it".into(),
                 json!({}),
             ),
-            ApiError::Unauthorized | ApiError::NotFound(_) => (self.to_string(), json!({})),
+            ApiError::Unauthorized | ApiError::Forbidden | ApiError::NotFound(_) => {
+                (self.to_string(), json!({}))
+            }
         };
         ErrorBody {
             error: ErrorDetail {
@@ -146,6 +152,7 @@ impl ResponseError for ApiError {
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

@@ -63,10 +63,11 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     }
 }
 
-/// Parses a JSON body, reporting the path of the offending field without quoting values.
+/// Parses a JSON body, reporting the path of the offending field without quoting values. Anything
+/// but whitespace after the value is an error, as `serde_json::from_slice` would report.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let message = sanitize_serde_message(&inner.to_string());
@@ -80,7 +81,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             message,
             details: json!({"field": field, "line": inner.line(), "column": inner.column()}),
         }
-    })
+    })?;
+    de.end().map_err(|e| ApiError::BadRequest {
+        code: "invalid_json",
+        message: "unexpected characters after the JSON value".into(),
+        details: json!({"field": null, "line": e.line(), "column": e.column()}),
+    })?;
+    Ok(value)
 }
 
 /// Keeps the part of a serde message that says what was expected; drops quoted input.
@@ -151,6 +158,19 @@ mod tests {
     fn unknown_fields_are_named() {
         let err = parse_json::<Body>(br#"{"enabled": true, "tenantId": 1}"#).unwrap_err();
         assert!(format!("{err}").contains("tenantId"));
+    }
+
+    #[test]
+    fn trailing_characters_are_a_bad_request() {
+        assert!(parse_json::<Body>(b"{\"enabled\": true}  \n").is_ok());
+        let err = parse_json::<Body>(b"{\"enabled\": true} trailing").unwrap_err();
+        assert!(matches!(
+            err,
+            ApiError::BadRequest {
+                code: "invalid_json",
+                ..
+            }
+        ));
     }
 
     #[test]

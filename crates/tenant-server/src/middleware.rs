@@ -1,15 +1,19 @@
-//! Middleware: a request id and a tracing span on every request, and operator authentication.
+//! Middleware: a request id and a tracing span on every request, and service-token
+//! authentication.
 
 use std::time::Instant;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::http::header::{AUTHORIZATION, HeaderName, HeaderValue, USER_AGENT};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, ResponseError, web};
 use tracing::Instrument;
 
 use crate::auth::bearer_token;
+use tenant_store::access_tokens::TokenScope;
+
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -32,6 +36,8 @@ pub struct RequestMeta {
 pub enum Principal {
     /// An operator, with access to every tenant.
     Operator,
+    /// A gateway, which may only read its configuration.
+    Gateway,
 }
 
 fn sane_request_id(v: &HeaderValue) -> Option<String> {
@@ -99,8 +105,21 @@ fn is_public(path: &str) -> bool {
     matches!(path, "/health" | "/ready")
 }
 
-/// Requires an operator token on every path but the public ones.
-pub async fn require_operator(
+/// Requests a gateway token may make: reading the combined or one tenant's config.
+fn gateway_may(method: &Method, path: &str) -> bool {
+    if method != Method::GET {
+        return false;
+    }
+    path == "/config"
+        || path
+            .strip_prefix("/tenants/")
+            .and_then(|rest| rest.strip_suffix("/config"))
+            .is_some_and(|id| !id.is_empty() && !id.contains('/'))
+}
+
+/// Requires a service token on every path but the public ones: an operator token anywhere, a
+/// gateway token only where [`gateway_may`] allows.
+pub async fn require_service_token(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
@@ -110,7 +129,7 @@ pub async fn require_operator(
             .await
             .map(ServiceResponse::map_into_left_body);
     }
-    let authorized = match (
+    let scope = match (
         req.app_data::<web::Data<AppState>>(),
         req.headers().get(AUTHORIZATION),
     ) {
@@ -118,15 +137,38 @@ pub async fn require_operator(
             .to_str()
             .ok()
             .and_then(bearer_token)
-            .is_some_and(|t| state.operator_auth.verify(t)),
-        _ => false,
+            .and_then(|t| state.auth.scope_of(t)),
+        _ => None,
     };
-    if !authorized {
-        let res = ApiError::Unauthorized.error_response();
-        return Ok(req.into_response(res).map_into_right_body());
-    }
-    req.extensions_mut().insert(Principal::Operator);
+    let principal = match scope {
+        Some(TokenScope::Operator) => Principal::Operator,
+        Some(TokenScope::Gateway) if gateway_may(req.method(), req.path()) => Principal::Gateway,
+        Some(TokenScope::Gateway) => {
+            let res = ApiError::Forbidden.error_response();
+            return Ok(req.into_response(res).map_into_right_body());
+        }
+        None => {
+            let res = ApiError::Unauthorized.error_response();
+            return Ok(req.into_response(res).map_into_right_body());
+        }
+    };
+    req.extensions_mut().insert(principal);
     next.call(req)
         .await
         .map(ServiceResponse::map_into_left_body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_reads_only_config() {
+        assert!(gateway_may(&Method::GET, "/config"));
+        assert!(gateway_may(&Method::GET, "/tenants/abc/config"));
+        assert!(!gateway_may(&Method::POST, "/config"));
+        assert!(!gateway_may(&Method::GET, "/tenants"));
+        assert!(!gateway_may(&Method::GET, "/tenants/abc/channels/config"));
+        assert!(!gateway_may(&Method::GET, "/tenants//config"));
+    }
 }

@@ -6,6 +6,7 @@
 //! | `SAAS_BIND_ADDRESS` | `127.0.0.1` | address to listen on; `0.0.0.0` to accept remote clients |
 //! | `DATABASE_URL` | `sqlite://data/moltbot-saas.db` | `sqlite://PATH` or `postgres://…` |
 //! | `SAAS_ADMIN_TOKEN` | generated on first start | operator bearer token (≥ 32 characters) |
+//! | `SAAS_GATEWAY_TOKEN` | generated on first start | the gateway's bearer token for `GET /config` (≥ 32 characters) |
 //! | `SAAS_DB_POOL_SIZE` | `16` | most database connections open at once |
 //! | `SAAS_MAX_BODY_BYTES` | `65536` | largest request body accepted |
 //! | `SAAS_WORKERS` | number of CPUs | HTTP worker threads |
@@ -49,6 +50,8 @@ pub struct Settings {
     pub database_url: DatabaseUrl,
     /// The operator token given by configuration, if any.
     pub admin_token: Option<Secret>,
+    /// The gateway token given by configuration, if any.
+    pub gateway_token: Option<Secret>,
     /// Database pool size.
     pub db_pool_size: u32,
     /// Largest accepted request body, in bytes.
@@ -80,15 +83,8 @@ impl Settings {
             var: "DATABASE_URL",
             message: e.to_string(),
         })?;
-        let admin_token = match get("SAAS_ADMIN_TOKEN") {
-            Some(t) if t.len() < 32 || t.chars().any(char::is_whitespace) => {
-                return Err(SettingsError {
-                    var: "SAAS_ADMIN_TOKEN",
-                    message: "must be at least 32 characters without whitespace".into(),
-                });
-            }
-            other => other.map(Secret::new),
-        };
+        let admin_token = token(&get, "SAAS_ADMIN_TOKEN")?;
+        let gateway_token = token(&get, "SAAS_GATEWAY_TOKEN")?;
         let log_format = match get("SAAS_LOG_FORMAT").as_deref() {
             None | Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
@@ -104,6 +100,7 @@ impl Settings {
             port: parse(&get, "SAAS_API_PORT", 3000)?,
             database_url,
             admin_token,
+            gateway_token,
             db_pool_size: parse_in(&get, "SAAS_DB_POOL_SIZE", 16, 1..=1000)?,
             max_body_bytes: parse_in(
                 &get,
@@ -118,6 +115,19 @@ impl Settings {
             migrate_on_start: parse(&get, "SAAS_MIGRATE_ON_START", false)?,
             log_format,
         })
+    }
+}
+
+fn token(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+) -> Result<Option<Secret>, SettingsError> {
+    match get(var) {
+        Some(t) if t.len() < 32 || t.chars().any(char::is_whitespace) => Err(SettingsError {
+            var,
+            message: "must be at least 32 characters without whitespace".into(),
+        }),
+        other => Ok(other.map(Secret::new)),
     }
 }
 

@@ -6,14 +6,13 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use serde_json::json;
-use tenant_core::Secret;
 use tenant_store::{Database, DatabaseUrl, PoolConfig, StoreError, migrations};
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 
-use crate::auth;
+use crate::auth::{self, GeneratedToken};
 use crate::extract::BodyLimit;
-use crate::middleware::{require_operator, trace_requests};
+use crate::middleware::{require_service_token, trace_requests};
 use crate::routes::{self, openapi::ApiDoc, openapi::OpenApiJson};
 use crate::settings::Settings;
 use crate::state::AppState;
@@ -64,15 +63,18 @@ pub fn open_database(settings: &Settings) -> Result<Database, StartupError> {
 pub struct Application {
     port: u16,
     server: Server,
-    generated_operator_token: Option<Secret>,
+    generated_tokens: Vec<GeneratedToken>,
 }
 
 impl Application {
     /// Opens the database, loads operator tokens and binds the listener (port 0 picks a free one).
     pub fn build(settings: &Settings) -> Result<Self, StartupError> {
         let db = open_database(settings)?;
-        let (operator_auth, generated_operator_token) =
-            auth::bootstrap(&db, settings.admin_token.as_ref())?;
+        let (auth, generated_tokens) = auth::bootstrap(
+            &db,
+            settings.admin_token.as_ref(),
+            settings.gateway_token.as_ref(),
+        )?;
         let listener = TcpListener::bind((settings.bind_address, settings.port))?;
         let port = listener.local_addr()?.port();
         tracing::info!(
@@ -81,7 +83,7 @@ impl Application {
             database = %settings.database_url.redacted(),
             "listening"
         );
-        let state = web::Data::new(AppState { db, operator_auth });
+        let state = web::Data::new(AppState { db, auth });
         let limit = settings.max_body_bytes;
         let mut server = HttpServer::new(move || {
             let (app, api) = App::new()
@@ -97,7 +99,7 @@ impl Application {
                 .app_data(web::PayloadConfig::new(limit))
                 .app_data(web::Data::new(OpenApiJson(doc)))
                 .default_service(web::to(not_found))
-                .wrap(from_fn(require_operator))
+                .wrap(from_fn(require_service_token))
                 .wrap(from_fn(trace_requests))
         })
         .listen(listener)?
@@ -108,7 +110,7 @@ impl Application {
         Ok(Self {
             port,
             server: server.run(),
-            generated_operator_token,
+            generated_tokens,
         })
     }
 
@@ -117,9 +119,9 @@ impl Application {
         self.port
     }
 
-    /// The operator token generated on this first start, if one was; to be shown once.
-    pub fn generated_operator_token(&self) -> Option<&Secret> {
-        self.generated_operator_token.as_ref()
+    /// The tokens generated on this first start, to be shown once.
+    pub fn generated_tokens(&self) -> &[GeneratedToken] {
+        &self.generated_tokens
     }
 
     /// A handle to stop the server gracefully.

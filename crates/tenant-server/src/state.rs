@@ -3,7 +3,7 @@
 use actix_web::web;
 use tenant_store::{AnyConnection, Database};
 
-use crate::auth::OperatorAuth;
+use crate::auth::ServiceAuth;
 use crate::error::ApiError;
 
 /// Shared by all workers.
@@ -11,8 +11,8 @@ use crate::error::ApiError;
 pub struct AppState {
     /// The database pool.
     pub db: Database,
-    /// The operator tokens accepted.
-    pub operator_auth: OperatorAuth,
+    /// The service tokens accepted.
+    pub auth: ServiceAuth,
 }
 
 impl AppState {

@@ -1,5 +1,6 @@
 //! Channels of one tenant. Every function takes the tenant id first: a channel is only ever
-//! reached through its tenant.
+//! reached through its tenant. Every change bumps the gateway-config revision in the same
+//! transaction.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -125,6 +126,7 @@ pub fn insert(
                     e.into()
                 }
             })?;
+        crate::config_revision::bump(c)?;
         Ok(channel)
     })
 }
@@ -185,6 +187,7 @@ pub fn update(
         diesel::update(channels::table.find(&row.id))
             .set(&row)
             .execute(c)?;
+        crate::config_revision::bump(c)?;
         Ok(channel)
     })
 }
@@ -195,14 +198,16 @@ pub fn delete(
     tenant_id: &TenantId,
     kind: ChannelKind,
 ) -> StoreResult<()> {
-    let n = diesel::delete(
-        channels::table
-            .filter(channels::tenant_id.eq(tenant_id.to_string()))
-            .filter(channels::kind.eq(kind.as_str())),
-    )
-    .execute(conn)?;
-    if n == 0 {
-        return Err(StoreError::NotFound("channel"));
-    }
-    Ok(())
+    conn.transaction(|c| {
+        let n = diesel::delete(
+            channels::table
+                .filter(channels::tenant_id.eq(tenant_id.to_string()))
+                .filter(channels::kind.eq(kind.as_str())),
+        )
+        .execute(c)?;
+        if n == 0 {
+            return Err(StoreError::NotFound("channel"));
+        }
+        Ok(crate::config_revision::bump(c)?)
+    })
 }

@@ -6,13 +6,14 @@
 //! crosses into async only at its handler boundary. Functions on tenant-owned rows take the
 //! tenant id first, so a row is only ever reached through its tenant.
 
+pub mod access_tokens;
 pub mod api_keys;
 pub mod audit;
 pub mod channels;
+pub mod config_revision;
 mod connection;
 mod error;
 pub mod migrations;
-pub mod operator_tokens;
 // The table DSL is macro-generated; the tables are documented in the migrations.
 #[allow(missing_docs)]
 pub mod schema;

@@ -32,8 +32,9 @@ diesel::table! {
 }
 
 diesel::table! {
-    operator_tokens (id) {
+    access_tokens (id) {
         id -> Text,
+        scope -> Text,
         name -> Text,
         token_hash -> Text,
         created_at -> Timestamp,
@@ -111,6 +112,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    config_revision (slot) {
+        slot -> Integer,
+        revision -> BigInt,
+    }
+}
+
 diesel::joinable!(channels -> tenants (tenant_id));
 diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(tenant_users -> tenants (tenant_id));
@@ -120,7 +128,8 @@ diesel::joinable!(webhook_endpoints -> tenants (tenant_id));
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
     channels,
-    operator_tokens,
+    access_tokens,
+    config_revision,
     api_keys,
     tenant_users,
     sessions,

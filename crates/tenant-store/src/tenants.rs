@@ -1,4 +1,5 @@
 //! Tenants: insert with unique gateway ids and slug, keyset-paginated listing, update, delete.
+//! Every change bumps the gateway-config revision in the same transaction.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -101,8 +102,12 @@ pub fn insert(conn: &mut AnyConnection, new: NewTenant, now: DateTime<Utc>) -> S
     for _ in 0..MAX_ID_ATTEMPTS {
         let row = TenantRow::from(&tenant);
         // A savepoint, so that a failed attempt does not abort the caller's transaction.
-        let attempt =
-            conn.transaction(|c| diesel::insert_into(tenants::table).values(&row).execute(c));
+        let attempt = conn.transaction(|c| {
+            diesel::insert_into(tenants::table)
+                .values(&row)
+                .execute(c)?;
+            crate::config_revision::bump(c)
+        });
         let Err(e) = attempt else {
             return Ok(tenant);
         };
@@ -272,7 +277,10 @@ pub fn update(
                 .execute(c)
         });
         match saved {
-            Ok(_) => Ok(tenant),
+            Ok(_) => {
+                crate::config_revision::bump(c)?;
+                Ok(tenant)
+            }
             Err(e) if unique_violation(&e).is_some_and(|k| k.contains("slug")) => {
                 Err(slug_taken(new_slug.as_ref().unwrap_or(&tenant.slug)))
             }
@@ -283,11 +291,13 @@ pub fn update(
 
 /// Deletes a tenant and, by cascade, everything it owns.
 pub fn delete(conn: &mut AnyConnection, id: &TenantId) -> StoreResult<()> {
-    let n = diesel::delete(tenants::table.find(id.to_string())).execute(conn)?;
-    if n == 0 {
-        return Err(StoreError::NotFound("tenant"));
-    }
-    Ok(())
+    conn.transaction(|c| {
+        let n = diesel::delete(tenants::table.find(id.to_string())).execute(c)?;
+        if n == 0 {
+            return Err(StoreError::NotFound("tenant"));
+        }
+        Ok(crate::config_revision::bump(c)?)
+    })
 }
 
 #[cfg(test)]

@@ -1,3 +1,3 @@
 DROP TABLE tenant_users;
 DROP TABLE api_keys;
-DROP TABLE operator_tokens;
+DROP TABLE access_tokens;

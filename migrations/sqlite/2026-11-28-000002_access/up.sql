@@ -1,13 +1,14 @@
--- Credentials that reach the API: operator tokens, tenant API keys, tenant users.
--- Tokens and keys are stored only as hashes.
-CREATE TABLE operator_tokens (
+-- Credentials that reach the API: service tokens (operators, gateways), tenant API keys,
+-- tenant users. Tokens and keys are stored only as hashes.
+CREATE TABLE access_tokens (
     id            TEXT PRIMARY KEY NOT NULL,
+    scope         TEXT NOT NULL CHECK (scope IN ('operator', 'gateway')),
     name          TEXT NOT NULL,
     token_hash    TEXT NOT NULL,
     created_at    TIMESTAMP NOT NULL,
     last_used_at  TIMESTAMP,
-    CONSTRAINT operator_tokens_name_key UNIQUE (name),
-    CONSTRAINT operator_tokens_token_hash_key UNIQUE (token_hash)
+    CONSTRAINT access_tokens_name_key UNIQUE (name),
+    CONSTRAINT access_tokens_token_hash_key UNIQUE (token_hash)
 );
 
 CREATE TABLE api_keys (

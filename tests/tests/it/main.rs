@@ -1,4 +1,13 @@
 //! Integration tests: the store on both backends and the HTTP API through a real server.
 //! Run on SQLite by default; with `TEST_DATABASE_URL=postgres://…` on PostgreSQL.
 
+mod api_auth;
+mod api_channels;
+mod api_errors;
+mod api_openapi;
 mod api_tenants;
+mod cli;
+mod migrations;
+mod restart;
+mod store_channels;
+mod store_tenants;

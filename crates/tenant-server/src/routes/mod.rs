@@ -53,6 +53,7 @@ impl FromRequest for Actor {
         let meta = ext.get::<RequestMeta>();
         let actor_type = match principal {
             Principal::Operator => "operator",
+            Principal::Gateway => "gateway",
         };
         ready(Ok(Actor(AuditContext {
             actor_type: actor_type.to_owned(),

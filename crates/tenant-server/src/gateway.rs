@@ -1,0 +1,174 @@
+//! The gateway configuration as the server serves it: the sources loaded from the store, the
+//! rendering cached per variant and keyed by the store's config revision, and its `ETag`.
+//!
+//! Any change to tenants or channels bumps the revision in its own transaction (see
+//! `tenant_store::config_revision`), on whichever replica made it. A request reads the revision
+//! (one small query); when it matches the cached rendering, the cached bytes are served (or 304)
+//! without touching the tenants at all.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use tenant_configgen::{Dialect, RenderOptions, RenderedConfig, SecretsMode, TenantSource};
+use tenant_core::{Channel, Tenant, TenantId};
+use tenant_store::{AnyConnection, StoreResult, channels, config_revision, tenants};
+use tokio::sync::Mutex;
+
+/// Every active tenant with its channels (the renderer keeps only the served ones).
+pub fn load_sources(conn: &mut AnyConnection) -> StoreResult<Vec<(Tenant, Vec<Channel>)>> {
+    let tenants = tenants::list_active(conn)?;
+    let mut by_tenant: HashMap<TenantId, Vec<Channel>> = HashMap::with_capacity(tenants.len());
+    for channel in channels::list_of_active_tenants(conn)? {
+        by_tenant
+            .entry(channel.tenant_id)
+            .or_default()
+            .push(channel);
+    }
+    Ok(tenants
+        .into_iter()
+        .map(|t| {
+            let chans = by_tenant.remove(&t.id).unwrap_or_default();
+            (t, chans)
+        })
+        .collect())
+}
+
+/// Borrowed views of loaded sources, as the renderer takes them.
+pub fn as_sources(loaded: &[(Tenant, Vec<Channel>)]) -> Vec<TenantSource<'_>> {
+    loaded
+        .iter()
+        .map(|(tenant, channels)| TenantSource { tenant, channels })
+        .collect()
+}
+
+/// A rendered document ready to serve.
+#[derive(Debug)]
+pub struct CachedConfig {
+    /// The config revision it was rendered from.
+    pub revision: i64,
+    /// The JSON document.
+    pub body: String,
+    /// The env file (secrets mode `env`).
+    pub env_file: Option<String>,
+    /// Strong entity tag: a hash of the body, quoted.
+    pub etag: String,
+}
+
+impl CachedConfig {
+    /// Wraps a rendering.
+    pub fn new(revision: i64, rendered: RenderedConfig) -> Self {
+        let digest = Sha256::digest(rendered.json.as_bytes());
+        let etag = format!("\"{}\"", hex::encode(&digest[..16]));
+        Self {
+            revision,
+            body: rendered.json,
+            env_file: rendered.env_file,
+            etag,
+        }
+    }
+
+    /// Whether an `If-None-Match` header value matches this document (RFC 9110 weak comparison,
+    /// as `If-None-Match` requires).
+    pub fn matches(&self, if_none_match: &str) -> bool {
+        let ours = self.etag.as_str();
+        if_none_match
+            .split(',')
+            .map(str::trim)
+            .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == ours)
+    }
+}
+
+/// Which rendering: the variants a gateway may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Variant {
+    /// Config dialect.
+    pub dialect: Dialect,
+    /// How credentials appear.
+    pub secrets: SecretsMode,
+    /// One combined document, or one per tenant keyed by account id.
+    pub per_tenant: bool,
+}
+
+/// Renderings by variant, each valid for one revision.
+#[derive(Debug, Default)]
+pub struct ConfigCache {
+    entries: Mutex<HashMap<Variant, Arc<CachedConfig>>>,
+}
+
+impl ConfigCache {
+    /// The cached rendering of `variant` if it is of `revision`, else the one `render` makes.
+    /// Concurrent requests for a stale variant wait for one rendering instead of each making
+    /// their own.
+    pub async fn get_or_render<F, Fut, E>(
+        &self,
+        variant: Variant,
+        revision: i64,
+        render: F,
+    ) -> Result<Arc<CachedConfig>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<CachedConfig, E>>,
+    {
+        let mut entries = self.entries.lock().await;
+        if let Some(hit) = entries.get(&variant).filter(|c| c.revision == revision) {
+            return Ok(Arc::clone(hit));
+        }
+        let fresh = Arc::new(render().await?);
+        entries.insert(variant, Arc::clone(&fresh));
+        Ok(fresh)
+    }
+}
+
+/// Renders a variant from the store. Reads the revision before the data: a change committed in
+/// between makes the rendering newer than its label, and the next request renders again.
+pub fn render_variant(
+    conn: &mut AnyConnection,
+    variant: Variant,
+    base: &RenderOptions,
+) -> Result<CachedConfig, crate::error::ApiError> {
+    let revision = config_revision::current(conn)?;
+    let loaded = load_sources(conn)?;
+    let sources = as_sources(&loaded);
+    let opts = RenderOptions {
+        dialect: variant.dialect,
+        secrets: variant.secrets,
+        ..base.clone()
+    };
+    let rendered = if variant.per_tenant {
+        render_per_tenant_document(&sources, &opts)?
+    } else {
+        tenant_configgen::render_combined(&sources, &opts)?
+    };
+    Ok(CachedConfig::new(revision, rendered))
+}
+
+/// One JSON object mapping each active tenant's account id to its own config document; env
+/// files are concatenated.
+fn render_per_tenant_document(
+    sources: &[TenantSource<'_>],
+    opts: &RenderOptions,
+) -> Result<RenderedConfig, tenant_configgen::ConfigError> {
+    let mut json = String::from("{");
+    let mut env = String::new();
+    let mut sorted: Vec<&TenantSource<'_>> = sources.iter().collect();
+    sorted.sort_by(|a, b| a.tenant.account_id.cmp(&b.tenant.account_id));
+    for (i, source) in sorted.iter().enumerate() {
+        let rendered = tenant_configgen::render_tenant(source, opts)?;
+        if i > 0 {
+            json.push(',');
+        }
+        json.push('"');
+        json.push_str(source.tenant.account_id.as_str());
+        json.push_str("\":");
+        json.push_str(&rendered.json);
+        if let Some(e) = rendered.env_file {
+            env.push_str(&e);
+        }
+    }
+    json.push('}');
+    Ok(RenderedConfig {
+        json,
+        env_file: (opts.secrets == SecretsMode::Env).then_some(env),
+    })
+}

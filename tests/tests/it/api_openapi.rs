@@ -1,0 +1,130 @@
+//! `/openapi.json` describes exactly the routes the server serves.
+
+use std::collections::BTreeSet;
+
+use moltbot_saas_tests::{TestDb, spawn_app};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+/// Every route the server serves (method, path template).
+const ROUTES: &[(&str, &str)] = &[
+    ("get", "/health"),
+    ("get", "/ready"),
+    ("get", "/openapi.json"),
+    ("get", "/tenants"),
+    ("post", "/tenants"),
+    ("get", "/tenants/{id}"),
+    ("patch", "/tenants/{id}"),
+    ("delete", "/tenants/{id}"),
+    ("get", "/tenants/{id}/channels"),
+    ("post", "/tenants/{id}/channels"),
+    ("get", "/tenants/{id}/channels/{kind}"),
+    ("patch", "/tenants/{id}/channels/{kind}"),
+    ("delete", "/tenants/{id}/channels/{kind}"),
+];
+
+const METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+#[tokio::test]
+async fn the_document_is_openapi_3_1_and_lists_every_route() {
+    let db = TestDb::new();
+    let app = spawn_app(&db).await;
+    let r = app.get("/openapi.json").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let doc = r.body;
+    let version = doc["openapi"].as_str().unwrap();
+    assert!(version.starts_with("3.1."), "OpenAPI version {version}");
+
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| METHODS.contains(&k.as_str()))
+                .map(move |m| (m.clone(), path.clone()))
+        })
+        .collect();
+    let served: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    assert_eq!(documented, served, "documented routes == served routes");
+
+    assert!(
+        doc["components"]["schemas"]["ErrorBody"].is_object(),
+        "the ErrorBody schema"
+    );
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    // Every documented error answer points at the ErrorBody schema.
+    for (method, path) in &documented {
+        let op = &doc["paths"][path][method];
+        assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()));
+        for (status, resp) in op["responses"].as_object().unwrap() {
+            if status.starts_with('4') {
+                assert_eq!(
+                    resp["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ErrorBody",
+                    "{method} {path} {status}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_documented_route_is_served() {
+    let db = TestDb::new();
+    let app = spawn_app(&db).await;
+    let doc = app.get("/openapi.json").await.body;
+    let id = app.create_tenant("Acme").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .post(
+            &format!("/tenants/{id}/channels"),
+            &json!({"channel": "telegram"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    // Deletions last, so the other routes find their resources.
+    let mut routes: Vec<(String, String)> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if METHODS.contains(&method.as_str()) {
+                routes.push((method.clone(), path.clone()));
+            }
+        }
+    }
+    routes.sort_by_key(|(m, p)| (m == "delete", std::cmp::Reverse(p.len())));
+    assert!(routes.len() >= ROUTES.len());
+    for (method, template) in routes {
+        let path = template.replace("{id}", &id).replace("{kind}", "telegram");
+        let body = match (method.as_str(), template.as_str()) {
+            ("post", "/tenants") => Some(json!({"name": "Another"})),
+            ("post", _) => Some(json!({"channel": "discord"})),
+            ("patch", t) if t.ends_with("{kind}") => Some(json!({"enabled": false})),
+            ("patch", _) => Some(json!({"plan": "pro"})),
+            _ => None,
+        };
+        let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let r = app.request(m, &path, body.as_ref()).await;
+        assert!(
+            r.status.is_success(),
+            "{method} {path} is documented but answers {}: {}",
+            r.status,
+            r.text
+        );
+    }
+}

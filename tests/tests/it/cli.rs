@@ -1,0 +1,179 @@
+//! The `moltbot-saas` binary's `tenants` commands, run as a real process on a test database.
+//!
+//! `CARGO_BIN_EXE_moltbot-saas` exists only for the binary's own package, and a binary lying in
+//! the target directory may be stale. So the test asks cargo to build the binary (a no-op when
+//! it is up to date; cargo releases its build lock before it runs tests) and takes the
+//! executable's path from cargo's own report. The process gets its settings through its
+//! environment, as an operator's would, and prints JSON on stdout.
+
+// Helpers here stop the test on any failure, as the tests themselves do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use moltbot_saas_tests::TestDb;
+use serde_json::Value;
+use tenant_core::TenantId;
+
+/// Builds the binary once per test process; returns its path.
+fn binary() -> &'static PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+        let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("the workspace root");
+        let out = Command::new(cargo)
+            .current_dir(workspace)
+            .args([
+                "build",
+                "--quiet",
+                "--message-format=json",
+                "-p",
+                "tenant-server",
+                "--bin",
+                "moltbot-saas",
+            ])
+            .output()
+            .expect("run cargo build");
+        assert!(
+            out.status.success(),
+            "cargo build failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "moltbot-saas")
+            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+            .expect("cargo reported the moltbot-saas executable")
+    })
+}
+
+/// Runs the binary with `args` on `db`, with a clean configuration environment.
+fn run(db: &TestDb, args: &[&str]) -> Output {
+    let mut cmd = Command::new(binary());
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("SAAS_") || key == "DATABASE_URL" || key == "RUST_LOG" {
+            cmd.env_remove(key.as_ref());
+        }
+    }
+    cmd.env("DATABASE_URL", db.url())
+        .args(args)
+        .output()
+        .expect("run moltbot-saas")
+}
+
+fn json_stdout(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+#[test]
+fn tenants_create_and_list() {
+    let db = TestDb::new();
+    let created = json_stdout(&run(
+        &db,
+        &["tenants", "create", "--name", "Acme CLI", "--plan", "pro"],
+    ));
+    assert_eq!(created["name"], "Acme CLI");
+    assert_eq!(created["slug"], "acme-cli");
+    assert_eq!(created["plan"], "pro");
+    assert_eq!(created["status"], "active");
+    let key = created["apiKey"].as_str().unwrap();
+    assert!(key.starts_with("msk_live_"), "{key}");
+
+    // It is in the database, with an audit row naming the CLI.
+    let id: TenantId = created["id"].as_str().unwrap().parse().unwrap();
+    let mut conn = db.connect();
+    let stored = tenant_store::tenants::find(&mut conn, &id).unwrap();
+    assert_eq!(stored.name.as_str(), "Acme CLI");
+    let audit = tenant_store::audit::list_for_tenant(&mut conn, &id, 10).unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|r| r.action == "tenant.created" && r.actor_type == "cli"),
+        "{audit:?}"
+    );
+
+    let second = json_stdout(&run(
+        &db,
+        &["tenants", "create", "--name", "Globex", "--slug", "globex"],
+    ));
+    assert_eq!(second["slug"], "globex");
+
+    let listed = json_stdout(&run(&db, &["tenants", "list"]));
+    let names: Vec<&str> = listed["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Acme CLI", "Globex"]);
+    assert!(listed.get("nextCursor").is_none());
+    assert!(
+        !String::from_utf8_lossy(&run(&db, &["tenants", "list"]).stdout).contains(key),
+        "the list never shows a key"
+    );
+
+    // Pages and filters.
+    let page = json_stdout(&run(&db, &["tenants", "list", "--limit", "1"]));
+    assert_eq!(page["tenants"][0]["name"], "Acme CLI");
+    let cursor = page["nextCursor"].as_str().unwrap();
+    let page = json_stdout(&run(
+        &db,
+        &["tenants", "list", "--limit", "1", "--cursor", cursor],
+    ));
+    assert_eq!(page["tenants"][0]["name"], "Globex");
+    assert!(page.get("nextCursor").is_none());
+    let pro = json_stdout(&run(&db, &["tenants", "list", "--plan", "pro"]));
+    assert_eq!(pro["tenants"].as_array().unwrap().len(), 1);
+    assert_eq!(pro["tenants"][0]["name"], "Acme CLI");
+}
+
+#[test]
+fn bad_input_fails_without_writing() {
+    let db = TestDb::new();
+    let before = db.row_counts();
+    for args in [
+        &["tenants", "create", "--name", ""][..],
+        &["tenants", "create", "--name", "Acme", "--slug", "Bad Slug"],
+        &["tenants", "create", "--name", "Acme", "--plan", "gold"],
+        &["tenants", "list", "--limit", "0"],
+        &["tenants", "list", "--status", "deleted"],
+    ] {
+        let out = run(&db, args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(out.stdout.is_empty(), "{args:?} printed a result");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("error"), "{args:?}: {stderr}");
+    }
+    let out = run(
+        &db,
+        &["tenants", "create", "--name", "Acme", "--plan", "gold"],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("plan"));
+    assert_eq!(db.row_counts(), before, "nothing written");
+    // A taken slug is refused.
+    json_stdout(&run(
+        &db,
+        &["tenants", "create", "--name", "A", "--slug", "acme"],
+    ));
+    let out = run(&db, &["tenants", "create", "--name", "B", "--slug", "acme"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("acme"));
+    assert_eq!(db.row_counts().tenants, 1);
+}
