@@ -1,1 +1,103 @@
-//! stub
+//! Renders the OpenClaw gateway configuration from the control plane's tenants.
+//!
+//! Pure functions, no IO: the server calls [`render_combined`] for `GET /config` (one shared
+//! gateway, every active tenant) and [`render_tenant`] for `GET /tenants/{id}/config` (a gateway of
+//! the tenant's own).
+//!
+//! # What a document carries
+//!
+//! Only [`TenantStatus::Active`](tenant_core::TenantStatus) tenants, and of their channels only the
+//! served ones ([`Channel::is_served`]: enabled, credentials complete). An active tenant without a
+//! served channel still gets its agent, so its workspace and sessions survive a channel being
+//! switched off and on. A suspended tenant contributes nothing; its per-tenant document is a valid
+//! gateway config with no agent, account or binding (and, in the current dialect, no
+//! `agents.entries`/`agents.ownership`, which the gateway refuses empty), so a dedicated gateway
+//! stops serving it on the next reload.
+//!
+//! Per tenant: agent `tenant.agent_id` with `name`, `workspace` (`<workspace_root>/<agentId>`) and
+//! `agentDir` (`<agent_dir_root>/<agentId>/agent`); per served channel a binding
+//! `{agentId, match: {accountId, channel}}` and an account `channels.<kind>.accounts.<accountId>`
+//! named after the channel's display name, else the tenant's name. `session.dmScope` is
+//! `per-account-channel-peer`. The current dialect writes `agents.entries` and
+//! `agents.ownership: "explicit"`; the legacy dialect writes `agents.list`.
+//!
+//! # Canonical output
+//!
+//! Every object's keys are in byte order, arrays in document order (base items first, then
+//! tenants by agent id and channel name), two-space indentation and a final newline: the output is
+//! exactly `serde_json::to_string_pretty` of itself, whatever the order of the input, so equal
+//! input gives byte-identical output (and stable ETags). Strings taken from tenants are escaped
+//! for JSON and for the gateway's `${VAR}` substitution, so a tenant named `Price ${X}` is shown
+//! as such instead of pulling an environment variable into the config.
+//!
+//! # Speed
+//!
+//! The tenant part is written straight into one pre-sized `String`; nothing builds a
+//! `serde_json::Value` tree for it. Time and memory are linear in the number of tenants.
+
+mod accounts;
+mod base;
+mod error;
+mod json;
+mod options;
+mod plan;
+mod render;
+
+use std::fmt;
+
+use tenant_core::{Channel, Tenant};
+
+pub use accounts::env_var_name;
+pub use base::BaseConfig;
+pub use error::ConfigError;
+pub use options::{Dialect, Mode, ParseOptionError, RenderOptions, SecretsMode};
+
+/// One tenant with its channels, as loaded from the store.
+#[derive(Debug, Clone, Copy)]
+pub struct TenantSource<'a> {
+    /// The tenant.
+    pub tenant: &'a Tenant,
+    /// All of its channels; the renderer picks the served ones.
+    pub channels: &'a [Channel],
+}
+
+/// A rendered gateway configuration.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RenderedConfig {
+    /// The configuration document (JSON, which the gateway reads as JSON5).
+    pub json: String,
+    /// In the `env` and `secret-ref` secrets modes, the `KEY=value` lines with the credentials the
+    /// document refers to (see [`env_var_name`]); `None` in the `inline` mode.
+    pub env_file: Option<String>,
+}
+
+impl fmt::Debug for RenderedConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Both parts may hold credentials: show sizes only.
+        f.debug_struct("RenderedConfig")
+            .field("json_bytes", &self.json.len())
+            .field("env_file_bytes", &self.env_file.as_ref().map(String::len))
+            .finish()
+    }
+}
+
+/// Renders one document with every active tenant of `tenants`, for a shared gateway.
+///
+/// The input order does not matter. Fails if two tenants share an agent or account id, a tenant
+/// has two served channels of one kind, a channel is passed with the wrong tenant, the options are
+/// unusable, or the base config conflicts with what the generator owns.
+pub fn render_combined(
+    tenants: &[TenantSource<'_>],
+    opts: &RenderOptions,
+) -> Result<RenderedConfig, ConfigError> {
+    render::render(tenants, opts)
+}
+
+/// Renders the document of one tenant's own gateway: the same agent, paths, accounts and
+/// bindings as in the combined document, and nothing of other tenants.
+pub fn render_tenant(
+    tenant: &TenantSource<'_>,
+    opts: &RenderOptions,
+) -> Result<RenderedConfig, ConfigError> {
+    render::render(std::slice::from_ref(tenant), opts)
+}

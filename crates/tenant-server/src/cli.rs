@@ -1,17 +1,22 @@
 //! The command line: `serve` (default), `migrate`, and operator tasks on tenants.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use tenant_core::{NewTenant, PageRequest};
+use tenant_configgen::{Dialect, Mode, RenderOptions, SecretsMode};
+use tenant_core::{NewTenant, PageRequest, TenantId};
 use tenant_store::access_tokens::TokenScope;
 use tenant_store::audit::AuditContext;
 use tenant_store::tenants::TenantFilter;
 use tenant_store::{Database, PoolConfig, migrations, tenants};
 
 use crate::dto::{CreatedTenantResponse, TenantListResponse, TenantResponse};
+use crate::gateway::{as_sources, load_sources};
 use crate::settings::Settings;
 use crate::startup::{Application, open_database};
+use crate::sync::{self, SyncReport, SyncTarget};
 use crate::{service, telemetry};
 
 /// moltbot-saas: run the OpenClaw (Moltbot) gateway for many tenants.
@@ -30,11 +35,74 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations (PostgreSQL; SQLite migrates on start).
     Migrate,
+    /// Render the gateway config, or keep a file of it in sync for a gateway to hot-reload.
+    Config {
+        /// The task.
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Operator tasks on tenants, straight on the database.
     Tenants {
         /// The task.
         #[command(subcommand)]
         command: TenantsCommand,
+    },
+}
+
+/// Options shared by `config render` and `config sync` (defaults from the `SAAS_CONFIG_*`
+/// settings).
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    /// `current` (openclaw ≥ 2026.8) or `legacy`.
+    #[arg(long)]
+    dialect: Option<Dialect>,
+    /// `combined` (one document) or `per-tenant` (one file per tenant in the `--out` directory).
+    #[arg(long, default_value = "combined")]
+    mode: Mode,
+    /// `inline`, `env` (with a `.env` file beside each document) or `secret-ref`.
+    #[arg(long)]
+    secrets: Option<SecretsMode>,
+}
+
+impl RenderArgs {
+    fn options(&self, settings: &Settings) -> Result<RenderOptions, tenant_configgen::ConfigError> {
+        let opts = RenderOptions {
+            dialect: self.dialect.unwrap_or(settings.render.dialect),
+            secrets: self.secrets.unwrap_or(settings.render.secrets),
+            ..settings.render.clone()
+        };
+        opts.validate()?;
+        Ok(opts)
+    }
+}
+
+/// `config` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the config (or write it, atomically and with mode 0600, to `--out`).
+    Render {
+        /// Rendering options.
+        #[command(flatten)]
+        args: RenderArgs,
+        /// Only this tenant's own document.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Write here instead of printing (a directory in per-tenant mode).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Write the config to `--out` whenever it changes (atomic rename, mode 0600), once or every
+    /// `--interval` seconds, for a gateway started with `OPENCLAW_CONFIG_PATH` on that file.
+    Sync {
+        /// Rendering options.
+        #[command(flatten)]
+        args: RenderArgs,
+        /// The file (a directory in per-tenant mode).
+        #[arg(long)]
+        out: PathBuf,
+        /// Check for changes every this many seconds; without it, sync once and exit.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        interval: Option<u64>,
     },
 }
 
@@ -80,6 +148,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&settings),
         Command::Migrate => migrate(&settings),
+        Command::Config { command } => config_command(&settings, command),
         Command::Tenants { command } => tenants_command(&settings, command),
     };
     match result {
@@ -141,6 +210,73 @@ fn migrate(settings: &Settings) -> CliResult {
     let applied = migrations::run_pending(&mut *db.get()?)?;
     tracing::info!(migrations.applied = applied.len(), "migrations done");
     print_json(&serde_json::json!({ "applied": applied }))
+}
+
+fn config_command(settings: &Settings, command: ConfigCommand) -> CliResult {
+    let mut cfg = settings.clone();
+    cfg.db_pool_size = 1;
+    let db = open_database(&cfg)?;
+    match command {
+        ConfigCommand::Render { args, tenant, out } => {
+            let opts = args.options(settings)?;
+            let mut conn = db.get()?;
+            let per_tenant = args.mode == Mode::PerTenant;
+            match (tenant, out) {
+                (Some(id), Some(out)) => {
+                    let id: TenantId = id.parse()?;
+                    report(&sync::write_tenant(&mut conn, &opts, &id, &out)?)
+                }
+                (Some(id), None) => {
+                    let id: TenantId = id.parse()?;
+                    let loaded = [(
+                        tenants::find(&mut conn, &id)?,
+                        tenant_store::channels::list(&mut conn, &id)?,
+                    )];
+                    let rendered = tenant_configgen::render_tenant(&as_sources(&loaded)[0], &opts)?;
+                    print_raw(&rendered.json)
+                }
+                (None, Some(out)) if per_tenant => {
+                    report(&sync::write_per_tenant(&mut conn, &opts, &out)?)
+                }
+                (None, Some(out)) => report(&sync::write_combined(&mut conn, &opts, &out)?),
+                (None, None) if per_tenant => Err(
+                    "per-tenant mode writes one file per tenant: give --out DIR (or --tenant ID)"
+                        .into(),
+                ),
+                (None, None) => {
+                    let loaded = load_sources(&mut conn, false)?;
+                    let rendered = tenant_configgen::render_combined(&as_sources(&loaded), &opts)?;
+                    print_raw(&rendered.json)
+                }
+            }
+        }
+        ConfigCommand::Sync {
+            args,
+            out,
+            interval,
+        } => {
+            let target = SyncTarget {
+                out,
+                per_tenant: args.mode == Mode::PerTenant,
+                opts: args.options(settings)?,
+            };
+            Ok(sync::sync(&db, &target, interval.map(Duration::from_secs))?)
+        }
+    }
+}
+
+fn report(report: &SyncReport) -> CliResult {
+    print_json(&serde_json::json!({
+        "revision": report.revision,
+        "written": report.written,
+        "removed": report.removed,
+    }))
+}
+
+#[allow(clippy::print_stdout)]
+fn print_raw(text: &str) -> CliResult {
+    print!("{text}");
+    Ok(())
 }
 
 fn tenants_command(settings: &Settings, command: TenantsCommand) -> CliResult {

@@ -190,6 +190,16 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<tenant_configgen::ConfigError> for ApiError {
+    fn from(e: tenant_configgen::ConfigError) -> Self {
+        // The data cannot make a config the gateway would accept; the message names the tenant.
+        ApiError::Conflict {
+            field: "config",
+            message: format!("the gateway config cannot be rendered: {e}"),
+        }
+    }
+}
+
 impl From<ValidationErrors> for ApiError {
     fn from(e: ValidationErrors) -> Self {
         ApiError::Validation(e)

@@ -3,7 +3,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 /// Writes `contents` to `path` unless the file already holds exactly that. The new content goes
@@ -11,10 +11,12 @@ use std::path::Path;
 /// old file by `rename`, so a reader sees either the old or the new file, never a partial one.
 /// Returns whether the file changed.
 pub fn write_if_changed(path: &Path, contents: &[u8]) -> io::Result<bool> {
-    if let Ok(existing) = fs::read(path) {
-        if existing == contents {
-            return Ok(false);
+    if fs::read(path).is_ok_and(|existing| existing == contents) {
+        // Unchanged, but keep the promise of privacy for a file someone loosened.
+        if fs::metadata(path)?.permissions().mode() & 0o077 != 0 {
+            fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
         }
+        return Ok(false);
     }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -49,8 +51,6 @@ pub fn write_if_changed(path: &Path, contents: &[u8]) -> io::Result<bool> {
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::PermissionsExt;
-
     use super::*;
 
     #[test]
@@ -64,6 +64,12 @@ mod tests {
             0o600
         );
         assert!(!write_if_changed(&path, b"{}").unwrap());
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(!write_if_changed(&path, b"{}").unwrap());
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         assert!(write_if_changed(&path, b"{\"a\":1}").unwrap());
         assert_eq!(fs::read(&path).unwrap(), b"{\"a\":1}");
         let leftovers: Vec<_> = fs::read_dir(path.parent().unwrap()).unwrap().collect();

@@ -15,11 +15,22 @@ use tenant_core::{Channel, Tenant, TenantId};
 use tenant_store::{AnyConnection, StoreResult, channels, config_revision, tenants};
 use tokio::sync::Mutex;
 
-/// Every active tenant with its channels (the renderer keeps only the served ones).
-pub fn load_sources(conn: &mut AnyConnection) -> StoreResult<Vec<(Tenant, Vec<Channel>)>> {
-    let tenants = tenants::list_active(conn)?;
+/// Every active tenant with its channels (the renderer keeps only the served ones); with
+/// `include_suspended`, every tenant.
+pub fn load_sources(
+    conn: &mut AnyConnection,
+    include_suspended: bool,
+) -> StoreResult<Vec<(Tenant, Vec<Channel>)>> {
+    let (tenants, channels) = if include_suspended {
+        (tenants::list_all(conn)?, channels::list_all(conn)?)
+    } else {
+        (
+            tenants::list_active(conn)?,
+            channels::list_of_active_tenants(conn)?,
+        )
+    };
     let mut by_tenant: HashMap<TenantId, Vec<Channel>> = HashMap::with_capacity(tenants.len());
-    for channel in channels::list_of_active_tenants(conn)? {
+    for channel in channels {
         by_tenant
             .entry(channel.tenant_id)
             .or_default()
@@ -128,7 +139,7 @@ pub fn render_variant(
     base: &RenderOptions,
 ) -> Result<CachedConfig, crate::error::ApiError> {
     let revision = config_revision::current(conn)?;
-    let loaded = load_sources(conn)?;
+    let loaded = load_sources(conn, false)?;
     let sources = as_sources(&loaded);
     let opts = RenderOptions {
         dialect: variant.dialect,

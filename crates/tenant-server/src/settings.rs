@@ -12,11 +12,18 @@
 //! | `SAAS_WORKERS` | number of CPUs | HTTP worker threads |
 //! | `SAAS_SHUTDOWN_TIMEOUT_SECS` | `30` | how long in-flight requests may finish on shutdown |
 //! | `SAAS_MIGRATE_ON_START` | `false` | run PostgreSQL migrations on start (SQLite always migrates) |
+//! | `SAAS_CONFIG_DIALECT` | `current` | gateway config dialect: `current` (openclaw ≥ 2026.8) or `legacy` |
+//! | `SAAS_CONFIG_SECRETS` | `inline` | credentials in the config: `inline`, `env` or `secret-ref` |
+//! | `SAAS_GATEWAY_WORKSPACE_ROOT` | `/var/lib/openclaw/workspaces` | agents' workspaces on the gateway host |
+//! | `SAAS_GATEWAY_AGENT_DIR_ROOT` | `/var/lib/openclaw/agents` | agents' state directories on the gateway host |
+//! | `SAAS_GATEWAY_WHATSAPP_ROOT` | `/var/lib/openclaw/whatsapp` | WhatsApp link state on the gateway host |
+//! | `SAAS_GATEWAY_BASE_CONFIG` | none | JSON/JSON5 file merged under the generated config (gateway, models, plugins) |
 //! | `SAAS_LOG_FORMAT` | `pretty` | `pretty` or `json` |
 //! | `RUST_LOG` | `info` | log filter (tracing `EnvFilter` syntax) |
 
 use std::net::IpAddr;
 
+use tenant_configgen::{BaseConfig, RenderOptions};
 use tenant_core::Secret;
 use tenant_store::DatabaseUrl;
 
@@ -64,6 +71,8 @@ pub struct Settings {
     pub migrate_on_start: bool,
     /// Log output format.
     pub log_format: LogFormat,
+    /// How the gateway config is rendered by default.
+    pub render: RenderOptions,
 }
 
 /// The default database when `DATABASE_URL` is unset.
@@ -114,8 +123,41 @@ impl Settings {
             shutdown_timeout_secs: parse_in(&get, "SAAS_SHUTDOWN_TIMEOUT_SECS", 30, 0..=3600)?,
             migrate_on_start: parse(&get, "SAAS_MIGRATE_ON_START", false)?,
             log_format,
+            render: render_options(&get)?,
         })
     }
+}
+
+fn render_options(get: &impl Fn(&str) -> Option<String>) -> Result<RenderOptions, SettingsError> {
+    let defaults = RenderOptions::default();
+    let base = match get("SAAS_GATEWAY_BASE_CONFIG") {
+        None => None,
+        Some(path) => {
+            let var = "SAAS_GATEWAY_BASE_CONFIG";
+            let text = std::fs::read_to_string(path.trim()).map_err(|e| SettingsError {
+                var,
+                message: format!("cannot read {}: {e}", path.trim()),
+            })?;
+            Some(BaseConfig::parse(&text).map_err(|e| SettingsError {
+                var,
+                message: e.to_string(),
+            })?)
+        }
+    };
+    let opts = RenderOptions {
+        dialect: parse(get, "SAAS_CONFIG_DIALECT", defaults.dialect)?,
+        secrets: parse(get, "SAAS_CONFIG_SECRETS", defaults.secrets)?,
+        workspace_root: get("SAAS_GATEWAY_WORKSPACE_ROOT").unwrap_or(defaults.workspace_root),
+        agent_dir_root: get("SAAS_GATEWAY_AGENT_DIR_ROOT").unwrap_or(defaults.agent_dir_root),
+        whatsapp_auth_root: get("SAAS_GATEWAY_WHATSAPP_ROOT")
+            .unwrap_or(defaults.whatsapp_auth_root),
+        base,
+    };
+    opts.validate().map_err(|e| SettingsError {
+        var: "SAAS_CONFIG_*",
+        message: e.to_string(),
+    })?;
+    Ok(opts)
 }
 
 fn token(

@@ -83,7 +83,12 @@ impl Application {
             database = %settings.database_url.redacted(),
             "listening"
         );
-        let state = web::Data::new(AppState { db, auth });
+        let state = web::Data::new(AppState {
+            db,
+            auth,
+            render: settings.render.clone(),
+            config_cache: Default::default(),
+        });
         let limit = settings.max_body_bytes;
         let mut server = HttpServer::new(move || {
             let (app, api) = App::new()

@@ -3,8 +3,13 @@
 use actix_web::web;
 use tenant_store::{AnyConnection, Database};
 
+use std::sync::Arc;
+
+use tenant_configgen::RenderOptions;
+
 use crate::auth::ServiceAuth;
 use crate::error::ApiError;
+use crate::gateway::ConfigCache;
 
 /// Shared by all workers.
 #[derive(Debug, Clone)]
@@ -13,6 +18,10 @@ pub struct AppState {
     pub db: Database,
     /// The service tokens accepted.
     pub auth: ServiceAuth,
+    /// Default rendering options of the gateway config.
+    pub render: RenderOptions,
+    /// Rendered gateway configs, by variant and revision.
+    pub config_cache: Arc<ConfigCache>,
 }
 
 impl AppState {

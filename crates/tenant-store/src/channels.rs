@@ -172,6 +172,17 @@ pub fn list_of_active_tenants(conn: &mut AnyConnection) -> StoreResult<Vec<Chann
         .collect()
 }
 
+/// Every channel of every tenant, ordered by tenant then kind.
+pub fn list_all(conn: &mut AnyConnection) -> StoreResult<Vec<Channel>> {
+    channels::table
+        .order((channels::tenant_id.asc(), channels::kind.asc()))
+        .select(ChannelRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Channel::try_from)
+        .collect()
+}
+
 /// Applies an update to a tenant's channel; returns it as stored.
 pub fn update(
     conn: &mut AnyConnection,

@@ -71,7 +71,7 @@ impl DatabaseUrl {
                 .map(AnyConnection::Postgresql)
                 .map_err(|e| StoreError::Pool(e.to_string())),
             Self::Sqlite(path) => {
-                create_parent_dir(path)?;
+                create_private_file(path)?;
                 let path = path.to_str().ok_or_else(|| {
                     StoreError::InvalidUrl("the sqlite path is not valid UTF-8".into())
                 })?;
@@ -108,12 +108,25 @@ fn redact_password(url: &str) -> String {
     }
 }
 
-fn create_parent_dir(path: &Path) -> StoreResult<()> {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError::Pool(format!("cannot create directory {}: {e}", dir.display()))
-        }),
-        _ => Ok(()),
+/// Creates the database's directory, and the file itself readable by its owner only: it holds
+/// tenants' credentials.
+fn create_private_file(path: &Path) -> StoreResult<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let fail = |what: &str, e: std::io::Error| {
+        StoreError::Pool(format!("cannot create {what} {}: {e}", path.display()))
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| fail("the directory of", e))?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(fail("database file", e)),
     }
 }
 

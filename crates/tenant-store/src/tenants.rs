@@ -259,6 +259,17 @@ pub fn list_active(conn: &mut AnyConnection) -> StoreResult<Vec<Tenant>> {
         .collect()
 }
 
+/// Every tenant, in agent-id order (for per-tenant gateway configs, suspended ones included).
+pub fn list_all(conn: &mut AnyConnection) -> StoreResult<Vec<Tenant>> {
+    tenants::table
+        .order(tenants::agent_id.asc())
+        .select(TenantRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Tenant::try_from)
+        .collect()
+}
+
 /// Applies an update; returns the tenant as stored.
 pub fn update(
     conn: &mut AnyConnection,

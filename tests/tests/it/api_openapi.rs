@@ -21,6 +21,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/tenants/{id}/channels/{kind}"),
     ("patch", "/tenants/{id}/channels/{kind}"),
     ("delete", "/tenants/{id}/channels/{kind}"),
+    ("get", "/config"),
+    ("get", "/tenants/{id}/config"),
 ];
 
 const METHODS: &[&str] = &[

@@ -18,7 +18,7 @@ use serde_json::Value;
 use tenant_core::TenantId;
 
 /// Builds the binary once per test process; returns its path.
-fn binary() -> &'static PathBuf {
+pub(crate) fn binary() -> &'static PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());

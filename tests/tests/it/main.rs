@@ -3,10 +3,12 @@
 
 mod api_auth;
 mod api_channels;
+mod api_config;
 mod api_errors;
 mod api_openapi;
 mod api_tenants;
 mod cli;
+mod config_sync;
 mod migrations;
 mod restart;
 mod store_channels;

@@ -16,6 +16,7 @@ use crate::error::ApiError;
 use crate::middleware::{Principal, RequestMeta};
 
 pub mod channels;
+pub mod config;
 pub mod health;
 pub mod openapi;
 pub mod tenants;
@@ -34,6 +35,8 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(channels::get_channel)
         .service(channels::update_channel)
         .service(channels::delete_channel)
+        .service(config::get_config)
+        .service(config::get_tenant_config)
         .service(openapi::openapi_json);
 }
 

@@ -18,6 +18,7 @@ use crate::error::ErrorBody;
     tags(
         (name = "tenants", description = "Tenants and their gateway identities"),
         (name = "channels", description = "A tenant's messaging channels and credentials"),
+        (name = "config", description = "The gateway's configuration"),
         (name = "health", description = "Probes"),
         (name = "meta", description = "The API's own description"),
     )

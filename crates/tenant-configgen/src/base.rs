@@ -1,0 +1,300 @@
+//! The operator's base configuration: gateway, models, plugins and defaults, merged under the
+//! generated sections.
+//!
+//! The generator owns `agents.ownership`, `session.dmScope`, and every agent, binding and account
+//! in the tenant namespace (`agent-<8 hex>` agents, `tenant-<8 hex>` accounts), whether or not
+//! such a tenant exists today. A base that sets any of them is refused with the key's path, so an
+//! operator typo can never shadow or hijack a tenant. Everything else passes through unchanged.
+
+use serde_json::{Map, Value};
+use tenant_core::{AccountId, AgentId};
+
+use crate::{ConfigError, Dialect};
+
+/// A validated operator base configuration (a JSON object).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BaseConfig {
+    root: Map<String, Value>,
+}
+
+impl BaseConfig {
+    /// Parses JSON or JSON5 (comments, trailing commas, unquoted keys, single quotes) and checks
+    /// that it leaves the generator's keys alone.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let value: Value =
+            json5::from_str(text).map_err(|e| ConfigError::BaseSyntax(e.to_string()))?;
+        Self::from_value(value)
+    }
+
+    /// Checks an already parsed document.
+    pub fn from_value(value: Value) -> Result<Self, ConfigError> {
+        let Value::Object(root) = value else {
+            return Err(ConfigError::BaseSyntax(
+                "the document must be a JSON object".to_owned(),
+            ));
+        };
+        let base = Self { root };
+        base.check()?;
+        Ok(base)
+    }
+
+    /// The top-level object.
+    pub fn as_map(&self) -> &Map<String, Value> {
+        &self.root
+    }
+
+    pub(crate) fn section(&self, key: &str) -> Option<&Map<String, Value>> {
+        self.root.get(key).and_then(Value::as_object)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let object = |path: &str, v: &Value| -> Result<(), ConfigError> {
+            if v.is_object() {
+                Ok(())
+            } else {
+                Err(ConfigError::base(path, "must be an object"))
+            }
+        };
+        if let Some(agents) = self.root.get("agents") {
+            object("agents", agents)?;
+            self.check_agents()?;
+        }
+        if let Some(session) = self.root.get("session") {
+            object("session", session)?;
+            if session.get("dmScope").is_some() {
+                return Err(ConfigError::base(
+                    "session.dmScope",
+                    "is set by the generator (per-account-channel-peer)",
+                ));
+            }
+        }
+        if let Some(bindings) = self.root.get("bindings") {
+            let Some(items) = bindings.as_array() else {
+                return Err(ConfigError::base("bindings", "must be an array"));
+            };
+            for (i, b) in items.iter().enumerate() {
+                if let Some(agent) = b.get("agentId").and_then(Value::as_str) {
+                    reserved_agent(&format!("bindings.{i}.agentId"), agent)?;
+                }
+                let account = b.pointer("/match/accountId").and_then(Value::as_str);
+                if let Some(account) = account {
+                    reserved_account(&format!("bindings.{i}.match.accountId"), account)?;
+                }
+            }
+        }
+        if let Some(channels) = self.root.get("channels") {
+            object("channels", channels)?;
+            for (kind, block) in channels.as_object().into_iter().flatten() {
+                let path = format!("channels.{kind}");
+                object(&path, block)?;
+                if let Some(accounts) = block.get("accounts") {
+                    let path = format!("{path}.accounts");
+                    object(&path, accounts)?;
+                    for id in accounts.as_object().into_iter().flatten().map(|(k, _)| k) {
+                        reserved_account(&format!("{path}.{id}"), id)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_agents(&self) -> Result<(), ConfigError> {
+        let agents = self.section("agents").into_iter().flatten();
+        for (key, v) in agents {
+            match key.as_str() {
+                "ownership" => {
+                    return Err(ConfigError::base(
+                        "agents.ownership",
+                        "is set by the generator (explicit)",
+                    ));
+                }
+                "defaults" if !v.is_object() => {
+                    return Err(ConfigError::base("agents.defaults", "must be an object"));
+                }
+                "entries" => {
+                    let Some(entries) = v.as_object() else {
+                        return Err(ConfigError::base("agents.entries", "must be an object"));
+                    };
+                    for id in entries.keys() {
+                        reserved_agent(&format!("agents.entries.{id}"), id)?;
+                    }
+                }
+                "list" => {
+                    let Some(list) = v.as_array() else {
+                        return Err(ConfigError::base("agents.list", "must be an array"));
+                    };
+                    for (i, entry) in list.iter().enumerate() {
+                        if let Some(id) = entry.get("id").and_then(Value::as_str) {
+                            reserved_agent(&format!("agents.list.{i}.id"), id)?;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks what depends on the render options: the dialect's agent shape, and that no base
+    /// agent keeps its files under the generator's roots.
+    pub(crate) fn check_against(
+        &self,
+        dialect: Dialect,
+        roots: &[&str],
+    ) -> Result<(), ConfigError> {
+        let Some(agents) = self.section("agents") else {
+            return Ok(());
+        };
+        let (other, own) = match dialect {
+            Dialect::Current => ("list", "entries"),
+            Dialect::Legacy => ("entries", "list"),
+        };
+        if agents.contains_key(other) {
+            return Err(ConfigError::base(
+                format!("agents.{other}"),
+                format!("belongs to the other dialect; the {dialect} dialect uses `agents.{own}`"),
+            ));
+        }
+        let entries: Vec<(String, &Value)> = match agents.get(own) {
+            Some(Value::Object(m)) => m
+                .iter()
+                .map(|(k, v)| (format!("agents.entries.{k}"), v))
+                .collect(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (format!("agents.list.{i}"), v))
+                .collect(),
+            _ => Vec::new(),
+        };
+        for (path, entry) in entries {
+            for field in ["workspace", "agentDir"] {
+                let Some(dir) = entry.get(field).and_then(Value::as_str) else {
+                    continue;
+                };
+                let inside = roots.iter().any(|root| {
+                    dir.strip_prefix(root)
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+                });
+                if inside {
+                    return Err(ConfigError::base(
+                        format!("{path}.{field}"),
+                        "lies under a directory root the generator gives to tenants",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn reserved_agent(path: &str, id: &str) -> Result<(), ConfigError> {
+    match AgentId::parse(id) {
+        Ok(_) => Err(ConfigError::base(
+            path,
+            format!("`{id}` is in the tenant agent namespace (agent-<8 hex>) the generator owns"),
+        )),
+        Err(_) => Ok(()),
+    }
+}
+
+fn reserved_account(path: &str, id: &str) -> Result<(), ConfigError> {
+    match AccountId::parse(id) {
+        Ok(_) => Err(ConfigError::base(
+            path,
+            format!(
+                "`{id}` is in the tenant account namespace (tenant-<8 hex>) the generator owns"
+            ),
+        )),
+        Err(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conflict(text: &str) -> String {
+        match BaseConfig::parse(text).unwrap_err() {
+            ConfigError::BaseConflict { path, .. } => path,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn accepts_json5() {
+        let base = BaseConfig::parse(
+            "// operator settings\n{ gateway: { port: 18789, bind: 'loopback', }, /* c */ }",
+        )
+        .unwrap();
+        assert_eq!(base.as_map()["gateway"]["port"], 18789);
+    }
+
+    #[test]
+    fn rejects_syntax_errors_and_non_objects() {
+        assert!(matches!(
+            BaseConfig::parse("{ gateway: "),
+            Err(ConfigError::BaseSyntax(_))
+        ));
+        assert!(matches!(
+            BaseConfig::parse("[1, 2]"),
+            Err(ConfigError::BaseSyntax(_))
+        ));
+    }
+
+    #[test]
+    fn refuses_generator_owned_keys_by_path() {
+        assert_eq!(
+            conflict("{agents: {ownership: 'explicit'}}"),
+            "agents.ownership"
+        );
+        assert_eq!(conflict("{session: {dmScope: 'main'}}"), "session.dmScope");
+        assert_eq!(
+            conflict("{agents: {entries: {'agent-0badcafe': {}}}}"),
+            "agents.entries.agent-0badcafe"
+        );
+        assert_eq!(
+            conflict("{agents: {list: [{id: 'ops'}, {id: 'agent-0badcafe'}]}}"),
+            "agents.list.1.id"
+        );
+        assert_eq!(
+            conflict(
+                "{bindings: [{agentId: 'ops', match: {channel: 'telegram', accountId: 'tenant-0badcafe'}}]}"
+            ),
+            "bindings.0.match.accountId"
+        );
+        assert_eq!(
+            conflict("{bindings: [{agentId: 'agent-0badcafe', match: {channel: 'telegram'}}]}"),
+            "bindings.0.agentId"
+        );
+        assert_eq!(
+            conflict("{channels: {telegram: {accounts: {'tenant-0badcafe': {}}}}}"),
+            "channels.telegram.accounts.tenant-0badcafe"
+        );
+        assert_eq!(conflict("{channels: {slack: []}}"), "channels.slack");
+        assert_eq!(conflict("{bindings: {}}"), "bindings");
+        assert_eq!(conflict("{agents: {defaults: 1}}"), "agents.defaults");
+    }
+
+    #[test]
+    fn operator_agents_outside_the_namespace_are_fine() {
+        let base = BaseConfig::parse(
+            "{agents: {entries: {ops: {workspace: '/srv/ops'}}}, bindings: [{agentId: 'ops', match: {channel: 'telegram', accountId: 'ops-bot'}}], channels: {telegram: {accounts: {'ops-bot': {}}}}}",
+        )
+        .unwrap();
+        assert!(
+            base.check_against(Dialect::Current, &["/var/lib/openclaw/workspaces"])
+                .is_ok()
+        );
+        let e = base.check_against(Dialect::Legacy, &[]).unwrap_err();
+        assert!(
+            matches!(e, ConfigError::BaseConflict { ref path, .. } if path == "agents.entries")
+        );
+        let e = base.check_against(Dialect::Current, &["/srv"]).unwrap_err();
+        assert!(
+            matches!(e, ConfigError::BaseConflict { ref path, .. } if path == "agents.entries.ops.workspace")
+        );
+        assert!(base.check_against(Dialect::Current, &["/sr"]).is_ok());
+    }
+}

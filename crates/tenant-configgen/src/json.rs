@@ -1,0 +1,364 @@
+//! A streaming writer for pretty-printed JSON, byte-identical to `serde_json::to_string_pretty`.
+//!
+//! The tenant part of a document is written straight into one pre-sized `String`, never through a
+//! `serde_json::Value` tree, so rendering scales linearly. Keys are written in the order the caller
+//! gives; the renderer gives them sorted, which makes every document canonical.
+//!
+//! Strings from tenants go through [`Writer::literal`], which also protects them from the gateway's
+//! `${VAR}` substitution (see [`push_gateway_literal`]).
+
+use serde_json::Value;
+
+const INDENT: &str = "                                                                ";
+
+/// What a byte turns into inside a JSON string: 0 = itself, `u` = `\u00XX`, `$` = maybe an env
+/// reference, anything else = a backslash and that byte.
+static ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = b'u';
+        i += 1;
+    }
+    t[0x08] = b'b';
+    t[0x09] = b't';
+    t[0x0a] = b'n';
+    t[0x0c] = b'f';
+    t[0x0d] = b'r';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t[b'$' as usize] = b'$';
+    t
+};
+
+/// Appends `s` as a JSON string literal, escaped exactly as `serde_json` does. With `gateway_literal`
+/// the gateway will read back exactly `s`: every `${NAME}` (NAME matching `[A-Z_][A-Z0-9_]*`) gets
+/// the extra `$` that the gateway's substitution removes instead of substituting.
+pub(crate) fn push_str(out: &mut String, s: &str, gateway_literal: bool) {
+    out.push('"');
+    push_escaped(out, s, gateway_literal);
+    out.push('"');
+}
+
+/// [`push_str`] without the surrounding quotes.
+fn push_escaped(out: &mut String, s: &str, gateway_literal: bool) {
+    let bytes = s.as_bytes();
+    // Fast path for the common case (ids, tokens, plain names): one branch-free pass the
+    // compiler vectorises, then a single copy.
+    if !bytes
+        .iter()
+        .fold(false, |any, &b| any | (ESCAPE[usize::from(b)] != 0))
+    {
+        out.push_str(s);
+        return;
+    }
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc = ESCAPE[b as usize];
+        if esc == 0 {
+            continue;
+        }
+        // Every escaped byte is ASCII, so `i` is a char boundary.
+        if esc == b'$' {
+            if gateway_literal && env_reference_len(&bytes[i..]).is_some() {
+                out.push_str(&s[start..i]);
+                out.push('$');
+                start = i;
+            }
+            continue;
+        }
+        out.push_str(&s[start..i]);
+        out.push('\\');
+        if esc == b'u' {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        } else {
+            out.push(char::from(esc));
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+}
+
+/// The length of a `${NAME}` reference at the start of `b`, as the gateway recognises one: `${`,
+/// then up to the first `}` a name matching `[A-Z_][A-Z0-9_]*`.
+pub(crate) fn env_reference_len(b: &[u8]) -> Option<usize> {
+    let rest = b.strip_prefix(b"${")?;
+    let end = rest.iter().position(|&c| c == b'}')?;
+    let name = &rest[..end];
+    let ok = name
+        .first()
+        .is_some_and(|c| c.is_ascii_uppercase() || *c == b'_')
+        && name
+            .iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'_');
+    ok.then_some(end + 3)
+}
+
+/// Writes one pretty-printed JSON document (two-space indentation, `": "` after keys).
+pub(crate) struct Writer {
+    out: String,
+    depth: usize,
+    /// Whether the innermost open container has no member yet.
+    first: bool,
+}
+
+impl Writer {
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Self {
+            out: String::with_capacity(capacity),
+            depth: 0,
+            first: true,
+        }
+    }
+
+    pub(crate) fn finish(mut self) -> String {
+        self.out.push('\n');
+        self.out
+    }
+
+    fn newline(&mut self) {
+        self.out.push('\n');
+        let mut n = self.depth * 2;
+        while n > 0 {
+            let k = n.min(INDENT.len());
+            self.out.push_str(&INDENT[..k]);
+            n -= k;
+        }
+    }
+
+    fn member(&mut self) {
+        if !self.first {
+            self.out.push(',');
+        }
+        self.first = false;
+        self.newline();
+    }
+
+    pub(crate) fn begin_object(&mut self) {
+        self.out.push('{');
+        self.depth += 1;
+        self.first = true;
+    }
+
+    pub(crate) fn end_object(&mut self) {
+        self.close('}');
+    }
+
+    pub(crate) fn begin_array(&mut self) {
+        self.out.push('[');
+        self.depth += 1;
+        self.first = true;
+    }
+
+    pub(crate) fn end_array(&mut self) {
+        self.close(']');
+    }
+
+    fn close(&mut self, c: char) {
+        self.depth = self.depth.saturating_sub(1);
+        if !self.first {
+            self.newline();
+        }
+        self.first = false;
+        self.out.push(c);
+    }
+
+    /// Starts an object member; the value must follow.
+    pub(crate) fn key(&mut self, k: &str) {
+        self.member();
+        push_str(&mut self.out, k, false);
+        self.out.push_str(": ");
+    }
+
+    /// Starts an array element; the value must follow.
+    pub(crate) fn element(&mut self) {
+        self.member();
+    }
+
+    /// A string the gateway must read back unchanged (names, paths, inline credentials).
+    pub(crate) fn literal(&mut self, s: &str) {
+        push_str(&mut self.out, s, true);
+    }
+
+    /// A string written as is: ids, fixed words and `${VAR}` references meant for substitution.
+    pub(crate) fn raw_str(&mut self, s: &str) {
+        push_str(&mut self.out, s, false);
+    }
+
+    /// A `"${NAME}"` reference string.
+    pub(crate) fn env_reference(&mut self, name: &str) {
+        self.out.push_str("\"${");
+        self.out.push_str(name);
+        self.out.push_str("}\"");
+    }
+
+    /// `"key": "literal"` with a gateway literal value.
+    pub(crate) fn field_literal(&mut self, k: &str, v: &str) {
+        self.key(k);
+        self.literal(v);
+    }
+
+    /// `"key": "value"` with a value written as is.
+    pub(crate) fn field_raw(&mut self, k: &str, v: &str) {
+        self.key(k);
+        self.raw_str(v);
+    }
+
+    /// Appends raw text that is a literal's content, e.g. part of a path (used to build one string
+    /// from pieces without allocating). Call between [`Writer::open_quote`] and
+    /// [`Writer::close_quote`].
+    pub(crate) fn literal_part(&mut self, s: &str) {
+        push_escaped(&mut self.out, s, true);
+    }
+
+    pub(crate) fn open_quote(&mut self) {
+        self.out.push('"');
+    }
+
+    pub(crate) fn close_quote(&mut self) {
+        self.out.push('"');
+    }
+
+    /// Any operator-authored value, written as serde_json would at the current depth.
+    pub(crate) fn value(&mut self, v: &Value) {
+        match v {
+            Value::Object(map) => {
+                self.begin_object();
+                for (k, v) in map {
+                    self.key(k);
+                    self.value(v);
+                }
+                self.end_object();
+            }
+            Value::Array(items) => {
+                self.begin_array();
+                for v in items {
+                    self.element();
+                    self.value(v);
+                }
+                self.end_array();
+            }
+            Value::String(s) => self.raw_str(s),
+            scalar => self.out.push_str(&scalar.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn quoted(s: &str, literal: bool) -> String {
+        let mut out = String::new();
+        push_str(&mut out, s, literal);
+        out
+    }
+
+    /// What the gateway's substitution makes of a string, when every variable is unset and
+    /// escapes are honoured: `$${NAME}` → `${NAME}`; `${NAME}` is reported as a reference.
+    fn gateway_read(s: &str) -> (String, usize) {
+        let b = s.as_bytes();
+        let (mut out, mut refs, mut i) = (String::new(), 0, 0);
+        while i < b.len() {
+            if b[i] == b'$' {
+                if b.get(i + 1) == Some(&b'$')
+                    && let Some(n) = env_reference_len(&b[i + 1..])
+                {
+                    out.push_str(&s[i + 1..i + 1 + n]);
+                    i += 1 + n;
+                    continue;
+                }
+                if let Some(n) = env_reference_len(&b[i..]) {
+                    refs += 1;
+                    out.push_str(&s[i..i + n]);
+                    i += n;
+                    continue;
+                }
+            }
+            let c = s[i..].chars().next().unwrap();
+            out.push(c);
+            i += c.len_utf8();
+        }
+        (out, refs)
+    }
+
+    #[test]
+    fn escaping_matches_serde_json() {
+        let mut samples: Vec<String> = (0u32..0x80)
+            .filter_map(char::from_u32)
+            .map(|c| format!("a{c}b"))
+            .collect();
+        samples.extend(
+            [
+                "",
+                "plain",
+                "Ünïcödé — 日本語 🦀",
+                "quote\" back\\slash / slash",
+                "\u{7f}\u{80}\u{2028}\u{2029}\u{feff}",
+                "tab\tnl\ncr\rff\u{c}bs\u{8}nul\u{0}",
+            ]
+            .map(str::to_owned),
+        );
+        for s in &samples {
+            assert_eq!(quoted(s, false), serde_json::to_string(s).unwrap(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn gateway_literals_survive_substitution() {
+        let cases = [
+            ("Price ${FOO}", "Price $${FOO}"),
+            ("$${BAR}", "$$${BAR}"),
+            ("${lower} ${9X} ${} ${A-B}", "${lower} ${9X} ${} ${A-B}"),
+            ("${A}${B_2}", "$${A}$${B_2}"),
+            ("$$", "$$"),
+            ("end $", "end $"),
+            ("${UNCLOSED", "${UNCLOSED"),
+            ("${_}", "$${_}"),
+        ];
+        for (input, escaped) in cases {
+            let json = quoted(input, true);
+            let text: String = serde_json::from_str(&json).unwrap();
+            assert_eq!(text, escaped, "{input}");
+            assert_eq!(gateway_read(&text), (input.to_owned(), 0), "{input}");
+        }
+        assert_eq!(
+            gateway_read("${FOO}").1,
+            1,
+            "the model recognises references"
+        );
+    }
+
+    #[test]
+    fn writer_output_is_serde_pretty() {
+        let doc = json!({
+            "a": {}, "b": [], "c": [1, {"d": null, "e": [true, "x\ny"]}],
+            "f": {"g": {"h": 1.5, "i": -3, "j": "${KEEP}"}}
+        });
+        let mut w = Writer::with_capacity(0);
+        w.value(&doc);
+        assert_eq!(
+            w.finish(),
+            serde_json::to_string_pretty(&doc).unwrap() + "\n"
+        );
+    }
+
+    #[test]
+    fn literal_parts_build_one_string() {
+        let mut w = Writer::with_capacity(0);
+        w.begin_object();
+        w.key("p");
+        w.open_quote();
+        w.literal_part("/srv/\"q\"");
+        w.literal_part("/${X}");
+        w.close_quote();
+        w.end_object();
+        let v: Value = serde_json::from_str(&w.finish()).unwrap();
+        assert_eq!(v["p"], "/srv/\"q\"/$${X}");
+    }
+}

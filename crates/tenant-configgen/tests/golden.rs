@@ -1,0 +1,110 @@
+//! Golden files: the exact output for the fixed fixture. Regenerate with
+//! `UPDATE_GOLDEN=1 cargo test -p tenant-configgen --test golden`, then review the diff.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+
+use tenant_configgen::{
+    BaseConfig, Dialect, RenderOptions, RenderedConfig, SecretsMode, render_combined, render_tenant,
+};
+
+#[path = "fixture/mod.rs"]
+mod fixture;
+
+fn check(name: &str, text: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, text).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1)", path.display()));
+    if expected != text {
+        let line = expected
+            .lines()
+            .zip(text.lines())
+            .position(|(a, b)| a != b)
+            .map_or_else(|| "length".to_owned(), |i| format!("line {}", i + 1));
+        panic!(
+            "{name} differs from the golden file at {line}; rerun with UPDATE_GOLDEN=1 if intended"
+        );
+    }
+}
+
+fn golden(stem: &str, rendered: &RenderedConfig) {
+    check(&format!("{stem}.json"), &rendered.json);
+    match &rendered.env_file {
+        Some(env) => check(&format!("{stem}.env"), env),
+        None => assert!(
+            !PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join(format!("tests/golden/{stem}.env"))
+                .exists(),
+            "stale {stem}.env"
+        ),
+    }
+}
+
+fn opts(dialect: Dialect, secrets: SecretsMode) -> RenderOptions {
+    RenderOptions {
+        dialect,
+        secrets,
+        ..RenderOptions::default()
+    }
+}
+
+#[test]
+fn combined_documents_match_the_golden_files() {
+    let owned = fixture::varied();
+    let sources = fixture::sources(&owned);
+    for (dialect, secrets) in [
+        (Dialect::Current, SecretsMode::Inline),
+        (Dialect::Current, SecretsMode::Env),
+        (Dialect::Current, SecretsMode::SecretRef),
+        (Dialect::Legacy, SecretsMode::Inline),
+        (Dialect::Legacy, SecretsMode::Env),
+    ] {
+        let rendered = render_combined(&sources, &opts(dialect, secrets)).unwrap();
+        golden(&format!("combined-{dialect}-{secrets}"), &rendered);
+    }
+}
+
+#[test]
+fn base_merge_and_per_tenant_match_the_golden_files() {
+    let owned = fixture::varied();
+    let sources = fixture::sources(&owned);
+    let base = BaseConfig::parse(include_str!("fixture/base-current.json5")).unwrap();
+    let with_base = RenderOptions {
+        base: Some(base),
+        ..opts(Dialect::Current, SecretsMode::Inline)
+    };
+    golden(
+        "combined-current-base",
+        &render_combined(&sources, &with_base).unwrap(),
+    );
+    let base = BaseConfig::parse(include_str!("fixture/base-legacy.json5")).unwrap();
+    let with_base = RenderOptions {
+        base: Some(base),
+        ..opts(Dialect::Legacy, SecretsMode::Inline)
+    };
+    golden(
+        "combined-legacy-base",
+        &render_combined(&sources, &with_base).unwrap(),
+    );
+    let acme = &sources[0];
+    assert_eq!(acme.tenant.account_id.as_str(), "tenant-0badcafe");
+    golden(
+        "tenant-0badcafe-current-secret-ref",
+        &render_tenant(acme, &opts(Dialect::Current, SecretsMode::SecretRef)).unwrap(),
+    );
+    let suspended = sources
+        .iter()
+        .find(|s| s.tenant.status.as_str() == "suspended")
+        .unwrap();
+    golden(
+        "tenant-suspended-current-inline",
+        &render_tenant(suspended, &opts(Dialect::Current, SecretsMode::Inline)).unwrap(),
+    );
+}

@@ -1,0 +1,160 @@
+//! `GET /config` and `GET /tenants/{id}/config`: the gateway's configuration, for gateways
+//! (gateway token) and operators.
+//!
+//! The combined document is cached per variant and revision (see [`crate::gateway`]), carries a
+//! strong `ETag`, and answers `If-None-Match` with 304, so a gateway polling every second costs
+//! one small query per poll.
+
+use actix_web::http::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH};
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use serde::Deserialize;
+use serde_json::json;
+use tenant_configgen::{Dialect, Mode, RenderOptions};
+use tenant_store::{channels, config_revision, tenants};
+use utoipa::IntoParams;
+
+use super::parse_tenant_id;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiQuery;
+use crate::gateway::{CachedConfig, Variant, as_sources, render_variant};
+use crate::state::AppState;
+
+/// The header carrying the config revision a document was rendered from.
+pub const REVISION_HEADER: &str = "x-config-revision";
+
+/// Query of the config endpoints.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ConfigQuery {
+    /// `current` (openclaw ≥ 2026.8) or `legacy`; default from `SAAS_CONFIG_DIALECT`.
+    pub dialect: Option<String>,
+    /// `combined` (default: one document for a shared gateway) or `per-tenant` (an object mapping
+    /// each account id to its own document).
+    pub mode: Option<String>,
+}
+
+/// Query of `GET /tenants/{id}/config`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TenantConfigQuery {
+    /// `current` (openclaw ≥ 2026.8) or `legacy`; default from `SAAS_CONFIG_DIALECT`.
+    pub dialect: Option<String>,
+}
+
+fn options_error(field: &'static str, e: tenant_configgen::ParseOptionError) -> ApiError {
+    ApiError::BadRequest {
+        code: "invalid_query",
+        message: e.to_string(),
+        details: json!({ "field": field }),
+    }
+}
+
+/// The options for a requested dialect; a dialect the configured secrets mode cannot be written
+/// in (`legacy` with `secret-ref`) is the query's fault.
+fn options_for(dialect: Option<&str>, defaults: &RenderOptions) -> Result<RenderOptions, ApiError> {
+    let dialect: Dialect = dialect
+        .map_or(Ok(defaults.dialect), str::parse)
+        .map_err(|e| options_error("dialect", e))?;
+    let opts = RenderOptions {
+        dialect,
+        ..defaults.clone()
+    };
+    opts.validate().map_err(|e| ApiError::BadRequest {
+        code: "invalid_query",
+        message: e.to_string(),
+        details: json!({ "field": "dialect" }),
+    })?;
+    Ok(opts)
+}
+
+fn respond(req: &HttpRequest, doc: &CachedConfig) -> HttpResponse {
+    let matches = req
+        .headers()
+        .get(IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| doc.matches(v));
+    let mut resp = if matches {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    resp.insert_header((ETAG, doc.etag.clone()))
+        .insert_header((CACHE_CONTROL, "private, no-cache"))
+        .insert_header((REVISION_HEADER, doc.revision.to_string()));
+    if matches {
+        resp.finish()
+    } else {
+        resp.content_type("application/json").body(doc.body.clone())
+    }
+}
+
+/// The combined gateway configuration of every active tenant.
+#[utoipa::path(tag = "config", params(ConfigQuery), security(("bearer" = [])), responses(
+    (status = 200, description = "The gateway configuration (OpenClaw JSON)", content_type = "application/json"),
+    (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
+    (status = 400, description = "Bad query parameter", body = ErrorBody),
+    (status = 401, description = "No valid gateway or operator token", body = ErrorBody),
+    (status = 409, description = "The tenants' data cannot make a valid config", body = ErrorBody),
+))]
+#[get("/config")]
+pub async fn get_config(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    ApiQuery(query): ApiQuery<ConfigQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let dialect = options_for(query.dialect.as_deref(), &state.render)?.dialect;
+    let mode: Mode = query
+        .mode
+        .as_deref()
+        .map_or(Ok(Mode::Combined), str::parse)
+        .map_err(|e| options_error("mode", e))?;
+    let variant = Variant {
+        dialect,
+        secrets: state.render.secrets,
+        per_tenant: mode == Mode::PerTenant,
+    };
+    let revision = state.run(|c| Ok(config_revision::current(c)?)).await?;
+    let doc = state
+        .config_cache
+        .get_or_render(variant, revision, || {
+            let base = state.render.clone();
+            state.run(move |c| render_variant(c, variant, &base))
+        })
+        .await?;
+    Ok(respond(&req, &doc))
+}
+
+/// One tenant's own gateway configuration (for a gateway per tenant). A suspended tenant's
+/// document has no agent, so its gateway stops serving it.
+#[utoipa::path(tag = "config", params(("id" = String, Path, description = "Tenant id (UUID)"), TenantConfigQuery), security(("bearer" = [])), responses(
+    (status = 200, description = "The tenant's gateway configuration", content_type = "application/json"),
+    (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
+    (status = 400, description = "Malformed id or query", body = ErrorBody),
+    (status = 401, description = "No valid gateway or operator token", body = ErrorBody),
+    (status = 404, description = "No such tenant", body = ErrorBody),
+    (status = 409, description = "The tenant's data cannot make a valid config", body = ErrorBody),
+))]
+#[get("/tenants/{id}/config")]
+pub async fn get_tenant_config(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    ApiQuery(query): ApiQuery<TenantConfigQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_tenant_id(&id)?;
+    let opts = options_for(query.dialect.as_deref(), &state.render)?;
+    let doc = state
+        .run(move |c| {
+            let revision = config_revision::current(c)?;
+            let tenant = tenants::find(c, &id)?;
+            let chans = channels::list(c, &id)?;
+            let loaded = [(tenant, chans)];
+            let sources = as_sources(&loaded);
+            let rendered = tenant_configgen::render_tenant(&sources[0], &opts)?;
+            Ok(CachedConfig::new(revision, rendered))
+        })
+        .await?;
+    Ok(respond(&req, &doc))
+}
