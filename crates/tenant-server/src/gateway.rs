@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use actix_web::web::Bytes;
 use sha2::{Digest, Sha256};
 use tenant_configgen::{Dialect, RenderOptions, RenderedConfig, SecretsMode, TenantSource};
 use tenant_core::{Channel, Tenant, TenantId};
@@ -58,8 +59,8 @@ pub fn as_sources(loaded: &[(Tenant, Vec<Channel>)]) -> Vec<TenantSource<'_>> {
 pub struct CachedConfig {
     /// The config revision it was rendered from.
     pub revision: i64,
-    /// The JSON document.
-    pub body: String,
+    /// The JSON document; `Bytes` so that serving it shares the buffer instead of copying it.
+    pub body: Bytes,
     /// The env file (secrets mode `env`).
     pub env_file: Option<String>,
     /// Strong entity tag: a hash of the body, quoted.
@@ -73,7 +74,7 @@ impl CachedConfig {
         let etag = format!("\"{}\"", hex::encode(&digest[..16]));
         Self {
             revision,
-            body: rendered.json,
+            body: Bytes::from(rendered.json),
             env_file: rendered.env_file,
             etag,
         }
