@@ -21,7 +21,7 @@
 #   OPENCLAW_NODE      Node.js version from npm (default 24.21.0; openclaw 2026.9 needs >= 24.16)
 #   OPENCLAW_CURRENT   gateway release for the current dialect (default 2026.9.6)
 #   OPENCLAW_LEGACY    gateway release for the legacy dialect (default 2026.7.35)
-# Needs bash, and npm (any version) to bootstrap.
+# Needs bash, and npm (any version) to bootstrap. The install logic is in lib.sh, beside it.
 set -euo pipefail
 
 DIALECT=current SETUP_ONLY=0
@@ -38,56 +38,20 @@ while [ $# -gt 0 ]; do
     *) FILES+=("$1"); shift;;
   esac
 done
+. "$(dirname "$0")/lib.sh"
 case "$DIALECT" in
-  current) VERSION="${OPENCLAW_CURRENT:-2026.9.6}";;
-  legacy) VERSION="${OPENCLAW_LEGACY:-2026.7.35}";;
+  current|legacy) openclaw_select "$DIALECT";;
   *) die "--dialect must be current or legacy (got '$DIALECT')";;
 esac
 [ "$SETUP_ONLY" = 1 ] || [ ${#FILES[@]} -gt 0 ] || die "usage: $0 [--dialect current|legacy] FILE..."
 
-CACHE="${OPENCLAW_CACHE:-$HOME/.cache/moltbot-saas/openclaw}"
-NODE_VERSION="${OPENCLAW_NODE:-24.21.0}"
-NODE_DIR="$CACHE/node-$NODE_VERSION"
-NODE="$NODE_DIR/node_modules/node/bin/node"
-PKG_DIR="$CACHE/openclaw-$VERSION"
-CLI="$PKG_DIR/node_modules/openclaw/openclaw.mjs"
-
-# Installs into a temporary directory and renames it into place, so an interrupted install is
-# never mistaken for a finished one.
-install_into() { # DIR PACKAGE_JSON SPEC
-  local dir="$1" manifest="$2" spec="$3" tmp
-  command -v npm >/dev/null || die "npm is needed to install $spec (apt-get install npm)"
-  mkdir -p "$CACHE"
-  tmp="$(mktemp -d "$CACHE/.install.XXXXXX")"
-  printf '%s\n' "$manifest" > "$tmp/package.json"
-  echo "validate.sh: installing $spec into $dir ..." >&2
-  if ! (cd "$tmp" && PATH="$(dirname "$NODE"):$PATH" \
-        npm install --no-audit --no-fund --loglevel=error "$spec" >&2); then
-    rm -rf "$tmp"; die "npm install $spec failed"
-  fi
-  rm -rf "$dir"; mv "$tmp" "$dir"
-}
-
-[ -x "$NODE" ] || install_into "$NODE_DIR" '{"name":"openclaw-node","private":true}' "node@$NODE_VERSION"
-[ -x "$NODE" ] || die "no node binary at $NODE"
-# Releases before 2026.8 pull libsignal (through baileys) from a git URL, which a machine that
-# reaches only the npm registry cannot fetch; the npm-published libsignal stands in for it.
-# Validation never runs WhatsApp's crypto code.
-[ -f "$CLI" ] || install_into "$PKG_DIR" \
-  '{"name":"openclaw-validate","private":true,"overrides":{"libsignal":"npm:libsignal@2.0.1"}}' \
-  "openclaw@$VERSION"
-[ -f "$CLI" ] || die "no gateway CLI at $CLI"
+openclaw_install
 if [ "$SETUP_ONLY" = 1 ]; then
   echo "validate.sh: openclaw@$VERSION with node $("$NODE" --version) ready in $CACHE" >&2
   exit 0
 fi
 
-WRAP=()
-if command -v unshare >/dev/null && unshare -n true 2>/dev/null; then
-  WRAP=(unshare -n)
-else
-  echo "validate.sh: note: no network namespace available; validating with network" >&2
-fi
+openclaw_netns
 
 SANDBOX="$(mktemp -d "${TMPDIR:-/tmp}/openclaw-validate.XXXXXX")"
 trap 'rm -rf "$SANDBOX"' EXIT
