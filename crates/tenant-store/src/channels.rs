@@ -9,7 +9,7 @@ use tenant_core::{
 };
 
 use crate::error::{is_foreign_key_violation, unique_violation};
-use crate::schema::{channels, tenants};
+use crate::schema::channels;
 use crate::{AnyConnection, StoreError, StoreResult};
 
 /// A `channels` row. `credentials` holds the stored form of the credentials.
@@ -159,23 +159,10 @@ pub fn list(conn: &mut AnyConnection, tenant_id: &TenantId) -> StoreResult<Vec<C
         .collect()
 }
 
-/// The channels of every active tenant, ordered by tenant then kind (for the gateway config).
-pub fn list_of_active_tenants(conn: &mut AnyConnection) -> StoreResult<Vec<Channel>> {
-    channels::table
-        .inner_join(tenants::table)
-        .filter(tenants::status.eq(tenant_core::TenantStatus::Active.as_str()))
-        .order((channels::tenant_id.asc(), channels::kind.asc()))
-        .select(ChannelRow::as_select())
-        .load(conn)?
-        .into_iter()
-        .map(Channel::try_from)
-        .collect()
-}
-
-/// Every channel of every tenant, ordered by tenant then kind.
+/// Every channel of every tenant, in storage order. A sequential scan: reading 200k channels
+/// through the `(tenant_id, kind)` index instead costs a random table lookup per row.
 pub fn list_all(conn: &mut AnyConnection) -> StoreResult<Vec<Channel>> {
     channels::table
-        .order((channels::tenant_id.asc(), channels::kind.asc()))
         .select(ChannelRow::as_select())
         .load(conn)?
         .into_iter()

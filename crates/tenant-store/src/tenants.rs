@@ -247,11 +247,10 @@ pub fn list(
     Ok(Page { items, next_cursor })
 }
 
-/// Every active tenant, in agent-id order (for the gateway config).
+/// Every active tenant, in storage order (a sequential scan: callers that need an order sort).
 pub fn list_active(conn: &mut AnyConnection) -> StoreResult<Vec<Tenant>> {
     tenants::table
         .filter(tenants::status.eq(TenantStatus::Active.as_str()))
-        .order(tenants::agent_id.asc())
         .select(TenantRow::as_select())
         .load(conn)?
         .into_iter()
@@ -259,10 +258,9 @@ pub fn list_active(conn: &mut AnyConnection) -> StoreResult<Vec<Tenant>> {
         .collect()
 }
 
-/// Every tenant, in agent-id order (for per-tenant gateway configs, suspended ones included).
+/// Every tenant, suspended ones included, in storage order (a sequential scan).
 pub fn list_all(conn: &mut AnyConnection) -> StoreResult<Vec<Tenant>> {
     tenants::table
-        .order(tenants::agent_id.asc())
         .select(TenantRow::as_select())
         .load(conn)?
         .into_iter()
