@@ -7,10 +7,9 @@
 //! per-account `webhookPath` (http), and `userToken`; whatsapp only `authDir`; signal `account`.
 //! Signal's transport is left to the gateway's default (its shape differs between the dialects).
 
-use tenant_core::{AccountId, ChannelKind, SlackMode};
+use tenant_core::{AccountId, Channel, ChannelKind, SlackMode, Tenant};
 
 use crate::json::Writer;
-use crate::plan::Served;
 use crate::{RenderOptions, SecretsMode};
 
 /// The environment variable that carries one secret credential in the `env` and `secret-ref`
@@ -101,6 +100,13 @@ impl EnvFile {
         Self { text }
     }
 
+    /// Lines without the header, to be copied into a file later.
+    pub(crate) fn lines(capacity: usize) -> Self {
+        Self {
+            text: String::with_capacity(capacity),
+        }
+    }
+
     fn push(&mut self, name: &str, value: &str) {
         self.text.push_str(name);
         self.text.push('=');
@@ -128,12 +134,12 @@ impl EnvFile {
 /// Writes `channels.<kind>.accounts.<accountId>`'s value: the account's fields in name order.
 pub(crate) fn write_account(
     w: &mut Writer,
-    env: &mut Option<EnvFile>,
+    mut env: Option<&mut EnvFile>,
     var: &mut String,
-    served: Served<'_>,
+    tenant: &Tenant,
+    channel: &Channel,
     opts: &RenderOptions,
 ) {
-    let Served { tenant, channel } = served;
     let kind = channel.kind;
     let account = tenant.account_id.as_str();
     let name = channel
@@ -182,7 +188,7 @@ pub(crate) fn write_account(
 
     w.begin_object();
     for &(key, field) in fields.iter() {
-        w.key(key);
+        w.key_raw(key);
         match field {
             Field::Plain(v) => w.literal(v),
             Field::Path(root, id, suffix) => {
@@ -193,16 +199,16 @@ pub(crate) fn write_account(
                 w.literal_part(suffix);
                 w.close_quote();
             }
-            Field::Secret(v) => match (opts.secrets, env.as_mut()) {
+            Field::Secret(v) => match (opts.secrets, env.as_deref_mut()) {
                 (SecretsMode::Env | SecretsMode::SecretRef, Some(env)) => {
                     var.clear();
                     push_env_var_name(var, kind, key, account);
                     env.push(var, v);
                     if opts.secrets == SecretsMode::SecretRef && accepts_secret_ref(kind, key) {
                         w.begin_object();
-                        w.field_raw("id", var);
-                        w.field_raw("provider", "default");
-                        w.field_raw("source", "env");
+                        w.field_plain("id", var);
+                        w.field_plain("provider", "default");
+                        w.field_plain("source", "env");
                         w.end_object();
                     } else {
                         w.env_reference(var);

@@ -9,7 +9,8 @@
 
 use serde_json::Value;
 
-const INDENT: &str = "                                                                ";
+/// A newline and the indentation of up to 64 levels: one copy per line.
+const NL_INDENT: &str = "\n                                                                                                                                ";
 
 /// What a byte turns into inside a JSON string: 0 = itself, `u` = `\u00XX`, `$` = maybe an env
 /// reference, anything else = a backslash and that byte.
@@ -41,14 +42,13 @@ pub(crate) fn push_str(out: &mut String, s: &str, gateway_literal: bool) {
 }
 
 /// [`push_str`] without the surrounding quotes.
-fn push_escaped(out: &mut String, s: &str, gateway_literal: bool) {
+pub(crate) fn push_escaped(out: &mut String, s: &str, gateway_literal: bool) {
     let bytes = s.as_bytes();
-    // Fast path for the common case (ids, tokens, plain names): one branch-free pass the
-    // compiler vectorises, then a single copy.
-    if !bytes
-        .iter()
-        .fold(false, |any, &b| any | (ESCAPE[usize::from(b)] != 0))
-    {
+    // Fast path for the common case (ids, tokens, plain names): one branch-free pass of plain
+    // comparisons (no table lookups) the compiler vectorises, then a single copy.
+    if bytes.iter().fold(true, |ok, &b| {
+        ok & (b >= 0x20) & (b != b'"') & (b != b'\\') & (b != b'$')
+    }) {
         out.push_str(s);
         return;
     }
@@ -114,18 +114,39 @@ impl Writer {
         }
     }
 
+    /// A writer that appends to `out` as if it were inside `depth` open containers, for
+    /// rendering a fragment to be copied into a document later with [`Writer::raw`].
+    pub(crate) fn resume(out: String, depth: usize) -> Self {
+        Self {
+            out,
+            depth,
+            first: true,
+        }
+    }
+
+    /// The text written so far, without the final newline of [`Writer::finish`].
+    pub(crate) fn into_inner(self) -> String {
+        self.out
+    }
+
     pub(crate) fn finish(mut self) -> String {
         self.out.push('\n');
         self.out
     }
 
+    /// How much has been written.
+    pub(crate) fn len(&self) -> usize {
+        self.out.len()
+    }
+
     fn newline(&mut self) {
-        self.out.push('\n');
-        let mut n = self.depth * 2;
+        let mut n = self.depth * 2 + 1;
+        let mut line = NL_INDENT;
         while n > 0 {
-            let k = n.min(INDENT.len());
-            self.out.push_str(&INDENT[..k]);
+            let k = n.min(line.len());
+            self.out.push_str(&line[..k]);
             n -= k;
+            line = &NL_INDENT[1..];
         }
     }
 
@@ -173,6 +194,30 @@ impl Writer {
         self.out.push_str(": ");
     }
 
+    /// Starts an object member whose key needs no escaping (a fixed word or a canonical gateway
+    /// id: `[a-z0-9_-]`); the value must follow.
+    pub(crate) fn key_raw(&mut self, k: &str) {
+        debug_assert!(!k.bytes().any(|b| ESCAPE[usize::from(b)] != 0), "{k}");
+        self.member();
+        self.out.push('"');
+        self.out.push_str(k);
+        self.out.push_str("\": ");
+    }
+
+    /// Appends text already rendered as JSON at the current depth (see [`Writer::resume`]).
+    pub(crate) fn raw(&mut self, text: &str) {
+        self.out.push_str(text);
+    }
+
+    /// `"key": "value"` where neither needs escaping (fixed words, canonical gateway ids).
+    pub(crate) fn field_plain(&mut self, k: &str, v: &str) {
+        debug_assert!(!v.bytes().any(|b| ESCAPE[usize::from(b)] != 0), "{v}");
+        self.key_raw(k);
+        self.out.push('"');
+        self.out.push_str(v);
+        self.out.push('"');
+    }
+
     /// Starts an array element; the value must follow.
     pub(crate) fn element(&mut self) {
         self.member();
@@ -193,18 +238,6 @@ impl Writer {
         self.out.push_str("\"${");
         self.out.push_str(name);
         self.out.push_str("}\"");
-    }
-
-    /// `"key": "literal"` with a gateway literal value.
-    pub(crate) fn field_literal(&mut self, k: &str, v: &str) {
-        self.key(k);
-        self.literal(v);
-    }
-
-    /// `"key": "value"` with a value written as is.
-    pub(crate) fn field_raw(&mut self, k: &str, v: &str) {
-        self.key(k);
-        self.raw_str(v);
     }
 
     /// Appends raw text that is a literal's content, e.g. part of a path (used to build one string

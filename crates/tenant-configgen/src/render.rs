@@ -3,9 +3,9 @@
 
 use serde_json::{Map, Value};
 
-use crate::accounts::{EnvFile, write_account};
-use crate::json::Writer;
-use crate::plan::{KINDS, Plan};
+use crate::accounts::EnvFile;
+use crate::json::{Writer, push_escaped};
+use crate::plan::{KINDS, Plan, Row};
 use crate::{ConfigError, Dialect, RenderOptions, RenderedConfig, SecretsMode, TenantSource};
 
 /// The one `session.dmScope` that keeps tenants' DM sessions apart on a shared gateway.
@@ -29,34 +29,43 @@ pub(crate) fn render(
             ],
         )?;
     }
-    let plan = Plan::build(sources)?;
+    let plan = Plan::build(sources, opts)?;
+    let escaped = |root: &str| {
+        let mut s = String::with_capacity(root.len());
+        push_escaped(&mut s, root, true);
+        s
+    };
     let mut doc = Doc {
         w: Writer::with_capacity(estimate(&plan, opts)),
-        env: match opts.secrets {
-            SecretsMode::Inline => None,
-            SecretsMode::Env | SecretsMode::SecretRef => {
-                Some(EnvFile::with_capacity(plan.served.len() * 96))
-            }
-        },
-        var: String::with_capacity(64),
+        workspace_root: escaped(&opts.workspace_root),
+        agent_dir_root: escaped(&opts.agent_dir_root),
         plan: &plan,
         opts,
         base_root: base.map_or(&*EMPTY, |b| b.as_map()),
     };
     doc.write()?;
+    let env_file = match opts.secrets {
+        SecretsMode::Inline => None,
+        SecretsMode::Env | SecretsMode::SecretRef => {
+            // The lines in document order: kinds by name, accounts by id.
+            let mut env = EnvFile::with_capacity(plan.env_len());
+            for &i in plan.accounts.iter().flatten() {
+                env.text.push_str(plan.env_str(plan.served[i].env));
+            }
+            Some(env.text)
+        }
+    };
     Ok(RenderedConfig {
         json: doc.w.finish(),
-        env_file: doc.env.map(|e| e.text),
+        env_file,
     })
 }
 
-/// A size guess from counts alone (touching every string twice would cost more than it saves):
-/// typical sizes, rounded up. A larger document grows the buffer as usual; capacity that is never
-/// written is never touched, so over-estimating costs no memory.
+/// The document's size, nearly exact: the pre-rendered text (account values, names, ids) plus
+/// what each agent and binding adds around it, plus a guess for the base.
 fn estimate(plan: &Plan<'_>, opts: &RenderOptions) -> usize {
-    let roots =
-        opts.workspace_root.len() + opts.agent_dir_root.len() + opts.whatsapp_auth_root.len();
-    4096 + plan.tenants.len() * (400 + 2 * roots) + plan.served.len() * 640
+    let roots = opts.workspace_root.len() + opts.agent_dir_root.len();
+    4096 + plan.text_len() + plan.rows.len() * (192 + 2 * roots) + plan.served.len() * 224
 }
 
 /// A member of an object whose keys come from both the base and the generator.
@@ -77,9 +86,9 @@ enum Part<'v> {
 
 struct Doc<'p, 'a> {
     w: Writer,
-    env: Option<EnvFile>,
-    /// Scratch space for environment variable names.
-    var: String,
+    /// The roots, escaped once as gateway literals.
+    workspace_root: String,
+    agent_dir_root: String,
     plan: &'p Plan<'a>,
     opts: &'p RenderOptions,
     base_root: &'p Map<String, Value>,
@@ -176,7 +185,7 @@ impl<'p> Doc<'p, '_> {
                     .and_then(|b| b.get("entries"))
                     .and_then(Value::as_object)
                     .is_some_and(|m| !m.is_empty());
-                if base_entries || !self.plan.tenants.is_empty() {
+                if base_entries || !self.plan.rows.is_empty() {
                     generated.push(("entries", Part::Entries));
                     generated.push(("ownership", Part::Ownership));
                 }
@@ -224,25 +233,29 @@ impl<'p> Doc<'p, '_> {
         Ok(())
     }
 
-    fn agent_fields(&mut self, tenant: &tenant_core::Tenant, with_id: bool) {
-        let agent = tenant.agent_id.as_str();
-        let opts = self.opts;
-        self.w.key("agentDir");
+    fn agent_fields(&mut self, row: &Row<'_>, with_id: bool) {
+        let plan = self.plan;
+        let agent = plan.str(row.agent);
+        // Canonical ids (checked by the plan) need no escaping; the roots are escaped already.
+        self.w.key_raw("agentDir");
         self.w.open_quote();
-        self.w.literal_part(&opts.agent_dir_root);
-        self.w.literal_part("/");
-        self.w.literal_part(agent);
-        self.w.literal_part("/agent");
+        self.w.raw(&self.agent_dir_root);
+        self.w.raw("/");
+        self.w.raw(agent);
+        self.w.raw("/agent");
         self.w.close_quote();
         if with_id {
-            self.w.field_raw("id", agent);
+            self.w.field_plain("id", agent);
         }
-        self.w.field_literal("name", tenant.name.as_str());
-        self.w.key("workspace");
+        self.w.key_raw("name");
         self.w.open_quote();
-        self.w.literal_part(&opts.workspace_root);
-        self.w.literal_part("/");
-        self.w.literal_part(agent);
+        self.w.raw(plan.str(row.name));
+        self.w.close_quote();
+        self.w.key_raw("workspace");
+        self.w.open_quote();
+        self.w.raw(&self.workspace_root);
+        self.w.raw("/");
+        self.w.raw(agent);
         self.w.close_quote();
     }
 
@@ -258,15 +271,15 @@ impl<'p> Doc<'p, '_> {
         let mut base = base.into_iter().peekable();
         let plan = self.plan;
         self.w.begin_object();
-        for tenant in &plan.tenants {
-            let id = tenant.agent_id.as_str();
+        for row in &plan.rows {
+            let id = plan.str(row.agent);
             while let Some((k, v)) = base.next_if(|(k, _)| k.as_str() < id) {
                 self.w.key(k);
                 self.w.value(v);
             }
-            self.w.key(id);
+            self.w.key_raw(id);
             self.w.begin_object();
-            self.agent_fields(tenant, false);
+            self.agent_fields(row, false);
             self.w.end_object();
         }
         for (k, v) in base {
@@ -288,10 +301,10 @@ impl<'p> Doc<'p, '_> {
             self.w.element();
             self.w.value(v);
         }
-        for tenant in &plan.tenants {
+        for row in &plan.rows {
             self.w.element();
             self.w.begin_object();
-            self.agent_fields(tenant, true);
+            self.agent_fields(row, true);
             self.w.end_object();
         }
         self.w.end_array();
@@ -311,16 +324,25 @@ impl<'p> Doc<'p, '_> {
             self.w.element();
             self.w.value(v);
         }
-        for s in &plan.served {
-            self.w.element();
-            self.w.begin_object();
-            self.w.field_raw("agentId", s.tenant.agent_id.as_str());
-            self.w.key("match");
-            self.w.begin_object();
-            self.w.field_raw("accountId", s.tenant.account_id.as_str());
-            self.w.field_raw("channel", s.channel.kind.as_str());
-            self.w.end_object();
-            self.w.end_object();
+        for row in &plan.rows {
+            let agent = plan.str(row.agent);
+            let account = plan.str(row.account);
+            for s in plan
+                .served
+                .iter()
+                .take(row.served_end)
+                .skip(row.served_start)
+            {
+                self.w.element();
+                self.w.begin_object();
+                self.w.field_plain("agentId", agent);
+                self.w.key_raw("match");
+                self.w.begin_object();
+                self.w.field_plain("accountId", account);
+                self.w.field_plain("channel", s.kind.as_str());
+                self.w.end_object();
+                self.w.end_object();
+            }
         }
         self.w.end_array();
     }
@@ -357,14 +379,14 @@ impl<'p> Doc<'p, '_> {
         let plan = self.plan;
         self.w.begin_object();
         for &i in &plan.accounts[rank] {
-            let served = plan.served[i];
-            let id = served.tenant.account_id.as_str();
+            let served = &plan.served[i];
+            let id = plan.str(served.account);
             while let Some((k, v)) = base.next_if(|(k, _)| k.as_str() < id) {
                 self.w.key(k);
                 self.w.value(v);
             }
-            self.w.key(id);
-            write_account(&mut self.w, &mut self.env, &mut self.var, served, self.opts);
+            self.w.key_raw(id);
+            self.w.raw(plan.str(served.body));
         }
         for (k, v) in base {
             self.w.key(k);

@@ -115,9 +115,10 @@ impl Channel {
         }
     }
 
-    /// Whether the gateway config carries this channel.
+    /// Whether the gateway config carries this channel: `state()` is [`ChannelState::Ready`]
+    /// (computed without allocating).
     pub fn is_served(&self) -> bool {
-        self.state() == ChannelState::Ready
+        self.enabled && self.credentials.is_complete()
     }
 }
 
@@ -277,6 +278,20 @@ mod tests {
             }
         );
         assert!(channel(ChannelKind::Whatsapp, true, json!({})).is_served());
+        for (kind, enabled, creds) in [
+            (ChannelKind::Telegram, true, json!({"botToken": "1:a"})),
+            (ChannelKind::Telegram, false, json!({"botToken": "1:a"})),
+            (ChannelKind::Telegram, true, json!({})),
+            (
+                ChannelKind::Slack,
+                true,
+                json!({"mode": "http", "botToken": "xoxb-1"}),
+            ),
+            (ChannelKind::Whatsapp, false, json!({})),
+        ] {
+            let c = channel(kind, enabled, creds);
+            assert_eq!(c.is_served(), c.state() == ChannelState::Ready, "{c:?}");
+        }
     }
 
     #[test]

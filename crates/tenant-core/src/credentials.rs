@@ -260,29 +260,36 @@ impl Credentials {
 
     /// The fields the current configuration needs, in declaration order.
     pub fn required_fields(&self) -> Vec<&'static str> {
+        self.required().to_vec()
+    }
+
+    /// [`Credentials::required_fields`] without allocating.
+    fn required(&self) -> &'static [&'static str] {
         match self.kind {
-            ChannelKind::Telegram => vec!["botToken"],
-            ChannelKind::Discord => vec!["token"],
+            ChannelKind::Telegram => &["botToken"],
+            ChannelKind::Discord => &["token"],
             ChannelKind::Slack => match self.slack_mode() {
-                Some(SlackMode::Http) => vec!["botToken", "signingSecret"],
-                _ => vec!["botToken", "appToken"],
+                Some(SlackMode::Http) => &["botToken", "signingSecret"],
+                _ => &["botToken", "appToken"],
             },
-            ChannelKind::Whatsapp => vec![],
-            ChannelKind::Signal => vec!["account"],
+            ChannelKind::Whatsapp => &[],
+            ChannelKind::Signal => &["account"],
         }
     }
 
     /// Required fields that are not set; empty when the channel can be served.
     pub fn missing_fields(&self) -> Vec<&'static str> {
-        self.required_fields()
-            .into_iter()
+        self.required()
+            .iter()
+            .copied()
             .filter(|f| !self.values.contains_key(f))
             .collect()
     }
 
-    /// Whether every required field is set.
+    /// Whether every required field is set (what `missing_fields().is_empty()` says, without
+    /// allocating: the gateway config renderer asks this of every channel).
     pub fn is_complete(&self) -> bool {
-        self.missing_fields().is_empty()
+        self.required().iter().all(|f| self.values.contains_key(f))
     }
 
     /// The redacted view of every field of the kind, for API responses.
@@ -478,6 +485,45 @@ mod tests {
             assert!(
                 Credentials::parse(ChannelKind::Signal, &json!({"account": bad})).is_err(),
                 "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn is_complete_agrees_with_missing_fields() {
+        let cases = [
+            (ChannelKind::Telegram, json!({})),
+            (ChannelKind::Telegram, json!({"botToken": "1:a"})),
+            (ChannelKind::Discord, json!({"applicationId": "1"})),
+            (ChannelKind::Discord, json!({"token": "t"})),
+            (ChannelKind::Slack, json!({"botToken": "xoxb-1"})),
+            (
+                ChannelKind::Slack,
+                json!({"botToken": "xoxb-1", "appToken": "xapp-1"}),
+            ),
+            (
+                ChannelKind::Slack,
+                json!({"mode": "http", "botToken": "xoxb-1", "appToken": "xapp-1"}),
+            ),
+            (
+                ChannelKind::Slack,
+                json!({"mode": "http", "botToken": "xoxb-1", "signingSecret": "s"}),
+            ),
+            (
+                ChannelKind::Slack,
+                json!({"mode": "socket", "signingSecret": "s"}),
+            ),
+            (ChannelKind::Whatsapp, json!({})),
+            (ChannelKind::Signal, json!({})),
+            (ChannelKind::Signal, json!({"account": "+15551234567"})),
+        ];
+        for (kind, v) in cases {
+            let c = Credentials::parse(kind, &v).unwrap();
+            assert_eq!(c.is_complete(), c.missing_fields().is_empty(), "{kind} {v}");
+            assert!(
+                c.missing_fields()
+                    .iter()
+                    .all(|f| c.required_fields().contains(f))
             );
         }
     }
