@@ -10,6 +10,7 @@ mod credentials;
 mod error;
 mod ids;
 mod page;
+mod role;
 mod secret;
 mod slug;
 mod tenant;
@@ -20,6 +21,7 @@ pub use credentials::{CredentialField, CredentialValue, Credentials, Credentials
 pub use error::{ValidationError, ValidationErrors};
 pub use ids::{AccountId, AgentId, ChannelId, TenantId};
 pub use page::{Cursor, Page, PageRequest};
+pub use role::Role;
 pub use secret::Secret;
 pub use slug::Slug;
 pub use tenant::{NewTenant, Plan, Tenant, TenantName, TenantStatus, TenantUpdate};

@@ -15,6 +15,7 @@ use crate::auth::bearer_token;
 use tenant_store::access_tokens::TokenScope;
 
 use crate::error::ApiError;
+use crate::principal::{ActorRef, Principal};
 use crate::state::AppState;
 
 /// The header carrying the request id, in both directions.
@@ -29,15 +30,6 @@ pub struct RequestMeta {
     pub client_addr: Option<String>,
     /// The client's user agent (truncated).
     pub user_agent: Option<String>,
-}
-
-/// Who is calling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Principal {
-    /// An operator, with access to every tenant.
-    Operator,
-    /// A gateway, which may only read its configuration.
-    Gateway,
 }
 
 fn sane_request_id(v: &HeaderValue) -> Option<String> {
@@ -141,8 +133,12 @@ pub async fn require_service_token(
         _ => None,
     };
     let principal = match scope {
-        Some(TokenScope::Operator) => Principal::Operator,
-        Some(TokenScope::Gateway) if gateway_may(req.method(), req.path()) => Principal::Gateway,
+        Some(TokenScope::Operator) => Principal::Operator {
+            actor: ActorRef::ServiceToken(None),
+        },
+        Some(TokenScope::Gateway) if gateway_may(req.method(), req.path()) => Principal::Gateway {
+            actor: ActorRef::ServiceToken(None),
+        },
         Some(TokenScope::Gateway) => {
             let res = ApiError::Forbidden.error_response();
             return Ok(req.into_response(res).map_into_right_body());

@@ -18,10 +18,13 @@
 //! | `SAAS_GATEWAY_AGENT_DIR_ROOT` | `/var/lib/openclaw/agents` | agents' state directories on the gateway host |
 //! | `SAAS_GATEWAY_WHATSAPP_ROOT` | `/var/lib/openclaw/whatsapp` | WhatsApp link state on the gateway host |
 //! | `SAAS_GATEWAY_BASE_CONFIG` | none | JSON/JSON5 file merged under the generated config (gateway, models, plugins) |
+//! | `SAAS_ENV` | `development` | `development` or `production`; production refuses to start without configured secrets instead of generating them |
+//! | `SAAS_DATA_DIR` | the SQLite file's directory, else `data` | where development secrets are generated and kept (mode 0600) |
 //! | `SAAS_LOG_FORMAT` | `pretty` | `pretty` or `json` |
 //! | `RUST_LOG` | `info` | log filter (tracing `EnvFilter` syntax) |
 
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 
 use tenant_configgen::{BaseConfig, RenderOptions};
 use tenant_core::Secret;
@@ -44,6 +47,28 @@ pub enum LogFormat {
     Pretty,
     /// One JSON object per line.
     Json,
+}
+
+/// Which kind of deployment this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    /// A developer's machine or a test: missing secrets are generated into the data directory,
+    /// with a loud warning.
+    Development,
+    /// A real deployment: every secret must be configured; nothing is generated.
+    Production,
+}
+
+impl std::str::FromStr for Environment {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "development" | "dev" => Ok(Self::Development),
+            "production" | "prod" => Ok(Self::Production),
+            _ => Err("must be `development` or `production`".into()),
+        }
+    }
 }
 
 /// Everything the server needs to start.
@@ -69,6 +94,10 @@ pub struct Settings {
     pub shutdown_timeout_secs: u64,
     /// Whether to run PostgreSQL migrations on start.
     pub migrate_on_start: bool,
+    /// Development or production.
+    pub environment: Environment,
+    /// Where development secrets are generated and kept.
+    pub data_dir: PathBuf,
     /// Log output format.
     pub log_format: LogFormat,
     /// How the gateway config is rendered by default.
@@ -104,7 +133,13 @@ impl Settings {
                 });
             }
         };
+        let data_dir = match get("SAAS_DATA_DIR") {
+            Some(dir) => PathBuf::from(dir.trim()),
+            None => default_data_dir(&database_url),
+        };
         Ok(Self {
+            environment: parse(&get, "SAAS_ENV", Environment::Development)?,
+            data_dir,
             bind_address: parse(&get, "SAAS_BIND_ADDRESS", IpAddr::from([127, 0, 0, 1]))?,
             port: parse(&get, "SAAS_API_PORT", 3000)?,
             database_url,
@@ -125,6 +160,17 @@ impl Settings {
             log_format,
             render: render_options(&get)?,
         })
+    }
+}
+
+/// The SQLite file's directory, or `data` for PostgreSQL.
+fn default_data_dir(url: &DatabaseUrl) -> PathBuf {
+    match url {
+        DatabaseUrl::Sqlite(path) => match path.parent() {
+            Some(dir) if dir != Path::new("") => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        },
+        DatabaseUrl::Postgres(_) => PathBuf::from("data"),
     }
 }
 
@@ -236,6 +282,24 @@ mod tests {
         );
         assert!(s.admin_token.is_none());
         assert_eq!(s.max_body_bytes, 65536);
+        assert_eq!(s.environment, Environment::Development);
+        assert_eq!(s.data_dir, PathBuf::from("data"));
+    }
+
+    #[test]
+    fn data_dir_follows_the_sqlite_file_unless_set() {
+        let s = settings(&[("DATABASE_URL", "sqlite:///var/lib/saas/db.sqlite")]).unwrap();
+        assert_eq!(s.data_dir, PathBuf::from("/var/lib/saas"));
+        let s = settings(&[("DATABASE_URL", "sqlite://x.db")]).unwrap();
+        assert_eq!(s.data_dir, PathBuf::from("."));
+        let s = settings(&[("SAAS_DATA_DIR", "/srv/keys")]).unwrap();
+        assert_eq!(s.data_dir, PathBuf::from("/srv/keys"));
+        let s = settings(&[("SAAS_ENV", "production")]).unwrap();
+        assert_eq!(s.environment, Environment::Production);
+        assert_eq!(
+            settings(&[("SAAS_ENV", "staging")]).unwrap_err().var,
+            "SAAS_ENV"
+        );
     }
 
     #[test]

@@ -141,7 +141,7 @@ async fn update_and_delete_a_tenant() {
             "tenant.updated",
         ]
     );
-    assert!(rows.iter().all(|r| r.actor_type == "operator"));
+    assert!(rows.iter().all(|r| r.actor_type == "service_token"));
     assert!(rows.iter().all(|r| r.request_id.is_some()));
 }
 

@@ -13,7 +13,8 @@ use tenant_store::audit::AuditContext;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::error::ApiError;
-use crate::middleware::{Principal, RequestMeta};
+use crate::middleware::RequestMeta;
+use crate::principal::Principal;
 
 pub mod channels;
 pub mod config;
@@ -50,17 +51,14 @@ impl FromRequest for Actor {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let ext = req.extensions();
-        let Some(principal) = ext.get::<Principal>().copied() else {
+        let Some(principal) = ext.get::<Principal>() else {
             return ready(Err(ApiError::Unauthorized));
         };
         let meta = ext.get::<RequestMeta>();
-        let actor_type = match principal {
-            Principal::Operator => "operator",
-            Principal::Gateway => "gateway",
-        };
+        let actor = principal.actor();
         ready(Ok(Actor(AuditContext {
-            actor_type: actor_type.to_owned(),
-            actor_id: None,
+            actor_type: actor.kind().to_owned(),
+            actor_id: actor.id(),
             request_id: meta.map(|m| m.request_id.clone()),
             client_addr: meta.and_then(|m| m.client_addr.clone()),
             user_agent: meta.and_then(|m| m.user_agent.clone()),
