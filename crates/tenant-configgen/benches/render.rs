@@ -1,11 +1,15 @@
-//! Rendering speed for 1k, 10k and 100k tenants with two channels each (input in scrambled order).
+//! Rendering speed for 1k, 10k and 100k tenants with two channels each (input in scrambled order):
+//! `render_combined` (a fresh document per call, compact and pretty) and `render_combined_into`
+//! (into a reused buffer, as a repeated renderer would).
 
 #![allow(missing_docs, clippy::expect_used)]
 
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use tenant_configgen::{RenderOptions, SecretsMode, render_combined};
+use tenant_configgen::{
+    Layout, RenderOptions, RenderedConfig, SecretsMode, render_combined, render_combined_into,
+};
 
 #[path = "../tests/fixture/mod.rs"]
 mod fixture;
@@ -26,6 +30,18 @@ fn render(c: &mut Criterion) {
                 b.iter(|| render_combined(black_box(s), &opts).expect("renders"))
             });
         }
+        let inline = RenderOptions::default();
+        let mut out = RenderedConfig::default();
+        group.bench_with_input(BenchmarkId::new("inline-into", n), &sources, |b, s| {
+            b.iter(|| render_combined_into(black_box(s), &inline, &mut out).expect("renders"))
+        });
+        let pretty = RenderOptions {
+            layout: Layout::Pretty,
+            ..RenderOptions::default()
+        };
+        group.bench_with_input(BenchmarkId::new("inline-pretty", n), &sources, |b, s| {
+            b.iter(|| render_combined(black_box(s), &pretty).expect("renders"))
+        });
     }
     group.finish();
 }

@@ -1,13 +1,15 @@
 //! A driver for profiling `render_combined` (callgrind, perf): builds `N` bulk tenants once, then
 //! renders them `ITERS` times and prints the time per render.
 //! `cargo run --release -p tenant-configgen --example profile-render -- [N] [inline|env|secret-ref] [ITERS]`
+//! Environment: `LAYOUT=pretty` for the pretty layout, `REUSE=1` to render into one reused
+//! buffer (`render_combined_into`), `SORTED_INPUT=1` for input already in document order.
 
 #![allow(clippy::print_stdout, clippy::expect_used, clippy::unwrap_used)]
 
 use std::hint::black_box;
 use std::time::Instant;
 
-use tenant_configgen::{RenderOptions, SecretsMode, render_combined};
+use tenant_configgen::{Layout, RenderOptions, RenderedConfig, SecretsMode, render_combined_into};
 
 #[path = "../tests/fixture/mod.rs"]
 mod fixture;
@@ -32,16 +34,24 @@ fn main() {
             .collect();
     }
     let sources = fixture::sources(&owned);
+    let layout: Layout =
+        std::env::var("LAYOUT").map_or(Layout::Compact, |l| l.parse().expect("LAYOUT"));
+    let reuse = std::env::var_os("REUSE").is_some();
     let opts = RenderOptions {
         secrets,
+        layout,
         ..RenderOptions::default()
     };
     let start = Instant::now();
     let mut bytes = 0;
+    let mut out = RenderedConfig::default();
     for _ in 0..iters {
-        let out = render_combined(black_box(&sources), &opts).expect("renders");
+        if !reuse {
+            out = RenderedConfig::default();
+        }
+        render_combined_into(black_box(&sources), &opts, &mut out).expect("renders");
         bytes = out.json.len();
     }
     let per = start.elapsed() / iters;
-    println!("{n} tenants, {secrets}: {per:?} per render, {bytes} bytes");
+    println!("{n} tenants, {secrets}, {layout}, reuse {reuse}: {per:?} per render, {bytes} bytes");
 }

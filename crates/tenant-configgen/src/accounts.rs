@@ -94,8 +94,10 @@ impl EnvFile {
     pub(crate) const HEADER: &'static str =
         "# OpenClaw gateway credentials rendered by moltbot-saas. Secret: keep it mode 0600.\n";
 
-    pub(crate) fn with_capacity(capacity: usize) -> Self {
-        let mut text = String::with_capacity(capacity + Self::HEADER.len());
+    /// A file with its header, written into `text` (cleared first, its memory reused).
+    pub(crate) fn into(mut text: String, capacity: usize) -> Self {
+        text.clear();
+        text.reserve(capacity + Self::HEADER.len());
         text.push_str(Self::HEADER);
         Self { text }
     }
@@ -252,7 +254,7 @@ mod tests {
 
     #[test]
     fn env_file_values_read_back_in_sh() {
-        let mut env = EnvFile::with_capacity(0);
+        let mut env = EnvFile::into(String::new(), 0);
         env.push("A", "123:abc-DEF_x.y");
         env.push("B", "it's $HOME \"q\" `x` #c");
         env.push("C", "");

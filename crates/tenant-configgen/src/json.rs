@@ -1,4 +1,5 @@
-//! A streaming writer for pretty-printed JSON, byte-identical to `serde_json::to_string_pretty`.
+//! A streaming JSON writer, byte-identical to `serde_json::to_string` (compact) or
+//! `serde_json::to_string_pretty` (pretty).
 //!
 //! The tenant part of a document is written straight into one pre-sized `String`, never through a
 //! `serde_json::Value` tree, so rendering scales linearly. Keys are written in the order the caller
@@ -97,18 +98,27 @@ pub(crate) fn env_reference_len(b: &[u8]) -> Option<usize> {
     ok.then_some(end + 3)
 }
 
-/// Writes one pretty-printed JSON document (two-space indentation, `": "` after keys).
+/// Writes one JSON document: compact (no whitespace), or pretty (two-space indentation, `": "`
+/// after keys).
 pub(crate) struct Writer {
     out: String,
+    pretty: bool,
     depth: usize,
     /// Whether the innermost open container has no member yet.
     first: bool,
 }
 
 impl Writer {
-    pub(crate) fn with_capacity(capacity: usize) -> Self {
+    #[cfg(test)]
+    pub(crate) fn with_capacity(capacity: usize, pretty: bool) -> Self {
+        Self::into(String::with_capacity(capacity), pretty)
+    }
+
+    /// A writer that appends a document to `out` (which it does not clear).
+    pub(crate) fn into(out: String, pretty: bool) -> Self {
         Self {
-            out: String::with_capacity(capacity),
+            out,
+            pretty,
             depth: 0,
             first: true,
         }
@@ -116,9 +126,10 @@ impl Writer {
 
     /// A writer that appends to `out` as if it were inside `depth` open containers, for
     /// rendering a fragment to be copied into a document later with [`Writer::raw`].
-    pub(crate) fn resume(out: String, depth: usize) -> Self {
+    pub(crate) fn resume(out: String, depth: usize, pretty: bool) -> Self {
         Self {
             out,
+            pretty,
             depth,
             first: true,
         }
@@ -140,6 +151,9 @@ impl Writer {
     }
 
     fn newline(&mut self) {
+        if !self.pretty {
+            return;
+        }
         let mut n = self.depth * 2 + 1;
         let mut line = NL_INDENT;
         while n > 0 {
@@ -191,7 +205,7 @@ impl Writer {
     pub(crate) fn key(&mut self, k: &str) {
         self.member();
         push_str(&mut self.out, k, false);
-        self.out.push_str(": ");
+        self.colon();
     }
 
     /// Starts an object member whose key needs no escaping (a fixed word or a canonical gateway
@@ -201,7 +215,12 @@ impl Writer {
         self.member();
         self.out.push('"');
         self.out.push_str(k);
-        self.out.push_str("\": ");
+        self.out.push('"');
+        self.colon();
+    }
+
+    fn colon(&mut self) {
+        self.out.push_str(if self.pretty { ": " } else { ":" });
     }
 
     /// Appends text already rendered as JSON at the current depth (see [`Writer::resume`]).
@@ -373,17 +392,20 @@ mod tests {
             "a": {}, "b": [], "c": [1, {"d": null, "e": [true, "x\ny"]}],
             "f": {"g": {"h": 1.5, "i": -3, "j": "${KEEP}"}}
         });
-        let mut w = Writer::with_capacity(0);
+        let mut w = Writer::with_capacity(0, true);
         w.value(&doc);
         assert_eq!(
             w.finish(),
             serde_json::to_string_pretty(&doc).unwrap() + "\n"
         );
+        let mut w = Writer::with_capacity(0, false);
+        w.value(&doc);
+        assert_eq!(w.finish(), serde_json::to_string(&doc).unwrap() + "\n");
     }
 
     #[test]
     fn literal_parts_build_one_string() {
-        let mut w = Writer::with_capacity(0);
+        let mut w = Writer::with_capacity(0, false);
         w.begin_object();
         w.key("p");
         w.open_quote();

@@ -24,19 +24,20 @@
 //! # Canonical output
 //!
 //! Every object's keys are in byte order, arrays in document order (base items first, then
-//! tenants by agent id and channel name), two-space indentation and a final newline: the output is
-//! exactly `serde_json::to_string_pretty` of itself, whatever the order of the input, so equal
-//! input gives byte-identical output (and stable ETags). Strings taken from tenants are escaped
+//! tenants by agent id and channel name), no whitespace and a final newline: the output is exactly
+//! `serde_json::to_string` of itself, whatever the order of the input, so equal input gives
+//! byte-identical output (and stable ETags). [`Layout::Pretty`] writes the same document with
+//! two-space indentation (exactly `serde_json::to_string_pretty` of itself), for reading. Strings taken from tenants are escaped
 //! for JSON and for the gateway's `${VAR}` substitution, so a tenant named `Price ${X}` is shown
 //! as such instead of pulling an environment variable into the config.
 //!
 //! # Speed
 //!
-//! The tenant part is written straight into one pre-sized `String`; nothing builds a
-//! `serde_json::Value` tree for it. Tenants are read once, in input order, into one contiguous
-//! buffer (accounts pre-rendered), and only small rows are sorted. Work and memory are linear in
-//! the number of tenants; at 100k tenants wall time is dominated by the kernel's page faults on
-//! the fresh ~80 MB output (see `docs/benchmarks.md`).
+//! The tenant part is written straight into one pre-sized `String` (the caller's, with
+//! [`render_combined_into`]); nothing builds a `serde_json::Value` tree for it. Tenants are read
+//! once, in input order, into one contiguous buffer (accounts pre-rendered), and only small rows
+//! are sorted. Work and memory are linear in the number of tenants; at 100k tenants much of the
+//! wall time is the kernel's page faults on fresh memory (see `docs/benchmarks.md`).
 
 mod accounts;
 mod base;
@@ -53,7 +54,7 @@ use tenant_core::{Channel, Tenant};
 pub use accounts::env_var_name;
 pub use base::BaseConfig;
 pub use error::ConfigError;
-pub use options::{Dialect, Mode, ParseOptionError, RenderOptions, SecretsMode};
+pub use options::{Dialect, Layout, Mode, ParseOptionError, RenderOptions, SecretsMode};
 
 /// One tenant with its channels, as loaded from the store.
 #[derive(Debug, Clone, Copy)]
@@ -65,7 +66,7 @@ pub struct TenantSource<'a> {
 }
 
 /// A rendered gateway configuration.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct RenderedConfig {
     /// The configuration document (JSON, which the gateway reads as JSON5).
     pub json: String,
@@ -93,7 +94,21 @@ pub fn render_combined(
     tenants: &[TenantSource<'_>],
     opts: &RenderOptions,
 ) -> Result<RenderedConfig, ConfigError> {
-    render::render(tenants, opts)
+    let mut out = RenderedConfig::default();
+    render::render(tenants, opts, &mut out)?;
+    Ok(out)
+}
+
+/// [`render_combined`] into `out`, reusing its buffers: for a caller that renders repeatedly
+/// (a sync loop, a benchmark), the ~40 MB of a 100k-tenant document are then written into memory
+/// already mapped instead of page-faulted in afresh (see `docs/benchmarks.md`). `out` is
+/// overwritten; after an error its content is unspecified.
+pub fn render_combined_into(
+    tenants: &[TenantSource<'_>],
+    opts: &RenderOptions,
+    out: &mut RenderedConfig,
+) -> Result<(), ConfigError> {
+    render::render(tenants, opts, out)
 }
 
 /// Renders the document of one tenant's own gateway: the same agent, paths, accounts and
@@ -102,5 +117,7 @@ pub fn render_tenant(
     tenant: &TenantSource<'_>,
     opts: &RenderOptions,
 ) -> Result<RenderedConfig, ConfigError> {
-    render::render(std::slice::from_ref(tenant), opts)
+    let mut out = RenderedConfig::default();
+    render::render(std::slice::from_ref(tenant), opts, &mut out)?;
+    Ok(out)
 }

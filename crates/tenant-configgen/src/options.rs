@@ -96,6 +96,20 @@ word_enum!(
     }
 );
 
+word_enum!(
+    /// How the JSON document is laid out. Both are canonical (keys sorted, byte-identical for
+    /// equal input) and carry the same data; only whitespace differs.
+    Layout, "layout" {
+        /// No whitespace at all: exactly `serde_json::to_string` of itself, plus a final newline.
+        /// What the server serves and writes: about half the bytes of `pretty`.
+        #[default]
+        Compact => "compact",
+        /// Two-space indentation: exactly `serde_json::to_string_pretty` of itself, plus a final
+        /// newline. For reading and reviewing (golden files, `config render --layout pretty`).
+        Pretty => "pretty",
+    }
+);
+
 /// Everything that shapes a rendered document besides the tenants.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RenderOptions {
@@ -112,6 +126,8 @@ pub struct RenderOptions {
     /// The operator's own settings (gateway, models, plugins, defaults), merged under the
     /// generated sections.
     pub base: Option<BaseConfig>,
+    /// Compact (the default) or pretty JSON.
+    pub layout: Layout,
 }
 
 impl Default for RenderOptions {
@@ -123,6 +139,7 @@ impl Default for RenderOptions {
             agent_dir_root: "/var/lib/openclaw/agents".to_owned(),
             whatsapp_auth_root: "/var/lib/openclaw/whatsapp".to_owned(),
             base: None,
+            layout: Layout::Compact,
         }
     }
 }

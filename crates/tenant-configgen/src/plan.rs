@@ -11,7 +11,7 @@ use tenant_core::{
 
 use crate::accounts::{EnvFile, write_account};
 use crate::json::{Writer, push_escaped};
-use crate::{ConfigError, RenderOptions, SecretsMode, TenantSource};
+use crate::{ConfigError, Layout, RenderOptions, SecretsMode, TenantSource};
 
 /// Channel kinds in the order of their names, which is the order they appear in a document.
 pub(crate) const KINDS: [ChannelKind; 5] = [
@@ -112,9 +112,10 @@ impl<'a> Plan<'a> {
         opts: &RenderOptions,
     ) -> Result<Self, ConfigError> {
         let with_env = opts.secrets != SecretsMode::Inline;
+        let pretty = opts.layout == Layout::Pretty;
         let mut rows = Vec::with_capacity(sources.len());
         let mut served = Vec::with_capacity(sources.len() * 2);
-        let mut text = String::with_capacity(sources.len() * 320);
+        let mut text = String::with_capacity(sources.len() * if pretty { 320 } else { 224 });
         let mut env = EnvFile::lines(if with_env { sources.len() * 160 } else { 0 });
         let mut var = String::with_capacity(64);
         // Per-tenant errors, reported for the tenant that sorts first (as if checked in order).
@@ -147,7 +148,7 @@ impl<'a> Plan<'a> {
                 end: text.len(),
             };
             for channel in served_slots(source).into_iter().flatten() {
-                let mut w = Writer::resume(std::mem::take(&mut text), ACCOUNT_DEPTH);
+                let mut w = Writer::resume(std::mem::take(&mut text), ACCOUNT_DEPTH, pretty);
                 let body_start = w.len();
                 let env_start = env.text.len();
                 let env_lines = with_env.then_some(&mut env);

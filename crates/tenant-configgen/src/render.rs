@@ -1,12 +1,15 @@
 //! Writing the document: the generated sections merged with the operator's base, every object's
-//! keys in byte order, so the output is exactly `serde_json::to_string_pretty` of itself.
+//! keys in byte order, so the output is exactly `serde_json::to_string` (or, in the pretty
+//! layout, `to_string_pretty`) of itself.
 
 use serde_json::{Map, Value};
 
 use crate::accounts::EnvFile;
 use crate::json::{Writer, push_escaped};
 use crate::plan::{KINDS, Plan, Row};
-use crate::{ConfigError, Dialect, RenderOptions, RenderedConfig, SecretsMode, TenantSource};
+use crate::{
+    ConfigError, Dialect, Layout, RenderOptions, RenderedConfig, SecretsMode, TenantSource,
+};
 
 /// The one `session.dmScope` that keeps tenants' DM sessions apart on a shared gateway.
 pub(crate) const DM_SCOPE: &str = "per-account-channel-peer";
@@ -16,7 +19,9 @@ static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new
 pub(crate) fn render(
     sources: &[TenantSource<'_>],
     opts: &RenderOptions,
-) -> Result<RenderedConfig, ConfigError> {
+    out: &mut RenderedConfig,
+) -> Result<(), ConfigError> {
+    out.json.clear();
     opts.validate()?;
     let base = opts.base.as_ref();
     if let Some(base) = base {
@@ -29,43 +34,51 @@ pub(crate) fn render(
             ],
         )?;
     }
+    let pretty = opts.layout == Layout::Pretty;
     let plan = Plan::build(sources, opts)?;
     let escaped = |root: &str| {
         let mut s = String::with_capacity(root.len());
         push_escaped(&mut s, root, true);
         s
     };
+    let mut json = std::mem::take(&mut out.json);
+    json.reserve(estimate(&plan, opts));
     let mut doc = Doc {
-        w: Writer::with_capacity(estimate(&plan, opts)),
+        w: Writer::into(json, pretty),
         workspace_root: escaped(&opts.workspace_root),
         agent_dir_root: escaped(&opts.agent_dir_root),
         plan: &plan,
         opts,
         base_root: base.map_or(&*EMPTY, |b| b.as_map()),
     };
-    doc.write()?;
-    let env_file = match opts.secrets {
+    let written = doc.write();
+    out.json = doc.w.finish();
+    written?;
+    out.env_file = match opts.secrets {
         SecretsMode::Inline => None,
         SecretsMode::Env | SecretsMode::SecretRef => {
             // The lines in document order: kinds by name, accounts by id.
-            let mut env = EnvFile::with_capacity(plan.env_len());
+            let mut env = EnvFile::into(out.env_file.take().unwrap_or_default(), plan.env_len());
             for &i in plan.accounts.iter().flatten() {
                 env.text.push_str(plan.env_str(plan.served[i].env));
             }
             Some(env.text)
         }
     };
-    Ok(RenderedConfig {
-        json: doc.w.finish(),
-        env_file,
-    })
+    Ok(())
 }
 
 /// The document's size, nearly exact: the pre-rendered text (account values, names, ids) plus
 /// what each agent and binding adds around it, plus a guess for the base.
 fn estimate(plan: &Plan<'_>, opts: &RenderOptions) -> usize {
     let roots = opts.workspace_root.len() + opts.agent_dir_root.len();
-    4096 + plan.text_len() + plan.rows.len() * (192 + 2 * roots) + plan.served.len() * 224
+    let (per_row, per_served) = match opts.layout {
+        Layout::Pretty => (192, 224),
+        Layout::Compact => (96, 96),
+    };
+    4096 + plan.text_len()
+        + plan.rows.len() * (per_row + 2 * roots)
+        + plan.served.len() * per_served
 }
 
 /// A member of an object whose keys come from both the base and the generator.

@@ -1,12 +1,18 @@
 //! Golden files: the exact output for the fixed fixture. Regenerate with
 //! `UPDATE_GOLDEN=1 cargo test -p tenant-configgen --test golden`, then review the diff.
+//!
+//! The files hold the pretty layout, so that a change reads as a line diff; each test also
+//! renders the compact layout (what is served) and checks it is exactly the golden document
+//! without whitespace.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 
+use serde_json::Value;
 use tenant_configgen::{
-    BaseConfig, Dialect, RenderOptions, RenderedConfig, SecretsMode, render_combined, render_tenant,
+    BaseConfig, Dialect, Layout, RenderOptions, RenderedConfig, SecretsMode, TenantSource,
+    render_combined, render_tenant,
 };
 
 #[path = "fixture/mod.rs"]
@@ -34,7 +40,24 @@ fn check(name: &str, text: &str) {
     }
 }
 
-fn golden(stem: &str, rendered: &RenderedConfig) {
+/// Checks the pretty rendering against the golden files and the compact one against them.
+fn golden(stem: &str, render: impl Fn(&RenderOptions) -> RenderedConfig, opts: &RenderOptions) {
+    let pretty = RenderOptions {
+        layout: Layout::Pretty,
+        ..opts.clone()
+    };
+    let rendered = render(&pretty);
+    let compact = render(&RenderOptions {
+        layout: Layout::Compact,
+        ..opts.clone()
+    });
+    let v: Value = serde_json::from_str(&rendered.json).unwrap();
+    assert_eq!(
+        compact.json,
+        serde_json::to_string(&v).unwrap() + "\n",
+        "{stem}: compact differs from pretty"
+    );
+    assert_eq!(compact.env_file, rendered.env_file, "{stem}");
     check(&format!("{stem}.json"), &rendered.json);
     match &rendered.env_file {
         Some(env) => check(&format!("{stem}.env"), env),
@@ -45,6 +68,14 @@ fn golden(stem: &str, rendered: &RenderedConfig) {
             "stale {stem}.env"
         ),
     }
+}
+
+fn combined<'a>(sources: &'a [TenantSource<'a>]) -> impl Fn(&RenderOptions) -> RenderedConfig + 'a {
+    move |o| render_combined(sources, o).unwrap()
+}
+
+fn tenant<'a>(source: &'a TenantSource<'a>) -> impl Fn(&RenderOptions) -> RenderedConfig + 'a {
+    move |o| render_tenant(source, o).unwrap()
 }
 
 fn opts(dialect: Dialect, secrets: SecretsMode) -> RenderOptions {
@@ -66,8 +97,11 @@ fn combined_documents_match_the_golden_files() {
         (Dialect::Legacy, SecretsMode::Inline),
         (Dialect::Legacy, SecretsMode::Env),
     ] {
-        let rendered = render_combined(&sources, &opts(dialect, secrets)).unwrap();
-        golden(&format!("combined-{dialect}-{secrets}"), &rendered);
+        golden(
+            &format!("combined-{dialect}-{secrets}"),
+            combined(&sources),
+            &opts(dialect, secrets),
+        );
     }
 }
 
@@ -80,24 +114,19 @@ fn base_merge_and_per_tenant_match_the_golden_files() {
         base: Some(base),
         ..opts(Dialect::Current, SecretsMode::Inline)
     };
-    golden(
-        "combined-current-base",
-        &render_combined(&sources, &with_base).unwrap(),
-    );
+    golden("combined-current-base", combined(&sources), &with_base);
     let base = BaseConfig::parse(include_str!("fixture/base-legacy.json5")).unwrap();
     let with_base = RenderOptions {
         base: Some(base),
         ..opts(Dialect::Legacy, SecretsMode::Inline)
     };
-    golden(
-        "combined-legacy-base",
-        &render_combined(&sources, &with_base).unwrap(),
-    );
+    golden("combined-legacy-base", combined(&sources), &with_base);
     let acme = &sources[0];
     assert_eq!(acme.tenant.account_id.as_str(), "tenant-0badcafe");
     golden(
         "tenant-0badcafe-current-secret-ref",
-        &render_tenant(acme, &opts(Dialect::Current, SecretsMode::SecretRef)).unwrap(),
+        tenant(acme),
+        &opts(Dialect::Current, SecretsMode::SecretRef),
     );
     let suspended = sources
         .iter()
@@ -105,6 +134,7 @@ fn base_merge_and_per_tenant_match_the_golden_files() {
         .unwrap();
     golden(
         "tenant-suspended-current-inline",
-        &render_tenant(suspended, &opts(Dialect::Current, SecretsMode::Inline)).unwrap(),
+        tenant(suspended),
+        &opts(Dialect::Current, SecretsMode::Inline),
     );
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use tenant_configgen::{Dialect, Mode, RenderOptions, SecretsMode};
+use tenant_configgen::{Dialect, Layout, Mode, RenderOptions, SecretsMode};
 use tenant_core::{NewTenant, PageRequest, TenantId};
 use tenant_store::access_tokens::TokenScope;
 use tenant_store::audit::AuditContext;
@@ -62,6 +62,9 @@ pub struct RenderArgs {
     /// `inline`, `env` (with a `.env` file beside each document) or `secret-ref`.
     #[arg(long)]
     secrets: Option<SecretsMode>,
+    /// `compact` (no whitespace, what the server serves) or `pretty` (indented, for reading).
+    #[arg(long, default_value = "compact")]
+    layout: Layout,
 }
 
 impl RenderArgs {
@@ -69,6 +72,7 @@ impl RenderArgs {
         let opts = RenderOptions {
             dialect: self.dialect.unwrap_or(settings.render.dialect),
             secrets: self.secrets.unwrap_or(settings.render.secrets),
+            layout: self.layout,
             ..settings.render.clone()
         };
         opts.validate()?;

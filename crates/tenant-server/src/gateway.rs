@@ -144,23 +144,29 @@ pub fn render_variant(
     let revision = config_revision::current(conn)?;
     let loaded = load_sources(conn, false)?;
     let load_ms = started.elapsed().as_millis() as u64;
-    let sources = as_sources(&loaded);
+    let tenants = loaded.len();
     let opts = RenderOptions {
         dialect: variant.dialect,
         secrets: variant.secrets,
         ..base.clone()
     };
-    let rendered = if variant.per_tenant {
-        render_per_tenant_document(&sources, &opts)?
-    } else {
-        tenant_configgen::render_combined(&sources, &opts)?
+    let rendered = {
+        let sources = as_sources(&loaded);
+        if variant.per_tenant {
+            render_per_tenant_document(&sources, &opts)?
+        } else {
+            tenant_configgen::render_combined(&sources, &opts)?
+        }
     };
+    // Only the document outlives this call: free the rows before hashing and caching it, so the
+    // loaded rows and the document are not both held longer than the render needs.
+    drop(loaded);
     let doc = CachedConfig::new(revision, rendered);
     tracing::info!(
         config.revision = revision,
         config.dialect = %variant.dialect,
         config.per_tenant = variant.per_tenant,
-        config.tenants = loaded.len(),
+        config.tenants = tenants,
         config.bytes = doc.body.len(),
         load_ms,
         total_ms = started.elapsed().as_millis() as u64,
@@ -169,8 +175,8 @@ pub fn render_variant(
     Ok(doc)
 }
 
-/// One JSON object mapping each active tenant's account id to its own config document; env
-/// files are concatenated.
+/// One JSON object mapping each active tenant's account id to its own config document (in the
+/// same layout, ending with one newline); env files are concatenated.
 fn render_per_tenant_document(
     sources: &[TenantSource<'_>],
     opts: &RenderOptions,
@@ -179,22 +185,25 @@ fn render_per_tenant_document(
     let mut env = String::new();
     let mut sorted: Vec<&TenantSource<'_>> = sources.iter().collect();
     sorted.sort_by(|a, b| a.tenant.account_id.cmp(&b.tenant.account_id));
+    // One buffer for every tenant's rendering (a tenant's own document is the combined document
+    // of that tenant alone).
+    let mut rendered = RenderedConfig::default();
     for (i, source) in sorted.iter().enumerate() {
-        let rendered = tenant_configgen::render_tenant(source, opts)?;
+        tenant_configgen::render_combined_into(std::slice::from_ref(*source), opts, &mut rendered)?;
         if i > 0 {
             json.push(',');
         }
         json.push('"');
         json.push_str(source.tenant.account_id.as_str());
         json.push_str("\":");
-        json.push_str(&rendered.json);
-        if let Some(e) = rendered.env_file {
-            env.push_str(&e);
+        json.push_str(rendered.json.trim_end_matches('\n'));
+        if let Some(e) = &rendered.env_file {
+            env.push_str(e);
         }
     }
-    json.push('}');
+    json.push_str("}\n");
     Ok(RenderedConfig {
         json,
-        env_file: (opts.secrets == SecretsMode::Env).then_some(env),
+        env_file: (opts.secrets != SecretsMode::Inline).then_some(env),
     })
 }

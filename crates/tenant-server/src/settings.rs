@@ -198,6 +198,7 @@ fn render_options(get: &impl Fn(&str) -> Option<String>) -> Result<RenderOptions
         whatsapp_auth_root: get("SAAS_GATEWAY_WHATSAPP_ROOT")
             .unwrap_or(defaults.whatsapp_auth_root),
         base,
+        layout: defaults.layout,
     };
     opts.validate().map_err(|e| SettingsError {
         var: "SAAS_CONFIG_*",

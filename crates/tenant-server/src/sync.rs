@@ -78,6 +78,7 @@ pub fn write_combined(
     let revision = config_revision::current(conn)?;
     let loaded = load_sources(conn, false)?;
     let rendered = tenant_configgen::render_combined(&as_sources(&loaded), opts)?;
+    drop(loaded);
     let mut report = SyncReport {
         revision,
         ..SyncReport::default()

@@ -360,6 +360,11 @@ async fn dialect_and_mode_select_the_document_shape() {
     let mut expected = vec![&acme.account, &globex.account];
     expected.sort();
     assert_eq!(keys, expected, "{}", per.text);
+    // Compact and canonical like the combined document.
+    assert_eq!(
+        format!("{}\n", serde_json::to_string(&per.body).unwrap()),
+        per.text
+    );
     for t in [&acme, &globex] {
         let own = &by_account[&t.account];
         assert_eq!(agents(own), [t.agent.as_str()], "{own:#}");
@@ -438,9 +443,9 @@ async fn etag_is_strong_and_answers_if_none_match() {
     assert_eq!(etag(&second), tag);
     assert_eq!(second.text, first.text, "byte-identical");
     assert_eq!(revision(&second), revision(&first));
-    // A canonical document: exactly its own pretty printing with a final newline.
+    // A canonical document: exactly its own compact printing with a final newline.
     assert_eq!(
-        format!("{}\n", serde_json::to_string_pretty(&first.body).unwrap()),
+        format!("{}\n", serde_json::to_string(&first.body).unwrap()),
         first.text
     );
 
