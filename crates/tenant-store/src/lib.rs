@@ -14,6 +14,7 @@ pub mod config_revision;
 pub mod crypto;
 mod connection;
 mod error;
+pub mod key_rotation;
 pub mod migrations;
 // The table DSL is macro-generated; the tables are documented in the migrations.
 #[allow(missing_docs)]
