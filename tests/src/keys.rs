@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tenant_store::crypto::KeyRing;
 
 /// `SAAS_ENCRYPTION_KEYS` of the test servers and CLI processes: one key, id `test`.
-pub const TEST_ENCRYPTION_KEYS: &str = "test:dGVzdC1rZXktbm90LWZvci1wcm9kdWN0aW9uLTMyYg==";
+pub const TEST_ENCRYPTION_KEYS: &str = "test:dGVzdC1rZXktbm90LWZvci1wcm9kdWN0aW9uLTMyYnk=";
 
 /// The ring of [`TEST_ENCRYPTION_KEYS`].
 pub fn test_keys() -> Arc<KeyRing> {
