@@ -151,9 +151,17 @@ pub fn run(
         .iter()
         .map(|(k, n)| (k.clone(), (*n).into()))
         .collect();
+    // Rows sealed under a key the ring lacks cannot be opened or rotated: restore that key.
+    let missing: Vec<&str> = usage
+        .other
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| !ring.contains(k))
+        .collect();
     Ok(serde_json::json!({
         "activeKey": ring.active_id(),
         "keys": ring.ids().collect::<Vec<_>>(),
+        "missingKeys": missing,
         "channels": {
             "active": usage.active,
             "otherKeys": other,

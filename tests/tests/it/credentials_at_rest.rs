@@ -391,6 +391,12 @@ fn keys_rotate_on_the_command_line() {
         &["keys", "status"],
     ));
     assert_eq!(status["channels"]["active"], 4);
+    let status = stdout_json(&run(
+        &db,
+        &[("SAAS_ENCRYPTION_KEYS", K1)],
+        &["keys", "status"],
+    ));
+    assert_eq!(status["missingKeys"], json!(["next"]), "{status}");
 
     // A bad ring is refused naming the variable, without echoing it.
     let out = run(
