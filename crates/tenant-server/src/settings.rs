@@ -166,10 +166,12 @@ impl Settings {
             render: render_options(&get)?,
             encryption_keys: get("SAAS_ENCRYPTION_KEYS")
                 .map(|spec| {
-                    KeyRing::parse(&spec).map(Arc::new).map_err(|e| SettingsError {
-                        var: "SAAS_ENCRYPTION_KEYS",
-                        message: e.to_string(),
-                    })
+                    KeyRing::parse(&spec)
+                        .map(Arc::new)
+                        .map_err(|e| SettingsError {
+                            var: "SAAS_ENCRYPTION_KEYS",
+                            message: e.to_string(),
+                        })
                 })
                 .transpose()?,
         })
@@ -350,7 +352,11 @@ mod tests {
         let ring = s.encryption_keys.as_deref().unwrap();
         assert_eq!(ring.ids().collect::<Vec<_>>(), ["k2", "k1"]);
         assert!(!format!("{s:?}").contains(key));
-        for bad in [format!("k1:{}", &key[..20]), format!("k 1:{key}"), key.to_owned()] {
+        for bad in [
+            format!("k1:{}", &key[..20]),
+            format!("k 1:{key}"),
+            key.to_owned(),
+        ] {
             let e = settings(&[("SAAS_ENCRYPTION_KEYS", &bad)]).unwrap_err();
             assert_eq!(e.var, "SAAS_ENCRYPTION_KEYS");
             assert!(!e.to_string().contains(&key[..20]), "{e}");

@@ -104,7 +104,9 @@ impl ChannelRow {
                     Ok(zeroize::Zeroizing::new(self.credentials.clone()))
                 }
                 None => Err(fail("the stored value is neither sealed nor JSON".into())),
-                Some(_) => Err(fail("a key id is recorded but the value is not sealed".into())),
+                Some(_) => Err(fail(
+                    "a key id is recorded but the value is not sealed".into(),
+                )),
             };
         }
         let envelope = Envelope::parse(&self.credentials).map_err(|e| fail(e.to_string()))?;
@@ -133,7 +135,10 @@ impl ChannelRow {
             reason,
         };
         let id = uuid::Uuid::parse_str(&self.id).map_err(|e| corrupt(e.to_string()))?;
-        let tenant_id: TenantId = self.tenant_id.parse().map_err(|e| corrupt(format!("{e}")))?;
+        let tenant_id: TenantId = self
+            .tenant_id
+            .parse()
+            .map_err(|e| corrupt(format!("{e}")))?;
         let kind: ChannelKind = self.kind.parse().map_err(|e| corrupt(format!("{e}")))?;
         let display_name = self
             .display_name

@@ -306,11 +306,7 @@ mod tests {
         // A flipped ciphertext byte.
         let mut ct = URL_SAFE_NO_PAD.decode(parts[3]).unwrap();
         ct[0] ^= 1;
-        let flipped = format!(
-            "v1.k1.{}.{}",
-            parts[2],
-            URL_SAFE_NO_PAD.encode(&ct)
-        );
+        let flipped = format!("v1.k1.{}.{}", parts[2], URL_SAFE_NO_PAD.encode(&ct));
         assert_eq!(r.open(b"a", &flipped), Err(CryptoError::Refused));
         // Relabelled as sealed by the other key.
         let relabelled = env.replacen("v1.k1.", "v1.k2.", 1);
@@ -324,8 +320,14 @@ mod tests {
             r.open(b"a", &env.replacen("v1.", "v2.", 1)),
             Err(CryptoError::Malformed(_))
         ));
-        assert!(matches!(r.open(b"a", "{\"x\":1}"), Err(CryptoError::Malformed(_))));
-        assert!(matches!(r.open(b"a", "v1.k1.!!.AA"), Err(CryptoError::Malformed(_))));
+        assert!(matches!(
+            r.open(b"a", "{\"x\":1}"),
+            Err(CryptoError::Malformed(_))
+        ));
+        assert!(matches!(
+            r.open(b"a", "v1.k1.!!.AA"),
+            Err(CryptoError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -200,7 +200,10 @@ fn rotation_reseals_every_row_and_the_old_key_can_go() {
     assert!(matches!(err, StoreError::Credentials { .. }), "{err}");
     let msg = err.to_string();
     assert!(msg.contains("not in the key ring"), "{msg}");
-    assert!(!msg.contains("sealedTOKEN") && !msg.contains("MTEx"), "{msg}");
+    assert!(
+        !msg.contains("sealedTOKEN") && !msg.contains("MTEx"),
+        "{msg}"
+    );
 
     // One batch, then the rest: rotation resumes where it stopped.
     let first = key_rotation::reseal_batch(&mut conn, &both, Scope::NotActive, 2).unwrap();
@@ -209,9 +212,8 @@ fn rotation_reseals_every_row_and_the_old_key_can_go() {
     assert_eq!(usage.active, 2);
     assert_eq!(usage.pending(), 4);
     let mut batches = 0;
-    let rest =
-        key_rotation::reseal_all(&mut conn, &both, Scope::NotActive, 2, |_, _| batches += 1)
-            .unwrap();
+    let rest = key_rotation::reseal_all(&mut conn, &both, Scope::NotActive, 2, |_, _| batches += 1)
+        .unwrap();
     assert_eq!(rest.resealed, 4);
     assert_eq!(batches, 2);
     let usage = key_rotation::usage(&mut conn, &both).unwrap();
@@ -292,7 +294,10 @@ fn tampered_or_moved_ciphertexts_are_refused() {
         assert_eq!(tenant_id, &t.id.to_string());
         assert_eq!(k, kind.as_str());
         let msg = err.to_string();
-        assert!(!msg.contains("sealedTOKEN") && !msg.contains("sealed.discord"), "{msg}");
+        assert!(
+            !msg.contains("sealedTOKEN") && !msg.contains("sealed.discord"),
+            "{msg}"
+        );
         reason.clone()
     };
 
@@ -325,9 +330,19 @@ fn tampered_or_moved_ciphertexts_are_refused() {
     set_raw(&mut conn, &ts[0], "telegram", &(flipped, key_id.clone()));
     refused(&mut conn, &ts[0], ChannelKind::Telegram);
     // A recorded key id that disagrees with the envelope's, and plaintext under a key id.
-    set_raw(&mut conn, &ts[0], "telegram", &(text.clone(), Some("other".into())));
+    set_raw(
+        &mut conn,
+        &ts[0],
+        "telegram",
+        &(text.clone(), Some("other".into())),
+    );
     refused(&mut conn, &ts[0], ChannelKind::Telegram);
-    set_raw(&mut conn, &ts[0], "telegram", &(r#"{"botToken":"1:x"}"#.into(), key_id));
+    set_raw(
+        &mut conn,
+        &ts[0],
+        "telegram",
+        &(r#"{"botToken":"1:x"}"#.into(), key_id),
+    );
     refused(&mut conn, &ts[0], ChannelKind::Telegram);
 }
 

@@ -35,8 +35,14 @@ fn one_channel_per_kind_and_crud() {
     let acme = tenant(&mut conn, "Acme");
     let now = tenant_core::now();
 
-    let telegram =
-        channels::insert(&mut conn, &acme.id, new_channel("telegram", None), now, &keys).unwrap();
+    let telegram = channels::insert(
+        &mut conn,
+        &acme.id,
+        new_channel("telegram", None),
+        now,
+        &keys,
+    )
+    .unwrap();
     assert_eq!(telegram.kind, ChannelKind::Telegram);
     assert!(telegram.enabled, "enabled by default");
     assert_eq!(telegram.state().as_str(), "awaiting_credentials");
@@ -46,7 +52,9 @@ fn one_channel_per_kind_and_crud() {
         &mut conn,
         &acme.id,
         new_channel("telegram", Some(json!({"botToken": "1:abc"}))),
-        now, &keys)
+        now,
+        &keys,
+    )
     .unwrap_err();
     assert!(
         matches!(
@@ -88,8 +96,15 @@ fn one_channel_per_kind_and_crud() {
         Some(&json!({"botToken": "123456:AAbb-cc_dd"})),
     )
     .unwrap();
-    let updated =
-        channels::update(&mut conn, &acme.id, ChannelKind::Telegram, update, later, &keys).unwrap();
+    let updated = channels::update(
+        &mut conn,
+        &acme.id,
+        ChannelKind::Telegram,
+        update,
+        later,
+        &keys,
+    )
+    .unwrap();
     assert!(!updated.enabled);
     assert_eq!(updated.state().as_str(), "disabled");
     assert_eq!(
@@ -106,8 +121,15 @@ fn one_channel_per_kind_and_crud() {
 
     // Clearing the display name stores NULL.
     let clear = ChannelUpdate::parse(ChannelKind::Telegram, Some(true), Some(None), None).unwrap();
-    let cleared =
-        channels::update(&mut conn, &acme.id, ChannelKind::Telegram, clear, later, &keys).unwrap();
+    let cleared = channels::update(
+        &mut conn,
+        &acme.id,
+        ChannelKind::Telegram,
+        clear,
+        later,
+        &keys,
+    )
+    .unwrap();
     assert!(cleared.display_name.is_none());
     assert_eq!(cleared.state().as_str(), "ready");
     assert!(
@@ -128,7 +150,14 @@ fn one_channel_per_kind_and_crud() {
     ));
     assert_eq!(channels::list(&mut conn, &acme.id, &keys).unwrap().len(), 4);
     // The kind can be added again once removed.
-    channels::insert(&mut conn, &acme.id, new_channel("telegram", None), later, &keys).unwrap();
+    channels::insert(
+        &mut conn,
+        &acme.id,
+        new_channel("telegram", None),
+        later,
+        &keys,
+    )
+    .unwrap();
 }
 
 #[test]
@@ -139,9 +168,23 @@ fn channels_are_reached_only_through_their_tenant() {
     let acme = tenant(&mut conn, "Acme");
     let globex = tenant(&mut conn, "Globex");
     let now = tenant_core::now();
-    channels::insert(&mut conn, &acme.id, new_channel("discord", None), now, &keys).unwrap();
+    channels::insert(
+        &mut conn,
+        &acme.id,
+        new_channel("discord", None),
+        now,
+        &keys,
+    )
+    .unwrap();
     // The same kind on another tenant is not a conflict.
-    channels::insert(&mut conn, &globex.id, new_channel("discord", None), now, &keys).unwrap();
+    channels::insert(
+        &mut conn,
+        &globex.id,
+        new_channel("discord", None),
+        now,
+        &keys,
+    )
+    .unwrap();
     channels::delete(&mut conn, &globex.id, ChannelKind::Discord).unwrap();
 
     assert!(matches!(
@@ -149,10 +192,21 @@ fn channels_are_reached_only_through_their_tenant() {
         Err(StoreError::NotFound("channel"))
     ));
     assert!(channels::find(&mut conn, &acme.id, ChannelKind::Discord, &keys).is_ok());
-    assert!(channels::list(&mut conn, &globex.id, &keys).unwrap().is_empty());
+    assert!(
+        channels::list(&mut conn, &globex.id, &keys)
+            .unwrap()
+            .is_empty()
+    );
     let update = ChannelUpdate::parse(ChannelKind::Discord, Some(false), None, None).unwrap();
     assert!(matches!(
-        channels::update(&mut conn, &globex.id, ChannelKind::Discord, update, now, &keys),
+        channels::update(
+            &mut conn,
+            &globex.id,
+            ChannelKind::Discord,
+            update,
+            now,
+            &keys
+        ),
         Err(StoreError::NotFound("channel"))
     ));
     assert!(
@@ -167,7 +221,9 @@ fn channels_are_reached_only_through_their_tenant() {
         &mut conn,
         &TenantId::random(),
         new_channel("telegram", None),
-        now, &keys)
+        now,
+        &keys,
+    )
     .unwrap_err();
     assert!(matches!(err, StoreError::NotFound("tenant")), "{err:?}");
 }
@@ -196,7 +252,9 @@ fn credentials_round_trip_through_the_database() {
             &mut conn,
             &acme.id,
             new_channel(kind, Some(creds.clone())),
-            now, &keys)
+            now,
+            &keys,
+        )
         .unwrap();
         let kind: ChannelKind = kind.parse().unwrap();
         let read = channels::find(&mut conn, &acme.id, kind, &keys).unwrap();
@@ -380,14 +438,7 @@ fn the_service_writes_an_audit_row_with_every_change() {
         NewTenant::parse("Acme", None, None).unwrap(),
     )
     .unwrap();
-    service::create_channel(
-        &mut conn,
-        &ctx,
-        &t.id,
-        new_channel("telegram", None),
-        &keys,
-    )
-    .unwrap();
+    service::create_channel(&mut conn, &ctx, &t.id, new_channel("telegram", None), &keys).unwrap();
     service::update_channel(
         &mut conn,
         &ctx,
