@@ -44,6 +44,7 @@ pub fn test_settings(db: &TestDb) -> Settings {
     settings.workers = Some(2);
     settings.shutdown_timeout_secs = 1;
     settings.db_pool_size = 4;
+    settings.encryption_keys = Some(crate::test_keys());
     settings
 }
 

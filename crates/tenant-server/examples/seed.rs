@@ -3,6 +3,8 @@
 //!
 //! It goes through the store (the same validation and rows as the API), in transactions of a
 //! thousand tenants, so 100k tenants take seconds rather than the minutes the API would.
+//! Credentials are sealed with the key ring the server would use with the same environment
+//! (`SAAS_ENCRYPTION_KEYS`, else the development key beside the SQLite file).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -38,6 +40,14 @@ fn seed(url: &str, count: usize) -> Result<(), Box<dyn std::error::Error>> {
             ..PoolConfig::default()
         },
     )?;
+    let settings = tenant_server::settings::Settings::from_lookup(|k| {
+        if k == "DATABASE_URL" {
+            Some(url.to_owned())
+        } else {
+            std::env::var(k).ok()
+        }
+    })?;
+    let keys = tenant_server::keys::key_ring(&settings)?;
     let mut conn = db.get()?;
     migrations::run_pending(&mut conn)?;
     let started = std::time::Instant::now();
@@ -51,7 +61,7 @@ fn seed(url: &str, count: usize) -> Result<(), Box<dyn std::error::Error>> {
                 let dc = json!({"token": format!("bench.discord.token.{}", tenant.id.short_hex())});
                 for (kind, creds) in [("telegram", tg), ("discord", dc)] {
                     let ch = NewChannel::parse(kind, Some(true), None, Some(&creds)).map_err(|e| tenant_store::StoreError::Pool(e.to_string()))?;
-                    channels::insert(c, &tenant.id, ch, now)?;
+                    channels::insert(c, &tenant.id, ch, now, &keys)?;
                 }
             }
             Ok(())

@@ -41,6 +41,12 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Encryption keys of channel credentials: status, rotation, generation.
+    Keys {
+        /// The task.
+        #[command(subcommand)]
+        command: crate::keys::KeysCommand,
+    },
     /// Operator tasks on tenants, straight on the database.
     Tenants {
         /// The task.
@@ -154,6 +160,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Migrate => migrate(&settings),
         Command::Config { command } => config_command(&settings, command),
         Command::Tenants { command } => tenants_command(&settings, command),
+        Command::Keys { command } => {
+            crate::keys::run(&settings, command).and_then(|out| print_json(&out))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -220,6 +229,7 @@ fn config_command(settings: &Settings, command: ConfigCommand) -> CliResult {
     let mut cfg = settings.clone();
     cfg.db_pool_size = 1;
     let db = open_database(&cfg)?;
+    let keys = crate::keys::key_ring(settings)?;
     match command {
         ConfigCommand::Render { args, tenant, out } => {
             let opts = args.options(settings)?;
@@ -228,27 +238,27 @@ fn config_command(settings: &Settings, command: ConfigCommand) -> CliResult {
             match (tenant, out) {
                 (Some(id), Some(out)) => {
                     let id: TenantId = id.parse()?;
-                    report(&sync::write_tenant(&mut conn, &opts, &id, &out)?)
+                    report(&sync::write_tenant(&mut conn, &opts, &id, &out, &keys)?)
                 }
                 (Some(id), None) => {
                     let id: TenantId = id.parse()?;
                     let loaded = [(
                         tenants::find(&mut conn, &id)?,
-                        tenant_store::channels::list(&mut conn, &id)?,
+                        tenant_store::channels::list(&mut conn, &id, &keys)?,
                     )];
                     let rendered = tenant_configgen::render_tenant(&as_sources(&loaded)[0], &opts)?;
                     print_raw(&rendered.json)
                 }
                 (None, Some(out)) if per_tenant => {
-                    report(&sync::write_per_tenant(&mut conn, &opts, &out)?)
+                    report(&sync::write_per_tenant(&mut conn, &opts, &out, &keys)?)
                 }
-                (None, Some(out)) => report(&sync::write_combined(&mut conn, &opts, &out)?),
+                (None, Some(out)) => report(&sync::write_combined(&mut conn, &opts, &out, &keys)?),
                 (None, None) if per_tenant => Err(
                     "per-tenant mode writes one file per tenant: give --out DIR (or --tenant ID)"
                         .into(),
                 ),
                 (None, None) => {
-                    let loaded = load_sources(&mut conn, false)?;
+                    let loaded = load_sources(&mut conn, false, &keys)?;
                     let rendered = tenant_configgen::render_combined(&as_sources(&loaded), &opts)?;
                     print_raw(&rendered.json)
                 }
@@ -263,6 +273,7 @@ fn config_command(settings: &Settings, command: ConfigCommand) -> CliResult {
                 out,
                 per_tenant: args.mode == Mode::PerTenant,
                 opts: args.options(settings)?,
+                keys,
             };
             Ok(sync::sync(&db, &target, interval.map(Duration::from_secs))?)
         }

@@ -14,6 +14,7 @@ use actix_web::web::Bytes;
 use sha2::{Digest, Sha256};
 use tenant_configgen::{Dialect, RenderOptions, RenderedConfig, SecretsMode, TenantSource};
 use tenant_core::{Channel, Tenant, TenantId};
+use tenant_store::crypto::KeyRing;
 use tenant_store::{AnyConnection, StoreResult, channels, config_revision, tenants};
 use tokio::sync::Mutex;
 
@@ -21,9 +22,12 @@ use tokio::sync::Mutex;
 /// `include_suspended`, every tenant. Both tables are read by sequential scans and joined here:
 /// the renderer orders its output itself, and at 100k tenants a join or an `ORDER BY` through an
 /// index costs a random page read per row.
+/// Credentials are opened with `ring`; one that does not open fails the whole load with an
+/// error naming its tenant and channel kind (a config silently missing a channel would be worse).
 pub fn load_sources(
     conn: &mut AnyConnection,
     include_suspended: bool,
+    ring: &KeyRing,
 ) -> StoreResult<Vec<(Tenant, Vec<Channel>)>> {
     let tenants = if include_suspended {
         tenants::list_all(conn)?
@@ -32,7 +36,7 @@ pub fn load_sources(
     };
     let mut by_tenant: HashMap<TenantId, Vec<Channel>> =
         tenants.iter().map(|t| (t.id, Vec::new())).collect();
-    for channel in channels::list_all(conn)? {
+    for channel in channels::list_all(conn, ring)? {
         // Channels of tenants not loaded (suspended ones, or created since) are skipped.
         if let Some(list) = by_tenant.get_mut(&channel.tenant_id) {
             list.push(channel);
@@ -139,10 +143,11 @@ pub fn render_variant(
     conn: &mut AnyConnection,
     variant: Variant,
     base: &RenderOptions,
+    ring: &KeyRing,
 ) -> Result<CachedConfig, crate::error::ApiError> {
     let started = Instant::now();
     let revision = config_revision::current(conn)?;
-    let loaded = load_sources(conn, false)?;
+    let loaded = load_sources(conn, false, ring)?;
     let load_ms = started.elapsed().as_millis() as u64;
     let tenants = loaded.len();
     let opts = RenderOptions {

@@ -11,6 +11,7 @@ pub mod extract;
 pub mod files;
 pub mod gateway;
 pub mod keyfile;
+pub mod keys;
 pub mod middleware;
 pub mod principal;
 pub mod routes;

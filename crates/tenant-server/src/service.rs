@@ -7,6 +7,7 @@ use tenant_core::{
     TenantUpdate,
 };
 use tenant_store::audit::{self, AuditContext, AuditEvent};
+use tenant_store::crypto::KeyRing;
 use tenant_store::{AnyConnection, Connection, StoreResult, api_keys, channels, tenants};
 
 use crate::auth::{API_KEY_PREFIX, generate_token, hash_token_hex};
@@ -117,10 +118,11 @@ pub fn create_channel(
     ctx: &AuditContext,
     tenant_id: &TenantId,
     new: NewChannel,
+    ring: &KeyRing,
 ) -> StoreResult<Channel> {
     conn.transaction(|c| {
         let now = tenant_core::now();
-        let channel = channels::insert(c, tenant_id, new, now)?;
+        let channel = channels::insert(c, tenant_id, new, now, ring)?;
         let details = json!({"channel": channel.kind.as_str()});
         audit::record(
             c,
@@ -145,6 +147,7 @@ pub fn update_channel(
     tenant_id: &TenantId,
     kind: ChannelKind,
     update: ChannelUpdate,
+    ring: &KeyRing,
 ) -> StoreResult<Channel> {
     conn.transaction(|c| {
         let now = tenant_core::now();
@@ -153,7 +156,7 @@ pub fn update_channel(
             ("displayName", update.display_name.is_some()),
             ("credentials", update.credentials.is_some()),
         ]);
-        let channel = channels::update(c, tenant_id, kind, update, now)?;
+        let channel = channels::update(c, tenant_id, kind, update, now, ring)?;
         let details = json!({"channel": kind.as_str(), "fields": changed});
         audit::record(
             c,

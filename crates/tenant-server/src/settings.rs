@@ -20,15 +20,18 @@
 //! | `SAAS_GATEWAY_BASE_CONFIG` | none | JSON/JSON5 file merged under the generated config (gateway, models, plugins) |
 //! | `SAAS_ENV` | `development` | `development` or `production`; production refuses to start without configured secrets instead of generating them |
 //! | `SAAS_DATA_DIR` | the SQLite file's directory, else `data` | where development secrets are generated and kept (mode 0600) |
+//! | `SAAS_ENCRYPTION_KEYS` | generated into the data directory (development only) | `id:base64key,id2:base64key`: 32-byte keys sealing channel credentials at rest; the first is active |
 //! | `SAAS_LOG_FORMAT` | `pretty` | `pretty` or `json` |
 //! | `RUST_LOG` | `info` | log filter (tracing `EnvFilter` syntax) |
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use tenant_configgen::{BaseConfig, RenderOptions};
 use tenant_core::Secret;
 use tenant_store::DatabaseUrl;
+use tenant_store::crypto::KeyRing;
 
 /// A setting that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +105,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// How the gateway config is rendered by default.
     pub render: RenderOptions,
+    /// The key ring sealing channel credentials, if configured (`Debug` shows only key ids).
+    pub encryption_keys: Option<Arc<KeyRing>>,
 }
 
 /// The default database when `DATABASE_URL` is unset.
@@ -159,6 +164,16 @@ impl Settings {
             migrate_on_start: parse(&get, "SAAS_MIGRATE_ON_START", false)?,
             log_format,
             render: render_options(&get)?,
+            encryption_keys: get("SAAS_ENCRYPTION_KEYS")
+                .map(|spec| {
+                    KeyRing::parse(&spec)
+                        .map(Arc::new)
+                        .map_err(|e| SettingsError {
+                            var: "SAAS_ENCRYPTION_KEYS",
+                            message: e.to_string(),
+                        })
+                })
+                .transpose()?,
         })
     }
 }
@@ -329,6 +344,24 @@ mod tests {
             settings(&[("SAAS_LOG_FORMAT", "xml")]).unwrap_err().var,
             "SAAS_LOG_FORMAT"
         );
+    }
+
+    #[test]
+    fn encryption_keys_are_parsed_and_never_echoed() {
+        let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let s = settings(&[("SAAS_ENCRYPTION_KEYS", &format!("k2:{key},k1:{key}"))]).unwrap();
+        let ring = s.encryption_keys.as_deref().unwrap();
+        assert_eq!(ring.ids().collect::<Vec<_>>(), ["k2", "k1"]);
+        assert!(!format!("{s:?}").contains(key));
+        for bad in [
+            format!("k1:{}", &key[..20]),
+            format!("k 1:{key}"),
+            key.to_owned(),
+        ] {
+            let e = settings(&[("SAAS_ENCRYPTION_KEYS", &bad)]).unwrap_err();
+            assert_eq!(e.var, "SAAS_ENCRYPTION_KEYS");
+            assert!(!e.to_string().contains(&key[..20]), "{e}");
+        }
     }
 
     #[test]

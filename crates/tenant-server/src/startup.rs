@@ -28,6 +28,9 @@ pub enum StartupError {
         "the database has {0} pending migration(s); run `moltbot-saas migrate` or start with SAAS_MIGRATE_ON_START=true"
     )]
     PendingMigrations(usize),
+    /// No key ring for channel credentials (see [`crate::keys`]).
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeysError),
     /// The listener could not be bound.
     #[error("cannot listen: {0}")]
     Io(#[from] std::io::Error),
@@ -70,6 +73,8 @@ impl Application {
     /// Opens the database, loads operator tokens and binds the listener (port 0 picks a free one).
     pub fn build(settings: &Settings) -> Result<Self, StartupError> {
         let db = open_database(settings)?;
+        let keys = crate::keys::key_ring(settings)?;
+        crate::keys::seal_plaintext_rows(&mut *db.get()?, &keys)?;
         let (auth, generated_tokens) = auth::bootstrap(
             &db,
             settings.admin_token.as_ref(),
@@ -88,6 +93,7 @@ impl Application {
             auth,
             render: settings.render.clone(),
             config_cache: Default::default(),
+            keys,
         });
         let limit = settings.max_body_bytes;
         let mut server = HttpServer::new(move || {

@@ -1,6 +1,7 @@
 //! The state every request handler shares.
 
 use actix_web::web;
+use tenant_store::crypto::KeyRing;
 use tenant_store::{AnyConnection, Database};
 
 use std::sync::Arc;
@@ -22,6 +23,8 @@ pub struct AppState {
     pub render: RenderOptions,
     /// Rendered gateway configs, by variant and revision.
     pub config_cache: Arc<ConfigCache>,
+    /// The key ring sealing channel credentials at rest.
+    pub keys: Arc<KeyRing>,
 }
 
 impl AppState {

@@ -12,8 +12,11 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use tenant_configgen::{RenderOptions, RenderedConfig};
 use tenant_core::TenantId;
+use tenant_store::crypto::KeyRing;
 use tenant_store::{AnyConnection, Database, StoreError, channels, config_revision, tenants};
 
 use crate::files::write_if_changed;
@@ -74,9 +77,10 @@ pub fn write_combined(
     conn: &mut AnyConnection,
     opts: &RenderOptions,
     out: &Path,
+    ring: &KeyRing,
 ) -> Result<SyncReport, SyncError> {
     let revision = config_revision::current(conn)?;
-    let loaded = load_sources(conn, false)?;
+    let loaded = load_sources(conn, false, ring)?;
     let rendered = tenant_configgen::render_combined(&as_sources(&loaded), opts)?;
     drop(loaded);
     let mut report = SyncReport {
@@ -113,9 +117,10 @@ pub fn write_tenant(
     opts: &RenderOptions,
     id: &TenantId,
     out: &Path,
+    ring: &KeyRing,
 ) -> Result<SyncReport, SyncError> {
     let revision = config_revision::current(conn)?;
-    let loaded = [(tenants::find(conn, id)?, channels::list(conn, id)?)];
+    let loaded = [(tenants::find(conn, id)?, channels::list(conn, id, ring)?)];
     let rendered = tenant_configgen::render_tenant(&as_sources(&loaded)[0], opts)?;
     let mut report = SyncReport {
         revision,
@@ -131,9 +136,10 @@ pub fn write_per_tenant(
     conn: &mut AnyConnection,
     opts: &RenderOptions,
     dir: &Path,
+    ring: &KeyRing,
 ) -> Result<SyncReport, SyncError> {
     let revision = config_revision::current(conn)?;
-    let loaded = load_sources(conn, true)?;
+    let loaded = load_sources(conn, true, ring)?;
     let mut report = SyncReport {
         revision,
         ..SyncReport::default()
@@ -175,6 +181,8 @@ pub struct SyncTarget {
     pub per_tenant: bool,
     /// Rendering options.
     pub opts: RenderOptions,
+    /// The key ring opening channel credentials.
+    pub keys: Arc<KeyRing>,
 }
 
 /// Writes the config once, or, with an interval, whenever the config revision changes, until the
@@ -190,9 +198,9 @@ pub fn sync(
         let revision = config_revision::current(&mut conn)?;
         if last_revision != Some(revision) {
             let report = if target.per_tenant {
-                write_per_tenant(&mut conn, &target.opts, &target.out)?
+                write_per_tenant(&mut conn, &target.opts, &target.out, &target.keys)?
             } else {
-                write_combined(&mut conn, &target.opts, &target.out)?
+                write_combined(&mut conn, &target.opts, &target.out, &target.keys)?
             };
             tracing::info!(
                 config.revision = report.revision,

@@ -35,6 +35,17 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A channel's stored credentials could not be opened (unknown key, tampered, or sealed for
+    /// another row). Names the row, never the secret.
+    #[error("cannot open the credentials of tenant {tenant_id}'s {kind} channel: {reason}")]
+    Credentials {
+        /// The owning tenant.
+        tenant_id: String,
+        /// The channel kind.
+        kind: String,
+        /// What failed.
+        reason: String,
+    },
     /// Any other database error.
     #[error(transparent)]
     Database(#[from] DieselError),

@@ -12,7 +12,9 @@ pub mod audit;
 pub mod channels;
 pub mod config_revision;
 mod connection;
+pub mod crypto;
 mod error;
+pub mod key_rotation;
 pub mod migrations;
 // The table DSL is macro-generated; the tables are documented in the migrations.
 #[allow(missing_docs)]

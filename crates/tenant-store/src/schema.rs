@@ -26,6 +26,7 @@ diesel::table! {
         enabled -> Bool,
         display_name -> Nullable<Text>,
         credentials -> Text,
+        credentials_key_id -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
     }

@@ -147,8 +147,13 @@ async fn quick_start_body_then_credentials_make_the_channel_ready() {
     // It was stored, though.
     let mut conn = db.connect();
     let tenant_id: TenantId = id.parse().unwrap();
-    let stored =
-        tenant_store::channels::find(&mut conn, &tenant_id, ChannelKind::Telegram).unwrap();
+    let stored = tenant_store::channels::find(
+        &mut conn,
+        &tenant_id,
+        ChannelKind::Telegram,
+        &moltbot_saas_tests::test_keys(),
+    )
+    .unwrap();
     assert_eq!(
         stored.credentials.get("botToken").map(|v| v.expose()),
         Some(TELEGRAM_TOKEN)

@@ -62,6 +62,10 @@ fn run(db: &TestDb, args: &[&str]) -> Output {
         }
     }
     cmd.env("DATABASE_URL", db.url())
+        .env(
+            "SAAS_ENCRYPTION_KEYS",
+            moltbot_saas_tests::TEST_ENCRYPTION_KEYS,
+        )
         .args(args)
         .output()
         .expect("run moltbot-saas")

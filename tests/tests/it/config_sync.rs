@@ -10,7 +10,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use moltbot_saas_tests::TestDb;
+use moltbot_saas_tests::{TestDb, test_keys};
 use serde_json::{Value, json};
 use tenant_core::{NewChannel, NewTenant, Tenant, TenantUpdate};
 use tenant_store::{AnyConnection, channels, tenants};
@@ -54,6 +54,10 @@ fn run(db: &TestDb, args: &[&str]) -> Output {
         }
     }
     cmd.env("DATABASE_URL", db.url())
+        .env(
+            "SAAS_ENCRYPTION_KEYS",
+            moltbot_saas_tests::TEST_ENCRYPTION_KEYS,
+        )
         .args(args)
         .output()
         .expect("run moltbot-saas")
@@ -105,7 +109,7 @@ fn tenant(conn: &mut AnyConnection, name: &str) -> Tenant {
 fn telegram(conn: &mut AnyConnection, tenant: &Tenant, token: &str) {
     let new =
         NewChannel::parse("telegram", None, None, Some(&json!({ "botToken": token }))).unwrap();
-    channels::insert(conn, &tenant.id, new, tenant_core::now()).unwrap();
+    channels::insert(conn, &tenant.id, new, tenant_core::now(), &test_keys()).unwrap();
 }
 
 fn update(conn: &mut AnyConnection, tenant: &Tenant, name: Option<&str>, status: Option<&str>) {

@@ -9,6 +9,7 @@ mod api_openapi;
 mod api_tenants;
 mod cli;
 mod config_sync;
+mod credentials_at_rest;
 mod migrations;
 mod restart;
 mod store_channels;

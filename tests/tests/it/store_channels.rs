@@ -30,12 +30,19 @@ fn new_channel(kind: &str, credentials: Option<serde_json::Value>) -> NewChannel
 #[test]
 fn one_channel_per_kind_and_crud() {
     let db = TestDb::new();
+    let keys = moltbot_saas_tests::test_keys();
     let mut conn = db.connect();
     let acme = tenant(&mut conn, "Acme");
     let now = tenant_core::now();
 
-    let telegram =
-        channels::insert(&mut conn, &acme.id, new_channel("telegram", None), now).unwrap();
+    let telegram = channels::insert(
+        &mut conn,
+        &acme.id,
+        new_channel("telegram", None),
+        now,
+        &keys,
+    )
+    .unwrap();
     assert_eq!(telegram.kind, ChannelKind::Telegram);
     assert!(telegram.enabled, "enabled by default");
     assert_eq!(telegram.state().as_str(), "awaiting_credentials");
@@ -46,6 +53,7 @@ fn one_channel_per_kind_and_crud() {
         &acme.id,
         new_channel("telegram", Some(json!({"botToken": "1:abc"}))),
         now,
+        &keys,
     )
     .unwrap_err();
     assert!(
@@ -59,15 +67,15 @@ fn one_channel_per_kind_and_crud() {
         "{err:?}"
     );
     assert_eq!(
-        channels::list(&mut conn, &acme.id).unwrap(),
+        channels::list(&mut conn, &acme.id, &keys).unwrap(),
         std::slice::from_ref(&telegram)
     );
 
     // One of every other kind is fine.
     for kind in ["whatsapp", "discord", "signal", "slack"] {
-        channels::insert(&mut conn, &acme.id, new_channel(kind, None), now).unwrap();
+        channels::insert(&mut conn, &acme.id, new_channel(kind, None), now, &keys).unwrap();
     }
-    let listed = channels::list(&mut conn, &acme.id).unwrap();
+    let listed = channels::list(&mut conn, &acme.id, &keys).unwrap();
     let kinds: Vec<&str> = listed.iter().map(|c| c.kind.as_str()).collect();
     assert_eq!(
         kinds,
@@ -76,7 +84,7 @@ fn one_channel_per_kind_and_crud() {
     );
 
     assert_eq!(
-        channels::find(&mut conn, &acme.id, ChannelKind::Telegram).unwrap(),
+        channels::find(&mut conn, &acme.id, ChannelKind::Telegram, &keys).unwrap(),
         telegram
     );
 
@@ -88,8 +96,15 @@ fn one_channel_per_kind_and_crud() {
         Some(&json!({"botToken": "123456:AAbb-cc_dd"})),
     )
     .unwrap();
-    let updated =
-        channels::update(&mut conn, &acme.id, ChannelKind::Telegram, update, later).unwrap();
+    let updated = channels::update(
+        &mut conn,
+        &acme.id,
+        ChannelKind::Telegram,
+        update,
+        later,
+        &keys,
+    )
+    .unwrap();
     assert!(!updated.enabled);
     assert_eq!(updated.state().as_str(), "disabled");
     assert_eq!(
@@ -100,18 +115,25 @@ fn one_channel_per_kind_and_crud() {
     assert_eq!(updated.updated_at, later);
     assert_eq!(updated.created_at, telegram.created_at);
     assert_eq!(
-        channels::find(&mut conn, &acme.id, ChannelKind::Telegram).unwrap(),
+        channels::find(&mut conn, &acme.id, ChannelKind::Telegram, &keys).unwrap(),
         updated
     );
 
     // Clearing the display name stores NULL.
     let clear = ChannelUpdate::parse(ChannelKind::Telegram, Some(true), Some(None), None).unwrap();
-    let cleared =
-        channels::update(&mut conn, &acme.id, ChannelKind::Telegram, clear, later).unwrap();
+    let cleared = channels::update(
+        &mut conn,
+        &acme.id,
+        ChannelKind::Telegram,
+        clear,
+        later,
+        &keys,
+    )
+    .unwrap();
     assert!(cleared.display_name.is_none());
     assert_eq!(cleared.state().as_str(), "ready");
     assert!(
-        channels::find(&mut conn, &acme.id, ChannelKind::Telegram)
+        channels::find(&mut conn, &acme.id, ChannelKind::Telegram, &keys)
             .unwrap()
             .display_name
             .is_none()
@@ -119,43 +141,76 @@ fn one_channel_per_kind_and_crud() {
 
     channels::delete(&mut conn, &acme.id, ChannelKind::Telegram).unwrap();
     assert!(matches!(
-        channels::find(&mut conn, &acme.id, ChannelKind::Telegram),
+        channels::find(&mut conn, &acme.id, ChannelKind::Telegram, &keys),
         Err(StoreError::NotFound("channel"))
     ));
     assert!(matches!(
         channels::delete(&mut conn, &acme.id, ChannelKind::Telegram),
         Err(StoreError::NotFound("channel"))
     ));
-    assert_eq!(channels::list(&mut conn, &acme.id).unwrap().len(), 4);
+    assert_eq!(channels::list(&mut conn, &acme.id, &keys).unwrap().len(), 4);
     // The kind can be added again once removed.
-    channels::insert(&mut conn, &acme.id, new_channel("telegram", None), later).unwrap();
+    channels::insert(
+        &mut conn,
+        &acme.id,
+        new_channel("telegram", None),
+        later,
+        &keys,
+    )
+    .unwrap();
 }
 
 #[test]
 fn channels_are_reached_only_through_their_tenant() {
     let db = TestDb::new();
+    let keys = moltbot_saas_tests::test_keys();
     let mut conn = db.connect();
     let acme = tenant(&mut conn, "Acme");
     let globex = tenant(&mut conn, "Globex");
     let now = tenant_core::now();
-    channels::insert(&mut conn, &acme.id, new_channel("discord", None), now).unwrap();
+    channels::insert(
+        &mut conn,
+        &acme.id,
+        new_channel("discord", None),
+        now,
+        &keys,
+    )
+    .unwrap();
     // The same kind on another tenant is not a conflict.
-    channels::insert(&mut conn, &globex.id, new_channel("discord", None), now).unwrap();
+    channels::insert(
+        &mut conn,
+        &globex.id,
+        new_channel("discord", None),
+        now,
+        &keys,
+    )
+    .unwrap();
     channels::delete(&mut conn, &globex.id, ChannelKind::Discord).unwrap();
 
     assert!(matches!(
-        channels::find(&mut conn, &globex.id, ChannelKind::Discord),
+        channels::find(&mut conn, &globex.id, ChannelKind::Discord, &keys),
         Err(StoreError::NotFound("channel"))
     ));
-    assert!(channels::find(&mut conn, &acme.id, ChannelKind::Discord).is_ok());
-    assert!(channels::list(&mut conn, &globex.id).unwrap().is_empty());
+    assert!(channels::find(&mut conn, &acme.id, ChannelKind::Discord, &keys).is_ok());
+    assert!(
+        channels::list(&mut conn, &globex.id, &keys)
+            .unwrap()
+            .is_empty()
+    );
     let update = ChannelUpdate::parse(ChannelKind::Discord, Some(false), None, None).unwrap();
     assert!(matches!(
-        channels::update(&mut conn, &globex.id, ChannelKind::Discord, update, now),
+        channels::update(
+            &mut conn,
+            &globex.id,
+            ChannelKind::Discord,
+            update,
+            now,
+            &keys
+        ),
         Err(StoreError::NotFound("channel"))
     ));
     assert!(
-        channels::find(&mut conn, &acme.id, ChannelKind::Discord)
+        channels::find(&mut conn, &acme.id, ChannelKind::Discord, &keys)
             .unwrap()
             .enabled,
         "another tenant's update did not reach this channel"
@@ -167,6 +222,7 @@ fn channels_are_reached_only_through_their_tenant() {
         &TenantId::random(),
         new_channel("telegram", None),
         now,
+        &keys,
     )
     .unwrap_err();
     assert!(matches!(err, StoreError::NotFound("tenant")), "{err:?}");
@@ -175,6 +231,7 @@ fn channels_are_reached_only_through_their_tenant() {
 #[test]
 fn credentials_round_trip_through_the_database() {
     let db = TestDb::new();
+    let keys = moltbot_saas_tests::test_keys();
     let mut conn = db.connect();
     let acme = tenant(&mut conn, "Acme");
     let now = tenant_core::now();
@@ -196,10 +253,11 @@ fn credentials_round_trip_through_the_database() {
             &acme.id,
             new_channel(kind, Some(creds.clone())),
             now,
+            &keys,
         )
         .unwrap();
         let kind: ChannelKind = kind.parse().unwrap();
-        let read = channels::find(&mut conn, &acme.id, kind).unwrap();
+        let read = channels::find(&mut conn, &acme.id, kind, &keys).unwrap();
         assert_eq!(read.credentials, written.credentials, "{kind}");
         assert_eq!(
             read.credentials,
@@ -224,8 +282,8 @@ fn credentials_round_trip_through_the_database() {
         Some(&json!({"botToken": "xoxb-5555-new-token", "userToken": null})),
     )
     .unwrap();
-    channels::update(&mut conn, &acme.id, ChannelKind::Slack, patch, now).unwrap();
-    let read = channels::find(&mut conn, &acme.id, ChannelKind::Slack).unwrap();
+    channels::update(&mut conn, &acme.id, ChannelKind::Slack, patch, now, &keys).unwrap();
+    let read = channels::find(&mut conn, &acme.id, ChannelKind::Slack, &keys).unwrap();
     let get = |f: &str| read.credentials.get(f).map(|v| v.expose().to_owned());
     assert_eq!(get("botToken").as_deref(), Some("xoxb-5555-new-token"));
     assert_eq!(get("userToken"), None);
@@ -239,13 +297,14 @@ fn credentials_round_trip_through_the_database() {
 #[test]
 fn deleting_a_tenant_cascades_to_channels_and_api_keys() {
     let db = TestDb::new();
+    let keys = moltbot_saas_tests::test_keys();
     let mut conn = db.connect();
     let doomed = tenant(&mut conn, "Doomed");
     let kept = tenant(&mut conn, "Kept");
     let now = tenant_core::now();
     for t in [&doomed, &kept] {
-        channels::insert(&mut conn, &t.id, new_channel("telegram", None), now).unwrap();
-        channels::insert(&mut conn, &t.id, new_channel("whatsapp", None), now).unwrap();
+        channels::insert(&mut conn, &t.id, new_channel("telegram", None), now, &keys).unwrap();
+        channels::insert(&mut conn, &t.id, new_channel("whatsapp", None), now, &keys).unwrap();
         keys::insert(
             &mut conn,
             &t.id,
@@ -367,6 +426,7 @@ fn audit_rows_are_written_and_outlive_the_tenant() {
 fn the_service_writes_an_audit_row_with_every_change() {
     use tenant_server::service;
     let db = TestDb::new();
+    let keys = moltbot_saas_tests::test_keys();
     let mut conn = db.connect();
     let ctx = AuditContext {
         actor_type: "cli".into(),
@@ -378,7 +438,7 @@ fn the_service_writes_an_audit_row_with_every_change() {
         NewTenant::parse("Acme", None, None).unwrap(),
     )
     .unwrap();
-    service::create_channel(&mut conn, &ctx, &t.id, new_channel("telegram", None)).unwrap();
+    service::create_channel(&mut conn, &ctx, &t.id, new_channel("telegram", None), &keys).unwrap();
     service::update_channel(
         &mut conn,
         &ctx,
@@ -391,6 +451,7 @@ fn the_service_writes_an_audit_row_with_every_change() {
             Some(&json!({"botToken": "123456:SECRETsecretSECRET"})),
         )
         .unwrap(),
+        &keys,
     )
     .unwrap();
     service::delete_channel(&mut conn, &ctx, &t.id, ChannelKind::Telegram).unwrap();

@@ -39,8 +39,13 @@ pub async fn create_channel(
         body.display_name.as_deref(),
         body.credentials.as_ref(),
     )?;
+    let keys = state.keys.clone();
     let channel = state
-        .run(move |c| Ok(service::create_channel(c, &actor.0, &tenant_id, new)?))
+        .run(move |c| {
+            Ok(service::create_channel(
+                c, &actor.0, &tenant_id, new, &keys,
+            )?)
+        })
         .await?;
     tracing::info!(tenant.id = %tenant_id, channel.kind = %channel.kind, "channel created");
     Ok(HttpResponse::Created()
@@ -64,12 +69,13 @@ pub async fn list_channels(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&id)?;
+    let keys = state.keys.clone();
     let channels = state
         .run(move |c| {
             if !tenant_store::tenants::exists(c, &tenant_id)? {
                 return Err(ApiError::NotFound("tenant"));
             }
-            Ok(store::list(c, &tenant_id)?)
+            Ok(store::list(c, &tenant_id, &keys)?)
         })
         .await?;
     Ok(HttpResponse::Ok().json(ChannelListResponse {
@@ -94,8 +100,9 @@ pub async fn get_channel(
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&path.0)?;
     let kind = parse_kind(&path.1)?;
+    let keys = state.keys.clone();
     let channel = state
-        .run(move |c| Ok(store::find(c, &tenant_id, kind)?))
+        .run(move |c| Ok(store::find(c, &tenant_id, kind, &keys)?))
         .await?;
     Ok(HttpResponse::Ok().json(ChannelResponse::from(&channel)))
 }
@@ -126,10 +133,11 @@ pub async fn update_channel(
         body.display_name.as_ref().map(Option::as_deref),
         body.credentials.as_ref(),
     )?;
+    let keys = state.keys.clone();
     let channel = state
         .run(move |c| {
             Ok(service::update_channel(
-                c, &actor.0, &tenant_id, kind, update,
+                c, &actor.0, &tenant_id, kind, update, &keys,
             )?)
         })
         .await?;

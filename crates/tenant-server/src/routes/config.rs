@@ -120,7 +120,8 @@ pub async fn get_config(
         .config_cache
         .get_or_render(variant, revision, || {
             let base = state.render.clone();
-            state.run(move |c| render_variant(c, variant, &base))
+            let keys = state.keys.clone();
+            state.run(move |c| render_variant(c, variant, &base, &keys))
         })
         .await?;
     Ok(respond(&req, &doc))
@@ -145,11 +146,12 @@ pub async fn get_tenant_config(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_tenant_id(&id)?;
     let opts = options_for(query.dialect.as_deref(), &state.render)?;
+    let keys = state.keys.clone();
     let doc = state
         .run(move |c| {
             let revision = config_revision::current(c)?;
             let tenant = tenants::find(c, &id)?;
-            let chans = channels::list(c, &id)?;
+            let chans = channels::list(c, &id, &keys)?;
             let loaded = [(tenant, chans)];
             let sources = as_sources(&loaded);
             let rendered = tenant_configgen::render_tenant(&sources[0], &opts)?;
