@@ -7,7 +7,7 @@ use tenant_core::{
     TenantUpdate,
 };
 use tenant_store::audit::{self, AuditContext, AuditEvent};
-use tenant_store::{AnyConnection, Connection, StoreResult, api_keys, channels, tenants};
+use tenant_store::{AnyConnection, StoreResult, api_keys, channels, tenants, write_transaction};
 
 use crate::auth::{API_KEY_PREFIX, generate_token, hash_token_hex};
 
@@ -20,7 +20,7 @@ pub fn create_tenant(
     ctx: &AuditContext,
     new: NewTenant,
 ) -> StoreResult<(Tenant, Secret)> {
-    conn.transaction(|c| {
+    write_transaction(conn, |c| {
         let now = tenant_core::now();
         let tenant = tenants::insert(c, new, now)?;
         let key = generate_token(API_KEY_PREFIX);
@@ -68,7 +68,7 @@ pub fn update_tenant(
     id: &TenantId,
     update: TenantUpdate,
 ) -> StoreResult<Tenant> {
-    conn.transaction(|c| {
+    write_transaction(conn, |c| {
         let now = tenant_core::now();
         let changed = changed_fields(&[
             ("name", update.name.is_some()),
@@ -99,7 +99,7 @@ pub fn delete_tenant(
     ctx: &AuditContext,
     id: &TenantId,
 ) -> StoreResult<()> {
-    conn.transaction(|c| {
+    write_transaction(conn, |c| {
         let now = tenant_core::now();
         tenants::delete(c, id)?;
         audit::record(
@@ -118,7 +118,7 @@ pub fn create_channel(
     tenant_id: &TenantId,
     new: NewChannel,
 ) -> StoreResult<Channel> {
-    conn.transaction(|c| {
+    write_transaction(conn, |c| {
         let now = tenant_core::now();
         let channel = channels::insert(c, tenant_id, new, now)?;
         let details = json!({"channel": channel.kind.as_str()});
@@ -146,7 +146,7 @@ pub fn update_channel(
     kind: ChannelKind,
     update: ChannelUpdate,
 ) -> StoreResult<Channel> {
-    conn.transaction(|c| {
+    write_transaction(conn, |c| {
         let now = tenant_core::now();
         let changed = changed_fields(&[
             ("enabled", update.enabled.is_some()),
@@ -178,7 +178,7 @@ pub fn delete_channel(
     tenant_id: &TenantId,
     kind: ChannelKind,
 ) -> StoreResult<()> {
-    conn.transaction(|c| {
+    write_transaction(conn, |c| {
         let now = tenant_core::now();
         channels::delete(c, tenant_id, kind)?;
         let details = json!({"channel": kind.as_str()});
