@@ -488,7 +488,7 @@ fn channel_request(todo: &[(String, Option<String>, usize)], i: u64) -> Req {
     let Some((id, auth, n)) = todo.get(k) else {
         return Req::get("/health".into(), None);
     };
-    let body = if i % 2 == 0 {
+    let body = if i.is_multiple_of(2) {
         json!({"channel": "telegram", "enabled": true,
                "credentials": {"botToken": format!("{}:AAbench-{n}", 100_000 + n)}})
     } else {
