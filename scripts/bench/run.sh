@@ -122,7 +122,7 @@ pgbench_reference() {
   psql -q "$url" -f scripts/bench/pgbench-schema.sql >/dev/null
   local out tps load
   load=$(cut -d' ' -f1 /proc/loadavg)
-  out=$(taskset -c 1 pgbench -n -q -c "$C" -j 1 -T "$DURATION" -f scripts/bench/pgbench-insert.sql "$url" 2>&1)
+  out=$(taskset -c 1 pgbench -n -c "$C" -j 1 -T "$DURATION" -f scripts/bench/pgbench-insert.sql "$url" 2>&1)
   tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
   echo "{\"phase\":\"pgbench_insert\",\"scenario\":\"phases\",\"backend\":\"postgres\",\"run\":$run,\"concurrency\":$C,\"rps\":${tps:-0},\"errors\":0,\"load_avg_1m\":$load}" \
     >> "$RESULTS/results.jsonl"

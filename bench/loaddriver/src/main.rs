@@ -94,13 +94,16 @@ fn options(a: Args) -> Result<(Options, bool), String> {
         let (k, v) = t
             .split_once('=')
             .ok_or_else(|| format!("tag {t:?}: expected key=value"))?;
-        let v = v
-            .parse::<f64>()
-            .ok()
-            .and_then(|n| serde_json::Number::from_f64(n).map(Value::Number));
+        let number = match v.parse::<i64>() {
+            Ok(i) => Some(Value::from(i)),
+            Err(_) => v
+                .parse::<f64>()
+                .ok()
+                .and_then(|n| serde_json::Number::from_f64(n).map(Value::Number)),
+        };
         tags.insert(
             k.to_owned(),
-            v.unwrap_or_else(|| Value::String(t[k.len() + 1..].to_owned())),
+            number.unwrap_or_else(|| Value::String(v.to_owned())),
         );
     }
     Ok((
