@@ -26,3 +26,18 @@ fmt:
 # Everything CI runs.
 ci:
     bash .ci/run
+
+# The load benchmark: every phase on SQLite and PostgreSQL, pgbench reference, growth to 100k
+# tenants; results and a summary in bench/results/ (see docs/benchmarks.md). Knobs: RUNS, N, C,
+# DURATION, BACKENDS, SIZES.
+bench:
+    bash scripts/bench/run.sh
+
+# A quick smoke of the benchmark: one short run per backend, no growth.
+bench-quick:
+    RUNS=1 N=300 DURATION=2 SIZES= bash scripts/bench/run.sh
+
+# The criterion micro-benchmarks (config rendering, webhook signing).
+bench-micro:
+    cargo bench -p tenant-configgen --bench render
+    cargo bench -p tenant-webhooks --bench signing

@@ -8,7 +8,7 @@ use tenant_core::{
 };
 use tenant_store::audit::{self, AuditContext, AuditEvent};
 use tenant_store::crypto::KeyRing;
-use tenant_store::{AnyConnection, Connection, StoreResult, api_keys, channels, tenants};
+use tenant_store::{AnyConnection, StoreResult, api_keys, channels, tenants, write_transaction};
 
 use crate::auth::{API_KEY_PREFIX, generate_token, hash_token_hex};
 
@@ -21,7 +21,7 @@ pub fn create_tenant(
     ctx: &AuditContext,
     new: NewTenant,
 ) -> StoreResult<(Tenant, Secret)> {
-    conn.transaction(|c| {
+    write_transaction(conn, |c| {
         let now = tenant_core::now();
         let tenant = tenants::insert(c, new, now)?;
         let key = generate_token(API_KEY_PREFIX);
@@ -69,7 +69,7 @@ pub fn update_tenant(
     id: &TenantId,
     update: TenantUpdate,
 ) -> StoreResult<Tenant> {
-    conn.transaction(|c| {
+    write_transaction(conn, |c| {
         let now = tenant_core::now();
         let changed = changed_fields(&[
             ("name", update.name.is_some()),
@@ -100,7 +100,7 @@ pub fn delete_tenant(
     ctx: &AuditContext,
     id: &TenantId,
 ) -> StoreResult<()> {
-    conn.transaction(|c| {
+    write_transaction(conn, |c| {
         let now = tenant_core::now();
         tenants::delete(c, id)?;
         audit::record(
@@ -120,7 +120,7 @@ pub fn create_channel(
     new: NewChannel,
     ring: &KeyRing,
 ) -> StoreResult<Channel> {
-    conn.transaction(|c| {
+    write_transaction(conn, |c| {
         let now = tenant_core::now();
         let channel = channels::insert(c, tenant_id, new, now, ring)?;
         let details = json!({"channel": channel.kind.as_str()});
@@ -149,7 +149,7 @@ pub fn update_channel(
     update: ChannelUpdate,
     ring: &KeyRing,
 ) -> StoreResult<Channel> {
-    conn.transaction(|c| {
+    write_transaction(conn, |c| {
         let now = tenant_core::now();
         let changed = changed_fields(&[
             ("enabled", update.enabled.is_some()),
@@ -181,7 +181,7 @@ pub fn delete_channel(
     tenant_id: &TenantId,
     kind: ChannelKind,
 ) -> StoreResult<()> {
-    conn.transaction(|c| {
+    write_transaction(conn, |c| {
         let now = tenant_core::now();
         channels::delete(c, tenant_id, kind)?;
         let details = json!({"channel": kind.as_str()});

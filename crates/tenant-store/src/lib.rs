@@ -23,6 +23,7 @@ pub mod tenants;
 
 pub use connection::{
     AnyConnection, ConnectionManager, Database, DatabaseUrl, PoolConfig, PooledConn,
+    write_transaction,
 };
 pub use error::{StoreError, StoreResult};
 

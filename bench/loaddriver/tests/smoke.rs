@@ -1,0 +1,124 @@
+//! Runs short phases against a real server (the test harness's, on a fresh database) so the
+//! driver cannot drift from the API.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use loaddriver::{Options, run};
+use moltbot_saas_tests::{TestDb, spawn_app};
+use serde_json::{Map, Value, json};
+
+fn options(address: &str, token: &str, gateway: &str, phases: &str) -> Options {
+    let mut tags = Map::new();
+    tags.insert("run".into(), json!(1));
+    Options {
+        base_url: loaddriver::target::check_base_url(address).unwrap(),
+        phases: phases.split(',').map(str::to_owned).collect(),
+        tenants: 12,
+        concurrency: 6,
+        config_concurrency: 2,
+        duration: Duration::from_millis(300),
+        phase_timeout: Duration::from_secs(30),
+        max_requests: 60,
+        request_timeout: Duration::from_secs(10),
+        token: Some(token.to_owned()),
+        gateway_token: Some(gateway.to_owned()),
+        tenant_keys: false,
+        server_pid: Some(std::process::id()),
+        page_size: 4,
+        tags,
+    }
+}
+
+fn phase<'a>(lines: &'a [Value], name: &str) -> &'a Value {
+    lines.iter().find(|l| l["phase"] == name).unwrap()
+}
+
+#[tokio::test]
+async fn phases_run_without_errors_against_a_real_server() {
+    let db = TestDb::new();
+    let app = spawn_app(&db).await;
+    let opts = options(
+        &app.address,
+        &app.operator_token,
+        &app.gateway_token,
+        "health,create,channels,reads,config,list",
+    );
+    let mut out = Vec::new();
+    let lines = run(opts, &mut out).await.unwrap();
+
+    let printed: Vec<Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(printed, lines);
+    let names: Vec<&str> = lines.iter().map(|l| l["phase"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "health",
+            "create",
+            "channels",
+            "reads",
+            "config",
+            "config_304",
+            "list"
+        ]
+    );
+    for l in &lines {
+        assert_eq!(l["errors"], 0, "{l}");
+        assert!(l["count"].as_u64().unwrap() > 0, "{l}");
+        assert_eq!(l["count"], l["ok"]);
+        assert_eq!(l["run"], 1);
+        assert!(l["count"].as_u64().unwrap() <= 60);
+        assert!(l["p50_ms"].as_f64().unwrap() <= l["max_ms"].as_f64().unwrap());
+        assert!(l["server_peak_rss_mb"].as_f64().unwrap() > 0.0, "{l}");
+        assert!(l.get("server_cpu_us_per_req").is_some(), "{l}");
+    }
+    assert_eq!(phase(&lines, "create")["count"], 12);
+    assert_eq!(phase(&lines, "channels")["count"], 24);
+    assert!(phase(&lines, "config")["bytes"].as_u64().unwrap() > 0);
+    assert_eq!(phase(&lines, "config_304")["bytes"], 0);
+
+    // The server holds what the phases sent: twelve tenants, two served channels each.
+    let counts = db.row_counts();
+    assert_eq!(counts.tenants, 12);
+    assert_eq!(counts.channels, 24);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn failures_are_counted_not_fatal() {
+    let db = TestDb::new();
+    let app = spawn_app(&db).await;
+    let opts = options(
+        &app.address,
+        "wrong-token-wrong-token-wrong-token",
+        "x",
+        "create,list",
+    );
+    let lines = run(opts, &mut Vec::new()).await.unwrap();
+    let create = phase(&lines, "create");
+    assert_eq!(create["errors"], 12);
+    assert_eq!(create["statuses"], json!({"401": 12}));
+    assert!(create["error_samples"][0].as_str().unwrap().contains("401"));
+    assert_eq!(phase(&lines, "list")["ok"], 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn phases_needing_tenants_report_when_there_are_none() {
+    let db = TestDb::new();
+    let app = spawn_app(&db).await;
+    let opts = options(
+        &app.address,
+        &app.operator_token,
+        &app.gateway_token,
+        "reads",
+    );
+    let err = run(opts, &mut Vec::new()).await.unwrap_err();
+    assert!(err.contains("no tenants"), "{err}");
+    app.stop().await;
+}

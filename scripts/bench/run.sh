@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# The load benchmark (`just bench`): builds release, runs every loaddriver phase on SQLite and on
+# PostgreSQL with the server pinned to CPU 0 and the driver to CPU 1, a pgbench single-row INSERT
+# reference at the same concurrency, and the growth of GET /config and GET /tenants with the
+# tenant count. Results: JSON lines in $RESULTS, summarised by summarise.py. See docs/benchmarks.md.
+#
+# Knobs (environment): RUNS (3), N tenants per run (2000), C concurrency (32), DURATION seconds per
+# timed phase (5), BACKENDS ("sqlite postgres"), SIZES for growth ("1000 10000 50000 100000", ""
+# skips), PG_ADMIN_URL (postgres://postgres@127.0.0.1:5432/postgres), BENCH_RUST_LOG (info),
+# RESULTS (bench/results/<UTC time>), PORT (3900).
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+RUNS=${RUNS:-3}
+N=${N:-2000}
+C=${C:-32}
+DURATION=${DURATION:-5}
+BACKENDS=${BACKENDS:-sqlite postgres}
+SIZES=${SIZES-1000 10000 50000 100000}
+PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+PORT=${PORT:-3900}
+RESULTS=${RESULTS:-bench/results/$(date -u +%Y%m%dT%H%M%SZ)}
+TARGET=${CARGO_TARGET_DIR:-target}
+export SAAS_ADMIN_TOKEN="bench-operator-token-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export SAAS_GATEWAY_TOKEN="bench-gateway-token-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+
+case "$PG_ADMIN_URL" in
+  postgres://*@127.0.0.1[:/]*|postgresql://*@127.0.0.1[:/]*) ;;
+  *) echo "PG_ADMIN_URL must point at 127.0.0.1" >&2; exit 2 ;;
+esac
+
+mkdir -p "$RESULTS"
+WORK=$(mktemp -d /tmp/moltbot-bench.XXXXXX)
+SERVER_PID=
+PG_DBS=()
+
+cleanup() {
+  stop_server
+  for db in "${PG_DBS[@]}"; do
+    psql -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+log() { echo "[bench $(date -u +%H:%M:%S)] $*" >&2; }
+
+need_pgbench() {
+  if ! command -v pgbench >/dev/null; then
+    log "installing pgbench (postgresql-client)"
+    apt-get install -y -q postgresql-client >/dev/null
+  fi
+}
+
+log "building release binaries into $TARGET"
+nice cargo build --release -q -p tenant-server --bin moltbot-saas --example seed
+nice cargo build --release -q -p loaddriver --bin loaddriver
+SERVER_BIN="$TARGET/release/moltbot-saas"
+SEED_BIN="$TARGET/release/examples/seed"
+DRIVER_BIN="$TARGET/release/loaddriver"
+
+{
+  echo "date: $(date -u +%FT%TZ)"
+  echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (dirty)')"
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs) x $(nproc)"
+  echo "memory: $(grep MemTotal /proc/meminfo | awk '{print $2/1024/1024 " GiB"}')"
+  echo "kernel: $(uname -r)"
+  echo "os: $(. /etc/os-release && echo "$PRETTY_NAME")"
+  echo "rustc: $(rustc --version)"
+  echo "postgres: $(psql -tA "$PG_ADMIN_URL" -c 'SHOW server_version' 2>/dev/null || echo unavailable)"
+  echo "sqlite: bundled (libsqlite3-sys), WAL, synchronous=NORMAL"
+  echo "settings: RUNS=$RUNS N=$N C=$C DURATION=$DURATION SIZES='$SIZES' RUST_LOG=${BENCH_RUST_LOG:-info}"
+} > "$RESULTS/machine.txt"
+cat "$RESULTS/machine.txt" >&2
+
+# A fresh database URL for a backend: a temporary SQLite file or a new PostgreSQL database.
+fresh_db() {
+  local backend=$1 name=$2
+  if [ "$backend" = sqlite ]; then
+    echo "sqlite://$WORK/$name.db"
+  else
+    local db="bench_${name//[^a-z0-9]/_}_$$"
+    psql -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
+    PG_DBS+=("$db")
+    echo "${PG_ADMIN_URL%/*}/$db"
+  fi
+}
+
+start_server() {
+  local url=$1 tag=$2
+  DATABASE_URL="$url" SAAS_API_PORT=$PORT SAAS_WORKERS=1 SAAS_MIGRATE_ON_START=true \
+    SAAS_DATA_DIR="$WORK" RUST_LOG="${BENCH_RUST_LOG:-info}" SAAS_LOG_FORMAT=json \
+    taskset -c 0 "$SERVER_BIN" >"$RESULTS/server-$tag.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 300); do
+    if curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1; then return 0; fi
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+      log "server exited; see $RESULTS/server-$tag.log"; exit 1
+    fi
+    sleep 0.1
+  done
+  log "server did not answer /health within 30 s"; exit 1
+}
+
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+  fi
+}
+
+drive() {
+  taskset -c 1 "$DRIVER_BIN" --base-url "http://127.0.0.1:$PORT" --server-pid "$SERVER_PID" \
+    --phase-timeout 600 "$@" >> "$RESULTS/results.jsonl"
+}
+
+pgbench_reference() {
+  local run=$1 url
+  need_pgbench
+  url=$(fresh_db postgres "pgbench_$run")
+  psql -q "$url" -f scripts/bench/pgbench-schema.sql >/dev/null
+  local out tps load
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  out=$(taskset -c 1 pgbench -n -c "$C" -j 1 -T "$DURATION" -f scripts/bench/pgbench-insert.sql "$url" 2>&1)
+  tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
+  echo "{\"phase\":\"pgbench_insert\",\"scenario\":\"phases\",\"backend\":\"postgres\",\"run\":$run,\"concurrency\":$C,\"rps\":${tps:-0},\"errors\":0,\"load_avg_1m\":$load}" \
+    >> "$RESULTS/results.jsonl"
+  log "pgbench run $run: $tps tps"
+}
+
+# 1. Every phase on each backend, RUNS times, each on a fresh database.
+for run in $(seq 1 "$RUNS"); do
+  for backend in $BACKENDS; do
+    url=$(fresh_db "$backend" "phases_${backend}_$run")
+    start_server "$url" "phases-$backend-$run"
+    log "phases on $backend, run $run"
+    drive --phases health,create,channels,reads,config,ingest,list -n "$N" -c "$C" -d "$DURATION" \
+      --tag scenario=phases --tag backend="$backend" --tag run="$run" --tag tenants="$N"
+    stop_server
+    if [ "$backend" = postgres ]; then pgbench_reference "$run"; fi
+  done
+done
+
+# 2. Growth: GET /config and GET /tenants at each size (SQLite, seeded through the store).
+for size in $SIZES; do
+  url=$(fresh_db sqlite "growth_$size")
+  log "seeding $size tenants"
+  "$SEED_BIN" "$url" "$size" >&2
+  for run in $(seq 1 "$RUNS"); do
+    start_server "$url" "growth-$size-$run"
+    log "growth at $size tenants, run $run"
+    drive --phases config,list -n "$size" -c 4 --config-concurrency 1 -d "$DURATION" --timeout 120 \
+      --tag scenario=growth --tag backend=sqlite --tag run="$run" --tag tenants="$size"
+    stop_server
+  done
+done
+
+log "results in $RESULTS"
+python3 scripts/bench/summarise.py "$RESULTS/results.jsonl"
