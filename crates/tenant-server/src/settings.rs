@@ -20,6 +20,15 @@
 //! | `SAAS_GATEWAY_BASE_CONFIG` | none | JSON/JSON5 file merged under the generated config (gateway, models, plugins) |
 //! | `SAAS_ENV` | `development` | `development` or `production`; production refuses to start without configured secrets instead of generating them |
 //! | `SAAS_DATA_DIR` | the SQLite file's directory, else `data` | where development secrets are generated and kept (mode 0600) |
+//! | `SAAS_JWT_SECRET` | generated into `SAAS_DATA_DIR/jwt.key` in development; required in production | HS256 key of user access tokens (≥ 32 bytes) |
+//! | `SAAS_ACCESS_TOKEN_TTL_SECS` | `900` | lifetime of user access tokens (60–86400) |
+//! | `SAAS_REFRESH_TOKEN_TTL_SECS` | `2592000` (30 days) | lifetime of refresh tokens (300–31536000) |
+//! | `SAAS_OIDC_ISSUER` | none | accept bearer JWTs of this OpenID Connect issuer (exact `iss`) |
+//! | `SAAS_OIDC_AUDIENCE` | required with the issuer | the `aud` those tokens must carry |
+//! | `SAAS_OIDC_JWKS_URL` | required with the issuer | the issuer's JSON Web Key Set (RS256/ES256 keys) |
+//! | `SAAS_OIDC_TENANT_CLAIM` | `tenant_id` | claim holding the tenant id (UUID) |
+//! | `SAAS_OIDC_ROLE_CLAIM` | `role` | claim holding the role (a string or a list) |
+//! | `SAAS_OIDC_ROLE_MAP` | identity (`owner`, `admin`, `member`, `operator`) | `idp-value=role,…` mapping claim values to roles |
 //! | `SAAS_LOG_FORMAT` | `pretty` | `pretty` or `json` |
 //! | `RUST_LOG` | `info` | log filter (tracing `EnvFilter` syntax) |
 
@@ -29,6 +38,8 @@ use std::path::{Path, PathBuf};
 use tenant_configgen::{BaseConfig, RenderOptions};
 use tenant_core::Secret;
 use tenant_store::DatabaseUrl;
+
+use crate::identity::settings::IdentitySettings;
 
 /// A setting that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +113,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// How the gateway config is rendered by default.
     pub render: RenderOptions,
+    /// User authentication: JWT secret, token lifetimes, external identity provider.
+    pub identity: IdentitySettings,
 }
 
 /// The default database when `DATABASE_URL` is unset.
@@ -159,6 +172,7 @@ impl Settings {
             migrate_on_start: parse(&get, "SAAS_MIGRATE_ON_START", false)?,
             log_format,
             render: render_options(&get)?,
+            identity: IdentitySettings::from_lookup(&get)?,
         })
     }
 }

@@ -28,6 +28,9 @@ pub enum StartupError {
         "the database has {0} pending migration(s); run `moltbot-saas migrate` or start with SAAS_MIGRATE_ON_START=true"
     )]
     PendingMigrations(usize),
+    /// User authentication could not be set up.
+    #[error(transparent)]
+    Identity(#[from] crate::identity::IdentityError),
     /// The listener could not be bound.
     #[error("cannot listen: {0}")]
     Io(#[from] std::io::Error),
@@ -75,6 +78,7 @@ impl Application {
             settings.admin_token.as_ref(),
             settings.gateway_token.as_ref(),
         )?;
+        let identity = web::Data::new(crate::identity::Identity::build(settings)?);
         let listener = TcpListener::bind((settings.bind_address, settings.port))?;
         let port = listener.local_addr()?.port();
         tracing::info!(
@@ -100,6 +104,7 @@ impl Application {
                 .to_json()
                 .unwrap_or_else(|e| format!(r#"{{"error":"{e}"}}"#));
             app.app_data(state.clone())
+                .app_data(identity.clone())
                 .app_data(BodyLimit(limit))
                 .app_data(web::PayloadConfig::new(limit))
                 .app_data(web::Data::new(OpenApiJson(doc)))
