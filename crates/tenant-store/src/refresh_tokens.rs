@@ -147,10 +147,22 @@ pub fn revoke_all_of(
     Ok(n)
 }
 
-/// Deletes tokens that expired before `before` (housekeeping).
-pub fn delete_expired(conn: &mut AnyConnection, before: DateTime<Utc>) -> StoreResult<usize> {
-    Ok(diesel::delete(
-        refresh_tokens::table.filter(refresh_tokens::expires_at.lt(before.naive_utc())),
-    )
-    .execute(conn)?)
+/// Deletes an owner's tokens that expired before `before` (housekeeping at login).
+pub fn delete_expired_of(
+    conn: &mut AnyConnection,
+    owner: TokenOwner,
+    before: DateTime<Utc>,
+) -> StoreResult<usize> {
+    let expired = refresh_tokens::table.filter(refresh_tokens::expires_at.lt(before.naive_utc()));
+    let n = match owner {
+        TokenOwner::TenantUser(id) => {
+            diesel::delete(expired.filter(refresh_tokens::tenant_user_id.eq(id.to_string())))
+                .execute(conn)?
+        }
+        TokenOwner::OperatorUser(id) => {
+            diesel::delete(expired.filter(refresh_tokens::operator_user_id.eq(id.to_string())))
+                .execute(conn)?
+        }
+    };
+    Ok(n)
 }

@@ -49,3 +49,5 @@ CREATE TABLE login_throttle (
     locked_until   TIMESTAMP,
     updated_at     TIMESTAMP NOT NULL
 );
+-- Stale counters are swept by age on every failure.
+CREATE INDEX login_throttle_updated_at_idx ON login_throttle (updated_at);

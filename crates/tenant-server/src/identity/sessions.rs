@@ -205,9 +205,19 @@ pub fn login(
                 (None, "operator", id)
             }
         };
+        let owner = match subject {
+            Subject::TenantUser { id, .. } => TokenOwner::TenantUser(id),
+            Subject::Operator { id } => TokenOwner::OperatorUser(id),
+        };
+        refresh_tokens::delete_expired_of(c, owner, now)?;
         let pair = issue_pair(c, identity, subject, None, now)?;
         let ctx = AuditContext {
-            actor_type: resource_type.replace("operator", "operator_user"),
+            actor_type: if resource_type == "user" {
+                "user"
+            } else {
+                "operator_user"
+            }
+            .to_owned(),
             actor_id: Some(id.to_string()),
             ..ctx.clone()
         };

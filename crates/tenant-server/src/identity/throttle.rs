@@ -86,6 +86,8 @@ pub fn record_failure(
     policy: Policy,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
+    // Sweep counters nobody failed on for a window (indexed), so sprayed emails cannot pile up.
+    login_throttle::delete_stale(conn, now - Duration::seconds(WINDOW_SECS))?;
     let previous = login_throttle::get(conn, key)?
         .filter(|r| (now - r.updated_at.and_utc()).num_seconds() < WINDOW_SECS)
         .map_or(0, |r| r.failures);
