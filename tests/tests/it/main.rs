@@ -16,4 +16,5 @@ mod migrations;
 mod restart;
 mod store_channels;
 mod store_tenants;
+mod store_users;
 mod users_support;

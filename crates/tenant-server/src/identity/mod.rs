@@ -19,7 +19,9 @@ use crate::principal::Principal;
 use crate::settings::{Environment, Settings};
 
 pub mod access;
+pub mod credentials;
 pub mod jwt;
+pub mod login;
 pub mod oidc;
 pub mod password;
 pub mod sessions;

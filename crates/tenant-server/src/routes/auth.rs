@@ -15,7 +15,9 @@ use utoipa::ToSchema;
 use super::Actor;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
-use crate::identity::sessions::{self, LoginAttempt, TokenPair};
+use crate::identity::credentials;
+use crate::identity::login::{self as login_flow, LoginAttempt};
+use crate::identity::sessions::{self, TokenPair};
 use crate::identity::{FlowError, Identity};
 use crate::middleware::RequestMeta;
 use crate::principal::{ActorRef, Principal};
@@ -169,7 +171,7 @@ pub async fn login(
     };
     let ctx = anonymous(&req);
     let pair = run_flow(&state, move |c| {
-        sessions::login(c, &identity, &ctx, attempt, tenant_core::now())
+        login_flow::login(c, &identity, &ctx, attempt, tenant_core::now())
     })
     .await?;
     Ok(tokens(pair))
@@ -246,7 +248,7 @@ pub async fn change_password(
 ) -> Result<HttpResponse, FlowError> {
     let owner = own_account(&caller.0)?;
     let pair = run_flow(&state, move |c| {
-        sessions::change_password(
+        credentials::change_password(
             c,
             &identity,
             &actor.0,
@@ -276,7 +278,7 @@ pub async fn accept_invite(
 ) -> Result<HttpResponse, FlowError> {
     let ctx = anonymous(&req);
     let pair = run_flow(&state, move |c| {
-        sessions::accept_invite(
+        credentials::accept_invite(
             c,
             &identity,
             &ctx,
