@@ -224,3 +224,49 @@ impl ResponseError for FlowError {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Settings {
+        let map: std::collections::HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned()).unwrap()
+    }
+
+    #[test]
+    fn production_needs_a_configured_secret_development_generates_one() {
+        let dir = std::env::temp_dir().join(format!("identity-{}", uuid::Uuid::new_v4()));
+        let dir_str = dir.to_str().unwrap().to_owned();
+        let prod = settings(&[("SAAS_ENV", "production"), ("SAAS_DATA_DIR", &dir_str)]);
+        assert!(matches!(
+            Identity::build(&prod),
+            Err(IdentityError::MissingSecret)
+        ));
+        assert!(!dir.exists(), "nothing generated in production");
+
+        let dev = settings(&[("SAAS_DATA_DIR", &dir_str)]);
+        let first = Identity::build(&dev).unwrap();
+        assert!(dir.join("jwt.key").exists());
+        // The same key on the next start: tokens survive restarts.
+        let again = Identity::build(&dev).unwrap();
+        let subject = jwt::Subject::Operator {
+            id: uuid::Uuid::new_v4(),
+        };
+        let token = first
+            .jwt()
+            .issue(subject, chrono::Utc::now().timestamp(), 60)
+            .unwrap();
+        assert_eq!(again.jwt().verify(&token).unwrap(), subject);
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let configured = settings(&[
+            ("SAAS_ENV", "production"),
+            ("SAAS_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        ]);
+        assert!(Identity::build(&configured).is_ok());
+    }
+}
