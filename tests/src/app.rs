@@ -41,6 +41,10 @@ pub fn test_settings(db: &TestDb) -> Settings {
         "test-gateway-token-{}",
         uuid::Uuid::new_v4().simple()
     )));
+    settings.identity.jwt_secret = Some(Secret::new(format!(
+        "test-jwt-secret-{}",
+        uuid::Uuid::new_v4().simple()
+    )));
     settings.workers = Some(2);
     settings.shutdown_timeout_secs = 1;
     settings.db_pool_size = 4;

@@ -7,6 +7,7 @@
 
 mod channel;
 mod credentials;
+mod email;
 mod error;
 mod ids;
 mod page;
@@ -18,6 +19,7 @@ mod time;
 
 pub use channel::{Channel, ChannelKind, ChannelState, ChannelUpdate, DisplayName, NewChannel};
 pub use credentials::{CredentialField, CredentialValue, Credentials, CredentialsPatch, SlackMode};
+pub use email::Email;
 pub use error::{ValidationError, ValidationErrors};
 pub use ids::{AccountId, AgentId, ChannelId, TenantId};
 pub use page::{Cursor, Page, PageRequest};

@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod files;
 pub mod gateway;
+pub mod identity;
 pub mod keyfile;
 pub mod keys;
 pub mod middleware;

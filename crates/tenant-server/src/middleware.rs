@@ -15,6 +15,8 @@ use crate::auth::bearer_token;
 use tenant_store::access_tokens::TokenScope;
 
 use crate::error::ApiError;
+use crate::identity::Identity;
+use crate::identity::access::tenant_path_guard;
 use crate::principal::{ActorRef, Principal};
 use crate::state::AppState;
 
@@ -92,9 +94,13 @@ pub async fn trace_requests(
     }
 }
 
-/// Paths anyone may call: liveness and readiness probes.
+/// Paths anyone may call: liveness and readiness probes, and the login flows (which
+/// authenticate by their body).
 fn is_public(path: &str) -> bool {
-    matches!(path, "/health" | "/ready")
+    matches!(
+        path,
+        "/health" | "/ready" | "/auth/login" | "/auth/refresh" | "/auth/accept-invite"
+    )
 }
 
 /// Requests a gateway token may make: reading the combined or one tenant's config.
@@ -121,17 +127,39 @@ pub async fn require_service_token(
             .await
             .map(ServiceResponse::map_into_left_body);
     }
-    let scope = match (
-        req.app_data::<web::Data<AppState>>(),
-        req.headers().get(AUTHORIZATION),
-    ) {
-        (Some(state), Some(header)) => header
-            .to_str()
-            .ok()
-            .and_then(bearer_token)
-            .and_then(|t| state.auth.scope_of(t)),
+    let token = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(bearer_token)
+        .map(str::to_owned);
+    let scope = match (req.app_data::<web::Data<AppState>>(), &token) {
+        (Some(state), Some(t)) => state.auth.scope_of(t),
         _ => None,
     };
+    if scope.is_none() {
+        // Not a service token: maybe a user's or an external identity provider's JWT.
+        let identity = req.app_data::<web::Data<Identity>>().cloned();
+        let principal = match (identity, &token) {
+            (Some(identity), Some(t)) => identity.principal_from_bearer_jwt(t).await,
+            _ => Ok(None),
+        };
+        let principal = match principal {
+            Ok(Some(p)) => p,
+            Ok(None) | Err(_) => {
+                let res = ApiError::Unauthorized.error_response();
+                return Ok(req.into_response(res).map_into_right_body());
+            }
+        };
+        if let Err(e) = tenant_path_guard(&principal, req.method(), req.path()) {
+            return Ok(req.into_response(e.error_response()).map_into_right_body());
+        }
+        req.extensions_mut().insert(principal);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
+    }
     let principal = match scope {
         Some(TokenScope::Operator) => Principal::Operator {
             actor: ActorRef::ServiceToken(None),

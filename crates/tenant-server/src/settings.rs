@@ -21,6 +21,15 @@
 //! | `SAAS_ENV` | `development` | `development` or `production`; production refuses to start without configured secrets instead of generating them |
 //! | `SAAS_DATA_DIR` | the SQLite file's directory, else `data` | where development secrets are generated and kept (mode 0600) |
 //! | `SAAS_ENCRYPTION_KEYS` | generated into the data directory (development only) | `id:base64key,id2:base64key`: 32-byte keys sealing channel credentials at rest; the first is active |
+//! | `SAAS_JWT_SECRET` | generated into `SAAS_DATA_DIR/jwt.key` in development; required in production | HS256 key of user access tokens (≥ 32 bytes) |
+//! | `SAAS_ACCESS_TOKEN_TTL_SECS` | `900` | lifetime of user access tokens (60–86400) |
+//! | `SAAS_REFRESH_TOKEN_TTL_SECS` | `2592000` (30 days) | lifetime of refresh tokens (300–31536000) |
+//! | `SAAS_OIDC_ISSUER` | none | accept bearer JWTs of this OpenID Connect issuer (exact `iss`) |
+//! | `SAAS_OIDC_AUDIENCE` | required with the issuer | the `aud` those tokens must carry |
+//! | `SAAS_OIDC_JWKS_URL` | required with the issuer | the issuer's JSON Web Key Set (RS256/ES256 keys) |
+//! | `SAAS_OIDC_TENANT_CLAIM` | `tenant_id` | claim holding the tenant id (UUID) |
+//! | `SAAS_OIDC_ROLE_CLAIM` | `role` | claim holding the role (a string or a list) |
+//! | `SAAS_OIDC_ROLE_MAP` | identity (`owner`, `admin`, `member`, `operator`) | `idp-value=role,…` mapping claim values to roles |
 //! | `SAAS_LOG_FORMAT` | `pretty` | `pretty` or `json` |
 //! | `RUST_LOG` | `info` | log filter (tracing `EnvFilter` syntax) |
 
@@ -32,6 +41,8 @@ use tenant_configgen::{BaseConfig, RenderOptions};
 use tenant_core::Secret;
 use tenant_store::DatabaseUrl;
 use tenant_store::crypto::KeyRing;
+
+use crate::identity::settings::IdentitySettings;
 
 /// A setting that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +118,8 @@ pub struct Settings {
     pub render: RenderOptions,
     /// The key ring sealing channel credentials, if configured (`Debug` shows only key ids).
     pub encryption_keys: Option<Arc<KeyRing>>,
+    /// User authentication: JWT secret, token lifetimes, external identity provider.
+    pub identity: IdentitySettings,
 }
 
 /// The default database when `DATABASE_URL` is unset.
@@ -174,6 +187,7 @@ impl Settings {
                         })
                 })
                 .transpose()?,
+            identity: IdentitySettings::from_lookup(&get)?,
         })
     }
 }

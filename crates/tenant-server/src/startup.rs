@@ -31,6 +31,9 @@ pub enum StartupError {
     /// No key ring for channel credentials (see [`crate::keys`]).
     #[error(transparent)]
     Keys(#[from] crate::keys::KeysError),
+    /// User authentication could not be set up.
+    #[error(transparent)]
+    Identity(#[from] crate::identity::IdentityError),
     /// The listener could not be bound.
     #[error("cannot listen: {0}")]
     Io(#[from] std::io::Error),
@@ -80,6 +83,9 @@ impl Application {
             settings.admin_token.as_ref(),
             settings.gateway_token.as_ref(),
         )?;
+        let identity = web::Data::new(crate::identity::Identity::build(settings)?);
+        // Made now rather than on the first unknown-email login, whose timing would stand out.
+        let _ = identity.dummy_hash();
         let listener = TcpListener::bind((settings.bind_address, settings.port))?;
         let port = listener.local_addr()?.port();
         tracing::info!(
@@ -106,6 +112,7 @@ impl Application {
                 .to_json()
                 .unwrap_or_else(|e| format!(r#"{{"error":"{e}"}}"#));
             app.app_data(state.clone())
+                .app_data(identity.clone())
                 .app_data(BodyLimit(limit))
                 .app_data(web::PayloadConfig::new(limit))
                 .app_data(web::Data::new(OpenApiJson(doc)))

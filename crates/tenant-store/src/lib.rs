@@ -15,11 +15,15 @@ mod connection;
 pub mod crypto;
 mod error;
 pub mod key_rotation;
+pub mod login_throttle;
 pub mod migrations;
+pub mod operator_users;
+pub mod refresh_tokens;
 // The table DSL is macro-generated; the tables are documented in the migrations.
 #[allow(missing_docs)]
 pub mod schema;
 pub mod tenants;
+pub mod users;
 
 pub use connection::{
     AnyConnection, ConnectionManager, Database, DatabaseUrl, PoolConfig, PooledConn,
@@ -29,3 +33,5 @@ pub use error::{StoreError, StoreResult};
 
 /// Re-exported so callers can open transactions without depending on Diesel's prelude.
 pub use diesel::Connection;
+/// Re-exported so callers' transaction error types can convert from it.
+pub use diesel::result::Error as DieselError;

@@ -66,6 +66,47 @@ diesel::table! {
         role -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        disabled -> Bool,
+        last_login_at -> Nullable<Timestamp>,
+        password_changed_at -> Nullable<Timestamp>,
+        invite_hash -> Nullable<Text>,
+        invite_expires_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    operator_users (id) {
+        id -> Text,
+        email -> Text,
+        password_hash -> Text,
+        disabled -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        last_login_at -> Nullable<Timestamp>,
+        password_changed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> Text,
+        token_hash -> Text,
+        family_id -> Text,
+        tenant_user_id -> Nullable<Text>,
+        operator_user_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    login_throttle (throttle_key) {
+        throttle_key -> Text,
+        failures -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
     }
 }
 
@@ -123,6 +164,8 @@ diesel::table! {
 diesel::joinable!(channels -> tenants (tenant_id));
 diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(tenant_users -> tenants (tenant_id));
+diesel::joinable!(refresh_tokens -> tenant_users (tenant_user_id));
+diesel::joinable!(refresh_tokens -> operator_users (operator_user_id));
 diesel::joinable!(sessions -> tenants (tenant_id));
 diesel::joinable!(webhook_endpoints -> tenants (tenant_id));
 
@@ -136,4 +179,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     audit_log,
     webhook_endpoints,
+    operator_users,
+    refresh_tokens,
+    login_throttle,
 );

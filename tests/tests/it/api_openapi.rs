@@ -23,6 +23,18 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/tenants/{id}/channels/{kind}"),
     ("get", "/config"),
     ("get", "/tenants/{id}/config"),
+    ("post", "/auth/login"),
+    ("post", "/auth/refresh"),
+    ("post", "/auth/logout"),
+    ("post", "/auth/password"),
+    ("post", "/auth/accept-invite"),
+    ("get", "/tenants/{id}/users"),
+    ("post", "/tenants/{id}/users"),
+    ("get", "/tenants/{id}/users/{uid}"),
+    ("patch", "/tenants/{id}/users/{uid}"),
+    ("delete", "/tenants/{id}/users/{uid}"),
+    ("get", "/operators"),
+    ("post", "/operators"),
 ];
 
 const METHODS: &[&str] = &[
@@ -100,6 +112,20 @@ async fn every_documented_route_is_served() {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
+    // Users for the user and login routes: one changes its password, one refreshes, logs out and
+    // logs in, one is invited (then changed and deleted).
+    let pw = crate::users_support::PASSWORD;
+    let users = format!("/tenants/{id}/users");
+    crate::users_support::create_user(&app, &id, "u1@acme.test", "owner").await;
+    crate::users_support::create_user(&app, &id, "u2@acme.test", "member").await;
+    let invited = app
+        .post(&users, &json!({"email": "u3@acme.test", "role": "member"}))
+        .await
+        .body;
+    let uid = invited["id"].as_str().unwrap().to_owned();
+    let invite = invited["inviteToken"].as_str().unwrap().to_owned();
+    let (a1, _) = crate::users_support::tokens(&app, Some(&id), "u1@acme.test").await;
+    let (a2, r2) = crate::users_support::tokens(&app, Some(&id), "u2@acme.test").await;
     // Deletions last, so the other routes find their resources.
     let mut routes: Vec<(String, String)> = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -112,8 +138,30 @@ async fn every_documented_route_is_served() {
     routes.sort_by_key(|(m, p)| (m == "delete", std::cmp::Reverse(p.len())));
     assert!(routes.len() >= ROUTES.len());
     for (method, template) in routes {
-        let path = template.replace("{id}", &id).replace("{kind}", "telegram");
+        let path = template
+            .replace("{id}", &id)
+            .replace("{kind}", "telegram")
+            .replace("{uid}", &uid);
+        let token = match template.as_str() {
+            "/auth/login" | "/auth/refresh" | "/auth/accept-invite" => None,
+            "/auth/logout" => Some(a2.as_str()),
+            "/auth/password" => Some(a1.as_str()),
+            _ => Some(app.operator_token.as_str()),
+        };
         let body = match (method.as_str(), template.as_str()) {
+            (_, "/auth/login") => {
+                Some(json!({"tenant": id, "email": "u2@acme.test", "password": pw}))
+            }
+            (_, "/auth/refresh" | "/auth/logout") => Some(json!({"refreshToken": r2})),
+            (_, "/auth/password") => {
+                Some(json!({"currentPassword": pw, "newPassword": "another long passphrase"}))
+            }
+            (_, "/auth/accept-invite") => Some(json!({"token": invite, "password": pw})),
+            ("post", "/tenants/{id}/users") => {
+                Some(json!({"email": "u4@acme.test", "role": "admin"}))
+            }
+            ("patch", "/tenants/{id}/users/{uid}") => Some(json!({"role": "admin"})),
+            ("post", "/operators") => Some(json!({"email": "ops@acme.test", "password": pw})),
             ("post", "/tenants") => Some(json!({"name": "Another"})),
             ("post", _) => Some(json!({"channel": "discord"})),
             ("patch", t) if t.ends_with("{kind}") => Some(json!({"enabled": false})),
@@ -121,7 +169,7 @@ async fn every_documented_route_is_served() {
             _ => None,
         };
         let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-        let r = app.request(m, &path, body.as_ref()).await;
+        let r = app.request_as(token, m, &path, body.as_ref()).await;
         assert!(
             r.status.is_success(),
             "{method} {path} is documented but answers {}: {}",

@@ -16,11 +16,14 @@ use crate::error::ApiError;
 use crate::middleware::RequestMeta;
 use crate::principal::Principal;
 
+pub mod auth;
 pub mod channels;
 pub mod config;
 pub mod health;
 pub mod openapi;
+pub mod operators;
 pub mod tenants;
+pub mod users;
 
 /// Registers every route.
 pub fn configure(cfg: &mut ServiceConfig<'_>) {
@@ -38,7 +41,19 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(channels::delete_channel)
         .service(config::get_config)
         .service(config::get_tenant_config)
-        .service(openapi::openapi_json);
+        .service(openapi::openapi_json)
+        .service(auth::login)
+        .service(auth::refresh)
+        .service(auth::logout)
+        .service(auth::change_password)
+        .service(auth::accept_invite)
+        .service(users::create_user)
+        .service(users::list_users)
+        .service(users::get_user)
+        .service(users::update_user)
+        .service(users::delete_user)
+        .service(operators::create_operator)
+        .service(operators::list_operators);
 }
 
 /// The caller of a mutating request, for the audit log.

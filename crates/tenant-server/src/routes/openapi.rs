@@ -19,6 +19,9 @@ use crate::error::ErrorBody;
         (name = "tenants", description = "Tenants and their gateway identities"),
         (name = "channels", description = "A tenant's messaging channels and credentials"),
         (name = "config", description = "The gateway's configuration"),
+        (name = "auth", description = "Logging in with a password; access and refresh tokens"),
+        (name = "users", description = "A tenant's users and their roles"),
+        (name = "operators", description = "Operator users, who see every tenant"),
         (name = "health", description = "Probes"),
         (name = "meta", description = "The API's own description"),
     )

@@ -1,0 +1,194 @@
+//! Sessions: the token pair a login hands out, refresh-token rotation with reuse detection, and
+//! logout.
+
+use chrono::{DateTime, Duration, Utc};
+use tenant_core::Secret;
+use tenant_store::audit::{self, AuditContext, AuditEvent};
+use tenant_store::refresh_tokens::{self, TokenOwner};
+use tenant_store::{AnyConnection, Connection, StoreError, operator_users, users};
+use uuid::Uuid;
+
+use super::jwt::Subject;
+use super::{FlowError, Identity};
+use crate::auth::{generate_token, hash_token_hex};
+use crate::error::ApiError;
+
+/// The prefix of refresh tokens.
+pub const REFRESH_TOKEN_PREFIX: &str = "msrt_";
+
+/// What a successful login, refresh or password change hands out.
+#[derive(Debug)]
+pub struct TokenPair {
+    /// The JWT access token.
+    pub access_token: Secret,
+    /// Its lifetime in seconds.
+    pub expires_in: u64,
+    /// The opaque refresh token (shown only here).
+    pub refresh_token: Secret,
+    /// Its lifetime in seconds.
+    pub refresh_expires_in: u64,
+}
+
+fn ttl(secs: u64) -> Duration {
+    Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1000))
+}
+
+/// Starts a new refresh-token family for `subject` and issues both tokens.
+pub(super) fn issue_pair(
+    conn: &mut AnyConnection,
+    identity: &Identity,
+    subject: Subject,
+    family: Option<&Uuid>,
+    now: DateTime<Utc>,
+) -> Result<TokenPair, FlowError> {
+    let owner = match subject {
+        Subject::TenantUser { id, .. } => TokenOwner::TenantUser(id),
+        Subject::Operator { id } => TokenOwner::OperatorUser(id),
+    };
+    let refresh = generate_token(REFRESH_TOKEN_PREFIX);
+    let family = family.copied().unwrap_or_else(Uuid::new_v4);
+    refresh_tokens::insert(
+        conn,
+        owner,
+        &family,
+        &hash_token_hex(refresh.expose()),
+        now,
+        now + ttl(identity.refresh_ttl_secs()),
+    )?;
+    let access = identity
+        .jwt()
+        .issue(subject, now.timestamp(), identity.access_ttl_secs())
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(TokenPair {
+        access_token: Secret::new(access),
+        expires_in: identity.access_ttl_secs(),
+        refresh_token: refresh,
+        refresh_expires_in: identity.refresh_ttl_secs(),
+    })
+}
+
+/// The current subject of a token owner, or `None` when it is gone or disabled.
+pub(super) fn current_subject(
+    conn: &mut AnyConnection,
+    owner: TokenOwner,
+) -> Result<Option<Subject>, StoreError> {
+    match owner {
+        TokenOwner::TenantUser(id) => match users::find_for_auth(conn, &id)? {
+            Some(u) if !u.disabled => Ok(Some(Subject::TenantUser {
+                id,
+                tenant_id: u.tenant_id.parse().map_err(|_| StoreError::Corrupt {
+                    table: "tenant_users",
+                    id: u.id.clone(),
+                    reason: "tenant id is not a UUID".into(),
+                })?,
+                role: u.role()?,
+            })),
+            _ => Ok(None),
+        },
+        TokenOwner::OperatorUser(id) => match operator_users::find(conn, &id) {
+            Ok(o) if !o.disabled => Ok(Some(Subject::Operator { id })),
+            Ok(_) | Err(StoreError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        },
+    }
+}
+
+/// Exchanges a refresh token for a new pair. A token presented a second time (or after its
+/// family was revoked) revokes the whole family: one of the two presenters stole it.
+pub fn refresh(
+    conn: &mut AnyConnection,
+    identity: &Identity,
+    ctx: &AuditContext,
+    token: &Secret,
+    now: DateTime<Utc>,
+) -> Result<TokenPair, FlowError> {
+    let Some(row) = refresh_tokens::find_by_hash(conn, &hash_token_hex(token.expose()))? else {
+        return Err(FlowError::InvalidToken);
+    };
+    let owner = row.owner().ok_or(FlowError::InvalidToken)?;
+    let reuse = |conn: &mut AnyConnection| -> Result<FlowError, FlowError> {
+        let revoked = refresh_tokens::revoke_family(conn, &row.family_id, now)?;
+        tracing::warn!(
+            token.family = %row.family_id,
+            tokens.revoked = revoked,
+            "refresh token reused; family revoked"
+        );
+        let tenant_id = match current_subject(conn, owner)? {
+            Some(Subject::TenantUser { tenant_id, .. }) => Some(tenant_id),
+            _ => None,
+        };
+        audit::record(
+            conn,
+            ctx,
+            AuditEvent {
+                tenant_id: tenant_id.as_ref(),
+                action: "auth.refresh_reused",
+                resource_type: "refresh_token_family",
+                resource_id: Some(row.family_id.clone()),
+                details: None,
+            },
+            now,
+        )?;
+        Ok(FlowError::InvalidToken)
+    };
+    if row.used_at.is_some() || row.revoked_at.is_some() {
+        return Err(reuse(conn)?);
+    }
+    if row.expires_at.and_utc() <= now {
+        return Err(FlowError::InvalidToken);
+    }
+    let family: Uuid = row.family_id.parse().map_err(|_| FlowError::InvalidToken)?;
+    let outcome = conn.transaction(|c| {
+        if !refresh_tokens::mark_used(c, &row.id, now)? {
+            return Ok(None);
+        }
+        let Some(subject) = current_subject(c, owner)? else {
+            refresh_tokens::revoke_family(c, &row.family_id, now)?;
+            return Err(FlowError::InvalidToken);
+        };
+        issue_pair(c, identity, subject, Some(&family), now).map(Some)
+    });
+    match outcome {
+        Ok(Some(pair)) => Ok(pair),
+        // Someone used it between our read and our update.
+        Ok(None) => Err(reuse(conn)?),
+        Err(FlowError::InvalidToken) => {
+            refresh_tokens::revoke_family(conn, &row.family_id, now)?;
+            Err(FlowError::InvalidToken)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Logs out: revokes the family of `token` if it belongs to `owner`. Unknown tokens are
+/// ignored (logging out twice is fine).
+pub fn logout(
+    conn: &mut AnyConnection,
+    ctx: &AuditContext,
+    owner: TokenOwner,
+    token: &Secret,
+    now: DateTime<Utc>,
+) -> Result<(), FlowError> {
+    let Some(row) = refresh_tokens::find_by_hash(conn, &hash_token_hex(token.expose()))? else {
+        return Ok(());
+    };
+    if row.owner() != Some(owner) {
+        return Ok(());
+    }
+    conn.transaction(|c| {
+        refresh_tokens::revoke_family(c, &row.family_id, now)?;
+        audit::record(
+            c,
+            ctx,
+            AuditEvent {
+                tenant_id: None,
+                action: "auth.logout",
+                resource_type: "refresh_token_family",
+                resource_id: Some(row.family_id.clone()),
+                details: None,
+            },
+            now,
+        )?;
+        Ok(())
+    })
+}

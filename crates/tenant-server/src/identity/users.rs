@@ -1,0 +1,189 @@
+//! Managing a tenant's users and the operator users: create (with a password or an invite),
+//! change role or disable, delete. A tenant always keeps at least one enabled owner.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+use tenant_core::{Email, Role, Secret, TenantId};
+use tenant_store::audit::{self, AuditContext, AuditEvent};
+use tenant_store::operator_users::{self, OperatorUserRow};
+use tenant_store::refresh_tokens::{self, TokenOwner};
+use tenant_store::users::{self, NewTenantUser, TenantUserRow};
+use tenant_store::{AnyConnection, Connection, StoreError, StoreResult};
+use uuid::Uuid;
+
+use crate::auth::{generate_token, hash_token_hex};
+
+/// The prefix of invite tokens.
+pub const INVITE_PREFIX: &str = "msinv_";
+/// How long an invite stays valid.
+pub const INVITE_TTL_DAYS: i64 = 7;
+
+/// A user to create: with a password (already hashed) or, without, an invite.
+#[derive(Debug)]
+pub struct CreateUser {
+    /// Email.
+    pub email: Email,
+    /// Role.
+    pub role: Role,
+    /// argon2id hash of the initial password, if given.
+    pub password_hash: Option<String>,
+}
+
+fn last_owner_conflict() -> StoreError {
+    StoreError::Conflict {
+        field: "role",
+        message: "a tenant keeps at least one enabled owner".into(),
+    }
+}
+
+/// Creates a user; returns the row and, when no password was given, the invite token (shown
+/// once).
+pub fn create_user(
+    conn: &mut AnyConnection,
+    ctx: &AuditContext,
+    tenant_id: &TenantId,
+    new: CreateUser,
+    now: DateTime<Utc>,
+) -> StoreResult<(TenantUserRow, Option<Secret>)> {
+    let invite = new
+        .password_hash
+        .is_none()
+        .then(|| generate_token(INVITE_PREFIX));
+    conn.transaction(|c| {
+        if !users::tenant_exists(c, tenant_id)? {
+            return Err(StoreError::NotFound("tenant"));
+        }
+        let row = users::insert(
+            c,
+            tenant_id,
+            NewTenantUser {
+                email: &new.email,
+                role: new.role,
+                password_hash: new.password_hash,
+                invite: invite.as_ref().map(|t| {
+                    (
+                        hash_token_hex(t.expose()),
+                        now + Duration::days(INVITE_TTL_DAYS),
+                    )
+                }),
+            },
+            now,
+        )?;
+        audit::record(
+            c,
+            ctx,
+            AuditEvent {
+                tenant_id: Some(tenant_id),
+                action: "user.created",
+                resource_type: "user",
+                resource_id: Some(row.id.clone()),
+                details: Some(json!({ "role": new.role.as_str(), "invited": invite.is_some() })),
+            },
+            now,
+        )?;
+        Ok((row, invite))
+    })
+}
+
+/// Changes a user's role and/or disabled flag, refusing to leave the tenant without an enabled
+/// owner (409). Disabling a user revokes its sessions.
+pub fn update_user(
+    conn: &mut AnyConnection,
+    ctx: &AuditContext,
+    tenant_id: &TenantId,
+    id: &Uuid,
+    role: Option<Role>,
+    disabled: Option<bool>,
+    now: DateTime<Utc>,
+) -> StoreResult<TenantUserRow> {
+    conn.transaction(|c| {
+        users::lock_tenant(c, tenant_id)?;
+        let before = users::find(c, tenant_id, id)?;
+        let old_role = before.role()?;
+        let new_role = role.unwrap_or(old_role);
+        let new_disabled = disabled.unwrap_or(before.disabled);
+        let was_owner = old_role == Role::Owner && !before.disabled;
+        let is_owner = new_role == Role::Owner && !new_disabled;
+        if was_owner && !is_owner && users::count_enabled_owners(c, tenant_id)? <= 1 {
+            return Err(last_owner_conflict());
+        }
+        users::update_access(c, tenant_id, id, new_role, new_disabled, now)?;
+        if new_disabled && !before.disabled {
+            refresh_tokens::revoke_all_of(c, TokenOwner::TenantUser(*id), now)?;
+        }
+        audit::record(
+            c,
+            ctx,
+            AuditEvent {
+                tenant_id: Some(tenant_id),
+                action: "user.updated",
+                resource_type: "user",
+                resource_id: Some(id.to_string()),
+                details: Some(json!({
+                    "role": { "from": old_role.as_str(), "to": new_role.as_str() },
+                    "disabled": new_disabled,
+                })),
+            },
+            now,
+        )?;
+        users::find(c, tenant_id, id)
+    })
+}
+
+/// Deletes a user (and its sessions), refusing to delete the last enabled owner (409).
+pub fn delete_user(
+    conn: &mut AnyConnection,
+    ctx: &AuditContext,
+    tenant_id: &TenantId,
+    id: &Uuid,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    conn.transaction(|c| {
+        users::lock_tenant(c, tenant_id)?;
+        let user = users::find(c, tenant_id, id)?;
+        let is_owner = user.role()? == Role::Owner && !user.disabled;
+        if is_owner && users::count_enabled_owners(c, tenant_id)? <= 1 {
+            return Err(last_owner_conflict());
+        }
+        users::delete(c, tenant_id, id)?;
+        audit::record(
+            c,
+            ctx,
+            AuditEvent {
+                tenant_id: Some(tenant_id),
+                action: "user.deleted",
+                resource_type: "user",
+                resource_id: Some(id.to_string()),
+                details: None,
+            },
+            now,
+        )?;
+        Ok(())
+    })
+}
+
+/// Creates an operator user with a password (already hashed).
+pub fn create_operator(
+    conn: &mut AnyConnection,
+    ctx: &AuditContext,
+    email: &Email,
+    password_hash: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<OperatorUserRow> {
+    conn.transaction(|c| {
+        let row = operator_users::insert(c, email, password_hash, now)?;
+        audit::record(
+            c,
+            ctx,
+            AuditEvent {
+                tenant_id: None,
+                action: "operator.created",
+                resource_type: "operator",
+                resource_id: Some(row.id.clone()),
+                details: None,
+            },
+            now,
+        )?;
+        Ok(row)
+    })
+}

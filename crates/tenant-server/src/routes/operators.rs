@@ -1,0 +1,121 @@
+//! `/operators`: operator users (people who see every tenant). Operators only.
+
+use actix_web::{HttpResponse, get, post, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tenant_core::{Email, Secret, ValidationErrors};
+use tenant_store::operator_users::{self as store, OperatorUserRow};
+use utoipa::ToSchema;
+
+use super::Actor;
+use super::auth::Caller;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiJson;
+use crate::identity::access::may_manage_operators;
+use crate::identity::password;
+use crate::identity::users as service;
+use crate::state::AppState;
+
+/// `POST /operators`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateOperatorRequest {
+    /// Email, unique among operators.
+    #[schema(example = "ops@example.com")]
+    pub email: String,
+    /// Password: 12 characters to 1024 bytes.
+    #[schema(value_type = String)]
+    pub password: Secret,
+}
+
+/// An operator user (never its password).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OperatorResponse {
+    /// Operator id (UUID).
+    pub id: String,
+    /// Email.
+    pub email: String,
+    /// Disabled operators cannot log in.
+    pub disabled: bool,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last successful login.
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+impl From<&OperatorUserRow> for OperatorResponse {
+    fn from(o: &OperatorUserRow) -> Self {
+        Self {
+            id: o.id.clone(),
+            email: o.email.clone(),
+            disabled: o.disabled,
+            created_at: o.created_at.and_utc(),
+            last_login_at: o.last_login_at.map(|t| t.and_utc()),
+        }
+    }
+}
+
+/// Every operator user.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OperatorListResponse {
+    /// The operators, oldest first.
+    pub operators: Vec<OperatorResponse>,
+}
+
+/// Creates an operator user, who then logs in at `POST /auth/login` without a tenant.
+#[utoipa::path(tag = "operators", request_body = CreateOperatorRequest, security(("bearer" = [])), responses(
+    (status = 201, description = "Created", body = OperatorResponse),
+    (status = 400, description = "Malformed JSON", body = ErrorBody),
+    (status = 401, description = "No valid token", body = ErrorBody),
+    (status = 403, description = "Not an operator", body = ErrorBody),
+    (status = 409, description = "Email taken", body = ErrorBody),
+    (status = 422, description = "Invalid field", body = ErrorBody),
+))]
+#[post("/operators")]
+pub async fn create_operator(
+    state: web::Data<AppState>,
+    caller: Caller,
+    actor: Actor,
+    ApiJson(body): ApiJson<CreateOperatorRequest>,
+) -> Result<HttpResponse, ApiError> {
+    may_manage_operators(&caller.0)?;
+    let mut errors = ValidationErrors::default();
+    let email = errors.check(Email::parse(&body.email));
+    errors.check(password::validate_new("password", &body.password));
+    let (Some(email), true) = (email, errors.0.is_empty()) else {
+        return Err(errors.into());
+    };
+    let pw = body.password;
+    let row = state
+        .run(move |c| {
+            let hash = password::hash(&pw).map_err(ApiError::Internal)?;
+            Ok(service::create_operator(
+                c,
+                &actor.0,
+                &email,
+                &hash,
+                tenant_core::now(),
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(OperatorResponse::from(&row)))
+}
+
+/// Lists the operator users.
+#[utoipa::path(tag = "operators", security(("bearer" = [])), responses(
+    (status = 200, description = "The operators", body = OperatorListResponse),
+    (status = 401, description = "No valid token", body = ErrorBody),
+    (status = 403, description = "Not an operator", body = ErrorBody),
+))]
+#[get("/operators")]
+pub async fn list_operators(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    may_manage_operators(&caller.0)?;
+    let rows = state.run(|c| Ok(store::list(c)?)).await?;
+    Ok(HttpResponse::Ok().json(OperatorListResponse {
+        operators: rows.iter().map(OperatorResponse::from).collect(),
+    }))
+}
