@@ -12,5 +12,5 @@
 pub mod app;
 mod db;
 
-pub use app::{TestApp, TestResponse, spawn_app, spawn_app_with, test_settings};
+pub use app::{TestApp, TestResponse, captured_logs, spawn_app, spawn_app_with, test_settings};
 pub use db::{RowCounts, TestDb};

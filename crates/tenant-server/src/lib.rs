@@ -3,6 +3,7 @@
 //! [`startup::Application`] assembles everything from [`settings::Settings`]; tests build one on
 //! port 0 against their own database.
 
+pub mod access;
 pub mod auth;
 pub mod cli;
 pub mod dto;
@@ -10,7 +11,9 @@ pub mod error;
 pub mod extract;
 pub mod files;
 pub mod gateway;
+pub mod key_service;
 pub mod keyfile;
+pub mod keys;
 pub mod middleware;
 pub mod principal;
 pub mod routes;

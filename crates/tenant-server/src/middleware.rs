@@ -1,5 +1,5 @@
-//! Middleware: a request id and a tracing span on every request, and service-token
-//! authentication.
+//! Middleware: a request id and a tracing span on every request, then authentication (service
+//! tokens, API keys) and authorization ([`crate::access`]).
 
 use std::time::Instant;
 
@@ -11,7 +11,8 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, ResponseError, web};
 use tracing::Instrument;
 
-use crate::auth::bearer_token;
+use crate::access::authorize;
+use crate::auth::{API_KEY_PREFIX, bearer_token};
 use tenant_store::access_tokens::TokenScope;
 
 use crate::error::ApiError;
@@ -98,7 +99,7 @@ fn is_public(path: &str) -> bool {
 }
 
 /// Requests a gateway token may make: reading the combined or one tenant's config.
-fn gateway_may(method: &Method, path: &str) -> bool {
+pub fn gateway_may(method: &Method, path: &str) -> bool {
     if method != Method::GET {
         return false;
     }
@@ -109,9 +110,33 @@ fn gateway_may(method: &Method, path: &str) -> bool {
             .is_some_and(|id| !id.is_empty() && !id.contains('/'))
 }
 
-/// Requires a service token on every path but the public ones: an operator token anywhere, a
-/// gateway token only where [`gateway_may`] allows.
-pub async fn require_service_token(
+/// Who presents `token`: each credential source in turn — service tokens (operators, gateways),
+/// then tenant API keys. `Ok(None)`: nobody (401).
+///
+/// Tenant users' JWTs plug in here, as a third source tried after API keys.
+pub async fn authenticate(state: &AppState, token: &str) -> Result<Option<Principal>, ApiError> {
+    match state.auth.scope_of(token) {
+        Some(TokenScope::Operator) => {
+            return Ok(Some(Principal::Operator {
+                actor: ActorRef::ServiceToken(None),
+            }));
+        }
+        Some(TokenScope::Gateway) => {
+            return Ok(Some(Principal::Gateway {
+                actor: ActorRef::ServiceToken(None),
+            }));
+        }
+        None => {}
+    }
+    if token.starts_with(API_KEY_PREFIX) {
+        return crate::keys::authenticate(state, token).await;
+    }
+    Ok(None)
+}
+
+/// Requires a valid credential on every path but the public ones, and applies
+/// [`crate::access::authorize`] to the matched route before any handler runs.
+pub async fn require_auth(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
@@ -121,33 +146,33 @@ pub async fn require_service_token(
             .await
             .map(ServiceResponse::map_into_left_body);
     }
-    let scope = match (
-        req.app_data::<web::Data<AppState>>(),
-        req.headers().get(AUTHORIZATION),
-    ) {
-        (Some(state), Some(header)) => header
-            .to_str()
-            .ok()
-            .and_then(bearer_token)
-            .and_then(|t| state.auth.scope_of(t)),
-        _ => None,
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let token = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(bearer_token)
+        .map(str::to_owned);
+    let found = match (state, token) {
+        (Some(state), Some(token)) => authenticate(&state, &token).await,
+        _ => Ok(None),
     };
-    let principal = match scope {
-        Some(TokenScope::Operator) => Principal::Operator {
-            actor: ActorRef::ServiceToken(None),
-        },
-        Some(TokenScope::Gateway) if gateway_may(req.method(), req.path()) => Principal::Gateway {
-            actor: ActorRef::ServiceToken(None),
-        },
-        Some(TokenScope::Gateway) => {
-            let res = ApiError::Forbidden.error_response();
-            return Ok(req.into_response(res).map_into_right_body());
-        }
-        None => {
+    let principal = match found {
+        Ok(Some(p)) => p,
+        Ok(None) => {
             let res = ApiError::Unauthorized.error_response();
             return Ok(req.into_response(res).map_into_right_body());
         }
+        Err(e) => {
+            let res = e.error_response();
+            return Ok(req.into_response(res).map_into_right_body());
+        }
     };
+    let pattern = req.match_pattern();
+    if let Err(e) = authorize(&principal, req.method(), pattern.as_deref(), req.path()) {
+        let res = e.error_response();
+        return Ok(req.into_response(res).map_into_right_body());
+    }
     req.extensions_mut().insert(principal);
     next.call(req)
         .await

@@ -10,6 +10,7 @@ use tenant_configgen::RenderOptions;
 use crate::auth::ServiceAuth;
 use crate::error::ApiError;
 use crate::gateway::ConfigCache;
+use crate::keys::ApiKeyAuth;
 
 /// Shared by all workers.
 #[derive(Debug, Clone)]
@@ -20,6 +21,8 @@ pub struct AppState {
     pub auth: ServiceAuth,
     /// Default rendering options of the gateway config.
     pub render: RenderOptions,
+    /// API key hashing and the authenticated-key cache.
+    pub api_keys: Arc<ApiKeyAuth>,
     /// Rendered gateway configs, by variant and revision.
     pub config_cache: Arc<ConfigCache>,
 }

@@ -23,6 +23,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/tenants/{id}/channels/{kind}"),
     ("get", "/config"),
     ("get", "/tenants/{id}/config"),
+    ("get", "/tenants/{id}/api-keys"),
+    ("post", "/tenants/{id}/api-keys"),
+    ("delete", "/tenants/{id}/api-keys/{kid}"),
+    ("post", "/tenants/{id}/api-keys/{kid}/rotate"),
+    ("get", "/tenants/{id}/audit"),
+    ("get", "/audit"),
+    ("get", "/me"),
 ];
 
 const METHODS: &[&str] = &[
@@ -100,6 +107,13 @@ async fn every_documented_route_is_served() {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
+    let kid = app
+        .post(&format!("/tenants/{id}/api-keys"), &json!({"name": "ci"}))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     // Deletions last, so the other routes find their resources.
     let mut routes: Vec<(String, String)> = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -112,9 +126,14 @@ async fn every_documented_route_is_served() {
     routes.sort_by_key(|(m, p)| (m == "delete", std::cmp::Reverse(p.len())));
     assert!(routes.len() >= ROUTES.len());
     for (method, template) in routes {
-        let path = template.replace("{id}", &id).replace("{kind}", "telegram");
+        let path = template
+            .replace("{id}", &id)
+            .replace("{kind}", "telegram")
+            .replace("{kid}", &kid);
         let body = match (method.as_str(), template.as_str()) {
             ("post", "/tenants") => Some(json!({"name": "Another"})),
+            ("post", t) if t.ends_with("/api-keys") => Some(json!({"name": "another"})),
+            ("post", t) if t.ends_with("/rotate") => Some(json!({})),
             ("post", _) => Some(json!({"channel": "discord"})),
             ("patch", t) if t.ends_with("{kind}") => Some(json!({"enabled": false})),
             ("patch", _) => Some(json!({"plan": "pro"})),

@@ -62,6 +62,10 @@ fn run(db: &TestDb, args: &[&str]) -> Output {
         }
     }
     cmd.env("DATABASE_URL", db.url())
+        .env(
+            "SAAS_API_KEY_SECRET",
+            "cli-test-api-key-secret-0123456789abcdef",
+        )
         .args(args)
         .output()
         .expect("run moltbot-saas")

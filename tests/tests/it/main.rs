@@ -1,14 +1,18 @@
 //! Integration tests: the store on both backends and the HTTP API through a real server.
 //! Run on SQLite by default; with `TEST_DATABASE_URL=postgres://…` on PostgreSQL.
 
+mod access_matrix;
+mod api_audit;
 mod api_auth;
 mod api_channels;
 mod api_config;
 mod api_errors;
+mod api_keys;
 mod api_openapi;
 mod api_tenants;
 mod cli;
 mod config_sync;
+mod leaks;
 mod migrations;
 mod restart;
 mod store_channels;

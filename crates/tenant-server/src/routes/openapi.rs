@@ -19,6 +19,8 @@ use crate::error::ErrorBody;
         (name = "tenants", description = "Tenants and their gateway identities"),
         (name = "channels", description = "A tenant's messaging channels and credentials"),
         (name = "config", description = "The gateway's configuration"),
+        (name = "api-keys", description = "A tenant's API keys"),
+        (name = "audit", description = "The audit log"),
         (name = "health", description = "Probes"),
         (name = "meta", description = "The API's own description"),
     )
