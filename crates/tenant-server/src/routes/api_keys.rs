@@ -329,3 +329,38 @@ pub async fn rotate_api_key(
         ))
         .json(CreatedApiKeyResponse::from(issued)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tenant_core::Secret;
+
+    #[test]
+    fn debug_output_never_shows_the_key() {
+        let key = "msk_live_ThisMustNeverBeShownInDebugOutput000000000";
+        let row = ApiKeyRow {
+            id: Uuid::new_v4().to_string(),
+            tenant_id: Uuid::new_v4().to_string(),
+            name: "ci".into(),
+            prefix: "msk_live_This".into(),
+            key_hash: "00".repeat(32),
+            created_at: tenant_core::now().naive_utc(),
+            last_used_at: None,
+            expires_at: None,
+            revoked_at: None,
+            role: "member".into(),
+            replaced_by: None,
+        };
+        let issued = IssuedKey {
+            row,
+            key: Secret::new(key.to_owned()),
+        };
+        assert!(!format!("{issued:?}").contains(key));
+        let resp = CreatedApiKeyResponse::from(issued);
+        assert_eq!(resp.api_key, key);
+        assert!(!format!("{resp:?}").contains(key));
+        assert_eq!(key_name("  ci ").ok(), Some("ci".to_owned()));
+        assert!(key_name("").is_err() && key_name("a\nb").is_err());
+        assert!(key_name(&"x".repeat(101)).is_err());
+    }
+}
