@@ -1,6 +1,7 @@
 //! A real server on 127.0.0.1 port 0, and a client for it.
 
-use std::sync::Once;
+use std::io::Write;
+use std::sync::{Mutex, Once};
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -45,6 +46,10 @@ pub fn test_settings(db: &TestDb) -> Settings {
         "test-jwt-secret-{}",
         uuid::Uuid::new_v4().simple()
     )));
+    settings.api_key_secret = Some(Secret::new(format!(
+        "test-api-key-secret-{}",
+        uuid::Uuid::new_v4().simple()
+    )));
     settings.workers = Some(2);
     settings.shutdown_timeout_secs = 1;
     settings.db_pool_size = 4;
@@ -57,12 +62,45 @@ pub async fn spawn_app(db: &TestDb) -> TestApp {
     spawn_app_with(test_settings(db)).await
 }
 
-/// Starts a server with the given settings (logs go to stdout when `TEST_LOG` is set).
+/// Every log line the test servers of this process wrote (JSON, one object a line), so a test
+/// can search them for values that must never be logged. Capped at 256 MiB.
+pub fn captured_logs() -> String {
+    let logs = LOGS.lock().unwrap_or_else(|e| e.into_inner());
+    String::from_utf8_lossy(&logs).into_owned()
+}
+
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+const LOGS_CAP: usize = 256 << 20;
+
+/// Appends log lines to [`LOGS`], and to stdout when `TEST_LOG` is set.
+struct CaptureWriter {
+    echo: bool,
+}
+
+impl Write for CaptureWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut logs) = LOGS.lock()
+            && logs.len() + buf.len() <= LOGS_CAP
+        {
+            logs.extend_from_slice(buf);
+        }
+        if self.echo {
+            std::io::stdout().write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Starts a server with the given settings. Logs are captured (see [`captured_logs`]) and also
+/// go to stdout when `TEST_LOG` is set.
 pub async fn spawn_app_with(settings: Settings) -> TestApp {
     TRACING.call_once(|| {
-        if std::env::var_os("TEST_LOG").is_some() {
-            tenant_server::telemetry::init(LogFormat::Pretty, std::io::stdout);
-        }
+        let echo = std::env::var_os("TEST_LOG").is_some();
+        tenant_server::telemetry::init(LogFormat::Json, move || CaptureWriter { echo });
     });
     let operator_token = settings
         .admin_token

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, QueryDsl, RunQueryDsl, sql_query};
 use sha2::{Digest, Sha256};
-use tenant_store::schema::{api_keys, audit_log, channels, tenants};
+use tenant_store::schema::{api_keys, audit_log, channels, tenant_users, tenants};
 use tenant_store::{AnyConnection, DatabaseUrl, migrations};
 
 /// How many rows the tables a request may write hold, to prove that a rejected request wrote
@@ -20,6 +20,8 @@ pub struct RowCounts {
     pub api_keys: i64,
     /// `audit_log` rows.
     pub audit_log: i64,
+    /// `tenant_users` rows.
+    pub tenant_users: i64,
 }
 
 /// One test's own database, removed on drop.
@@ -120,6 +122,7 @@ impl TestDb {
             channels: channels::table.count().get_result(&mut conn).unwrap(),
             api_keys: api_keys::table.count().get_result(&mut conn).unwrap(),
             audit_log: audit_log::table.count().get_result(&mut conn).unwrap(),
+            tenant_users: tenant_users::table.count().get_result(&mut conn).unwrap(),
         }
     }
 

@@ -13,6 +13,6 @@ pub mod app;
 mod db;
 mod keys;
 
-pub use app::{TestApp, TestResponse, spawn_app, spawn_app_with, test_settings};
+pub use app::{TestApp, TestResponse, captured_logs, spawn_app, spawn_app_with, test_settings};
 pub use db::{RowCounts, TestDb};
 pub use keys::{TEST_ENCRYPTION_KEYS, test_keys};

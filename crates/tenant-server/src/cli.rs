@@ -306,7 +306,8 @@ fn tenants_command(settings: &Settings, command: TenantsCommand) -> CliResult {
                 actor_type: "cli".into(),
                 ..AuditContext::default()
             };
-            let (tenant, key) = service::create_tenant(&mut conn, &ctx, new)?;
+            let keys = crate::startup::api_key_auth(settings)?;
+            let (tenant, key) = service::create_tenant(&mut conn, &ctx, &keys.hasher, new)?;
             print_json(&CreatedTenantResponse {
                 tenant: TenantResponse::from(&tenant),
                 api_key: key.expose().to_owned(),

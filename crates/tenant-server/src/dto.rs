@@ -82,8 +82,8 @@ impl From<&Tenant> for TenantResponse {
     }
 }
 
-/// `POST /tenants` answer: the tenant and its first API key, shown this once.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+/// `POST /tenants` answer: the tenant and its first API key, shown this once (`Debug` hides it).
+#[derive(Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedTenantResponse {
     /// The tenant.
@@ -92,6 +92,15 @@ pub struct CreatedTenantResponse {
     /// The tenant's API key. Only its hash is stored: it cannot be shown again.
     #[schema(example = "msk_live_…")]
     pub api_key: String,
+}
+
+impl std::fmt::Debug for CreatedTenantResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedTenantResponse")
+            .field("tenant", &self.tenant)
+            .field("api_key", &"<redacted>")
+            .finish()
+    }
 }
 
 /// Query of `GET /tenants`.

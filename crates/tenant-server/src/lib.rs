@@ -3,6 +3,8 @@
 //! [`startup::Application`] assembles everything from [`settings::Settings`]; tests build one on
 //! port 0 against their own database.
 
+pub mod access;
+pub mod api_keys;
 pub mod auth;
 pub mod cli;
 pub mod dto;

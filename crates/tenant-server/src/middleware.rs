@@ -1,5 +1,5 @@
-//! Middleware: a request id and a tracing span on every request, and service-token
-//! authentication.
+//! Middleware: a request id and a tracing span on every request, then authentication (service
+//! tokens, API keys) and authorization ([`crate::access`]).
 
 use std::time::Instant;
 
@@ -11,12 +11,12 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, ResponseError, web};
 use tracing::Instrument;
 
-use crate::auth::bearer_token;
 use tenant_store::access_tokens::TokenScope;
 
+use crate::access::authorize;
+use crate::auth::{API_KEY_PREFIX, bearer_token};
 use crate::error::ApiError;
 use crate::identity::Identity;
-use crate::identity::access::tenant_path_guard;
 use crate::principal::{ActorRef, Principal};
 use crate::state::AppState;
 
@@ -104,7 +104,7 @@ fn is_public(path: &str) -> bool {
 }
 
 /// Requests a gateway token may make: reading the combined or one tenant's config.
-fn gateway_may(method: &Method, path: &str) -> bool {
+pub fn gateway_may(method: &Method, path: &str) -> bool {
     if method != Method::GET {
         return false;
     }
@@ -115,9 +115,44 @@ fn gateway_may(method: &Method, path: &str) -> bool {
             .is_some_and(|id| !id.is_empty() && !id.contains('/'))
 }
 
-/// Requires a service token on every path but the public ones: an operator token anywhere, a
-/// gateway token only where [`gateway_may`] allows.
-pub async fn require_service_token(
+/// Who presents `token`: each credential source in turn — service tokens (operators, gateways),
+/// tenant API keys, then JWTs (the server's own access tokens, or the external issuer's).
+/// `Ok(None)`: nobody (401).
+pub async fn authenticate(
+    state: &AppState,
+    identity: Option<&Identity>,
+    token: &str,
+) -> Result<Option<Principal>, ApiError> {
+    match state.auth.scope_of(token) {
+        Some(TokenScope::Operator) => {
+            return Ok(Some(Principal::Operator {
+                actor: ActorRef::ServiceToken(None),
+            }));
+        }
+        Some(TokenScope::Gateway) => {
+            return Ok(Some(Principal::Gateway {
+                actor: ActorRef::ServiceToken(None),
+            }));
+        }
+        None => {}
+    }
+    if token.starts_with(API_KEY_PREFIX) {
+        return crate::api_keys::authenticate(state, token).await;
+    }
+    match identity {
+        // A refused JWT is a 401 like any unknown token; why is logged by the verifier.
+        Some(identity) => Ok(identity
+            .principal_from_bearer_jwt(token)
+            .await
+            .ok()
+            .flatten()),
+        None => Ok(None),
+    }
+}
+
+/// Requires a valid credential on every path but the public ones, and applies
+/// [`crate::access::authorize`] to the matched route before any handler runs.
+pub async fn require_auth(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
@@ -127,55 +162,36 @@ pub async fn require_service_token(
             .await
             .map(ServiceResponse::map_into_left_body);
     }
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let identity = req.app_data::<web::Data<Identity>>().cloned();
     let token = req
         .headers()
         .get(AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .and_then(bearer_token)
         .map(str::to_owned);
-    let scope = match (req.app_data::<web::Data<AppState>>(), &token) {
-        (Some(state), Some(t)) => state.auth.scope_of(t),
-        _ => None,
+    let found = match (state, token) {
+        (Some(state), Some(token)) => {
+            authenticate(&state, identity.as_ref().map(|i| i.get_ref()), &token).await
+        }
+        _ => Ok(None),
     };
-    if scope.is_none() {
-        // Not a service token: maybe a user's or an external identity provider's JWT.
-        let identity = req.app_data::<web::Data<Identity>>().cloned();
-        let principal = match (identity, &token) {
-            (Some(identity), Some(t)) => identity.principal_from_bearer_jwt(t).await,
-            _ => Ok(None),
-        };
-        let principal = match principal {
-            Ok(Some(p)) => p,
-            Ok(None) | Err(_) => {
-                let res = ApiError::Unauthorized.error_response();
-                return Ok(req.into_response(res).map_into_right_body());
-            }
-        };
-        if let Err(e) = tenant_path_guard(&principal, req.method(), req.path()) {
-            return Ok(req.into_response(e.error_response()).map_into_right_body());
-        }
-        req.extensions_mut().insert(principal);
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body);
-    }
-    let principal = match scope {
-        Some(TokenScope::Operator) => Principal::Operator {
-            actor: ActorRef::ServiceToken(None),
-        },
-        Some(TokenScope::Gateway) if gateway_may(req.method(), req.path()) => Principal::Gateway {
-            actor: ActorRef::ServiceToken(None),
-        },
-        Some(TokenScope::Gateway) => {
-            let res = ApiError::Forbidden.error_response();
-            return Ok(req.into_response(res).map_into_right_body());
-        }
-        None => {
+    let principal = match found {
+        Ok(Some(p)) => p,
+        Ok(None) => {
             let res = ApiError::Unauthorized.error_response();
             return Ok(req.into_response(res).map_into_right_body());
         }
+        Err(e) => {
+            let res = e.error_response();
+            return Ok(req.into_response(res).map_into_right_body());
+        }
     };
+    let pattern = req.match_pattern();
+    if let Err(e) = authorize(&principal, req.method(), pattern.as_deref(), req.path()) {
+        let res = e.error_response();
+        return Ok(req.into_response(res).map_into_right_body());
+    }
     req.extensions_mut().insert(principal);
     next.call(req)
         .await

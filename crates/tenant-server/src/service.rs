@@ -3,37 +3,27 @@
 
 use serde_json::json;
 use tenant_core::{
-    Channel, ChannelKind, ChannelUpdate, NewChannel, NewTenant, Secret, Tenant, TenantId,
+    Channel, ChannelKind, ChannelUpdate, NewChannel, NewTenant, Role, Secret, Tenant, TenantId,
     TenantUpdate,
 };
 use tenant_store::audit::{self, AuditContext, AuditEvent};
 use tenant_store::crypto::KeyRing;
-use tenant_store::{AnyConnection, StoreResult, api_keys, channels, tenants, write_transaction};
+use tenant_store::{AnyConnection, StoreResult, channels, tenants, write_transaction};
 
-use crate::auth::{API_KEY_PREFIX, generate_token, hash_token_hex};
+use crate::api_keys::ApiKeyHasher;
+use crate::api_keys::service::{self as key_service, KeySpec};
 
-/// How many leading characters of an API key are kept in clear, to recognise it in listings.
-const API_KEY_VISIBLE_PREFIX: usize = 13;
-
-/// Creates a tenant and its first API key; returns both (the key in clear, this once).
+/// Creates a tenant and its first API key (role owner); returns both (the key in clear, this
+/// once).
 pub fn create_tenant(
     conn: &mut AnyConnection,
     ctx: &AuditContext,
+    hasher: &ApiKeyHasher,
     new: NewTenant,
 ) -> StoreResult<(Tenant, Secret)> {
     write_transaction(conn, |c| {
         let now = tenant_core::now();
         let tenant = tenants::insert(c, new, now)?;
-        let key = generate_token(API_KEY_PREFIX);
-        let prefix: String = key.expose().chars().take(API_KEY_VISIBLE_PREFIX).collect();
-        let key_id = api_keys::insert(
-            c,
-            &tenant.id,
-            "default",
-            &prefix,
-            &hash_token_hex(key.expose()),
-            now,
-        )?;
         audit::record(
             c,
             ctx,
@@ -46,19 +36,13 @@ pub fn create_tenant(
             ),
             now,
         )?;
-        audit::record(
-            c,
-            ctx,
-            event(
-                &tenant.id,
-                "key.created",
-                "api_key",
-                key_id.to_string(),
-                Some(json!({"name": "default"})),
-            ),
-            now,
-        )?;
-        Ok((tenant, key))
+        let spec = KeySpec {
+            name: "default".into(),
+            role: Role::Owner,
+            expires_at: None,
+        };
+        let issued = key_service::issue(c, ctx, hasher, &tenant.id, &spec, now)?;
+        Ok((tenant, issued.key))
     })
 }
 

@@ -30,6 +30,8 @@
 //! | `SAAS_OIDC_TENANT_CLAIM` | `tenant_id` | claim holding the tenant id (UUID) |
 //! | `SAAS_OIDC_ROLE_CLAIM` | `role` | claim holding the role (a string or a list) |
 //! | `SAAS_OIDC_ROLE_MAP` | identity (`owner`, `admin`, `member`, `operator`) | `idp-value=role,…` mapping claim values to roles |
+//! | `SAAS_API_KEY_SECRET` | generated into `SAAS_DATA_DIR/api-key-hmac.key` (development only) | server secret API keys are hashed with (HMAC-SHA256, ≥ 32 characters); required in production; changing it invalidates every API key |
+//! | `SAAS_API_KEY_CACHE_TTL_SECS` | `30` | how long a replica trusts an authenticated API key without asking the database (`0` disables); the most a revocation takes to reach other replicas |
 //! | `SAAS_LOG_FORMAT` | `pretty` | `pretty` or `json` |
 //! | `RUST_LOG` | `info` | log filter (tracing `EnvFilter` syntax) |
 
@@ -112,6 +114,10 @@ pub struct Settings {
     pub environment: Environment,
     /// Where development secrets are generated and kept.
     pub data_dir: PathBuf,
+    /// The secret API keys are hashed with, if configured.
+    pub api_key_secret: Option<Secret>,
+    /// How long an authenticated API key is trusted without a database lookup, in seconds.
+    pub api_key_cache_ttl_secs: u64,
     /// Log output format.
     pub log_format: LogFormat,
     /// How the gateway config is rendered by default.
@@ -175,6 +181,8 @@ impl Settings {
                 .transpose()?,
             shutdown_timeout_secs: parse_in(&get, "SAAS_SHUTDOWN_TIMEOUT_SECS", 30, 0..=3600)?,
             migrate_on_start: parse(&get, "SAAS_MIGRATE_ON_START", false)?,
+            api_key_secret: token(&get, "SAAS_API_KEY_SECRET")?,
+            api_key_cache_ttl_secs: parse_in(&get, "SAAS_API_KEY_CACHE_TTL_SECS", 30, 0..=3600)?,
             log_format,
             render: render_options(&get)?,
             encryption_keys: get("SAAS_ENCRYPTION_KEYS")
@@ -383,5 +391,27 @@ mod tests {
         let token = "an-operator-token-that-is-long-enough-1234";
         let s = settings(&[("SAAS_ADMIN_TOKEN", token)]).unwrap();
         assert!(!format!("{s:?}").contains(token));
+    }
+
+    #[test]
+    fn api_key_settings() {
+        let s = settings(&[]).unwrap();
+        assert!(s.api_key_secret.is_none());
+        assert_eq!(s.api_key_cache_ttl_secs, 30);
+        let secret = "an-api-key-hmac-secret-that-is-long-enough";
+        let s = settings(&[("SAAS_API_KEY_SECRET", secret)]).unwrap();
+        assert!(!format!("{s:?}").contains(secret));
+        assert_eq!(
+            settings(&[("SAAS_API_KEY_SECRET", "short")])
+                .unwrap_err()
+                .var,
+            "SAAS_API_KEY_SECRET"
+        );
+        assert_eq!(
+            settings(&[("SAAS_API_KEY_CACHE_TTL_SECS", "99999")])
+                .unwrap_err()
+                .var,
+            "SAAS_API_KEY_CACHE_TTL_SECS"
+        );
     }
 }

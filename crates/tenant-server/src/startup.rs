@@ -1,6 +1,8 @@
 //! Assembling and starting the server: database, migrations, operator tokens, HTTP listener.
 
 use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -10,9 +12,10 @@ use tenant_store::{Database, DatabaseUrl, PoolConfig, StoreError, migrations};
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 
+use crate::api_keys::{ApiKeyAuth, ApiKeyCache, ApiKeyHasher};
 use crate::auth::{self, GeneratedToken};
 use crate::extract::BodyLimit;
-use crate::middleware::{require_service_token, trace_requests};
+use crate::middleware::{require_auth, trace_requests};
 use crate::routes::{self, openapi::ApiDoc, openapi::OpenApiJson};
 use crate::settings::Settings;
 use crate::state::AppState;
@@ -34,6 +37,9 @@ pub enum StartupError {
     /// User authentication could not be set up.
     #[error(transparent)]
     Identity(#[from] crate::identity::IdentityError),
+    /// The API key secret is missing (production) or its key file cannot be used.
+    #[error("{0}")]
+    ApiKeySecret(String),
     /// The listener could not be bound.
     #[error("cannot listen: {0}")]
     Io(#[from] std::io::Error),
@@ -65,6 +71,24 @@ pub fn open_database(settings: &Settings) -> Result<Database, StartupError> {
     Ok(db)
 }
 
+/// The API key hasher from the configured secret (or, in development, a generated key file) and
+/// an empty cache.
+pub fn api_key_auth(settings: &Settings) -> Result<ApiKeyAuth, StartupError> {
+    let (secret, generated) =
+        crate::api_keys::load_secret(settings).map_err(StartupError::ApiKeySecret)?;
+    if generated {
+        tracing::warn!(
+            path = %settings.data_dir.join("api-key-hmac.key").display(),
+            "SAAS_API_KEY_SECRET is not set: generated a development API key secret; \
+             configure one in production (losing it invalidates every API key)"
+        );
+    }
+    Ok(ApiKeyAuth {
+        hasher: ApiKeyHasher::new(&secret),
+        cache: ApiKeyCache::new(Duration::from_secs(settings.api_key_cache_ttl_secs)),
+    })
+}
+
 /// A bound, ready-to-run server.
 pub struct Application {
     port: u16,
@@ -86,6 +110,7 @@ impl Application {
         let identity = web::Data::new(crate::identity::Identity::build(settings)?);
         // Made now rather than on the first unknown-email login, whose timing would stand out.
         let _ = identity.dummy_hash();
+        let api_keys = Arc::new(api_key_auth(settings)?);
         let listener = TcpListener::bind((settings.bind_address, settings.port))?;
         let port = listener.local_addr()?.port();
         tracing::info!(
@@ -97,6 +122,7 @@ impl Application {
         let state = web::Data::new(AppState {
             db,
             auth,
+            api_keys,
             render: settings.render.clone(),
             config_cache: Default::default(),
             keys,
@@ -117,7 +143,7 @@ impl Application {
                 .app_data(web::PayloadConfig::new(limit))
                 .app_data(web::Data::new(OpenApiJson(doc)))
                 .default_service(web::to(not_found))
-                .wrap(from_fn(require_service_token))
+                .wrap(from_fn(require_auth))
                 .wrap(from_fn(trace_requests))
         })
         .listen(listener)?

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use tenant_configgen::RenderOptions;
 
+use crate::api_keys::ApiKeyAuth;
 use crate::auth::ServiceAuth;
 use crate::error::ApiError;
 use crate::gateway::ConfigCache;
@@ -21,6 +22,8 @@ pub struct AppState {
     pub auth: ServiceAuth,
     /// Default rendering options of the gateway config.
     pub render: RenderOptions,
+    /// API key hashing and the authenticated-key cache.
+    pub api_keys: Arc<ApiKeyAuth>,
     /// Rendered gateway configs, by variant and revision.
     pub config_cache: Arc<ConfigCache>,
     /// The key ring sealing channel credentials at rest.

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use tenant_core::TenantId;
+use tenant_core::{Cursor, Page, PageRequest, TenantId};
 use uuid::Uuid;
 
 use crate::schema::audit_log;
@@ -93,6 +93,107 @@ pub fn record(
         .values(&row)
         .execute(conn)?;
     Ok(())
+}
+
+/// Which events a listing returns; every set field must match.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Exact action, e.g. `key.rotated`.
+    pub action: Option<String>,
+    /// Exact actor kind.
+    pub actor_type: Option<String>,
+    /// Exact actor id.
+    pub actor_id: Option<String>,
+    /// Exact resource kind.
+    pub resource_type: Option<String>,
+    /// Exact resource id.
+    pub resource_id: Option<String>,
+    /// At or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Before this time.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// A page of one tenant's events, newest first.
+pub fn page_for_tenant(
+    conn: &mut AnyConnection,
+    tenant_id: &TenantId,
+    filter: &AuditFilter,
+    page: &PageRequest,
+) -> StoreResult<Page<AuditRow>> {
+    list_where(conn, Some(tenant_id), filter, page)
+}
+
+/// A page of every tenant's events (and those of no tenant), newest first: for operators.
+pub fn page_all(
+    conn: &mut AnyConnection,
+    filter: &AuditFilter,
+    page: &PageRequest,
+) -> StoreResult<Page<AuditRow>> {
+    list_where(conn, None, filter, page)
+}
+
+fn list_where(
+    conn: &mut AnyConnection,
+    tenant_id: Option<&TenantId>,
+    filter: &AuditFilter,
+    page: &PageRequest,
+) -> StoreResult<Page<AuditRow>> {
+    let mut query = audit_log::table
+        .select(AuditRow::as_select())
+        .order((audit_log::created_at.desc(), audit_log::id.desc()))
+        .limit(i64::from(page.limit) + 1)
+        .into_boxed();
+    if let Some(t) = tenant_id {
+        query = query.filter(audit_log::tenant_id.eq(t.to_string()));
+    }
+    if let Some(v) = &filter.action {
+        query = query.filter(audit_log::action.eq(v.clone()));
+    }
+    if let Some(v) = &filter.actor_type {
+        query = query.filter(audit_log::actor_type.eq(v.clone()));
+    }
+    if let Some(v) = &filter.actor_id {
+        query = query.filter(audit_log::actor_id.eq(v.clone()));
+    }
+    if let Some(v) = &filter.resource_type {
+        query = query.filter(audit_log::resource_type.eq(v.clone()));
+    }
+    if let Some(v) = &filter.resource_id {
+        query = query.filter(audit_log::resource_id.eq(v.clone()));
+    }
+    if let Some(v) = filter.since {
+        query = query.filter(audit_log::created_at.ge(v.naive_utc()));
+    }
+    if let Some(v) = filter.until {
+        query = query.filter(audit_log::created_at.lt(v.naive_utc()));
+    }
+    if let Some(after) = page.after {
+        let at = after.created_at.naive_utc();
+        let id = after.id.hyphenated().to_string();
+        query = query.filter(
+            audit_log::created_at
+                .lt(at)
+                .or(audit_log::created_at.eq(at).and(audit_log::id.lt(id))),
+        );
+    }
+    let mut rows = query.load(conn)?;
+    let more = rows.len() > page.limit as usize;
+    rows.truncate(page.limit as usize);
+    let next_cursor = if more {
+        rows.last().and_then(|r| {
+            Some(Cursor {
+                created_at: r.created_at.and_utc(),
+                id: Uuid::try_parse(&r.id).ok()?,
+            })
+        })
+    } else {
+        None
+    };
+    Ok(Page {
+        items: rows,
+        next_cursor,
+    })
 }
 
 /// The most recent events of a tenant, newest first.

@@ -54,6 +54,8 @@ diesel::table! {
         last_used_at -> Nullable<Timestamp>,
         expires_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
+        role -> Text,
+        replaced_by -> Nullable<Text>,
     }
 }
 

@@ -84,15 +84,17 @@ async fn a_wrong_token_is_401_on_every_protected_route() {
     let db = TestDb::new();
     let (app, id) = setup(&db).await;
     let before = db.row_counts();
-    // The right token with one character changed, a gateway-looking one, and the tenant's own
-    // API key (which is not an operator token).
+    // The right token with one character changed, a gateway-looking one, and a tenant API key
+    // with one character changed (a real key works, scoped: see `access_matrix`).
     let mut near = app.operator_token.clone();
     near.pop();
     near.push('X');
-    let api_key = app.create_tenant("Key Holder").await["apiKey"]
+    let mut api_key = app.create_tenant("Key Holder").await["apiKey"]
         .as_str()
         .unwrap()
         .to_owned();
+    api_key.pop();
+    api_key.push('!');
     let before_key_holder = db.row_counts();
     assert_eq!(before_key_holder.tenants, before.tenants + 1);
     for token in [

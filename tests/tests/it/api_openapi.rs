@@ -35,6 +35,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/tenants/{id}/users/{uid}"),
     ("get", "/operators"),
     ("post", "/operators"),
+    ("get", "/tenants/{id}/api-keys"),
+    ("post", "/tenants/{id}/api-keys"),
+    ("delete", "/tenants/{id}/api-keys/{kid}"),
+    ("post", "/tenants/{id}/api-keys/{kid}/rotate"),
+    ("get", "/tenants/{id}/audit"),
+    ("get", "/audit"),
+    ("get", "/me"),
 ];
 
 const METHODS: &[&str] = &[
@@ -126,6 +133,13 @@ async fn every_documented_route_is_served() {
     let invite = invited["inviteToken"].as_str().unwrap().to_owned();
     let (a1, _) = crate::users_support::tokens(&app, Some(&id), "u1@acme.test").await;
     let (a2, r2) = crate::users_support::tokens(&app, Some(&id), "u2@acme.test").await;
+    let kid = app
+        .post(&format!("/tenants/{id}/api-keys"), &json!({"name": "ci"}))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     // Deletions last, so the other routes find their resources.
     let mut routes: Vec<(String, String)> = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -141,7 +155,8 @@ async fn every_documented_route_is_served() {
         let path = template
             .replace("{id}", &id)
             .replace("{kind}", "telegram")
-            .replace("{uid}", &uid);
+            .replace("{uid}", &uid)
+            .replace("{kid}", &kid);
         let token = match template.as_str() {
             "/auth/login" | "/auth/refresh" | "/auth/accept-invite" => None,
             "/auth/logout" => Some(a2.as_str()),
@@ -163,6 +178,8 @@ async fn every_documented_route_is_served() {
             ("patch", "/tenants/{id}/users/{uid}") => Some(json!({"role": "admin"})),
             ("post", "/operators") => Some(json!({"email": "ops@acme.test", "password": pw})),
             ("post", "/tenants") => Some(json!({"name": "Another"})),
+            ("post", t) if t.ends_with("/api-keys") => Some(json!({"name": "another"})),
+            ("post", t) if t.ends_with("/rotate") => Some(json!({})),
             ("post", _) => Some(json!({"channel": "discord"})),
             ("patch", t) if t.ends_with("{kind}") => Some(json!({"enabled": false})),
             ("patch", _) => Some(json!({"plan": "pro"})),

@@ -77,11 +77,15 @@ async fn create_then_read_a_tenant() {
     assert_eq!(stored.len(), 1);
     assert_ne!(stored[0].key_hash, key);
     assert!(key.starts_with(&stored[0].prefix));
+    // Stored as HMAC-SHA256 under the server's secret, not as a plain hash of the key.
+    assert_eq!(stored[0].role, "owner");
+    let plain = tenant_server::auth::hash_token_hex(key);
     assert!(
-        tenant_store::api_keys::find_by_hash(&mut conn, &tenant_server::auth::hash_token_hex(key))
+        tenant_store::api_keys::find_by_hash(&mut conn, &plain)
             .unwrap()
-            .is_some()
+            .is_none()
     );
+    assert_eq!(stored[0].key_hash.len(), 64);
 }
 
 #[tokio::test]

@@ -66,6 +66,10 @@ fn run(db: &TestDb, args: &[&str]) -> Output {
             "SAAS_ENCRYPTION_KEYS",
             moltbot_saas_tests::TEST_ENCRYPTION_KEYS,
         )
+        .env(
+            "SAAS_API_KEY_SECRET",
+            "cli-test-api-key-secret-0123456789abcdef",
+        )
         .args(args)
         .output()
         .expect("run moltbot-saas")

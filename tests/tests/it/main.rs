@@ -1,10 +1,13 @@
 //! Integration tests: the store on both backends and the HTTP API through a real server.
 //! Run on SQLite by default; with `TEST_DATABASE_URL=postgres://…` on PostgreSQL.
 
+mod access_matrix;
+mod api_audit;
 mod api_auth;
 mod api_channels;
 mod api_config;
 mod api_errors;
+mod api_keys;
 mod api_login;
 mod api_oidc;
 mod api_openapi;
@@ -13,6 +16,7 @@ mod api_users;
 mod cli;
 mod config_sync;
 mod credentials_at_rest;
+mod leaks;
 mod migrations;
 mod restart;
 mod store_channels;

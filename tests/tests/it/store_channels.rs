@@ -305,12 +305,17 @@ fn deleting_a_tenant_cascades_to_channels_and_api_keys() {
     for t in [&doomed, &kept] {
         channels::insert(&mut conn, &t.id, new_channel("telegram", None), now, &keys).unwrap();
         channels::insert(&mut conn, &t.id, new_channel("whatsapp", None), now, &keys).unwrap();
+        let hash = format!("{:0>64}", t.id.short_hex());
         keys::insert(
             &mut conn,
             &t.id,
-            "default",
-            "msk_live_abcd",
-            &format!("{:0>64}", t.id.short_hex()),
+            &keys::NewApiKey {
+                name: "default",
+                prefix: "msk_live_abcd",
+                key_hash: &hash,
+                role: tenant_core::Role::Owner,
+                expires_at: None,
+            },
             now,
         )
         .unwrap();
@@ -435,6 +440,7 @@ fn the_service_writes_an_audit_row_with_every_change() {
     let (t, key) = service::create_tenant(
         &mut conn,
         &ctx,
+        &tenant_server::api_keys::ApiKeyHasher::new(&[9; 32]),
         NewTenant::parse("Acme", None, None).unwrap(),
     )
     .unwrap();

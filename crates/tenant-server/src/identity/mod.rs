@@ -18,7 +18,6 @@ use crate::keyfile;
 use crate::principal::Principal;
 use crate::settings::{Environment, Settings};
 
-pub mod access;
 pub mod credentials;
 pub mod jwt;
 pub mod login;

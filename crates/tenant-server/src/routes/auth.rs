@@ -3,9 +3,7 @@
 //! `login`, `refresh` and `accept-invite` are public (they authenticate by their body); `logout`
 //! and `password` need a user's access token.
 
-use std::future::{Ready, ready};
-
-use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, dev::Payload, post, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, post, web};
 use serde::{Deserialize, Serialize};
 use tenant_core::{Email, Secret};
 use tenant_store::audit::AuditContext;
@@ -22,25 +20,6 @@ use crate::identity::{FlowError, Identity};
 use crate::middleware::RequestMeta;
 use crate::principal::{ActorRef, Principal};
 use crate::state::AppState;
-
-/// The authenticated caller of a request.
-#[derive(Debug, Clone)]
-pub struct Caller(pub Principal);
-
-impl FromRequest for Caller {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(
-            req.extensions()
-                .get::<Principal>()
-                .cloned()
-                .map(Caller)
-                .ok_or(ApiError::Unauthorized),
-        )
-    }
-}
 
 /// The audit context of an unauthenticated request.
 fn anonymous(req: &HttpRequest) -> AuditContext {
@@ -217,11 +196,11 @@ fn own_account(principal: &Principal) -> Result<TokenOwner, ApiError> {
 #[post("/auth/logout")]
 pub async fn logout(
     state: web::Data<AppState>,
-    caller: Caller,
+    caller: Principal,
     actor: Actor,
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> Result<HttpResponse, FlowError> {
-    let owner = own_account(&caller.0)?;
+    let owner = own_account(&caller)?;
     run_flow(&state, move |c| {
         sessions::logout(c, &actor.0, owner, &body.refresh_token, tenant_core::now())
     })
@@ -242,11 +221,11 @@ pub async fn logout(
 pub async fn change_password(
     state: web::Data<AppState>,
     identity: web::Data<Identity>,
-    caller: Caller,
+    caller: Principal,
     actor: Actor,
     ApiJson(body): ApiJson<ChangePasswordRequest>,
 ) -> Result<HttpResponse, FlowError> {
-    let owner = own_account(&caller.0)?;
+    let owner = own_account(&caller)?;
     let pair = run_flow(&state, move |c| {
         credentials::change_password(
             c,

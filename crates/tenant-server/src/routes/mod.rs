@@ -16,10 +16,13 @@ use crate::error::ApiError;
 use crate::middleware::RequestMeta;
 use crate::principal::Principal;
 
+pub mod api_keys;
+pub mod audit;
 pub mod auth;
 pub mod channels;
 pub mod config;
 pub mod health;
+pub mod me;
 pub mod openapi;
 pub mod operators;
 pub mod tenants;
@@ -41,6 +44,13 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(channels::delete_channel)
         .service(config::get_config)
         .service(config::get_tenant_config)
+        .service(api_keys::create_api_key)
+        .service(api_keys::list_api_keys)
+        .service(api_keys::revoke_api_key)
+        .service(api_keys::rotate_api_key)
+        .service(audit::list_tenant_audit)
+        .service(audit::list_audit)
+        .service(me::me)
         .service(openapi::openapi_json)
         .service(auth::login)
         .service(auth::refresh)
@@ -78,6 +88,20 @@ impl FromRequest for Actor {
             client_addr: meta.and_then(|m| m.client_addr.clone()),
             user_agent: meta.and_then(|m| m.user_agent.clone()),
         })))
+    }
+}
+
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            req.extensions()
+                .get::<Principal>()
+                .cloned()
+                .ok_or(ApiError::Unauthorized),
+        )
     }
 }
 

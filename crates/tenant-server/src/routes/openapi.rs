@@ -22,6 +22,8 @@ use crate::error::ErrorBody;
         (name = "auth", description = "Logging in with a password; access and refresh tokens"),
         (name = "users", description = "A tenant's users and their roles"),
         (name = "operators", description = "Operator users, who see every tenant"),
+        (name = "api-keys", description = "A tenant's API keys"),
+        (name = "audit", description = "The audit log"),
         (name = "health", description = "Probes"),
         (name = "meta", description = "The API's own description"),
     )

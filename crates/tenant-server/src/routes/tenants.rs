@@ -11,6 +11,7 @@ use crate::dto::{
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
+use crate::principal::Principal;
 use crate::service;
 use crate::state::AppState;
 
@@ -31,8 +32,9 @@ pub async fn create_tenant(
     ApiJson(body): ApiJson<CreateTenantRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let new = NewTenant::parse(&body.name, body.slug.as_deref(), body.plan.as_deref())?;
+    let hasher = state.api_keys.hasher.clone();
     let (tenant, key) = state
-        .run(move |c| Ok(service::create_tenant(c, &actor.0, new)?))
+        .run(move |c| Ok(service::create_tenant(c, &actor.0, &hasher, new)?))
         .await?;
     tracing::info!(tenant.id = %tenant.id, "tenant created");
     Ok(HttpResponse::Created()
@@ -92,6 +94,7 @@ pub async fn get_tenant(
     (status = 200, description = "The updated tenant", body = TenantResponse),
     (status = 400, description = "Malformed id or JSON", body = ErrorBody),
     (status = 401, description = "No valid operator token", body = ErrorBody),
+    (status = 403, description = "The role may not change the tenant, or a tenant credential set `status`", body = ErrorBody),
     (status = 404, description = "No such tenant", body = ErrorBody),
     (status = 409, description = "Slug taken", body = ErrorBody),
     (status = 422, description = "Invalid field", body = ErrorBody),
@@ -100,10 +103,15 @@ pub async fn get_tenant(
 pub async fn update_tenant(
     state: web::Data<AppState>,
     actor: Actor,
+    principal: Principal,
     id: web::Path<String>,
     ApiJson(body): ApiJson<UpdateTenantRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_tenant_id(&id)?;
+    // Suspending or reactivating a tenant is the operator's decision, not the tenant's.
+    if body.status.is_some() && matches!(principal, Principal::Tenant { .. }) {
+        return Err(ApiError::Forbidden);
+    }
     let update = TenantUpdate::parse(
         body.name.as_deref(),
         body.slug.as_deref(),
@@ -133,6 +141,7 @@ pub async fn delete_tenant(
     state
         .run(move |c| Ok(service::delete_tenant(c, &actor.0, &id)?))
         .await?;
+    state.api_keys.cache.invalidate_tenant(&id);
     tracing::info!(tenant.id = %id, "tenant deleted");
     Ok(HttpResponse::NoContent().finish())
 }

@@ -9,11 +9,9 @@ use tenant_store::users::{self as store, TenantUserRow};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::auth::Caller;
 use super::{Actor, parse_tenant_id};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
-use crate::identity::access::{may_manage_users, may_read_users};
 use crate::identity::password;
 use crate::identity::users::{self as service, CreateUser};
 use crate::state::AppState;
@@ -140,13 +138,11 @@ fn parse_role(raw: &str) -> Result<Role, ValidationError> {
 #[post("/tenants/{id}/users")]
 pub async fn create_user(
     state: web::Data<AppState>,
-    caller: Caller,
     actor: Actor,
     id: web::Path<String>,
     ApiJson(body): ApiJson<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&id)?;
-    may_manage_users(&caller.0, &tenant_id)?;
     let mut errors = ValidationErrors::default();
     let email = errors.check(Email::parse(&body.email));
     let role = errors.check(parse_role(&body.role));
@@ -199,12 +195,10 @@ pub async fn create_user(
 #[get("/tenants/{id}/users")]
 pub async fn list_users(
     state: web::Data<AppState>,
-    caller: Caller,
     id: web::Path<String>,
     ApiQuery(query): ApiQuery<ListUsersQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&id)?;
-    may_read_users(&caller.0, &tenant_id)?;
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let page = state
         .run(move |c| {
@@ -230,11 +224,9 @@ pub async fn list_users(
 #[get("/tenants/{id}/users/{uid}")]
 pub async fn get_user(
     state: web::Data<AppState>,
-    caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&path.0)?;
-    may_read_users(&caller.0, &tenant_id)?;
     let uid = parse_user_id(&path.1)?;
     let row = state
         .run(move |c| Ok(store::find(c, &tenant_id, &uid)?))
@@ -255,13 +247,11 @@ pub async fn get_user(
 #[patch("/tenants/{id}/users/{uid}")]
 pub async fn update_user(
     state: web::Data<AppState>,
-    caller: Caller,
     actor: Actor,
     path: web::Path<(String, String)>,
     ApiJson(body): ApiJson<UpdateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&path.0)?;
-    may_manage_users(&caller.0, &tenant_id)?;
     let uid = parse_user_id(&path.1)?;
     let role = body.role.as_deref().map(parse_role).transpose()?;
     let disabled = body.disabled;
@@ -293,12 +283,10 @@ pub async fn update_user(
 #[delete("/tenants/{id}/users/{uid}")]
 pub async fn delete_user(
     state: web::Data<AppState>,
-    caller: Caller,
     actor: Actor,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&path.0)?;
-    may_manage_users(&caller.0, &tenant_id)?;
     let uid = parse_user_id(&path.1)?;
     state
         .run(move |c| {

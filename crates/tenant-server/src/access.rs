@@ -1,0 +1,287 @@
+//! Authorization in one place: every route's [`Action`], and which role may do each.
+//!
+//! The middleware ([`crate::middleware::require_auth`]) looks up the matched route in [`ROUTES`]
+//! and applies [`authorize`] before any handler runs:
+//! - operators may do everything;
+//! - gateways only what [`crate::middleware::gateway_may`] allows;
+//! - tenant principals (API keys, tenant users) reach only `/tenants/{their id}/…`: another
+//!   tenant's id answers `404 not_found` exactly like a missing tenant, then the role must allow
+//!   the route's action (`403 forbidden` otherwise). Operator-only actions answer 403. A route
+//!   missing from [`ROUTES`] is refused to tenant principals (deny by default), and the
+//!   cross-tenant test fails, so a new route cannot be forgotten.
+//!
+//! The matrix is written down in `docs/security.md`.
+
+use actix_web::http::Method;
+use tenant_core::{Role, TenantId};
+
+use crate::error::ApiError;
+use crate::principal::{ActorRef, Principal};
+
+/// What a request does, as far as authorization is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// `GET /me`.
+    WhoAmI,
+    /// `GET /openapi.json`.
+    ReadApiDoc,
+    /// `POST /tenants`.
+    CreateTenant,
+    /// `GET /tenants` (every tenant).
+    ListTenants,
+    /// `GET /tenants/{id}`.
+    ReadTenant,
+    /// `PATCH /tenants/{id}` (the `status` field stays operator-only).
+    UpdateTenant,
+    /// `DELETE /tenants/{id}`.
+    DeleteTenant,
+    /// Reading channels (credentials are never shown, only which fields are set).
+    ReadChannels,
+    /// Creating, changing, removing channels and their credentials.
+    ManageChannels,
+    /// `GET /tenants/{id}/config`: the tenant's gateway config fragment (may hold credentials).
+    ReadTenantConfig,
+    /// `GET /config`: every tenant's config.
+    ReadCombinedConfig,
+    /// Listing API keys (never the keys themselves).
+    ReadApiKeys,
+    /// Creating, revoking, rotating API keys.
+    ManageApiKeys,
+    /// `GET /tenants/{id}/audit`.
+    ReadTenantAudit,
+    /// `GET /audit`: every tenant's audit log.
+    ReadAllAudit,
+    /// The caller's own login session: `POST /auth/logout`, `POST /auth/password`.
+    OwnSession,
+    /// Listing and reading a tenant's users.
+    ReadUsers,
+    /// Inviting, changing and removing a tenant's users.
+    ManageUsers,
+    /// Creating and listing operator users.
+    ManageOperators,
+}
+
+impl Action {
+    /// The least role that may do this within its own tenant; `None`: operators only.
+    pub fn min_role(self) -> Option<Role> {
+        use Action::*;
+        match self {
+            WhoAmI | ReadApiDoc | ReadTenant | ReadChannels | OwnSession | ReadUsers => {
+                Some(Role::Member)
+            }
+            ManageChannels | ReadTenantConfig | ReadApiKeys | ReadTenantAudit => Some(Role::Admin),
+            UpdateTenant | ManageApiKeys | ManageUsers => Some(Role::Owner),
+            CreateTenant | ListTenants | DeleteTenant | ReadCombinedConfig | ReadAllAudit
+            | ManageOperators => None,
+        }
+    }
+}
+
+/// Whether a tenant principal with `role` may do `action` within its own tenant.
+pub fn allows(role: Role, action: Action) -> bool {
+    action.min_role().is_some_and(|min| role.at_least(min))
+}
+
+/// Every route (method, path pattern as registered) and its action. Probes (`/health`,
+/// `/ready`) are public and not listed.
+pub const ROUTES: &[(&str, &str, Action)] = &[
+    ("GET", "/me", Action::WhoAmI),
+    ("GET", "/openapi.json", Action::ReadApiDoc),
+    ("POST", "/tenants", Action::CreateTenant),
+    ("GET", "/tenants", Action::ListTenants),
+    ("GET", "/tenants/{id}", Action::ReadTenant),
+    ("PATCH", "/tenants/{id}", Action::UpdateTenant),
+    ("DELETE", "/tenants/{id}", Action::DeleteTenant),
+    ("GET", "/tenants/{id}/channels", Action::ReadChannels),
+    ("POST", "/tenants/{id}/channels", Action::ManageChannels),
+    ("GET", "/tenants/{id}/channels/{kind}", Action::ReadChannels),
+    (
+        "PATCH",
+        "/tenants/{id}/channels/{kind}",
+        Action::ManageChannels,
+    ),
+    (
+        "DELETE",
+        "/tenants/{id}/channels/{kind}",
+        Action::ManageChannels,
+    ),
+    ("GET", "/tenants/{id}/config", Action::ReadTenantConfig),
+    ("GET", "/config", Action::ReadCombinedConfig),
+    ("GET", "/tenants/{id}/api-keys", Action::ReadApiKeys),
+    ("POST", "/tenants/{id}/api-keys", Action::ManageApiKeys),
+    (
+        "DELETE",
+        "/tenants/{id}/api-keys/{kid}",
+        Action::ManageApiKeys,
+    ),
+    (
+        "POST",
+        "/tenants/{id}/api-keys/{kid}/rotate",
+        Action::ManageApiKeys,
+    ),
+    ("GET", "/tenants/{id}/audit", Action::ReadTenantAudit),
+    ("GET", "/audit", Action::ReadAllAudit),
+    ("POST", "/auth/logout", Action::OwnSession),
+    ("POST", "/auth/password", Action::OwnSession),
+    ("GET", "/tenants/{id}/users", Action::ReadUsers),
+    ("GET", "/tenants/{id}/users/{uid}", Action::ReadUsers),
+    ("POST", "/tenants/{id}/users", Action::ManageUsers),
+    ("PATCH", "/tenants/{id}/users/{uid}", Action::ManageUsers),
+    ("DELETE", "/tenants/{id}/users/{uid}", Action::ManageUsers),
+    ("POST", "/operators", Action::ManageOperators),
+    ("GET", "/operators", Action::ManageOperators),
+];
+
+/// The action of a route, by method and registered path pattern.
+pub fn action_for(method: &str, pattern: &str) -> Option<Action> {
+    ROUTES
+        .iter()
+        .find(|(m, p, _)| m.eq_ignore_ascii_case(method) && *p == pattern)
+        .map(|(_, _, a)| *a)
+}
+
+/// The tenant a `/tenants/{id}/…` path names, when its pattern is tenant-scoped. `Some(None)`:
+/// tenant-scoped, but the id is malformed.
+fn scoped_tenant(pattern: &str, path: &str) -> Option<Option<TenantId>> {
+    if pattern != "/tenants/{id}" && !pattern.starts_with("/tenants/{id}/") {
+        return None;
+    }
+    let raw = path.strip_prefix("/tenants/")?.split('/').next()?;
+    Some(raw.parse().ok())
+}
+
+/// Decides whether `principal` may make this request; `pattern` is the matched route's path
+/// pattern (`None`: no route matches, the router answers 404).
+pub fn authorize(
+    principal: &Principal,
+    method: &Method,
+    pattern: Option<&str>,
+    path: &str,
+) -> Result<(), ApiError> {
+    // A login session is a user's: an API key or service token has none to end or re-password.
+    let own_session =
+        pattern.and_then(|p| action_for(method.as_str(), p)) == Some(Action::OwnSession);
+    if own_session
+        && !matches!(
+            principal.actor(),
+            ActorRef::User(_) | ActorRef::OperatorUser(_)
+        )
+    {
+        return Err(ApiError::Forbidden);
+    }
+    match principal {
+        Principal::Operator { .. } => Ok(()),
+        Principal::Gateway { .. } => {
+            if crate::middleware::gateway_may(method, path) {
+                Ok(())
+            } else {
+                Err(ApiError::Forbidden)
+            }
+        }
+        Principal::Tenant {
+            tenant_id, role, ..
+        } => {
+            let Some(pattern) = pattern else {
+                return Ok(());
+            };
+            if let Some(named) = scoped_tenant(pattern, path)
+                && named != Some(*tenant_id)
+            {
+                return Err(ApiError::NotFound("tenant"));
+            }
+            match action_for(method.as_str(), pattern) {
+                Some(action) if allows(*role, action) => Ok(()),
+                _ => Err(ApiError::Forbidden),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The matrix of `docs/security.md`, written out independently of [`Action::min_role`].
+    #[test]
+    fn the_matrix_is_the_documented_one() {
+        use Action::*;
+        let expect = [
+            (WhoAmI, [true, true, true]),
+            (ReadApiDoc, [true, true, true]),
+            (ReadTenant, [true, true, true]),
+            (ReadChannels, [true, true, true]),
+            (ManageChannels, [true, true, false]),
+            (ReadTenantConfig, [true, true, false]),
+            (ReadApiKeys, [true, true, false]),
+            (ReadTenantAudit, [true, true, false]),
+            (OwnSession, [true, true, true]),
+            (ReadUsers, [true, true, true]),
+            (UpdateTenant, [true, false, false]),
+            (ManageApiKeys, [true, false, false]),
+            (ManageUsers, [true, false, false]),
+            (ManageOperators, [false, false, false]),
+            (CreateTenant, [false, false, false]),
+            (ListTenants, [false, false, false]),
+            (DeleteTenant, [false, false, false]),
+            (ReadCombinedConfig, [false, false, false]),
+            (ReadAllAudit, [false, false, false]),
+        ];
+        for (action, [owner, admin, member]) in expect {
+            assert_eq!(allows(Role::Owner, action), owner, "{action:?}");
+            assert_eq!(allows(Role::Admin, action), admin, "{action:?}");
+            assert_eq!(allows(Role::Member, action), member, "{action:?}");
+        }
+    }
+
+    #[test]
+    fn another_tenant_is_not_found_before_the_role_is_checked() {
+        let mine = TenantId::random();
+        let member = Principal::Tenant {
+            tenant_id: mine,
+            role: Role::Member,
+            actor: ActorRef::ApiKey(uuid::Uuid::new_v4()),
+        };
+        let other = format!("/tenants/{}/api-keys", TenantId::random());
+        let err = authorize(
+            &member,
+            &Method::POST,
+            Some("/tenants/{id}/api-keys"),
+            &other,
+        );
+        assert!(matches!(err, Err(ApiError::NotFound("tenant"))));
+        let own = format!("/tenants/{mine}/api-keys");
+        let err = authorize(&member, &Method::POST, Some("/tenants/{id}/api-keys"), &own);
+        assert!(matches!(err, Err(ApiError::Forbidden)));
+        let own = format!("/tenants/{mine}/channels");
+        assert!(authorize(&member, &Method::GET, Some("/tenants/{id}/channels"), &own).is_ok());
+        let bad = "/tenants/not-a-uuid/channels";
+        let err = authorize(&member, &Method::GET, Some("/tenants/{id}/channels"), bad);
+        assert!(matches!(err, Err(ApiError::NotFound("tenant"))));
+        // Unlisted routes are refused; operator-only ones too.
+        let err = authorize(&member, &Method::GET, Some("/tenants/{id}/new"), &own);
+        assert!(matches!(err, Err(ApiError::Forbidden)));
+        let err = authorize(&member, &Method::GET, Some("/audit"), "/audit");
+        assert!(matches!(err, Err(ApiError::Forbidden)));
+    }
+
+    #[test]
+    fn only_users_have_a_login_session() {
+        let tenant_id = TenantId::random();
+        let logout = |p: &Principal| {
+            authorize(p, &Method::POST, Some("/auth/logout"), "/auth/logout").is_ok()
+        };
+        let as_actor = |actor| Principal::Tenant {
+            tenant_id,
+            role: Role::Member,
+            actor,
+        };
+        assert!(logout(&as_actor(ActorRef::User(uuid::Uuid::new_v4()))));
+        assert!(!logout(&as_actor(ActorRef::ApiKey(uuid::Uuid::new_v4()))));
+        assert!(logout(&Principal::Operator {
+            actor: ActorRef::OperatorUser(uuid::Uuid::new_v4())
+        }));
+        assert!(!logout(&Principal::Operator {
+            actor: ActorRef::ServiceToken(None)
+        }));
+    }
+}

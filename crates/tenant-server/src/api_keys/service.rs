@@ -1,0 +1,177 @@
+//! API key use cases: issue, revoke, rotate. Each runs in one transaction with its audit entry
+//! (`key.created`, `key.revoked`, `key.rotated`); the key itself exists in clear only in the
+//! returned [`IssuedKey`], to be shown once.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use tenant_core::{Role, Secret, TenantId};
+use tenant_store::api_keys::{self, ApiKeyRow, NewApiKey};
+use tenant_store::audit::{self, AuditContext, AuditEvent};
+use tenant_store::{AnyConnection, StoreError, StoreResult, tenants, write_transaction};
+use uuid::Uuid;
+
+use super::{ApiKeyHasher, visible_prefix};
+use crate::auth::{API_KEY_PREFIX, generate_token};
+
+/// The default overlap of a rotation: how long the old key keeps working.
+pub const DEFAULT_ROTATION_OVERLAP_SECS: u32 = 24 * 3600;
+/// The longest overlap a rotation may ask for.
+pub const MAX_ROTATION_OVERLAP_SECS: u32 = 7 * 24 * 3600;
+
+/// A key just issued: the stored row and the key in clear (shown once).
+#[derive(Debug)]
+pub struct IssuedKey {
+    /// As stored.
+    pub row: ApiKeyRow,
+    /// The key.
+    pub key: Secret,
+}
+
+/// What a new key is issued with.
+#[derive(Debug, Clone)]
+pub struct KeySpec {
+    /// Label.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Generates a key and stores its hash; audit included. The caller holds the transaction.
+pub fn issue(
+    c: &mut AnyConnection,
+    ctx: &AuditContext,
+    hasher: &ApiKeyHasher,
+    tenant_id: &TenantId,
+    spec: &KeySpec,
+    now: DateTime<Utc>,
+) -> StoreResult<IssuedKey> {
+    let key = generate_token(API_KEY_PREFIX);
+    let prefix = visible_prefix(&key);
+    let hash = hasher.hash_hex(key.expose());
+    let row = api_keys::insert(
+        c,
+        tenant_id,
+        &NewApiKey {
+            name: &spec.name,
+            prefix: &prefix,
+            key_hash: &hash,
+            role: spec.role,
+            expires_at: spec.expires_at,
+        },
+        now,
+    )?;
+    audit::record(
+        c,
+        ctx,
+        key_event(
+            tenant_id,
+            "key.created",
+            &row.id,
+            json!({"name": spec.name, "role": spec.role.as_str()}),
+        ),
+        now,
+    )?;
+    Ok(IssuedKey { row, key })
+}
+
+/// Issues a new key for an existing tenant.
+pub fn create_key(
+    conn: &mut AnyConnection,
+    ctx: &AuditContext,
+    hasher: &ApiKeyHasher,
+    tenant_id: &TenantId,
+    spec: KeySpec,
+) -> StoreResult<IssuedKey> {
+    write_transaction(conn, |c| {
+        if !tenants::exists(c, tenant_id)? {
+            return Err(StoreError::NotFound("tenant"));
+        }
+        issue(c, ctx, hasher, tenant_id, &spec, tenant_core::now())
+    })
+}
+
+/// Revokes a key; revoking a revoked key changes nothing (and records nothing).
+pub fn revoke_key(
+    conn: &mut AnyConnection,
+    ctx: &AuditContext,
+    tenant_id: &TenantId,
+    id: &Uuid,
+) -> StoreResult<()> {
+    write_transaction(conn, |c| {
+        let now = tenant_core::now();
+        let key = api_keys::find(c, tenant_id, id)?;
+        if key.revoked_at.is_some() {
+            return Ok(());
+        }
+        api_keys::revoke(c, tenant_id, id, now)?;
+        audit::record(
+            c,
+            ctx,
+            key_event(tenant_id, "key.revoked", &key.id, json!({"name": key.name})),
+            now,
+        )
+    })
+}
+
+/// Replaces a usable key by a new one with the same name and role; the old key keeps working
+/// for `overlap_secs` (or until its own earlier expiry).
+pub fn rotate_key(
+    conn: &mut AnyConnection,
+    ctx: &AuditContext,
+    hasher: &ApiKeyHasher,
+    tenant_id: &TenantId,
+    id: &Uuid,
+    overlap_secs: u32,
+    expires_at: Option<DateTime<Utc>>,
+) -> StoreResult<IssuedKey> {
+    write_transaction(conn, |c| {
+        let now = tenant_core::now();
+        let old = api_keys::find(c, tenant_id, id)?;
+        if !old.is_usable(now) || old.replaced_by.is_some() {
+            return Err(StoreError::Conflict {
+                field: "kid",
+                message: "only an active key that was not rotated yet can be rotated".into(),
+            });
+        }
+        let spec = KeySpec {
+            name: old.name.clone(),
+            role: old.role(),
+            expires_at,
+        };
+        let new = issue(c, ctx, hasher, tenant_id, &spec, now)?;
+        let mut until = now + chrono::Duration::seconds(i64::from(overlap_secs));
+        if let Some(own) = old.expires_at.map(|e| e.and_utc()) {
+            until = until.min(own);
+        }
+        api_keys::mark_replaced(c, tenant_id, id, &new.row.id, until)?;
+        audit::record(
+            c,
+            ctx,
+            key_event(
+                tenant_id,
+                "key.rotated",
+                &old.id,
+                json!({"replacedBy": new.row.id, "oldKeyExpiresAt": until}),
+            ),
+            now,
+        )?;
+        Ok(new)
+    })
+}
+
+fn key_event<'a>(
+    tenant_id: &'a TenantId,
+    action: &'a str,
+    key_id: &str,
+    details: serde_json::Value,
+) -> AuditEvent<'a> {
+    AuditEvent {
+        tenant_id: Some(tenant_id),
+        action,
+        resource_type: "api_key",
+        resource_id: Some(key_id.to_owned()),
+        details: Some(details),
+    }
+}
