@@ -11,6 +11,8 @@
 
 pub mod app;
 mod db;
+pub mod receiver;
 
 pub use app::{TestApp, TestResponse, spawn_app, spawn_app_with, test_settings};
 pub use db::{RowCounts, TestDb};
+pub use receiver::{Captured, Reply, WebhookReceiver};

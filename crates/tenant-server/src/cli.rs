@@ -47,6 +47,12 @@ pub enum Command {
         #[command(subcommand)]
         command: TenantsCommand,
     },
+    /// Webhook delivery: drain the due queue, or run a dispatcher without the HTTP API.
+    Webhooks {
+        /// The task.
+        #[command(subcommand)]
+        command: crate::webhook_cli::WebhooksCommand,
+    },
 }
 
 /// Options shared by `config render` and `config sync` (defaults from the `SAAS_CONFIG_*`
@@ -150,6 +156,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Migrate => migrate(&settings),
         Command::Config { command } => config_command(&settings, command),
         Command::Tenants { command } => tenants_command(&settings, command),
+        Command::Webhooks { command } => crate::webhook_cli::run(&settings, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -157,7 +164,8 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-type CliResult = Result<(), Box<dyn std::error::Error>>;
+/// What a subcommand returns.
+pub(crate) type CliResult = Result<(), Box<dyn std::error::Error>>;
 
 fn fail(e: &dyn std::error::Error) -> ExitCode {
     tracing::error!(error = %e, "moltbot-saas failed");
@@ -169,7 +177,7 @@ fn fail(e: &dyn std::error::Error) -> ExitCode {
 }
 
 #[allow(clippy::print_stdout)]
-fn print_json<T: serde::Serialize>(value: &T) -> CliResult {
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> CliResult {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! port 0 against their own database.
 
 pub mod auth;
+pub mod background;
 pub mod cli;
 pub mod dto;
 pub mod error;
@@ -20,3 +21,7 @@ pub mod startup;
 pub mod state;
 pub mod sync;
 pub mod telemetry;
+pub mod webhook_cli;
+pub mod webhook_dto;
+pub mod webhook_service;
+pub mod webhook_settings;

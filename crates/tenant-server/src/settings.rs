@@ -20,6 +20,21 @@
 //! | `SAAS_GATEWAY_BASE_CONFIG` | none | JSON/JSON5 file merged under the generated config (gateway, models, plugins) |
 //! | `SAAS_ENV` | `development` | `development` or `production`; production refuses to start without configured secrets instead of generating them |
 //! | `SAAS_DATA_DIR` | the SQLite file's directory, else `data` | where development secrets are generated and kept (mode 0600) |
+//! | `SAAS_WEBHOOK_DISPATCHER` | `true` | whether `serve` runs the webhook dispatcher |
+//! | `SAAS_WEBHOOK_WORKERS` | `4` | dispatch loops on PostgreSQL (SQLite: one claimer) |
+//! | `SAAS_WEBHOOK_BATCH_SIZE` | `64` | deliveries claimed and sent concurrently per loop round |
+//! | `SAAS_WEBHOOK_LEASE_SECS` | `60` | how long a claimed delivery is held before another process may retry it |
+//! | `SAAS_WEBHOOK_TIMEOUT_MS` | `10000` | delivery request timeout |
+//! | `SAAS_WEBHOOK_CONNECT_TIMEOUT_MS` | `5000` | delivery connect timeout |
+//! | `SAAS_WEBHOOK_RETRY_SCHEDULE` | `0s,5s,5m,30m,2h,5h,10h,10h` | wait before each attempt |
+//! | `SAAS_WEBHOOK_JITTER_PERCENT` | `20` | each wait moves by up to ± this percentage |
+//! | `SAAS_WEBHOOK_FAILURE_GRACE_SECS` | `432000` (5 days) | an endpoint failing continuously this long is disabled |
+//! | `SAAS_WEBHOOK_POLL_INTERVAL_MS` | `1000` | how often an idle dispatcher looks for due deliveries |
+//! | `SAAS_WEBHOOK_METRICS_INTERVAL_SECS` | `60` | how often delivery counters and queue depth are logged |
+//! | `SAAS_WEBHOOK_ALLOWED_NETWORKS` | none | comma-separated CIDRs deliveries may reach although private/loopback/… |
+//! | `SAAS_WEBHOOK_REQUIRE_HTTPS` | `false` | refuse `http://` endpoint URLs |
+//! | `SAAS_WEBHOOK_SECRET_OVERLAP_SECS` | `86400` | how long the previous secret keeps signing after a rotation |
+//! | `SAAS_SESSION_TTL_SECS` | `2592000` (30 days) | sessions inactive this long are purged |
 //! | `SAAS_LOG_FORMAT` | `pretty` | `pretty` or `json` |
 //! | `RUST_LOG` | `info` | log filter (tracing `EnvFilter` syntax) |
 
@@ -102,6 +117,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// How the gateway config is rendered by default.
     pub render: RenderOptions,
+    /// Events, sessions and webhook delivery.
+    pub webhooks: crate::webhook_settings::WebhookSettings,
 }
 
 /// The default database when `DATABASE_URL` is unset.
@@ -159,6 +176,7 @@ impl Settings {
             migrate_on_start: parse(&get, "SAAS_MIGRATE_ON_START", false)?,
             log_format,
             render: render_options(&get)?,
+            webhooks: crate::webhook_settings::from_lookup(&get)?,
         })
     }
 }

@@ -22,6 +22,8 @@ pub struct AppState {
     pub render: RenderOptions,
     /// Rendered gateway configs, by variant and revision.
     pub config_cache: Arc<ConfigCache>,
+    /// Events and webhooks: URL rules, rotation overlap, the dispatcher's wake-up.
+    pub webhooks: Arc<crate::webhook_service::WebhookState>,
 }
 
 impl AppState {

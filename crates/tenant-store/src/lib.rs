@@ -12,12 +12,16 @@ pub mod audit;
 pub mod channels;
 pub mod config_revision;
 mod connection;
+pub mod deliveries;
 mod error;
+pub mod events;
 pub mod migrations;
 // The table DSL is macro-generated; the tables are documented in the migrations.
 #[allow(missing_docs)]
 pub mod schema;
+pub mod sessions;
 pub mod tenants;
+pub mod webhooks;
 
 pub use connection::{
     AnyConnection, ConnectionManager, Database, DatabaseUrl, PoolConfig, PooledConn,

@@ -13,3 +13,6 @@ mod migrations;
 mod restart;
 mod store_channels;
 mod store_tenants;
+mod webhooks_api;
+mod webhooks_delivery;
+mod webhooks_support;

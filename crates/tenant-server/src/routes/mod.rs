@@ -18,9 +18,13 @@ use crate::principal::Principal;
 
 pub mod channels;
 pub mod config;
+pub mod deliveries;
+pub mod events;
 pub mod health;
 pub mod openapi;
+pub mod sessions;
 pub mod tenants;
+pub mod webhooks;
 
 /// Registers every route.
 pub fn configure(cfg: &mut ServiceConfig<'_>) {
@@ -38,7 +42,20 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(channels::delete_channel)
         .service(config::get_config)
         .service(config::get_tenant_config)
-        .service(openapi::openapi_json);
+        .service(openapi::openapi_json)
+        .service(events::post_event)
+        .service(events::post_message)
+        .service(sessions::list_sessions)
+        .service(webhooks::create_webhook)
+        .service(webhooks::list_webhooks)
+        .service(webhooks::get_webhook)
+        .service(webhooks::update_webhook)
+        .service(webhooks::delete_webhook)
+        .service(webhooks::rotate_webhook_secret)
+        .service(webhooks::test_webhook)
+        .service(deliveries::list_deliveries)
+        .service(deliveries::get_delivery)
+        .service(deliveries::replay_delivery);
 }
 
 /// The caller of a mutating request, for the audit log.

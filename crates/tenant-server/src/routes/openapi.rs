@@ -19,6 +19,8 @@ use crate::error::ErrorBody;
         (name = "tenants", description = "Tenants and their gateway identities"),
         (name = "channels", description = "A tenant's messaging channels and credentials"),
         (name = "config", description = "The gateway's configuration"),
+        (name = "events", description = "Gateway events and the sessions they name"),
+        (name = "webhooks", description = "Tenants' webhook endpoints, deliveries and dead letters"),
         (name = "health", description = "Probes"),
         (name = "meta", description = "The API's own description"),
     )
