@@ -15,4 +15,5 @@ mod store_channels;
 mod store_tenants;
 mod webhooks_api;
 mod webhooks_delivery;
+mod webhooks_processes;
 mod webhooks_support;
