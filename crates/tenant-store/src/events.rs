@@ -7,7 +7,6 @@ use diesel::prelude::*;
 use tenant_core::TenantId;
 use uuid::Uuid;
 
-use crate::error::unique_violation;
 use crate::schema::{events, tenants, webhook_deliveries};
 use crate::sessions::SessionSeen;
 use crate::{AnyConnection, StoreError, StoreResult};
@@ -96,30 +95,33 @@ pub fn ingest(
     now: DateTime<Utc>,
 ) -> StoreResult<Ingested> {
     conn.transaction(|c| {
-        if let Some(id) = find_by_source(c, &event.source, &event.source_id)? {
-            return Ok(Ingested::Duplicate { event_id: id });
+        // One statement decides idempotency: a repeated source id inserts nothing.
+        // `ON CONFLICT` is not in Diesel's common dialect, so each backend runs it itself.
+        macro_rules! insert_new {
+            ($conn:expr) => {
+                diesel::insert_into(events::table)
+                    .values((
+                        events::id.eq(event.id.to_string()),
+                        events::tenant_id.eq(tenant_id.to_string()),
+                        events::source.eq(&event.source),
+                        events::source_id.eq(&event.source_id),
+                        events::event_type.eq(&event.event_type),
+                        events::payload.eq(&event.payload),
+                        events::created_at.eq(now.naive_utc()),
+                    ))
+                    .on_conflict((events::source, events::source_id))
+                    .do_nothing()
+                    .execute($conn)?
+            };
         }
-        let inserted = c.transaction(|c| {
-            diesel::insert_into(events::table)
-                .values((
-                    events::id.eq(event.id.to_string()),
-                    events::tenant_id.eq(tenant_id.to_string()),
-                    events::source.eq(&event.source),
-                    events::source_id.eq(&event.source_id),
-                    events::event_type.eq(&event.event_type),
-                    events::payload.eq(&event.payload),
-                    events::created_at.eq(now.naive_utc()),
-                ))
-                .execute(c)
-        });
-        match inserted {
-            Ok(_) => {}
-            Err(e) if unique_violation(&e).is_some() => {
-                let id = find_by_source(c, &event.source, &event.source_id)?
-                    .ok_or(StoreError::Database(e))?;
-                return Ok(Ingested::Duplicate { event_id: id });
-            }
-            Err(e) => return Err(e.into()),
+        let inserted = match c {
+            AnyConnection::Postgresql(pg) => insert_new!(pg),
+            AnyConnection::Sqlite(lite) => insert_new!(lite),
+        };
+        if inserted == 0 {
+            let id = find_by_source(c, &event.source, &event.source_id)?
+                .ok_or(StoreError::NotFound("event"))?;
+            return Ok(Ingested::Duplicate { event_id: id });
         }
         if let Some(s) = session {
             crate::sessions::upsert(c, tenant_id, s, now)?;
