@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection, QueryDsl, RunQueryDsl, sql_query};
 use sha2::{Digest, Sha256};
-use tenant_store::schema::{api_keys, audit_log, channels, tenant_users, tenants};
+use tenant_store::schema::{
+    api_keys, audit_log, channels, tenant_users, tenants, webhook_deliveries, webhook_endpoints,
+};
 use tenant_store::{AnyConnection, DatabaseUrl, migrations};
 
 /// How many rows the tables a request may write hold, to prove that a rejected request wrote
@@ -22,6 +24,10 @@ pub struct RowCounts {
     pub audit_log: i64,
     /// `tenant_users` rows.
     pub tenant_users: i64,
+    /// `webhook_endpoints` rows.
+    pub webhook_endpoints: i64,
+    /// `webhook_deliveries` rows.
+    pub webhook_deliveries: i64,
 }
 
 /// One test's own database, removed on drop.
@@ -123,6 +129,14 @@ impl TestDb {
             api_keys: api_keys::table.count().get_result(&mut conn).unwrap(),
             audit_log: audit_log::table.count().get_result(&mut conn).unwrap(),
             tenant_users: tenant_users::table.count().get_result(&mut conn).unwrap(),
+            webhook_endpoints: webhook_endpoints::table
+                .count()
+                .get_result(&mut conn)
+                .unwrap(),
+            webhook_deliveries: webhook_deliveries::table
+                .count()
+                .get_result(&mut conn)
+                .unwrap(),
         }
     }
 

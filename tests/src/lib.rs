@@ -12,7 +12,9 @@
 pub mod app;
 mod db;
 mod keys;
+pub mod receiver;
 
 pub use app::{TestApp, TestResponse, captured_logs, spawn_app, spawn_app_with, test_settings};
 pub use db::{RowCounts, TestDb};
 pub use keys::{TEST_ENCRYPTION_KEYS, test_keys};
+pub use receiver::{Captured, Reply, WebhookReceiver};

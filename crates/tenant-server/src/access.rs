@@ -59,6 +59,15 @@ pub enum Action {
     ManageUsers,
     /// Creating and listing operator users.
     ManageOperators,
+    /// `POST /events`, `POST /webhooks/message`: the gateway reporting what happened.
+    IngestEvents,
+    /// `GET /tenants/{id}/sessions`.
+    ReadSessions,
+    /// Reading webhook endpoints (never their secrets) and their deliveries.
+    ReadWebhooks,
+    /// Creating, changing, removing, testing webhook endpoints; rotating their secrets; replaying
+    /// deliveries.
+    ManageWebhooks,
 }
 
 impl Action {
@@ -66,13 +75,14 @@ impl Action {
     pub fn min_role(self) -> Option<Role> {
         use Action::*;
         match self {
-            WhoAmI | ReadApiDoc | ReadTenant | ReadChannels | OwnSession | ReadUsers => {
-                Some(Role::Member)
+            WhoAmI | ReadApiDoc | ReadTenant | ReadChannels | OwnSession | ReadUsers
+            | ReadSessions | ReadWebhooks => Some(Role::Member),
+            ManageChannels | ReadTenantConfig | ReadApiKeys | ReadTenantAudit | ManageWebhooks => {
+                Some(Role::Admin)
             }
-            ManageChannels | ReadTenantConfig | ReadApiKeys | ReadTenantAudit => Some(Role::Admin),
             UpdateTenant | ManageApiKeys | ManageUsers => Some(Role::Owner),
             CreateTenant | ListTenants | DeleteTenant | ReadCombinedConfig | ReadAllAudit
-            | ManageOperators => None,
+            | ManageOperators | IngestEvents => None,
         }
     }
 }
@@ -130,6 +140,47 @@ pub const ROUTES: &[(&str, &str, Action)] = &[
     ("DELETE", "/tenants/{id}/users/{uid}", Action::ManageUsers),
     ("POST", "/operators", Action::ManageOperators),
     ("GET", "/operators", Action::ManageOperators),
+    ("POST", "/events", Action::IngestEvents),
+    ("POST", "/webhooks/message", Action::IngestEvents),
+    ("GET", "/tenants/{id}/sessions", Action::ReadSessions),
+    ("GET", "/tenants/{id}/webhooks", Action::ReadWebhooks),
+    ("GET", "/tenants/{id}/webhooks/{wid}", Action::ReadWebhooks),
+    (
+        "GET",
+        "/tenants/{id}/webhooks/{wid}/deliveries",
+        Action::ReadWebhooks,
+    ),
+    (
+        "GET",
+        "/tenants/{id}/webhooks/{wid}/deliveries/{did}",
+        Action::ReadWebhooks,
+    ),
+    ("POST", "/tenants/{id}/webhooks", Action::ManageWebhooks),
+    (
+        "PATCH",
+        "/tenants/{id}/webhooks/{wid}",
+        Action::ManageWebhooks,
+    ),
+    (
+        "DELETE",
+        "/tenants/{id}/webhooks/{wid}",
+        Action::ManageWebhooks,
+    ),
+    (
+        "POST",
+        "/tenants/{id}/webhooks/{wid}/rotate-secret",
+        Action::ManageWebhooks,
+    ),
+    (
+        "POST",
+        "/tenants/{id}/webhooks/{wid}/test",
+        Action::ManageWebhooks,
+    ),
+    (
+        "POST",
+        "/tenants/{id}/webhooks/{wid}/deliveries/{did}/replay",
+        Action::ManageWebhooks,
+    ),
 ];
 
 /// The action of a route, by method and registered path pattern.
@@ -216,10 +267,14 @@ mod tests {
             (ReadTenantAudit, [true, true, false]),
             (OwnSession, [true, true, true]),
             (ReadUsers, [true, true, true]),
+            (ReadSessions, [true, true, true]),
+            (ReadWebhooks, [true, true, true]),
+            (ManageWebhooks, [true, true, false]),
             (UpdateTenant, [true, false, false]),
             (ManageApiKeys, [true, false, false]),
             (ManageUsers, [true, false, false]),
             (ManageOperators, [false, false, false]),
+            (IngestEvents, [false, false, false]),
             (CreateTenant, [false, false, false]),
             (ListTenants, [false, false, false]),
             (DeleteTenant, [false, false, false]),

@@ -53,6 +53,12 @@ pub enum Command {
         #[command(subcommand)]
         command: TenantsCommand,
     },
+    /// Webhook delivery: drain the due queue, or run a dispatcher without the HTTP API.
+    Webhooks {
+        /// The task.
+        #[command(subcommand)]
+        command: crate::webhook_cli::WebhooksCommand,
+    },
 }
 
 /// Options shared by `config render` and `config sync` (defaults from the `SAAS_CONFIG_*`
@@ -163,6 +169,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Keys { command } => {
             crate::keys::run(&settings, command).and_then(|out| print_json(&out))
         }
+        Command::Webhooks { command } => crate::webhook_cli::run(&settings, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -170,7 +177,8 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-type CliResult = Result<(), Box<dyn std::error::Error>>;
+/// What a subcommand returns.
+pub(crate) type CliResult = Result<(), Box<dyn std::error::Error>>;
 
 fn fail(e: &dyn std::error::Error) -> ExitCode {
     tracing::error!(error = %e, "moltbot-saas failed");
@@ -182,7 +190,7 @@ fn fail(e: &dyn std::error::Error) -> ExitCode {
 }
 
 #[allow(clippy::print_stdout)]
-fn print_json<T: serde::Serialize>(value: &T) -> CliResult {
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> CliResult {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }

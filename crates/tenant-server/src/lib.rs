@@ -6,6 +6,7 @@
 pub mod access;
 pub mod api_keys;
 pub mod auth;
+pub mod background;
 pub mod cli;
 pub mod dto;
 pub mod error;
@@ -24,3 +25,7 @@ pub mod startup;
 pub mod state;
 pub mod sync;
 pub mod telemetry;
+pub mod webhook_cli;
+pub mod webhook_dto;
+pub mod webhook_service;
+pub mod webhook_settings;

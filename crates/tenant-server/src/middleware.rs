@@ -103,8 +103,12 @@ fn is_public(path: &str) -> bool {
     )
 }
 
-/// Requests a gateway token may make: reading the combined or one tenant's config.
+/// Requests a gateway token may make: reading the combined or one tenant's config, and posting
+/// events.
 pub fn gateway_may(method: &Method, path: &str) -> bool {
+    if method == Method::POST && matches!(path, "/events" | "/webhooks/message") {
+        return true;
+    }
     if method != Method::GET {
         return false;
     }
@@ -210,5 +214,9 @@ mod tests {
         assert!(!gateway_may(&Method::GET, "/tenants"));
         assert!(!gateway_may(&Method::GET, "/tenants/abc/channels/config"));
         assert!(!gateway_may(&Method::GET, "/tenants//config"));
+        assert!(gateway_may(&Method::POST, "/events"));
+        assert!(gateway_may(&Method::POST, "/webhooks/message"));
+        assert!(!gateway_may(&Method::GET, "/events"));
+        assert!(!gateway_may(&Method::POST, "/tenants/abc/webhooks"));
     }
 }

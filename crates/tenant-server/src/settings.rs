@@ -32,6 +32,21 @@
 //! | `SAAS_OIDC_ROLE_MAP` | identity (`owner`, `admin`, `member`, `operator`) | `idp-value=role,…` mapping claim values to roles |
 //! | `SAAS_API_KEY_SECRET` | generated into `SAAS_DATA_DIR/api-key-hmac.key` (development only) | server secret API keys are hashed with (HMAC-SHA256, ≥ 32 characters); required in production; changing it invalidates every API key |
 //! | `SAAS_API_KEY_CACHE_TTL_SECS` | `30` | how long a replica trusts an authenticated API key without asking the database (`0` disables); the most a revocation takes to reach other replicas |
+//! | `SAAS_WEBHOOK_DISPATCHER` | `true` | whether `serve` runs the webhook dispatcher |
+//! | `SAAS_WEBHOOK_WORKERS` | `4` | dispatch loops on PostgreSQL (SQLite: one claimer) |
+//! | `SAAS_WEBHOOK_BATCH_SIZE` | `64` | deliveries claimed and sent concurrently per loop round |
+//! | `SAAS_WEBHOOK_LEASE_SECS` | `60` | how long a claimed delivery is held before another process may retry it |
+//! | `SAAS_WEBHOOK_TIMEOUT_MS` | `10000` | delivery request timeout |
+//! | `SAAS_WEBHOOK_CONNECT_TIMEOUT_MS` | `5000` | delivery connect timeout |
+//! | `SAAS_WEBHOOK_RETRY_SCHEDULE` | `0s,5s,5m,30m,2h,5h,10h,10h` | wait before each attempt |
+//! | `SAAS_WEBHOOK_JITTER_PERCENT` | `20` | each wait moves by up to ± this percentage |
+//! | `SAAS_WEBHOOK_FAILURE_GRACE_SECS` | `432000` (5 days) | an endpoint failing continuously this long is disabled |
+//! | `SAAS_WEBHOOK_POLL_INTERVAL_MS` | `1000` | how often an idle dispatcher looks for due deliveries |
+//! | `SAAS_WEBHOOK_METRICS_INTERVAL_SECS` | `60` | how often delivery counters and queue depth are logged |
+//! | `SAAS_WEBHOOK_ALLOWED_NETWORKS` | none | comma-separated CIDRs deliveries may reach although private/loopback/… |
+//! | `SAAS_WEBHOOK_REQUIRE_HTTPS` | `false` | refuse `http://` endpoint URLs |
+//! | `SAAS_WEBHOOK_SECRET_OVERLAP_SECS` | `86400` | how long the previous secret keeps signing after a rotation |
+//! | `SAAS_SESSION_TTL_SECS` | `2592000` (30 days) | sessions inactive this long are purged |
 //! | `SAAS_LOG_FORMAT` | `pretty` | `pretty` or `json` |
 //! | `RUST_LOG` | `info` | log filter (tracing `EnvFilter` syntax) |
 
@@ -126,6 +141,8 @@ pub struct Settings {
     pub encryption_keys: Option<Arc<KeyRing>>,
     /// User authentication: JWT secret, token lifetimes, external identity provider.
     pub identity: IdentitySettings,
+    /// Events, sessions and webhook delivery.
+    pub webhooks: crate::webhook_settings::WebhookSettings,
 }
 
 /// The default database when `DATABASE_URL` is unset.
@@ -196,6 +213,7 @@ impl Settings {
                 })
                 .transpose()?,
             identity: IdentitySettings::from_lookup(&get)?,
+            webhooks: crate::webhook_settings::from_lookup(&get)?,
         })
     }
 }

@@ -43,6 +43,9 @@ pub enum StartupError {
     /// The listener could not be bound.
     #[error("cannot listen: {0}")]
     Io(#[from] std::io::Error),
+    /// The webhook dispatcher could not be built.
+    #[error(transparent)]
+    Dispatcher(#[from] tenant_webhooks::delivery::DispatchError),
 }
 
 /// Opens the database and brings its schema up to date: SQLite always migrates on start;
@@ -94,6 +97,7 @@ pub struct Application {
     port: u16,
     server: Server,
     generated_tokens: Vec<GeneratedToken>,
+    background: crate::background::Background,
 }
 
 impl Application {
@@ -119,6 +123,7 @@ impl Application {
             database = %settings.database_url.redacted(),
             "listening"
         );
+        let background = crate::background::Background::new(&db, &settings.webhooks)?;
         let state = web::Data::new(AppState {
             db,
             auth,
@@ -126,6 +131,7 @@ impl Application {
             render: settings.render.clone(),
             config_cache: Default::default(),
             keys,
+            webhooks: background.webhook_state(&settings.webhooks),
         });
         let limit = settings.max_body_bytes;
         let mut server = HttpServer::new(move || {
@@ -155,6 +161,7 @@ impl Application {
             port,
             server: server.run(),
             generated_tokens,
+            background,
         })
     }
 
@@ -174,8 +181,13 @@ impl Application {
     }
 
     /// Serves until SIGINT/SIGTERM (or the handle's `stop`), letting in-flight requests finish.
+    /// Background work (the webhook dispatcher, the session purge) runs alongside and stops with
+    /// the server.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let mut tasks = self.background.spawn();
+        let result = self.server.await;
+        tasks.abort_all();
+        result
     }
 }
 

@@ -28,6 +28,8 @@ pub struct AppState {
     pub config_cache: Arc<ConfigCache>,
     /// The key ring sealing channel credentials at rest.
     pub keys: Arc<KeyRing>,
+    /// Events and webhooks: URL rules, rotation overlap, the dispatcher's wake-up.
+    pub webhooks: Arc<crate::webhook_service::WebhookState>,
 }
 
 impl AppState {

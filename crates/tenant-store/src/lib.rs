@@ -13,7 +13,9 @@ pub mod channels;
 pub mod config_revision;
 mod connection;
 pub mod crypto;
+pub mod deliveries;
 mod error;
+pub mod events;
 pub mod key_rotation;
 pub mod login_throttle;
 pub mod migrations;
@@ -22,8 +24,10 @@ pub mod refresh_tokens;
 // The table DSL is macro-generated; the tables are documented in the migrations.
 #[allow(missing_docs)]
 pub mod schema;
+pub mod sessions;
 pub mod tenants;
 pub mod users;
+pub mod webhooks;
 
 pub use connection::{
     AnyConnection, ConnectionManager, Database, DatabaseUrl, PoolConfig, PooledConn,

@@ -153,6 +153,53 @@ diesel::table! {
         enabled -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        previous_secret_expires_at -> Nullable<Timestamp>,
+        failing_since -> Nullable<Timestamp>,
+        disabled_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> Text,
+        tenant_id -> Text,
+        source -> Text,
+        source_id -> Text,
+        event_type -> Text,
+        payload -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Text,
+        tenant_id -> Text,
+        endpoint_id -> Text,
+        event_id -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        lease_owner -> Nullable<Text>,
+        last_status_code -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        completed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (id) {
+        id -> Text,
+        delivery_id -> Text,
+        attempt -> Integer,
+        outcome -> Text,
+        status_code -> Nullable<Integer>,
+        latency_ms -> BigInt,
+        error -> Nullable<Text>,
+        response_excerpt -> Nullable<Text>,
+        created_at -> Timestamp,
     }
 }
 
@@ -170,6 +217,10 @@ diesel::joinable!(refresh_tokens -> tenant_users (tenant_user_id));
 diesel::joinable!(refresh_tokens -> operator_users (operator_user_id));
 diesel::joinable!(sessions -> tenants (tenant_id));
 diesel::joinable!(webhook_endpoints -> tenants (tenant_id));
+diesel::joinable!(events -> tenants (tenant_id));
+diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
+diesel::joinable!(webhook_deliveries -> events (event_id));
+diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
@@ -184,4 +235,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     operator_users,
     refresh_tokens,
     login_throttle,
+    events,
+    webhook_deliveries,
+    webhook_attempts,
 );

@@ -62,38 +62,101 @@ async fn user_with_role(app: &TestApp, id: &str, role: Role) -> String {
     tokens(app, Some(id), &email).await.0
 }
 
-/// Fresh resources for one request on tenant `id`: the telegram channel exists, and a new key
-/// and a new (invited) user can be revoked, rotated, changed or deleted; returns their ids.
-async fn prepare(app: &TestApp, id: &str) -> (String, String) {
+/// The ids of the resources one request may act on.
+struct Ids {
+    key: String,
+    user: String,
+    webhook: String,
+    delivery: String,
+}
+
+/// Fresh resources for one request on tenant `id`: the telegram channel exists, and a new key,
+/// a new (invited) user and — for webhook routes — a new webhook endpoint with one delivery can be
+/// revoked, rotated, changed, replayed or deleted.
+async fn prepare(app: &TestApp, id: &str, template: &str) -> Ids {
     let _ = app
         .post(
             &format!("/tenants/{id}/channels"),
             &json!({"channel": "telegram"}),
         )
         .await;
-    let r = app
-        .post(
+    let created = |r: moltbot_saas_tests::TestResponse, field: &str| {
+        assert!(r.status.is_success(), "{}", r.text);
+        r.body[field].as_str().unwrap().to_owned()
+    };
+    let key = created(
+        app.post(
             &format!("/tenants/{id}/api-keys"),
             &json!({"name": "victim"}),
         )
-        .await;
-    let kid = r.body["id"].as_str().unwrap().to_owned();
-    let r = app
-        .post(
+        .await,
+        "id",
+    );
+    let email = format!("victim-{}@tenant.test", uuid::Uuid::new_v4().simple());
+    let user = created(
+        app.post(
             &format!("/tenants/{id}/users"),
-            &json!({"email": format!("victim-{}@tenant.test", uuid::Uuid::new_v4().simple()), "role": "member"}),
+            &json!({"email": email, "role": "member"}),
         )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    (kid, r.body["id"].as_str().unwrap().to_owned())
+        .await,
+        "id",
+    );
+    // A tenant has at most 50 endpoints: make one only where the route needs it (and
+    // `discard` it after).
+    let (mut webhook, mut delivery) = (String::new(), String::new());
+    if template.contains("{wid}") {
+        webhook = created(
+            app.post(
+                &format!("/tenants/{id}/webhooks"),
+                &json!({"url": "https://hooks.example.com/victim"}),
+            )
+            .await,
+            "id",
+        );
+        delivery = created(
+            app.post(
+                &format!("/tenants/{id}/webhooks/{webhook}/test"),
+                &json!({}),
+            )
+            .await,
+            "deliveryId",
+        );
+    }
+    Ids {
+        key,
+        user,
+        webhook,
+        delivery,
+    }
 }
 
-fn concrete(template: &str, id: &str, (kid, uid): &(String, String)) -> String {
+/// Removes the webhook endpoint `prepare` made, if any (it may be gone already).
+async fn discard(app: &TestApp, id: &str, ids: &Ids) {
+    if !ids.webhook.is_empty() {
+        let r = app
+            .request_as(
+                Some(&app.operator_token),
+                Method::DELETE,
+                &format!("/tenants/{id}/webhooks/{}", ids.webhook),
+                None,
+            )
+            .await;
+        assert!(
+            matches!(r.status, StatusCode::NO_CONTENT | StatusCode::NOT_FOUND),
+            "{}",
+            r.text
+        );
+    }
+}
+
+fn concrete(template: &str, id: &str, ids: &Ids) -> String {
     template
         .replace("{id}", id)
         .replace("{kind}", "telegram")
-        .replace("{kid}", kid)
-        .replace("{uid}", uid)
+        .replace("{kid}", &ids.key)
+        .replace("{uid}", &ids.user)
+        .replace("{wid}", &ids.webhook)
+        .replace("{did}", &ids.delivery)
 }
 
 fn body_for(method: &str, template: &str) -> Option<Value> {
@@ -106,6 +169,10 @@ fn body_for(method: &str, template: &str) -> Option<Value> {
             "role": "member",
         })),
         ("patch", t) if t.ends_with("{uid}") => Some(json!({"role": "member"})),
+        ("post", t) if t.ends_with("/webhooks") => {
+            Some(json!({"url": "https://hooks.example.com/new"}))
+        }
+        ("patch", t) if t.ends_with("{wid}") => Some(json!({"description": "changed"})),
         ("patch", t) if t.ends_with("{kind}") => Some(json!({"enabled": false})),
         ("patch", "/tenants/{id}") => Some(json!({"name": "Renamed"})),
         ("post", "/operators") => Some(json!({
@@ -187,7 +254,7 @@ async fn every_route_is_in_the_matrix_and_enforced() {
         // Another tenant's keys and user: 404 on A's resources, whatever their role; nothing
         // written.
         if tenant_scoped {
-            let ids = prepare(&app, a_id).await;
+            let ids = prepare(&app, a_id, template).await;
             let path = concrete(template, a_id, &ids);
             let before = db.row_counts();
             for key in [&b_owner, &b_member, &b_user] {
@@ -198,6 +265,7 @@ async fn every_route_is_in_the_matrix_and_enforced() {
                 assert!(is_tenant_not_found(&r), "{method} {template}: {}", r.text);
             }
             assert_eq!(db.row_counts(), before, "{method} {template} wrote nothing");
+            discard(&app, a_id, &ids).await;
         }
 
         // Each role on its own tenant, as a key and as a user: the matrix decides.
@@ -206,11 +274,12 @@ async fn every_route_is_in_the_matrix_and_enforced() {
             if method == "delete" && template == "/tenants/{id}" && allowed {
                 continue; // would delete the tenant under test; no role may anyway
             }
-            let ids = prepare(&app, a_id).await;
+            let ids = prepare(&app, a_id, template).await;
             let path = concrete(template, a_id, &ids);
             let r = app
                 .request_as(Some(key), m.clone(), &path, body.as_ref())
                 .await;
+            discard(&app, a_id, &ids).await;
             let credential = if *via_user { "user" } else { "key" };
             if allowed {
                 assert!(

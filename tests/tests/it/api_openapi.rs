@@ -42,6 +42,22 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/tenants/{id}/audit"),
     ("get", "/audit"),
     ("get", "/me"),
+    ("post", "/events"),
+    ("post", "/webhooks/message"),
+    ("get", "/tenants/{id}/sessions"),
+    ("get", "/tenants/{id}/webhooks"),
+    ("post", "/tenants/{id}/webhooks"),
+    ("get", "/tenants/{id}/webhooks/{wid}"),
+    ("patch", "/tenants/{id}/webhooks/{wid}"),
+    ("delete", "/tenants/{id}/webhooks/{wid}"),
+    ("post", "/tenants/{id}/webhooks/{wid}/rotate-secret"),
+    ("post", "/tenants/{id}/webhooks/{wid}/test"),
+    ("get", "/tenants/{id}/webhooks/{wid}/deliveries"),
+    ("get", "/tenants/{id}/webhooks/{wid}/deliveries/{did}"),
+    (
+        "post",
+        "/tenants/{id}/webhooks/{wid}/deliveries/{did}/replay",
+    ),
 ];
 
 const METHODS: &[&str] = &[
@@ -106,12 +122,30 @@ async fn the_document_is_openapi_3_1_and_lists_every_route() {
 #[tokio::test]
 async fn every_documented_route_is_served() {
     let db = TestDb::new();
-    let app = spawn_app(&db).await;
+    // The dispatcher is off so the finished delivery below stays finished.
+    let mut settings = moltbot_saas_tests::test_settings(&db);
+    settings.webhooks.dispatcher = false;
+    let app = moltbot_saas_tests::spawn_app_with(settings).await;
     let doc = app.get("/openapi.json").await.body;
-    let id = app.create_tenant("Acme").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let tenant = app.create_tenant("Acme").await;
+    let id = tenant["id"].as_str().unwrap().to_owned();
+    let account = tenant["accountId"].clone();
+    let hooks = format!("/tenants/{id}/webhooks");
+    let r = app
+        .post(&hooks, &json!({"url": "https://example.com/hook"}))
+        .await;
+    let wid = r.body["id"].as_str().unwrap().to_owned();
+    let r = app.post(&format!("{hooks}/{wid}/test"), &json!({})).await;
+    let did = r.body["deliveryId"].as_str().unwrap().to_owned();
+    {
+        use diesel::prelude::*;
+        use tenant_store::schema::webhook_deliveries as d;
+        let mut conn = db.connect();
+        diesel::update(d::table.find(&did))
+            .set(d::status.eq("failed"))
+            .execute(&mut conn)
+            .unwrap();
+    }
     let r = app
         .post(
             &format!("/tenants/{id}/channels"),
@@ -156,7 +190,9 @@ async fn every_documented_route_is_served() {
             .replace("{id}", &id)
             .replace("{kind}", "telegram")
             .replace("{uid}", &uid)
-            .replace("{kid}", &kid);
+            .replace("{kid}", &kid)
+            .replace("{wid}", &wid)
+            .replace("{did}", &did);
         let token = match template.as_str() {
             "/auth/login" | "/auth/refresh" | "/auth/accept-invite" => None,
             "/auth/logout" => Some(a2.as_str()),
@@ -180,6 +216,15 @@ async fn every_documented_route_is_served() {
             ("post", "/tenants") => Some(json!({"name": "Another"})),
             ("post", t) if t.ends_with("/api-keys") => Some(json!({"name": "another"})),
             ("post", t) if t.ends_with("/rotate") => Some(json!({})),
+            ("post", "/events") => {
+                Some(json!({"id": "e1", "type": "message.received", "accountId": account.clone()}))
+            }
+            ("post", "/webhooks/message") => {
+                Some(json!({"tenantId": id, "channel": "telegram", "from": "u", "message": "m"}))
+            }
+            ("post", "/tenants/{id}/webhooks") => Some(json!({"url": "https://example.com/other"})),
+            ("post", t) if t.contains("{wid}") => None,
+            ("patch", "/tenants/{id}/webhooks/{wid}") => Some(json!({"enabled": true})),
             ("post", _) => Some(json!({"channel": "discord"})),
             ("patch", t) if t.ends_with("{kind}") => Some(json!({"enabled": false})),
             ("patch", _) => Some(json!({"plan": "pro"})),

@@ -23,3 +23,7 @@ mod store_channels;
 mod store_tenants;
 mod store_users;
 mod users_support;
+mod webhooks_api;
+mod webhooks_delivery;
+mod webhooks_processes;
+mod webhooks_support;

@@ -50,9 +50,12 @@ const EXPECTED_TABLES: &[&str] = &[
     "audit_log",
     "channels",
     "config_revision",
+    "events",
     "sessions",
     "tenant_users",
     "tenants",
+    "webhook_attempts",
+    "webhook_deliveries",
     "webhook_endpoints",
 ];
 

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use tenant_core::{Secret, TenantId};
 use tenant_store::audit::{self, AuditContext, AuditEvent};
 use tenant_store::refresh_tokens::{self, TokenOwner};
-use tenant_store::{AnyConnection, Connection, operator_users, users};
+use tenant_store::{AnyConnection, operator_users, users, write_transaction};
 
 use super::jwt::Subject;
 use super::sessions::{TokenPair, current_subject, issue_pair};
@@ -53,7 +53,7 @@ pub fn change_password(
         return Err(FlowError::InvalidCredentials);
     }
     let hash = password::hash(new).map_err(ApiError::Internal)?;
-    conn.transaction(|c| {
+    write_transaction(conn, |c| {
         let tenant_id = match subject {
             Subject::TenantUser { id, tenant_id, .. } => {
                 users::set_password(c, &tenant_id, &id, &hash, now)?;
@@ -116,7 +116,7 @@ pub fn accept_invite(
         role: user.role()?,
     };
     let hash = password::hash(new).map_err(ApiError::Internal)?;
-    conn.transaction(|c| {
+    write_transaction(conn, |c| {
         let id = user.uuid()?;
         users::set_password(c, &tenant_id, &id, &hash, now)?;
         users::touch_login(c, &tenant_id, &id, now)?;

@@ -6,7 +6,7 @@ use serde_json::json;
 use tenant_core::{Email, Secret, TenantId};
 use tenant_store::audit::{self, AuditContext, AuditEvent};
 use tenant_store::refresh_tokens::{self, TokenOwner};
-use tenant_store::{AnyConnection, Connection, StoreError, operator_users, users};
+use tenant_store::{AnyConnection, StoreError, operator_users, users, write_transaction};
 
 use super::jwt::Subject;
 use super::sessions::{TokenPair, issue_pair};
@@ -137,7 +137,7 @@ pub fn login(
         return Err(FlowError::InvalidCredentials);
     };
     let subject = candidate.subject;
-    conn.transaction(|c| {
+    write_transaction(conn, |c| {
         throttle::reset(c, &account_key)?;
         let (event_tenant, resource_type, id) = match subject {
             Subject::TenantUser { id, tenant_id, .. } => {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use tenant_core::Secret;
 use tenant_store::audit::{self, AuditContext, AuditEvent};
 use tenant_store::refresh_tokens::{self, TokenOwner};
-use tenant_store::{AnyConnection, Connection, StoreError, operator_users, users};
+use tenant_store::{AnyConnection, StoreError, operator_users, users, write_transaction};
 use uuid::Uuid;
 
 use super::jwt::Subject;
@@ -138,7 +138,7 @@ pub fn refresh(
         return Err(FlowError::InvalidToken);
     }
     let family: Uuid = row.family_id.parse().map_err(|_| FlowError::InvalidToken)?;
-    let outcome = conn.transaction(|c| {
+    let outcome = write_transaction(conn, |c| {
         if !refresh_tokens::mark_used(c, &row.id, now)? {
             return Ok(None);
         }
@@ -175,7 +175,7 @@ pub fn logout(
     if row.owner() != Some(owner) {
         return Ok(());
     }
-    conn.transaction(|c| {
+    write_transaction(conn, |c| {
         refresh_tokens::revoke_family(c, &row.family_id, now)?;
         audit::record(
             c,

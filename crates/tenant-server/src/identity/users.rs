@@ -8,7 +8,7 @@ use tenant_store::audit::{self, AuditContext, AuditEvent};
 use tenant_store::operator_users::{self, OperatorUserRow};
 use tenant_store::refresh_tokens::{self, TokenOwner};
 use tenant_store::users::{self, NewTenantUser, TenantUserRow};
-use tenant_store::{AnyConnection, Connection, StoreError, StoreResult};
+use tenant_store::{AnyConnection, StoreError, StoreResult, write_transaction};
 use uuid::Uuid;
 
 use crate::auth::{generate_token, hash_token_hex};
@@ -49,7 +49,7 @@ pub fn create_user(
         .password_hash
         .is_none()
         .then(|| generate_token(INVITE_PREFIX));
-    conn.transaction(|c| {
+    write_transaction(conn, |c| {
         if !users::tenant_exists(c, tenant_id)? {
             return Err(StoreError::NotFound("tenant"));
         }
@@ -96,7 +96,7 @@ pub fn update_user(
     disabled: Option<bool>,
     now: DateTime<Utc>,
 ) -> StoreResult<TenantUserRow> {
-    conn.transaction(|c| {
+    write_transaction(conn, |c| {
         users::lock_tenant(c, tenant_id)?;
         let before = users::find(c, tenant_id, id)?;
         let old_role = before.role()?;
@@ -138,7 +138,7 @@ pub fn delete_user(
     id: &Uuid,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    conn.transaction(|c| {
+    write_transaction(conn, |c| {
         users::lock_tenant(c, tenant_id)?;
         let user = users::find(c, tenant_id, id)?;
         let is_owner = user.role()? == Role::Owner && !user.disabled;
@@ -170,7 +170,7 @@ pub fn create_operator(
     password_hash: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<OperatorUserRow> {
-    conn.transaction(|c| {
+    write_transaction(conn, |c| {
         let row = operator_users::insert(c, email, password_hash, now)?;
         audit::record(
             c,

@@ -21,12 +21,16 @@ pub mod audit;
 pub mod auth;
 pub mod channels;
 pub mod config;
+pub mod deliveries;
+pub mod events;
 pub mod health;
 pub mod me;
 pub mod openapi;
 pub mod operators;
+pub mod sessions;
 pub mod tenants;
 pub mod users;
+pub mod webhooks;
 
 /// Registers every route.
 pub fn configure(cfg: &mut ServiceConfig<'_>) {
@@ -63,7 +67,20 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(users::update_user)
         .service(users::delete_user)
         .service(operators::create_operator)
-        .service(operators::list_operators);
+        .service(operators::list_operators)
+        .service(events::post_event)
+        .service(events::post_message)
+        .service(sessions::list_sessions)
+        .service(webhooks::create_webhook)
+        .service(webhooks::list_webhooks)
+        .service(webhooks::get_webhook)
+        .service(webhooks::update_webhook)
+        .service(webhooks::delete_webhook)
+        .service(webhooks::rotate_webhook_secret)
+        .service(webhooks::test_webhook)
+        .service(deliveries::list_deliveries)
+        .service(deliveries::get_delivery)
+        .service(deliveries::replay_delivery);
 }
 
 /// The caller of a mutating request, for the audit log.

@@ -24,6 +24,8 @@ use crate::error::ErrorBody;
         (name = "operators", description = "Operator users, who see every tenant"),
         (name = "api-keys", description = "A tenant's API keys"),
         (name = "audit", description = "The audit log"),
+        (name = "events", description = "Gateway events and the sessions they name"),
+        (name = "webhooks", description = "Tenants' webhook endpoints, deliveries and dead letters"),
         (name = "health", description = "Probes"),
         (name = "meta", description = "The API's own description"),
     )

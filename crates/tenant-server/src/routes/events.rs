@@ -1,0 +1,114 @@
+//! Ingest of gateway events: `POST /events` (typed) and `POST /webhooks/message` (the prototype's
+//! body). Each event is attributed to a tenant, stored once per id, and enqueued for delivery to
+//! the tenant's endpoints in the same transaction.
+
+use actix_web::{HttpResponse, post, web};
+use serde_json::{Map, Value};
+use tenant_store::events::Ingested;
+use tenant_webhooks::ingest::{self, EventInput, IngestError};
+
+use super::parse_tenant_id;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiJson;
+use crate::state::AppState;
+use crate::webhook_dto::{EventAcceptedResponse, EventRequest, MessageRequest};
+
+fn ingest_error(e: IngestError) -> ApiError {
+    match e {
+        IngestError::Invalid { field, message } => {
+            ApiError::invalid(tenant_core::ValidationError::new(field, "invalid", message))
+        }
+        IngestError::Unresolved { fields, message } => {
+            let errors = fields
+                .iter()
+                .map(|f| tenant_core::ValidationError::new(*f, "unresolved", message.clone()))
+                .collect();
+            ApiError::Validation(tenant_core::ValidationErrors(errors))
+        }
+        IngestError::Store(e) => e.into(),
+    }
+}
+
+async fn accept(state: &AppState, input: EventInput) -> Result<HttpResponse, ApiError> {
+    let accepted = state
+        .run(move |c| ingest::ingest(c, input, tenant_core::now()).map_err(ingest_error))
+        .await?;
+    let (event_id, duplicate, deliveries) = match accepted.ingested {
+        Ingested::Accepted {
+            event_id,
+            deliveries,
+        } => (event_id, false, deliveries),
+        Ingested::Duplicate { event_id } => (event_id, true, 0),
+    };
+    if deliveries > 0 {
+        state.webhooks.wake.notify_one();
+    }
+    Ok(HttpResponse::Accepted().json(EventAcceptedResponse {
+        event_id: event_id.to_string(),
+        tenant_id: accepted.tenant_id.to_string(),
+        duplicate,
+        deliveries,
+    }))
+}
+
+/// Accepts a gateway event (gateway or operator token).
+#[utoipa::path(tag = "events", request_body = EventRequest, security(("bearer" = [])), responses(
+    (status = 202, description = "Accepted (or a duplicate id, accepted once)", body = EventAcceptedResponse),
+    (status = 400, description = "Malformed JSON", body = ErrorBody),
+    (status = 401, description = "No valid token", body = ErrorBody),
+    (status = 413, description = "Body too large", body = ErrorBody),
+    (status = 422, description = "Invalid field, or no tenant matches the event's identifiers", body = ErrorBody),
+))]
+#[post("/events")]
+pub async fn post_event(
+    state: web::Data<AppState>,
+    ApiJson(body): ApiJson<EventRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let input = EventInput {
+        id: body.id,
+        event_type: body.event_type,
+        tenant_id: None,
+        account_id: body.account_id,
+        agent_id: body.agent_id,
+        session_key: body.session_key,
+        channel: body.channel,
+        occurred_at: body.timestamp,
+        data: body.data.unwrap_or_default(),
+    };
+    accept(&state, input).await
+}
+
+/// Accepts a received message in the prototype's shape, as a `message.received` event.
+#[utoipa::path(tag = "events", request_body = MessageRequest, security(("bearer" = [])), responses(
+    (status = 202, description = "Accepted", body = EventAcceptedResponse),
+    (status = 400, description = "Malformed JSON or tenant id", body = ErrorBody),
+    (status = 401, description = "No valid token", body = ErrorBody),
+    (status = 422, description = "Invalid field, or no tenant matches", body = ErrorBody),
+))]
+#[post("/webhooks/message")]
+pub async fn post_message(
+    state: web::Data<AppState>,
+    ApiJson(body): ApiJson<MessageRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant_id = body.tenant_id.as_deref().map(parse_tenant_id).transpose()?;
+    let mut data = Map::new();
+    for (k, v) in [("from", body.from), ("message", body.message)] {
+        if let Some(v) = v {
+            data.insert(k.into(), Value::String(v));
+        }
+    }
+    let input = EventInput {
+        id: body
+            .id
+            .unwrap_or_else(|| format!("msg-{}", uuid::Uuid::new_v4().simple())),
+        event_type: "message.received".into(),
+        tenant_id,
+        account_id: body.account_id,
+        agent_id: body.agent_id,
+        session_key: body.session_key,
+        channel: body.channel,
+        occurred_at: None,
+        data,
+    };
+    accept(&state, input).await
+}

@@ -1,0 +1,251 @@
+//! `/tenants/{id}/webhooks`: a tenant's webhook endpoints, their secrets and test deliveries.
+
+use actix_web::{HttpResponse, delete, get, patch, post, web};
+use serde_json::json;
+use tenant_core::Secret;
+use tenant_store::webhooks::{self as store, EndpointPatch, NewEndpoint};
+use uuid::Uuid;
+
+use super::{Actor, parse_tenant_id};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiJson;
+use crate::state::AppState;
+use crate::webhook_dto::{
+    CreateWebhookRequest, UpdateWebhookRequest, WebhookListResponse, WebhookResponse,
+    WebhookWithSecretResponse,
+};
+use crate::webhook_service::{
+    self as service, validate_description, validate_event_types, validate_url,
+};
+
+/// Parses the `{wid}` (or `{did}`) path segment.
+pub fn parse_uuid(field: &'static str, raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::try_parse(raw).map_err(|_| ApiError::BadRequest {
+        code: "invalid_path",
+        message: format!("{field}: is not a UUID"),
+        details: json!({ "field": field }),
+    })
+}
+
+/// Parses `/tenants/{id}/webhooks/{wid}`.
+pub fn parse_ids(path: &(String, String)) -> Result<(tenant_core::TenantId, Uuid), ApiError> {
+    Ok((parse_tenant_id(&path.0)?, parse_uuid("wid", &path.1)?))
+}
+
+/// Adds an endpoint; the answer carries its signing secret, shown only this once.
+#[utoipa::path(tag = "webhooks", params(("id" = String, Path, description = "Tenant id (UUID)")), request_body = CreateWebhookRequest, security(("bearer" = [])), responses(
+    (status = 201, description = "Created, with the secret", body = WebhookWithSecretResponse),
+    (status = 400, description = "Malformed id or JSON", body = ErrorBody),
+    (status = 401, description = "No valid operator token", body = ErrorBody),
+    (status = 404, description = "No such tenant", body = ErrorBody),
+    (status = 409, description = "Too many endpoints", body = ErrorBody),
+    (status = 422, description = "Invalid URL (or a forbidden destination), event type or description", body = ErrorBody),
+))]
+#[post("/tenants/{id}/webhooks")]
+pub async fn create_webhook(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<String>,
+    ApiJson(body): ApiJson<CreateWebhookRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant_id = parse_tenant_id(&id)?;
+    let new = NewEndpoint {
+        url: validate_url(&body.url, &state.webhooks.rules)?,
+        description: validate_description(body.description.as_deref())?,
+        event_types: validate_event_types(&body.event_types.unwrap_or_default())?,
+        enabled: body.enabled.unwrap_or(true),
+        secret: Secret::new(String::new()),
+    };
+    let (endpoint, secret) = state
+        .run(move |c| Ok(service::create_endpoint(c, &actor.0, &tenant_id, new)?))
+        .await?;
+    tracing::info!(tenant.id = %tenant_id, webhook.id = %endpoint.id, "webhook endpoint created");
+    Ok(HttpResponse::Created()
+        .insert_header((
+            "Location",
+            format!("/tenants/{tenant_id}/webhooks/{}", endpoint.id),
+        ))
+        .json(WebhookWithSecretResponse {
+            endpoint: WebhookResponse::from(&endpoint),
+            secret: secret.expose().to_owned(),
+        }))
+}
+
+/// Lists a tenant's endpoints (at most 50).
+#[utoipa::path(tag = "webhooks", params(("id" = String, Path, description = "Tenant id (UUID)")), security(("bearer" = [])), responses(
+    (status = 200, description = "The endpoints", body = WebhookListResponse),
+    (status = 400, description = "Malformed id", body = ErrorBody),
+    (status = 401, description = "No valid operator token", body = ErrorBody),
+    (status = 404, description = "No such tenant", body = ErrorBody),
+))]
+#[get("/tenants/{id}/webhooks")]
+pub async fn list_webhooks(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant_id = parse_tenant_id(&id)?;
+    let endpoints = state
+        .run(move |c| {
+            if !tenant_store::tenants::exists(c, &tenant_id)? {
+                return Err(ApiError::NotFound("tenant"));
+            }
+            Ok(store::list(c, &tenant_id)?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(WebhookListResponse {
+        webhooks: endpoints.iter().map(WebhookResponse::from).collect(),
+    }))
+}
+
+/// Reads one endpoint.
+#[utoipa::path(tag = "webhooks", params(
+    ("id" = String, Path, description = "Tenant id (UUID)"),
+    ("wid" = String, Path, description = "Endpoint id (UUID)"),
+), security(("bearer" = [])), responses(
+    (status = 200, description = "The endpoint", body = WebhookResponse),
+    (status = 400, description = "Malformed id", body = ErrorBody),
+    (status = 401, description = "No valid operator token", body = ErrorBody),
+    (status = 404, description = "No such tenant or endpoint", body = ErrorBody),
+))]
+#[get("/tenants/{id}/webhooks/{wid}")]
+pub async fn get_webhook(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant_id, wid) = parse_ids(&path)?;
+    let endpoint = state
+        .run(move |c| Ok(store::find(c, &tenant_id, wid)?))
+        .await?;
+    Ok(HttpResponse::Ok().json(WebhookResponse::from(&endpoint)))
+}
+
+/// Changes an endpoint: URL, filter, description, enabled (enabling clears an automatic disable).
+#[utoipa::path(tag = "webhooks", params(
+    ("id" = String, Path, description = "Tenant id (UUID)"),
+    ("wid" = String, Path, description = "Endpoint id (UUID)"),
+), request_body = UpdateWebhookRequest, security(("bearer" = [])), responses(
+    (status = 200, description = "The updated endpoint", body = WebhookResponse),
+    (status = 400, description = "Malformed id or JSON", body = ErrorBody),
+    (status = 401, description = "No valid operator token", body = ErrorBody),
+    (status = 404, description = "No such tenant or endpoint", body = ErrorBody),
+    (status = 422, description = "Invalid field", body = ErrorBody),
+))]
+#[patch("/tenants/{id}/webhooks/{wid}")]
+pub async fn update_webhook(
+    state: web::Data<AppState>,
+    actor: Actor,
+    path: web::Path<(String, String)>,
+    ApiJson(body): ApiJson<UpdateWebhookRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant_id, wid) = parse_ids(&path)?;
+    let patch = EndpointPatch {
+        url: body
+            .url
+            .as_deref()
+            .map(|u| validate_url(u, &state.webhooks.rules))
+            .transpose()?,
+        description: body
+            .description
+            .map(|d| validate_description(d.as_deref()))
+            .transpose()?,
+        event_types: body
+            .event_types
+            .as_deref()
+            .map(validate_event_types)
+            .transpose()?,
+        enabled: body.enabled,
+    };
+    let endpoint = state
+        .run(move |c| {
+            Ok(service::update_endpoint(
+                c, &actor.0, &tenant_id, wid, patch,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(WebhookResponse::from(&endpoint)))
+}
+
+/// Removes an endpoint and its delivery history.
+#[utoipa::path(tag = "webhooks", params(
+    ("id" = String, Path, description = "Tenant id (UUID)"),
+    ("wid" = String, Path, description = "Endpoint id (UUID)"),
+), security(("bearer" = [])), responses(
+    (status = 204, description = "Deleted"),
+    (status = 400, description = "Malformed id", body = ErrorBody),
+    (status = 401, description = "No valid operator token", body = ErrorBody),
+    (status = 404, description = "No such tenant or endpoint", body = ErrorBody),
+))]
+#[delete("/tenants/{id}/webhooks/{wid}")]
+pub async fn delete_webhook(
+    state: web::Data<AppState>,
+    actor: Actor,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant_id, wid) = parse_ids(&path)?;
+    state
+        .run(move |c| Ok(service::delete_endpoint(c, &actor.0, &tenant_id, wid)?))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Rotates the signing secret: the new one (shown once) signs from now on, and the old one also
+/// signs until the overlap window (`SAAS_WEBHOOK_SECRET_OVERLAP_SECS`) ends.
+#[utoipa::path(tag = "webhooks", params(
+    ("id" = String, Path, description = "Tenant id (UUID)"),
+    ("wid" = String, Path, description = "Endpoint id (UUID)"),
+), security(("bearer" = [])), responses(
+    (status = 200, description = "The endpoint with its new secret", body = WebhookWithSecretResponse),
+    (status = 400, description = "Malformed id", body = ErrorBody),
+    (status = 401, description = "No valid operator token", body = ErrorBody),
+    (status = 404, description = "No such tenant or endpoint", body = ErrorBody),
+))]
+#[post("/tenants/{id}/webhooks/{wid}/rotate-secret")]
+pub async fn rotate_webhook_secret(
+    state: web::Data<AppState>,
+    actor: Actor,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant_id, wid) = parse_ids(&path)?;
+    let overlap = state.webhooks.secret_overlap;
+    let (endpoint, secret) = state
+        .run(move |c| {
+            Ok(service::rotate_secret(
+                c, &actor.0, &tenant_id, wid, overlap,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(WebhookWithSecretResponse {
+        endpoint: WebhookResponse::from(&endpoint),
+        secret: secret.expose().to_owned(),
+    }))
+}
+
+/// Sends a `webhook.test` event to this endpoint (through the queue, like any delivery).
+#[utoipa::path(tag = "webhooks", params(
+    ("id" = String, Path, description = "Tenant id (UUID)"),
+    ("wid" = String, Path, description = "Endpoint id (UUID)"),
+), security(("bearer" = [])), responses(
+    (status = 202, description = "Enqueued; `deliveryId` names the delivery"),
+    (status = 400, description = "Malformed id", body = ErrorBody),
+    (status = 401, description = "No valid operator token", body = ErrorBody),
+    (status = 404, description = "No such tenant or endpoint", body = ErrorBody),
+))]
+#[post("/tenants/{id}/webhooks/{wid}/test")]
+pub async fn test_webhook(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant_id, wid) = parse_ids(&path)?;
+    let delivery = state
+        .run(move |c| {
+            Ok(tenant_webhooks::ingest::enqueue_test(
+                c,
+                &tenant_id,
+                wid,
+                tenant_core::now(),
+            )?)
+        })
+        .await?;
+    state.webhooks.wake.notify_one();
+    Ok(HttpResponse::Accepted().json(json!({ "deliveryId": delivery.to_string() })))
+}

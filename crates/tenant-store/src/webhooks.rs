@@ -1,0 +1,396 @@
+//! Tenants' webhook endpoints. Functions on one endpoint take the tenant id first.
+//!
+//! The signing secrets live in one column, `secret` (the current secret and, during a rotation's
+//! overlap window, the previous one, space-separated), written by [`insert`]/[`rotate_secret`]
+//! and read only through [`signing_secrets`]: the one place to seal and open them once an
+//! encryption key ring exists. No other function returns a secret.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use tenant_core::{Secret, TenantId};
+use uuid::Uuid;
+
+use crate::error::is_foreign_key_violation;
+use crate::schema::webhook_endpoints;
+use crate::{AnyConnection, StoreError, StoreResult, write_transaction};
+
+/// The most endpoints one tenant may have.
+pub const MAX_ENDPOINTS_PER_TENANT: i64 = 50;
+
+/// Why an endpoint was disabled automatically.
+pub const DISABLED_GONE: &str = "gone";
+/// Why an endpoint was disabled automatically: failing past the grace period.
+pub const DISABLED_FAILING: &str = "failing";
+
+/// A webhook endpoint, without its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Its id.
+    pub id: Uuid,
+    /// The owning tenant.
+    pub tenant_id: TenantId,
+    /// Where deliveries are POSTed.
+    pub url: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// The event types delivered; empty means all.
+    pub event_types: Vec<String>,
+    /// Whether deliveries are made.
+    pub enabled: bool,
+    /// Why it was disabled automatically (`gone`, `failing`), if it was.
+    pub disabled_reason: Option<String>,
+    /// Since when every delivery has failed, while it does.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// Until when the previous secret still signs deliveries (during a rotation).
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Endpoint {
+    /// Whether events of this type go to this endpoint.
+    pub fn wants(&self, event_type: &str) -> bool {
+        self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type)
+    }
+}
+
+/// A new endpoint, validated by the caller.
+#[derive(Debug, Clone)]
+pub struct NewEndpoint {
+    /// Destination URL.
+    pub url: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Event-type filter; empty means all.
+    pub event_types: Vec<String>,
+    /// Whether deliveries are made.
+    pub enabled: bool,
+    /// The `whsec_…` signing secret.
+    pub secret: Secret,
+}
+
+/// Changes to an endpoint; `None` leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointPatch {
+    /// New URL.
+    pub url: Option<String>,
+    /// New description (`Some(None)` clears it).
+    pub description: Option<Option<String>>,
+    /// New filter.
+    pub event_types: Option<Vec<String>>,
+    /// Enable or disable; enabling clears the automatic-disable state.
+    pub enabled: Option<bool>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = webhook_endpoints)]
+struct EndpointRow {
+    id: String,
+    tenant_id: String,
+    url: String,
+    description: Option<String>,
+    event_types: String,
+    enabled: bool,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+    previous_secret_expires_at: Option<NaiveDateTime>,
+    failing_since: Option<NaiveDateTime>,
+    disabled_reason: Option<String>,
+}
+
+impl TryFrom<EndpointRow> for Endpoint {
+    type Error = StoreError;
+
+    fn try_from(r: EndpointRow) -> Result<Self, StoreError> {
+        let corrupt = |reason: String| StoreError::Corrupt {
+            table: "webhook_endpoints",
+            id: r.id.clone(),
+            reason,
+        };
+        Ok(Endpoint {
+            id: Uuid::parse_str(&r.id).map_err(|e| corrupt(e.to_string()))?,
+            tenant_id: r.tenant_id.parse().map_err(|e| corrupt(format!("{e}")))?,
+            event_types: serde_json::from_str(&r.event_types)
+                .map_err(|e| corrupt(e.to_string()))?,
+            url: r.url,
+            description: r.description,
+            enabled: r.enabled,
+            disabled_reason: r.disabled_reason,
+            failing_since: r.failing_since.map(|t| t.and_utc()),
+            previous_secret_expires_at: r.previous_secret_expires_at.map(|t| t.and_utc()),
+            created_at: r.created_at.and_utc(),
+            updated_at: r.updated_at.and_utc(),
+        })
+    }
+}
+
+fn encode_types(types: &[String]) -> String {
+    serde_json::Value::from(types.to_vec()).to_string()
+}
+
+/// Adds an endpoint to a tenant (at most [`MAX_ENDPOINTS_PER_TENANT`]).
+pub fn insert(
+    conn: &mut AnyConnection,
+    tenant_id: &TenantId,
+    new: NewEndpoint,
+    now: DateTime<Utc>,
+) -> StoreResult<Endpoint> {
+    let id = Uuid::new_v4();
+    write_transaction(conn, |c| {
+        if !crate::tenants::exists(c, tenant_id)? {
+            return Err(StoreError::NotFound("tenant"));
+        }
+        let count: i64 = webhook_endpoints::table
+            .filter(webhook_endpoints::tenant_id.eq(tenant_id.to_string()))
+            .count()
+            .get_result(c)?;
+        if count >= MAX_ENDPOINTS_PER_TENANT {
+            return Err(StoreError::Conflict {
+                field: "url",
+                message: format!(
+                    "a tenant may have at most {MAX_ENDPOINTS_PER_TENANT} webhook endpoints"
+                ),
+            });
+        }
+        diesel::insert_into(webhook_endpoints::table)
+            .values((
+                webhook_endpoints::id.eq(id.to_string()),
+                webhook_endpoints::tenant_id.eq(tenant_id.to_string()),
+                webhook_endpoints::url.eq(&new.url),
+                webhook_endpoints::description.eq(&new.description),
+                webhook_endpoints::event_types.eq(encode_types(&new.event_types)),
+                webhook_endpoints::secret.eq(new.secret.expose()),
+                webhook_endpoints::enabled.eq(new.enabled),
+                webhook_endpoints::created_at.eq(now.naive_utc()),
+                webhook_endpoints::updated_at.eq(now.naive_utc()),
+            ))
+            .execute(c)
+            .map_err(|e| {
+                if is_foreign_key_violation(&e) {
+                    StoreError::NotFound("tenant")
+                } else {
+                    e.into()
+                }
+            })?;
+        find(c, tenant_id, id)
+    })
+}
+
+/// One endpoint of a tenant.
+pub fn find(conn: &mut AnyConnection, tenant_id: &TenantId, id: Uuid) -> StoreResult<Endpoint> {
+    webhook_endpoints::table
+        .filter(webhook_endpoints::tenant_id.eq(tenant_id.to_string()))
+        .filter(webhook_endpoints::id.eq(id.to_string()))
+        .select(EndpointRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(StoreError::NotFound("webhook endpoint"))?
+        .try_into()
+}
+
+/// Every endpoint of a tenant (at most [`MAX_ENDPOINTS_PER_TENANT`]), oldest first.
+pub fn list(conn: &mut AnyConnection, tenant_id: &TenantId) -> StoreResult<Vec<Endpoint>> {
+    webhook_endpoints::table
+        .filter(webhook_endpoints::tenant_id.eq(tenant_id.to_string()))
+        .order((
+            webhook_endpoints::created_at.asc(),
+            webhook_endpoints::id.asc(),
+        ))
+        .select(EndpointRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Endpoint::try_from)
+        .collect()
+}
+
+/// The tenant's enabled endpoints that want events of `event_type`.
+pub fn subscribed(
+    conn: &mut AnyConnection,
+    tenant_id: &TenantId,
+    event_type: &str,
+) -> StoreResult<Vec<Endpoint>> {
+    let all = webhook_endpoints::table
+        .filter(webhook_endpoints::tenant_id.eq(tenant_id.to_string()))
+        .filter(webhook_endpoints::enabled.eq(true))
+        .select(EndpointRow::as_select())
+        .load(conn)?;
+    let mut out = Vec::with_capacity(all.len());
+    for row in all {
+        let e = Endpoint::try_from(row)?;
+        if e.wants(event_type) {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+/// Applies a patch; returns the endpoint as stored.
+pub fn update(
+    conn: &mut AnyConnection,
+    tenant_id: &TenantId,
+    id: Uuid,
+    patch: EndpointPatch,
+    now: DateTime<Utc>,
+) -> StoreResult<Endpoint> {
+    write_transaction(conn, |c| {
+        let mut e = find(c, tenant_id, id)?;
+        if let Some(url) = patch.url {
+            e.url = url;
+        }
+        if let Some(d) = patch.description {
+            e.description = d;
+        }
+        if let Some(t) = patch.event_types {
+            e.event_types = t;
+        }
+        if let Some(enabled) = patch.enabled {
+            if enabled && !e.enabled {
+                e.disabled_reason = None;
+                e.failing_since = None;
+            }
+            e.enabled = enabled;
+        }
+        diesel::update(webhook_endpoints::table.find(id.to_string()))
+            .set((
+                webhook_endpoints::url.eq(&e.url),
+                webhook_endpoints::description.eq(&e.description),
+                webhook_endpoints::event_types.eq(encode_types(&e.event_types)),
+                webhook_endpoints::enabled.eq(e.enabled),
+                webhook_endpoints::disabled_reason.eq(&e.disabled_reason),
+                webhook_endpoints::failing_since.eq(e.failing_since.map(|t| t.naive_utc())),
+                webhook_endpoints::updated_at.eq(now.naive_utc()),
+            ))
+            .execute(c)?;
+        find(c, tenant_id, id)
+    })
+}
+
+/// Removes an endpoint and its deliveries.
+pub fn delete(conn: &mut AnyConnection, tenant_id: &TenantId, id: Uuid) -> StoreResult<()> {
+    let n = diesel::delete(
+        webhook_endpoints::table
+            .filter(webhook_endpoints::tenant_id.eq(tenant_id.to_string()))
+            .filter(webhook_endpoints::id.eq(id.to_string())),
+    )
+    .execute(conn)?;
+    if n == 0 {
+        return Err(StoreError::NotFound("webhook endpoint"));
+    }
+    Ok(())
+}
+
+/// Replaces the signing secret with `new_secret`; the current one keeps signing deliveries (beside
+/// the new one) until `overlap_until`.
+pub fn rotate_secret(
+    conn: &mut AnyConnection,
+    tenant_id: &TenantId,
+    id: Uuid,
+    new_secret: &Secret,
+    overlap_until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> StoreResult<Endpoint> {
+    write_transaction(conn, |c| {
+        find(c, tenant_id, id)?;
+        let stored: String = webhook_endpoints::table
+            .find(id.to_string())
+            .select(webhook_endpoints::secret)
+            .first(c)?;
+        let current = stored.split(' ').next().unwrap_or_default();
+        diesel::update(webhook_endpoints::table.find(id.to_string()))
+            .set((
+                webhook_endpoints::secret.eq(format!("{} {current}", new_secret.expose())),
+                webhook_endpoints::previous_secret_expires_at.eq(Some(overlap_until.naive_utc())),
+                webhook_endpoints::updated_at.eq(now.naive_utc()),
+            ))
+            .execute(c)?;
+        find(c, tenant_id, id)
+    })
+}
+
+/// The secrets that sign a delivery to this endpoint at `now`: the current one first, then the
+/// previous one while its overlap window lasts. The only reader of the `secret` column.
+pub fn signing_secrets(
+    conn: &mut AnyConnection,
+    endpoint_id: Uuid,
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<Secret>> {
+    let (stored, until): (String, Option<NaiveDateTime>) = webhook_endpoints::table
+        .find(endpoint_id.to_string())
+        .select((
+            webhook_endpoints::secret,
+            webhook_endpoints::previous_secret_expires_at,
+        ))
+        .first(conn)
+        .optional()?
+        .ok_or(StoreError::NotFound("webhook endpoint"))?;
+    let overlap = until.is_some_and(|u| u.and_utc() > now);
+    Ok(stored
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .take(if overlap { 2 } else { 1 })
+        .map(|s| Secret::new(s.to_owned()))
+        .collect())
+}
+
+/// Records the outcome of a delivery on its endpoint's health: success clears `failing_since`;
+/// failure sets it if unset and, once it is older than `grace`, disables the endpoint. `gone`
+/// (a `410`) disables it at once. Returns whether the endpoint is (now) disabled.
+pub fn record_health(
+    conn: &mut AnyConnection,
+    endpoint_id: Uuid,
+    success: bool,
+    gone: bool,
+    grace: chrono::Duration,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    let key = endpoint_id.to_string();
+    let row: Option<(bool, Option<NaiveDateTime>)> = webhook_endpoints::table
+        .find(&key)
+        .select((webhook_endpoints::enabled, webhook_endpoints::failing_since))
+        .first(conn)
+        .optional()?;
+    let Some((enabled, failing_since)) = row else {
+        return Ok(true);
+    };
+    let target = webhook_endpoints::table.find(&key);
+    if success {
+        if failing_since.is_some() {
+            diesel::update(target)
+                .set(webhook_endpoints::failing_since.eq(None::<NaiveDateTime>))
+                .execute(conn)?;
+        }
+        return Ok(!enabled);
+    }
+    let since = failing_since.map_or(now, |t| t.and_utc());
+    let reason = if gone {
+        Some(DISABLED_GONE)
+    } else if now - since >= grace {
+        Some(DISABLED_FAILING)
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) if enabled => {
+            diesel::update(target)
+                .set((
+                    webhook_endpoints::enabled.eq(false),
+                    webhook_endpoints::disabled_reason.eq(Some(reason)),
+                    webhook_endpoints::failing_since.eq(Some(since.naive_utc())),
+                    webhook_endpoints::updated_at.eq(now.naive_utc()),
+                ))
+                .execute(conn)?;
+            tracing::warn!(endpoint.id = %endpoint_id, reason, "webhook endpoint disabled");
+            Ok(true)
+        }
+        _ => {
+            if failing_since.is_none() {
+                diesel::update(target)
+                    .set(webhook_endpoints::failing_since.eq(Some(now.naive_utc())))
+                    .execute(conn)?;
+            }
+            Ok(!enabled || reason.is_some())
+        }
+    }
+}
