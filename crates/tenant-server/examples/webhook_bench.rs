@@ -25,6 +25,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 use tenant_core::{NewTenant, Secret};
+use tenant_store::crypto::KeyRing;
 use tenant_store::webhooks::{self, NewEndpoint};
 use tenant_store::{Database, DatabaseUrl, PoolConfig, deliveries, migrations, tenants};
 use tenant_webhooks::delivery::{AddressPolicy, ClientConfig};
@@ -103,6 +104,8 @@ async fn main() {
     .unwrap();
     let mut conn = db.get().unwrap();
     migrations::run_pending(&mut conn).unwrap();
+    // A throwaway key ring: the bench's endpoint secret is sealed like any other.
+    let ring = Arc::new(KeyRing::parse(&KeyRing::generate_entry("bench").unwrap()).unwrap());
     let name = format!("Bench {}", uuid::Uuid::new_v4().simple());
     let tenant = tenants::insert(
         &mut conn,
@@ -121,6 +124,7 @@ async fn main() {
             secret: Secret::new(SigningSecret::generate().expose().to_owned()),
         },
         Utc::now(),
+        &ring,
     )
     .unwrap();
     let account = tenant.account_id.as_str().to_owned();
@@ -145,7 +149,7 @@ async fn main() {
     for i in 0..count as u64 {
         ingest::ingest(&mut conn, event(i, &format!("tp-{run_id}")), Utc::now()).unwrap();
     }
-    let dispatcher = Arc::new(Dispatcher::new(db.clone(), config()).unwrap());
+    let dispatcher = Arc::new(Dispatcher::new(db.clone(), ring.clone(), config()).unwrap());
     let started = Instant::now();
     let mut loops = tokio::task::JoinSet::new();
     for _ in 0..4 {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tenant_store::Database;
+use tenant_store::crypto::KeyRing;
 use tenant_webhooks::Dispatcher;
 use tenant_webhooks::delivery::DispatchError;
 use tokio::sync::Notify;
@@ -23,11 +24,17 @@ pub struct Background {
 }
 
 impl Background {
-    /// Builds the dispatcher when `SAAS_WEBHOOK_DISPATCHER` is on.
-    pub fn new(db: &Database, settings: &WebhookSettings) -> Result<Self, DispatchError> {
+    /// Builds the dispatcher when `SAAS_WEBHOOK_DISPATCHER` is on; `ring` opens the endpoints'
+    /// signing secrets.
+    pub fn new(
+        db: &Database,
+        ring: &Arc<KeyRing>,
+        settings: &WebhookSettings,
+    ) -> Result<Self, DispatchError> {
         let dispatcher = if settings.dispatcher {
             Some(Arc::new(Dispatcher::new(
                 db.clone(),
+                Arc::clone(ring),
                 settings.dispatcher_config(),
             )?))
         } else {

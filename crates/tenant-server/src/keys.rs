@@ -1,5 +1,5 @@
-//! The key ring sealing channel credentials at rest: where it comes from at start, and the
-//! operator's `keys` commands (`status`, `rotate`, `generate`).
+//! The key ring sealing secrets at rest (channel credentials, webhook signing secrets): where it
+//! comes from at start, and the operator's `keys` commands (`status`, `rotate`, `generate`).
 //!
 //! Production takes the ring from `SAAS_ENCRYPTION_KEYS` and refuses to start without it.
 //! Development without it uses a key generated once into `<data dir>/encryption.key` (id `dev`),
@@ -75,8 +75,8 @@ pub fn seal_plaintext_rows(conn: &mut AnyConnection, ring: &KeyRing) -> StoreRes
     let done = key_rotation::reseal_all(conn, ring, Scope::Plaintext, 500, |_, _| {})?;
     if done.resealed > 0 {
         tracing::info!(
-            channels.sealed = done.resealed,
-            "sealed plaintext channel credentials"
+            rows.sealed = done.resealed,
+            "sealed plaintext channel credentials and webhook secrets"
         );
     }
     Ok(done.resealed)
@@ -85,9 +85,10 @@ pub fn seal_plaintext_rows(conn: &mut AnyConnection, ring: &KeyRing) -> StoreRes
 /// `keys` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Count channel credentials by the key that sealed them.
+    /// Count sealed rows (channel credentials, webhook secrets) by the key that sealed them.
     Status,
-    /// Re-seal every channel credential not under the active (first) key, batch by batch.
+    /// Re-seal every channel credential and webhook secret not under the active (first) key,
+    /// batch by batch.
     /// Safe while servers run; resumable (running it again continues).
     Rotate {
         /// Rows per batch (each batch is one transaction).
@@ -121,7 +122,7 @@ pub fn run(
         tracing::info!(
             active = ring.active_id(),
             pending = before.pending(),
-            "rotating channel credentials"
+            "rotating channel credentials and webhook secrets"
         );
         let done = key_rotation::reseal_all(
             &mut conn,
@@ -162,7 +163,7 @@ pub fn run(
         "activeKey": ring.active_id(),
         "keys": ring.ids().collect::<Vec<_>>(),
         "missingKeys": missing,
-        "channels": {
+        "rows": {
             "active": usage.active,
             "otherKeys": other,
             "plaintext": usage.plaintext,

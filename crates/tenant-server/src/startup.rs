@@ -123,7 +123,7 @@ impl Application {
             database = %settings.database_url.redacted(),
             "listening"
         );
-        let background = crate::background::Background::new(&db, &settings.webhooks)?;
+        let background = crate::background::Background::new(&db, &keys, &settings.webhooks)?;
         let state = web::Data::new(AppState {
             db,
             auth,

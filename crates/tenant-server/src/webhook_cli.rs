@@ -25,6 +25,7 @@ pub enum WebhooksCommand {
 /// Runs a `webhooks` subcommand.
 pub fn run(settings: &Settings, command: WebhooksCommand) -> CliResult {
     let db = open_database(settings)?;
+    let ring = crate::keys::key_ring(settings)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -38,8 +39,11 @@ pub fn run(settings: &Settings, command: WebhooksCommand) -> CliResult {
                 }))
             }
             WebhooksCommand::Drain => {
-                let dispatcher =
-                    Dispatcher::new(db.clone(), settings.webhooks.dispatcher_config())?;
+                let dispatcher = Dispatcher::new(
+                    db.clone(),
+                    ring.clone(),
+                    settings.webhooks.dispatcher_config(),
+                )?;
                 let o = dispatcher.drain().await?;
                 let depth = deliveries::queue_depth(&mut *db.get()?, tenant_core::now())?;
                 tracing::info!(
@@ -53,8 +57,11 @@ pub fn run(settings: &Settings, command: WebhooksCommand) -> CliResult {
                 }))
             }
             WebhooksCommand::Dispatch => {
-                let dispatcher =
-                    Arc::new(Dispatcher::new(db, settings.webhooks.dispatcher_config())?);
+                let dispatcher = Arc::new(Dispatcher::new(
+                    db,
+                    ring,
+                    settings.webhooks.dispatcher_config(),
+                )?);
                 tokio::select! {
                     () = dispatcher.run() => {}
                     r = tokio::signal::ctrl_c() => r?,

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tenant_core::{Secret, TenantId, ValidationError};
 use tenant_store::audit::{self, AuditContext, AuditEvent};
+use tenant_store::crypto::KeyRing;
 use tenant_store::webhooks::{self as store, Endpoint, EndpointPatch, NewEndpoint};
 use tenant_store::{AnyConnection, StoreResult, write_transaction};
 use tenant_webhooks::SigningSecret;
@@ -115,13 +116,14 @@ pub fn create_endpoint(
     ctx: &AuditContext,
     tenant_id: &TenantId,
     mut new: NewEndpoint,
+    ring: &KeyRing,
 ) -> StoreResult<(Endpoint, Secret)> {
     let secret = SigningSecret::generate();
     let shown = Secret::new(secret.expose().to_owned());
     new.secret = shown.clone();
     write_transaction(conn, |c| {
         let now = tenant_core::now();
-        let endpoint = store::insert(c, tenant_id, new, now)?;
+        let endpoint = store::insert(c, tenant_id, new, now, ring)?;
         let details = json!({"url": endpoint.url, "eventTypes": endpoint.event_types});
         record(
             c,
@@ -192,12 +194,13 @@ pub fn rotate_secret(
     tenant_id: &TenantId,
     id: Uuid,
     overlap: std::time::Duration,
+    ring: &KeyRing,
 ) -> StoreResult<(Endpoint, Secret)> {
     let secret = Secret::new(SigningSecret::generate().expose().to_owned());
     write_transaction(conn, |c| {
         let now = tenant_core::now();
         let until = now + chrono::Duration::from_std(overlap).unwrap_or(chrono::Duration::MAX);
-        let endpoint = store::rotate_secret(c, tenant_id, id, &secret, until, now)?;
+        let endpoint = store::rotate_secret(c, tenant_id, id, &secret, until, now, ring)?;
         record(c, ctx, tenant_id, "webhook.secret_rotated", id, None, now)?;
         Ok((endpoint, secret))
     })

@@ -46,6 +46,19 @@ pub enum StoreError {
         /// What failed.
         reason: String,
     },
+    /// A webhook endpoint's stored signing secret could not be opened (unknown key, tampered, or
+    /// sealed for another row). Names the row, never the secret.
+    #[error(
+        "cannot open the signing secret of tenant {tenant_id}'s webhook endpoint {endpoint_id}: {reason}"
+    )]
+    WebhookSecret {
+        /// The owning tenant.
+        tenant_id: String,
+        /// The endpoint.
+        endpoint_id: String,
+        /// What failed.
+        reason: String,
+    },
     /// Any other database error.
     #[error(transparent)]
     Database(#[from] DieselError),

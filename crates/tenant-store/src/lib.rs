@@ -27,6 +27,7 @@ pub mod schema;
 pub mod sessions;
 pub mod tenants;
 pub mod users;
+pub mod webhook_secrets;
 pub mod webhooks;
 
 pub use connection::{

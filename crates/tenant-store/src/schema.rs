@@ -156,6 +156,7 @@ diesel::table! {
         previous_secret_expires_at -> Nullable<Timestamp>,
         failing_since -> Nullable<Timestamp>,
         disabled_reason -> Nullable<Text>,
+        secret_key_id -> Nullable<Text>,
     }
 }
 

@@ -1,17 +1,19 @@
 //! Tenants' webhook endpoints. Functions on one endpoint take the tenant id first.
 //!
 //! The signing secrets live in one column, `secret` (the current secret and, during a rotation's
-//! overlap window, the previous one, space-separated), written by [`insert`]/[`rotate_secret`]
-//! and read only through [`signing_secrets`]: the one place to seal and open them once an
-//! encryption key ring exists. No other function returns a secret.
+//! overlap window, the previous one, space-separated), sealed with the key ring (see
+//! [`crate::webhook_secrets`]), written by [`insert`]/[`rotate_secret`] and read only through
+//! [`signing_secrets`]. No other function returns a secret.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use tenant_core::{Secret, TenantId};
 use uuid::Uuid;
 
+use crate::crypto::KeyRing;
 use crate::error::is_foreign_key_violation;
 use crate::schema::webhook_endpoints;
+use crate::webhook_secrets::{self, StoredSecret};
 use crate::{AnyConnection, StoreError, StoreResult, write_transaction};
 
 /// The most endpoints one tenant may have.
@@ -130,14 +132,22 @@ fn encode_types(types: &[String]) -> String {
     serde_json::Value::from(types.to_vec()).to_string()
 }
 
-/// Adds an endpoint to a tenant (at most [`MAX_ENDPOINTS_PER_TENANT`]).
+/// Adds an endpoint to a tenant (at most [`MAX_ENDPOINTS_PER_TENANT`]), its secret sealed under
+/// the ring's active key.
 pub fn insert(
     conn: &mut AnyConnection,
     tenant_id: &TenantId,
     new: NewEndpoint,
     now: DateTime<Utc>,
+    ring: &KeyRing,
 ) -> StoreResult<Endpoint> {
     let id = Uuid::new_v4();
+    let sealed = webhook_secrets::seal(
+        ring,
+        &tenant_id.to_string(),
+        &id.to_string(),
+        new.secret.expose(),
+    )?;
     write_transaction(conn, |c| {
         if !crate::tenants::exists(c, tenant_id)? {
             return Err(StoreError::NotFound("tenant"));
@@ -161,7 +171,8 @@ pub fn insert(
                 webhook_endpoints::url.eq(&new.url),
                 webhook_endpoints::description.eq(&new.description),
                 webhook_endpoints::event_types.eq(encode_types(&new.event_types)),
-                webhook_endpoints::secret.eq(new.secret.expose()),
+                webhook_endpoints::secret.eq(&sealed.value),
+                webhook_endpoints::secret_key_id.eq(&sealed.key_id),
                 webhook_endpoints::enabled.eq(new.enabled),
                 webhook_endpoints::created_at.eq(now.naive_utc()),
                 webhook_endpoints::updated_at.eq(now.naive_utc()),
@@ -281,8 +292,29 @@ pub fn delete(conn: &mut AnyConnection, tenant_id: &TenantId, id: Uuid) -> Store
     Ok(())
 }
 
+/// The stored (sealed) secret of an endpoint and its tenant, by endpoint id.
+fn stored_secret(
+    conn: &mut AnyConnection,
+    endpoint_id: &str,
+) -> StoreResult<Option<(String, StoredSecret, Option<NaiveDateTime>)>> {
+    let row: Option<(String, String, Option<String>, Option<NaiveDateTime>)> =
+        webhook_endpoints::table
+            .find(endpoint_id)
+            .select((
+                webhook_endpoints::tenant_id,
+                webhook_endpoints::secret,
+                webhook_endpoints::secret_key_id,
+                webhook_endpoints::previous_secret_expires_at,
+            ))
+            .first(conn)
+            .optional()?;
+    Ok(row.map(|(tenant_id, value, key_id, until)| {
+        (tenant_id, StoredSecret { value, key_id }, until)
+    }))
+}
+
 /// Replaces the signing secret with `new_secret`; the current one keeps signing deliveries (beside
-/// the new one) until `overlap_until`.
+/// the new one) until `overlap_until`. The pair is sealed anew under the ring's active key.
 pub fn rotate_secret(
     conn: &mut AnyConnection,
     tenant_id: &TenantId,
@@ -290,17 +322,21 @@ pub fn rotate_secret(
     new_secret: &Secret,
     overlap_until: DateTime<Utc>,
     now: DateTime<Utc>,
+    ring: &KeyRing,
 ) -> StoreResult<Endpoint> {
     write_transaction(conn, |c| {
         find(c, tenant_id, id)?;
-        let stored: String = webhook_endpoints::table
-            .find(id.to_string())
-            .select(webhook_endpoints::secret)
-            .first(c)?;
-        let current = stored.split(' ').next().unwrap_or_default();
-        diesel::update(webhook_endpoints::table.find(id.to_string()))
+        let key = id.to_string();
+        let (owner, stored, _) =
+            stored_secret(c, &key)?.ok_or(StoreError::NotFound("webhook endpoint"))?;
+        let opened = webhook_secrets::open(ring, &owner, &key, &stored)?;
+        let current = opened.split(' ').next().unwrap_or_default();
+        let pair = zeroize::Zeroizing::new(format!("{} {current}", new_secret.expose()));
+        let sealed = webhook_secrets::seal(ring, &owner, &key, &pair)?;
+        diesel::update(webhook_endpoints::table.find(&key))
             .set((
-                webhook_endpoints::secret.eq(format!("{} {current}", new_secret.expose())),
+                webhook_endpoints::secret.eq(&sealed.value),
+                webhook_endpoints::secret_key_id.eq(&sealed.key_id),
                 webhook_endpoints::previous_secret_expires_at.eq(Some(overlap_until.naive_utc())),
                 webhook_endpoints::updated_at.eq(now.naive_utc()),
             ))
@@ -310,23 +346,20 @@ pub fn rotate_secret(
 }
 
 /// The secrets that sign a delivery to this endpoint at `now`: the current one first, then the
-/// previous one while its overlap window lasts. The only reader of the `secret` column.
+/// previous one while its overlap window lasts. The only reader of the `secret` column's
+/// plaintext.
 pub fn signing_secrets(
     conn: &mut AnyConnection,
     endpoint_id: Uuid,
     now: DateTime<Utc>,
+    ring: &KeyRing,
 ) -> StoreResult<Vec<Secret>> {
-    let (stored, until): (String, Option<NaiveDateTime>) = webhook_endpoints::table
-        .find(endpoint_id.to_string())
-        .select((
-            webhook_endpoints::secret,
-            webhook_endpoints::previous_secret_expires_at,
-        ))
-        .first(conn)
-        .optional()?
-        .ok_or(StoreError::NotFound("webhook endpoint"))?;
+    let key = endpoint_id.to_string();
+    let (tenant_id, stored, until) =
+        stored_secret(conn, &key)?.ok_or(StoreError::NotFound("webhook endpoint"))?;
+    let opened = webhook_secrets::open(ring, &tenant_id, &key, &stored)?;
     let overlap = until.is_some_and(|u| u.and_utc() > now);
-    Ok(stored
+    Ok(opened
         .split(' ')
         .filter(|s| !s.is_empty())
         .take(if overlap { 2 } else { 1 })

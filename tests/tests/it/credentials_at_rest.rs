@@ -389,7 +389,7 @@ fn keys_rotate_on_the_command_line() {
     let status = stdout_json(&run(&db, &env, &["keys", "status"]));
     assert_eq!(status["activeKey"], "next");
     assert_eq!(status["pending"], 4);
-    assert_eq!(status["channels"]["otherKeys"]["test"], 4);
+    assert_eq!(status["rows"]["otherKeys"]["test"], 4);
 
     let out = run(&db, &env, &["keys", "rotate", "--batch-size", "3"]);
     let rotated = stdout_json(&out);
@@ -405,7 +405,7 @@ fn keys_rotate_on_the_command_line() {
         &[("SAAS_ENCRYPTION_KEYS", entry.as_str())],
         &["keys", "status"],
     ));
-    assert_eq!(status["channels"]["active"], 4);
+    assert_eq!(status["rows"]["active"], 4);
     let status = stdout_json(&run(
         &db,
         &[("SAAS_ENCRYPTION_KEYS", K1)],

@@ -23,6 +23,7 @@ mod store_channels;
 mod store_tenants;
 mod store_users;
 mod users_support;
+mod webhook_secrets_at_rest;
 mod webhooks_api;
 mod webhooks_delivery;
 mod webhooks_processes;

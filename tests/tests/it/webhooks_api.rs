@@ -240,6 +240,7 @@ async fn deliveries_to_forbidden_addresses_are_refused_at_send_time() {
                 secret: Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
             },
             Utc::now(),
+            &moltbot_saas_tests::test_keys(),
         )
         .unwrap();
     }

@@ -38,6 +38,11 @@ fn spawn_dispatcher(db: &TestDb, lease_secs: &str, batch: &str) -> Dispatch {
     }
     let child = cmd
         .env("DATABASE_URL", db.url())
+        // The same key ring as the API, to open the endpoints' sealed signing secrets.
+        .env(
+            "SAAS_ENCRYPTION_KEYS",
+            moltbot_saas_tests::TEST_ENCRYPTION_KEYS,
+        )
         .env("SAAS_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.1/32")
         .env("SAAS_WEBHOOK_POLL_INTERVAL_MS", "50")
         .env("SAAS_WEBHOOK_LEASE_SECS", lease_secs)

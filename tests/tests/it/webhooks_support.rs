@@ -51,7 +51,7 @@ pub fn dispatcher(db: &TestDb, config: DispatcherConfig) -> Dispatcher {
         },
     )
     .unwrap();
-    Dispatcher::new(pool, config).unwrap()
+    Dispatcher::new(pool, moltbot_saas_tests::test_keys(), config).unwrap()
 }
 
 /// The default test dispatcher: the real default schedule, a 2 s timeout, 127.0.0.1 allowed.

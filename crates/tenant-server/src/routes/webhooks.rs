@@ -56,8 +56,13 @@ pub async fn create_webhook(
         enabled: body.enabled.unwrap_or(true),
         secret: Secret::new(String::new()),
     };
+    let ring = state.keys.clone();
     let (endpoint, secret) = state
-        .run(move |c| Ok(service::create_endpoint(c, &actor.0, &tenant_id, new)?))
+        .run(move |c| {
+            Ok(service::create_endpoint(
+                c, &actor.0, &tenant_id, new, &ring,
+            )?)
+        })
         .await?;
     tracing::info!(tenant.id = %tenant_id, webhook.id = %endpoint.id, "webhook endpoint created");
     Ok(HttpResponse::Created()
@@ -207,10 +212,11 @@ pub async fn rotate_webhook_secret(
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_id, wid) = parse_ids(&path)?;
     let overlap = state.webhooks.secret_overlap;
+    let ring = state.keys.clone();
     let (endpoint, secret) = state
         .run(move |c| {
             Ok(service::rotate_secret(
-                c, &actor.0, &tenant_id, wid, overlap,
+                c, &actor.0, &tenant_id, wid, overlap, &ring,
             )?)
         })
         .await?;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Utc};
+use tenant_store::crypto::KeyRing;
 use tenant_store::deliveries::{self, AttemptRecord, Claimed, Next};
 use tenant_store::{Database, StoreError, webhooks};
 use tokio::sync::Notify;
@@ -17,6 +18,9 @@ use uuid::Uuid;
 use super::client::{ClientConfig, DeliveryClient, Response};
 use super::metrics::Metrics;
 use crate::{RetrySchedule, SigningSecret, signature_header};
+
+/// The attempt outcome of a delivery not sent because its endpoint's secret does not open.
+pub const OUTCOME_UNSIGNED: &str = "unsigned";
 
 /// Settings of the dispatcher.
 #[derive(Debug, Clone)]
@@ -70,6 +74,7 @@ pub enum DispatchError {
 #[derive(Debug)]
 pub struct Dispatcher {
     db: Database,
+    ring: Arc<KeyRing>,
     client: DeliveryClient,
     config: DispatcherConfig,
     owner: String,
@@ -83,12 +88,18 @@ struct Job {
 }
 
 impl Dispatcher {
-    /// A dispatcher on `db` with a unique lease owner id.
-    pub fn new(db: Database, config: DispatcherConfig) -> Result<Self, DispatchError> {
+    /// A dispatcher on `db` with a unique lease owner id; `ring` opens the endpoints' sealed
+    /// signing secrets.
+    pub fn new(
+        db: Database,
+        ring: Arc<KeyRing>,
+        config: DispatcherConfig,
+    ) -> Result<Self, DispatchError> {
         let client = DeliveryClient::new(&config.client)
             .map_err(|e| DispatchError::Client(e.to_string()))?;
         Ok(Self {
             db,
+            ring,
             client,
             config,
             owner: format!("dispatcher-{}", Uuid::new_v4().simple()),
@@ -131,6 +142,7 @@ impl Dispatcher {
         let owner = self.owner.clone();
         let lease = chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::MAX);
         let limit = self.config.batch_size;
+        let ring = Arc::clone(&self.ring);
         let jobs = self
             .blocking(move |c| {
                 let claimed = deliveries::claim(c, &owner, now, now + lease, limit)?;
@@ -144,10 +156,24 @@ impl Dispatcher {
                                 id: d.id.clone(),
                                 reason: e.to_string(),
                             })?;
-                        let parsed = webhooks::signing_secrets(c, id, now)?
-                            .iter()
-                            .filter_map(|s| SigningSecret::parse(s.expose()).ok())
-                            .collect();
+                        let parsed = match webhooks::signing_secrets(c, id, now, &ring) {
+                            Ok(found) => found
+                                .iter()
+                                .filter_map(|s| SigningSecret::parse(s.expose()).ok())
+                                .collect(),
+                            // One endpoint whose secret does not open (its key is missing from
+                            // the ring) must not stop everyone's deliveries: its own are not
+                            // sent, and retried on schedule (see `send`).
+                            Err(e @ StoreError::WebhookSecret { .. }) => {
+                                tracing::error!(
+                                    webhook.endpoint_id = %id,
+                                    error = %e,
+                                    "cannot sign deliveries: the endpoint's secret does not open"
+                                );
+                                Vec::new()
+                            }
+                            Err(e) => return Err(e),
+                        };
                         secrets.insert(d.endpoint_id.clone(), parsed);
                     }
                     let s = secrets.get(&d.endpoint_id).cloned().unwrap_or_default();
@@ -185,7 +211,11 @@ impl Dispatcher {
                 Next::RetryAt(_) => outcome.retried += 1,
                 Next::Failed => outcome.failed += 1,
             }
-            if response.is_some() {
+            // Only what the endpoint answered counts towards its health.
+            if response
+                .as_ref()
+                .is_some_and(|r| r.outcome != OUTCOME_UNSIGNED)
+            {
                 let gone = record.status_code == Some(410);
                 let ok = matches!(record.next, Next::Succeeded);
                 let entry = health
@@ -350,6 +380,17 @@ async fn send(client: &DeliveryClient, job: &Job) -> Option<Response> {
         Ok(u) => format!("msg_{}", u.simple()),
         Err(_) => format!("msg_{}", d.id.replace(['-', '.'], "")),
     };
+    if job.secrets.is_empty() {
+        // Never send a delivery the tenant could not verify.
+        return Some(Response {
+            outcome: OUTCOME_UNSIGNED,
+            status: None,
+            retry_after: None,
+            excerpt: None,
+            error: Some("not sent: the endpoint's signing secret cannot be opened".into()),
+            latency: Duration::ZERO,
+        });
+    }
     let timestamp = Utc::now().timestamp();
     let secrets: Vec<&SigningSecret> = job.secrets.iter().collect();
     let signature = signature_header(&secrets, &msg_id, timestamp, d.payload.as_bytes());
