@@ -54,6 +54,8 @@ pub fn test_settings(db: &TestDb) -> Settings {
     settings.shutdown_timeout_secs = 1;
     settings.db_pool_size = 4;
     settings.encryption_keys = Some(crate::test_keys());
+    // Every request logged, so the leak tests see every access line.
+    settings.access_log.mode = tenant_server::request_log::AccessLog::All;
     settings
 }
 
@@ -100,7 +102,12 @@ impl Write for CaptureWriter {
 pub async fn spawn_app_with(settings: Settings) -> TestApp {
     TRACING.call_once(|| {
         let echo = std::env::var_os("TEST_LOG").is_some();
-        tenant_server::telemetry::init(LogFormat::Json, move || CaptureWriter { echo });
+        // Debug lines of our crates too, so the leak tests search everything we might log.
+        tenant_server::telemetry::init(
+            LogFormat::Json,
+            "info,tenant_server=debug,tenant_store=debug,tenant_webhooks=debug",
+            move || CaptureWriter { echo },
+        );
     });
     let operator_token = settings
         .admin_token

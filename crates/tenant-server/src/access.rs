@@ -1,7 +1,7 @@
 //! Authorization in one place: every route's [`Action`], and which role may do each.
 //!
-//! The middleware ([`crate::middleware::require_auth`]) looks up the matched route in [`ROUTES`]
-//! and applies [`authorize`] before any handler runs:
+//! The middleware ([`crate::middleware::require_auth`]) looks up the request's route in
+//! [`ROUTES`] and applies [`authorize`] before any handler runs:
 //! - operators may do everything;
 //! - gateways only what [`crate::middleware::gateway_may`] allows;
 //! - tenant principals (API keys, tenant users) reach only `/tenants/{their id}/…`: another
@@ -191,6 +191,43 @@ pub fn action_for(method: &str, pattern: &str) -> Option<Action> {
         .map(|(_, _, a)| *a)
 }
 
+/// Whether `path` matches `pattern` the way the router matches it: segment by segment, a
+/// `{name}` segment standing for exactly one non-empty segment.
+fn pattern_matches(pattern: &str, path: &str) -> bool {
+    let (mut want, mut got) = (pattern.split('/'), path.split('/'));
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return true,
+            (Some(w), Some(g)) if w.starts_with('{') => {
+                if g.is_empty() {
+                    return false;
+                }
+            }
+            (Some(w), Some(g)) if w == g => {}
+            _ => return false,
+        }
+    }
+}
+
+/// The route a request is for: its registered pattern and action. Matching the table here
+/// instead of asking the router again (`match_pattern`) saves a second regex walk over every
+/// route per request; a test checks that no two patterns of a method overlap, so the match is
+/// the router's.
+pub fn route_for(method: &str, path: &str) -> Option<(&'static str, Action)> {
+    let depth = slashes(path);
+    ROUTES
+        .iter()
+        .find(|(m, p, _)| {
+            m.eq_ignore_ascii_case(method) && slashes(p) == depth && pattern_matches(p, path)
+        })
+        .map(|(_, p, a)| (*p, *a))
+}
+
+/// How many segments a path has, counted cheaply before any segment is compared.
+fn slashes(s: &str) -> usize {
+    s.bytes().filter(|&b| b == b'/').count()
+}
+
 /// The tenant a `/tenants/{id}/…` path names, when its pattern is tenant-scoped. `Some(None)`:
 /// tenant-scoped, but the id is malformed.
 fn scoped_tenant(pattern: &str, path: &str) -> Option<Option<TenantId>> {
@@ -201,18 +238,11 @@ fn scoped_tenant(pattern: &str, path: &str) -> Option<Option<TenantId>> {
     Some(raw.parse().ok())
 }
 
-/// Decides whether `principal` may make this request; `pattern` is the matched route's path
-/// pattern (`None`: no route matches, the router answers 404).
-pub fn authorize(
-    principal: &Principal,
-    method: &Method,
-    pattern: Option<&str>,
-    path: &str,
-) -> Result<(), ApiError> {
+/// Decides whether `principal` may make this request.
+pub fn authorize(principal: &Principal, method: &Method, path: &str) -> Result<(), ApiError> {
+    let route = route_for(method.as_str(), path);
     // A login session is a user's: an API key or service token has none to end or re-password.
-    let own_session =
-        pattern.and_then(|p| action_for(method.as_str(), p)) == Some(Action::OwnSession);
-    if own_session
+    if route.is_some_and(|(_, action)| action == Action::OwnSession)
         && !matches!(
             principal.actor(),
             ActorRef::User(_) | ActorRef::OperatorUser(_)
@@ -232,17 +262,19 @@ pub fn authorize(
         Principal::Tenant {
             tenant_id, role, ..
         } => {
-            let Some(pattern) = pattern else {
-                return Ok(());
+            // No route: an unknown path, or one missing from the table (denied by default).
+            let Some((pattern, action)) = route else {
+                return Err(ApiError::NotFound("route"));
             };
             if let Some(named) = scoped_tenant(pattern, path)
                 && named != Some(*tenant_id)
             {
                 return Err(ApiError::NotFound("tenant"));
             }
-            match action_for(method.as_str(), pattern) {
-                Some(action) if allows(*role, action) => Ok(()),
-                _ => Err(ApiError::Forbidden),
+            if allows(*role, action) {
+                Ok(())
+            } else {
+                Err(ApiError::Forbidden)
             }
         }
     }
@@ -297,34 +329,27 @@ mod tests {
             actor: ActorRef::ApiKey(uuid::Uuid::new_v4()),
         };
         let other = format!("/tenants/{}/api-keys", TenantId::random());
-        let err = authorize(
-            &member,
-            &Method::POST,
-            Some("/tenants/{id}/api-keys"),
-            &other,
-        );
+        let err = authorize(&member, &Method::POST, &other);
         assert!(matches!(err, Err(ApiError::NotFound("tenant"))));
         let own = format!("/tenants/{mine}/api-keys");
-        let err = authorize(&member, &Method::POST, Some("/tenants/{id}/api-keys"), &own);
+        let err = authorize(&member, &Method::POST, &own);
         assert!(matches!(err, Err(ApiError::Forbidden)));
         let own = format!("/tenants/{mine}/channels");
-        assert!(authorize(&member, &Method::GET, Some("/tenants/{id}/channels"), &own).is_ok());
+        assert!(authorize(&member, &Method::GET, &own).is_ok());
         let bad = "/tenants/not-a-uuid/channels";
-        let err = authorize(&member, &Method::GET, Some("/tenants/{id}/channels"), bad);
+        let err = authorize(&member, &Method::GET, bad);
         assert!(matches!(err, Err(ApiError::NotFound("tenant"))));
         // Unlisted routes are refused; operator-only ones too.
-        let err = authorize(&member, &Method::GET, Some("/tenants/{id}/new"), &own);
-        assert!(matches!(err, Err(ApiError::Forbidden)));
-        let err = authorize(&member, &Method::GET, Some("/audit"), "/audit");
+        let err = authorize(&member, &Method::GET, &format!("/tenants/{mine}/new"));
+        assert!(matches!(err, Err(ApiError::NotFound("route"))));
+        let err = authorize(&member, &Method::GET, "/audit");
         assert!(matches!(err, Err(ApiError::Forbidden)));
     }
 
     #[test]
     fn only_users_have_a_login_session() {
         let tenant_id = TenantId::random();
-        let logout = |p: &Principal| {
-            authorize(p, &Method::POST, Some("/auth/logout"), "/auth/logout").is_ok()
-        };
+        let logout = |p: &Principal| authorize(p, &Method::POST, "/auth/logout").is_ok();
         let as_actor = |actor| Principal::Tenant {
             tenant_id,
             role: Role::Member,
@@ -338,5 +363,43 @@ mod tests {
         assert!(!logout(&Principal::Operator {
             actor: ActorRef::ServiceToken(None)
         }));
+    }
+
+    #[test]
+    fn paths_match_patterns_segment_by_segment() {
+        let t = TenantId::random();
+        assert_eq!(
+            route_for("GET", &format!("/tenants/{t}/channels/telegram")),
+            Some(("/tenants/{id}/channels/{kind}", Action::ReadChannels))
+        );
+        assert_eq!(
+            route_for("delete", &format!("/tenants/{t}")).map(|r| r.1),
+            Some(Action::DeleteTenant)
+        );
+        assert_eq!(route_for("GET", "/tenants//channels"), None);
+        assert_eq!(route_for("GET", "/tenants/x/channels/"), None);
+        assert_eq!(route_for("GET", "/tenants/x/channels/a/b"), None);
+        assert_eq!(route_for("PUT", "/tenants/x"), None);
+        assert_eq!(route_for("GET", "/me/"), None);
+    }
+
+    /// With no two patterns of one method able to match the same path, the first match in the
+    /// table is the router's match whatever the order of registration.
+    #[test]
+    fn no_two_routes_of_a_method_overlap() {
+        for (i, (m1, p1, _)) in ROUTES.iter().enumerate() {
+            for (m2, p2, _) in &ROUTES[i + 1..] {
+                if m1 != m2 {
+                    continue;
+                }
+                let (a, b): (Vec<&str>, Vec<&str>) =
+                    (p1.split('/').collect(), p2.split('/').collect());
+                let overlap = a.len() == b.len()
+                    && a.iter()
+                        .zip(&b)
+                        .all(|(x, y)| x == y || x.starts_with('{') || y.starts_with('{'));
+                assert!(!overlap, "{m1} {p1} and {p2} can match the same path");
+            }
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! Work the server runs beside the HTTP API: the webhook dispatcher and the purge of inactive
-//! sessions.
+//! Work the server runs beside the HTTP API: the webhook dispatcher, the purge of inactive
+//! sessions, and keeping the tenant read cache in sync with other processes' changes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use tenant_webhooks::delivery::DispatchError;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
+use crate::tenant_cache::TenantCache;
 use crate::webhook_service::{UrlRules, WebhookState};
 use crate::webhook_settings::WebhookSettings;
 
@@ -21,6 +22,7 @@ pub struct Background {
     dispatcher: Option<Arc<Dispatcher>>,
     wake: Arc<Notify>,
     session_ttl: Duration,
+    tenant_cache: Option<(Arc<TenantCache>, Duration)>,
 }
 
 impl Background {
@@ -46,7 +48,14 @@ impl Background {
             dispatcher,
             wake,
             session_ttl: settings.session_ttl,
+            tenant_cache: None,
         })
+    }
+
+    /// Also keeps `cache` in sync, checking the store every `interval` (when the cache is on).
+    pub fn with_tenant_cache(mut self, cache: Arc<TenantCache>, interval: Duration) -> Self {
+        self.tenant_cache = cache.enabled().then_some((cache, interval));
+        self
     }
 
     /// What handlers share.
@@ -67,8 +76,42 @@ impl Background {
         if let Some(d) = self.dispatcher {
             tasks.spawn(d.run());
         }
+        if let Some((cache, interval)) = self.tenant_cache {
+            tasks.spawn(sync_tenant_cache(self.db.clone(), cache, interval));
+        }
         tasks.spawn(purge_sessions(self.db, self.session_ttl));
         tasks
+    }
+}
+
+/// Reads the config revision every `interval` and hands it to the tenant cache, which empties
+/// itself when another process changed a tenant. A failed read leaves the cache unsynced, and
+/// after three intervals it is bypassed.
+async fn sync_tenant_cache(db: Database, cache: Arc<TenantCache>, interval: Duration) {
+    let mut failing = false;
+    loop {
+        let db = db.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            let mut conn = db.get()?;
+            tenant_store::config_revision::current(&mut conn)
+        })
+        .await;
+        match read {
+            Ok(Ok(revision)) => {
+                cache.observe_revision(revision);
+                failing = false;
+            }
+            Ok(Err(e)) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, "tenant cache: cannot read the revision");
+            }
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, "tenant cache: sync task failed");
+            }
+            _ => {}
+        }
+        tokio::time::sleep(interval).await;
     }
 }
 

@@ -160,7 +160,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(&e),
     };
-    telemetry::init(settings.log_format, std::io::stderr);
+    telemetry::init(settings.log_format, "info", std::io::stderr);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&settings),
         Command::Migrate => migrate(&settings),

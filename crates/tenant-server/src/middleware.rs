@@ -1,16 +1,13 @@
-//! Middleware: a request id and a tracing span on every request, then authentication (service
-//! tokens, API keys) and authorization ([`crate::access`]).
-
-use std::time::Instant;
+//! Authentication (service tokens, API keys, JWTs) and authorization ([`crate::access`]) of
+//! every request but the public ones. (Request ids, spans and the access log are
+//! [`crate::request_log`].)
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
-use actix_web::http::header::{AUTHORIZATION, HeaderName, HeaderValue, USER_AGENT};
+use actix_web::http::header::AUTHORIZATION;
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, ResponseError, web};
-use tracing::Instrument;
-
 use tenant_store::access_tokens::TokenScope;
 
 use crate::access::authorize;
@@ -19,80 +16,6 @@ use crate::error::ApiError;
 use crate::identity::Identity;
 use crate::principal::{ActorRef, Principal};
 use crate::state::AppState;
-
-/// The header carrying the request id, in both directions.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
-
-/// Where a request came from, for logs and the audit log.
-#[derive(Debug, Clone)]
-pub struct RequestMeta {
-    /// The request id: the client's `x-request-id` when it is sane, else a new one.
-    pub request_id: String,
-    /// The peer address.
-    pub client_addr: Option<String>,
-    /// The client's user agent (truncated).
-    pub user_agent: Option<String>,
-}
-
-fn sane_request_id(v: &HeaderValue) -> Option<String> {
-    let s = v.to_str().ok()?;
-    let ok = !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    ok.then(|| s.to_owned())
-}
-
-/// Gives every request an id and a span, and logs its outcome once.
-pub async fn trace_requests(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let request_id = req
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(sane_request_id)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let meta = RequestMeta {
-        request_id: request_id.clone(),
-        client_addr: req.peer_addr().map(|a| a.ip().to_string()),
-        user_agent: req
-            .headers()
-            .get(USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(256).collect()),
-    };
-    let span = tracing::info_span!(
-        "http.request",
-        request.id = %request_id,
-        http.method = %req.method(),
-        http.path = %req.path(),
-    );
-    req.extensions_mut().insert(meta);
-    let started = Instant::now();
-    let result = next.call(req).instrument(span.clone()).await;
-    let _entered = span.enter();
-    let latency_us = started.elapsed().as_micros() as u64;
-    match result {
-        Ok(mut res) => {
-            if let Ok(v) = HeaderValue::from_str(&request_id) {
-                res.headers_mut()
-                    .insert(HeaderName::from_static(REQUEST_ID_HEADER), v);
-            }
-            let status = res.status().as_u16();
-            if status >= 500 {
-                tracing::warn!(http.status = status, latency_us, "request finished");
-            } else {
-                tracing::info!(http.status = status, latency_us, "request finished");
-            }
-            Ok(res)
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, latency_us, "request failed");
-            Err(e)
-        }
-    }
-}
 
 /// Paths anyone may call: liveness and readiness probes, and the login flows (which
 /// authenticate by their body).
@@ -191,8 +114,7 @@ pub async fn require_auth(
             return Ok(req.into_response(res).map_into_right_body());
         }
     };
-    let pattern = req.match_pattern();
-    if let Err(e) = authorize(&principal, req.method(), pattern.as_deref(), req.path()) {
+    if let Err(e) = authorize(&principal, req.method(), req.path()) {
         let res = e.error_response();
         return Ok(req.into_response(res).map_into_right_body());
     }

@@ -48,6 +48,10 @@
 //! | `SAAS_WEBHOOK_SECRET_OVERLAP_SECS` | `86400` | how long the previous secret keeps signing after a rotation |
 //! | `SAAS_SESSION_TTL_SECS` | `2592000` (30 days) | sessions inactive this long are purged |
 //! | `SAAS_LOG_FORMAT` | `pretty` | `pretty` or `json` |
+//! | `SAAS_ACCESS_LOG` | `errors` | access-log lines: `all` requests, `errors` (4xx, 5xx, slow ones) or `off` |
+//! | `SAAS_ACCESS_LOG_SLOW_MS` | `1000` | with `errors`, also log requests slower than this |
+//! | `SAAS_TENANT_CACHE_SIZE` | `10000` | tenants kept in the read cache of `GET /tenants/{id}` (`0` disables it) |
+//! | `SAAS_TENANT_CACHE_SYNC_MS` | `1000` | how often that cache checks for other replicas' changes: the most they take to show |
 //! | `RUST_LOG` | `info` | log filter (tracing `EnvFilter` syntax) |
 
 use std::net::IpAddr;
@@ -135,6 +139,12 @@ pub struct Settings {
     pub api_key_cache_ttl_secs: u64,
     /// Log output format.
     pub log_format: LogFormat,
+    /// Which requests get an access-log line.
+    pub access_log: crate::request_log::AccessLogSettings,
+    /// Most tenants kept in the read cache of `GET /tenants/{id}` (0: no cache).
+    pub tenant_cache_size: usize,
+    /// How often the read cache checks the store for other processes' changes.
+    pub tenant_cache_sync: std::time::Duration,
     /// How the gateway config is rendered by default.
     pub render: RenderOptions,
     /// The key ring sealing channel credentials, if configured (`Debug` shows only key ids).
@@ -201,6 +211,26 @@ impl Settings {
             api_key_secret: token(&get, "SAAS_API_KEY_SECRET")?,
             api_key_cache_ttl_secs: parse_in(&get, "SAAS_API_KEY_CACHE_TTL_SECS", 30, 0..=3600)?,
             log_format,
+            access_log: crate::request_log::AccessLogSettings {
+                mode: parse(
+                    &get,
+                    "SAAS_ACCESS_LOG",
+                    crate::request_log::AccessLog::Errors,
+                )?,
+                slow: std::time::Duration::from_millis(parse_in(
+                    &get,
+                    "SAAS_ACCESS_LOG_SLOW_MS",
+                    1000,
+                    0..=3_600_000,
+                )?),
+            },
+            tenant_cache_size: parse_in(&get, "SAAS_TENANT_CACHE_SIZE", 10_000, 0..=10_000_000)?,
+            tenant_cache_sync: std::time::Duration::from_millis(parse_in(
+                &get,
+                "SAAS_TENANT_CACHE_SYNC_MS",
+                1000,
+                10..=600_000,
+            )?),
             render: render_options(&get)?,
             encryption_keys: get("SAAS_ENCRYPTION_KEYS")
                 .map(|spec| {

@@ -15,7 +15,8 @@ use utoipa_actix_web::AppExt;
 use crate::api_keys::{ApiKeyAuth, ApiKeyCache, ApiKeyHasher};
 use crate::auth::{self, GeneratedToken};
 use crate::extract::BodyLimit;
-use crate::middleware::{require_auth, trace_requests};
+use crate::middleware::require_auth;
+use crate::request_log::{RequestLog, trace_requests};
 use crate::routes::{self, openapi::ApiDoc, openapi::OpenApiJson};
 use crate::settings::Settings;
 use crate::state::AppState;
@@ -123,15 +124,25 @@ impl Application {
             database = %settings.database_url.redacted(),
             "listening"
         );
-        let background = crate::background::Background::new(&db, &keys, &settings.webhooks)?;
+        let tenants = Arc::new(crate::tenant_cache::TenantCache::new(
+            settings.tenant_cache_size,
+            settings.tenant_cache_sync,
+        ));
+        let background = crate::background::Background::new(&db, &keys, &settings.webhooks)?
+            .with_tenant_cache(Arc::clone(&tenants), settings.tenant_cache_sync);
         let state = web::Data::new(AppState {
             db,
             auth,
             api_keys,
+            tenants,
             render: settings.render.clone(),
             config_cache: Default::default(),
             keys,
             webhooks: background.webhook_state(&settings.webhooks),
+        });
+        let request_log = web::Data::new(RequestLog {
+            settings: settings.access_log,
+            ids: Default::default(),
         });
         let limit = settings.max_body_bytes;
         let mut server = HttpServer::new(move || {
@@ -145,6 +156,7 @@ impl Application {
                 .unwrap_or_else(|e| format!(r#"{{"error":"{e}"}}"#));
             app.app_data(state.clone())
                 .app_data(identity.clone())
+                .app_data(request_log.clone())
                 .app_data(BodyLimit(limit))
                 .app_data(web::PayloadConfig::new(limit))
                 .app_data(web::Data::new(OpenApiJson(doc)))

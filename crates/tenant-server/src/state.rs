@@ -24,6 +24,8 @@ pub struct AppState {
     pub render: RenderOptions,
     /// API key hashing and the authenticated-key cache.
     pub api_keys: Arc<ApiKeyAuth>,
+    /// The read cache of `GET /tenants/{id}`.
+    pub tenants: Arc<crate::tenant_cache::TenantCache>,
     /// Rendered gateway configs, by variant and revision.
     pub config_cache: Arc<ConfigCache>,
     /// The key ring sealing channel credentials at rest.

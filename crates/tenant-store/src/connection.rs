@@ -269,6 +269,31 @@ mod tests {
         assert!(DatabaseUrl::parse("sqlite://").is_err());
     }
 
+    /// `.cargo/config.toml` builds the bundled SQLite with the query planner stability guarantee;
+    /// without it every execution of a cached statement with a bound `LIMIT` is re-prepared.
+    #[test]
+    fn sqlite_is_built_with_a_stable_query_planner() {
+        use diesel::RunQueryDsl;
+        use diesel::sql_types::Text;
+        #[derive(diesel::QueryableByName)]
+        struct Opt {
+            #[diesel(sql_type = Text)]
+            compile_options: String,
+        }
+        let dir = std::env::temp_dir().join(format!("qpsg-{}", std::process::id()));
+        let url = DatabaseUrl::Sqlite(dir.join("q.db"));
+        let mut conn = url.connect().unwrap();
+        let opts: Vec<Opt> =
+            diesel::sql_query("SELECT compile_options FROM pragma_compile_options")
+                .load(&mut conn)
+                .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            opts.iter().any(|o| o.compile_options == "ENABLE_QPSG"),
+            "LIBSQLITE3_FLAGS from .cargo/config.toml did not reach the SQLite build"
+        );
+    }
+
     #[test]
     fn redaction_drops_the_password() {
         let u = DatabaseUrl::parse("postgres://app:hunter2@db:5432/saas?sslmode=require").unwrap();

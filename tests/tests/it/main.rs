@@ -22,6 +22,7 @@ mod restart;
 mod store_channels;
 mod store_tenants;
 mod store_users;
+mod tenant_cache;
 mod users_support;
 mod webhook_secrets_at_rest;
 mod webhooks_api;

@@ -3,7 +3,7 @@
 //! `login`, `refresh` and `accept-invite` are public (they authenticate by their body); `logout`
 //! and `password` need a user's access token.
 
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, post, web};
 use serde::{Deserialize, Serialize};
 use tenant_core::{Email, Secret};
 use tenant_store::audit::AuditContext;
@@ -17,21 +17,13 @@ use crate::identity::credentials;
 use crate::identity::login::{self as login_flow, LoginAttempt};
 use crate::identity::sessions::{self, TokenPair};
 use crate::identity::{FlowError, Identity};
-use crate::middleware::RequestMeta;
 use crate::principal::{ActorRef, Principal};
+use crate::request_log::audit_context;
 use crate::state::AppState;
 
 /// The audit context of an unauthenticated request.
 fn anonymous(req: &HttpRequest) -> AuditContext {
-    let ext = req.extensions();
-    let meta = ext.get::<RequestMeta>();
-    AuditContext {
-        actor_type: "anonymous".into(),
-        actor_id: None,
-        request_id: meta.map(|m| m.request_id.clone()),
-        client_addr: meta.and_then(|m| m.client_addr.clone()),
-        user_agent: meta.and_then(|m| m.user_agent.clone()),
-    }
+    audit_context(req, "anonymous", None)
 }
 
 /// `POST /auth/login`.

@@ -13,8 +13,8 @@ use tenant_store::audit::AuditContext;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::error::ApiError;
-use crate::middleware::RequestMeta;
 use crate::principal::Principal;
+use crate::request_log::audit_context;
 
 pub mod api_keys;
 pub mod audit;
@@ -92,19 +92,14 @@ impl FromRequest for Actor {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let ext = req.extensions();
-        let Some(principal) = ext.get::<Principal>() else {
+        let Some(actor) = req
+            .extensions()
+            .get::<Principal>()
+            .map(|p| p.actor().clone())
+        else {
             return ready(Err(ApiError::Unauthorized));
         };
-        let meta = ext.get::<RequestMeta>();
-        let actor = principal.actor();
-        ready(Ok(Actor(AuditContext {
-            actor_type: actor.kind().to_owned(),
-            actor_id: actor.id(),
-            request_id: meta.map(|m| m.request_id.clone()),
-            client_addr: meta.and_then(|m| m.client_addr.clone()),
-            user_agent: meta.and_then(|m| m.user_agent.clone()),
-        })))
+        ready(Ok(Actor(audit_context(req, actor.kind(), actor.id()))))
     }
 }
 

@@ -1,5 +1,6 @@
 //! `/tenants`: create, list, read, update, delete.
 
+use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use tenant_core::{NewTenant, PageRequest, TenantUpdate};
 use tenant_store::tenants::{self as store, TenantFilter};
@@ -85,8 +86,17 @@ pub async fn get_tenant(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_tenant_id(&id)?;
-    let tenant = state.run(move |c| Ok(store::find(c, &id)?)).await?;
-    Ok(HttpResponse::Ok().json(TenantResponse::from(&tenant)))
+    let cached = match state.tenants.get(&id) {
+        Some(hit) => hit,
+        None => {
+            let epoch = state.tenants.epoch();
+            let tenant = state.run(move |c| Ok(store::find(c, &id)?)).await?;
+            state.tenants.insert(epoch, tenant)
+        }
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(cached.json.clone()))
 }
 
 /// Changes a tenant's name, slug, plan or status.
@@ -118,10 +128,11 @@ pub async fn update_tenant(
         body.plan.as_deref(),
         body.status.as_deref(),
     )?;
-    let tenant = state
+    let result = state
         .run(move |c| Ok(service::update_tenant(c, &actor.0, &id, update)?))
-        .await?;
-    Ok(HttpResponse::Ok().json(TenantResponse::from(&tenant)))
+        .await;
+    state.tenants.invalidate(&id);
+    Ok(HttpResponse::Ok().json(TenantResponse::from(&result?)))
 }
 
 /// Deletes a tenant with its channels, keys, users, sessions and webhooks.
@@ -138,9 +149,11 @@ pub async fn delete_tenant(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_tenant_id(&id)?;
-    state
+    let result = state
         .run(move |c| Ok(service::delete_tenant(c, &actor.0, &id)?))
-        .await?;
+        .await;
+    state.tenants.invalidate(&id);
+    result?;
     state.api_keys.cache.invalidate_tenant(&id);
     tracing::info!(tenant.id = %id, "tenant deleted");
     Ok(HttpResponse::NoContent().finish())
