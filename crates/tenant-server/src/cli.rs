@@ -53,6 +53,18 @@ pub enum Command {
         #[command(subcommand)]
         command: TenantsCommand,
     },
+    /// Operator users (who log in and see every tenant).
+    Operators {
+        /// The task.
+        #[command(subcommand)]
+        command: crate::users_cli::OperatorsCommand,
+    },
+    /// A tenant's users.
+    Users {
+        /// The task.
+        #[command(subcommand)]
+        command: crate::users_cli::UsersCommand,
+    },
     /// Webhook delivery: drain the due queue, or run a dispatcher without the HTTP API.
     Webhooks {
         /// The task.
@@ -169,6 +181,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Keys { command } => {
             crate::keys::run(&settings, command).and_then(|out| print_json(&out))
         }
+        Command::Operators { command } => crate::users_cli::run_operators(&settings, command),
+        Command::Users { command } => crate::users_cli::run_users(&settings, command),
         Command::Webhooks { command } => crate::webhook_cli::run(&settings, command),
     };
     match result {

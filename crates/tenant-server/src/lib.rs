@@ -27,6 +27,7 @@ pub mod state;
 pub mod sync;
 pub mod telemetry;
 pub mod tenant_cache;
+pub mod users_cli;
 pub mod webhook_cli;
 pub mod webhook_dto;
 pub mod webhook_service;

@@ -14,6 +14,7 @@ mod api_openapi;
 mod api_tenants;
 mod api_users;
 mod cli;
+mod cli_users;
 mod config_sync;
 mod credentials_at_rest;
 mod leaks;

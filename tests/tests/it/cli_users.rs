@@ -1,0 +1,191 @@
+//! The `operators create` and `users create` commands as real processes: passwords come from
+//! standard input and never appear in output or logs, the people created can log in through the
+//! API, an invite is printed once, bad input fails without writing.
+
+// Helpers here stop the test on any failure, as the tests themselves do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use moltbot_saas_tests::{TestDb, spawn_app};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::cli::binary;
+
+fn run(db: &TestDb, args: &[&str], stdin: &str) -> Output {
+    let mut cmd = Command::new(binary());
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("SAAS_") || key == "DATABASE_URL" || key == "RUST_LOG" {
+            cmd.env_remove(key.as_ref());
+        }
+    }
+    let mut child = cmd
+        .env("DATABASE_URL", db.url())
+        .env(
+            "SAAS_ENCRYPTION_KEYS",
+            moltbot_saas_tests::TEST_ENCRYPTION_KEYS,
+        )
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run moltbot-saas");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn ok_json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn assert_not_in(out: &Output, secret: &str) {
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(secret));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(secret));
+}
+
+#[tokio::test]
+async fn operators_and_users_created_on_the_command_line_can_log_in() {
+    let db = TestDb::new();
+    let password = format!("cli-{}-passphrase", uuid::Uuid::new_v4().simple());
+    let out = run(
+        &db,
+        &["operators", "create", "--email", "Ops@Example.test"],
+        &format!("{password}\n"),
+    );
+    let op = ok_json(&out);
+    assert_eq!(op["email"], "ops@example.test");
+    assert_not_in(&out, &password);
+
+    let app = spawn_app(&db).await;
+    let tenant = app.create_tenant("Cli Users").await;
+    let tenant_id = tenant["id"].as_str().unwrap();
+    let out = run(
+        &db,
+        &[
+            "users",
+            "create",
+            "--tenant",
+            tenant_id,
+            "--email",
+            "owner@cli.test",
+            "--role",
+            "owner",
+            "--password-stdin",
+        ],
+        &format!("{password}\r\n"),
+    );
+    let owner = ok_json(&out);
+    assert_eq!(
+        (owner["role"].as_str(), owner.get("inviteToken")),
+        (Some("owner"), None)
+    );
+    assert_not_in(&out, &password);
+
+    // Both log in with the password given on standard input.
+    for body in [
+        json!({"email": "ops@example.test", "password": password}),
+        json!({"tenant": tenant_id, "email": "owner@cli.test", "password": password}),
+    ] {
+        let r = app
+            .request_as(None, Method::POST, "/auth/login", Some(&body))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+
+    // Without a password: an invite, shown once, that the API accepts.
+    let out = run(
+        &db,
+        &[
+            "users",
+            "create",
+            "--tenant",
+            tenant_id,
+            "--email",
+            "new@cli.test",
+        ],
+        "",
+    );
+    let invited = ok_json(&out);
+    assert_eq!(invited["role"], "member");
+    let invite = invited["inviteToken"].as_str().unwrap();
+    let r = app
+        .request_as(
+            None,
+            Method::POST,
+            "/auth/accept-invite",
+            Some(&json!({"token": invite, "password": password})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // The audit log names the command line as the actor.
+    let audit = app.get(&format!("/tenants/{tenant_id}/audit")).await;
+    let events = audit.body["events"].as_array().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["action"] == "user.created" && e["actor"]["type"] == "cli"),
+        "{}",
+        audit.text
+    );
+}
+
+#[test]
+fn bad_input_is_refused_and_nothing_is_written() {
+    let db = TestDb::new();
+    // A short password, a bad email, a bad role and tenant, an unknown tenant.
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["operators", "create", "--email", "ops@example.test"],
+            "short\n",
+        ),
+        (
+            &["operators", "create", "--email", "not-an-email"],
+            "long enough passphrase\n",
+        ),
+        (
+            &[
+                "users", "create", "--tenant", "nope", "--email", "a@b.test", "--role", "boss",
+            ],
+            "",
+        ),
+        (
+            &[
+                "users",
+                "create",
+                "--tenant",
+                "00000000-0000-4000-8000-000000000000",
+                "--email",
+                "a@b.test",
+            ],
+            "",
+        ),
+    ];
+    for (args, stdin) in cases {
+        let out = run(&db, args, stdin);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("error:"), "{args:?}: {err}");
+    }
+    let mut conn = db.connect();
+    use diesel::prelude::*;
+    let n: i64 = tenant_store::schema::operator_users::table
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(n, 0);
+}
