@@ -163,3 +163,65 @@ async fn external_tokens_are_verified_against_the_issuers_keys() {
             .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
     }
 }
+
+/// An RS256 issuer: a fixed test key pair (`tests/fixtures/oidc/`, generated with openssl for
+/// these tests only) whose public half is served as a JWK.
+#[tokio::test]
+async fn rs256_tokens_are_verified_too() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/oidc");
+    let der = std::fs::read(dir.join("rs256-test-key.der")).unwrap();
+    let public: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("rs256-test-key.jwk.json")).unwrap())
+            .unwrap();
+    let kid = public["kid"].as_str().unwrap().to_owned();
+    let jwks_url = serve_jwks(json!({ "keys": [public] })).await;
+    let db = TestDb::new();
+    let mut settings = test_settings(&db);
+    settings.identity.oidc = Some(OidcSettings {
+        issuer: ISSUER.into(),
+        audience: AUDIENCE.into(),
+        jwks_url,
+        tenant_claim: "tenant_id".into(),
+        role_claim: "role".into(),
+        role_map: HashMap::from([(
+            "member".to_owned(),
+            MappedRole::Tenant(tenant_core::Role::Member),
+        )]),
+    });
+    let app = spawn_app_with(settings).await;
+    let id = app.create_tenant("Rsa Co").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let now = chrono::Utc::now().timestamp();
+    let sign_rs = |claims: &Value| {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(kid.clone());
+        jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_der(&der)).unwrap()
+    };
+    let claims = json!({
+        "iss": ISSUER, "aud": AUDIENCE, "sub": "rsa-user", "tenant_id": id, "role": "member",
+        "iat": now, "exp": now + 600,
+    });
+    let path = format!("/tenants/{id}");
+    let r = app
+        .request_as(Some(&sign_rs(&claims)), Method::GET, &path, None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // A member may read, not change.
+    app.request_as(
+        Some(&sign_rs(&claims)),
+        Method::PATCH,
+        &path,
+        Some(&json!({"name": "Renamed"})),
+    )
+    .await
+    .assert_error(StatusCode::FORBIDDEN, "forbidden");
+    // The same claims signed by another key (an ES256 one under the RSA key's kid) are refused.
+    let mut wrong = claims.clone();
+    wrong["sub"] = json!("forger");
+    let forged = sign(&key_pair(), &kid, &wrong);
+    app.request_as(Some(&forged), Method::GET, &path, None)
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+}
