@@ -89,6 +89,53 @@ pub struct Page<T> {
     pub next_cursor: Option<Cursor>,
 }
 
+impl<T> Page<T> {
+    /// The page of `rows` fetched with one row more than `limit`: the extra row only tells that
+    /// another page follows. `cursor` makes the next page's cursor from the last row kept.
+    pub fn from_overfetch<E>(
+        mut rows: Vec<T>,
+        limit: u32,
+        cursor: impl FnOnce(&T) -> Result<Cursor, E>,
+    ) -> Result<Self, E> {
+        let limit = limit as usize;
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next_cursor = match rows.last() {
+            Some(last) if more => Some(cursor(last)?),
+            _ => None,
+        };
+        Ok(Page {
+            items: rows,
+            next_cursor,
+        })
+    }
+}
+
+#[cfg(test)]
+mod overfetch_tests {
+    use super::*;
+
+    fn cursor(n: &u32) -> Result<Cursor, String> {
+        Ok(Cursor {
+            created_at: chrono::DateTime::from_timestamp(i64::from(*n), 0).ok_or("time")?,
+            id: Uuid::nil(),
+        })
+    }
+
+    #[test]
+    fn the_extra_row_only_says_there_is_more() {
+        let page = Page::from_overfetch(vec![1, 2, 3], 2, cursor).unwrap();
+        assert_eq!(page.items, [1, 2]);
+        assert_eq!(page.next_cursor.unwrap().created_at.timestamp(), 2);
+        let last = Page::from_overfetch(vec![1, 2], 2, cursor).unwrap();
+        assert!(last.next_cursor.is_none());
+        let empty = Page::from_overfetch(Vec::<u32>::new(), 2, cursor).unwrap();
+        assert!(empty.items.is_empty() && empty.next_cursor.is_none());
+        let failing = Page::from_overfetch(vec![1, 2, 3], 2, |_| Err::<Cursor, _>("bad row"));
+        assert_eq!(failing.err(), Some("bad row"));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use tenant_core::{Cursor, Page, PageRequest, Role, TenantId};
+use tenant_core::{Page, PageRequest, Role, TenantId};
 use uuid::Uuid;
 
 use crate::schema::api_keys;
@@ -123,22 +123,9 @@ pub fn page(
                 .or(api_keys::created_at.eq(at).and(api_keys::id.gt(id))),
         );
     }
-    let mut rows = query.load(conn)?;
-    let more = rows.len() > page.limit as usize;
-    rows.truncate(page.limit as usize);
-    let next_cursor = if more {
-        rows.last().and_then(|r| {
-            Some(Cursor {
-                created_at: r.created_at.and_utc(),
-                id: Uuid::try_parse(&r.id).ok()?,
-            })
-        })
-    } else {
-        None
-    };
-    Ok(Page {
-        items: rows,
-        next_cursor,
+    let rows: Vec<_> = query.load(conn)?;
+    Page::from_overfetch(rows, page.limit, |last| {
+        crate::paging::cursor_of("api_keys", last.created_at, &last.id)
     })
 }
 

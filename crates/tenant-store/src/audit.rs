@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use tenant_core::{Cursor, Page, PageRequest, TenantId};
+use tenant_core::{Page, PageRequest, TenantId};
 use uuid::Uuid;
 
 use crate::schema::audit_log;
@@ -177,22 +177,9 @@ fn list_where(
                 .or(audit_log::created_at.eq(at).and(audit_log::id.lt(id))),
         );
     }
-    let mut rows = query.load(conn)?;
-    let more = rows.len() > page.limit as usize;
-    rows.truncate(page.limit as usize);
-    let next_cursor = if more {
-        rows.last().and_then(|r| {
-            Some(Cursor {
-                created_at: r.created_at.and_utc(),
-                id: Uuid::try_parse(&r.id).ok()?,
-            })
-        })
-    } else {
-        None
-    };
-    Ok(Page {
-        items: rows,
-        next_cursor,
+    let rows: Vec<_> = query.load(conn)?;
+    Page::from_overfetch(rows, page.limit, |last| {
+        crate::paging::cursor_of("audit_log", last.created_at, &last.id)
     })
 }
 

@@ -10,7 +10,7 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
-use tenant_core::{Cursor, Page, PageRequest, TenantId};
+use tenant_core::{Page, PageRequest, TenantId};
 use uuid::Uuid;
 
 use crate::events::{STATUS_FAILED, STATUS_PENDING, STATUS_SUCCEEDED};
@@ -263,24 +263,9 @@ pub fn list(
                     .and(webhook_deliveries::id.gt(id))),
         );
     }
-    let mut items = query.load::<DeliveryRow>(conn)?;
-    let more = items.len() > page.limit as usize;
-    items.truncate(page.limit as usize);
-    let next_cursor = match items.last() {
-        Some(last) if more => Some(Cursor {
-            created_at: last.created_at.and_utc(),
-            id: parse_id(&last.id)?,
-        }),
-        _ => None,
-    };
-    Ok(Page { items, next_cursor })
-}
-
-fn parse_id(id: &str) -> StoreResult<Uuid> {
-    Uuid::parse_str(id).map_err(|e| StoreError::Corrupt {
-        table: "webhook_deliveries",
-        id: id.to_owned(),
-        reason: e.to_string(),
+    let rows = query.load::<DeliveryRow>(conn)?;
+    Page::from_overfetch(rows, page.limit, |last| {
+        crate::paging::cursor_of("webhook_deliveries", last.created_at, &last.id)
     })
 }
 

@@ -20,6 +20,7 @@ pub mod key_rotation;
 pub mod login_throttle;
 pub mod migrations;
 pub mod operator_users;
+mod paging;
 pub mod refresh_tokens;
 // The table DSL is macro-generated; the tables are documented in the migrations.
 #[allow(missing_docs)]

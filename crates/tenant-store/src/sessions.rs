@@ -3,12 +3,12 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use tenant_core::{Cursor, Page, PageRequest, TenantId};
+use tenant_core::{Page, PageRequest, TenantId};
 use uuid::Uuid;
 
 use crate::error::unique_violation;
 use crate::schema::sessions;
-use crate::{AnyConnection, StoreError, StoreResult, write_transaction};
+use crate::{AnyConnection, StoreResult, write_transaction};
 
 /// A session as an event names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,21 +110,10 @@ pub fn list(
                 .or(sessions::created_at.eq(at).and(sessions::id.gt(id))),
         );
     }
-    let mut items = query.load::<SessionRow>(conn)?;
-    let more = items.len() > page.limit as usize;
-    items.truncate(page.limit as usize);
-    let next_cursor = match items.last() {
-        Some(last) if more => Some(Cursor {
-            created_at: last.created_at.and_utc(),
-            id: Uuid::parse_str(&last.id).map_err(|e| StoreError::Corrupt {
-                table: "sessions",
-                id: last.id.clone(),
-                reason: e.to_string(),
-            })?,
-        }),
-        _ => None,
-    };
-    Ok(Page { items, next_cursor })
+    let rows = query.load::<SessionRow>(conn)?;
+    Page::from_overfetch(rows, page.limit, |last| {
+        crate::paging::cursor_of("sessions", last.created_at, &last.id)
+    })
 }
 
 /// Deletes every session (of every tenant) inactive since before `cutoff`; returns how many.

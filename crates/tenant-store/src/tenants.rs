@@ -4,8 +4,8 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use tenant_core::{
-    AccountId, AgentId, Cursor, NewTenant, Page, PageRequest, Plan, Slug, Tenant, TenantId,
-    TenantName, TenantStatus, TenantUpdate,
+    AccountId, AgentId, NewTenant, Page, PageRequest, Plan, Slug, Tenant, TenantId, TenantName,
+    TenantStatus, TenantUpdate,
 };
 
 use crate::error::unique_violation;
@@ -229,22 +229,18 @@ pub fn list(
                 .or(tenants::created_at.eq(at).and(tenants::id.gt(id))),
         );
     }
-    let mut rows = query.load::<TenantRow>(conn)?;
-    let more = rows.len() > page.limit as usize;
-    rows.truncate(page.limit as usize);
-    let items = rows
-        .into_iter()
-        .map(Tenant::try_from)
-        .collect::<StoreResult<Vec<_>>>()?;
-    let next_cursor = if more {
-        items.last().map(|t| Cursor {
-            created_at: t.created_at,
-            id: *t.id.as_uuid(),
-        })
-    } else {
-        None
-    };
-    Ok(Page { items, next_cursor })
+    let rows = query.load::<TenantRow>(conn)?;
+    let page = Page::from_overfetch(rows, page.limit, |last| {
+        crate::paging::cursor_of("tenants", last.created_at, &last.id)
+    })?;
+    Ok(Page {
+        items: page
+            .items
+            .into_iter()
+            .map(Tenant::try_from)
+            .collect::<StoreResult<Vec<_>>>()?,
+        next_cursor: page.next_cursor,
+    })
 }
 
 /// Every active tenant, in storage order (a sequential scan: callers that need an order sort).

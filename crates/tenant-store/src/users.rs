@@ -215,19 +215,9 @@ pub fn list(
                 .or(tenant_users::created_at.eq(at).and(tenant_users::id.gt(id))),
         );
     }
-    let mut rows = query.load::<TenantUserRow>(conn)?;
-    let more = rows.len() > page.limit as usize;
-    rows.truncate(page.limit as usize);
-    let next_cursor = match rows.last() {
-        Some(last) if more => Some(tenant_core::Cursor {
-            created_at: last.created_at_utc(),
-            id: last.uuid()?,
-        }),
-        _ => None,
-    };
-    Ok(Page {
-        items: rows,
-        next_cursor,
+    let rows = query.load::<TenantUserRow>(conn)?;
+    Page::from_overfetch(rows, page.limit, |last| {
+        crate::paging::cursor_of("tenant_users", last.created_at, &last.id)
     })
 }
 
