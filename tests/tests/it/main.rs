@@ -19,6 +19,7 @@ mod credentials_at_rest;
 mod leaks;
 mod migrations;
 mod restart;
+mod store_batches;
 mod store_channels;
 mod store_tenants;
 mod store_users;
