@@ -47,6 +47,10 @@
 //! | `SAAS_WEBHOOK_REQUIRE_HTTPS` | `false` | refuse `http://` endpoint URLs |
 //! | `SAAS_WEBHOOK_SECRET_OVERLAP_SECS` | `86400` | how long the previous secret keeps signing after a rotation |
 //! | `SAAS_SESSION_TTL_SECS` | `2592000` (30 days) | sessions inactive this long are purged |
+//! | `SAAS_WRITE_BATCH_MAX` | `256` | most event ingests, or tenant creates, written in one batch (one transaction); `1` turns group commit off |
+//! | `SAAS_WRITE_BATCH_WAIT_US` | `0` | how long a batch waits for more requests after its first (0: only those already queued) |
+//! | `SAAS_WRITE_WRITERS` | `1` | writer threads per batched write path (ingest, tenant creates) |
+//! | `SAAS_WRITE_QUEUE` | `8192` | requests queued per path at most; past it they are answered 503 |
 //! | `SAAS_LOG_FORMAT` | `pretty` | `pretty` or `json` |
 //! | `RUST_LOG` | `info` | log filter (tracing `EnvFilter` syntax) |
 
@@ -143,6 +147,8 @@ pub struct Settings {
     pub identity: IdentitySettings,
     /// Events, sessions and webhook delivery.
     pub webhooks: crate::webhook_settings::WebhookSettings,
+    /// Group commit of the batched write paths (ingest, tenant creates).
+    pub writes: crate::group_commit::GroupCommitConfig,
 }
 
 /// The default database when `DATABASE_URL` is unset.
@@ -214,6 +220,17 @@ impl Settings {
                 .transpose()?,
             identity: IdentitySettings::from_lookup(&get)?,
             webhooks: crate::webhook_settings::from_lookup(&get)?,
+            writes: crate::group_commit::GroupCommitConfig {
+                max_batch: parse_in(&get, "SAAS_WRITE_BATCH_MAX", 256, 1..=10_000)?,
+                max_wait: std::time::Duration::from_micros(parse_in(
+                    &get,
+                    "SAAS_WRITE_BATCH_WAIT_US",
+                    0,
+                    0..=100_000,
+                )?),
+                writers: parse_in(&get, "SAAS_WRITE_WRITERS", 1, 1..=16)?,
+                queue: parse_in(&get, "SAAS_WRITE_QUEUE", 8192, 1..=1_000_000)?,
+            },
         })
     }
 }

@@ -124,6 +124,11 @@ impl Application {
             "listening"
         );
         let background = crate::background::Background::new(&db, &keys, &settings.webhooks)?;
+        let writers = Arc::new(crate::writers::Writers::start(
+            &db,
+            &settings.writes,
+            api_keys.hasher.clone(),
+        )?);
         let state = web::Data::new(AppState {
             db,
             auth,
@@ -132,6 +137,7 @@ impl Application {
             config_cache: Default::default(),
             keys,
             webhooks: background.webhook_state(&settings.webhooks),
+            writers,
         });
         let limit = settings.max_body_bytes;
         let mut server = HttpServer::new(move || {

@@ -16,6 +16,7 @@ mod api_users;
 mod cli;
 mod config_sync;
 mod credentials_at_rest;
+mod group_commit;
 mod leaks;
 mod migrations;
 mod restart;
