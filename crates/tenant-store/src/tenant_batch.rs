@@ -115,11 +115,13 @@ fn pg_insert_many(
 ) -> QueryResult<Vec<IdRow>> {
     let rows: Vec<TenantRow> = items.iter().map(|i| TenantRow::from(&i.tenant)).collect();
     let keys: Vec<&ApiKeyRow> = items.iter().flat_map(|i| &i.keys).collect();
-    let audit: Vec<(&AuditRow, String)> = items
+    let audit: Vec<(&AuditRow, &str)> = items
         .iter()
-        .flat_map(|i| i.audit.iter().map(|a| (a, i.tenant.id.to_string())))
+        .zip(&rows)
+        .flat_map(|(i, r)| i.audit.iter().map(|a| (a, r.id.as_str())))
         .collect();
-    fn col<T, U>(v: &[T], f: impl Fn(&T) -> U) -> Vec<U> {
+    // Columns borrow from the rows: nothing is copied but the bytes Diesel sends.
+    fn col<'a, T, U>(v: &'a [T], f: impl Fn(&'a T) -> U) -> Vec<U> {
         v.iter().map(f).collect()
     }
     type Ts = Array<Timestamp>;
@@ -127,39 +129,39 @@ fn pg_insert_many(
     type Texts = Array<Text>;
     type OptTexts = Array<Nullable<Text>>;
     PgStatic::<InsertManyStatement>::new(PG_INSERT_MANY)
-        .bind::<Texts, _>(col(&rows, |r| r.id.clone()))
-        .bind::<Texts, _>(col(&rows, |r| r.name.clone()))
-        .bind::<Texts, _>(col(&rows, |r| r.slug.clone()))
-        .bind::<Texts, _>(col(&rows, |r| r.account_id.clone()))
-        .bind::<Texts, _>(col(&rows, |r| r.agent_id.clone()))
-        .bind::<Texts, _>(col(&rows, |r| r.plan.clone()))
-        .bind::<Texts, _>(col(&rows, |r| r.status.clone()))
+        .bind::<Texts, _>(col(&rows, |r| r.id.as_str()))
+        .bind::<Texts, _>(col(&rows, |r| r.name.as_str()))
+        .bind::<Texts, _>(col(&rows, |r| r.slug.as_str()))
+        .bind::<Texts, _>(col(&rows, |r| r.account_id.as_str()))
+        .bind::<Texts, _>(col(&rows, |r| r.agent_id.as_str()))
+        .bind::<Texts, _>(col(&rows, |r| r.plan.as_str()))
+        .bind::<Texts, _>(col(&rows, |r| r.status.as_str()))
         .bind::<Ts, _>(col(&rows, |r| r.created_at))
         .bind::<Ts, _>(col(&rows, |r| r.updated_at))
-        .bind::<Texts, _>(col(&keys, |k| k.id.clone()))
-        .bind::<Texts, _>(col(&keys, |k| k.tenant_id.clone()))
-        .bind::<Texts, _>(col(&keys, |k| k.name.clone()))
-        .bind::<Texts, _>(col(&keys, |k| k.prefix.clone()))
-        .bind::<Texts, _>(col(&keys, |k| k.key_hash.clone()))
+        .bind::<Texts, _>(col(&keys, |k| k.id.as_str()))
+        .bind::<Texts, _>(col(&keys, |k| k.tenant_id.as_str()))
+        .bind::<Texts, _>(col(&keys, |k| k.name.as_str()))
+        .bind::<Texts, _>(col(&keys, |k| k.prefix.as_str()))
+        .bind::<Texts, _>(col(&keys, |k| k.key_hash.as_str()))
         .bind::<Ts, _>(col(&keys, |k| k.created_at))
         .bind::<OptTs, _>(col(&keys, |k| k.last_used_at))
         .bind::<OptTs, _>(col(&keys, |k| k.expires_at))
         .bind::<OptTs, _>(col(&keys, |k| k.revoked_at))
-        .bind::<Texts, _>(col(&keys, |k| k.role.clone()))
-        .bind::<OptTexts, _>(col(&keys, |k| k.replaced_by.clone()))
-        .bind::<Texts, _>(col(&audit, |(a, _)| a.id.clone()))
-        .bind::<OptTexts, _>(col(&audit, |(a, _)| a.tenant_id.clone()))
-        .bind::<Texts, _>(col(&audit, |(a, _)| a.actor_type.clone()))
-        .bind::<OptTexts, _>(col(&audit, |(a, _)| a.actor_id.clone()))
-        .bind::<Texts, _>(col(&audit, |(a, _)| a.action.clone()))
-        .bind::<Texts, _>(col(&audit, |(a, _)| a.resource_type.clone()))
-        .bind::<OptTexts, _>(col(&audit, |(a, _)| a.resource_id.clone()))
-        .bind::<OptTexts, _>(col(&audit, |(a, _)| a.request_id.clone()))
-        .bind::<OptTexts, _>(col(&audit, |(a, _)| a.client_addr.clone()))
-        .bind::<OptTexts, _>(col(&audit, |(a, _)| a.user_agent.clone()))
-        .bind::<OptTexts, _>(col(&audit, |(a, _)| a.details.clone()))
+        .bind::<Texts, _>(col(&keys, |k| k.role.as_str()))
+        .bind::<OptTexts, _>(col(&keys, |k| k.replaced_by.as_deref()))
+        .bind::<Texts, _>(col(&audit, |(a, _)| a.id.as_str()))
+        .bind::<OptTexts, _>(col(&audit, |(a, _)| a.tenant_id.as_deref()))
+        .bind::<Texts, _>(col(&audit, |(a, _)| a.actor_type.as_str()))
+        .bind::<OptTexts, _>(col(&audit, |(a, _)| a.actor_id.as_deref()))
+        .bind::<Texts, _>(col(&audit, |(a, _)| a.action.as_str()))
+        .bind::<Texts, _>(col(&audit, |(a, _)| a.resource_type.as_str()))
+        .bind::<OptTexts, _>(col(&audit, |(a, _)| a.resource_id.as_deref()))
+        .bind::<OptTexts, _>(col(&audit, |(a, _)| a.request_id.as_deref()))
+        .bind::<OptTexts, _>(col(&audit, |(a, _)| a.client_addr.as_deref()))
+        .bind::<OptTexts, _>(col(&audit, |(a, _)| a.user_agent.as_deref()))
+        .bind::<OptTexts, _>(col(&audit, |(a, _)| a.details.as_deref()))
         .bind::<Ts, _>(col(&audit, |(a, _)| a.created_at))
-        .bind::<Texts, _>(col(&audit, |(_, owner)| owner.clone()))
+        .bind::<Texts, _>(col(&audit, |(_, owner)| *owner))
         .bind::<Integer, _>(slot)
         .load(conn)
 }
