@@ -14,7 +14,7 @@
 //! (the ingest and create functions store the others and answer the failing one alone).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -28,8 +28,10 @@ use crate::error::ApiError;
 pub struct GroupCommitConfig {
     /// The most requests in one batch; 1 turns batching off.
     pub max_batch: usize,
-    /// How long a batch stays open for more requests after its first one; zero takes only what
-    /// is already queued.
+    /// How long a batch waits for more requests each time (see the module doc); zero takes
+    /// only what is already queued.
+    pub linger: Duration,
+    /// The longest a batch stays open after its first request.
     pub max_wait: Duration,
     /// Writer threads per kind of write, each with its own connection while it writes.
     pub writers: usize,
@@ -41,7 +43,8 @@ impl Default for GroupCommitConfig {
     fn default() -> Self {
         Self {
             max_batch: 256,
-            max_wait: Duration::ZERO,
+            linger: Duration::from_micros(250),
+            max_wait: Duration::from_millis(5),
             writers: 1,
             queue: 8192,
         }
@@ -108,6 +111,7 @@ impl<I: Send + 'static, O: Send + 'static> GroupCommit<I, O> {
                 rx: rx.clone(),
                 db: db.clone(),
                 max_batch: config.max_batch.max(1),
+                linger: config.linger,
                 max_wait: config.max_wait,
                 run: run.clone(),
                 unavailable: unavailable.clone(),
@@ -136,6 +140,7 @@ struct Writer<I, O, R, U> {
     rx: Arc<Mutex<Receiver<Job<I, O>>>>,
     db: Database,
     max_batch: usize,
+    linger: Duration,
     max_wait: Duration,
     run: Arc<R>,
     unavailable: Arc<U>,
@@ -172,30 +177,143 @@ where
         }
     }
 
-    /// The next batch: the first request (waiting for it), then whatever else is queued, up to
-    /// `max_batch`, waiting up to `max_wait` for more. `None` once every handle is dropped.
+    /// The next batch: the first request (waiting for it), what else is queued, then more for
+    /// as long as each linger brings some, within `max_wait` and `max_batch`. `None` once every
+    /// handle is dropped and the queue is empty.
     fn next_batch(&self) -> Option<Vec<Job<I, O>>> {
         // One writer takes from the queue at a time, so each batch is as large as it can be.
         let rx = self.rx.lock().unwrap_or_else(PoisonError::into_inner);
         let first = rx.recv().ok()?;
-        let mut jobs = vec![first];
         let deadline = Instant::now() + self.max_wait;
-        while jobs.len() < self.max_batch {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(TryRecvError::Disconnected) => break,
-                Err(TryRecvError::Empty) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        break;
-                    }
-                    match rx.recv_timeout(left) {
-                        Ok(job) => jobs.push(job),
-                        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
-                    }
+        let mut jobs = vec![first];
+        // The first linger is always waited: the request just taken is usually the first of a
+        // burst.
+        let mut first_look = true;
+        loop {
+            let before = jobs.len();
+            while jobs.len() < self.max_batch {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                 }
             }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let grew = jobs.len() > before || std::mem::take(&mut first_look);
+            if jobs.len() >= self.max_batch || self.linger.is_zero() || left.is_zero() || !grew {
+                return Some(jobs);
+            }
+            // Sleeping rather than waiting on the queue: one wake-up per linger, not one per
+            // request arriving.
+            std::thread::sleep(self.linger.min(left));
         }
-        Some(jobs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tenant_store::{DatabaseUrl, PoolConfig};
+
+    use super::*;
+
+    fn db() -> (Database, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("group-commit-{}", uuid::Uuid::new_v4()));
+        let url = DatabaseUrl::Sqlite(dir.join("t.db"));
+        (
+            Database::connect(&url, &PoolConfig::default()).unwrap(),
+            dir,
+        )
+    }
+
+    #[tokio::test]
+    async fn every_request_gets_its_own_answer_and_a_panic_fails_only_its_batch() {
+        let (db, dir) = db();
+        let batches = Arc::new(AtomicUsize::new(0));
+        let seen = batches.clone();
+        let config = GroupCommitConfig {
+            linger: Duration::from_millis(5),
+            ..GroupCommitConfig::default()
+        };
+        let gc = Arc::new(
+            GroupCommit::start(
+                "test",
+                db,
+                &config,
+                move |_conn, items: &[u32]| {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    assert!(!items.contains(&999), "poisoned batch");
+                    items.iter().map(|i| i * 2).collect::<Vec<u32>>()
+                },
+                |_| 0,
+            )
+            .unwrap(),
+        );
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..100u32 {
+            let gc = gc.clone();
+            set.spawn(async move { (i, gc.submit(i).await) });
+        }
+        for (i, answer) in set.join_all().await {
+            assert_eq!(answer, Ok(i * 2));
+        }
+        assert!(batches.load(Ordering::SeqCst) <= 100);
+        // A batch that panics answers "not completed"; the writer goes on with the next one.
+        assert_eq!(gc.submit(999).await, Err(GroupCommitError::Stopped));
+        assert_eq!(gc.submit(7).await, Ok(14));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_is_refused_rather_than_waited_on() {
+        let (db, dir) = db();
+        let (gate_tx, gate_rx) = std::sync::mpsc::channel::<()>();
+        let gate = Mutex::new(gate_rx);
+        let config = GroupCommitConfig {
+            max_batch: 1,
+            queue: 1,
+            linger: Duration::ZERO,
+            ..GroupCommitConfig::default()
+        };
+        let gc = Arc::new(
+            GroupCommit::start(
+                "test-full",
+                db,
+                &config,
+                move |_conn, items: &[u32]| {
+                    // Held until the test opens the gate.
+                    let _ = gate.lock().unwrap().recv();
+                    items.to_vec()
+                },
+                |_| 0,
+            )
+            .unwrap(),
+        );
+        // The writer holds at most one request (at the gate) and the queue one more: of ten
+        // submitted now, at least eight are refused at once. Each is polled once (a zero timeout
+        // polls before it looks at the clock): refused ones are ready, queued ones pending.
+        let mut pending = Vec::new();
+        let mut refused = 0;
+        for n in 1..=10u32 {
+            let mut fut = Box::pin({
+                let gc = gc.clone();
+                async move { gc.submit(n).await }
+            });
+            match tokio::time::timeout(Duration::ZERO, &mut fut).await {
+                Ok(answer) => {
+                    assert_eq!(answer, Err(GroupCommitError::Overloaded));
+                    refused += 1;
+                }
+                Err(_) => pending.push(fut),
+            }
+        }
+        assert!(refused >= 8, "{refused} refused");
+        for _ in 0..pending.len() {
+            gate_tx.send(()).unwrap();
+        }
+        for fut in pending {
+            assert!(fut.await.is_ok());
+        }
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

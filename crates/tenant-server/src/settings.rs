@@ -48,7 +48,8 @@
 //! | `SAAS_WEBHOOK_SECRET_OVERLAP_SECS` | `86400` | how long the previous secret keeps signing after a rotation |
 //! | `SAAS_SESSION_TTL_SECS` | `2592000` (30 days) | sessions inactive this long are purged |
 //! | `SAAS_WRITE_BATCH_MAX` | `256` | most event ingests, or tenant creates, written in one batch (one transaction); `1` turns group commit off |
-//! | `SAAS_WRITE_BATCH_WAIT_US` | `0` | how long a batch waits for more requests after its first (0: only those already queued) |
+//! | `SAAS_WRITE_BATCH_LINGER_US` | `250` | a batch stays open while each wait this long brings more requests (0: only those already queued) |
+//! | `SAAS_WRITE_BATCH_MAX_WAIT_US` | `5000` | the longest a batch stays open after its first request |
 //! | `SAAS_WRITE_WRITERS` | `1` | writer threads per batched write path (ingest, tenant creates) |
 //! | `SAAS_WRITE_QUEUE` | `8192` | requests queued per path at most; past it they are answered 503 |
 //! | `SAAS_LOG_FORMAT` | `pretty` | `pretty` or `json` |
@@ -222,11 +223,17 @@ impl Settings {
             webhooks: crate::webhook_settings::from_lookup(&get)?,
             writes: crate::group_commit::GroupCommitConfig {
                 max_batch: parse_in(&get, "SAAS_WRITE_BATCH_MAX", 256, 1..=10_000)?,
+                linger: std::time::Duration::from_micros(parse_in(
+                    &get,
+                    "SAAS_WRITE_BATCH_LINGER_US",
+                    250,
+                    0..=100_000,
+                )?),
                 max_wait: std::time::Duration::from_micros(parse_in(
                     &get,
-                    "SAAS_WRITE_BATCH_WAIT_US",
-                    0,
-                    0..=100_000,
+                    "SAAS_WRITE_BATCH_MAX_WAIT_US",
+                    5_000,
+                    0..=1_000_000,
                 )?),
                 writers: parse_in(&get, "SAAS_WRITE_WRITERS", 1, 1..=16)?,
                 queue: parse_in(&get, "SAAS_WRITE_QUEUE", 8192, 1..=1_000_000)?,

@@ -2,7 +2,7 @@
 //! written in shared batches, yet each request is answered for itself, only after its writes
 //! committed, and one request's failure never fails the others — on both backends.
 //!
-//! The writers hold each batch open for a while (`max_wait`) so that concurrent requests really
+//! The writers hold each batch open for a while (`linger`) so that concurrent requests really
 //! share batches; nothing here depends on how they were grouped.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -22,7 +22,8 @@ async fn batching_app(db: &TestDb) -> TestApp {
     let mut settings = test_settings(db);
     settings.webhooks.dispatcher = false;
     settings.webhooks.allowed_networks = vec!["127.0.0.1/32".parse().unwrap()];
-    settings.writes.max_wait = Duration::from_millis(40);
+    settings.writes.linger = Duration::from_millis(20);
+    settings.writes.max_wait = Duration::from_millis(200);
     spawn_app_with(settings).await
 }
 
