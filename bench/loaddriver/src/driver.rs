@@ -344,9 +344,10 @@ impl Driver {
         let mut cursor: Option<String> = None;
         let deadline = Instant::now() + self.opts.phase_timeout;
         while (self.tenants.len() as u64) < self.opts.tenants && Instant::now() < deadline {
+            // 100 a page keeps each reply under the 64 KiB `exec` parses (500 did not).
             let path = match &cursor {
-                Some(c) => format!("/tenants?limit=500&cursor={c}"),
-                None => "/tenants?limit=500".to_owned(),
+                Some(c) => format!("/tenants?limit=100&cursor={c}"),
+                None => "/tenants?limit=100".to_owned(),
             };
             let mut rec = Recorder::default();
             let body = exec(

@@ -1,6 +1,7 @@
 //! The use cases behind the handlers: each runs in one transaction and writes its audit entry in
 //! that same transaction, so a change is never recorded without happening or the reverse.
 
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use tenant_core::{
     Channel, ChannelKind, ChannelUpdate, NewChannel, NewTenant, Role, Secret, Tenant, TenantId,
@@ -8,6 +9,7 @@ use tenant_core::{
 };
 use tenant_store::audit::{self, AuditContext, AuditEvent};
 use tenant_store::crypto::KeyRing;
+use tenant_store::tenant_batch::{self, TenantToCreate};
 use tenant_store::{AnyConnection, StoreResult, channels, tenants, write_transaction};
 
 use crate::api_keys::ApiKeyHasher;
@@ -36,14 +38,97 @@ pub fn create_tenant(
             ),
             now,
         )?;
-        let spec = KeySpec {
-            name: "default".into(),
-            role: Role::Owner,
-            expires_at: None,
-        };
-        let issued = key_service::issue(c, ctx, hasher, &tenant.id, &spec, now)?;
+        let issued = key_service::issue(c, ctx, hasher, &tenant.id, &owner_key_spec(), now)?;
         Ok((tenant, issued.key))
     })
+}
+
+/// One create of a batch: who asks, what, and when it was received.
+#[derive(Debug, Clone)]
+pub struct CreateTenant {
+    /// The caller, for the audit log.
+    pub ctx: AuditContext,
+    /// The tenant to create.
+    pub new: NewTenant,
+    /// When the request was received: the tenant's creation time.
+    pub at: DateTime<Utc>,
+}
+
+/// Creates the tenants of concurrent requests together (group commit): each with its first
+/// API key and audit entries, as [`create_tenant`] does, all in one transaction and, on
+/// PostgreSQL, one statement. A tenant that collides with another (slug, id) is created again
+/// alone by [`create_tenant`], which resolves collisions; if the batch fails as a whole, every
+/// tenant of it is, so one create's error never fails the others. Answers in order.
+pub fn create_tenants(
+    conn: &mut AnyConnection,
+    hasher: &ApiKeyHasher,
+    batch: &[CreateTenant],
+) -> Vec<StoreResult<(Tenant, Secret)>> {
+    let mut keys: Vec<Secret> = Vec::with_capacity(batch.len());
+    let items: Vec<TenantToCreate> = batch
+        .iter()
+        .map(|r| {
+            let (item, key) = prepare_create(r, hasher);
+            keys.push(key);
+            item
+        })
+        .collect();
+    let inserted = tenant_batch::insert_many(conn, &items);
+    let inserted = match inserted {
+        Ok(flags) if flags.len() == items.len() => flags,
+        Ok(_) => vec![false; items.len()],
+        Err(e) => {
+            tracing::warn!(error = %e, creates = items.len(), "tenant create batch rolled back; creating one by one");
+            vec![false; items.len()]
+        }
+    };
+    items
+        .into_iter()
+        .zip(keys)
+        .zip(inserted)
+        .zip(batch)
+        .map(|(((item, key), inserted), r)| {
+            if inserted {
+                Ok((item.tenant, key))
+            } else {
+                create_tenant(conn, &r.ctx, hasher, r.new.clone())
+            }
+        })
+        .collect()
+}
+
+/// The rows of one create, with the key in clear.
+fn prepare_create(r: &CreateTenant, hasher: &ApiKeyHasher) -> (TenantToCreate, Secret) {
+    let tenant = r.new.clone().into_tenant(TenantId::random(), r.at);
+    let created = audit::row(
+        &r.ctx,
+        event(
+            &tenant.id,
+            "tenant.created",
+            "tenant",
+            tenant.id.to_string(),
+            None,
+        ),
+        r.at,
+    );
+    let (issued, key_created) =
+        key_service::prepare(&r.ctx, hasher, &tenant.id, &owner_key_spec(), r.at);
+    (
+        TenantToCreate {
+            tenant,
+            keys: vec![issued.row],
+            audit: vec![created, key_created],
+        },
+        issued.key,
+    )
+}
+
+fn owner_key_spec() -> KeySpec {
+    KeySpec {
+        name: "default".into(),
+        role: Role::Owner,
+        expires_at: None,
+    }
 }
 
 /// Updates a tenant.

@@ -47,6 +47,11 @@
 //! | `SAAS_WEBHOOK_REQUIRE_HTTPS` | `false` | refuse `http://` endpoint URLs |
 //! | `SAAS_WEBHOOK_SECRET_OVERLAP_SECS` | `86400` | how long the previous secret keeps signing after a rotation |
 //! | `SAAS_SESSION_TTL_SECS` | `2592000` (30 days) | sessions inactive this long are purged |
+//! | `SAAS_WRITE_BATCH_MAX` | `256` | most event ingests, or tenant creates, written in one batch (one transaction); `1` turns group commit off |
+//! | `SAAS_WRITE_BATCH_LINGER_US` | `250` | a batch stays open while each wait this long brings more requests (0: only those already queued) |
+//! | `SAAS_WRITE_BATCH_MAX_WAIT_US` | `5000` | the longest a batch stays open after its first request |
+//! | `SAAS_WRITE_WRITERS` | `1` | writer threads per batched write path (ingest, tenant creates) |
+//! | `SAAS_WRITE_QUEUE` | `8192` | requests queued per path at most; past it they are answered 503 |
 //! | `SAAS_LOG_FORMAT` | `pretty` | `pretty` or `json` |
 //! | `SAAS_ACCESS_LOG` | `errors` | access-log lines: `all` requests, `errors` (4xx, 5xx, slow ones) or `off` |
 //! | `SAAS_ACCESS_LOG_SLOW_MS` | `1000` | with `errors`, also log requests slower than this |
@@ -153,6 +158,8 @@ pub struct Settings {
     pub identity: IdentitySettings,
     /// Events, sessions and webhook delivery.
     pub webhooks: crate::webhook_settings::WebhookSettings,
+    /// Group commit of the batched write paths (ingest, tenant creates).
+    pub writes: crate::group_commit::GroupCommitConfig,
 }
 
 /// The default database when `DATABASE_URL` is unset.
@@ -244,6 +251,23 @@ impl Settings {
                 .transpose()?,
             identity: IdentitySettings::from_lookup(&get)?,
             webhooks: crate::webhook_settings::from_lookup(&get)?,
+            writes: crate::group_commit::GroupCommitConfig {
+                max_batch: parse_in(&get, "SAAS_WRITE_BATCH_MAX", 256, 1..=10_000)?,
+                linger: std::time::Duration::from_micros(parse_in(
+                    &get,
+                    "SAAS_WRITE_BATCH_LINGER_US",
+                    250,
+                    0..=100_000,
+                )?),
+                max_wait: std::time::Duration::from_micros(parse_in(
+                    &get,
+                    "SAAS_WRITE_BATCH_MAX_WAIT_US",
+                    5_000,
+                    0..=1_000_000,
+                )?),
+                writers: parse_in(&get, "SAAS_WRITE_WRITERS", 1, 1..=16)?,
+                queue: parse_in(&get, "SAAS_WRITE_QUEUE", 8192, 1..=1_000_000)?,
+            },
         })
     }
 }

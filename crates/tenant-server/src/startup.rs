@@ -130,6 +130,11 @@ impl Application {
         ));
         let background = crate::background::Background::new(&db, &keys, &settings.webhooks)?
             .with_tenant_cache(Arc::clone(&tenants), settings.tenant_cache_sync);
+        let writers = Arc::new(crate::writers::Writers::start(
+            &db,
+            &settings.writes,
+            api_keys.hasher.clone(),
+        )?);
         let state = web::Data::new(AppState {
             db,
             auth,
@@ -139,6 +144,7 @@ impl Application {
             config_cache: Default::default(),
             keys,
             webhooks: background.webhook_state(&settings.webhooks),
+            writers,
         });
         let request_log = web::Data::new(RequestLog {
             settings: settings.access_log,

@@ -32,6 +32,8 @@ pub struct AppState {
     pub keys: Arc<KeyRing>,
     /// Events and webhooks: URL rules, rotation overlap, the dispatcher's wake-up.
     pub webhooks: Arc<crate::webhook_service::WebhookState>,
+    /// The batched (group-commit) write paths: ingest and tenant creates.
+    pub writers: Arc<crate::writers::Writers>,
 }
 
 impl AppState {

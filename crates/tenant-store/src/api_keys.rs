@@ -74,7 +74,22 @@ pub fn insert(
     new: &NewApiKey<'_>,
     now: DateTime<Utc>,
 ) -> StoreResult<ApiKeyRow> {
-    let row = ApiKeyRow {
+    let row = new_row(tenant_id, new, now);
+    insert_row(conn, &row)?;
+    Ok(row)
+}
+
+/// Stores a row made by [`new_row`].
+pub fn insert_row(conn: &mut AnyConnection, row: &ApiKeyRow) -> StoreResult<()> {
+    diesel::insert_into(api_keys::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The row [`insert`] writes, for callers that insert it with others (batched creates).
+pub fn new_row(tenant_id: &TenantId, new: &NewApiKey<'_>, now: DateTime<Utc>) -> ApiKeyRow {
+    ApiKeyRow {
         id: Uuid::new_v4().to_string(),
         tenant_id: tenant_id.to_string(),
         name: new.name.to_owned(),
@@ -86,11 +101,7 @@ pub fn insert(
         revoked_at: None,
         role: new.role.as_str().to_owned(),
         replaced_by: None,
-    };
-    diesel::insert_into(api_keys::table)
-        .values(&row)
-        .execute(conn)?;
-    Ok(row)
+    }
 }
 
 /// Every key of one tenant, oldest first.

@@ -75,7 +75,20 @@ pub fn record(
     event: AuditEvent<'_>,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    let row = AuditRow {
+    insert_row(conn, &row(ctx, event, now))
+}
+
+/// Stores a row made by [`row`].
+pub fn insert_row(conn: &mut AnyConnection, row: &AuditRow) -> StoreResult<()> {
+    diesel::insert_into(audit_log::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The row [`record`] writes, for callers that insert it with others (batched creates).
+pub fn row(ctx: &AuditContext, event: AuditEvent<'_>, now: DateTime<Utc>) -> AuditRow {
+    AuditRow {
         id: Uuid::new_v4().to_string(),
         tenant_id: event.tenant_id.map(ToString::to_string),
         actor_type: ctx.actor_type.clone(),
@@ -88,11 +101,7 @@ pub fn record(
         user_agent: ctx.user_agent.clone(),
         details: event.details.map(|d| d.to_string()),
         created_at: now.naive_utc(),
-    };
-    diesel::insert_into(audit_log::table)
-        .values(&row)
-        .execute(conn)?;
-    Ok(())
+    }
 }
 
 /// Which events a listing returns; every set field must match.

@@ -15,17 +15,20 @@ mod connection;
 pub mod crypto;
 pub mod deliveries;
 mod error;
+pub mod event_batch;
 pub mod events;
 pub mod key_rotation;
 pub mod login_throttle;
 pub mod migrations;
 pub mod operator_users;
 mod paging;
+mod pg_static;
 pub mod refresh_tokens;
 // The table DSL is macro-generated; the tables are documented in the migrations.
 #[allow(missing_docs)]
 pub mod schema;
 pub mod sessions;
+pub mod tenant_batch;
 pub mod tenants;
 pub mod users;
 pub mod webhook_secrets;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tenant_core::{Role, Secret, TenantId};
 use tenant_store::api_keys::{self, ApiKeyRow, NewApiKey};
-use tenant_store::audit::{self, AuditContext, AuditEvent};
+use tenant_store::audit::{self, AuditContext, AuditEvent, AuditRow};
 use tenant_store::{AnyConnection, StoreError, StoreResult, tenants, write_transaction};
 use uuid::Uuid;
 
@@ -47,11 +47,25 @@ pub fn issue(
     spec: &KeySpec,
     now: DateTime<Utc>,
 ) -> StoreResult<IssuedKey> {
+    let (issued, entry) = prepare(ctx, hasher, tenant_id, spec, now);
+    api_keys::insert_row(c, &issued.row)?;
+    audit::insert_row(c, &entry)?;
+    Ok(issued)
+}
+
+/// Generates a key and the rows [`issue`] would store (the key's and its `key.created` audit
+/// entry) without storing them: for creates that insert them with others.
+pub fn prepare(
+    ctx: &AuditContext,
+    hasher: &ApiKeyHasher,
+    tenant_id: &TenantId,
+    spec: &KeySpec,
+    now: DateTime<Utc>,
+) -> (IssuedKey, AuditRow) {
     let key = generate_token(API_KEY_PREFIX);
     let prefix = visible_prefix(&key);
     let hash = hasher.hash_hex(key.expose());
-    let row = api_keys::insert(
-        c,
+    let row = api_keys::new_row(
         tenant_id,
         &NewApiKey {
             name: &spec.name,
@@ -61,9 +75,8 @@ pub fn issue(
             expires_at: spec.expires_at,
         },
         now,
-    )?;
-    audit::record(
-        c,
+    );
+    let entry = audit::row(
         ctx,
         key_event(
             tenant_id,
@@ -72,8 +85,8 @@ pub fn issue(
             json!({"name": spec.name, "role": spec.role.as_str()}),
         ),
         now,
-    )?;
-    Ok(IssuedKey { row, key })
+    );
+    (IssuedKey { row, key }, entry)
 }
 
 /// Issues a new key for an existing tenant.

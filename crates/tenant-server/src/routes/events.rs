@@ -1,6 +1,7 @@
 //! Ingest of gateway events: `POST /events` (typed) and `POST /webhooks/message` (the prototype's
 //! body). Each event is attributed to a tenant, stored once per id, and enqueued for delivery to
-//! the tenant's endpoints in the same transaction.
+//! the tenant's endpoints in the same transaction — batched with the events of concurrent
+//! requests by [`crate::writers::Writers::ingest`], and answered only once that batch committed.
 
 use actix_web::{HttpResponse, post, web};
 use serde_json::{Map, Value};
@@ -30,9 +31,14 @@ fn ingest_error(e: IngestError) -> ApiError {
 }
 
 async fn accept(state: &AppState, input: EventInput) -> Result<HttpResponse, ApiError> {
+    let event = ingest::validate(input).map_err(ingest_error)?;
+    // Written with the events of concurrent requests (group commit); answered once committed.
     let accepted = state
-        .run(move |c| ingest::ingest(c, input, tenant_core::now()).map_err(ingest_error))
-        .await?;
+        .writers
+        .ingest
+        .submit((event, tenant_core::now()))
+        .await?
+        .map_err(ingest_error)?;
     let (event_id, duplicate, deliveries) = match accepted.ingested {
         Ingested::Accepted {
             event_id,

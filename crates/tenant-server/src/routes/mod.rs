@@ -34,8 +34,13 @@ pub mod webhooks;
 
 /// Registers every route.
 pub fn configure(cfg: &mut ServiceConfig<'_>) {
+    // The gateway's ingest routes come first: actix tries routes in this order (and the
+    // authentication middleware's pattern lookup walks them alike), and these are the busiest
+    // ones; no other route can match their paths.
     cfg.service(health::health)
         .service(health::ready)
+        .service(events::post_event)
+        .service(events::post_message)
         .service(tenants::create_tenant)
         .service(tenants::list_tenants)
         .service(tenants::get_tenant)
@@ -68,8 +73,6 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(users::delete_user)
         .service(operators::create_operator)
         .service(operators::list_operators)
-        .service(events::post_event)
-        .service(events::post_message)
         .service(sessions::list_sessions)
         .service(webhooks::create_webhook)
         .service(webhooks::list_webhooks)

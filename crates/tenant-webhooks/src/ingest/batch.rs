@@ -1,0 +1,145 @@
+//! Group commit of ingest: the events of concurrent requests are attributed with at most one
+//! query and stored with one statement, in one transaction, and each request is answered with
+//! its own outcome once that transaction has committed.
+//!
+//! One event never fails the others: an event that cannot be attributed is answered 422 and
+//! left out of the batch; if the batch's transaction fails as a whole (a deadlock, a constraint
+//! or trigger refusing one row, a lost connection), it is rolled back and each of its events is
+//! stored again alone, in its own transaction, so only the event at fault (or every event, if
+//! the database is down) gets an error. Nothing is acknowledged that was not committed.
+
+use chrono::{DateTime, Utc};
+use tenant_store::event_batch::{self, EventToStore, Stored};
+use tenant_store::{AnyConnection, StoreError};
+
+use super::attribute::{Resolution, attribute};
+use super::{Accepted, IngestError, TenantLookup, ValidEvent, to_store};
+
+/// Attributes and stores gateway events in batches, sharing a [`TenantLookup`].
+#[derive(Debug, Default)]
+pub struct Ingestor {
+    lookup: TenantLookup,
+}
+
+impl Ingestor {
+    /// An ingestor with this cache of gateway ids.
+    pub fn new(lookup: TenantLookup) -> Self {
+        Self { lookup }
+    }
+
+    /// Attributes and stores a batch of validated events, each received at its time; answers
+    /// for each, in order. The caller answers each request only with its entry of the result,
+    /// which is known only once everything it reports was committed.
+    pub fn ingest_batch(
+        &self,
+        conn: &mut AnyConnection,
+        batch: &[(ValidEvent, DateTime<Utc>)],
+    ) -> Vec<Result<Accepted, IngestError>> {
+        let mut out: Vec<Option<Result<Accepted, IngestError>>> =
+            batch.iter().map(|_| None).collect();
+        let mut again: Vec<usize> = Vec::new();
+        let events: Vec<&ValidEvent> = batch.iter().map(|(e, _)| e).collect();
+        let resolution = match self.lookup.resolve(conn, &events) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, events = batch.len(), "ingest batch: attribution failed; storing one by one");
+                Resolution::default()
+            }
+        };
+        let mut rows: Vec<EventToStore> = Vec::with_capacity(batch.len());
+        let mut slots: Vec<usize> = Vec::with_capacity(batch.len());
+        for (k, (event, at)) in batch.iter().enumerate() {
+            match attribute(event, &resolution).and_then(|t| to_store(event, t, *at)) {
+                Ok(row) => {
+                    rows.push(row);
+                    slots.push(k);
+                }
+                // Read again without the cache before answering 422: a cached id may be stale.
+                Err(_) => again.push(k),
+            }
+        }
+        let stored = if rows.is_empty() {
+            Ok(Vec::new())
+        } else {
+            event_batch::store_many(conn, &rows)
+        };
+        match stored {
+            Ok(stored) if stored.len() == rows.len() => {
+                for ((k, row), s) in slots.iter().zip(&rows).zip(stored) {
+                    match s {
+                        Stored::Done(ingested) => {
+                            out[*k] = Some(Ok(Accepted {
+                                tenant_id: row.tenant_id,
+                                ingested,
+                            }));
+                        }
+                        Stored::NoTenant => {
+                            self.lookup.forget(&row.tenant_id);
+                            again.push(*k);
+                        }
+                    }
+                }
+            }
+            Err(e) if rows.len() == 1 => out[slots[0]] = Some(Err(e.into())),
+            Err(e) => {
+                tracing::warn!(error = %e, events = rows.len(), "ingest batch rolled back; storing its events one by one");
+                again.extend(&slots);
+            }
+            Ok(_) => again.extend(&slots),
+        }
+        for k in again {
+            let (event, at) = &batch[k];
+            out[k] = Some(ingest_one_fresh(conn, Some(&self.lookup), event, *at));
+        }
+        out.into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(IngestError::Store(StoreError::Corrupt {
+                        table: "events",
+                        id: String::new(),
+                        reason: "no outcome for an event of the batch".into(),
+                    }))
+                })
+            })
+            .collect()
+    }
+}
+
+/// One event, attributed from the database (not the cache) and stored in its own transaction.
+pub(crate) fn ingest_one_fresh(
+    conn: &mut AnyConnection,
+    lookup: Option<&TenantLookup>,
+    event: &ValidEvent,
+    at: DateTime<Utc>,
+) -> Result<Accepted, IngestError> {
+    let resolution = TenantLookup::resolve_fresh(lookup, conn, event)?;
+    let tenant = attribute(event, &resolution)?;
+    let row = to_store(event, tenant, at)?;
+    let stored = event_batch::store_many(conn, std::slice::from_ref(&row))?;
+    match stored.first() {
+        Some(Stored::Done(ingested)) => Ok(Accepted {
+            tenant_id: tenant,
+            ingested: *ingested,
+        }),
+        // Deleted between the read above and the write.
+        _ => Err(IngestError::Unresolved {
+            fields: named_fields(event),
+            message: "the tenant the event names was deleted".into(),
+        }),
+    }
+}
+
+/// The identifier fields an event names.
+fn named_fields(e: &ValidEvent) -> Vec<&'static str> {
+    let input = &e.input;
+    [
+        ("tenantId", input.tenant_id.is_some()),
+        ("accountId", input.account_id.is_some()),
+        ("agentId", input.agent_id.is_some()),
+        ("sessionKey", input.session_key.is_some()),
+    ]
+    .into_iter()
+    .filter(|(_, named)| *named)
+    .map(|(f, _)| f)
+    .collect()
+}

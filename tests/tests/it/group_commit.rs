@@ -1,0 +1,376 @@
+//! Group commit of the write paths through the HTTP API: concurrent ingests and creates are
+//! written in shared batches, yet each request is answered for itself, only after its writes
+//! committed, and one request's failure never fails the others — on both backends.
+//!
+//! The writers hold each batch open for a while (`linger`) so that concurrent requests really
+//! share batches; nothing here depends on how they were grouped.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use moltbot_saas_tests::{TestApp, TestDb, spawn_app_with, test_settings};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tenant_store::schema::{audit_log, events, tenants};
+use tokio::task::JoinSet;
+
+/// A server whose writers wait for company, with the dispatcher off (deliveries stay queued).
+async fn batching_app(db: &TestDb) -> TestApp {
+    let mut settings = test_settings(db);
+    settings.webhooks.dispatcher = false;
+    settings.webhooks.allowed_networks = vec!["127.0.0.1/32".parse().unwrap()];
+    settings.writes.linger = Duration::from_millis(20);
+    settings.writes.max_wait = Duration::from_millis(200);
+    spawn_app_with(settings).await
+}
+
+/// Sends every `(path, body)` at once with `token`; answers in the same order.
+async fn all_at_once(
+    app: &TestApp,
+    token: &str,
+    requests: Vec<(&str, Value)>,
+) -> Vec<(u16, Value)> {
+    let mut set = JoinSet::new();
+    for (k, (path, body)) in requests.into_iter().enumerate() {
+        let req = app
+            .client
+            .request(Method::POST, format!("{}{path}", app.address))
+            .bearer_auth(token)
+            .json(&body);
+        set.spawn(async move {
+            let resp = req.send().await.expect("request failed");
+            let status = resp.status().as_u16();
+            (k, status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        });
+    }
+    let mut out: Vec<(usize, u16, Value)> = set.join_all().await;
+    out.sort_by_key(|(k, _, _)| *k);
+    out.into_iter().map(|(_, s, b)| (s, b)).collect()
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// The rows of a table.
+fn count(db: &TestDb, table: &str) -> i64 {
+    diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
+        .get_result::<Count>(&mut db.connect())
+        .unwrap()
+        .n
+}
+
+fn event(id: &str, tenant: &Value) -> (&'static str, Value) {
+    (
+        "/events",
+        json!({"id": id, "type": "message.received", "accountId": tenant["accountId"],
+               "data": {"text": id}}),
+    )
+}
+
+#[tokio::test]
+async fn concurrent_events_are_stored_once_each_with_their_deliveries() {
+    let db = TestDb::new();
+    let app = batching_app(&db).await;
+    let tenant = app.create_tenant("Batch Hooks").await;
+    let tid = tenant["id"].as_str().unwrap();
+    let r = app
+        .post(
+            &format!("/tenants/{tid}/webhooks"),
+            &json!({"url": "http://127.0.0.1:9/hook"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    // Another endpoint that does not want this type gets nothing.
+    let r = app
+        .post(
+            &format!("/tenants/{tid}/webhooks"),
+            &json!({"url": "http://127.0.0.1:9/other", "eventTypes": ["message.sent"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+
+    // 40 distinct events, and 10 of them sent a second time in the same burst.
+    let mut requests: Vec<_> = (0..40)
+        .map(|i| event(&format!("burst-{i}"), &tenant))
+        .collect();
+    requests.extend((0..10).map(|i| event(&format!("burst-{i}"), &tenant)));
+    let answers = all_at_once(&app, &app.gateway_token, requests).await;
+    for (status, body) in &answers {
+        assert_eq!(*status, 202, "{body}");
+        assert_eq!(body["tenantId"], tenant["id"]);
+    }
+    // Per id: accepted once (one delivery), the other copy a duplicate naming the same event.
+    for i in 0..10 {
+        let (a, b) = (&answers[i].1, &answers[40 + i].1);
+        assert_eq!(a["eventId"], b["eventId"], "burst-{i}");
+        let mut dup = [a["duplicate"].as_bool(), b["duplicate"].as_bool()];
+        dup.sort();
+        assert_eq!(dup, [Some(false), Some(true)], "burst-{i}: {a} {b}");
+    }
+    let fresh: u64 = answers
+        .iter()
+        .filter(|(_, b)| b["duplicate"] == false)
+        .map(|(_, b)| b["deliveries"].as_u64().unwrap())
+        .sum();
+    assert_eq!(fresh, 40);
+    assert_eq!(count(&db, "events"), 40);
+    assert_eq!(count(&db, "webhook_deliveries"), 40);
+}
+
+#[tokio::test]
+async fn a_failing_or_unresolved_event_fails_alone_and_is_never_acknowledged() {
+    let db = TestDb::new();
+    let app = batching_app(&db).await;
+    let tenant = app.create_tenant("Poison Hooks").await;
+    // The database refuses one event; on PostgreSQL only at commit (a deferred trigger), so the
+    // whole batch statement fails after it ran.
+    let mut conn = db.connect();
+    match db.backend() {
+        "postgres" => conn.batch_execute(
+            "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+               IF NEW.source_id = 'poison' THEN RAISE EXCEPTION 'poisoned'; END IF; \
+               RETURN NULL; END $$; \
+             CREATE CONSTRAINT TRIGGER poison AFTER INSERT ON events \
+               DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION poison();",
+        ),
+        _ => conn.batch_execute(
+            "CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.source_id = 'poison' \
+             BEGIN SELECT RAISE(ABORT, 'poisoned'); END;",
+        ),
+    }
+    .unwrap();
+
+    let mut requests: Vec<_> = (0..20)
+        .map(|i| event(&format!("good-{i}"), &tenant))
+        .collect();
+    requests.push(event("poison", &tenant));
+    requests.push((
+        "/events",
+        json!({"id": "nobody", "type": "message.received", "accountId": "tenant-00000000"}),
+    ));
+    let answers = all_at_once(&app, &app.gateway_token, requests).await;
+    for (status, body) in &answers[..20] {
+        assert_eq!(*status, 202, "{body}");
+        assert_eq!(body["duplicate"], false);
+    }
+    let (status, body) = &answers[20];
+    assert_eq!(*status, 500, "{body}");
+    assert_eq!(body["error"]["code"], "internal", "{body}");
+    let (status, body) = &answers[21];
+    assert_eq!(*status, 422, "{body}");
+    assert_eq!(body["error"]["details"]["fields"][0]["field"], "accountId");
+
+    let stored: Vec<String> = events::table
+        .select(events::source_id)
+        .load(&mut db.connect())
+        .unwrap();
+    assert_eq!(stored.len(), 20);
+    assert!(stored.iter().all(|s| s.starts_with("good-")), "{stored:?}");
+}
+
+#[tokio::test]
+async fn a_deleted_tenant_is_not_served_from_the_cache_and_its_account_id_can_move_on() {
+    let db = TestDb::new();
+    let app = batching_app(&db).await;
+    let gone = app.create_tenant("Gone Soon").await;
+    let stays = app.create_tenant("Stays").await;
+    // Cache both tenants' account ids.
+    let answers = all_at_once(
+        &app,
+        &app.gateway_token,
+        vec![event("warm-1", &gone), event("warm-2", &stays)],
+    )
+    .await;
+    assert!(answers.iter().all(|(s, _)| *s == 202), "{answers:?}");
+    // Deleted behind the server's back (as by another replica).
+    let gone_id = gone["id"].as_str().unwrap();
+    diesel::delete(tenants::table.find(gone_id))
+        .execute(&mut db.connect())
+        .unwrap();
+    let answers = all_at_once(
+        &app,
+        &app.gateway_token,
+        vec![event("after-1", &gone), event("after-2", &stays)],
+    )
+    .await;
+    assert_eq!(answers[0].0, 422, "{}", answers[0].1);
+    assert_eq!(
+        answers[0].1["error"]["details"]["fields"][0]["field"],
+        "accountId"
+    );
+    assert_eq!(answers[1].0, 202, "{}", answers[1].1);
+
+    // A new tenant holding the old account id (ids are random, so write it by hand) gets the
+    // events of that account: the deleted tenant's entry was forgotten.
+    let heir = uuid::Uuid::new_v4().to_string();
+    let now = chrono::Utc::now().naive_utc();
+    diesel::insert_into(tenants::table)
+        .values((
+            tenants::id.eq(&heir),
+            tenants::name.eq("Heir"),
+            tenants::slug.eq("heir"),
+            tenants::account_id.eq(gone["accountId"].as_str().unwrap()),
+            tenants::agent_id.eq("agent-0e1e0e1e"),
+            tenants::plan.eq("free"),
+            tenants::status.eq("active"),
+            tenants::created_at.eq(now),
+            tenants::updated_at.eq(now),
+        ))
+        .execute(&mut db.connect())
+        .unwrap();
+    let answers = all_at_once(&app, &app.gateway_token, vec![event("heir-1", &gone)]).await;
+    assert_eq!(answers[0].0, 202, "{}", answers[0].1);
+    assert_eq!(answers[0].1["tenantId"], heir.as_str());
+}
+
+#[tokio::test]
+async fn endpoint_changes_made_through_another_replica_apply_to_the_next_event() {
+    let db = TestDb::new();
+    let one = batching_app(&db).await;
+    let two = batching_app(&db).await;
+    let tenant = one.create_tenant("Two Replicas").await;
+    let tid = tenant["id"].as_str().unwrap();
+    let send = |app: &TestApp, id: &str| {
+        let body = event(id, &tenant).1;
+        let (client, url, token) = (
+            app.client.clone(),
+            format!("{}/events", app.address),
+            app.gateway_token.clone(),
+        );
+        async move {
+            let r = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 202);
+            r.json::<Value>().await.unwrap()["deliveries"]
+                .as_u64()
+                .unwrap()
+        }
+    };
+    assert_eq!(send(&one, "r-1").await, 0);
+    let r = two
+        .post(
+            &format!("/tenants/{tid}/webhooks"),
+            &json!({"url": "http://127.0.0.1:9/hook"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let wid = r.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(send(&one, "r-2").await, 1);
+    let r = two
+        .patch(
+            &format!("/tenants/{tid}/webhooks/{wid}"),
+            &json!({"enabled": false}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(send(&one, "r-3").await, 0);
+}
+
+#[tokio::test]
+async fn concurrent_creates_are_each_whole_and_one_failure_fails_alone() {
+    let db = TestDb::new();
+    let app = batching_app(&db).await;
+    let mut conn = db.connect();
+    // The database refuses the API key of one tenant: its create must leave nothing behind.
+    match db.backend() {
+        "postgres" => conn.batch_execute(
+            "CREATE FUNCTION poison_key() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+               IF (SELECT name FROM tenants WHERE id = NEW.tenant_id) = 'Poison Corp' THEN \
+                 RAISE EXCEPTION 'poisoned'; END IF; RETURN NEW; END $$; \
+             CREATE TRIGGER poison_key BEFORE INSERT ON api_keys \
+               FOR EACH ROW EXECUTE FUNCTION poison_key();",
+        ),
+        _ => conn.batch_execute(
+            "CREATE TRIGGER poison_key BEFORE INSERT ON api_keys \
+             WHEN (SELECT name FROM tenants WHERE id = NEW.tenant_id) = 'Poison Corp' \
+             BEGIN SELECT RAISE(ABORT, 'poisoned'); END;",
+        ),
+    }
+    .unwrap();
+    let before = tenant_store::config_revision::current(&mut conn).unwrap();
+
+    // 24 distinct names, 4 times the same name (derived slugs disambiguated), 3 times the same
+    // chosen slug (one wins, two 409), and the poisoned one.
+    let mut requests: Vec<_> = (0..24)
+        .map(|i| ("/tenants", json!({"name": format!("Batch Corp {i}")})))
+        .collect();
+    requests.extend((0..4).map(|_| ("/tenants", json!({"name": "Same Name"}))));
+    requests.extend((0..3).map(|i| {
+        (
+            "/tenants",
+            json!({"name": format!("Chooser {i}"), "slug": "chosen"}),
+        )
+    }));
+    requests.push(("/tenants", json!({"name": "Poison Corp"})));
+    let answers = all_at_once(&app, &app.operator_token, requests).await;
+
+    let created: Vec<&Value> = answers
+        .iter()
+        .filter(|(s, _)| *s == 201)
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(created.len(), 24 + 4 + 1, "{answers:?}");
+    assert_eq!(answers.iter().filter(|(s, _)| *s == 409).count(), 2);
+    let (status, body) = answers.last().unwrap();
+    assert_eq!(*status, 500, "{body}");
+    let mut slugs: Vec<&str> = created
+        .iter()
+        .map(|b| b["slug"].as_str().unwrap())
+        .collect();
+    slugs.sort();
+    slugs.dedup();
+    assert_eq!(slugs.len(), created.len(), "slugs are unique");
+    for b in &created {
+        assert!(b["apiKey"].as_str().unwrap().starts_with("msk_"), "{b}");
+    }
+    // Each created tenant works with its own key.
+    let key = created[0]["apiKey"].as_str().unwrap();
+    let r = app
+        .request_as(
+            Some(key),
+            Method::GET,
+            &format!("/tenants/{}", created[0]["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+    // Exactly the rows of the successful creates, and none of the failed one.
+    let n = i64::try_from(created.len()).unwrap();
+    assert_eq!(count(&db, "tenants"), n);
+    assert_eq!(count(&db, "api_keys"), n);
+    let actions: Vec<String> = audit_log::table
+        .select(audit_log::action)
+        .load(&mut db.connect())
+        .unwrap();
+    assert_eq!(
+        actions.iter().filter(|a| *a == "tenant.created").count() as i64,
+        n
+    );
+    assert_eq!(
+        actions.iter().filter(|a| *a == "key.created").count() as i64,
+        n
+    );
+    let poisoned: i64 = tenants::table
+        .filter(tenants::name.eq("Poison Corp"))
+        .count()
+        .get_result(&mut db.connect())
+        .unwrap();
+    assert_eq!(poisoned, 0);
+    let after = tenant_store::config_revision::current(&mut db.connect()).unwrap();
+    assert!(
+        after > before,
+        "the config revision moved: {before} → {after}"
+    );
+}

@@ -1,0 +1,195 @@
+//! The batch store functions of the write paths, called directly on both backends: the
+//! PostgreSQL statements and SQLite's portable loops must answer alike.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::Duration;
+use diesel::prelude::*;
+use moltbot_saas_tests::{TestDb, test_keys};
+use tenant_core::{NewTenant, Secret, Tenant, TenantId};
+use tenant_store::event_batch::{self, EventToStore, Stored};
+use tenant_store::events::{Ingested, NewEvent};
+use tenant_store::schema::{sessions, tenants};
+use tenant_store::sessions::SessionSeen;
+use tenant_store::tenant_batch::{self, TenantToCreate};
+use tenant_store::webhooks::{self, NewEndpoint};
+use tenant_store::{AnyConnection, config_revision};
+use uuid::Uuid;
+
+fn tenant(conn: &mut AnyConnection, name: &str) -> Tenant {
+    let new = NewTenant::parse(name, None, None).unwrap();
+    tenant_store::tenants::insert(conn, new, tenant_core::now()).unwrap()
+}
+
+fn endpoint(conn: &mut AnyConnection, t: &TenantId, types: &[&str], enabled: bool) {
+    let new = NewEndpoint {
+        url: "http://127.0.0.1:9/hook".into(),
+        description: None,
+        event_types: types.iter().map(|s| (*s).to_owned()).collect(),
+        enabled,
+        secret: Secret::new(String::from(
+            "whsec_dGVzdHNlY3JldHRlc3RzZWNyZXR0ZXN0c2VjcmV0",
+        )),
+    };
+    webhooks::insert(conn, t, new, tenant_core::now(), &test_keys()).unwrap();
+}
+
+fn item(
+    t: &TenantId,
+    source_id: &str,
+    kind: &str,
+    session: Option<&str>,
+    ago: i64,
+) -> EventToStore {
+    EventToStore {
+        tenant_id: *t,
+        event: NewEvent {
+            id: Uuid::new_v4(),
+            source: "gateway".into(),
+            source_id: source_id.into(),
+            event_type: kind.into(),
+            payload: format!(r#"{{"id":"{source_id}"}}"#),
+        },
+        session: session.map(|k| SessionSeen {
+            session_key: k.into(),
+            channel: "telegram".into(),
+            peer_id: Some("42".into()),
+            chat_type: "direct".into(),
+        }),
+        at: tenant_core::now() - Duration::seconds(ago),
+    }
+}
+
+#[test]
+fn a_batch_of_events_is_stored_as_each_one_alone_would_be() {
+    let db = TestDb::new();
+    let mut conn = db.connect();
+    let a = tenant(&mut conn, "Batch A").id;
+    let b = tenant(&mut conn, "Batch B").id;
+    endpoint(&mut conn, &a, &[], true);
+    endpoint(&mut conn, &a, &["message.sent"], true);
+    endpoint(&mut conn, &a, &["message.received"], false);
+    endpoint(&mut conn, &b, &["message.received", "message.sent"], true);
+    let earlier = item(&a, "seen-before", "message.received", None, 0);
+    event_batch::store_many(&mut conn, std::slice::from_ref(&earlier)).unwrap();
+
+    let gone = TenantId::random();
+    let batch = vec![
+        item(
+            &a,
+            "a-1",
+            "message.received",
+            Some("agent:x:telegram:direct:42"),
+            30,
+        ),
+        item(
+            &a,
+            "a-2",
+            "message.sent",
+            Some("agent:x:telegram:direct:42"),
+            10,
+        ),
+        item(&b, "b-1", "message.received", None, 0),
+        item(&a, "seen-before", "message.received", None, 0),
+        item(&b, "b-1", "message.received", None, 0),
+        item(&gone, "nobody", "message.received", None, 0),
+    ];
+    let out = event_batch::store_many(&mut conn, &batch).unwrap();
+    let accepted = |k: usize, n: usize| {
+        Stored::Done(Ingested::Accepted {
+            event_id: batch[k].event.id,
+            deliveries: n,
+        })
+    };
+    assert_eq!(out[0], accepted(0, 1), "all-types endpoint only");
+    assert_eq!(out[1], accepted(1, 2), "all types + message.sent");
+    assert_eq!(out[2], accepted(2, 1));
+    assert_eq!(
+        out[3],
+        Stored::Done(Ingested::Duplicate {
+            event_id: earlier.event.id
+        })
+    );
+    assert_eq!(
+        out[4],
+        Stored::Done(Ingested::Duplicate {
+            event_id: batch[2].event.id
+        })
+    );
+    assert_eq!(out[5], Stored::NoTenant);
+
+    // One session for the two events that name it, with the later activity.
+    let rows: Vec<(String, chrono::NaiveDateTime)> = sessions::table
+        .select((sessions::tenant_id, sessions::last_activity_at))
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].0, a.to_string());
+    assert_eq!(rows[0].1, batch[1].at.naive_utc());
+}
+
+#[test]
+fn the_ids_of_a_batch_resolve_in_one_query() {
+    let db = TestDb::new();
+    let mut conn = db.connect();
+    let a = tenant(&mut conn, "Named A");
+    let b = tenant(&mut conn, "Named B");
+    let mut found = event_batch::tenants_named(
+        &mut conn,
+        &[TenantId::random()],
+        &[a.account_id.as_str(), "tenant-00000000"],
+        &[b.agent_id.as_str()],
+    )
+    .unwrap();
+    found.sort_by_key(|(_, account, _)| account.clone());
+    let mut want = vec![
+        (
+            a.id,
+            a.account_id.as_str().to_owned(),
+            a.agent_id.as_str().to_owned(),
+        ),
+        (
+            b.id,
+            b.account_id.as_str().to_owned(),
+            b.agent_id.as_str().to_owned(),
+        ),
+    ];
+    want.sort_by_key(|(_, account, _)| account.clone());
+    assert_eq!(found, want);
+}
+
+#[test]
+fn a_batch_of_tenants_skips_the_ones_that_collide_and_bumps_the_revision_once() {
+    let db = TestDb::new();
+    let mut conn = db.connect();
+    let existing = tenant(&mut conn, "Taken");
+    let before = config_revision::current(&mut conn).unwrap();
+    let now = tenant_core::now();
+    let make = |name: &str, slug: Option<&str>| TenantToCreate {
+        tenant: NewTenant::parse(name, slug, None)
+            .unwrap()
+            .into_tenant(TenantId::random(), now),
+        keys: Vec::new(),
+        audit: Vec::new(),
+    };
+    let batch = vec![
+        make("Fresh One", None),
+        make("Fresh Two", Some("twin")),
+        make("Fresh Three", Some("twin")),
+        make("Whatever", Some(existing.slug.as_str())),
+    ];
+    let inserted = tenant_batch::insert_many(&mut conn, &batch).unwrap();
+    assert_eq!(inserted, vec![true, true, false, false]);
+    let names: Vec<String> = tenants::table
+        .select(tenants::name)
+        .order(tenants::name)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(names, vec!["Fresh One", "Fresh Two", "Taken"]);
+    assert_eq!(config_revision::current(&mut conn).unwrap(), before + 2);
+    // A batch that inserts nothing leaves the revision alone (a raised revision means a
+    // re-render on every replica).
+    let again = tenant_batch::insert_many(&mut conn, &batch[2..]).unwrap();
+    assert_eq!(again, vec![false, false]);
+    assert_eq!(config_revision::current(&mut conn).unwrap(), before + 2);
+}
