@@ -102,13 +102,6 @@ impl EnvFile {
         Self { text }
     }
 
-    /// Lines without the header, to be copied into a file later.
-    pub(crate) fn lines(capacity: usize) -> Self {
-        Self {
-            text: String::with_capacity(capacity),
-        }
-    }
-
     fn push(&mut self, name: &str, value: &str) {
         self.text.push_str(name);
         self.text.push('=');
@@ -134,6 +127,7 @@ impl EnvFile {
 }
 
 /// Writes `channels.<kind>.accounts.<accountId>`'s value: the account's fields in name order.
+/// With `env`, the secrets it refers to (`env` and `secret-ref` modes) are added to it.
 pub(crate) fn write_account(
     w: &mut Writer,
     mut env: Option<&mut EnvFile>,
@@ -201,11 +195,15 @@ pub(crate) fn write_account(
                 w.literal_part(suffix);
                 w.close_quote();
             }
-            Field::Secret(v) => match (opts.secrets, env.as_deref_mut()) {
-                (SecretsMode::Env | SecretsMode::SecretRef, Some(env)) => {
+            Field::Secret(v) => match opts.secrets {
+                SecretsMode::Env | SecretsMode::SecretRef => {
                     var.clear();
                     push_env_var_name(var, kind, key, account);
-                    env.push(var, v);
+                    // A caller that does not keep the env file (the served document) passes
+                    // none; the document refers to the variable all the same.
+                    if let Some(env) = env.as_deref_mut() {
+                        env.push(var, v);
+                    }
                     if opts.secrets == SecretsMode::SecretRef && accepts_secret_ref(kind, key) {
                         w.begin_object();
                         w.field_plain("id", var);
@@ -216,7 +214,7 @@ pub(crate) fn write_account(
                         w.env_reference(var);
                     }
                 }
-                _ => w.literal(v),
+                SecretsMode::Inline => w.literal(v),
             },
         }
     }

@@ -32,6 +32,18 @@ pub enum ConfigError {
         /// The other tenant.
         second: TenantId,
     },
+    /// Two active tenants share an account id, which keys their documents in the per-tenant map.
+    #[error(
+        "tenants {first} and {second} share the account id `{account_id}` that keys their documents"
+    )]
+    DuplicateDocument {
+        /// The shared account id.
+        account_id: String,
+        /// The tenant that sorts first.
+        first: TenantId,
+        /// The other tenant.
+        second: TenantId,
+    },
     /// A tenant has two served channels of one kind, which would bind one account twice.
     #[error("tenant {tenant} (account `{account_id}`) has more than one served {channel} channel")]
     DuplicateChannel {

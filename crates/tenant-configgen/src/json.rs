@@ -45,11 +45,8 @@ pub(crate) fn push_str(out: &mut String, s: &str, gateway_literal: bool) {
 /// [`push_str`] without the surrounding quotes.
 pub(crate) fn push_escaped(out: &mut String, s: &str, gateway_literal: bool) {
     let bytes = s.as_bytes();
-    // Fast path for the common case (ids, tokens, plain names): one branch-free pass of plain
-    // comparisons (no table lookups) the compiler vectorises, then a single copy.
-    if bytes.iter().fold(true, |ok, &b| {
-        ok & (b >= 0x20) & (b != b'"') & (b != b'\\') & (b != b'$')
-    }) {
+    // Fast path for the common case (ids, tokens, plain names): nothing to escape, one copy.
+    if !needs_escape(bytes) {
         out.push_str(s);
         return;
     }
@@ -83,6 +80,35 @@ pub(crate) fn push_escaped(out: &mut String, s: &str, gateway_literal: bool) {
     out.push_str(&s[start..]);
 }
 
+/// Whether any byte of `bytes` is escaped or may start an env reference: a control character,
+/// `"`, `\\` or `$`. Eight bytes at a time (SWAR): the per-byte comparisons were the largest
+/// single cost of rendering names and credentials.
+fn needs_escape(bytes: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    // Exact tests for "some byte is zero" and "some byte is below 0x20" (bytes of 0x80 and up,
+    // UTF-8 sequences, never count).
+    let zero = |v: u64| v.wrapping_sub(LO) & !v & HI != 0;
+    let control = |v: u64| v.wrapping_sub(LO * 0x20) & !v & HI != 0;
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(word);
+        let v = u64::from_le_bytes(b);
+        if control(v)
+            | zero(v ^ (LO * u64::from(b'"')))
+            | zero(v ^ (LO * u64::from(b'\\')))
+            | zero(v ^ (LO * u64::from(b'$')))
+        {
+            return true;
+        }
+    }
+    words
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\' || b == b'$')
+}
+
 /// The length of a `${NAME}` reference at the start of `b`, as the gateway recognises one: `${`,
 /// then up to the first `}` a name matching `[A-Z_][A-Z0-9_]*`.
 pub(crate) fn env_reference_len(b: &[u8]) -> Option<usize> {
@@ -96,6 +122,15 @@ pub(crate) fn env_reference_len(b: &[u8]) -> Option<usize> {
             .iter()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'_');
     ok.then_some(end + 3)
+}
+
+/// What starts a member at `depth` after the container's first: a comma, then in the pretty
+/// layout a newline and the indentation (exactly what [`Writer::member`] writes there).
+pub(crate) fn separator(depth: usize, pretty: bool) -> String {
+    let mut w = Writer::resume(String::new(), depth, pretty);
+    w.mark_member();
+    w.member();
+    w.into_inner()
 }
 
 /// Writes one JSON document: compact (no whitespace), or pretty (two-space indentation, `": "`
@@ -145,15 +180,25 @@ impl Writer {
         self.out
     }
 
+    /// Reserves room for `additional` more bytes.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.out.reserve(additional);
+    }
+
     /// How much has been written.
     pub(crate) fn len(&self) -> usize {
         self.out.len()
     }
 
+    #[inline]
     fn newline(&mut self) {
-        if !self.pretty {
-            return;
+        if self.pretty {
+            self.indent();
         }
+    }
+
+    #[inline(never)]
+    fn indent(&mut self) {
         let mut n = self.depth * 2 + 1;
         let mut line = NL_INDENT;
         while n > 0 {
@@ -164,7 +209,11 @@ impl Writer {
         }
     }
 
-    fn member(&mut self) {
+    /// Starts a member of the innermost container: a comma unless it is the first, then (pretty)
+    /// a newline and the indentation. Pre-rendered items (see `sections.rs`) follow it with
+    /// [`Writer::raw`].
+    #[inline]
+    pub(crate) fn member(&mut self) {
         if !self.first {
             self.out.push(',');
         }
@@ -201,10 +250,39 @@ impl Writer {
         self.out.push(c);
     }
 
+    /// Whether the innermost open container has no member yet.
+    pub(crate) fn is_first(&self) -> bool {
+        self.first
+    }
+
+    /// Records that the innermost container has members written elsewhere (the sections of an
+    /// incrementally assembled document), so what follows gets its comma and the container its
+    /// closing newline.
+    pub(crate) fn mark_member(&mut self) {
+        self.first = false;
+    }
+
+    /// A key as the start of a pre-rendered item: no separator before it (the sections add
+    /// those); the value must follow.
+    pub(crate) fn item_key(&mut self, k: &str) {
+        self.out.push('"');
+        push_escaped(&mut self.out, k, false);
+        self.colon();
+    }
+
+    /// [`Writer::item_key`] for a key that needs no escaping (a canonical gateway id).
+    pub(crate) fn item_key_raw(&mut self, k: &str) {
+        debug_assert!(!k.bytes().any(|b| ESCAPE[usize::from(b)] != 0), "{k}");
+        self.out.push('"');
+        self.out.push_str(k);
+        self.colon();
+    }
+
     /// Starts an object member; the value must follow.
     pub(crate) fn key(&mut self, k: &str) {
         self.member();
-        push_str(&mut self.out, k, false);
+        self.out.push('"');
+        push_escaped(&mut self.out, k, false);
         self.colon();
     }
 
@@ -215,12 +293,13 @@ impl Writer {
         self.member();
         self.out.push('"');
         self.out.push_str(k);
-        self.out.push('"');
         self.colon();
     }
 
+    /// The closing quote of a key and what follows it.
+    #[inline]
     fn colon(&mut self) {
-        self.out.push_str(if self.pretty { ": " } else { ":" });
+        self.out.push_str(if self.pretty { "\": " } else { "\":" });
     }
 
     /// Appends text already rendered as JSON at the current depth (see [`Writer::resume`]).
@@ -358,6 +437,25 @@ mod tests {
         );
         for s in &samples {
             assert_eq!(quoted(s, false), serde_json::to_string(s).unwrap(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn the_escape_test_finds_every_byte_that_needs_it() {
+        for b in 0u8..=255 {
+            let expected = b < 0x20 || b == b'"' || b == b'\\' || b == b'$';
+            for at in 0..17 {
+                let mut v = vec![b'a'; 17];
+                v[at] = b;
+                // Neighbours that could disturb the word arithmetic: high bytes and 0x20/0x21.
+                if at > 0 {
+                    v[at - 1] = 0xc3;
+                }
+                if at + 1 < v.len() {
+                    v[at + 1] = 0x20;
+                }
+                assert_eq!(needs_escape(&v), expected, "byte {b:#x} at {at}");
+            }
         }
     }
 

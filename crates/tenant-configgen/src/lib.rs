@@ -33,19 +33,31 @@
 //!
 //! # Speed
 //!
-//! The tenant part is written straight into one pre-sized `String` (the caller's, with
-//! [`render_combined_into`]); nothing builds a `serde_json::Value` tree for it. Tenants are read
-//! once, in input order, into one contiguous buffer (accounts pre-rendered), and only small rows
-//! are sorted. Work and memory are linear in the number of tenants; at 100k tenants much of the
-//! wall time is the kernel's page faults on fresh memory (see `docs/benchmarks.md`).
+//! Each tenant's parts (its agent, its bindings, its accounts) are rendered as items, read from
+//! the input once, in input order, and grouped by the first two hex digits of their ids into
+//! buckets; a document is written bucket by bucket, sorting and copying only that bucket's items
+//! (see `sections.rs`). Nothing builds a `serde_json::Value` tree for the tenants, and work is
+//! linear in their number. [`render_combined_into`] reuses the document's and the renderer's
+//! memory between calls (at 100k tenants much of a fresh render is page faults on tens of MB of
+//! new memory, see `docs/benchmarks.md`).
+//!
+//! [`IncrementalConfig`] keeps a document across changes: it re-renders only the tenants it is
+//! given and reassembles the document from cached chunks, one per bucket, rebuilding only the
+//! buckets that changed; the result is byte-identical to [`render_combined`] for the same
+//! tenants, and so are its errors.
 
 mod accounts;
 mod base;
+mod checks;
 mod error;
+mod fragments;
+mod frame;
+mod incremental;
 mod json;
+mod live;
 mod options;
-mod plan;
 mod render;
+mod sections;
 
 use std::fmt;
 
@@ -54,6 +66,8 @@ use tenant_core::{Channel, Tenant};
 pub use accounts::env_var_name;
 pub use base::BaseConfig;
 pub use error::ConfigError;
+pub use incremental::{ChunkedConfig, IncrementalConfig};
+pub use live::Chunk;
 pub use options::{Dialect, Layout, Mode, ParseOptionError, RenderOptions, SecretsMode};
 
 /// One tenant with its channels, as loaded from the store.
@@ -66,14 +80,42 @@ pub struct TenantSource<'a> {
 }
 
 /// A rendered gateway configuration.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Default)]
 pub struct RenderedConfig {
     /// The configuration document (JSON, which the gateway reads as JSON5).
     pub json: String,
     /// In the `env` and `secret-ref` secrets modes, the `KEY=value` lines with the credentials the
     /// document refers to (see [`env_var_name`]); `None` in the `inline` mode.
     pub env_file: Option<String>,
+    /// The renderer's working memory, kept for [`render_combined_into`].
+    scratch: render::Scratch,
 }
+
+impl RenderedConfig {
+    /// A rendering of `json` and `env_file`.
+    pub fn new(json: String, env_file: Option<String>) -> Self {
+        Self {
+            json,
+            env_file,
+            scratch: render::Scratch::default(),
+        }
+    }
+}
+
+impl Clone for RenderedConfig {
+    fn clone(&self) -> Self {
+        // The working memory is not part of the rendering.
+        Self::new(self.json.clone(), self.env_file.clone())
+    }
+}
+
+impl PartialEq for RenderedConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.json == other.json && self.env_file == other.env_file
+    }
+}
+
+impl Eq for RenderedConfig {}
 
 impl fmt::Debug for RenderedConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -99,10 +141,11 @@ pub fn render_combined(
     Ok(out)
 }
 
-/// [`render_combined`] into `out`, reusing its buffers: for a caller that renders repeatedly
-/// (a sync loop, a benchmark), the ~40 MB of a 100k-tenant document are then written into memory
-/// already mapped instead of page-faulted in afresh (see `docs/benchmarks.md`). `out` is
-/// overwritten; after an error its content is unspecified.
+/// [`render_combined`] into `out`, reusing its buffers (the document's and the renderer's
+/// working memory): for a caller that renders repeatedly (a sync loop, a benchmark), the tens of
+/// MB of a 100k-tenant rendering are then written into memory already mapped instead of
+/// page-faulted in afresh (see `docs/benchmarks.md`). `out` is overwritten; after an error its
+/// content is unspecified.
 pub fn render_combined_into(
     tenants: &[TenantSource<'_>],
     opts: &RenderOptions,

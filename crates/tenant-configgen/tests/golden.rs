@@ -11,8 +11,8 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 use tenant_configgen::{
-    BaseConfig, Dialect, Layout, RenderOptions, RenderedConfig, SecretsMode, TenantSource,
-    render_combined, render_tenant,
+    BaseConfig, Dialect, IncrementalConfig, Layout, Mode, RenderOptions, RenderedConfig,
+    SecretsMode, TenantSource, render_combined, render_tenant,
 };
 
 #[path = "fixture/mod.rs"]
@@ -70,8 +70,19 @@ fn golden(stem: &str, render: impl Fn(&RenderOptions) -> RenderedConfig, opts: &
     }
 }
 
+/// The combined document, rendered from scratch; checked to be also exactly what the
+/// incrementally kept document assembles for the same tenants.
 fn combined<'a>(sources: &'a [TenantSource<'a>]) -> impl Fn(&RenderOptions) -> RenderedConfig + 'a {
-    move |o| render_combined(sources, o).unwrap()
+    move |o| {
+        let rendered = render_combined(sources, o).unwrap();
+        let mut live = IncrementalConfig::new(o.clone(), Mode::Combined).unwrap();
+        for s in sources {
+            live.upsert(s);
+        }
+        let assembled = live.render().unwrap().to_vec();
+        assert!(assembled == rendered.json.as_bytes(), "incremental differs");
+        rendered
+    }
 }
 
 fn tenant<'a>(source: &'a TenantSource<'a>) -> impl Fn(&RenderOptions) -> RenderedConfig + 'a {

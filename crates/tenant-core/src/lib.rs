@@ -9,6 +9,7 @@ mod channel;
 mod credentials;
 mod email;
 mod error;
+mod id_map;
 mod ids;
 mod page;
 mod role;
@@ -21,6 +22,7 @@ pub use channel::{Channel, ChannelKind, ChannelState, ChannelUpdate, DisplayName
 pub use credentials::{CredentialField, CredentialValue, Credentials, CredentialsPatch, SlackMode};
 pub use email::Email;
 pub use error::{ValidationError, ValidationErrors};
+pub use id_map::{IdHasher, TenantIdMap};
 pub use ids::{AccountId, AgentId, ChannelId, TenantId};
 pub use page::{Cursor, Page, PageRequest};
 pub use role::Role;

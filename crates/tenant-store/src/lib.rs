@@ -11,6 +11,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod channels;
 pub mod config_revision;
+pub mod config_sources;
 mod connection;
 pub mod crypto;
 pub mod deliveries;

@@ -15,6 +15,7 @@ mod api_tenants;
 mod api_users;
 mod cli;
 mod cli_users;
+mod config_incremental;
 mod config_sync;
 mod credentials_at_rest;
 mod group_commit;

@@ -17,6 +17,7 @@ use fixture::{Owned, channel, creds, tenant};
 mod base;
 mod canonical;
 mod channels;
+mod incremental;
 mod secrets;
 mod validation;
 

@@ -1,9 +1,11 @@
 //! `GET /config` and `GET /tenants/{id}/config`: the gateway's configuration, for gateways
 //! (gateway token) and operators.
 //!
-//! The combined document is cached per variant and revision (see [`crate::gateway`]), carries a
-//! strong `ETag`, and answers `If-None-Match` with 304, so a gateway polling every second costs
-//! one small query per poll.
+//! The combined document is kept per variant and revision (see [`crate::gateway`]), streamed
+//! from shared chunks, carries a strong `ETag`, and answers `If-None-Match` with 304, so a
+//! gateway polling every second costs one small query per poll.
+
+use std::sync::Arc;
 
 use actix_web::http::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH};
 use actix_web::{HttpRequest, HttpResponse, get, web};
@@ -16,7 +18,7 @@ use utoipa::IntoParams;
 use super::parse_tenant_id;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
-use crate::gateway::{CachedConfig, Variant, as_sources, render_variant};
+use crate::gateway::{ServedConfig, Variant, as_sources, tenant_document};
 use crate::state::AppState;
 
 /// The header carrying the config revision a document was rendered from.
@@ -69,7 +71,7 @@ fn options_for(dialect: Option<&str>, defaults: &RenderOptions) -> Result<Render
     Ok(opts)
 }
 
-fn respond(req: &HttpRequest, doc: &CachedConfig) -> HttpResponse {
+fn respond(req: &HttpRequest, doc: &Arc<ServedConfig>) -> HttpResponse {
     let matches = req
         .headers()
         .get(IF_NONE_MATCH)
@@ -86,7 +88,7 @@ fn respond(req: &HttpRequest, doc: &CachedConfig) -> HttpResponse {
     if matches {
         resp.finish()
     } else {
-        resp.content_type("application/json").body(doc.body.clone())
+        resp.content_type("application/json").body(doc.body())
     }
 }
 
@@ -116,14 +118,7 @@ pub async fn get_config(
         per_tenant: mode == Mode::PerTenant,
     };
     let revision = state.run(|c| Ok(config_revision::current(c)?)).await?;
-    let doc = state
-        .config_cache
-        .get_or_render(variant, revision, || {
-            let base = state.render.clone();
-            let keys = state.keys.clone();
-            state.run(move |c| render_variant(c, variant, &base, &keys))
-        })
-        .await?;
+    let doc = state.config_cache.get(&state, variant, revision).await?;
     Ok(respond(&req, &doc))
 }
 
@@ -154,8 +149,7 @@ pub async fn get_tenant_config(
             let chans = channels::list(c, &id, &keys)?;
             let loaded = [(tenant, chans)];
             let sources = as_sources(&loaded);
-            let rendered = tenant_configgen::render_tenant(&sources[0], &opts)?;
-            Ok(CachedConfig::new(revision, rendered))
+            Ok(Arc::new(tenant_document(revision, &sources[0], &opts)?))
         })
         .await?;
     Ok(respond(&req, &doc))

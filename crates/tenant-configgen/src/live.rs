@@ -1,0 +1,281 @@
+//! The sections of an incrementally kept document: per bucket, its items in order and their
+//! text as one shared chunk, plus the changes waiting for the next assembly.
+//!
+//! A change marks the tenant's old items dropped and queues its new ones; assembling rebuilds
+//! only the buckets that changed, by merging the kept items (copied out of the old chunk) with
+//! the queued ones. Nothing else is touched, so one tenant's change costs a few buckets' worth of
+//! copying (a 256th of each section it appears in), whatever the number of tenants.
+
+use bytes::Bytes;
+use tenant_core::TenantId;
+
+use crate::json::separator;
+use crate::sections::{BUCKETS, Order, SectionId, base_bucket, first_duplicate, tenant_bucket};
+
+/// A piece of an assembled document: shared bytes, and an id that is never reused within one
+/// [`IncrementalConfig`](crate::IncrementalConfig), so that a caller can cache what it derives
+/// from a chunk (a digest, a compressed form) by id.
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    id: u64,
+    bytes: Bytes,
+}
+
+impl Chunk {
+    pub(crate) fn new(id: u64, bytes: Bytes) -> Self {
+        Self { id, bytes }
+    }
+
+    /// The id: equal ids mean equal bytes.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The bytes (UTF-8 JSON text, a part of the document).
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+}
+
+/// Hands out chunk ids.
+#[derive(Debug, Default)]
+pub(crate) struct Ids(u64);
+
+impl Ids {
+    pub(crate) fn chunk(&mut self, bytes: Bytes) -> Chunk {
+        self.0 += 1;
+        Chunk::new(self.0, bytes)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Item {
+    order: Order,
+    len: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Queued {
+    order: Order,
+    start: usize,
+    len: usize,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Bucket {
+    /// The items of `text`, in order.
+    items: Vec<Item>,
+    /// The items joined by the section's separator; `None` when there are none.
+    pub text: Option<Chunk>,
+    /// Items to add at the next rebuild, their text in `queued_text`.
+    queued: Vec<Queued>,
+    queued_text: String,
+    /// Tenants whose items in `items` are gone at the next rebuild.
+    dropped: Vec<TenantId>,
+    dirty: bool,
+    /// The first two tenants with the same key (see [`first_duplicate`]).
+    pub duplicate: Option<(u32, TenantId, TenantId)>,
+}
+
+/// One section of an incrementally kept document.
+#[derive(Debug)]
+pub(crate) struct Section {
+    pub id: SectionId,
+    pub buckets: Vec<Bucket>,
+    /// Items of tenants (not of the operator).
+    pub tenants: usize,
+    /// The operator items' keys, sorted.
+    base_keys: Vec<String>,
+    /// What goes between items and between buckets, and before the first of a section whose
+    /// container has nothing before it (pretty layout only; nothing in the compact one).
+    sep: String,
+    pub sep_chunk: Chunk,
+    pub lead: Option<Chunk>,
+    /// How many items a bucket is expected to receive before its next rebuild (see
+    /// [`Section::expect`]).
+    per_bucket: usize,
+}
+
+impl Section {
+    /// An empty section at `depth` (its items' depth) holding the operator's `base` items
+    /// (`(key, text)`, sorted by key).
+    pub(crate) fn new(
+        id: SectionId,
+        depth: usize,
+        pretty: bool,
+        base: Vec<(String, String)>,
+        ids: &mut Ids,
+    ) -> Self {
+        let sep = separator(depth, pretty);
+        let lead = sep.strip_prefix(',').unwrap_or_default();
+        let lead = (!lead.is_empty()).then(|| ids.chunk(Bytes::copy_from_slice(lead.as_bytes())));
+        let mut section = Self {
+            id,
+            buckets: Vec::new(),
+            tenants: 0,
+            base_keys: Vec::with_capacity(base.len()),
+            sep_chunk: ids.chunk(Bytes::copy_from_slice(sep.as_bytes())),
+            sep,
+            lead,
+            per_bucket: 0,
+        };
+        for (i, (key, text)) in base.into_iter().enumerate() {
+            let bucket = base_bucket(&key, id.prefix());
+            if let Some(b) = section.bucket_mut(bucket) {
+                b.queue(Order::base(i), |out| out.push_str(&text));
+            }
+            section.base_keys.push(key);
+        }
+        section
+    }
+
+    /// Bucket `i`, created (with the ones before it) on first use: a document of a few tenants
+    /// (one tenant's own) needs only a few.
+    fn bucket_mut(&mut self, i: usize) -> Option<&mut Bucket> {
+        if i >= BUCKETS {
+            return None;
+        }
+        if self.buckets.len() <= i {
+            self.buckets.resize_with(i + 1, Bucket::default);
+        }
+        self.buckets.get_mut(i)
+    }
+
+    /// Whether the section holds any item, the operator's included.
+    pub(crate) fn has_items(&self) -> bool {
+        self.tenants > 0 || !self.base_keys.is_empty()
+    }
+
+    /// Expects about `tenants` items before the next rebuild: a bucket's queue is then sized
+    /// once from its first item, instead of doubling its way up. (Filling every queue of a
+    /// 100k-tenant document by doubling left up to twice its size allocated at the peak, and
+    /// much of that retained by the allocator afterwards.)
+    pub(crate) fn expect(&mut self, tenants: usize) {
+        self.per_bucket = tenants.div_ceil(BUCKETS - 1);
+    }
+
+    /// Queues a tenant's item, rendered by `render`.
+    pub(crate) fn add(&mut self, order: Order, render: impl FnOnce(&mut String)) {
+        let per_bucket = self.per_bucket;
+        if let Some(b) = self.bucket_mut(tenant_bucket(order.key())) {
+            b.queue(order, render);
+            if b.queued.len() == 1 && per_bucket > 1 {
+                // A little over the expected share: buckets are not all equally full.
+                let more = per_bucket + per_bucket / 4;
+                let len = b.queued_text.len();
+                b.queued_text.reserve(len * more);
+                b.queued.reserve(more);
+            }
+            self.tenants += 1;
+        }
+    }
+
+    /// Drops the item of `tenant`, which sorts under `key`.
+    pub(crate) fn drop_tenant(&mut self, key: u32, tenant: TenantId) {
+        if let Some(b) = self.buckets.get_mut(tenant_bucket(key)) {
+            b.queued
+                .retain(|q| !(q.order.is_tenant() && q.order.tenant == tenant));
+            b.dropped.push(tenant);
+            b.dirty = true;
+            self.tenants = self.tenants.saturating_sub(1);
+        }
+    }
+
+    /// Rebuilds the buckets that changed.
+    pub(crate) fn rebuild(&mut self, ids: &mut Ids) {
+        self.per_bucket = 0;
+        let prefix = self.id.prefix();
+        for b in self.buckets.iter_mut().filter(|b| b.dirty) {
+            b.rebuild(self.sep.as_bytes(), prefix, &self.base_keys, ids);
+        }
+    }
+
+    /// The first duplicate key of the section, in order.
+    pub(crate) fn duplicate(&self) -> Option<(u32, TenantId, TenantId)> {
+        self.buckets.iter().find_map(|b| b.duplicate)
+    }
+
+    /// Every item's order, in document order (for the rare full check with failed tenants).
+    pub(crate) fn orders(&self) -> impl Iterator<Item = Order> + '_ {
+        self.buckets
+            .iter()
+            .flat_map(|b| b.items.iter().map(|i| i.order))
+    }
+}
+
+impl Bucket {
+    fn queue(&mut self, order: Order, render: impl FnOnce(&mut String)) {
+        let start = self.queued_text.len();
+        render(&mut self.queued_text);
+        self.queued.push(Queued {
+            order,
+            start,
+            len: self.queued_text.len() - start,
+        });
+        self.dirty = true;
+    }
+
+    fn rebuild(&mut self, sep: &[u8], prefix: &str, base_keys: &[String], ids: &mut Ids) {
+        let mut queued = std::mem::take(&mut self.queued);
+        queued.sort_unstable_by(|a, b| a.order.cmp_in(&b.order, prefix, base_keys));
+        let mut dropped = std::mem::take(&mut self.dropped);
+        dropped.sort_unstable();
+        // Freed rather than cleared: after the first assembly the queues of every bucket would
+        // otherwise keep a second document's worth of capacity.
+        let queued_text = std::mem::take(&mut self.queued_text);
+        let old_items = std::mem::take(&mut self.items);
+        let old_chunk = self.text.take();
+        let old: &[u8] = old_chunk.as_ref().map_or(&[], |c| c.bytes());
+
+        let kept = old_items.iter().scan(0usize, |offset, item| {
+            let start = *offset;
+            *offset += item.len + sep.len();
+            Some((
+                item.order,
+                old.get(start..start + item.len).unwrap_or_default(),
+            ))
+        });
+        let kept = kept.filter(|(order, _)| {
+            !(order.is_tenant() && dropped.binary_search(&order.tenant).is_ok())
+        });
+        let added = queued.iter().map(|q| {
+            let text = queued_text
+                .get(q.start..q.start + q.len)
+                .unwrap_or_default();
+            (q.order, text.as_bytes())
+        });
+
+        let capacity = old.len() + queued_text.len() + queued.len() * sep.len();
+        let mut text = Vec::with_capacity(capacity);
+        let mut items = Vec::with_capacity(old_items.len() + queued.len());
+        let mut kept = kept.peekable();
+        let mut added = added.peekable();
+        loop {
+            let take_kept = match (kept.peek(), added.peek()) {
+                (Some(k), Some(a)) => k.0.cmp_in(&a.0, prefix, base_keys).is_le(),
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            let next = if take_kept { kept.next() } else { added.next() };
+            let Some((order, bytes)) = next else { break };
+            if !items.is_empty() {
+                text.extend_from_slice(sep);
+            }
+            text.extend_from_slice(bytes);
+            items.push(Item {
+                order,
+                len: bytes.len(),
+            });
+        }
+        self.duplicate = first_duplicate(items.iter().map(|i| i.order));
+        self.items = items;
+        // A tenant re-rendered with the same items (a change elsewhere in it) keeps the chunk,
+        // and with it whatever callers derived from it.
+        self.text = match old_chunk {
+            Some(c) if c.bytes().as_ref() == text.as_slice() => Some(c),
+            _ => (!text.is_empty()).then(|| ids.chunk(Bytes::from(text))),
+        };
+        self.dirty = false;
+    }
+}

@@ -1,0 +1,87 @@
+//! The gateway configuration as the server serves it: per variant a document kept up to date
+//! incrementally and keyed by the store's config revision ([`cache`]), served as shared chunks
+//! with a strong `ETag` ([`served`]); and, for the CLI, the whole store loaded at once.
+//!
+//! Any change to tenants or channels bumps the revision in its own transaction (see
+//! `tenant_store::config_revision`), on whichever replica made it. A request reads the revision
+//! (one small query); when the cached document is of that revision, it is served (or 304)
+//! without touching the tenants at all.
+
+mod cache;
+mod served;
+
+use std::collections::HashMap;
+
+pub use cache::ConfigCache;
+pub use served::{ChunkBody, ServedConfig};
+use tenant_configgen::{
+    ConfigError, Dialect, IncrementalConfig, Mode, RenderOptions, SecretsMode, TenantSource,
+};
+use tenant_core::{Channel, Tenant, TenantId};
+use tenant_store::crypto::KeyRing;
+use tenant_store::{AnyConnection, StoreResult, channels, tenants};
+
+/// Every active tenant with its channels (the renderer keeps only the served ones); with
+/// `include_suspended`, every tenant. Both tables are read by sequential scans and joined here:
+/// the renderer orders its output itself, and at 100k tenants a join or an `ORDER BY` through an
+/// index costs a random page read per row.
+/// Credentials are opened with `ring`; one that does not open fails the whole load with an
+/// error naming its tenant and channel kind (a config silently missing a channel would be worse).
+pub fn load_sources(
+    conn: &mut AnyConnection,
+    include_suspended: bool,
+    ring: &KeyRing,
+) -> StoreResult<Vec<(Tenant, Vec<Channel>)>> {
+    let tenants = if include_suspended {
+        tenants::list_all(conn)?
+    } else {
+        tenants::list_active(conn)?
+    };
+    let mut by_tenant: HashMap<TenantId, Vec<Channel>> =
+        tenants.iter().map(|t| (t.id, Vec::new())).collect();
+    for channel in channels::list_all(conn, ring)? {
+        // Channels of tenants not loaded (suspended ones, or created since) are skipped.
+        if let Some(list) = by_tenant.get_mut(&channel.tenant_id) {
+            list.push(channel);
+        }
+    }
+    Ok(tenants
+        .into_iter()
+        .map(|t| {
+            let chans = by_tenant.remove(&t.id).unwrap_or_default();
+            (t, chans)
+        })
+        .collect())
+}
+
+/// Borrowed views of loaded sources, as the renderer takes them.
+pub fn as_sources(loaded: &[(Tenant, Vec<Channel>)]) -> Vec<TenantSource<'_>> {
+    loaded
+        .iter()
+        .map(|(tenant, channels)| TenantSource { tenant, channels })
+        .collect()
+}
+
+/// One tenant's own document (`GET /tenants/{id}/config`), assembled like the combined one, so
+/// that equal documents carry equal tags whichever route served them.
+pub fn tenant_document(
+    revision: i64,
+    source: &TenantSource<'_>,
+    opts: &RenderOptions,
+) -> Result<ServedConfig, ConfigError> {
+    let mut live = IncrementalConfig::new(opts.clone(), Mode::Combined)?;
+    live.upsert(source);
+    let doc = live.render()?;
+    Ok(ServedConfig::assembled(revision, &doc, &mut HashMap::new()))
+}
+
+/// Which rendering: the variants a gateway may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Variant {
+    /// Config dialect.
+    pub dialect: Dialect,
+    /// How credentials appear.
+    pub secrets: SecretsMode,
+    /// One combined document, or one per tenant keyed by account id.
+    pub per_tenant: bool,
+}
