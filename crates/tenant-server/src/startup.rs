@@ -170,6 +170,7 @@ impl Application {
                 .wrap(from_fn(require_auth))
                 .wrap(from_fn(trace_requests))
         })
+        .on_connect(no_delay)
         .listen(listener)?
         .shutdown_timeout(settings.shutdown_timeout_secs);
         if let Some(workers) = settings.workers {
@@ -209,8 +210,43 @@ impl Application {
     }
 }
 
+/// Turns Nagle's algorithm off on each accepted connection. A response written in several
+/// segments (a `GET /config` body streamed from its chunks) otherwise ends with a small segment
+/// held back until the client acknowledges the previous one, and a client that delays its
+/// acknowledgements (Linux does, up to 40 ms) stalls every such response on a kept-alive
+/// connection: the load benchmark saw 44 ms for a 0.5 MB config that takes 1 ms on a fresh
+/// connection.
+fn no_delay(conn: &dyn std::any::Any, _: &mut actix_web::dev::Extensions) {
+    if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>()
+        && let Err(e) = tcp.set_nodelay(true)
+    {
+        tracing::debug!(error = %e, "could not set TCP_NODELAY on a connection");
+    }
+}
+
 async fn not_found() -> HttpResponse {
     HttpResponse::NotFound().json(json!({
         "error": {"code": "not_found", "message": "no such route", "details": {}}
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[actix_web::test]
+    async fn accepted_connections_do_not_delay_small_segments() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let _client = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let (accepted, _) = listener.accept().await.expect("accept");
+        assert!(
+            !accepted.nodelay().expect("nodelay"),
+            "Nagle is on by default"
+        );
+        no_delay(&accepted, &mut actix_web::dev::Extensions::new());
+        assert!(accepted.nodelay().expect("nodelay"));
+    }
 }
