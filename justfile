@@ -37,7 +37,9 @@ bench:
 bench-quick:
     RUNS=1 N=300 DURATION=2 SIZES= bash scripts/bench/run.sh
 
-# The criterion micro-benchmarks (config rendering, webhook signing).
+# The criterion micro-benchmarks (config rendering, webhook signing, API keys, credential sealing).
 bench-micro:
     cargo bench -p tenant-configgen --bench render
     cargo bench -p tenant-webhooks --bench signing
+    cargo bench -p tenant-server --bench api_keys
+    cargo bench -p tenant-store --bench crypto

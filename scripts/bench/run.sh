@@ -7,7 +7,8 @@
 # Knobs (environment): RUNS (3), N tenants per run (2000), C concurrency (32), DURATION seconds per
 # timed phase (5), BACKENDS ("sqlite postgres"), SIZES for growth ("1000 10000 50000 100000", ""
 # skips), PG_ADMIN_URL (postgres://postgres@127.0.0.1:5432/postgres), BENCH_RUST_LOG (info),
-# RESULTS (bench/results/<UTC time>), PORT (3900).
+# RESULTS (bench/results/<UTC time>), PORT (3900), PIN_POSTGRES (1: move the local PostgreSQL's
+# processes to CPU 1 for the run, so CPU 0 is the server's alone; restored at exit; 0 leaves it).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -19,6 +20,7 @@ BACKENDS=${BACKENDS:-sqlite postgres}
 SIZES=${SIZES-1000 10000 50000 100000}
 PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 PORT=${PORT:-3900}
+PIN_POSTGRES=${PIN_POSTGRES:-1}
 RESULTS=${RESULTS:-bench/results/$(date -u +%Y%m%dT%H%M%SZ)}
 TARGET=${CARGO_TARGET_DIR:-target}
 export SAAS_ADMIN_TOKEN="bench-operator-token-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
@@ -34,8 +36,19 @@ WORK=$(mktemp -d /tmp/moltbot-bench.XXXXXX)
 SERVER_PID=
 PG_DBS=()
 
+# The local PostgreSQL's processes (the postmaster and its children: new backends inherit its
+# affinity). Left unpinned, its backends, checkpointer and autovacuum also run on CPU 0, taking
+# the server's core: throughput falls and the server's CPU per request rises with it (fewer
+# requests per wake-up, colder caches), by up to 2x in the ingest phase (docs/benchmarks.md).
+postgres_pids() { pgrep -x postgres || true; }
+pin_postgres() {
+  local cpus=$1 pid
+  for pid in $(postgres_pids); do taskset -a -cp "$cpus" "$pid" >/dev/null 2>&1 || true; done
+}
+
 cleanup() {
   stop_server
+  if [ "$PIN_POSTGRES" = 1 ]; then pin_postgres "0-$(($(nproc) - 1))"; fi
   for db in "${PG_DBS[@]}"; do
     psql -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
   done
@@ -69,7 +82,7 @@ DRIVER_BIN="$TARGET/release/loaddriver"
   echo "rustc: $(rustc --version)"
   echo "postgres: $(psql -tA "$PG_ADMIN_URL" -c 'SHOW server_version' 2>/dev/null || echo unavailable)"
   echo "sqlite: bundled (libsqlite3-sys), WAL, synchronous=NORMAL"
-  echo "settings: RUNS=$RUNS N=$N C=$C DURATION=$DURATION SIZES='$SIZES' RUST_LOG=${BENCH_RUST_LOG:-info}"
+  echo "settings: RUNS=$RUNS N=$N C=$C DURATION=$DURATION SIZES='$SIZES' RUST_LOG=${BENCH_RUST_LOG:-info} PIN_POSTGRES=$PIN_POSTGRES"
 } > "$RESULTS/machine.txt"
 cat "$RESULTS/machine.txt" >&2
 
@@ -122,12 +135,23 @@ pgbench_reference() {
   psql -q "$url" -f scripts/bench/pgbench-schema.sql >/dev/null
   local out tps load
   load=$(cut -d' ' -f1 /proc/loadavg)
+  # The reference is what PostgreSQL commits at its best: on every CPU (not pinned away from the
+  # server's core as for the server's runs), with pgbench where the driver runs.
+  if [ "$PIN_POSTGRES" = 1 ]; then pin_postgres "0-$(($(nproc) - 1))"; fi
   out=$(taskset -c 1 pgbench -n -c "$C" -j 1 -T "$DURATION" -f scripts/bench/pgbench-insert.sql "$url" 2>&1)
+  if [ "$PIN_POSTGRES" = 1 ]; then pin_postgres 1; fi
   tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
   echo "{\"phase\":\"pgbench_insert\",\"scenario\":\"phases\",\"backend\":\"postgres\",\"run\":$run,\"concurrency\":$C,\"rps\":${tps:-0},\"errors\":0,\"load_avg_1m\":$load}" \
     >> "$RESULTS/results.jsonl"
   log "pgbench run $run: $tps tps"
 }
+
+if [ "$PIN_POSTGRES" = 1 ] && [[ " $BACKENDS " == *" postgres "* ]]; then
+  if [ -n "$(postgres_pids)" ]; then
+    log "pinning the local PostgreSQL's processes to CPU 1 (PIN_POSTGRES=0 leaves them)"
+    pin_postgres 1
+  fi
+fi
 
 # 1. Every phase on each backend, RUNS times, each on a fresh database.
 for run in $(seq 1 "$RUNS"); do

@@ -536,18 +536,18 @@ async fn exec(client: &Client, base: &str, req: &Req, rec: &mut Recorder) -> Opt
         }
     };
     let status = res.status();
-    match res.bytes().await {
-        Ok(bytes) => {
+    match read_body(res).await {
+        Ok((len, head)) => {
             let ok = status.is_success() || (req.ok_304 && status.as_u16() == 304);
-            rec.record_status(status.as_u16(), started.elapsed(), bytes.len(), ok);
+            rec.record_status(status.as_u16(), started.elapsed(), len, ok);
             if !ok {
-                let text = String::from_utf8_lossy(&bytes[..bytes.len().min(160)]).into_owned();
+                let text = String::from_utf8_lossy(&head[..head.len().min(160)]).into_owned();
                 rec.sample(&format!("{} {} → {status}: {text}", req.method, req.path));
                 return None;
             }
             // Only small replies are parsed; the config document is counted, not decoded.
-            (bytes.len() < 64 * 1024)
-                .then(|| serde_json::from_slice(&bytes).ok())
+            (len <= KEPT_BODY)
+                .then(|| serde_json::from_slice(&head).ok())
                 .flatten()
         }
         Err(e) => {
@@ -558,6 +558,24 @@ async fn exec(client: &Client, base: &str, req: &Req, rec: &mut Recorder) -> Opt
             None
         }
     }
+}
+
+/// The most of a reply's body the driver keeps (to parse it, or to quote it in an error sample).
+const KEPT_BODY: usize = 64 * 1024;
+
+/// Reads a reply's body to its end as it arrives: its length, and its first [`KEPT_BODY`] bytes.
+/// A large body (a 50 MB config document) is counted and dropped chunk by chunk, as a client
+/// writing it to a file would, so the figures time the server and the connection rather than the
+/// driver growing a buffer for it (fresh memory is slow to fault in on this VM).
+async fn read_body(mut res: reqwest::Response) -> reqwest::Result<(usize, Vec<u8>)> {
+    let mut len = 0;
+    let mut head = Vec::new();
+    while let Some(chunk) = res.chunk().await? {
+        len += chunk.len();
+        let room = KEPT_BODY.saturating_sub(head.len());
+        head.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+    Ok((len, head))
 }
 
 #[cfg(test)]
