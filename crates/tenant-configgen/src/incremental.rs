@@ -111,16 +111,6 @@ impl IncrementalConfig {
     /// with them.
     pub fn new(opts: RenderOptions, mode: Mode) -> Result<Self, ConfigError> {
         opts.validate()?;
-        if let Some(base) = &opts.base {
-            base.check_against(
-                opts.dialect,
-                &[
-                    &opts.workspace_root,
-                    &opts.agent_dir_root,
-                    &opts.whatsapp_auth_root,
-                ],
-            )?;
-        }
         let pretty = opts.layout == Layout::Pretty;
         let mut ids = Ids::default();
         let sections = match mode {

@@ -145,8 +145,9 @@ impl Default for RenderOptions {
 }
 
 impl RenderOptions {
-    /// Checks the options against each other: the secrets mode must suit the dialect, and every
-    /// root must be a distinct absolute path without a trailing slash or control characters.
+    /// Checks the options against each other: the secrets mode must suit the dialect, every
+    /// root must be a distinct absolute path without a trailing slash or control characters, and
+    /// the base config must not set what the generator owns (see `BaseConfig`).
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.dialect == Dialect::Legacy && self.secrets == SecretsMode::SecretRef {
             return Err(ConfigError::UnsupportedSecretsMode {
@@ -185,6 +186,16 @@ impl RenderOptions {
                     });
                 }
             }
+        }
+        if let Some(base) = &self.base {
+            base.check_against(
+                self.dialect,
+                &[
+                    &self.workspace_root,
+                    &self.agent_dir_root,
+                    &self.whatsapp_auth_root,
+                ],
+            )?;
         }
         Ok(())
     }

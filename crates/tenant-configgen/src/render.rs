@@ -189,16 +189,6 @@ pub(crate) fn render_at(
     depth: usize,
 ) -> Result<(), ConfigError> {
     opts.validate()?;
-    if let Some(base) = &opts.base {
-        base.check_against(
-            opts.dialect,
-            &[
-                &opts.workspace_root,
-                &opts.agent_dir_root,
-                &opts.whatsapp_auth_root,
-            ],
-        )?;
-    }
     let scratch = &mut out.scratch;
     let with_env = opts.secrets != SecretsMode::Inline;
     fill(sources, opts, scratch, with_env, depth)?;
