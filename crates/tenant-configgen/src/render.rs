@@ -23,6 +23,14 @@ use crate::{ConfigError, Layout, RenderOptions, RenderedConfig, SecretsMode, Ten
 /// for 257 of them.
 const FEW: usize = 2048;
 
+/// From this many tenants on, the first pass runs on every CPU (at most [`MAX_THREADS`]): each
+/// thread reads its share of the input into buckets of its own, which are then appended to the
+/// first thread's. Below it a thread costs more than it saves.
+const PARALLEL_MIN: usize = 16_384;
+
+/// The most threads of one render.
+const MAX_THREADS: usize = 8;
+
 /// One item in a bucket of the one-shot renderer: where it sorts and where its text is.
 #[derive(Clone, Copy)]
 struct Item {
@@ -109,6 +117,21 @@ impl Section {
         self.base_keys.clear();
     }
 
+    /// Appends the items of `other` (a section of the same bucket count), bucket by bucket.
+    fn append(&mut self, other: &Section) {
+        for (into, from) in self.buckets.iter_mut().zip(&other.buckets) {
+            let (text, env) = (into.text.len(), into.env.len());
+            into.text.push_str(&from.text);
+            into.env.push_str(&from.env);
+            into.items.extend(from.items.iter().map(|item| Item {
+                start: item.start + text,
+                env_start: item.env_start + env,
+                ..*item
+            }));
+        }
+        self.tenants += other.tenants;
+    }
+
     fn bucket(&mut self, index: usize) -> Option<&mut Bucket> {
         let last = self.buckets.len().checked_sub(1)?;
         self.buckets.get_mut(index.min(last))
@@ -141,6 +164,8 @@ pub(crate) struct Scratch {
     /// In the order of [`SectionId::COMBINED`].
     sections: [Section; 7],
     var: String,
+    /// The working memory of the other threads of a parallel first pass.
+    helpers: Vec<Scratch>,
 }
 
 /// One section's place among the renderer's buckets.
@@ -188,10 +213,21 @@ pub(crate) fn render_at(
     out: &mut RenderedConfig,
     depth: usize,
 ) -> Result<(), ConfigError> {
+    render_on(sources, opts, out, depth, threads_for(sources.len()))
+}
+
+/// [`render_at`] with the first pass on `threads` threads.
+fn render_on(
+    sources: &[TenantSource<'_>],
+    opts: &RenderOptions,
+    out: &mut RenderedConfig,
+    depth: usize,
+    threads: usize,
+) -> Result<(), ConfigError> {
     opts.validate()?;
     let scratch = &mut out.scratch;
     let with_env = opts.secrets != SecretsMode::Inline;
-    fill(sources, opts, scratch, with_env, depth)?;
+    fill(sources, opts, scratch, with_env, depth, threads)?;
 
     let sections = &scratch.sections;
     let estimate: usize = sections
@@ -222,25 +258,110 @@ pub(crate) fn render_at(
     Ok(())
 }
 
+/// How many threads the first pass over `tenants` tenants runs on.
+fn threads_for(tenants: usize) -> usize {
+    if tenants < PARALLEL_MIN {
+        return 1;
+    }
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS))
+}
+
 /// Reads every tenant once, checks it, renders its items into their buckets, sorts the
-/// buckets and runs the checks across tenants.
+/// buckets and runs the checks across tenants. The first pass runs on `threads` threads; the
+/// result does not depend on how many: every bucket is sorted afterwards, and failures are
+/// reported in agent-id order.
 fn fill(
     sources: &[TenantSource<'_>],
     opts: &RenderOptions,
     scratch: &mut Scratch,
     with_env: bool,
     nest: usize,
+    threads: usize,
 ) -> Result<(), ConfigError> {
     let buckets = if sources.len() < FEW { 1 } else { BUCKETS };
-    for s in &mut scratch.sections {
+    let share = sources.len().div_ceil(threads.max(1)).max(1);
+    let mut shares = sources.chunks(share);
+    let own = shares.next().unwrap_or_default();
+    let shares: Vec<_> = shares.collect();
+    let Scratch {
+        sections,
+        var,
+        helpers,
+    } = scratch;
+    helpers.resize_with(shares.len(), Scratch::default);
+    helpers.truncate(shares.len());
+    // Tenants that failed their own checks, reported in agent-id order after duplicate agents.
+    let (mut failed, not_started) = std::thread::scope(|scope| {
+        let mut started = Vec::new();
+        let mut not_started = Vec::new();
+        for (i, (share, helper)) in shares.iter().zip(helpers.iter_mut()).enumerate() {
+            let Scratch { sections, var, .. } = helper;
+            let spawned = std::thread::Builder::new()
+                .name("config-render".into())
+                .spawn_scoped(scope, move || {
+                    read_share(share, opts, sections, var, with_env, nest, buckets)
+                });
+            match spawned {
+                Ok(thread) => started.push(thread),
+                // No thread to be had: that share is read here, afterwards.
+                Err(_) => not_started.push(i),
+            }
+        }
+        let mut failed = read_share(own, opts, sections, var, with_env, nest, buckets);
+        for thread in started {
+            match thread.join() {
+                Ok(f) => failed.extend(f),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        (failed, not_started)
+    });
+    for i in not_started {
+        if let (Some(share), Some(helper)) = (shares.get(i), helpers.get_mut(i)) {
+            let Scratch { sections, var, .. } = helper;
+            failed.extend(read_share(
+                share, opts, sections, var, with_env, nest, buckets,
+            ));
+        }
+    }
+    for helper in helpers.iter() {
+        for (into, from) in sections.iter_mut().zip(&helper.sections) {
+            into.append(from);
+        }
+    }
+
+    let (entries, accounts) = base_members(opts, nest);
+    add_base(
+        section_of(sections, SectionId::Agents),
+        SectionId::Agents,
+        entries,
+    );
+    for (rank, items) in accounts.into_iter().enumerate() {
+        let id = SectionId::Accounts(rank);
+        add_base(section_of(sections, id), id, items);
+    }
+    for id in SectionId::COMBINED {
+        section_of(sections, id).sort(id.prefix());
+    }
+    check_across(sections, failed)
+}
+
+/// The first pass over one share of the input: checks each tenant and renders its items into
+/// `sections` (reset to `buckets` buckets each first). Returns the tenants that failed.
+fn read_share(
+    sources: &[TenantSource<'_>],
+    opts: &RenderOptions,
+    sections: &mut [Section; 7],
+    var: &mut String,
+    with_env: bool,
+    nest: usize,
+    buckets: usize,
+) -> Vec<(String, TenantId, ConfigError)> {
+    for s in sections.iter_mut() {
         s.reset(buckets);
     }
     let ctx = Ctx::new(opts, nest);
-    let sections = &mut scratch.sections;
-    let var = &mut scratch.var;
-    // Tenants that failed their own checks, reported in agent-id order after duplicate agents.
-    let mut failed: Vec<(String, TenantId, ConfigError)> = Vec::new();
-
+    let mut failed = Vec::new();
     for source in sources {
         let tenant = source.tenant;
         if tenant.status != TenantStatus::Active {
@@ -281,21 +402,7 @@ fn fill(
             );
         }
     }
-
-    let (entries, accounts) = base_members(opts, nest);
-    add_base(
-        section_of(sections, SectionId::Agents),
-        SectionId::Agents,
-        entries,
-    );
-    for (rank, items) in accounts.into_iter().enumerate() {
-        let id = SectionId::Accounts(rank);
-        add_base(section_of(sections, id), id, items);
-    }
-    for id in SectionId::COMBINED {
-        section_of(sections, id).sort(id.prefix());
-    }
-    check_across(sections, failed)
+    failed
 }
 
 /// Adds a tenant's item, rendered by `render` into its bucket's text (and env lines).
@@ -397,4 +504,104 @@ pub(crate) fn first_failure(
         .into_iter()
         .min_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)))
         .map(|(_, _, e)| e)
+}
+
+#[cfg(test)]
+#[path = "../tests/fixture/mod.rs"]
+mod fixture;
+
+#[cfg(test)]
+mod tests {
+    use tenant_core::{ChannelKind, TenantStatus};
+
+    use super::fixture::{self, Owned};
+    use super::*;
+    use crate::{Dialect, Layout};
+
+    fn render_with(
+        sources: &[TenantSource<'_>],
+        opts: &RenderOptions,
+        threads: usize,
+    ) -> RenderedConfig {
+        let mut out = RenderedConfig::default();
+        render_on(sources, opts, &mut out, 0, threads).expect("renders");
+        out
+    }
+
+    fn error_with(sources: &[TenantSource<'_>], threads: usize) -> String {
+        let mut out = RenderedConfig::default();
+        render_on(sources, &RenderOptions::default(), &mut out, 0, threads)
+            .expect_err("refused")
+            .to_string()
+    }
+
+    #[test]
+    fn the_document_does_not_depend_on_the_threads() {
+        // Enough tenants for buckets; the varied set at the end, in the last thread's share.
+        let mut owned = fixture::bulk(3000);
+        owned.extend(fixture::varied());
+        let sources = fixture::sources(&owned);
+        let options = [
+            RenderOptions::default(),
+            RenderOptions {
+                secrets: SecretsMode::Env,
+                layout: Layout::Pretty,
+                ..RenderOptions::default()
+            },
+            RenderOptions {
+                dialect: Dialect::Legacy,
+                ..RenderOptions::default()
+            },
+        ];
+        for opts in &options {
+            let one = render_with(&sources, opts, 1);
+            assert!(one.json.contains("agent-"), "a real document");
+            for threads in [2, 3, 8] {
+                let many = render_with(&sources, opts, threads);
+                assert!(one.json == many.json, "{threads} threads: another document");
+                assert_eq!(one.env_file, many.env_file, "{threads} threads");
+            }
+            // Working memory reused from a render on more threads changes nothing either.
+            let mut out = RenderedConfig::default();
+            render_on(&sources, opts, &mut out, 0, 3).expect("renders");
+            out.json.clear(); // `render_on` appends, like `render_at`
+            render_on(&sources, opts, &mut out, 0, 1).expect("renders");
+            assert!(out.json == one.json, "reused working memory");
+        }
+    }
+
+    #[test]
+    fn failures_are_the_same_whatever_the_threads() {
+        let mut owned = fixture::bulk(3000);
+        // A channel passed with another tenant (in the first share) and two tenants sharing an
+        // agent id (one in the first share, one in the last).
+        let first = owned[10].tenant.clone();
+        let stranger = owned[20].tenant.clone();
+        owned[10].channels.push(fixture::channel(
+            &stranger,
+            ChannelKind::Signal,
+            true,
+            None,
+            fixture::creds(ChannelKind::Signal, 1),
+        ));
+        let mut twin = fixture::tenant(0xfeed_0001, "Twin", TenantStatus::Active);
+        twin.agent_id = owned[5].tenant.agent_id.clone();
+        owned.push(Owned {
+            tenant: twin,
+            channels: vec![],
+        });
+        let sources = fixture::sources(&owned);
+        let one = error_with(&sources, 1);
+        assert!(one.contains("agent"), "{one}");
+        for threads in [2, 3, 8] {
+            assert_eq!(error_with(&sources, threads), one, "{threads} threads");
+        }
+        // Without the twin, the foreign channel is what is reported.
+        let sources = &sources[..sources.len() - 1];
+        let one = error_with(sources, 1);
+        assert!(one.contains(&first.id.to_string()), "{one}");
+        for threads in [2, 3, 8] {
+            assert_eq!(error_with(sources, threads), one, "{threads} threads");
+        }
+    }
 }
