@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The load benchmark (`just bench`): builds release, runs every loaddriver phase on SQLite and on
 # PostgreSQL with the server pinned to CPU 0 and the driver to CPU 1, a pgbench single-row INSERT
-# reference at the same concurrency, and the growth of GET /config and GET /tenants with the
-# tenant count. Results: JSON lines in $RESULTS, summarised by summarise.py. See docs/benchmarks.md.
+# reference at the same concurrency, the floor of a request (a do-nothing HTTP server under the
+# same driver), and the growth of GET /config and GET /tenants with the tenant count. Results: JSON lines in $RESULTS, summarised by summarise.py. See docs/benchmarks.md.
 #
 # Knobs (environment): RUNS (3), N tenants per run (2000), C concurrency (32), DURATION seconds per
 # timed phase (5), BACKENDS ("sqlite postgres"), SIZES for growth ("1000 10000 50000 100000", ""
@@ -67,10 +67,11 @@ need_pgbench() {
 
 log "building release binaries into $TARGET"
 nice cargo build --release -q -p tenant-server --bin moltbot-saas --example seed
-nice cargo build --release -q -p loaddriver --bin loaddriver
+nice cargo build --release -q -p loaddriver --bins
 SERVER_BIN="$TARGET/release/moltbot-saas"
 SEED_BIN="$TARGET/release/examples/seed"
 DRIVER_BIN="$TARGET/release/loaddriver"
+FLOOR_BIN="$TARGET/release/floor"
 
 {
   echo "date: $(date -u +%FT%TZ)"
@@ -152,6 +153,22 @@ if [ "$PIN_POSTGRES" = 1 ] && [[ " $BACKENDS " == *" postgres "* ]]; then
     pin_postgres 1
   fi
 fi
+
+# 0. The floor: the driver's health phase against the smallest HTTP server (bench/loaddriver/
+# src/bin/floor.rs, a fixed answer, no work), pinned like the server. What it costs per request is
+# what loopback TCP, epoll and the wake-ups cost here, below any server's own work.
+for run in $(seq 1 "$RUNS"); do
+  taskset -c 0 "$FLOOR_BIN" "127.0.0.1:$PORT" >"$RESULTS/floor-$run.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 50); do
+    if curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1; then break; fi
+    sleep 0.1
+  done
+  log "floor, run $run"
+  drive --phases health -c "$C" -d "$DURATION" \
+    --tag scenario=floor --tag backend=none --tag run="$run"
+  stop_server
+done
 
 # 1. Every phase on each backend, RUNS times, each on a fresh database.
 for run in $(seq 1 "$RUNS"); do

@@ -122,3 +122,47 @@ async fn phases_needing_tenants_report_when_there_are_none() {
     assert!(err.contains("no tenants"), "{err}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_floor_server_answers_the_health_phase() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let mut floor = Command::new(env!("CARGO_BIN_EXE_floor"))
+        .arg("127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(floor.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let address = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let opts = Options {
+        server_pid: Some(floor.id()),
+        ..options(&format!("http://{address}"), "x", "x", "health")
+    };
+    let lines = run(opts, &mut Vec::new()).await;
+    let _ = floor.kill();
+    let _ = floor.wait();
+    let lines = lines.unwrap();
+    let health = phase(&lines, "health");
+    assert!(health["ok"].as_u64().unwrap() > 0, "{health}");
+    assert_eq!(health["errors"], 0, "{health}");
+    assert!(
+        health["server_cpu_us_per_req"].as_f64().is_some(),
+        "{health}"
+    );
+
+    // It listens on loopback only.
+    let refused = Command::new(env!("CARGO_BIN_EXE_floor"))
+        .arg("0.0.0.0:0")
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!refused.success());
+}
