@@ -201,7 +201,11 @@ impl Fields {
     fn insert(&mut self, name: &'static str, value: CredentialValue) {
         let mut all = std::mem::take(&mut self.0).into_vec();
         match Self::position(&all, name) {
-            Ok(i) => all[i].1 = value,
+            Ok(i) => {
+                if let Some(slot) = all.get_mut(i) {
+                    slot.1 = value;
+                }
+            }
             Err(i) => all.insert(i, (name, value)),
         }
         self.0 = all.into_boxed_slice();
