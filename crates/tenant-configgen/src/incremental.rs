@@ -12,12 +12,12 @@ use std::collections::BTreeMap;
 
 use tenant_core::{AccountId, TenantId, TenantIdMap, TenantStatus};
 
-use crate::checks::{KINDS, check_tenant, id_hex};
+use crate::checks::{check_tenant, id_hex};
 use crate::fragments::{Ctx, base_members};
 use crate::frame::{Sink, write_combined, write_tenant_map};
 use crate::json::Writer;
 use crate::live::{Chunk, Ids, Section};
-use crate::render::{first_failure, render_at};
+use crate::render::{duplicate_error, first_failure, render_at};
 use crate::sections::{Order, SectionId, id_text};
 use crate::{ConfigError, Layout, Mode, RenderOptions, RenderedConfig, TenantSource};
 
@@ -359,24 +359,8 @@ impl IncrementalConfig {
                         return Err(e);
                     }
                 }
-                let agents = section(SectionId::Agents).and_then(Section::duplicate);
-                if let Some((key, first, second)) = agents {
-                    return Err(ConfigError::DuplicateAgent {
-                        agent_id: id_text(SectionId::Agents.prefix(), key),
-                        first,
-                        second,
-                    });
-                }
-                for (rank, kind) in KINDS.iter().enumerate() {
-                    let id = SectionId::Accounts(rank);
-                    if let Some((key, first, second)) = section(id).and_then(Section::duplicate) {
-                        return Err(ConfigError::DuplicateAccount {
-                            channel: *kind,
-                            account_id: id_text(id.prefix(), key),
-                            first,
-                            second,
-                        });
-                    }
+                if let Some(e) = duplicate_error(|id| section(id).and_then(Section::duplicate)) {
+                    return Err(e);
                 }
             }
             Mode::PerTenant => {

@@ -454,25 +454,35 @@ fn check_across(
     {
         return Err(e);
     }
-    if let Some((key, first, second)) = agents.duplicate() {
-        return Err(ConfigError::DuplicateAgent {
+    match duplicate_error(|id| sections[id.index()].duplicate()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// The first duplicate id of a combined document, as a reader would meet it: two tenants sharing
+/// an agent id, then two sharing an account id on one channel (kinds by name). `duplicate` finds
+/// the first pair in one section.
+pub(crate) fn duplicate_error(
+    duplicate: impl Fn(SectionId) -> Option<(u32, TenantId, TenantId)>,
+) -> Option<ConfigError> {
+    if let Some((key, first, second)) = duplicate(SectionId::Agents) {
+        return Some(ConfigError::DuplicateAgent {
             agent_id: id_text(SectionId::Agents.prefix(), key),
             first,
             second,
         });
     }
-    for (rank, kind) in KINDS.iter().enumerate() {
+    KINDS.iter().enumerate().find_map(|(rank, kind)| {
         let id = SectionId::Accounts(rank);
-        if let Some((key, first, second)) = sections[id.index()].duplicate() {
-            return Err(ConfigError::DuplicateAccount {
-                channel: *kind,
-                account_id: id_text(id.prefix(), key),
-                first,
-                second,
-            });
-        }
-    }
-    Ok(())
+        let (key, first, second) = duplicate(id)?;
+        Some(ConfigError::DuplicateAccount {
+            channel: *kind,
+            account_id: id_text(id.prefix(), key),
+            first,
+            second,
+        })
+    })
 }
 
 /// With tenants that failed their own checks: a duplicate agent id among all active tenants
