@@ -10,7 +10,7 @@ use tenant_core::{NewTenant, PageRequest, TenantId};
 use tenant_store::access_tokens::TokenScope;
 use tenant_store::audit::AuditContext;
 use tenant_store::tenants::TenantFilter;
-use tenant_store::{Database, PoolConfig, migrations, tenants};
+use tenant_store::{Database, migrations, tenants};
 
 use crate::dto::{CreatedTenantResponse, TenantListResponse, TenantResponse};
 use crate::gateway::{as_sources, load_sources};
@@ -235,13 +235,7 @@ fn serve(settings: &Settings) -> CliResult {
 }
 
 fn migrate(settings: &Settings) -> CliResult {
-    let db = Database::connect(
-        &settings.database_url,
-        &PoolConfig {
-            max_size: 1,
-            ..PoolConfig::default()
-        },
-    )?;
+    let db = Database::connect(&settings.database_url, &settings.pool_config(1))?;
     let applied = migrations::run_pending(&mut *db.get()?)?;
     tracing::info!(migrations.applied = applied.len(), "migrations done");
     print_json(&serde_json::json!({ "applied": applied }))

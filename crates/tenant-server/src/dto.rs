@@ -260,7 +260,7 @@ pub struct ChannelListResponse {
 /// `GET /health` and `GET /ready`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct StatusResponse {
-    /// `ok`, or `unavailable`.
+    /// `ok`, or `unavailable` (`/ready` while the database cannot be reached).
     pub status: String,
     /// The database backend (`/ready` only).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -8,7 +8,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use serde_json::json;
-use tenant_store::{Database, DatabaseUrl, PoolConfig, StoreError, migrations};
+use tenant_store::{Database, DatabaseUrl, StoreError, migrations};
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 
@@ -54,10 +54,7 @@ pub enum StartupError {
 pub fn open_database(settings: &Settings) -> Result<Database, StartupError> {
     let db = Database::connect(
         &settings.database_url,
-        &PoolConfig {
-            max_size: settings.db_pool_size,
-            ..PoolConfig::default()
-        },
+        &settings.pool_config(settings.db_pool_size),
     )?;
     let mut conn = db.get()?;
     let sqlite = matches!(settings.database_url, DatabaseUrl::Sqlite(_));

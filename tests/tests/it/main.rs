@@ -18,6 +18,8 @@ mod cli_users;
 mod config_incremental;
 mod config_sync;
 mod credentials_at_rest;
+mod db_faults;
+mod faults;
 mod group_commit;
 mod leaks;
 mod migrations;
