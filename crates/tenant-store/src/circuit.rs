@@ -118,7 +118,10 @@ impl Circuit {
     pub(crate) fn connect_failed(self: &Arc<Self>, started: Instant, error: &StoreError) {
         let message = error.to_string();
         if is_connection_limit(&message) {
-            self.note_broken_or_limited(&message);
+            self.note(
+                "the database has no connection slot left for us",
+                Some(&message),
+            );
             return;
         }
         let mut state = self.state();
@@ -174,14 +177,24 @@ impl Circuit {
         );
     }
 
-    /// A connection broke in use and is being dropped: every connection opened before it is
-    /// suspect (a restart or a mass termination ends them all), so they are replaced unused.
-    pub(crate) fn connection_broke(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        self.note_broken_or_limited("a database connection broke; reconnecting");
+    /// A connection opened in `generation` broke in use and is being dropped: every connection
+    /// opened before it is suspect (a restart or a mass termination ends them all), so they are
+    /// replaced unused. When several break together, the first one's bump covers the others
+    /// (they are older than it), so the fresh replacements are not thrown away again.
+    pub(crate) fn connection_broke(&self, generation: u64) {
+        let _ = self.generation.compare_exchange(
+            generation,
+            generation + 1,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        self.note("a database connection broke; reconnecting", None);
     }
 
-    fn note_broken_or_limited(&self, what: &str) {
+    /// Logs a connection that broke or was refused for lack of slots, at most once a minute
+    /// (and not while the circuit is open: the outage line says it all), with how many there
+    /// were since the last line.
+    fn note(&self, what: &'static str, error: Option<&str>) {
         let mut notes = self.notes.lock().unwrap_or_else(PoisonError::into_inner);
         notes.broken_since_note += 1;
         if notes.broken.is_some_and(|at| at.elapsed() < NOTE_EVERY) || self.is_open() {
@@ -192,6 +205,7 @@ impl Circuit {
         tracing::warn!(
             database.backend = self.backend,
             connections = count,
+            error = error.unwrap_or(""),
             "{what}"
         );
     }
@@ -341,7 +355,10 @@ mod tests {
         let (url, dir) = sqlite_url();
         let c = Circuit::new(url, Duration::from_millis(50));
         let generation = c.generation();
-        c.connection_broke();
+        c.connection_broke(generation);
+        assert_eq!(c.generation(), generation + 1);
+        // Another connection of the same (now older) generation: already covered.
+        c.connection_broke(generation);
         assert_eq!(c.generation(), generation + 1);
         assert!(!c.is_open());
         let _ = std::fs::remove_dir_all(dir);

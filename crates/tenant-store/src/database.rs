@@ -138,7 +138,7 @@ impl ManageConnection for ConnectionManager {
     fn has_broken(&self, conn: &mut AnyConnection) -> bool {
         let (unfit, generation) = watch(conn).map_or((None, u64::MAX), |w| (w.unfit, w.generation));
         if unfit == Some(Unfit::Lost) {
-            self.circuit.connection_broke();
+            self.circuit.connection_broke(generation);
             return true;
         }
         unfit.is_some()

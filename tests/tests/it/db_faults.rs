@@ -483,3 +483,135 @@ async fn a_read_only_database_file_is_refused_as_such_and_writes_resume_when_it_
     query(&store).await.unwrap();
     assert!(captured_logs().contains("it is read-only (answering 503)"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_dispatcher_waits_out_an_outage_and_delivers_after_it() {
+    use crate::webhooks_support::{app, config, send_event, tenant_with_endpoint};
+    let db = TestDb::new();
+    let Some(upstream) = pg_upstream(&db) else {
+        return;
+    };
+    // The API on the database itself; the dispatcher through the proxy, which the test breaks.
+    let app = app(&db).await;
+    let receiver = moltbot_saas_tests::WebhookReceiver::start().await;
+    let (tenant, _) = tenant_with_endpoint(&app, &receiver.url).await;
+    let proxy = FaultProxy::start(upstream).await;
+    let url = DatabaseUrl::parse(&with_hosts(db.url(), &proxy.addr().to_string(), "")).unwrap();
+    let store = Database::connect(&url, &pool(2)).unwrap();
+    let dispatcher = std::sync::Arc::new(
+        tenant_webhooks::Dispatcher::new(
+            store,
+            moltbot_saas_tests::test_keys(),
+            config("0s,1s", Duration::from_secs(2), "127.0.0.1/32"),
+        )
+        .unwrap(),
+    );
+    let running = tokio::spawn(dispatcher.run());
+
+    proxy.refuse(true).await;
+    proxy.cut_all();
+    send_event(&app, &tenant, "evt_during_outage").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        receiver.count(),
+        0,
+        "nothing can be claimed while the database is away"
+    );
+
+    proxy.refuse(false).await;
+    wait_for("the delivery made after the outage", async || {
+        receiver.count() >= 1
+    })
+    .await;
+    running.abort();
+    receiver.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_sync_waits_out_an_outage_and_syncs_after_it() {
+    let db = TestDb::new();
+    let Some(upstream) = pg_upstream(&db) else {
+        return;
+    };
+    let app = app_on(&db, db.url()).await;
+    let proxy = FaultProxy::start(upstream).await;
+    let dir = tempdir();
+    let out = dir.join("openclaw.json");
+    // `config sync --interval 1` as an operator runs it, through the proxy.
+    let mut cmd = Command::new(crate::cli::binary());
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("SAAS_") || key == "DATABASE_URL" || key == "RUST_LOG" {
+            cmd.env_remove(key.as_ref());
+        }
+    }
+    let mut sync = cmd
+        .env(
+            "DATABASE_URL",
+            with_hosts(db.url(), &proxy.addr().to_string(), ""),
+        )
+        .env(
+            "SAAS_ENCRYPTION_KEYS",
+            moltbot_saas_tests::TEST_ENCRYPTION_KEYS,
+        )
+        .env("SAAS_DB_RECONNECT_MAX_MS", "100")
+        .env("SAAS_LOG_FORMAT", "json")
+        .args(["config", "sync", "--interval", "1", "--out"])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let stderr = sync.stderr.take().unwrap();
+    std::thread::spawn({
+        let log = log.clone();
+        move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let mut log = log.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        }
+    });
+    let logged = |what: &str| log.lock().unwrap().matches(what).count();
+    let mentions = |name: &str| std::fs::read_to_string(&out).is_ok_and(|t| t.contains(name));
+    let r = create(&app, "Synced Before").await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let before = r.body["agentId"].as_str().unwrap().to_owned();
+    wait_for("the first sync", async || mentions(&before)).await;
+
+    proxy.refuse(true).await;
+    proxy.cut_all();
+    let r = create(&app, "Made During").await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let during = r.body["agentId"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!mentions(&during), "no sync while the database is away");
+    assert!(
+        sync.try_wait().unwrap().is_none(),
+        "config sync keeps running"
+    );
+
+    proxy.refuse(false).await;
+    wait_for("config sync catches up", async || mentions(&during)).await;
+    wait_for("config sync says it resumed", async || {
+        logged("gateway config sync resumed") == 1
+    })
+    .await;
+    let _ = sync.kill();
+    let _ = sync.wait();
+    assert_eq!(
+        logged("gateway config sync paused"),
+        1,
+        "{}",
+        log.lock().unwrap()
+    );
+    app.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
