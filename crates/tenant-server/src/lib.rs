@@ -7,6 +7,7 @@ pub mod access;
 pub mod api_keys;
 pub mod auth;
 pub mod background;
+pub mod bridge_cli;
 pub mod cli;
 pub mod dto;
 pub mod error;

@@ -18,6 +18,8 @@
 //! | `SAAS_GATEWAY_AGENT_DIR_ROOT` | `/var/lib/openclaw/agents` | agents' state directories on the gateway host |
 //! | `SAAS_GATEWAY_WHATSAPP_ROOT` | `/var/lib/openclaw/whatsapp` | WhatsApp link state on the gateway host |
 //! | `SAAS_GATEWAY_BASE_CONFIG` | none | JSON/JSON5 file merged under the generated config (gateway, models, plugins) |
+//! | `SAAS_GATEWAY_BRIDGE_PATH` | none | where the bridge plugin is installed on the gateway host (`moltbot-saas gateway install-bridge DIR`); with `SAAS_PUBLIC_URL`, the rendered config loads and enables it |
+//! | `SAAS_PUBLIC_URL` | none | the control plane's base URL as the gateway reaches it (the bridge posts to `{url}/events`); needs `SAAS_GATEWAY_TOKEN`, which the bridge sends |
 //! | `SAAS_ENV` | `development` | `development` or `production`; production refuses to start without configured secrets instead of generating them |
 //! | `SAAS_DATA_DIR` | the SQLite file's directory, else `data` | where development secrets are generated and kept (mode 0600) |
 //! | `SAAS_ENCRYPTION_KEYS` | generated into the data directory (development only) | `id:base64key,id2:base64key`: 32-byte keys sealing channel credentials at rest; the first is active |
@@ -63,7 +65,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tenant_configgen::{BaseConfig, RenderOptions};
+use tenant_configgen::{BaseConfig, BridgeOptions, ConfigError, RenderOptions};
 use tenant_core::Secret;
 use tenant_store::DatabaseUrl;
 use tenant_store::crypto::KeyRing;
@@ -181,6 +183,7 @@ impl Settings {
         })?;
         let admin_token = token(&get, "SAAS_ADMIN_TOKEN")?;
         let gateway_token = token(&get, "SAAS_GATEWAY_TOKEN")?;
+        let render = render_options(&get, gateway_token.as_ref())?;
         let log_format = match get("SAAS_LOG_FORMAT").as_deref() {
             None | Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
@@ -238,7 +241,7 @@ impl Settings {
                 1000,
                 10..=600_000,
             )?),
-            render: render_options(&get)?,
+            render,
             encryption_keys: get("SAAS_ENCRYPTION_KEYS")
                 .map(|spec| {
                     KeyRing::parse(&spec)
@@ -283,7 +286,48 @@ fn default_data_dir(url: &DatabaseUrl) -> PathBuf {
     }
 }
 
-fn render_options(get: &impl Fn(&str) -> Option<String>) -> Result<RenderOptions, SettingsError> {
+/// The bridge plugin's options: both `SAAS_GATEWAY_BRIDGE_PATH` and `SAAS_PUBLIC_URL`, or
+/// neither; the token is `SAAS_GATEWAY_TOKEN` (a generated one is stored only as a hash, so it
+/// cannot be rendered).
+fn bridge_options(
+    get: &impl Fn(&str) -> Option<String>,
+    gateway_token: Option<&Secret>,
+) -> Result<Option<BridgeOptions>, SettingsError> {
+    let path = get("SAAS_GATEWAY_BRIDGE_PATH").map(|p| p.trim().to_owned());
+    let url = get("SAAS_PUBLIC_URL").map(|u| u.trim().to_owned());
+    let (plugin_path, url) = match (path, url) {
+        (None, None) => return Ok(None),
+        (Some(p), Some(u)) => (p, u),
+        (Some(_), None) => {
+            return Err(SettingsError {
+                var: "SAAS_PUBLIC_URL",
+                message: "is needed with SAAS_GATEWAY_BRIDGE_PATH: the URL the gateway's bridge posts events to".into(),
+            });
+        }
+        (None, Some(_)) => {
+            return Err(SettingsError {
+                var: "SAAS_GATEWAY_BRIDGE_PATH",
+                message: "is needed with SAAS_PUBLIC_URL: where the bridge plugin is installed on the gateway host".into(),
+            });
+        }
+    };
+    let Some(token) = gateway_token else {
+        return Err(SettingsError {
+            var: "SAAS_GATEWAY_TOKEN",
+            message: "is needed with SAAS_GATEWAY_BRIDGE_PATH: the bridge authenticates with it, and a generated gateway token is stored only as a hash".into(),
+        });
+    };
+    Ok(Some(BridgeOptions {
+        plugin_path,
+        url,
+        token: Some(token.clone()),
+    }))
+}
+
+fn render_options(
+    get: &impl Fn(&str) -> Option<String>,
+    gateway_token: Option<&Secret>,
+) -> Result<RenderOptions, SettingsError> {
     let defaults = RenderOptions::default();
     let base = match get("SAAS_GATEWAY_BASE_CONFIG") {
         None => None,
@@ -308,9 +352,23 @@ fn render_options(get: &impl Fn(&str) -> Option<String>) -> Result<RenderOptions
             .unwrap_or(defaults.whatsapp_auth_root),
         base,
         layout: defaults.layout,
+        bridge: bridge_options(get, gateway_token)?,
     };
     opts.validate().map_err(|e| SettingsError {
-        var: "SAAS_CONFIG_*",
+        var: match &e {
+            ConfigError::InvalidOption {
+                option: "bridge.plugin_path",
+                ..
+            } => "SAAS_GATEWAY_BRIDGE_PATH",
+            ConfigError::InvalidOption {
+                option: "bridge.url",
+                ..
+            } => "SAAS_PUBLIC_URL",
+            ConfigError::BaseConflict { path, .. } if path.starts_with("plugins") => {
+                "SAAS_GATEWAY_BASE_CONFIG"
+            }
+            _ => "SAAS_CONFIG_*",
+        },
         message: e.to_string(),
     })?;
     Ok(opts)
@@ -463,6 +521,64 @@ mod tests {
         let token = "an-operator-token-that-is-long-enough-1234";
         let s = settings(&[("SAAS_ADMIN_TOKEN", token)]).unwrap();
         assert!(!format!("{s:?}").contains(token));
+    }
+
+    #[test]
+    fn the_bridge_needs_its_path_url_and_the_gateway_token() {
+        let token = "msgw_a_gateway_token_that_is_long_enough_01";
+        assert!(settings(&[]).unwrap().render.bridge.is_none());
+        let s = settings(&[
+            (
+                "SAAS_GATEWAY_BRIDGE_PATH",
+                "/opt/moltbot-saas/openclaw-bridge",
+            ),
+            ("SAAS_PUBLIC_URL", "https://saas.example.com"),
+            ("SAAS_GATEWAY_TOKEN", token),
+        ])
+        .unwrap();
+        let bridge = s.render.bridge.as_ref().unwrap();
+        assert_eq!(bridge.plugin_path, "/opt/moltbot-saas/openclaw-bridge");
+        assert_eq!(bridge.url, "https://saas.example.com");
+        assert_eq!(bridge.token.as_ref().map(Secret::expose), Some(token));
+        assert!(!format!("{s:?}").contains(token));
+        let err = |vars: &[(&str, &str)]| settings(vars).unwrap_err().var;
+        assert_eq!(
+            err(&[
+                ("SAAS_GATEWAY_BRIDGE_PATH", "/opt/b"),
+                ("SAAS_GATEWAY_TOKEN", token)
+            ]),
+            "SAAS_PUBLIC_URL"
+        );
+        assert_eq!(
+            err(&[
+                ("SAAS_PUBLIC_URL", "https://x"),
+                ("SAAS_GATEWAY_TOKEN", token)
+            ]),
+            "SAAS_GATEWAY_BRIDGE_PATH"
+        );
+        assert_eq!(
+            err(&[
+                ("SAAS_GATEWAY_BRIDGE_PATH", "/opt/b"),
+                ("SAAS_PUBLIC_URL", "https://x")
+            ]),
+            "SAAS_GATEWAY_TOKEN"
+        );
+        assert_eq!(
+            err(&[
+                ("SAAS_GATEWAY_BRIDGE_PATH", "opt/b"),
+                ("SAAS_PUBLIC_URL", "https://x"),
+                ("SAAS_GATEWAY_TOKEN", token)
+            ]),
+            "SAAS_GATEWAY_BRIDGE_PATH"
+        );
+        assert_eq!(
+            err(&[
+                ("SAAS_GATEWAY_BRIDGE_PATH", "/opt/b"),
+                ("SAAS_PUBLIC_URL", "saas.example.com"),
+                ("SAAS_GATEWAY_TOKEN", token)
+            ]),
+            "SAAS_PUBLIC_URL"
+        );
     }
 
     #[test]
