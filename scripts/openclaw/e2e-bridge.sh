@@ -7,23 +7,28 @@
 #
 # Everything runs on 127.0.0.1 inside one network namespace with only a loopback interface
 # (unshare -n; when the kernel does not allow it, on the host's loopback): the control plane,
-# the gateway, a fake OpenAI-compatible model (fake-openai.py) and the tenant's webhook endpoint
-# (webhook-receiver.py). Nothing reaches the internet.
+# the gateway, a fake OpenAI-compatible model (fake-openai.py), a fake Telegram Bot API
+# (fake-telegram.py) and the tenant's webhook endpoint (webhook-receiver.py). Nothing reaches
+# the internet.
 #
 # 1. Builds `moltbot-saas`, installs the bridge plugin with `moltbot-saas gateway install-bridge`,
 #    and starts the control plane (throwaway SQLite database, secrets mode secret-ref) with
 #    SAAS_GATEWAY_BRIDGE_PATH and SAAS_PUBLIC_URL set. Creates a tenant with a Telegram channel
 #    and a webhook endpoint on the receiver.
 # 2. `moltbot-saas config sync --interval 1` keeps the gateway's config (and its env file); the
-#    base config points the model at the fake and tunes the bridge's retries.
-# 3. Starts the real gateway (openclaw 2026.9.6 on Node 24, OPENCLAW_SKIP_CHANNELS=1) with the
-#    env file loaded, and waits for the bridge to start sending.
+#    base config points the model and Telegram (`apiRoot`, open DMs) at the fakes and tunes the
+#    bridge's retries.
+# 3. Starts the real gateway (openclaw 2026.9.6 on Node 24) with the env file loaded, and waits
+#    for the bridge to start sending and the tenant's Telegram account to poll the fake.
 # 4. `openclaw gateway call chat.send` on the tenant's session key: the control plane must store
 #    message.received and session.started for the tenant (read from its database), and the
 #    receiver must get both, signed (Standard Webhooks, checked by webhook-receiver.py verify).
 # 5. Stops the control plane, sends a second message, waits for the bridge to fail to deliver it,
 #    starts the control plane again: the second message must be stored and delivered exactly
 #    once, the first not again.
+# 6. A private message to the tenant's bot through the fake Bot API: the real Telegram channel
+#    account receives it and sends the model's reply, so the control plane must store and
+#    deliver message.received (channel telegram, the tenant's account) and message.sent.
 #
 # Every wait is bounded; every process started here is stopped on exit. Prints PASS or FAIL and
 # exits 0 or 1 (2: could not set up). The work directory is kept on failure.
@@ -63,19 +68,19 @@ openclaw_install
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/openclaw-e2e-bridge.XXXXXX")"
 CONFIG="$WORK/openclaw.json"
 GWLOG="$WORK/gateway.log"
-NS_PID="" SERVER_PID="" SYNC_PID="" GW_PID="" MODEL_PID="" HOOK_PID=""
+NS_PID="" SERVER_PID="" SYNC_PID="" GW_PID="" MODEL_PID="" HOOK_PID="" TG_PID=""
 
 # Stops what was started here (the gateway with its process group), prints the verdict.
 cleanup() {
   local rc=$? pid
   trap - EXIT INT TERM
   [ "$rc" = 0 ] || RESULT=FAIL
-  for pid in "$GW_PID" "$SYNC_PID" "$SERVER_PID" "$MODEL_PID" "$HOOK_PID" "$NS_PID"; do
+  for pid in "$GW_PID" "$SYNC_PID" "$SERVER_PID" "$MODEL_PID" "$HOOK_PID" "$TG_PID" "$NS_PID"; do
     [ -n "$pid" ] || continue
     if [ "$pid" = "$GW_PID" ]; then kill -TERM -- "-$pid" 2>/dev/null || true; fi
     kill -TERM "$pid" 2>/dev/null || true
   done
-  for pid in "$GW_PID" "$SYNC_PID" "$SERVER_PID" "$MODEL_PID" "$HOOK_PID" "$NS_PID"; do
+  for pid in "$GW_PID" "$SYNC_PID" "$SERVER_PID" "$MODEL_PID" "$HOOK_PID" "$TG_PID" "$NS_PID"; do
     [ -n "$pid" ] || continue
     for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
     if kill -0 "$pid" 2>/dev/null; then
@@ -88,14 +93,14 @@ cleanup() {
   if [ -n "$GW_PID" ]; then kill -KILL -- "-$GW_PID" 2>/dev/null || true; fi
   if [ "${RESULT:-}" = PASS ]; then
     if [ "${E2E_KEEP:-0}" = 1 ]; then echo "work directory kept: $WORK"; else rm -rf "$WORK"; fi
-    echo "PASS: messages through the real gateway became signed webhooks at the tenant's endpoint, each exactly once, across a control plane outage ($((SECONDS - T0))s)"
+    echo "PASS: messages through the real gateway (chat.send and a Telegram account) became signed webhooks at the tenant's endpoint, each exactly once, across a control plane outage ($((SECONDS - T0))s)"
     exit 0
   fi
   if [ -f "$GWLOG" ]; then
     echo "---- gateway log (last 40 lines of $GWLOG) ----" >&2
     tail -n 40 "$GWLOG" >&2
   fi
-  for f in server sync model hooks; do
+  for f in server sync model hooks telegram; do
     if [ -s "$WORK/$f.log" ]; then
       echo "---- $f log (last 10 lines) ----" >&2
       tail -n 10 "$WORK/$f.log" >&2
@@ -161,7 +166,7 @@ BRIDGE_DIR="$WORK/bridge"
 log "$(head -n 1 "$WORK/install.log")"
 
 API_PORT="$(free_port)" && GW_PORT="$(free_port)" && MODEL_PORT="$(free_port)" &&
-  HOOK_PORT="$(free_port)" || openclaw_die "no free ports found"
+  HOOK_PORT="$(free_port)" && TG_PORT="$(free_port)" || openclaw_die "no free ports found"
 API="http://127.0.0.1:$API_PORT"
 
 # Started without a shell function in between, so $! is the process itself (nsenter execs it).
@@ -169,6 +174,8 @@ API="http://127.0.0.1:$API_PORT"
 MODEL_PID=$!
 "${IN[@]}" python3 scripts/openclaw/webhook-receiver.py serve "$HOOK_PORT" "$WORK/hooks.jsonl" >"$WORK/hooks.log" 2>&1 &
 HOOK_PID=$!
+"${IN[@]}" python3 scripts/openclaw/fake-telegram.py "$TG_PORT" "$WORK/telegram.jsonl" >"$WORK/telegram.log" 2>&1 &
+TG_PID=$!
 
 export DATABASE_URL="sqlite://$WORK/saas.db"
 export SAAS_ADMIN_TOKEN="$ADMIN_TOKEN" SAAS_GATEWAY_TOKEN="$SAAS_GW_TOKEN"
@@ -184,8 +191,9 @@ export SAAS_WEBHOOK_ALLOWED_NETWORKS=127.0.0.1/32 SAAS_WEBHOOK_POLL_INTERVAL_MS=
 mkdir -p "$WORK/gateway/home" "$WORK/gateway/state" "$WORK/cli/home" "$WORK/cli/state"
 
 cat > "$SAAS_GATEWAY_BASE_CONFIG" <<EOF
-// Base config of the bridge check: the gateway runs locally, offline, on a fake model; an
-// operator agent of its own; the bridge retries quickly so the check stays short.
+// Base config of the bridge check: the gateway runs locally, offline, on a fake model and a
+// fake Telegram Bot API (every account inherits apiRoot; DMs open to anyone); an operator
+// agent of its own; the bridge retries quickly so the check stays short.
 {
   gateway: {
     mode: "local",
@@ -211,6 +219,9 @@ cat > "$SAAS_GATEWAY_BASE_CONFIG" <<EOF
     entries: {
       ops: { name: "Operator desk", workspace: "$WORK/gateway/ops/workspace", agentDir: "$WORK/gateway/ops/agent" },
     },
+  },
+  channels: {
+    telegram: { apiRoot: "http://127.0.0.1:$TG_PORT", dmPolicy: "open", allowFrom: ["*"] },
   },
   logging: { file: "$WORK/gateway/openclaw.jsonl" },
   plugins: {
@@ -255,8 +266,9 @@ api POST /tenants '{"name": "Bridge Co"}'
 TENANT_ID="$(json_get id <"$WORK/answer.json")"
 AGENT_ID="$(json_get agentId <"$WORK/answer.json")"
 ACCOUNT_ID="$(json_get accountId <"$WORK/answer.json")"
+BOT_TOKEN="300000003:AAbridgeTenantTokenForTheEndToEndCheck"
 api POST "/tenants/$TENANT_ID/channels" \
-  '{"channel": "telegram", "enabled": true, "credentials": {"botToken": "300000003:AAbridgeTenantTokenForTheEndToEndCheck"}}'
+  "{\"channel\": \"telegram\", \"enabled\": true, \"credentials\": {\"botToken\": \"$BOT_TOKEN\"}}"
 api POST "/tenants/$TENANT_ID/webhooks" "{\"url\": \"http://127.0.0.1:$HOOK_PORT/hook\"}"
 SECRET="$(json_get secret <"$WORK/answer.json")"
 [ -n "$SECRET" ] || fail "no webhook secret in $(cat "$WORK/answer.json")"
@@ -280,7 +292,7 @@ log "config sync (pid $SYNC_PID) keeps $CONFIG and $CONFIG.env"
 # env file is loaded as a systemd EnvironmentFile would.
 setsid "${IN[@]}" env -i PATH="$(dirname "$NODE"):/usr/bin:/bin" \
   HOME="$WORK/gateway/home" OPENCLAW_STATE_DIR="$WORK/gateway/state" \
-  OPENCLAW_CONFIG_PATH="$CONFIG" OPENCLAW_CONFIG_READONLY=1 OPENCLAW_SKIP_CHANNELS=1 \
+  OPENCLAW_CONFIG_PATH="$CONFIG" OPENCLAW_CONFIG_READONLY=1 \
   NO_COLOR=1 FORCE_COLOR=0 TZ=UTC ENVFILE="$CONFIG.env" \
   bash -c 'set -a; . "$ENVFILE"; set +a; unset ENVFILE; exec "$0" "$@"' \
   "$NODE" "$CLI" gateway run >"$GWLOG" 2>&1 &
@@ -292,6 +304,10 @@ wait_until "$START_TIMEOUT" "the gateway to log '[gateway] ready'" gw_ready
 bridge_started() { gw_alive; grep -qF "moltbot-saas-bridge: sending events to $API/events" "$GWLOG"; }
 wait_until 30 "the bridge to start sending" bridge_started
 log "gateway ready; $(grep -m1 -o 'moltbot-saas-bridge: sending events to.*' "$GWLOG")"
+polling() { gw_alive; grep -q '"method": "getUpdates", "token": 300000003' "$WORK/telegram.jsonl" 2>/dev/null; }
+wait_until 60 "the tenant's Telegram account to poll the fake Bot API" polling
+log "the tenant's Telegram account $ACCOUNT_ID polls the fake Bot API"
+
 
 # chat_send TEXT KEY: sends TEXT into the tenant's session, as a client of the running gateway.
 SESSION_KEY="agent:$AGENT_ID:telegram:$ACCOUNT_ID:direct:4242"
@@ -399,5 +415,32 @@ done
 n="$(stored session.started)"
 [ "$n" = 1 ] || fail "session.started stored $n times, expected once (one session)"
 log "exactly once: each message stored and delivered once, the session started once"
+
+# ---- 6. a real channel account: Telegram through the fake Bot API ----------------------------
+in_ns curl -fsS --max-time 5 -o /dev/null -H 'content-type: application/json' \
+  -d "{\"token\": \"$BOT_TOKEN\", \"chatId\": 5151, \"text\": \"hello over telegram\"}" \
+  "http://127.0.0.1:$TG_PORT/control/message" || fail "could not queue a Telegram message"
+log "queued a private Telegram message to the tenant's bot"
+wait_until "$STEP_TIMEOUT" "the Telegram message stored" is_count 1 stored message.received "hello over telegram"
+# The model's reply, sent by the account: the only message.sent (chat.send replies stay in the
+# gateway's own chat).
+wait_until "$STEP_TIMEOUT" "the reply's message.sent stored" is_count 1 stored message.sent "pong from the fake model"
+wait_until "$STEP_TIMEOUT" "the signed message.sent webhook" is_count 1 delivered message.sent "pong from the fake model"
+wait_until "$STEP_TIMEOUT" "the signed Telegram message.received webhook" is_count 1 delivered message.received "hello over telegram"
+python3 - "$WORK/verified.jsonl" "$TENANT_ID" "$ACCOUNT_ID" <<'PY' || fail "a Telegram delivery's content is wrong"
+import json, sys
+path, tenant, account = sys.argv[1:]
+got = [json.loads(l) for l in open(path) if l.strip()]
+for text in ("hello over telegram", "pong from the fake model"):
+    (d,) = [d for d in got if d["data"].get("text") == text]
+    data = d["data"]
+    assert data["tenantId"] == tenant and data["accountId"] == account, d
+    assert data["channel"] == "telegram" and data["conversationId"] == "telegram:5151", d
+    if d["type"] == "message.sent":
+        assert data["success"] is True and data["messageId"], d
+PY
+in_ns curl -fsS --max-time 5 "http://127.0.0.1:$TG_PORT/control/sent" | grep -q '"text": "pong from the fake model"' ||
+  fail "the fake Bot API did not get the reply"
+log "Telegram: message.received and message.sent (account $ACCOUNT_ID) stored and delivered, signed"
 
 RESULT=PASS

@@ -4,8 +4,8 @@ internet.
 
     python3 scripts/openclaw/fake-openai.py PORT [LOG.jsonl]
 
-Listens on 127.0.0.1:PORT. `POST /v1/chat/completions` answers "pong: <the last user text>",
-as a stream of server-sent events when the request asks for `stream` (what openclaw's
+Listens on 127.0.0.1:PORT. `POST /v1/chat/completions` answers "pong from the fake model" (the
+gateway wraps a user's text in context of its own, so the answer does not echo it), as a stream of server-sent events when the request asks for `stream` (what openclaw's
 `openai-completions` provider does), else as one JSON completion; `GET /v1/models` lists the one
 model `echo-1`. Each request is appended to LOG (path, model, stream flag; no message text).
 Point a gateway at it with a provider `{baseUrl: "http://127.0.0.1:PORT/v1", api:
@@ -19,18 +19,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MODEL = "echo-1"
-
-
-def last_user_text(messages):
-    for m in reversed(messages or []):
-        if m.get("role") != "user":
-            continue
-        c = m.get("content")
-        if isinstance(c, str):
-            return c
-        if isinstance(c, list):
-            return " ".join(p.get("text", "") for p in c if isinstance(p, dict))
-    return ""
+REPLY = "pong from the fake model"
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -71,7 +60,7 @@ class Handler(BaseHTTPRequestHandler):
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self.send_json(404, {"error": {"message": "not found"}})
             return
-        text = "pong: " + last_user_text(req.get("messages"))
+        text = REPLY
         created = int(time.time())
         model = req.get("model") or MODEL
         usage = {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
