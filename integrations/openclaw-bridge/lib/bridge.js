@@ -49,7 +49,8 @@ export class Bridge {
     this.recent = new Set();
     this.recentOrder = [];
     this.stats = { recorded: 0, repeats: 0, tooLarge: 0, earlyDropped: 0, writeErrors: 0, overflow: 0 };
-    this.lastOverflowLog = 0;
+    this.lastOverflowLog = -Infinity;
+    this.lastWriteErrorLog = -Infinity;
     /** Started services using the bridge (a reload may start the new one before stopping the old). */
     this.users = 0;
   }
@@ -87,7 +88,12 @@ export class Bridge {
       this.write(line);
     } catch (e) {
       this.stats.writeErrors += 1;
-      this.log.error(`could not record a ${hook} event: ${message(e)}`);
+      // A failing disk fails every hook: one line a minute, with the count.
+      const now = this.now();
+      if (now - this.lastWriteErrorLog > 60_000) {
+        this.lastWriteErrorLog = now;
+        this.log.error(`could not record a ${hook} event (${this.stats.writeErrors} lost so far): ${message(e)}`);
+      }
     }
   }
 

@@ -129,58 +129,72 @@ export class Sender {
 
   async run() {
     let attempt = 0;
+    let ioErrors = 0;
     while (this.running) {
-      const item = this.spool.peek();
-      if (!item) {
-        await this.sleep(1000);
-        continue;
-      }
-      let event;
+      let step;
       try {
-        event = JSON.parse(item.line);
-        if (!event || typeof event.id !== "string" || typeof event.type !== "string") throw new Error("not an event");
-      } catch {
-        this.stats.unreadable += 1;
-        this.log.warn(`skipping an unreadable spool line (${item.end - item.start} bytes)`);
-        this.spool.ack(item);
+        step = await this.step(attempt);
+        ioErrors = 0;
+      } catch (e) {
+        // The spool could not be read or its cursor written (a full or failing disk): wait and
+        // try again; nothing is acknowledged that was not.
+        ioErrors += 1;
+        if (ioErrors === 1 || ioErrors % 10 === 0) this.log.error(`spool error (${ioErrors} in a row): ${errorText(e)}`);
+        if (this.running) await this.sleep(this.settings().retryMaxMs);
         continue;
       }
-      const result = await this.post(item.line);
-      if (!this.running && result.kind !== "ok" && result.kind !== "drop") break;
-      if (result.kind === "ok") {
-        if (this.failing) {
-          this.log.info(`control plane reachable again: delivered after ${this.failing.attempts} failed attempts since ${new Date(this.failing.since).toISOString()}`);
-          this.failing = null;
-        }
-        attempt = 0;
-        this.stats.delivered += 1;
-        if (result.duplicate) this.stats.duplicates += 1;
-        this.spool.ack(item);
-        continue;
-      }
-      if (result.kind === "drop") {
-        attempt = 0;
-        this.stats.refused += 1;
-        this.log.warn(`control plane refused event ${event.id} (${event.type}); dropped: ${result.why}`);
-        this.spool.ack(item);
-        continue;
-      }
-      // Retry the same event.
-      attempt += 1;
-      this.stats.retries += 1;
-      const s = this.settings();
-      let wait = backoff(attempt, s, this.random);
-      if (result.retryAfterMs !== undefined) wait = Math.max(wait, Math.min(result.retryAfterMs, s.maxRetryAfterMs));
-      if (!this.failing) this.failing = { since: Date.now(), attempts: 0 };
-      this.failing.attempts += 1;
-      // The first failure, then every tenth, so a long outage does not flood the log.
-      if (this.failing.attempts === 1 || this.failing.attempts % 10 === 0) {
-        const line = `cannot deliver event ${event.id} (${event.type}): ${result.why}; ${this.spool.pending} event(s) waiting; retry ${this.failing.attempts} in ${wait} ms`;
-        if (result.misconfigured) this.log.error(`${line} - check the bridge's url and token`);
-        else this.log.warn(line);
-      }
-      if (this.running) await this.sleep(wait);
+      if (step.wait !== undefined && this.running) await this.sleep(step.wait);
+      attempt = step.attempt;
     }
+  }
+
+  /** Sends the next event, if any: {attempt, wait?} for the loop. */
+  async step(attempt) {
+    const item = this.spool.peek();
+    if (!item) return { attempt, wait: 1000 };
+    let event;
+    try {
+      event = JSON.parse(item.line);
+      if (!event || typeof event.id !== "string" || typeof event.type !== "string") throw new Error("not an event");
+    } catch {
+      this.stats.unreadable += 1;
+      this.log.warn(`skipping an unreadable spool line (${item.end - item.start} bytes)`);
+      this.spool.ack(item);
+      return { attempt };
+    }
+    const result = await this.post(item.line);
+    if (!this.running && result.kind === "retry") return { attempt };
+    if (result.kind === "ok") {
+      if (this.failing) {
+        this.log.info(`control plane reachable again: delivered after ${this.failing.attempts} failed attempts since ${new Date(this.failing.since).toISOString()}`);
+        this.failing = null;
+      }
+      this.stats.delivered += 1;
+      if (result.duplicate) this.stats.duplicates += 1;
+      this.spool.ack(item);
+      return { attempt: 0 };
+    }
+    if (result.kind === "drop") {
+      this.stats.refused += 1;
+      this.log.warn(`control plane refused event ${event.id} (${event.type}); dropped: ${result.why}`);
+      this.spool.ack(item);
+      return { attempt: 0 };
+    }
+    // Retry the same event.
+    const next = attempt + 1;
+    this.stats.retries += 1;
+    const s = this.settings();
+    let wait = backoff(next, s, this.random);
+    if (result.retryAfterMs !== undefined) wait = Math.max(wait, Math.min(result.retryAfterMs, s.maxRetryAfterMs));
+    if (!this.failing) this.failing = { since: Date.now(), attempts: 0 };
+    this.failing.attempts += 1;
+    // The first failure, then every tenth, so a long outage does not flood the log.
+    if (this.failing.attempts === 1 || this.failing.attempts % 10 === 0) {
+      const line = `cannot deliver event ${event.id} (${event.type}): ${result.why}; ${this.spool.pending} event(s) waiting; retry ${this.failing.attempts} in ${wait} ms`;
+      if (result.misconfigured) this.log.error(`${line} - check the bridge's url and token`);
+      else this.log.warn(line);
+    }
+    return { attempt: next, wait };
   }
 
   /** One POST: {kind: "ok"|"drop"|"retry", why?, retryAfterMs?, duplicate?, misconfigured?}. */

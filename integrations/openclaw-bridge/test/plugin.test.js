@@ -137,6 +137,11 @@ test("a hook never throws, even when the spool cannot be written", async (t) => 
   assert.doesNotThrow(() => bridge.record("message_received", r.event, r.ctx));
   assert.equal(bridge.stats.writeErrors, 1);
   assert.ok(log.lines.error.some((m) => m.includes("ENOSPC")));
+  // A failing disk fails every hook; the log says so once a minute, with the count.
+  const r5 = received(5);
+  bridge.record("message_received", r5.event, r5.ctx);
+  assert.equal(bridge.stats.writeErrors, 2);
+  assert.equal(log.lines.error.filter((m) => m.includes("ENOSPC")).length, 1);
   delete bridge.spool.append;
   await bridge.stop();
 });

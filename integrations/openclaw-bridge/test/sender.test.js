@@ -229,3 +229,22 @@ test("stop drains what is waiting, for at most drainOnStopMs", async (t) => {
   assert.ok(Date.now() - t0 < 3000);
   assert.equal(dead.pending, 1);
 });
+
+test("a spool that cannot be read for a while stops nothing: the sender waits and goes on", async (t) => {
+  const cp = await controlPlane(t);
+  const spool = spoolIn(tempDir(t));
+  spool.append(line("a"));
+  const peek = spool.peek.bind(spool);
+  let failures = 2;
+  spool.peek = () => {
+    if (failures > 0) {
+      failures -= 1;
+      throw Object.assign(new Error("EIO: i/o error, read"), { code: "EIO" });
+    }
+    return peek();
+  };
+  const { log } = sender(t, spool, cp.url);
+  await until(() => cp.received.length === 1, 5000, "delivery after the errors");
+  assert.equal(log.lines.error.filter((m) => m.includes("spool error")).length, 1, "logged once, not per retry");
+  assert.ok(log.lines.error[0].includes("EIO"));
+});
