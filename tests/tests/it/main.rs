@@ -18,6 +18,7 @@ mod cli_users;
 mod config_incremental;
 mod config_sync;
 mod credentials_at_rest;
+mod gateway_bridge;
 mod group_commit;
 mod leaks;
 mod migrations;
