@@ -71,6 +71,12 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::webhook_cli::WebhooksCommand,
     },
+    /// The gateway host: install the bridge plugin that reports messages and sessions.
+    Gateway {
+        /// The task.
+        #[command(subcommand)]
+        command: crate::bridge_cli::GatewayCommand,
+    },
 }
 
 /// Options shared by `config render` and `config sync` (defaults from the `SAAS_CONFIG_*`
@@ -168,6 +174,13 @@ pub enum TenantsCommand {
 
 /// Runs the command line; the process exit code says how it went.
 pub fn run(cli: Cli) -> ExitCode {
+    // Installing files on a gateway host needs neither settings nor a database.
+    if let Some(Command::Gateway { command }) = cli.command {
+        return match crate::bridge_cli::run(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(e.as_ref()),
+        };
+    }
     let settings = match Settings::from_env() {
         Ok(s) => s,
         Err(e) => return fail(&e),
@@ -184,6 +197,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Operators { command } => crate::users_cli::run_operators(&settings, command),
         Command::Users { command } => crate::users_cli::run_users(&settings, command),
         Command::Webhooks { command } => crate::webhook_cli::run(&settings, command),
+        Command::Gateway { command } => crate::bridge_cli::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,6 +7,8 @@ pub mod access;
 pub mod api_keys;
 pub mod auth;
 pub mod background;
+pub mod bridge_cli;
+pub mod bridge_settings;
 pub mod cli;
 pub mod dto;
 pub mod error;

@@ -21,6 +21,8 @@
 //! | `SAAS_GATEWAY_AGENT_DIR_ROOT` | `/var/lib/openclaw/agents` | agents' state directories on the gateway host |
 //! | `SAAS_GATEWAY_WHATSAPP_ROOT` | `/var/lib/openclaw/whatsapp` | WhatsApp link state on the gateway host |
 //! | `SAAS_GATEWAY_BASE_CONFIG` | none | JSON/JSON5 file merged under the generated config (gateway, models, plugins) |
+//! | `SAAS_GATEWAY_BRIDGE_PATH` | none | where the bridge plugin is installed on the gateway host (`moltbot-saas gateway install-bridge DIR`); with `SAAS_PUBLIC_URL`, the rendered config loads and enables it |
+//! | `SAAS_PUBLIC_URL` | none | the control plane's base URL as the gateway reaches it (the bridge posts to `{url}/events`); needs `SAAS_GATEWAY_TOKEN`, which the bridge sends |
 //! | `SAAS_ENV` | `development` | `development` or `production`; production refuses to start without configured secrets instead of generating them |
 //! | `SAAS_DATA_DIR` | the SQLite file's directory, else `data` | where development secrets are generated and kept (mode 0600) |
 //! | `SAAS_ENCRYPTION_KEYS` | generated into the data directory (development only) | `id:base64key,id2:base64key`: 32-byte keys sealing channel credentials at rest; the first is active |
@@ -66,7 +68,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tenant_configgen::{BaseConfig, RenderOptions};
+use tenant_configgen::{BaseConfig, ConfigError, RenderOptions};
 use tenant_core::Secret;
 use tenant_store::DatabaseUrl;
 use tenant_store::crypto::KeyRing;
@@ -190,6 +192,7 @@ impl Settings {
         })?;
         let admin_token = token(&get, "SAAS_ADMIN_TOKEN")?;
         let gateway_token = token(&get, "SAAS_GATEWAY_TOKEN")?;
+        let render = render_options(&get, gateway_token.as_ref())?;
         let log_format = match get("SAAS_LOG_FORMAT").as_deref() {
             None | Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
@@ -260,7 +263,7 @@ impl Settings {
                 1000,
                 10..=600_000,
             )?),
-            render: render_options(&get)?,
+            render,
             encryption_keys: get("SAAS_ENCRYPTION_KEYS")
                 .map(|spec| {
                     KeyRing::parse(&spec)
@@ -317,7 +320,10 @@ fn default_data_dir(url: &DatabaseUrl) -> PathBuf {
     }
 }
 
-fn render_options(get: &impl Fn(&str) -> Option<String>) -> Result<RenderOptions, SettingsError> {
+fn render_options(
+    get: &impl Fn(&str) -> Option<String>,
+    gateway_token: Option<&Secret>,
+) -> Result<RenderOptions, SettingsError> {
     let defaults = RenderOptions::default();
     let base = match get("SAAS_GATEWAY_BASE_CONFIG") {
         None => None,
@@ -342,9 +348,23 @@ fn render_options(get: &impl Fn(&str) -> Option<String>) -> Result<RenderOptions
             .unwrap_or(defaults.whatsapp_auth_root),
         base,
         layout: defaults.layout,
+        bridge: crate::bridge_settings::from_lookup(get, gateway_token)?,
     };
     opts.validate().map_err(|e| SettingsError {
-        var: "SAAS_CONFIG_*",
+        var: match &e {
+            ConfigError::InvalidOption {
+                option: "bridge.plugin_path",
+                ..
+            } => "SAAS_GATEWAY_BRIDGE_PATH",
+            ConfigError::InvalidOption {
+                option: "bridge.url",
+                ..
+            } => "SAAS_PUBLIC_URL",
+            ConfigError::BaseConflict { path, .. } if path.starts_with("plugins") => {
+                "SAAS_GATEWAY_BASE_CONFIG"
+            }
+            _ => "SAAS_CONFIG_*",
+        },
         message: e.to_string(),
     })?;
     Ok(opts)

@@ -20,6 +20,7 @@ mod config_sync;
 mod credentials_at_rest;
 mod db_faults;
 mod faults;
+mod gateway_bridge;
 mod group_commit;
 mod leaks;
 mod migrations;

@@ -19,6 +19,7 @@ use super::parse_tenant_id;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
 use crate::gateway::{ServedConfig, Variant, as_sources, tenant_document};
+use crate::principal::Principal;
 use crate::state::AppState;
 
 /// The header carrying the config revision a document was rendered from.
@@ -123,7 +124,8 @@ pub async fn get_config(
 }
 
 /// One tenant's own gateway configuration (for a gateway per tenant). A suspended tenant's
-/// document has no agent, so its gateway stops serving it.
+/// document has no agent, so its gateway stops serving it. Read by the tenant itself, the
+/// document withholds the gateway token the bridge plugin uses (it is not the tenant's).
 #[utoipa::path(tag = "config", params(("id" = String, Path, description = "Tenant id (UUID)"), TenantConfigQuery), security(("bearer" = [])), responses(
     (status = 200, description = "The tenant's gateway configuration", content_type = "application/json"),
     (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
@@ -136,11 +138,16 @@ pub async fn get_config(
 pub async fn get_tenant_config(
     req: HttpRequest,
     state: web::Data<AppState>,
+    principal: Principal,
     id: web::Path<String>,
     ApiQuery(query): ApiQuery<TenantConfigQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_tenant_id(&id)?;
-    let opts = options_for(query.dialect.as_deref(), &state.render)?;
+    let mut opts = options_for(query.dialect.as_deref(), &state.render)?;
+    // The gateway token reads every tenant's config: only operators and gateways may see it.
+    if matches!(principal, Principal::Tenant { .. }) {
+        opts.bridge = opts.bridge.as_ref().map(|b| b.withholding_token());
+    }
     let keys = state.keys.clone();
     let doc = state
         .run(move |c| {
