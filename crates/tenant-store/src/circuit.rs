@@ -113,13 +113,14 @@ impl Circuit {
     }
 
     /// A new connection, begun at `started`, could not be made: opens the circuit (unless the
-    /// failure is stale, or says only that the server has no connection slot left for us, which
-    /// is a limit, not an outage) and starts the prober.
+    /// failure is stale, or says only that the database is busy — no connection slot left on
+    /// the server, a SQLite lock held too long — which is contention, not an outage) and starts
+    /// the prober.
     pub(crate) fn connect_failed(self: &Arc<Self>, started: Instant, error: &StoreError) {
         let message = error.to_string();
-        if is_connection_limit(&message) {
+        if is_contention(&message) {
             self.note(
-                "the database has no connection slot left for us",
+                "a database connection could not be opened: busy",
                 Some(&message),
             );
             return;
@@ -234,10 +235,13 @@ impl Circuit {
     }
 }
 
-/// Whether a failed connection attempt was refused for lack of a connection slot.
-fn is_connection_limit(message: &str) -> bool {
+/// Whether a failed connection attempt met a busy database rather than an absent one: no
+/// connection slot left (PostgreSQL 53300), or a SQLite lock not released in time.
+fn is_contention(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
-    m.contains("too many clients") || m.contains("remaining connection slots are reserved")
+    m.contains("too many clients")
+        || m.contains("remaining connection slots are reserved")
+        || m.contains("database is locked")
 }
 
 /// Probes until the database answers or the circuit is closed by a pooled connection (or the
@@ -328,10 +332,14 @@ mod tests {
         // An attempt begun before the database came back may still fail: stale.
         c.connect_failed(before, &StoreError::Pool("refused".into()));
         assert!(!c.is_open());
-        // No slot left is a limit of the server, not an outage.
+        // No slot left, or a lock held too long: a busy database, not an absent one.
         c.connect_failed(
             Instant::now(),
             &StoreError::Pool("FATAL:  sorry, too many clients already".into()),
+        );
+        c.connect_failed(
+            Instant::now(),
+            &StoreError::Unavailable("database is locked".into()),
         );
         assert!(!c.is_open());
         let _ = std::fs::remove_dir_all(dir);

@@ -92,10 +92,12 @@ impl DatabaseUrl {
                 let mut conn = SqliteConnection::establish(path)
                     .map_err(|e| StoreError::Pool(e.to_string()))?;
                 // WAL lets readers run beside the one writer; busy_timeout makes writers queue
-                // instead of failing; foreign keys are off by default in SQLite.
+                // instead of failing (set first: switching to WAL takes a lock, and connections
+                // opened together would otherwise fail at once); foreign keys are off by default
+                // in SQLite.
                 conn.batch_execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                 )?;
                 Ok(AnyConnection::Sqlite(conn))
             }
