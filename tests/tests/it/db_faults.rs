@@ -368,7 +368,7 @@ async fn a_full_disk_is_507_storage_full_and_writes_resume_when_space_returns() 
     };
     let db = TestDb::new();
     let data = tempdir();
-    let app = spawn_app_with(sqlite_app_settings(&db, &disk.dir.join("saas.db"), &data)).await;
+    let app = spawn_app_with(sqlite_app_settings(&db, &disk.dir.join("saas.db"), &data.0)).await;
     let first = create(&app, "Room").await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
 
@@ -409,10 +409,29 @@ async fn a_full_disk_is_507_storage_full_and_writes_resume_when_space_returns() 
     app.stop().await;
 }
 
-fn tempdir() -> PathBuf {
+/// A directory of its own, removed on drop.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempdir() -> TempDir {
     let dir = std::env::temp_dir().join(format!("moltbot-faults-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TempDir(dir)
+}
+
+/// Clears the immutable attribute on drop, so a failed test leaves a file its cleanup can
+/// remove.
+struct Immutable<'a>(&'a Path);
+
+impl Drop for Immutable<'_> {
+    fn drop(&mut self) {
+        let _ = immutable(self.0, false);
+    }
 }
 
 /// Sets or clears the immutable attribute (`chattr`), which refuses opening the file for writing
@@ -465,6 +484,7 @@ async fn a_read_only_database_file_is_refused_as_such_and_writes_resume_when_it_
         );
         return;
     }
+    let _writable_again = Immutable(&path);
     let store = Database::connect(&DatabaseUrl::parse(db.url()).unwrap(), &pool(2)).unwrap();
     query(&store).await.expect("reads go on");
     let e = write(&store).await.unwrap_err();
@@ -537,7 +557,7 @@ async fn config_sync_waits_out_an_outage_and_syncs_after_it() {
     let app = app_on(&db, db.url()).await;
     let proxy = FaultProxy::start(upstream).await;
     let dir = tempdir();
-    let out = dir.join("openclaw.json");
+    let out = dir.0.join("openclaw.json");
     // `config sync --interval 1` as an operator runs it, through the proxy.
     let mut cmd = Command::new(crate::cli::binary());
     for (key, _) in std::env::vars_os() {
@@ -613,5 +633,4 @@ async fn config_sync_waits_out_an_outage_and_syncs_after_it() {
         log.lock().unwrap()
     );
     app.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }

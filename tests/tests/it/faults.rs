@@ -80,6 +80,15 @@ impl Drop for Cluster {
     }
 }
 
+/// A directory removed on drop, even when the test fails.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// The server process, killed on drop.
 struct Server(Child);
 
@@ -297,6 +306,7 @@ async fn the_server_rides_through_terminated_sessions_and_a_cluster_restart() {
     let db_url = with_database(&admin_url, &name);
     let data_dir = std::env::temp_dir().join(format!("moltbot-faults-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&data_dir).unwrap();
+    let _cleanup = RemoveOnDrop(data_dir.clone());
     let token = format!(
         "fault-test-operator-token-{}",
         uuid::Uuid::new_v4().simple()
@@ -495,5 +505,4 @@ async fn the_server_rides_through_terminated_sessions_and_a_cluster_restart() {
         &admin_url,
         &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
     );
-    let _ = std::fs::remove_dir_all(&data_dir);
 }
