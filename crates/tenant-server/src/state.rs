@@ -1,17 +1,18 @@
 //! The state every request handler shares.
 
-use actix_web::web;
-use tenant_store::crypto::KeyRing;
-use tenant_store::{AnyConnection, Database};
-
 use std::sync::Arc;
 
 use tenant_configgen::RenderOptions;
+use tenant_service::api_keys::ApiKeyAuth;
+use tenant_service::gateway_config::ConfigCache;
+use tenant_service::group_commit::WritePaths;
+use tenant_service::tenant_cache::TenantCache;
+use tenant_service::tokens::ServiceAuth;
+use tenant_service::webhooks::endpoints::WebhookState;
+use tenant_store::crypto::KeyRing;
+use tenant_store::{AnyConnection, Database};
 
-use crate::api_keys::ApiKeyAuth;
-use crate::auth::ServiceAuth;
-use crate::error::ApiError;
-use crate::gateway::ConfigCache;
+use crate::http::error::ApiError;
 
 /// Shared by all workers.
 #[derive(Debug, Clone)]
@@ -25,31 +26,25 @@ pub struct AppState {
     /// API key hashing and the authenticated-key cache.
     pub api_keys: Arc<ApiKeyAuth>,
     /// The read cache of `GET /tenants/{id}`.
-    pub tenants: Arc<crate::tenant_cache::TenantCache>,
+    pub tenants: Arc<TenantCache>,
     /// Rendered gateway configs, by variant and revision.
     pub config_cache: Arc<ConfigCache>,
     /// The key ring sealing channel credentials at rest.
     pub keys: Arc<KeyRing>,
     /// Events and webhooks: URL rules, rotation overlap, the dispatcher's wake-up.
-    pub webhooks: Arc<crate::webhook_service::WebhookState>,
+    pub webhooks: Arc<WebhookState>,
     /// The batched (group-commit) write paths: ingest and tenant creates.
-    pub writers: Arc<crate::writers::Writers>,
+    pub writers: Arc<WritePaths>,
 }
 
 impl AppState {
-    /// Runs blocking database work on actix's blocking pool with a pooled connection: the one
-    /// place where async handlers cross into synchronous Diesel.
+    /// Runs blocking database work with a pooled connection (see [`tenant_service::db::run`],
+    /// the one place where async code crosses into synchronous Diesel).
     pub async fn run<T, F>(&self, work: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut AnyConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let db = self.db.clone();
-        web::block(move || {
-            let mut conn = db.get()?;
-            work(&mut conn)
-        })
-        .await
-        .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?
+        tenant_service::db::run(&self.db, work).await
     }
 }

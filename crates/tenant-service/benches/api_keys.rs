@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tenant_core::{NewTenant, Role, TenantId};
-use tenant_server::api_keys::{ApiKeyCache, ApiKeyHasher, AuthenticatedKey};
-use tenant_server::auth::{API_KEY_PREFIX, generate_token};
+use tenant_service::api_keys::{ApiKeyCache, ApiKeyHasher, AuthenticatedKey};
+use tenant_service::tokens::{API_KEY_PREFIX, generate_token};
 use tenant_store::api_keys::{self, NewApiKey};
 use tenant_store::{DatabaseUrl, migrations, tenants};
 

@@ -12,8 +12,8 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use crate::tenant_cache::TenantCache;
-use crate::webhook_service::{UrlRules, WebhookState};
-use crate::webhook_settings::WebhookSettings;
+use crate::webhooks::WebhookConfig;
+use crate::webhooks::endpoints::WebhookState;
 
 /// The background tasks, built with the server and spawned when it runs.
 #[derive(Debug)]
@@ -26,21 +26,20 @@ pub struct Background {
 }
 
 impl Background {
-    /// Builds the dispatcher when `SAAS_WEBHOOK_DISPATCHER` is on; `ring` opens the endpoints'
-    /// signing secrets.
+    /// Builds the dispatcher when the settings have one (`SAAS_WEBHOOK_DISPATCHER`); `ring`
+    /// opens the endpoints' signing secrets.
     pub fn new(
         db: &Database,
         ring: &Arc<KeyRing>,
-        settings: &WebhookSettings,
+        settings: &WebhookConfig,
     ) -> Result<Self, DispatchError> {
-        let dispatcher = if settings.dispatcher {
-            Some(Arc::new(Dispatcher::new(
+        let dispatcher = match &settings.dispatcher {
+            Some(config) => Some(Arc::new(Dispatcher::new(
                 db.clone(),
                 Arc::clone(ring),
-                settings.dispatcher_config(),
-            )?))
-        } else {
-            None
+                config.clone(),
+            )?)),
+            None => None,
         };
         let wake = dispatcher.as_ref().map_or_else(Arc::default, |d| d.waker());
         Ok(Self {
@@ -58,13 +57,10 @@ impl Background {
         self
     }
 
-    /// What handlers share.
-    pub fn webhook_state(&self, settings: &WebhookSettings) -> Arc<WebhookState> {
+    /// What the webhook use cases share: URL rules, rotation overlap, the dispatcher's wake-up.
+    pub fn webhook_state(&self, settings: &WebhookConfig) -> Arc<WebhookState> {
         Arc::new(WebhookState {
-            rules: UrlRules {
-                policy: settings.policy(),
-                require_https: settings.require_https,
-            },
+            rules: settings.rules.clone(),
             secret_overlap: settings.secret_overlap,
             wake: self.wake.clone(),
         })

@@ -2,7 +2,7 @@
 //! the data directory (mode 0600) and read back on later starts, so restarts keep working.
 //!
 //! Production deployments configure every secret instead; see
-//! [`crate::settings::Environment::Production`].
+//! [`crate::deployment::Environment::Production`].
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};

@@ -1,9 +1,9 @@
 //! Who is calling: the authenticated principal of a request and the actor recorded in the audit
 //! log.
 //!
-//! Authentication (see [`crate::middleware`]) turns a bearer credential into a [`Principal`] and
-//! stores it in the request's extensions; handlers and extractors decide from it what the caller
-//! may reach.
+//! Authentication turns a credential (a service token, an API key, a JWT) into a [`Principal`];
+//! the access policy ([`crate::access`]) decides from it what the caller may reach, and the
+//! use cases record its [`ActorRef`] in the audit log.
 
 use tenant_core::{Role, TenantId};
 use uuid::Uuid;

@@ -1,5 +1,6 @@
-//! A read cache for `GET /tenants/{id}`: tenants as last read from the store, with their JSON
-//! answer already serialised, so a hot read costs a hash lookup instead of a database round trip.
+//! A read cache for `GET /tenants/{id}`: tenants as last read from the store, with their answer
+//! already serialised (by the function the cache is built with, so the cache knows no response
+//! type), so a hot read costs a hash lookup instead of a database round trip.
 //!
 //! Consistency: a change made through this process drops its entry at once (read-your-writes).
 //! Changes made by another replica or the CLI are seen through the gateway-config revision, which
@@ -16,12 +17,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use actix_web::web::Bytes;
+use bytes::Bytes;
 use tenant_core::{Tenant, TenantId};
 
-use crate::dto::TenantResponse;
+/// How a tenant's answer is serialised (the server's `TenantResponse` as JSON).
+pub type SerializeTenant = fn(&Tenant) -> Vec<u8>;
 
-/// A cached tenant and its serialised `TenantResponse`.
+/// A cached tenant and its serialised answer.
 #[derive(Debug)]
 pub struct CachedTenant {
     /// The tenant as read.
@@ -31,8 +33,8 @@ pub struct CachedTenant {
 }
 
 impl CachedTenant {
-    fn new(tenant: Tenant) -> Self {
-        let json = serde_json::to_vec(&TenantResponse::from(&tenant)).unwrap_or_default();
+    fn new(tenant: Tenant, serialize: SerializeTenant) -> Self {
+        let json = serialize(&tenant);
         Self {
             tenant,
             json: Bytes::from(json),
@@ -53,15 +55,18 @@ struct Inner {
 pub struct TenantCache {
     capacity: usize,
     max_age: Duration,
+    serialize: SerializeTenant,
     inner: RwLock<Inner>,
 }
 
 impl TenantCache {
-    /// A cache of at most `capacity` tenants whose revision is synced every `sync_interval`.
-    pub fn new(capacity: usize, sync_interval: Duration) -> Self {
+    /// A cache of at most `capacity` tenants whose revision is synced every `sync_interval`,
+    /// each kept with its answer as `serialize` makes it.
+    pub fn new(capacity: usize, sync_interval: Duration, serialize: SerializeTenant) -> Self {
         Self {
             capacity,
             max_age: sync_interval.saturating_mul(3),
+            serialize,
             inner: RwLock::new(Inner {
                 epoch: 0,
                 revision: None,
@@ -102,7 +107,7 @@ impl TenantCache {
     /// Caches a tenant loaded since `epoch` was read (unless something was invalidated since, or
     /// the cache is full or off); returns it with its JSON either way.
     pub fn insert(&self, epoch: u64, tenant: Tenant) -> Arc<CachedTenant> {
-        let cached = Arc::new(CachedTenant::new(tenant));
+        let cached = Arc::new(CachedTenant::new(tenant, self.serialize));
         if self.enabled() {
             let mut inner = self.write();
             if inner.epoch == epoch && inner.synced.is_some() {
@@ -153,6 +158,11 @@ mod tests {
     use super::*;
     use tenant_core::NewTenant;
 
+    fn json(t: &Tenant) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({"id": t.id.to_string(), "name": t.name.as_str()}))
+            .unwrap()
+    }
+
     fn tenant(name: &str) -> Tenant {
         NewTenant::parse(name, None, None)
             .unwrap()
@@ -161,7 +171,7 @@ mod tests {
 
     #[test]
     fn serves_only_once_synced_and_drops_on_a_new_revision() {
-        let cache = TenantCache::new(10, Duration::from_secs(60));
+        let cache = TenantCache::new(10, Duration::from_secs(60), json);
         let t = tenant("Acme");
         let id = t.id;
         let epoch = cache.epoch();
@@ -186,7 +196,7 @@ mod tests {
 
     #[test]
     fn a_load_that_raced_an_invalidation_is_not_cached() {
-        let cache = TenantCache::new(10, Duration::from_secs(60));
+        let cache = TenantCache::new(10, Duration::from_secs(60), json);
         cache.observe_revision(1);
         let t = tenant("Racer");
         let id = t.id;
@@ -202,7 +212,7 @@ mod tests {
 
     #[test]
     fn bounded_stale_syncs_and_off() {
-        let cache = TenantCache::new(2, Duration::from_millis(1));
+        let cache = TenantCache::new(2, Duration::from_millis(1), json);
         cache.observe_revision(1);
         for name in ["A", "B", "C"] {
             cache.insert(cache.epoch(), tenant(name));
@@ -217,7 +227,7 @@ mod tests {
             "not trusted after three missed syncs"
         );
 
-        let off = TenantCache::new(0, Duration::from_secs(1));
+        let off = TenantCache::new(0, Duration::from_secs(1), json);
         off.observe_revision(1);
         let t = tenant("E");
         let id = t.id;

@@ -1,19 +1,19 @@
-//! The use cases behind the handlers: each runs in one transaction and writes its audit entry in
-//! that same transaction, so a change is never recorded without happening or the reverse.
+//! Tenants: create (one, or the batch of concurrent requests that group commit hands over), list,
+//! update, delete. Each change runs in one transaction with its audit entry, so a change is
+//! never recorded without happening or the reverse; a new tenant comes with its first API key
+//! (role owner).
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use tenant_core::{
-    Channel, ChannelKind, ChannelUpdate, NewChannel, NewTenant, Role, Secret, Tenant, TenantId,
-    TenantUpdate,
-};
-use tenant_store::audit::{self, AuditContext, AuditEvent};
-use tenant_store::crypto::KeyRing;
+use tenant_core::{NewTenant, Page, PageRequest, Role, Secret, Tenant, TenantId, TenantUpdate};
+use tenant_store::audit::{self, AuditContext};
 use tenant_store::tenant_batch::{self, TenantToCreate};
-use tenant_store::{AnyConnection, StoreResult, channels, tenants, write_transaction};
+use tenant_store::tenants::TenantFilter;
+use tenant_store::{AnyConnection, StoreResult, tenants, write_transaction};
 
 use crate::api_keys::ApiKeyHasher;
-use crate::api_keys::service::{self as key_service, KeySpec};
+use crate::api_keys::issue::{self as key_service, KeySpec};
+use crate::audit::{changed_fields, event};
 
 /// Creates a tenant and its first API key (role owner); returns both (the key in clear, this
 /// once).
@@ -131,6 +131,15 @@ fn owner_key_spec() -> KeySpec {
     }
 }
 
+/// A page of tenants in creation order, filtered.
+pub fn list_tenants(
+    conn: &mut AnyConnection,
+    filter: &TenantFilter,
+    page: &PageRequest,
+) -> StoreResult<Page<Tenant>> {
+    tenants::list(conn, filter, page)
+}
+
 /// Updates a tenant.
 pub fn update_tenant(
     conn: &mut AnyConnection,
@@ -179,116 +188,4 @@ pub fn delete_tenant(
             now,
         )
     })
-}
-
-/// Adds a channel to a tenant.
-pub fn create_channel(
-    conn: &mut AnyConnection,
-    ctx: &AuditContext,
-    tenant_id: &TenantId,
-    new: NewChannel,
-    ring: &KeyRing,
-) -> StoreResult<Channel> {
-    write_transaction(conn, |c| {
-        let now = tenant_core::now();
-        let channel = channels::insert(c, tenant_id, new, now, ring)?;
-        let details = json!({"channel": channel.kind.as_str()});
-        audit::record(
-            c,
-            ctx,
-            event(
-                tenant_id,
-                "channel.created",
-                "channel",
-                channel.id.to_string(),
-                Some(details),
-            ),
-            now,
-        )?;
-        Ok(channel)
-    })
-}
-
-/// Updates a tenant's channel. The audit entry names the credential fields touched, never values.
-pub fn update_channel(
-    conn: &mut AnyConnection,
-    ctx: &AuditContext,
-    tenant_id: &TenantId,
-    kind: ChannelKind,
-    update: ChannelUpdate,
-    ring: &KeyRing,
-) -> StoreResult<Channel> {
-    write_transaction(conn, |c| {
-        let now = tenant_core::now();
-        let changed = changed_fields(&[
-            ("enabled", update.enabled.is_some()),
-            ("displayName", update.display_name.is_some()),
-            ("credentials", update.credentials.is_some()),
-        ]);
-        let channel = channels::update(c, tenant_id, kind, update, now, ring)?;
-        let details = json!({"channel": kind.as_str(), "fields": changed});
-        audit::record(
-            c,
-            ctx,
-            event(
-                tenant_id,
-                "channel.updated",
-                "channel",
-                channel.id.to_string(),
-                Some(details),
-            ),
-            now,
-        )?;
-        Ok(channel)
-    })
-}
-
-/// Removes a tenant's channel.
-pub fn delete_channel(
-    conn: &mut AnyConnection,
-    ctx: &AuditContext,
-    tenant_id: &TenantId,
-    kind: ChannelKind,
-) -> StoreResult<()> {
-    write_transaction(conn, |c| {
-        let now = tenant_core::now();
-        channels::delete(c, tenant_id, kind)?;
-        let details = json!({"channel": kind.as_str()});
-        audit::record(
-            c,
-            ctx,
-            event(
-                tenant_id,
-                "channel.deleted",
-                "channel",
-                kind.as_str().to_owned(),
-                Some(details),
-            ),
-            now,
-        )
-    })
-}
-
-fn changed_fields(fields: &[(&'static str, bool)]) -> Vec<&'static str> {
-    fields
-        .iter()
-        .filter(|(_, set)| *set)
-        .map(|(name, _)| *name)
-        .collect()
-}
-
-fn event<'a>(
-    tenant_id: &'a TenantId,
-    action: &'a str,
-    resource_type: &'a str,
-    resource_id: String,
-    details: Option<serde_json::Value>,
-) -> AuditEvent<'a> {
-    AuditEvent {
-        tenant_id: Some(tenant_id),
-        action,
-        resource_type,
-        resource_id: Some(resource_id),
-        details,
-    }
 }

@@ -1,5 +1,6 @@
-//! Service authentication: operator and gateway bearer tokens checked against stored SHA-256
-//! hashes.
+//! Tokens: how every bearer token, API key, refresh and invite token is generated and hashed,
+//! and service authentication (operator and gateway tokens checked against stored SHA-256
+//! hashes, bootstrapped on first start).
 //!
 //! Tokens are 256-bit random values, so a fast hash is enough: there is nothing to brute-force.
 //! (Human passwords, a later addition, use argon2id.) The hashes are loaded at start; a token is
@@ -121,15 +122,6 @@ fn decode_hashes(stored: &[String]) -> HashSet<[u8; 32]> {
         .collect()
 }
 
-/// The bearer token of an `Authorization` header value.
-pub fn bearer_token(header: &str) -> Option<&str> {
-    let (scheme, token) = header.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,14 +133,5 @@ mod tests {
         assert!(a.expose().starts_with("msk_live_"));
         assert_eq!(a.expose().len(), "msk_live_".len() + 43);
         assert_ne!(a, b);
-    }
-
-    #[test]
-    fn bearer_parsing() {
-        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
-        assert_eq!(bearer_token("bearer  abc "), Some("abc"));
-        assert_eq!(bearer_token("Basic abc"), None);
-        assert_eq!(bearer_token("Bearer "), None);
-        assert_eq!(bearer_token("Bearer"), None);
     }
 }

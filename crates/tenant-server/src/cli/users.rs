@@ -1,32 +1,17 @@
-//! `moltbot-saas operators …` and `moltbot-saas users …`: creating people who log in, straight on
-//! the database — the first operator user of a deployment, or a tenant's first owner, without
-//! going through the HTTP API. Passwords are read from standard input (never from the command
-//! line, where other users of the host could read them); the audit log records actor `cli`.
-
-use std::io::BufRead;
+//! `moltbot-saas users create`: a tenant's user, straight on the database — a tenant's first
+//! owner without going through the HTTP API. With `--password-stdin` the password is read from
+//! standard input (never from the command line); without, an invite token is printed once. The
+//! audit log records actor `cli`.
 
 use clap::Subcommand;
 use serde_json::json;
 use tenant_core::{Email, Role, Secret, TenantId, ValidationErrors};
-use tenant_store::audit::AuditContext;
+use tenant_service::identity::password;
+use tenant_service::identity::users::{self, CreateUser};
 
-use crate::cli::{CliResult, print_json};
-use crate::identity::password;
-use crate::identity::users::{self as service, CreateUser};
+use super::console::{CliResult, cli_actor, password_from_stdin, print_json};
 use crate::settings::Settings;
 use crate::startup::open_database;
-
-/// `operators` subcommands.
-#[derive(Debug, Subcommand)]
-pub enum OperatorsCommand {
-    /// Create an operator user, who then logs in at `POST /auth/login` without a tenant. The
-    /// password is the first line of standard input.
-    Create {
-        /// Email.
-        #[arg(long)]
-        email: String,
-    },
-}
 
 /// `users` subcommands.
 #[derive(Debug, Subcommand)]
@@ -49,18 +34,9 @@ pub enum UsersCommand {
     },
 }
 
-fn cli_actor() -> AuditContext {
-    AuditContext {
-        actor_type: "cli".into(),
-        ..AuditContext::default()
-    }
-}
-
-/// The first line of standard input, without its line ending, checked like any new password.
-fn password_from_stdin() -> Result<Secret, Box<dyn std::error::Error>> {
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    let password = Secret::new(line.trim_end_matches(['\r', '\n']).to_owned());
+/// The first line of standard input, checked like any new password.
+fn new_password() -> Result<Secret, Box<dyn std::error::Error>> {
+    let password = password_from_stdin()?;
     password::validate_new("password", &password)?;
     Ok(password)
 }
@@ -69,28 +45,8 @@ fn hashed(password: &Secret) -> Result<String, Box<dyn std::error::Error>> {
     Ok(password::hash(password)?)
 }
 
-/// Runs an `operators` subcommand.
-pub fn run_operators(settings: &Settings, command: OperatorsCommand) -> CliResult {
-    let OperatorsCommand::Create { email } = command;
-    let email = Email::parse(&email)?;
-    let password = password_from_stdin()?;
-    let db = open_database(settings)?;
-    let row = service::create_operator(
-        &mut *db.get()?,
-        &cli_actor(),
-        &email,
-        &hashed(&password)?,
-        tenant_core::now(),
-    )?;
-    print_json(&json!({
-        "id": row.id,
-        "email": row.email,
-        "createdAt": row.created_at,
-    }))
-}
-
 /// Runs a `users` subcommand.
-pub fn run_users(settings: &Settings, command: UsersCommand) -> CliResult {
+pub fn run(settings: &Settings, command: UsersCommand) -> CliResult {
     let UsersCommand::Create {
         tenant,
         email,
@@ -105,12 +61,12 @@ pub fn run_users(settings: &Settings, command: UsersCommand) -> CliResult {
         return Err(Box::new(errors));
     };
     let password_hash = if password_stdin {
-        Some(hashed(&password_from_stdin()?)?)
+        Some(hashed(&new_password()?)?)
     } else {
         None
     };
     let db = open_database(settings)?;
-    let (row, invite) = service::create_user(
+    let (row, invite) = users::create_user(
         &mut *db.get()?,
         &cli_actor(),
         &tenant_id,

@@ -7,9 +7,9 @@ use serde_json::json;
 use tenant_store::deliveries;
 use tenant_webhooks::Dispatcher;
 
-use crate::cli::{CliResult, print_json};
+use super::console::{CliResult, print_json};
 use crate::settings::Settings;
-use crate::startup::open_database;
+use crate::startup::{key_ring, open_database};
 
 /// `webhooks` subcommands.
 #[derive(Debug, Subcommand)]
@@ -25,7 +25,7 @@ pub enum WebhooksCommand {
 /// Runs a `webhooks` subcommand.
 pub fn run(settings: &Settings, command: WebhooksCommand) -> CliResult {
     let db = open_database(settings)?;
-    let ring = crate::keys::key_ring(settings)?;
+    let ring = key_ring(settings)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

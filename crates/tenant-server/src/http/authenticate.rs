@@ -1,20 +1,19 @@
-//! Authentication (service tokens, API keys, JWTs) and authorization ([`crate::access`]) of
-//! every request but the public ones. (Request ids, spans and the access log are
-//! [`crate::request_log`].)
+//! Authentication (service tokens, API keys, JWTs) and authorization (the route table
+//! [`crate::http::route_table`] and the access policy) of every request but the public ones.
+//! (Request ids, spans and the access log are [`crate::http::request_log`].)
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::Method;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, ResponseError, web};
+use tenant_service::identity::Identity;
+use tenant_service::principal::{ActorRef, Principal};
+use tenant_service::tokens::API_KEY_PREFIX;
 use tenant_store::access_tokens::TokenScope;
 
-use crate::access::authorize;
-use crate::auth::{API_KEY_PREFIX, bearer_token};
-use crate::error::ApiError;
-use crate::identity::Identity;
-use crate::principal::{ActorRef, Principal};
+use crate::http::error::ApiError;
+use crate::http::route_table::authorize;
 use crate::state::AppState;
 
 /// Paths anyone may call: liveness and readiness probes, and the login flows (which
@@ -24,22 +23,6 @@ fn is_public(path: &str) -> bool {
         path,
         "/health" | "/ready" | "/auth/login" | "/auth/refresh" | "/auth/accept-invite"
     )
-}
-
-/// Requests a gateway token may make: reading the combined or one tenant's config, and posting
-/// events.
-pub fn gateway_may(method: &Method, path: &str) -> bool {
-    if method == Method::POST && matches!(path, "/events" | "/webhooks/message") {
-        return true;
-    }
-    if method != Method::GET {
-        return false;
-    }
-    path == "/config"
-        || path
-            .strip_prefix("/tenants/")
-            .and_then(|rest| rest.strip_suffix("/config"))
-            .is_some_and(|id| !id.is_empty() && !id.contains('/'))
 }
 
 /// Who presents `token`: each credential source in turn — service tokens (operators, gateways),
@@ -64,7 +47,7 @@ pub async fn authenticate(
         None => {}
     }
     if token.starts_with(API_KEY_PREFIX) {
-        return crate::api_keys::authenticate(state, token).await;
+        return Ok(state.api_keys.authenticate(&state.db, token).await?);
     }
     match identity {
         // A refused JWT is a 401 like any unknown token; why is logged by the verifier.
@@ -78,7 +61,7 @@ pub async fn authenticate(
 }
 
 /// Requires a valid credential on every path but the public ones, and applies
-/// [`crate::access::authorize`] to the matched route before any handler runs.
+/// [`crate::http::route_table::authorize`] to the matched route before any handler runs.
 pub async fn require_auth(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -115,7 +98,7 @@ pub async fn require_auth(
         }
     };
     if let Err(e) = authorize(&principal, req.method(), req.path()) {
-        let res = e.error_response();
+        let res = ApiError::from(e).error_response();
         return Ok(req.into_response(res).map_into_right_body());
     }
     req.extensions_mut().insert(principal);
@@ -124,21 +107,25 @@ pub async fn require_auth(
         .map(ServiceResponse::map_into_left_body)
 }
 
+/// The bearer token of an `Authorization` header value.
+pub fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn gateway_reads_only_config() {
-        assert!(gateway_may(&Method::GET, "/config"));
-        assert!(gateway_may(&Method::GET, "/tenants/abc/config"));
-        assert!(!gateway_may(&Method::POST, "/config"));
-        assert!(!gateway_may(&Method::GET, "/tenants"));
-        assert!(!gateway_may(&Method::GET, "/tenants/abc/channels/config"));
-        assert!(!gateway_may(&Method::GET, "/tenants//config"));
-        assert!(gateway_may(&Method::POST, "/events"));
-        assert!(gateway_may(&Method::POST, "/webhooks/message"));
-        assert!(!gateway_may(&Method::GET, "/events"));
-        assert!(!gateway_may(&Method::POST, "/tenants/abc/webhooks"));
+    fn bearer_parsing() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer  abc "), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token("Bearer"), None);
     }
 }

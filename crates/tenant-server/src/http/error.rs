@@ -1,4 +1,5 @@
-//! The API's errors and their JSON shape.
+//! The API's errors and their JSON shape, and the one place where the use cases' errors
+//! ([`ServiceError`]) become HTTP statuses.
 //!
 //! Every error reaches the client as `{"error": {"code", "message", "details"}}` with a stable
 //! `code`. Client errors (4xx) say what to fix and name the field. Server errors (5xx) are opaque
@@ -11,6 +12,8 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tenant_core::{ValidationError, ValidationErrors};
+use tenant_service::ServiceError;
+use tenant_service::group_commit::GroupCommitError;
 use tenant_store::StoreError;
 use utoipa::ToSchema;
 
@@ -52,6 +55,18 @@ pub enum ApiError {
     /// No token, or a token that is not valid.
     #[error("missing or invalid bearer token")]
     Unauthorized,
+    /// A login with a wrong email or password, or an unknown account: the same answer for all.
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    /// A refresh or invite token that is unknown, used, revoked or expired.
+    #[error("invalid or expired token")]
+    InvalidToken,
+    /// Too many failed logins: try again later.
+    #[error("too many failed attempts; retry later")]
+    Throttled {
+        /// Seconds to wait.
+        retry_after_secs: u64,
+    },
     /// The token is valid but may not make this request.
     #[error("this token may not make this request")]
     Forbidden,
@@ -94,6 +109,9 @@ impl ApiError {
             ApiError::Validation(_) => "validation_failed",
             ApiError::BadRequest { code, .. } => code,
             ApiError::Unauthorized => "unauthorized",
+            ApiError::InvalidCredentials => "invalid_credentials",
+            ApiError::InvalidToken => "invalid_token",
+            ApiError::Throttled { .. } => "too_many_attempts",
             ApiError::Forbidden => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict { .. } => "conflict",
@@ -118,6 +136,10 @@ impl ApiError {
                 message, details, ..
             } => (message.clone(), details.clone()),
             ApiError::Conflict { field, message } => (message.clone(), json!({ "field": field })),
+            ApiError::Throttled { retry_after_secs } => (
+                self.to_string(),
+                json!({ "retryAfterSecs": retry_after_secs }),
+            ),
             ApiError::PayloadTooLarge { limit } => {
                 (self.to_string(), json!({ "limitBytes": limit }))
             }
@@ -132,9 +154,11 @@ impl ApiError {
                 "internal error; quote the request id (x-request-id) when reporting it".into(),
                 json!({}),
             ),
-            ApiError::Unauthorized | ApiError::Forbidden | ApiError::NotFound(_) => {
-                (self.to_string(), json!({}))
-            }
+            ApiError::Unauthorized
+            | ApiError::InvalidCredentials
+            | ApiError::InvalidToken
+            | ApiError::Forbidden
+            | ApiError::NotFound(_) => (self.to_string(), json!({})),
         };
         ErrorBody {
             error: ErrorDetail {
@@ -151,7 +175,10 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::InvalidCredentials | ApiError::InvalidToken => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
@@ -175,6 +202,9 @@ impl ResponseError for ApiError {
         if matches!(self, ApiError::Unauthorized) {
             resp.insert_header(("WWW-Authenticate", "Bearer"));
         }
+        if let ApiError::Throttled { retry_after_secs } = self {
+            resp.insert_header(("Retry-After", retry_after_secs.to_string()));
+        }
         resp.json(self.body())
     }
 }
@@ -186,6 +216,36 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict { field, message } => ApiError::Conflict { field, message },
             StoreError::Pool(m) => ApiError::Unavailable(m),
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// The one mapping of the use cases' errors to HTTP.
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Validation(errors) => ApiError::Validation(errors),
+            ServiceError::NotFound(what) => ApiError::NotFound(what),
+            ServiceError::Forbidden => ApiError::Forbidden,
+            ServiceError::Unauthenticated => ApiError::Unauthorized,
+            ServiceError::InvalidCredentials => ApiError::InvalidCredentials,
+            ServiceError::InvalidToken => ApiError::InvalidToken,
+            ServiceError::Throttled { retry_after_secs } => {
+                ApiError::Throttled { retry_after_secs }
+            }
+            ServiceError::Store(e) => e.into(),
+            ServiceError::Config(e) => e.into(),
+            ServiceError::Write(e) => e.into(),
+            ServiceError::Internal(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
+impl From<GroupCommitError> for ApiError {
+    fn from(e: GroupCommitError) -> Self {
+        match e {
+            GroupCommitError::Overloaded => ApiError::Unavailable(e.to_string()),
+            GroupCommitError::Stopped => ApiError::Internal(e.to_string()),
         }
     }
 }

@@ -1,21 +1,28 @@
-//! Request extractors that answer bad input with the API's JSON errors.
+//! Request extractors that answer bad input with the API's JSON errors: JSON bodies, queries,
+//! path segments, and the caller (principal and audit actor) set by authentication.
 //!
 //! actix's own `Json` and `Query` extractors answer in plain text and echo serde's messages, which
 //! can quote the rejected value (a token sent in the wrong field). These name the field and the
 //! expected type, never the value.
 
-use std::future::Future;
+use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::error::PayloadError;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::web::Bytes;
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
 use serde_json::json;
+use tenant_core::{ChannelKind, TenantId, ValidationError};
+use tenant_service::principal::Principal;
+use tenant_store::audit::AuditContext;
+use uuid::Uuid;
 
-use crate::error::ApiError;
+use super::error::ApiError;
+use super::request_log::audit_context;
 
 /// The largest request body, shared through app data.
 #[derive(Debug, Clone, Copy)]
@@ -131,6 +138,82 @@ impl<T: DeserializeOwned> FromRequest for ApiQuery<T> {
             });
         std::future::ready(result)
     }
+}
+
+/// The caller of a mutating request, for the audit log.
+#[derive(Debug, Clone)]
+pub struct Actor(pub AuditContext);
+
+impl FromRequest for Actor {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(actor) = req
+            .extensions()
+            .get::<Principal>()
+            .map(|p| p.actor().clone())
+        else {
+            return ready(Err(ApiError::Unauthorized));
+        };
+        ready(Ok(Actor(audit_context(req, actor.kind(), actor.id()))))
+    }
+}
+
+/// The authenticated principal of a request (set by the authentication middleware).
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            req.extensions()
+                .get::<Principal>()
+                .cloned()
+                .map(Caller)
+                .ok_or(ApiError::Unauthorized),
+        )
+    }
+}
+
+fn bad_path(field: &'static str, e: ValidationError) -> ApiError {
+    ApiError::BadRequest {
+        code: "invalid_path",
+        message: format!("{field}: {}", e.message),
+        details: json!({ "field": field }),
+    }
+}
+
+/// Parses the `{id}` path segment.
+pub fn parse_tenant_id(raw: &str) -> Result<TenantId, ApiError> {
+    raw.parse().map_err(|e| bad_path("id", e))
+}
+
+/// Parses the `{kind}` path segment.
+pub fn parse_kind(raw: &str) -> Result<ChannelKind, ApiError> {
+    raw.parse().map_err(|e| bad_path("kind", e))
+}
+
+/// Parses a UUID path segment (`{wid}`, `{did}`, …).
+pub fn parse_uuid(field: &'static str, raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::try_parse(raw).map_err(|_| ApiError::BadRequest {
+        code: "invalid_path",
+        message: format!("{field}: is not a UUID"),
+        details: json!({ "field": field }),
+    })
+}
+
+/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`) in a request
+/// body (`#[serde(default, deserialize_with = "double_option")]`).
+pub fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 #[cfg(test)]

@@ -6,17 +6,17 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tenant_core::{PageRequest, Role, ValidationError};
+use tenant_service::api_keys::issue::{
+    self as key_service, DEFAULT_ROTATION_OVERLAP_SECS, IssuedKey, KeySpec,
+    MAX_ROTATION_OVERLAP_SECS,
+};
 use tenant_store::api_keys::{self as store, ApiKeyRow};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{Actor, parse_tenant_id};
-use crate::api_keys::service::{
-    self as key_service, DEFAULT_ROTATION_OVERLAP_SECS, IssuedKey, KeySpec,
-    MAX_ROTATION_OVERLAP_SECS,
-};
-use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{Actor, parse_tenant_id};
+use crate::http::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
 
 /// `POST /tenants/{id}/api-keys`.

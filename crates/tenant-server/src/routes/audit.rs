@@ -8,9 +8,9 @@ use tenant_core::{PageRequest, TenantId};
 use tenant_store::audit::{self as store, AuditFilter, AuditRow};
 use utoipa::{IntoParams, ToSchema};
 
-use super::parse_tenant_id;
-use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiQuery;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::ApiQuery;
+use crate::http::extract::parse_tenant_id;
 use crate::state::AppState;
 
 /// Query of the audit listings; every filter given must match exactly.

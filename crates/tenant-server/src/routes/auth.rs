@@ -6,19 +6,19 @@
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use serde::{Deserialize, Serialize};
 use tenant_core::{Email, Secret};
+use tenant_service::identity::Identity;
+use tenant_service::identity::credentials;
+use tenant_service::identity::login::{self as login_flow, LoginAttempt};
+use tenant_service::identity::sessions::{self, TokenPair};
+use tenant_service::principal::{ActorRef, Principal};
 use tenant_store::audit::AuditContext;
 use tenant_store::refresh_tokens::TokenOwner;
 use utoipa::ToSchema;
 
-use super::Actor;
-use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiJson;
-use crate::identity::credentials;
-use crate::identity::login::{self as login_flow, LoginAttempt};
-use crate::identity::sessions::{self, TokenPair};
-use crate::identity::{FlowError, Identity};
-use crate::principal::{ActorRef, Principal};
-use crate::request_log::audit_context;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::ApiJson;
+use crate::http::extract::{Actor, Caller};
+use crate::http::request_log::audit_context;
 use crate::state::AppState;
 
 /// The audit context of an unauthenticated request.
@@ -108,17 +108,6 @@ fn tokens(pair: TokenPair) -> HttpResponse {
         .json(TokenResponse::from(pair))
 }
 
-async fn run_flow<T, F>(state: &AppState, work: F) -> Result<T, FlowError>
-where
-    F: FnOnce(&mut tenant_store::AnyConnection) -> Result<T, FlowError> + Send + 'static,
-    T: Send + 'static,
-{
-    state
-        .run(move |c| Ok(work(c)))
-        .await
-        .map_err(FlowError::Api)?
-}
-
 /// Logs in with a password: a tenant user (with `tenant`) or an operator (without). Wrong
 /// passwords and unknown emails get the same answer; repeated failures are throttled (429).
 #[utoipa::path(tag = "auth", request_body = LoginRequest, responses(
@@ -134,17 +123,24 @@ pub async fn login(
     state: web::Data<AppState>,
     identity: web::Data<Identity>,
     ApiJson(body): ApiJson<LoginRequest>,
-) -> Result<HttpResponse, FlowError> {
+) -> Result<HttpResponse, ApiError> {
     let attempt = LoginAttempt {
         tenant: body.tenant.filter(|t| !t.trim().is_empty()),
         email: Email::parse(&body.email)?,
         password: body.password,
     };
     let ctx = anonymous(&req);
-    let pair = run_flow(&state, move |c| {
-        login_flow::login(c, &identity, &ctx, attempt, tenant_core::now())
-    })
-    .await?;
+    let pair = state
+        .run(move |c| {
+            Ok(login_flow::login(
+                c,
+                &identity,
+                &ctx,
+                attempt,
+                tenant_core::now(),
+            )?)
+        })
+        .await?;
     Ok(tokens(pair))
 }
 
@@ -161,12 +157,19 @@ pub async fn refresh(
     state: web::Data<AppState>,
     identity: web::Data<Identity>,
     ApiJson(body): ApiJson<RefreshRequest>,
-) -> Result<HttpResponse, FlowError> {
+) -> Result<HttpResponse, ApiError> {
     let ctx = anonymous(&req);
-    let pair = run_flow(&state, move |c| {
-        sessions::refresh(c, &identity, &ctx, &body.refresh_token, tenant_core::now())
-    })
-    .await?;
+    let pair = state
+        .run(move |c| {
+            Ok(sessions::refresh(
+                c,
+                &identity,
+                &ctx,
+                &body.refresh_token,
+                tenant_core::now(),
+            )?)
+        })
+        .await?;
     Ok(tokens(pair))
 }
 
@@ -188,15 +191,22 @@ fn own_account(principal: &Principal) -> Result<TokenOwner, ApiError> {
 #[post("/auth/logout")]
 pub async fn logout(
     state: web::Data<AppState>,
-    caller: Principal,
+    Caller(caller): Caller,
     actor: Actor,
     ApiJson(body): ApiJson<RefreshRequest>,
-) -> Result<HttpResponse, FlowError> {
+) -> Result<HttpResponse, ApiError> {
     let owner = own_account(&caller)?;
-    run_flow(&state, move |c| {
-        sessions::logout(c, &actor.0, owner, &body.refresh_token, tenant_core::now())
-    })
-    .await?;
+    state
+        .run(move |c| {
+            Ok(sessions::logout(
+                c,
+                &actor.0,
+                owner,
+                &body.refresh_token,
+                tenant_core::now(),
+            )?)
+        })
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -213,23 +223,24 @@ pub async fn logout(
 pub async fn change_password(
     state: web::Data<AppState>,
     identity: web::Data<Identity>,
-    caller: Principal,
+    Caller(caller): Caller,
     actor: Actor,
     ApiJson(body): ApiJson<ChangePasswordRequest>,
-) -> Result<HttpResponse, FlowError> {
+) -> Result<HttpResponse, ApiError> {
     let owner = own_account(&caller)?;
-    let pair = run_flow(&state, move |c| {
-        credentials::change_password(
-            c,
-            &identity,
-            &actor.0,
-            owner,
-            &body.current_password,
-            &body.new_password,
-            tenant_core::now(),
-        )
-    })
-    .await?;
+    let pair = state
+        .run(move |c| {
+            Ok(credentials::change_password(
+                c,
+                &identity,
+                &actor.0,
+                owner,
+                &body.current_password,
+                &body.new_password,
+                tenant_core::now(),
+            )?)
+        })
+        .await?;
     Ok(tokens(pair))
 }
 
@@ -246,18 +257,19 @@ pub async fn accept_invite(
     state: web::Data<AppState>,
     identity: web::Data<Identity>,
     ApiJson(body): ApiJson<AcceptInviteRequest>,
-) -> Result<HttpResponse, FlowError> {
+) -> Result<HttpResponse, ApiError> {
     let ctx = anonymous(&req);
-    let pair = run_flow(&state, move |c| {
-        credentials::accept_invite(
-            c,
-            &identity,
-            &ctx,
-            &body.token,
-            &body.password,
-            tenant_core::now(),
-        )
-    })
-    .await?;
+    let pair = state
+        .run(move |c| {
+            Ok(credentials::accept_invite(
+                c,
+                &identity,
+                &ctx,
+                &body.token,
+                &body.password,
+                tenant_core::now(),
+            )?)
+        })
+        .await?;
     Ok(tokens(pair))
 }

@@ -1,24 +1,29 @@
 //! `GET /config` and `GET /tenants/{id}/config`: the gateway's configuration, for gateways
 //! (gateway token) and operators.
 //!
-//! The combined document is kept per variant and revision (see [`crate::gateway`]), streamed
+//! The combined document is kept per variant and revision (see `tenant_service::gateway_config`), streamed
 //! from shared chunks, carries a strong `ETag`, and answers `If-None-Match` with 304, so a
 //! gateway polling every second costs one small query per poll.
 
+use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
+use actix_web::body::{BodySize, MessageBody};
 use actix_web::http::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH};
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::Deserialize;
 use serde_json::json;
 use tenant_configgen::{Dialect, Mode, RenderOptions};
+use tenant_service::gateway_config::{ServedConfig, Variant, as_sources, tenant_document};
 use tenant_store::{channels, config_revision, tenants};
 use utoipa::IntoParams;
 
-use super::parse_tenant_id;
-use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiQuery;
-use crate::gateway::{ServedConfig, Variant, as_sources, tenant_document};
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::ApiQuery;
+use crate::http::extract::parse_tenant_id;
 use crate::state::AppState;
 
 /// The header carrying the config revision a document was rendered from.
@@ -88,7 +93,8 @@ fn respond(req: &HttpRequest, doc: &Arc<ServedConfig>) -> HttpResponse {
     if matches {
         resp.finish()
     } else {
-        resp.content_type("application/json").body(doc.body())
+        resp.content_type("application/json")
+            .body(ChunkBody::new(Arc::clone(doc)))
     }
 }
 
@@ -118,7 +124,10 @@ pub async fn get_config(
         per_tenant: mode == Mode::PerTenant,
     };
     let revision = state.run(|c| Ok(config_revision::current(c)?)).await?;
-    let doc = state.config_cache.get(&state, variant, revision).await?;
+    let doc = state
+        .config_cache
+        .get(&state.db, &state.render, &state.keys, variant, revision)
+        .await?;
     Ok(respond(&req, &doc))
 }
 
@@ -153,4 +162,37 @@ pub async fn get_tenant_config(
         })
         .await?;
     Ok(respond(&req, &doc))
+}
+
+/// A response body streaming a [`ServedConfig`]'s chunks, sharing them (sized: `Content-Length`
+/// is set).
+#[derive(Debug)]
+pub struct ChunkBody {
+    doc: Arc<ServedConfig>,
+    next: usize,
+}
+
+impl ChunkBody {
+    /// A body streaming `doc`.
+    pub fn new(doc: Arc<ServedConfig>) -> Self {
+        Self { doc, next: 0 }
+    }
+}
+
+impl MessageBody for ChunkBody {
+    type Error = Infallible;
+
+    fn size(&self) -> BodySize {
+        BodySize::Sized(self.doc.len() as u64)
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        let this = self.get_mut();
+        let chunk = this.doc.chunks().get(this.next).cloned();
+        this.next += 1;
+        Poll::Ready(chunk.map(Ok))
+    }
 }

@@ -2,19 +2,135 @@
 //! their attempts, and replay.
 
 use actix_web::{HttpResponse, get, post, web};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tenant_core::PageRequest;
 use tenant_store::deliveries as store;
+use tenant_store::deliveries::{AttemptRow, DeliveryRow};
+use utoipa::{IntoParams, ToSchema};
 
-use super::parse_tenant_id;
-use super::webhooks::{parse_ids, parse_uuid};
-use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiQuery;
+use super::webhooks::parse_ids;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::ApiQuery;
+use crate::http::extract::parse_tenant_id;
+use crate::http::extract::{Actor, parse_uuid};
 use crate::state::AppState;
-use crate::webhook_dto::{
-    AttemptResponse, DeliveryDetailResponse, DeliveryListResponse, DeliveryResponse,
-    ListDeliveriesQuery,
-};
+
+/// Query of the deliveries list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct ListDeliveriesQuery {
+    /// Page size, 1–500 (default 50).
+    pub limit: Option<u32>,
+    /// `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Only `pending`, `succeeded` or `failed` (dead letters).
+    pub status: Option<String>,
+}
+
+fn utc(t: NaiveDateTime) -> DateTime<Utc> {
+    t.and_utc()
+}
+
+/// One delivery.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryResponse {
+    /// Delivery id (UUID); the `webhook-id` header is `msg_` + its hex.
+    pub id: String,
+    /// The endpoint.
+    pub endpoint_id: String,
+    /// The event.
+    pub event_id: String,
+    /// `pending`, `succeeded` or `failed` (a dead letter).
+    pub status: String,
+    /// Attempts made (since the last replay).
+    pub attempts: i32,
+    /// When the next attempt is due (pending only).
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The last response status.
+    pub last_status_code: Option<i32>,
+    /// The last error.
+    pub last_error: Option<String>,
+    /// Enqueued.
+    pub created_at: DateTime<Utc>,
+    /// Finished.
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+impl From<&DeliveryRow> for DeliveryResponse {
+    fn from(d: &DeliveryRow) -> Self {
+        Self {
+            id: d.id.clone(),
+            endpoint_id: d.endpoint_id.clone(),
+            event_id: d.event_id.clone(),
+            status: d.status.clone(),
+            attempts: d.attempts,
+            next_attempt_at: (d.status == "pending").then(|| utc(d.next_attempt_at)),
+            last_status_code: d.last_status_code,
+            last_error: d.last_error.clone(),
+            created_at: utc(d.created_at),
+            completed_at: d.completed_at.map(utc),
+        }
+    }
+}
+
+/// A page of deliveries.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryListResponse {
+    /// Deliveries, oldest first.
+    pub deliveries: Vec<DeliveryResponse>,
+    /// Cursor of the next page, when there is one.
+    pub next_cursor: Option<String>,
+}
+
+/// One attempt.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptResponse {
+    /// Its number (restarting at 1 after a replay).
+    pub attempt: i32,
+    /// `success`, `http_error`, `timeout`, `connect_error` or `refused`.
+    pub outcome: String,
+    /// The response status.
+    pub status_code: Option<i32>,
+    /// Milliseconds to the response or failure.
+    pub latency_ms: i64,
+    /// What went wrong.
+    pub error: Option<String>,
+    /// The first KiB of the response body.
+    pub response_excerpt: Option<String>,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&AttemptRow> for AttemptResponse {
+    fn from(a: &AttemptRow) -> Self {
+        Self {
+            attempt: a.attempt,
+            outcome: a.outcome.clone(),
+            status_code: a.status_code,
+            latency_ms: a.latency_ms,
+            error: a.error.clone(),
+            response_excerpt: a.response_excerpt.clone(),
+            created_at: utc(a.created_at),
+        }
+    }
+}
+
+/// A delivery with its attempts.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryDetailResponse {
+    /// The delivery.
+    #[serde(flatten)]
+    pub delivery: DeliveryResponse,
+    /// Its attempts, in order.
+    pub attempts_log: Vec<AttemptResponse>,
+}
 
 /// Lists an endpoint's deliveries, oldest first; `status=failed` lists the dead letters.
 #[utoipa::path(tag = "webhooks", params(
@@ -99,7 +215,7 @@ pub async fn get_delivery(
 #[post("/tenants/{id}/webhooks/{wid}/deliveries/{did}/replay")]
 pub async fn replay_delivery(
     state: web::Data<AppState>,
-    actor: super::Actor,
+    actor: Actor,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&path.0)?;

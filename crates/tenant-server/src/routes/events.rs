@@ -4,15 +4,79 @@
 //! requests by [`crate::writers::Writers::ingest`], and answered only once that batch committed.
 
 use actix_web::{HttpResponse, post, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tenant_store::events::Ingested;
 use tenant_webhooks::ingest::{self, EventInput, IngestError};
+use utoipa::ToSchema;
 
-use super::parse_tenant_id;
-use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiJson;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::ApiJson;
+use crate::http::extract::parse_tenant_id;
 use crate::state::AppState;
-use crate::webhook_dto::{EventAcceptedResponse, EventRequest, MessageRequest};
+
+/// `POST /events`: one typed gateway event.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EventRequest {
+    /// The gateway's id of the event; a repeated id is accepted once.
+    #[schema(example = "evt-7f3a")]
+    pub id: String,
+    /// `message.received`, `message.sent`, `session.started` or `session.ended`.
+    #[serde(rename = "type")]
+    #[schema(example = "message.received")]
+    pub event_type: String,
+    /// The tenant's gateway account id.
+    pub account_id: Option<String>,
+    /// The tenant's gateway agent id.
+    pub agent_id: Option<String>,
+    /// `agent:<agentId>:<channel>:<accountId>:direct:<peerId>`.
+    pub session_key: Option<String>,
+    /// The channel, when no session key names it.
+    pub channel: Option<String>,
+    /// When it happened (default: when received).
+    pub timestamp: Option<DateTime<Utc>>,
+    /// The event's own fields, delivered as `data`.
+    #[schema(value_type = Object)]
+    pub data: Option<Map<String, Value>>,
+}
+
+/// `POST /webhooks/message`: the prototype's body, still accepted (a `message.received` event).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MessageRequest {
+    /// The tenant (UUID); or name it by `accountId`, `agentId` or `sessionKey`.
+    pub tenant_id: Option<String>,
+    /// The gateway's id of the message, for idempotency (a new one is made when absent).
+    pub id: Option<String>,
+    /// The channel kind.
+    pub channel: Option<String>,
+    /// The sender.
+    pub from: Option<String>,
+    /// The text.
+    pub message: Option<String>,
+    /// The tenant's gateway account id.
+    pub account_id: Option<String>,
+    /// The tenant's gateway agent id.
+    pub agent_id: Option<String>,
+    /// The session key.
+    pub session_key: Option<String>,
+}
+
+/// An accepted event.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventAcceptedResponse {
+    /// Our id of the event.
+    pub event_id: String,
+    /// The tenant it was attributed to.
+    pub tenant_id: String,
+    /// `true` when the id was seen before and nothing new was stored.
+    pub duplicate: bool,
+    /// Deliveries enqueued (0 for a duplicate).
+    pub deliveries: usize,
+}
 
 fn ingest_error(e: IngestError) -> ApiError {
     match e {

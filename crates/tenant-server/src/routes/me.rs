@@ -2,11 +2,12 @@
 
 use actix_web::{HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
+use tenant_service::principal::{ActorRef, Principal};
 use tenant_store::api_keys;
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, ErrorBody};
-use crate::principal::{ActorRef, Principal};
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::Caller;
 use crate::state::AppState;
 
 /// The API key a request was made with (never the key itself).
@@ -48,7 +49,7 @@ pub struct MeResponse {
 #[get("/me")]
 pub async fn me(
     state: web::Data<AppState>,
-    principal: Principal,
+    Caller(principal): Caller,
 ) -> Result<HttpResponse, ApiError> {
     let actor = principal.actor();
     let mut resp = MeResponse {

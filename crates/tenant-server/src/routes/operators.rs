@@ -4,14 +4,14 @@ use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tenant_core::{Email, Secret, ValidationErrors};
+use tenant_service::identity::password;
+use tenant_service::identity::users as service;
 use tenant_store::operator_users::{self as store, OperatorUserRow};
 use utoipa::ToSchema;
 
-use super::Actor;
-use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiJson;
-use crate::identity::password;
-use crate::identity::users as service;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::Actor;
+use crate::http::extract::ApiJson;
 use crate::state::AppState;
 
 /// `POST /operators`.

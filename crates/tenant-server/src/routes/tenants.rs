@@ -2,19 +2,144 @@
 
 use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tenant_core::Tenant;
 use tenant_core::{NewTenant, PageRequest, TenantUpdate};
+use tenant_service::principal::Principal;
+use tenant_service::tenants as service;
 use tenant_store::tenants::{self as store, TenantFilter};
+use utoipa::{IntoParams, ToSchema};
 
-use super::{Actor, parse_tenant_id};
-use crate::dto::{
-    CreateTenantRequest, CreatedTenantResponse, ListTenantsQuery, TenantListResponse,
-    TenantResponse, UpdateTenantRequest,
-};
-use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery};
-use crate::principal::Principal;
-use crate::service;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{Actor, Caller, parse_tenant_id};
+use crate::http::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
+
+/// `POST /tenants`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateTenantRequest {
+    /// Display name: 1–200 characters, trimmed, no control characters.
+    #[schema(example = "Acme Corp")]
+    pub name: String,
+    /// DNS-label handle; derived from the name when absent.
+    #[schema(example = "acme")]
+    pub slug: Option<String>,
+    /// `free` (default), `starter`, `pro` or `enterprise`.
+    #[schema(example = "pro")]
+    pub plan: Option<String>,
+}
+
+/// `PATCH /tenants/{id}`: only the fields present change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateTenantRequest {
+    /// New display name.
+    pub name: Option<String>,
+    /// New slug.
+    pub slug: Option<String>,
+    /// New plan: `free`, `starter`, `pro` or `enterprise`.
+    pub plan: Option<String>,
+    /// New status: `active` or `suspended` (suspended tenants leave the gateway config).
+    pub status: Option<String>,
+}
+
+/// A tenant.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantResponse {
+    /// Tenant id (UUID).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Unique DNS-label handle.
+    pub slug: String,
+    /// The tenant's account id on the gateway (`tenant-<8 hex>`).
+    #[schema(example = "tenant-1a2b3c4d")]
+    pub account_id: String,
+    /// The tenant's agent id on the gateway (`agent-<8 hex>`).
+    #[schema(example = "agent-1a2b3c4d")]
+    pub agent_id: String,
+    /// `free`, `starter`, `pro` or `enterprise`.
+    pub plan: String,
+    /// `active` or `suspended`.
+    pub status: String,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Tenant> for TenantResponse {
+    fn from(t: &Tenant) -> Self {
+        Self {
+            id: t.id.to_string(),
+            name: t.name.as_str().to_owned(),
+            slug: t.slug.as_str().to_owned(),
+            account_id: t.account_id.as_str().to_owned(),
+            agent_id: t.agent_id.as_str().to_owned(),
+            plan: t.plan.as_str().to_owned(),
+            status: t.status.as_str().to_owned(),
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+/// `POST /tenants` answer: the tenant and its first API key, shown this once (`Debug` hides it).
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedTenantResponse {
+    /// The tenant.
+    #[serde(flatten)]
+    pub tenant: TenantResponse,
+    /// The tenant's API key. Only its hash is stored: it cannot be shown again.
+    #[schema(example = "msk_live_…")]
+    pub api_key: String,
+}
+
+impl std::fmt::Debug for CreatedTenantResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedTenantResponse")
+            .field("tenant", &self.tenant)
+            .field("api_key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Query of `GET /tenants`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListTenantsQuery {
+    /// Page size, 1–500 (default 50).
+    pub limit: Option<u32>,
+    /// `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Only tenants with this status (`active` or `suspended`).
+    pub status: Option<String>,
+    /// Only tenants on this plan.
+    pub plan: Option<String>,
+    /// Only tenants whose name contains this text (case-insensitive).
+    pub q: Option<String>,
+}
+
+/// A page of tenants, in creation order.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantListResponse {
+    /// The tenants.
+    pub tenants: Vec<TenantResponse>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// The JSON of a tenant as `GET /tenants/{id}` answers it: what the tenant read cache keeps.
+pub fn tenant_json(tenant: &Tenant) -> Vec<u8> {
+    serde_json::to_vec(&TenantResponse::from(tenant)).unwrap_or_default()
+}
 
 /// Creates a tenant. The answer carries its first API key, which is shown only this once.
 #[utoipa::path(tag = "tenants", request_body = CreateTenantRequest, security(("bearer" = [])), responses(
@@ -121,7 +246,7 @@ pub async fn get_tenant(
 pub async fn update_tenant(
     state: web::Data<AppState>,
     actor: Actor,
-    principal: Principal,
+    Caller(principal): Caller,
     id: web::Path<String>,
     ApiJson(body): ApiJson<UpdateTenantRequest>,
 ) -> Result<HttpResponse, ApiError> {

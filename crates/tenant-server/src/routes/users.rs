@@ -5,15 +5,15 @@ use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tenant_core::{Email, PageRequest, Role, Secret, ValidationError, ValidationErrors};
+use tenant_service::identity::password;
+use tenant_service::identity::users::{self as service, CreateUser};
 use tenant_store::users::{self as store, TenantUserRow};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{Actor, parse_tenant_id};
-use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery};
-use crate::identity::password;
-use crate::identity::users::{self as service, CreateUser};
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{Actor, parse_tenant_id};
+use crate::http::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
 
 /// `POST /tenants/{id}/users`.

@@ -1,30 +1,119 @@
 //! `/tenants/{id}/webhooks`: a tenant's webhook endpoints, their secrets and test deliveries.
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tenant_core::Secret;
-use tenant_store::webhooks::{self as store, EndpointPatch, NewEndpoint};
-use uuid::Uuid;
-
-use super::{Actor, parse_tenant_id};
-use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiJson;
-use crate::state::AppState;
-use crate::webhook_dto::{
-    CreateWebhookRequest, UpdateWebhookRequest, WebhookListResponse, WebhookResponse,
-    WebhookWithSecretResponse,
-};
-use crate::webhook_service::{
+use tenant_service::webhooks::endpoints::{
     self as service, validate_description, validate_event_types, validate_url,
 };
+use tenant_store::webhooks::Endpoint;
+use tenant_store::webhooks::{self as store, EndpointPatch, NewEndpoint};
+use utoipa::ToSchema;
+use uuid::Uuid;
 
-/// Parses the `{wid}` (or `{did}`) path segment.
-pub fn parse_uuid(field: &'static str, raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::try_parse(raw).map_err(|_| ApiError::BadRequest {
-        code: "invalid_path",
-        message: format!("{field}: is not a UUID"),
-        details: json!({ "field": field }),
-    })
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::ApiJson;
+use crate::http::extract::double_option;
+use crate::http::extract::{Actor, parse_tenant_id, parse_uuid};
+use crate::state::AppState;
+
+/// `POST /tenants/{id}/webhooks`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateWebhookRequest {
+    /// Where deliveries are POSTed (`https://…`; `http://` unless https is required).
+    #[schema(example = "https://example.com/hooks/moltbot")]
+    pub url: String,
+    /// Event types to deliver; absent or empty: all.
+    pub event_types: Option<Vec<String>>,
+    /// Free text, at most 500 characters.
+    pub description: Option<String>,
+    /// Whether deliveries are made (default true).
+    pub enabled: Option<bool>,
+}
+
+/// `PATCH /tenants/{id}/webhooks/{wid}`: only the fields present change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateWebhookRequest {
+    /// New URL.
+    pub url: Option<String>,
+    /// New filter (empty: all).
+    pub event_types: Option<Vec<String>>,
+    /// New description; `null` clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    /// Enable (also clears an automatic disable) or disable.
+    pub enabled: Option<bool>,
+}
+
+/// A webhook endpoint (never its secret).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookResponse {
+    /// Endpoint id (UUID).
+    pub id: String,
+    /// The tenant.
+    pub tenant_id: String,
+    /// Destination.
+    pub url: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Event types delivered; empty: all.
+    pub event_types: Vec<String>,
+    /// Whether deliveries are made.
+    pub enabled: bool,
+    /// `gone` (answered 410) or `failing` (failed past the grace period) when disabled
+    /// automatically.
+    pub disabled_reason: Option<String>,
+    /// Since when every delivery has failed.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// Until when deliveries also carry the previous secret's signature.
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Endpoint> for WebhookResponse {
+    fn from(e: &Endpoint) -> Self {
+        Self {
+            id: e.id.to_string(),
+            tenant_id: e.tenant_id.to_string(),
+            url: e.url.clone(),
+            description: e.description.clone(),
+            event_types: e.event_types.clone(),
+            enabled: e.enabled,
+            disabled_reason: e.disabled_reason.clone(),
+            failing_since: e.failing_since,
+            previous_secret_expires_at: e.previous_secret_expires_at,
+            created_at: e.created_at,
+            updated_at: e.updated_at,
+        }
+    }
+}
+
+/// A created endpoint (or a rotated secret) with its signing secret, shown this once.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookWithSecretResponse {
+    /// The endpoint.
+    #[serde(flatten)]
+    pub endpoint: WebhookResponse,
+    /// `whsec_…`: verify deliveries with it. Not shown again.
+    pub secret: String,
+}
+
+/// A tenant's endpoints.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookListResponse {
+    /// The endpoints, oldest first.
+    pub webhooks: Vec<WebhookResponse>,
 }
 
 /// Parses `/tenants/{id}/webhooks/{wid}`.

@@ -1,63 +1,13 @@
-//! Settings of user authentication: the JWT signing secret, token lifetimes and the optional
-//! external identity provider. Read by [`crate::settings::Settings`]; documented there and in
-//! `docs/configuration.md`.
+//! Settings of user authentication (`SAAS_JWT_SECRET`, `SAAS_*_TOKEN_TTL_SECS`, `SAAS_OIDC_*`):
+//! read from the environment into [`IdentitySettings`], the identity layer's own configuration.
+//! Documented in [`crate::settings`]' table and in `docs/configuration.md`.
 
 use std::collections::HashMap;
 
-use tenant_core::{Role, Secret};
+use tenant_core::Secret;
+use tenant_service::identity::{IdentitySettings, MappedRole, OidcSettings};
 
-use crate::settings::SettingsError;
-
-/// How access and refresh tokens are made.
-#[derive(Debug, Clone)]
-pub struct IdentitySettings {
-    /// HS256 key of access tokens (`SAAS_JWT_SECRET`); generated in development when absent.
-    pub jwt_secret: Option<Secret>,
-    /// Lifetime of an access token, in seconds.
-    pub access_token_ttl_secs: u64,
-    /// Lifetime of a refresh token, in seconds.
-    pub refresh_token_ttl_secs: u64,
-    /// The external identity provider, when configured.
-    pub oidc: Option<OidcSettings>,
-}
-
-impl Default for IdentitySettings {
-    fn default() -> Self {
-        Self {
-            jwt_secret: None,
-            access_token_ttl_secs: 15 * 60,
-            refresh_token_ttl_secs: 30 * 24 * 3600,
-            oidc: None,
-        }
-    }
-}
-
-/// What an external role claim value grants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MappedRole {
-    /// A role within the tenant named by the tenant claim.
-    Tenant(Role),
-    /// Operator: every tenant.
-    Operator,
-}
-
-/// An OpenID Connect issuer whose bearer JWTs the API accepts.
-#[derive(Debug, Clone)]
-pub struct OidcSettings {
-    /// The exact `iss` expected.
-    pub issuer: String,
-    /// The `aud` expected.
-    pub audience: String,
-    /// Where its JSON Web Key Set is served.
-    pub jwks_url: String,
-    /// The claim holding the tenant id (UUID).
-    pub tenant_claim: String,
-    /// The claim holding the role.
-    pub role_claim: String,
-    /// Role claim values and what they grant; by default `owner`, `admin`, `member` and
-    /// `operator` map to themselves.
-    pub role_map: HashMap<String, MappedRole>,
-}
+use super::error::SettingsError;
 
 fn err(var: &'static str, message: impl Into<String>) -> SettingsError {
     SettingsError {
@@ -115,58 +65,59 @@ fn ttl(
     }
 }
 
-impl IdentitySettings {
-    /// Reads the identity settings through `get` (which already drops empty values).
-    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let jwt_secret = match get("SAAS_JWT_SECRET") {
-            Some(s) if s.len() < 32 => {
-                return Err(err("SAAS_JWT_SECRET", "must be at least 32 bytes"));
+/// Reads the identity settings through `get` (which already drops empty values).
+pub fn from_lookup(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<IdentitySettings, SettingsError> {
+    let jwt_secret = match get("SAAS_JWT_SECRET") {
+        Some(s) if s.len() < 32 => {
+            return Err(err("SAAS_JWT_SECRET", "must be at least 32 bytes"));
+        }
+        other => other.map(Secret::new),
+    };
+    let defaults = IdentitySettings::default();
+    let oidc = match get("SAAS_OIDC_ISSUER") {
+        None => None,
+        Some(issuer) => {
+            let need = |var: &'static str| {
+                get(var).ok_or_else(|| err(var, "required when SAAS_OIDC_ISSUER is set"))
+            };
+            let jwks_url = need("SAAS_OIDC_JWKS_URL")?;
+            if !(jwks_url.starts_with("http://") || jwks_url.starts_with("https://")) {
+                return Err(err("SAAS_OIDC_JWKS_URL", "must be an http(s) URL"));
             }
-            other => other.map(Secret::new),
-        };
-        let defaults = Self::default();
-        let oidc = match get("SAAS_OIDC_ISSUER") {
-            None => None,
-            Some(issuer) => {
-                let need = |var: &'static str| {
-                    get(var).ok_or_else(|| err(var, "required when SAAS_OIDC_ISSUER is set"))
-                };
-                let jwks_url = need("SAAS_OIDC_JWKS_URL")?;
-                if !(jwks_url.starts_with("http://") || jwks_url.starts_with("https://")) {
-                    return Err(err("SAAS_OIDC_JWKS_URL", "must be an http(s) URL"));
-                }
-                Some(OidcSettings {
-                    issuer: issuer.trim().to_owned(),
-                    audience: need("SAAS_OIDC_AUDIENCE")?.trim().to_owned(),
-                    jwks_url: jwks_url.trim().to_owned(),
-                    tenant_claim: get("SAAS_OIDC_TENANT_CLAIM")
-                        .unwrap_or_else(|| "tenant_id".into()),
-                    role_claim: get("SAAS_OIDC_ROLE_CLAIM").unwrap_or_else(|| "role".into()),
-                    role_map: role_map(get("SAAS_OIDC_ROLE_MAP"))?,
-                })
-            }
-        };
-        Ok(Self {
-            jwt_secret,
-            access_token_ttl_secs: ttl(
-                get,
-                "SAAS_ACCESS_TOKEN_TTL_SECS",
-                defaults.access_token_ttl_secs,
-                60..=24 * 3600,
-            )?,
-            refresh_token_ttl_secs: ttl(
-                get,
-                "SAAS_REFRESH_TOKEN_TTL_SECS",
-                defaults.refresh_token_ttl_secs,
-                300..=365 * 24 * 3600,
-            )?,
-            oidc,
-        })
-    }
+            Some(OidcSettings {
+                issuer: issuer.trim().to_owned(),
+                audience: need("SAAS_OIDC_AUDIENCE")?.trim().to_owned(),
+                jwks_url: jwks_url.trim().to_owned(),
+                tenant_claim: get("SAAS_OIDC_TENANT_CLAIM").unwrap_or_else(|| "tenant_id".into()),
+                role_claim: get("SAAS_OIDC_ROLE_CLAIM").unwrap_or_else(|| "role".into()),
+                role_map: role_map(get("SAAS_OIDC_ROLE_MAP"))?,
+            })
+        }
+    };
+    Ok(IdentitySettings {
+        jwt_secret,
+        access_token_ttl_secs: ttl(
+            get,
+            "SAAS_ACCESS_TOKEN_TTL_SECS",
+            defaults.access_token_ttl_secs,
+            60..=24 * 3600,
+        )?,
+        refresh_token_ttl_secs: ttl(
+            get,
+            "SAAS_REFRESH_TOKEN_TTL_SECS",
+            defaults.refresh_token_ttl_secs,
+            300..=365 * 24 * 3600,
+        )?,
+        oidc,
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use tenant_core::Role;
+
     use super::*;
 
     fn read(vars: &[(&str, &str)]) -> Result<IdentitySettings, SettingsError> {
@@ -174,7 +125,7 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).into(), (*v).into()))
             .collect();
-        IdentitySettings::from_lookup(&|k: &str| map.get(k).cloned())
+        from_lookup(&|k: &str| map.get(k).cloned())
     }
 
     #[test]

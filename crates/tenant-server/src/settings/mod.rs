@@ -65,20 +65,21 @@ use std::sync::Arc;
 
 use tenant_configgen::{BaseConfig, RenderOptions};
 use tenant_core::Secret;
+use tenant_service::deployment::Deployment;
+use tenant_service::group_commit::GroupCommitConfig;
+use tenant_service::identity::IdentitySettings;
 use tenant_store::DatabaseUrl;
 use tenant_store::crypto::KeyRing;
 
-use crate::identity::settings::IdentitySettings;
+use self::webhooks::WebhookSettings;
+use crate::http::request_log::{AccessLog, AccessLogSettings};
 
-/// A setting that could not be used.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid setting {var}: {message}")]
-pub struct SettingsError {
-    /// The environment variable.
-    pub var: &'static str,
-    /// What is wrong.
-    pub message: String,
-}
+pub use self::error::SettingsError;
+pub use tenant_service::deployment::Environment;
+
+mod error;
+pub mod identity;
+pub mod webhooks;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,28 +88,6 @@ pub enum LogFormat {
     Pretty,
     /// One JSON object per line.
     Json,
-}
-
-/// Which kind of deployment this is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Environment {
-    /// A developer's machine or a test: missing secrets are generated into the data directory,
-    /// with a loud warning.
-    Development,
-    /// A real deployment: every secret must be configured; nothing is generated.
-    Production,
-}
-
-impl std::str::FromStr for Environment {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "development" | "dev" => Ok(Self::Development),
-            "production" | "prod" => Ok(Self::Production),
-            _ => Err("must be `development` or `production`".into()),
-        }
-    }
 }
 
 /// Everything the server needs to start.
@@ -145,7 +124,7 @@ pub struct Settings {
     /// Log output format.
     pub log_format: LogFormat,
     /// Which requests get an access-log line.
-    pub access_log: crate::request_log::AccessLogSettings,
+    pub access_log: AccessLogSettings,
     /// Most tenants kept in the read cache of `GET /tenants/{id}` (0: no cache).
     pub tenant_cache_size: usize,
     /// How often the read cache checks the store for other processes' changes.
@@ -157,9 +136,9 @@ pub struct Settings {
     /// User authentication: JWT secret, token lifetimes, external identity provider.
     pub identity: IdentitySettings,
     /// Events, sessions and webhook delivery.
-    pub webhooks: crate::webhook_settings::WebhookSettings,
+    pub webhooks: WebhookSettings,
     /// Group commit of the batched write paths (ingest, tenant creates).
-    pub writes: crate::group_commit::GroupCommitConfig,
+    pub writes: GroupCommitConfig,
 }
 
 /// The default database when `DATABASE_URL` is unset.
@@ -169,6 +148,14 @@ impl Settings {
     /// Reads settings from the process environment.
     pub fn from_env() -> Result<Self, SettingsError> {
         Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// The deployment's kind and data directory, as the use cases take them.
+    pub fn deployment(&self) -> Deployment {
+        Deployment {
+            environment: self.environment,
+            data_dir: self.data_dir.clone(),
+        }
     }
 
     /// Reads settings through `lookup` (the environment, or a map in tests).
@@ -218,12 +205,8 @@ impl Settings {
             api_key_secret: token(&get, "SAAS_API_KEY_SECRET")?,
             api_key_cache_ttl_secs: parse_in(&get, "SAAS_API_KEY_CACHE_TTL_SECS", 30, 0..=3600)?,
             log_format,
-            access_log: crate::request_log::AccessLogSettings {
-                mode: parse(
-                    &get,
-                    "SAAS_ACCESS_LOG",
-                    crate::request_log::AccessLog::Errors,
-                )?,
+            access_log: AccessLogSettings {
+                mode: parse(&get, "SAAS_ACCESS_LOG", AccessLog::Errors)?,
                 slow: std::time::Duration::from_millis(parse_in(
                     &get,
                     "SAAS_ACCESS_LOG_SLOW_MS",
@@ -249,9 +232,9 @@ impl Settings {
                         })
                 })
                 .transpose()?,
-            identity: IdentitySettings::from_lookup(&get)?,
-            webhooks: crate::webhook_settings::from_lookup(&get)?,
-            writes: crate::group_commit::GroupCommitConfig {
+            identity: identity::from_lookup(&get)?,
+            webhooks: webhooks::from_lookup(&get)?,
+            writes: GroupCommitConfig {
                 max_batch: parse_in(&get, "SAAS_WRITE_BATCH_MAX", 256, 1..=10_000)?,
                 linger: std::time::Duration::from_micros(parse_in(
                     &get,

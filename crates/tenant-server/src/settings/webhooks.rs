@@ -1,12 +1,15 @@
 //! Settings of events and webhooks (`SAAS_WEBHOOK_*`, `SAAS_SESSION_TTL_SECS`), read with the
-//! rest of [`crate::settings`] and documented in its table.
+//! rest of [`crate::settings`] and documented in its table; they make the dispatcher's
+//! configuration (`tenant_webhooks`) and the webhook use cases' ([`WebhookConfig`]).
 
 use std::time::Duration;
 
+use tenant_service::webhooks::WebhookConfig;
+use tenant_service::webhooks::endpoints::UrlRules;
 use tenant_webhooks::delivery::{AddressPolicy, Cidr, ClientConfig};
 use tenant_webhooks::{DispatcherConfig, RetrySchedule};
 
-use crate::settings::SettingsError;
+use super::error::SettingsError;
 
 /// Events, sessions and webhook delivery.
 #[derive(Debug, Clone)]
@@ -65,6 +68,19 @@ impl WebhookSettings {
                 policy: self.policy(),
                 require_https: self.require_https,
             },
+        }
+    }
+
+    /// What the webhook use cases and the background tasks take.
+    pub fn service_config(&self) -> WebhookConfig {
+        WebhookConfig {
+            dispatcher: self.dispatcher.then(|| self.dispatcher_config()),
+            rules: UrlRules {
+                policy: self.policy(),
+                require_https: self.require_https,
+            },
+            secret_overlap: self.secret_overlap,
+            session_ttl: self.session_ttl,
         }
     }
 }

@@ -11,7 +11,7 @@ use tenant_store::{AnyConnection, StoreError, StoreResult, tenants, write_transa
 use uuid::Uuid;
 
 use super::{ApiKeyHasher, visible_prefix};
-use crate::auth::{API_KEY_PREFIX, generate_token};
+use crate::tokens::{API_KEY_PREFIX, generate_token};
 
 /// The default overlap of a rotation: how long the old key keeps working.
 pub const DEFAULT_ROTATION_OVERLAP_SECS: u32 = 24 * 3600;

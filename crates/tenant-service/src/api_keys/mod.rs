@@ -19,16 +19,16 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tenant_core::{Role, Secret, TenantId};
-use tenant_store::api_keys;
+use tenant_store::{Database, api_keys};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::auth::API_KEY_PREFIX;
-use crate::error::ApiError;
+use crate::deployment::Deployment;
+use crate::error::{ServiceError, ServiceResult};
 use crate::principal::{ActorRef, Principal};
-use crate::state::AppState;
+use crate::tokens::API_KEY_PREFIX;
 
-pub mod service;
+pub mod issue;
 
 /// How long at least between two `last_used_at` writes of one key, in seconds.
 pub const LAST_USED_INTERVAL_SECS: i64 = 60;
@@ -171,57 +171,62 @@ pub struct ApiKeyAuth {
     pub cache: ApiKeyCache,
 }
 
-/// The secret API keys are hashed with, from settings or (development) a key file; the bool says
-/// whether it was just generated. Production without `SAAS_API_KEY_SECRET` is refused.
+/// The file in the data directory holding the generated development API key secret.
+pub const DEV_SECRET_FILE: &str = "api-key-hmac.key";
+
+/// The secret API keys are hashed with: the configured one (`SAAS_API_KEY_SECRET`) or, in
+/// development, a key file in the data directory; the bool says whether it was just generated.
+/// Production without a configured secret is refused.
 pub fn load_secret(
-    settings: &crate::settings::Settings,
+    configured: Option<&Secret>,
+    deployment: &Deployment,
 ) -> Result<(Zeroizing<Vec<u8>>, bool), String> {
-    if let Some(secret) = &settings.api_key_secret {
+    if let Some(secret) = configured {
         return Ok((Zeroizing::new(secret.expose().as_bytes().to_vec()), false));
     }
-    if settings.environment == crate::settings::Environment::Production {
+    if deployment.is_production() {
         return Err("SAAS_API_KEY_SECRET is required when SAAS_ENV=production".into());
     }
-    let path = settings.data_dir.join("api-key-hmac.key");
-    let file = crate::keyfile::load_or_generate(&path, 32)
+    let path = deployment.data_dir.join(DEV_SECRET_FILE);
+    let file = crate::dev_secrets::load_or_generate(&path, 32)
         .map_err(|e| format!("cannot load or generate {}: {e}", path.display()))?;
     Ok((file.key, file.generated))
 }
 
-/// Authenticates an API key: the cache, else the database (recording the use). `Ok(None)` for an
-/// unknown, revoked or expired key.
-pub async fn authenticate(state: &AppState, key: &str) -> Result<Option<Principal>, ApiError> {
-    let auth = &state.api_keys;
-    let hash = auth.hasher.hash(key);
-    let now = tenant_core::now();
-    if let Some(found) = auth.cache.get(&hash) {
-        return Ok(found.usable_at(now).then(|| found.principal()));
-    }
-    let hex_hash = hex::encode(hash);
-    let row = state
-        .run(move |c| {
+impl ApiKeyAuth {
+    /// Authenticates an API key: the cache, else the database (recording the use). `Ok(None)`
+    /// for an unknown, revoked or expired key.
+    pub async fn authenticate(&self, db: &Database, key: &str) -> ServiceResult<Option<Principal>> {
+        let hash = self.hasher.hash(key);
+        let now = tenant_core::now();
+        if let Some(found) = self.cache.get(&hash) {
+            return Ok(found.usable_at(now).then(|| found.principal()));
+        }
+        let hex_hash = hex::encode(hash);
+        let row = crate::db::run(db, move |c| {
             let row = api_keys::find_by_hash(c, &hex_hash)?;
             if let Some(r) = row.as_ref().filter(|r| r.is_usable(now)) {
                 api_keys::touch(c, &r.id, now, LAST_USED_INTERVAL_SECS)?;
             }
-            Ok(row)
+            Ok::<_, ServiceError>(row)
         })
         .await?;
-    let Some(row) = row.filter(|r| r.is_usable(now)) else {
-        return Ok(None);
-    };
-    let (Ok(id), Ok(tenant_id)) = (Uuid::try_parse(&row.id), row.tenant_id.parse::<TenantId>())
-    else {
-        return Err(ApiError::Internal("malformed api key row".into()));
-    };
-    let found = AuthenticatedKey {
-        id,
-        tenant_id,
-        role: row.role(),
-        expires_at: row.expires_at.map(|e| e.and_utc()),
-    };
-    auth.cache.insert(hash, found.clone());
-    Ok(Some(found.principal()))
+        let Some(row) = row.filter(|r| r.is_usable(now)) else {
+            return Ok(None);
+        };
+        let (Ok(id), Ok(tenant_id)) = (Uuid::try_parse(&row.id), row.tenant_id.parse::<TenantId>())
+        else {
+            return Err(ServiceError::Internal("malformed api key row".into()));
+        };
+        let found = AuthenticatedKey {
+            id,
+            tenant_id,
+            role: row.role(),
+            expires_at: row.expires_at.map(|e| e.and_utc()),
+        };
+        self.cache.insert(hash, found.clone());
+        Ok(Some(found.principal()))
+    }
 }
 
 #[cfg(test)]

@@ -20,12 +20,11 @@ use tenant_configgen::{ConfigError, IncrementalConfig, Mode, RenderOptions, Tena
 use tenant_core::{TenantId, TenantIdMap};
 use tenant_store::config_sources::{self, BATCH};
 use tenant_store::crypto::KeyRing;
-use tenant_store::{AnyConnection, config_revision};
+use tenant_store::{AnyConnection, Database, config_revision};
 
 use super::Variant;
 use super::served::ServedConfig;
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::error::{ServiceError, ServiceResult};
 
 /// One variant's document and what it was made from.
 struct VariantCache {
@@ -68,14 +67,17 @@ impl ConfigCache {
         Arc::clone(variants.entry(variant).or_default())
     }
 
-    /// The document of `variant` at `revision` (or newer): cached, or refreshed from the store.
-    /// Concurrent requests for a stale variant wait for one refresh.
+    /// The document of `variant` at `revision` (or newer): cached, or refreshed from the store
+    /// (rendered with `render`, its dialect and secrets mode the variant's; credentials opened
+    /// with `keys`). Concurrent requests for a stale variant wait for one refresh.
     pub async fn get(
         &self,
-        state: &AppState,
+        db: &Database,
+        render: &RenderOptions,
+        keys: &Arc<KeyRing>,
         variant: Variant,
         revision: i64,
-    ) -> Result<Arc<ServedConfig>, ApiError> {
+    ) -> ServiceResult<Arc<ServedConfig>> {
         let slot = self.slot(variant);
         let mut guard = slot.lock_owned().await;
         if let Some(cache) = guard.as_ref() {
@@ -91,33 +93,32 @@ impl ConfigCache {
         let opts = RenderOptions {
             dialect: variant.dialect,
             secrets: variant.secrets,
-            ..state.render.clone()
+            ..render.clone()
         };
-        let keys = Arc::clone(&state.keys);
-        state
-            .run(move |conn| {
-                if guard.is_none() {
-                    let mode = if variant.per_tenant {
-                        Mode::PerTenant
-                    } else {
-                        Mode::Combined
-                    };
-                    *guard = Some(VariantCache {
-                        live: IncrementalConfig::new(opts, mode)?,
-                        stamps: TenantIdMap::default(),
-                        listed: Vec::new(),
-                        index: TenantIdMap::default(),
-                        digests: HashMap::new(),
-                        current: None,
-                        failure: None,
-                    });
-                }
-                match guard.as_mut() {
-                    Some(cache) => cache.refresh(conn, variant, &keys),
-                    None => Err(ApiError::Internal("config cache not set up".to_owned())),
-                }
-            })
-            .await
+        let keys = Arc::clone(keys);
+        crate::db::run(db, move |conn| {
+            if guard.is_none() {
+                let mode = if variant.per_tenant {
+                    Mode::PerTenant
+                } else {
+                    Mode::Combined
+                };
+                *guard = Some(VariantCache {
+                    live: IncrementalConfig::new(opts, mode)?,
+                    stamps: TenantIdMap::default(),
+                    listed: Vec::new(),
+                    index: TenantIdMap::default(),
+                    digests: HashMap::new(),
+                    current: None,
+                    failure: None,
+                });
+            }
+            match guard.as_mut() {
+                Some(cache) => cache.refresh(conn, variant, &keys),
+                None => Err(ServiceError::Internal("config cache not set up".to_owned())),
+            }
+        })
+        .await
     }
 }
 
@@ -128,7 +129,7 @@ impl VariantCache {
         conn: &mut AnyConnection,
         variant: Variant,
         keys: &KeyRing,
-    ) -> Result<Arc<ServedConfig>, ApiError> {
+    ) -> ServiceResult<Arc<ServedConfig>> {
         let started = Instant::now();
         let revision = config_revision::current(conn)?;
         // Every tenant in the store, in storage order: (id, active, stamp of it and its channels).

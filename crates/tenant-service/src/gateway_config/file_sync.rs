@@ -10,17 +10,16 @@ use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-
 use std::sync::Arc;
+use std::time::Duration;
 
 use tenant_configgen::{RenderOptions, RenderedConfig};
 use tenant_core::TenantId;
 use tenant_store::crypto::KeyRing;
 use tenant_store::{AnyConnection, Database, StoreError, channels, config_revision, tenants};
 
-use crate::files::write_if_changed;
-use crate::gateway::{as_sources, load_sources};
+use super::atomic_file::write_if_changed;
+use super::{as_sources, load_sources};
 
 /// What went wrong writing config files.
 #[derive(Debug, thiserror::Error)]

@@ -1,25 +1,31 @@
-//! The gateway configuration as the server serves it: per variant a document kept up to date
-//! incrementally and keyed by the store's config revision ([`cache`]), served as shared chunks
-//! with a strong `ETag` ([`served`]); and, for the CLI, the whole store loaded at once.
+//! The gateway configuration: per variant a document kept up to date incrementally and keyed by
+//! the store's config revision ([`cache`]), served as shared chunks with a strong `ETag`
+//! ([`served`]); the whole store loaded at once for one-shot renders; and the config written to
+//! files for a gateway on the same host ([`file_sync`], through [`atomic_file`]).
 //!
 //! Any change to tenants or channels bumps the revision in its own transaction (see
 //! `tenant_store::config_revision`), on whichever replica made it. A request reads the revision
 //! (one small query); when the cached document is of that revision, it is served (or 304)
 //! without touching the tenants at all.
 
+pub mod atomic_file;
 mod cache;
+pub mod file_sync;
 mod served;
 
 use std::collections::HashMap;
 
 pub use cache::ConfigCache;
-pub use served::{ChunkBody, ServedConfig};
+pub use served::ServedConfig;
 use tenant_configgen::{
-    ConfigError, Dialect, IncrementalConfig, Mode, RenderOptions, SecretsMode, TenantSource,
+    ConfigError, Dialect, IncrementalConfig, Mode, RenderOptions, RenderedConfig, SecretsMode,
+    TenantSource,
 };
 use tenant_core::{Channel, Tenant, TenantId};
 use tenant_store::crypto::KeyRing;
 use tenant_store::{AnyConnection, StoreResult, channels, tenants};
+
+use crate::error::ServiceResult;
 
 /// Every active tenant with its channels (the renderer keeps only the served ones); with
 /// `include_suspended`, every tenant. Both tables are read by sequential scans and joined here:
@@ -60,6 +66,34 @@ pub fn as_sources(loaded: &[(Tenant, Vec<Channel>)]) -> Vec<TenantSource<'_>> {
         .iter()
         .map(|(tenant, channels)| TenantSource { tenant, channels })
         .collect()
+}
+
+/// The combined document of every active tenant, rendered at once from the store (the CLI's
+/// `config render`; the server keeps it incrementally instead, see [`ConfigCache`]).
+pub fn render_combined(
+    conn: &mut AnyConnection,
+    opts: &RenderOptions,
+    ring: &KeyRing,
+) -> ServiceResult<RenderedConfig> {
+    let loaded = load_sources(conn, false, ring)?;
+    Ok(tenant_configgen::render_combined(
+        &as_sources(&loaded),
+        opts,
+    )?)
+}
+
+/// One tenant's own document, rendered from the store (a suspended tenant's has no agent).
+pub fn render_tenant(
+    conn: &mut AnyConnection,
+    id: &TenantId,
+    opts: &RenderOptions,
+    ring: &KeyRing,
+) -> ServiceResult<RenderedConfig> {
+    let loaded = [(tenants::find(conn, id)?, channels::list(conn, id, ring)?)];
+    Ok(tenant_configgen::render_tenant(
+        &as_sources(&loaded)[0],
+        opts,
+    )?)
 }
 
 /// One tenant's own document (`GET /tenants/{id}/config`), assembled like the combined one, so

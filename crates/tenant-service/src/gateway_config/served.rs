@@ -1,19 +1,13 @@
-//! A config document as served: its bytes as shared chunks, its strong `ETag`, and a response
-//! body that streams the chunks.
+//! A config document as served: its bytes as shared chunks and its strong `ETag`.
 //!
-//! The body never exists as one contiguous copy: the chunks are the renderer's own buffers
-//! (shared `Bytes`), and the response hands them to the connection one at a time. (Handing
-//! actix-web one 50 MB `Bytes` made it copy the whole document into its write buffer per
-//! response, a second copy of the document per concurrent request.)
+//! The document never exists as one contiguous copy: the chunks are the renderer's own buffers
+//! (shared `Bytes`), and a response hands them to the connection one at a time (the server's
+//! `ChunkBody`). (Handing actix-web one 50 MB `Bytes` made it copy the whole document into its
+//! write buffer per response, a second copy of the document per concurrent request.)
 
 use std::collections::HashMap;
-use std::convert::Infallible;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use actix_web::body::{BodySize, MessageBody};
-use actix_web::web::Bytes;
+use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use tenant_configgen::ChunkedConfig;
 
@@ -90,12 +84,9 @@ impl ServedConfig {
             .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == ours)
     }
 
-    /// The document as a response body (sized: `Content-Length` is set).
-    pub fn body(self: &Arc<Self>) -> ChunkBody {
-        ChunkBody {
-            doc: Arc::clone(self),
-            next: 0,
-        }
+    /// The chunks, in order: the document is their concatenation.
+    pub fn chunks(&self) -> &[Bytes] {
+        &self.chunks
     }
 
     /// The document as one buffer (a copy; for tests and tools).
@@ -105,31 +96,6 @@ impl ServedConfig {
             out.extend_from_slice(c);
         }
         out
-    }
-}
-
-/// A response body streaming a [`ServedConfig`]'s chunks, sharing them.
-#[derive(Debug)]
-pub struct ChunkBody {
-    doc: Arc<ServedConfig>,
-    next: usize,
-}
-
-impl MessageBody for ChunkBody {
-    type Error = Infallible;
-
-    fn size(&self) -> BodySize {
-        BodySize::Sized(self.doc.len as u64)
-    }
-
-    fn poll_next(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        let this = self.get_mut();
-        let chunk = this.doc.chunks.get(this.next).cloned();
-        this.next += 1;
-        Poll::Ready(chunk.map(Ok))
     }
 }
 

@@ -21,8 +21,6 @@ use std::time::{Duration, Instant};
 use tenant_store::{AnyConnection, Database, StoreError};
 use tokio::sync::oneshot;
 
-use crate::error::ApiError;
-
 /// Settings of the writer threads (`SAAS_WRITE_*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupCommitConfig {
@@ -60,15 +58,6 @@ pub enum GroupCommitError {
     /// The writers stopped (shutdown) or failed while writing this request.
     #[error("the write was not completed")]
     Stopped,
-}
-
-impl From<GroupCommitError> for ApiError {
-    fn from(e: GroupCommitError) -> Self {
-        match e {
-            GroupCommitError::Overloaded => ApiError::Unavailable(e.to_string()),
-            GroupCommitError::Stopped => ApiError::Internal(e.to_string()),
-        }
-    }
 }
 
 struct Job<I, O> {

@@ -1,21 +1,21 @@
-//! The server's batched write paths ([`crate::group_commit`]): event ingest and tenant
-//! creation, each a queue with its writer threads, shared by every HTTP worker.
+//! The batched write paths ([`super::engine`]): event ingest and tenant creation, each a queue
+//! with its writer threads, shared by every caller (every HTTP worker of the server).
 
 use chrono::{DateTime, Utc};
 use tenant_core::{Secret, Tenant};
 use tenant_store::{Database, StoreError, StoreResult};
 use tenant_webhooks::ingest::{Accepted, IngestError, Ingestor, TenantLookup, ValidEvent};
 
+use super::engine::{GroupCommit, GroupCommitConfig};
 use crate::api_keys::ApiKeyHasher;
-use crate::group_commit::{GroupCommit, GroupCommitConfig};
-use crate::service::{self, CreateTenant};
+use crate::tenants::{self, CreateTenant};
 
 /// An event to ingest, validated, with the time it was received.
 pub type IngestJob = (ValidEvent, DateTime<Utc>);
 
 /// The batched write paths.
 #[derive(Debug)]
-pub struct Writers {
+pub struct WritePaths {
     /// `POST /events` and `POST /webhooks/message`.
     pub ingest: GroupCommit<IngestJob, Result<Accepted, IngestError>>,
     /// `POST /tenants`.
@@ -26,7 +26,7 @@ fn unavailable(e: &StoreError) -> StoreError {
     StoreError::Pool(e.to_string())
 }
 
-impl Writers {
+impl WritePaths {
     /// Starts the writer threads of both paths.
     pub fn start(
         db: &Database,
@@ -45,7 +45,7 @@ impl Writers {
             "tenant-create",
             db.clone(),
             config,
-            move |conn, batch: &[CreateTenant]| service::create_tenants(conn, &hasher, batch),
+            move |conn, batch: &[CreateTenant]| tenants::create_tenants(conn, &hasher, batch),
             |e| Err(unavailable(e)),
         )?;
         Ok(Self {

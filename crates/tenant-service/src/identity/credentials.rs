@@ -9,9 +9,9 @@ use tenant_store::{AnyConnection, operator_users, users, write_transaction};
 
 use super::jwt::Subject;
 use super::sessions::{TokenPair, current_subject, issue_pair};
-use super::{FlowError, Identity, password, throttle};
-use crate::auth::hash_token_hex;
-use crate::error::ApiError;
+use super::{Identity, password, throttle};
+use crate::error::{ServiceError, ServiceResult};
+use crate::tokens::hash_token_hex;
 
 /// Changes the caller's own password after checking the current one (throttled like a login);
 /// revokes every other session and returns a fresh pair.
@@ -23,17 +23,17 @@ pub fn change_password(
     current: &Secret,
     new: &Secret,
     now: DateTime<Utc>,
-) -> Result<TokenPair, FlowError> {
+) -> ServiceResult<TokenPair> {
     password::validate_new("newPassword", new)?;
     let (subject, stored) = match owner {
         TokenOwner::TenantUser(id) => {
-            let u = users::find_for_auth(conn, &id)?.ok_or(ApiError::Unauthorized)?;
-            let subject = current_subject(conn, owner)?.ok_or(ApiError::Unauthorized)?;
+            let u = users::find_for_auth(conn, &id)?.ok_or(ServiceError::Unauthenticated)?;
+            let subject = current_subject(conn, owner)?.ok_or(ServiceError::Unauthenticated)?;
             (subject, u.password_hash)
         }
         TokenOwner::OperatorUser(id) => {
             let o = operator_users::find(conn, &id)?;
-            let subject = current_subject(conn, owner)?.ok_or(ApiError::Unauthorized)?;
+            let subject = current_subject(conn, owner)?.ok_or(ServiceError::Unauthenticated)?;
             (subject, Some(o.password_hash))
         }
     };
@@ -44,15 +44,15 @@ pub fn change_password(
         },
     );
     if let Some(secs) = throttle::retry_after(conn, &[key.as_str()], now)? {
-        return Err(FlowError::Throttled {
+        return Err(ServiceError::Throttled {
             retry_after_secs: secs,
         });
     }
     if !stored.is_some_and(|h| password::verify(current, &h)) {
         throttle::record_failure(conn, &key, throttle::ACCOUNT, now)?;
-        return Err(FlowError::InvalidCredentials);
+        return Err(ServiceError::InvalidCredentials);
     }
-    let hash = password::hash(new).map_err(ApiError::Internal)?;
+    let hash = password::hash(new).map_err(ServiceError::Internal)?;
     write_transaction(conn, |c| {
         let tenant_id = match subject {
             Subject::TenantUser { id, tenant_id, .. } => {
@@ -98,24 +98,24 @@ pub fn accept_invite(
     token: &Secret,
     new: &Secret,
     now: DateTime<Utc>,
-) -> Result<TokenPair, FlowError> {
+) -> ServiceResult<TokenPair> {
     password::validate_new("password", new)?;
     let Some(user) = users::find_by_invite_hash(conn, &hash_token_hex(token.expose()))? else {
-        return Err(FlowError::InvalidToken);
+        return Err(ServiceError::InvalidToken);
     };
     if user.disabled || user.invite_expires_at.is_none_or(|at| at.and_utc() <= now) {
-        return Err(FlowError::InvalidToken);
+        return Err(ServiceError::InvalidToken);
     }
     let tenant_id: TenantId = user
         .tenant_id
         .parse()
-        .map_err(|_| FlowError::InvalidToken)?;
+        .map_err(|_| ServiceError::InvalidToken)?;
     let subject = Subject::TenantUser {
         id: user.uuid()?,
         tenant_id,
         role: user.role()?,
     };
-    let hash = password::hash(new).map_err(ApiError::Internal)?;
+    let hash = password::hash(new).map_err(ServiceError::Internal)?;
     write_transaction(conn, |c| {
         let id = user.uuid()?;
         users::set_password(c, &tenant_id, &id, &hash, now)?;

@@ -10,7 +10,8 @@ use tenant_store::{AnyConnection, StoreError, operator_users, users, write_trans
 
 use super::jwt::Subject;
 use super::sessions::{TokenPair, issue_pair};
-use super::{FlowError, Identity, password, throttle};
+use super::{Identity, password, throttle};
+use crate::error::{ServiceError, ServiceResult};
 
 /// A login attempt.
 #[derive(Debug)]
@@ -76,7 +77,7 @@ pub fn login(
     ctx: &AuditContext,
     attempt: LoginAttempt,
     now: DateTime<Utc>,
-) -> Result<TokenPair, FlowError> {
+) -> ServiceResult<TokenPair> {
     let tenant_id = match &attempt.tenant {
         Some(raw) => resolve_tenant(conn, raw)?,
         None => None,
@@ -92,7 +93,7 @@ pub fn login(
     let mut keys = vec![account_key.as_str()];
     keys.extend(address_key.as_deref());
     if let Some(secs) = throttle::retry_after(conn, &keys, now)? {
-        return Err(FlowError::Throttled {
+        return Err(ServiceError::Throttled {
             retry_after_secs: secs,
         });
     }
@@ -134,7 +135,7 @@ pub fn login(
             },
             now,
         )?;
-        return Err(FlowError::InvalidCredentials);
+        return Err(ServiceError::InvalidCredentials);
     };
     let subject = candidate.subject;
     write_transaction(conn, |c| {

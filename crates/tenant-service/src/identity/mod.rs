@@ -8,28 +8,28 @@
 
 use std::sync::OnceLock;
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
 use tenant_core::Secret;
 
-use crate::error::{ApiError, ErrorBody, ErrorDetail};
-use crate::keyfile;
+use crate::deployment::Deployment;
+use crate::dev_secrets;
 use crate::principal::Principal;
-use crate::settings::{Environment, Settings};
 
+pub mod config;
 pub mod credentials;
 pub mod jwt;
 pub mod login;
 pub mod oidc;
 pub mod password;
 pub mod sessions;
-pub mod settings;
 pub mod throttle;
 pub mod users;
 
+pub use config::{IdentitySettings, MappedRole, OidcSettings};
 use jwt::JwtKeys;
 use oidc::OidcVerifier;
+
+/// The file in the data directory holding the generated development JWT signing key.
+pub const DEV_KEY_FILE: &str = "jwt.key";
 
 /// Why user authentication could not be set up at start.
 #[derive(Debug, thiserror::Error)]
@@ -56,16 +56,15 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// Builds it from settings: the configured JWT secret, or in development one generated into
-    /// `data_dir/jwt.key` (with a warning).
-    pub fn build(settings: &Settings) -> Result<Self, IdentityError> {
-        let ids = &settings.identity;
-        let jwt = match (&ids.jwt_secret, settings.environment) {
-            (Some(secret), _) => JwtKeys::new(secret.expose().as_bytes()),
-            (None, Environment::Production) => return Err(IdentityError::MissingSecret),
-            (None, Environment::Development) => {
-                let path = settings.data_dir.join("jwt.key");
-                let file = keyfile::load_or_generate(&path, 32)?;
+    /// Builds it from its settings: the configured JWT secret, or in development one generated
+    /// into `data_dir/jwt.key` (with a warning).
+    pub fn build(ids: &IdentitySettings, deployment: &Deployment) -> Result<Self, IdentityError> {
+        let jwt = match &ids.jwt_secret {
+            Some(secret) => JwtKeys::new(secret.expose().as_bytes()),
+            None if deployment.is_production() => return Err(IdentityError::MissingSecret),
+            None => {
+                let path = deployment.data_dir.join(DEV_KEY_FILE);
+                let file = dev_secrets::load_or_generate(&path, 32)?;
                 if file.generated {
                     tracing::warn!(
                         path = %path.display(),
@@ -142,7 +141,7 @@ impl Identity {
     /// exist so that unknown emails cost the same time as wrong passwords. Made on first use.
     pub fn dummy_hash(&self) -> &str {
         self.dummy_hash.get_or_init(|| {
-            let random = crate::auth::generate_token("dummy_");
+            let random = crate::tokens::generate_token("dummy_");
             password::hash(&Secret::new(random.expose())).unwrap_or_default()
         })
     }
@@ -153,105 +152,34 @@ impl Identity {
 #[error("invalid bearer token")]
 pub struct AuthError;
 
-/// Errors of the login, refresh and invite flows.
-#[derive(Debug, thiserror::Error)]
-pub enum FlowError {
-    /// Wrong email or password, or an unknown account: the same answer for all.
-    #[error("invalid email or password")]
-    InvalidCredentials,
-    /// A refresh or invite token that is unknown, used, revoked or expired.
-    #[error("invalid or expired token")]
-    InvalidToken,
-    /// Too many failures: try again later.
-    #[error("too many failed attempts; retry later")]
-    Throttled {
-        /// Seconds to wait.
-        retry_after_secs: u64,
-    },
-    /// Anything the generic API errors cover.
-    #[error(transparent)]
-    Api(#[from] ApiError),
-}
-
-impl From<tenant_store::StoreError> for FlowError {
-    fn from(e: tenant_store::StoreError) -> Self {
-        FlowError::Api(e.into())
-    }
-}
-
-impl From<tenant_store::DieselError> for FlowError {
-    fn from(e: tenant_store::DieselError) -> Self {
-        FlowError::Api(tenant_store::StoreError::from(e).into())
-    }
-}
-
-impl From<tenant_core::ValidationError> for FlowError {
-    fn from(e: tenant_core::ValidationError) -> Self {
-        FlowError::Api(e.into())
-    }
-}
-
-impl ResponseError for FlowError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            FlowError::InvalidCredentials | FlowError::InvalidToken => StatusCode::UNAUTHORIZED,
-            FlowError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-            FlowError::Api(e) => e.status_code(),
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let (code, details) = match self {
-            FlowError::Api(e) => return e.error_response(),
-            FlowError::InvalidCredentials => ("invalid_credentials", json!({})),
-            FlowError::InvalidToken => ("invalid_token", json!({})),
-            FlowError::Throttled { retry_after_secs } => (
-                "too_many_attempts",
-                json!({ "retryAfterSecs": retry_after_secs }),
-            ),
-        };
-        let mut resp = HttpResponse::build(self.status_code());
-        if let FlowError::Throttled { retry_after_secs } = self {
-            resp.insert_header(("Retry-After", retry_after_secs.to_string()));
-        }
-        resp.json(ErrorBody {
-            error: ErrorDetail {
-                code: code.to_owned(),
-                message: self.to_string(),
-                details,
-            },
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deployment::Environment;
 
-    fn settings(vars: &[(&str, &str)]) -> Settings {
-        let map: std::collections::HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).into(), (*v).into()))
-            .collect();
-        Settings::from_lookup(|k| map.get(k).cloned()).unwrap()
+    fn deployment(environment: Environment, data_dir: &std::path::Path) -> Deployment {
+        Deployment {
+            environment,
+            data_dir: data_dir.to_owned(),
+        }
     }
 
     #[test]
     fn production_needs_a_configured_secret_development_generates_one() {
         let dir = std::env::temp_dir().join(format!("identity-{}", uuid::Uuid::new_v4()));
-        let dir_str = dir.to_str().unwrap().to_owned();
-        let prod = settings(&[("SAAS_ENV", "production"), ("SAAS_DATA_DIR", &dir_str)]);
+        let none = IdentitySettings::default();
+        let prod = deployment(Environment::Production, &dir);
         assert!(matches!(
-            Identity::build(&prod),
+            Identity::build(&none, &prod),
             Err(IdentityError::MissingSecret)
         ));
         assert!(!dir.exists(), "nothing generated in production");
 
-        let dev = settings(&[("SAAS_DATA_DIR", &dir_str)]);
-        let first = Identity::build(&dev).unwrap();
+        let dev = deployment(Environment::Development, &dir);
+        let first = Identity::build(&none, &dev).unwrap();
         assert!(dir.join("jwt.key").exists());
         // The same key on the next start: tokens survive restarts.
-        let again = Identity::build(&dev).unwrap();
+        let again = Identity::build(&none, &dev).unwrap();
         let subject = jwt::Subject::Operator {
             id: uuid::Uuid::new_v4(),
         };
@@ -262,10 +190,11 @@ mod tests {
         assert_eq!(again.jwt().verify(&token).unwrap(), subject);
         std::fs::remove_dir_all(&dir).unwrap();
 
-        let configured = settings(&[
-            ("SAAS_ENV", "production"),
-            ("SAAS_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
-        ]);
-        assert!(Identity::build(&configured).is_ok());
+        let configured = IdentitySettings {
+            jwt_secret: Some(Secret::new("0123456789abcdef0123456789abcdef")),
+            ..IdentitySettings::default()
+        };
+        assert!(Identity::build(&configured, &prod).is_ok());
+        assert!(!dir.exists(), "nothing generated with a configured secret");
     }
 }

@@ -14,7 +14,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 use tenant_core::TenantId;
 
-use super::settings::{MappedRole, OidcSettings};
+use super::config::{MappedRole, OidcSettings};
 use crate::principal::{ActorRef, Principal};
 
 /// Least time between two fetches of the key set.

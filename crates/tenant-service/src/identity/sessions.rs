@@ -8,10 +8,10 @@ use tenant_store::refresh_tokens::{self, TokenOwner};
 use tenant_store::{AnyConnection, StoreError, operator_users, users, write_transaction};
 use uuid::Uuid;
 
+use super::Identity;
 use super::jwt::Subject;
-use super::{FlowError, Identity};
-use crate::auth::{generate_token, hash_token_hex};
-use crate::error::ApiError;
+use crate::error::{ServiceError, ServiceResult};
+use crate::tokens::{generate_token, hash_token_hex};
 
 /// The prefix of refresh tokens.
 pub const REFRESH_TOKEN_PREFIX: &str = "msrt_";
@@ -40,7 +40,7 @@ pub(super) fn issue_pair(
     subject: Subject,
     family: Option<&Uuid>,
     now: DateTime<Utc>,
-) -> Result<TokenPair, FlowError> {
+) -> ServiceResult<TokenPair> {
     let owner = match subject {
         Subject::TenantUser { id, .. } => TokenOwner::TenantUser(id),
         Subject::Operator { id } => TokenOwner::OperatorUser(id),
@@ -58,7 +58,7 @@ pub(super) fn issue_pair(
     let access = identity
         .jwt()
         .issue(subject, now.timestamp(), identity.access_ttl_secs())
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
     Ok(TokenPair {
         access_token: Secret::new(access),
         expires_in: identity.access_ttl_secs(),
@@ -101,12 +101,12 @@ pub fn refresh(
     ctx: &AuditContext,
     token: &Secret,
     now: DateTime<Utc>,
-) -> Result<TokenPair, FlowError> {
+) -> ServiceResult<TokenPair> {
     let Some(row) = refresh_tokens::find_by_hash(conn, &hash_token_hex(token.expose()))? else {
-        return Err(FlowError::InvalidToken);
+        return Err(ServiceError::InvalidToken);
     };
-    let owner = row.owner().ok_or(FlowError::InvalidToken)?;
-    let reuse = |conn: &mut AnyConnection| -> Result<FlowError, FlowError> {
+    let owner = row.owner().ok_or(ServiceError::InvalidToken)?;
+    let reuse = |conn: &mut AnyConnection| -> ServiceResult<ServiceError> {
         let revoked = refresh_tokens::revoke_family(conn, &row.family_id, now)?;
         tracing::warn!(
             token.family = %row.family_id,
@@ -129,22 +129,25 @@ pub fn refresh(
             },
             now,
         )?;
-        Ok(FlowError::InvalidToken)
+        Ok(ServiceError::InvalidToken)
     };
     if row.used_at.is_some() || row.revoked_at.is_some() {
         return Err(reuse(conn)?);
     }
     if row.expires_at.and_utc() <= now {
-        return Err(FlowError::InvalidToken);
+        return Err(ServiceError::InvalidToken);
     }
-    let family: Uuid = row.family_id.parse().map_err(|_| FlowError::InvalidToken)?;
+    let family: Uuid = row
+        .family_id
+        .parse()
+        .map_err(|_| ServiceError::InvalidToken)?;
     let outcome = write_transaction(conn, |c| {
         if !refresh_tokens::mark_used(c, &row.id, now)? {
             return Ok(None);
         }
         let Some(subject) = current_subject(c, owner)? else {
             refresh_tokens::revoke_family(c, &row.family_id, now)?;
-            return Err(FlowError::InvalidToken);
+            return Err(ServiceError::InvalidToken);
         };
         issue_pair(c, identity, subject, Some(&family), now).map(Some)
     });
@@ -152,9 +155,9 @@ pub fn refresh(
         Ok(Some(pair)) => Ok(pair),
         // Someone used it between our read and our update.
         Ok(None) => Err(reuse(conn)?),
-        Err(FlowError::InvalidToken) => {
+        Err(ServiceError::InvalidToken) => {
             refresh_tokens::revoke_family(conn, &row.family_id, now)?;
-            Err(FlowError::InvalidToken)
+            Err(ServiceError::InvalidToken)
         }
         Err(e) => Err(e),
     }
@@ -168,7 +171,7 @@ pub fn logout(
     owner: TokenOwner,
     token: &Secret,
     now: DateTime<Utc>,
-) -> Result<(), FlowError> {
+) -> ServiceResult<()> {
     let Some(row) = refresh_tokens::find_by_hash(conn, &hash_token_hex(token.expose()))? else {
         return Ok(());
     };

@@ -11,7 +11,7 @@ use tenant_store::users::{self, NewTenantUser, TenantUserRow};
 use tenant_store::{AnyConnection, StoreError, StoreResult, write_transaction};
 use uuid::Uuid;
 
-use crate::auth::{generate_token, hash_token_hex};
+use crate::tokens::{generate_token, hash_token_hex};
 
 /// The prefix of invite tokens.
 pub const INVITE_PREFIX: &str = "msinv_";
