@@ -8,9 +8,14 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use serde_json::json;
+use tenant_service::ControlPlane;
 use tenant_service::api_keys::{ApiKeyAuth, ApiKeyCache, ApiKeyHasher};
 use tenant_service::background::Background;
+use tenant_service::control_plane::Parts;
 use tenant_service::db::OpenError;
+use tenant_service::group_commit::WritePaths;
+use tenant_service::identity::Identity;
+use tenant_service::tenant_cache::TenantCache;
 use tenant_service::tokens::{self, GeneratedToken};
 use tenant_store::crypto::KeyRing;
 use tenant_store::{Database, StoreError};
@@ -112,13 +117,10 @@ impl Application {
             settings.admin_token.as_ref(),
             settings.gateway_token.as_ref(),
         )?;
-        let identity = web::Data::new(tenant_service::identity::Identity::build(
-            &settings.identity,
-            &settings.deployment(),
-        )?);
+        let identity = Identity::build(&settings.identity, &settings.deployment())?;
         // Made now rather than on the first unknown-email login, whose timing would stand out.
         let _ = identity.dummy_hash();
-        let api_keys = Arc::new(api_key_auth(settings)?);
+        let api_keys = api_key_auth(settings)?;
         let listener = TcpListener::bind((settings.bind_address, settings.port))?;
         let port = listener.local_addr()?.port();
         tracing::info!(
@@ -127,30 +129,27 @@ impl Application {
             database = %settings.database_url.redacted(),
             "listening"
         );
-        let tenants = Arc::new(tenant_service::tenant_cache::TenantCache::new(
+        let tenant_cache = Arc::new(TenantCache::new(
             settings.tenant_cache_size,
             settings.tenant_cache_sync,
             routes::tenants::tenant_json,
         ));
         let webhooks = settings.webhooks.service_config();
         let background = Background::new(&db, &keys, &webhooks)?
-            .with_tenant_cache(Arc::clone(&tenants), settings.tenant_cache_sync);
-        let writers = Arc::new(tenant_service::group_commit::WritePaths::start(
-            &db,
-            &settings.writes,
-            api_keys.hasher.clone(),
-        )?);
-        let state = web::Data::new(AppState {
-            db,
-            auth,
-            api_keys,
-            tenants,
-            render: settings.render.clone(),
-            config_cache: Default::default(),
-            keys,
+            .with_tenant_cache(Arc::clone(&tenant_cache), settings.tenant_cache_sync);
+        let writes = WritePaths::start(&db, &settings.writes, api_keys.hasher.clone())?;
+        let control = ControlPlane::from_parts(Parts {
             webhooks: background.webhook_state(&webhooks),
-            writers,
+            db,
+            keys,
+            render: settings.render.clone(),
+            service_auth: auth,
+            api_keys,
+            identity,
+            tenant_cache,
+            writes,
         });
+        let state = web::Data::new(AppState { control });
         let request_log = web::Data::new(RequestLog {
             settings: settings.access_log,
             ids: Default::default(),
@@ -166,7 +165,6 @@ impl Application {
                 .to_json()
                 .unwrap_or_else(|e| format!(r#"{{"error":"{e}"}}"#));
             app.app_data(state.clone())
-                .app_data(identity.clone())
                 .app_data(request_log.clone())
                 .app_data(BodyLimit(limit))
                 .app_data(web::PayloadConfig::new(limit))

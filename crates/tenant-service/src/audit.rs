@@ -1,8 +1,25 @@
-//! The audit entries the use cases write: what an entry about a tenant's resource looks like,
-//! and which fields a change touched (names only, never values).
+//! The audit log: what an entry about a tenant's resource looks like, which fields a change
+//! touched (names only, never values), and reading the log (a tenant's, or everyone's).
 
-use tenant_core::TenantId;
-use tenant_store::audit::AuditEvent;
+use tenant_core::{Page, PageRequest, TenantId};
+use tenant_store::AnyConnection;
+use tenant_store::audit::{self, AuditEvent, AuditFilter, AuditRow};
+
+use crate::error::ServiceResult;
+
+/// A page of the audit log, newest first: one tenant's entries (also after the tenant was
+/// deleted: the log outlives it), or with `None` everyone's and those of no tenant.
+pub fn page(
+    conn: &mut AnyConnection,
+    tenant_id: Option<&TenantId>,
+    filter: &AuditFilter,
+    page: &PageRequest,
+) -> ServiceResult<Page<AuditRow>> {
+    Ok(match tenant_id {
+        Some(t) => audit::page_for_tenant(conn, t, filter, page)?,
+        None => audit::page_all(conn, filter, page)?,
+    })
+}
 
 /// The names of the fields a change sets.
 pub fn changed_fields(fields: &[(&'static str, bool)]) -> Vec<&'static str> {

@@ -1,4 +1,5 @@
-//! A tenant's channels: add, change, remove, each in one transaction with its audit entry. The
+//! A tenant's channels: list and read (credentials opened with the key ring, shown redacted by
+//! the caller), add, change, remove, each change in one transaction with its audit entry. The
 //! audit entry names the credential fields touched, never their values.
 
 use serde_json::json;
@@ -8,6 +9,28 @@ use tenant_store::crypto::KeyRing;
 use tenant_store::{AnyConnection, StoreResult, channels, write_transaction};
 
 use crate::audit::{changed_fields, event};
+use crate::error::ServiceResult;
+use crate::tenant_scope::require_tenant;
+
+/// A tenant's channels, in kind order (`NotFound("tenant")` for a missing tenant).
+pub fn list_channels(
+    conn: &mut AnyConnection,
+    tenant_id: &TenantId,
+    ring: &KeyRing,
+) -> ServiceResult<Vec<Channel>> {
+    require_tenant(conn, tenant_id)?;
+    Ok(channels::list(conn, tenant_id, ring)?)
+}
+
+/// One of a tenant's channels.
+pub fn find_channel(
+    conn: &mut AnyConnection,
+    tenant_id: &TenantId,
+    kind: ChannelKind,
+    ring: &KeyRing,
+) -> StoreResult<Channel> {
+    channels::find(conn, tenant_id, kind, ring)
+}
 
 /// Adds a channel to a tenant.
 pub fn create_channel(

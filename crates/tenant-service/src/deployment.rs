@@ -4,7 +4,9 @@
 //! signing key) is generated once into the data directory in development, and refused in
 //! production: see [`crate::dev_secrets`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use tenant_store::DatabaseUrl;
 
 /// Which kind of deployment this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,5 +43,17 @@ impl Deployment {
     /// Whether secrets must be configured rather than generated.
     pub fn is_production(&self) -> bool {
         self.environment == Environment::Production
+    }
+}
+
+/// The data directory when none is configured: the SQLite file's directory, or `data` for
+/// PostgreSQL.
+pub fn default_data_dir(url: &DatabaseUrl) -> PathBuf {
+    match url {
+        DatabaseUrl::Sqlite(path) => match path.parent() {
+            Some(dir) if dir != Path::new("") => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        },
+        DatabaseUrl::Postgres(_) => PathBuf::from("data"),
     }
 }

@@ -14,6 +14,8 @@ use tenant_store::{AnyConnection, StoreResult, tenants, write_transaction};
 use crate::api_keys::ApiKeyHasher;
 use crate::api_keys::issue::{self as key_service, KeySpec};
 use crate::audit::{changed_fields, event};
+use crate::error::{ServiceError, ServiceResult};
+use crate::principal::Principal;
 
 /// Creates a tenant and its first API key (role owner); returns both (the key in clear, this
 /// once).
@@ -138,6 +140,36 @@ pub fn list_tenants(
     page: &PageRequest,
 ) -> StoreResult<Page<Tenant>> {
     tenants::list(conn, filter, page)
+}
+
+/// A change to a tenant as asked: only the fields present change.
+#[derive(Debug, Clone, Default)]
+pub struct TenantPatch {
+    /// New display name.
+    pub name: Option<String>,
+    /// New slug.
+    pub slug: Option<String>,
+    /// New plan.
+    pub plan: Option<String>,
+    /// New status: `active` or `suspended`.
+    pub status: Option<String>,
+}
+
+impl TenantPatch {
+    /// Checks the change `by` asks for: suspending or reactivating a tenant is the operator's
+    /// decision, not the tenant's (`Forbidden` for a tenant principal, before any field is
+    /// looked at); then every field's rules.
+    pub fn check(&self, by: &Principal) -> ServiceResult<TenantUpdate> {
+        if self.status.is_some() && matches!(by, Principal::Tenant { .. }) {
+            return Err(ServiceError::Forbidden);
+        }
+        Ok(TenantUpdate::parse(
+            self.name.as_deref(),
+            self.slug.as_deref(),
+            self.plan.as_deref(),
+            self.status.as_deref(),
+        )?)
+    }
 }
 
 /// Updates a tenant.

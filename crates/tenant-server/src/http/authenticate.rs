@@ -7,10 +7,6 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, ResponseError, web};
-use tenant_service::identity::Identity;
-use tenant_service::principal::{ActorRef, Principal};
-use tenant_service::tokens::API_KEY_PREFIX;
-use tenant_store::access_tokens::TokenScope;
 
 use crate::http::error::ApiError;
 use crate::http::route_table::authorize;
@@ -23,41 +19,6 @@ fn is_public(path: &str) -> bool {
         path,
         "/health" | "/ready" | "/auth/login" | "/auth/refresh" | "/auth/accept-invite"
     )
-}
-
-/// Who presents `token`: each credential source in turn — service tokens (operators, gateways),
-/// tenant API keys, then JWTs (the server's own access tokens, or the external issuer's).
-/// `Ok(None)`: nobody (401).
-pub async fn authenticate(
-    state: &AppState,
-    identity: Option<&Identity>,
-    token: &str,
-) -> Result<Option<Principal>, ApiError> {
-    match state.auth.scope_of(token) {
-        Some(TokenScope::Operator) => {
-            return Ok(Some(Principal::Operator {
-                actor: ActorRef::ServiceToken(None),
-            }));
-        }
-        Some(TokenScope::Gateway) => {
-            return Ok(Some(Principal::Gateway {
-                actor: ActorRef::ServiceToken(None),
-            }));
-        }
-        None => {}
-    }
-    if token.starts_with(API_KEY_PREFIX) {
-        return Ok(state.api_keys.authenticate(&state.db, token).await?);
-    }
-    match identity {
-        // A refused JWT is a 401 like any unknown token; why is logged by the verifier.
-        Some(identity) => Ok(identity
-            .principal_from_bearer_jwt(token)
-            .await
-            .ok()
-            .flatten()),
-        None => Ok(None),
-    }
 }
 
 /// Requires a valid credential on every path but the public ones, and applies
@@ -73,7 +34,6 @@ pub async fn require_auth(
             .map(ServiceResponse::map_into_left_body);
     }
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let identity = req.app_data::<web::Data<Identity>>().cloned();
     let token = req
         .headers()
         .get(AUTHORIZATION)
@@ -81,9 +41,7 @@ pub async fn require_auth(
         .and_then(bearer_token)
         .map(str::to_owned);
     let found = match (state, token) {
-        (Some(state), Some(token)) => {
-            authenticate(&state, identity.as_ref().map(|i| i.get_ref()), &token).await
-        }
+        (Some(state), Some(token)) => state.control.authenticate(&token).await,
         _ => Ok(None),
     };
     let principal = match found {
@@ -93,7 +51,7 @@ pub async fn require_auth(
             return Ok(req.into_response(res).map_into_right_body());
         }
         Err(e) => {
-            let res = e.error_response();
+            let res = ApiError::from(e).error_response();
             return Ok(req.into_response(res).map_into_right_body());
         }
     };

@@ -5,19 +5,14 @@
 
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use serde::{Deserialize, Serialize};
-use tenant_core::{Email, Secret};
-use tenant_service::identity::Identity;
-use tenant_service::identity::credentials;
-use tenant_service::identity::login::{self as login_flow, LoginAttempt};
-use tenant_service::identity::sessions::{self, TokenPair};
-use tenant_service::principal::{ActorRef, Principal};
+use tenant_core::Secret;
+use tenant_service::identity::login::LoginAttempt;
+use tenant_service::identity::sessions::TokenPair;
 use tenant_store::audit::AuditContext;
-use tenant_store::refresh_tokens::TokenOwner;
 use utoipa::ToSchema;
 
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::ApiJson;
-use crate::http::extract::{Actor, Caller};
+use crate::http::extract::{Actor, ApiJson, Caller};
 use crate::http::request_log::audit_context;
 use crate::state::AppState;
 
@@ -121,26 +116,10 @@ fn tokens(pair: TokenPair) -> HttpResponse {
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
-    identity: web::Data<Identity>,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let attempt = LoginAttempt {
-        tenant: body.tenant.filter(|t| !t.trim().is_empty()),
-        email: Email::parse(&body.email)?,
-        password: body.password,
-    };
-    let ctx = anonymous(&req);
-    let pair = state
-        .run(move |c| {
-            Ok(login_flow::login(
-                c,
-                &identity,
-                &ctx,
-                attempt,
-                tenant_core::now(),
-            )?)
-        })
-        .await?;
+    let attempt = LoginAttempt::parse(body.tenant, &body.email, body.password)?;
+    let pair = state.control.login(anonymous(&req), attempt).await?;
     Ok(tokens(pair))
 }
 
@@ -155,31 +134,13 @@ pub async fn login(
 pub async fn refresh(
     req: HttpRequest,
     state: web::Data<AppState>,
-    identity: web::Data<Identity>,
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let ctx = anonymous(&req);
     let pair = state
-        .run(move |c| {
-            Ok(sessions::refresh(
-                c,
-                &identity,
-                &ctx,
-                &body.refresh_token,
-                tenant_core::now(),
-            )?)
-        })
+        .control
+        .refresh(anonymous(&req), body.refresh_token)
         .await?;
     Ok(tokens(pair))
-}
-
-/// The user a principal is, for the self-service routes.
-fn own_account(principal: &Principal) -> Result<TokenOwner, ApiError> {
-    match principal.actor() {
-        ActorRef::User(id) => Ok(TokenOwner::TenantUser(*id)),
-        ActorRef::OperatorUser(id) => Ok(TokenOwner::OperatorUser(*id)),
-        _ => Err(ApiError::Forbidden),
-    }
 }
 
 /// Logs out: revokes the given refresh token and every token of its login.
@@ -195,17 +156,9 @@ pub async fn logout(
     actor: Actor,
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let owner = own_account(&caller)?;
     state
-        .run(move |c| {
-            Ok(sessions::logout(
-                c,
-                &actor.0,
-                owner,
-                &body.refresh_token,
-                tenant_core::now(),
-            )?)
-        })
+        .control
+        .logout(actor.0, &caller, body.refresh_token)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -222,24 +175,13 @@ pub async fn logout(
 #[post("/auth/password")]
 pub async fn change_password(
     state: web::Data<AppState>,
-    identity: web::Data<Identity>,
     Caller(caller): Caller,
     actor: Actor,
     ApiJson(body): ApiJson<ChangePasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let owner = own_account(&caller)?;
     let pair = state
-        .run(move |c| {
-            Ok(credentials::change_password(
-                c,
-                &identity,
-                &actor.0,
-                owner,
-                &body.current_password,
-                &body.new_password,
-                tenant_core::now(),
-            )?)
-        })
+        .control
+        .change_password(actor.0, &caller, body.current_password, body.new_password)
         .await?;
     Ok(tokens(pair))
 }
@@ -255,21 +197,11 @@ pub async fn change_password(
 pub async fn accept_invite(
     req: HttpRequest,
     state: web::Data<AppState>,
-    identity: web::Data<Identity>,
     ApiJson(body): ApiJson<AcceptInviteRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let ctx = anonymous(&req);
     let pair = state
-        .run(move |c| {
-            Ok(credentials::accept_invite(
-                c,
-                &identity,
-                &ctx,
-                &body.token,
-                &body.password,
-                tenant_core::now(),
-            )?)
-        })
+        .control
+        .accept_invite(anonymous(&req), body.token, body.password)
         .await?;
     Ok(tokens(pair))
 }

@@ -1,20 +1,16 @@
-//! `/tenants/{id}/channels`: a tenant's messaging channels, at most one per kind.
+//! `/tenants/{id}/channels`: a tenant's messaging channels, at most one per kind; their request
+//! and response bodies (credentials shown redacted, never echoed).
 
 use std::collections::BTreeMap;
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tenant_core::Channel;
-use tenant_core::{ChannelUpdate, NewChannel};
-use tenant_service::channels as service;
-use tenant_store::channels as store;
+use tenant_core::{Channel, ChannelUpdate, NewChannel};
 use utoipa::ToSchema;
 
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::ApiJson;
-use crate::http::extract::double_option;
-use crate::http::extract::{Actor, parse_kind, parse_tenant_id};
+use crate::http::extract::{Actor, ApiJson, double_option, parse_kind, parse_tenant_id};
 use crate::state::AppState;
 
 /// `POST /tenants/{id}/channels`.
@@ -160,14 +156,7 @@ pub async fn create_channel(
         body.display_name.as_deref(),
         body.credentials.as_ref(),
     )?;
-    let keys = state.keys.clone();
-    let channel = state
-        .run(move |c| {
-            Ok(service::create_channel(
-                c, &actor.0, &tenant_id, new, &keys,
-            )?)
-        })
-        .await?;
+    let channel = state.control.add_channel(actor.0, tenant_id, new).await?;
     tracing::info!(tenant.id = %tenant_id, channel.kind = %channel.kind, "channel created");
     Ok(HttpResponse::Created()
         .insert_header((
@@ -190,15 +179,7 @@ pub async fn list_channels(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&id)?;
-    let keys = state.keys.clone();
-    let channels = state
-        .run(move |c| {
-            if !tenant_store::tenants::exists(c, &tenant_id)? {
-                return Err(ApiError::NotFound("tenant"));
-            }
-            Ok(store::list(c, &tenant_id, &keys)?)
-        })
-        .await?;
+    let channels = state.control.list_channels(tenant_id).await?;
     Ok(HttpResponse::Ok().json(ChannelListResponse {
         channels: channels.iter().map(ChannelResponse::from).collect(),
     }))
@@ -221,10 +202,7 @@ pub async fn get_channel(
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&path.0)?;
     let kind = parse_kind(&path.1)?;
-    let keys = state.keys.clone();
-    let channel = state
-        .run(move |c| Ok(store::find(c, &tenant_id, kind, &keys)?))
-        .await?;
+    let channel = state.control.channel(tenant_id, kind).await?;
     Ok(HttpResponse::Ok().json(ChannelResponse::from(&channel)))
 }
 
@@ -254,13 +232,9 @@ pub async fn update_channel(
         body.display_name.as_ref().map(Option::as_deref),
         body.credentials.as_ref(),
     )?;
-    let keys = state.keys.clone();
     let channel = state
-        .run(move |c| {
-            Ok(service::update_channel(
-                c, &actor.0, &tenant_id, kind, update, &keys,
-            )?)
-        })
+        .control
+        .update_channel(actor.0, tenant_id, kind, update)
         .await?;
     Ok(HttpResponse::Ok().json(ChannelResponse::from(&channel)))
 }
@@ -284,7 +258,8 @@ pub async fn delete_channel(
     let tenant_id = parse_tenant_id(&path.0)?;
     let kind = parse_kind(&path.1)?;
     state
-        .run(move |c| Ok(service::delete_channel(c, &actor.0, &tenant_id, kind)?))
+        .control
+        .delete_channel(actor.0, tenant_id, kind)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

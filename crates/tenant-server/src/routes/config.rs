@@ -17,13 +17,11 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::Deserialize;
 use serde_json::json;
 use tenant_configgen::{Dialect, Mode, RenderOptions};
-use tenant_service::gateway_config::{ServedConfig, Variant, as_sources, tenant_document};
-use tenant_store::{channels, config_revision, tenants};
+use tenant_service::gateway_config::{ServedConfig, Variant};
 use utoipa::IntoParams;
 
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::ApiQuery;
-use crate::http::extract::parse_tenant_id;
+use crate::http::extract::{ApiQuery, parse_tenant_id};
 use crate::state::AppState;
 
 /// The header carrying the config revision a document was rendered from.
@@ -112,7 +110,8 @@ pub async fn get_config(
     state: web::Data<AppState>,
     ApiQuery(query): ApiQuery<ConfigQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let dialect = options_for(query.dialect.as_deref(), &state.render)?.dialect;
+    let render = state.control.render_options();
+    let dialect = options_for(query.dialect.as_deref(), render)?.dialect;
     let mode: Mode = query
         .mode
         .as_deref()
@@ -120,14 +119,10 @@ pub async fn get_config(
         .map_err(|e| options_error("mode", e))?;
     let variant = Variant {
         dialect,
-        secrets: state.render.secrets,
+        secrets: render.secrets,
         per_tenant: mode == Mode::PerTenant,
     };
-    let revision = state.run(|c| Ok(config_revision::current(c)?)).await?;
-    let doc = state
-        .config_cache
-        .get(&state.db, &state.render, &state.keys, variant, revision)
-        .await?;
+    let doc = state.control.combined_config(variant).await?;
     Ok(respond(&req, &doc))
 }
 
@@ -149,18 +144,8 @@ pub async fn get_tenant_config(
     ApiQuery(query): ApiQuery<TenantConfigQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_tenant_id(&id)?;
-    let opts = options_for(query.dialect.as_deref(), &state.render)?;
-    let keys = state.keys.clone();
-    let doc = state
-        .run(move |c| {
-            let revision = config_revision::current(c)?;
-            let tenant = tenants::find(c, &id)?;
-            let chans = channels::list(c, &id, &keys)?;
-            let loaded = [(tenant, chans)];
-            let sources = as_sources(&loaded);
-            Ok(Arc::new(tenant_document(revision, &sources[0], &opts)?))
-        })
-        .await?;
+    let opts = options_for(query.dialect.as_deref(), state.control.render_options())?;
+    let doc = state.control.tenant_config(id, opts).await?;
     Ok(respond(&req, &doc))
 }
 

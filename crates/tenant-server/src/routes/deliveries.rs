@@ -4,17 +4,13 @@
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tenant_core::PageRequest;
-use tenant_store::deliveries as store;
 use tenant_store::deliveries::{AttemptRow, DeliveryRow};
 use utoipa::{IntoParams, ToSchema};
 
 use super::webhooks::parse_ids;
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::ApiQuery;
-use crate::http::extract::parse_tenant_id;
-use crate::http::extract::{Actor, parse_uuid};
+use crate::http::extract::{Actor, ApiQuery, parse_tenant_id, parse_uuid};
 use crate::state::AppState;
 
 /// Query of the deliveries list.
@@ -152,19 +148,9 @@ pub async fn list_deliveries(
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_id, wid) = parse_ids(&path)?;
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let status = match query.status.as_deref() {
-        None => None,
-        Some(s @ ("pending" | "succeeded" | "failed")) => Some(s.to_owned()),
-        Some(_) => {
-            return Err(ApiError::invalid(tenant_core::ValidationError::new(
-                "status",
-                "invalid_status",
-                "must be pending, succeeded or failed",
-            )));
-        }
-    };
     let page = state
-        .run(move |c| Ok(store::list(c, &tenant_id, wid, status.as_deref(), &page)?))
+        .control
+        .list_deliveries(tenant_id, wid, query.status.as_deref(), page)
         .await?;
     Ok(HttpResponse::Ok().json(DeliveryListResponse {
         deliveries: page.items.iter().map(DeliveryResponse::from).collect(),
@@ -191,9 +177,7 @@ pub async fn get_delivery(
     let tenant_id = parse_tenant_id(&path.0)?;
     let wid = parse_uuid("wid", &path.1)?;
     let did = parse_uuid("did", &path.2)?;
-    let (delivery, attempts) = state
-        .run(move |c| Ok(store::find_with_attempts(c, &tenant_id, wid, did)?))
-        .await?;
+    let (delivery, attempts) = state.control.delivery(tenant_id, wid, did).await?;
     Ok(HttpResponse::Ok().json(DeliveryDetailResponse {
         delivery: DeliveryResponse::from(&delivery),
         attempts_log: attempts.iter().map(AttemptResponse::from).collect(),
@@ -222,26 +206,8 @@ pub async fn replay_delivery(
     let wid = parse_uuid("wid", &path.1)?;
     let did = parse_uuid("did", &path.2)?;
     let delivery = state
-        .run(move |c| {
-            let now = tenant_core::now();
-            Ok(tenant_store::write_transaction(c, |c| {
-                let d = store::replay(c, &tenant_id, wid, did, now)?;
-                tenant_store::audit::record(
-                    c,
-                    &actor.0,
-                    tenant_store::audit::AuditEvent {
-                        tenant_id: Some(&tenant_id),
-                        action: "webhook.delivery_replayed",
-                        resource_type: "webhook_delivery",
-                        resource_id: Some(did.to_string()),
-                        details: Some(json!({ "endpointId": wid.to_string() })),
-                    },
-                    now,
-                )?;
-                Ok::<_, tenant_store::StoreError>(d)
-            })?)
-        })
+        .control
+        .replay_delivery(actor.0, tenant_id, wid, did)
         .await?;
-    state.webhooks.wake.notify_one();
     Ok(HttpResponse::Accepted().json(DeliveryResponse::from(&delivery)))
 }

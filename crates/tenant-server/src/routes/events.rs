@@ -1,19 +1,19 @@
 //! Ingest of gateway events: `POST /events` (typed) and `POST /webhooks/message` (the prototype's
 //! body). Each event is attributed to a tenant, stored once per id, and enqueued for delivery to
 //! the tenant's endpoints in the same transaction — batched with the events of concurrent
-//! requests by [`crate::writers::Writers::ingest`], and answered only once that batch committed.
+//! requests (group commit, `tenant_service::group_commit`), and answered only once that batch
+//! committed.
 
 use actix_web::{HttpResponse, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tenant_store::events::Ingested;
-use tenant_webhooks::ingest::{self, EventInput, IngestError};
+use tenant_webhooks::ingest::EventInput;
 use utoipa::ToSchema;
 
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::ApiJson;
-use crate::http::extract::parse_tenant_id;
+use crate::http::extract::{ApiJson, parse_tenant_id};
 use crate::state::AppState;
 
 /// `POST /events`: one typed gateway event.
@@ -78,31 +78,9 @@ pub struct EventAcceptedResponse {
     pub deliveries: usize,
 }
 
-fn ingest_error(e: IngestError) -> ApiError {
-    match e {
-        IngestError::Invalid { field, message } => {
-            ApiError::invalid(tenant_core::ValidationError::new(field, "invalid", message))
-        }
-        IngestError::Unresolved { fields, message } => {
-            let errors = fields
-                .iter()
-                .map(|f| tenant_core::ValidationError::new(*f, "unresolved", message.clone()))
-                .collect();
-            ApiError::Validation(tenant_core::ValidationErrors(errors))
-        }
-        IngestError::Store(e) => e.into(),
-    }
-}
-
 async fn accept(state: &AppState, input: EventInput) -> Result<HttpResponse, ApiError> {
-    let event = ingest::validate(input).map_err(ingest_error)?;
     // Written with the events of concurrent requests (group commit); answered once committed.
-    let accepted = state
-        .writers
-        .ingest
-        .submit((event, tenant_core::now()))
-        .await?
-        .map_err(ingest_error)?;
+    let accepted = state.control.ingest(input).await?;
     let (event_id, duplicate, deliveries) = match accepted.ingested {
         Ingested::Accepted {
             event_id,
@@ -110,9 +88,6 @@ async fn accept(state: &AppState, input: EventInput) -> Result<HttpResponse, Api
         } => (event_id, false, deliveries),
         Ingested::Duplicate { event_id } => (event_id, true, 0),
     };
-    if deliveries > 0 {
-        state.webhooks.wake.notify_one();
-    }
     Ok(HttpResponse::Accepted().json(EventAcceptedResponse {
         event_id: event_id.to_string(),
         tenant_id: accepted.tenant_id.to_string(),

@@ -33,9 +33,8 @@ pub async fn health() -> HttpResponse {
 ))]
 #[get("/ready")]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    let db = state.db.clone();
-    let backend = db.backend().to_owned();
-    let ok = matches!(web::block(move || db.ping()).await, Ok(Ok(())));
+    let backend = state.control.db().backend().to_owned();
+    let ok = state.control.ping().await.is_ok();
     if ok {
         HttpResponse::Ok().json(StatusResponse {
             status: "ok".into(),

@@ -3,7 +3,6 @@
 use actix_web::{HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
 use tenant_service::principal::{ActorRef, Principal};
-use tenant_store::api_keys;
 use utoipa::ToSchema;
 
 use crate::http::error::{ApiError, ErrorBody};
@@ -73,9 +72,7 @@ pub async fn me(
             resp.role = Some(role.as_str().to_owned());
             if let ActorRef::ApiKey(kid) = actor {
                 let (tenant_id, kid) = (*tenant_id, *kid);
-                let row = state
-                    .run(move |c| Ok(api_keys::find(c, &tenant_id, &kid)?))
-                    .await?;
+                let row = state.control.api_key(tenant_id, kid).await?;
                 resp.api_key = Some(MeApiKey {
                     id: row.id,
                     name: row.name,

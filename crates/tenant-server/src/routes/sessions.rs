@@ -4,13 +4,11 @@ use actix_web::{HttpResponse, get, web};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tenant_core::PageRequest;
-use tenant_store::sessions as store;
 use tenant_store::sessions::SessionRow;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::ApiQuery;
-use crate::http::extract::parse_tenant_id;
+use crate::http::extract::{ApiQuery, parse_tenant_id};
 use crate::state::AppState;
 
 /// Query of the sessions list.
@@ -85,14 +83,7 @@ pub async fn list_sessions(
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&id)?;
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let page = state
-        .run(move |c| {
-            if !tenant_store::tenants::exists(c, &tenant_id)? {
-                return Err(ApiError::NotFound("tenant"));
-            }
-            Ok(store::list(c, &tenant_id, &page)?)
-        })
-        .await?;
+    let page = state.control.list_sessions(tenant_id, page).await?;
     Ok(HttpResponse::Ok().json(SessionListResponse {
         sessions: page.items.iter().map(SessionResponse::from).collect(),
         next_cursor: page.next_cursor.map(|c| c.encode()),

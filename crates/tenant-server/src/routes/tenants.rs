@@ -1,19 +1,16 @@
-//! `/tenants`: create, list, read, update, delete.
+//! `/tenants`: create, list, read, update, delete; the request and response bodies of tenants.
 
 use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tenant_core::Tenant;
-use tenant_core::{NewTenant, PageRequest, TenantUpdate};
-use tenant_service::principal::Principal;
-use tenant_service::tenants as service;
-use tenant_store::tenants::{self as store, TenantFilter};
+use tenant_core::{NewTenant, PageRequest, Tenant};
+use tenant_service::tenants::TenantPatch;
+use tenant_store::tenants::TenantFilter;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{Actor, Caller, parse_tenant_id};
-use crate::http::extract::{ApiJson, ApiQuery};
+use crate::http::extract::{Actor, ApiJson, ApiQuery, Caller, parse_tenant_id};
 use crate::state::AppState;
 
 /// `POST /tenants`.
@@ -159,15 +156,7 @@ pub async fn create_tenant(
 ) -> Result<HttpResponse, ApiError> {
     let new = NewTenant::parse(&body.name, body.slug.as_deref(), body.plan.as_deref())?;
     // Written with the creates of concurrent requests (group commit); answered once committed.
-    let (tenant, key) = state
-        .writers
-        .tenant_creates
-        .submit(service::CreateTenant {
-            ctx: actor.0,
-            new,
-            at: tenant_core::now(),
-        })
-        .await??;
+    let (tenant, key) = state.control.create_tenant(actor.0, new).await?;
     // Debug only: the access log already has the request, and the audit log the tenant; a
     // second JSON line per create was a measurable share of its CPU.
     tracing::debug!(tenant.id = %tenant.id, "tenant created");
@@ -197,9 +186,7 @@ pub async fn list_tenants(
         plan: query.plan.as_deref().map(str::parse).transpose()?,
         name_contains: query.q.map(|q| q.trim().to_owned()),
     };
-    let page = state
-        .run(move |c| Ok(store::list(c, &filter, &page)?))
-        .await?;
+    let page = state.control.list_tenants(filter, page).await?;
     Ok(HttpResponse::Ok().json(TenantListResponse {
         tenants: page.items.iter().map(TenantResponse::from).collect(),
         next_cursor: page.next_cursor.map(|c| c.encode()),
@@ -219,14 +206,7 @@ pub async fn get_tenant(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_tenant_id(&id)?;
-    let cached = match state.tenants.get(&id) {
-        Some(hit) => hit,
-        None => {
-            let epoch = state.tenants.epoch();
-            let tenant = state.run(move |c| Ok(store::find(c, &id)?)).await?;
-            state.tenants.insert(epoch, tenant)
-        }
-    };
+    let cached = state.control.cached_tenant(id).await?;
     Ok(HttpResponse::Ok()
         .content_type(ContentType::json())
         .body(cached.json.clone()))
@@ -251,21 +231,17 @@ pub async fn update_tenant(
     ApiJson(body): ApiJson<UpdateTenantRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_tenant_id(&id)?;
-    // Suspending or reactivating a tenant is the operator's decision, not the tenant's.
-    if body.status.is_some() && matches!(principal, Principal::Tenant { .. }) {
-        return Err(ApiError::Forbidden);
-    }
-    let update = TenantUpdate::parse(
-        body.name.as_deref(),
-        body.slug.as_deref(),
-        body.plan.as_deref(),
-        body.status.as_deref(),
-    )?;
-    let result = state
-        .run(move |c| Ok(service::update_tenant(c, &actor.0, &id, update)?))
-        .await;
-    state.tenants.invalidate(&id);
-    Ok(HttpResponse::Ok().json(TenantResponse::from(&result?)))
+    let patch = TenantPatch {
+        name: body.name,
+        slug: body.slug,
+        plan: body.plan,
+        status: body.status,
+    };
+    let tenant = state
+        .control
+        .update_tenant(actor.0, &principal, id, patch)
+        .await?;
+    Ok(HttpResponse::Ok().json(TenantResponse::from(&tenant)))
 }
 
 /// Deletes a tenant with its channels, keys, users, sessions and webhooks.
@@ -282,12 +258,7 @@ pub async fn delete_tenant(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_tenant_id(&id)?;
-    let result = state
-        .run(move |c| Ok(service::delete_tenant(c, &actor.0, &id)?))
-        .await;
-    state.tenants.invalidate(&id);
-    result?;
-    state.api_keys.cache.invalidate_tenant(&id);
+    state.control.delete_tenant(actor.0, id).await?;
     tracing::info!(tenant.id = %id, "tenant deleted");
     Ok(HttpResponse::NoContent().finish())
 }

@@ -4,19 +4,13 @@ use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tenant_core::Secret;
-use tenant_service::webhooks::endpoints::{
-    self as service, validate_description, validate_event_types, validate_url,
-};
+use tenant_service::webhooks::endpoints::{NewWebhook, WebhookPatch};
 use tenant_store::webhooks::Endpoint;
-use tenant_store::webhooks::{self as store, EndpointPatch, NewEndpoint};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::ApiJson;
-use crate::http::extract::double_option;
-use crate::http::extract::{Actor, parse_tenant_id, parse_uuid};
+use crate::http::extract::{Actor, ApiJson, double_option, parse_tenant_id, parse_uuid};
 use crate::state::AppState;
 
 /// `POST /tenants/{id}/webhooks`.
@@ -138,20 +132,15 @@ pub async fn create_webhook(
     ApiJson(body): ApiJson<CreateWebhookRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&id)?;
-    let new = NewEndpoint {
-        url: validate_url(&body.url, &state.webhooks.rules)?,
-        description: validate_description(body.description.as_deref())?,
-        event_types: validate_event_types(&body.event_types.unwrap_or_default())?,
-        enabled: body.enabled.unwrap_or(true),
-        secret: Secret::new(String::new()),
+    let new = NewWebhook {
+        url: body.url,
+        description: body.description,
+        event_types: body.event_types,
+        enabled: body.enabled,
     };
-    let ring = state.keys.clone();
     let (endpoint, secret) = state
-        .run(move |c| {
-            Ok(service::create_endpoint(
-                c, &actor.0, &tenant_id, new, &ring,
-            )?)
-        })
+        .control
+        .create_webhook(actor.0, tenant_id, new)
         .await?;
     tracing::info!(tenant.id = %tenant_id, webhook.id = %endpoint.id, "webhook endpoint created");
     Ok(HttpResponse::Created()
@@ -178,14 +167,7 @@ pub async fn list_webhooks(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&id)?;
-    let endpoints = state
-        .run(move |c| {
-            if !tenant_store::tenants::exists(c, &tenant_id)? {
-                return Err(ApiError::NotFound("tenant"));
-            }
-            Ok(store::list(c, &tenant_id)?)
-        })
-        .await?;
+    let endpoints = state.control.list_webhooks(tenant_id).await?;
     Ok(HttpResponse::Ok().json(WebhookListResponse {
         webhooks: endpoints.iter().map(WebhookResponse::from).collect(),
     }))
@@ -207,9 +189,7 @@ pub async fn get_webhook(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_id, wid) = parse_ids(&path)?;
-    let endpoint = state
-        .run(move |c| Ok(store::find(c, &tenant_id, wid)?))
-        .await?;
+    let endpoint = state.control.webhook(tenant_id, wid).await?;
     Ok(HttpResponse::Ok().json(WebhookResponse::from(&endpoint)))
 }
 
@@ -232,29 +212,15 @@ pub async fn update_webhook(
     ApiJson(body): ApiJson<UpdateWebhookRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_id, wid) = parse_ids(&path)?;
-    let patch = EndpointPatch {
-        url: body
-            .url
-            .as_deref()
-            .map(|u| validate_url(u, &state.webhooks.rules))
-            .transpose()?,
-        description: body
-            .description
-            .map(|d| validate_description(d.as_deref()))
-            .transpose()?,
-        event_types: body
-            .event_types
-            .as_deref()
-            .map(validate_event_types)
-            .transpose()?,
+    let patch = WebhookPatch {
+        url: body.url,
+        description: body.description,
+        event_types: body.event_types,
         enabled: body.enabled,
     };
     let endpoint = state
-        .run(move |c| {
-            Ok(service::update_endpoint(
-                c, &actor.0, &tenant_id, wid, patch,
-            )?)
-        })
+        .control
+        .update_webhook(actor.0, tenant_id, wid, patch)
         .await?;
     Ok(HttpResponse::Ok().json(WebhookResponse::from(&endpoint)))
 }
@@ -277,7 +243,8 @@ pub async fn delete_webhook(
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_id, wid) = parse_ids(&path)?;
     state
-        .run(move |c| Ok(service::delete_endpoint(c, &actor.0, &tenant_id, wid)?))
+        .control
+        .delete_webhook(actor.0, tenant_id, wid)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -300,14 +267,9 @@ pub async fn rotate_webhook_secret(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_id, wid) = parse_ids(&path)?;
-    let overlap = state.webhooks.secret_overlap;
-    let ring = state.keys.clone();
     let (endpoint, secret) = state
-        .run(move |c| {
-            Ok(service::rotate_secret(
-                c, &actor.0, &tenant_id, wid, overlap, &ring,
-            )?)
-        })
+        .control
+        .rotate_webhook_secret(actor.0, tenant_id, wid)
         .await?;
     Ok(HttpResponse::Ok().json(WebhookWithSecretResponse {
         endpoint: WebhookResponse::from(&endpoint),
@@ -331,16 +293,6 @@ pub async fn test_webhook(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_id, wid) = parse_ids(&path)?;
-    let delivery = state
-        .run(move |c| {
-            Ok(tenant_webhooks::ingest::enqueue_test(
-                c,
-                &tenant_id,
-                wid,
-                tenant_core::now(),
-            )?)
-        })
-        .await?;
-    state.webhooks.wake.notify_one();
+    let delivery = state.control.test_webhook(tenant_id, wid).await?;
     Ok(HttpResponse::Accepted().json(json!({ "deliveryId": delivery.to_string() })))
 }

@@ -24,6 +24,21 @@ pub struct LoginAttempt {
     pub password: Secret,
 }
 
+impl LoginAttempt {
+    /// A login as typed: a blank tenant is an operator login; the email must be valid.
+    pub fn parse(
+        tenant: Option<String>,
+        email: &str,
+        password: Secret,
+    ) -> Result<Self, tenant_core::ValidationError> {
+        Ok(Self {
+            tenant: tenant.filter(|t| !t.trim().is_empty()),
+            email: Email::parse(email)?,
+            password,
+        })
+    }
+}
+
 /// An account found for a login: who, its hash, whether it may log in.
 struct Candidate {
     subject: Subject,

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::Identity;
 use super::jwt::Subject;
 use crate::error::{ServiceError, ServiceResult};
+use crate::principal::{ActorRef, Principal};
 use crate::tokens::{generate_token, hash_token_hex};
 
 /// The prefix of refresh tokens.
@@ -31,6 +32,17 @@ pub struct TokenPair {
 
 fn ttl(secs: u64) -> Duration {
     Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1000))
+}
+
+/// The login account a principal is, for the self-service flows (logout, password change): a
+/// tenant user or an operator user. An API key, a service token or an external identity has no
+/// login session (`Forbidden`).
+pub fn own_account(principal: &Principal) -> ServiceResult<TokenOwner> {
+    match principal.actor() {
+        ActorRef::User(id) => Ok(TokenOwner::TenantUser(*id)),
+        ActorRef::OperatorUser(id) => Ok(TokenOwner::OperatorUser(*id)),
+        _ => Err(ServiceError::Forbidden),
+    }
 }
 
 /// Starts a new refresh-token family for `subject` and issues both tokens.

@@ -1,9 +1,12 @@
 //! Managing a tenant's users and the operator users: create (with a password or an invite),
-//! change role or disable, delete. A tenant always keeps at least one enabled owner.
+//! list, change role or disable, delete, with their rules (email, role, password). A tenant
+//! always keeps at least one enabled owner.
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
-use tenant_core::{Email, Role, Secret, TenantId};
+use tenant_core::{
+    Email, Page, PageRequest, Role, Secret, TenantId, ValidationError, ValidationErrors,
+};
 use tenant_store::audit::{self, AuditContext, AuditEvent};
 use tenant_store::operator_users::{self, OperatorUserRow};
 use tenant_store::refresh_tokens::{self, TokenOwner};
@@ -11,6 +14,9 @@ use tenant_store::users::{self, NewTenantUser, TenantUserRow};
 use tenant_store::{AnyConnection, StoreError, StoreResult, write_transaction};
 use uuid::Uuid;
 
+use super::password;
+use crate::error::{ServiceError, ServiceResult};
+use crate::tenant_scope::require_tenant;
 use crate::tokens::{generate_token, hash_token_hex};
 
 /// The prefix of invite tokens.
@@ -27,6 +33,139 @@ pub struct CreateUser {
     pub role: Role,
     /// argon2id hash of the initial password, if given.
     pub password_hash: Option<String>,
+}
+
+/// A user as asked for: checked by [`NewUser::check`], hashed by [`CheckedUser::hash`].
+#[derive(Debug)]
+pub struct NewUser {
+    /// Email, unique within the tenant.
+    pub email: String,
+    /// `owner`, `admin` or `member`.
+    pub role: String,
+    /// Initial password; without one an invite is made.
+    pub password: Option<Secret>,
+}
+
+/// A user whose fields follow the rules, password not hashed yet.
+#[derive(Debug)]
+pub struct CheckedUser {
+    email: Email,
+    role: Role,
+    password: Option<Secret>,
+}
+
+impl NewUser {
+    /// Checks every field (a valid email, a known role, a password of 12 characters to 1024
+    /// bytes), reporting every field at fault at once.
+    pub fn check(self) -> ServiceResult<CheckedUser> {
+        let mut errors = ValidationErrors::default();
+        let email = errors.check(Email::parse(&self.email));
+        let role = errors.check(parse_role(&self.role));
+        if let Some(p) = &self.password {
+            errors.check(password::validate_new("password", p));
+        }
+        let (Some(email), Some(role), true) = (email, role, errors.0.is_empty()) else {
+            return Err(errors.into());
+        };
+        Ok(CheckedUser {
+            email,
+            role,
+            password: self.password,
+        })
+    }
+}
+
+impl CheckedUser {
+    /// The user to create, its password hashed (argon2id: tens of milliseconds of CPU, so on a
+    /// blocking thread).
+    pub fn hash(self) -> ServiceResult<CreateUser> {
+        let password_hash = self
+            .password
+            .as_ref()
+            .map(password::hash)
+            .transpose()
+            .map_err(ServiceError::Internal)?;
+        Ok(CreateUser {
+            email: self.email,
+            role: self.role,
+            password_hash,
+        })
+    }
+}
+
+/// A role as a tenant user's: `owner`, `admin` or `member`.
+pub fn parse_role(raw: &str) -> Result<Role, ValidationError> {
+    raw.parse().map_err(|_| {
+        ValidationError::new("role", "invalid_value", "must be owner, admin or member")
+    })
+}
+
+/// An operator user as asked for.
+#[derive(Debug)]
+pub struct NewOperator {
+    /// Email, unique among operators.
+    pub email: String,
+    /// Password: 12 characters to 1024 bytes.
+    pub password: Secret,
+}
+
+/// An operator whose fields follow the rules, password not hashed yet.
+#[derive(Debug)]
+pub struct CheckedOperator {
+    email: Email,
+    password: Secret,
+}
+
+impl NewOperator {
+    /// Checks the email and the password, reporting both at once.
+    pub fn check(self) -> ServiceResult<CheckedOperator> {
+        let mut errors = ValidationErrors::default();
+        let email = errors.check(Email::parse(&self.email));
+        errors.check(password::validate_new("password", &self.password));
+        let (Some(email), true) = (email, errors.0.is_empty()) else {
+            return Err(errors.into());
+        };
+        Ok(CheckedOperator {
+            email,
+            password: self.password,
+        })
+    }
+}
+
+/// A tenant's users in creation order (`NotFound("tenant")` for a missing tenant).
+pub fn list_users(
+    conn: &mut AnyConnection,
+    tenant_id: &TenantId,
+    page: &PageRequest,
+) -> ServiceResult<Page<TenantUserRow>> {
+    require_tenant(conn, tenant_id)?;
+    Ok(users::list(conn, tenant_id, page)?)
+}
+
+/// One of a tenant's users.
+pub fn find_user(
+    conn: &mut AnyConnection,
+    tenant_id: &TenantId,
+    id: &Uuid,
+) -> StoreResult<TenantUserRow> {
+    users::find(conn, tenant_id, id)
+}
+
+/// Every operator user, oldest first.
+pub fn list_operators(conn: &mut AnyConnection) -> StoreResult<Vec<OperatorUserRow>> {
+    operator_users::list(conn)
+}
+
+/// Creates an operator user from a checked request, hashing its password (argon2id: on a
+/// blocking thread).
+pub fn create_checked_operator(
+    conn: &mut AnyConnection,
+    ctx: &AuditContext,
+    operator: CheckedOperator,
+    now: DateTime<Utc>,
+) -> ServiceResult<OperatorUserRow> {
+    let hash = password::hash(&operator.password).map_err(ServiceError::Internal)?;
+    Ok(create_operator(conn, ctx, &operator.email, &hash, now)?)
 }
 
 fn last_owner_conflict() -> StoreError {

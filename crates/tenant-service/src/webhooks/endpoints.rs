@@ -1,6 +1,6 @@
-//! Use cases of webhook endpoints: validation, secrets, and the audit log, each in one
-//! transaction. The signing secret is returned only by [`create_endpoint`] and
-//! [`rotate_secret`], to be shown once.
+//! Use cases of webhook endpoints: validation (URL rules, description, event-type filter),
+//! secrets, and the audit log, each change in one transaction. The signing secret is returned
+//! only by [`create_endpoint`] and [`rotate_secret`], to be shown once.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -13,6 +13,9 @@ use tenant_webhooks::SigningSecret;
 use tenant_webhooks::delivery::{AddressPolicy, check_url};
 use tenant_webhooks::ingest::is_known_type;
 use uuid::Uuid;
+
+use crate::error::ServiceResult;
+use crate::tenant_scope::require_tenant;
 
 /// The most event types one endpoint may filter on.
 pub const MAX_EVENT_TYPES: usize = 20;
@@ -84,6 +87,87 @@ pub fn validate_event_types(types: &[String]) -> Result<Vec<String>, ValidationE
         }
     }
     Ok(out)
+}
+
+/// An endpoint as asked for: checked by [`NewWebhook::check`].
+#[derive(Debug, Clone)]
+pub struct NewWebhook {
+    /// Where deliveries are POSTed.
+    pub url: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Event types to deliver; absent or empty: all.
+    pub event_types: Option<Vec<String>>,
+    /// Whether deliveries are made (default true).
+    pub enabled: Option<bool>,
+}
+
+impl NewWebhook {
+    /// The endpoint to store if it follows the rules (URL, description, filter; the first rule
+    /// broken is answered). Its secret is made by [`create_endpoint`].
+    pub fn check(self, rules: &UrlRules) -> ServiceResult<NewEndpoint> {
+        Ok(NewEndpoint {
+            url: validate_url(&self.url, rules)?,
+            description: validate_description(self.description.as_deref())?,
+            event_types: validate_event_types(&self.event_types.unwrap_or_default())?,
+            enabled: self.enabled.unwrap_or(true),
+            secret: Secret::new(String::new()),
+        })
+    }
+}
+
+/// A change to an endpoint as asked for: only the fields present change.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookPatch {
+    /// New URL.
+    pub url: Option<String>,
+    /// New description; `Some(None)` clears it.
+    pub description: Option<Option<String>>,
+    /// New filter (empty: all).
+    pub event_types: Option<Vec<String>>,
+    /// Enable (also clears an automatic disable) or disable.
+    pub enabled: Option<bool>,
+}
+
+impl WebhookPatch {
+    /// The change to store if every field present follows the rules.
+    pub fn check(self, rules: &UrlRules) -> ServiceResult<EndpointPatch> {
+        Ok(EndpointPatch {
+            url: self
+                .url
+                .as_deref()
+                .map(|u| validate_url(u, rules))
+                .transpose()?,
+            description: self
+                .description
+                .map(|d| validate_description(d.as_deref()))
+                .transpose()?,
+            event_types: self
+                .event_types
+                .as_deref()
+                .map(validate_event_types)
+                .transpose()?,
+            enabled: self.enabled,
+        })
+    }
+}
+
+/// A tenant's endpoints, oldest first (`NotFound("tenant")` for a missing tenant).
+pub fn list_endpoints(
+    conn: &mut AnyConnection,
+    tenant_id: &TenantId,
+) -> ServiceResult<Vec<Endpoint>> {
+    require_tenant(conn, tenant_id)?;
+    Ok(store::list(conn, tenant_id)?)
+}
+
+/// One of a tenant's endpoints.
+pub fn find_endpoint(
+    conn: &mut AnyConnection,
+    tenant_id: &TenantId,
+    id: Uuid,
+) -> StoreResult<Endpoint> {
+    store::find(conn, tenant_id, id)
 }
 
 fn record(

@@ -1,5 +1,6 @@
 //! Webhooks: a tenant's endpoints ([`endpoints`]: URL rules, validation, secrets, with their
-//! audit rows) and the configuration of delivery the server reads at start.
+//! audit rows), their deliveries ([`deliveries`]: listing, replay, test sends), and the
+//! configuration of delivery read at start.
 
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use tenant_webhooks::DispatcherConfig;
 
 use crate::webhooks::endpoints::UrlRules;
 
+pub mod deliveries;
 pub mod endpoints;
 
 /// Events, sessions and webhook delivery, as this process runs them.
