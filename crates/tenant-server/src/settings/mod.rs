@@ -60,17 +60,19 @@
 //! | `RUST_LOG` | `info` | log filter (tracing `EnvFilter` syntax) |
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use tenant_configgen::{BaseConfig, RenderOptions};
+use tenant_configgen::RenderOptions;
 use tenant_core::Secret;
-use tenant_service::deployment::Deployment;
+use tenant_service::deployment::{Deployment, default_data_dir};
 use tenant_service::group_commit::GroupCommitConfig;
 use tenant_service::identity::IdentitySettings;
 use tenant_store::DatabaseUrl;
 use tenant_store::crypto::KeyRing;
 
+use self::parse::{parse, parse_in};
+use self::render::render_options;
 use self::webhooks::WebhookSettings;
 use crate::http::request_log::{AccessLog, AccessLogSettings};
 
@@ -79,6 +81,8 @@ pub use tenant_service::deployment::Environment;
 
 mod error;
 pub mod identity;
+mod parse;
+mod render;
 pub mod webhooks;
 
 /// How log lines are written.
@@ -255,50 +259,6 @@ impl Settings {
     }
 }
 
-/// The SQLite file's directory, or `data` for PostgreSQL.
-fn default_data_dir(url: &DatabaseUrl) -> PathBuf {
-    match url {
-        DatabaseUrl::Sqlite(path) => match path.parent() {
-            Some(dir) if dir != Path::new("") => dir.to_path_buf(),
-            _ => PathBuf::from("."),
-        },
-        DatabaseUrl::Postgres(_) => PathBuf::from("data"),
-    }
-}
-
-fn render_options(get: &impl Fn(&str) -> Option<String>) -> Result<RenderOptions, SettingsError> {
-    let defaults = RenderOptions::default();
-    let base = match get("SAAS_GATEWAY_BASE_CONFIG") {
-        None => None,
-        Some(path) => {
-            let var = "SAAS_GATEWAY_BASE_CONFIG";
-            let text = std::fs::read_to_string(path.trim()).map_err(|e| SettingsError {
-                var,
-                message: format!("cannot read {}: {e}", path.trim()),
-            })?;
-            Some(BaseConfig::parse(&text).map_err(|e| SettingsError {
-                var,
-                message: e.to_string(),
-            })?)
-        }
-    };
-    let opts = RenderOptions {
-        dialect: parse(get, "SAAS_CONFIG_DIALECT", defaults.dialect)?,
-        secrets: parse(get, "SAAS_CONFIG_SECRETS", defaults.secrets)?,
-        workspace_root: get("SAAS_GATEWAY_WORKSPACE_ROOT").unwrap_or(defaults.workspace_root),
-        agent_dir_root: get("SAAS_GATEWAY_AGENT_DIR_ROOT").unwrap_or(defaults.agent_dir_root),
-        whatsapp_auth_root: get("SAAS_GATEWAY_WHATSAPP_ROOT")
-            .unwrap_or(defaults.whatsapp_auth_root),
-        base,
-        layout: defaults.layout,
-    };
-    opts.validate().map_err(|e| SettingsError {
-        var: "SAAS_CONFIG_*",
-        message: e.to_string(),
-    })?;
-    Ok(opts)
-}
-
 fn token(
     get: &impl Fn(&str) -> Option<String>,
     var: &'static str,
@@ -309,44 +269,6 @@ fn token(
             message: "must be at least 32 characters without whitespace".into(),
         }),
         other => Ok(other.map(Secret::new)),
-    }
-}
-
-fn parse<T: std::str::FromStr>(
-    get: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-    default: T,
-) -> Result<T, SettingsError>
-where
-    T::Err: std::fmt::Display,
-{
-    match get(var) {
-        None => Ok(default),
-        Some(v) => v.trim().parse().map_err(|e: T::Err| SettingsError {
-            var,
-            message: format!("`{}`: {e}", v.trim()),
-        }),
-    }
-}
-
-fn parse_in<T>(
-    get: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-    default: T,
-    range: std::ops::RangeInclusive<T>,
-) -> Result<T, SettingsError>
-where
-    T: std::str::FromStr + PartialOrd + std::fmt::Display,
-    T::Err: std::fmt::Display,
-{
-    let v = parse(get, var, default)?;
-    if range.contains(&v) {
-        Ok(v)
-    } else {
-        Err(SettingsError {
-            var,
-            message: format!("{v} is outside {}..={}", range.start(), range.end()),
-        })
     }
 }
 
