@@ -1,13 +1,21 @@
 #!/usr/bin/env python3
 """Import cycles between the modules of each crate (scripts/ci/check-layers.sh runs this).
 
+The rule: at every level of a crate's module tree the modules depend on each other without a
+cycle — the top-level modules of the crate, and the children of every folder module among
+themselves. A folder module (its `mod.rs` and everything under it) counts as one node at its
+parent's level, so a parent and its own children may refer to each other (a child implementing
+part of its parent's type is ordinary Rust), but `a -> b -> a` between two top-level modules, or
+between two siblings in a folder, is a cycle.
+
 Every source file of a crate's `src/` is a module (`a/b.rs` and `a/b/mod.rs` are `a::b`). A module
 depends on another when its code names a path into it: `use crate::x::y::Item`, `super::y::f()`,
 `crate::x::Type` in an expression or a type. A path is resolved to the deepest module it names; a
 name re-exported by a module (`pub use child::Item;`) is followed to where it is defined, so a
 parent that re-exports its children does not depend on them, and a child that imports a
 sibling through the parent's re-export depends on the sibling. `mod x;` declarations are not
-dependencies. Comments and string literals are ignored (doc links are not imports).
+dependencies, and neither is a re-export unless the module also uses the name itself. Comments
+and string literals are ignored (doc links are not imports).
 
 Prints every cycle found (as a path of modules) and exits 1 if there is any; with `--graph`, also
 prints each crate's module dependencies (what docs/architecture.md summarises).
@@ -206,6 +214,10 @@ def main():
                     paths.append("self::" + path)
             without_uses = re.sub(r"\buse\s+[^;]+;", "", code)
             paths += re.findall(r"\b(?:crate|super|self)(?:::\w+)+", without_uses)
+            # A name the module re-exports and also uses itself is a dependency of its own.
+            for (owner_mod, name), target in reexports.items():
+                if owner_mod == m and re.search(r"\b%s\b" % re.escape(name), without_uses):
+                    paths.append("crate::" + "::".join(target))
             for path in paths:
                 segs = absolute(path, m)
                 if segs is None:
@@ -216,16 +228,29 @@ def main():
         # The crate root only declares modules and re-exports: it is not a dependency.
         for m in graph:
             graph[m].discard(())
-        cycles = find_cycles(graph)
         name = lambda m: "::".join(m) or "crate"
         if show_graph:
             print(f"== {crate}")
             for m in sorted(graph):
                 if graph[m]:
                     print(f"  {name(m)} -> {', '.join(sorted(name(t) for t in graph[m]))}")
-        for cycle in cycles:
-            found = True
-            print(f"{crate}: import cycle: {' -> '.join(name(m) for m in cycle)}")
+        # One graph per level: the children of each scope (the crate root, every folder module).
+        scopes = {m[:-1] for m in mods if m} | {()}
+        for scope in sorted(scopes):
+            level = {}
+            for u, targets in graph.items():
+                if len(u) <= len(scope) or u[: len(scope)] != scope:
+                    continue
+                cu = u[: len(scope) + 1]
+                level.setdefault(cu, set())
+                for v in targets:
+                    if len(v) > len(scope) and v[: len(scope)] == scope:
+                        cv = v[: len(scope) + 1]
+                        if cv != cu:
+                            level[cu].add(cv)
+            for cycle in find_cycles(level):
+                found = True
+                print(f"{crate}: import cycle: {' -> '.join(name(m) for m in cycle)}")
     return 1 if found else 0
 
 

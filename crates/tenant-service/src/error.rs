@@ -6,14 +6,13 @@
 //! server maps every variant to a status and its JSON error body in one place
 //! (`tenant_server::http::error`), an embedder matches on the variants. Store and renderer
 //! errors are kept whole ([`ServiceError::Store`], [`ServiceError::Config`]), so a caller can
-//! still tell an unreachable database from a corrupt row. Messages name fields, never values:
+//! still tell an unreachable database from a corrupt row. (It depends on no module of this crate,
+//! so every module can use it.) Messages name fields, never values:
 //! no error carries a credential.
 
 use tenant_core::{ValidationError, ValidationErrors};
 use tenant_store::{DieselError, StoreError};
 use tenant_webhooks::ingest::IngestError;
-
-use crate::group_commit::engine::GroupCommitError;
 
 /// What a use case answers when it did not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -48,9 +47,10 @@ pub enum ServiceError {
     /// The tenants' data cannot make a gateway config the gateway would accept.
     #[error(transparent)]
     Config(#[from] tenant_configgen::ConfigError),
-    /// A batched write was refused (queue full) or not completed (writers stopped).
-    #[error(transparent)]
-    Write(#[from] GroupCommitError),
+    /// Too much work is queued (a batched write path's queue is full): retry later; the caller
+    /// is not at fault.
+    #[error("{0}")]
+    Overloaded(String),
     /// Anything else (a hashing or signing failure, a task that died); not the caller's fault.
     #[error("internal error: {0}")]
     Internal(String),

@@ -13,7 +13,6 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tenant_core::{ValidationError, ValidationErrors};
 use tenant_service::ServiceError;
-use tenant_service::group_commit::GroupCommitError;
 use tenant_store::StoreError;
 use utoipa::ToSchema;
 
@@ -235,17 +234,8 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::Store(e) => e.into(),
             ServiceError::Config(e) => e.into(),
-            ServiceError::Write(e) => e.into(),
+            ServiceError::Overloaded(cause) => ApiError::Unavailable(cause),
             ServiceError::Internal(cause) => ApiError::Internal(cause),
-        }
-    }
-}
-
-impl From<GroupCommitError> for ApiError {
-    fn from(e: GroupCommitError) -> Self {
-        match e {
-            GroupCommitError::Overloaded => ApiError::Unavailable(e.to_string()),
-            GroupCommitError::Stopped => ApiError::Internal(e.to_string()),
         }
     }
 }

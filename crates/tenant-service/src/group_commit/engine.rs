@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 use tenant_store::{AnyConnection, Database, StoreError};
 use tokio::sync::oneshot;
 
+use crate::error::ServiceError;
+
 /// Settings of the writer threads (`SAAS_WRITE_*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupCommitConfig {
@@ -58,6 +60,15 @@ pub enum GroupCommitError {
     /// The writers stopped (shutdown) or failed while writing this request.
     #[error("the write was not completed")]
     Stopped,
+}
+
+impl From<GroupCommitError> for ServiceError {
+    fn from(e: GroupCommitError) -> Self {
+        match e {
+            GroupCommitError::Overloaded => ServiceError::Overloaded(e.to_string()),
+            GroupCommitError::Stopped => ServiceError::Internal(e.to_string()),
+        }
+    }
 }
 
 struct Job<I, O> {
