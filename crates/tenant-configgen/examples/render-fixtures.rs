@@ -1,11 +1,16 @@
 //! Writes a varied set of rendered gateway configs for validation with the real gateway:
-//! `cargo run -p tenant-configgen --example render-fixtures -- OUT_DIR`.
+//! `cargo run -p tenant-configgen --example render-fixtures -- OUT_DIR [BRIDGE_DIR]`.
 //!
 //! Layout: `OUT_DIR/<dialect>/combined-<secrets>.json`, `combined-base-<secrets>.json` (merged
 //! with an operator base), `bulk-<secrets>.json` (many tenants), and
 //! `per-tenant/<accountId>-<secrets>.json` for every tenant, suspended ones included. Each
 //! document of the `env` and `secret-ref` modes has its environment file beside it, with the same
 //! name and the extension `.env`. Every tenant, channel kind, secrets mode and dialect is covered.
+//!
+//! With `BRIDGE_DIR` (where the bridge plugin is installed: the gateway's validator needs every
+//! `plugins.load.paths` entry on disk), the documents that enable the bridge are written too:
+//! `combined-bridge-<secrets>.json`, `combined-base-bridge-<secrets>.json` (the operator base
+//! tuning the plugin) and `per-tenant/<accountId>-bridge-<secrets>.json` for the first tenant.
 
 #![allow(clippy::print_stdout)]
 
@@ -13,10 +18,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use serde_json::{Value, json};
 use tenant_configgen::{
-    BaseConfig, ConfigError, Dialect, RenderOptions, RenderedConfig, SecretsMode, render_combined,
-    render_tenant,
+    BRIDGE_PLUGIN_ID, BaseConfig, BridgeOptions, ConfigError, Dialect, RenderOptions,
+    RenderedConfig, SecretsMode, render_combined, render_tenant,
 };
+use tenant_core::Secret;
 
 #[path = "../tests/fixture/mod.rs"]
 mod fixture;
@@ -33,7 +40,22 @@ fn write(dir: &Path, stem: &str, rendered: &RenderedConfig) -> std::io::Result<u
     Ok(1)
 }
 
-fn run(out: &Path) -> Result<usize, Box<dyn std::error::Error>> {
+/// The dialect's base with the operator tuning the bridge plugin.
+fn with_plugin_settings(base: &BaseConfig) -> Result<BaseConfig, ConfigError> {
+    let mut root = base.as_map().clone();
+    root.insert(
+        "plugins".into(),
+        json!({"entries": {BRIDGE_PLUGIN_ID: {"config": {"includeContent": false, "maxSpoolBytes": 134_217_728}}}}),
+    );
+    BaseConfig::from_value(Value::Object(root))
+}
+
+fn run(out: &Path, bridge_dir: Option<&Path>) -> Result<usize, Box<dyn std::error::Error>> {
+    let bridge = bridge_dir.map(|dir| BridgeOptions {
+        plugin_path: dir.display().to_string(),
+        url: "https://saas.example.com".into(),
+        token: Some(Secret::new("msgw_fixture_gateway_token_0123456789abcdef")),
+    });
     let varied = fixture::varied();
     let varied_sources = fixture::sources(&varied);
     let bulk = fixture::bulk(500);
@@ -87,6 +109,34 @@ fn run(out: &Path) -> Result<usize, Box<dyn std::error::Error>> {
                     &render_tenant(source, &opts)?,
                 )?;
             }
+            if let Some(bridge) = &bridge {
+                let opts = RenderOptions {
+                    bridge: Some(bridge.clone()),
+                    ..opts.clone()
+                };
+                files += write(
+                    &dir,
+                    &format!("combined-bridge-{s}"),
+                    &render_combined(&varied_sources, &opts)?,
+                )?;
+                let tuned = RenderOptions {
+                    base: Some(with_plugin_settings(&base)?),
+                    ..opts.clone()
+                };
+                files += write(
+                    &dir,
+                    &format!("combined-base-bridge-{s}"),
+                    &render_combined(&varied_sources, &tuned)?,
+                )?;
+                if let Some(first) = varied_sources.first() {
+                    let stem = format!("{}-bridge-{s}", first.tenant.account_id);
+                    files += write(
+                        &dir.join("per-tenant"),
+                        &stem,
+                        &render_tenant(first, &opts)?,
+                    )?;
+                }
+            }
         }
     }
     Ok(files)
@@ -94,10 +144,15 @@ fn run(out: &Path) -> Result<usize, Box<dyn std::error::Error>> {
 
 fn main() -> ExitCode {
     let Some(out) = std::env::args_os().nth(1).map(PathBuf::from) else {
-        eprintln!("usage: render-fixtures OUT_DIR");
+        eprintln!("usage: render-fixtures OUT_DIR [BRIDGE_DIR]");
         return ExitCode::from(2);
     };
-    match run(&out) {
+    let bridge_dir = std::env::args_os().nth(2).map(PathBuf::from);
+    if bridge_dir.as_ref().is_some_and(|d| !d.is_absolute()) {
+        eprintln!("render-fixtures: BRIDGE_DIR must be an absolute path");
+        return ExitCode::from(2);
+    }
+    match run(&out, bridge_dir.as_deref()) {
         Ok(n) => {
             println!("wrote {n} configs under {}", out.display());
             ExitCode::SUCCESS

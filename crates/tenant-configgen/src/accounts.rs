@@ -102,7 +102,8 @@ impl EnvFile {
         Self { text }
     }
 
-    fn push(&mut self, name: &str, value: &str) {
+    /// Appends `NAME=value`, quoted for `sh` when needed.
+    pub(crate) fn push(&mut self, name: &str, value: &str) {
         self.text.push_str(name);
         self.text.push('=');
         let bare = !value.is_empty()

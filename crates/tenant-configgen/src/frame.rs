@@ -8,10 +8,11 @@
 
 use serde_json::{Map, Value};
 
+use crate::bridge::{BRIDGE_PLUGIN_ID, BRIDGE_TOKEN_VAR};
 use crate::checks::KINDS;
 use crate::json::Writer;
 use crate::sections::SectionId;
-use crate::{ConfigError, Dialect, RenderOptions};
+use crate::{ConfigError, Dialect, RenderOptions, SecretsMode};
 
 /// The one `session.dmScope` that keeps tenants' DM sessions apart on a shared gateway.
 pub(crate) const DM_SCOPE: &str = "per-account-channel-peer";
@@ -64,6 +65,16 @@ enum Part<'v> {
     DmScope,
     Channel(usize),
     Accounts(usize),
+    Plugins,
+    PluginLoad,
+    PluginPaths,
+    PluginAllow,
+    PluginEntries,
+    BridgeEntry,
+    BridgeConfig,
+    BridgeToken,
+    BridgeUrl,
+    True,
 }
 
 struct Doc<'p, 'w> {
@@ -96,17 +107,95 @@ impl<'p> Doc<'p, '_> {
 
     fn write(&mut self) -> Result<(), ConfigError> {
         let root = self.base_root;
-        let parts = merged(
-            Some(root),
-            &["agents", "bindings", "channels", "session"],
-            vec![
-                ("agents", Part::Agents),
-                ("bindings", Part::Bindings),
-                ("channels", Part::Channels),
-                ("session", Part::Session),
-            ],
-        );
+        let mut skip = vec!["agents", "bindings", "channels", "session"];
+        let mut generated = vec![
+            ("agents", Part::Agents),
+            ("bindings", Part::Bindings),
+            ("channels", Part::Channels),
+            ("session", Part::Session),
+        ];
+        if self.opts.bridge.is_some() {
+            skip.push("plugins");
+            generated.push(("plugins", Part::Plugins));
+        }
+        let parts = merged(Some(root), &skip, generated);
         self.object(parts)
+    }
+
+    /// The base's `plugins.<key>`, if an object.
+    fn plugins_base(&self, key: &str) -> Option<&'p Map<String, Value>> {
+        self.base("plugins")
+            .and_then(|p| p.get(key))
+            .and_then(Value::as_object)
+    }
+
+    /// The base's entry of the bridge plugin, if any.
+    fn bridge_base(&self) -> Option<&'p Map<String, Value>> {
+        self.plugins_base("entries")
+            .and_then(|e| e.get(BRIDGE_PLUGIN_ID))
+            .and_then(Value::as_object)
+    }
+
+    /// The base's strings of the array `plugins.<key>[.<sub>]`.
+    fn plugins_strings(&self, key: &str, sub: Option<&str>) -> Vec<&'p Value> {
+        let array = match sub {
+            Some(sub) => self.plugins_base(key).and_then(|o| o.get(sub)),
+            None => self.base("plugins").and_then(|p| p.get(key)),
+        };
+        array
+            .and_then(Value::as_array)
+            .map(|a| a.iter().collect())
+            .unwrap_or_default()
+    }
+
+    /// `plugins` with the bridge: its load path, its entry, and its id added to a non-empty
+    /// allow list (an allow list switches off every plugin it does not name).
+    fn plugins(&mut self) -> Result<(), ConfigError> {
+        let base = self.base("plugins");
+        let mut skip = vec!["entries", "load"];
+        let mut generated = vec![("entries", Part::PluginEntries), ("load", Part::PluginLoad)];
+        if base.is_some_and(|b| b.contains_key("allow")) {
+            skip.push("allow");
+            generated.push(("allow", Part::PluginAllow));
+        }
+        let parts = merged(base, &skip, generated);
+        self.object(parts)
+    }
+
+    /// An array of the base's strings, then `extra` unless the base has it (or, with
+    /// `only_if_any`, unless the base's array is empty).
+    fn strings_then(&mut self, base: Vec<&Value>, extra: &str, only_if_any: bool) {
+        self.w.begin_array();
+        let mut has = false;
+        for v in &base {
+            has |= v.as_str() == Some(extra);
+            self.w.element();
+            self.w.value(v);
+        }
+        let skip = has || (only_if_any && base.is_empty());
+        if !skip {
+            self.w.element();
+            self.w.literal(extra);
+        }
+        self.w.end_array();
+    }
+
+    /// The bridge's token, as the secrets mode carries secrets.
+    fn bridge_token(&mut self) {
+        let Some(bridge) = &self.opts.bridge else {
+            return;
+        };
+        match (self.opts.secrets, &bridge.token) {
+            (SecretsMode::Inline, Some(token)) => self.w.literal(token.expose()),
+            (SecretsMode::Inline | SecretsMode::Env, _) => self.w.env_reference(BRIDGE_TOKEN_VAR),
+            (SecretsMode::SecretRef, _) => {
+                self.w.begin_object();
+                self.w.field_plain("id", BRIDGE_TOKEN_VAR);
+                self.w.field_plain("provider", "default");
+                self.w.field_plain("source", "env");
+                self.w.end_object();
+            }
+        }
     }
 
     fn object(&mut self, parts: Vec<(&str, Part<'_>)>) -> Result<(), ConfigError> {
@@ -147,6 +236,58 @@ impl<'p> Doc<'p, '_> {
                 self.object(parts)?;
             }
             Part::Accounts(rank) => self.accounts(rank),
+            Part::Plugins => self.plugins()?,
+            Part::PluginLoad => {
+                let parts = merged(
+                    self.plugins_base("load"),
+                    &["paths"],
+                    vec![("paths", Part::PluginPaths)],
+                );
+                self.object(parts)?;
+            }
+            Part::PluginPaths => {
+                let base = self.plugins_strings("load", Some("paths"));
+                let path = self.opts.bridge.as_ref().map_or("", |b| &b.plugin_path);
+                self.strings_then(base, path, false);
+            }
+            Part::PluginAllow => {
+                let base = self.plugins_strings("allow", None);
+                self.strings_then(base, BRIDGE_PLUGIN_ID, true);
+            }
+            Part::PluginEntries => {
+                let parts = merged(
+                    self.plugins_base("entries"),
+                    &[BRIDGE_PLUGIN_ID],
+                    vec![(BRIDGE_PLUGIN_ID, Part::BridgeEntry)],
+                );
+                self.object(parts)?;
+            }
+            Part::BridgeEntry => {
+                let parts = merged(
+                    self.bridge_base(),
+                    &["config", "enabled"],
+                    vec![("config", Part::BridgeConfig), ("enabled", Part::True)],
+                );
+                self.object(parts)?;
+            }
+            Part::BridgeConfig => {
+                let base = self
+                    .bridge_base()
+                    .and_then(|e| e.get("config"))
+                    .and_then(Value::as_object);
+                let parts = merged(
+                    base,
+                    &["token", "url"],
+                    vec![("token", Part::BridgeToken), ("url", Part::BridgeUrl)],
+                );
+                self.object(parts)?;
+            }
+            Part::BridgeToken => self.bridge_token(),
+            Part::BridgeUrl => {
+                let url = self.opts.bridge.as_ref().map_or("", |b| b.url());
+                self.w.literal(url);
+            }
+            Part::True => self.w.value(&Value::Bool(true)),
         }
         Ok(())
     }

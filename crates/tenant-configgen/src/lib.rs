@@ -53,6 +53,7 @@ extern crate self as tenant_configgen;
 
 mod accounts;
 mod base;
+mod bridge;
 mod checks;
 mod error;
 mod fragments;
@@ -70,6 +71,7 @@ use tenant_core::{Channel, Tenant};
 
 pub use accounts::env_var_name;
 pub use base::BaseConfig;
+pub use bridge::{BRIDGE_PLUGIN_ID, BRIDGE_TOKEN_VAR, BridgeOptions};
 pub use error::ConfigError;
 pub use incremental::{ChunkedConfig, IncrementalConfig};
 pub use live::Chunk;

@@ -5,7 +5,8 @@ use std::str::FromStr;
 
 use serde_json::Value;
 
-use crate::{BaseConfig, ConfigError};
+use crate::bridge::check_base;
+use crate::{BaseConfig, BridgeOptions, ConfigError};
 
 /// An option value that is not one of the accepted words.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -130,6 +131,8 @@ pub struct RenderOptions {
     pub base: Option<BaseConfig>,
     /// Compact (the default) or pretty JSON.
     pub layout: Layout,
+    /// The gateway bridge plugin to enable, if any (see `bridge.rs`).
+    pub bridge: Option<BridgeOptions>,
 }
 
 impl Default for RenderOptions {
@@ -142,14 +145,16 @@ impl Default for RenderOptions {
             whatsapp_auth_root: "/var/lib/openclaw/whatsapp".to_owned(),
             base: None,
             layout: Layout::Compact,
+            bridge: None,
         }
     }
 }
 
 impl RenderOptions {
     /// Checks the options against each other: the secrets mode must suit the dialect, every
-    /// root must be a distinct absolute path without a trailing slash or control characters, and
-    /// the base config must not set what the generator owns (see `BaseConfig`).
+    /// root must be a distinct absolute path without a trailing slash or control characters, the
+    /// bridge's path, URL and token must be usable, and the base config must not set what the
+    /// generator owns (see `BaseConfig`, and `bridge.rs` for the plugin's keys).
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.dialect == Dialect::Legacy && self.secrets == SecretsMode::SecretRef {
             return Err(ConfigError::UnsupportedSecretsMode {
@@ -187,6 +192,12 @@ impl RenderOptions {
                         reason: format!("must differ from `{a}`"),
                     });
                 }
+            }
+        }
+        if let Some(bridge) = &self.bridge {
+            bridge.validate()?;
+            if let Some(base) = &self.base {
+                check_base(base)?;
             }
         }
         if let Some(base) = &self.base {

@@ -9,6 +9,7 @@
 use tenant_core::{TenantId, TenantStatus};
 
 use crate::accounts::EnvFile;
+use crate::bridge::BRIDGE_TOKEN_VAR;
 use crate::checks::{KINDS, check_tenant};
 use crate::fragments::{Ctx, base_members};
 use crate::frame::{Sink, write_combined};
@@ -252,6 +253,10 @@ fn render_on(
                     env.text.push_str(line.unwrap_or_default());
                 }
             }
+        }
+        // `plugins` comes after `channels` in the document.
+        if let Some(token) = opts.bridge.as_ref().and_then(|b| b.token.as_ref()) {
+            env.push(BRIDGE_TOKEN_VAR, token.expose());
         }
         env.text
     });

@@ -11,9 +11,10 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 use tenant_configgen::{
-    BaseConfig, Dialect, IncrementalConfig, Layout, Mode, RenderOptions, RenderedConfig,
-    SecretsMode, TenantSource, render_combined, render_tenant,
+    BaseConfig, BridgeOptions, Dialect, IncrementalConfig, Layout, Mode, RenderOptions,
+    RenderedConfig, SecretsMode, TenantSource, render_combined, render_tenant,
 };
+use tenant_core::Secret;
 
 #[path = "fixture/mod.rs"]
 mod fixture;
@@ -147,5 +148,47 @@ fn base_merge_and_per_tenant_match_the_golden_files() {
         "tenant-suspended-current-inline",
         tenant(suspended),
         &opts(Dialect::Current, SecretsMode::Inline),
+    );
+}
+
+fn bridge() -> Option<BridgeOptions> {
+    Some(BridgeOptions {
+        plugin_path: "/opt/moltbot-saas/openclaw-bridge".into(),
+        url: "https://saas.example.com".into(),
+        token: Some(Secret::new("msgw_golden_gateway_token_0123456789abcdef")),
+    })
+}
+
+#[test]
+fn documents_with_the_bridge_match_the_golden_files() {
+    let owned = fixture::varied();
+    let sources = fixture::sources(&owned);
+    let with_bridge = |dialect, secrets| RenderOptions {
+        bridge: bridge(),
+        ..opts(dialect, secrets)
+    };
+    golden(
+        "combined-current-bridge-secret-ref",
+        combined(&sources),
+        &with_bridge(Dialect::Current, SecretsMode::SecretRef),
+    );
+    golden(
+        "combined-legacy-bridge-env",
+        combined(&sources),
+        &with_bridge(Dialect::Legacy, SecretsMode::Env),
+    );
+    let base = BaseConfig::parse(include_str!("fixture/base-bridge.json5")).unwrap();
+    golden(
+        "combined-current-bridge-inline-base",
+        combined(&sources),
+        &RenderOptions {
+            base: Some(base),
+            ..with_bridge(Dialect::Current, SecretsMode::Inline)
+        },
+    );
+    golden(
+        "tenant-0badcafe-legacy-bridge-inline",
+        tenant(&sources[0]),
+        &with_bridge(Dialect::Legacy, SecretsMode::Inline),
     );
 }

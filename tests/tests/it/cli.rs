@@ -185,3 +185,60 @@ fn bad_input_fails_without_writing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("acme"));
     assert_eq!(db.row_counts().tenants, 1);
 }
+
+/// `gateway install-bridge DIR` writes the embedded plugin, needs no settings or database
+/// (an unusable DATABASE_URL does not matter), and is idempotent.
+#[test]
+fn gateway_install_bridge_copies_the_plugin_idempotently() {
+    let dir =
+        std::env::temp_dir().join(format!("install-bridge-{}", uuid::Uuid::new_v4().simple()));
+    let target = dir.join("openclaw-bridge");
+    let install = || {
+        Command::new(binary())
+            .env("DATABASE_URL", "mysql://not-a-database-this-command-needs")
+            .args(["gateway", "install-bridge"])
+            .arg(&target)
+            .output()
+            .expect("run moltbot-saas")
+    };
+    let first = install();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let said = String::from_utf8_lossy(&first.stdout).into_owned();
+    assert!(said.contains("moltbot-saas-bridge"), "{said}");
+    assert!(said.contains("9 file(s) written"), "{said}");
+    assert!(said.contains("SAAS_GATEWAY_BRIDGE_PATH="), "{said}");
+    let repo =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../integrations/openclaw-bridge");
+    for rel in [
+        "openclaw.plugin.json",
+        "package.json",
+        "index.js",
+        "lib/spool.js",
+    ] {
+        assert_eq!(
+            std::fs::read(target.join(rel)).unwrap(),
+            std::fs::read(repo.join(rel)).unwrap(),
+            "{rel}"
+        );
+    }
+    let second = install();
+    assert!(second.status.success());
+    let said = String::from_utf8_lossy(&second.stdout).into_owned();
+    assert!(said.contains("already installed"), "{said}");
+    // A file in the way of the directory: a clear error, exit status 1.
+    let blocked = dir.join("file");
+    std::fs::write(&blocked, "x").unwrap();
+    let out = Command::new(binary())
+        .args(["gateway", "install-bridge"])
+        .arg(&blocked)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(err.contains("is not a directory"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

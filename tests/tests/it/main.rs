@@ -19,6 +19,7 @@ mod config_incremental;
 mod config_sync;
 mod control_plane;
 mod credentials_at_rest;
+mod gateway_bridge;
 mod group_commit;
 mod leaks;
 mod migrations;

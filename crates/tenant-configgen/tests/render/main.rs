@@ -15,6 +15,7 @@ mod fixture;
 use fixture::{Owned, channel, creds, tenant};
 
 mod base;
+mod bridge;
 mod canonical;
 mod channels;
 mod incremental;

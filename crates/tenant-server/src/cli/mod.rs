@@ -11,6 +11,7 @@ use crate::telemetry;
 
 mod config;
 mod console;
+mod gateway;
 mod keys;
 mod migrate;
 mod operators;
@@ -71,10 +72,23 @@ pub enum Command {
         #[command(subcommand)]
         command: webhooks::WebhooksCommand,
     },
+    /// The gateway host: install the bridge plugin that reports messages and sessions.
+    Gateway {
+        /// The task.
+        #[command(subcommand)]
+        command: gateway::GatewayCommand,
+    },
 }
 
 /// Runs the command line; the process exit code says how it went.
 pub fn run(cli: Cli) -> ExitCode {
+    // Installing files on a gateway host needs neither settings nor a database.
+    if let Some(Command::Gateway { command }) = cli.command {
+        return match gateway::run(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(e.as_ref()),
+        };
+    }
     let settings = match Settings::from_env() {
         Ok(s) => s,
         Err(e) => return fail(&e),
@@ -89,6 +103,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Operators { command } => operators::run(&settings, command),
         Command::Users { command } => users::run(&settings, command),
         Command::Webhooks { command } => webhooks::run(&settings, command),
+        Command::Gateway { command } => gateway::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

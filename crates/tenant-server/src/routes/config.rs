@@ -21,7 +21,7 @@ use tenant_service::gateway_config::{ServedConfig, Variant};
 use utoipa::IntoParams;
 
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{ApiQuery, parse_tenant_id};
+use crate::http::extract::{ApiQuery, Caller, parse_tenant_id};
 use crate::state::AppState;
 
 /// The header carrying the config revision a document was rendered from.
@@ -127,7 +127,8 @@ pub async fn get_config(
 }
 
 /// One tenant's own gateway configuration (for a gateway per tenant). A suspended tenant's
-/// document has no agent, so its gateway stops serving it.
+/// document has no agent, so its gateway stops serving it. Read by the tenant itself, the
+/// document withholds the gateway token the bridge plugin uses (it is not the tenant's).
 #[utoipa::path(tag = "config", params(("id" = String, Path, description = "Tenant id (UUID)"), TenantConfigQuery), security(("bearer" = [])), responses(
     (status = 200, description = "The tenant's gateway configuration", content_type = "application/json"),
     (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
@@ -140,12 +141,13 @@ pub async fn get_config(
 pub async fn get_tenant_config(
     req: HttpRequest,
     state: web::Data<AppState>,
+    Caller(principal): Caller,
     id: web::Path<String>,
     ApiQuery(query): ApiQuery<TenantConfigQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_tenant_id(&id)?;
     let opts = options_for(query.dialect.as_deref(), state.control.render_options())?;
-    let doc = state.control.tenant_config(id, opts).await?;
+    let doc = state.control.tenant_config(&principal, id, opts).await?;
     Ok(respond(&req, &doc))
 }
 

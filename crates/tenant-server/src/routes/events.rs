@@ -31,7 +31,8 @@ pub struct EventRequest {
     pub account_id: Option<String>,
     /// The tenant's gateway agent id.
     pub agent_id: Option<String>,
-    /// `agent:<agentId>:<channel>:<accountId>:direct:<peerId>`.
+    /// `agent:<agentId>:<channel>:<accountId>:direct:<peerId>` (or the group, room and thread
+    /// shapes); any other `agent:<agentId>:<rest>` key is attributed by its agent only.
     pub session_key: Option<String>,
     /// The channel, when no session key names it.
     pub channel: Option<String>,

@@ -18,6 +18,8 @@
 //! | `SAAS_GATEWAY_AGENT_DIR_ROOT` | `/var/lib/openclaw/agents` | agents' state directories on the gateway host |
 //! | `SAAS_GATEWAY_WHATSAPP_ROOT` | `/var/lib/openclaw/whatsapp` | WhatsApp link state on the gateway host |
 //! | `SAAS_GATEWAY_BASE_CONFIG` | none | JSON/JSON5 file merged under the generated config (gateway, models, plugins) |
+//! | `SAAS_GATEWAY_BRIDGE_PATH` | none | where the bridge plugin is installed on the gateway host (`moltbot-saas gateway install-bridge DIR`); with `SAAS_PUBLIC_URL`, the rendered config loads and enables it |
+//! | `SAAS_PUBLIC_URL` | none | the control plane's base URL as the gateway reaches it (the bridge posts to `{url}/events`); needs `SAAS_GATEWAY_TOKEN`, which the bridge sends |
 //! | `SAAS_ENV` | `development` | `development` or `production`; production refuses to start without configured secrets instead of generating them |
 //! | `SAAS_DATA_DIR` | the SQLite file's directory, else `data` | where development secrets are generated and kept (mode 0600) |
 //! | `SAAS_ENCRYPTION_KEYS` | generated into the data directory (development only) | `id:base64key,id2:base64key`: 32-byte keys sealing channel credentials at rest; the first is active |
@@ -79,6 +81,7 @@ use crate::http::request_log::{AccessLog, AccessLogSettings};
 pub use self::error::SettingsError;
 pub use tenant_service::deployment::Environment;
 
+mod bridge;
 mod error;
 pub mod identity;
 mod parse;
@@ -172,6 +175,7 @@ impl Settings {
         })?;
         let admin_token = token(&get, "SAAS_ADMIN_TOKEN")?;
         let gateway_token = token(&get, "SAAS_GATEWAY_TOKEN")?;
+        let render = render_options(&get, gateway_token.as_ref())?;
         let log_format = match get("SAAS_LOG_FORMAT").as_deref() {
             None | Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
@@ -225,7 +229,7 @@ impl Settings {
                 1000,
                 10..=600_000,
             )?),
-            render: render_options(&get)?,
+            render,
             encryption_keys: get("SAAS_ENCRYPTION_KEYS")
                 .map(|spec| {
                     KeyRing::parse(&spec)

@@ -2,7 +2,8 @@
 //! `tenant_configgen::RenderOptions` and validated (a base config file is read and checked now,
 //! at start).
 
-use tenant_configgen::{BaseConfig, RenderOptions};
+use tenant_configgen::{BaseConfig, ConfigError, RenderOptions};
+use tenant_core::Secret;
 
 use super::error::SettingsError;
 use super::parse::parse;
@@ -10,6 +11,7 @@ use super::parse::parse;
 /// The render options from the environment.
 pub(super) fn render_options(
     get: &impl Fn(&str) -> Option<String>,
+    gateway_token: Option<&Secret>,
 ) -> Result<RenderOptions, SettingsError> {
     let defaults = RenderOptions::default();
     let base = match get("SAAS_GATEWAY_BASE_CONFIG") {
@@ -35,9 +37,23 @@ pub(super) fn render_options(
             .unwrap_or(defaults.whatsapp_auth_root),
         base,
         layout: defaults.layout,
+        bridge: super::bridge::from_lookup(get, gateway_token)?,
     };
     opts.validate().map_err(|e| SettingsError {
-        var: "SAAS_CONFIG_*",
+        var: match &e {
+            ConfigError::InvalidOption {
+                option: "bridge.plugin_path",
+                ..
+            } => "SAAS_GATEWAY_BRIDGE_PATH",
+            ConfigError::InvalidOption {
+                option: "bridge.url",
+                ..
+            } => "SAAS_PUBLIC_URL",
+            ConfigError::BaseConflict { path, .. } if path.starts_with("plugins") => {
+                "SAAS_GATEWAY_BASE_CONFIG"
+            }
+            _ => "SAAS_CONFIG_*",
+        },
         message: e.to_string(),
     })?;
     Ok(opts)

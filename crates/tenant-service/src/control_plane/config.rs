@@ -10,6 +10,7 @@ use tenant_store::{channels, config_revision, tenants};
 use super::ControlPlane;
 use crate::error::ServiceResult;
 use crate::gateway_config::{self, ServedConfig, Variant, as_sources, tenant_document};
+use crate::principal::Principal;
 
 impl ControlPlane {
     /// The combined document of `variant` at the store's current config revision: kept per
@@ -22,11 +23,17 @@ impl ControlPlane {
     }
 
     /// One tenant's own document, rendered with `opts`, tagged like the combined one.
+    /// The gateway token reads every tenant's config, so a tenant's own credential gets a
+    /// reference to it in place of its value: only operators and gateways see the token.
     pub async fn tenant_config(
         &self,
+        caller: &Principal,
         id: TenantId,
-        opts: RenderOptions,
+        mut opts: RenderOptions,
     ) -> ServiceResult<Arc<ServedConfig>> {
+        if matches!(caller, Principal::Tenant { .. }) {
+            opts.bridge = opts.bridge.as_ref().map(|b| b.withholding_token());
+        }
         let keys = Arc::clone(&self.keys);
         self.run(move |c| {
             let revision = config_revision::current(c)?;

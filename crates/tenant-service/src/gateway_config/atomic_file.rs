@@ -11,10 +11,16 @@ use std::path::Path;
 /// old file by `rename`, so a reader sees either the old or the new file, never a partial one.
 /// Returns whether the file changed.
 pub fn write_if_changed(path: &Path, contents: &[u8]) -> io::Result<bool> {
+    write_with_mode_if_changed(path, contents, 0o600)
+}
+
+/// [`write_if_changed`] with another file mode (e.g. 0644 for files another user must read);
+/// an unchanged file whose mode differs gets `mode`.
+pub fn write_with_mode_if_changed(path: &Path, contents: &[u8], mode: u32) -> io::Result<bool> {
     if fs::read(path).is_ok_and(|existing| existing == contents) {
-        // Unchanged, but keep the promise of privacy for a file someone loosened.
-        if fs::metadata(path)?.permissions().mode() & 0o077 != 0 {
-            fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
+        // Unchanged, but keep the promised mode for a file someone loosened.
+        if fs::metadata(path)?.permissions().mode() & 0o777 != mode {
+            fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
         }
         return Ok(false);
     }
@@ -35,8 +41,10 @@ pub fn write_if_changed(path: &Path, contents: &[u8]) -> io::Result<bool> {
         let mut f = OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o600)
+            .mode(mode)
             .open(&tmp)?;
+        // The process umask may have narrowed it.
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
         f.write_all(contents)?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;

@@ -173,7 +173,7 @@ fn gateway_ids(e: &ValidEvent) -> [(Option<&str>, Option<&str>); 2] {
         (e.input.account_id.as_deref(), e.input.agent_id.as_deref()),
         (
             key.and_then(|k| k.account_id.as_deref()),
-            key.map(|k| k.agent_id.as_str()),
+            key.map(|k| k.agent_id.as_str()).or(e.key_agent.as_deref()),
         ),
     ]
 }
@@ -200,6 +200,8 @@ pub(crate) fn attribute(e: &ValidEvent, r: &Resolution) -> Result<TenantId, Inge
             t = None;
         }
         found.push(("sessionKey", t));
+    } else if let Some(agent) = &e.key_agent {
+        found.push(("sessionKey", r.agents.get(agent).copied()));
     }
     if found.is_empty() {
         return Err(IngestError::Unresolved {

@@ -107,7 +107,10 @@ pub struct Accepted {
 #[derive(Debug, Clone)]
 pub struct ValidEvent {
     input: EventInput,
+    /// The session key, parsed, when it names a channel peer.
     key: Option<SessionKey>,
+    /// The agent of a session key that names none (`agent:<id>:main`, subagent, cron).
+    key_agent: Option<String>,
 }
 
 impl ValidEvent {
@@ -129,16 +132,28 @@ pub fn validate(input: EventInput) -> Result<ValidEvent, IngestError> {
             format!("must be one of {}", GATEWAY_EVENT_TYPES.join(", ")),
         ));
     }
-    let key = match input.session_key.as_deref() {
-        None => None,
-        Some(k) => Some(SessionKey::parse(k).ok_or_else(|| {
-            invalid(
-                "sessionKey",
-                "is not a session key (agent:<agentId>:<channel>:<accountId>:direct:<peerId>)",
-            )
-        })?),
+    let (key, key_agent) = match input.session_key.as_deref() {
+        None => (None, None),
+        Some(k) => match SessionKey::parse(k) {
+            Some(key) => (Some(key), None),
+            // A session of the agent's own (main, subagent, cron): attributed by its agent,
+            // without a session row, which needs a channel and a peer.
+            None => {
+                let agent = session_key::agent_of(k).ok_or_else(|| {
+                    invalid(
+                        "sessionKey",
+                        "is not a session key (agent:<agentId>:<channel>:<accountId>:direct:<peerId>, or agent:<agentId>:<rest>)",
+                    )
+                })?;
+                (None, Some(agent.to_owned()))
+            }
+        },
     };
-    Ok(ValidEvent { input, key })
+    Ok(ValidEvent {
+        input,
+        key,
+        key_agent,
+    })
 }
 
 /// Validates, attributes and stores one event with its deliveries, reading every identifier

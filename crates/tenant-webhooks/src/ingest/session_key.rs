@@ -1,5 +1,7 @@
 //! Gateway session keys: `agent:<agentId>:<channel>:<accountId>:direct:<peerId>` and the
-//! group, room and thread shapes, parsed into the parts attribution and sessions use.
+//! group, room and thread shapes, parsed into the parts attribution and sessions use; and the
+//! agent id of every other key the gateway makes (`agent:<agentId>:main`, subagent, cron and
+//! hook sessions), which names an agent but no channel peer.
 
 /// A gateway session key, parsed: `agent:<agentId>:<channel>:<accountId>:direct:<peerId>`, or
 /// `agent:<agentId>:<channel>:[<accountId>:]{direct|group|channel}:<id>[:thread:<id>]`.
@@ -49,9 +51,54 @@ impl SessionKey {
     }
 }
 
+/// The agent id of any gateway session key `agent:<agentId>:<rest>`: also of the keys with no
+/// channel peer (`agent:<id>:main`, `agent:<id>:subagent:<uuid>`, cron and hook sessions),
+/// which [`SessionKey::parse`] refuses. `None` unless the agent id is a gateway agent id
+/// (`[a-z0-9_][a-z0-9_-]{0,63}`) followed by a non-empty rest, in at most 512 characters
+/// without whitespace.
+pub fn agent_of(key: &str) -> Option<&str> {
+    if key.len() > 512 || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return None;
+    }
+    let (agent, rest) = key.strip_prefix("agent:")?.split_once(':')?;
+    let valid = agent.len() <= 64
+        && agent.bytes().next().is_some_and(|b| b != b'-')
+        && agent
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    (valid && !rest.is_empty()).then_some(agent)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_agent_key_names_its_agent() {
+        for (key, agent) in [
+            ("agent:agent-0badcafe:main", "agent-0badcafe"),
+            ("agent:agent-0badcafe:subagent:9f1c", "agent-0badcafe"),
+            ("agent:ops:cron:nightly", "ops"),
+            ("agent:a1:telegram:acc:dm:1", "a1"),
+            ("agent:a1:telegram:acc1:direct:42", "a1"),
+        ] {
+            assert_eq!(agent_of(key), Some(agent), "{key}");
+        }
+        for bad in [
+            "",
+            "not-a-key",
+            "agent:a1",
+            "agent:a1:",
+            "agent::main",
+            "agent:-a:main",
+            "agent:A1:main",
+            "agent:a1:ma in",
+            "user:a1:main",
+        ] {
+            assert_eq!(agent_of(bad), None, "{bad}");
+        }
+        assert_eq!(agent_of(&format!("agent:a:{}", "x".repeat(600))), None);
+    }
 
     #[test]
     fn session_keys_of_every_shape_parse() {
