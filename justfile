@@ -41,5 +41,5 @@ bench-quick:
 bench-micro:
     cargo bench -p tenant-configgen --bench render
     cargo bench -p tenant-webhooks --bench signing
-    cargo bench -p tenant-server --bench api_keys
+    cargo bench -p tenant-service --bench api_keys
     cargo bench -p tenant-store --bench crypto

@@ -71,7 +71,8 @@ need_pgbench() {
 }
 
 log "building release binaries into $TARGET"
-nice cargo build --release -q -p tenant-server --bin moltbot-saas --example seed
+nice cargo build --release -q -p tenant-server --bin moltbot-saas
+nice cargo build --release -q -p tenant-service --example seed
 nice cargo build --release -q -p loaddriver --bins
 SERVER_BIN="$TARGET/release/moltbot-saas"
 SEED_BIN="$TARGET/release/examples/seed"

@@ -55,7 +55,7 @@ pub fn test_settings(db: &TestDb) -> Settings {
     settings.db_pool_size = 4;
     settings.encryption_keys = Some(crate::test_keys());
     // Every request logged, so the leak tests see every access line.
-    settings.access_log.mode = tenant_server::request_log::AccessLog::All;
+    settings.access_log.mode = tenant_server::http::request_log::AccessLog::All;
     settings
 }
 
@@ -72,7 +72,7 @@ pub fn capture_logs() {
         // Debug lines of our crates too, so the leak tests search everything we might log.
         tenant_server::telemetry::init(
             LogFormat::Json,
-            "info,tenant_server=debug,tenant_store=debug,tenant_webhooks=debug",
+            "info,tenant_server=debug,tenant_service=debug,tenant_store=debug,tenant_webhooks=debug",
             move || CaptureWriter { echo },
         );
     });

@@ -9,7 +9,7 @@
 use serde_json::{Map, Value};
 use tenant_core::{AccountId, AgentId};
 
-use crate::{ConfigError, Dialect};
+use crate::ConfigError;
 
 /// A validated operator base configuration (a JSON object).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -135,58 +135,6 @@ impl BaseConfig {
         }
         Ok(())
     }
-
-    /// Checks what depends on the render options: the dialect's agent shape, and that no base
-    /// agent keeps its files under the generator's roots.
-    pub(crate) fn check_against(
-        &self,
-        dialect: Dialect,
-        roots: &[&str],
-    ) -> Result<(), ConfigError> {
-        let Some(agents) = self.section("agents") else {
-            return Ok(());
-        };
-        let (other, own) = match dialect {
-            Dialect::Current => ("list", "entries"),
-            Dialect::Legacy => ("entries", "list"),
-        };
-        if agents.contains_key(other) {
-            return Err(ConfigError::base(
-                format!("agents.{other}"),
-                format!("belongs to the other dialect; the {dialect} dialect uses `agents.{own}`"),
-            ));
-        }
-        let entries: Vec<(String, &Value)> = match agents.get(own) {
-            Some(Value::Object(m)) => m
-                .iter()
-                .map(|(k, v)| (format!("agents.entries.{k}"), v))
-                .collect(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (format!("agents.list.{i}"), v))
-                .collect(),
-            _ => Vec::new(),
-        };
-        for (path, entry) in entries {
-            for field in ["workspace", "agentDir"] {
-                let Some(dir) = entry.get(field).and_then(Value::as_str) else {
-                    continue;
-                };
-                let inside = roots.iter().any(|root| {
-                    dir.strip_prefix(root)
-                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-                });
-                if inside {
-                    return Err(ConfigError::base(
-                        format!("{path}.{field}"),
-                        "lies under a directory root the generator gives to tenants",
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 fn reserved_agent(path: &str, id: &str) -> Result<(), ConfigError> {
@@ -275,26 +223,5 @@ mod tests {
         assert_eq!(conflict("{channels: {slack: []}}"), "channels.slack");
         assert_eq!(conflict("{bindings: {}}"), "bindings");
         assert_eq!(conflict("{agents: {defaults: 1}}"), "agents.defaults");
-    }
-
-    #[test]
-    fn operator_agents_outside_the_namespace_are_fine() {
-        let base = BaseConfig::parse(
-            "{agents: {entries: {ops: {workspace: '/srv/ops'}}}, bindings: [{agentId: 'ops', match: {channel: 'telegram', accountId: 'ops-bot'}}], channels: {telegram: {accounts: {'ops-bot': {}}}}}",
-        )
-        .unwrap();
-        assert!(
-            base.check_against(Dialect::Current, &["/var/lib/openclaw/workspaces"])
-                .is_ok()
-        );
-        let e = base.check_against(Dialect::Legacy, &[]).unwrap_err();
-        assert!(
-            matches!(e, ConfigError::BaseConflict { ref path, .. } if path == "agents.entries")
-        );
-        let e = base.check_against(Dialect::Current, &["/srv"]).unwrap_err();
-        assert!(
-            matches!(e, ConfigError::BaseConflict { ref path, .. } if path == "agents.entries.ops.workspace")
-        );
-        assert!(base.check_against(Dialect::Current, &["/sr"]).is_ok());
     }
 }

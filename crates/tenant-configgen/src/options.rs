@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use serde_json::Value;
+
 use crate::bridge::check_base;
 use crate::{BaseConfig, BridgeOptions, ConfigError};
 
@@ -212,6 +214,62 @@ impl RenderOptions {
     }
 }
 
+/// The base config's rules that depend on the render options (here, not in `base`, so the base
+/// config knows nothing of dialects).
+impl BaseConfig {
+    /// Checks what depends on the render options: the dialect's agent shape, and that no base
+    /// agent keeps its files under the generator's roots.
+    pub(crate) fn check_against(
+        &self,
+        dialect: Dialect,
+        roots: &[&str],
+    ) -> Result<(), ConfigError> {
+        let Some(agents) = self.section("agents") else {
+            return Ok(());
+        };
+        let (other, own) = match dialect {
+            Dialect::Current => ("list", "entries"),
+            Dialect::Legacy => ("entries", "list"),
+        };
+        if agents.contains_key(other) {
+            return Err(ConfigError::base(
+                format!("agents.{other}"),
+                format!("belongs to the other dialect; the {dialect} dialect uses `agents.{own}`"),
+            ));
+        }
+        let entries: Vec<(String, &Value)> = match agents.get(own) {
+            Some(Value::Object(m)) => m
+                .iter()
+                .map(|(k, v)| (format!("agents.entries.{k}"), v))
+                .collect(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (format!("agents.list.{i}"), v))
+                .collect(),
+            _ => Vec::new(),
+        };
+        for (path, entry) in entries {
+            for field in ["workspace", "agentDir"] {
+                let Some(dir) = entry.get(field).and_then(Value::as_str) else {
+                    continue;
+                };
+                let inside = roots.iter().any(|root| {
+                    dir.strip_prefix(root)
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+                });
+                if inside {
+                    return Err(ConfigError::base(
+                        format!("{path}.{field}"),
+                        "lies under a directory root the generator gives to tenants",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,5 +357,26 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn operator_agents_outside_the_namespace_are_fine() {
+        let base = BaseConfig::parse(
+            "{agents: {entries: {ops: {workspace: '/srv/ops'}}}, bindings: [{agentId: 'ops', match: {channel: 'telegram', accountId: 'ops-bot'}}], channels: {telegram: {accounts: {'ops-bot': {}}}}}",
+        )
+        .unwrap();
+        assert!(
+            base.check_against(Dialect::Current, &["/var/lib/openclaw/workspaces"])
+                .is_ok()
+        );
+        let e = base.check_against(Dialect::Legacy, &[]).unwrap_err();
+        assert!(
+            matches!(e, ConfigError::BaseConflict { ref path, .. } if path == "agents.entries")
+        );
+        let e = base.check_against(Dialect::Current, &["/srv"]).unwrap_err();
+        assert!(
+            matches!(e, ConfigError::BaseConflict { ref path, .. } if path == "agents.entries.ops.workspace")
+        );
+        assert!(base.check_against(Dialect::Current, &["/sr"]).is_ok());
     }
 }

@@ -3,27 +3,10 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::channel_kind::ChannelKind;
+use crate::credentials::{Credentials, CredentialsPatch};
 use crate::error::reject_control_chars;
-use crate::tenant::string_enum;
-use crate::{
-    ChannelId, Credentials, CredentialsPatch, TenantId, ValidationError, ValidationErrors,
-};
-
-string_enum!(
-    /// A messaging network the gateway can connect a tenant's agent to.
-    ChannelKind, "channel" {
-        /// Telegram bot (bot token from @BotFather).
-        Telegram => "telegram",
-        /// Discord bot.
-        Discord => "discord",
-        /// Slack app, in Socket Mode or over HTTP.
-        Slack => "slack",
-        /// WhatsApp, linked by QR code on the gateway host.
-        Whatsapp => "whatsapp",
-        /// Signal, through signal-cli.
-        Signal => "signal",
-    }
-);
+use crate::{ChannelId, TenantId, ValidationError, ValidationErrors};
 
 /// A channel's display name: trimmed, 1–100 characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

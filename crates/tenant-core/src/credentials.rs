@@ -9,9 +9,10 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+use crate::channel_kind::ChannelKind;
 use crate::error::reject_control_chars;
 use crate::tenant::string_enum;
-use crate::{ChannelKind, Secret, ValidationError, ValidationErrors};
+use crate::{Secret, ValidationError, ValidationErrors};
 
 /// How a field's value is checked, and whether it is secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

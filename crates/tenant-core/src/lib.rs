@@ -6,6 +6,7 @@
 //! guarantee (a [`Slug`] is always a DNS label, an [`AccountId`] is always canonical, …).
 
 mod channel;
+mod channel_kind;
 mod credentials;
 mod email;
 mod error;
@@ -18,7 +19,8 @@ mod slug;
 mod tenant;
 mod time;
 
-pub use channel::{Channel, ChannelKind, ChannelState, ChannelUpdate, DisplayName, NewChannel};
+pub use channel::{Channel, ChannelState, ChannelUpdate, DisplayName, NewChannel};
+pub use channel_kind::ChannelKind;
 pub use credentials::{CredentialField, CredentialValue, Credentials, CredentialsPatch, SlackMode};
 pub use email::Email;
 pub use error::{ValidationError, ValidationErrors};

@@ -8,15 +8,23 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use serde_json::json;
-use tenant_store::{Database, DatabaseUrl, StoreError, migrations};
+use tenant_service::ControlPlane;
+use tenant_service::api_keys::{ApiKeyAuth, ApiKeyCache, ApiKeyHasher};
+use tenant_service::background::Background;
+use tenant_service::control_plane::Parts;
+use tenant_service::db::OpenError;
+use tenant_service::group_commit::WritePaths;
+use tenant_service::identity::Identity;
+use tenant_service::tenant_cache::TenantCache;
+use tenant_service::tokens::{self, GeneratedToken};
+use tenant_store::crypto::KeyRing;
+use tenant_store::{Database, StoreError};
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 
-use crate::api_keys::{ApiKeyAuth, ApiKeyCache, ApiKeyHasher};
-use crate::auth::{self, GeneratedToken};
-use crate::extract::BodyLimit;
-use crate::middleware::require_auth;
-use crate::request_log::{RequestLog, trace_requests};
+use crate::http::authenticate::require_auth;
+use crate::http::extract::BodyLimit;
+use crate::http::request_log::{RequestLog, trace_requests};
 use crate::routes::{self, openapi::ApiDoc, openapi::OpenApiJson};
 use crate::settings::Settings;
 use crate::state::AppState;
@@ -32,12 +40,12 @@ pub enum StartupError {
         "the database has {0} pending migration(s); run `moltbot-saas migrate` or start with SAAS_MIGRATE_ON_START=true"
     )]
     PendingMigrations(usize),
-    /// No key ring for channel credentials (see [`crate::keys`]).
+    /// No key ring for channel credentials (see [`tenant_service::sealing`]).
     #[error(transparent)]
-    Keys(#[from] crate::keys::KeysError),
+    Keys(#[from] tenant_service::sealing::KeysError),
     /// User authentication could not be set up.
     #[error(transparent)]
-    Identity(#[from] crate::identity::IdentityError),
+    Identity(#[from] tenant_service::identity::IdentityError),
     /// The API key secret is missing (production) or its key file cannot be used.
     #[error("{0}")]
     ApiKeySecret(String),
@@ -52,34 +60,34 @@ pub enum StartupError {
 /// Opens the database and brings its schema up to date: SQLite always migrates on start;
 /// PostgreSQL only when asked, else it refuses to run on an old schema.
 pub fn open_database(settings: &Settings) -> Result<Database, StartupError> {
-    let db = Database::connect(
+    tenant_service::db::open(
         &settings.database_url,
         &settings.pool_config(settings.db_pool_size),
-    )?;
-    let mut conn = db.get()?;
-    let sqlite = matches!(settings.database_url, DatabaseUrl::Sqlite(_));
-    if sqlite || settings.migrate_on_start {
-        let applied = migrations::run_pending(&mut conn)?;
-        if !applied.is_empty() {
-            tracing::info!(migrations.applied = applied.len(), "database migrated");
-        }
-    } else {
-        let pending = migrations::pending(&mut conn)?;
-        if !pending.is_empty() {
-            return Err(StartupError::PendingMigrations(pending.len()));
-        }
-    }
-    Ok(db)
+        settings.migrate_on_start,
+    )
+    .map_err(|e| match e {
+        OpenError::Store(e) => StartupError::Store(e),
+        OpenError::PendingMigrations(n) => StartupError::PendingMigrations(n),
+    })
+}
+
+/// The key ring sealing credentials at rest: `SAAS_ENCRYPTION_KEYS`, or in development the
+/// generated one in the data directory.
+pub fn key_ring(settings: &Settings) -> Result<Arc<KeyRing>, tenant_service::sealing::KeysError> {
+    tenant_service::sealing::key_ring(settings.encryption_keys.as_ref(), &settings.deployment())
 }
 
 /// The API key hasher from the configured secret (or, in development, a generated key file) and
 /// an empty cache.
 pub fn api_key_auth(settings: &Settings) -> Result<ApiKeyAuth, StartupError> {
-    let (secret, generated) =
-        crate::api_keys::load_secret(settings).map_err(StartupError::ApiKeySecret)?;
+    let (secret, generated) = tenant_service::api_keys::load_secret(
+        settings.api_key_secret.as_ref(),
+        &settings.deployment(),
+    )
+    .map_err(StartupError::ApiKeySecret)?;
     if generated {
         tracing::warn!(
-            path = %settings.data_dir.join("api-key-hmac.key").display(),
+            path = %settings.data_dir.join(tenant_service::api_keys::DEV_SECRET_FILE).display(),
             "SAAS_API_KEY_SECRET is not set: generated a development API key secret; \
              configure one in production (losing it invalidates every API key)"
         );
@@ -95,24 +103,24 @@ pub struct Application {
     port: u16,
     server: Server,
     generated_tokens: Vec<GeneratedToken>,
-    background: crate::background::Background,
+    background: Background,
 }
 
 impl Application {
     /// Opens the database, loads operator tokens and binds the listener (port 0 picks a free one).
     pub fn build(settings: &Settings) -> Result<Self, StartupError> {
         let db = open_database(settings)?;
-        let keys = crate::keys::key_ring(settings)?;
-        crate::keys::seal_plaintext_rows(&mut *db.get()?, &keys)?;
-        let (auth, generated_tokens) = auth::bootstrap(
+        let keys = key_ring(settings)?;
+        tenant_service::sealing::seal_plaintext_rows(&mut *db.get()?, &keys)?;
+        let (auth, generated_tokens) = tokens::bootstrap(
             &db,
             settings.admin_token.as_ref(),
             settings.gateway_token.as_ref(),
         )?;
-        let identity = web::Data::new(crate::identity::Identity::build(settings)?);
+        let identity = Identity::build(&settings.identity, &settings.deployment())?;
         // Made now rather than on the first unknown-email login, whose timing would stand out.
         let _ = identity.dummy_hash();
-        let api_keys = Arc::new(api_key_auth(settings)?);
+        let api_keys = api_key_auth(settings)?;
         let listener = TcpListener::bind((settings.bind_address, settings.port))?;
         let port = listener.local_addr()?.port();
         tracing::info!(
@@ -121,28 +129,27 @@ impl Application {
             database = %settings.database_url.redacted(),
             "listening"
         );
-        let tenants = Arc::new(crate::tenant_cache::TenantCache::new(
+        let tenant_cache = Arc::new(TenantCache::new(
             settings.tenant_cache_size,
             settings.tenant_cache_sync,
+            routes::tenants::tenant_json,
         ));
-        let background = crate::background::Background::new(&db, &keys, &settings.webhooks)?
-            .with_tenant_cache(Arc::clone(&tenants), settings.tenant_cache_sync);
-        let writers = Arc::new(crate::writers::Writers::start(
-            &db,
-            &settings.writes,
-            api_keys.hasher.clone(),
-        )?);
-        let state = web::Data::new(AppState {
+        let webhooks = settings.webhooks.service_config();
+        let background = Background::new(&db, &keys, &webhooks)?
+            .with_tenant_cache(Arc::clone(&tenant_cache), settings.tenant_cache_sync);
+        let writes = WritePaths::start(&db, &settings.writes, api_keys.hasher.clone())?;
+        let control = ControlPlane::from_parts(Parts {
+            webhooks: background.webhook_state(&webhooks),
             db,
-            auth,
-            api_keys,
-            tenants,
-            render: settings.render.clone(),
-            config_cache: Default::default(),
             keys,
-            webhooks: background.webhook_state(&settings.webhooks),
-            writers,
+            render: settings.render.clone(),
+            service_auth: auth,
+            api_keys,
+            identity,
+            tenant_cache,
+            writes,
         });
+        let state = web::Data::new(AppState { control });
         let request_log = web::Data::new(RequestLog {
             settings: settings.access_log,
             ids: Default::default(),
@@ -158,7 +165,6 @@ impl Application {
                 .to_json()
                 .unwrap_or_else(|e| format!(r#"{{"error":"{e}"}}"#));
             app.app_data(state.clone())
-                .app_data(identity.clone())
                 .app_data(request_log.clone())
                 .app_data(BodyLimit(limit))
                 .app_data(web::PayloadConfig::new(limit))

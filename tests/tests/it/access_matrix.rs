@@ -1,7 +1,7 @@
 //! The cross-tenant matrix, generated from `/openapi.json` so a new route cannot be forgotten:
 //! every route × another tenant's API keys and user token → 404 (exactly like a missing tenant),
 //! and × each role, as an API key and as a user's access token → allowed or 403 exactly as
-//! `tenant_server::access` (the written matrix) says.
+//! `tenant_service::access` (the written matrix) says.
 
 // Helpers here stop the test on any failure, as the tests themselves do.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -10,7 +10,8 @@ use moltbot_saas_tests::{TestApp, TestDb, spawn_app};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tenant_core::Role;
-use tenant_server::access::{Action, action_for, allows};
+use tenant_server::http::route_table::action_for;
+use tenant_service::access::{Action, allows};
 
 use crate::users_support::{create_user, tokens};
 
@@ -242,7 +243,7 @@ async fn every_route_is_in_the_matrix_and_enforced() {
         .collect();
     assert!(
         missing.is_empty(),
-        "routes without an entry in tenant_server::access::ROUTES (the permission matrix): {missing:?}"
+        "routes without an entry in tenant_server::http::route_table::ROUTES (the permission matrix): {missing:?}"
     );
 
     for (method, template) in &routes {

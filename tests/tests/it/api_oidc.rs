@@ -16,7 +16,7 @@ use p256::ecdsa::SigningKey;
 use p256::pkcs8::EncodePrivateKey;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tenant_server::identity::settings::{MappedRole, OidcSettings};
+use tenant_service::identity::{MappedRole, OidcSettings};
 
 const ISSUER: &str = "https://idp.example.test";
 const AUDIENCE: &str = "moltbot-saas";

@@ -79,7 +79,7 @@ async fn create_then_read_a_tenant() {
     assert!(key.starts_with(&stored[0].prefix));
     // Stored as HMAC-SHA256 under the server's secret, not as a plain hash of the key.
     assert_eq!(stored[0].role, "owner");
-    let plain = tenant_server::auth::hash_token_hex(key);
+    let plain = tenant_service::tokens::hash_token_hex(key);
     assert!(
         tenant_store::api_keys::find_by_hash(&mut conn, &plain)
             .unwrap()

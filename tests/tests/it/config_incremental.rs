@@ -51,8 +51,9 @@ async fn fetch(app: &TestApp, path: &str) -> (StatusCode, String, Vec<u8>, Optio
 /// What a fresh render of the whole store gives, as the CLI renders it.
 fn from_scratch(db: &TestDb, opts: &RenderOptions) -> Result<Vec<u8>, String> {
     let mut conn = db.connect();
-    let loaded = tenant_server::gateway::load_sources(&mut conn, false, &test_keys()).unwrap();
-    let sources = tenant_server::gateway::as_sources(&loaded);
+    let loaded =
+        tenant_service::gateway_config::load_sources(&mut conn, false, &test_keys()).unwrap();
+    let sources = tenant_service::gateway_config::as_sources(&loaded);
     tenant_configgen::render_combined(&sources, opts)
         .map(|r| r.json.into_bytes())
         .map_err(|e| e.to_string())

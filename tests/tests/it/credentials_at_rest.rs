@@ -308,7 +308,7 @@ fn tampered_or_moved_ciphertexts_are_refused() {
     let reason = refused(&mut conn, &ts[1], ChannelKind::Telegram);
     assert!(reason.contains("authentication failed"), "{reason}");
     // The gateway config does not silently skip it either.
-    let err = tenant_server::gateway::load_sources(&mut conn, false, &keys).unwrap_err();
+    let err = tenant_service::gateway_config::load_sources(&mut conn, false, &keys).unwrap_err();
     assert!(err.to_string().contains(&ts[1].id.to_string()), "{err}");
     set_raw(&mut conn, &ts[1], "telegram", &original);
     assert!(channels::find(&mut conn, &ts[1].id, ChannelKind::Telegram, &keys).is_ok());

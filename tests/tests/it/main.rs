@@ -17,6 +17,7 @@ mod cli;
 mod cli_users;
 mod config_incremental;
 mod config_sync;
+mod control_plane;
 mod credentials_at_rest;
 mod db_faults;
 mod faults;

@@ -429,7 +429,7 @@ fn audit_rows_are_written_and_outlive_the_tenant() {
 
 #[test]
 fn the_service_writes_an_audit_row_with_every_change() {
-    use tenant_server::service;
+    use tenant_service::{channels, tenants};
     let db = TestDb::new();
     let keys = moltbot_saas_tests::test_keys();
     let mut conn = db.connect();
@@ -437,15 +437,15 @@ fn the_service_writes_an_audit_row_with_every_change() {
         actor_type: "cli".into(),
         ..AuditContext::default()
     };
-    let (t, key) = service::create_tenant(
+    let (t, key) = tenants::create_tenant(
         &mut conn,
         &ctx,
-        &tenant_server::api_keys::ApiKeyHasher::new(&[9; 32]),
+        &tenant_service::api_keys::ApiKeyHasher::new(&[9; 32]),
         NewTenant::parse("Acme", None, None).unwrap(),
     )
     .unwrap();
-    service::create_channel(&mut conn, &ctx, &t.id, new_channel("telegram", None), &keys).unwrap();
-    service::update_channel(
+    channels::create_channel(&mut conn, &ctx, &t.id, new_channel("telegram", None), &keys).unwrap();
+    channels::update_channel(
         &mut conn,
         &ctx,
         &t.id,
@@ -460,8 +460,8 @@ fn the_service_writes_an_audit_row_with_every_change() {
         &keys,
     )
     .unwrap();
-    service::delete_channel(&mut conn, &ctx, &t.id, ChannelKind::Telegram).unwrap();
-    service::delete_tenant(&mut conn, &ctx, &t.id).unwrap();
+    channels::delete_channel(&mut conn, &ctx, &t.id, ChannelKind::Telegram).unwrap();
+    tenants::delete_tenant(&mut conn, &ctx, &t.id).unwrap();
     let rows = audit::list_for_tenant(&mut conn, &t.id, 50).unwrap();
     let mut actions: Vec<&str> = rows.iter().map(|r| r.action.as_str()).collect();
     actions.sort_unstable();

@@ -5,12 +5,11 @@ use actix_web::{HttpResponse, get, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tenant_core::{PageRequest, TenantId};
-use tenant_store::audit::{self as store, AuditFilter, AuditRow};
+use tenant_store::audit::{AuditFilter, AuditRow};
 use utoipa::{IntoParams, ToSchema};
 
-use super::parse_tenant_id;
-use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiQuery;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{ApiQuery, parse_tenant_id};
 use crate::state::AppState;
 
 /// Query of the audit listings; every filter given must match exactly.
@@ -167,7 +166,8 @@ pub async fn list_tenant_audit(
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let filter = filter_of(&query);
     let page = state
-        .run(move |c| Ok(store::page_for_tenant(c, &tenant_id, &filter, &page)?))
+        .control
+        .audit_log(Some(tenant_id), filter, page)
         .await?;
     Ok(respond(page))
 }
@@ -188,13 +188,6 @@ pub async fn list_audit(
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let tenant: Option<TenantId> = query.tenant_id.as_deref().map(str::parse).transpose()?;
     let filter = filter_of(&query);
-    let page = state
-        .run(move |c| {
-            Ok(match tenant {
-                Some(t) => store::page_for_tenant(c, &t, &filter, &page)?,
-                None => store::page_all(c, &filter, &page)?,
-            })
-        })
-        .await?;
+    let page = state.control.audit_log(tenant, filter, page).await?;
     Ok(respond(page))
 }

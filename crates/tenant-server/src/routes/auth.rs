@@ -5,20 +5,15 @@
 
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use serde::{Deserialize, Serialize};
-use tenant_core::{Email, Secret};
+use tenant_core::Secret;
+use tenant_service::identity::login::LoginAttempt;
+use tenant_service::identity::sessions::TokenPair;
 use tenant_store::audit::AuditContext;
-use tenant_store::refresh_tokens::TokenOwner;
 use utoipa::ToSchema;
 
-use super::Actor;
-use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiJson;
-use crate::identity::credentials;
-use crate::identity::login::{self as login_flow, LoginAttempt};
-use crate::identity::sessions::{self, TokenPair};
-use crate::identity::{FlowError, Identity};
-use crate::principal::{ActorRef, Principal};
-use crate::request_log::audit_context;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{Actor, ApiJson, Caller};
+use crate::http::request_log::audit_context;
 use crate::state::AppState;
 
 /// The audit context of an unauthenticated request.
@@ -108,17 +103,6 @@ fn tokens(pair: TokenPair) -> HttpResponse {
         .json(TokenResponse::from(pair))
 }
 
-async fn run_flow<T, F>(state: &AppState, work: F) -> Result<T, FlowError>
-where
-    F: FnOnce(&mut tenant_store::AnyConnection) -> Result<T, FlowError> + Send + 'static,
-    T: Send + 'static,
-{
-    state
-        .run(move |c| Ok(work(c)))
-        .await
-        .map_err(FlowError::Api)?
-}
-
 /// Logs in with a password: a tenant user (with `tenant`) or an operator (without). Wrong
 /// passwords and unknown emails get the same answer; repeated failures are throttled (429).
 #[utoipa::path(tag = "auth", request_body = LoginRequest, responses(
@@ -132,19 +116,10 @@ where
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
-    identity: web::Data<Identity>,
     ApiJson(body): ApiJson<LoginRequest>,
-) -> Result<HttpResponse, FlowError> {
-    let attempt = LoginAttempt {
-        tenant: body.tenant.filter(|t| !t.trim().is_empty()),
-        email: Email::parse(&body.email)?,
-        password: body.password,
-    };
-    let ctx = anonymous(&req);
-    let pair = run_flow(&state, move |c| {
-        login_flow::login(c, &identity, &ctx, attempt, tenant_core::now())
-    })
-    .await?;
+) -> Result<HttpResponse, ApiError> {
+    let attempt = LoginAttempt::parse(body.tenant, &body.email, body.password)?;
+    let pair = state.control.login(anonymous(&req), attempt).await?;
     Ok(tokens(pair))
 }
 
@@ -159,24 +134,13 @@ pub async fn login(
 pub async fn refresh(
     req: HttpRequest,
     state: web::Data<AppState>,
-    identity: web::Data<Identity>,
     ApiJson(body): ApiJson<RefreshRequest>,
-) -> Result<HttpResponse, FlowError> {
-    let ctx = anonymous(&req);
-    let pair = run_flow(&state, move |c| {
-        sessions::refresh(c, &identity, &ctx, &body.refresh_token, tenant_core::now())
-    })
-    .await?;
+) -> Result<HttpResponse, ApiError> {
+    let pair = state
+        .control
+        .refresh(anonymous(&req), body.refresh_token)
+        .await?;
     Ok(tokens(pair))
-}
-
-/// The user a principal is, for the self-service routes.
-fn own_account(principal: &Principal) -> Result<TokenOwner, ApiError> {
-    match principal.actor() {
-        ActorRef::User(id) => Ok(TokenOwner::TenantUser(*id)),
-        ActorRef::OperatorUser(id) => Ok(TokenOwner::OperatorUser(*id)),
-        _ => Err(ApiError::Forbidden),
-    }
 }
 
 /// Logs out: revokes the given refresh token and every token of its login.
@@ -188,15 +152,14 @@ fn own_account(principal: &Principal) -> Result<TokenOwner, ApiError> {
 #[post("/auth/logout")]
 pub async fn logout(
     state: web::Data<AppState>,
-    caller: Principal,
+    Caller(caller): Caller,
     actor: Actor,
     ApiJson(body): ApiJson<RefreshRequest>,
-) -> Result<HttpResponse, FlowError> {
-    let owner = own_account(&caller)?;
-    run_flow(&state, move |c| {
-        sessions::logout(c, &actor.0, owner, &body.refresh_token, tenant_core::now())
-    })
-    .await?;
+) -> Result<HttpResponse, ApiError> {
+    state
+        .control
+        .logout(actor.0, &caller, body.refresh_token)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -212,24 +175,14 @@ pub async fn logout(
 #[post("/auth/password")]
 pub async fn change_password(
     state: web::Data<AppState>,
-    identity: web::Data<Identity>,
-    caller: Principal,
+    Caller(caller): Caller,
     actor: Actor,
     ApiJson(body): ApiJson<ChangePasswordRequest>,
-) -> Result<HttpResponse, FlowError> {
-    let owner = own_account(&caller)?;
-    let pair = run_flow(&state, move |c| {
-        credentials::change_password(
-            c,
-            &identity,
-            &actor.0,
-            owner,
-            &body.current_password,
-            &body.new_password,
-            tenant_core::now(),
-        )
-    })
-    .await?;
+) -> Result<HttpResponse, ApiError> {
+    let pair = state
+        .control
+        .change_password(actor.0, &caller, body.current_password, body.new_password)
+        .await?;
     Ok(tokens(pair))
 }
 
@@ -244,20 +197,11 @@ pub async fn change_password(
 pub async fn accept_invite(
     req: HttpRequest,
     state: web::Data<AppState>,
-    identity: web::Data<Identity>,
     ApiJson(body): ApiJson<AcceptInviteRequest>,
-) -> Result<HttpResponse, FlowError> {
-    let ctx = anonymous(&req);
-    let pair = run_flow(&state, move |c| {
-        credentials::accept_invite(
-            c,
-            &identity,
-            &ctx,
-            &body.token,
-            &body.password,
-            tenant_core::now(),
-        )
-    })
-    .await?;
+) -> Result<HttpResponse, ApiError> {
+    let pair = state
+        .control
+        .accept_invite(anonymous(&req), body.token, body.password)
+        .await?;
     Ok(tokens(pair))
 }

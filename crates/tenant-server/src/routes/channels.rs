@@ -1,17 +1,134 @@
-//! `/tenants/{id}/channels`: a tenant's messaging channels, at most one per kind.
+//! `/tenants/{id}/channels`: a tenant's messaging channels, at most one per kind; their request
+//! and response bodies (credentials shown redacted, never echoed).
+
+use std::collections::BTreeMap;
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
-use tenant_core::{ChannelUpdate, NewChannel};
-use tenant_store::channels as store;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tenant_core::{Channel, ChannelUpdate, NewChannel};
+use utoipa::ToSchema;
 
-use super::{Actor, parse_kind, parse_tenant_id};
-use crate::dto::{
-    ChannelListResponse, ChannelResponse, CreateChannelRequest, UpdateChannelRequest,
-};
-use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiJson;
-use crate::service;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{Actor, ApiJson, double_option, parse_kind, parse_tenant_id};
 use crate::state::AppState;
+
+/// `POST /tenants/{id}/channels`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateChannelRequest {
+    /// `telegram`, `discord`, `slack`, `whatsapp` or `signal`.
+    #[schema(example = "telegram")]
+    pub channel: String,
+    /// Whether to serve it (default `true`).
+    pub enabled: Option<bool>,
+    /// Name of the account on the gateway (default: the tenant's name).
+    pub display_name: Option<String>,
+    /// Credential fields of the kind, e.g. `{"botToken": "123:AA…"}` for telegram. May be
+    /// omitted: the channel then awaits them and stays out of the gateway config.
+    #[schema(value_type = Option<Object>)]
+    pub credentials: Option<serde_json::Value>,
+}
+
+/// `PATCH /tenants/{id}/channels/{kind}`: only the fields present change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateChannelRequest {
+    /// Switch serving on or off.
+    pub enabled: Option<bool>,
+    /// New display name; `null` clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub display_name: Option<Option<String>>,
+    /// Credential fields to set (strings) or clear (`null`); other fields keep their values.
+    #[schema(value_type = Option<Object>)]
+    pub credentials: Option<serde_json::Value>,
+}
+
+/// What is shown of one credential field.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialFieldView {
+    /// Whether a value is stored.
+    pub set: bool,
+    /// Whether the channel needs this field to be served.
+    pub required: bool,
+    /// Last four characters of a long secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last4: Option<String>,
+    /// Whole value of a non-secret field (ids, modes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// A channel of a tenant.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelResponse {
+    /// Channel id (UUID).
+    pub id: String,
+    /// The owning tenant.
+    pub tenant_id: String,
+    /// The kind: `telegram`, `discord`, `slack`, `whatsapp` or `signal`.
+    pub channel: String,
+    /// Whether the owner wants it served.
+    pub enabled: bool,
+    /// Display name, if set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// `ready` (in the gateway config), `disabled`, or `awaiting_credentials`.
+    pub state: String,
+    /// Required credential fields not yet set.
+    pub missing_fields: Vec<String>,
+    /// Every credential field of the kind, redacted.
+    pub credentials: BTreeMap<String, CredentialFieldView>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Channel> for ChannelResponse {
+    fn from(c: &Channel) -> Self {
+        Self {
+            id: c.id.to_string(),
+            tenant_id: c.tenant_id.to_string(),
+            channel: c.kind.as_str().to_owned(),
+            enabled: c.enabled,
+            display_name: c.display_name.as_ref().map(|d| d.as_str().to_owned()),
+            state: c.state().as_str().to_owned(),
+            missing_fields: c
+                .credentials
+                .missing_fields()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            credentials: c
+                .credentials
+                .describe()
+                .into_iter()
+                .map(|f| {
+                    let view = CredentialFieldView {
+                        set: f.set,
+                        required: f.required,
+                        last4: f.last4,
+                        value: f.value,
+                    };
+                    (f.name.to_owned(), view)
+                })
+                .collect(),
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+/// A tenant's channels.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChannelListResponse {
+    /// The channels, in kind order.
+    pub channels: Vec<ChannelResponse>,
+}
 
 /// Adds a channel. Credentials may come later (the channel then awaits them and the gateway
 /// config leaves it out); the answer lists the fields still missing.
@@ -39,14 +156,7 @@ pub async fn create_channel(
         body.display_name.as_deref(),
         body.credentials.as_ref(),
     )?;
-    let keys = state.keys.clone();
-    let channel = state
-        .run(move |c| {
-            Ok(service::create_channel(
-                c, &actor.0, &tenant_id, new, &keys,
-            )?)
-        })
-        .await?;
+    let channel = state.control.add_channel(actor.0, tenant_id, new).await?;
     tracing::info!(tenant.id = %tenant_id, channel.kind = %channel.kind, "channel created");
     Ok(HttpResponse::Created()
         .insert_header((
@@ -69,15 +179,7 @@ pub async fn list_channels(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&id)?;
-    let keys = state.keys.clone();
-    let channels = state
-        .run(move |c| {
-            if !tenant_store::tenants::exists(c, &tenant_id)? {
-                return Err(ApiError::NotFound("tenant"));
-            }
-            Ok(store::list(c, &tenant_id, &keys)?)
-        })
-        .await?;
+    let channels = state.control.list_channels(tenant_id).await?;
     Ok(HttpResponse::Ok().json(ChannelListResponse {
         channels: channels.iter().map(ChannelResponse::from).collect(),
     }))
@@ -100,10 +202,7 @@ pub async fn get_channel(
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&path.0)?;
     let kind = parse_kind(&path.1)?;
-    let keys = state.keys.clone();
-    let channel = state
-        .run(move |c| Ok(store::find(c, &tenant_id, kind, &keys)?))
-        .await?;
+    let channel = state.control.channel(tenant_id, kind).await?;
     Ok(HttpResponse::Ok().json(ChannelResponse::from(&channel)))
 }
 
@@ -133,13 +232,9 @@ pub async fn update_channel(
         body.display_name.as_ref().map(Option::as_deref),
         body.credentials.as_ref(),
     )?;
-    let keys = state.keys.clone();
     let channel = state
-        .run(move |c| {
-            Ok(service::update_channel(
-                c, &actor.0, &tenant_id, kind, update, &keys,
-            )?)
-        })
+        .control
+        .update_channel(actor.0, tenant_id, kind, update)
         .await?;
     Ok(HttpResponse::Ok().json(ChannelResponse::from(&channel)))
 }
@@ -163,7 +258,8 @@ pub async fn delete_channel(
     let tenant_id = parse_tenant_id(&path.0)?;
     let kind = parse_kind(&path.1)?;
     state
-        .run(move |c| Ok(service::delete_channel(c, &actor.0, &tenant_id, kind)?))
+        .control
+        .delete_channel(actor.0, tenant_id, kind)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

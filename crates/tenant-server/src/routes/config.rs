@@ -1,25 +1,27 @@
 //! `GET /config` and `GET /tenants/{id}/config`: the gateway's configuration, for gateways
 //! (gateway token) and operators.
 //!
-//! The combined document is kept per variant and revision (see [`crate::gateway`]), streamed
+//! The combined document is kept per variant and revision (see `tenant_service::gateway_config`), streamed
 //! from shared chunks, carries a strong `ETag`, and answers `If-None-Match` with 304, so a
 //! gateway polling every second costs one small query per poll.
 
+use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
+use actix_web::body::{BodySize, MessageBody};
 use actix_web::http::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH};
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::Deserialize;
 use serde_json::json;
 use tenant_configgen::{Dialect, Mode, RenderOptions};
-use tenant_store::{channels, config_revision, tenants};
+use tenant_service::gateway_config::{ServedConfig, Variant};
 use utoipa::IntoParams;
 
-use super::parse_tenant_id;
-use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiQuery;
-use crate::gateway::{ServedConfig, Variant, as_sources, tenant_document};
-use crate::principal::Principal;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{ApiQuery, Caller, parse_tenant_id};
 use crate::state::AppState;
 
 /// The header carrying the config revision a document was rendered from.
@@ -89,7 +91,8 @@ fn respond(req: &HttpRequest, doc: &Arc<ServedConfig>) -> HttpResponse {
     if matches {
         resp.finish()
     } else {
-        resp.content_type("application/json").body(doc.body())
+        resp.content_type("application/json")
+            .body(ChunkBody::new(Arc::clone(doc)))
     }
 }
 
@@ -107,7 +110,8 @@ pub async fn get_config(
     state: web::Data<AppState>,
     ApiQuery(query): ApiQuery<ConfigQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let dialect = options_for(query.dialect.as_deref(), &state.render)?.dialect;
+    let render = state.control.render_options();
+    let dialect = options_for(query.dialect.as_deref(), render)?.dialect;
     let mode: Mode = query
         .mode
         .as_deref()
@@ -115,11 +119,10 @@ pub async fn get_config(
         .map_err(|e| options_error("mode", e))?;
     let variant = Variant {
         dialect,
-        secrets: state.render.secrets,
+        secrets: render.secrets,
         per_tenant: mode == Mode::PerTenant,
     };
-    let revision = state.run(|c| Ok(config_revision::current(c)?)).await?;
-    let doc = state.config_cache.get(&state, variant, revision).await?;
+    let doc = state.control.combined_config(variant).await?;
     Ok(respond(&req, &doc))
 }
 
@@ -138,26 +141,45 @@ pub async fn get_config(
 pub async fn get_tenant_config(
     req: HttpRequest,
     state: web::Data<AppState>,
-    principal: Principal,
+    Caller(principal): Caller,
     id: web::Path<String>,
     ApiQuery(query): ApiQuery<TenantConfigQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_tenant_id(&id)?;
-    let mut opts = options_for(query.dialect.as_deref(), &state.render)?;
-    // The gateway token reads every tenant's config: only operators and gateways may see it.
-    if matches!(principal, Principal::Tenant { .. }) {
-        opts.bridge = opts.bridge.as_ref().map(|b| b.withholding_token());
-    }
-    let keys = state.keys.clone();
-    let doc = state
-        .run(move |c| {
-            let revision = config_revision::current(c)?;
-            let tenant = tenants::find(c, &id)?;
-            let chans = channels::list(c, &id, &keys)?;
-            let loaded = [(tenant, chans)];
-            let sources = as_sources(&loaded);
-            Ok(Arc::new(tenant_document(revision, &sources[0], &opts)?))
-        })
-        .await?;
+    let opts = options_for(query.dialect.as_deref(), state.control.render_options())?;
+    let doc = state.control.tenant_config(&principal, id, opts).await?;
     Ok(respond(&req, &doc))
+}
+
+/// A response body streaming a [`ServedConfig`]'s chunks, sharing them (sized: `Content-Length`
+/// is set).
+#[derive(Debug)]
+pub struct ChunkBody {
+    doc: Arc<ServedConfig>,
+    next: usize,
+}
+
+impl ChunkBody {
+    /// A body streaming `doc`.
+    pub fn new(doc: Arc<ServedConfig>) -> Self {
+        Self { doc, next: 0 }
+    }
+}
+
+impl MessageBody for ChunkBody {
+    type Error = Infallible;
+
+    fn size(&self) -> BodySize {
+        BodySize::Sized(self.doc.len() as u64)
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        let this = self.get_mut();
+        let chunk = this.doc.chunks().get(this.next).cloned();
+        this.next += 1;
+        Poll::Ready(chunk.map(Ok))
+    }
 }

@@ -2,19 +2,131 @@
 //! their attempts, and replay.
 
 use actix_web::{HttpResponse, get, post, web};
-use serde_json::json;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
 use tenant_core::PageRequest;
-use tenant_store::deliveries as store;
+use tenant_store::deliveries::{AttemptRow, DeliveryRow};
+use utoipa::{IntoParams, ToSchema};
 
-use super::parse_tenant_id;
-use super::webhooks::{parse_ids, parse_uuid};
-use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiQuery;
+use super::webhooks::parse_ids;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{Actor, ApiQuery, parse_tenant_id, parse_uuid};
 use crate::state::AppState;
-use crate::webhook_dto::{
-    AttemptResponse, DeliveryDetailResponse, DeliveryListResponse, DeliveryResponse,
-    ListDeliveriesQuery,
-};
+
+/// Query of the deliveries list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct ListDeliveriesQuery {
+    /// Page size, 1–500 (default 50).
+    pub limit: Option<u32>,
+    /// `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Only `pending`, `succeeded` or `failed` (dead letters).
+    pub status: Option<String>,
+}
+
+fn utc(t: NaiveDateTime) -> DateTime<Utc> {
+    t.and_utc()
+}
+
+/// One delivery.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryResponse {
+    /// Delivery id (UUID); the `webhook-id` header is `msg_` + its hex.
+    pub id: String,
+    /// The endpoint.
+    pub endpoint_id: String,
+    /// The event.
+    pub event_id: String,
+    /// `pending`, `succeeded` or `failed` (a dead letter).
+    pub status: String,
+    /// Attempts made (since the last replay).
+    pub attempts: i32,
+    /// When the next attempt is due (pending only).
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The last response status.
+    pub last_status_code: Option<i32>,
+    /// The last error.
+    pub last_error: Option<String>,
+    /// Enqueued.
+    pub created_at: DateTime<Utc>,
+    /// Finished.
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+impl From<&DeliveryRow> for DeliveryResponse {
+    fn from(d: &DeliveryRow) -> Self {
+        Self {
+            id: d.id.clone(),
+            endpoint_id: d.endpoint_id.clone(),
+            event_id: d.event_id.clone(),
+            status: d.status.clone(),
+            attempts: d.attempts,
+            next_attempt_at: (d.status == "pending").then(|| utc(d.next_attempt_at)),
+            last_status_code: d.last_status_code,
+            last_error: d.last_error.clone(),
+            created_at: utc(d.created_at),
+            completed_at: d.completed_at.map(utc),
+        }
+    }
+}
+
+/// A page of deliveries.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryListResponse {
+    /// Deliveries, oldest first.
+    pub deliveries: Vec<DeliveryResponse>,
+    /// Cursor of the next page, when there is one.
+    pub next_cursor: Option<String>,
+}
+
+/// One attempt.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptResponse {
+    /// Its number (restarting at 1 after a replay).
+    pub attempt: i32,
+    /// `success`, `http_error`, `timeout`, `connect_error` or `refused`.
+    pub outcome: String,
+    /// The response status.
+    pub status_code: Option<i32>,
+    /// Milliseconds to the response or failure.
+    pub latency_ms: i64,
+    /// What went wrong.
+    pub error: Option<String>,
+    /// The first KiB of the response body.
+    pub response_excerpt: Option<String>,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&AttemptRow> for AttemptResponse {
+    fn from(a: &AttemptRow) -> Self {
+        Self {
+            attempt: a.attempt,
+            outcome: a.outcome.clone(),
+            status_code: a.status_code,
+            latency_ms: a.latency_ms,
+            error: a.error.clone(),
+            response_excerpt: a.response_excerpt.clone(),
+            created_at: utc(a.created_at),
+        }
+    }
+}
+
+/// A delivery with its attempts.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryDetailResponse {
+    /// The delivery.
+    #[serde(flatten)]
+    pub delivery: DeliveryResponse,
+    /// Its attempts, in order.
+    pub attempts_log: Vec<AttemptResponse>,
+}
 
 /// Lists an endpoint's deliveries, oldest first; `status=failed` lists the dead letters.
 #[utoipa::path(tag = "webhooks", params(
@@ -36,19 +148,9 @@ pub async fn list_deliveries(
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_id, wid) = parse_ids(&path)?;
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let status = match query.status.as_deref() {
-        None => None,
-        Some(s @ ("pending" | "succeeded" | "failed")) => Some(s.to_owned()),
-        Some(_) => {
-            return Err(ApiError::invalid(tenant_core::ValidationError::new(
-                "status",
-                "invalid_status",
-                "must be pending, succeeded or failed",
-            )));
-        }
-    };
     let page = state
-        .run(move |c| Ok(store::list(c, &tenant_id, wid, status.as_deref(), &page)?))
+        .control
+        .list_deliveries(tenant_id, wid, query.status.as_deref(), page)
         .await?;
     Ok(HttpResponse::Ok().json(DeliveryListResponse {
         deliveries: page.items.iter().map(DeliveryResponse::from).collect(),
@@ -75,9 +177,7 @@ pub async fn get_delivery(
     let tenant_id = parse_tenant_id(&path.0)?;
     let wid = parse_uuid("wid", &path.1)?;
     let did = parse_uuid("did", &path.2)?;
-    let (delivery, attempts) = state
-        .run(move |c| Ok(store::find_with_attempts(c, &tenant_id, wid, did)?))
-        .await?;
+    let (delivery, attempts) = state.control.delivery(tenant_id, wid, did).await?;
     Ok(HttpResponse::Ok().json(DeliveryDetailResponse {
         delivery: DeliveryResponse::from(&delivery),
         attempts_log: attempts.iter().map(AttemptResponse::from).collect(),
@@ -99,33 +199,15 @@ pub async fn get_delivery(
 #[post("/tenants/{id}/webhooks/{wid}/deliveries/{did}/replay")]
 pub async fn replay_delivery(
     state: web::Data<AppState>,
-    actor: super::Actor,
+    actor: Actor,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&path.0)?;
     let wid = parse_uuid("wid", &path.1)?;
     let did = parse_uuid("did", &path.2)?;
     let delivery = state
-        .run(move |c| {
-            let now = tenant_core::now();
-            Ok(tenant_store::write_transaction(c, |c| {
-                let d = store::replay(c, &tenant_id, wid, did, now)?;
-                tenant_store::audit::record(
-                    c,
-                    &actor.0,
-                    tenant_store::audit::AuditEvent {
-                        tenant_id: Some(&tenant_id),
-                        action: "webhook.delivery_replayed",
-                        resource_type: "webhook_delivery",
-                        resource_id: Some(did.to_string()),
-                        details: Some(json!({ "endpointId": wid.to_string() })),
-                    },
-                    now,
-                )?;
-                Ok::<_, tenant_store::StoreError>(d)
-            })?)
-        })
+        .control
+        .replay_delivery(actor.0, tenant_id, wid, did)
         .await?;
-    state.webhooks.wake.notify_one();
     Ok(HttpResponse::Accepted().json(DeliveryResponse::from(&delivery)))
 }

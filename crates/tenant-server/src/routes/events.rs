@@ -1,44 +1,87 @@
 //! Ingest of gateway events: `POST /events` (typed) and `POST /webhooks/message` (the prototype's
 //! body). Each event is attributed to a tenant, stored once per id, and enqueued for delivery to
 //! the tenant's endpoints in the same transaction — batched with the events of concurrent
-//! requests by [`crate::writers::Writers::ingest`], and answered only once that batch committed.
+//! requests (group commit, `tenant_service::group_commit`), and answered only once that batch
+//! committed.
 
 use actix_web::{HttpResponse, post, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tenant_store::events::Ingested;
-use tenant_webhooks::ingest::{self, EventInput, IngestError};
+use tenant_webhooks::ingest::EventInput;
+use utoipa::ToSchema;
 
-use super::parse_tenant_id;
-use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiJson;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{ApiJson, parse_tenant_id};
 use crate::state::AppState;
-use crate::webhook_dto::{EventAcceptedResponse, EventRequest, MessageRequest};
 
-fn ingest_error(e: IngestError) -> ApiError {
-    match e {
-        IngestError::Invalid { field, message } => {
-            ApiError::invalid(tenant_core::ValidationError::new(field, "invalid", message))
-        }
-        IngestError::Unresolved { fields, message } => {
-            let errors = fields
-                .iter()
-                .map(|f| tenant_core::ValidationError::new(*f, "unresolved", message.clone()))
-                .collect();
-            ApiError::Validation(tenant_core::ValidationErrors(errors))
-        }
-        IngestError::Store(e) => e.into(),
-    }
+/// `POST /events`: one typed gateway event.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EventRequest {
+    /// The gateway's id of the event; a repeated id is accepted once.
+    #[schema(example = "evt-7f3a")]
+    pub id: String,
+    /// `message.received`, `message.sent`, `session.started` or `session.ended`.
+    #[serde(rename = "type")]
+    #[schema(example = "message.received")]
+    pub event_type: String,
+    /// The tenant's gateway account id.
+    pub account_id: Option<String>,
+    /// The tenant's gateway agent id.
+    pub agent_id: Option<String>,
+    /// `agent:<agentId>:<channel>:<accountId>:direct:<peerId>` (or the group, room and thread
+    /// shapes); any other `agent:<agentId>:<rest>` key is attributed by its agent only.
+    pub session_key: Option<String>,
+    /// The channel, when no session key names it.
+    pub channel: Option<String>,
+    /// When it happened (default: when received).
+    pub timestamp: Option<DateTime<Utc>>,
+    /// The event's own fields, delivered as `data`.
+    #[schema(value_type = Object)]
+    pub data: Option<Map<String, Value>>,
+}
+
+/// `POST /webhooks/message`: the prototype's body, still accepted (a `message.received` event).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MessageRequest {
+    /// The tenant (UUID); or name it by `accountId`, `agentId` or `sessionKey`.
+    pub tenant_id: Option<String>,
+    /// The gateway's id of the message, for idempotency (a new one is made when absent).
+    pub id: Option<String>,
+    /// The channel kind.
+    pub channel: Option<String>,
+    /// The sender.
+    pub from: Option<String>,
+    /// The text.
+    pub message: Option<String>,
+    /// The tenant's gateway account id.
+    pub account_id: Option<String>,
+    /// The tenant's gateway agent id.
+    pub agent_id: Option<String>,
+    /// The session key.
+    pub session_key: Option<String>,
+}
+
+/// An accepted event.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventAcceptedResponse {
+    /// Our id of the event.
+    pub event_id: String,
+    /// The tenant it was attributed to.
+    pub tenant_id: String,
+    /// `true` when the id was seen before and nothing new was stored.
+    pub duplicate: bool,
+    /// Deliveries enqueued (0 for a duplicate).
+    pub deliveries: usize,
 }
 
 async fn accept(state: &AppState, input: EventInput) -> Result<HttpResponse, ApiError> {
-    let event = ingest::validate(input).map_err(ingest_error)?;
     // Written with the events of concurrent requests (group commit); answered once committed.
-    let accepted = state
-        .writers
-        .ingest
-        .submit((event, tenant_core::now()))
-        .await?
-        .map_err(ingest_error)?;
+    let accepted = state.control.ingest(input).await?;
     let (event_id, duplicate, deliveries) = match accepted.ingested {
         Ingested::Accepted {
             event_id,
@@ -46,9 +89,6 @@ async fn accept(state: &AppState, input: EventInput) -> Result<HttpResponse, Api
         } => (event_id, false, deliveries),
         Ingested::Duplicate { event_id } => (event_id, true, 0),
     };
-    if deliveries > 0 {
-        state.webhooks.wake.notify_one();
-    }
     Ok(HttpResponse::Accepted().json(EventAcceptedResponse {
         event_id: event_id.to_string(),
         tenant_id: accepted.tenant_id.to_string(),

@@ -1,10 +1,21 @@
 //! Liveness and readiness probes; the only routes without authentication.
 
 use actix_web::{HttpResponse, get, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use crate::dto::StatusResponse;
-use crate::error::QuietFault;
+use crate::http::error::QuietFault;
 use crate::state::AppState;
+
+/// `GET /health` and `GET /ready`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StatusResponse {
+    /// `ok`, or `unavailable` (`/ready` while the database cannot be reached).
+    pub status: String,
+    /// The database backend (`/ready` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+}
 
 /// The process is up.
 #[utoipa::path(tag = "health", responses((status = 200, description = "Alive", body = StatusResponse)))]
@@ -25,9 +36,8 @@ pub async fn health() -> HttpResponse {
 ))]
 #[get("/ready")]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    let db = state.db.clone();
-    let backend = db.backend().to_owned();
-    let ok = db.is_available() && matches!(web::block(move || db.ping()).await, Ok(Ok(())));
+    let backend = state.control.db().backend().to_owned();
+    let ok = state.control.ping().await.is_ok();
     if ok {
         HttpResponse::Ok().json(StatusResponse {
             status: "ok".into(),

@@ -2,11 +2,11 @@
 
 use actix_web::{HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
-use tenant_store::api_keys;
+use tenant_service::principal::{ActorRef, Principal};
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, ErrorBody};
-use crate::principal::{ActorRef, Principal};
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::Caller;
 use crate::state::AppState;
 
 /// The API key a request was made with (never the key itself).
@@ -48,7 +48,7 @@ pub struct MeResponse {
 #[get("/me")]
 pub async fn me(
     state: web::Data<AppState>,
-    principal: Principal,
+    Caller(principal): Caller,
 ) -> Result<HttpResponse, ApiError> {
     let actor = principal.actor();
     let mut resp = MeResponse {
@@ -72,9 +72,7 @@ pub async fn me(
             resp.role = Some(role.as_str().to_owned());
             if let ActorRef::ApiKey(kid) = actor {
                 let (tenant_id, kid) = (*tenant_id, *kid);
-                let row = state
-                    .run(move |c| Ok(api_keys::find(c, &tenant_id, &kid)?))
-                    .await?;
+                let row = state.control.api_key(tenant_id, kid).await?;
                 resp.api_key = Some(MeApiKey {
                     id: row.id,
                     name: row.name,

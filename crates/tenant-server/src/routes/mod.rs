@@ -1,20 +1,10 @@
 //! The route table: every endpoint of the API, one module per resource.
 //!
-//! Handlers are thin: extract and validate input, run a use case from [`crate::service`] on the
-//! blocking pool, shape the response. Each carries a `#[utoipa::path]` so `/openapi.json` is
+//! Handlers are thin: extract the input, call one use case of `tenant-service`, shape the
+//! response; each route file holds its own request and response bodies. Each carries a `#[utoipa::path]` so `/openapi.json` is
 //! generated from this table and cannot miss a route.
 
-use std::future::{Ready, ready};
-
-use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload};
-use serde_json::json;
-use tenant_core::{ChannelKind, TenantId, ValidationError};
-use tenant_store::audit::AuditContext;
 use utoipa_actix_web::service_config::ServiceConfig;
-
-use crate::error::ApiError;
-use crate::principal::Principal;
-use crate::request_log::audit_context;
 
 pub mod api_keys;
 pub mod audit;
@@ -84,56 +74,4 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(deliveries::list_deliveries)
         .service(deliveries::get_delivery)
         .service(deliveries::replay_delivery);
-}
-
-/// The caller of a mutating request, for the audit log.
-#[derive(Debug, Clone)]
-pub struct Actor(pub AuditContext);
-
-impl FromRequest for Actor {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let Some(actor) = req
-            .extensions()
-            .get::<Principal>()
-            .map(|p| p.actor().clone())
-        else {
-            return ready(Err(ApiError::Unauthorized));
-        };
-        ready(Ok(Actor(audit_context(req, actor.kind(), actor.id()))))
-    }
-}
-
-impl FromRequest for Principal {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(
-            req.extensions()
-                .get::<Principal>()
-                .cloned()
-                .ok_or(ApiError::Unauthorized),
-        )
-    }
-}
-
-fn bad_path(field: &'static str, e: ValidationError) -> ApiError {
-    ApiError::BadRequest {
-        code: "invalid_path",
-        message: format!("{field}: {}", e.message),
-        details: json!({ "field": field }),
-    }
-}
-
-/// Parses the `{id}` path segment.
-pub fn parse_tenant_id(raw: &str) -> Result<TenantId, ApiError> {
-    raw.parse().map_err(|e| bad_path("id", e))
-}
-
-/// Parses the `{kind}` path segment.
-pub fn parse_kind(raw: &str) -> Result<ChannelKind, ApiError> {
-    raw.parse().map_err(|e| bad_path("kind", e))
 }

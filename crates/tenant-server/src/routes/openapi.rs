@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, get, web};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::error::ErrorBody;
+use crate::http::error::ErrorBody;
 
 /// The document's fixed parts; paths and schemas are collected from the handlers.
 #[derive(OpenApi)]

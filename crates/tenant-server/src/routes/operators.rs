@@ -3,15 +3,13 @@
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tenant_core::{Email, Secret, ValidationErrors};
-use tenant_store::operator_users::{self as store, OperatorUserRow};
+use tenant_core::Secret;
+use tenant_service::identity::users::NewOperator;
+use tenant_store::operator_users::OperatorUserRow;
 use utoipa::ToSchema;
 
-use super::Actor;
-use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiJson;
-use crate::identity::password;
-use crate::identity::users as service;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{Actor, ApiJson};
 use crate::state::AppState;
 
 /// `POST /operators`.
@@ -76,25 +74,11 @@ pub async fn create_operator(
     actor: Actor,
     ApiJson(body): ApiJson<CreateOperatorRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut errors = ValidationErrors::default();
-    let email = errors.check(Email::parse(&body.email));
-    errors.check(password::validate_new("password", &body.password));
-    let (Some(email), true) = (email, errors.0.is_empty()) else {
-        return Err(errors.into());
+    let new = NewOperator {
+        email: body.email,
+        password: body.password,
     };
-    let pw = body.password;
-    let row = state
-        .run(move |c| {
-            let hash = password::hash(&pw).map_err(ApiError::Internal)?;
-            Ok(service::create_operator(
-                c,
-                &actor.0,
-                &email,
-                &hash,
-                tenant_core::now(),
-            )?)
-        })
-        .await?;
+    let row = state.control.create_operator(actor.0, new).await?;
     Ok(HttpResponse::Created().json(OperatorResponse::from(&row)))
 }
 
@@ -106,7 +90,7 @@ pub async fn create_operator(
 ))]
 #[get("/operators")]
 pub async fn list_operators(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let rows = state.run(|c| Ok(store::list(c)?)).await?;
+    let rows = state.control.list_operators().await?;
     Ok(HttpResponse::Ok().json(OperatorListResponse {
         operators: rows.iter().map(OperatorResponse::from).collect(),
     }))

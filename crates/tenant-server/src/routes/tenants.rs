@@ -1,20 +1,142 @@
-//! `/tenants`: create, list, read, update, delete.
+//! `/tenants`: create, list, read, update, delete; the request and response bodies of tenants.
 
 use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
-use tenant_core::{NewTenant, PageRequest, TenantUpdate};
-use tenant_store::tenants::{self as store, TenantFilter};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tenant_core::{NewTenant, PageRequest, Tenant};
+use tenant_service::tenants::TenantPatch;
+use tenant_store::tenants::TenantFilter;
+use utoipa::{IntoParams, ToSchema};
 
-use super::{Actor, parse_tenant_id};
-use crate::dto::{
-    CreateTenantRequest, CreatedTenantResponse, ListTenantsQuery, TenantListResponse,
-    TenantResponse, UpdateTenantRequest,
-};
-use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery};
-use crate::principal::Principal;
-use crate::service;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{Actor, ApiJson, ApiQuery, Caller, parse_tenant_id};
 use crate::state::AppState;
+
+/// `POST /tenants`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateTenantRequest {
+    /// Display name: 1–200 characters, trimmed, no control characters.
+    #[schema(example = "Acme Corp")]
+    pub name: String,
+    /// DNS-label handle; derived from the name when absent.
+    #[schema(example = "acme")]
+    pub slug: Option<String>,
+    /// `free` (default), `starter`, `pro` or `enterprise`.
+    #[schema(example = "pro")]
+    pub plan: Option<String>,
+}
+
+/// `PATCH /tenants/{id}`: only the fields present change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateTenantRequest {
+    /// New display name.
+    pub name: Option<String>,
+    /// New slug.
+    pub slug: Option<String>,
+    /// New plan: `free`, `starter`, `pro` or `enterprise`.
+    pub plan: Option<String>,
+    /// New status: `active` or `suspended` (suspended tenants leave the gateway config).
+    pub status: Option<String>,
+}
+
+/// A tenant.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantResponse {
+    /// Tenant id (UUID).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Unique DNS-label handle.
+    pub slug: String,
+    /// The tenant's account id on the gateway (`tenant-<8 hex>`).
+    #[schema(example = "tenant-1a2b3c4d")]
+    pub account_id: String,
+    /// The tenant's agent id on the gateway (`agent-<8 hex>`).
+    #[schema(example = "agent-1a2b3c4d")]
+    pub agent_id: String,
+    /// `free`, `starter`, `pro` or `enterprise`.
+    pub plan: String,
+    /// `active` or `suspended`.
+    pub status: String,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Tenant> for TenantResponse {
+    fn from(t: &Tenant) -> Self {
+        Self {
+            id: t.id.to_string(),
+            name: t.name.as_str().to_owned(),
+            slug: t.slug.as_str().to_owned(),
+            account_id: t.account_id.as_str().to_owned(),
+            agent_id: t.agent_id.as_str().to_owned(),
+            plan: t.plan.as_str().to_owned(),
+            status: t.status.as_str().to_owned(),
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+/// `POST /tenants` answer: the tenant and its first API key, shown this once (`Debug` hides it).
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedTenantResponse {
+    /// The tenant.
+    #[serde(flatten)]
+    pub tenant: TenantResponse,
+    /// The tenant's API key. Only its hash is stored: it cannot be shown again.
+    #[schema(example = "msk_live_…")]
+    pub api_key: String,
+}
+
+impl std::fmt::Debug for CreatedTenantResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedTenantResponse")
+            .field("tenant", &self.tenant)
+            .field("api_key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Query of `GET /tenants`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListTenantsQuery {
+    /// Page size, 1–500 (default 50).
+    pub limit: Option<u32>,
+    /// `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Only tenants with this status (`active` or `suspended`).
+    pub status: Option<String>,
+    /// Only tenants on this plan.
+    pub plan: Option<String>,
+    /// Only tenants whose name contains this text (case-insensitive).
+    pub q: Option<String>,
+}
+
+/// A page of tenants, in creation order.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantListResponse {
+    /// The tenants.
+    pub tenants: Vec<TenantResponse>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// The JSON of a tenant as `GET /tenants/{id}` answers it: what the tenant read cache keeps.
+pub fn tenant_json(tenant: &Tenant) -> Vec<u8> {
+    serde_json::to_vec(&TenantResponse::from(tenant)).unwrap_or_default()
+}
 
 /// Creates a tenant. The answer carries its first API key, which is shown only this once.
 #[utoipa::path(tag = "tenants", request_body = CreateTenantRequest, security(("bearer" = [])), responses(
@@ -34,15 +156,7 @@ pub async fn create_tenant(
 ) -> Result<HttpResponse, ApiError> {
     let new = NewTenant::parse(&body.name, body.slug.as_deref(), body.plan.as_deref())?;
     // Written with the creates of concurrent requests (group commit); answered once committed.
-    let (tenant, key) = state
-        .writers
-        .tenant_creates
-        .submit(service::CreateTenant {
-            ctx: actor.0,
-            new,
-            at: tenant_core::now(),
-        })
-        .await??;
+    let (tenant, key) = state.control.create_tenant(actor.0, new).await?;
     // Debug only: the access log already has the request, and the audit log the tenant; a
     // second JSON line per create was a measurable share of its CPU.
     tracing::debug!(tenant.id = %tenant.id, "tenant created");
@@ -72,9 +186,7 @@ pub async fn list_tenants(
         plan: query.plan.as_deref().map(str::parse).transpose()?,
         name_contains: query.q.map(|q| q.trim().to_owned()),
     };
-    let page = state
-        .run(move |c| Ok(store::list(c, &filter, &page)?))
-        .await?;
+    let page = state.control.list_tenants(filter, page).await?;
     Ok(HttpResponse::Ok().json(TenantListResponse {
         tenants: page.items.iter().map(TenantResponse::from).collect(),
         next_cursor: page.next_cursor.map(|c| c.encode()),
@@ -94,14 +206,7 @@ pub async fn get_tenant(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_tenant_id(&id)?;
-    let cached = match state.tenants.get(&id) {
-        Some(hit) => hit,
-        None => {
-            let epoch = state.tenants.epoch();
-            let tenant = state.run(move |c| Ok(store::find(c, &id)?)).await?;
-            state.tenants.insert(epoch, tenant)
-        }
-    };
+    let cached = state.control.cached_tenant(id).await?;
     Ok(HttpResponse::Ok()
         .content_type(ContentType::json())
         .body(cached.json.clone()))
@@ -121,26 +226,22 @@ pub async fn get_tenant(
 pub async fn update_tenant(
     state: web::Data<AppState>,
     actor: Actor,
-    principal: Principal,
+    Caller(principal): Caller,
     id: web::Path<String>,
     ApiJson(body): ApiJson<UpdateTenantRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_tenant_id(&id)?;
-    // Suspending or reactivating a tenant is the operator's decision, not the tenant's.
-    if body.status.is_some() && matches!(principal, Principal::Tenant { .. }) {
-        return Err(ApiError::Forbidden);
-    }
-    let update = TenantUpdate::parse(
-        body.name.as_deref(),
-        body.slug.as_deref(),
-        body.plan.as_deref(),
-        body.status.as_deref(),
-    )?;
-    let result = state
-        .run(move |c| Ok(service::update_tenant(c, &actor.0, &id, update)?))
-        .await;
-    state.tenants.invalidate(&id);
-    Ok(HttpResponse::Ok().json(TenantResponse::from(&result?)))
+    let patch = TenantPatch {
+        name: body.name,
+        slug: body.slug,
+        plan: body.plan,
+        status: body.status,
+    };
+    let tenant = state
+        .control
+        .update_tenant(actor.0, &principal, id, patch)
+        .await?;
+    Ok(HttpResponse::Ok().json(TenantResponse::from(&tenant)))
 }
 
 /// Deletes a tenant with its channels, keys, users, sessions and webhooks.
@@ -157,12 +258,7 @@ pub async fn delete_tenant(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_tenant_id(&id)?;
-    let result = state
-        .run(move |c| Ok(service::delete_tenant(c, &actor.0, &id)?))
-        .await;
-    state.tenants.invalidate(&id);
-    result?;
-    state.api_keys.cache.invalidate_tenant(&id);
+    state.control.delete_tenant(actor.0, id).await?;
     tracing::info!(tenant.id = %id, "tenant deleted");
     Ok(HttpResponse::NoContent().finish())
 }

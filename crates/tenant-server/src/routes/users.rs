@@ -4,16 +4,14 @@
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tenant_core::{Email, PageRequest, Role, Secret, ValidationError, ValidationErrors};
-use tenant_store::users::{self as store, TenantUserRow};
+use tenant_core::{PageRequest, Secret};
+use tenant_service::identity::users::NewUser;
+use tenant_store::users::TenantUserRow;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{Actor, parse_tenant_id};
-use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery};
-use crate::identity::password;
-use crate::identity::users::{self as service, CreateUser};
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{Actor, ApiJson, ApiQuery, parse_tenant_id};
 use crate::state::AppState;
 
 /// `POST /tenants/{id}/users`.
@@ -119,12 +117,6 @@ fn parse_user_id(raw: &str) -> Result<Uuid, ApiError> {
     })
 }
 
-fn parse_role(raw: &str) -> Result<Role, ValidationError> {
-    raw.parse().map_err(|_| {
-        ValidationError::new("role", "invalid_value", "must be owner, admin or member")
-    })
-}
-
 /// Creates a user with a password, or without one and an invite token to hand over.
 #[utoipa::path(tag = "users", params(("id" = String, Path, description = "Tenant id (UUID)")), request_body = CreateUserRequest, security(("bearer" = [])), responses(
     (status = 201, description = "Created", body = CreatedUserResponse),
@@ -143,37 +135,12 @@ pub async fn create_user(
     ApiJson(body): ApiJson<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&id)?;
-    let mut errors = ValidationErrors::default();
-    let email = errors.check(Email::parse(&body.email));
-    let role = errors.check(parse_role(&body.role));
-    if let Some(p) = &body.password {
-        errors.check(password::validate_new("password", p));
-    }
-    let (Some(email), Some(role), true) = (email, role, errors.0.is_empty()) else {
-        return Err(errors.into());
+    let new = NewUser {
+        email: body.email,
+        role: body.role,
+        password: body.password,
     };
-    let password = body.password;
-    let (row, invite) = state
-        .run(move |c| {
-            let password_hash = password
-                .as_ref()
-                .map(password::hash)
-                .transpose()
-                .map_err(ApiError::Internal)?;
-            let new = CreateUser {
-                email,
-                role,
-                password_hash,
-            };
-            Ok(service::create_user(
-                c,
-                &actor.0,
-                &tenant_id,
-                new,
-                tenant_core::now(),
-            )?)
-        })
-        .await?;
+    let (row, invite) = state.control.create_user(actor.0, tenant_id, new).await?;
     tracing::info!(tenant.id = %tenant_id, user.id = %row.id, "user created");
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/tenants/{tenant_id}/users/{}", row.id)))
@@ -200,14 +167,7 @@ pub async fn list_users(
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&id)?;
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
-    let page = state
-        .run(move |c| {
-            if !store::tenant_exists(c, &tenant_id)? {
-                return Err(ApiError::NotFound("tenant"));
-            }
-            Ok(store::list(c, &tenant_id, &page)?)
-        })
-        .await?;
+    let page = state.control.list_users(tenant_id, page).await?;
     Ok(HttpResponse::Ok().json(UserListResponse {
         users: page.items.iter().map(UserResponse::from).collect(),
         next_cursor: page.next_cursor.map(|c| c.encode()),
@@ -228,9 +188,7 @@ pub async fn get_user(
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&path.0)?;
     let uid = parse_user_id(&path.1)?;
-    let row = state
-        .run(move |c| Ok(store::find(c, &tenant_id, &uid)?))
-        .await?;
+    let row = state.control.user(tenant_id, uid).await?;
     Ok(HttpResponse::Ok().json(UserResponse::from(&row)))
 }
 
@@ -253,20 +211,9 @@ pub async fn update_user(
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&path.0)?;
     let uid = parse_user_id(&path.1)?;
-    let role = body.role.as_deref().map(parse_role).transpose()?;
-    let disabled = body.disabled;
     let row = state
-        .run(move |c| {
-            Ok(service::update_user(
-                c,
-                &actor.0,
-                &tenant_id,
-                &uid,
-                role,
-                disabled,
-                tenant_core::now(),
-            )?)
-        })
+        .control
+        .update_user(actor.0, tenant_id, uid, body.role.as_deref(), body.disabled)
         .await?;
     Ok(HttpResponse::Ok().json(UserResponse::from(&row)))
 }
@@ -288,16 +235,6 @@ pub async fn delete_user(
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&path.0)?;
     let uid = parse_user_id(&path.1)?;
-    state
-        .run(move |c| {
-            Ok(service::delete_user(
-                c,
-                &actor.0,
-                &tenant_id,
-                &uid,
-                tenant_core::now(),
-            )?)
-        })
-        .await?;
+    state.control.delete_user(actor.0, tenant_id, uid).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,30 +1,113 @@
 //! `/tenants/{id}/webhooks`: a tenant's webhook endpoints, their secrets and test deliveries.
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tenant_core::Secret;
-use tenant_store::webhooks::{self as store, EndpointPatch, NewEndpoint};
+use tenant_service::webhooks::endpoints::{NewWebhook, WebhookPatch};
+use tenant_store::webhooks::Endpoint;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{Actor, parse_tenant_id};
-use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiJson;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{Actor, ApiJson, double_option, parse_tenant_id, parse_uuid};
 use crate::state::AppState;
-use crate::webhook_dto::{
-    CreateWebhookRequest, UpdateWebhookRequest, WebhookListResponse, WebhookResponse,
-    WebhookWithSecretResponse,
-};
-use crate::webhook_service::{
-    self as service, validate_description, validate_event_types, validate_url,
-};
 
-/// Parses the `{wid}` (or `{did}`) path segment.
-pub fn parse_uuid(field: &'static str, raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::try_parse(raw).map_err(|_| ApiError::BadRequest {
-        code: "invalid_path",
-        message: format!("{field}: is not a UUID"),
-        details: json!({ "field": field }),
-    })
+/// `POST /tenants/{id}/webhooks`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateWebhookRequest {
+    /// Where deliveries are POSTed (`https://…`; `http://` unless https is required).
+    #[schema(example = "https://example.com/hooks/moltbot")]
+    pub url: String,
+    /// Event types to deliver; absent or empty: all.
+    pub event_types: Option<Vec<String>>,
+    /// Free text, at most 500 characters.
+    pub description: Option<String>,
+    /// Whether deliveries are made (default true).
+    pub enabled: Option<bool>,
+}
+
+/// `PATCH /tenants/{id}/webhooks/{wid}`: only the fields present change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpdateWebhookRequest {
+    /// New URL.
+    pub url: Option<String>,
+    /// New filter (empty: all).
+    pub event_types: Option<Vec<String>>,
+    /// New description; `null` clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    /// Enable (also clears an automatic disable) or disable.
+    pub enabled: Option<bool>,
+}
+
+/// A webhook endpoint (never its secret).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookResponse {
+    /// Endpoint id (UUID).
+    pub id: String,
+    /// The tenant.
+    pub tenant_id: String,
+    /// Destination.
+    pub url: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Event types delivered; empty: all.
+    pub event_types: Vec<String>,
+    /// Whether deliveries are made.
+    pub enabled: bool,
+    /// `gone` (answered 410) or `failing` (failed past the grace period) when disabled
+    /// automatically.
+    pub disabled_reason: Option<String>,
+    /// Since when every delivery has failed.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// Until when deliveries also carry the previous secret's signature.
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Endpoint> for WebhookResponse {
+    fn from(e: &Endpoint) -> Self {
+        Self {
+            id: e.id.to_string(),
+            tenant_id: e.tenant_id.to_string(),
+            url: e.url.clone(),
+            description: e.description.clone(),
+            event_types: e.event_types.clone(),
+            enabled: e.enabled,
+            disabled_reason: e.disabled_reason.clone(),
+            failing_since: e.failing_since,
+            previous_secret_expires_at: e.previous_secret_expires_at,
+            created_at: e.created_at,
+            updated_at: e.updated_at,
+        }
+    }
+}
+
+/// A created endpoint (or a rotated secret) with its signing secret, shown this once.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookWithSecretResponse {
+    /// The endpoint.
+    #[serde(flatten)]
+    pub endpoint: WebhookResponse,
+    /// `whsec_…`: verify deliveries with it. Not shown again.
+    pub secret: String,
+}
+
+/// A tenant's endpoints.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookListResponse {
+    /// The endpoints, oldest first.
+    pub webhooks: Vec<WebhookResponse>,
 }
 
 /// Parses `/tenants/{id}/webhooks/{wid}`.
@@ -49,20 +132,15 @@ pub async fn create_webhook(
     ApiJson(body): ApiJson<CreateWebhookRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&id)?;
-    let new = NewEndpoint {
-        url: validate_url(&body.url, &state.webhooks.rules)?,
-        description: validate_description(body.description.as_deref())?,
-        event_types: validate_event_types(&body.event_types.unwrap_or_default())?,
-        enabled: body.enabled.unwrap_or(true),
-        secret: Secret::new(String::new()),
+    let new = NewWebhook {
+        url: body.url,
+        description: body.description,
+        event_types: body.event_types,
+        enabled: body.enabled,
     };
-    let ring = state.keys.clone();
     let (endpoint, secret) = state
-        .run(move |c| {
-            Ok(service::create_endpoint(
-                c, &actor.0, &tenant_id, new, &ring,
-            )?)
-        })
+        .control
+        .create_webhook(actor.0, tenant_id, new)
         .await?;
     tracing::info!(tenant.id = %tenant_id, webhook.id = %endpoint.id, "webhook endpoint created");
     Ok(HttpResponse::Created()
@@ -89,14 +167,7 @@ pub async fn list_webhooks(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&id)?;
-    let endpoints = state
-        .run(move |c| {
-            if !tenant_store::tenants::exists(c, &tenant_id)? {
-                return Err(ApiError::NotFound("tenant"));
-            }
-            Ok(store::list(c, &tenant_id)?)
-        })
-        .await?;
+    let endpoints = state.control.list_webhooks(tenant_id).await?;
     Ok(HttpResponse::Ok().json(WebhookListResponse {
         webhooks: endpoints.iter().map(WebhookResponse::from).collect(),
     }))
@@ -118,9 +189,7 @@ pub async fn get_webhook(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_id, wid) = parse_ids(&path)?;
-    let endpoint = state
-        .run(move |c| Ok(store::find(c, &tenant_id, wid)?))
-        .await?;
+    let endpoint = state.control.webhook(tenant_id, wid).await?;
     Ok(HttpResponse::Ok().json(WebhookResponse::from(&endpoint)))
 }
 
@@ -143,29 +212,15 @@ pub async fn update_webhook(
     ApiJson(body): ApiJson<UpdateWebhookRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_id, wid) = parse_ids(&path)?;
-    let patch = EndpointPatch {
-        url: body
-            .url
-            .as_deref()
-            .map(|u| validate_url(u, &state.webhooks.rules))
-            .transpose()?,
-        description: body
-            .description
-            .map(|d| validate_description(d.as_deref()))
-            .transpose()?,
-        event_types: body
-            .event_types
-            .as_deref()
-            .map(validate_event_types)
-            .transpose()?,
+    let patch = WebhookPatch {
+        url: body.url,
+        description: body.description,
+        event_types: body.event_types,
         enabled: body.enabled,
     };
     let endpoint = state
-        .run(move |c| {
-            Ok(service::update_endpoint(
-                c, &actor.0, &tenant_id, wid, patch,
-            )?)
-        })
+        .control
+        .update_webhook(actor.0, tenant_id, wid, patch)
         .await?;
     Ok(HttpResponse::Ok().json(WebhookResponse::from(&endpoint)))
 }
@@ -188,7 +243,8 @@ pub async fn delete_webhook(
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_id, wid) = parse_ids(&path)?;
     state
-        .run(move |c| Ok(service::delete_endpoint(c, &actor.0, &tenant_id, wid)?))
+        .control
+        .delete_webhook(actor.0, tenant_id, wid)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -211,14 +267,9 @@ pub async fn rotate_webhook_secret(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_id, wid) = parse_ids(&path)?;
-    let overlap = state.webhooks.secret_overlap;
-    let ring = state.keys.clone();
     let (endpoint, secret) = state
-        .run(move |c| {
-            Ok(service::rotate_secret(
-                c, &actor.0, &tenant_id, wid, overlap, &ring,
-            )?)
-        })
+        .control
+        .rotate_webhook_secret(actor.0, tenant_id, wid)
         .await?;
     Ok(HttpResponse::Ok().json(WebhookWithSecretResponse {
         endpoint: WebhookResponse::from(&endpoint),
@@ -242,16 +293,6 @@ pub async fn test_webhook(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_id, wid) = parse_ids(&path)?;
-    let delivery = state
-        .run(move |c| {
-            Ok(tenant_webhooks::ingest::enqueue_test(
-                c,
-                &tenant_id,
-                wid,
-                tenant_core::now(),
-            )?)
-        })
-        .await?;
-    state.webhooks.wake.notify_one();
+    let delivery = state.control.test_webhook(tenant_id, wid).await?;
     Ok(HttpResponse::Accepted().json(json!({ "deliveryId": delivery.to_string() })))
 }

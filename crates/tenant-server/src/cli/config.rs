@@ -1,0 +1,139 @@
+//! `moltbot-saas config render` and `config sync`: the gateway config printed, or written to
+//! files (atomically, mode 0600, only when changed) for a gateway on the same host to hot-reload.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Subcommand;
+use tenant_configgen::{Dialect, Layout, Mode, RenderOptions, SecretsMode};
+use tenant_core::TenantId;
+use tenant_service::gateway_config::file_sync::{self, SyncReport, SyncTarget};
+use tenant_service::gateway_config::{render_combined, render_tenant};
+
+use super::console::{CliResult, print_json, print_raw};
+use crate::settings::Settings;
+use crate::startup::{key_ring, open_database};
+
+/// Options shared by `config render` and `config sync` (defaults from the `SAAS_CONFIG_*`
+/// settings).
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    /// `current` (openclaw ≥ 2026.8) or `legacy`.
+    #[arg(long)]
+    dialect: Option<Dialect>,
+    /// `combined` (one document) or `per-tenant` (one file per tenant in the `--out` directory).
+    #[arg(long, default_value = "combined")]
+    mode: Mode,
+    /// `inline`, `env` (with a `.env` file beside each document) or `secret-ref`.
+    #[arg(long)]
+    secrets: Option<SecretsMode>,
+    /// `compact` (no whitespace, what the server serves) or `pretty` (indented, for reading).
+    #[arg(long, default_value = "compact")]
+    layout: Layout,
+}
+
+impl RenderArgs {
+    fn options(&self, settings: &Settings) -> Result<RenderOptions, tenant_configgen::ConfigError> {
+        let opts = RenderOptions {
+            dialect: self.dialect.unwrap_or(settings.render.dialect),
+            secrets: self.secrets.unwrap_or(settings.render.secrets),
+            layout: self.layout,
+            ..settings.render.clone()
+        };
+        opts.validate()?;
+        Ok(opts)
+    }
+}
+
+/// `config` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the config (or write it, atomically and with mode 0600, to `--out`).
+    Render {
+        /// Rendering options.
+        #[command(flatten)]
+        args: RenderArgs,
+        /// Only this tenant's own document.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Write here instead of printing (a directory in per-tenant mode).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Write the config to `--out` whenever it changes (atomic rename, mode 0600), once or every
+    /// `--interval` seconds, for a gateway started with `OPENCLAW_CONFIG_PATH` on that file.
+    Sync {
+        /// Rendering options.
+        #[command(flatten)]
+        args: RenderArgs,
+        /// The file (a directory in per-tenant mode).
+        #[arg(long)]
+        out: PathBuf,
+        /// Check for changes every this many seconds; without it, sync once and exit.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        interval: Option<u64>,
+    },
+}
+
+/// Runs a `config` subcommand.
+pub fn run(settings: &Settings, command: ConfigCommand) -> CliResult {
+    let mut cfg = settings.clone();
+    cfg.db_pool_size = 1;
+    let db = open_database(&cfg)?;
+    let keys = key_ring(settings)?;
+    match command {
+        ConfigCommand::Render { args, tenant, out } => {
+            let opts = args.options(settings)?;
+            let mut conn = db.get()?;
+            let per_tenant = args.mode == Mode::PerTenant;
+            match (tenant, out) {
+                (Some(id), Some(out)) => {
+                    let id: TenantId = id.parse()?;
+                    report(&file_sync::write_tenant(
+                        &mut conn, &opts, &id, &out, &keys,
+                    )?)
+                }
+                (Some(id), None) => {
+                    let id: TenantId = id.parse()?;
+                    print_raw(&render_tenant(&mut conn, &id, &opts, &keys)?.json)
+                }
+                (None, Some(out)) if per_tenant => {
+                    report(&file_sync::write_per_tenant(&mut conn, &opts, &out, &keys)?)
+                }
+                (None, Some(out)) => {
+                    report(&file_sync::write_combined(&mut conn, &opts, &out, &keys)?)
+                }
+                (None, None) if per_tenant => Err(
+                    "per-tenant mode writes one file per tenant: give --out DIR (or --tenant ID)"
+                        .into(),
+                ),
+                (None, None) => print_raw(&render_combined(&mut conn, &opts, &keys)?.json),
+            }
+        }
+        ConfigCommand::Sync {
+            args,
+            out,
+            interval,
+        } => {
+            let target = SyncTarget {
+                out,
+                per_tenant: args.mode == Mode::PerTenant,
+                opts: args.options(settings)?,
+                keys,
+            };
+            Ok(file_sync::sync(
+                &db,
+                &target,
+                interval.map(Duration::from_secs),
+            )?)
+        }
+    }
+}
+
+fn report(report: &SyncReport) -> CliResult {
+    print_json(&serde_json::json!({
+        "revision": report.revision,
+        "written": report.written,
+        "removed": report.removed,
+    }))
+}

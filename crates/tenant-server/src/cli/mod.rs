@@ -1,0 +1,121 @@
+//! The command line: `serve` (the default), `migrate`, and the operator's tasks, one file per
+//! command group. Every task calls the same use cases as the HTTP API (`tenant-service`), so it
+//! writes the same rows and audit entries (actor `cli`).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::settings::Settings;
+use crate::telemetry;
+
+mod config;
+mod console;
+mod gateway;
+mod keys;
+mod migrate;
+mod operators;
+mod serve;
+mod tenants;
+mod users;
+mod webhooks;
+
+/// moltbot-saas: run the OpenClaw (Moltbot) gateway for many tenants.
+#[derive(Debug, Parser)]
+#[command(name = "moltbot-saas", version, about)]
+pub struct Cli {
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API (the default).
+    Serve,
+    /// Apply pending database migrations (PostgreSQL; SQLite migrates on start).
+    Migrate,
+    /// Render the gateway config, or keep a file of it in sync for a gateway to hot-reload.
+    Config {
+        /// The task.
+        #[command(subcommand)]
+        command: config::ConfigCommand,
+    },
+    /// Encryption keys of channel credentials: status, rotation, generation.
+    Keys {
+        /// The task.
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
+    /// Operator tasks on tenants, straight on the database.
+    Tenants {
+        /// The task.
+        #[command(subcommand)]
+        command: tenants::TenantsCommand,
+    },
+    /// Operator users (who log in and see every tenant).
+    Operators {
+        /// The task.
+        #[command(subcommand)]
+        command: operators::OperatorsCommand,
+    },
+    /// A tenant's users.
+    Users {
+        /// The task.
+        #[command(subcommand)]
+        command: users::UsersCommand,
+    },
+    /// Webhook delivery: drain the due queue, or run a dispatcher without the HTTP API.
+    Webhooks {
+        /// The task.
+        #[command(subcommand)]
+        command: webhooks::WebhooksCommand,
+    },
+    /// The gateway host: install the bridge plugin that reports messages and sessions.
+    Gateway {
+        /// The task.
+        #[command(subcommand)]
+        command: gateway::GatewayCommand,
+    },
+}
+
+/// Runs the command line; the process exit code says how it went.
+pub fn run(cli: Cli) -> ExitCode {
+    // Installing files on a gateway host needs neither settings nor a database.
+    if let Some(Command::Gateway { command }) = cli.command {
+        return match gateway::run(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(e.as_ref()),
+        };
+    }
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    telemetry::init(settings.log_format, "info", std::io::stderr);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve::run(&settings),
+        Command::Migrate => migrate::run(&settings),
+        Command::Config { command } => config::run(&settings, command),
+        Command::Tenants { command } => tenants::run(&settings, command),
+        Command::Keys { command } => keys::run(&settings, command),
+        Command::Operators { command } => operators::run(&settings, command),
+        Command::Users { command } => users::run(&settings, command),
+        Command::Webhooks { command } => webhooks::run(&settings, command),
+        Command::Gateway { command } => gateway::run(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e.as_ref()),
+    }
+}
+
+fn fail(e: &dyn std::error::Error) -> ExitCode {
+    tracing::error!(error = %e, "moltbot-saas failed");
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("error: {e}");
+    }
+    ExitCode::FAILURE
+}

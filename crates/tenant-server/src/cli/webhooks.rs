@@ -1,0 +1,74 @@
+//! `moltbot-saas webhooks …`: operator tasks on the delivery queue.
+
+use std::sync::Arc;
+
+use clap::Subcommand;
+use serde_json::json;
+use tenant_store::deliveries;
+use tenant_webhooks::Dispatcher;
+
+use super::console::{CliResult, print_json};
+use crate::settings::Settings;
+use crate::startup::{key_ring, open_database};
+
+/// `webhooks` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Deliver everything due now, then print the totals and the queue depth and exit.
+    Drain,
+    /// Run a dispatcher (no HTTP API) until stopped, e.g. as an extra delivery process.
+    Dispatch,
+    /// Print the queue depth: pending, due now, dead letters.
+    Stats,
+}
+
+/// Runs a `webhooks` subcommand.
+pub fn run(settings: &Settings, command: WebhooksCommand) -> CliResult {
+    let db = open_database(settings)?;
+    let ring = key_ring(settings)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match command {
+            WebhooksCommand::Stats => {
+                let depth = deliveries::queue_depth(&mut *db.get()?, tenant_core::now())?;
+                print_json(&json!({
+                    "pending": depth.pending, "due": depth.due, "deadLetters": depth.failed,
+                }))
+            }
+            WebhooksCommand::Drain => {
+                let dispatcher = Dispatcher::new(
+                    db.clone(),
+                    ring.clone(),
+                    settings.webhooks.dispatcher_config(),
+                )?;
+                let o = dispatcher.drain().await?;
+                let depth = deliveries::queue_depth(&mut *db.get()?, tenant_core::now())?;
+                tracing::info!(
+                    claimed = o.claimed,
+                    succeeded = o.succeeded,
+                    "webhook queue drained"
+                );
+                print_json(&json!({
+                    "claimed": o.claimed, "succeeded": o.succeeded, "retried": o.retried,
+                    "failed": o.failed, "pending": depth.pending, "deadLetters": depth.failed,
+                }))
+            }
+            WebhooksCommand::Dispatch => {
+                let dispatcher = Arc::new(Dispatcher::new(
+                    db,
+                    ring,
+                    settings.webhooks.dispatcher_config(),
+                )?);
+                tokio::select! {
+                    () = dispatcher.run() => {}
+                    r = tokio::signal::ctrl_c() => r?,
+                }
+                tracing::info!("webhook dispatcher stopped");
+                Ok(())
+            }
+        }
+    })
+}

@@ -1,0 +1,89 @@
+//! Authentication (service tokens, API keys, JWTs) and authorization (the route table
+//! [`crate::http::route_table`] and the access policy) of every request but the public ones.
+//! (Request ids, spans and the access log are [`crate::http::request_log`].)
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, ResponseError, web};
+
+use crate::http::error::ApiError;
+use crate::http::route_table::authorize;
+use crate::state::AppState;
+
+/// Paths anyone may call: liveness and readiness probes, and the login flows (which
+/// authenticate by their body).
+fn is_public(path: &str) -> bool {
+    matches!(
+        path,
+        "/health" | "/ready" | "/auth/login" | "/auth/refresh" | "/auth/accept-invite"
+    )
+}
+
+/// Requires a valid credential on every path but the public ones, and applies
+/// [`crate::http::route_table::authorize`] to the matched route before any handler runs.
+pub async fn require_auth(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    if is_public(req.path()) {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
+    }
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let token = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(bearer_token)
+        .map(str::to_owned);
+    let found = match (state, token) {
+        (Some(state), Some(token)) => state.control.authenticate(&token).await,
+        _ => Ok(None),
+    };
+    let principal = match found {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            let res = ApiError::Unauthorized.error_response();
+            return Ok(req.into_response(res).map_into_right_body());
+        }
+        Err(e) => {
+            let res = ApiError::from(e).error_response();
+            return Ok(req.into_response(res).map_into_right_body());
+        }
+    };
+    if let Err(e) = authorize(&principal, req.method(), req.path()) {
+        let res = ApiError::from(e).error_response();
+        return Ok(req.into_response(res).map_into_right_body());
+    }
+    req.extensions_mut().insert(principal);
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
+/// The bearer token of an `Authorization` header value.
+pub fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_parsing() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer  abc "), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token("Bearer"), None);
+    }
+}

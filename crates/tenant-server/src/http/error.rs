@@ -1,0 +1,367 @@
+//! The API's errors and their JSON shape, and the one place where the use cases' errors
+//! ([`ServiceError`]) become HTTP statuses.
+//!
+//! Every error reaches the client as `{"error": {"code", "message", "details"}}` with a stable
+//! `code`. Client errors (4xx) say what to fix and name the field. Server errors (5xx) are opaque
+//! to the client: the cause is logged once, here, with the request id, and the client gets only
+//! the request id to quote. No error message carries a credential: validation messages name
+//! fields, never values.
+//!
+//! Faults of the database as a whole ([`DatabaseFault`]: unreachable, read-only, full) are
+//! answered 503 `database_unavailable`, 503 `database_read_only` or 507 `storage_full`, with
+//! `Retry-After`, and are not logged per request: the store logs when the database goes away and
+//! comes back, and storage faults once a minute (an outage would otherwise write a line per
+//! request refused). Every 503 carries `Retry-After`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use serde_json::{Value, json};
+use tenant_core::{ValidationError, ValidationErrors};
+use tenant_service::ServiceError;
+use tenant_store::{DatabaseFault, StoreError};
+use utoipa::ToSchema;
+
+/// The JSON body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `validation_failed`, `not_found`, `conflict`.
+    pub code: String,
+    /// A sentence for humans.
+    pub message: String,
+    /// Structured details; for validation errors `{"fields": [{"field", "code", "message"}]}`.
+    #[schema(value_type = Object)]
+    pub details: Value,
+}
+
+/// An error answered to a client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The input broke a rule.
+    #[error("validation failed: {0}")]
+    Validation(ValidationErrors),
+    /// The request was malformed before validation (bad JSON, wrong content type, bad query).
+    #[error("{message}")]
+    BadRequest {
+        /// Stable code.
+        code: &'static str,
+        /// Sentence.
+        message: String,
+        /// Details.
+        details: Value,
+    },
+    /// No token, or a token that is not valid.
+    #[error("missing or invalid bearer token")]
+    Unauthorized,
+    /// A login with a wrong email or password, or an unknown account: the same answer for all.
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    /// A refresh or invite token that is unknown, used, revoked or expired.
+    #[error("invalid or expired token")]
+    InvalidToken,
+    /// Too many failed logins: try again later.
+    #[error("too many failed attempts; retry later")]
+    Throttled {
+        /// Seconds to wait.
+        retry_after_secs: u64,
+    },
+    /// The token is valid but may not make this request.
+    #[error("this token may not make this request")]
+    Forbidden,
+    /// The resource does not exist (or is not visible to the caller).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request conflicts with existing data.
+    #[error("{message}")]
+    Conflict {
+        /// The field at fault.
+        field: &'static str,
+        /// Sentence.
+        message: String,
+    },
+    /// The body is larger than allowed.
+    #[error("request body exceeds {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// The body is not JSON.
+    #[error("unsupported content type")]
+    UnsupportedMediaType,
+    /// A dependency is overloaded or stopped (e.g. the write queue is full).
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// The database as a whole cannot serve the request now; the cause is not shown.
+    #[error("database fault ({0:?}): {1}")]
+    Database(DatabaseFault, String),
+    /// Anything else; the cause is logged, not shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Marks a response to a database fault, which the access log does not write per request in its
+/// `errors` mode (see the module doc).
+#[derive(Debug, Clone, Copy)]
+pub struct QuietFault;
+
+impl ApiError {
+    /// Seconds a client should wait before retrying: the circuit probes the database about twice
+    /// a second, so one second; a read-only or full database needs an operator, so longer.
+    fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            ApiError::Throttled { retry_after_secs } => Some(*retry_after_secs),
+            ApiError::Unavailable(_) | ApiError::Database(DatabaseFault::Unavailable, _) => Some(1),
+            ApiError::Database(..) => Some(30),
+            _ => None,
+        }
+    }
+
+    /// A validation error on one field.
+    pub fn invalid(e: ValidationError) -> Self {
+        ApiError::Validation(e.into())
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::Validation(_) => "validation_failed",
+            ApiError::BadRequest { code, .. } => code,
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::InvalidCredentials => "invalid_credentials",
+            ApiError::InvalidToken => "invalid_token",
+            ApiError::Throttled { .. } => "too_many_attempts",
+            ApiError::Forbidden => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict { .. } => "conflict",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Database(DatabaseFault::Unavailable, _) => "database_unavailable",
+            ApiError::Database(DatabaseFault::ReadOnly, _) => "database_read_only",
+            ApiError::Database(DatabaseFault::StorageFull, _) => "storage_full",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    fn body(&self) -> ErrorBody {
+        let (message, details) = match self {
+            ApiError::Validation(errors) => {
+                let fields: Vec<Value> = errors
+                    .0
+                    .iter()
+                    .map(|e| json!({"field": e.field, "code": e.code, "message": e.message}))
+                    .collect();
+                (errors.to_string(), json!({ "fields": fields }))
+            }
+            ApiError::BadRequest {
+                message, details, ..
+            } => (message.clone(), details.clone()),
+            ApiError::Conflict { field, message } => (message.clone(), json!({ "field": field })),
+            ApiError::Throttled { retry_after_secs } => (
+                self.to_string(),
+                json!({ "retryAfterSecs": retry_after_secs }),
+            ),
+            ApiError::PayloadTooLarge { limit } => {
+                (self.to_string(), json!({ "limitBytes": limit }))
+            }
+            ApiError::UnsupportedMediaType => (
+                "request bodies must be JSON (Content-Type: application/json)".into(),
+                json!({}),
+            ),
+            ApiError::Unavailable(_) => {
+                ("the service is temporarily unavailable".into(), json!({}))
+            }
+            ApiError::Database(fault, _) => (
+                match fault {
+                    DatabaseFault::Unavailable => "the database is unavailable; retry later",
+                    DatabaseFault::ReadOnly => "the database does not accept writes at the moment",
+                    DatabaseFault::StorageFull => "the database has no space left to write",
+                }
+                .into(),
+                json!({}),
+            ),
+            ApiError::Internal(_) => (
+                "internal error; quote the request id (x-request-id) when reporting it".into(),
+                json!({}),
+            ),
+            ApiError::Unauthorized
+            | ApiError::InvalidCredentials
+            | ApiError::InvalidToken
+            | ApiError::Forbidden
+            | ApiError::NotFound(_) => (self.to_string(), json!({})),
+        };
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code().to_owned(),
+                message,
+                details,
+            },
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized | ApiError::InvalidCredentials | ApiError::InvalidToken => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Database(DatabaseFault::StorageFull, _) => StatusCode::INSUFFICIENT_STORAGE,
+            ApiError::Database(..) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            // Logged once here; the request span carries the request id.
+            ApiError::Internal(cause) => tracing::error!(error.cause = %cause, "request failed"),
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(error.cause = %cause, "dependency unavailable")
+            }
+            ApiError::Database(_, cause) => tracing::debug!(error.cause = %cause, "database fault"),
+            _ => {}
+        }
+        let mut resp = HttpResponse::build(self.status_code());
+        if matches!(self, ApiError::Unauthorized) {
+            resp.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if let Some(secs) = self.retry_after_secs() {
+            resp.insert_header((actix_web::http::header::RETRY_AFTER, secs));
+        }
+        if matches!(self, ApiError::Database(..)) {
+            resp.extensions_mut().insert(QuietFault);
+        }
+        resp.json(self.body())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => ApiError::NotFound(what),
+            StoreError::Conflict { field, message } => ApiError::Conflict { field, message },
+            other => match other.fault() {
+                Some(fault) => ApiError::Database(fault, other.to_string()),
+                None => ApiError::Internal(other.to_string()),
+            },
+        }
+    }
+}
+
+/// The one mapping of the use cases' errors to HTTP.
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Validation(errors) => ApiError::Validation(errors),
+            ServiceError::NotFound(what) => ApiError::NotFound(what),
+            ServiceError::Forbidden => ApiError::Forbidden,
+            ServiceError::Unauthenticated => ApiError::Unauthorized,
+            ServiceError::InvalidCredentials => ApiError::InvalidCredentials,
+            ServiceError::InvalidToken => ApiError::InvalidToken,
+            ServiceError::Throttled { retry_after_secs } => {
+                ApiError::Throttled { retry_after_secs }
+            }
+            ServiceError::Store(e) => e.into(),
+            ServiceError::Config(e) => e.into(),
+            ServiceError::Overloaded(cause) => ApiError::Unavailable(cause),
+            ServiceError::Internal(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
+impl From<tenant_configgen::ConfigError> for ApiError {
+    fn from(e: tenant_configgen::ConfigError) -> Self {
+        // The data cannot make a config the gateway would accept; the message names the tenant.
+        ApiError::Conflict {
+            field: "config",
+            message: format!("the gateway config cannot be rendered: {e}"),
+        }
+    }
+}
+
+impl From<ValidationErrors> for ApiError {
+    fn from(e: ValidationErrors) -> Self {
+        ApiError::Validation(e)
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        ApiError::invalid(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Store errors as the database gives them, and the answers they get.
+    #[test]
+    fn database_faults_are_503_or_507_with_retry_after_never_500() {
+        use tenant_store::DatabaseErrorKind as kind;
+        use tenant_store::DieselError;
+        let cases = [
+            (
+                DieselError::DatabaseError(kind::ClosedConnection, Box::new("closed".to_owned())),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "1",
+            ),
+            (
+                DieselError::DatabaseError(
+                    kind::Unknown,
+                    Box::new("attempt to write a readonly database".to_owned()),
+                ),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_read_only",
+                "30",
+            ),
+            (
+                DieselError::DatabaseError(
+                    kind::Unknown,
+                    Box::new("database or disk is full".to_owned()),
+                ),
+                StatusCode::INSUFFICIENT_STORAGE,
+                "storage_full",
+                "30",
+            ),
+        ];
+        for (diesel, status, code, retry) in cases {
+            let e = ApiError::from(StoreError::from(diesel));
+            assert_eq!(e.status_code(), status, "{e}");
+            let resp = e.error_response();
+            assert_eq!(resp.status(), status);
+            assert_eq!(resp.headers().get("retry-after").unwrap(), retry);
+            assert!(resp.extensions().contains::<QuietFault>());
+            assert_eq!(e.body().error.code, code);
+            assert!(
+                !e.body().error.message.contains("readonly"),
+                "the cause is not shown"
+            );
+        }
+        let e = ApiError::from(StoreError::Unavailable("circuit open".into()));
+        assert_eq!(e.body().error.code, "database_unavailable");
+        let e = ApiError::from(StoreError::Pool("connection refused".into()));
+        assert_eq!(e.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        // Any other database error is still a 500.
+        let e = ApiError::from(StoreError::Database(DieselError::NotFound));
+        assert_eq!(e.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(e.error_response().headers().get("retry-after").is_none());
+    }
+}

@@ -1,0 +1,264 @@
+//! Every request's id, tracing span and access-log line.
+//!
+//! The id is the client's `x-request-id` when it is sane, else a new one (a random per-process
+//! prefix and a counter: unique across replicas without a system call per request); it is echoed
+//! in the response and carried by the request's span, so every line logged while serving the
+//! request — and its audit entries — name it.
+//!
+//! The access log (`SAAS_ACCESS_LOG`) is a line per request with method, path, status and
+//! latency: `all` logs every request, `errors` (the default) only those answered with a 4xx or
+//! 5xx or slower than `SAAS_ACCESS_LOG_SLOW_MS` (but not the 503/507 answers to a database
+//! fault, which the store's outage lines count), `off` none (5xx are still logged by the error
+//! handler). Formatting and writing a JSON line costs about as much CPU as serving a cached read
+//! (see docs/benchmarks.md), which is why the happy path is not logged by default.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue, USER_AGENT};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpRequest};
+use rand::RngCore;
+use tenant_store::audit::AuditContext;
+use tracing::Instrument;
+
+use crate::http::error::QuietFault;
+
+/// The header carrying the request id, in both directions.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Which requests get an access-log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessLog {
+    /// Every request.
+    All,
+    /// Requests answered with a 4xx or 5xx, or slower than the threshold.
+    Errors,
+    /// None.
+    Off,
+}
+
+impl std::str::FromStr for AccessLog {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "all" => Ok(Self::All),
+            "errors" => Ok(Self::Errors),
+            "off" => Ok(Self::Off),
+            _ => Err("must be `all`, `errors` or `off`".into()),
+        }
+    }
+}
+
+/// The access log's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct AccessLogSettings {
+    /// Which requests are logged.
+    pub mode: AccessLog,
+    /// Requests slower than this are logged in `errors` mode.
+    pub slow: Duration,
+}
+
+impl Default for AccessLogSettings {
+    fn default() -> Self {
+        Self {
+            mode: AccessLog::Errors,
+            slow: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Makes request ids: this process's random prefix and a counter.
+#[derive(Debug)]
+pub struct RequestIds {
+    prefix: u32,
+    next: AtomicU64,
+}
+
+impl Default for RequestIds {
+    fn default() -> Self {
+        Self {
+            prefix: rand::rng().next_u32(),
+            next: AtomicU64::new(0),
+        }
+    }
+}
+
+impl RequestIds {
+    /// A new id, `pppppppp-cccccccccccc` in lowercase hex.
+    pub fn next_id(&self) -> String {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut out = [0u8; 21];
+        hex_into(&mut out[..8], u64::from(self.prefix));
+        out[8] = b'-';
+        hex_into(&mut out[9..], n);
+        out.iter().map(|&b| char::from(b)).collect()
+    }
+}
+
+/// Writes the low `4 * out.len()` bits of `v` as lowercase hex into `out`.
+fn hex_into(out: &mut [u8], mut v: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for slot in out.iter_mut().rev() {
+        *slot = DIGITS[(v & 0xf) as usize];
+        v >>= 4;
+    }
+}
+
+/// The request's id, in the request's extensions for handlers and the audit log.
+#[derive(Debug, Clone)]
+pub struct RequestMeta {
+    /// The request id.
+    pub request_id: String,
+}
+
+/// The audit context of a request made by `actor_type` (`actor_id`): its id, client address and
+/// user agent (truncated), read from the request only when something is audited.
+pub fn audit_context(
+    req: &HttpRequest,
+    actor_type: &str,
+    actor_id: Option<String>,
+) -> AuditContext {
+    AuditContext {
+        actor_type: actor_type.to_owned(),
+        actor_id,
+        request_id: req
+            .extensions()
+            .get::<RequestMeta>()
+            .map(|m| m.request_id.clone()),
+        client_addr: req.peer_addr().map(|a| a.ip().to_string()),
+        user_agent: req
+            .headers()
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(256).collect()),
+    }
+}
+
+fn sane_request_id(v: &HeaderValue) -> Option<String> {
+    let s = v.to_str().ok()?;
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    ok.then(|| s.to_owned())
+}
+
+/// The request log's shared state: settings and the id generator.
+#[derive(Debug, Default)]
+pub struct RequestLog {
+    /// What is logged.
+    pub settings: AccessLogSettings,
+    /// Where new ids come from.
+    pub ids: RequestIds,
+}
+
+/// Gives every request an id and a span, and writes its access-log line as configured.
+pub async fn trace_requests(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let log = req.app_data::<actix_web::web::Data<RequestLog>>().cloned();
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(sane_request_id)
+        .unwrap_or_else(|| log.as_ref().map_or_else(String::new, |l| l.ids.next_id()));
+    let settings = log.map(|l| l.settings).unwrap_or_default();
+    let span = tracing::info_span!("http.request", request.id = request_id.as_str());
+    let method = req.method().clone();
+    let path = (settings.mode != AccessLog::Off).then(|| req.path().to_owned());
+    let header = HeaderValue::from_str(&request_id).ok();
+    req.extensions_mut().insert(RequestMeta { request_id });
+    let started = Instant::now();
+    let result = next.call(req).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    let _entered = span.enter();
+    let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    match result {
+        Ok(mut res) => {
+            if let Some(v) = header {
+                res.headers_mut()
+                    .insert(HeaderName::from_static(REQUEST_ID_HEADER), v);
+            }
+            let status = res.status().as_u16();
+            let logged = match settings.mode {
+                AccessLog::All => true,
+                // Answers to a database fault are counted by the store's outage lines instead:
+                // an outage would otherwise write one line per request refused.
+                AccessLog::Errors => {
+                    (status >= 400 || elapsed > settings.slow)
+                        && !res.response().extensions().contains::<QuietFault>()
+                }
+                AccessLog::Off => false,
+            };
+            if let (true, Some(path)) = (logged, path.as_deref()) {
+                if status >= 500 {
+                    tracing::warn!(
+                        http.method = method.as_str(),
+                        http.path = path,
+                        http.status = status,
+                        latency_us,
+                        "request finished"
+                    );
+                } else {
+                    tracing::info!(
+                        http.method = method.as_str(),
+                        http.path = path,
+                        http.status = status,
+                        latency_us,
+                        "request finished"
+                    );
+                }
+            }
+            Ok(res)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, http.method = method.as_str(), latency_us, "request failed");
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_distinct_sane_and_share_the_process_prefix() {
+        let ids = RequestIds::default();
+        let a = ids.next_id();
+        let b = ids.next_id();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 21);
+        assert_eq!(a[..9], b[..9]);
+        assert!(a.ends_with("-000000000000"), "{a}");
+        assert!(b.ends_with("-000000000001"), "{b}");
+        let header = HeaderValue::from_str(&a).unwrap();
+        assert_eq!(sane_request_id(&header).as_deref(), Some(a.as_str()));
+    }
+
+    #[test]
+    fn unsafe_client_ids_are_replaced() {
+        for bad in ["", "a b", "x\u{7f}", &"y".repeat(65)] {
+            if let Ok(v) = HeaderValue::from_str(bad) {
+                assert_eq!(sane_request_id(&v), None, "{bad:?}");
+            }
+        }
+        assert_eq!(
+            sane_request_id(&HeaderValue::from_static("abc-123_x.y")).as_deref(),
+            Some("abc-123_x.y")
+        );
+    }
+
+    #[test]
+    fn access_log_modes_parse() {
+        assert_eq!("all".parse::<AccessLog>(), Ok(AccessLog::All));
+        assert_eq!("errors".parse::<AccessLog>(), Ok(AccessLog::Errors));
+        assert_eq!("off".parse::<AccessLog>(), Ok(AccessLog::Off));
+        assert!("some".parse::<AccessLog>().is_err());
+    }
+}

@@ -1,0 +1,463 @@
+//! Typed settings, read from the environment and validated at start.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `SAAS_API_PORT` | `3000` | TCP port of the HTTP API (`0` picks a free port) |
+//! | `SAAS_BIND_ADDRESS` | `127.0.0.1` | address to listen on; `0.0.0.0` to accept remote clients |
+//! | `DATABASE_URL` | `sqlite://data/moltbot-saas.db` | `sqlite://PATH` or `postgres://…` |
+//! | `SAAS_ADMIN_TOKEN` | generated on first start | operator bearer token (≥ 32 characters) |
+//! | `SAAS_GATEWAY_TOKEN` | generated on first start | the gateway's bearer token for `GET /config` (≥ 32 characters) |
+//! | `SAAS_DB_POOL_SIZE` | `16` | most database connections open at once |
+//! | `SAAS_DB_ACQUIRE_TIMEOUT_MS` | `5000` | how long a request waits for a free database connection before 503 |
+//! | `SAAS_DB_RECONNECT_MAX_MS` | `500` | longest wait between attempts to reach a database that is away |
+//! | `SAAS_DB_CONNECT_TIMEOUT_SECS` | `5` | PostgreSQL connect timeout per host when `DATABASE_URL` sets no `connect_timeout` (`0`: none) |
+//! | `SAAS_MAX_BODY_BYTES` | `65536` | largest request body accepted |
+//! | `SAAS_WORKERS` | number of CPUs | HTTP worker threads |
+//! | `SAAS_SHUTDOWN_TIMEOUT_SECS` | `30` | how long in-flight requests may finish on shutdown |
+//! | `SAAS_MIGRATE_ON_START` | `false` | run PostgreSQL migrations on start (SQLite always migrates) |
+//! | `SAAS_CONFIG_DIALECT` | `current` | gateway config dialect: `current` (openclaw ≥ 2026.8) or `legacy` |
+//! | `SAAS_CONFIG_SECRETS` | `inline` | credentials in the config: `inline`, `env` or `secret-ref` |
+//! | `SAAS_GATEWAY_WORKSPACE_ROOT` | `/var/lib/openclaw/workspaces` | agents' workspaces on the gateway host |
+//! | `SAAS_GATEWAY_AGENT_DIR_ROOT` | `/var/lib/openclaw/agents` | agents' state directories on the gateway host |
+//! | `SAAS_GATEWAY_WHATSAPP_ROOT` | `/var/lib/openclaw/whatsapp` | WhatsApp link state on the gateway host |
+//! | `SAAS_GATEWAY_BASE_CONFIG` | none | JSON/JSON5 file merged under the generated config (gateway, models, plugins) |
+//! | `SAAS_GATEWAY_BRIDGE_PATH` | none | where the bridge plugin is installed on the gateway host (`moltbot-saas gateway install-bridge DIR`); with `SAAS_PUBLIC_URL`, the rendered config loads and enables it |
+//! | `SAAS_PUBLIC_URL` | none | the control plane's base URL as the gateway reaches it (the bridge posts to `{url}/events`); needs `SAAS_GATEWAY_TOKEN`, which the bridge sends |
+//! | `SAAS_ENV` | `development` | `development` or `production`; production refuses to start without configured secrets instead of generating them |
+//! | `SAAS_DATA_DIR` | the SQLite file's directory, else `data` | where development secrets are generated and kept (mode 0600) |
+//! | `SAAS_ENCRYPTION_KEYS` | generated into the data directory (development only) | `id:base64key,id2:base64key`: 32-byte keys sealing channel credentials at rest; the first is active |
+//! | `SAAS_JWT_SECRET` | generated into `SAAS_DATA_DIR/jwt.key` in development; required in production | HS256 key of user access tokens (≥ 32 bytes) |
+//! | `SAAS_ACCESS_TOKEN_TTL_SECS` | `900` | lifetime of user access tokens (60–86400) |
+//! | `SAAS_REFRESH_TOKEN_TTL_SECS` | `2592000` (30 days) | lifetime of refresh tokens (300–31536000) |
+//! | `SAAS_OIDC_ISSUER` | none | accept bearer JWTs of this OpenID Connect issuer (exact `iss`) |
+//! | `SAAS_OIDC_AUDIENCE` | required with the issuer | the `aud` those tokens must carry |
+//! | `SAAS_OIDC_JWKS_URL` | required with the issuer | the issuer's JSON Web Key Set (RS256/ES256 keys) |
+//! | `SAAS_OIDC_TENANT_CLAIM` | `tenant_id` | claim holding the tenant id (UUID) |
+//! | `SAAS_OIDC_ROLE_CLAIM` | `role` | claim holding the role (a string or a list) |
+//! | `SAAS_OIDC_ROLE_MAP` | identity (`owner`, `admin`, `member`, `operator`) | `idp-value=role,…` mapping claim values to roles |
+//! | `SAAS_API_KEY_SECRET` | generated into `SAAS_DATA_DIR/api-key-hmac.key` (development only) | server secret API keys are hashed with (HMAC-SHA256, ≥ 32 characters); required in production; changing it invalidates every API key |
+//! | `SAAS_API_KEY_CACHE_TTL_SECS` | `30` | how long a replica trusts an authenticated API key without asking the database (`0` disables); the most a revocation takes to reach other replicas |
+//! | `SAAS_WEBHOOK_DISPATCHER` | `true` | whether `serve` runs the webhook dispatcher |
+//! | `SAAS_WEBHOOK_WORKERS` | `4` | dispatch loops on PostgreSQL (SQLite: one claimer) |
+//! | `SAAS_WEBHOOK_BATCH_SIZE` | `64` | deliveries claimed and sent concurrently per loop round |
+//! | `SAAS_WEBHOOK_LEASE_SECS` | `60` | how long a claimed delivery is held before another process may retry it |
+//! | `SAAS_WEBHOOK_TIMEOUT_MS` | `10000` | delivery request timeout |
+//! | `SAAS_WEBHOOK_CONNECT_TIMEOUT_MS` | `5000` | delivery connect timeout |
+//! | `SAAS_WEBHOOK_RETRY_SCHEDULE` | `0s,5s,5m,30m,2h,5h,10h,10h` | wait before each attempt |
+//! | `SAAS_WEBHOOK_JITTER_PERCENT` | `20` | each wait moves by up to ± this percentage |
+//! | `SAAS_WEBHOOK_FAILURE_GRACE_SECS` | `432000` (5 days) | an endpoint failing continuously this long is disabled |
+//! | `SAAS_WEBHOOK_POLL_INTERVAL_MS` | `1000` | how often an idle dispatcher looks for due deliveries |
+//! | `SAAS_WEBHOOK_METRICS_INTERVAL_SECS` | `60` | how often delivery counters and queue depth are logged |
+//! | `SAAS_WEBHOOK_ALLOWED_NETWORKS` | none | comma-separated CIDRs deliveries may reach although private/loopback/… |
+//! | `SAAS_WEBHOOK_REQUIRE_HTTPS` | `false` | refuse `http://` endpoint URLs |
+//! | `SAAS_WEBHOOK_SECRET_OVERLAP_SECS` | `86400` | how long the previous secret keeps signing after a rotation |
+//! | `SAAS_SESSION_TTL_SECS` | `2592000` (30 days) | sessions inactive this long are purged |
+//! | `SAAS_WRITE_BATCH_MAX` | `256` | most event ingests, or tenant creates, written in one batch (one transaction); `1` turns group commit off |
+//! | `SAAS_WRITE_BATCH_LINGER_US` | `250` | a batch stays open while each wait this long brings more requests (0: only those already queued) |
+//! | `SAAS_WRITE_BATCH_MAX_WAIT_US` | `5000` | the longest a batch stays open after its first request |
+//! | `SAAS_WRITE_WRITERS` | `1` | writer threads per batched write path (ingest, tenant creates) |
+//! | `SAAS_WRITE_QUEUE` | `8192` | requests queued per path at most; past it they are answered 503 |
+//! | `SAAS_LOG_FORMAT` | `pretty` | `pretty` or `json` |
+//! | `SAAS_ACCESS_LOG` | `errors` | access-log lines: `all` requests, `errors` (4xx, 5xx, slow ones) or `off` |
+//! | `SAAS_ACCESS_LOG_SLOW_MS` | `1000` | with `errors`, also log requests slower than this |
+//! | `SAAS_TENANT_CACHE_SIZE` | `10000` | tenants kept in the read cache of `GET /tenants/{id}` (`0` disables it) |
+//! | `SAAS_TENANT_CACHE_SYNC_MS` | `1000` | how often that cache checks for other replicas' changes: the most they take to show |
+//! | `RUST_LOG` | `info` | log filter (tracing `EnvFilter` syntax) |
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tenant_configgen::RenderOptions;
+use tenant_core::Secret;
+use tenant_service::deployment::{Deployment, default_data_dir};
+use tenant_service::group_commit::GroupCommitConfig;
+use tenant_service::identity::IdentitySettings;
+use tenant_store::DatabaseUrl;
+use tenant_store::crypto::KeyRing;
+
+use self::parse::{parse, parse_in};
+use self::render::render_options;
+use self::webhooks::WebhookSettings;
+use crate::http::request_log::{AccessLog, AccessLogSettings};
+
+pub use self::error::SettingsError;
+pub use tenant_service::deployment::Environment;
+
+mod bridge;
+mod error;
+pub mod identity;
+mod parse;
+mod render;
+pub mod webhooks;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to listen on.
+    pub bind_address: IpAddr,
+    /// Port to listen on.
+    pub port: u16,
+    /// The database.
+    pub database_url: DatabaseUrl,
+    /// The operator token given by configuration, if any.
+    pub admin_token: Option<Secret>,
+    /// The gateway token given by configuration, if any.
+    pub gateway_token: Option<Secret>,
+    /// Database pool size.
+    pub db_pool_size: u32,
+    /// How long a request waits for a free database connection.
+    pub db_acquire_timeout: std::time::Duration,
+    /// The longest wait between attempts to reach a database that is away.
+    pub db_reconnect_max: std::time::Duration,
+    /// libpq's `connect_timeout` when the URL sets none (0: none).
+    pub db_connect_timeout_secs: u64,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// HTTP worker threads (`None`: one per CPU).
+    pub workers: Option<usize>,
+    /// Grace period for in-flight requests on shutdown, in seconds.
+    pub shutdown_timeout_secs: u64,
+    /// Whether to run PostgreSQL migrations on start.
+    pub migrate_on_start: bool,
+    /// Development or production.
+    pub environment: Environment,
+    /// Where development secrets are generated and kept.
+    pub data_dir: PathBuf,
+    /// The secret API keys are hashed with, if configured.
+    pub api_key_secret: Option<Secret>,
+    /// How long an authenticated API key is trusted without a database lookup, in seconds.
+    pub api_key_cache_ttl_secs: u64,
+    /// Log output format.
+    pub log_format: LogFormat,
+    /// Which requests get an access-log line.
+    pub access_log: AccessLogSettings,
+    /// Most tenants kept in the read cache of `GET /tenants/{id}` (0: no cache).
+    pub tenant_cache_size: usize,
+    /// How often the read cache checks the store for other processes' changes.
+    pub tenant_cache_sync: std::time::Duration,
+    /// How the gateway config is rendered by default.
+    pub render: RenderOptions,
+    /// The key ring sealing channel credentials, if configured (`Debug` shows only key ids).
+    pub encryption_keys: Option<Arc<KeyRing>>,
+    /// User authentication: JWT secret, token lifetimes, external identity provider.
+    pub identity: IdentitySettings,
+    /// Events, sessions and webhook delivery.
+    pub webhooks: WebhookSettings,
+    /// Group commit of the batched write paths (ingest, tenant creates).
+    pub writes: GroupCommitConfig,
+}
+
+/// The default database when `DATABASE_URL` is unset.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/moltbot-saas.db";
+
+impl Settings {
+    /// Reads settings from the process environment.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// The deployment's kind and data directory, as the use cases take them.
+    pub fn deployment(&self) -> Deployment {
+        Deployment {
+            environment: self.environment,
+            data_dir: self.data_dir.clone(),
+        }
+    }
+
+    /// Reads settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        let database_url = DatabaseUrl::parse(&database_url).map_err(|e| SettingsError {
+            var: "DATABASE_URL",
+            message: e.to_string(),
+        })?;
+        let admin_token = token(&get, "SAAS_ADMIN_TOKEN")?;
+        let gateway_token = token(&get, "SAAS_GATEWAY_TOKEN")?;
+        let render = render_options(&get, gateway_token.as_ref())?;
+        let log_format = match get("SAAS_LOG_FORMAT").as_deref() {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(_) => {
+                return Err(SettingsError {
+                    var: "SAAS_LOG_FORMAT",
+                    message: "must be `pretty` or `json`".into(),
+                });
+            }
+        };
+        let data_dir = match get("SAAS_DATA_DIR") {
+            Some(dir) => PathBuf::from(dir.trim()),
+            None => default_data_dir(&database_url),
+        };
+        Ok(Self {
+            environment: parse(&get, "SAAS_ENV", Environment::Development)?,
+            data_dir,
+            bind_address: parse(&get, "SAAS_BIND_ADDRESS", IpAddr::from([127, 0, 0, 1]))?,
+            port: parse(&get, "SAAS_API_PORT", 3000)?,
+            database_url,
+            admin_token,
+            gateway_token,
+            db_pool_size: parse_in(&get, "SAAS_DB_POOL_SIZE", 16, 1..=1000)?,
+            db_acquire_timeout: std::time::Duration::from_millis(parse_in(
+                &get,
+                "SAAS_DB_ACQUIRE_TIMEOUT_MS",
+                5000,
+                10..=600_000,
+            )?),
+            db_reconnect_max: std::time::Duration::from_millis(parse_in(
+                &get,
+                "SAAS_DB_RECONNECT_MAX_MS",
+                500,
+                10..=60_000,
+            )?),
+            db_connect_timeout_secs: parse_in(&get, "SAAS_DB_CONNECT_TIMEOUT_SECS", 5, 0..=3600)?,
+            max_body_bytes: parse_in(
+                &get,
+                "SAAS_MAX_BODY_BYTES",
+                64 * 1024,
+                1024..=64 * 1024 * 1024,
+            )?,
+            workers: get("SAAS_WORKERS")
+                .map(|_| parse_in(&get, "SAAS_WORKERS", 1, 1..=256))
+                .transpose()?,
+            shutdown_timeout_secs: parse_in(&get, "SAAS_SHUTDOWN_TIMEOUT_SECS", 30, 0..=3600)?,
+            migrate_on_start: parse(&get, "SAAS_MIGRATE_ON_START", false)?,
+            api_key_secret: token(&get, "SAAS_API_KEY_SECRET")?,
+            api_key_cache_ttl_secs: parse_in(&get, "SAAS_API_KEY_CACHE_TTL_SECS", 30, 0..=3600)?,
+            log_format,
+            access_log: AccessLogSettings {
+                mode: parse(&get, "SAAS_ACCESS_LOG", AccessLog::Errors)?,
+                slow: std::time::Duration::from_millis(parse_in(
+                    &get,
+                    "SAAS_ACCESS_LOG_SLOW_MS",
+                    1000,
+                    0..=3_600_000,
+                )?),
+            },
+            tenant_cache_size: parse_in(&get, "SAAS_TENANT_CACHE_SIZE", 10_000, 0..=10_000_000)?,
+            tenant_cache_sync: std::time::Duration::from_millis(parse_in(
+                &get,
+                "SAAS_TENANT_CACHE_SYNC_MS",
+                1000,
+                10..=600_000,
+            )?),
+            render,
+            encryption_keys: get("SAAS_ENCRYPTION_KEYS")
+                .map(|spec| {
+                    KeyRing::parse(&spec)
+                        .map(Arc::new)
+                        .map_err(|e| SettingsError {
+                            var: "SAAS_ENCRYPTION_KEYS",
+                            message: e.to_string(),
+                        })
+                })
+                .transpose()?,
+            identity: identity::from_lookup(&get)?,
+            webhooks: webhooks::from_lookup(&get)?,
+            writes: GroupCommitConfig {
+                max_batch: parse_in(&get, "SAAS_WRITE_BATCH_MAX", 256, 1..=10_000)?,
+                linger: std::time::Duration::from_micros(parse_in(
+                    &get,
+                    "SAAS_WRITE_BATCH_LINGER_US",
+                    250,
+                    0..=100_000,
+                )?),
+                max_wait: std::time::Duration::from_micros(parse_in(
+                    &get,
+                    "SAAS_WRITE_BATCH_MAX_WAIT_US",
+                    5_000,
+                    0..=1_000_000,
+                )?),
+                writers: parse_in(&get, "SAAS_WRITE_WRITERS", 1, 1..=16)?,
+                queue: parse_in(&get, "SAAS_WRITE_QUEUE", 8192, 1..=1_000_000)?,
+            },
+        })
+    }
+}
+
+impl Settings {
+    /// The connection pool's settings, with at most `max_size` connections.
+    pub fn pool_config(&self, max_size: u32) -> tenant_store::PoolConfig {
+        tenant_store::PoolConfig {
+            max_size,
+            connection_timeout: self.db_acquire_timeout,
+            reconnect_max: self.db_reconnect_max,
+            connect_timeout_secs: self.db_connect_timeout_secs,
+        }
+    }
+}
+
+fn token(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+) -> Result<Option<Secret>, SettingsError> {
+    match get(var) {
+        Some(t) if t.len() < 32 || t.chars().any(char::is_whitespace) => Err(SettingsError {
+            var,
+            message: "must be at least 32 characters without whitespace".into(),
+        }),
+        other => Ok(other.map(Secret::new)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.port, 3000);
+        assert_eq!(s.bind_address.to_string(), "127.0.0.1");
+        assert_eq!(
+            s.database_url,
+            DatabaseUrl::Sqlite("data/moltbot-saas.db".into())
+        );
+        assert!(s.admin_token.is_none());
+        assert_eq!(s.max_body_bytes, 65536);
+        assert_eq!(s.environment, Environment::Development);
+        assert_eq!(s.data_dir, PathBuf::from("data"));
+    }
+
+    #[test]
+    fn data_dir_follows_the_sqlite_file_unless_set() {
+        let s = settings(&[("DATABASE_URL", "sqlite:///var/lib/saas/db.sqlite")]).unwrap();
+        assert_eq!(s.data_dir, PathBuf::from("/var/lib/saas"));
+        let s = settings(&[("DATABASE_URL", "sqlite://x.db")]).unwrap();
+        assert_eq!(s.data_dir, PathBuf::from("."));
+        let s = settings(&[("SAAS_DATA_DIR", "/srv/keys")]).unwrap();
+        assert_eq!(s.data_dir, PathBuf::from("/srv/keys"));
+        let s = settings(&[("SAAS_ENV", "production")]).unwrap();
+        assert_eq!(s.environment, Environment::Production);
+        assert_eq!(
+            settings(&[("SAAS_ENV", "staging")]).unwrap_err().var,
+            "SAAS_ENV"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        assert_eq!(
+            settings(&[("SAAS_API_PORT", "http")]).unwrap_err().var,
+            "SAAS_API_PORT"
+        );
+        assert_eq!(
+            settings(&[("SAAS_API_PORT", "70000")]).unwrap_err().var,
+            "SAAS_API_PORT"
+        );
+        assert_eq!(
+            settings(&[("DATABASE_URL", "mysql://x")]).unwrap_err().var,
+            "DATABASE_URL"
+        );
+        assert_eq!(
+            settings(&[("SAAS_ADMIN_TOKEN", "short")]).unwrap_err().var,
+            "SAAS_ADMIN_TOKEN"
+        );
+        assert_eq!(
+            settings(&[("SAAS_DB_POOL_SIZE", "0")]).unwrap_err().var,
+            "SAAS_DB_POOL_SIZE"
+        );
+        for (var, bad) in [
+            ("SAAS_DB_ACQUIRE_TIMEOUT_MS", "0"),
+            ("SAAS_DB_RECONNECT_MAX_MS", "soon"),
+            ("SAAS_DB_RECONNECT_MAX_MS", "120000"),
+            ("SAAS_DB_CONNECT_TIMEOUT_SECS", "-1"),
+        ] {
+            assert_eq!(settings(&[(var, bad)]).unwrap_err().var, var, "{var}={bad}");
+        }
+        assert_eq!(
+            settings(&[("SAAS_LOG_FORMAT", "xml")]).unwrap_err().var,
+            "SAAS_LOG_FORMAT"
+        );
+    }
+
+    #[test]
+    fn database_resilience_settings() {
+        let s = settings(&[]).unwrap();
+        let pool = s.pool_config(3);
+        assert_eq!(pool.max_size, 3);
+        assert_eq!(pool.connection_timeout, std::time::Duration::from_secs(5));
+        assert_eq!(pool.reconnect_max, std::time::Duration::from_millis(500));
+        assert_eq!(pool.connect_timeout_secs, 5);
+        let s = settings(&[
+            ("SAAS_DB_ACQUIRE_TIMEOUT_MS", "250"),
+            ("SAAS_DB_RECONNECT_MAX_MS", "2000"),
+            ("SAAS_DB_CONNECT_TIMEOUT_SECS", "0"),
+        ])
+        .unwrap();
+        let pool = s.pool_config(1);
+        assert_eq!(
+            pool.connection_timeout,
+            std::time::Duration::from_millis(250)
+        );
+        assert_eq!(pool.reconnect_max, std::time::Duration::from_secs(2));
+        assert_eq!(pool.connect_timeout_secs, 0);
+    }
+
+    #[test]
+    fn encryption_keys_are_parsed_and_never_echoed() {
+        let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let s = settings(&[("SAAS_ENCRYPTION_KEYS", &format!("k2:{key},k1:{key}"))]).unwrap();
+        let ring = s.encryption_keys.as_deref().unwrap();
+        assert_eq!(ring.ids().collect::<Vec<_>>(), ["k2", "k1"]);
+        assert!(!format!("{s:?}").contains(key));
+        for bad in [
+            format!("k1:{}", &key[..20]),
+            format!("k 1:{key}"),
+            key.to_owned(),
+        ] {
+            let e = settings(&[("SAAS_ENCRYPTION_KEYS", &bad)]).unwrap_err();
+            assert_eq!(e.var, "SAAS_ENCRYPTION_KEYS");
+            assert!(!e.to_string().contains(&key[..20]), "{e}");
+        }
+    }
+
+    #[test]
+    fn admin_token_is_not_printed_by_debug() {
+        let token = "an-operator-token-that-is-long-enough-1234";
+        let s = settings(&[("SAAS_ADMIN_TOKEN", token)]).unwrap();
+        assert!(!format!("{s:?}").contains(token));
+    }
+
+    #[test]
+    fn api_key_settings() {
+        let s = settings(&[]).unwrap();
+        assert!(s.api_key_secret.is_none());
+        assert_eq!(s.api_key_cache_ttl_secs, 30);
+        let secret = "an-api-key-hmac-secret-that-is-long-enough";
+        let s = settings(&[("SAAS_API_KEY_SECRET", secret)]).unwrap();
+        assert!(!format!("{s:?}").contains(secret));
+        assert_eq!(
+            settings(&[("SAAS_API_KEY_SECRET", "short")])
+                .unwrap_err()
+                .var,
+            "SAAS_API_KEY_SECRET"
+        );
+        assert_eq!(
+            settings(&[("SAAS_API_KEY_CACHE_TTL_SECS", "99999")])
+                .unwrap_err()
+                .var,
+            "SAAS_API_KEY_CACHE_TTL_SECS"
+        );
+    }
+}

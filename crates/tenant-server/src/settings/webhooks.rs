@@ -1,0 +1,233 @@
+//! Settings of events and webhooks (`SAAS_WEBHOOK_*`, `SAAS_SESSION_TTL_SECS`), read with the
+//! rest of [`crate::settings`] and documented in its table; they make the dispatcher's
+//! configuration (`tenant_webhooks`) and the webhook use cases' ([`WebhookConfig`]).
+
+use std::time::Duration;
+
+use tenant_service::webhooks::WebhookConfig;
+use tenant_service::webhooks::endpoints::UrlRules;
+use tenant_webhooks::delivery::{AddressPolicy, Cidr, ClientConfig};
+use tenant_webhooks::{DispatcherConfig, RetrySchedule};
+
+use super::error::SettingsError;
+
+/// Events, sessions and webhook delivery.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// Whether `serve` runs the dispatcher.
+    pub dispatcher: bool,
+    /// Dispatch loops (PostgreSQL; SQLite uses one).
+    pub workers: usize,
+    /// Deliveries claimed and sent concurrently per round.
+    pub batch_size: i64,
+    /// Claim lease.
+    pub lease: Duration,
+    /// Whole-request timeout.
+    pub request_timeout: Duration,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Retry schedule (with jitter).
+    pub schedule: RetrySchedule,
+    /// Failing this long continuously disables an endpoint.
+    pub failure_grace: Duration,
+    /// Idle poll interval.
+    pub poll_interval: Duration,
+    /// Metrics log interval.
+    pub metrics_interval: Duration,
+    /// Networks deliveries may reach although their class is forbidden.
+    pub allowed_networks: Vec<Cidr>,
+    /// Refuse `http://` endpoints.
+    pub require_https: bool,
+    /// How long the previous secret keeps signing after a rotation.
+    pub secret_overlap: Duration,
+    /// Sessions inactive this long are purged.
+    pub session_ttl: Duration,
+}
+
+impl WebhookSettings {
+    /// The address policy.
+    pub fn policy(&self) -> AddressPolicy {
+        AddressPolicy {
+            allowed: self.allowed_networks.clone(),
+        }
+    }
+
+    /// The dispatcher's configuration.
+    pub fn dispatcher_config(&self) -> DispatcherConfig {
+        DispatcherConfig {
+            workers: self.workers,
+            batch_size: self.batch_size,
+            lease: self.lease,
+            schedule: self.schedule.clone(),
+            failure_grace: self.failure_grace,
+            poll_interval: self.poll_interval,
+            metrics_interval: self.metrics_interval,
+            client: ClientConfig {
+                request_timeout: self.request_timeout,
+                connect_timeout: self.connect_timeout,
+                policy: self.policy(),
+                require_https: self.require_https,
+            },
+        }
+    }
+
+    /// What the webhook use cases and the background tasks take.
+    pub fn service_config(&self) -> WebhookConfig {
+        WebhookConfig {
+            dispatcher: self.dispatcher.then(|| self.dispatcher_config()),
+            rules: UrlRules {
+                policy: self.policy(),
+                require_https: self.require_https,
+            },
+            secret_overlap: self.secret_overlap,
+            session_ttl: self.session_ttl,
+        }
+    }
+}
+
+fn err(var: &'static str, message: impl Into<String>) -> SettingsError {
+    SettingsError {
+        var,
+        message: message.into(),
+    }
+}
+
+fn num(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, SettingsError> {
+    let v = match get(var) {
+        None => default,
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| err(var, format!("`{}` is not a whole number", v.trim())))?,
+    };
+    if range.contains(&v) {
+        Ok(v)
+    } else {
+        Err(err(
+            var,
+            format!("{v} is outside {}..={}", range.start(), range.end()),
+        ))
+    }
+}
+
+fn flag(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: bool,
+) -> Result<bool, SettingsError> {
+    match get(var).as_deref().map(str::trim) {
+        None => Ok(default),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some("false" | "0" | "no") => Ok(false),
+        Some(_) => Err(err(var, "must be `true` or `false`")),
+    }
+}
+
+/// Reads the webhook settings through `get`.
+pub fn from_lookup(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<WebhookSettings, SettingsError> {
+    let schedule: RetrySchedule = match get("SAAS_WEBHOOK_RETRY_SCHEDULE") {
+        None => RetrySchedule::default(),
+        Some(s) => s
+            .trim()
+            .parse()
+            .map_err(|e| err("SAAS_WEBHOOK_RETRY_SCHEDULE", format!("{e}")))?,
+    };
+    let jitter = num(get, "SAAS_WEBHOOK_JITTER_PERCENT", 20, 0..=100)?;
+    let schedule = schedule
+        .with_jitter_percent(u8::try_from(jitter).unwrap_or(100))
+        .map_err(|e| err("SAAS_WEBHOOK_JITTER_PERCENT", format!("{e}")))?;
+    let allowed_networks =
+        AddressPolicy::parse_allowed(&get("SAAS_WEBHOOK_ALLOWED_NETWORKS").unwrap_or_default())
+            .map_err(|e| err("SAAS_WEBHOOK_ALLOWED_NETWORKS", e))?;
+    let secs = Duration::from_secs;
+    let ms = Duration::from_millis;
+    Ok(WebhookSettings {
+        dispatcher: flag(get, "SAAS_WEBHOOK_DISPATCHER", true)?,
+        workers: num(get, "SAAS_WEBHOOK_WORKERS", 4, 1..=64)? as usize,
+        batch_size: num(get, "SAAS_WEBHOOK_BATCH_SIZE", 64, 1..=1000)? as i64,
+        lease: secs(num(get, "SAAS_WEBHOOK_LEASE_SECS", 60, 1..=3600)?),
+        request_timeout: ms(num(get, "SAAS_WEBHOOK_TIMEOUT_MS", 10_000, 100..=120_000)?),
+        connect_timeout: ms(num(
+            get,
+            "SAAS_WEBHOOK_CONNECT_TIMEOUT_MS",
+            5_000,
+            100..=60_000,
+        )?),
+        schedule,
+        failure_grace: secs(num(
+            get,
+            "SAAS_WEBHOOK_FAILURE_GRACE_SECS",
+            5 * 86_400,
+            0..=365 * 86_400,
+        )?),
+        poll_interval: ms(num(
+            get,
+            "SAAS_WEBHOOK_POLL_INTERVAL_MS",
+            1_000,
+            10..=60_000,
+        )?),
+        metrics_interval: secs(num(
+            get,
+            "SAAS_WEBHOOK_METRICS_INTERVAL_SECS",
+            60,
+            1..=86_400,
+        )?),
+        allowed_networks,
+        require_https: flag(get, "SAAS_WEBHOOK_REQUIRE_HTTPS", false)?,
+        secret_overlap: secs(num(
+            get,
+            "SAAS_WEBHOOK_SECRET_OVERLAP_SECS",
+            86_400,
+            0..=30 * 86_400,
+        )?),
+        session_ttl: secs(num(
+            get,
+            "SAAS_SESSION_TTL_SECS",
+            30 * 86_400,
+            60..=3650 * 86_400,
+        )?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn read(vars: &[(&str, &str)]) -> Result<WebhookSettings, SettingsError> {
+        let map: HashMap<&str, &str> = vars.iter().copied().collect();
+        from_lookup(&|k: &str| map.get(k).map(|v| (*v).to_owned()))
+    }
+
+    #[test]
+    fn defaults_and_errors() {
+        let s = read(&[]).unwrap();
+        assert!(s.dispatcher);
+        assert_eq!(s.schedule, RetrySchedule::default());
+        assert_eq!(s.failure_grace, Duration::from_secs(432_000));
+        assert!(s.allowed_networks.is_empty());
+        let s = read(&[
+            ("SAAS_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.1/32,10.0.0.0/8"),
+            ("SAAS_WEBHOOK_RETRY_SCHEDULE", "0s,1s"),
+        ])
+        .unwrap();
+        assert_eq!(s.allowed_networks.len(), 2);
+        assert_eq!(s.schedule.max_attempts(), 2);
+        for (var, value) in [
+            ("SAAS_WEBHOOK_ALLOWED_NETWORKS", "10.0.0.0/40"),
+            ("SAAS_WEBHOOK_RETRY_SCHEDULE", "soon"),
+            ("SAAS_WEBHOOK_WORKERS", "0"),
+            ("SAAS_WEBHOOK_REQUIRE_HTTPS", "maybe"),
+        ] {
+            assert_eq!(read(&[(var, value)]).unwrap_err().var, var);
+        }
+    }
+}

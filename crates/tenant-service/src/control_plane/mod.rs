@@ -1,0 +1,157 @@
+//! [`ControlPlane`]: every use case of the control plane on one value, async, over SQLite or
+//! PostgreSQL — what the HTTP server's handlers call, and what another Rust service embeds.
+//!
+//! It holds what the use cases share: the database pool, the key ring sealing credentials, the
+//! default render options, the service tokens, API key hashing with its cache, the user
+//! authentication machinery, the tenant read cache, the gateway config cache, the webhook rules
+//! and the dispatcher's wake-up, and the batched write paths (group commit). Each method runs
+//! its transactional use case (the synchronous functions of the area modules, e.g.
+//! [`crate::tenants::update_tenant`]) on the blocking pool through [`crate::db::run`], and keeps
+//! the caches coherent with what it changed.
+//!
+//! An embedder opens one with [`ControlPlane::open`] (see [`open`]); the server assembles one
+//! from its settings with [`ControlPlane::from_parts`].
+
+use std::sync::Arc;
+
+use tenant_configgen::RenderOptions;
+use tenant_store::access_tokens::TokenScope;
+use tenant_store::crypto::KeyRing;
+use tenant_store::{AnyConnection, Database};
+
+use crate::api_keys::ApiKeyAuth;
+use crate::error::{ServiceError, ServiceResult};
+use crate::gateway_config::ConfigCache;
+use crate::group_commit::write_paths::WritePaths;
+use crate::identity::Identity;
+use crate::principal::{ActorRef, Principal};
+use crate::tenant_cache::TenantCache;
+use crate::tokens::{API_KEY_PREFIX, ServiceAuth};
+use crate::webhooks::endpoints::WebhookState;
+
+mod config;
+mod identity;
+mod keys;
+pub mod open;
+mod tenants;
+mod webhooks;
+
+/// Everything a [`ControlPlane`] is made of, built by its owner (the server, from its
+/// settings; [`ControlPlane::open`] for an embedder).
+#[derive(Debug)]
+pub struct Parts {
+    /// The database pool (migrated).
+    pub db: Database,
+    /// The key ring sealing channel credentials and webhook secrets.
+    pub keys: Arc<KeyRing>,
+    /// How the gateway config is rendered by default.
+    pub render: RenderOptions,
+    /// The operator and gateway tokens accepted.
+    pub service_auth: ServiceAuth,
+    /// API key hashing and the authenticated-key cache.
+    pub api_keys: ApiKeyAuth,
+    /// JWTs, OIDC, token lifetimes.
+    pub identity: Identity,
+    /// The read cache of single tenants (kept in sync by [`crate::background`]).
+    pub tenant_cache: Arc<TenantCache>,
+    /// Webhook URL rules, secret overlap, the dispatcher's wake-up.
+    pub webhooks: Arc<WebhookState>,
+    /// The batched write paths (ingest, tenant creates).
+    pub writes: WritePaths,
+}
+
+/// The control plane's use cases, sharing one database and its caches. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ControlPlane {
+    db: Database,
+    keys: Arc<KeyRing>,
+    render: RenderOptions,
+    service_auth: Arc<ServiceAuth>,
+    api_keys: Arc<ApiKeyAuth>,
+    identity: Arc<Identity>,
+    tenant_cache: Arc<TenantCache>,
+    config_cache: Arc<ConfigCache>,
+    webhooks: Arc<WebhookState>,
+    writes: Arc<WritePaths>,
+}
+
+impl ControlPlane {
+    /// Assembles a control plane from its parts.
+    pub fn from_parts(parts: Parts) -> Self {
+        Self {
+            db: parts.db,
+            keys: parts.keys,
+            render: parts.render,
+            service_auth: Arc::new(parts.service_auth),
+            api_keys: Arc::new(parts.api_keys),
+            identity: Arc::new(parts.identity),
+            tenant_cache: parts.tenant_cache,
+            config_cache: Arc::default(),
+            webhooks: parts.webhooks,
+            writes: Arc::new(parts.writes),
+        }
+    }
+
+    /// The database pool.
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
+    /// The key ring sealing credentials at rest.
+    pub fn keys(&self) -> &Arc<KeyRing> {
+        &self.keys
+    }
+
+    /// The default render options of the gateway config.
+    pub fn render_options(&self) -> &RenderOptions {
+        &self.render
+    }
+
+    /// Runs synchronous database work (a use case, or a composition of several in one
+    /// transaction) on the blocking pool with a pooled connection.
+    pub async fn run<T, F>(&self, work: F) -> ServiceResult<T>
+    where
+        F: FnOnce(&mut AnyConnection) -> ServiceResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        crate::db::run(&self.db, work).await
+    }
+
+    /// Whether the database answers (the readiness probe).
+    pub async fn ping(&self) -> ServiceResult<()> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.ping())
+            .await
+            .map_err(|e| ServiceError::Internal(format!("blocking task failed: {e}")))??;
+        Ok(())
+    }
+
+    /// Who presents `token`: each credential source in turn — service tokens (operators,
+    /// gateways), tenant API keys, then JWTs (the server's own access tokens, or the external
+    /// issuer's). `Ok(None)`: nobody.
+    pub async fn authenticate(&self, token: &str) -> ServiceResult<Option<Principal>> {
+        match self.service_auth.scope_of(token) {
+            Some(TokenScope::Operator) => {
+                return Ok(Some(Principal::Operator {
+                    actor: ActorRef::ServiceToken(None),
+                }));
+            }
+            Some(TokenScope::Gateway) => {
+                return Ok(Some(Principal::Gateway {
+                    actor: ActorRef::ServiceToken(None),
+                }));
+            }
+            None => {}
+        }
+        if token.starts_with(API_KEY_PREFIX) {
+            return self.api_keys.authenticate(&self.db, token).await;
+        }
+        // A refused JWT is nobody, like any unknown token; why is logged by the verifier.
+        Ok(self
+            .identity
+            .principal_from_bearer_jwt(token)
+            .await
+            .ok()
+            .flatten())
+    }
+}

@@ -1,0 +1,159 @@
+//! The tenant and channel use cases of [`ControlPlane`], with the audit log's reads: the
+//! tenant read cache is consulted on reads and dropped on this process's writes; creates go
+//! through group commit.
+
+use std::sync::Arc;
+
+use tenant_core::{
+    Channel, ChannelKind, ChannelUpdate, NewChannel, NewTenant, Page, PageRequest, Secret, Tenant,
+    TenantId,
+};
+use tenant_store::audit::{AuditContext, AuditFilter, AuditRow};
+use tenant_store::tenants::TenantFilter;
+
+use super::ControlPlane;
+use crate::error::ServiceResult;
+use crate::principal::Principal;
+use crate::tenant_cache::CachedTenant;
+use crate::tenants::{CreateTenant, TenantPatch};
+use crate::{audit, channels, tenants};
+
+impl ControlPlane {
+    /// Creates a tenant with its first API key (role owner) and the audit entries, written with
+    /// the creates of concurrent callers (group commit); answered once committed. The key is in
+    /// clear only here.
+    pub async fn create_tenant(
+        &self,
+        ctx: AuditContext,
+        new: NewTenant,
+    ) -> ServiceResult<(Tenant, Secret)> {
+        let create = CreateTenant {
+            ctx,
+            new,
+            at: tenant_core::now(),
+        };
+        Ok(self.writes.tenant_creates.submit(create).await??)
+    }
+
+    /// A page of tenants in creation order, filtered.
+    pub async fn list_tenants(
+        &self,
+        filter: TenantFilter,
+        page: PageRequest,
+    ) -> ServiceResult<Page<Tenant>> {
+        self.run(move |c| Ok(tenants::list_tenants(c, &filter, &page)?))
+            .await
+    }
+
+    /// One tenant, from the store.
+    pub async fn tenant(&self, id: TenantId) -> ServiceResult<Tenant> {
+        self.run(move |c| Ok(tenant_store::tenants::find(c, &id)?))
+            .await
+    }
+
+    /// One tenant with its serialised answer, from the read cache when it holds it (the hot
+    /// read of `GET /tenants/{id}`).
+    pub async fn cached_tenant(&self, id: TenantId) -> ServiceResult<Arc<CachedTenant>> {
+        if let Some(hit) = self.tenant_cache.get(&id) {
+            return Ok(hit);
+        }
+        let epoch = self.tenant_cache.epoch();
+        let tenant = self.tenant(id).await?;
+        Ok(self.tenant_cache.insert(epoch, tenant))
+    }
+
+    /// Changes a tenant as `by` asks (the `status` is the operator's to change); the read cache
+    /// drops it.
+    pub async fn update_tenant(
+        &self,
+        ctx: AuditContext,
+        by: &Principal,
+        id: TenantId,
+        patch: TenantPatch,
+    ) -> ServiceResult<Tenant> {
+        let update = patch.check(by)?;
+        let result = self
+            .run(move |c| Ok(tenants::update_tenant(c, &ctx, &id, update)?))
+            .await;
+        self.tenant_cache.invalidate(&id);
+        result
+    }
+
+    /// Deletes a tenant and everything it owns; its cached entry and API keys are forgotten
+    /// here at once.
+    pub async fn delete_tenant(&self, ctx: AuditContext, id: TenantId) -> ServiceResult<()> {
+        let result = self
+            .run(move |c| Ok(tenants::delete_tenant(c, &ctx, &id)?))
+            .await;
+        self.tenant_cache.invalidate(&id);
+        result?;
+        self.api_keys.cache.invalidate_tenant(&id);
+        Ok(())
+    }
+
+    /// Adds a channel to a tenant; without (all) credentials it awaits them and stays out of the
+    /// gateway config.
+    pub async fn add_channel(
+        &self,
+        ctx: AuditContext,
+        tenant_id: TenantId,
+        new: NewChannel,
+    ) -> ServiceResult<Channel> {
+        let keys = Arc::clone(&self.keys);
+        self.run(move |c| Ok(channels::create_channel(c, &ctx, &tenant_id, new, &keys)?))
+            .await
+    }
+
+    /// A tenant's channels, in kind order.
+    pub async fn list_channels(&self, tenant_id: TenantId) -> ServiceResult<Vec<Channel>> {
+        let keys = Arc::clone(&self.keys);
+        self.run(move |c| channels::list_channels(c, &tenant_id, &keys))
+            .await
+    }
+
+    /// One of a tenant's channels.
+    pub async fn channel(&self, tenant_id: TenantId, kind: ChannelKind) -> ServiceResult<Channel> {
+        let keys = Arc::clone(&self.keys);
+        self.run(move |c| Ok(channels::find_channel(c, &tenant_id, kind, &keys)?))
+            .await
+    }
+
+    /// Changes a channel: enabled, display name, credential fields.
+    pub async fn update_channel(
+        &self,
+        ctx: AuditContext,
+        tenant_id: TenantId,
+        kind: ChannelKind,
+        update: ChannelUpdate,
+    ) -> ServiceResult<Channel> {
+        let keys = Arc::clone(&self.keys);
+        self.run(move |c| {
+            Ok(channels::update_channel(
+                c, &ctx, &tenant_id, kind, update, &keys,
+            )?)
+        })
+        .await
+    }
+
+    /// Removes a channel.
+    pub async fn delete_channel(
+        &self,
+        ctx: AuditContext,
+        tenant_id: TenantId,
+        kind: ChannelKind,
+    ) -> ServiceResult<()> {
+        self.run(move |c| Ok(channels::delete_channel(c, &ctx, &tenant_id, kind)?))
+            .await
+    }
+
+    /// A page of the audit log, newest first: one tenant's, or with `None` everyone's.
+    pub async fn audit_log(
+        &self,
+        tenant_id: Option<TenantId>,
+        filter: AuditFilter,
+        page: PageRequest,
+    ) -> ServiceResult<Page<AuditRow>> {
+        self.run(move |c| audit::page(c, tenant_id.as_ref(), &filter, &page))
+            .await
+    }
+}

@@ -1,0 +1,98 @@
+//! The one error type of the use cases.
+//!
+//! A [`ServiceError`] says what went wrong in the terms of the use case (the input broke a rule,
+//! something does not exist or is taken, the caller may not do this, a credential was refused,
+//! the store or the write queue failed) and nothing about how a transport reports it: the HTTP
+//! server maps every variant to a status and its JSON error body in one place
+//! (`tenant_server::http::error`), an embedder matches on the variants. Store and renderer
+//! errors are kept whole ([`ServiceError::Store`], [`ServiceError::Config`]), so a caller can
+//! still tell an unreachable database from a corrupt row. (It depends on no module of this crate,
+//! so every module can use it.) Messages name fields, never values:
+//! no error carries a credential.
+
+use tenant_core::{ValidationError, ValidationErrors};
+use tenant_store::{DieselError, StoreError};
+use tenant_webhooks::ingest::IngestError;
+
+/// What a use case answers when it did not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The input broke a rule; every field at fault is named.
+    #[error("validation failed: {0}")]
+    Validation(ValidationErrors),
+    /// The thing does not exist (or is not visible to the caller).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The caller is known but may not do this.
+    #[error("this caller may not do this")]
+    Forbidden,
+    /// The caller's own account is gone or disabled (a self-service flow of a deleted user).
+    #[error("not authenticated")]
+    Unauthenticated,
+    /// Wrong email or password, or an unknown account: the same answer for all.
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    /// A refresh or invite token that is unknown, used, revoked or expired.
+    #[error("invalid or expired token")]
+    InvalidToken,
+    /// Too many failed attempts: try again later.
+    #[error("too many failed attempts; retry later")]
+    Throttled {
+        /// Seconds to wait.
+        retry_after_secs: u64,
+    },
+    /// The store failed or refused (not found, taken, unreachable, corrupt…).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The tenants' data cannot make a gateway config the gateway would accept.
+    #[error(transparent)]
+    Config(#[from] tenant_configgen::ConfigError),
+    /// Too much work is queued (a batched write path's queue is full): retry later; the caller
+    /// is not at fault.
+    #[error("{0}")]
+    Overloaded(String),
+    /// Anything else (a hashing or signing failure, a task that died); not the caller's fault.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The result of a use case.
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+impl From<ValidationErrors> for ServiceError {
+    fn from(e: ValidationErrors) -> Self {
+        ServiceError::Validation(e)
+    }
+}
+
+impl From<ValidationError> for ServiceError {
+    fn from(e: ValidationError) -> Self {
+        ServiceError::Validation(e.into())
+    }
+}
+
+impl From<DieselError> for ServiceError {
+    fn from(e: DieselError) -> Self {
+        ServiceError::Store(e.into())
+    }
+}
+
+impl From<IngestError> for ServiceError {
+    /// An event that cannot be accepted is the caller's input error: the field at fault, or the
+    /// identifiers that named no tenant.
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Invalid { field, message } => {
+                ValidationError::new(field, "invalid", message).into()
+            }
+            IngestError::Unresolved { fields, message } => {
+                let errors = fields
+                    .iter()
+                    .map(|f| ValidationError::new(*f, "unresolved", message.clone()))
+                    .collect();
+                ServiceError::Validation(ValidationErrors(errors))
+            }
+            IngestError::Store(e) => e.into(),
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! The gateway config cache: per variant, a document kept up to date incrementally.
+//!
+//! A request reads the config revision (one small query). When the variant's document is of that
+//! revision (or newer) it is served as is, or answered 304. Otherwise one request refreshes it
+//! while the others wait: it lists a stamp of every tenant and channel (two sequential scans of
+//! three small columns), compares them with the stamps of what the document holds, loads only the
+//! tenants that changed (in batches), re-renders those and reassembles the document from cached
+//! chunks (see [`tenant_configgen::IncrementalConfig`]). A deleted tenant is one whose stamp is
+//! gone; a suspended one is taken out without loading it.
+//!
+//! The stamps are read after the revision and the rows after the stamps, so what is loaded is at
+//! least as new as the stamp recorded for it: a change that lands in between shows up as a new
+//! stamp (and a new revision) at the next request, which loads it again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use tenant_configgen::{ConfigError, IncrementalConfig, Mode, RenderOptions, TenantSource};
+use tenant_core::{TenantId, TenantIdMap};
+use tenant_store::config_sources::{self, BATCH};
+use tenant_store::crypto::KeyRing;
+use tenant_store::{AnyConnection, Database, config_revision};
+
+use super::Variant;
+use super::served::ServedConfig;
+use crate::error::{ServiceError, ServiceResult};
+
+/// One variant's document and what it was made from.
+struct VariantCache {
+    live: IncrementalConfig,
+    /// Per tenant (suspended ones included), the stamp of what `live` holds for it.
+    stamps: TenantIdMap<u64>,
+    /// The listing's working memory, kept between refreshes: allocated afresh each time, these
+    /// few MB made the allocator's mmap threshold creep up and the process grow with them.
+    listed: Vec<(TenantId, bool, u64)>,
+    index: TenantIdMap<usize>,
+    /// Digests of the current chunks, by chunk id (see [`ServedConfig::assembled`]).
+    digests: HashMap<u64, [u8; 32]>,
+    /// The last document served.
+    current: Option<Arc<ServedConfig>>,
+    /// The revision the tenants' data could not make a document at, and why: answered again at
+    /// once until the revision moves.
+    failure: Option<(i64, ConfigError)>,
+}
+
+impl std::fmt::Debug for VariantCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VariantCache")
+            .field("tenants", &self.live.len())
+            .field("revision", &self.current.as_ref().map(|c| c.revision))
+            .finish_non_exhaustive()
+    }
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<VariantCache>>>;
+
+/// Documents by variant, each kept up to date incrementally.
+#[derive(Debug, Default)]
+pub struct ConfigCache {
+    variants: Mutex<HashMap<Variant, Slot>>,
+}
+
+impl ConfigCache {
+    fn slot(&self, variant: Variant) -> Slot {
+        let mut variants = self.variants.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(variants.entry(variant).or_default())
+    }
+
+    /// The document of `variant` at `revision` (or newer): cached, or refreshed from the store
+    /// (rendered with `render`, its dialect and secrets mode the variant's; credentials opened
+    /// with `keys`). Concurrent requests for a stale variant wait for one refresh.
+    pub async fn get(
+        &self,
+        db: &Database,
+        render: &RenderOptions,
+        keys: &Arc<KeyRing>,
+        variant: Variant,
+        revision: i64,
+    ) -> ServiceResult<Arc<ServedConfig>> {
+        let slot = self.slot(variant);
+        let mut guard = slot.lock_owned().await;
+        if let Some(cache) = guard.as_ref() {
+            if let Some(doc) = cache.current.as_ref().filter(|d| d.revision >= revision) {
+                return Ok(Arc::clone(doc));
+            }
+            if let Some((at, e)) = &cache.failure
+                && *at >= revision
+            {
+                return Err(e.clone().into());
+            }
+        }
+        let opts = RenderOptions {
+            dialect: variant.dialect,
+            secrets: variant.secrets,
+            ..render.clone()
+        };
+        let keys = Arc::clone(keys);
+        crate::db::run(db, move |conn| {
+            if guard.is_none() {
+                let mode = if variant.per_tenant {
+                    Mode::PerTenant
+                } else {
+                    Mode::Combined
+                };
+                *guard = Some(VariantCache {
+                    live: IncrementalConfig::new(opts, mode)?,
+                    stamps: TenantIdMap::default(),
+                    listed: Vec::new(),
+                    index: TenantIdMap::default(),
+                    digests: HashMap::new(),
+                    current: None,
+                    failure: None,
+                });
+            }
+            match guard.as_mut() {
+                Some(cache) => cache.refresh(conn, variant, &keys),
+                None => Err(ServiceError::Internal("config cache not set up".to_owned())),
+            }
+        })
+        .await
+    }
+}
+
+impl VariantCache {
+    /// Brings the document up to the store's current state and serves it.
+    fn refresh(
+        &mut self,
+        conn: &mut AnyConnection,
+        variant: Variant,
+        keys: &KeyRing,
+    ) -> ServiceResult<Arc<ServedConfig>> {
+        let started = Instant::now();
+        let revision = config_revision::current(conn)?;
+        // Every tenant in the store, in storage order: (id, active, stamp of it and its channels).
+        let listed = &mut self.listed;
+        listed.clear();
+        config_sources::for_each_tenant_stamp(conn, |s| listed.push((s.id, s.active, s.version)))?;
+        let index = &mut self.index;
+        index.clear();
+        index.extend(listed.iter().enumerate().map(|(i, (id, _, _))| (*id, i)));
+        config_sources::for_each_channel_stamp(conn, |s| {
+            if let Some((_, _, stamp)) = index.get(&s.tenant_id).and_then(|&i| listed.get_mut(i)) {
+                // Summed, so the order channels are read in does not matter.
+                *stamp = stamp.wrapping_add(s.version);
+            }
+        })?;
+        let list_ms = started.elapsed().as_millis() as u64;
+
+        let gone: Vec<TenantId> = self
+            .stamps
+            .keys()
+            .filter(|id| !index.contains_key(id))
+            .copied()
+            .collect();
+        for id in &gone {
+            self.live.remove(id);
+            self.stamps.remove(id);
+        }
+        // In storage order, so that each batch reads neighbouring rows.
+        let mut to_load: Vec<(TenantId, u64)> = Vec::new();
+        for &(id, active, stamp) in listed.iter() {
+            if self.stamps.get(&id) == Some(&stamp) {
+                continue;
+            }
+            if active {
+                to_load.push((id, stamp));
+            } else {
+                // Suspended: nothing of it is rendered, so nothing needs loading.
+                self.live.remove(&id);
+                self.stamps.insert(id, stamp);
+            }
+        }
+        self.live.reserve(to_load.len());
+        let changed = gone.len() + to_load.len();
+        for batch in to_load.chunks(BATCH) {
+            let ids: Vec<TenantId> = batch.iter().map(|(id, _)| *id).collect();
+            let loaded = config_sources::load_batch(conn, &ids, keys)?;
+            for (tenant, channels) in &loaded {
+                self.live.upsert(&TenantSource { tenant, channels });
+            }
+            for (id, stamp) in batch {
+                if loaded.binary_search_by_key(id, |(t, _)| t.id).is_ok() {
+                    self.stamps.insert(*id, *stamp);
+                } else {
+                    // Deleted since the listing.
+                    self.live.remove(id);
+                    self.stamps.remove(id);
+                }
+            }
+        }
+        let load_ms = started.elapsed().as_millis() as u64 - list_ms;
+
+        let doc = match self.live.render() {
+            Ok(doc) => doc,
+            Err(e) => {
+                self.failure = Some((revision, e.clone()));
+                return Err(e.into());
+            }
+        };
+        let served = Arc::new(ServedConfig::assembled(revision, &doc, &mut self.digests));
+        self.failure = None;
+        self.current = Some(Arc::clone(&served));
+        tracing::info!(
+            config.revision = revision,
+            config.dialect = %variant.dialect,
+            config.per_tenant = variant.per_tenant,
+            config.tenants = self.live.len(),
+            config.changed = changed,
+            config.bytes = served.len(),
+            config.chunks = served.chunk_count(),
+            list_ms,
+            load_ms,
+            total_ms = started.elapsed().as_millis() as u64,
+            "gateway config refreshed"
+        );
+        Ok(served)
+    }
+}

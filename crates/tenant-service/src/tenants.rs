@@ -1,0 +1,227 @@
+//! Tenants: create (one, or the batch of concurrent requests that group commit hands over), list,
+//! update, delete. Each change runs in one transaction with its audit entry, so a change is
+//! never recorded without happening or the reverse; a new tenant comes with its first API key
+//! (role owner).
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use tenant_core::{NewTenant, Page, PageRequest, Role, Secret, Tenant, TenantId, TenantUpdate};
+use tenant_store::audit::{self, AuditContext};
+use tenant_store::tenant_batch::{self, TenantToCreate};
+use tenant_store::tenants::TenantFilter;
+use tenant_store::{AnyConnection, StoreResult, tenants, write_transaction};
+
+use crate::api_keys::ApiKeyHasher;
+use crate::api_keys::issue::{self as key_service, KeySpec};
+use crate::audit::{changed_fields, event};
+use crate::error::{ServiceError, ServiceResult};
+use crate::principal::Principal;
+
+/// Creates a tenant and its first API key (role owner); returns both (the key in clear, this
+/// once).
+pub fn create_tenant(
+    conn: &mut AnyConnection,
+    ctx: &AuditContext,
+    hasher: &ApiKeyHasher,
+    new: NewTenant,
+) -> StoreResult<(Tenant, Secret)> {
+    write_transaction(conn, |c| {
+        let now = tenant_core::now();
+        let tenant = tenants::insert(c, new, now)?;
+        audit::record(
+            c,
+            ctx,
+            event(
+                &tenant.id,
+                "tenant.created",
+                "tenant",
+                tenant.id.to_string(),
+                None,
+            ),
+            now,
+        )?;
+        let issued = key_service::issue(c, ctx, hasher, &tenant.id, &owner_key_spec(), now)?;
+        Ok((tenant, issued.key))
+    })
+}
+
+/// One create of a batch: who asks, what, and when it was received.
+#[derive(Debug, Clone)]
+pub struct CreateTenant {
+    /// The caller, for the audit log.
+    pub ctx: AuditContext,
+    /// The tenant to create.
+    pub new: NewTenant,
+    /// When the request was received: the tenant's creation time.
+    pub at: DateTime<Utc>,
+}
+
+/// Creates the tenants of concurrent requests together (group commit): each with its first
+/// API key and audit entries, as [`create_tenant`] does, all in one transaction and, on
+/// PostgreSQL, one statement. A tenant that collides with another (slug, id) is created again
+/// alone by [`create_tenant`], which resolves collisions; if the batch fails as a whole, every
+/// tenant of it is, so one create's error never fails the others. Answers in order.
+pub fn create_tenants(
+    conn: &mut AnyConnection,
+    hasher: &ApiKeyHasher,
+    batch: &[CreateTenant],
+) -> Vec<StoreResult<(Tenant, Secret)>> {
+    let mut keys: Vec<Secret> = Vec::with_capacity(batch.len());
+    let items: Vec<TenantToCreate> = batch
+        .iter()
+        .map(|r| {
+            let (item, key) = prepare_create(r, hasher);
+            keys.push(key);
+            item
+        })
+        .collect();
+    let inserted = tenant_batch::insert_many(conn, &items);
+    let inserted = match inserted {
+        Ok(flags) if flags.len() == items.len() => flags,
+        Ok(_) => vec![false; items.len()],
+        Err(e) => {
+            // The database is away, read-only or full: one by one would meet the same.
+            if let Some(answers) = batch.iter().map(|_| e.copy_fault().map(Err)).collect() {
+                return answers;
+            }
+            tracing::warn!(error = %e, creates = items.len(), "tenant create batch rolled back; creating one by one");
+            vec![false; items.len()]
+        }
+    };
+    items
+        .into_iter()
+        .zip(keys)
+        .zip(inserted)
+        .zip(batch)
+        .map(|(((item, key), inserted), r)| {
+            if inserted {
+                Ok((item.tenant, key))
+            } else {
+                create_tenant(conn, &r.ctx, hasher, r.new.clone())
+            }
+        })
+        .collect()
+}
+
+/// The rows of one create, with the key in clear.
+fn prepare_create(r: &CreateTenant, hasher: &ApiKeyHasher) -> (TenantToCreate, Secret) {
+    let tenant = r.new.clone().into_tenant(TenantId::random(), r.at);
+    let created = audit::row(
+        &r.ctx,
+        event(
+            &tenant.id,
+            "tenant.created",
+            "tenant",
+            tenant.id.to_string(),
+            None,
+        ),
+        r.at,
+    );
+    let (issued, key_created) =
+        key_service::prepare(&r.ctx, hasher, &tenant.id, &owner_key_spec(), r.at);
+    (
+        TenantToCreate {
+            tenant,
+            keys: vec![issued.row],
+            audit: vec![created, key_created],
+        },
+        issued.key,
+    )
+}
+
+fn owner_key_spec() -> KeySpec {
+    KeySpec {
+        name: "default".into(),
+        role: Role::Owner,
+        expires_at: None,
+    }
+}
+
+/// A page of tenants in creation order, filtered.
+pub fn list_tenants(
+    conn: &mut AnyConnection,
+    filter: &TenantFilter,
+    page: &PageRequest,
+) -> StoreResult<Page<Tenant>> {
+    tenants::list(conn, filter, page)
+}
+
+/// A change to a tenant as asked: only the fields present change.
+#[derive(Debug, Clone, Default)]
+pub struct TenantPatch {
+    /// New display name.
+    pub name: Option<String>,
+    /// New slug.
+    pub slug: Option<String>,
+    /// New plan.
+    pub plan: Option<String>,
+    /// New status: `active` or `suspended`.
+    pub status: Option<String>,
+}
+
+impl TenantPatch {
+    /// Checks the change `by` asks for: suspending or reactivating a tenant is the operator's
+    /// decision, not the tenant's (`Forbidden` for a tenant principal, before any field is
+    /// looked at); then every field's rules.
+    pub fn check(&self, by: &Principal) -> ServiceResult<TenantUpdate> {
+        if self.status.is_some() && matches!(by, Principal::Tenant { .. }) {
+            return Err(ServiceError::Forbidden);
+        }
+        Ok(TenantUpdate::parse(
+            self.name.as_deref(),
+            self.slug.as_deref(),
+            self.plan.as_deref(),
+            self.status.as_deref(),
+        )?)
+    }
+}
+
+/// Updates a tenant.
+pub fn update_tenant(
+    conn: &mut AnyConnection,
+    ctx: &AuditContext,
+    id: &TenantId,
+    update: TenantUpdate,
+) -> StoreResult<Tenant> {
+    write_transaction(conn, |c| {
+        let now = tenant_core::now();
+        let changed = changed_fields(&[
+            ("name", update.name.is_some()),
+            ("slug", update.slug.is_some()),
+            ("plan", update.plan.is_some()),
+            ("status", update.status.is_some()),
+        ]);
+        let tenant = tenants::update(c, id, update, now)?;
+        audit::record(
+            c,
+            ctx,
+            event(
+                id,
+                "tenant.updated",
+                "tenant",
+                id.to_string(),
+                Some(json!({"fields": changed})),
+            ),
+            now,
+        )?;
+        Ok(tenant)
+    })
+}
+
+/// Deletes a tenant and everything it owns.
+pub fn delete_tenant(
+    conn: &mut AnyConnection,
+    ctx: &AuditContext,
+    id: &TenantId,
+) -> StoreResult<()> {
+    write_transaction(conn, |c| {
+        let now = tenant_core::now();
+        tenants::delete(c, id)?;
+        audit::record(
+            c,
+            ctx,
+            event(id, "tenant.deleted", "tenant", id.to_string(), None),
+            now,
+        )
+    })
+}

@@ -1,0 +1,302 @@
+//! Use cases of webhook endpoints: validation (URL rules, description, event-type filter),
+//! secrets, and the audit log, each change in one transaction. The signing secret is returned
+//! only by [`create_endpoint`] and [`rotate_secret`], to be shown once.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use tenant_core::{Secret, TenantId, ValidationError};
+use tenant_store::audit::{self, AuditContext, AuditEvent};
+use tenant_store::crypto::KeyRing;
+use tenant_store::webhooks::{self as store, Endpoint, EndpointPatch, NewEndpoint};
+use tenant_store::{AnyConnection, StoreResult, write_transaction};
+use tenant_webhooks::SigningSecret;
+use tenant_webhooks::delivery::{AddressPolicy, check_url};
+use tenant_webhooks::ingest::is_known_type;
+use uuid::Uuid;
+
+use crate::error::ServiceResult;
+use crate::tenant_scope::require_tenant;
+
+/// The most event types one endpoint may filter on.
+pub const MAX_EVENT_TYPES: usize = 20;
+/// The longest URL accepted.
+pub const MAX_URL_LEN: usize = 2048;
+/// The longest description accepted.
+pub const MAX_DESCRIPTION_LEN: usize = 500;
+
+/// What URL checks apply when an endpoint is saved.
+#[derive(Debug, Clone)]
+pub struct UrlRules {
+    /// Forbidden destinations (checked again at every delivery).
+    pub policy: AddressPolicy,
+    /// Refuse `http://`.
+    pub require_https: bool,
+}
+
+/// Validates an endpoint URL.
+pub fn validate_url(url: &str, rules: &UrlRules) -> Result<String, ValidationError> {
+    let url = url.trim();
+    if url.is_empty() || url.len() > MAX_URL_LEN {
+        return Err(ValidationError::new(
+            "url",
+            "invalid_length",
+            format!("must be 1 to {MAX_URL_LEN} characters"),
+        ));
+    }
+    check_url(url, &rules.policy, rules.require_https)
+        .map(|u| u.to_string())
+        .map_err(|m| ValidationError::new("url", "invalid_url", m))
+}
+
+/// Validates a description (trimmed; empty clears it).
+pub fn validate_description(d: Option<&str>) -> Result<Option<String>, ValidationError> {
+    let Some(d) = d.map(str::trim).filter(|d| !d.is_empty()) else {
+        return Ok(None);
+    };
+    if d.chars().count() > MAX_DESCRIPTION_LEN || d.chars().any(char::is_control) {
+        return Err(ValidationError::new(
+            "description",
+            "invalid_description",
+            format!("must be at most {MAX_DESCRIPTION_LEN} characters without control characters"),
+        ));
+    }
+    Ok(Some(d.to_owned()))
+}
+
+/// Validates an event-type filter (empty: every type); duplicates are dropped.
+pub fn validate_event_types(types: &[String]) -> Result<Vec<String>, ValidationError> {
+    if types.len() > MAX_EVENT_TYPES {
+        return Err(ValidationError::new(
+            "eventTypes",
+            "too_many",
+            format!("at most {MAX_EVENT_TYPES} event types"),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(types.len());
+    for t in types {
+        if !is_known_type(t) {
+            return Err(ValidationError::new(
+                "eventTypes",
+                "unknown_event_type",
+                "lists an unknown event type; known: message.received, message.sent, \
+                 session.started, session.ended, webhook.test",
+            ));
+        }
+        if !out.contains(t) {
+            out.push(t.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// An endpoint as asked for: checked by [`NewWebhook::check`].
+#[derive(Debug, Clone)]
+pub struct NewWebhook {
+    /// Where deliveries are POSTed.
+    pub url: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Event types to deliver; absent or empty: all.
+    pub event_types: Option<Vec<String>>,
+    /// Whether deliveries are made (default true).
+    pub enabled: Option<bool>,
+}
+
+impl NewWebhook {
+    /// The endpoint to store if it follows the rules (URL, description, filter; the first rule
+    /// broken is answered). Its secret is made by [`create_endpoint`].
+    pub fn check(self, rules: &UrlRules) -> ServiceResult<NewEndpoint> {
+        Ok(NewEndpoint {
+            url: validate_url(&self.url, rules)?,
+            description: validate_description(self.description.as_deref())?,
+            event_types: validate_event_types(&self.event_types.unwrap_or_default())?,
+            enabled: self.enabled.unwrap_or(true),
+            secret: Secret::new(String::new()),
+        })
+    }
+}
+
+/// A change to an endpoint as asked for: only the fields present change.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookPatch {
+    /// New URL.
+    pub url: Option<String>,
+    /// New description; `Some(None)` clears it.
+    pub description: Option<Option<String>>,
+    /// New filter (empty: all).
+    pub event_types: Option<Vec<String>>,
+    /// Enable (also clears an automatic disable) or disable.
+    pub enabled: Option<bool>,
+}
+
+impl WebhookPatch {
+    /// The change to store if every field present follows the rules.
+    pub fn check(self, rules: &UrlRules) -> ServiceResult<EndpointPatch> {
+        Ok(EndpointPatch {
+            url: self
+                .url
+                .as_deref()
+                .map(|u| validate_url(u, rules))
+                .transpose()?,
+            description: self
+                .description
+                .map(|d| validate_description(d.as_deref()))
+                .transpose()?,
+            event_types: self
+                .event_types
+                .as_deref()
+                .map(validate_event_types)
+                .transpose()?,
+            enabled: self.enabled,
+        })
+    }
+}
+
+/// A tenant's endpoints, oldest first (`NotFound("tenant")` for a missing tenant).
+pub fn list_endpoints(
+    conn: &mut AnyConnection,
+    tenant_id: &TenantId,
+) -> ServiceResult<Vec<Endpoint>> {
+    require_tenant(conn, tenant_id)?;
+    Ok(store::list(conn, tenant_id)?)
+}
+
+/// One of a tenant's endpoints.
+pub fn find_endpoint(
+    conn: &mut AnyConnection,
+    tenant_id: &TenantId,
+    id: Uuid,
+) -> StoreResult<Endpoint> {
+    store::find(conn, tenant_id, id)
+}
+
+fn record(
+    c: &mut AnyConnection,
+    ctx: &AuditContext,
+    tenant_id: &TenantId,
+    action: &str,
+    id: Uuid,
+    details: Option<serde_json::Value>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    audit::record(
+        c,
+        ctx,
+        AuditEvent {
+            tenant_id: Some(tenant_id),
+            action,
+            resource_type: "webhook_endpoint",
+            resource_id: Some(id.to_string()),
+            details,
+        },
+        now,
+    )?;
+    Ok(())
+}
+
+/// Creates an endpoint with a new secret; returns both (the secret is shown once).
+pub fn create_endpoint(
+    conn: &mut AnyConnection,
+    ctx: &AuditContext,
+    tenant_id: &TenantId,
+    mut new: NewEndpoint,
+    ring: &KeyRing,
+) -> StoreResult<(Endpoint, Secret)> {
+    let secret = SigningSecret::generate();
+    let shown = Secret::new(secret.expose().to_owned());
+    new.secret = shown.clone();
+    write_transaction(conn, |c| {
+        let now = tenant_core::now();
+        let endpoint = store::insert(c, tenant_id, new, now, ring)?;
+        let details = json!({"url": endpoint.url, "eventTypes": endpoint.event_types});
+        record(
+            c,
+            ctx,
+            tenant_id,
+            "webhook.created",
+            endpoint.id,
+            Some(details),
+            now,
+        )?;
+        Ok((endpoint, shown))
+    })
+}
+
+/// Changes an endpoint.
+pub fn update_endpoint(
+    conn: &mut AnyConnection,
+    ctx: &AuditContext,
+    tenant_id: &TenantId,
+    id: Uuid,
+    patch: EndpointPatch,
+) -> StoreResult<Endpoint> {
+    let mut fields = Vec::new();
+    for (set, name) in [
+        (patch.url.is_some(), "url"),
+        (patch.description.is_some(), "description"),
+        (patch.event_types.is_some(), "eventTypes"),
+        (patch.enabled.is_some(), "enabled"),
+    ] {
+        if set {
+            fields.push(name);
+        }
+    }
+    write_transaction(conn, |c| {
+        let now = tenant_core::now();
+        let endpoint = store::update(c, tenant_id, id, patch, now)?;
+        record(
+            c,
+            ctx,
+            tenant_id,
+            "webhook.updated",
+            id,
+            Some(json!({ "fields": fields })),
+            now,
+        )?;
+        Ok(endpoint)
+    })
+}
+
+/// Removes an endpoint and its deliveries.
+pub fn delete_endpoint(
+    conn: &mut AnyConnection,
+    ctx: &AuditContext,
+    tenant_id: &TenantId,
+    id: Uuid,
+) -> StoreResult<()> {
+    write_transaction(conn, |c| {
+        let now = tenant_core::now();
+        store::delete(c, tenant_id, id)?;
+        record(c, ctx, tenant_id, "webhook.deleted", id, None, now)
+    })
+}
+
+/// Starts a rotation: a new secret signs from now on, the old one also until `overlap` ends.
+pub fn rotate_secret(
+    conn: &mut AnyConnection,
+    ctx: &AuditContext,
+    tenant_id: &TenantId,
+    id: Uuid,
+    overlap: std::time::Duration,
+    ring: &KeyRing,
+) -> StoreResult<(Endpoint, Secret)> {
+    let secret = Secret::new(SigningSecret::generate().expose().to_owned());
+    write_transaction(conn, |c| {
+        let now = tenant_core::now();
+        let until = now + chrono::Duration::from_std(overlap).unwrap_or(chrono::Duration::MAX);
+        let endpoint = store::rotate_secret(c, tenant_id, id, &secret, until, now, ring)?;
+        record(c, ctx, tenant_id, "webhook.secret_rotated", id, None, now)?;
+        Ok((endpoint, secret))
+    })
+}
+
+/// What handlers of events and webhooks share.
+#[derive(Debug)]
+pub struct WebhookState {
+    /// URL checks on save.
+    pub rules: UrlRules,
+    /// How long the previous secret keeps signing after a rotation.
+    pub secret_overlap: std::time::Duration,
+    /// Wakes the in-process dispatcher after deliveries are enqueued.
+    pub wake: std::sync::Arc<tokio::sync::Notify>,
+}
