@@ -8,7 +8,11 @@
 # timed phase (5), BACKENDS ("sqlite postgres"), SIZES for growth ("1000 10000 50000 100000", ""
 # skips), PG_ADMIN_URL (postgres://postgres@127.0.0.1:5432/postgres), BENCH_RUST_LOG (info),
 # RESULTS (bench/results/<UTC time>), PORT (3900), PIN_POSTGRES (1: move the local PostgreSQL's
-# processes to CPU 1 for the run, so CPU 0 is the server's alone; restored at exit; 0 leaves it).
+# processes to CPU 1 for the run, so CPU 0 is the server's alone; restored at exit; 0 leaves it),
+# SERVER_BINS ("": the tree's own build) — `label=path` pairs separated by spaces: each run of the
+# phases runs every one of these server binaries in turn, tagged `build=<label>`, so an A/B
+# comparison is interleaved in one session (e.g. SERVER_BINS="base=/tmp/old head=target/release/
+# moltbot-saas" with RUNS=5 SIZES= BACKENDS=postgres).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -22,6 +26,7 @@ PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 PORT=${PORT:-3900}
 PIN_POSTGRES=${PIN_POSTGRES:-1}
 RESULTS=${RESULTS:-bench/results/$(date -u +%Y%m%dT%H%M%SZ)}
+SERVER_BINS=${SERVER_BINS:-}
 TARGET=${CARGO_TARGET_DIR:-target}
 export SAAS_ADMIN_TOKEN="bench-operator-token-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export SAAS_GATEWAY_TOKEN="bench-gateway-token-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
@@ -102,10 +107,10 @@ fresh_db() {
 }
 
 start_server() {
-  local url=$1 tag=$2
+  local url=$1 tag=$2 bin=${3:-$SERVER_BIN}
   DATABASE_URL="$url" SAAS_API_PORT=$PORT SAAS_WORKERS=1 SAAS_MIGRATE_ON_START=true \
     SAAS_DATA_DIR="$WORK" RUST_LOG="${BENCH_RUST_LOG:-info}" SAAS_LOG_FORMAT=json \
-    taskset -c 0 "$SERVER_BIN" >"$RESULTS/server-$tag.log" 2>&1 &
+    taskset -c 0 "$bin" >"$RESULTS/server-$tag.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 300); do
     if curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1; then return 0; fi
@@ -171,15 +176,22 @@ for run in $(seq 1 "$RUNS"); do
   stop_server
 done
 
-# 1. Every phase on each backend, RUNS times, each on a fresh database.
+# 1. Every phase on each backend, RUNS times, each on a fresh database (and, with SERVER_BINS,
+# once per binary, interleaved).
+builds=${SERVER_BINS:-"=$SERVER_BIN"}
 for run in $(seq 1 "$RUNS"); do
   for backend in $BACKENDS; do
-    url=$(fresh_db "$backend" "phases_${backend}_$run")
-    start_server "$url" "phases-$backend-$run"
-    log "phases on $backend, run $run"
-    drive --phases health,create,channels,reads,config,ingest,list -n "$N" -c "$C" -d "$DURATION" \
-      --tag scenario=phases --tag backend="$backend" --tag run="$run" --tag tenants="$N"
-    stop_server
+    for build in $builds; do
+      label=${build%%=*} bin=${build#*=}
+      tags=(--tag scenario=phases --tag backend="$backend" --tag run="$run" --tag tenants="$N")
+      if [ -n "$label" ]; then tags+=(--tag build="$label"); fi
+      url=$(fresh_db "$backend" "phases_${backend}_${run}${label:+_$label}")
+      start_server "$url" "phases-$backend-$run${label:+-$label}" "$bin"
+      log "phases on $backend, run $run${label:+, build $label}"
+      drive --phases health,create,channels,reads,config,ingest,list -n "$N" -c "$C" -d "$DURATION" \
+        "${tags[@]}"
+      stop_server
+    done
     if [ "$backend" = postgres ]; then pgbench_reference "$run"; fi
   done
 done

@@ -64,6 +64,20 @@ pub async fn spawn_app(db: &TestDb) -> TestApp {
     spawn_app_with(test_settings(db)).await
 }
 
+/// Installs the log capture (see [`captured_logs`]) if it is not yet: servers started by
+/// [`spawn_app_with`] do it; a test that uses the store alone calls this.
+pub fn capture_logs() {
+    TRACING.call_once(|| {
+        let echo = std::env::var_os("TEST_LOG").is_some();
+        // Debug lines of our crates too, so the leak tests search everything we might log.
+        tenant_server::telemetry::init(
+            LogFormat::Json,
+            "info,tenant_server=debug,tenant_service=debug,tenant_store=debug,tenant_webhooks=debug",
+            move || CaptureWriter { echo },
+        );
+    });
+}
+
 /// Every log line the test servers of this process wrote (JSON, one object a line), so a test
 /// can search them for values that must never be logged. Capped at 256 MiB.
 pub fn captured_logs() -> String {
@@ -100,15 +114,7 @@ impl Write for CaptureWriter {
 /// Starts a server with the given settings. Logs are captured (see [`captured_logs`]) and also
 /// go to stdout when `TEST_LOG` is set.
 pub async fn spawn_app_with(settings: Settings) -> TestApp {
-    TRACING.call_once(|| {
-        let echo = std::env::var_os("TEST_LOG").is_some();
-        // Debug lines of our crates too, so the leak tests search everything we might log.
-        tenant_server::telemetry::init(
-            LogFormat::Json,
-            "info,tenant_server=debug,tenant_service=debug,tenant_store=debug,tenant_webhooks=debug",
-            move || CaptureWriter { echo },
-        );
-    });
+    capture_logs();
     let operator_token = settings
         .admin_token
         .as_ref()

@@ -174,8 +174,34 @@ impl Drop for TestDb {
     }
 }
 
+/// The host list of a PostgreSQL URL (`h1:5432,h2:5433` in `postgres://u@h1:5432,h2:5433/db`).
+pub fn pg_hosts(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?']).next()?;
+    Some(
+        authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, hosts)| hosts),
+    )
+}
+
+/// A PostgreSQL URL with its host list replaced by `hosts`, and `extra` (`key=value&…`) added
+/// to its query string.
+pub fn with_hosts(url: &str, hosts: &str, extra: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let cut = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(cut);
+    let userinfo = authority.rsplit_once('@').map(|(u, _)| format!("{u}@"));
+    let mut out = format!("{scheme}://{}{hosts}{tail}", userinfo.unwrap_or_default());
+    if !extra.is_empty() {
+        out.push(if tail.contains('?') { '&' } else { '?' });
+        out.push_str(extra);
+    }
+    out
+}
+
 /// Replaces the database name of a PostgreSQL URL.
-fn with_database(url: &str, name: &str) -> String {
+pub fn with_database(url: &str, name: &str) -> String {
     let (base, query) = url
         .split_once('?')
         .map_or((url, None), |(b, q)| (b, Some(q)));
@@ -254,6 +280,22 @@ fn ensure_template(admin: &mut PgConnection, admin_url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::with_database;
+
+    #[test]
+    fn hosts_are_read_and_replaced() {
+        use super::{pg_hosts, with_hosts};
+        let url = "postgres://u:p@h:5432/db?sslmode=disable";
+        assert_eq!(pg_hosts(url), Some("h:5432"));
+        assert_eq!(pg_hosts("postgres://h1,h2/db"), Some("h1,h2"));
+        assert_eq!(
+            with_hosts(url, "a:1,h:5432", "target_session_attrs=read-write"),
+            "postgres://u:p@a:1,h:5432/db?sslmode=disable&target_session_attrs=read-write"
+        );
+        assert_eq!(
+            with_hosts("postgres://h/db", "x:2", ""),
+            "postgres://x:2/db"
+        );
+    }
 
     #[test]
     fn database_name_is_replaced() {

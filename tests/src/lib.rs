@@ -12,9 +12,13 @@
 pub mod app;
 mod db;
 mod keys;
+pub mod proxy;
 pub mod receiver;
 
-pub use app::{TestApp, TestResponse, captured_logs, spawn_app, spawn_app_with, test_settings};
-pub use db::{RowCounts, TestDb};
+pub use app::{
+    TestApp, TestResponse, capture_logs, captured_logs, spawn_app, spawn_app_with, test_settings,
+};
+pub use db::{RowCounts, TestDb, pg_hosts, with_database, with_hosts};
 pub use keys::{TEST_ENCRYPTION_KEYS, test_keys};
+pub use proxy::FaultProxy;
 pub use receiver::{Captured, Reply, WebhookReceiver};

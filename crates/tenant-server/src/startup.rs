@@ -62,7 +62,7 @@ pub enum StartupError {
 pub fn open_database(settings: &Settings) -> Result<Database, StartupError> {
     tenant_service::db::open(
         &settings.database_url,
-        settings.db_pool_size,
+        &settings.pool_config(settings.db_pool_size),
         settings.migrate_on_start,
     )
     .map_err(|e| match e {

@@ -75,7 +75,14 @@ fn seed(url: &str, count: usize) -> Result<(), Box<dyn std::error::Error>> {
     let api_key_secret = std::env::var("SAAS_API_KEY_SECRET").ok().map(Secret::new);
     let (secret, _) = api_keys::load_secret(api_key_secret.as_ref(), &deployment)?;
     let hasher = ApiKeyHasher::new(&secret);
-    let db = tenant_service::db::open(&url, 1, true)?;
+    let db = tenant_service::db::open(
+        &url,
+        &tenant_store::PoolConfig {
+            max_size: 1,
+            ..tenant_store::PoolConfig::default()
+        },
+        true,
+    )?;
     let mut conn = db.get()?;
     let ctx = AuditContext {
         actor_type: "cli".into(),

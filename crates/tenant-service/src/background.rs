@@ -82,7 +82,9 @@ impl Background {
 
 /// Reads the config revision every `interval` and hands it to the tenant cache, which empties
 /// itself when another process changed a tenant. A failed read leaves the cache unsynced, and
-/// after three intervals it is bypassed.
+/// after three intervals it is bypassed; the next read that succeeds syncs it again. While the
+/// database is away each read fails at once (the store's circuit), so polling on costs nothing,
+/// and the outage itself is the store's to log.
 async fn sync_tenant_cache(db: Database, cache: Arc<TenantCache>, interval: Duration) {
     let mut failing = false;
     loop {
@@ -99,7 +101,9 @@ async fn sync_tenant_cache(db: Database, cache: Arc<TenantCache>, interval: Dura
             }
             Ok(Err(e)) if !failing => {
                 failing = true;
-                tracing::warn!(error = %e, "tenant cache: cannot read the revision");
+                if e.fault().is_none() {
+                    tracing::warn!(error = %e, "tenant cache: cannot read the revision");
+                }
             }
             Err(e) if !failing => {
                 failing = true;
@@ -126,6 +130,10 @@ async fn purge_sessions(db: Database, ttl: Duration) {
         match purged {
             Ok(Ok(0)) => {}
             Ok(Ok(n)) => tracing::info!(sessions.purged = n, "inactive sessions purged"),
+            // The store logs a database outage itself; the next round purges what this missed.
+            Ok(Err(e)) if e.fault().is_some() => {
+                tracing::debug!(error = %e, "session purge skipped");
+            }
             Ok(Err(e)) => tracing::warn!(error = %e, "session purge failed"),
             Err(e) => tracing::warn!(error = %e, "session purge task failed"),
         }

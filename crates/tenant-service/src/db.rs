@@ -21,17 +21,12 @@ pub enum OpenError {
     PendingMigrations(usize),
 }
 
-/// Connects a pool of at most `pool_size` connections and brings the schema up to date: SQLite
-/// always migrates on open; PostgreSQL only with `migrate`, else an outdated schema is refused
-/// (several replicas must not race to migrate it: `moltbot-saas migrate` does it once).
-pub fn open(url: &DatabaseUrl, pool_size: u32, migrate: bool) -> Result<Database, OpenError> {
-    let db = Database::connect(
-        url,
-        &PoolConfig {
-            max_size: pool_size,
-            ..PoolConfig::default()
-        },
-    )?;
+/// Connects a pool (`pool`: its size, timeouts and reconnection backoff) and brings the schema up
+/// to date: SQLite always migrates on open; PostgreSQL only with `migrate`, else an outdated
+/// schema is refused (several replicas must not race to migrate it: `moltbot-saas migrate` does
+/// it once).
+pub fn open(url: &DatabaseUrl, pool: &PoolConfig, migrate: bool) -> Result<Database, OpenError> {
+    let db = Database::connect(url, pool)?;
     let mut conn = db.get()?;
     let sqlite = matches!(url, DatabaseUrl::Sqlite(_));
     if sqlite || migrate {
@@ -51,12 +46,12 @@ pub fn open(url: &DatabaseUrl, pool_size: u32, migrate: bool) -> Result<Database
 
 /// Applies every pending migration with a single connection (what `moltbot-saas migrate` does,
 /// once, before replicas start); returns the versions applied.
-pub fn migrate(url: &DatabaseUrl) -> Result<Vec<String>, StoreError> {
+pub fn migrate(url: &DatabaseUrl, pool: &PoolConfig) -> Result<Vec<String>, StoreError> {
     let db = Database::connect(
         url,
         &PoolConfig {
             max_size: 1,
-            ..PoolConfig::default()
+            ..pool.clone()
         },
     )?;
     migrations::run_pending(&mut *db.get()?)

@@ -80,6 +80,10 @@ pub fn create_tenants(
         Ok(flags) if flags.len() == items.len() => flags,
         Ok(_) => vec![false; items.len()],
         Err(e) => {
+            // The database is away, read-only or full: one by one would meet the same.
+            if let Some(answers) = batch.iter().map(|_| e.copy_fault().map(Err)).collect() {
+                return answers;
+            }
             tracing::warn!(error = %e, creates = items.len(), "tenant create batch rolled back; creating one by one");
             vec![false; items.len()]
         }

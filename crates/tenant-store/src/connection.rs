@@ -1,10 +1,9 @@
-//! Connections: one enum over PostgreSQL and SQLite, chosen by URL scheme, and an r2d2 pool.
+//! Connections: one enum over PostgreSQL and SQLite, chosen by URL scheme (the pool over it is
+//! in `database.rs`).
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::{ManageConnection, Pool, PooledConnection};
 use diesel::{Connection, PgConnection, SqliteConnection};
 
 use crate::{StoreError, StoreResult};
@@ -64,6 +63,21 @@ impl DatabaseUrl {
         }
     }
 
+    /// The URL with libpq's `connect_timeout` set to `secs`, unless it sets one itself (or is
+    /// not PostgreSQL, or `secs` is 0). Without it a host that drops packets holds a connection
+    /// attempt for as long as the kernel retries (minutes); with several hosts
+    /// (`postgres://u@h1,h2/db`) the timeout applies to each, so a dead first host costs at most
+    /// that before the next is tried.
+    pub fn with_connect_timeout(&self, secs: u64) -> Self {
+        match self {
+            Self::Postgres(url) if secs > 0 && !has_parameter(url, "connect_timeout") => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                Self::Postgres(format!("{url}{sep}connect_timeout={secs}"))
+            }
+            other => other.clone(),
+        }
+    }
+
     /// Opens one connection, preparing SQLite for concurrent use.
     pub fn connect(&self) -> StoreResult<AnyConnection> {
         match self {
@@ -78,10 +92,12 @@ impl DatabaseUrl {
                 let mut conn = SqliteConnection::establish(path)
                     .map_err(|e| StoreError::Pool(e.to_string()))?;
                 // WAL lets readers run beside the one writer; busy_timeout makes writers queue
-                // instead of failing; foreign keys are off by default in SQLite.
+                // instead of failing (set first: switching to WAL takes a lock, and connections
+                // opened together would otherwise fail at once); foreign keys are off by default
+                // in SQLite.
                 conn.batch_execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                 )?;
                 Ok(AnyConnection::Sqlite(conn))
             }
@@ -105,6 +121,15 @@ where
             c.batch_execute("UPDATE config_revision SET revision = revision WHERE 0")?;
         }
         f(c)
+    })
+}
+
+/// Whether a PostgreSQL URL's query string sets `name`.
+fn has_parameter(url: &str, name: &str) -> bool {
+    url.split_once('?').is_some_and(|(_, query)| {
+        query
+            .split('&')
+            .any(|pair| pair.split_once('=').map_or(pair, |(k, _)| k) == name)
     })
 }
 
@@ -146,99 +171,6 @@ fn create_private_file(path: &Path) -> StoreResult<()> {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(fail("database file", e)),
-    }
-}
-
-/// The r2d2 manager: opens connections for one [`DatabaseUrl`].
-#[derive(Debug)]
-pub struct ConnectionManager {
-    url: DatabaseUrl,
-}
-
-impl ManageConnection for ConnectionManager {
-    type Connection = AnyConnection;
-    type Error = StoreError;
-
-    fn connect(&self) -> Result<AnyConnection, StoreError> {
-        self.url.connect()
-    }
-
-    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), StoreError> {
-        conn.batch_execute("SELECT 1").map_err(StoreError::from)
-    }
-
-    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
-        false
-    }
-}
-
-/// A pooled connection.
-pub type PooledConn = PooledConnection<ConnectionManager>;
-
-/// Settings of the connection pool.
-#[derive(Debug, Clone)]
-pub struct PoolConfig {
-    /// The most connections open at once.
-    pub max_size: u32,
-    /// How long a caller waits for a free connection before giving up.
-    pub connection_timeout: Duration,
-}
-
-impl Default for PoolConfig {
-    fn default() -> Self {
-        Self {
-            max_size: 10,
-            connection_timeout: Duration::from_secs(5),
-        }
-    }
-}
-
-/// The database: a pool of connections to one backend.
-#[derive(Clone)]
-pub struct Database {
-    pool: Pool<ConnectionManager>,
-    backend: &'static str,
-}
-
-impl std::fmt::Debug for Database {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Database")
-            .field("backend", &self.backend)
-            .field("state", &self.pool.state())
-            .finish()
-    }
-}
-
-impl Database {
-    /// Opens a pool; fails fast when the first connection cannot be made.
-    pub fn connect(url: &DatabaseUrl, config: &PoolConfig) -> StoreResult<Self> {
-        let pool = Pool::builder()
-            .max_size(config.max_size)
-            .connection_timeout(config.connection_timeout)
-            .test_on_check_out(false)
-            .build(ConnectionManager { url: url.clone() })
-            .map_err(|e| StoreError::Pool(e.to_string()))?;
-        Ok(Self {
-            pool,
-            backend: url.backend(),
-        })
-    }
-
-    /// A connection from the pool.
-    pub fn get(&self) -> StoreResult<PooledConn> {
-        Ok(self.pool.get()?)
-    }
-
-    /// `"postgres"` or `"sqlite"`.
-    pub fn backend(&self) -> &'static str {
-        self.backend
-    }
-
-    /// Checks that the database answers.
-    pub fn ping(&self) -> StoreResult<()> {
-        let mut conn = self.get()?;
-        conn.batch_execute("SELECT 1")?;
-        Ok(())
     }
 }
 
@@ -300,5 +232,40 @@ mod tests {
         assert_eq!(u.redacted(), "postgres://app@db:5432/saas");
         let u = DatabaseUrl::parse("postgres://db/saas").unwrap();
         assert_eq!(u.redacted(), "postgres://db/saas");
+    }
+
+    /// libpq's own failover: several hosts in the authority, tried in order.
+    #[test]
+    fn several_hosts_parse_and_redact() {
+        let url = "postgres://app:hunter2@db1:5432,db2:5433/saas?target_session_attrs=read-write";
+        let u = DatabaseUrl::parse(url).unwrap();
+        assert_eq!(
+            u,
+            DatabaseUrl::Postgres(url.into()),
+            "passed to libpq as is"
+        );
+        assert_eq!(u.redacted(), "postgres://app@db1:5432,db2:5433/saas");
+        let u = DatabaseUrl::parse("postgres://db1,db2/saas?password=hunter2").unwrap();
+        assert_eq!(u.redacted(), "postgres://db1,db2/saas");
+    }
+
+    #[test]
+    fn a_connect_timeout_is_added_unless_the_url_sets_one() {
+        let t = |url: &str, secs| match DatabaseUrl::parse(url).unwrap().with_connect_timeout(secs)
+        {
+            DatabaseUrl::Postgres(u) => u,
+            DatabaseUrl::Sqlite(p) => p.display().to_string(),
+        };
+        assert_eq!(t("postgres://h/db", 5), "postgres://h/db?connect_timeout=5");
+        assert_eq!(
+            t("postgres://h1,h2/db?target_session_attrs=read-write", 3),
+            "postgres://h1,h2/db?target_session_attrs=read-write&connect_timeout=3"
+        );
+        assert_eq!(
+            t("postgres://h/db?connect_timeout=9", 5),
+            "postgres://h/db?connect_timeout=9"
+        );
+        assert_eq!(t("postgres://h/db", 0), "postgres://h/db");
+        assert_eq!(t("sqlite://x.db", 5), "x.db");
     }
 }

@@ -10,10 +10,12 @@ pub mod access_tokens;
 pub mod api_keys;
 pub mod audit;
 pub mod channels;
+mod circuit;
 pub mod config_revision;
 pub mod config_sources;
 mod connection;
 pub mod crypto;
+mod database;
 pub mod deliveries;
 mod error;
 pub mod event_batch;
@@ -35,13 +37,13 @@ pub mod users;
 pub mod webhook_secrets;
 pub mod webhooks;
 
-pub use connection::{
-    AnyConnection, ConnectionManager, Database, DatabaseUrl, PoolConfig, PooledConn,
-    write_transaction,
-};
-pub use error::{StoreError, StoreResult};
+pub use connection::{AnyConnection, DatabaseUrl, write_transaction};
+pub use database::{ConnectionManager, Database, PoolConfig, PooledConn};
+pub use error::{DatabaseFault, StoreError, StoreResult, fault_of};
 
 /// Re-exported so callers can open transactions without depending on Diesel's prelude.
 pub use diesel::Connection;
+/// Re-exported with [`DieselError`], whose database errors carry one.
+pub use diesel::result::DatabaseErrorKind;
 /// Re-exported so callers' transaction error types can convert from it.
 pub use diesel::result::Error as DieselError;

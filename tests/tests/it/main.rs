@@ -19,6 +19,8 @@ mod config_incremental;
 mod config_sync;
 mod control_plane;
 mod credentials_at_rest;
+mod db_faults;
+mod faults;
 mod gateway_bridge;
 mod group_commit;
 mod leaks;

@@ -6,7 +6,7 @@ use crate::settings::Settings;
 
 /// Applies the pending migrations.
 pub fn run(settings: &Settings) -> CliResult {
-    let applied = tenant_service::db::migrate(&settings.database_url)?;
+    let applied = tenant_service::db::migrate(&settings.database_url, &settings.pool_config(1))?;
     tracing::info!(migrations.applied = applied.len(), "migrations done");
     print_json(&serde_json::json!({ "applied": applied }))
 }

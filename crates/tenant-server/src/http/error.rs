@@ -6,6 +6,12 @@
 //! to the client: the cause is logged once, here, with the request id, and the client gets only
 //! the request id to quote. No error message carries a credential: validation messages name
 //! fields, never values.
+//!
+//! Faults of the database as a whole ([`DatabaseFault`]: unreachable, read-only, full) are
+//! answered 503 `database_unavailable`, 503 `database_read_only` or 507 `storage_full`, with
+//! `Retry-After`, and are not logged per request: the store logs when the database goes away and
+//! comes back, and storage faults once a minute (an outage would otherwise write a line per
+//! request refused). Every 503 carries `Retry-After`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -13,7 +19,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tenant_core::{ValidationError, ValidationErrors};
 use tenant_service::ServiceError;
-use tenant_store::StoreError;
+use tenant_store::{DatabaseFault, StoreError};
 use utoipa::ToSchema;
 
 /// The JSON body of every error response.
@@ -89,15 +95,34 @@ pub enum ApiError {
     /// The body is not JSON.
     #[error("unsupported content type")]
     UnsupportedMediaType,
-    /// The database cannot be reached.
+    /// A dependency is overloaded or stopped (e.g. the write queue is full).
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// The database as a whole cannot serve the request now; the cause is not shown.
+    #[error("database fault ({0:?}): {1}")]
+    Database(DatabaseFault, String),
     /// Anything else; the cause is logged, not shown.
     #[error("internal error: {0}")]
     Internal(String),
 }
 
+/// Marks a response to a database fault, which the access log does not write per request in its
+/// `errors` mode (see the module doc).
+#[derive(Debug, Clone, Copy)]
+pub struct QuietFault;
+
 impl ApiError {
+    /// Seconds a client should wait before retrying: the circuit probes the database about twice
+    /// a second, so one second; a read-only or full database needs an operator, so longer.
+    fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            ApiError::Throttled { retry_after_secs } => Some(*retry_after_secs),
+            ApiError::Unavailable(_) | ApiError::Database(DatabaseFault::Unavailable, _) => Some(1),
+            ApiError::Database(..) => Some(30),
+            _ => None,
+        }
+    }
+
     /// A validation error on one field.
     pub fn invalid(e: ValidationError) -> Self {
         ApiError::Validation(e.into())
@@ -117,6 +142,9 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Database(DatabaseFault::Unavailable, _) => "database_unavailable",
+            ApiError::Database(DatabaseFault::ReadOnly, _) => "database_read_only",
+            ApiError::Database(DatabaseFault::StorageFull, _) => "storage_full",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -149,6 +177,15 @@ impl ApiError {
             ApiError::Unavailable(_) => {
                 ("the service is temporarily unavailable".into(), json!({}))
             }
+            ApiError::Database(fault, _) => (
+                match fault {
+                    DatabaseFault::Unavailable => "the database is unavailable; retry later",
+                    DatabaseFault::ReadOnly => "the database does not accept writes at the moment",
+                    DatabaseFault::StorageFull => "the database has no space left to write",
+                }
+                .into(),
+                json!({}),
+            ),
             ApiError::Internal(_) => (
                 "internal error; quote the request id (x-request-id) when reporting it".into(),
                 json!({}),
@@ -184,6 +221,8 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Database(DatabaseFault::StorageFull, _) => StatusCode::INSUFFICIENT_STORAGE,
+            ApiError::Database(..) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -195,14 +234,18 @@ impl ResponseError for ApiError {
             ApiError::Unavailable(cause) => {
                 tracing::warn!(error.cause = %cause, "dependency unavailable")
             }
+            ApiError::Database(_, cause) => tracing::debug!(error.cause = %cause, "database fault"),
             _ => {}
         }
         let mut resp = HttpResponse::build(self.status_code());
         if matches!(self, ApiError::Unauthorized) {
             resp.insert_header(("WWW-Authenticate", "Bearer"));
         }
-        if let ApiError::Throttled { retry_after_secs } = self {
-            resp.insert_header(("Retry-After", retry_after_secs.to_string()));
+        if let Some(secs) = self.retry_after_secs() {
+            resp.insert_header((actix_web::http::header::RETRY_AFTER, secs));
+        }
+        if matches!(self, ApiError::Database(..)) {
+            resp.extensions_mut().insert(QuietFault);
         }
         resp.json(self.body())
     }
@@ -213,8 +256,10 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(what) => ApiError::NotFound(what),
             StoreError::Conflict { field, message } => ApiError::Conflict { field, message },
-            StoreError::Pool(m) => ApiError::Unavailable(m),
-            other => ApiError::Internal(other.to_string()),
+            other => match other.fault() {
+                Some(fault) => ApiError::Database(fault, other.to_string()),
+                None => ApiError::Internal(other.to_string()),
+            },
         }
     }
 }
@@ -259,5 +304,64 @@ impl From<ValidationErrors> for ApiError {
 impl From<ValidationError> for ApiError {
     fn from(e: ValidationError) -> Self {
         ApiError::invalid(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Store errors as the database gives them, and the answers they get.
+    #[test]
+    fn database_faults_are_503_or_507_with_retry_after_never_500() {
+        use tenant_store::DatabaseErrorKind as kind;
+        use tenant_store::DieselError;
+        let cases = [
+            (
+                DieselError::DatabaseError(kind::ClosedConnection, Box::new("closed".to_owned())),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "1",
+            ),
+            (
+                DieselError::DatabaseError(
+                    kind::Unknown,
+                    Box::new("attempt to write a readonly database".to_owned()),
+                ),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_read_only",
+                "30",
+            ),
+            (
+                DieselError::DatabaseError(
+                    kind::Unknown,
+                    Box::new("database or disk is full".to_owned()),
+                ),
+                StatusCode::INSUFFICIENT_STORAGE,
+                "storage_full",
+                "30",
+            ),
+        ];
+        for (diesel, status, code, retry) in cases {
+            let e = ApiError::from(StoreError::from(diesel));
+            assert_eq!(e.status_code(), status, "{e}");
+            let resp = e.error_response();
+            assert_eq!(resp.status(), status);
+            assert_eq!(resp.headers().get("retry-after").unwrap(), retry);
+            assert!(resp.extensions().contains::<QuietFault>());
+            assert_eq!(e.body().error.code, code);
+            assert!(
+                !e.body().error.message.contains("readonly"),
+                "the cause is not shown"
+            );
+        }
+        let e = ApiError::from(StoreError::Unavailable("circuit open".into()));
+        assert_eq!(e.body().error.code, "database_unavailable");
+        let e = ApiError::from(StoreError::Pool("connection refused".into()));
+        assert_eq!(e.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        // Any other database error is still a 500.
+        let e = ApiError::from(StoreError::Database(DieselError::NotFound));
+        assert_eq!(e.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(e.error_response().headers().get("retry-after").is_none());
     }
 }

@@ -7,7 +7,8 @@
 //!
 //! The access log (`SAAS_ACCESS_LOG`) is a line per request with method, path, status and
 //! latency: `all` logs every request, `errors` (the default) only those answered with a 4xx or
-//! 5xx or slower than `SAAS_ACCESS_LOG_SLOW_MS`, `off` none (5xx are still logged by the error
+//! 5xx or slower than `SAAS_ACCESS_LOG_SLOW_MS` (but not the 503/507 answers to a database
+//! fault, which the store's outage lines count), `off` none (5xx are still logged by the error
 //! handler). Formatting and writing a JSON line costs about as much CPU as serving a cached read
 //! (see docs/benchmarks.md), which is why the happy path is not logged by default.
 
@@ -22,6 +23,8 @@ use actix_web::{HttpMessage, HttpRequest};
 use rand::RngCore;
 use tenant_store::audit::AuditContext;
 use tracing::Instrument;
+
+use crate::http::error::QuietFault;
 
 /// The header carrying the request id, in both directions.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -184,7 +187,12 @@ pub async fn trace_requests(
             let status = res.status().as_u16();
             let logged = match settings.mode {
                 AccessLog::All => true,
-                AccessLog::Errors => status >= 400 || elapsed > settings.slow,
+                // Answers to a database fault are counted by the store's outage lines instead:
+                // an outage would otherwise write one line per request refused.
+                AccessLog::Errors => {
+                    (status >= 400 || elapsed > settings.slow)
+                        && !res.response().extensions().contains::<QuietFault>()
+                }
                 AccessLog::Off => false,
             };
             if let (true, Some(path)) = (logged, path.as_deref()) {

@@ -4,12 +4,13 @@ use actix_web::{HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::http::error::QuietFault;
 use crate::state::AppState;
 
 /// `GET /health` and `GET /ready`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct StatusResponse {
-    /// `ok`, or `unavailable`.
+    /// `ok`, or `unavailable` (`/ready` while the database cannot be reached).
     pub status: String,
     /// The database backend (`/ready` only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -26,7 +27,9 @@ pub async fn health() -> HttpResponse {
     })
 }
 
-/// The database answers; load balancers should route traffic only while this is 200.
+/// The database answers; load balancers should route traffic only while this is 200. While the
+/// database is known to be away the answer is immediate (no wait for a connection), and it is
+/// 200 again as soon as the store's circuit saw the database back.
 #[utoipa::path(tag = "health", responses(
     (status = 200, description = "Ready", body = StatusResponse),
     (status = 503, description = "Database unreachable", body = StatusResponse),
@@ -41,10 +44,14 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
             database: Some(backend),
         })
     } else {
-        tracing::warn!("readiness check failed: database unreachable");
-        HttpResponse::ServiceUnavailable().json(StatusResponse {
-            status: "unavailable".into(),
-            database: Some(backend),
-        })
+        // Not logged, nor in the access log: the store says once when the database goes away
+        // and when it is back, and probes come every few seconds.
+        let mut resp = HttpResponse::ServiceUnavailable();
+        resp.extensions_mut().insert(QuietFault);
+        resp.insert_header((actix_web::http::header::RETRY_AFTER, 1))
+            .json(StatusResponse {
+                status: "unavailable".into(),
+                database: Some(backend),
+            })
     }
 }

@@ -8,6 +8,9 @@
 //! | `SAAS_ADMIN_TOKEN` | generated on first start | operator bearer token (≥ 32 characters) |
 //! | `SAAS_GATEWAY_TOKEN` | generated on first start | the gateway's bearer token for `GET /config` (≥ 32 characters) |
 //! | `SAAS_DB_POOL_SIZE` | `16` | most database connections open at once |
+//! | `SAAS_DB_ACQUIRE_TIMEOUT_MS` | `5000` | how long a request waits for a free database connection before 503 |
+//! | `SAAS_DB_RECONNECT_MAX_MS` | `500` | longest wait between attempts to reach a database that is away |
+//! | `SAAS_DB_CONNECT_TIMEOUT_SECS` | `5` | PostgreSQL connect timeout per host when `DATABASE_URL` sets no `connect_timeout` (`0`: none) |
 //! | `SAAS_MAX_BODY_BYTES` | `65536` | largest request body accepted |
 //! | `SAAS_WORKERS` | number of CPUs | HTTP worker threads |
 //! | `SAAS_SHUTDOWN_TIMEOUT_SECS` | `30` | how long in-flight requests may finish on shutdown |
@@ -112,6 +115,12 @@ pub struct Settings {
     pub gateway_token: Option<Secret>,
     /// Database pool size.
     pub db_pool_size: u32,
+    /// How long a request waits for a free database connection.
+    pub db_acquire_timeout: std::time::Duration,
+    /// The longest wait between attempts to reach a database that is away.
+    pub db_reconnect_max: std::time::Duration,
+    /// libpq's `connect_timeout` when the URL sets none (0: none).
+    pub db_connect_timeout_secs: u64,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
     /// HTTP worker threads (`None`: one per CPU).
@@ -199,6 +208,19 @@ impl Settings {
             admin_token,
             gateway_token,
             db_pool_size: parse_in(&get, "SAAS_DB_POOL_SIZE", 16, 1..=1000)?,
+            db_acquire_timeout: std::time::Duration::from_millis(parse_in(
+                &get,
+                "SAAS_DB_ACQUIRE_TIMEOUT_MS",
+                5000,
+                10..=600_000,
+            )?),
+            db_reconnect_max: std::time::Duration::from_millis(parse_in(
+                &get,
+                "SAAS_DB_RECONNECT_MAX_MS",
+                500,
+                10..=60_000,
+            )?),
+            db_connect_timeout_secs: parse_in(&get, "SAAS_DB_CONNECT_TIMEOUT_SECS", 5, 0..=3600)?,
             max_body_bytes: parse_in(
                 &get,
                 "SAAS_MAX_BODY_BYTES",
@@ -260,6 +282,18 @@ impl Settings {
                 queue: parse_in(&get, "SAAS_WRITE_QUEUE", 8192, 1..=1_000_000)?,
             },
         })
+    }
+}
+
+impl Settings {
+    /// The connection pool's settings, with at most `max_size` connections.
+    pub fn pool_config(&self, max_size: u32) -> tenant_store::PoolConfig {
+        tenant_store::PoolConfig {
+            max_size,
+            connection_timeout: self.db_acquire_timeout,
+            reconnect_max: self.db_reconnect_max,
+            connect_timeout_secs: self.db_connect_timeout_secs,
+        }
     }
 }
 
@@ -343,10 +377,41 @@ mod tests {
             settings(&[("SAAS_DB_POOL_SIZE", "0")]).unwrap_err().var,
             "SAAS_DB_POOL_SIZE"
         );
+        for (var, bad) in [
+            ("SAAS_DB_ACQUIRE_TIMEOUT_MS", "0"),
+            ("SAAS_DB_RECONNECT_MAX_MS", "soon"),
+            ("SAAS_DB_RECONNECT_MAX_MS", "120000"),
+            ("SAAS_DB_CONNECT_TIMEOUT_SECS", "-1"),
+        ] {
+            assert_eq!(settings(&[(var, bad)]).unwrap_err().var, var, "{var}={bad}");
+        }
         assert_eq!(
             settings(&[("SAAS_LOG_FORMAT", "xml")]).unwrap_err().var,
             "SAAS_LOG_FORMAT"
         );
+    }
+
+    #[test]
+    fn database_resilience_settings() {
+        let s = settings(&[]).unwrap();
+        let pool = s.pool_config(3);
+        assert_eq!(pool.max_size, 3);
+        assert_eq!(pool.connection_timeout, std::time::Duration::from_secs(5));
+        assert_eq!(pool.reconnect_max, std::time::Duration::from_millis(500));
+        assert_eq!(pool.connect_timeout_secs, 5);
+        let s = settings(&[
+            ("SAAS_DB_ACQUIRE_TIMEOUT_MS", "250"),
+            ("SAAS_DB_RECONNECT_MAX_MS", "2000"),
+            ("SAAS_DB_CONNECT_TIMEOUT_SECS", "0"),
+        ])
+        .unwrap();
+        let pool = s.pool_config(1);
+        assert_eq!(
+            pool.connection_timeout,
+            std::time::Duration::from_millis(250)
+        );
+        assert_eq!(pool.reconnect_max, std::time::Duration::from_secs(2));
+        assert_eq!(pool.connect_timeout_secs, 0);
     }
 
     #[test]

@@ -126,7 +126,14 @@ impl ControlPlane {
                 .clone()
                 .unwrap_or_else(|| default_data_dir(&url)),
         };
-        let db = crate::db::open(&url, options.pool_size, true)?;
+        let db = crate::db::open(
+            &url,
+            &tenant_store::PoolConfig {
+                max_size: options.pool_size,
+                ..tenant_store::PoolConfig::default()
+            },
+            true,
+        )?;
         let keys = sealing::key_ring(options.key_ring.as_ref(), &deployment)?;
         sealing::seal_plaintext_rows(&mut *db.get()?, &keys)?;
         let (secret, _) = api_keys::load_secret(options.api_key_secret.as_ref(), &deployment)

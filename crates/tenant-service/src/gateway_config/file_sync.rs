@@ -184,35 +184,71 @@ pub struct SyncTarget {
     pub keys: Arc<KeyRing>,
 }
 
+/// The longest `config sync --interval` waits between passes while the database is away.
+const OUTAGE_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
 /// Writes the config once, or, with an interval, whenever the config revision changes, until the
 /// process is stopped. Every write is atomic, so stopping at any moment leaves valid files.
+/// With an interval, a pass that fails because the database is away (or read-only, or full) is
+/// retried, waiting twice as long each time up to five seconds (or the interval, if longer),
+/// and the log says once that syncing paused and once that it resumed.
 pub fn sync(
     db: &Database,
     target: &SyncTarget,
     interval: Option<Duration>,
 ) -> Result<(), SyncError> {
     let mut last_revision = None;
+    let Some(every) = interval else {
+        return sync_once(db, target, &mut last_revision);
+    };
+    let mut wait = every;
+    let mut paused_since: Option<std::time::Instant> = None;
     loop {
-        let mut conn = db.get()?;
-        let revision = config_revision::current(&mut conn)?;
-        if last_revision != Some(revision) {
-            let report = if target.per_tenant {
-                write_per_tenant(&mut conn, &target.opts, &target.out, &target.keys)?
-            } else {
-                write_combined(&mut conn, &target.opts, &target.out, &target.keys)?
-            };
-            tracing::info!(
-                config.revision = report.revision,
-                files.written = report.written.len(),
-                files.removed = report.removed.len(),
-                "gateway config synced"
-            );
-            last_revision = Some(report.revision);
+        match sync_once(db, target, &mut last_revision) {
+            Ok(()) => {
+                if let Some(since) = paused_since.take() {
+                    tracing::info!(
+                        paused_ms = u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX),
+                        "gateway config sync resumed"
+                    );
+                }
+                wait = every;
+            }
+            Err(SyncError::Store(e)) if e.fault().is_some() => {
+                if paused_since.is_none() {
+                    paused_since = Some(std::time::Instant::now());
+                    tracing::warn!(error = %e, "gateway config sync paused: the database is unavailable; retrying");
+                }
+                wait = (wait * 2).min(OUTAGE_BACKOFF_MAX.max(every));
+            }
+            Err(e) => return Err(e),
         }
-        drop(conn);
-        match interval {
-            Some(every) => std::thread::sleep(every),
-            None => return Ok(()),
-        }
+        std::thread::sleep(wait);
     }
+}
+
+/// One pass: renders and writes when the revision is not `last_revision`.
+fn sync_once(
+    db: &Database,
+    target: &SyncTarget,
+    last_revision: &mut Option<i64>,
+) -> Result<(), SyncError> {
+    let mut conn = db.get()?;
+    let revision = config_revision::current(&mut conn)?;
+    if *last_revision == Some(revision) {
+        return Ok(());
+    }
+    let report = if target.per_tenant {
+        write_per_tenant(&mut conn, &target.opts, &target.out, &target.keys)?
+    } else {
+        write_combined(&mut conn, &target.opts, &target.out, &target.keys)?
+    };
+    tracing::info!(
+        config.revision = report.revision,
+        files.written = report.written.len(),
+        files.removed = report.removed.len(),
+        "gateway config synced"
+    );
+    *last_revision = Some(report.revision);
+    Ok(())
 }

@@ -22,8 +22,10 @@ pub struct WritePaths {
     pub tenant_creates: GroupCommit<CreateTenant, StoreResult<(Tenant, Secret)>>,
 }
 
+/// The answer of each request of a batch for which no connection could be had.
 fn unavailable(e: &StoreError) -> StoreError {
-    StoreError::Pool(e.to_string())
+    e.copy_fault()
+        .unwrap_or_else(|| StoreError::Unavailable(e.to_string()))
 }
 
 impl WritePaths {

@@ -19,6 +19,9 @@ use super::client::{ClientConfig, DeliveryClient, Response};
 use super::metrics::Metrics;
 use crate::{RetrySchedule, SigningSecret, signature_header};
 
+/// The longest a dispatch loop waits between rounds while the database is away.
+const OUTAGE_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
 /// The attempt outcome of a delivery not sent because its endpoint's secret does not open.
 pub const OUTCOME_UNSIGNED: &str = "unsigned";
 
@@ -326,16 +329,27 @@ impl Dispatcher {
         while loops.join_next().await.is_some() {}
     }
 
+    /// While the database is away (or read-only, or full) rounds fail at once; the loop then
+    /// waits twice as long after each, up to [`OUTAGE_BACKOFF_MAX`] (a new event wakes it
+    /// sooner), and logs nothing: the store logs the outage once.
     async fn worker(self: Arc<Self>) {
+        let mut wait = self.config.poll_interval;
         loop {
             match self.dispatch_due(Utc::now()).await {
-                Ok(o) if o.claimed > 0 => continue,
-                Ok(_) => {}
+                Ok(o) if o.claimed > 0 => {
+                    wait = self.config.poll_interval;
+                    continue;
+                }
+                Ok(_) => wait = self.config.poll_interval,
+                Err(DispatchError::Store(e)) if e.fault().is_some() => {
+                    tracing::debug!(error = %e, "webhook dispatch round skipped");
+                    wait = (wait * 2).min(OUTAGE_BACKOFF_MAX.max(self.config.poll_interval));
+                }
                 Err(e) => tracing::warn!(error = %e, "webhook dispatch round failed"),
             }
             tokio::select! {
                 () = self.wake.notified() => {}
-                () = tokio::time::sleep(self.config.poll_interval) => {}
+                () = tokio::time::sleep(wait) => {}
             }
         }
     }

@@ -5,8 +5,9 @@
 //! One event never fails the others: an event that cannot be attributed is answered 422 and
 //! left out of the batch; if the batch's transaction fails as a whole (a deadlock, a constraint
 //! or trigger refusing one row, a lost connection), it is rolled back and each of its events is
-//! stored again alone, in its own transaction, so only the event at fault (or every event, if
-//! the database is down) gets an error. Nothing is acknowledged that was not committed.
+//! stored again alone, in its own transaction, so only the event at fault gets an error; if the
+//! database as a whole failed (away, read-only, full), every event of the batch gets that error
+//! at once. Nothing is acknowledged that was not committed.
 
 use chrono::{DateTime, Utc};
 use tenant_store::event_batch::{self, EventToStore, Stored};
@@ -42,6 +43,10 @@ impl Ingestor {
         let resolution = match self.lookup.resolve(conn, &events) {
             Ok(r) => r,
             Err(e) => {
+                // The database is away, read-only or full: one by one would meet the same.
+                if let Some(answers) = every(batch.len(), &e) {
+                    return answers;
+                }
                 tracing::warn!(error = %e, events = batch.len(), "ingest batch: attribution failed; storing one by one");
                 Resolution::default()
             }
@@ -81,6 +86,11 @@ impl Ingestor {
                 }
             }
             Err(e) if rows.len() == 1 => out[slots[0]] = Some(Err(e.into())),
+            Err(e) if e.fault().is_some() => {
+                for k in &slots {
+                    out[*k] = e.copy_fault().map(|f| Err(IngestError::Store(f)));
+                }
+            }
             Err(e) => {
                 tracing::warn!(error = %e, events = rows.len(), "ingest batch rolled back; storing its events one by one");
                 again.extend(&slots);
@@ -103,6 +113,14 @@ impl Ingestor {
             })
             .collect()
     }
+}
+
+/// `n` copies of `e` as answers when it is a fault of the database as a whole (which every
+/// event of the batch would meet), else `None`.
+fn every(n: usize, e: &StoreError) -> Option<Vec<Result<Accepted, IngestError>>> {
+    (0..n)
+        .map(|_| e.copy_fault().map(|f| Err(IngestError::Store(f))))
+        .collect()
 }
 
 /// One event, attributed from the database (not the cache) and stored in its own transaction.
