@@ -25,6 +25,8 @@ pub struct TestApp {
     /// A plain HTTP client.
     pub client: reqwest::Client,
     handle: actix_web::dev::ServerHandle,
+    /// The task running the server; it ends once the server and its background tasks are gone.
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 static TRACING: Once = Once::new();
@@ -128,7 +130,7 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
     let app = Application::build(&settings).expect("server failed to start");
     let port = app.port();
     let handle = app.handle();
-    tokio::spawn(app.run_until_stopped());
+    let task = tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
@@ -136,6 +138,7 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
         gateway_token,
         client: reqwest::Client::builder().no_proxy().build().unwrap(),
         handle,
+        task,
     }
 }
 
@@ -311,8 +314,13 @@ impl TestApp {
         r.body
     }
 
-    /// Stops the server, letting in-flight requests finish.
+    /// Stops the server, letting in-flight requests finish, and returns once its background
+    /// tasks have ended and its database connections are closed (an SQLite file is then whole:
+    /// no connection is left to checkpoint or remove its `-wal` file behind the caller's back).
     pub async fn stop(self) {
         self.handle.stop(true).await;
+        if let Err(e) = self.task.await {
+            assert!(e.is_cancelled(), "the server task failed: {e}");
+        }
     }
 }

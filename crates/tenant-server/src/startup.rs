@@ -208,7 +208,8 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let mut tasks = self.background.spawn();
         let result = self.server.await;
-        tasks.abort_all();
+        // Aborted and awaited, so that when this returns no task holds the database any more.
+        tasks.shutdown().await;
         result
     }
 }
