@@ -152,22 +152,28 @@ impl WebhookPatch {
     }
 }
 
-/// A tenant's endpoints, oldest first (`NotFound("tenant")` for a missing tenant).
+/// A tenant's endpoints, oldest first, each with its delivery queue and circuit
+/// (`NotFound("tenant")` for a missing tenant).
 pub fn list_endpoints(
     conn: &mut AnyConnection,
     tenant_id: &TenantId,
 ) -> ServiceResult<Vec<Endpoint>> {
     require_tenant(conn, tenant_id)?;
-    Ok(store::list(conn, tenant_id)?)
+    let mut all = store::list(conn, tenant_id)?;
+    store::with_queue_states(conn, &mut all, tenant_core::now())?;
+    Ok(all)
 }
 
-/// One of a tenant's endpoints.
+/// One of a tenant's endpoints, with its delivery queue and circuit.
 pub fn find_endpoint(
     conn: &mut AnyConnection,
     tenant_id: &TenantId,
     id: Uuid,
 ) -> StoreResult<Endpoint> {
-    store::find(conn, tenant_id, id)
+    let mut one = [store::find(conn, tenant_id, id)?];
+    store::with_queue_states(conn, &mut one, tenant_core::now())?;
+    let [e] = one;
+    Ok(e)
 }
 
 fn record(
