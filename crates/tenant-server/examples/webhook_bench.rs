@@ -88,8 +88,12 @@ fn tenant_with_endpoint(
     url: &str,
 ) -> (tenant_core::TenantId, Uuid, String) {
     let name = format!("Bench {}", Uuid::new_v4().simple());
-    let tenant = tenants::insert(conn, NewTenant::parse(&name, None, None).unwrap(), Utc::now())
-        .unwrap();
+    let tenant = tenants::insert(
+        conn,
+        NewTenant::parse(&name, None, None).unwrap(),
+        Utc::now(),
+    )
+    .unwrap();
     let endpoint = webhooks::insert(
         conn,
         &tenant.id,
@@ -104,7 +108,11 @@ fn tenant_with_endpoint(
         ring,
     )
     .unwrap();
-    (tenant.id, endpoint.id, tenant.account_id.as_str().to_owned())
+    (
+        tenant.id,
+        endpoint.id,
+        tenant.account_id.as_str().to_owned(),
+    )
 }
 
 fn event(account: &str, i: u64, prefix: &str) -> EventInput {
@@ -156,7 +164,12 @@ async fn throughput(
     let run_id = Uuid::new_v4().simple().to_string();
     for i in 0..count {
         let account = &accounts[(i as usize) % accounts.len()];
-        ingest::ingest(&mut conn, event(account, i, &format!("tp-{run_id}")), Utc::now()).unwrap();
+        ingest::ingest(
+            &mut conn,
+            event(account, i, &format!("tp-{run_id}")),
+            Utc::now(),
+        )
+        .unwrap();
     }
     *seen.lock().unwrap() = Seen::default();
     let dispatcher = Arc::new(Dispatcher::new(db.clone(), ring.clone(), config()).unwrap());
@@ -166,7 +179,10 @@ async fn throughput(
     let elapsed = started.elapsed().as_secs_f64();
     // The recorder's last batches land before the dispatcher stops.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while deliveries::queue_depth(&mut conn, Utc::now()).unwrap().pending > 0
+    while deliveries::queue_depth(&mut conn, Utc::now())
+        .unwrap()
+        .pending
+        > 0
         && Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -237,7 +253,15 @@ async fn main() {
     let (_, _, account) = tenant_with_endpoint(&mut conn, &ring, &healthy_url);
 
     // 1. Throughput: to one endpoint, then spread over ten.
-    throughput(&db, &ring, &seen, std::slice::from_ref(&account), count, "throughput").await;
+    throughput(
+        &db,
+        &ring,
+        &seen,
+        std::slice::from_ref(&account),
+        count,
+        "throughput",
+    )
+    .await;
     let mut ten = Vec::new();
     let mut ten_tenants = Vec::new();
     for i in 0..10 {
@@ -268,8 +292,12 @@ async fn main() {
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
-            ingest::ingest(&mut conn, event(&account2, i, &format!("lat-{run_id}")), Utc::now())
-                .unwrap();
+            ingest::ingest(
+                &mut conn,
+                event(&account2, i, &format!("lat-{run_id}")),
+                Utc::now(),
+            )
+            .unwrap();
             wake.notify_one();
         }
     });
@@ -324,8 +352,7 @@ async fn main() {
         wait_for(&seen, total).await;
         let connections = held.lock().unwrap().len();
         let ids: Vec<String> = stuck.iter().map(|(_, e)| e.to_string()).collect();
-        let states =
-            tenant_store::endpoint_circuits::queue_states(&mut conn, &ids, Utc::now()).unwrap();
+        let states = deliveries::queue_states(&mut conn, &ids, Utc::now()).unwrap();
         let open = states.values().filter(|q| q.circuit != "closed").count();
         runner.abort();
         let received = seen.lock().unwrap().count;

@@ -7,6 +7,8 @@
 //! claim is `FOR UPDATE SKIP LOCKED`, so concurrent claimers never take the same row; SQLite
 //! serialises writers, and one dispatcher per database claims.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
@@ -112,7 +114,7 @@ pub struct ClaimLimits<'a> {
 /// Claims due deliveries for `owner` until `lease_until`, fairly across endpoints (see
 /// [`ClaimLimits`]): at most `per_endpoint` of each endpoint's oldest due deliveries, taken
 /// round-robin up to `limit`; endpoints whose circuit is not closed are skipped (their probes
-/// are claimed by [`crate::endpoint_circuits::claim_probe`]).
+/// are claimed by [`claim_probe`]).
 pub fn claim(
     conn: &mut AnyConnection,
     owner: &str,
@@ -167,6 +169,126 @@ pub(crate) fn load_claimed(
         ))
         .order(webhook_deliveries::next_attempt_at.asc())
         .load(conn)?)
+}
+
+const PROBE_PG: &str = "UPDATE webhook_deliveries SET lease_owner = $1, next_attempt_at = $2, \
+    updated_at = $3 WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' \
+    AND endpoint_id = $4 AND (lease_owner IS NULL OR next_attempt_at <= $3) \
+    ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id";
+const PROBE_SQLITE: &str = "UPDATE webhook_deliveries SET lease_owner = ?1, next_attempt_at = ?2, \
+    updated_at = ?3 WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' \
+    AND endpoint_id = ?4 AND (lease_owner IS NULL OR next_attempt_at <= ?3) \
+    ORDER BY next_attempt_at LIMIT 1) RETURNING id";
+
+/// Claims the probe of a circuit `owner` took (see
+/// [`crate::endpoint_circuits::take_probes`]): the endpoint's pending delivery due first (due
+/// now or not: the circuit held it back), none if it has none.
+pub fn claim_probe(
+    conn: &mut AnyConnection,
+    owner: &str,
+    endpoint_id: &str,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> StoreResult<Option<Claimed>> {
+    macro_rules! run {
+        ($c:expr, $sql:expr) => {
+            diesel::sql_query($sql)
+                .bind::<Text, _>(owner)
+                .bind::<Timestamp, _>(lease_until.naive_utc())
+                .bind::<Timestamp, _>(now.naive_utc())
+                .bind::<Text, _>(endpoint_id)
+                .load::<IdRow>($c)?
+        };
+    }
+    let ids = match conn {
+        AnyConnection::Postgresql(c) => run!(c, PROBE_PG),
+        AnyConnection::Sqlite(c) => run!(c, PROBE_SQLITE),
+    };
+    Ok(load_claimed(conn, ids.into_iter().map(|r| r.id).collect())?.pop())
+}
+
+/// An endpoint's circuit opened: its due deliveries not in flight wait until `until` (no attempt
+/// is counted). Returns how many were moved.
+pub fn hold_back(
+    conn: &mut AnyConnection,
+    endpoint_id: &str,
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> StoreResult<usize> {
+    Ok(diesel::update(
+        webhook_deliveries::table
+            .filter(webhook_deliveries::status.eq(STATUS_PENDING))
+            .filter(webhook_deliveries::endpoint_id.eq(endpoint_id))
+            .filter(webhook_deliveries::lease_owner.is_null())
+            .filter(webhook_deliveries::next_attempt_at.lt(until.naive_utc())),
+    )
+    .set((
+        webhook_deliveries::next_attempt_at.eq(until.naive_utc()),
+        webhook_deliveries::updated_at.eq(now.naive_utc()),
+    ))
+    .execute(conn)?)
+}
+
+/// The queue state of each of `endpoint_ids` at `now` (every id gets one).
+pub fn queue_states(
+    conn: &mut AnyConnection,
+    endpoint_ids: &[String],
+    now: DateTime<Utc>,
+) -> StoreResult<HashMap<String, crate::endpoint_circuits::EndpointQueue>> {
+    let mut out: HashMap<String, crate::endpoint_circuits::EndpointQueue> = endpoint_ids
+        .iter()
+        .map(|id| (id.clone(), crate::endpoint_circuits::EndpointQueue::idle()))
+        .collect();
+    if endpoint_ids.is_empty() {
+        return Ok(out);
+    }
+    for row in crate::endpoint_circuits::load(conn, endpoint_ids)? {
+        if let Some(q) = out.get_mut(&row.endpoint_id) {
+            q.circuit = row.state;
+            q.failures = row.failures;
+            q.retry_at = row.retry_at.map(|t| t.and_utc());
+        }
+    }
+    let pending = || {
+        webhook_deliveries::table
+            .filter(webhook_deliveries::status.eq(STATUS_PENDING))
+            .filter(webhook_deliveries::endpoint_id.eq_any(endpoint_ids))
+    };
+    let now_n = now.naive_utc();
+    let counts: Vec<(String, i64)> = pending()
+        .group_by(webhook_deliveries::endpoint_id)
+        .select((webhook_deliveries::endpoint_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    for (id, n) in counts {
+        if let Some(q) = out.get_mut(&id) {
+            q.pending = n;
+        }
+    }
+    let in_flight: Vec<(String, i64)> = pending()
+        .filter(webhook_deliveries::lease_owner.is_not_null())
+        .filter(webhook_deliveries::next_attempt_at.gt(now_n))
+        .group_by(webhook_deliveries::endpoint_id)
+        .select((webhook_deliveries::endpoint_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    for (id, n) in in_flight {
+        if let Some(q) = out.get_mut(&id) {
+            q.in_flight = n;
+        }
+    }
+    let oldest: Vec<(String, Option<NaiveDateTime>)> = pending()
+        .filter(webhook_deliveries::next_attempt_at.le(now_n))
+        .group_by(webhook_deliveries::endpoint_id)
+        .select((
+            webhook_deliveries::endpoint_id,
+            diesel::dsl::min(webhook_deliveries::next_attempt_at),
+        ))
+        .load(conn)?;
+    for (id, at) in oldest {
+        if let Some(q) = out.get_mut(&id) {
+            q.oldest_due_at = at.map(|t| t.and_utc());
+        }
+    }
+    Ok(out)
 }
 
 /// Gives back deliveries `owner` claimed but did not send (their endpoint's circuit opened

@@ -5,18 +5,15 @@
 //! to answer several times in a row: its deliveries wait until `retry_at`) or `half-open` (one
 //! probe delivery is out, claimed by `probe_owner` until `retry_at`). No row means closed with no
 //! failure, so a healthy endpoint costs nothing here. The transitions are decided by the
-//! dispatcher (`tenant_webhooks::delivery::circuit`); this module stores them, hands the probe of
-//! each circuit due for one to exactly one claimer, and reports the state.
-
-use std::collections::HashMap;
+//! dispatcher (`tenant_webhooks::delivery::circuit`); this module stores them and hands the probe
+//! of each circuit due for one to exactly one claimer. The queue state the API shows
+//! ([`EndpointQueue`]) is read by [`crate::deliveries::queue_states`].
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Integer, Nullable, Text, Timestamp};
 
-use crate::deliveries::Claimed;
-use crate::events::STATUS_PENDING;
-use crate::schema::{webhook_deliveries, webhook_endpoint_circuits as circuits};
+use crate::schema::webhook_endpoint_circuits as circuits;
 use crate::{AnyConnection, StoreResult};
 
 /// Deliveries flow.
@@ -101,38 +98,10 @@ pub fn save(conn: &mut AnyConnection, row: &CircuitRow, now: DateTime<Utc>) -> S
     Ok(())
 }
 
-/// An endpoint's circuit opened: its due deliveries not in flight wait until `until` (no attempt
-/// is counted). Returns how many were moved.
-pub fn reschedule_due(
-    conn: &mut AnyConnection,
-    endpoint_id: &str,
-    until: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> StoreResult<usize> {
-    Ok(diesel::update(
-        webhook_deliveries::table
-            .filter(webhook_deliveries::status.eq(STATUS_PENDING))
-            .filter(webhook_deliveries::endpoint_id.eq(endpoint_id))
-            .filter(webhook_deliveries::lease_owner.is_null())
-            .filter(webhook_deliveries::next_attempt_at.lt(until.naive_utc())),
-    )
-    .set((
-        webhook_deliveries::next_attempt_at.eq(until.naive_utc()),
-        webhook_deliveries::updated_at.eq(now.naive_utc()),
-    ))
-    .execute(conn)?)
-}
-
 #[derive(QueryableByName)]
 struct EndpointIdRow {
     #[diesel(sql_type = Text)]
     endpoint_id: String,
-}
-
-#[derive(QueryableByName)]
-struct IdRow {
-    #[diesel(sql_type = Text)]
-    id: String,
 }
 
 const TAKE_PG: &str = "UPDATE webhook_endpoint_circuits SET state = 'half-open', \
@@ -144,7 +113,7 @@ const TAKE_SQLITE: &str = "UPDATE webhook_endpoint_circuits SET state = 'half-op
 
 /// Takes every circuit due for a probe (open past its `retry_at`, or half-open whose probe's
 /// claim lapsed) for `owner` until `until`: each goes to exactly one claimer, which then claims
-/// one delivery with [`claim_probe`]. Returns their endpoints.
+/// one delivery with [`crate::deliveries::claim_probe`]. Returns their endpoints.
 pub fn take_probes(
     conn: &mut AnyConnection,
     owner: &str,
@@ -164,41 +133,6 @@ pub fn take_probes(
             .load(c)?,
     };
     Ok(rows.into_iter().map(|r| r.endpoint_id).collect())
-}
-
-const PROBE_PG: &str = "UPDATE webhook_deliveries SET lease_owner = $1, next_attempt_at = $2, \
-    updated_at = $3 WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' \
-    AND endpoint_id = $4 AND (lease_owner IS NULL OR next_attempt_at <= $3) \
-    ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id";
-const PROBE_SQLITE: &str = "UPDATE webhook_deliveries SET lease_owner = ?1, next_attempt_at = ?2, \
-    updated_at = ?3 WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' \
-    AND endpoint_id = ?4 AND (lease_owner IS NULL OR next_attempt_at <= ?3) \
-    ORDER BY next_attempt_at LIMIT 1) RETURNING id";
-
-/// Claims the probe of a circuit `owner` took: the endpoint's pending delivery due first (due
-/// now or not: the circuit held it back), none if it has none.
-pub fn claim_probe(
-    conn: &mut AnyConnection,
-    owner: &str,
-    endpoint_id: &str,
-    now: DateTime<Utc>,
-    lease_until: DateTime<Utc>,
-) -> StoreResult<Option<Claimed>> {
-    macro_rules! run {
-        ($c:expr, $sql:expr) => {
-            diesel::sql_query($sql)
-                .bind::<Text, _>(owner)
-                .bind::<Timestamp, _>(lease_until.naive_utc())
-                .bind::<Timestamp, _>(now.naive_utc())
-                .bind::<Text, _>(endpoint_id)
-                .load::<IdRow>($c)?
-        };
-    }
-    let ids = match conn {
-        AnyConnection::Postgresql(c) => run!(c, PROBE_PG),
-        AnyConnection::Sqlite(c) => run!(c, PROBE_SQLITE),
-    };
-    Ok(crate::deliveries::load_claimed(conn, ids.into_iter().map(|r| r.id).collect())?.pop())
 }
 
 /// A probe was taken but the endpoint has nothing to send: the circuit closes, one failure short
@@ -244,7 +178,8 @@ pub struct EndpointQueue {
 }
 
 impl EndpointQueue {
-    fn idle() -> Self {
+    /// No delivery pending, circuit closed.
+    pub fn idle() -> Self {
         Self {
             circuit: CLOSED.to_owned(),
             retry_at: None,
@@ -254,66 +189,4 @@ impl EndpointQueue {
             oldest_due_at: None,
         }
     }
-}
-
-/// The queue state of each of `endpoint_ids` at `now` (every id gets one).
-pub fn queue_states(
-    conn: &mut AnyConnection,
-    endpoint_ids: &[String],
-    now: DateTime<Utc>,
-) -> StoreResult<HashMap<String, EndpointQueue>> {
-    let mut out: HashMap<String, EndpointQueue> = endpoint_ids
-        .iter()
-        .map(|id| (id.clone(), EndpointQueue::idle()))
-        .collect();
-    if endpoint_ids.is_empty() {
-        return Ok(out);
-    }
-    for row in load(conn, endpoint_ids)? {
-        if let Some(q) = out.get_mut(&row.endpoint_id) {
-            q.circuit = row.state;
-            q.failures = row.failures;
-            q.retry_at = row.retry_at.map(|t| t.and_utc());
-        }
-    }
-    let pending = || {
-        webhook_deliveries::table
-            .filter(webhook_deliveries::status.eq(STATUS_PENDING))
-            .filter(webhook_deliveries::endpoint_id.eq_any(endpoint_ids))
-    };
-    let now_n = now.naive_utc();
-    let counts: Vec<(String, i64)> = pending()
-        .group_by(webhook_deliveries::endpoint_id)
-        .select((webhook_deliveries::endpoint_id, diesel::dsl::count_star()))
-        .load(conn)?;
-    for (id, n) in counts {
-        if let Some(q) = out.get_mut(&id) {
-            q.pending = n;
-        }
-    }
-    let in_flight: Vec<(String, i64)> = pending()
-        .filter(webhook_deliveries::lease_owner.is_not_null())
-        .filter(webhook_deliveries::next_attempt_at.gt(now_n))
-        .group_by(webhook_deliveries::endpoint_id)
-        .select((webhook_deliveries::endpoint_id, diesel::dsl::count_star()))
-        .load(conn)?;
-    for (id, n) in in_flight {
-        if let Some(q) = out.get_mut(&id) {
-            q.in_flight = n;
-        }
-    }
-    let oldest: Vec<(String, Option<NaiveDateTime>)> = pending()
-        .filter(webhook_deliveries::next_attempt_at.le(now_n))
-        .group_by(webhook_deliveries::endpoint_id)
-        .select((
-            webhook_deliveries::endpoint_id,
-            diesel::dsl::min(webhook_deliveries::next_attempt_at),
-        ))
-        .load(conn)?;
-    for (id, at) in oldest {
-        if let Some(q) = out.get_mut(&id) {
-            q.oldest_due_at = at.map(|t| t.and_utc());
-        }
-    }
-    Ok(out)
 }

@@ -49,7 +49,8 @@ pub struct Endpoint {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
-    /// Its delivery queue and circuit, when asked for ([`with_queue_states`]).
+    /// Its delivery queue and circuit, when asked for (see
+    /// [`crate::deliveries::queue_states`]).
     pub queue: Option<crate::endpoint_circuits::EndpointQueue>,
 }
 
@@ -202,20 +203,6 @@ pub fn find(conn: &mut AnyConnection, tenant_id: &TenantId, id: Uuid) -> StoreRe
         .optional()?
         .ok_or(StoreError::NotFound("webhook endpoint"))?
         .try_into()
-}
-
-/// Fills in the endpoints' delivery queue and circuit state at `now`.
-pub fn with_queue_states(
-    conn: &mut AnyConnection,
-    endpoints: &mut [Endpoint],
-    now: DateTime<Utc>,
-) -> StoreResult<()> {
-    let ids: Vec<String> = endpoints.iter().map(|e| e.id.to_string()).collect();
-    let mut states = crate::endpoint_circuits::queue_states(conn, &ids, now)?;
-    for e in endpoints {
-        e.queue = states.remove(&e.id.to_string());
-    }
-    Ok(())
 }
 
 /// Every endpoint of a tenant (at most [`MAX_ENDPOINTS_PER_TENANT`]), oldest first.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tenant_service::webhooks::WebhookConfig;
 use tenant_service::webhooks::endpoints::UrlRules;
-use tenant_webhooks::delivery::{AddressPolicy, CircuitPolicy, Cidr, ClientConfig};
+use tenant_webhooks::delivery::{AddressPolicy, Cidr, CircuitPolicy, ClientConfig};
 use tenant_webhooks::{DispatcherConfig, RetrySchedule};
 
 use super::error::SettingsError;

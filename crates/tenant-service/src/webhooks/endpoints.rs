@@ -160,7 +160,7 @@ pub fn list_endpoints(
 ) -> ServiceResult<Vec<Endpoint>> {
     require_tenant(conn, tenant_id)?;
     let mut all = store::list(conn, tenant_id)?;
-    store::with_queue_states(conn, &mut all, tenant_core::now())?;
+    with_queue_states(conn, &mut all)?;
     Ok(all)
 }
 
@@ -171,9 +171,19 @@ pub fn find_endpoint(
     id: Uuid,
 ) -> StoreResult<Endpoint> {
     let mut one = [store::find(conn, tenant_id, id)?];
-    store::with_queue_states(conn, &mut one, tenant_core::now())?;
+    with_queue_states(conn, &mut one)?;
     let [e] = one;
     Ok(e)
+}
+
+/// Fills in the endpoints' delivery queue and circuit, now.
+fn with_queue_states(conn: &mut AnyConnection, endpoints: &mut [Endpoint]) -> StoreResult<()> {
+    let ids: Vec<String> = endpoints.iter().map(|e| e.id.to_string()).collect();
+    let mut states = tenant_store::deliveries::queue_states(conn, &ids, tenant_core::now())?;
+    for e in endpoints {
+        e.queue = states.remove(&e.id.to_string());
+    }
+    Ok(())
 }
 
 fn record(

@@ -87,7 +87,8 @@ pub fn apply(
         Observation::Failed => {
             row.failures = row.failures.saturating_add(1);
             let threshold = i32::try_from(policy.failures.max(1)).unwrap_or(i32::MAX);
-            let opens = row.state == HALF_OPEN || (row.state == CLOSED && row.failures >= threshold);
+            let opens =
+                row.state == HALF_OPEN || (row.state == CLOSED && row.failures >= threshold);
             if !opens {
                 return None;
             }
@@ -253,8 +254,14 @@ mod tests {
         );
         // An answer to the probe closes it and forgets the openings.
         row.state = HALF_OPEN.to_owned();
-        assert_eq!(apply(&mut row, Observation::Answered, &policy, at(80)), None);
-        assert_eq!((row.state.as_str(), row.opens, row.retry_at), (CLOSED, 0, None));
+        assert_eq!(
+            apply(&mut row, Observation::Answered, &policy, at(80)),
+            None
+        );
+        assert_eq!(
+            (row.state.as_str(), row.opens, row.retry_at),
+            (CLOSED, 0, None)
+        );
     }
 
     #[test]

@@ -156,7 +156,7 @@ fn update_circuits(
         endpoint_circuits::save(c, &row, now)?;
         match opened_until {
             Some(until) if row.state == OPEN => {
-                let moved = endpoint_circuits::reschedule_due(c, &endpoint, until, now)?;
+                let moved = deliveries::hold_back(c, &endpoint, until, now)?;
                 tracing::warn!(
                     webhook.endpoint_id = %endpoint,
                     failures = row.failures,
@@ -289,7 +289,7 @@ impl Dispatcher {
         self.blocking(move |c| {
             let mut claimed = Vec::new();
             for endpoint in endpoint_circuits::take_probes(c, &owner, now, now + lease)? {
-                match endpoint_circuits::claim_probe(c, &owner, &endpoint, now, now + lease)? {
+                match deliveries::claim_probe(c, &owner, &endpoint, now, now + lease)? {
                     Some(d) => claimed.push(d),
                     None => endpoint_circuits::close_without_probe(
                         c,
@@ -518,7 +518,10 @@ impl Dispatcher {
                 claim = false;
                 let room = max_in_flight.saturating_sub(held.total());
                 if room > 0 {
-                    match self.claim_jobs(Utc::now(), room.min(batch), held.full()).await {
+                    match self
+                        .claim_jobs(Utc::now(), room.min(batch), held.full())
+                        .await
+                    {
                         Ok(jobs) => {
                             wait = self.config.poll_interval;
                             // A full claim may have left more behind: claim again at once.
@@ -577,7 +580,11 @@ impl Dispatcher {
 
     /// The circuits of some endpoints opened: what this process claimed of theirs but has not
     /// sent yet goes back to the queue, due when the circuit may be probed.
-    async fn release_queued(&self, held: &mut Holdings<Job>, circuits: Vec<(String, DateTime<Utc>)>) {
+    async fn release_queued(
+        &self,
+        held: &mut Holdings<Job>,
+        circuits: Vec<(String, DateTime<Utc>)>,
+    ) {
         for (endpoint, until) in circuits {
             let ids: Vec<String> = held
                 .unqueue(&endpoint)
