@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{NaiveDateTime, Utc};
 use diesel::prelude::*;
 use moltbot_saas_tests::{Reply, TestApp, TestDb, WebhookReceiver, spawn_app_with, test_settings};
 use serde_json::{Value, json};
@@ -333,9 +333,17 @@ async fn two_dispatcher_processes_share_fairly_and_send_nothing_twice() {
 
 /// Inserts `n` pending deliveries for the endpoint, due now, straight into the store.
 fn backlog(db: &TestDb, tenant: &Value, endpoint: &Value, n: usize) {
-    let tenant_id = tenant["id"].as_str().unwrap();
-    let endpoint_id = endpoint["id"].as_str().unwrap();
-    let now = Utc::now().naive_utc();
+    enqueue_due(
+        db,
+        tenant["id"].as_str().unwrap(),
+        endpoint["id"].as_str().unwrap(),
+        n,
+        Utc::now().naive_utc(),
+    );
+}
+
+/// Inserts `n` pending deliveries for the endpoint, due at `now`, in one transaction.
+fn enqueue_due(db: &TestDb, tenant_id: &str, endpoint_id: &str, n: usize, now: NaiveDateTime) {
     let mut conn = db.connect();
     conn.transaction::<_, diesel::result::Error, _>(|c| {
         for chunk in 0..n.div_ceil(1000) {
@@ -350,7 +358,7 @@ fn backlog(db: &TestDb, tenant: &Value, endpoint: &Value, n: usize) {
                         events::id.eq(id.clone()),
                         events::tenant_id.eq(tenant_id),
                         events::source.eq("backlog"),
-                        events::source_id.eq(format!("backlog-{chunk}-{i}")),
+                        events::source_id.eq(format!("backlog-{id}-{chunk}-{i}")),
                         events::event_type.eq("message.received"),
                         events::payload.eq(r#"{"data":{},"type":"message.received"}"#),
                         events::created_at.eq(now),
@@ -436,4 +444,146 @@ async fn a_backlog_of_one_tenant_does_not_delay_another() {
     );
     assert_eq!(statuses(&db, &other_endpoint).get("succeeded"), Some(&1));
     app.stop().await;
+}
+
+/// A tenant with one endpoint, through the store; returns their ids.
+fn store_endpoint(db: &TestDb, name: &str) -> (String, String) {
+    let mut conn = db.connect();
+    let tenant = tenant_store::tenants::insert(
+        &mut conn,
+        tenant_core::NewTenant::parse(name, None, None).unwrap(),
+        Utc::now(),
+    )
+    .unwrap();
+    let endpoint = tenant_store::webhooks::insert(
+        &mut conn,
+        &tenant.id,
+        tenant_store::webhooks::NewEndpoint {
+            url: "https://example.com/hook".into(),
+            description: None,
+            event_types: vec![],
+            enabled: true,
+            secret: tenant_core::Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        },
+        Utc::now(),
+        &moltbot_saas_tests::test_keys(),
+    )
+    .unwrap();
+    (tenant.id.to_string(), endpoint.id.to_string())
+}
+
+#[test]
+fn claims_are_round_robin_across_endpoints_capped_and_skip_open_circuits() {
+    use tenant_store::deliveries::{ClaimLimits, claim};
+    use tenant_store::endpoint_circuits::{self, CircuitRow, OPEN};
+
+    let db = TestDb::new();
+    let (ta, a) = store_endpoint(&db, "Backlog Co");
+    let (tb, b) = store_endpoint(&db, "Small Co");
+    let now = Utc::now();
+    // A's 50 deliveries are all older than B's one.
+    enqueue_due(&db, &ta, &a, 50, (now - chrono::Duration::minutes(10)).naive_utc());
+    enqueue_due(&db, &tb, &b, 1, now.naive_utc());
+    let mut conn = db.connect();
+    let lease = now + chrono::Duration::seconds(60);
+    fn limits(limit: i64, exclude: &[String]) -> ClaimLimits<'_> {
+        ClaimLimits {
+            limit,
+            per_endpoint: 4,
+            exclude,
+        }
+    }
+    // Round-robin: A's first, B's first, then A's second.
+    let first = claim(&mut conn, "one", now, lease, limits(3, &[])).unwrap();
+    let of = |cs: &[tenant_store::deliveries::Claimed], e: &str| {
+        cs.iter().filter(|c| c.endpoint_id == e).count()
+    };
+    assert_eq!((of(&first, &a), of(&first, &b)), (2, 1));
+    // At most 4 of one endpoint per claim, however many are due.
+    let second = claim(&mut conn, "one", now, lease, limits(100, &[])).unwrap();
+    assert_eq!((of(&second, &a), of(&second, &b)), (4, 0));
+    // An endpoint the claimer holds its cap of is left alone.
+    let excluded = [a.clone()];
+    assert!(
+        claim(&mut conn, "one", now, lease, limits(100, &excluded))
+            .unwrap()
+            .is_empty()
+    );
+    // So is an endpoint whose circuit is open.
+    let mut open = CircuitRow::closed(&a);
+    open.state = OPEN.to_owned();
+    open.retry_at = Some(lease.naive_utc());
+    endpoint_circuits::save(&mut conn, &open, now).unwrap();
+    assert!(
+        claim(&mut conn, "one", now, lease, limits(100, &[]))
+            .unwrap()
+            .is_empty()
+    );
+    // Its probe goes to exactly one claimer, once the circuit may be probed.
+    assert!(endpoint_circuits::take_probes(&mut conn, "one", now, lease).unwrap().is_empty());
+    let later = lease + chrono::Duration::seconds(1);
+    let until = later + chrono::Duration::seconds(60);
+    assert_eq!(
+        endpoint_circuits::take_probes(&mut conn, "one", later, until).unwrap(),
+        vec![a.clone()]
+    );
+    assert!(endpoint_circuits::take_probes(&mut conn, "two", later, until).unwrap().is_empty());
+    let probe = tenant_store::deliveries::claim_probe(&mut conn, "one", &a, later, until)
+        .unwrap()
+        .unwrap();
+    assert_eq!(probe.endpoint_id, a);
+}
+
+#[test]
+fn concurrent_claimers_never_take_the_same_delivery() {
+    use tenant_store::deliveries::{ClaimLimits, claim};
+
+    let db = TestDb::new();
+    let mut endpoints = Vec::new();
+    for i in 0..5 {
+        let (t, e) = store_endpoint(&db, &format!("Claim Co {i}"));
+        enqueue_due(&db, &t, &e, 200, Utc::now().naive_utc());
+        endpoints.push(e);
+    }
+    let claimed: Vec<Vec<String>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4)
+            .map(|w| {
+                let db = &db;
+                scope.spawn(move || {
+                    let mut conn = db.connect();
+                    let owner = format!("claimer-{w}");
+                    let mut mine = Vec::new();
+                    loop {
+                        let now = Utc::now();
+                        let got = claim(
+                            &mut conn,
+                            &owner,
+                            now,
+                            now + chrono::Duration::seconds(600),
+                            ClaimLimits {
+                                limit: 7,
+                                per_endpoint: 4,
+                                exclude: &[],
+                            },
+                        );
+                        let got = match got {
+                            Ok(got) => got,
+                            // SQLite: another claimer holds the write lock; try again.
+                            Err(e) if e.to_string().contains("locked") => continue,
+                            Err(e) => panic!("{e}"),
+                        };
+                        if got.is_empty() {
+                            return mine;
+                        }
+                        mine.extend(got.into_iter().map(|c| c.id));
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let all: Vec<&String> = claimed.iter().flatten().collect();
+    let distinct: HashSet<&String> = all.iter().copied().collect();
+    assert_eq!(all.len(), distinct.len(), "a delivery was claimed twice");
+    assert_eq!(distinct.len(), 1000, "every delivery was claimed");
 }
