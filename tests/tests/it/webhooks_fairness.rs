@@ -482,7 +482,13 @@ fn claims_are_round_robin_across_endpoints_capped_and_skip_open_circuits() {
     let (tb, b) = store_endpoint(&db, "Small Co");
     let now = Utc::now();
     // A's 50 deliveries are all older than B's one.
-    enqueue_due(&db, &ta, &a, 50, (now - chrono::Duration::minutes(10)).naive_utc());
+    enqueue_due(
+        &db,
+        &ta,
+        &a,
+        50,
+        (now - chrono::Duration::minutes(10)).naive_utc(),
+    );
     enqueue_due(&db, &tb, &b, 1, now.naive_utc());
     let mut conn = db.connect();
     let lease = now + chrono::Duration::seconds(60);
@@ -520,14 +526,22 @@ fn claims_are_round_robin_across_endpoints_capped_and_skip_open_circuits() {
             .is_empty()
     );
     // Its probe goes to exactly one claimer, once the circuit may be probed.
-    assert!(endpoint_circuits::take_probes(&mut conn, "one", now, lease).unwrap().is_empty());
+    assert!(
+        endpoint_circuits::take_probes(&mut conn, "one", now, lease)
+            .unwrap()
+            .is_empty()
+    );
     let later = lease + chrono::Duration::seconds(1);
     let until = later + chrono::Duration::seconds(60);
     assert_eq!(
         endpoint_circuits::take_probes(&mut conn, "one", later, until).unwrap(),
         vec![a.clone()]
     );
-    assert!(endpoint_circuits::take_probes(&mut conn, "two", later, until).unwrap().is_empty());
+    assert!(
+        endpoint_circuits::take_probes(&mut conn, "two", later, until)
+            .unwrap()
+            .is_empty()
+    );
     let probe = tenant_store::deliveries::claim_probe(&mut conn, "one", &a, later, until)
         .unwrap()
         .unwrap();
