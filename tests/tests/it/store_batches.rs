@@ -171,6 +171,7 @@ fn a_batch_of_tenants_skips_the_ones_that_collide_and_bumps_the_revision_once() 
             .into_tenant(TenantId::random(), now),
         keys: Vec::new(),
         audit: Vec::new(),
+        idempotency: None,
     };
     let batch = vec![
         make("Fresh One", None),

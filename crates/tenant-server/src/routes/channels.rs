@@ -1,6 +1,8 @@
 //! `/tenants/{id}/channels`: a tenant's messaging channels, at most one per kind; their request
 //! and response bodies (credentials shown redacted, never echoed).
 
+use crate::http::idempotency::{OnceJson, answer, respond};
+use actix_web::http::StatusCode;
 use std::collections::BTreeMap;
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
@@ -147,7 +149,7 @@ pub async fn create_channel(
     state: web::Data<AppState>,
     actor: Actor,
     id: web::Path<String>,
-    ApiJson(body): ApiJson<CreateChannelRequest>,
+    OnceJson(body, once): OnceJson<CreateChannelRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&id)?;
     let new = NewChannel::parse(
@@ -156,14 +158,20 @@ pub async fn create_channel(
         body.display_name.as_deref(),
         body.credentials.as_ref(),
     )?;
-    let channel = state.control.add_channel(actor.0, tenant_id, new).await?;
-    tracing::info!(tenant.id = %tenant_id, channel.kind = %channel.kind, "channel created");
-    Ok(HttpResponse::Created()
-        .insert_header((
-            "Location",
-            format!("/tenants/{tenant_id}/channels/{}", channel.kind),
-        ))
-        .json(ChannelResponse::from(&channel)))
+    let render = move |channel: &Channel| {
+        answer(
+            StatusCode::CREATED,
+            Some(format!("/tenants/{tenant_id}/channels/{}", channel.kind)),
+            &ChannelResponse::from(channel),
+        )
+    };
+    let control = &state.control;
+    respond(&state, once, render, |once| async move {
+        let channel = control.add_channel(actor.0, tenant_id, new, once).await?;
+        tracing::info!(tenant.id = %tenant_id, channel.kind = %channel.kind, "channel created");
+        Ok(channel)
+    })
+    .await
 }
 
 /// Lists a tenant's channels.

@@ -1,6 +1,8 @@
 //! `/tenants/{id}/webhooks/{wid}/deliveries`: an endpoint's deliveries (dead letters included),
 //! their attempts, and replay.
 
+use crate::http::idempotency::{OnceKey, answer, respond};
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -201,13 +203,22 @@ pub async fn replay_delivery(
     state: web::Data<AppState>,
     actor: Actor,
     path: web::Path<(String, String, String)>,
+    OnceKey(once): OnceKey,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&path.0)?;
     let wid = parse_uuid("wid", &path.1)?;
     let did = parse_uuid("did", &path.2)?;
-    let delivery = state
-        .control
-        .replay_delivery(actor.0, tenant_id, wid, did)
-        .await?;
-    Ok(HttpResponse::Accepted().json(DeliveryResponse::from(&delivery)))
+    let render = |delivery: &DeliveryRow| {
+        answer(
+            StatusCode::ACCEPTED,
+            None,
+            &DeliveryResponse::from(delivery),
+        )
+    };
+    respond(&state, once, render, |once| {
+        state
+            .control
+            .replay_delivery(actor.0, tenant_id, wid, did, once)
+    })
+    .await
 }

@@ -1,5 +1,7 @@
 //! `/operators`: operator users (people who see every tenant). Operators only.
 
+use crate::http::idempotency::{OnceJson, answer, respond};
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -9,7 +11,7 @@ use tenant_store::operator_users::OperatorUserRow;
 use utoipa::ToSchema;
 
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{Actor, ApiJson};
+use crate::http::extract::Actor;
 use crate::state::AppState;
 
 /// `POST /operators`.
@@ -72,14 +74,18 @@ pub struct OperatorListResponse {
 pub async fn create_operator(
     state: web::Data<AppState>,
     actor: Actor,
-    ApiJson(body): ApiJson<CreateOperatorRequest>,
+    OnceJson(body, once): OnceJson<CreateOperatorRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let new = NewOperator {
         email: body.email,
         password: body.password,
     };
-    let row = state.control.create_operator(actor.0, new).await?;
-    Ok(HttpResponse::Created().json(OperatorResponse::from(&row)))
+    let render =
+        |row: &OperatorUserRow| answer(StatusCode::CREATED, None, &OperatorResponse::from(row));
+    respond(&state, once, render, |once| {
+        state.control.create_operator(actor.0, new, once)
+    })
+    .await
 }
 
 /// Lists the operator users.

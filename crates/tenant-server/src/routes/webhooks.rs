@@ -1,5 +1,7 @@
 //! `/tenants/{id}/webhooks`: a tenant's webhook endpoints, their secrets and test deliveries.
 
+use crate::http::idempotency::{OnceJson, respond, secret_answer};
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -129,7 +131,7 @@ pub async fn create_webhook(
     state: web::Data<AppState>,
     actor: Actor,
     id: web::Path<String>,
-    ApiJson(body): ApiJson<CreateWebhookRequest>,
+    OnceJson(body, once): OnceJson<CreateWebhookRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&id)?;
     let new = NewWebhook {
@@ -138,20 +140,24 @@ pub async fn create_webhook(
         event_types: body.event_types,
         enabled: body.enabled,
     };
-    let (endpoint, secret) = state
-        .control
-        .create_webhook(actor.0, tenant_id, new)
-        .await?;
-    tracing::info!(tenant.id = %tenant_id, webhook.id = %endpoint.id, "webhook endpoint created");
-    Ok(HttpResponse::Created()
-        .insert_header((
-            "Location",
-            format!("/tenants/{tenant_id}/webhooks/{}", endpoint.id),
-        ))
-        .json(WebhookWithSecretResponse {
-            endpoint: WebhookResponse::from(&endpoint),
-            secret: secret.expose().to_owned(),
-        }))
+    let render = move |(endpoint, secret): &(Endpoint, tenant_core::Secret)| {
+        secret_answer(
+            StatusCode::CREATED,
+            Some(format!("/tenants/{tenant_id}/webhooks/{}", endpoint.id)),
+            &WebhookWithSecretResponse {
+                endpoint: WebhookResponse::from(endpoint),
+                secret: secret.expose().to_owned(),
+            },
+        )
+    };
+    let control = &state.control;
+    respond(&state, once, render, |once| async move {
+        let created = control.create_webhook(actor.0, tenant_id, new, once)
+            .await?;
+        tracing::info!(tenant.id = %tenant_id, webhook.id = %created.0.id, "webhook endpoint created");
+        Ok(created)
+    })
+    .await
 }
 
 /// Lists a tenant's endpoints (at most 50).
