@@ -154,7 +154,7 @@ fn parse_key_id(raw: &str) -> Result<Uuid, ApiError> {
 }
 
 /// Issues a new API key; the answer carries the key, shown only this once.
-#[utoipa::path(tag = "api-keys", params(("id" = String, Path, description = "Tenant id (UUID)")), request_body = CreateApiKeyRequest, security(("bearer" = [])), responses(
+#[utoipa::path(tag = "api-keys", params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: 1–255 printable ASCII characters; a retry with the same key and body answers the first answer again (`Idempotent-Replayed: true`), another body is 422 `idempotency_key_reused`, a retry while the first runs is 409 `idempotency_key_in_flight`"), ("id" = String, Path, description = "Tenant id (UUID)")), request_body = CreateApiKeyRequest, security(("bearer" = [])), responses(
     (status = 201, description = "Created", body = CreatedApiKeyResponse),
     (status = 400, description = "Malformed id or JSON", body = ErrorBody),
     (status = 401, description = "No valid credential", body = ErrorBody),
@@ -254,7 +254,7 @@ pub async fn revoke_api_key(
 
 /// Rotates an API key: issues a successor with the same name and role (shown once); the old key
 /// keeps working for the overlap (default 24 h), then expires.
-#[utoipa::path(tag = "api-keys", params(
+#[utoipa::path(tag = "api-keys", params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: 1–255 printable ASCII characters; a retry with the same key and body answers the first answer again (`Idempotent-Replayed: true`), another body is 422 `idempotency_key_reused`, a retry while the first runs is 409 `idempotency_key_in_flight`"), 
     ("id" = String, Path, description = "Tenant id (UUID)"),
     ("kid" = String, Path, description = "Key id (UUID)"),
 ), request_body = RotateApiKeyRequest, security(("bearer" = [])), responses(

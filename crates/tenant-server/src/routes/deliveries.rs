@@ -187,7 +187,7 @@ pub async fn get_delivery(
 }
 
 /// Sends a finished delivery (a dead letter, or a success) again, with a fresh attempt budget.
-#[utoipa::path(tag = "webhooks", params(
+#[utoipa::path(tag = "webhooks", params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: 1–255 printable ASCII characters; a retry with the same key and body answers the first answer again (`Idempotent-Replayed: true`), another body is 422 `idempotency_key_reused`, a retry while the first runs is 409 `idempotency_key_in_flight`"), 
     ("id" = String, Path, description = "Tenant id (UUID)"),
     ("wid" = String, Path, description = "Endpoint id (UUID)"),
     ("did" = String, Path, description = "Delivery id (UUID)"),

@@ -118,7 +118,7 @@ pub fn parse_ids(path: &(String, String)) -> Result<(tenant_core::TenantId, Uuid
 }
 
 /// Adds an endpoint; the answer carries its signing secret, shown only this once.
-#[utoipa::path(tag = "webhooks", params(("id" = String, Path, description = "Tenant id (UUID)")), request_body = CreateWebhookRequest, security(("bearer" = [])), responses(
+#[utoipa::path(tag = "webhooks", params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: 1–255 printable ASCII characters; a retry with the same key and body answers the first answer again (`Idempotent-Replayed: true`), another body is 422 `idempotency_key_reused`, a retry while the first runs is 409 `idempotency_key_in_flight`"), ("id" = String, Path, description = "Tenant id (UUID)")), request_body = CreateWebhookRequest, security(("bearer" = [])), responses(
     (status = 201, description = "Created, with the secret", body = WebhookWithSecretResponse),
     (status = 400, description = "Malformed id or JSON", body = ErrorBody),
     (status = 401, description = "No valid operator token", body = ErrorBody),
