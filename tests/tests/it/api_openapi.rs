@@ -125,6 +125,7 @@ async fn the_document_is_openapi_3_1_and_lists_every_route() {
             "/tenants/{id}/users",
             "/tenants/{id}/webhooks",
             "/tenants/{id}/webhooks/{wid}/deliveries/{did}/replay",
+            "/tenants/{id}/webhooks/{wid}/rotate-secret",
         ])
     );
 

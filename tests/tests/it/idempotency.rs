@@ -157,6 +157,20 @@ async fn every_creating_post_replays_its_first_answer_and_creates_once() {
         .await
         .assert_error(StatusCode::CONFLICT, "conflict");
 
+    // Rotating a webhook secret: one rotation, one new secret.
+    let hooks = app.get(&format!("/tenants/{tid}/webhooks")).await;
+    let wid = hooks.body["webhooks"][0]["id"].as_str().unwrap();
+    let rotate = format!("/tenants/{tid}/webhooks/{wid}/rotate-secret");
+    let first = post_keyed(&app, &rotate, "rotate-secret", &json!({})).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    let again = post_keyed(&app, &rotate, "rotate-secret", &json!({})).await;
+    assert_replayed(&first, &again);
+    let now = app.get(&format!("/tenants/{tid}/webhooks/{wid}")).await;
+    assert_eq!(
+        now.body["previousSecretExpiresAt"],
+        first.body["previousSecretExpiresAt"]
+    );
+
     // Replaying a delivery: queued again once; a retry with the key gets the same 202, where a
     // second replay without it is refused (the delivery is pending).
     let (tenant, hook) = tenant_with_endpoint(&app, &rx.url).await;

@@ -1,6 +1,6 @@
 //! `/tenants/{id}/webhooks`: a tenant's webhook endpoints, their secrets and test deliveries.
 
-use crate::http::idempotency::{OnceJson, respond, secret_answer};
+use crate::http::idempotency::{OnceJson, OnceKey, respond, secret_answer};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
@@ -258,6 +258,7 @@ pub async fn delete_webhook(
 /// Rotates the signing secret: the new one (shown once) signs from now on, and the old one also
 /// signs until the overlap window (`SAAS_WEBHOOK_SECRET_OVERLAP_SECS`) ends.
 #[utoipa::path(tag = "webhooks", params(
+    ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: 1–255 printable ASCII characters; a retry with the same key and body answers the first answer again (`Idempotent-Replayed: true`), another body is 422 `idempotency_key_reused`, a retry while the first runs is 409 `idempotency_key_in_flight`"),
     ("id" = String, Path, description = "Tenant id (UUID)"),
     ("wid" = String, Path, description = "Endpoint id (UUID)"),
 ), security(("bearer" = [])), responses(
@@ -271,16 +272,25 @@ pub async fn rotate_webhook_secret(
     state: web::Data<AppState>,
     actor: Actor,
     path: web::Path<(String, String)>,
+    OnceKey(once): OnceKey,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_id, wid) = parse_ids(&path)?;
-    let (endpoint, secret) = state
-        .control
-        .rotate_webhook_secret(actor.0, tenant_id, wid)
-        .await?;
-    Ok(HttpResponse::Ok().json(WebhookWithSecretResponse {
-        endpoint: WebhookResponse::from(&endpoint),
-        secret: secret.expose().to_owned(),
-    }))
+    let render = |(endpoint, secret): &(Endpoint, tenant_core::Secret)| {
+        secret_answer(
+            StatusCode::OK,
+            None,
+            &WebhookWithSecretResponse {
+                endpoint: WebhookResponse::from(endpoint),
+                secret: secret.expose().to_owned(),
+            },
+        )
+    };
+    respond(&state, once, render, |once| {
+        state
+            .control
+            .rotate_webhook_secret(actor.0, tenant_id, wid, once)
+    })
+    .await
 }
 
 /// Sends a `webhook.test` event to this endpoint (through the queue, like any delivery).

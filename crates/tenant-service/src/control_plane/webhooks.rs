@@ -109,13 +109,16 @@ impl ControlPlane {
         ctx: AuditContext,
         tenant_id: TenantId,
         id: Uuid,
+        once: Option<Ticket<(Endpoint, Secret)>>,
     ) -> ServiceResult<(Endpoint, Secret)> {
         let overlap = self.webhooks.secret_overlap;
         let ring = Arc::clone(&self.keys);
         self.run(move |c| {
-            Ok(endpoints::rotate_secret(
-                c, &ctx, &tenant_id, id, overlap, &ring,
-            )?)
+            within(c, once.as_ref(), |c| {
+                Ok(endpoints::rotate_secret(
+                    c, &ctx, &tenant_id, id, overlap, &ring,
+                )?)
+            })
         })
         .await
     }
