@@ -16,7 +16,14 @@ use crate::stats::{Recorder, round3};
 
 /// The phases, in the order they run when all are asked for.
 pub const PHASES: [&str; 8] = [
-    "health", "create", "create-keyed", "channels", "reads", "config", "ingest", "list",
+    "health",
+    "create",
+    "create-keyed",
+    "channels",
+    "reads",
+    "config",
+    "ingest",
+    "list",
 ];
 
 /// Upper bound on requests a phase may send, whatever the other limits say.

@@ -26,6 +26,18 @@ pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 /// The answer header of a replay.
 pub const IDEMPOTENT_REPLAYED: &str = "Idempotent-Replayed";
 
+/// The header in the OpenAPI document of the routes that take it.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyKeyHeader {
+    /// Makes a retry safe: 1–255 printable ASCII characters, unique per operation. A retry with
+    /// the same key and body answers the first answer again (`Idempotent-Replayed: true`);
+    /// another body is 422 `idempotency_key_reused`; a retry while the first runs is 409
+    /// `idempotency_key_in_flight`.
+    #[serde(rename = "Idempotency-Key")]
+    pub idempotency_key: Option<String>,
+}
+
 /// The keyed request of `req` with `body`, if it carries an `Idempotency-Key`.
 fn once_request(req: &HttpRequest, body: &[u8]) -> Result<Option<OnceRequest>, ApiError> {
     let mut values = req.headers().get_all(IDEMPOTENCY_KEY);

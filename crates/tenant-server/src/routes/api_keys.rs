@@ -1,7 +1,6 @@
 //! `/tenants/{id}/api-keys`: a tenant's API keys — issue (shown once), list (never the key or its
 //! hash, only its public prefix), revoke, rotate with an overlap window.
 
-use crate::http::idempotency::{OnceJson, respond, secret_answer};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, post, web};
 use chrono::{DateTime, Utc};
@@ -16,6 +15,7 @@ use uuid::Uuid;
 
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Actor, ApiQuery, parse_tenant_id};
+use crate::http::idempotency::{IdempotencyKeyHeader, OnceJson, respond, secret_answer};
 use crate::state::AppState;
 
 /// `POST /tenants/{id}/api-keys`.
@@ -154,7 +154,7 @@ fn parse_key_id(raw: &str) -> Result<Uuid, ApiError> {
 }
 
 /// Issues a new API key; the answer carries the key, shown only this once.
-#[utoipa::path(tag = "api-keys", params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: 1–255 printable ASCII characters; a retry with the same key and body answers the first answer again (`Idempotent-Replayed: true`), another body is 422 `idempotency_key_reused`, a retry while the first runs is 409 `idempotency_key_in_flight`"), ("id" = String, Path, description = "Tenant id (UUID)")), request_body = CreateApiKeyRequest, security(("bearer" = [])), responses(
+#[utoipa::path(tag = "api-keys", params(IdempotencyKeyHeader, ("id" = String, Path, description = "Tenant id (UUID)")), request_body = CreateApiKeyRequest, security(("bearer" = [])), responses(
     (status = 201, description = "Created", body = CreatedApiKeyResponse),
     (status = 400, description = "Malformed id or JSON", body = ErrorBody),
     (status = 401, description = "No valid credential", body = ErrorBody),
@@ -254,7 +254,7 @@ pub async fn revoke_api_key(
 
 /// Rotates an API key: issues a successor with the same name and role (shown once); the old key
 /// keeps working for the overlap (default 24 h), then expires.
-#[utoipa::path(tag = "api-keys", params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: 1–255 printable ASCII characters; a retry with the same key and body answers the first answer again (`Idempotent-Replayed: true`), another body is 422 `idempotency_key_reused`, a retry while the first runs is 409 `idempotency_key_in_flight`"), 
+#[utoipa::path(tag = "api-keys", params(IdempotencyKeyHeader, 
     ("id" = String, Path, description = "Tenant id (UUID)"),
     ("kid" = String, Path, description = "Key id (UUID)"),
 ), request_body = RotateApiKeyRequest, security(("bearer" = [])), responses(

@@ -1,10 +1,9 @@
 //! `/tenants/{id}/channels`: a tenant's messaging channels, at most one per kind; their request
 //! and response bodies (credentials shown redacted, never echoed).
 
-use crate::http::idempotency::{OnceJson, answer, respond};
-use actix_web::http::StatusCode;
 use std::collections::BTreeMap;
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -13,6 +12,7 @@ use utoipa::ToSchema;
 
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Actor, ApiJson, double_option, parse_kind, parse_tenant_id};
+use crate::http::idempotency::{IdempotencyKeyHeader, OnceJson, answer, respond};
 use crate::state::AppState;
 
 /// `POST /tenants/{id}/channels`.
@@ -134,7 +134,7 @@ pub struct ChannelListResponse {
 
 /// Adds a channel. Credentials may come later (the channel then awaits them and the gateway
 /// config leaves it out); the answer lists the fields still missing.
-#[utoipa::path(tag = "channels", params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: 1–255 printable ASCII characters; a retry with the same key and body answers the first answer again (`Idempotent-Replayed: true`), another body is 422 `idempotency_key_reused`, a retry while the first runs is 409 `idempotency_key_in_flight`"), ("id" = String, Path, description = "Tenant id (UUID)")), request_body = CreateChannelRequest, security(("bearer" = [])), responses(
+#[utoipa::path(tag = "channels", params(IdempotencyKeyHeader, ("id" = String, Path, description = "Tenant id (UUID)")), request_body = CreateChannelRequest, security(("bearer" = [])), responses(
     (status = 201, description = "Created", body = ChannelResponse),
     (status = 400, description = "Malformed id or JSON", body = ErrorBody),
     (status = 401, description = "No valid operator token", body = ErrorBody),

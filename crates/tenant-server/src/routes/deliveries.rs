@@ -1,7 +1,6 @@
 //! `/tenants/{id}/webhooks/{wid}/deliveries`: an endpoint's deliveries (dead letters included),
 //! their attempts, and replay.
 
-use crate::http::idempotency::{OnceKey, answer, respond};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -13,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::webhooks::parse_ids;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Actor, ApiQuery, parse_tenant_id, parse_uuid};
+use crate::http::idempotency::{IdempotencyKeyHeader, OnceKey, answer, respond};
 use crate::state::AppState;
 
 /// Query of the deliveries list.
@@ -187,7 +187,7 @@ pub async fn get_delivery(
 }
 
 /// Sends a finished delivery (a dead letter, or a success) again, with a fresh attempt budget.
-#[utoipa::path(tag = "webhooks", params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: 1–255 printable ASCII characters; a retry with the same key and body answers the first answer again (`Idempotent-Replayed: true`), another body is 422 `idempotency_key_reused`, a retry while the first runs is 409 `idempotency_key_in_flight`"), 
+#[utoipa::path(tag = "webhooks", params(IdempotencyKeyHeader, 
     ("id" = String, Path, description = "Tenant id (UUID)"),
     ("wid" = String, Path, description = "Endpoint id (UUID)"),
     ("did" = String, Path, description = "Delivery id (UUID)"),

@@ -1,6 +1,5 @@
 //! `/operators`: operator users (people who see every tenant). Operators only.
 
-use crate::http::idempotency::{OnceJson, answer, respond};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
@@ -12,6 +11,7 @@ use utoipa::ToSchema;
 
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::Actor;
+use crate::http::idempotency::{IdempotencyKeyHeader, OnceJson, answer, respond};
 use crate::state::AppState;
 
 /// `POST /operators`.
@@ -62,7 +62,7 @@ pub struct OperatorListResponse {
 }
 
 /// Creates an operator user, who then logs in at `POST /auth/login` without a tenant.
-#[utoipa::path(tag = "operators", params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: 1–255 printable ASCII characters; a retry with the same key and body answers the first answer again (`Idempotent-Replayed: true`), another body is 422 `idempotency_key_reused`, a retry while the first runs is 409 `idempotency_key_in_flight`")), request_body = CreateOperatorRequest, security(("bearer" = [])), responses(
+#[utoipa::path(tag = "operators", params(IdempotencyKeyHeader), request_body = CreateOperatorRequest, security(("bearer" = [])), responses(
     (status = 201, description = "Created", body = OperatorResponse),
     (status = 400, description = "Malformed JSON", body = ErrorBody),
     (status = 401, description = "No valid token", body = ErrorBody),

@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Actor, ApiJson, ApiQuery, Caller, parse_tenant_id};
-use crate::http::idempotency::{OnceJson, respond, secret_answer};
+use crate::http::idempotency::{IdempotencyKeyHeader, OnceJson, respond, secret_answer};
 use crate::state::AppState;
 
 /// `POST /tenants`.
@@ -142,7 +142,7 @@ pub fn tenant_json(tenant: &Tenant) -> Vec<u8> {
 }
 
 /// Creates a tenant. The answer carries its first API key, which is shown only this once.
-#[utoipa::path(tag = "tenants", params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: 1–255 printable ASCII characters; a retry with the same key and body answers the first answer again (`Idempotent-Replayed: true`), another body is 422 `idempotency_key_reused`, a retry while the first runs is 409 `idempotency_key_in_flight`")), request_body = CreateTenantRequest, security(("bearer" = [])), responses(
+#[utoipa::path(tag = "tenants", params(IdempotencyKeyHeader), request_body = CreateTenantRequest, security(("bearer" = [])), responses(
     (status = 201, description = "Created", body = CreatedTenantResponse),
     (status = 400, description = "Malformed JSON or unknown field", body = ErrorBody),
     (status = 401, description = "No valid operator token", body = ErrorBody),

@@ -1,7 +1,6 @@
 //! `/tenants/{id}/users`: a tenant's users. Owners and operators manage them; anyone of the
 //! tenant may read them; other tenants see 404.
 
-use crate::http::idempotency::{OnceJson, respond, secret_answer};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
@@ -15,6 +14,7 @@ use uuid::Uuid;
 
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Actor, ApiJson, ApiQuery, parse_tenant_id};
+use crate::http::idempotency::{IdempotencyKeyHeader, OnceJson, respond, secret_answer};
 use crate::state::AppState;
 
 /// `POST /tenants/{id}/users`.
@@ -121,7 +121,7 @@ fn parse_user_id(raw: &str) -> Result<Uuid, ApiError> {
 }
 
 /// Creates a user with a password, or without one and an invite token to hand over.
-#[utoipa::path(tag = "users", params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: 1–255 printable ASCII characters; a retry with the same key and body answers the first answer again (`Idempotent-Replayed: true`), another body is 422 `idempotency_key_reused`, a retry while the first runs is 409 `idempotency_key_in_flight`"), ("id" = String, Path, description = "Tenant id (UUID)")), request_body = CreateUserRequest, security(("bearer" = [])), responses(
+#[utoipa::path(tag = "users", params(IdempotencyKeyHeader, ("id" = String, Path, description = "Tenant id (UUID)")), request_body = CreateUserRequest, security(("bearer" = [])), responses(
     (status = 201, description = "Created", body = CreatedUserResponse),
     (status = 400, description = "Malformed id or JSON", body = ErrorBody),
     (status = 401, description = "No valid token", body = ErrorBody),

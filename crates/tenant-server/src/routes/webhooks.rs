@@ -1,6 +1,5 @@
 //! `/tenants/{id}/webhooks`: a tenant's webhook endpoints, their secrets and test deliveries.
 
-use crate::http::idempotency::{OnceJson, OnceKey, respond, secret_answer};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
@@ -13,6 +12,7 @@ use uuid::Uuid;
 
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Actor, ApiJson, double_option, parse_tenant_id, parse_uuid};
+use crate::http::idempotency::{IdempotencyKeyHeader, OnceJson, OnceKey, respond, secret_answer};
 use crate::state::AppState;
 
 /// `POST /tenants/{id}/webhooks`.
@@ -118,7 +118,7 @@ pub fn parse_ids(path: &(String, String)) -> Result<(tenant_core::TenantId, Uuid
 }
 
 /// Adds an endpoint; the answer carries its signing secret, shown only this once.
-#[utoipa::path(tag = "webhooks", params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: 1–255 printable ASCII characters; a retry with the same key and body answers the first answer again (`Idempotent-Replayed: true`), another body is 422 `idempotency_key_reused`, a retry while the first runs is 409 `idempotency_key_in_flight`"), ("id" = String, Path, description = "Tenant id (UUID)")), request_body = CreateWebhookRequest, security(("bearer" = [])), responses(
+#[utoipa::path(tag = "webhooks", params(IdempotencyKeyHeader, ("id" = String, Path, description = "Tenant id (UUID)")), request_body = CreateWebhookRequest, security(("bearer" = [])), responses(
     (status = 201, description = "Created, with the secret", body = WebhookWithSecretResponse),
     (status = 400, description = "Malformed id or JSON", body = ErrorBody),
     (status = 401, description = "No valid operator token", body = ErrorBody),
@@ -258,7 +258,7 @@ pub async fn delete_webhook(
 /// Rotates the signing secret: the new one (shown once) signs from now on, and the old one also
 /// signs until the overlap window (`SAAS_WEBHOOK_SECRET_OVERLAP_SECS`) ends.
 #[utoipa::path(tag = "webhooks", params(
-    ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: 1–255 printable ASCII characters; a retry with the same key and body answers the first answer again (`Idempotent-Replayed: true`), another body is 422 `idempotency_key_reused`, a retry while the first runs is 409 `idempotency_key_in_flight`"),
+    IdempotencyKeyHeader,
     ("id" = String, Path, description = "Tenant id (UUID)"),
     ("wid" = String, Path, description = "Endpoint id (UUID)"),
 ), security(("bearer" = [])), responses(
