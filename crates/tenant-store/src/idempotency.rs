@@ -5,7 +5,8 @@
 //! A key is scoped by its caller, the method and the path (the primary key); a second row for the
 //! same scope is a unique violation, which [`insert`] reports as `Ok(false)` so that the caller
 //! rolls its effect back (a concurrent request with the same key, in another process, committed
-//! first). Expired rows are ignored by [`find`] and purged by [`delete_expired`].
+//! first). Expired rows are the caller's to ignore (and to delete with [`delete_if_expired`] before
+//! using the key again); [`delete_expired`] purges them.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -67,18 +68,13 @@ impl IdempotencyRow {
     }
 }
 
-/// The unexpired row of a key, if any.
-pub fn find(
-    conn: &mut AnyConnection,
-    scope: &KeyScope,
-    now: DateTime<Utc>,
-) -> StoreResult<Option<IdempotencyRow>> {
+/// The row of a key, if any, expired or not (the caller compares `expires_at`).
+pub fn find(conn: &mut AnyConnection, scope: &KeyScope) -> StoreResult<Option<IdempotencyRow>> {
     let query = idempotency_keys::table
         .filter(idempotency_keys::caller.eq(&scope.caller))
         .filter(idempotency_keys::method.eq(&scope.method))
         .filter(idempotency_keys::path.eq(&scope.path))
         .filter(idempotency_keys::idem_key.eq(&scope.key))
-        .filter(idempotency_keys::expires_at.gt(now.naive_utc()))
         .select(IdempotencyRow::as_select());
     Ok(query.first(conn).optional()?)
 }

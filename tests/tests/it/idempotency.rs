@@ -489,6 +489,19 @@ async fn answers_holding_secrets_are_sealed_at_rest() {
     )
     .await;
     assert_eq!(channel.status, StatusCode::CREATED, "{}", channel.text);
+    // A secret shown once is not for caches, the first time or replayed; other answers may be.
+    let replayed = post_keyed(
+        &app,
+        "/tenants",
+        "sealed",
+        &json!({"name": "Sealed Answer"}),
+    )
+    .await;
+    assert_replayed(&created, &replayed);
+    for r in [&created, &issued, &invited, &replayed] {
+        assert_eq!(r.headers["cache-control"], "no-store", "{}", r.text);
+    }
+    assert!(channel.headers.get("cache-control").is_none());
     let secrets = [
         created.body["apiKey"].as_str().unwrap().to_owned(),
         issued.body["apiKey"].as_str().unwrap().to_owned(),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{ContentType, LOCATION};
+use actix_web::http::header::{CACHE_CONTROL, ContentType, LOCATION};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -131,6 +131,10 @@ fn response(answer: Answer, replayed: bool) -> HttpResponse {
     }
     if replayed {
         resp.insert_header((IDEMPOTENT_REPLAYED, "true"));
+    }
+    if answer.secret {
+        // A secret shown once is not for caches.
+        resp.insert_header((CACHE_CONTROL, "no-store"));
     }
     resp.body(answer.body)
 }

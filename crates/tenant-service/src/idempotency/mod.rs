@@ -253,14 +253,19 @@ fn begin<T>(
     render: Render<T>,
 ) -> ServiceResult<Begin<T>> {
     let now = tenant_core::now();
-    if let Some(row) = store::find(conn, &request.scope, now)? {
-        if row.fingerprint != request.fingerprint {
-            return Err(ServiceError::IdempotencyKeyReused);
+    match store::find(conn, &request.scope)? {
+        Some(row) if row.expires_at > now.naive_utc() => {
+            if row.fingerprint != request.fingerprint {
+                return Err(ServiceError::IdempotencyKeyReused);
+            }
+            return Ok(Begin::Replay(stored_answer(&keys, &request.scope, row)?));
         }
-        return Ok(Begin::Replay(stored_answer(&keys, &request.scope, row)?));
+        // An expired row the purge has not reached yet would take the key's place.
+        Some(_) => {
+            store::delete_if_expired(conn, &request.scope, now)?;
+        }
+        None => {}
     }
-    // An expired row the purge has not reached yet would take the key's place.
-    store::delete_if_expired(conn, &request.scope, now)?;
     Ok(Begin::Run(Some(Ticket {
         request,
         render,
