@@ -99,6 +99,8 @@ impl OnceRequest {
 }
 
 /// What to do with a request: answer it again, or run it.
+// Made and taken apart once per request: boxing the ticket would cost an allocation for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Begin<T> {
     /// The first answer, stored when the key was first used.
     Replay(Answer),
