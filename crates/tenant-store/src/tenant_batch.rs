@@ -37,8 +37,10 @@ pub struct TenantToCreate {
 
 /// The batch in one statement: the tenants that conflict with nothing are inserted (`ON
 /// CONFLICT DO NOTHING` covers the primary key and the slug, account and agent unique keys),
-/// then only their keys and audit rows, and the revision is raised by their number in one slot,
-/// and only if there are any (a raised revision makes every replica render the config again).
+/// then only their keys, audit rows and `Idempotency-Key` rows (a key already taken fails the
+/// statement, and so the batch, as a whole), and the revision is raised by their number in one
+/// slot, and only if there are any (a raised revision makes every replica render the config
+/// again). Placeholders are numbered in the order they appear (`PgStatic`).
 const PG_INSERT_MANY: &str = "\
 WITH ins AS (
     INSERT INTO tenants (id, name, slug, account_id, agent_id, plan, status, created_at,
@@ -72,6 +74,9 @@ WITH ins AS (
         AS a(id, tenant_id, actor_type, actor_id, action, resource_type, resource_id,
              request_id, client_addr, user_agent, details, created_at, owner)
     WHERE a.owner IN (SELECT id FROM ins)
+), bump AS (
+    UPDATE config_revision SET revision = revision + (SELECT count(*) FROM ins)
+    WHERE slot = $34 AND EXISTS (SELECT 1 FROM ins)
 ), idem AS (
     INSERT INTO idempotency_keys (caller, method, path, idem_key, fingerprint, status_code,
                                   location, body, sealed, created_at, expires_at)
@@ -83,9 +88,6 @@ WITH ins AS (
         AS i(caller, method, path, idem_key, fingerprint, status_code, location, body, sealed,
              created_at, expires_at, owner)
     WHERE i.owner IN (SELECT id FROM ins)
-), bump AS (
-    UPDATE config_revision SET revision = revision + (SELECT count(*) FROM ins)
-    WHERE slot = $34 AND EXISTS (SELECT 1 FROM ins)
 )
 SELECT id FROM ins";
 
