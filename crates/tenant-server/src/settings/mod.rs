@@ -470,4 +470,20 @@ mod tests {
             "SAAS_API_KEY_CACHE_TTL_SECS"
         );
     }
+
+    #[test]
+    fn idempotency_keys_are_kept_a_day_by_default() {
+        let day = std::time::Duration::from_secs(86_400);
+        assert_eq!(settings(&[]).unwrap().idempotency_ttl, day);
+        let s = settings(&[("SAAS_IDEMPOTENCY_TTL_SECS", "3600")]).unwrap();
+        assert_eq!(s.idempotency_ttl, std::time::Duration::from_secs(3600));
+        for bad in ["59", "2592001", "1h"] {
+            assert_eq!(
+                settings(&[("SAAS_IDEMPOTENCY_TTL_SECS", bad)])
+                    .unwrap_err()
+                    .var,
+                "SAAS_IDEMPOTENCY_TTL_SECS"
+            );
+        }
+    }
 }
