@@ -15,7 +15,7 @@ use crate::api_keys::ApiKeyHasher;
 use crate::api_keys::issue::{self as key_service, KeySpec};
 use crate::audit::{changed_fields, event};
 use crate::error::{ServiceError, ServiceResult};
-use crate::idempotency::Ticket;
+use crate::idempotency::{Ticket, within};
 use crate::principal::Principal;
 
 /// Creates a tenant and its first API key (role owner); returns both (the key in clear, this
@@ -27,28 +27,34 @@ pub fn create_tenant(
     new: NewTenant,
     once: Option<&Ticket<(Tenant, Secret)>>,
 ) -> ServiceResult<(Tenant, Secret)> {
-    write_transaction(conn, |c| {
-        let now = tenant_core::now();
-        let tenant = tenants::insert(c, new, now)?;
-        audit::record(
-            c,
-            ctx,
-            event(
-                &tenant.id,
-                "tenant.created",
-                "tenant",
-                tenant.id.to_string(),
-                None,
-            ),
-            now,
-        )?;
-        let issued = key_service::issue(c, ctx, hasher, &tenant.id, &owner_key_spec(), now)?;
-        let created = (tenant, issued.key);
-        if let Some(ticket) = once {
-            ticket.record(c, &created)?;
-        }
-        Ok(created)
+    within(conn, once, |conn| {
+        write_transaction(conn, |c| create_tenant_rows(c, ctx, hasher, new))
     })
+}
+
+/// The rows of [`create_tenant`], in the caller's transaction.
+fn create_tenant_rows(
+    c: &mut AnyConnection,
+    ctx: &AuditContext,
+    hasher: &ApiKeyHasher,
+    new: NewTenant,
+) -> ServiceResult<(Tenant, Secret)> {
+    let now = tenant_core::now();
+    let tenant = tenants::insert(c, new, now)?;
+    audit::record(
+        c,
+        ctx,
+        event(
+            &tenant.id,
+            "tenant.created",
+            "tenant",
+            tenant.id.to_string(),
+            None,
+        ),
+        now,
+    )?;
+    let issued = key_service::issue(c, ctx, hasher, &tenant.id, &owner_key_spec(), now)?;
+    Ok((tenant, issued.key))
 }
 
 /// One create of a batch: who asks, what, and when it was received.

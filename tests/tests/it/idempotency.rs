@@ -612,14 +612,36 @@ async fn a_key_taken_by_another_process_meanwhile_rolls_the_create_back() {
         .begin_once(Some(request("/tenants", b"{}")), render.clone())
         .await
         .unwrap());
-    let new = || NewTenant::parse("Meanwhile", None, None).unwrap();
-    let (tenant, key) = one.create_tenant(ctx(), new(), Some(first)).await.unwrap();
+    let new = |slug: Option<&str>| NewTenant::parse("Meanwhile", slug, None).unwrap();
+    let (tenant, key) = one
+        .create_tenant(ctx(), new(None), Some(first))
+        .await
+        .unwrap();
     let err = two
-        .create_tenant(ctx(), new(), Some(second))
+        .create_tenant(ctx(), new(None), Some(second))
         .await
         .unwrap_err();
     assert!(matches!(err, ServiceError::IdempotencyKeyInFlight), "{err}");
     assert_eq!(tenant_count(&db), 1);
+    // An explicit slug, which the first create took: not "slug taken", but the key's answer.
+    let path = "/tenants?explicit";
+    let first = run(one
+        .begin_once(Some(request(path, b"{}")), render.clone())
+        .await
+        .unwrap());
+    let second = run(two
+        .begin_once(Some(request(path, b"{}")), render.clone())
+        .await
+        .unwrap());
+    one.create_tenant(ctx(), new(Some("explicit")), Some(first))
+        .await
+        .unwrap();
+    let err = two
+        .create_tenant(ctx(), new(Some("explicit")), Some(second))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::IdempotencyKeyInFlight), "{err}");
+    assert_eq!(tenant_count(&db), 2);
     match two
         .begin_once(Some(request("/tenants", b"{}")), render.clone())
         .await
@@ -659,6 +681,37 @@ async fn a_key_taken_by_another_process_meanwhile_rolls_the_create_back() {
         .unwrap_err();
     assert!(matches!(err, ServiceError::IdempotencyKeyInFlight), "{err}");
     assert_eq!(one.list_channels(tenant.id).await.unwrap().len(), 1);
+    // The same kind, which the first create took: the key's answer, not "kind taken".
+    let path = format!("/tenants/{}/channels?same-kind", tenant.id);
+    let first = run(one
+        .begin_once(Some(request(&path, b"{}")), render.clone())
+        .await
+        .unwrap());
+    let second = run(two
+        .begin_once(Some(request(&path, b"{}")), render.clone())
+        .await
+        .unwrap());
+    one.add_channel(ctx(), tenant.id, channel("slack"), Some(first))
+        .await
+        .unwrap();
+    let err = two
+        .add_channel(ctx(), tenant.id, channel("slack"), Some(second))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::IdempotencyKeyInFlight), "{err}");
+    // Without a key, a taken kind is still a conflict.
+    let err = two
+        .add_channel(ctx(), tenant.id, channel("slack"), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ServiceError::Store(tenant_store::StoreError::Conflict { .. })
+        ),
+        "{err}"
+    );
+    assert_eq!(one.list_channels(tenant.id).await.unwrap().len(), 2);
     drop((one, two));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use tenant_store::crypto::KeyRing;
 use tenant_store::idempotency::{self as store, IdempotencyRow, KeyScope};
-use tenant_store::{AnyConnection, Database, write_transaction};
+use tenant_store::{AnyConnection, Database, StoreError, write_transaction};
 
 pub use in_flight::InFlight;
 pub use key::{IdempotencyKey, MAX_KEY_LEN, fingerprint};
@@ -164,6 +164,27 @@ impl<T> Ticket<T> {
         })
     }
 
+    /// What a keyed request's failure is: a conflict (the slug, the channel kind… is taken) is
+    /// the first request's own create if another process committed the key meanwhile (both
+    /// looked it up before either committed; PostgreSQL makes the second wait for the first's
+    /// commit on the unique key it conflicts on): then it is
+    /// [`ServiceError::IdempotencyKeyInFlight`], whose retry replays the first answer. Called
+    /// after the effect's transaction rolled back.
+    pub fn settle<U>(
+        &self,
+        conn: &mut AnyConnection,
+        result: ServiceResult<U>,
+    ) -> ServiceResult<U> {
+        match result {
+            Err(ServiceError::Store(StoreError::Conflict { .. }))
+                if store::find(conn, &self.request.scope)?.is_some() =>
+            {
+                Err(ServiceError::IdempotencyKeyInFlight)
+            }
+            other => other,
+        }
+    }
+
     /// Writes the key's row for `out` (inside the effect's transaction). A key taken meanwhile
     /// by another process is [`ServiceError::IdempotencyKeyInFlight`]: the caller's transaction
     /// must roll back, so the effect does not happen twice.
@@ -177,7 +198,8 @@ impl<T> Ticket<T> {
     }
 }
 
-/// Runs `effect` and, with a ticket, records its answer in the same transaction.
+/// Runs `effect` and, with a ticket, records its answer in the same transaction (see
+/// [`Ticket::settle`] for a conflict met meanwhile).
 pub fn within<T>(
     conn: &mut AnyConnection,
     once: Option<&Ticket<T>>,
@@ -186,11 +208,12 @@ pub fn within<T>(
     let Some(ticket) = once else {
         return effect(conn);
     };
-    write_transaction(conn, |c| {
+    let result = write_transaction(conn, |c| {
         let out = effect(c)?;
         ticket.record(c, &out)?;
         Ok(out)
-    })
+    });
+    ticket.settle(conn, result)
 }
 
 /// The settings and the in-process registry of running keyed requests, shared by a control
