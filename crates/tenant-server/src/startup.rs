@@ -146,6 +146,7 @@ impl Application {
             identity,
             tenant_cache,
             writes,
+            idempotency_ttl: settings.idempotency_ttl,
         });
         let state = web::Data::new(AppState { control });
         let request_log = web::Data::new(RequestLog {

@@ -96,6 +96,7 @@ fn seed(url: &str, count: usize) -> Result<(), Box<dyn std::error::Error>> {
                     ctx: ctx.clone(),
                     new: NewTenant::parse(&format!("Bench tenant {i}"), None, None)?,
                     at: tenant_core::now(),
+                    once: None,
                 })
             })
             .collect::<Result<Vec<_>, ServiceError>>()?;

@@ -54,7 +54,8 @@ pub fn run(settings: &Settings, command: TenantsCommand) -> CliResult {
         TenantsCommand::Create { name, slug, plan } => {
             let new = NewTenant::parse(&name, slug.as_deref(), plan.as_deref())?;
             let keys = api_key_auth(settings)?;
-            let (tenant, key) = tenants::create_tenant(&mut conn, &cli_actor(), &keys.hasher, new)?;
+            let (tenant, key) =
+                tenants::create_tenant(&mut conn, &cli_actor(), &keys.hasher, new, None)?;
             print_json(&CreatedTenantResponse {
                 tenant: TenantResponse::from(&tenant),
                 api_key: key.expose().to_owned(),
