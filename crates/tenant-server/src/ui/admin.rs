@@ -1,0 +1,258 @@
+//! The operators' pages: the tenants (search, filters, pages; create; suspend and reactivate;
+//! delete with confirmation) and the audit log of every tenant. Each form calls the use case
+//! the API's route calls.
+
+use actix_web::{HttpResponse, web};
+use maud::html;
+use serde::Deserialize;
+use tenant_core::{NewTenant, PageRequest, Plan, TenantStatus};
+use tenant_service::access::Action;
+use tenant_service::tenants::TenantPatch;
+use tenant_store::tenants::TenantFilter;
+
+use crate::http::extract::Actor;
+use crate::state::AppState;
+use crate::ui::error::{UiError, UiResult, percent_encode, see_other};
+use crate::ui::form::UiForm;
+use crate::ui::layout::{self, csrf_field, empty, shown_once, when};
+use crate::ui::scope::{OperatorPage, TenantScope};
+use crate::ui::tenant_pages::{AuditQuery, audit_section, status_badge};
+
+/// `GET /admin`.
+pub async fn admin_home(_: OperatorPage) -> HttpResponse {
+    see_other("/admin/tenants")
+}
+
+/// Query of the tenants list.
+#[derive(Debug, Deserialize)]
+pub struct TenantsQuery {
+    q: Option<String>,
+    status: Option<String>,
+    plan: Option<String>,
+    cursor: Option<String>,
+    notice: Option<String>,
+}
+
+fn non_empty(s: &Option<String>) -> Option<&str> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// `GET /admin/tenants`.
+pub async fn tenants(
+    page: OperatorPage,
+    state: web::Data<AppState>,
+    query: web::Query<TenantsQuery>,
+) -> UiResult {
+    let (q, status, plan) = (
+        non_empty(&query.q),
+        non_empty(&query.status),
+        non_empty(&query.plan),
+    );
+    let filter = TenantFilter {
+        status: status.map(str::parse::<TenantStatus>).transpose()?,
+        plan: plan.map(str::parse::<Plan>).transpose()?,
+        name_contains: q.map(str::to_owned),
+    };
+    let request = PageRequest::parse(Some(25), non_empty(&query.cursor))?;
+    let first_page = request.after.is_none();
+    let list = state.control.list_tenants(filter, request).await?;
+    let filters = format!(
+        "q={}&status={}&plan={}",
+        percent_encode(q.unwrap_or("")),
+        percent_encode(status.unwrap_or("")),
+        percent_encode(plan.unwrap_or(""))
+    );
+    let ctx = &page.ctx;
+    let content = html! {
+        div class="page-head" {
+            h1 { "Tenants" }
+        }
+        form class="filters" method="get" action="/admin/tenants" role="search" {
+            label for="q" class="sr-only" { "Search by name" }
+            input id="q" name="q" type="search" placeholder="Search by name" value=(q.unwrap_or(""));
+            label for="status" class="sr-only" { "Status" }
+            select id="status" name="status" data-autosubmit {
+                option value="" { "Any status" }
+                @for s in TenantStatus::ALL {
+                    option value=(s.as_str()) selected[status == Some(s.as_str())] { (s.as_str()) }
+                }
+            }
+            label for="plan" class="sr-only" { "Plan" }
+            select id="plan" name="plan" data-autosubmit {
+                option value="" { "Any plan" }
+                @for p in Plan::ALL {
+                    option value=(p.as_str()) selected[plan == Some(p.as_str())] { (p.as_str()) }
+                }
+            }
+            button type="submit" { "Filter" }
+        }
+        @if list.items.is_empty() {
+            @if q.is_some() || status.is_some() || plan.is_some() {
+                (empty("No tenant matches these filters."))
+            } @else {
+                (empty("No tenants yet. Create the first one below."))
+            }
+        } @else {
+            table {
+                thead { tr { th { "Name" } th { "Slug" } th { "Plan" } th { "Status" } th { "Created" } } }
+                tbody {
+                    @for t in &list.items {
+                        tr {
+                            td { a href={ "/admin/tenants/" (t.id) } { (t.name.as_str()) } }
+                            td { code { (t.slug.as_str()) } }
+                            td { (t.plan.as_str()) }
+                            td { (status_badge(t.status)) }
+                            td { (when(&t.created_at)) }
+                        }
+                    }
+                }
+            }
+        }
+        nav class="pager" aria-label="Pages" {
+            @if !first_page { a href={ "/admin/tenants?" (filters) } { "← First page" } }
+            @if let Some(next) = &list.next_cursor {
+                a href={ "/admin/tenants?" (filters) "&cursor=" (percent_encode(&next.encode())) } { "Next page →" }
+            }
+        }
+        section class="card" {
+            h2 { "Create a tenant" }
+            form method="post" action="/admin/tenants" class="inline-form" {
+                (csrf_field(ctx))
+                div { label for="name" { "Name" } input id="name" name="name" required maxlength="200"; }
+                div { label for="slug" { "Slug " span class="muted" { "(optional)" } } input id="slug" name="slug" pattern="[a-z0-9-]{1,63}"; }
+                div {
+                    label for="new-plan" { "Plan" }
+                    select id="new-plan" name="plan" {
+                        @for p in Plan::ALL { option value=(p.as_str()) { (p.as_str()) } }
+                    }
+                }
+                button type="submit" class="primary" { "Create tenant" }
+            }
+        }
+    };
+    Ok(layout::page(
+        ctx,
+        "Tenants",
+        query.notice.as_deref(),
+        content,
+    ))
+}
+
+/// The create form.
+#[derive(Debug, Deserialize)]
+pub struct CreateTenantForm {
+    name: String,
+    slug: Option<String>,
+    plan: Option<String>,
+}
+
+/// `POST /admin/tenants`: the page shows the owner key this once.
+pub async fn create_tenant(
+    page: OperatorPage,
+    state: web::Data<AppState>,
+    actor: Actor,
+    UiForm(form): UiForm<CreateTenantForm>,
+) -> UiResult {
+    let new = NewTenant::parse(&form.name, non_empty(&form.slug), non_empty(&form.plan))?;
+    let (tenant, key) = state.control.create_tenant(actor.0, new).await?;
+    let content = html! {
+        div class="page-head" { h1 { "Tenant created" } }
+        section class="card" {
+            p { "Tenant " strong { (tenant.name.as_str()) } " (" code { (tenant.slug.as_str()) } ") is ready." }
+            (shown_once("Owner API key", key.expose()))
+            p { a class="button primary" href={ "/admin/tenants/" (tenant.id) } { "Open the tenant →" } }
+        }
+    };
+    Ok(layout::page(&page.ctx, "Tenant created", None, content))
+}
+
+/// The status form.
+#[derive(Debug, Deserialize)]
+pub struct StatusForm {
+    status: String,
+}
+
+/// `POST …/status`: suspend or reactivate (the operator's to decide).
+pub async fn set_status(
+    scope: TenantScope,
+    state: web::Data<AppState>,
+    actor: Actor,
+    UiForm(form): UiForm<StatusForm>,
+) -> UiResult {
+    scope.allow(Action::UpdateTenant)?;
+    let patch = TenantPatch {
+        name: None,
+        slug: None,
+        plan: None,
+        status: Some(form.status),
+    };
+    let tenant = state
+        .control
+        .update_tenant(actor.0, &scope.principal, scope.tenant.id, patch)
+        .await?;
+    let notice = match tenant.status {
+        TenantStatus::Suspended => "tenant_suspended",
+        _ => "tenant_active",
+    };
+    Ok(see_other(&format!("{}?notice={notice}", scope.base)))
+}
+
+/// `GET …/delete`: the confirmation page (type the slug).
+pub async fn confirm_delete(scope: TenantScope) -> UiResult {
+    scope.allow(Action::DeleteTenant)?;
+    let t = &scope.tenant;
+    let content = html! {
+        section class="card danger narrow" {
+            h1 { "Delete " (t.name.as_str()) "?" }
+            p { "This deletes the tenant with its channels, API keys, users, sessions and webhooks. It cannot be undone." }
+            form method="post" action=(scope.path("/delete")) class="stack" {
+                (csrf_field(&scope.ctx))
+                label for="confirm" { "Type the slug " code { (t.slug.as_str()) } " to confirm" }
+                input id="confirm" name="confirm" required autocomplete="off";
+                div class="actions" {
+                    button type="submit" class="danger" { "Delete tenant" }
+                    a href=(scope.base) { "Cancel" }
+                }
+            }
+        }
+    };
+    Ok(layout::page(&scope.ctx, "Delete tenant", None, content))
+}
+
+/// The delete form.
+#[derive(Debug, Deserialize)]
+pub struct DeleteForm {
+    confirm: String,
+}
+
+/// `POST …/delete`.
+pub async fn delete_tenant(
+    scope: TenantScope,
+    state: web::Data<AppState>,
+    actor: Actor,
+    UiForm(form): UiForm<DeleteForm>,
+) -> UiResult {
+    scope.allow(Action::DeleteTenant)?;
+    if form.confirm.trim() != scope.tenant.slug.as_str() {
+        return Err(UiError::from(tenant_core::ValidationError::new(
+            "confirm",
+            "mismatch",
+            "type the tenant's slug to confirm the deletion",
+        )));
+    }
+    state
+        .control
+        .delete_tenant(actor.0, scope.tenant.id)
+        .await?;
+    Ok(see_other("/admin/tenants?notice=tenant_deleted"))
+}
+
+/// `GET /admin/audit`: every tenant's audit log.
+pub async fn audit(
+    page: OperatorPage,
+    state: web::Data<AppState>,
+    query: web::Query<AuditQuery>,
+) -> UiResult {
+    let content = audit_section(&state, None, &query, "/admin/audit").await?;
+    Ok(layout::page(&page.ctx, "Audit log", None, content))
+}

@@ -1,0 +1,132 @@
+//! The admin dashboard (`/admin`) and the tenant portal (`/portal`, or a tenant's own host
+//! `{slug}.{SAAS_BASE_DOMAIN}`): server-rendered HTML over the same use cases as the API.
+//!
+//! - [`session`]: the page layer (host → site, session cookies, CSRF cookie, same-origin check,
+//!   CSP and the other security headers); [`form`]: CSRF-checked form bodies;
+//! - [`host`]: which site a host serves; [`scope`]: who may see which pages;
+//! - [`auth`]: `/`, log in and out, accept an invite; [`admin`]: the operators' pages;
+//!   [`tenant_pages`]: a tenant's pages, shared by the admin and the portal;
+//! - [`layout`]: the page shell and error pages; [`assets`]: the stylesheet and the script.
+//!
+//! The API's authentication middleware lets these paths through
+//! (`crate::http::authenticate::is_ui_path`): the page layer authenticates them by cookie.
+//! See `docs/dashboard.md`.
+
+use actix_web::middleware::from_fn;
+use actix_web::{HttpResponse, Scope, web};
+
+use crate::ui::session::ui_layer;
+
+pub mod admin;
+pub mod assets;
+pub mod auth;
+pub mod context;
+pub mod error;
+pub mod form;
+pub mod host;
+pub mod layout;
+pub mod scope;
+pub mod session;
+pub mod tenant_pages;
+
+/// A tenant's pages under `prefix` of `scope` (`/tenants/{id}` in the admin, `` in the portal).
+fn tenant_routes(scope: Scope, prefix: &str) -> Scope {
+    use crate::ui::tenant_pages as p;
+    let r = |rest: &str| format!("{prefix}{rest}");
+    scope
+        .route(&r(""), web::get().to(p::overview))
+        .route(&r("/channels"), web::post().to(p::add_channel))
+        .route(
+            &r("/channels/{kind}/credentials"),
+            web::post().to(p::set_credentials),
+        )
+        .route(
+            &r("/channels/{kind}/enabled"),
+            web::post().to(p::set_channel_enabled),
+        )
+        .route(
+            &r("/channels/{kind}/delete"),
+            web::post().to(p::delete_channel),
+        )
+        .route(&r("/keys"), web::get().to(p::keys))
+        .route(&r("/keys"), web::post().to(p::issue_key))
+        .route(&r("/keys/{kid}/revoke"), web::post().to(p::revoke_key))
+        .route(&r("/keys/{kid}/rotate"), web::post().to(p::rotate_key))
+        .route(&r("/users"), web::get().to(p::users))
+        .route(&r("/users"), web::post().to(p::invite_user))
+        .route(
+            &r("/users/{uid}/disabled"),
+            web::post().to(p::set_user_disabled),
+        )
+        .route(&r("/users/{uid}/delete"), web::post().to(p::delete_user))
+        .route(&r("/webhooks"), web::get().to(p::webhooks))
+        .route(&r("/webhooks"), web::post().to(p::create_webhook))
+        .route(&r("/webhooks/{wid}"), web::get().to(p::webhook))
+        .route(&r("/webhooks/{wid}/test"), web::post().to(p::test_webhook))
+        .route(
+            &r("/webhooks/{wid}/enabled"),
+            web::post().to(p::set_webhook_enabled),
+        )
+        .route(
+            &r("/webhooks/{wid}/delete"),
+            web::post().to(p::delete_webhook),
+        )
+        .route(
+            &r("/webhooks/{wid}/deliveries/{did}"),
+            web::get().to(p::delivery),
+        )
+        .route(
+            &r("/webhooks/{wid}/deliveries/{did}/replay"),
+            web::post().to(p::replay_delivery),
+        )
+        .route(&r("/audit"), web::get().to(p::audit))
+        .route(&r("/status"), web::post().to(admin::set_status))
+        .route(&r("/delete"), web::get().to(admin::confirm_delete))
+        .route(&r("/delete"), web::post().to(admin::delete_tenant))
+}
+
+/// A page that does not exist, as a page.
+async fn not_found() -> HttpResponse {
+    layout::plain_error(
+        actix_web::http::StatusCode::NOT_FOUND,
+        "Page not found",
+        "There is no page at this address.",
+    )
+}
+
+/// Registers the pages and the assets.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let admin = web::scope("/admin")
+        .route("", web::get().to(admin::admin_home))
+        .route("/tenants", web::get().to(admin::tenants))
+        .route("/tenants", web::post().to(admin::create_tenant))
+        .route("/audit", web::get().to(admin::audit));
+    let admin = tenant_routes(admin, "/tenants/{id}")
+        .default_service(web::to(not_found))
+        .wrap(from_fn(ui_layer));
+    let portal = tenant_routes(web::scope("/portal"), "")
+        .default_service(web::to(not_found))
+        .wrap(from_fn(ui_layer));
+    cfg.route("/ui/app.css", web::get().to(assets::css))
+        .route("/ui/app.js", web::get().to(assets::js))
+        .route("/", web::get().to(auth::root))
+        .service(
+            web::resource("/login")
+                .wrap(from_fn(ui_layer))
+                .route(web::get().to(auth::login_form))
+                .route(web::post().to(auth::login)),
+        )
+        .service(
+            web::resource("/logout")
+                .wrap(from_fn(ui_layer))
+                .route(web::post().to(auth::logout)),
+        )
+        .service(
+            web::resource("/invite")
+                .wrap(from_fn(ui_layer))
+                .route(web::get().to(auth::invite_form))
+                .route(web::post().to(auth::accept_invite)),
+        )
+        .service(admin)
+        .service(portal);
+}
