@@ -174,7 +174,7 @@ async fn an_operator_manages_tenants_channels_and_keys_in_pages() {
         )
         .await;
     assert_eq!(set.status, StatusCode::SEE_OTHER, "{}", set.html);
-    let page = b.get(&set.location().to_owned()).await;
+    let page = b.get(set.location()).await;
     assert!(page.html.contains("The channel was updated"));
     assert!(page.html.contains(">ready<"), "{}", page.html);
     assert!(!page.html.contains(token), "a credential is never shown");
