@@ -32,7 +32,7 @@ pub fn is_ui_path(path: &str, accept: Option<&str>) -> bool {
         || under("/portal")
         || matches!(
             path,
-            "/login" | "/logout" | "/invite" | "/ui/app.css" | "/ui/app.js"
+            "/login" | "/logout" | "/invite" | "/ui/app.css" | "/ui/app.js" | "/ui/icon.svg"
         )
         || (path == "/" && accept.is_some_and(|a| a.contains("text/html")))
 }

@@ -70,14 +70,14 @@ pub async fn tenants(
         form class="filters" method="get" action="/admin/tenants" role="search" {
             label for="q" class="sr-only" { "Search by name" }
             input id="q" name="q" type="search" placeholder="Search by name" value=(q.unwrap_or(""));
-            label for="status" class="sr-only" { "Status" }
+            label for="status" class="sr-only" { "Filter by status" }
             select id="status" name="status" data-autosubmit {
                 option value="" { "Any status" }
                 @for s in TenantStatus::ALL {
                     option value=(s.as_str()) selected[status == Some(s.as_str())] { (s.as_str()) }
                 }
             }
-            label for="plan" class="sr-only" { "Plan" }
+            label for="plan" class="sr-only" { "Filter by plan" }
             select id="plan" name="plan" data-autosubmit {
                 option value="" { "Any plan" }
                 @for p in Plan::ALL {
@@ -119,7 +119,7 @@ pub async fn tenants(
             form method="post" action="/admin/tenants" class="inline-form" {
                 (csrf_field(ctx))
                 div { label for="name" { "Name" } input id="name" name="name" required maxlength="200"; }
-                div { label for="slug" { "Slug " span class="muted" { "(optional)" } } input id="slug" name="slug" pattern="[a-z0-9-]{1,63}"; }
+                div { label for="slug" { "Slug " span class="muted" { "(optional)" } } input id="slug" name="slug" pattern="[a-z0-9\\-]{1,63}" title="lowercase letters, digits and hyphens"; }
                 div {
                     label for="new-plan" { "Plan" }
                     select id="new-plan" name="plan" {

@@ -5,6 +5,7 @@ use actix_web::HttpResponse;
 
 const CSS: &str = include_str!("static/app.css");
 const JS: &str = include_str!("static/app.js");
+const ICON: &str = include_str!("static/icon.svg");
 
 fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
     HttpResponse::Ok()
@@ -22,4 +23,9 @@ pub async fn css() -> HttpResponse {
 /// `GET /ui/app.js`.
 pub async fn js() -> HttpResponse {
     asset("text/javascript; charset=utf-8", JS)
+}
+
+/// `GET /ui/icon.svg`.
+pub async fn icon() -> HttpResponse {
+    asset("image/svg+xml", ICON)
 }

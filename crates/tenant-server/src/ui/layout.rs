@@ -22,6 +22,7 @@ fn document(title: &str, header: Markup, content: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · moltbot SaaS" }
+                link rel="icon" href="/ui/icon.svg" type="image/svg+xml";
                 link rel="stylesheet" href="/ui/app.css";
                 script src="/ui/app.js" defer {}
             }

@@ -109,6 +109,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .wrap(from_fn(ui_layer));
     cfg.route("/ui/app.css", web::get().to(assets::css))
         .route("/ui/app.js", web::get().to(assets::js))
+        .route("/ui/icon.svg", web::get().to(assets::icon))
         .route("/", web::get().to(auth::root))
         .service(
             web::resource("/login")

@@ -780,7 +780,7 @@ pub async fn webhook(
         section class="card" {
             h2 { "Deliveries" }
             form class="filters" method="get" action=(here) {
-                label for="dstatus" class="sr-only" { "Status" }
+                label for="dstatus" class="sr-only" { "Filter by status" }
                 select id="dstatus" name="status" data-autosubmit {
                     option value="" { "Any status" }
                     @for s in ["pending", "succeeded", "failed"] {
@@ -1030,7 +1030,7 @@ pub async fn audit_section(
     Ok(html! {
         div class="page-head" { h1 { "Audit log" } }
         form class="filters" method="get" action=(path) role="search" {
-            label for="action" class="sr-only" { "Action" }
+            label for="action" class="sr-only" { "Filter by action" }
             input id="action" name="action" placeholder="Action, e.g. tenant.create" value=(action.unwrap_or(""));
             button type="submit" { "Filter" }
         }
