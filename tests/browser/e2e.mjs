@@ -139,6 +139,12 @@ try {
   await page.goto(`${admin}/admin/tenants?q=Forged`);
   await page.getByText('No tenant matches').waitFor();
 
+  step('the gateway page');
+  await page.getByRole('link', { name: 'Gateway' }).click();
+  await page.getByText('renders a config the gateway accepts').waitFor();
+  assert.ok(!(await page.content()).includes('AAe2e-secret_token'), 'the preview is redacted');
+  await shot('gateway');
+
   step('the tenants list, then log out');
   await page.goto(`${admin}/admin/tenants`);
   await shot('tenants');

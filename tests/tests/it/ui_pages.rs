@@ -520,3 +520,58 @@ async fn tenant_hosts_serve_their_portal_and_unknown_ones_are_not_found() {
     assert!(page.html.contains("Log in to alpha"), "{}", page.html);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_gateway_page_shows_the_revision_and_offers_the_config_redacted() {
+    let db = TestDb::new();
+    let app = spawn_app(&db).await;
+    operator_user(&app, "op@example.com").await;
+    let tenant = app.create_tenant("Acme").await;
+    let id = tenant["id"].as_str().unwrap();
+    let token = "987654:AAgateway-page-secret";
+    let r = app
+        .post(
+            &format!("/tenants/{id}/channels"),
+            &serde_json::json!({"channel": "telegram", "credentials": {"botToken": token}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let served = app.get("/config").await;
+    let etag = served.headers["etag"].to_str().unwrap().to_owned();
+    assert!(served.text.contains(token), "inline for the gateway");
+
+    let mut b = Browser::new(&app);
+    b.log_in("", "op@example.com").await;
+    let page = b.get("/admin/gateway").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains("valid"));
+    assert!(
+        page.html.contains(&etag.replace('"', "&quot;")),
+        "{}",
+        page.html
+    );
+    assert!(!page.html.contains(token), "the preview is redacted");
+    assert!(
+        page.html.contains("agent-"),
+        "the preview shows the document"
+    );
+    let download = b.get("/admin/gateway/config.json").await;
+    assert_eq!(download.status, StatusCode::OK);
+    assert!(
+        download.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("attachment")
+    );
+    let doc: serde_json::Value = serde_json::from_str(&download.html).unwrap();
+    assert!(doc.is_object());
+    assert!(!download.html.contains(token));
+
+    // Not for tenant users or anonymous visitors.
+    let mut anonymous = Browser::new(&app);
+    assert_eq!(
+        anonymous.get("/admin/gateway/config.json").await.status,
+        StatusCode::SEE_OTHER
+    );
+    app.stop().await;
+}

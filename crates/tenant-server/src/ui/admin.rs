@@ -5,16 +5,19 @@
 use actix_web::{HttpResponse, web};
 use maud::html;
 use serde::Deserialize;
+use tenant_configgen::SecretsMode;
 use tenant_core::{NewTenant, PageRequest, Plan, TenantStatus};
 use tenant_service::access::Action;
+use tenant_service::gateway_config::Variant;
 use tenant_service::tenants::TenantPatch;
 use tenant_store::tenants::TenantFilter;
 
+use crate::http::error::ApiError;
 use crate::http::extract::Actor;
 use crate::state::AppState;
 use crate::ui::error::{UiError, UiResult, percent_encode, see_other};
 use crate::ui::form::UiForm;
-use crate::ui::layout::{self, csrf_field, empty, shown_once, when};
+use crate::ui::layout::{self, badge, csrf_field, empty, shown_once, when};
 use crate::ui::scope::{OperatorPage, TenantScope};
 use crate::ui::tenant_pages::{AuditQuery, audit_section, status_badge};
 
@@ -255,4 +258,89 @@ pub async fn audit(
 ) -> UiResult {
     let content = audit_section(&state, None, &query, "/admin/audit").await?;
     Ok(layout::page(&page.ctx, "Audit log", None, content))
+}
+
+/// The combined document with every secret as an environment reference (`${VAR}`): what the
+/// gateway page shows and offers for download.
+fn redacted_variant(state: &AppState) -> Variant {
+    Variant {
+        dialect: state.control.render_options().dialect,
+        secrets: SecretsMode::Env,
+        per_tenant: false,
+    }
+}
+
+/// The longest preview of the document shown in the page.
+const PREVIEW_BYTES: usize = 64 * 1024;
+
+/// `GET /admin/gateway`: the config revision, ETag and size the gateway is served, whether the
+/// tenants' data makes a valid config, and a preview with the secrets redacted.
+pub async fn gateway(page: OperatorPage, state: web::Data<AppState>) -> UiResult {
+    let render = state.control.render_options();
+    let served = Variant {
+        dialect: render.dialect,
+        secrets: render.secrets,
+        per_tenant: false,
+    };
+    let current = state
+        .control
+        .combined_config(served)
+        .await
+        .map_err(|e| ApiError::from(e).body().error.message);
+    let preview = match &current {
+        Ok(_) => state
+            .control
+            .combined_config(redacted_variant(&state))
+            .await
+            .ok()
+            .map(|doc| doc.to_vec()),
+        Err(_) => None,
+    };
+    let content = html! {
+        div class="page-head" { h1 { "Gateway config" } }
+        section class="card" {
+            @match &current {
+                Ok(doc) => {
+                    p { (badge("good", "valid")) " The tenants' data renders a config the gateway accepts." }
+                    table class="facts" {
+                        tbody {
+                            tr { th scope="row" { "Revision" } td { code { (doc.revision) } } }
+                            tr { th scope="row" { "ETag" } td { code { (doc.etag) } } }
+                            tr { th scope="row" { "Size" } td { (doc.len()) " bytes in " (doc.chunk_count()) " chunks" } }
+                            tr { th scope="row" { "Dialect" } td { (render.dialect.as_str()) } }
+                            tr { th scope="row" { "Secrets" } td { (render.secrets.as_str()) " (as served to the gateway)" } }
+                        }
+                    }
+                    p { a class="button primary" href="/admin/gateway/config.json" download="openclaw.json" { "Download (secrets redacted)" } }
+                }
+                Err(message) => {
+                    p { (badge("bad", "invalid")) " " (message) }
+                }
+            }
+        }
+        @if let Some(bytes) = &preview {
+            section class="card" {
+                h2 { "Preview " span class="muted" { "(credentials shown as environment references)" } }
+                pre class="config" { (String::from_utf8_lossy(&bytes[..bytes.len().min(PREVIEW_BYTES)])) @if bytes.len() > PREVIEW_BYTES { "\n…" } }
+            }
+        }
+    };
+    Ok(layout::page(&page.ctx, "Gateway", None, content))
+}
+
+/// `GET /admin/gateway/config.json`: the combined config with every secret redacted to an
+/// environment reference, as a download.
+pub async fn gateway_download(_: OperatorPage, state: web::Data<AppState>) -> UiResult {
+    let doc = state
+        .control
+        .combined_config(redacted_variant(&state))
+        .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((
+            "Content-Disposition",
+            "attachment; filename=\"openclaw.json\"",
+        ))
+        .insert_header(("ETag", doc.etag.clone()))
+        .body(doc.to_vec()))
 }

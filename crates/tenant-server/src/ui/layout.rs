@@ -38,13 +38,7 @@ fn document(title: &str, header: Markup, content: Markup) -> Markup {
 fn who(ctx: &UiContext) -> Option<String> {
     match ctx.principal.as_ref()? {
         Principal::Operator { .. } => Some("Operator".into()),
-        Principal::Tenant { role, .. } => {
-            let mut r = role.as_str().to_owned();
-            if let Some(first) = r.get_mut(..1) {
-                first.make_ascii_uppercase();
-            }
-            Some(r)
-        }
+        Principal::Tenant { role, .. } => Some(format!("Role: {}", role.as_str())),
         Principal::Gateway { .. } => None,
     }
 }

@@ -100,7 +100,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("", web::get().to(admin::admin_home))
         .route("/tenants", web::get().to(admin::tenants))
         .route("/tenants", web::post().to(admin::create_tenant))
-        .route("/audit", web::get().to(admin::audit));
+        .route("/audit", web::get().to(admin::audit))
+        .route("/gateway", web::get().to(admin::gateway))
+        .route(
+            "/gateway/config.json",
+            web::get().to(admin::gateway_download),
+        );
     let admin = tenant_routes(admin, "/tenants/{id}")
         .default_service(web::to(not_found))
         .wrap(from_fn(ui_layer));
