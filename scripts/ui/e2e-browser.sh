@@ -15,6 +15,17 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 
 [ -x /usr/bin/chromium ] || { echo "e2e-browser: /usr/bin/chromium is missing (apt-get install chromium)" >&2; exit 1; }
 
+# playwright-core needs Node >= 20: the system's when recent enough, else the Node the gateway
+# scripts cache (scripts/openclaw/lib.sh).
+node=node
+if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+  OPENCLAW_PROG=e2e-browser
+  . scripts/openclaw/lib.sh
+  [ -x "$NODE" ] || openclaw_install_into "$NODE_DIR" '{"name":"openclaw-node","private":true}' "node@$NODE_VERSION"
+  node=$NODE
+  export PATH="$(dirname "$NODE"):$PATH"
+fi
+
 cargo build --locked -q -p tenant-server --bin moltbot-saas
 (cd tests/browser && npm ci --no-audit --no-fund --cache "$HOME/.cache/moltbot-saas/npm" --prefer-offline >/dev/null)
 
@@ -41,7 +52,7 @@ done
 
 rm -rf "$shots"
 if ! BASE_PORT=$port OPERATOR_EMAIL=op@e2e.test PASSWORD=$password SHOTS=$shots \
-  node tests/browser/e2e.mjs; then
+  "$node" tests/browser/e2e.mjs; then
   echo "--- server log" >&2; tail -50 "$work/server.log" >&2
   exit 1
 fi

@@ -293,7 +293,7 @@ pub async fn gateway(page: OperatorPage, state: web::Data<AppState>) -> UiResult
             .combined_config(redacted_variant(&state))
             .await
             .ok()
-            .map(|doc| doc.to_vec()),
+            .map(|doc| pretty_preview(&doc.to_vec())),
         Err(_) => None,
     };
     let content = html! {
@@ -321,11 +321,30 @@ pub async fn gateway(page: OperatorPage, state: web::Data<AppState>) -> UiResult
         @if let Some(bytes) = &preview {
             section class="card" {
                 h2 { "Preview " span class="muted" { "(credentials shown as environment references)" } }
-                pre class="config" { (String::from_utf8_lossy(&bytes[..bytes.len().min(PREVIEW_BYTES)])) @if bytes.len() > PREVIEW_BYTES { "\n…" } }
+                pre class="config" { (bytes) }
             }
         }
     };
     Ok(layout::page(&page.ctx, "Gateway", None, content))
+}
+
+/// The document indented for reading, cut after [`PREVIEW_BYTES`].
+fn pretty_preview(json: &[u8]) -> String {
+    // Indenting means parsing: only for documents of a reasonable size.
+    let mut text = (json.len() <= 16 * PREVIEW_BYTES)
+        .then(|| serde_json::from_slice::<serde_json::Value>(json).ok())
+        .flatten()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| String::from_utf8_lossy(json).into_owned());
+    if text.len() > PREVIEW_BYTES {
+        let mut cut = PREVIEW_BYTES;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str("\n…");
+    }
+    text
 }
 
 /// `GET /admin/gateway/config.json`: the combined config with every secret redacted to an
