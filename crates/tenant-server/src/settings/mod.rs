@@ -63,7 +63,7 @@
 //! | `SAAS_TENANT_CACHE_SIZE` | `10000` | tenants kept in the read cache of `GET /tenants/{id}` (`0` disables it) |
 //! | `SAAS_TENANT_CACHE_SYNC_MS` | `1000` | how often that cache checks for other replicas' changes: the most they take to show |
 //! | `SAAS_BASE_DOMAIN` | none | `{slug}.DOMAIN` serves tenant `slug`'s portal; `DOMAIN` and `admin.DOMAIN` the operators' dashboard |
-//! | `SAAS_TRUSTED_PROXIES` | none | comma-separated IPs of reverse proxies whose `X-Forwarded-Host`/`-Proto` are believed |
+//! | `SAAS_TRUSTED_PROXIES` | none | comma-separated IPs of reverse proxies whose `X-Forwarded-Host` is believed |
 //! | `SAAS_UI_SECURE_COOKIES` | `true` | mark the dashboard's cookies `Secure` (browsers keep them on `http://localhost` too) |
 //! | `RUST_LOG` | `info` | log filter (tracing `EnvFilter` syntax) |
 

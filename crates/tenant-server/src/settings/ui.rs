@@ -13,8 +13,7 @@ pub struct UiSettings {
     /// `example.com` / `admin.example.com` the operators' dashboard. `None`: every host serves
     /// the dashboard, and the portal finds the tenant from the logged-in user.
     pub base_domain: Option<String>,
-    /// `SAAS_TRUSTED_PROXIES`: peers whose `X-Forwarded-Host` (and `X-Forwarded-Proto`) are
-    /// believed. Empty: the `Host` header alone names the host.
+    /// `SAAS_TRUSTED_PROXIES`: peers whose `X-Forwarded-Host` is believed. Empty: the `Host` header alone names the host.
     pub trusted_proxies: Vec<IpAddr>,
     /// `SAAS_UI_SECURE_COOKIES`: mark the session and CSRF cookies `Secure` (default `true`;
     /// `false` only for plain-HTTP development on a host that is not `localhost`).

@@ -44,17 +44,6 @@ pub fn authority(req: &HttpRequest, settings: &UiSettings) -> Option<String> {
         .map(|h| h.to_ascii_lowercase())
 }
 
-/// The scheme the client used: `X-Forwarded-Proto` from a trusted proxy, else the connection's.
-pub fn is_https(req: &HttpRequest, settings: &UiSettings) -> bool {
-    let trusted = req
-        .peer_addr()
-        .is_some_and(|peer| settings.trusted_proxies.contains(&peer.ip()));
-    if trusted && let Some(proto) = first_value(req.headers(), "x-forwarded-proto") {
-        return proto.eq_ignore_ascii_case("https");
-    }
-    req.uri().scheme_str() == Some("https")
-}
-
 fn first_value(headers: &HeaderMap, name: &str) -> Option<String> {
     let v = headers.get(name)?.to_str().ok()?;
     let v = v.split(',').next()?.trim();
