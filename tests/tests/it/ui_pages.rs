@@ -379,6 +379,20 @@ async fn the_portal_shows_only_the_users_tenant_and_what_the_role_allows() {
     assert!(!portal.html.contains("/portal/keys"), "no keys tab");
     assert!(!portal.html.contains("Suspend"));
     assert_eq!(member.get("/portal/users").await.status, StatusCode::OK);
+    let sessions = member.get("/portal/sessions").await;
+    assert_eq!(sessions.status, StatusCode::OK);
+    assert!(sessions.html.contains("No sessions yet"));
+    assert!(
+        !portal.html.contains("/portal/settings"),
+        "members do not change the tenant"
+    );
+    let refused = member
+        .post(
+            "/portal/settings",
+            &[("name", "Mine now"), ("plan", "free")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert_eq!(
         member.get("/portal/keys").await.status,
         StatusCode::FORBIDDEN
@@ -420,6 +434,26 @@ async fn the_portal_shows_only_the_users_tenant_and_what_the_role_allows() {
     assert_eq!(added.location(), "/portal?notice=channel_added");
     let channels = app.get(&format!("/tenants/{a_id}/channels")).await;
     assert_eq!(channels.body["channels"][0]["channel"], "telegram");
+    // The owner renames the tenant (not its status: that is the operator's).
+    let renamed = owner
+        .post(
+            "/portal/settings",
+            &[("name", "Alpha & Co"), ("plan", "starter")],
+        )
+        .await;
+    assert_eq!(renamed.location(), "/portal?notice=tenant_updated");
+    let tenant = app.get(&format!("/tenants/{a_id}")).await;
+    assert_eq!(tenant.body["name"], "Alpha & Co");
+    assert_eq!(tenant.body["plan"], "starter");
+    assert!(owner.get("/portal").await.html.contains("Alpha &amp; Co"));
+    let status = owner
+        .post("/portal/status", &[("status", "suspended")])
+        .await;
+    assert_eq!(status.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get(&format!("/tenants/{a_id}")).await.body["status"],
+        "active"
+    );
     // Invite a user: the token is shown once.
     let invited = owner
         .post(

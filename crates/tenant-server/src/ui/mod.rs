@@ -80,6 +80,8 @@ fn tenant_routes(scope: Scope, prefix: &str) -> Scope {
             web::post().to(p::replay_delivery),
         )
         .route(&r("/audit"), web::get().to(p::audit))
+        .route(&r("/sessions"), web::get().to(p::sessions))
+        .route(&r("/settings"), web::post().to(p::update_settings))
         .route(&r("/status"), web::post().to(admin::set_status))
         .route(&r("/delete"), web::get().to(admin::confirm_delete))
         .route(&r("/delete"), web::post().to(admin::delete_tenant))

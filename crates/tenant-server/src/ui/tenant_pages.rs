@@ -11,7 +11,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tenant_core::{
-    ChannelKind, ChannelState, ChannelUpdate, NewChannel, PageRequest, Role, TenantStatus,
+    ChannelKind, ChannelState, ChannelUpdate, NewChannel, PageRequest, Plan, Role, TenantStatus,
 };
 use tenant_service::access::Action;
 use tenant_service::identity::users::NewUser;
@@ -48,8 +48,9 @@ pub fn status_badge(status: TenantStatus) -> Markup {
 /// The tenant's heading and the tabs of its pages.
 fn heading(scope: &TenantScope, active: &str) -> Markup {
     let t = &scope.tenant;
-    let tabs: [(&str, &str, Action); 5] = [
+    let tabs: [(&str, &str, Action); 6] = [
         ("", "Overview", Action::ReadChannels),
+        ("/sessions", "Sessions", Action::ReadSessions),
         ("/keys", "API keys", Action::ReadApiKeys),
         ("/users", "Users", Action::ReadUsers),
         ("/webhooks", "Webhooks", Action::ReadWebhooks),
@@ -195,6 +196,24 @@ pub async fn overview(
                     button type="submit" class="primary" { "Add channel" }
                 }
                 p class="muted" { "A new channel awaits its credentials; set them with " em { "Set credentials" } "." }
+            }
+        }
+        @if scope.may(Action::UpdateTenant) {
+            section class="card" {
+                h2 { "Settings" }
+                form method="post" action=(scope.path("/settings")) class="inline-form" {
+                    (csrf_field(&scope.ctx))
+                    div { label for="t-name" { "Name" } input id="t-name" name="name" required maxlength="200" value=(scope.tenant.name.as_str()); }
+                    div {
+                        label for="t-plan" { "Plan" }
+                        select id="t-plan" name="plan" {
+                            @for p in Plan::ALL {
+                                option value=(p.as_str()) selected[*p == scope.tenant.plan] { (p.as_str()) }
+                            }
+                        }
+                    }
+                    button type="submit" { "Save" }
+                }
             }
         }
         @if operator {
@@ -960,6 +979,88 @@ pub async fn replay_delivery(
     Ok(see_other(&scope.path(&format!(
         "/webhooks/{wid}/deliveries/{did}?notice=replayed"
     ))))
+}
+
+/// The settings form.
+#[derive(Debug, Deserialize)]
+pub struct SettingsForm {
+    name: String,
+    plan: String,
+}
+
+/// `POST {base}/settings`: the tenant's name and plan (the API's `PATCH /tenants/{id}`).
+pub async fn update_settings(
+    scope: TenantScope,
+    state: web::Data<AppState>,
+    actor: Actor,
+    UiForm(form): UiForm<SettingsForm>,
+) -> UiResult {
+    scope.allow(Action::UpdateTenant)?;
+    let patch = tenant_service::tenants::TenantPatch {
+        name: Some(form.name),
+        slug: None,
+        plan: Some(form.plan),
+        status: None,
+    };
+    state
+        .control
+        .update_tenant(actor.0, &scope.principal, scope.tenant.id, patch)
+        .await?;
+    Ok(see_other(&scope.path("?notice=tenant_updated")))
+}
+
+/// Query of a paged list.
+#[derive(Debug, Deserialize)]
+pub struct CursorQuery {
+    cursor: Option<String>,
+}
+
+/// `GET {base}/sessions`: the tenant's gateway sessions (conversations), oldest first.
+pub async fn sessions(
+    scope: TenantScope,
+    state: web::Data<AppState>,
+    query: web::Query<CursorQuery>,
+) -> UiResult {
+    scope.allow(Action::ReadSessions)?;
+    let request = PageRequest::parse(Some(50), non_empty(&query.cursor))?;
+    let first = request.after.is_none();
+    let page = state
+        .control
+        .list_sessions(scope.tenant.id, request)
+        .await?;
+    let here = scope.path("/sessions");
+    let content = html! {
+        (heading(&scope, "/sessions"))
+        section class="card" {
+            h2 { "Gateway sessions" }
+            @if page.items.is_empty() {
+                (empty("No sessions yet: they appear when the gateway reports conversations."))
+            } @else {
+                table {
+                    thead { tr { th { "Session" } th { "Channel" } th { "Chat" } th { "Peer" } th { "Started" } th { "Last activity" } } }
+                    tbody {
+                        @for s in &page.items {
+                            tr {
+                                td { code { (s.session_key) } }
+                                td { (s.channel) }
+                                td { (s.chat_type) }
+                                td { @if let Some(p) = &s.peer_id { (p) } }
+                                td { (when_naive(&s.created_at)) }
+                                td { (when_naive(&s.last_activity_at)) }
+                            }
+                        }
+                    }
+                }
+            }
+            nav class="pager" aria-label="Pages" {
+                @if !first { a href=(here) { "← First page" } }
+                @if let Some(next) = &page.next_cursor {
+                    a href={ (here) "?cursor=" (percent_encode(&next.encode())) } { "Next page →" }
+                }
+            }
+        }
+    };
+    Ok(layout::page(&scope.ctx, "Sessions", None, content))
 }
 
 /// `GET {base}/audit`.
