@@ -188,6 +188,7 @@ impl Application {
                 .app_data(web::Data::new(OpenApiJson(doc)))
                 .default_service(web::to(not_found))
                 .wrap(from_fn(require_auth))
+                .wrap(from_fn(crate::ui::host_api::tenant_host_api))
                 .wrap(from_fn(trace_requests))
         })
         .on_connect(no_delay)

@@ -609,3 +609,108 @@ async fn the_gateway_page_shows_the_revision_and_offers_the_config_redacted() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_tenant_api_on_a_tenant_host_is_that_tenants_only() {
+    let db = TestDb::new();
+    let mut settings = test_settings(&db);
+    settings.ui.base_domain = Some("localhost".into());
+    let app = spawn_app_with(settings).await;
+    let alpha = app
+        .create_tenant_with(&serde_json::json!({"name": "Alpha", "slug": "alpha"}))
+        .await;
+    let bravo = app
+        .create_tenant_with(&serde_json::json!({"name": "Bravo", "slug": "bravo"}))
+        .await;
+    let (a_id, a_key) = (
+        alpha["id"].as_str().unwrap(),
+        alpha["apiKey"].as_str().unwrap(),
+    );
+    let b_id = bravo["id"].as_str().unwrap();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let call = |host: &str, token: &str, method: reqwest::Method, path: &str| {
+        client
+            .request(method, format!("{}{path}", app.address))
+            .header("host", format!("{host}:{}", app.port))
+            .bearer_auth(token)
+    };
+    use reqwest::Method;
+
+    // `/tenant/…` is the host's tenant.
+    let r = call("alpha.localhost", a_key, Method::POST, "/tenant/channels")
+        .json(&serde_json::json!({"channel": "telegram"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = call(
+        "alpha.localhost",
+        a_key,
+        Method::GET,
+        "/tenant/channels?x=1",
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "the query survives the rewrite");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["channels"][0]["channel"], "telegram");
+    let r = call("alpha.localhost", a_key, Method::GET, "/tenant")
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["id"], a_id);
+    // The long form works for the host's tenant only, whoever asks.
+    let r = call(
+        "alpha.localhost",
+        a_key,
+        Method::GET,
+        &format!("/tenants/{a_id}/channels"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = call(
+        "alpha.localhost",
+        &app.operator_token,
+        Method::GET,
+        &format!("/tenants/{b_id}/channels"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // Another tenant's credential on this host: not found, as everywhere.
+    let r = call("bravo.localhost", a_key, Method::GET, "/tenant/channels")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+    // An unknown host, and the apex (no tenant there).
+    let r = call("nobody.localhost", a_key, Method::GET, "/tenant/channels")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = call("localhost", a_key, Method::GET, "/tenant/channels")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // Unscoped routes answer as on any host.
+    let r = call(
+        "alpha.localhost",
+        &app.operator_token,
+        Method::GET,
+        "/tenants",
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    app.stop().await;
+}

@@ -3,7 +3,8 @@
 //!
 //! - [`session`]: the page layer (host → site, session cookies, CSRF cookie, same-origin check,
 //!   CSP and the other security headers); [`form`]: CSRF-checked form bodies;
-//! - [`host`]: which site a host serves; [`scope`]: who may see which pages;
+//! - [`host`]: which site a host serves; [`host_api`]: the tenant-scoped API on a tenant's host
+//!   (`/tenant/…`); [`scope`]: who may see which pages;
 //! - [`auth`]: `/`, log in and out, accept an invite; [`admin`]: the operators' pages;
 //!   [`tenant_pages`]: a tenant's pages, shared by the admin and the portal;
 //! - [`layout`]: the page shell and error pages; [`assets`]: the stylesheet and the script.
@@ -24,6 +25,7 @@ pub mod context;
 pub mod error;
 pub mod form;
 pub mod host;
+pub mod host_api;
 pub mod layout;
 pub mod scope;
 pub mod session;
