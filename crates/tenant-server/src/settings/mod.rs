@@ -67,6 +67,9 @@
 //! | `SAAS_ACCESS_LOG_SLOW_MS` | `1000` | with `errors`, also log requests slower than this |
 //! | `SAAS_TENANT_CACHE_SIZE` | `10000` | tenants kept in the read cache of `GET /tenants/{id}` (`0` disables it) |
 //! | `SAAS_TENANT_CACHE_SYNC_MS` | `1000` | how often that cache checks for other replicas' changes: the most they take to show |
+//! | `SAAS_BASE_DOMAIN` | none | `{slug}.DOMAIN` serves tenant `slug`'s portal; `DOMAIN` and `admin.DOMAIN` the operators' dashboard |
+//! | `SAAS_TRUSTED_PROXIES` | none | comma-separated IPs of reverse proxies whose `X-Forwarded-Host` is believed |
+//! | `SAAS_UI_SECURE_COOKIES` | `true` | mark the dashboard's cookies `Secure` (browsers keep them on `http://localhost` too) |
 //! | `RUST_LOG` | `info` | log filter (tracing `EnvFilter` syntax) |
 
 use std::net::IpAddr;
@@ -83,6 +86,7 @@ use tenant_store::crypto::KeyRing;
 
 use self::parse::{parse, parse_in};
 use self::render::render_options;
+use self::ui::UiSettings;
 use self::webhooks::WebhookSettings;
 use crate::http::request_log::{AccessLog, AccessLogSettings};
 
@@ -94,6 +98,7 @@ mod error;
 pub mod identity;
 mod parse;
 mod render;
+pub mod ui;
 pub mod webhooks;
 
 /// How log lines are written.
@@ -162,6 +167,8 @@ pub struct Settings {
     pub writes: GroupCommitConfig,
     /// How long `Idempotency-Key`s and their answers are kept.
     pub idempotency_ttl: std::time::Duration,
+    /// The dashboard and the tenant portal: hosts, trusted proxies, cookies.
+    pub ui: UiSettings,
 }
 
 /// The default database when `DATABASE_URL` is unset.
@@ -277,6 +284,7 @@ impl Settings {
                 .transpose()?,
             identity: identity::from_lookup(&get)?,
             webhooks: webhooks::from_lookup(&get)?,
+            ui: ui::from_lookup(&get)?,
             writes: GroupCommitConfig {
                 max_batch: parse_in(&get, "SAAS_WRITE_BATCH_MAX", 256, 1..=10_000)?,
                 linger: std::time::Duration::from_micros(parse_in(
