@@ -288,6 +288,24 @@ async fn hanging_slow_and_refusing_endpoints_never_delay_a_healthy_one() {
     .await;
     let healthy_state = delivery_state(&app, healthy_tenant, healthy).await;
     assert_eq!(healthy_state["circuit"], "closed", "{healthy_state}");
+    // The dashboard shows the same: an operator sees which endpoint's circuit is open.
+    crate::ui_support::operator_user(&app, "ops@example.com").await;
+    let mut browser = crate::ui_support::Browser::new(&app);
+    browser.log_in("", "ops@example.com").await;
+    let page = |tenant: &Value, endpoint: Option<&Value>| {
+        let base = format!("/admin/tenants/{}/webhooks", tenant["id"].as_str().unwrap());
+        match endpoint {
+            Some(e) => format!("{base}/{}", e["id"].as_str().unwrap()),
+            None => base,
+        }
+    };
+    let list = browser.get(&page(hanging_tenant, None)).await;
+    assert!(list.html.contains("circuit open"), "{}", list.html);
+    let one = browser.get(&page(hanging_tenant, Some(hanging))).await;
+    assert!(one.html.contains("circuit open"), "{}", one.html);
+    assert!(one.html.contains("probed again"), "{}", one.html);
+    let fine = browser.get(&page(healthy_tenant, Some(healthy))).await;
+    assert!(fine.html.contains("circuit closed"), "{}", fine.html);
     assert_eq!(healthy_state["consecutiveFailures"], 0, "{healthy_state}");
     assert!(healthy_state["oldestDueAt"].is_null(), "{healthy_state}");
 
