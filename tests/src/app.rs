@@ -76,6 +76,7 @@ pub fn capture_logs() {
             LogFormat::Json,
             "info,tenant_server=debug,tenant_service=debug,tenant_store=debug,tenant_webhooks=debug",
             move || CaptureWriter { echo },
+            false,
         );
     });
 }

@@ -27,6 +27,7 @@ pub mod events;
 pub mod gateway_config;
 pub mod group_commit;
 pub mod identity;
+pub mod monitoring;
 pub mod principal;
 pub mod sealing;
 pub mod tenant_cache;

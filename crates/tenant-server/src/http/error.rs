@@ -128,7 +128,8 @@ impl ApiError {
         ApiError::Validation(e.into())
     }
 
-    fn code(&self) -> &'static str {
+    /// The error's `code`, as in its body.
+    pub fn code(&self) -> &'static str {
         match self {
             ApiError::Validation(_) => "validation_failed",
             ApiError::BadRequest { code, .. } => code,

@@ -52,6 +52,7 @@ pub const ROUTES: &[(&str, &str, Action)] = &[
     ),
     ("GET", "/tenants/{id}/audit", Action::ReadTenantAudit),
     ("GET", "/audit", Action::ReadAllAudit),
+    ("GET", "/metrics", Action::ReadMetrics),
     ("POST", "/auth/logout", Action::OwnSession),
     ("POST", "/auth/password", Action::OwnSession),
     ("GET", "/tenants/{id}/users", Action::ReadUsers),
@@ -135,13 +136,15 @@ fn pattern_matches(pattern: &str, path: &str) -> bool {
 /// route per request; a test checks that no two patterns of a method overlap, so the match is
 /// the router's.
 pub fn route_for(method: &str, path: &str) -> Option<(&'static str, Action)> {
+    route_index(method, path).and_then(|i| ROUTES.get(i).map(|(_, p, a)| (*p, *a)))
+}
+
+/// The index in [`ROUTES`] of the route a request is for (see [`route_for`]).
+pub fn route_index(method: &str, path: &str) -> Option<usize> {
     let depth = slashes(path);
-    ROUTES
-        .iter()
-        .find(|(m, p, _)| {
-            m.eq_ignore_ascii_case(method) && slashes(p) == depth && pattern_matches(p, path)
-        })
-        .map(|(_, p, a)| (*p, *a))
+    ROUTES.iter().position(|(m, p, _)| {
+        m.eq_ignore_ascii_case(method) && slashes(p) == depth && pattern_matches(p, path)
+    })
 }
 
 /// How many segments a path has, counted cheaply before any segment is compared.

@@ -38,6 +38,7 @@ impl WritePaths {
         let ingestor = Ingestor::new(TenantLookup::default());
         let ingest = GroupCommit::start(
             "ingest",
+            "ingest",
             db.clone(),
             config,
             move |conn, batch: &[IngestJob]| ingestor.ingest_batch(conn, batch),
@@ -45,6 +46,7 @@ impl WritePaths {
         )?;
         let tenant_creates = GroupCommit::start(
             "tenant-create",
+            "tenant_create",
             db.clone(),
             config,
             move |conn, batch: &[CreateTenant]| tenants::create_tenants(conn, &hasher, batch),
