@@ -24,9 +24,9 @@ use utoipa_actix_web::AppExt;
 
 use crate::http::authenticate::require_auth;
 use crate::http::error::ApiError;
-use crate::monitoring::sentry::Reporter;
 use crate::http::extract::BodyLimit;
 use crate::http::request_log::{RequestLog, trace_requests};
+use crate::monitoring::sentry::Reporter;
 use crate::routes::{self, openapi::ApiDoc, openapi::OpenApiJson};
 use crate::settings::Settings;
 use crate::state::AppState;
@@ -129,6 +129,16 @@ async fn metrics_only(state: web::Data<AppState>) -> Result<HttpResponse, ApiErr
 impl Application {
     /// Opens the database, loads operator tokens and binds the listener (port 0 picks a free one).
     pub fn build(settings: &Settings) -> Result<Self, StartupError> {
+        Self::build_with_routes(settings, |_| {})
+    }
+
+    /// [`Application::build`] with more routes (an embedder's, or a test's), registered after
+    /// the API's behind the same middleware: authenticated, and for operators only (they are
+    /// not in the route table, which tenant principals are held to).
+    pub fn build_with_routes(
+        settings: &Settings,
+        extra_routes: fn(&mut web::ServiceConfig),
+    ) -> Result<Self, StartupError> {
         let db = open_database(settings)?;
         let keys = key_ring(settings)?;
         tenant_service::sealing::seal_plaintext_rows(&mut *db.get()?, &keys)?;
@@ -169,7 +179,8 @@ impl Application {
             tenant_cache,
             writes,
         });
-        let metrics = settings.metrics.enabled && crate::monitoring::prometheus::install().is_some();
+        let metrics =
+            settings.metrics.enabled && crate::monitoring::prometheus::install().is_some();
         let reporter = Reporter::new(
             &settings.sentry,
             match settings.environment {
@@ -177,7 +188,7 @@ impl Application {
                 tenant_service::deployment::Environment::Production => "production",
             },
         )
-            .map_err(StartupError::Sentry)?;
+        .map_err(StartupError::Sentry)?;
         if let Some(r) = &reporter {
             crate::monitoring::sentry::report_background_panics(r);
             // For the tracing layer (the binary's: see `telemetry::init`); the first server's.
@@ -234,6 +245,7 @@ impl Application {
                 .app_data(BodyLimit(limit))
                 .app_data(web::PayloadConfig::new(limit))
                 .app_data(web::Data::new(OpenApiJson(doc)))
+                .configure(extra_routes)
                 .default_service(web::to(not_found))
                 .wrap(from_fn(require_auth))
                 .wrap(from_fn(trace_requests))
@@ -314,12 +326,13 @@ impl Application {
     }
 }
 
-/// Refreshes the gauges read from the store (tenants, webhook queue) every `every`, and lets
-/// the exporter fold its histogram samples (its upkeep) so that memory stays flat between
-/// scrapes.
+/// Refreshes the gauges read from the store (tenants, webhook queue) every `every` (the first
+/// time after one interval), and lets the exporter fold its histogram samples (its upkeep) so
+/// that memory stays flat between scrapes.
 async fn refresh_gauges(db: tenant_store::Database, every: Duration) {
     let mut failing = false;
     loop {
+        tokio::time::sleep(every).await;
         match tenant_service::monitoring::refresh_store_gauges(&db).await {
             Ok(_) => failing = false,
             // Once per failure spell: a database outage is the store's to report.
@@ -332,7 +345,6 @@ async fn refresh_gauges(db: tenant_store::Database, every: Duration) {
         if let Some(handle) = crate::monitoring::prometheus::handle() {
             handle.run_upkeep();
         }
-        tokio::time::sleep(every).await;
     }
 }
 

@@ -8,7 +8,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics::{
+    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
 use tenant_core::{Plan, TenantStatus};
 use tenant_store::{AnyConnection, Database, StoreResult, deliveries, tenants};
 

@@ -255,7 +255,9 @@ pub fn list_active(conn: &mut AnyConnection) -> StoreResult<Vec<Tenant>> {
 }
 
 /// How many tenants there are of each (plan, status), as stored; for the metrics gauges.
-pub fn count_by_plan_and_status(conn: &mut AnyConnection) -> StoreResult<Vec<(String, String, i64)>> {
+pub fn count_by_plan_and_status(
+    conn: &mut AnyConnection,
+) -> StoreResult<Vec<(String, String, i64)>> {
     Ok(tenants::table
         .group_by((tenants::plan, tenants::status))
         .select((tenants::plan, tenants::status, diesel::dsl::count_star()))

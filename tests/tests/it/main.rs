@@ -25,6 +25,7 @@ mod gateway_bridge;
 mod group_commit;
 mod leaks;
 mod migrations;
+mod monitoring;
 mod restart;
 mod store_batches;
 mod store_channels;

@@ -11,8 +11,8 @@ use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
 use metrics::{
-    Counter, Histogram, Unit, counter, describe_counter, describe_gauge, describe_histogram,
-    gauge, histogram,
+    Counter, Histogram, Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge,
+    histogram,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tenant_store::Database;
@@ -233,11 +233,7 @@ fn describe() {
         Unit::Count,
         "The process's limit of open file descriptors."
     );
-    describe_gauge!(
-        "process_threads",
-        Unit::Count,
-        "Threads of the process."
-    );
+    describe_gauge!("process_threads", Unit::Count, "Threads of the process.");
     tenant_service::monitoring::describe();
 }
 

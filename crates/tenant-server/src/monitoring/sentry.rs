@@ -19,9 +19,9 @@ use std::sync::{Arc, Condvar, Mutex, Once, OnceLock, PoisonError};
 use std::time::Duration;
 
 use sentry::protocol::{Event, Exception, Level, Values};
-use sentry::{Transport, TransportFactory};
 use sentry::types::Dsn;
 use sentry::{ClientOptions, Envelope};
+use sentry::{Transport, TransportFactory};
 use tenant_core::Secret;
 
 /// Sentry's settings (`SENTRY_DSN`, `SENTRY_ENVIRONMENT`, `SENTRY_RELEASE`).
@@ -172,8 +172,9 @@ impl Reporter {
     }
 }
 
-/// The scrubbing of every event: texts scrubbed ([`scrub`]); request, user and breadcrumb data
-/// dropped (the reports never set them; an integration might).
+/// The scrubbing of every event: texts scrubbed ([`scrub`]) but a panic's source location;
+/// request, user and breadcrumb data dropped (the reports never set them; an integration
+/// might).
 pub fn scrub_event(mut event: Event<'static>) -> Event<'static> {
     event.message = event.message.map(|m| scrub(&m));
     if let Some(entry) = event.logentry.as_mut() {
@@ -183,7 +184,11 @@ pub fn scrub_event(mut event: Event<'static>) -> Event<'static> {
     for e in &mut event.exception.values {
         e.value = e.value.as_deref().map(scrub);
     }
-    for v in event.extra.values_mut() {
+    for (k, v) in &mut event.extra {
+        // A panic's source location, which the hook wrote itself.
+        if k == "location" {
+            continue;
+        }
         if let Some(s) = v.as_str() {
             *v = scrub(s).into();
         }
@@ -370,6 +375,8 @@ fn post_all(
             return;
         }
     };
+    // The client's connector needs the runtime's context to be built.
+    let _context = runtime.enter();
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()

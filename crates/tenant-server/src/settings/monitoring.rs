@@ -11,7 +11,9 @@ use crate::monitoring::MetricsSettings;
 use crate::monitoring::sentry::SentrySettings;
 
 /// Reads the metrics settings.
-pub(super) fn metrics(get: &impl Fn(&str) -> Option<String>) -> Result<MetricsSettings, SettingsError> {
+pub(super) fn metrics(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<MetricsSettings, SettingsError> {
     Ok(MetricsSettings {
         enabled: parse(get, "SAAS_METRICS", true)?,
         listen: get("SAAS_METRICS_ADDR")
@@ -22,7 +24,9 @@ pub(super) fn metrics(get: &impl Fn(&str) -> Option<String>) -> Result<MetricsSe
 }
 
 /// How long `/ready` waits for each dependency.
-pub(super) fn ready_timeout(get: &impl Fn(&str) -> Option<String>) -> Result<Duration, SettingsError> {
+pub(super) fn ready_timeout(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Duration, SettingsError> {
     Ok(Duration::from_millis(parse_in(
         get,
         "SAAS_READY_TIMEOUT_MS",
@@ -33,7 +37,9 @@ pub(super) fn ready_timeout(get: &impl Fn(&str) -> Option<String>) -> Result<Dur
 
 /// Reads Sentry's settings; the DSN is checked here (the error never quotes it: it holds the
 /// project's key).
-pub(super) fn sentry(get: &impl Fn(&str) -> Option<String>) -> Result<SentrySettings, SettingsError> {
+pub(super) fn sentry(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<SentrySettings, SettingsError> {
     let dsn = get("SENTRY_DSN").map(|v| v.trim().to_owned());
     if let Some(dsn) = &dsn
         && let Err(e) = dsn.parse::<sentry::types::Dsn>()

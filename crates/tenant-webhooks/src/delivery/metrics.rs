@@ -87,9 +87,7 @@ impl Metrics {
             "timeout" => counter!(ATTEMPT_FAILURES, "reason" => "timeout").increment(1),
             "refused" => counter!(ATTEMPT_FAILURES, "reason" => "refused").increment(1),
             "http_error" => counter!(ATTEMPT_FAILURES, "reason" => "http_error").increment(1),
-            "connect_error" => {
-                counter!(ATTEMPT_FAILURES, "reason" => "connect_error").increment(1)
-            }
+            "connect_error" => counter!(ATTEMPT_FAILURES, "reason" => "connect_error").increment(1),
             "unsigned" => counter!(ATTEMPT_FAILURES, "reason" => "unsigned").increment(1),
             "disabled" => counter!(ATTEMPT_FAILURES, "reason" => "disabled").increment(1),
             _ => counter!(ATTEMPT_FAILURES, "reason" => "other").increment(1),
