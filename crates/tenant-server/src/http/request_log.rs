@@ -13,7 +13,7 @@
 //! (see docs/benchmarks.md), which is why the happy path is not logged by default.
 //!
 //! The same place counts each request in the HTTP metrics (by route template, method and status
-//! class: [`crate::monitoring::prometheus`]), catches a panic of the request's handling (answered
+//! class: [`crate::http::metrics`]), catches a panic of the request's handling (answered
 //! 500 with the request id, instead of the connection dropping), and reports panics and 5xx
 //! answers to Sentry when it is configured ([`crate::monitoring::sentry`]).
 
@@ -33,7 +33,7 @@ use tenant_store::audit::AuditContext;
 use tracing::Instrument;
 
 use crate::http::error::{ApiError, QuietFault};
-use crate::monitoring::prometheus::{HTTP_PANICS, record_request, route_slot, slot_route};
+use crate::http::metrics::{HTTP_PANICS, record_request, route_slot, slot_route};
 use crate::monitoring::sentry::{self, Reporter, RequestTags};
 
 /// The header carrying the request id, in both directions.

@@ -1,48 +1,17 @@
 //! The Prometheus exporter: the process-wide `metrics` recorder (installed once, whatever number
-//! of servers a process starts), the HTTP series, the gauges read at scrape time (database pool,
-//! process) and the rendering of the text exposition.
-//!
-//! The HTTP series are keyed by the route's registered template, never by the path: one slot per
-//! route of [`ROUTES`] and of the public routes, plus one per method for paths that match no
-//! route. Each slot's handles are made on its first request (the only allocation) and kept, so a
-//! request costs two atomic additions and a histogram sample, with no label built.
+//! of servers a process starts), the gauges read at scrape time (database pool, process) and the
+//! rendering of the text exposition. (The HTTP series are recorded by `crate::http::metrics`.)
 
-use std::sync::{LazyLock, OnceLock};
-use std::time::Duration;
+use std::sync::OnceLock;
 
-use metrics::{
-    Counter, Histogram, Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge,
-    histogram,
-};
+use metrics::{Unit, counter, describe_counter, describe_gauge, gauge};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tenant_store::Database;
 
-use crate::http::route_table::{ROUTES, route_index};
-
-/// Requests by route template, method and status class.
-pub const HTTP_REQUESTS: &str = "moltbot_saas_http_requests_total";
-/// Request latency by route template and method.
-pub const HTTP_DURATION: &str = "moltbot_saas_http_request_duration_seconds";
-/// Panics caught while serving a request.
-pub const HTTP_PANICS: &str = "moltbot_saas_http_panics_total";
 /// `GET /config` and `GET /tenants/{id}/config` answered 304.
 pub const CONFIG_NOT_MODIFIED: &str = "moltbot_saas_gateway_config_not_modified_total";
 /// Gateway config documents served (200), and their bytes.
 pub const CONFIG_SERVED_BYTES: &str = "moltbot_saas_gateway_config_served_bytes_total";
-
-/// Routes outside the authorization table: the public ones, by method and template.
-const PUBLIC_ROUTES: &[(&str, &str)] = &[
-    ("GET", "/health"),
-    ("GET", "/ready"),
-    ("POST", "/auth/login"),
-    ("POST", "/auth/refresh"),
-    ("POST", "/auth/accept-invite"),
-];
-/// The methods of requests that match no route (anything else counts as `OTHER`).
-const UNMATCHED_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
-/// The template label of requests that match no route.
-pub const UNMATCHED: &str = "unmatched";
-const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 /// Latency buckets of the HTTP and other `_seconds` histograms: 0.5 ms to 10 s.
 const SECONDS_BUCKETS: &[f64] = &[
@@ -50,78 +19,6 @@ const SECONDS_BUCKETS: &[f64] = &[
 ];
 /// Buckets of the group-commit batch sizes.
 const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
-
-struct RouteSeries {
-    method: &'static str,
-    route: &'static str,
-    requests: [OnceLock<Counter>; 5],
-    latency: OnceLock<Histogram>,
-}
-
-impl RouteSeries {
-    fn new(method: &'static str, route: &'static str) -> Self {
-        Self {
-            method,
-            route,
-            requests: [const { OnceLock::new() }; 5],
-            latency: OnceLock::new(),
-        }
-    }
-}
-
-/// Every slot: [`ROUTES`], then [`PUBLIC_ROUTES`], then one per unmatched method, then `OTHER`.
-static SERIES: LazyLock<Vec<RouteSeries>> = LazyLock::new(|| {
-    ROUTES
-        .iter()
-        .map(|(m, p, _)| RouteSeries::new(m, p))
-        .chain(PUBLIC_ROUTES.iter().map(|(m, p)| RouteSeries::new(m, p)))
-        .chain(
-            UNMATCHED_METHODS
-                .iter()
-                .map(|m| RouteSeries::new(m, UNMATCHED)),
-        )
-        .chain(std::iter::once(RouteSeries::new("OTHER", UNMATCHED)))
-        .collect()
-});
-
-/// The slot of a request (see [`record_request`]).
-pub fn route_slot(method: &str, path: &str) -> usize {
-    if let Some(i) = route_index(method, path) {
-        return i;
-    }
-    if let Some(i) = PUBLIC_ROUTES
-        .iter()
-        .position(|(m, p)| *p == path && m.eq_ignore_ascii_case(method))
-    {
-        return ROUTES.len() + i;
-    }
-    let unmatched = ROUTES.len() + PUBLIC_ROUTES.len();
-    unmatched
-        + UNMATCHED_METHODS
-            .iter()
-            .position(|m| m.eq_ignore_ascii_case(method))
-            .unwrap_or(UNMATCHED_METHODS.len())
-}
-
-/// The route template of a slot (`unmatched` for requests that matched none).
-pub fn slot_route(slot: usize) -> &'static str {
-    SERIES.get(slot).map_or(UNMATCHED, |s| s.route)
-}
-
-/// Counts a request of `slot` answered with `status` after `elapsed`.
-pub fn record_request(slot: usize, status: u16, elapsed: Duration) {
-    let Some(s) = SERIES.get(slot) else { return };
-    let class = usize::from(status / 100).clamp(1, 5) - 1;
-    s.requests[class]
-        .get_or_init(|| {
-            counter!(HTTP_REQUESTS, "method" => s.method, "route" => s.route,
-                "status" => STATUS_CLASSES[class])
-        })
-        .increment(1);
-    s.latency
-        .get_or_init(|| histogram!(HTTP_DURATION, "method" => s.method, "route" => s.route))
-        .record(elapsed);
-}
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -164,21 +61,6 @@ pub fn handle() -> Option<PrometheusHandle> {
 }
 
 fn describe() {
-    describe_counter!(
-        HTTP_REQUESTS,
-        Unit::Count,
-        "HTTP requests by method, route template and status class."
-    );
-    describe_histogram!(
-        HTTP_DURATION,
-        Unit::Seconds,
-        "HTTP request latency by method and route template, from the request's arrival to its response's head."
-    );
-    describe_counter!(
-        HTTP_PANICS,
-        Unit::Count,
-        "Panics caught while serving a request (answered 500)."
-    );
     describe_counter!(
         CONFIG_NOT_MODIFIED,
         Unit::Count,
