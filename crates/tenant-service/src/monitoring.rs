@@ -18,7 +18,7 @@ use crate::error::ServiceResult;
 
 /// Events accepted by the ingest path, by type and result (`accepted`, `duplicate`).
 pub const EVENTS_INGESTED: &str = "moltbot_saas_events_ingested_total";
-/// Requests per group-commit batch, by path (`ingest`, `tenant_create`).
+/// Requests per group-commit batch, by write path (`ingest`, `tenant_create`).
 pub const BATCH_SIZE: &str = "moltbot_saas_write_batch_requests";
 /// Time to write and commit one group-commit batch, by path.
 pub const BATCH_COMMIT: &str = "moltbot_saas_write_batch_commit_duration_seconds";
@@ -121,8 +121,8 @@ pub fn event_ingested(event_type: &str, duplicate: bool) {
 
 /// Records one group-commit batch of `path`.
 pub fn batch_written(path: &'static str, requests: usize, elapsed: Duration) {
-    histogram!(BATCH_SIZE, "path" => path).record(requests as f64);
-    histogram!(BATCH_COMMIT, "path" => path).record(elapsed);
+    histogram!(BATCH_SIZE, "write_path" => path).record(requests as f64);
+    histogram!(BATCH_COMMIT, "write_path" => path).record(elapsed);
 }
 
 /// Records one refresh of a gateway config document.

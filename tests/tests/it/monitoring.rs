@@ -138,7 +138,7 @@ async fn metrics_need_the_operator_token_and_count_requests_by_route_template() 
         value(
             &after,
             "moltbot_saas_write_batch_requests_count",
-            &[("path", "tenant_create")]
+            &[("write_path", "tenant_create")]
         ) >= 1.0
     );
 }
@@ -220,13 +220,13 @@ async fn ingested_events_and_config_answers_are_counted() {
     assert!(
         delta(
             "moltbot_saas_write_batch_requests_count",
-            &[("path", "ingest")]
+            &[("write_path", "ingest")]
         ) >= 1.0
     );
     assert!(
         delta(
             "moltbot_saas_write_batch_commit_duration_seconds_count",
-            &[("path", "ingest")]
+            &[("write_path", "ingest")]
         ) >= 1.0
     );
     assert!(delta("moltbot_saas_gateway_config_not_modified_total", &[]) >= 1.0);
