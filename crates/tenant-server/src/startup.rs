@@ -181,6 +181,9 @@ impl Application {
         });
         let metrics =
             settings.metrics.enabled && crate::monitoring::prometheus::install().is_some();
+        if metrics {
+            crate::http::metrics::describe();
+        }
         let reporter = Reporter::new(
             &settings.sentry,
             match settings.environment {
@@ -327,9 +330,18 @@ impl Application {
 }
 
 /// Refreshes the gauges read from the store (tenants, webhook queue) every `every` (the first
-/// time after one interval), and lets the exporter fold its histogram samples (its upkeep) so
-/// that memory stays flat between scrapes.
+/// time after one interval), and every 5 s lets the exporter fold the histogram samples recorded
+/// since (its upkeep), so that their buffers stay small between scrapes.
 async fn refresh_gauges(db: tenant_store::Database, every: Duration) {
+    let upkeep = tokio::spawn(async {
+        loop {
+            tokio::time::sleep(UPKEEP_EVERY).await;
+            if let Some(handle) = crate::monitoring::prometheus::handle() {
+                handle.run_upkeep();
+            }
+        }
+    });
+    let _abort = AbortOnDrop(upkeep);
     let mut failing = false;
     loop {
         tokio::time::sleep(every).await;
@@ -342,9 +354,18 @@ async fn refresh_gauges(db: tenant_store::Database, every: Duration) {
             }
             Err(_) => {}
         }
-        if let Some(handle) = crate::monitoring::prometheus::handle() {
-            handle.run_upkeep();
-        }
+    }
+}
+
+/// How often the exporter's histogram buffers are folded.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Aborts a task when dropped (with the task that owns it).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
