@@ -4,7 +4,7 @@
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpResponse, get, web};
 
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ErrorBody};
 use crate::monitoring::prometheus;
 use crate::state::AppState;
 
@@ -14,7 +14,9 @@ pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Every series, in the Prometheus text format (404 when `SAAS_METRICS=false`).
 #[utoipa::path(tag = "health", security(("bearer" = [])), responses(
     (status = 200, description = "Prometheus text exposition format 0.0.4", body = String, content_type = "text/plain"),
-    (status = 404, description = "Metrics are off (SAAS_METRICS=false)"),
+    (status = 401, description = "No valid credential", body = ErrorBody),
+    (status = 403, description = "Not an operator", body = ErrorBody),
+    (status = 404, description = "Metrics are off (SAAS_METRICS=false)", body = ErrorBody),
 ))]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
