@@ -123,6 +123,9 @@ fn hex_into(out: &mut [u8], mut v: u64) {
 pub struct RequestMeta {
     /// The request id.
     pub request_id: String,
+    /// The route's slot in the HTTP series (see [`crate::http::metrics::route_slot`]), when it
+    /// was looked up (metrics or Sentry on): authorization then need not look it up again.
+    pub route: Option<usize>,
 }
 
 /// The audit context of a request made by `actor_type` (`actor_id`): its id, client address and
@@ -192,7 +195,10 @@ pub async fn trace_requests(
     let slot = (metrics || reporter.is_some()).then(|| route_slot(method.as_str(), req.path()));
     let header = HeaderValue::from_str(&request_id).ok();
     let reported_id = reporter.as_ref().map(|_| request_id.clone());
-    req.extensions_mut().insert(RequestMeta { request_id });
+    req.extensions_mut().insert(RequestMeta {
+        request_id,
+        route: slot,
+    });
     let started = Instant::now();
     let mut handling = std::pin::pin!(next.call(req).instrument(span.clone()));
     // A panic while handling the request is caught here: the client gets a 500 (with its

@@ -165,7 +165,22 @@ fn scoped_tenant(pattern: &str, path: &str) -> Option<Option<TenantId>> {
 /// Decides whether `principal` may make this request: the policy applied to the route's action
 /// and the tenant its path names.
 pub fn authorize(principal: &Principal, method: &Method, path: &str) -> Result<(), ServiceError> {
-    let route = route_for(method.as_str(), path);
+    authorize_at(principal, method, path, None)
+}
+
+/// [`authorize`] with the request's route already looked up: `known` is its index in
+/// [`ROUTES`] (an index past the table: a route outside it), or `None` to look it up here.
+pub fn authorize_at(
+    principal: &Principal,
+    method: &Method,
+    path: &str,
+    known: Option<usize>,
+) -> Result<(), ServiceError> {
+    let index = match known {
+        Some(i) => Some(i).filter(|i| *i < ROUTES.len()),
+        None => route_index(method.as_str(), path),
+    };
+    let route = index.and_then(|i| ROUTES.get(i).map(|(_, p, a)| (*p, *a)));
     let named = route.and_then(|(pattern, _)| scoped_tenant(pattern, path));
     access::authorize(principal, route.map(|(_, action)| action), named)
 }
