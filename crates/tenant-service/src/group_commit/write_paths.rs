@@ -3,11 +3,12 @@
 
 use chrono::{DateTime, Utc};
 use tenant_core::{Secret, Tenant};
-use tenant_store::{Database, StoreError, StoreResult};
+use tenant_store::{Database, StoreError};
 use tenant_webhooks::ingest::{Accepted, IngestError, Ingestor, TenantLookup, ValidEvent};
 
 use super::engine::{GroupCommit, GroupCommitConfig};
 use crate::api_keys::ApiKeyHasher;
+use crate::error::ServiceResult;
 use crate::tenants::{self, CreateTenant};
 
 /// An event to ingest, validated, with the time it was received.
@@ -19,7 +20,7 @@ pub struct WritePaths {
     /// `POST /events` and `POST /webhooks/message`.
     pub ingest: GroupCommit<IngestJob, Result<Accepted, IngestError>>,
     /// `POST /tenants`.
-    pub tenant_creates: GroupCommit<CreateTenant, StoreResult<(Tenant, Secret)>>,
+    pub tenant_creates: GroupCommit<CreateTenant, ServiceResult<(Tenant, Secret)>>,
 }
 
 /// The answer of each request of a batch for which no connection could be had.
@@ -50,7 +51,7 @@ impl WritePaths {
             db.clone(),
             config,
             move |conn, batch: &[CreateTenant]| tenants::create_tenants(conn, &hasher, batch),
-            |e| Err(unavailable(e)),
+            |e| Err(unavailable(e).into()),
         )?;
         Ok(Self {
             ingest,
