@@ -212,6 +212,7 @@ impl Application {
             metrics,
             sentry: reporter.clone(),
         });
+        let ui_settings = web::Data::new(settings.ui.clone());
         let (metrics_server, metrics_port) = match settings.metrics.listen.filter(|_| metrics) {
             Some(addr) => {
                 let listener = TcpListener::bind(addr)?;
@@ -244,12 +245,15 @@ impl Application {
                 .unwrap_or_else(|e| format!(r#"{{"error":"{e}"}}"#));
             app.app_data(state.clone())
                 .app_data(request_log.clone())
+                .app_data(ui_settings.clone())
+                .configure(crate::ui::configure)
                 .app_data(BodyLimit(limit))
                 .app_data(web::PayloadConfig::new(limit))
                 .app_data(web::Data::new(OpenApiJson(doc)))
                 .configure(extra_routes)
                 .default_service(web::to(not_found))
                 .wrap(from_fn(require_auth))
+                .wrap(from_fn(crate::ui::host_api::tenant_host_api))
                 .wrap(from_fn(trace_requests))
         })
         .on_connect(no_delay)

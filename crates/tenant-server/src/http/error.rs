@@ -136,7 +136,7 @@ impl ApiError {
         ApiError::Validation(e.into())
     }
 
-    /// The error's `code`, as in its body.
+    /// The stable code of the error (`validation_failed`, `not_found`, …).
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Validation(_) => "validation_failed",
@@ -160,7 +160,8 @@ impl ApiError {
         }
     }
 
-    fn body(&self) -> ErrorBody {
+    /// The JSON body of the error (the dashboard shows its message and fields).
+    pub fn body(&self) -> ErrorBody {
         let (message, details) = match self {
             ApiError::Validation(errors) => {
                 let fields: Vec<Value> = errors

@@ -260,6 +260,18 @@ pub async fn trace_requests(
                     .insert(HeaderName::from_static(REQUEST_ID_HEADER), v);
             }
             let status = res.status().as_u16();
+            // The route may have been looked up again for a rewritten path (a tenant host's
+            // `/tenant/…`).
+            let slot = match slot {
+                Some(_) => res
+                    .request()
+                    .extensions()
+                    .get::<RequestMeta>()
+                    .and_then(|m| m.route)
+                    .or(slot),
+                None => None,
+            };
+            let route = slot.map_or(route, slot_route);
             if let Some(slot) = slot.filter(|_| metrics) {
                 record_request(slot, status, elapsed);
             }

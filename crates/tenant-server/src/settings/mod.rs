@@ -70,6 +70,9 @@
 //! | `SAAS_ACCESS_LOG_SLOW_MS` | `1000` | with `errors`, also log requests slower than this |
 //! | `SAAS_TENANT_CACHE_SIZE` | `10000` | tenants kept in the read cache of `GET /tenants/{id}` (`0` disables it) |
 //! | `SAAS_TENANT_CACHE_SYNC_MS` | `1000` | how often that cache checks for other replicas' changes: the most they take to show |
+//! | `SAAS_BASE_DOMAIN` | none | `{slug}.DOMAIN` serves tenant `slug`'s portal; `DOMAIN` and `admin.DOMAIN` the operators' dashboard |
+//! | `SAAS_TRUSTED_PROXIES` | none | comma-separated IPs of reverse proxies whose `X-Forwarded-Host` is believed |
+//! | `SAAS_UI_SECURE_COOKIES` | `true` | mark the dashboard's cookies `Secure` (browsers keep them on `http://localhost` too) |
 //! | `RUST_LOG` | `info` | log filter (tracing `EnvFilter` syntax) |
 
 use std::net::IpAddr;
@@ -86,6 +89,7 @@ use tenant_store::crypto::KeyRing;
 
 use self::parse::{parse, parse_in};
 use self::render::render_options;
+use self::ui::UiSettings;
 use self::webhooks::WebhookSettings;
 use crate::http::request_log::{AccessLog, AccessLogSettings};
 
@@ -98,6 +102,7 @@ pub mod identity;
 mod monitoring;
 mod parse;
 mod render;
+pub mod ui;
 pub mod webhooks;
 
 /// How log lines are written.
@@ -172,6 +177,8 @@ pub struct Settings {
     pub ready_timeout: std::time::Duration,
     /// How long `Idempotency-Key`s and their answers are kept.
     pub idempotency_ttl: std::time::Duration,
+    /// The dashboard and the tenant portal: hosts, trusted proxies, cookies.
+    pub ui: UiSettings,
 }
 
 /// The default database when `DATABASE_URL` is unset.
@@ -287,6 +294,7 @@ impl Settings {
                 .transpose()?,
             identity: identity::from_lookup(&get)?,
             webhooks: webhooks::from_lookup(&get)?,
+            ui: ui::from_lookup(&get)?,
             writes: GroupCommitConfig {
                 max_batch: parse_in(&get, "SAAS_WRITE_BATCH_MAX", 256, 1..=10_000)?,
                 linger: std::time::Duration::from_micros(parse_in(
