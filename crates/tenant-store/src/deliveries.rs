@@ -551,6 +551,8 @@ pub struct QueueDepth {
     pub due: i64,
     /// Dead letters.
     pub failed: i64,
+    /// When the longest-waiting due delivery became due (`None`: none is due).
+    pub oldest_due: Option<DateTime<Utc>>,
     /// How long the oldest due delivery not in flight has waited, in seconds (0: none waits).
     pub oldest_due_age_secs: i64,
     /// Endpoints whose circuit is open or half-open.
@@ -571,11 +573,15 @@ pub fn queue_depth(conn: &mut AnyConnection, now: DateTime<Utc>) -> StoreResult<
         .filter(webhook_deliveries::next_attempt_at.le(now.naive_utc()))
         .count()
         .get_result(conn)?;
-    let oldest: Option<NaiveDateTime> = webhook_deliveries::table
-        .filter(webhook_deliveries::status.eq(STATUS_PENDING))
-        .filter(webhook_deliveries::next_attempt_at.le(now.naive_utc()))
-        .select(diesel::dsl::min(webhook_deliveries::next_attempt_at))
-        .first(conn)?;
+    let oldest_due: Option<NaiveDateTime> = if due > 0 {
+        webhook_deliveries::table
+            .filter(webhook_deliveries::status.eq(STATUS_PENDING))
+            .filter(webhook_deliveries::next_attempt_at.le(now.naive_utc()))
+            .select(diesel::dsl::min(webhook_deliveries::next_attempt_at))
+            .first(conn)?
+    } else {
+        None
+    };
     let circuits_open = circuits::table
         .filter(circuits::state.ne(crate::endpoint_circuits::CLOSED))
         .count()
@@ -584,7 +590,8 @@ pub fn queue_depth(conn: &mut AnyConnection, now: DateTime<Utc>) -> StoreResult<
         pending: count(conn, STATUS_PENDING)?,
         due,
         failed: count(conn, STATUS_FAILED)?,
-        oldest_due_age_secs: oldest.map_or(0, |t| (now - t.and_utc()).num_seconds().max(0)),
+        oldest_due: oldest_due.map(|t| t.and_utc()),
+        oldest_due_age_secs: oldest_due.map_or(0, |t| (now - t.and_utc()).num_seconds().max(0)),
         circuits_open,
     })
 }

@@ -26,6 +26,7 @@ mod group_commit;
 mod idempotency;
 mod leaks;
 mod migrations;
+mod monitoring;
 mod restart;
 mod store_batches;
 mod store_channels;

@@ -359,7 +359,11 @@ impl Dispatcher {
         };
         for (claimed, response) in done {
             let record = self.decide(&claimed, response.as_ref(), now);
-            self.metrics.record(record.outcome, record.next);
+            let sent = response
+                .as_ref()
+                .filter(|r| r.outcome != OUTCOME_UNSIGNED)
+                .map(|r| r.latency);
+            self.metrics.record(record.outcome, record.next, sent);
             match record.next {
                 Next::Succeeded => batch.outcome.succeeded += 1,
                 Next::RetryAt(_) => batch.outcome.retried += 1,
