@@ -147,6 +147,7 @@ impl Application {
             tenant_cache,
             writes,
             idempotency_ttl: settings.idempotency_ttl,
+            slug_redirect_ttl: settings.slug_redirect_ttl,
         });
         let state = web::Data::new(AppState { control });
         let request_log = web::Data::new(RequestLog {
