@@ -27,6 +27,7 @@ mod idempotency;
 mod leaks;
 mod migrations;
 mod restart;
+mod slug_redirects;
 mod store_batches;
 mod store_channels;
 mod store_tenants;

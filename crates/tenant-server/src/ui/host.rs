@@ -161,6 +161,9 @@ mod tests {
             moved_location("old.example.com", "new", &s, "/").as_deref(),
             Some("//new.example.com/")
         );
-        assert_eq!(moved_location("old", "new", &UiSettings::default(), "/"), None);
+        assert_eq!(
+            moved_location("old", "new", &UiSettings::default(), "/"),
+            None
+        );
     }
 }
