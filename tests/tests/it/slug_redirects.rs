@@ -95,6 +95,11 @@ async fn a_renamed_tenants_old_host_redirects_until_it_expires() {
         page.location(),
         format!("//alpha-two.localhost:{port}/portal?tab=keys&x=%3Cy%3E")
     );
+    assert_eq!(
+        page.headers.get("cache-control").unwrap(),
+        "no-store",
+        "the name may later be another tenant's"
+    );
     let login = old.get("/login").await;
     assert_eq!(login.status, StatusCode::PERMANENT_REDIRECT);
     assert_eq!(
