@@ -64,6 +64,8 @@ pub enum Action {
     /// Creating, changing, removing, testing webhook endpoints; rotating their secrets; replaying
     /// deliveries.
     ManageWebhooks,
+    /// `GET /metrics`: the Prometheus exposition (every tenant's activity, in aggregate).
+    ReadMetrics,
 }
 
 impl Action {
@@ -78,7 +80,7 @@ impl Action {
             }
             UpdateTenant | ManageApiKeys | ManageUsers => Some(Role::Owner),
             CreateTenant | ListTenants | DeleteTenant | ReadCombinedConfig | ReadAllAudit
-            | ManageOperators | IngestEvents => None,
+            | ManageOperators | IngestEvents | ReadMetrics => None,
         }
     }
 
@@ -182,6 +184,7 @@ mod tests {
             (DeleteTenant, [false, false, false]),
             (ReadCombinedConfig, [false, false, false]),
             (ReadAllAudit, [false, false, false]),
+            (ReadMetrics, [false, false, false]),
         ];
         for (action, [owner, admin, member]) in expect {
             assert_eq!(allows(Role::Owner, action), owner, "{action:?}");

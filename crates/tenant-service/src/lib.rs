@@ -28,6 +28,7 @@ pub mod gateway_config;
 pub mod group_commit;
 pub mod idempotency;
 pub mod identity;
+pub mod monitoring;
 pub mod principal;
 pub mod sealing;
 pub mod tenant_cache;

@@ -40,7 +40,7 @@ pub mod webhook_secrets;
 pub mod webhooks;
 
 pub use connection::{AnyConnection, DatabaseUrl, write_transaction};
-pub use database::{ConnectionManager, Database, PoolConfig, PooledConn};
+pub use database::{ConnectionManager, Database, PoolConfig, PoolStats, PooledConn};
 pub use error::{DatabaseFault, StoreError, StoreResult, fault_of};
 
 /// Re-exported so callers can open transactions without depending on Diesel's prelude.

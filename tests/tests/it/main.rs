@@ -26,6 +26,7 @@ mod group_commit;
 mod idempotency;
 mod leaks;
 mod migrations;
+mod monitoring;
 mod restart;
 mod slug_redirects;
 mod store_batches;

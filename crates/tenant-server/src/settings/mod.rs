@@ -59,7 +59,14 @@
 //! | `SAAS_WRITE_BATCH_MAX_WAIT_US` | `5000` | the longest a batch stays open after its first request |
 //! | `SAAS_WRITE_WRITERS` | `1` | writer threads per batched write path (ingest, tenant creates) |
 //! | `SAAS_WRITE_QUEUE` | `8192` | requests queued per path at most; past it they are answered 503 |
-//! | `SAAS_LOG_FORMAT` | `pretty` | `pretty` or `json` |
+//! | `SAAS_LOG_FORMAT` | `pretty` | `pretty` (or `text`) or `json` (one JSON object a line) |
+//! | `SAAS_METRICS` | `true` | record metrics and serve `GET /metrics` (operator token) |
+//! | `SAAS_METRICS_ADDR` | none | also serve `GET /metrics` without authentication on this `ip:port` (a private network's scraper) |
+//! | `SAAS_METRICS_REFRESH_SECS` | `15` | how often the gauges read from the database (tenants, webhook queue) are refreshed |
+//! | `SAAS_READY_TIMEOUT_MS` | `2000` | how long `/ready` waits for the database before answering 503 |
+//! | `SENTRY_DSN` | none | report panics and 5xx answers to this Sentry project (off when unset) |
+//! | `SENTRY_ENVIRONMENT` | `SAAS_ENV`'s value | the environment reported to Sentry |
+//! | `SENTRY_RELEASE` | `moltbot-saas@<version>` | the release reported to Sentry |
 //! | `SAAS_ACCESS_LOG` | `errors` | access-log lines: `all` requests, `errors` (4xx, 5xx, slow ones) or `off` |
 //! | `SAAS_ACCESS_LOG_SLOW_MS` | `1000` | with `errors`, also log requests slower than this |
 //! | `SAAS_TENANT_CACHE_SIZE` | `10000` | tenants kept in the read cache of `GET /tenants/{id}` (`0` disables it) |
@@ -93,6 +100,7 @@ pub use tenant_service::deployment::Environment;
 mod bridge;
 mod error;
 pub mod identity;
+mod monitoring;
 mod parse;
 mod render;
 pub mod ui;
@@ -162,6 +170,12 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     /// Group commit of the batched write paths (ingest, tenant creates).
     pub writes: GroupCommitConfig,
+    /// Metrics: on or off, a separate listener, the store gauges' refresh.
+    pub metrics: crate::monitoring::MetricsSettings,
+    /// Error reporting to Sentry.
+    pub sentry: crate::monitoring::sentry::SentrySettings,
+    /// How long `/ready` waits for each dependency.
+    pub ready_timeout: std::time::Duration,
     /// How long `Idempotency-Key`s and their answers are kept.
     pub idempotency_ttl: std::time::Duration,
     /// How long a tenant's old slug keeps redirecting after a change.
@@ -199,12 +213,12 @@ impl Settings {
         let gateway_token = token(&get, "SAAS_GATEWAY_TOKEN")?;
         let render = render_options(&get, gateway_token.as_ref())?;
         let log_format = match get("SAAS_LOG_FORMAT").as_deref() {
-            None | Some("pretty") => LogFormat::Pretty,
+            None | Some("pretty" | "text") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
             Some(_) => {
                 return Err(SettingsError {
                     var: "SAAS_LOG_FORMAT",
-                    message: "must be `pretty` or `json`".into(),
+                    message: "must be `pretty` (or `text`) or `json`".into(),
                 });
             }
         };
@@ -307,6 +321,9 @@ impl Settings {
                 writers: parse_in(&get, "SAAS_WRITE_WRITERS", 1, 1..=16)?,
                 queue: parse_in(&get, "SAAS_WRITE_QUEUE", 8192, 1..=1_000_000)?,
             },
+            metrics: monitoring::metrics(&get)?,
+            sentry: monitoring::sentry(&get)?,
+            ready_timeout: monitoring::ready_timeout(&get)?,
         })
     }
 }

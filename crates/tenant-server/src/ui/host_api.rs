@@ -14,11 +14,13 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Uri;
 use actix_web::http::uri::PathAndQuery;
 use actix_web::middleware::Next;
-use actix_web::{ResponseError, web};
+use actix_web::{HttpMessage, ResponseError, web};
 use tenant_core::TenantId;
 use tenant_service::tenants::SlugTarget;
 
 use crate::http::error::ApiError;
+use crate::http::metrics::route_slot;
+use crate::http::request_log::RequestMeta;
 use crate::settings::ui::UiSettings;
 use crate::state::AppState;
 use crate::ui::host::{self, HostKind};
@@ -113,6 +115,15 @@ pub async fn tenant_host_api(
             };
             req.match_info_mut().get_mut().update(&uri);
             req.head_mut().uri = uri;
+            // The route looked up by the request log was the short path's: look it up again
+            // for authorization and the metrics.
+            let method = req.method().clone();
+            let path = req.path().to_owned();
+            if let Some(meta) = req.extensions_mut().get_mut::<RequestMeta>()
+                && meta.route.is_some()
+            {
+                meta.route = Some(route_slot(method.as_str(), &path));
+            }
         }
     }
     next.call(req)

@@ -39,6 +39,7 @@ impl WritePaths {
         let ingestor = Ingestor::new(TenantLookup::default());
         let ingest = GroupCommit::start(
             "ingest",
+            "ingest",
             db.clone(),
             config,
             move |conn, batch: &[IngestJob]| ingestor.ingest_batch(conn, batch),
@@ -46,6 +47,7 @@ impl WritePaths {
         )?;
         let tenant_creates = GroupCommit::start(
             "tenant-create",
+            "tenant_create",
             db.clone(),
             config,
             move |conn, batch: &[CreateTenant]| tenants::create_tenants(conn, &hasher, batch),
