@@ -177,6 +177,7 @@ impl Application {
             tenant_cache,
             writes,
             idempotency_ttl: settings.idempotency_ttl,
+            slug_redirect_ttl: settings.slug_redirect_ttl,
         });
         let metrics =
             settings.metrics.enabled && crate::monitoring::prometheus::install().is_some();

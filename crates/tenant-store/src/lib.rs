@@ -33,6 +33,7 @@ pub mod refresh_tokens;
 #[allow(missing_docs)]
 pub mod schema;
 pub mod sessions;
+pub mod slug_redirects;
 pub mod tenant_batch;
 pub mod tenants;
 pub mod users;

@@ -28,6 +28,7 @@ mod leaks;
 mod migrations;
 mod monitoring;
 mod restart;
+mod slug_redirects;
 mod store_batches;
 mod store_channels;
 mod store_tenants;

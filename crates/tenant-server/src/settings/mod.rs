@@ -57,6 +57,7 @@
 //! | `SAAS_WEBHOOK_SECRET_OVERLAP_SECS` | `86400` | how long the previous secret keeps signing after a rotation |
 //! | `SAAS_SESSION_TTL_SECS` | `2592000` (30 days) | sessions inactive this long are purged |
 //! | `SAAS_IDEMPOTENCY_TTL_SECS` | `86400` (24 h) | how long a creating request's `Idempotency-Key` and answer are kept for retries (60–2592000) |
+//! | `SAAS_SLUG_REDIRECT_TTL_SECS` | `2592000` (30 days) | how long a tenant's old slug host redirects (308) to its new one after a slug change (0–31536000; 0: no redirect) |
 //! | `SAAS_WRITE_BATCH_MAX` | `256` | most event ingests, or tenant creates, written in one batch (one transaction); `1` turns group commit off |
 //! | `SAAS_WRITE_BATCH_LINGER_US` | `250` | a batch stays open while each wait this long brings more requests (0: only those already queued) |
 //! | `SAAS_WRITE_BATCH_MAX_WAIT_US` | `5000` | the longest a batch stays open after its first request |
@@ -181,6 +182,8 @@ pub struct Settings {
     pub ready_timeout: std::time::Duration,
     /// How long `Idempotency-Key`s and their answers are kept.
     pub idempotency_ttl: std::time::Duration,
+    /// How long a tenant's old slug keeps redirecting after a change.
+    pub slug_redirect_ttl: std::time::Duration,
     /// The dashboard and the tenant portal: hosts, trusted proxies, cookies.
     pub ui: UiSettings,
 }
@@ -278,6 +281,12 @@ impl Settings {
                 "SAAS_IDEMPOTENCY_TTL_SECS",
                 86_400,
                 60..=2_592_000,
+            )?),
+            slug_redirect_ttl: std::time::Duration::from_secs(parse_in(
+                &get,
+                "SAAS_SLUG_REDIRECT_TTL_SECS",
+                2_592_000,
+                0..=31_536_000,
             )?),
             tenant_cache_sync: std::time::Duration::from_millis(parse_in(
                 &get,
@@ -512,6 +521,22 @@ mod tests {
                     .unwrap_err()
                     .var,
                 "SAAS_IDEMPOTENCY_TTL_SECS"
+            );
+        }
+    }
+
+    #[test]
+    fn old_slugs_redirect_thirty_days_by_default() {
+        let days = std::time::Duration::from_secs(30 * 86_400);
+        assert_eq!(settings(&[]).unwrap().slug_redirect_ttl, days);
+        let s = settings(&[("SAAS_SLUG_REDIRECT_TTL_SECS", "0")]).unwrap();
+        assert_eq!(s.slug_redirect_ttl, std::time::Duration::ZERO);
+        for bad in ["-1", "31536001", "30d"] {
+            assert_eq!(
+                settings(&[("SAAS_SLUG_REDIRECT_TTL_SECS", bad)])
+                    .unwrap_err()
+                    .var,
+                "SAAS_SLUG_REDIRECT_TTL_SECS"
             );
         }
     }

@@ -5,7 +5,8 @@
 //! and the access policy decide exactly as for the long form, and a credential of another
 //! tenant finds the tenant *not found*. The long form `/tenants/{id}/…` still works on that host,
 //! but only for that tenant: another id is *not found* whoever asks, operators included. An
-//! unknown slug's host answers every such path `404`. Other paths (`/health`, `/config`,
+//! unknown slug's host answers every such path `404`; a tenant's former slug's host answers them
+//! `308` to the same path and query on its current host, until the redirect expires. Other paths (`/health`, `/config`,
 //! `/events`, `/me`, the pages) are served as on any host.
 
 use actix_web::body::{EitherBody, MessageBody};
@@ -15,6 +16,7 @@ use actix_web::http::uri::PathAndQuery;
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, ResponseError, web};
 use tenant_core::TenantId;
+use tenant_service::tenants::SlugTarget;
 
 use crate::http::error::ApiError;
 use crate::http::metrics::route_slot;
@@ -76,9 +78,14 @@ pub async fn tenant_host_api(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return not_found(req);
     };
-    let tenant: TenantId = match state.control.tenant_by_slug(&slug).await {
-        Ok(Some(t)) => t.id,
-        Ok(None) => return not_found(req),
+    let tenant: TenantId = match state.control.resolve_slug(&slug).await {
+        Ok(SlugTarget::Tenant(t)) => t.id,
+        Ok(SlugTarget::Moved(to)) => {
+            let settings = settings.unwrap_or_default();
+            let res = host::moved(req.request(), &settings, &to);
+            return Ok(req.into_response(res).map_into_right_body());
+        }
+        Ok(SlugTarget::Unknown) => return not_found(req),
         Err(e) => {
             let res = ApiError::from(e).error_response();
             return Ok(req.into_response(res).map_into_right_body());

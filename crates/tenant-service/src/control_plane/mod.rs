@@ -62,6 +62,9 @@ pub struct Parts {
     pub writes: WritePaths,
     /// How long `Idempotency-Key`s are kept ([`crate::idempotency::DEFAULT_TTL`]: 24 h).
     pub idempotency_ttl: Duration,
+    /// How long a tenant's old slug redirects after a change
+    /// ([`crate::tenants::DEFAULT_SLUG_REDIRECT_TTL`]: 30 days).
+    pub slug_redirect_ttl: Duration,
 }
 
 /// The control plane's use cases, sharing one database and its caches. Cheap to clone.
@@ -78,6 +81,7 @@ pub struct ControlPlane {
     webhooks: Arc<WebhookState>,
     writes: Arc<WritePaths>,
     idempotency: Arc<Idempotency>,
+    slug_redirect_ttl: Duration,
 }
 
 impl ControlPlane {
@@ -95,6 +99,7 @@ impl ControlPlane {
             webhooks: parts.webhooks,
             writes: Arc::new(parts.writes),
             idempotency: Arc::new(Idempotency::new(parts.idempotency_ttl)),
+            slug_redirect_ttl: parts.slug_redirect_ttl,
         }
     }
 
