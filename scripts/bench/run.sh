@@ -4,7 +4,8 @@
 # reference at the same concurrency, the floor of a request (a do-nothing HTTP server under the
 # same driver), and the growth of GET /config and GET /tenants with the tenant count. Results: JSON lines in $RESULTS, summarised by summarise.py. See docs/benchmarks.md.
 #
-# Knobs (environment): RUNS (3), N tenants per run (2000), C concurrency (32), DURATION seconds per
+# Knobs (environment): WEBHOOKS (1: run scripts/bench/webhooks.sh last — delivery throughput,
+# latency and the fairness scenario; 0 skips), RUNS (3), N tenants per run (2000), C concurrency (32), DURATION seconds per
 # timed phase (5), BACKENDS ("sqlite postgres"), SIZES for growth ("1000 10000 50000 100000", ""
 # skips), PG_ADMIN_URL (postgres://postgres@127.0.0.1:5432/postgres), BENCH_RUST_LOG (info),
 # RESULTS (bench/results/<UTC time>), PORT (3900), PIN_POSTGRES (1: move the local PostgreSQL's
@@ -209,6 +210,12 @@ for size in $SIZES; do
     stop_server
   done
 done
+
+# 3. Webhook delivery: throughput, latency, and fairness beside hanging tenants (own results file).
+if [ "${WEBHOOKS:-1}" = 1 ]; then
+  stop_server
+  RUNS=$RUNS BACKENDS=$BACKENDS PG_ADMIN_URL=$PG_ADMIN_URL RESULTS=$RESULTS scripts/bench/webhooks.sh
+fi
 
 log "results in $RESULTS"
 python3 scripts/bench/summarise.py "$RESULTS/results.jsonl"

@@ -50,6 +50,8 @@ pub struct Captured {
     pub headers: HashMap<String, String>,
     /// The exact body.
     pub body: Vec<u8>,
+    /// When the request arrived.
+    pub received_at: std::time::Instant,
 }
 
 impl Captured {
@@ -100,6 +102,7 @@ async fn receive(
                 })
                 .collect(),
             body: body.to_vec(),
+            received_at: std::time::Instant::now(),
         });
         inner
             .script

@@ -1,13 +1,20 @@
 //! Webhook delivery benchmark: `cargo run --release -p tenant-server --example webhook_bench --
-//! DATABASE_URL [COUNT] [RATE] [SECONDS]`.
+//! DATABASE_URL [COUNT] [RATE] [SECONDS] [HANGING] [FAIR_RATE] [FAIR_SECONDS]`.
 //!
 //! On a fresh, migrated database it creates a tenant with one endpoint on a local receiver
 //! (actix, in this process, answering 204), then measures:
 //! 1. throughput: COUNT (default 20000) deliveries enqueued, then drained by the real dispatcher
-//!    (4 loops of 64, as `serve` runs it): deliveries per second from first claim to last record;
+//!    as `serve` runs it (`run`: 256 in flight, at most 4 per endpoint): deliveries per second
+//!    from start to the last delivery received; once to that one endpoint, once spread over ten
+//!    endpoints of ten tenants (`throughput10`);
 //! 2. latency: events ingested through the real ingest use case at RATE per second (default 500)
 //!    for SECONDS (default 20) while the dispatcher runs; for each, the time from just before the
-//!    ingest call to the receiver getting the delivery: p50, p99, max.
+//!    ingest call to the receiver getting the delivery: p50, p99, max;
+//! 3. fairness, for each count h in HANGING (comma-separated, e.g. `0,1,10`; empty skips): h more
+//!    tenants whose endpoints accept connections and never answer (the default 10 s timeout, the
+//!    default circuit), and events for the healthy tenant and each hanging one interleaved, each at
+//!    FAIR_RATE per second (default 50) for FAIR_SECONDS (default 40): the healthy tenant's
+//!    latency p50, p99, max.
 //!
 //! Each figure is one JSON line on stdout.
 
@@ -28,9 +35,10 @@ use tenant_core::{NewTenant, Secret};
 use tenant_store::crypto::KeyRing;
 use tenant_store::webhooks::{self, NewEndpoint};
 use tenant_store::{Database, DatabaseUrl, PoolConfig, deliveries, migrations, tenants};
-use tenant_webhooks::delivery::{AddressPolicy, ClientConfig};
+use tenant_webhooks::delivery::{AddressPolicy, CircuitPolicy, ClientConfig};
 use tenant_webhooks::ingest::{self, EventInput};
 use tenant_webhooks::{Dispatcher, DispatcherConfig, RetrySchedule, SigningSecret};
+use uuid::Uuid;
 
 #[derive(Default)]
 struct Seen {
@@ -55,6 +63,8 @@ fn config() -> DispatcherConfig {
     DispatcherConfig {
         workers: 4,
         batch_size: 64,
+        endpoint_concurrency: 4,
+        circuit: CircuitPolicy::default(),
         lease: Duration::from_secs(60),
         schedule: RetrySchedule::default(),
         failure_grace: Duration::from_secs(5 * 86_400),
@@ -71,15 +81,148 @@ fn config() -> DispatcherConfig {
     }
 }
 
+/// A tenant with one endpoint on `url`; returns its account id.
+fn tenant_with_endpoint(
+    conn: &mut tenant_store::AnyConnection,
+    ring: &KeyRing,
+    url: &str,
+) -> (tenant_core::TenantId, Uuid, String) {
+    let name = format!("Bench {}", Uuid::new_v4().simple());
+    let tenant = tenants::insert(
+        conn,
+        NewTenant::parse(&name, None, None).unwrap(),
+        Utc::now(),
+    )
+    .unwrap();
+    let endpoint = webhooks::insert(
+        conn,
+        &tenant.id,
+        NewEndpoint {
+            url: url.to_owned(),
+            description: None,
+            event_types: vec![],
+            enabled: true,
+            secret: Secret::new(SigningSecret::generate().expose().to_owned()),
+        },
+        Utc::now(),
+        ring,
+    )
+    .unwrap();
+    (
+        tenant.id,
+        endpoint.id,
+        tenant.account_id.as_str().to_owned(),
+    )
+}
+
+fn event(account: &str, i: u64, prefix: &str) -> EventInput {
+    let mut data = Map::new();
+    data.insert("t0".into(), json!(Utc::now().timestamp_micros()));
+    data.insert(
+        "text".into(),
+        json!("a message of a typical length, about a hundred bytes of text in all"),
+    );
+    EventInput {
+        id: format!("{prefix}-{i}"),
+        event_type: "message.received".into(),
+        account_id: Some(account.to_owned()),
+        data,
+        ..EventInput::default()
+    }
+}
+
+/// p50, p99 and max of latencies in µs, in ms.
+fn percentiles(mut lat: Vec<i64>) -> (f64, f64, f64) {
+    lat.sort_unstable();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
+    (pct(0.50), pct(0.99), pct(1.0))
+}
+
+/// Waits until the receiver has `total` deliveries (or 60 s passed).
+async fn wait_for(seen: &Arc<Mutex<Seen>>, total: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen.lock().unwrap().count < total && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// COUNT deliveries queued over `accounts`, then drained by a running dispatcher: per second.
+async fn throughput(
+    db: &Database,
+    ring: &Arc<KeyRing>,
+    seen: &Arc<Mutex<Seen>>,
+    accounts: &[String],
+    count: u64,
+    label: &str,
+) {
+    let mut conn = db.get().unwrap();
+    let run_id = Uuid::new_v4().simple().to_string();
+    for i in 0..count {
+        let account = &accounts[(i as usize) % accounts.len()];
+        ingest::ingest(
+            &mut conn,
+            event(account, i, &format!("tp-{run_id}")),
+            Utc::now(),
+        )
+        .unwrap();
+    }
+    *seen.lock().unwrap() = Seen::default();
+    let dispatcher = Arc::new(Dispatcher::new(db.clone(), ring.clone(), config()).unwrap());
+    let started = Instant::now();
+    let runner = tokio::spawn(dispatcher.run());
+    wait_for(seen, count).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    // The recorder's last batches land before the dispatcher stops.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while deliveries::queue_depth(&mut conn, Utc::now())
+        .unwrap()
+        .pending
+        > 0
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    runner.abort();
+    let delivered = seen.lock().unwrap().count;
+    println!(
+        "{}",
+        json!({"phase": label, "endpoints": accounts.len(), "deliveries": delivered, "seconds": elapsed, "perSecond": delivered as f64 / elapsed})
+    );
+    *seen.lock().unwrap() = Seen::default();
+}
+
+/// Accepts connections on 127.0.0.1 and never answers; returns the port.
+async fn hanging_server(held: Arc<Mutex<Vec<tokio::net::TcpStream>>>) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            held.lock().unwrap().push(socket);
+        }
+    });
+    port
+}
+
 #[actix_web::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let url = args
-        .get(1)
-        .expect("usage: webhook_bench DATABASE_URL [COUNT] [RATE] [SECONDS]");
-    let count: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(20_000);
+    let url = args.get(1).expect(
+        "usage: webhook_bench DATABASE_URL [COUNT] [RATE] [SECONDS] [HANGING] [FAIR_RATE] [FAIR_SECONDS]",
+    );
+    let count: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(20_000);
     let rate: u64 = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(500);
     let seconds: u64 = args.get(4).and_then(|a| a.parse().ok()).unwrap_or(20);
+    let hanging: Vec<usize> = args
+        .get(5)
+        .map(|a| a.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_default();
+    let fair_rate: u64 = args.get(6).and_then(|a| a.parse().ok()).unwrap_or(50);
+    let fair_seconds: u64 = args.get(7).and_then(|a| a.parse().ok()).unwrap_or(40);
 
     let seen = Arc::new(Mutex::new(Seen::default()));
     let data = web::Data::new(seen.clone());
@@ -104,74 +247,43 @@ async fn main() {
     .unwrap();
     let mut conn = db.get().unwrap();
     migrations::run_pending(&mut conn).unwrap();
-    // A throwaway key ring: the bench's endpoint secret is sealed like any other.
+    // A throwaway key ring: the bench's endpoint secrets are sealed like any other.
     let ring = Arc::new(KeyRing::parse(&KeyRing::generate_entry("bench").unwrap()).unwrap());
-    let name = format!("Bench {}", uuid::Uuid::new_v4().simple());
-    let tenant = tenants::insert(
-        &mut conn,
-        NewTenant::parse(&name, None, None).unwrap(),
-        Utc::now(),
-    )
-    .unwrap();
-    webhooks::insert(
-        &mut conn,
-        &tenant.id,
-        NewEndpoint {
-            url: format!("http://127.0.0.1:{port}/hook"),
-            description: None,
-            event_types: vec![],
-            enabled: true,
-            secret: Secret::new(SigningSecret::generate().expose().to_owned()),
-        },
-        Utc::now(),
-        &ring,
-    )
-    .unwrap();
-    let account = tenant.account_id.as_str().to_owned();
-    let event = move |i: u64, prefix: &str| {
-        let mut data = Map::new();
-        data.insert("t0".into(), json!(Utc::now().timestamp_micros()));
-        data.insert(
-            "text".into(),
-            json!("a message of a typical length, about a hundred bytes of text in all"),
-        );
-        EventInput {
-            id: format!("{prefix}-{i}"),
-            event_type: "message.received".into(),
-            account_id: Some(account.clone()),
-            data,
-            ..EventInput::default()
-        }
-    };
+    let healthy_url = format!("http://127.0.0.1:{port}/hook");
+    let (_, _, account) = tenant_with_endpoint(&mut conn, &ring, &healthy_url);
 
-    // 1. Throughput.
-    let run_id = uuid::Uuid::new_v4().simple().to_string();
-    for i in 0..count as u64 {
-        ingest::ingest(&mut conn, event(i, &format!("tp-{run_id}")), Utc::now()).unwrap();
+    // 1. Throughput: to one endpoint, then spread over ten.
+    throughput(
+        &db,
+        &ring,
+        &seen,
+        std::slice::from_ref(&account),
+        count,
+        "throughput",
+    )
+    .await;
+    let mut ten = Vec::new();
+    let mut ten_tenants = Vec::new();
+    for i in 0..10 {
+        let (t, e, a) = tenant_with_endpoint(&mut conn, &ring, &format!("{healthy_url}/{i}"));
+        ten.push(a);
+        ten_tenants.push((t, e));
     }
-    let dispatcher = Arc::new(Dispatcher::new(db.clone(), ring.clone(), config()).unwrap());
-    let started = Instant::now();
-    let mut loops = tokio::task::JoinSet::new();
-    for _ in 0..4 {
-        let d = dispatcher.clone();
-        loops.spawn(async move { while d.dispatch_due(Utc::now()).await.unwrap().claimed > 0 {} });
+    throughput(&db, &ring, &seen, &ten, count, "throughput10").await;
+    for (t, e) in ten_tenants {
+        webhooks::delete(&mut conn, &t, e).unwrap();
     }
-    while loops.join_next().await.is_some() {}
-    let elapsed = started.elapsed().as_secs_f64();
-    let delivered = seen.lock().unwrap().count;
-    println!(
-        "{}",
-        json!({"phase": "throughput", "deliveries": delivered, "seconds": elapsed, "perSecond": delivered as f64 / elapsed})
-    );
     let depth = deliveries::queue_depth(&mut conn, Utc::now()).unwrap();
     assert_eq!(depth.pending, 0);
-    *seen.lock().unwrap() = Seen::default();
 
     // 2. Latency at a steady rate, with the dispatcher running as in `serve`.
+    let dispatcher = Arc::new(Dispatcher::new(db.clone(), ring.clone(), config()).unwrap());
     let runner = tokio::spawn(dispatcher.clone().run());
     let wake = dispatcher.waker();
     let total = rate * seconds;
     let db2 = db.clone();
+    let account2 = account.clone();
+    let run_id = Uuid::new_v4().simple().to_string();
     let pace = tokio::task::spawn_blocking(move || {
         let mut conn = db2.get().unwrap();
         let start = Instant::now();
@@ -180,26 +292,82 @@ async fn main() {
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
-            ingest::ingest(&mut conn, event(i, &format!("lat-{run_id}")), Utc::now()).unwrap();
+            ingest::ingest(
+                &mut conn,
+                event(&account2, i, &format!("lat-{run_id}")),
+                Utc::now(),
+            )
+            .unwrap();
             wake.notify_one();
         }
     });
     pace.await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while seen.lock().unwrap().count < total && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for(&seen, total).await;
     runner.abort();
-    let mut lat = std::mem::take(&mut seen.lock().unwrap().latencies_us);
-    lat.sort_unstable();
-    let pct = |p: f64| {
-        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0) as f64
-            / 1000.0
-    };
+    let lat = std::mem::take(&mut seen.lock().unwrap().latencies_us);
+    let (p50, p99, max) = percentiles(lat);
     println!(
         "{}",
-        json!({"phase": "latency", "rate": rate, "events": total, "received": lat.len(), "p50Ms": pct(0.50), "p99Ms": pct(0.99), "maxMs": pct(1.0)})
+        json!({"phase": "latency", "rate": rate, "events": total, "received": seen.lock().unwrap().count, "p50Ms": p50, "p99Ms": p99, "maxMs": max})
     );
+
+    // 3. Fairness: the healthy tenant's latency beside h hanging tenants.
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let hang_port = hanging_server(held.clone()).await;
+    for h in hanging {
+        *seen.lock().unwrap() = Seen::default();
+        let mut stuck = Vec::new();
+        let mut accounts = vec![account.clone()];
+        for i in 0..h {
+            let (t, e, a) = tenant_with_endpoint(
+                &mut conn,
+                &ring,
+                &format!("http://127.0.0.1:{hang_port}/hang/{i}"),
+            );
+            stuck.push((t, e));
+            accounts.push(a);
+        }
+        let dispatcher = Arc::new(Dispatcher::new(db.clone(), ring.clone(), config()).unwrap());
+        let runner = tokio::spawn(dispatcher.clone().run());
+        let wake = dispatcher.waker();
+        let db2 = db.clone();
+        let run_id = Uuid::new_v4().simple().to_string();
+        let total = fair_rate * fair_seconds;
+        let pace = tokio::task::spawn_blocking(move || {
+            let mut conn = db2.get().unwrap();
+            let start = Instant::now();
+            for i in 0..total {
+                let due = start + Duration::from_micros(i * 1_000_000 / fair_rate);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                for (n, a) in accounts.iter().enumerate() {
+                    let id = format!("fair-{run_id}-{n}");
+                    ingest::ingest(&mut conn, event(a, i, &id), Utc::now()).unwrap();
+                }
+                wake.notify_one();
+            }
+        });
+        pace.await.unwrap();
+        wait_for(&seen, total).await;
+        let connections = held.lock().unwrap().len();
+        let ids: Vec<String> = stuck.iter().map(|(_, e)| e.to_string()).collect();
+        let states = deliveries::queue_states(&mut conn, &ids, Utc::now()).unwrap();
+        let open = states.values().filter(|q| q.circuit != "closed").count();
+        runner.abort();
+        let received = seen.lock().unwrap().count;
+        let lat = std::mem::take(&mut seen.lock().unwrap().latencies_us);
+        let (p50, p99, max) = percentiles(lat);
+        println!(
+            "{}",
+            json!({"phase": "fairness", "hanging": h, "rate": fair_rate, "seconds": fair_seconds, "events": total, "received": received, "p50Ms": p50, "p99Ms": p99, "maxMs": max, "hangingConnections": connections, "circuitsOpen": open})
+        );
+        held.lock().unwrap().clear();
+        if std::env::var_os("BENCH_KEEP").is_some() {
+            continue;
+        }
+        for (t, e) in stuck {
+            webhooks::delete(&mut conn, &t, e).unwrap();
+        }
+    }
 }

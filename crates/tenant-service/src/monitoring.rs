@@ -34,6 +34,9 @@ pub const TENANTS: &str = "moltbot_saas_tenants";
 pub const WEBHOOK_QUEUE: &str = "moltbot_saas_webhook_queue_deliveries";
 /// Age of the longest-waiting due webhook delivery (0 when none is due).
 pub const WEBHOOK_OLDEST_DUE: &str = "moltbot_saas_webhook_oldest_due_age_seconds";
+/// Webhook endpoints whose circuit is open or half-open (they keep timing out or refusing
+/// connections), refreshed from the store.
+pub const WEBHOOK_CIRCUITS_OPEN: &str = "moltbot_saas_webhook_circuits_open";
 /// Whether the last refresh of the store gauges worked (1) or not (0).
 pub const STORE_GAUGES_UP: &str = "moltbot_saas_store_gauges_up";
 
@@ -80,6 +83,11 @@ pub fn describe() {
         WEBHOOK_OLDEST_DUE,
         Unit::Seconds,
         "How long the longest-waiting due webhook delivery has been due (0: none)."
+    );
+    describe_gauge!(
+        WEBHOOK_CIRCUITS_OPEN,
+        Unit::Count,
+        "Webhook endpoints whose circuit is open or half-open."
     );
     describe_gauge!(
         STORE_GAUGES_UP,
@@ -186,6 +194,7 @@ pub async fn refresh_store_gauges(db: &Database) -> ServiceResult<StoreFigures> 
         .oldest_due
         .map_or(0.0, |t| (now - t).num_milliseconds().max(0) as f64 / 1000.0);
     gauge!(WEBHOOK_OLDEST_DUE).set(age);
+    gauge!(WEBHOOK_CIRCUITS_OPEN).set(q.circuits_open as f64);
     gauge!(STORE_GAUGES_UP).set(1.0);
     Ok(figures)
 }

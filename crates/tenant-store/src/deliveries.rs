@@ -7,6 +7,8 @@
 //! claim is `FOR UPDATE SKIP LOCKED`, so concurrent claimers never take the same row; SQLite
 //! serialises writers, and one dispatcher per database claims.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
@@ -44,41 +46,113 @@ struct IdRow {
     id: String,
 }
 
+// The fair claim. `eps` walks the endpoints that have pending deliveries through the index on
+// (status, endpoint_id, next_attempt_at), one probe per endpoint (a skip scan: the size of a
+// backlog does not matter); each endpoint not excluded (at its cap in this process) and whose
+// circuit is closed gives at most `per_endpoint` of its oldest due deliveries; those are taken
+// round-robin (every endpoint's first, then every endpoint's second, …) up to `limit`. On
+// PostgreSQL the per-endpoint pick is `FOR UPDATE SKIP LOCKED`, so concurrent claimers never take
+// the same row (a row another claimer leased meanwhile is re-checked and no longer due).
 const CLAIM_PG: &str = "UPDATE webhook_deliveries SET lease_owner = $1, next_attempt_at = $2, \
-    updated_at = $3 WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' \
-    AND next_attempt_at <= $3 ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
+    updated_at = $3 WHERE id IN ( \
+    WITH RECURSIVE eps(endpoint_id) AS ( \
+      (SELECT w.endpoint_id FROM webhook_deliveries w WHERE w.status = 'pending' \
+       ORDER BY w.endpoint_id LIMIT 1) \
+      UNION ALL \
+      SELECT (SELECT w.endpoint_id FROM webhook_deliveries w WHERE w.status = 'pending' \
+              AND w.endpoint_id > eps.endpoint_id ORDER BY w.endpoint_id LIMIT 1) \
+      FROM eps WHERE eps.endpoint_id IS NOT NULL), \
+    open_eps AS ( \
+      SELECT eps.endpoint_id FROM eps WHERE eps.endpoint_id IS NOT NULL \
+      AND eps.endpoint_id <> ALL (string_to_array($6, ',')) \
+      AND NOT EXISTS (SELECT 1 FROM webhook_endpoint_circuits c \
+                      WHERE c.endpoint_id = eps.endpoint_id AND c.state <> 'closed')) \
+    SELECT picked.id FROM ( \
+      SELECT d.id, d.next_attempt_at, \
+             ROW_NUMBER() OVER (PARTITION BY e.endpoint_id ORDER BY d.next_attempt_at) AS rank \
+      FROM open_eps e CROSS JOIN LATERAL ( \
+        SELECT w.id, w.next_attempt_at FROM webhook_deliveries w \
+        WHERE w.status = 'pending' AND w.endpoint_id = e.endpoint_id AND w.next_attempt_at <= $3 \
+        ORDER BY w.next_attempt_at LIMIT $5 FOR UPDATE SKIP LOCKED) d \
+    ) picked ORDER BY picked.rank, picked.next_attempt_at LIMIT $4) \
     RETURNING id";
 const CLAIM_SQLITE: &str = "UPDATE webhook_deliveries SET lease_owner = ?1, next_attempt_at = ?2, \
-    updated_at = ?3 WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' \
-    AND next_attempt_at <= ?3 ORDER BY next_attempt_at LIMIT ?4) RETURNING id";
+    updated_at = ?3 WHERE id IN ( \
+    WITH RECURSIVE eps(endpoint_id) AS ( \
+      SELECT (SELECT w.endpoint_id FROM webhook_deliveries w WHERE w.status = 'pending' \
+              ORDER BY w.endpoint_id LIMIT 1) \
+      UNION ALL \
+      SELECT (SELECT w.endpoint_id FROM webhook_deliveries w WHERE w.status = 'pending' \
+              AND w.endpoint_id > eps.endpoint_id ORDER BY w.endpoint_id LIMIT 1) \
+      FROM eps WHERE eps.endpoint_id IS NOT NULL), \
+    open_eps AS ( \
+      SELECT eps.endpoint_id FROM eps WHERE eps.endpoint_id IS NOT NULL \
+      AND instr(',' || ?6 || ',', ',' || eps.endpoint_id || ',') = 0 \
+      AND NOT EXISTS (SELECT 1 FROM webhook_endpoint_circuits c \
+                      WHERE c.endpoint_id = eps.endpoint_id AND c.state <> 'closed')), \
+    picked AS ( \
+      SELECT d.id, d.next_attempt_at, \
+             ROW_NUMBER() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at) AS rank \
+      FROM open_eps e JOIN webhook_deliveries d ON d.id IN ( \
+        SELECT w.id FROM webhook_deliveries w \
+        WHERE w.status = 'pending' AND w.endpoint_id = e.endpoint_id AND w.next_attempt_at <= ?3 \
+        ORDER BY w.next_attempt_at LIMIT ?5)) \
+    SELECT id FROM picked ORDER BY rank, next_attempt_at LIMIT ?4) \
+    RETURNING id";
 
-/// Claims up to `limit` due deliveries for `owner` until `lease_until`.
+/// What a claim takes.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimLimits<'a> {
+    /// The most deliveries in all.
+    pub limit: i64,
+    /// The most deliveries of one endpoint.
+    pub per_endpoint: i64,
+    /// Endpoints to leave alone (already at their cap in the claiming process).
+    pub exclude: &'a [String],
+}
+
+/// Claims due deliveries for `owner` until `lease_until`, fairly across endpoints (see
+/// [`ClaimLimits`]): at most `per_endpoint` of each endpoint's oldest due deliveries, taken
+/// round-robin up to `limit`; endpoints whose circuit is not closed are skipped (their probes
+/// are claimed by [`claim_probe`]).
 pub fn claim(
     conn: &mut AnyConnection,
     owner: &str,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
-    limit: i64,
+    limits: ClaimLimits<'_>,
 ) -> StoreResult<Vec<Claimed>> {
     let (now, until) = (now.naive_utc(), lease_until.naive_utc());
+    let exclude = limits.exclude.join(",");
     let ids: Vec<IdRow> = match conn {
         AnyConnection::Postgresql(c) => diesel::sql_query(CLAIM_PG)
             .bind::<Text, _>(owner)
             .bind::<Timestamp, _>(until)
             .bind::<Timestamp, _>(now)
-            .bind::<BigInt, _>(limit)
+            .bind::<BigInt, _>(limits.limit)
+            .bind::<BigInt, _>(limits.per_endpoint)
+            .bind::<Text, _>(&exclude)
             .load(c)?,
         AnyConnection::Sqlite(c) => diesel::sql_query(CLAIM_SQLITE)
             .bind::<Text, _>(owner)
             .bind::<Timestamp, _>(until)
             .bind::<Timestamp, _>(now)
-            .bind::<BigInt, _>(limit)
+            .bind::<BigInt, _>(limits.limit)
+            .bind::<BigInt, _>(limits.per_endpoint)
+            .bind::<Text, _>(&exclude)
             .load(c)?,
     };
+    load_claimed(conn, ids.into_iter().map(|r| r.id).collect())
+}
+
+/// The claimed deliveries `ids` with what sending them needs, oldest due first.
+pub(crate) fn load_claimed(
+    conn: &mut AnyConnection,
+    ids: Vec<String>,
+) -> StoreResult<Vec<Claimed>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<String> = ids.into_iter().map(|r| r.id).collect();
     Ok(webhook_deliveries::table
         .inner_join(webhook_endpoints::table)
         .inner_join(events::table)
@@ -95,6 +169,147 @@ pub fn claim(
         ))
         .order(webhook_deliveries::next_attempt_at.asc())
         .load(conn)?)
+}
+
+const PROBE_PG: &str = "UPDATE webhook_deliveries SET lease_owner = $1, next_attempt_at = $2, \
+    updated_at = $3 WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' \
+    AND endpoint_id = $4 AND (lease_owner IS NULL OR next_attempt_at <= $3) \
+    ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id";
+const PROBE_SQLITE: &str = "UPDATE webhook_deliveries SET lease_owner = ?1, next_attempt_at = ?2, \
+    updated_at = ?3 WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' \
+    AND endpoint_id = ?4 AND (lease_owner IS NULL OR next_attempt_at <= ?3) \
+    ORDER BY next_attempt_at LIMIT 1) RETURNING id";
+
+/// Claims the probe of a circuit `owner` took (see
+/// [`crate::endpoint_circuits::take_probes`]): the endpoint's pending delivery due first (due
+/// now or not: the circuit held it back), none if it has none.
+pub fn claim_probe(
+    conn: &mut AnyConnection,
+    owner: &str,
+    endpoint_id: &str,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> StoreResult<Option<Claimed>> {
+    macro_rules! run {
+        ($c:expr, $sql:expr) => {
+            diesel::sql_query($sql)
+                .bind::<Text, _>(owner)
+                .bind::<Timestamp, _>(lease_until.naive_utc())
+                .bind::<Timestamp, _>(now.naive_utc())
+                .bind::<Text, _>(endpoint_id)
+                .load::<IdRow>($c)?
+        };
+    }
+    let ids = match conn {
+        AnyConnection::Postgresql(c) => run!(c, PROBE_PG),
+        AnyConnection::Sqlite(c) => run!(c, PROBE_SQLITE),
+    };
+    Ok(load_claimed(conn, ids.into_iter().map(|r| r.id).collect())?.pop())
+}
+
+/// An endpoint's circuit opened: its due deliveries not in flight wait until `until` (no attempt
+/// is counted). Returns how many were moved.
+pub fn hold_back(
+    conn: &mut AnyConnection,
+    endpoint_id: &str,
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> StoreResult<usize> {
+    Ok(diesel::update(
+        webhook_deliveries::table
+            .filter(webhook_deliveries::status.eq(STATUS_PENDING))
+            .filter(webhook_deliveries::endpoint_id.eq(endpoint_id))
+            .filter(webhook_deliveries::lease_owner.is_null())
+            .filter(webhook_deliveries::next_attempt_at.lt(until.naive_utc())),
+    )
+    .set((
+        webhook_deliveries::next_attempt_at.eq(until.naive_utc()),
+        webhook_deliveries::updated_at.eq(now.naive_utc()),
+    ))
+    .execute(conn)?)
+}
+
+/// The queue state of each of `endpoint_ids` at `now` (every id gets one).
+pub fn queue_states(
+    conn: &mut AnyConnection,
+    endpoint_ids: &[String],
+    now: DateTime<Utc>,
+) -> StoreResult<HashMap<String, crate::endpoint_circuits::EndpointQueue>> {
+    let mut out: HashMap<String, crate::endpoint_circuits::EndpointQueue> = endpoint_ids
+        .iter()
+        .map(|id| (id.clone(), crate::endpoint_circuits::EndpointQueue::idle()))
+        .collect();
+    if endpoint_ids.is_empty() {
+        return Ok(out);
+    }
+    for row in crate::endpoint_circuits::load(conn, endpoint_ids)? {
+        if let Some(q) = out.get_mut(&row.endpoint_id) {
+            q.circuit = row.state;
+            q.failures = row.failures;
+            q.retry_at = row.retry_at.map(|t| t.and_utc());
+        }
+    }
+    let pending = || {
+        webhook_deliveries::table
+            .filter(webhook_deliveries::status.eq(STATUS_PENDING))
+            .filter(webhook_deliveries::endpoint_id.eq_any(endpoint_ids))
+    };
+    let now_n = now.naive_utc();
+    let counts: Vec<(String, i64)> = pending()
+        .group_by(webhook_deliveries::endpoint_id)
+        .select((webhook_deliveries::endpoint_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    for (id, n) in counts {
+        if let Some(q) = out.get_mut(&id) {
+            q.pending = n;
+        }
+    }
+    let in_flight: Vec<(String, i64)> = pending()
+        .filter(webhook_deliveries::lease_owner.is_not_null())
+        .filter(webhook_deliveries::next_attempt_at.gt(now_n))
+        .group_by(webhook_deliveries::endpoint_id)
+        .select((webhook_deliveries::endpoint_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    for (id, n) in in_flight {
+        if let Some(q) = out.get_mut(&id) {
+            q.in_flight = n;
+        }
+    }
+    let oldest: Vec<(String, Option<NaiveDateTime>)> = pending()
+        .filter(webhook_deliveries::next_attempt_at.le(now_n))
+        .group_by(webhook_deliveries::endpoint_id)
+        .select((
+            webhook_deliveries::endpoint_id,
+            diesel::dsl::min(webhook_deliveries::next_attempt_at),
+        ))
+        .load(conn)?;
+    for (id, at) in oldest {
+        if let Some(q) = out.get_mut(&id) {
+            q.oldest_due_at = at.map(|t| t.and_utc());
+        }
+    }
+    Ok(out)
+}
+
+/// Gives back deliveries `owner` claimed but did not send (their endpoint's circuit opened
+/// meanwhile): due again at `at`, no attempt counted. Returns how many were released.
+pub fn release(
+    conn: &mut AnyConnection,
+    owner: &str,
+    ids: &[String],
+    at: DateTime<Utc>,
+) -> StoreResult<usize> {
+    Ok(diesel::update(
+        webhook_deliveries::table
+            .filter(webhook_deliveries::id.eq_any(ids))
+            .filter(webhook_deliveries::lease_owner.eq(owner))
+            .filter(webhook_deliveries::status.eq(STATUS_PENDING)),
+    )
+    .set((
+        webhook_deliveries::lease_owner.eq(None::<String>),
+        webhook_deliveries::next_attempt_at.eq(at.naive_utc()),
+    ))
+    .execute(conn)?)
 }
 
 /// What happens to a delivery after an attempt.
@@ -327,7 +542,7 @@ pub fn replay(
     })
 }
 
-/// Queue figures for metrics.
+/// Queue figures for metrics (no tenant in them).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueueDepth {
     /// Pending deliveries (due or not, leased or not).
@@ -338,10 +553,15 @@ pub struct QueueDepth {
     pub failed: i64,
     /// When the longest-waiting due delivery became due (`None`: none is due).
     pub oldest_due: Option<DateTime<Utc>>,
+    /// How long the oldest due delivery not in flight has waited, in seconds (0: none waits).
+    pub oldest_due_age_secs: i64,
+    /// Endpoints whose circuit is open or half-open.
+    pub circuits_open: i64,
 }
 
-/// Counts pending, due and dead deliveries.
+/// Counts pending, due and dead deliveries, the age of the oldest due one and open circuits.
 pub fn queue_depth(conn: &mut AnyConnection, now: DateTime<Utc>) -> StoreResult<QueueDepth> {
+    use crate::schema::webhook_endpoint_circuits as circuits;
     let count = |c: &mut AnyConnection, status: &str| -> StoreResult<i64> {
         Ok(webhook_deliveries::table
             .filter(webhook_deliveries::status.eq(status.to_owned()))
@@ -362,10 +582,16 @@ pub fn queue_depth(conn: &mut AnyConnection, now: DateTime<Utc>) -> StoreResult<
     } else {
         None
     };
+    let circuits_open = circuits::table
+        .filter(circuits::state.ne(crate::endpoint_circuits::CLOSED))
+        .count()
+        .get_result(conn)?;
     Ok(QueueDepth {
         pending: count(conn, STATUS_PENDING)?,
         due,
         failed: count(conn, STATUS_FAILED)?,
         oldest_due: oldest_due.map(|t| t.and_utc()),
+        oldest_due_age_secs: oldest_due.map_or(0, |t| (now - t.and_utc()).num_seconds().max(0)),
+        circuits_open,
     })
 }

@@ -17,6 +17,7 @@ mod connection;
 pub mod crypto;
 mod database;
 pub mod deliveries;
+pub mod endpoint_circuits;
 mod error;
 pub mod event_batch;
 pub mod events;

@@ -230,6 +230,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    webhook_endpoint_circuits (endpoint_id) {
+        endpoint_id -> Text,
+        state -> Text,
+        failures -> Integer,
+        opens -> Integer,
+        retry_at -> Nullable<Timestamp>,
+        probe_owner -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     config_revision (slot) {
         slot -> Integer,
         revision -> BigInt,
@@ -248,6 +260,7 @@ diesel::joinable!(events -> tenants (tenant_id));
 diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
 diesel::joinable!(webhook_deliveries -> events (event_id));
 diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
+diesel::joinable!(webhook_endpoint_circuits -> webhook_endpoints (endpoint_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
@@ -267,4 +280,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     events,
     webhook_deliveries,
     webhook_attempts,
+    webhook_endpoint_circuits,
 );

@@ -49,6 +49,9 @@ pub struct Endpoint {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// Its delivery queue and circuit, when asked for (see
+    /// [`crate::deliveries::queue_states`]).
+    pub queue: Option<crate::endpoint_circuits::EndpointQueue>,
 }
 
 impl Endpoint {
@@ -124,6 +127,7 @@ impl TryFrom<EndpointRow> for Endpoint {
             previous_secret_expires_at: r.previous_secret_expires_at.map(|t| t.and_utc()),
             created_at: r.created_at.and_utc(),
             updated_at: r.updated_at.and_utc(),
+            queue: None,
         })
     }
 }

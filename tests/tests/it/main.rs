@@ -40,5 +40,6 @@ mod users_support;
 mod webhook_secrets_at_rest;
 mod webhooks_api;
 mod webhooks_delivery;
+mod webhooks_fairness;
 mod webhooks_processes;
 mod webhooks_support;

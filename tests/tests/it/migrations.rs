@@ -56,6 +56,7 @@ const EXPECTED_TABLES: &[&str] = &[
     "tenants",
     "webhook_attempts",
     "webhook_deliveries",
+    "webhook_endpoint_circuits",
     "webhook_endpoints",
 ];
 

@@ -29,6 +29,16 @@ impl Drop for Dispatch {
 }
 
 fn spawn_dispatcher(db: &TestDb, lease_secs: &str, batch: &str) -> Dispatch {
+    spawn_dispatcher_with(db, lease_secs, batch, "4")
+}
+
+/// A dispatcher process sending at most `per_endpoint` deliveries of one endpoint at once.
+fn spawn_dispatcher_with(
+    db: &TestDb,
+    lease_secs: &str,
+    batch: &str,
+    per_endpoint: &str,
+) -> Dispatch {
     let mut cmd = Command::new(crate::cli::binary());
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy();
@@ -48,6 +58,7 @@ fn spawn_dispatcher(db: &TestDb, lease_secs: &str, batch: &str) -> Dispatch {
         .env("SAAS_WEBHOOK_LEASE_SECS", lease_secs)
         .env("SAAS_WEBHOOK_BATCH_SIZE", batch)
         .env("SAAS_WEBHOOK_WORKERS", "2")
+        .env("SAAS_WEBHOOK_ENDPOINT_CONCURRENCY", per_endpoint)
         .env("RUST_LOG", "warn")
         .args(["webhooks", "dispatch"])
         .stdout(Stdio::null())
@@ -133,7 +144,9 @@ async fn a_killed_process_loses_nothing() {
     let (tenant, _) = tenant_with_endpoint(&app, &rx.url).await;
     const N: usize = 20;
     enqueue(&db, &tenant, N);
-    let mut first = spawn_dispatcher(&db, "2", "100");
+    // Every delivery in flight at once (the per-endpoint cap raised to N), so all are lost with
+    // the process.
+    let mut first = spawn_dispatcher_with(&db, "2", "100", "20");
     wait_until("the first process has requests in flight", || {
         rx.count() >= N
     })

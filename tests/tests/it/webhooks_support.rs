@@ -8,7 +8,7 @@ use std::time::Duration;
 use moltbot_saas_tests::{TestApp, TestDb, spawn_app_with, test_settings};
 use serde_json::{Value, json};
 use tenant_store::{Database, DatabaseUrl, PoolConfig};
-use tenant_webhooks::delivery::{AddressPolicy, ClientConfig};
+use tenant_webhooks::delivery::{AddressPolicy, CircuitPolicy, ClientConfig};
 use tenant_webhooks::{Dispatcher, DispatcherConfig, RetrySchedule};
 
 /// A server whose own dispatcher is off (tests call `dispatch_due`), allowing 127.0.0.1.
@@ -24,6 +24,8 @@ pub fn config(schedule: &str, timeout: Duration, allowed: &str) -> DispatcherCon
     DispatcherConfig {
         workers: 1,
         batch_size: 100,
+        endpoint_concurrency: 4,
+        circuit: CircuitPolicy::default(),
         lease: Duration::from_secs(30),
         schedule: schedule.parse::<RetrySchedule>().unwrap(),
         failure_grace: Duration::from_secs(5 * 86_400),

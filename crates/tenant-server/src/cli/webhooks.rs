@@ -18,7 +18,7 @@ pub enum WebhooksCommand {
     Drain,
     /// Run a dispatcher (no HTTP API) until stopped, e.g. as an extra delivery process.
     Dispatch,
-    /// Print the queue depth: pending, due now, dead letters.
+    /// Print the queue depth: pending, due now, dead letters, the oldest due's age, open circuits.
     Stats,
 }
 
@@ -36,6 +36,8 @@ pub fn run(settings: &Settings, command: WebhooksCommand) -> CliResult {
                 let depth = deliveries::queue_depth(&mut *db.get()?, tenant_core::now())?;
                 print_json(&json!({
                     "pending": depth.pending, "due": depth.due, "deadLetters": depth.failed,
+                    "oldestDueAgeSecs": depth.oldest_due_age_secs,
+                    "circuitsOpen": depth.circuits_open,
                 }))
             }
             WebhooksCommand::Drain => {

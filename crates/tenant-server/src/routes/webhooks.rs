@@ -73,6 +73,30 @@ pub struct WebhookResponse {
     pub created_at: DateTime<Utc>,
     /// Changed.
     pub updated_at: DateTime<Utc>,
+    /// Its delivery queue and circuit (on reads: `GET` one endpoint or the list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliveryStateResponse>,
+}
+
+/// An endpoint's delivery queue and circuit, now.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryStateResponse {
+    /// `closed` (deliveries flow), `open` (the endpoint kept timing out or refusing
+    /// connections: its deliveries wait until `retryAt`) or `half-open` (one probe delivery
+    /// is out).
+    #[schema(example = "closed")]
+    pub circuit: String,
+    /// Open: when one delivery probes the endpoint again.
+    pub retry_at: Option<DateTime<Utc>>,
+    /// Consecutive timeouts and connection failures.
+    pub consecutive_failures: i32,
+    /// Deliveries being sent now, by every dispatcher.
+    pub in_flight: i64,
+    /// Deliveries not finished (in flight included).
+    pub pending: i64,
+    /// When the oldest delivery that waits to be sent fell due (none waits: `null`).
+    pub oldest_due_at: Option<DateTime<Utc>>,
 }
 
 impl From<&Endpoint> for WebhookResponse {
@@ -89,6 +113,14 @@ impl From<&Endpoint> for WebhookResponse {
             previous_secret_expires_at: e.previous_secret_expires_at,
             created_at: e.created_at,
             updated_at: e.updated_at,
+            delivery: e.queue.as_ref().map(|q| DeliveryStateResponse {
+                circuit: q.circuit.clone(),
+                retry_at: q.retry_at,
+                consecutive_failures: q.failures,
+                in_flight: q.in_flight,
+                pending: q.pending,
+                oldest_due_at: q.oldest_due_at,
+            }),
         }
     }
 }

@@ -38,8 +38,12 @@
 //! | `SAAS_API_KEY_SECRET` | generated into `SAAS_DATA_DIR/api-key-hmac.key` (development only) | server secret API keys are hashed with (HMAC-SHA256, ≥ 32 characters); required in production; changing it invalidates every API key |
 //! | `SAAS_API_KEY_CACHE_TTL_SECS` | `30` | how long a replica trusts an authenticated API key without asking the database (`0` disables); the most a revocation takes to reach other replicas |
 //! | `SAAS_WEBHOOK_DISPATCHER` | `true` | whether `serve` runs the webhook dispatcher |
-//! | `SAAS_WEBHOOK_WORKERS` | `4` | dispatch loops on PostgreSQL (SQLite: one claimer) |
-//! | `SAAS_WEBHOOK_BATCH_SIZE` | `64` | deliveries claimed and sent concurrently per loop round |
+//! | `SAAS_WEBHOOK_WORKERS` | `4` | with the batch size, deliveries in flight at most per process (`workers × batch`) |
+//! | `SAAS_WEBHOOK_BATCH_SIZE` | `64` | deliveries claimed at most at once |
+//! | `SAAS_WEBHOOK_ENDPOINT_CONCURRENCY` | `4` | deliveries of one endpoint in flight at once per process |
+//! | `SAAS_WEBHOOK_CIRCUIT_FAILURES` | `5` | consecutive timeouts or connection failures that open an endpoint's circuit |
+//! | `SAAS_WEBHOOK_CIRCUIT_OPEN_SECS` | `30` | how long a circuit stays open before a probe; doubles on each opening in a row |
+//! | `SAAS_WEBHOOK_CIRCUIT_OPEN_MAX_SECS` | `600` | the longest a circuit stays open before a probe |
 //! | `SAAS_WEBHOOK_LEASE_SECS` | `60` | how long a claimed delivery is held before another process may retry it |
 //! | `SAAS_WEBHOOK_TIMEOUT_MS` | `10000` | delivery request timeout |
 //! | `SAAS_WEBHOOK_CONNECT_TIMEOUT_MS` | `5000` | delivery connect timeout |

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tenant_service::webhooks::WebhookConfig;
 use tenant_service::webhooks::endpoints::UrlRules;
-use tenant_webhooks::delivery::{AddressPolicy, Cidr, ClientConfig};
+use tenant_webhooks::delivery::{AddressPolicy, Cidr, CircuitPolicy, ClientConfig};
 use tenant_webhooks::{DispatcherConfig, RetrySchedule};
 
 use super::error::SettingsError;
@@ -16,10 +16,14 @@ use super::error::SettingsError;
 pub struct WebhookSettings {
     /// Whether `serve` runs the dispatcher.
     pub dispatcher: bool,
-    /// Dispatch loops (PostgreSQL; SQLite uses one).
+    /// With `batch_size`: deliveries in flight at most (`workers × batch_size`).
     pub workers: usize,
-    /// Deliveries claimed and sent concurrently per round.
+    /// Deliveries claimed at most at once.
     pub batch_size: i64,
+    /// Deliveries in flight at once per endpoint (per dispatcher process).
+    pub endpoint_concurrency: usize,
+    /// When an endpoint's circuit opens, and for how long.
+    pub circuit: CircuitPolicy,
     /// Claim lease.
     pub lease: Duration,
     /// Whole-request timeout.
@@ -57,6 +61,8 @@ impl WebhookSettings {
         DispatcherConfig {
             workers: self.workers,
             batch_size: self.batch_size,
+            endpoint_concurrency: self.endpoint_concurrency,
+            circuit: self.circuit,
             lease: self.lease,
             schedule: self.schedule.clone(),
             failure_grace: self.failure_grace,
@@ -148,10 +154,21 @@ pub fn from_lookup(
             .map_err(|e| err("SAAS_WEBHOOK_ALLOWED_NETWORKS", e))?;
     let secs = Duration::from_secs;
     let ms = Duration::from_millis;
-    Ok(WebhookSettings {
+    let settings = WebhookSettings {
         dispatcher: flag(get, "SAAS_WEBHOOK_DISPATCHER", true)?,
         workers: num(get, "SAAS_WEBHOOK_WORKERS", 4, 1..=64)? as usize,
         batch_size: num(get, "SAAS_WEBHOOK_BATCH_SIZE", 64, 1..=1000)? as i64,
+        endpoint_concurrency: num(get, "SAAS_WEBHOOK_ENDPOINT_CONCURRENCY", 4, 1..=256)? as usize,
+        circuit: CircuitPolicy {
+            failures: num(get, "SAAS_WEBHOOK_CIRCUIT_FAILURES", 5, 1..=10_000)? as u32,
+            open_for: secs(num(get, "SAAS_WEBHOOK_CIRCUIT_OPEN_SECS", 30, 1..=86_400)?),
+            open_max: secs(num(
+                get,
+                "SAAS_WEBHOOK_CIRCUIT_OPEN_MAX_SECS",
+                600,
+                1..=86_400,
+            )?),
+        },
         lease: secs(num(get, "SAAS_WEBHOOK_LEASE_SECS", 60, 1..=3600)?),
         request_timeout: ms(num(get, "SAAS_WEBHOOK_TIMEOUT_MS", 10_000, 100..=120_000)?),
         connect_timeout: ms(num(
@@ -193,7 +210,14 @@ pub fn from_lookup(
             30 * 86_400,
             60..=3650 * 86_400,
         )?),
-    })
+    };
+    if settings.circuit.open_max < settings.circuit.open_for {
+        return Err(err(
+            "SAAS_WEBHOOK_CIRCUIT_OPEN_MAX_SECS",
+            "must not be shorter than SAAS_WEBHOOK_CIRCUIT_OPEN_SECS",
+        ));
+    }
+    Ok(settings)
 }
 
 #[cfg(test)]
@@ -214,6 +238,8 @@ mod tests {
         assert_eq!(s.schedule, RetrySchedule::default());
         assert_eq!(s.failure_grace, Duration::from_secs(432_000));
         assert!(s.allowed_networks.is_empty());
+        assert_eq!(s.endpoint_concurrency, 4);
+        assert_eq!(s.circuit, CircuitPolicy::default());
         let s = read(&[
             ("SAAS_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.1/32,10.0.0.0/8"),
             ("SAAS_WEBHOOK_RETRY_SCHEDULE", "0s,1s"),
@@ -226,6 +252,8 @@ mod tests {
             ("SAAS_WEBHOOK_RETRY_SCHEDULE", "soon"),
             ("SAAS_WEBHOOK_WORKERS", "0"),
             ("SAAS_WEBHOOK_REQUIRE_HTTPS", "maybe"),
+            ("SAAS_WEBHOOK_ENDPOINT_CONCURRENCY", "0"),
+            ("SAAS_WEBHOOK_CIRCUIT_OPEN_MAX_SECS", "5"),
         ] {
             assert_eq!(read(&[(var, value)]).unwrap_err().var, var);
         }

@@ -651,6 +651,24 @@ pub async fn delete_user(
     Ok(see_other(&scope.path("/users?notice=user_deleted")))
 }
 
+/// An endpoint's circuit and queue: the circuit as a badge, then what is in flight and waiting.
+fn delivery_state(q: &tenant_store::endpoint_circuits::EndpointQueue) -> Markup {
+    let tone = match q.circuit.as_str() {
+        "closed" => "good",
+        "half-open" => "warn",
+        _ => "bad",
+    };
+    html! {
+        (badge(tone, &format!("circuit {}", q.circuit)))
+        @if let Some(at) = &q.retry_at { " probed again " (when(at)) }
+        br;
+        span class="muted" {
+            (q.in_flight) " in flight, " (q.pending) " pending"
+            @if let Some(due) = &q.oldest_due_at { ", oldest due " (when(due)) }
+        }
+    }
+}
+
 /// `GET {base}/webhooks`.
 pub async fn webhooks(
     scope: TenantScope,
@@ -668,7 +686,7 @@ pub async fn webhooks(
                 (empty("No webhook endpoints."))
             } @else {
                 table {
-                    thead { tr { th { "URL" } th { "Events" } th { "State" } th { "Created" } } }
+                    thead { tr { th { "URL" } th { "Events" } th { "State" } th { "Delivery" } th { "Created" } } }
                     tbody {
                         @for e in &endpoints {
                             tr {
@@ -681,6 +699,7 @@ pub async fn webhooks(
                                     @if e.enabled { (badge("good", "enabled")) } @else { (badge("neutral", "disabled")) }
                                     @if let Some(r) = &e.disabled_reason { br; span class="muted" { (r) } }
                                 }
+                                td { @if let Some(q) = &e.queue { (delivery_state(q)) } }
                                 td { (when(&e.created_at)) }
                             }
                         }
@@ -785,6 +804,7 @@ pub async fn webhook(
                 @if endpoint.enabled { (badge("good", "enabled")) } @else { (badge("neutral", "disabled")) }
                 @if let Some(since) = &endpoint.failing_since { " failing since " (when(since)) }
             }
+            @if let Some(q) = &endpoint.queue { p { (delivery_state(q)) } }
             @if manage {
                 div class="actions" {
                     (button_form(&scope, &format!("{here}/test"), "Send a test event", "primary", None, &[]))

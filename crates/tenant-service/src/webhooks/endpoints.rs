@@ -152,22 +152,38 @@ impl WebhookPatch {
     }
 }
 
-/// A tenant's endpoints, oldest first (`NotFound("tenant")` for a missing tenant).
+/// A tenant's endpoints, oldest first, each with its delivery queue and circuit
+/// (`NotFound("tenant")` for a missing tenant).
 pub fn list_endpoints(
     conn: &mut AnyConnection,
     tenant_id: &TenantId,
 ) -> ServiceResult<Vec<Endpoint>> {
     require_tenant(conn, tenant_id)?;
-    Ok(store::list(conn, tenant_id)?)
+    let mut all = store::list(conn, tenant_id)?;
+    with_queue_states(conn, &mut all)?;
+    Ok(all)
 }
 
-/// One of a tenant's endpoints.
+/// One of a tenant's endpoints, with its delivery queue and circuit.
 pub fn find_endpoint(
     conn: &mut AnyConnection,
     tenant_id: &TenantId,
     id: Uuid,
 ) -> StoreResult<Endpoint> {
-    store::find(conn, tenant_id, id)
+    let mut one = [store::find(conn, tenant_id, id)?];
+    with_queue_states(conn, &mut one)?;
+    let [e] = one;
+    Ok(e)
+}
+
+/// Fills in the endpoints' delivery queue and circuit, now.
+fn with_queue_states(conn: &mut AnyConnection, endpoints: &mut [Endpoint]) -> StoreResult<()> {
+    let ids: Vec<String> = endpoints.iter().map(|e| e.id.to_string()).collect();
+    let mut states = tenant_store::deliveries::queue_states(conn, &ids, tenant_core::now())?;
+    for e in endpoints {
+        e.queue = states.remove(&e.id.to_string());
+    }
+    Ok(())
 }
 
 fn record(

@@ -2,7 +2,13 @@
 //! and decides what comes next (success, a retry by the schedule, or a dead letter).
 //!
 //! [`Dispatcher::dispatch_due`] is one deterministic round at a given time, which tests call
-//! directly; [`Dispatcher::run`] repeats rounds in the server, woken by new events and a poll.
+//! directly. [`Dispatcher::run`] is the server's continuous pipeline: up to
+//! `workers × batch_size` deliveries in flight, at most `endpoint_concurrency` of them per
+//! endpoint; a delivery that finishes frees its slot at once and the next claim fills it, so a
+//! slow or hanging endpoint holds only its own few slots and nobody waits for it. Claims are fair
+//! across endpoints (see `tenant_store::deliveries::claim`), and an endpoint that keeps timing out
+//! or refusing connections has its circuit opened (see [`super::circuit`]). Outcomes are recorded
+//! in batches by a separate task, so the database work does not hold up sending.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,11 +16,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Utc};
 use tenant_store::crypto::KeyRing;
-use tenant_store::deliveries::{self, AttemptRecord, Claimed, Next};
-use tenant_store::{Database, StoreError, webhooks};
-use tokio::sync::Notify;
+use tenant_store::deliveries::{self, AttemptRecord, ClaimLimits, Claimed, Next};
+use tenant_store::endpoint_circuits::{self, CircuitRow, OPEN};
+use tenant_store::{Database, StoreError, webhooks, write_transaction};
+use tokio::sync::{Notify, mpsc};
 use uuid::Uuid;
 
+use super::circuit::{self, CircuitPolicy, Holdings, Observation};
 use super::client::{ClientConfig, DeliveryClient, Response};
 use super::metrics::Metrics;
 use crate::{RetrySchedule, SigningSecret, signature_header};
@@ -25,13 +33,22 @@ const OUTAGE_BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// The attempt outcome of a delivery not sent because its endpoint's secret does not open.
 pub const OUTCOME_UNSIGNED: &str = "unsigned";
 
+/// The most outcomes recorded in one transaction.
+const RECORD_BATCH: usize = 512;
+
 /// Settings of the dispatcher.
 #[derive(Debug, Clone)]
 pub struct DispatcherConfig {
-    /// Dispatch loops run by [`Dispatcher::run`] (PostgreSQL; SQLite always uses one).
+    /// With `batch_size`, how many deliveries [`Dispatcher::run`] keeps in flight:
+    /// `workers × batch_size`.
     pub workers: usize,
-    /// Deliveries claimed per round, sent concurrently.
+    /// Deliveries claimed at most per claim (and per round of [`Dispatcher::dispatch_due`]).
     pub batch_size: i64,
+    /// Deliveries of one endpoint in flight at once in this process (and claimed at most per
+    /// claim).
+    pub endpoint_concurrency: usize,
+    /// When an endpoint's circuit opens, and for how long.
+    pub circuit: CircuitPolicy,
     /// How long a claim is held before another dispatcher may take the delivery.
     pub lease: Duration,
     /// When failed deliveries are retried.
@@ -90,6 +107,121 @@ struct Job {
     secrets: Vec<SigningSecret>,
 }
 
+/// Finished deliveries, decided, ready to record.
+#[derive(Clone)]
+struct Batch {
+    outcome: Outcome,
+    records: Vec<AttemptRecord>,
+    /// By endpoint: (any success, any `410`).
+    health: HashMap<String, (bool, bool)>,
+    /// What the attempts said about their endpoints, in the order they finished.
+    observations: Vec<(String, Observation)>,
+    now: DateTime<Utc>,
+}
+
+/// Applies a batch's observations to the endpoints' circuits; an endpoint whose circuit opens
+/// has its due deliveries moved to when it may be probed. Returns the circuits opened.
+fn update_circuits(
+    c: &mut tenant_store::AnyConnection,
+    observations: &[(String, Observation)],
+    policy: &CircuitPolicy,
+    now: DateTime<Utc>,
+) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+    if observations.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut endpoints: Vec<String> = observations.iter().map(|(e, _)| e.clone()).collect();
+    endpoints.sort_unstable();
+    endpoints.dedup();
+    let stored: HashMap<String, CircuitRow> = endpoint_circuits::load(c, &endpoints)?
+        .into_iter()
+        .map(|r| (r.endpoint_id.clone(), r))
+        .collect();
+    let mut opened = Vec::new();
+    for endpoint in endpoints {
+        let before = stored
+            .get(&endpoint)
+            .cloned()
+            .unwrap_or_else(|| CircuitRow::closed(&endpoint));
+        let mut row = before.clone();
+        let mut opened_until = None;
+        for (_, obs) in observations.iter().filter(|(e, _)| *e == endpoint) {
+            if let Some(until) = circuit::apply(&mut row, *obs, policy, now) {
+                opened_until = Some(until);
+            }
+        }
+        if row == before {
+            continue;
+        }
+        endpoint_circuits::save(c, &row, now)?;
+        match opened_until {
+            Some(until) if row.state == OPEN => {
+                let moved = deliveries::hold_back(c, &endpoint, until, now)?;
+                tracing::warn!(
+                    webhook.endpoint_id = %endpoint,
+                    failures = row.failures,
+                    deliveries.held_back = moved,
+                    retry_in_s = (until - now).num_seconds(),
+                    "webhook endpoint circuit opened: it keeps timing out or refusing connections"
+                );
+                opened.push((endpoint, until));
+            }
+            _ if before.state != row.state => tracing::info!(
+                webhook.endpoint_id = %endpoint,
+                circuit = %row.state,
+                "webhook endpoint circuit {}", row.state
+            ),
+            _ => {}
+        }
+    }
+    Ok(opened)
+}
+
+/// The claimed deliveries with their endpoints' signing secrets (opened once per endpoint).
+fn with_secrets(
+    c: &mut tenant_store::AnyConnection,
+    claimed: Vec<Claimed>,
+    now: DateTime<Utc>,
+    ring: &KeyRing,
+) -> Result<Vec<Job>, StoreError> {
+    let mut secrets: HashMap<String, Vec<SigningSecret>> = HashMap::new();
+    let mut jobs = Vec::with_capacity(claimed.len());
+    for d in claimed {
+        if !secrets.contains_key(&d.endpoint_id) {
+            let id = Uuid::parse_str(&d.endpoint_id).map_err(|e| StoreError::Corrupt {
+                table: "webhook_deliveries",
+                id: d.id.clone(),
+                reason: e.to_string(),
+            })?;
+            let parsed = match webhooks::signing_secrets(c, id, now, ring) {
+                Ok(found) => found
+                    .iter()
+                    .filter_map(|s| SigningSecret::parse(s.expose()).ok())
+                    .collect(),
+                // One endpoint whose secret does not open (its key is missing from the ring)
+                // must not stop everyone's deliveries: its own are not sent, and retried on
+                // schedule (see `send`).
+                Err(e @ StoreError::WebhookSecret { .. }) => {
+                    tracing::error!(
+                        webhook.endpoint_id = %id,
+                        error = %e,
+                        "cannot sign deliveries: the endpoint's secret does not open"
+                    );
+                    Vec::new()
+                }
+                Err(e) => return Err(e),
+            };
+            secrets.insert(d.endpoint_id.clone(), parsed);
+        }
+        let s = secrets.get(&d.endpoint_id).cloned().unwrap_or_default();
+        jobs.push(Job {
+            claimed: d,
+            secrets: s,
+        });
+    }
+    Ok(jobs)
+}
+
 impl Dispatcher {
     /// A dispatcher on `db` with a unique lease owner id; `ring` opens the endpoints' sealed
     /// signing secrets.
@@ -140,60 +272,60 @@ impl Dispatcher {
         .map_err(DispatchError::from)
     }
 
-    /// One round at `now`: claims due deliveries, sends them concurrently, records the outcomes.
-    pub async fn dispatch_due(&self, now: DateTime<Utc>) -> Result<Outcome, DispatchError> {
+    /// Claims up to `limit` due deliveries at `now` with their signing secrets: first the probe
+    /// of every circuit due for one, then fairly across endpoints (at most
+    /// `endpoint_concurrency` each), leaving the endpoints in `exclude` alone.
+    async fn claim_jobs(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        exclude: Vec<String>,
+    ) -> Result<Vec<Job>, DispatchError> {
         let owner = self.owner.clone();
         let lease = chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::MAX);
-        let limit = self.config.batch_size;
+        let per_endpoint = i64::try_from(self.config.endpoint_concurrency.max(1)).unwrap_or(1);
+        let failures = i32::try_from(self.config.circuit.failures.max(1)).unwrap_or(i32::MAX);
         let ring = Arc::clone(&self.ring);
-        let jobs = self
-            .blocking(move |c| {
-                let claimed = deliveries::claim(c, &owner, now, now + lease, limit)?;
-                let mut secrets: HashMap<String, Vec<SigningSecret>> = HashMap::new();
-                let mut jobs = Vec::with_capacity(claimed.len());
-                for d in claimed {
-                    if !secrets.contains_key(&d.endpoint_id) {
-                        let id =
-                            Uuid::parse_str(&d.endpoint_id).map_err(|e| StoreError::Corrupt {
-                                table: "webhook_deliveries",
-                                id: d.id.clone(),
-                                reason: e.to_string(),
-                            })?;
-                        let parsed = match webhooks::signing_secrets(c, id, now, &ring) {
-                            Ok(found) => found
-                                .iter()
-                                .filter_map(|s| SigningSecret::parse(s.expose()).ok())
-                                .collect(),
-                            // One endpoint whose secret does not open (its key is missing from
-                            // the ring) must not stop everyone's deliveries: its own are not
-                            // sent, and retried on schedule (see `send`).
-                            Err(e @ StoreError::WebhookSecret { .. }) => {
-                                tracing::error!(
-                                    webhook.endpoint_id = %id,
-                                    error = %e,
-                                    "cannot sign deliveries: the endpoint's secret does not open"
-                                );
-                                Vec::new()
-                            }
-                            Err(e) => return Err(e),
-                        };
-                        secrets.insert(d.endpoint_id.clone(), parsed);
-                    }
-                    let s = secrets.get(&d.endpoint_id).cloned().unwrap_or_default();
-                    jobs.push(Job {
-                        claimed: d,
-                        secrets: s,
-                    });
+        self.blocking(move |c| {
+            let mut claimed = Vec::new();
+            for endpoint in endpoint_circuits::take_probes(c, &owner, now, now + lease)? {
+                match deliveries::claim_probe(c, &owner, &endpoint, now, now + lease)? {
+                    Some(d) => claimed.push(d),
+                    None => endpoint_circuits::close_without_probe(
+                        c,
+                        &owner,
+                        &endpoint,
+                        failures - 1,
+                        now,
+                    )?,
                 }
-                Ok(jobs)
-            })
-            .await?;
-        let mut outcome = Outcome {
-            claimed: jobs.len(),
-            ..Outcome::default()
-        };
+            }
+            let rest = limit.saturating_sub(claimed.len());
+            if rest > 0 {
+                claimed.extend(deliveries::claim(
+                    c,
+                    &owner,
+                    now,
+                    now + lease,
+                    ClaimLimits {
+                        limit: i64::try_from(rest).unwrap_or(i64::MAX),
+                        per_endpoint,
+                        exclude: &exclude,
+                    },
+                )?);
+            }
+            with_secrets(c, claimed, now, &ring)
+        })
+        .await
+    }
+
+    /// One round at `now`: claims due deliveries (fairly, see [`Self::claim_jobs`]), sends them
+    /// concurrently, records the outcomes and the endpoints' circuits.
+    pub async fn dispatch_due(&self, now: DateTime<Utc>) -> Result<Outcome, DispatchError> {
+        let limit = usize::try_from(self.config.batch_size.max(1)).unwrap_or(1);
+        let jobs = self.claim_jobs(now, limit, Vec::new()).await?;
         if jobs.is_empty() {
-            return Ok(outcome);
+            return Ok(Outcome::default());
         }
         let mut tasks = tokio::task::JoinSet::new();
         for job in jobs {
@@ -203,10 +335,29 @@ impl Dispatcher {
                 (job.claimed, response)
             });
         }
-        let mut records = Vec::with_capacity(outcome.claimed);
-        let mut health: HashMap<String, (bool, bool)> = HashMap::new();
+        let mut done = Vec::with_capacity(tasks.len());
         while let Some(joined) = tasks.join_next().await {
-            let (claimed, response) = joined.map_err(|e| DispatchError::Task(e.to_string()))?;
+            done.push(joined.map_err(|e| DispatchError::Task(e.to_string()))?);
+        }
+        let batch = self.prepare(done, now);
+        let outcome = batch.outcome;
+        self.persist(batch).await?;
+        Ok(outcome)
+    }
+
+    /// Decides what follows each finished delivery and counts it in the metrics.
+    fn prepare(&self, done: Vec<(Claimed, Option<Response>)>, now: DateTime<Utc>) -> Batch {
+        let mut batch = Batch {
+            outcome: Outcome {
+                claimed: done.len(),
+                ..Outcome::default()
+            },
+            records: Vec::with_capacity(done.len()),
+            health: HashMap::new(),
+            observations: Vec::new(),
+            now,
+        };
+        for (claimed, response) in done {
             let record = self.decide(&claimed, response.as_ref(), now);
             let sent = response
                 .as_ref()
@@ -214,9 +365,12 @@ impl Dispatcher {
                 .map(|r| r.latency);
             self.metrics.record(record.outcome, record.next, sent);
             match record.next {
-                Next::Succeeded => outcome.succeeded += 1,
-                Next::RetryAt(_) => outcome.retried += 1,
-                Next::Failed => outcome.failed += 1,
+                Next::Succeeded => batch.outcome.succeeded += 1,
+                Next::RetryAt(_) => batch.outcome.retried += 1,
+                Next::Failed => batch.outcome.failed += 1,
+            }
+            if let Some(obs) = response.as_ref().and_then(|r| Observation::of(r.outcome)) {
+                batch.observations.push((claimed.endpoint_id.clone(), obs));
             }
             // Only what the endpoint answered counts towards its health.
             if response
@@ -225,28 +379,40 @@ impl Dispatcher {
             {
                 let gone = record.status_code == Some(410);
                 let ok = matches!(record.next, Next::Succeeded);
-                let entry = health
+                let entry = batch
+                    .health
                     .entry(claimed.endpoint_id.clone())
                     .or_insert((ok, gone));
                 entry.0 |= ok;
                 entry.1 |= gone;
             }
-            records.push(record);
+            batch.records.push(record);
         }
+        batch
+    }
+
+    /// Records a batch: the attempts and outcomes, then the endpoints' circuits and health.
+    /// Returns the circuits it opened, with when they may be probed.
+    async fn persist(&self, batch: Batch) -> Result<Vec<(String, DateTime<Utc>)>, DispatchError> {
         let owner = self.owner.clone();
         let grace =
             chrono::Duration::from_std(self.config.failure_grace).unwrap_or(chrono::Duration::MAX);
+        let policy = self.config.circuit;
+        // One transaction, so a batch tried again after a failure is never half recorded.
         self.blocking(move |c| {
-            deliveries::complete(c, &owner, &records)?;
-            for (endpoint, (ok, gone)) in health {
-                if let Ok(id) = Uuid::parse_str(&endpoint) {
-                    webhooks::record_health(c, id, ok, gone, grace, now)?;
+            let now = batch.now;
+            write_transaction(c, |c| {
+                deliveries::complete(c, &owner, &batch.records)?;
+                let opened = update_circuits(c, &batch.observations, &policy, now)?;
+                for (endpoint, (ok, gone)) in &batch.health {
+                    if let Ok(id) = Uuid::parse_str(endpoint) {
+                        webhooks::record_health(c, id, *ok, *gone, grace, now)?;
+                    }
                 }
-            }
-            Ok(())
+                Ok(opened)
+            })
         })
-        .await?;
-        Ok(outcome)
+        .await
     }
 
     /// What follows an attempt (`None`: the endpoint was disabled, nothing was sent).
@@ -311,49 +477,180 @@ impl Dispatcher {
         }
     }
 
-    /// Runs dispatch loops forever (the server aborts them on shutdown; a lease left behind
-    /// expires and the delivery is retried).
+    /// Runs the dispatcher forever (the server aborts it on shutdown; a lease left behind
+    /// expires and the delivery is retried): the claiming and sending pipeline, the recorder of
+    /// outcomes, and the metrics log.
     pub async fn run(self: Arc<Self>) {
-        let workers = if self.db.backend() == "sqlite" {
-            1
-        } else {
-            self.config.workers.max(1)
-        };
+        let batch = usize::try_from(self.config.batch_size.max(1)).unwrap_or(1);
+        let max_in_flight = self.config.workers.max(1).saturating_mul(batch);
         tracing::info!(
             dispatcher.owner = %self.owner,
-            workers,
-            batch = self.config.batch_size,
+            max_in_flight,
+            endpoint_concurrency = self.config.endpoint_concurrency,
+            batch,
             "webhook dispatcher started"
         );
-        let mut loops = tokio::task::JoinSet::new();
-        for _ in 0..workers {
-            loops.spawn(self.clone().worker());
-        }
-        loops.spawn(self.clone().report_metrics());
-        while loops.join_next().await.is_some() {}
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let (opened_tx, opened_rx) = mpsc::unbounded_channel();
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(self.clone().recorder(done_rx, opened_tx));
+        tasks.spawn(self.clone().pipeline(max_in_flight, done_tx, opened_rx));
+        tasks.spawn(self.clone().report_metrics());
+        while tasks.join_next().await.is_some() {}
     }
 
-    /// While the database is away (or read-only, or full) rounds fail at once; the loop then
-    /// waits twice as long after each, up to [`OUTAGE_BACKOFF_MAX`] (a new event wakes it
-    /// sooner), and logs nothing: the store logs the outage once.
-    async fn worker(self: Arc<Self>) {
+    /// Claims and sends continuously. It claims whenever there is room (at start, after a
+    /// delivery finishes, when woken by a new event, and every poll interval), never for an
+    /// endpoint already holding its cap; each claimed delivery starts as soon as its endpoint
+    /// has a slot. While the database is away (or read-only, or full) claims fail at once; the
+    /// poll then waits twice as long after each, up to [`OUTAGE_BACKOFF_MAX`] (a new event wakes
+    /// it sooner), and logs nothing: the store logs the outage once.
+    async fn pipeline(
+        self: Arc<Self>,
+        max_in_flight: usize,
+        done: mpsc::UnboundedSender<(Claimed, Option<Response>)>,
+        mut opened: mpsc::UnboundedReceiver<Vec<(String, DateTime<Utc>)>>,
+    ) {
+        let batch = usize::try_from(self.config.batch_size.max(1)).unwrap_or(1);
+        let mut held: Holdings<Job> = Holdings::new(self.config.endpoint_concurrency);
+        let mut sends: tokio::task::JoinSet<(Claimed, Option<Response>)> =
+            tokio::task::JoinSet::new();
         let mut wait = self.config.poll_interval;
+        let mut claim = true;
         loop {
-            match self.dispatch_due(Utc::now()).await {
-                Ok(o) if o.claimed > 0 => {
-                    wait = self.config.poll_interval;
-                    continue;
+            if claim {
+                claim = false;
+                let room = max_in_flight.saturating_sub(held.total());
+                if room > 0 {
+                    match self
+                        .claim_jobs(Utc::now(), room.min(batch), held.full())
+                        .await
+                    {
+                        Ok(jobs) => {
+                            wait = self.config.poll_interval;
+                            // A full claim may have left more behind: claim again at once.
+                            claim = jobs.len() == room.min(batch);
+                            for job in jobs {
+                                let endpoint = job.claimed.endpoint_id.clone();
+                                held.push(&endpoint, job);
+                            }
+                        }
+                        Err(DispatchError::Store(e)) if e.fault().is_some() => {
+                            tracing::debug!(error = %e, "webhook claim skipped");
+                            wait =
+                                (wait * 2).min(OUTAGE_BACKOFF_MAX.max(self.config.poll_interval));
+                        }
+                        Err(e) => tracing::warn!(error = %e, "webhook claim failed"),
+                    }
                 }
-                Ok(_) => wait = self.config.poll_interval,
-                Err(DispatchError::Store(e)) if e.fault().is_some() => {
-                    tracing::debug!(error = %e, "webhook dispatch round skipped");
-                    wait = (wait * 2).min(OUTAGE_BACKOFF_MAX.max(self.config.poll_interval));
-                }
-                Err(e) => tracing::warn!(error = %e, "webhook dispatch round failed"),
+            }
+            for job in held.ready() {
+                let client = self.client.clone();
+                sends.spawn(async move {
+                    let response = send(&client, &job).await;
+                    (job.claimed, response)
+                });
+            }
+            if claim {
+                continue;
             }
             tokio::select! {
-                () = self.wake.notified() => {}
-                () = tokio::time::sleep(wait) => {}
+                Some(joined) = sends.join_next(), if !sends.is_empty() => {
+                    let mut finished = vec![joined];
+                    while let Some(more) = sends.try_join_next() {
+                        finished.push(more);
+                    }
+                    for joined in finished {
+                        match joined {
+                            Ok((claimed, response)) => {
+                                held.finished(&claimed.endpoint_id);
+                                let _ = done.send((claimed, response));
+                            }
+                            // A send never panics; if one did, its lease expires and the
+                            // delivery is retried.
+                            Err(e) => tracing::error!(error = %e, "webhook send task failed"),
+                        }
+                    }
+                    claim = true;
+                }
+                Some(circuits) = opened.recv() => {
+                    self.release_queued(&mut held, circuits).await;
+                }
+                () = self.wake.notified() => claim = true,
+                () = tokio::time::sleep(wait) => claim = true,
+            }
+        }
+    }
+
+    /// The circuits of some endpoints opened: what this process claimed of theirs but has not
+    /// sent yet goes back to the queue, due when the circuit may be probed.
+    async fn release_queued(
+        &self,
+        held: &mut Holdings<Job>,
+        circuits: Vec<(String, DateTime<Utc>)>,
+    ) {
+        for (endpoint, until) in circuits {
+            let ids: Vec<String> = held
+                .unqueue(&endpoint)
+                .into_iter()
+                .map(|j| j.claimed.id)
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let owner = self.owner.clone();
+            let released = self
+                .blocking(move |c| deliveries::release(c, &owner, &ids, until))
+                .await;
+            // Not released: the lease expires and they are claimed again (then held back by
+            // the open circuit).
+            if let Err(e) = released {
+                tracing::debug!(error = %e, "claimed deliveries not released");
+            }
+        }
+    }
+
+    /// Records finished deliveries in batches (whatever finished while the previous batch was
+    /// written). A batch the database refuses is tried again with backoff for as long as the
+    /// lease lasts; after that the deliveries are claimed and sent again (at-least-once).
+    async fn recorder(
+        self: Arc<Self>,
+        mut done: mpsc::UnboundedReceiver<(Claimed, Option<Response>)>,
+        opened: mpsc::UnboundedSender<Vec<(String, DateTime<Utc>)>>,
+    ) {
+        while let Some(first) = done.recv().await {
+            let mut finished = vec![first];
+            while finished.len() < RECORD_BATCH {
+                match done.try_recv() {
+                    Ok(more) => finished.push(more),
+                    Err(_) => break,
+                }
+            }
+            let batch = self.prepare(finished, Utc::now());
+            let give_up = Instant::now() + self.config.lease;
+            let mut wait = self.config.poll_interval;
+            loop {
+                match self.persist(batch.clone()).await {
+                    Ok(circuits) => {
+                        if !circuits.is_empty() {
+                            let _ = opened.send(circuits);
+                        }
+                        break;
+                    }
+                    Err(e) if Instant::now() < give_up => {
+                        tracing::debug!(error = %e, "webhook outcomes not recorded yet; retrying");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(OUTAGE_BACKOFF_MAX);
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            error = %e,
+                            deliveries = batch.records.len(),
+                            "webhook outcomes not recorded; the deliveries will be sent again"
+                        );
+                        break;
+                    }
+                }
             }
         }
     }
@@ -378,6 +675,8 @@ impl Dispatcher {
                     webhooks.queue_pending = d.pending,
                     webhooks.queue_due = d.due,
                     webhooks.dead_letters = d.failed,
+                    webhooks.queue_oldest_due_age_s = d.oldest_due_age_secs,
+                    webhooks.circuits_open = d.circuits_open,
                     interval_s = last.elapsed().as_secs(),
                     "webhook metrics"
                 ),

@@ -1,0 +1,301 @@
+//! Per-endpoint isolation: the circuit's transitions, and what one dispatcher process holds of
+//! each endpoint (in flight and claimed-not-yet-sent, never more than the per-endpoint cap).
+//!
+//! The circuit counts consecutive timeouts and connection failures of an endpoint. At
+//! [`CircuitPolicy::failures`] it opens: the endpoint's due deliveries wait (no attempt counted)
+//! until a backoff passes, [`CircuitPolicy::open_for`] doubling on each opening in a row up to
+//! [`CircuitPolicy::open_max`]. Then it is half-open: one delivery probes it (one claimer takes
+//! the probe, see `tenant_store::endpoint_circuits::take_probes`). Any answer (a 2xx or not: the
+//! endpoint is there) closes it; another failure opens it again for longer. The state is stored,
+//! so every dispatcher process and the API see it.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tenant_store::endpoint_circuits::{CLOSED, CircuitRow, HALF_OPEN, OPEN};
+
+/// When circuits open and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CircuitPolicy {
+    /// Consecutive timeouts or connection failures that open the circuit.
+    pub failures: u32,
+    /// How long the first opening lasts; it doubles on each opening in a row.
+    pub open_for: Duration,
+    /// The longest an opening lasts.
+    pub open_max: Duration,
+}
+
+impl Default for CircuitPolicy {
+    fn default() -> Self {
+        Self {
+            failures: 5,
+            open_for: Duration::from_secs(30),
+            open_max: Duration::from_secs(600),
+        }
+    }
+}
+
+impl CircuitPolicy {
+    /// How long the `opens`-th opening in a row lasts.
+    pub fn backoff(&self, opens: i32) -> Duration {
+        let exp = u32::try_from(opens.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+        self.open_for
+            .checked_mul(1u32 << exp)
+            .unwrap_or(self.open_max)
+            .min(self.open_max)
+    }
+}
+
+/// What an attempt says about an endpoint's health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observation {
+    /// It answered (any status).
+    Answered,
+    /// It timed out or could not be connected to.
+    Failed,
+}
+
+impl Observation {
+    /// The observation of an attempt's outcome; `None` for outcomes that say nothing about the
+    /// endpoint (refused by the SSRF guard, not signed, endpoint disabled).
+    pub fn of(outcome: &str) -> Option<Self> {
+        match outcome {
+            "success" | "http_error" => Some(Self::Answered),
+            "timeout" | "connect_error" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// Applies one observation at `now`; returns `Some(retry_at)` when it opened the circuit.
+pub fn apply(
+    row: &mut CircuitRow,
+    obs: Observation,
+    policy: &CircuitPolicy,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    match obs {
+        Observation::Answered => {
+            row.state = CLOSED.to_owned();
+            row.failures = 0;
+            row.opens = 0;
+            row.retry_at = None;
+            row.probe_owner = None;
+            None
+        }
+        Observation::Failed => {
+            row.failures = row.failures.saturating_add(1);
+            let threshold = i32::try_from(policy.failures.max(1)).unwrap_or(i32::MAX);
+            let opens =
+                row.state == HALF_OPEN || (row.state == CLOSED && row.failures >= threshold);
+            if !opens {
+                return None;
+            }
+            row.opens = row.opens.saturating_add(1);
+            let until = now
+                + chrono::Duration::from_std(policy.backoff(row.opens))
+                    .unwrap_or(chrono::Duration::MAX);
+            row.state = OPEN.to_owned();
+            row.retry_at = Some(until.naive_utc());
+            row.probe_owner = None;
+            Some(until)
+        }
+    }
+}
+
+/// What this process holds of one endpoint.
+#[derive(Debug)]
+pub(crate) struct Held<J> {
+    /// Being sent.
+    pub in_flight: usize,
+    /// Claimed, waiting for a slot under the cap.
+    pub queue: VecDeque<J>,
+}
+
+impl<J> Default for Held<J> {
+    fn default() -> Self {
+        Self {
+            in_flight: 0,
+            queue: VecDeque::new(),
+        }
+    }
+}
+
+/// What this process holds, by endpoint: at most `cap` in flight per endpoint, and claims are
+/// not made for an endpoint holding `cap` or more, so it never holds more than `2 × cap - 1`
+/// (the wait of a queued delivery is bounded by two request timeouts, well within a lease).
+#[derive(Debug)]
+pub(crate) struct Holdings<J> {
+    cap: usize,
+    by_endpoint: HashMap<String, Held<J>>,
+    queued: usize,
+    in_flight: usize,
+}
+
+impl<J> Holdings<J> {
+    pub fn new(cap: usize) -> Self {
+        Self {
+            cap: cap.max(1),
+            by_endpoint: HashMap::new(),
+            queued: 0,
+            in_flight: 0,
+        }
+    }
+
+    /// Deliveries held in all (in flight and queued).
+    pub fn total(&self) -> usize {
+        self.queued + self.in_flight
+    }
+
+    /// Endpoints a claim must leave alone: they hold their cap already.
+    pub fn full(&self) -> Vec<String> {
+        self.by_endpoint
+            .iter()
+            .filter(|(_, h)| h.in_flight + h.queue.len() >= self.cap)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Queues a claimed delivery.
+    pub fn push(&mut self, endpoint: &str, job: J) {
+        self.by_endpoint
+            .entry(endpoint.to_owned())
+            .or_default()
+            .queue
+            .push_back(job);
+        self.queued += 1;
+    }
+
+    /// Takes every queued delivery that has a slot under its endpoint's cap, marking it in
+    /// flight.
+    pub fn ready(&mut self) -> Vec<J> {
+        let mut out = Vec::new();
+        for held in self.by_endpoint.values_mut() {
+            while held.in_flight < self.cap {
+                let Some(job) = held.queue.pop_front() else {
+                    break;
+                };
+                held.in_flight += 1;
+                out.push(job);
+            }
+        }
+        self.queued -= out.len();
+        self.in_flight += out.len();
+        out
+    }
+
+    /// One delivery of `endpoint` finished.
+    pub fn finished(&mut self, endpoint: &str) {
+        if let Some(held) = self.by_endpoint.get_mut(endpoint) {
+            held.in_flight = held.in_flight.saturating_sub(1);
+            self.in_flight = self.in_flight.saturating_sub(1);
+            if held.in_flight == 0 && held.queue.is_empty() {
+                self.by_endpoint.remove(endpoint);
+            }
+        }
+    }
+
+    /// Takes back the queued (not yet sent) deliveries of `endpoint`.
+    pub fn unqueue(&mut self, endpoint: &str) -> Vec<J> {
+        let Some(held) = self.by_endpoint.get_mut(endpoint) else {
+            return Vec::new();
+        };
+        let out: Vec<J> = held.queue.drain(..).collect();
+        self.queued -= out.len();
+        if held.in_flight == 0 {
+            self.by_endpoint.remove(endpoint);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap()
+    }
+
+    #[test]
+    fn opens_after_consecutive_failures_and_an_answer_closes_it() {
+        let policy = CircuitPolicy {
+            failures: 3,
+            open_for: Duration::from_secs(10),
+            open_max: Duration::from_secs(25),
+        };
+        let mut row = CircuitRow::closed("e");
+        assert_eq!(apply(&mut row, Observation::Failed, &policy, at(0)), None);
+        assert_eq!(apply(&mut row, Observation::Failed, &policy, at(0)), None);
+        // An answer in between starts the count again.
+        assert_eq!(apply(&mut row, Observation::Answered, &policy, at(0)), None);
+        assert_eq!(row.failures, 0);
+        for _ in 0..2 {
+            assert_eq!(apply(&mut row, Observation::Failed, &policy, at(0)), None);
+        }
+        assert_eq!(
+            apply(&mut row, Observation::Failed, &policy, at(0)),
+            Some(at(10))
+        );
+        assert_eq!(row.state, OPEN);
+        // Stragglers failing while open do not push the probe further out.
+        assert_eq!(apply(&mut row, Observation::Failed, &policy, at(1)), None);
+        // A failed probe opens it again, for twice as long, then capped.
+        row.state = HALF_OPEN.to_owned();
+        assert_eq!(
+            apply(&mut row, Observation::Failed, &policy, at(20)),
+            Some(at(40))
+        );
+        row.state = HALF_OPEN.to_owned();
+        assert_eq!(
+            apply(&mut row, Observation::Failed, &policy, at(50)),
+            Some(at(75))
+        );
+        // An answer to the probe closes it and forgets the openings.
+        row.state = HALF_OPEN.to_owned();
+        assert_eq!(
+            apply(&mut row, Observation::Answered, &policy, at(80)),
+            None
+        );
+        assert_eq!(
+            (row.state.as_str(), row.opens, row.retry_at),
+            (CLOSED, 0, None)
+        );
+    }
+
+    #[test]
+    fn outcomes_that_say_nothing_about_the_endpoint_are_not_counted() {
+        assert_eq!(Observation::of("success"), Some(Observation::Answered));
+        assert_eq!(Observation::of("http_error"), Some(Observation::Answered));
+        assert_eq!(Observation::of("timeout"), Some(Observation::Failed));
+        assert_eq!(Observation::of("connect_error"), Some(Observation::Failed));
+        assert_eq!(Observation::of("refused"), None);
+        assert_eq!(Observation::of("unsigned"), None);
+    }
+
+    #[test]
+    fn holdings_keep_each_endpoint_under_its_cap() {
+        let mut h: Holdings<u32> = Holdings::new(2);
+        for i in 0..3 {
+            h.push("a", i);
+        }
+        h.push("b", 10);
+        let mut ready = h.ready();
+        ready.sort_unstable();
+        assert_eq!(ready, vec![0, 1, 10]);
+        assert_eq!(h.total(), 4);
+        let mut full = h.full();
+        full.sort();
+        assert_eq!(full, vec!["a".to_owned()]);
+        h.finished("a");
+        assert_eq!(h.ready(), vec![2]);
+        h.push("a", 3);
+        assert_eq!(h.unqueue("a"), vec![3]);
+        h.finished("a");
+        h.finished("a");
+        h.finished("b");
+        assert_eq!(h.total(), 0);
+        assert!(h.full().is_empty());
+    }
+}

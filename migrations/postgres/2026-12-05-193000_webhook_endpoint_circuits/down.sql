@@ -1,0 +1,3 @@
+DROP INDEX webhook_deliveries_status_endpoint_id_next_attempt_at_idx;
+DROP INDEX webhook_endpoint_circuits_state_retry_at_idx;
+DROP TABLE webhook_endpoint_circuits;
