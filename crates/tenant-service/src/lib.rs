@@ -27,12 +27,15 @@ pub mod events;
 pub mod gateway_config;
 pub mod group_commit;
 pub mod identity;
+pub mod plans;
 pub mod principal;
+pub mod rate_limit;
 pub mod sealing;
 pub mod tenant_cache;
 pub mod tenant_scope;
 pub mod tenants;
 pub mod tokens;
+pub mod usage;
 pub mod webhooks;
 
 pub use control_plane::ControlPlane;

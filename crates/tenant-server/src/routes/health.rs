@@ -4,6 +4,8 @@ use actix_web::{HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use tenant_service::rate_limit::{RedisState, Store};
+
 use crate::http::error::QuietFault;
 use crate::state::AppState;
 
@@ -15,6 +17,34 @@ pub struct StatusResponse {
     /// The database backend (`/ready` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
+    /// Where the rate-limit state lives (`/ready` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limits: Option<RateLimitStatus>,
+}
+
+/// The rate limiter's state in `/ready`: Redis being away does not make the process unready
+/// (it limits on its own meanwhile), but it is reported here.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RateLimitStatus {
+    /// `off`, `memory` or `redis`.
+    pub store: String,
+    /// With Redis: `ok`, or `unreachable` (limits are per process until it is back).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<String>,
+}
+
+fn rate_limit_status(state: &AppState) -> RateLimitStatus {
+    let (store, redis) = match state.control.rate_limit_store() {
+        Store::Off => ("off", None),
+        Store::Memory => ("memory", None),
+        Store::Redis(RedisState::Reachable) => ("redis", Some("ok")),
+        Store::Redis(RedisState::Unreachable) => ("redis", Some("unreachable")),
+    };
+    RateLimitStatus {
+        store: store.into(),
+        redis: redis.map(str::to_owned),
+    }
 }
 
 /// The process is up.
@@ -24,6 +54,7 @@ pub async fn health() -> HttpResponse {
     HttpResponse::Ok().json(StatusResponse {
         status: "ok".into(),
         database: None,
+        rate_limits: None,
     })
 }
 
@@ -42,6 +73,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
         HttpResponse::Ok().json(StatusResponse {
             status: "ok".into(),
             database: Some(backend),
+            rate_limits: Some(rate_limit_status(&state)),
         })
     } else {
         // Not logged, nor in the access log: the store says once when the database goes away
@@ -52,6 +84,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
             .json(StatusResponse {
                 status: "unavailable".into(),
                 database: Some(backend),
+                rate_limits: Some(rate_limit_status(&state)),
             })
     }
 }

@@ -140,7 +140,13 @@ impl ControlPlane {
             .map_err(OpenError::ApiKeySecret)?;
         let hasher = ApiKeyHasher::new(&secret);
         let identity = Identity::build(&options.identity, &deployment)?;
-        let writes = WritePaths::start(&db, &options.writes, hasher.clone())?;
+        let limits = super::LimitParts::default();
+        let writes = WritePaths::start(
+            &db,
+            &options.writes,
+            hasher.clone(),
+            Arc::clone(&limits.plans),
+        )?;
         Ok(Self::from_parts(Parts {
             db,
             keys,
@@ -158,6 +164,7 @@ impl ControlPlane {
                 wake: Arc::default(),
             }),
             writes,
+            limits,
         }))
     }
 }

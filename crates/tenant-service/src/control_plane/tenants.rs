@@ -72,8 +72,24 @@ impl ControlPlane {
         patch: TenantPatch,
     ) -> ServiceResult<Tenant> {
         let update = patch.check(by)?;
+        let plan_changed = update.plan.is_some();
+        let plans = Arc::clone(&self.limits.plans);
         let result = self
-            .run(move |c| Ok(tenants::update_tenant(c, &ctx, &id, update)?))
+            .run(move |c| {
+                let tenant = tenants::update_tenant(c, &ctx, &id, update)?;
+                if plan_changed {
+                    // New limits: this month's quota is judged again.
+                    let now = tenant_core::now();
+                    tenant_store::usage::clear_exceeded(
+                        c,
+                        &id,
+                        &tenant_store::usage::period_of(now),
+                    )?;
+                    plans.cache.forget(&id);
+                    crate::usage::check_quotas(c, &plans, &[id], now)?;
+                }
+                Ok(tenant)
+            })
             .await;
         self.tenant_cache.invalidate(&id);
         result
@@ -100,8 +116,15 @@ impl ControlPlane {
         new: NewChannel,
     ) -> ServiceResult<Channel> {
         let keys = Arc::clone(&self.keys);
-        self.run(move |c| Ok(channels::create_channel(c, &ctx, &tenant_id, new, &keys)?))
-            .await
+        let plans = Arc::clone(&self.limits.plans);
+        self.run(move |c| {
+            tenant_store::write_transaction(c, |c| {
+                crate::tenant_scope::require_tenant(c, &tenant_id)?;
+                crate::usage::require_room(c, &plans, &tenant_id, crate::usage::Counted::Channels)?;
+                Ok(channels::create_channel(c, &ctx, &tenant_id, new, &keys)?)
+            })
+        })
+        .await
     }
 
     /// A tenant's channels, in kind order.

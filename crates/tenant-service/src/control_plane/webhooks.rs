@@ -56,8 +56,20 @@ impl ControlPlane {
     ) -> ServiceResult<(Endpoint, Secret)> {
         let new = new.check(&self.webhooks.rules)?;
         let ring = Arc::clone(&self.keys);
-        self.run(move |c| Ok(endpoints::create_endpoint(c, &ctx, &tenant_id, new, &ring)?))
-            .await
+        let plans = Arc::clone(&self.limits.plans);
+        self.run(move |c| {
+            tenant_store::write_transaction(c, |c| {
+                crate::tenant_scope::require_tenant(c, &tenant_id)?;
+                crate::usage::require_room(
+                    c,
+                    &plans,
+                    &tenant_id,
+                    crate::usage::Counted::WebhookEndpoints,
+                )?;
+                Ok(endpoints::create_endpoint(c, &ctx, &tenant_id, new, &ring)?)
+            })
+        })
+        .await
     }
 
     /// A tenant's endpoints, oldest first.
