@@ -31,6 +31,14 @@ pub struct TestApp {
 
 static TRACING: Once = Once::new();
 
+/// Every plan with request limits no test reaches (the other limits stay the built-in ones).
+pub const GENEROUS_PLANS: &str = r#"{
+    "free": {"requestsPerMinutePerKey": 1000000, "requestsPerMinutePerTenant": 1000000, "requestBurst": 100000},
+    "starter": {"requestsPerMinutePerKey": 1000000, "requestsPerMinutePerTenant": 1000000, "requestBurst": 100000},
+    "pro": {"requestsPerMinutePerKey": 1000000, "requestsPerMinutePerTenant": 1000000, "requestBurst": 100000},
+    "enterprise": {"requestsPerMinutePerKey": 1000000, "requestsPerMinutePerTenant": 1000000, "requestBurst": 100000}
+}"#;
+
 /// Settings for a test server on `db`: port 0, random operator and gateway tokens.
 pub fn test_settings(db: &TestDb) -> Settings {
     let mut settings = Settings::from_lookup(|_| None).unwrap();
@@ -58,6 +66,14 @@ pub fn test_settings(db: &TestDb) -> Settings {
     settings.encryption_keys = Some(crate::test_keys());
     // Every request logged, so the leak tests see every access line.
     settings.access_log.mode = tenant_server::http::request_log::AccessLog::All;
+    // Rate limits on (every answer goes through them), but far above what a test asks for:
+    // the suite makes hundreds of requests per tenant and login address in a second. The
+    // limits tests set their own.
+    settings.limits.plans = tenant_service::plans::PlanCatalog::from_json(GENEROUS_PLANS).unwrap();
+    settings.limits.login_quota = tenant_service::rate_limit::Quota {
+        per_minute: 1_000_000,
+        burst: 100_000,
+    };
     settings
 }
 

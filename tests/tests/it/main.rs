@@ -24,6 +24,8 @@ mod faults;
 mod gateway_bridge;
 mod group_commit;
 mod leaks;
+mod limits;
+mod limits_processes;
 mod migrations;
 mod restart;
 mod store_batches;

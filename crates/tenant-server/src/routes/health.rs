@@ -18,7 +18,7 @@ pub struct StatusResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
     /// Where the rate-limit state lives (`/ready` only).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "rateLimits", skip_serializing_if = "Option::is_none")]
     pub rate_limits: Option<RateLimitStatus>,
 }
 

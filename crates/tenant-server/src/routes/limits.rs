@@ -50,16 +50,22 @@ impl From<Limits> for LimitsBody {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OverridesBody {
     /// Channels the tenant may have.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_channels: Option<i64>,
     /// Webhook endpoints the tenant may have.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_webhook_endpoints: Option<i64>,
     /// Messages per calendar month.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub messages_per_month: Option<i64>,
     /// API requests per minute with one API key.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub requests_per_minute_per_key: Option<i64>,
     /// API requests per minute with all of the tenant's credentials.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub requests_per_minute_per_tenant: Option<i64>,
     /// Requests accepted at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub request_burst: Option<i64>,
 }
 
@@ -125,7 +131,8 @@ pub struct TenantLimitsResponse {
 }
 
 impl TenantLimitsResponse {
-    fn new(tenant_id: String, l: &TenantLimits) -> Self {
+    /// The answer for `tenant_id`'s limits.
+    pub fn new(tenant_id: String, l: &TenantLimits) -> Self {
         Self {
             tenant_id,
             plan: l.plan.as_str().to_owned(),

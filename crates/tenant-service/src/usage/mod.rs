@@ -27,9 +27,9 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::plans::{Plans, TenantLimits, ValidLimitsChange};
 
 /// The event a tenant's endpoints receive when its messages reach the soft limit.
-pub const THRESHOLD_EVENT: &str = "usage.threshold";
+pub const THRESHOLD_EVENT: &str = tenant_webhooks::ingest::USAGE_EVENT_TYPES[0];
 /// The event a tenant's endpoints receive when its messages reach the limit.
-pub const EXCEEDED_EVENT: &str = "usage.exceeded";
+pub const EXCEEDED_EVENT: &str = tenant_webhooks::ingest::USAGE_EVENT_TYPES[1];
 /// How many months of history a usage report shows.
 pub const HISTORY_MONTHS: i64 = 24;
 
