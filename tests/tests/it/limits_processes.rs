@@ -258,8 +258,8 @@ async fn two_processes_share_rate_limits_usage_and_quotas_through_redis() {
             .await
             .1
     };
-    assert_eq!(telegram_accounts(&config(&a).await), [account.clone()]);
-    assert_eq!(telegram_accounts(&config(&b).await), [account.clone()]);
+    assert_eq!(telegram_accounts(&config(&a).await), [account.as_str()]);
+    assert_eq!(telegram_accounts(&config(&b).await), [account.as_str()]);
     let (status, _) = call(
         &client,
         &b,
