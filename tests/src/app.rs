@@ -31,12 +31,13 @@ pub struct TestApp {
 
 static TRACING: Once = Once::new();
 
-/// Every plan with request limits no test reaches (the other limits stay the built-in ones).
+/// Every plan with request and count limits no test reaches (the monthly messages stay the
+/// built-in ones); the limits tests set their own with per-tenant overrides.
 pub const GENEROUS_PLANS: &str = r#"{
-    "free": {"requestsPerMinutePerKey": 1000000, "requestsPerMinutePerTenant": 1000000, "requestBurst": 100000},
-    "starter": {"requestsPerMinutePerKey": 1000000, "requestsPerMinutePerTenant": 1000000, "requestBurst": 100000},
-    "pro": {"requestsPerMinutePerKey": 1000000, "requestsPerMinutePerTenant": 1000000, "requestBurst": 100000},
-    "enterprise": {"requestsPerMinutePerKey": 1000000, "requestsPerMinutePerTenant": 1000000, "requestBurst": 100000}
+    "free": {"requestsPerMinutePerKey": 1000000, "requestsPerMinutePerTenant": 1000000, "requestBurst": 100000, "maxChannels": 10000, "maxWebhookEndpoints": 1000},
+    "starter": {"requestsPerMinutePerKey": 1000000, "requestsPerMinutePerTenant": 1000000, "requestBurst": 100000, "maxChannels": 10000, "maxWebhookEndpoints": 1000},
+    "pro": {"requestsPerMinutePerKey": 1000000, "requestsPerMinutePerTenant": 1000000, "requestBurst": 100000, "maxChannels": 10000, "maxWebhookEndpoints": 1000},
+    "enterprise": {"requestsPerMinutePerKey": 1000000, "requestsPerMinutePerTenant": 1000000, "requestBurst": 100000, "maxChannels": 10000, "maxWebhookEndpoints": 1000}
 }"#;
 
 /// Settings for a test server on `db`: port 0, random operator and gateway tokens.
@@ -67,8 +68,8 @@ pub fn test_settings(db: &TestDb) -> Settings {
     // Every request logged, so the leak tests see every access line.
     settings.access_log.mode = tenant_server::http::request_log::AccessLog::All;
     // Rate limits on (every answer goes through them), but far above what a test asks for:
-    // the suite makes hundreds of requests per tenant and login address in a second. The
-    // limits tests set their own.
+    // the suite makes hundreds of requests per tenant and login address in a second, and
+    // creates channels and endpoints without removing them. The limits tests set their own.
     settings.limits.plans = tenant_service::plans::PlanCatalog::from_json(GENEROUS_PLANS).unwrap();
     settings.limits.login_quota = tenant_service::rate_limit::Quota {
         per_minute: 1_000_000,
