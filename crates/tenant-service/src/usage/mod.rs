@@ -116,7 +116,12 @@ pub fn check_quotas(
         if row.threshold_notified_at.is_some() && row.exceeded_at.is_some() {
             continue;
         }
-        let limit = plans.limits_of(conn, &tenant_id)?.limits.messages_per_month;
+        let limit = match plans.limits_of(conn, &tenant_id) {
+            Ok(l) => l.limits.messages_per_month,
+            // Deleted since its events were stored: nothing to judge.
+            Err(ServiceError::Store(tenant_store::StoreError::NotFound(_))) => continue,
+            Err(e) => return Err(e),
+        };
         let soft = soft_limit(limit, plans.soft_limit_percent);
         if row.messages >= soft && row.threshold_notified_at.is_none() {
             write_transaction(conn, |c| -> ServiceResult<()> {
