@@ -64,14 +64,28 @@ pub enum StartupError {
 /// Opens the database and brings its schema up to date: SQLite always migrates on start;
 /// PostgreSQL only when asked, else it refuses to run on an old schema.
 pub fn open_database(settings: &Settings) -> Result<Database, StartupError> {
-    tenant_service::db::open(
-        &settings.database_url,
-        &settings.pool_config(settings.db_pool_size),
-        settings.migrate_on_start,
-    )
-    .map_err(|e| match e {
-        OpenError::Store(e) => StartupError::Store(e),
-        OpenError::PendingMigrations(n) => StartupError::PendingMigrations(n),
+    open_database_with(settings, &settings.pool_config(settings.db_pool_size))
+}
+
+/// [`open_database`] for a command that runs and exits: a pool that opens connections only when
+/// asked for (see [`tenant_store::PoolConfig::min_idle`]).
+pub fn open_database_on_demand(settings: &Settings) -> Result<Database, StartupError> {
+    let pool = tenant_store::PoolConfig {
+        min_idle: Some(0),
+        ..settings.pool_config(settings.db_pool_size)
+    };
+    open_database_with(settings, &pool)
+}
+
+fn open_database_with(
+    settings: &Settings,
+    pool: &tenant_store::PoolConfig,
+) -> Result<Database, StartupError> {
+    tenant_service::db::open(&settings.database_url, pool, settings.migrate_on_start).map_err(|e| {
+        match e {
+            OpenError::Store(e) => StartupError::Store(e),
+            OpenError::PendingMigrations(n) => StartupError::PendingMigrations(n),
+        }
     })
 }
 

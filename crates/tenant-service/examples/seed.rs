@@ -79,6 +79,7 @@ fn seed(url: &str, count: usize) -> Result<(), Box<dyn std::error::Error>> {
         &url,
         &tenant_store::PoolConfig {
             max_size: 1,
+            min_idle: Some(0),
             ..tenant_store::PoolConfig::default()
         },
         true,

@@ -40,6 +40,12 @@ pub struct PoolConfig {
     /// libpq's `connect_timeout` in seconds when the URL sets none (0: libpq's default, no
     /// limit); see [`DatabaseUrl::with_connect_timeout`].
     pub connect_timeout_secs: u64,
+    /// How many idle connections the pool keeps open by itself, opening them on its own threads;
+    /// `None` keeps `max_size` (a server warms its pool). A short-lived process (a command of
+    /// the command line) wants `Some(0)`: connections are then opened only when asked for, so
+    /// none is half-open in a pool thread when the process exits — libpq with OpenSSL crashes
+    /// the process if its exit-time clean-up runs during another thread's TLS handshake.
+    pub min_idle: Option<u32>,
 }
 
 impl Default for PoolConfig {
@@ -49,6 +55,7 @@ impl Default for PoolConfig {
             connection_timeout: Duration::from_secs(5),
             reconnect_max: Duration::from_millis(500),
             connect_timeout_secs: 5,
+            min_idle: None,
         }
     }
 }
@@ -191,6 +198,7 @@ impl Database {
         let circuit = Arc::new(Circuit::new(url.clone(), reconnect_max));
         let pool = Pool::builder()
             .max_size(config.max_size)
+            .min_idle(config.min_idle)
             // r2d2 waits at most half of this between two attempts to reopen a connection.
             .connection_timeout(reconnect_max.saturating_mul(2))
             .test_on_check_out(false)

@@ -189,3 +189,24 @@ fn bad_input_is_refused_and_nothing_is_written() {
         .unwrap();
     assert_eq!(n, 0);
 }
+
+/// A command exits cleanly however its pool's threads stand: on PostgreSQL a pool that kept
+/// opening connections in the background while the command returned crashed the process at exit
+/// (libpq's TLS clean-up during another thread's handshake) in about one run in eight.
+#[tokio::test]
+async fn commands_exit_cleanly_run_after_run() {
+    let db = TestDb::new();
+    let app = spawn_app(&db).await;
+    let tenant = app.create_tenant("Cli Exits").await;
+    let tenant_id = tenant["id"].as_str().unwrap();
+    app.stop().await;
+    for i in 0..40 {
+        let email = format!("exit{i}@cli.test");
+        let out = run(
+            &db,
+            &["users", "create", "--tenant", tenant_id, "--email", &email],
+            "",
+        );
+        assert_eq!(ok_json(&out)["email"], email.as_str(), "run {i}");
+    }
+}

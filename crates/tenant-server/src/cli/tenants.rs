@@ -10,7 +10,7 @@ use tenant_store::tenants::TenantFilter;
 use super::console::{CliResult, cli_actor, print_json};
 use crate::routes::tenants::{CreatedTenantResponse, TenantListResponse, TenantResponse};
 use crate::settings::Settings;
-use crate::startup::{api_key_auth, open_database};
+use crate::startup::{api_key_auth, open_database_on_demand};
 
 /// `tenants` subcommands.
 #[derive(Debug, Subcommand)]
@@ -48,7 +48,7 @@ pub enum TenantsCommand {
 pub fn run(settings: &Settings, command: TenantsCommand) -> CliResult {
     let mut cfg = settings.clone();
     cfg.db_pool_size = 1;
-    let db = open_database(&cfg)?;
+    let db = open_database_on_demand(&cfg)?;
     let mut conn = db.get()?;
     match command {
         TenantsCommand::Create { name, slug, plan } => {

@@ -307,6 +307,7 @@ impl Settings {
             connection_timeout: self.db_acquire_timeout,
             reconnect_max: self.db_reconnect_max,
             connect_timeout_secs: self.db_connect_timeout_secs,
+            min_idle: None,
         }
     }
 }
