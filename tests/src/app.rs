@@ -250,6 +250,26 @@ impl TestApp {
         Self::into_test_response(req.send().await.expect("request failed")).await
     }
 
+    /// Sends a request with the given bearer token and one more header (an `Idempotency-Key`).
+    pub async fn request_with_header(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        header: (&str, &str),
+        body: Option<&Value>,
+    ) -> TestResponse {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.address))
+            .bearer_auth(token)
+            .header(header.0, header.1);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        Self::into_test_response(req.send().await.expect("request failed")).await
+    }
+
     /// Sends a raw body with a content type, with the operator token.
     pub async fn send_raw(
         &self,

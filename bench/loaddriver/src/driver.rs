@@ -15,8 +15,15 @@ use crate::procfs;
 use crate::stats::{Recorder, round3};
 
 /// The phases, in the order they run when all are asked for.
-pub const PHASES: [&str; 7] = [
-    "health", "create", "channels", "reads", "config", "ingest", "list",
+pub const PHASES: [&str; 8] = [
+    "health",
+    "create",
+    "create-keyed",
+    "channels",
+    "reads",
+    "config",
+    "ingest",
+    "list",
 ];
 
 /// Upper bound on requests a phase may send, whatever the other limits say.
@@ -72,6 +79,8 @@ struct Req {
     body: Option<Value>,
     auth: Option<String>,
     if_none_match: Option<String>,
+    /// An `Idempotency-Key` to send.
+    idempotency_key: Option<String>,
     /// Whether 304 counts as success.
     ok_304: bool,
 }
@@ -84,6 +93,7 @@ impl Req {
             body: None,
             auth,
             if_none_match: None,
+            idempotency_key: None,
             ok_304: false,
         }
     }
@@ -95,6 +105,7 @@ impl Req {
             body: Some(body),
             auth,
             if_none_match: None,
+            idempotency_key: None,
             ok_304: false,
         }
     }
@@ -198,11 +209,15 @@ impl Driver {
                 );
                 vec![op.await.0]
             }
-            "create" => {
+            "create" | "create-keyed" => {
                 let auth = self.operator();
                 let prefix = format!("Bench {} ", self.run_id);
-                let make = Arc::new(move |i: u64| {
-                    Req::post(
+                // `create-keyed` sends each create with its own `Idempotency-Key`, as a client
+                // that retries safely does.
+                let keyed = (phase == "create-keyed").then(|| format!("bench-{}-", self.run_id));
+                let make = Arc::new(move |i: u64| Req {
+                    idempotency_key: keyed.as_ref().map(|k| format!("{k}{i}")),
+                    ..Req::post(
                         "/tenants",
                         json!({"name": format!("{prefix}{i}")}),
                         auth.clone(),
@@ -520,6 +535,9 @@ async fn exec(client: &Client, base: &str, req: &Req, rec: &mut Recorder) -> Opt
     }
     if let Some(tag) = &req.if_none_match {
         b = b.header(IF_NONE_MATCH, tag);
+    }
+    if let Some(key) = &req.idempotency_key {
+        b = b.header("Idempotency-Key", key);
     }
     if let Some(body) = &req.body {
         b = b.json(body);

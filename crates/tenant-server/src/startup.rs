@@ -64,29 +64,13 @@ pub enum StartupError {
 /// Opens the database and brings its schema up to date: SQLite always migrates on start;
 /// PostgreSQL only when asked, else it refuses to run on an old schema.
 pub fn open_database(settings: &Settings) -> Result<Database, StartupError> {
-    open_database_with(settings, &settings.pool_config(settings.db_pool_size))
-}
-
-/// [`open_database`] for a command that runs and exits: a pool that opens connections only when
-/// asked for (see [`tenant_store::PoolConfig::min_idle`]).
-pub fn open_database_on_demand(settings: &Settings) -> Result<Database, StartupError> {
-    let pool = tenant_store::PoolConfig {
-        min_idle: Some(0),
-        ..settings.pool_config(settings.db_pool_size)
-    };
-    open_database_with(settings, &pool)
-}
-
-fn open_database_with(
-    settings: &Settings,
-    pool: &tenant_store::PoolConfig,
-) -> Result<Database, StartupError> {
-    tenant_service::db::open(&settings.database_url, pool, settings.migrate_on_start).map_err(|e| {
-        match e {
+    let pool = settings.pool_config(settings.db_pool_size);
+    tenant_service::db::open(&settings.database_url, &pool, settings.migrate_on_start).map_err(
+        |e| match e {
             OpenError::Store(e) => StartupError::Store(e),
             OpenError::PendingMigrations(n) => StartupError::PendingMigrations(n),
-        }
-    })
+        },
+    )
 }
 
 /// The key ring sealing credentials at rest: `SAAS_ENCRYPTION_KEYS`, or in development the
@@ -179,6 +163,7 @@ impl Application {
             tenant_cache,
             writes,
             limits,
+            idempotency_ttl: settings.idempotency_ttl,
         });
         let state = web::Data::new(AppState {
             control: control.clone(),

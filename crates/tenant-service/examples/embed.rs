@@ -47,6 +47,7 @@ async fn embed(dir: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> 
         .create_tenant(
             me.clone(),
             NewTenant::parse("Acme Corp", None, Some("pro"))?,
+            None,
         )
         .await?;
     println!("tenant {} ({})", tenant.id, tenant.account_id.as_str());
@@ -60,7 +61,9 @@ async fn embed(dir: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> 
         None,
         Some(&json!({"botToken": "123456789:AAexampleTokenFromBotFather"})),
     )?;
-    let channel = control.add_channel(me.clone(), tenant.id, telegram).await?;
+    let channel = control
+        .add_channel(me.clone(), tenant.id, telegram, None)
+        .await?;
     println!("channel {} is {}", channel.kind, channel.state().as_str());
 
     // The gateway's configuration, with this tenant's agent, account and binding.
@@ -80,6 +83,7 @@ async fn embed(dir: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> 
                 event_types: None,
                 enabled: None,
             },
+            None,
         )
         .await?;
     let accepted = control

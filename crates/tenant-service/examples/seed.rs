@@ -79,7 +79,6 @@ fn seed(url: &str, count: usize) -> Result<(), Box<dyn std::error::Error>> {
         &url,
         &tenant_store::PoolConfig {
             max_size: 1,
-            min_idle: Some(0),
             ..tenant_store::PoolConfig::default()
         },
         true,
@@ -97,6 +96,7 @@ fn seed(url: &str, count: usize) -> Result<(), Box<dyn std::error::Error>> {
                     ctx: ctx.clone(),
                     new: NewTenant::parse(&format!("Bench tenant {i}"), None, None)?,
                     at: tenant_core::now(),
+                    once: None,
                 })
             })
             .collect::<Result<Vec<_>, ServiceError>>()?;

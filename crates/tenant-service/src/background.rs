@@ -1,5 +1,5 @@
 //! Work the server runs beside the HTTP API: the webhook dispatcher, the purge of inactive
-//! sessions, and keeping the tenant read cache in sync with other processes' changes.
+//! sessions and expired `Idempotency-Key`s, and keeping the tenant read cache in sync with other processes' changes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,7 +75,7 @@ impl Background {
         if let Some((cache, interval)) = self.tenant_cache {
             tasks.spawn(sync_tenant_cache(self.db.clone(), cache, interval));
         }
-        tasks.spawn(purge_sessions(self.db, self.session_ttl));
+        tasks.spawn(purge_expired(self.db, self.session_ttl));
         tasks
     }
 }
@@ -115,8 +115,9 @@ async fn sync_tenant_cache(db: Database, cache: Arc<TenantCache>, interval: Dura
     }
 }
 
-/// Deletes sessions inactive longer than `ttl`, every minute (or every `ttl`, if shorter).
-async fn purge_sessions(db: Database, ttl: Duration) {
+/// Deletes sessions inactive longer than `ttl` and the `Idempotency-Key`s past their expiry,
+/// every minute (or every `ttl`, if shorter).
+async fn purge_expired(db: Database, ttl: Duration) {
     let period = ttl.min(Duration::from_secs(60));
     let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
     loop {
@@ -124,18 +125,25 @@ async fn purge_sessions(db: Database, ttl: Duration) {
         let db = db.clone();
         let purged = tokio::task::spawn_blocking(move || {
             let mut conn = db.get()?;
-            tenant_store::sessions::purge_inactive(&mut conn, tenant_core::now() - ttl)
+            let now = tenant_core::now();
+            let sessions = tenant_store::sessions::purge_inactive(&mut conn, now - ttl)?;
+            let keys = tenant_store::idempotency::delete_expired(&mut conn, now)?;
+            Ok::<_, tenant_store::StoreError>((sessions, keys))
         })
         .await;
         match purged {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!(sessions.purged = n, "inactive sessions purged"),
+            Ok(Ok((0, 0))) => {}
+            Ok(Ok((sessions, keys))) => tracing::info!(
+                sessions.purged = sessions,
+                idempotency_keys.purged = keys,
+                "inactive sessions and expired idempotency keys purged"
+            ),
             // The store logs a database outage itself; the next round purges what this missed.
             Ok(Err(e)) if e.fault().is_some() => {
-                tracing::debug!(error = %e, "session purge skipped");
+                tracing::debug!(error = %e, "purge skipped");
             }
-            Ok(Err(e)) => tracing::warn!(error = %e, "session purge failed"),
-            Err(e) => tracing::warn!(error = %e, "session purge task failed"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "purge failed"),
+            Err(e) => tracing::warn!(error = %e, "purge task failed"),
         }
     }
 }

@@ -55,6 +55,15 @@ pub enum ServiceError {
     /// The tenants' data cannot make a gateway config the gateway would accept.
     #[error(transparent)]
     Config(#[from] tenant_configgen::ConfigError),
+    /// An `Idempotency-Key` header that is not 1–255 printable ASCII characters; says why.
+    #[error("{0}")]
+    InvalidIdempotencyKey(String),
+    /// The `Idempotency-Key` was used before by this caller for a request with another body.
+    #[error("this Idempotency-Key was used for a different request")]
+    IdempotencyKeyReused,
+    /// A request with this `Idempotency-Key` is still running: retry shortly to get its answer.
+    #[error("a request with this Idempotency-Key is still being processed; retry shortly")]
+    IdempotencyKeyInFlight,
     /// Too much work is queued (a batched write path's queue is full): retry later; the caller
     /// is not at fault.
     #[error("{0}")]

@@ -26,6 +26,7 @@ pub mod error;
 pub mod events;
 pub mod gateway_config;
 pub mod group_commit;
+pub mod idempotency;
 pub mod identity;
 pub mod plans;
 pub mod principal;

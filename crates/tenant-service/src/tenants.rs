@@ -15,38 +15,50 @@ use crate::api_keys::ApiKeyHasher;
 use crate::api_keys::issue::{self as key_service, KeySpec};
 use crate::audit::{changed_fields, event};
 use crate::error::{ServiceError, ServiceResult};
+use crate::idempotency::{Ticket, within};
 use crate::principal::Principal;
 
 /// Creates a tenant and its first API key (role owner); returns both (the key in clear, this
-/// once).
+/// once). With a ticket, its key's row is written in the same transaction.
 pub fn create_tenant(
     conn: &mut AnyConnection,
     ctx: &AuditContext,
     hasher: &ApiKeyHasher,
     new: NewTenant,
-) -> StoreResult<(Tenant, Secret)> {
-    write_transaction(conn, |c| {
-        let now = tenant_core::now();
-        let tenant = tenants::insert(c, new, now)?;
-        audit::record(
-            c,
-            ctx,
-            event(
-                &tenant.id,
-                "tenant.created",
-                "tenant",
-                tenant.id.to_string(),
-                None,
-            ),
-            now,
-        )?;
-        let issued = key_service::issue(c, ctx, hasher, &tenant.id, &owner_key_spec(), now)?;
-        Ok((tenant, issued.key))
+    once: Option<&Ticket<(Tenant, Secret)>>,
+) -> ServiceResult<(Tenant, Secret)> {
+    within(conn, once, |conn| {
+        write_transaction(conn, |c| create_tenant_rows(c, ctx, hasher, new))
     })
 }
 
+/// The rows of [`create_tenant`], in the caller's transaction.
+fn create_tenant_rows(
+    c: &mut AnyConnection,
+    ctx: &AuditContext,
+    hasher: &ApiKeyHasher,
+    new: NewTenant,
+) -> ServiceResult<(Tenant, Secret)> {
+    let now = tenant_core::now();
+    let tenant = tenants::insert(c, new, now)?;
+    audit::record(
+        c,
+        ctx,
+        event(
+            &tenant.id,
+            "tenant.created",
+            "tenant",
+            tenant.id.to_string(),
+            None,
+        ),
+        now,
+    )?;
+    let issued = key_service::issue(c, ctx, hasher, &tenant.id, &owner_key_spec(), now)?;
+    Ok((tenant, issued.key))
+}
+
 /// One create of a batch: who asks, what, and when it was received.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct CreateTenant {
     /// The caller, for the audit log.
     pub ctx: AuditContext,
@@ -54,6 +66,8 @@ pub struct CreateTenant {
     pub new: NewTenant,
     /// When the request was received: the tenant's creation time.
     pub at: DateTime<Utc>,
+    /// The request's `Idempotency-Key` ticket, if it had one: its row goes into the batch.
+    pub once: Option<Ticket<(Tenant, Secret)>>,
 }
 
 /// Creates the tenants of concurrent requests together (group commit): each with its first
@@ -65,23 +79,35 @@ pub fn create_tenants(
     conn: &mut AnyConnection,
     hasher: &ApiKeyHasher,
     batch: &[CreateTenant],
-) -> Vec<StoreResult<(Tenant, Secret)>> {
+) -> Vec<ServiceResult<(Tenant, Secret)>> {
     let mut keys: Vec<Secret> = Vec::with_capacity(batch.len());
-    let items: Vec<TenantToCreate> = batch
-        .iter()
-        .map(|r| {
-            let (item, key) = prepare_create(r, hasher);
-            keys.push(key);
-            item
-        })
-        .collect();
+    let mut items: Vec<TenantToCreate> = Vec::with_capacity(batch.len());
+    for r in batch {
+        let (item, key) = match prepare_create(r, hasher) {
+            Ok(prepared) => prepared,
+            // Only sealing an answer can fail here: nothing of the batch is written.
+            Err(e) => {
+                let cause = e.to_string();
+                return batch
+                    .iter()
+                    .map(|_| Err(ServiceError::Internal(cause.clone())))
+                    .collect();
+            }
+        };
+        keys.push(key);
+        items.push(item);
+    }
     let inserted = tenant_batch::insert_many(conn, &items);
     let inserted = match inserted {
         Ok(flags) if flags.len() == items.len() => flags,
         Ok(_) => vec![false; items.len()],
         Err(e) => {
             // The database is away, read-only or full: one by one would meet the same.
-            if let Some(answers) = batch.iter().map(|_| e.copy_fault().map(Err)).collect() {
+            if let Some(answers) = batch
+                .iter()
+                .map(|_| e.copy_fault().map(|f| Err(f.into())))
+                .collect()
+            {
                 return answers;
             }
             tracing::warn!(error = %e, creates = items.len(), "tenant create batch rolled back; creating one by one");
@@ -97,14 +123,17 @@ pub fn create_tenants(
             if inserted {
                 Ok((item.tenant, key))
             } else {
-                create_tenant(conn, &r.ctx, hasher, r.new.clone())
+                create_tenant(conn, &r.ctx, hasher, r.new.clone(), r.once.as_ref())
             }
         })
         .collect()
 }
 
-/// The rows of one create, with the key in clear.
-fn prepare_create(r: &CreateTenant, hasher: &ApiKeyHasher) -> (TenantToCreate, Secret) {
+/// The rows of one create (with its idempotency key's, answer sealed), with the key in clear.
+fn prepare_create(
+    r: &CreateTenant,
+    hasher: &ApiKeyHasher,
+) -> ServiceResult<(TenantToCreate, Secret)> {
     let tenant = r.new.clone().into_tenant(TenantId::random(), r.at);
     let created = audit::row(
         &r.ctx,
@@ -119,14 +148,19 @@ fn prepare_create(r: &CreateTenant, hasher: &ApiKeyHasher) -> (TenantToCreate, S
     );
     let (issued, key_created) =
         key_service::prepare(&r.ctx, hasher, &tenant.id, &owner_key_spec(), r.at);
-    (
+    let idempotency = match &r.once {
+        Some(ticket) => Some(ticket.row(&(tenant.clone(), issued.key.clone()), r.at)?),
+        None => None,
+    };
+    Ok((
         TenantToCreate {
             tenant,
             keys: vec![issued.row],
             audit: vec![created, key_created],
+            idempotency,
         },
         issued.key,
-    )
+    ))
 }
 
 fn owner_key_spec() -> KeySpec {

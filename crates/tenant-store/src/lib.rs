@@ -20,6 +20,7 @@ pub mod deliveries;
 mod error;
 pub mod event_batch;
 pub mod events;
+pub mod idempotency;
 pub mod key_rotation;
 pub mod limits;
 pub mod login_throttle;

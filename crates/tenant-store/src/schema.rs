@@ -114,6 +114,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    idempotency_keys (caller, method, path, idem_key) {
+        caller -> Text,
+        method -> Text,
+        path -> Text,
+        idem_key -> Text,
+        fingerprint -> Text,
+        status_code -> Integer,
+        location -> Nullable<Text>,
+        body -> Text,
+        sealed -> Bool,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     sessions (id) {
         id -> Text,
         tenant_id -> Text,
@@ -263,6 +279,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     operator_users,
     refresh_tokens,
     login_throttle,
+    idempotency_keys,
     events,
     webhook_deliveries,
     webhook_attempts,

@@ -9,14 +9,15 @@
 //! where a create took nine; SQLite runs portable statements, which cost no round trip there.
 
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Integer, Nullable, Text, Timestamp};
+use diesel::sql_types::{Array, Bool, Integer, Nullable, Text, Timestamp};
 use rand::Rng;
 use tenant_core::Tenant;
 
 use crate::api_keys::ApiKeyRow;
 use crate::audit::AuditRow;
+use crate::idempotency::IdempotencyRow;
 use crate::pg_static::PgStatic;
-use crate::schema::{api_keys, audit_log, config_revision, tenants};
+use crate::schema::{api_keys, audit_log, config_revision, idempotency_keys, tenants};
 use crate::tenants::TenantRow;
 use crate::{AnyConnection, StoreResult, write_transaction};
 
@@ -29,12 +30,17 @@ pub struct TenantToCreate {
     pub keys: Vec<ApiKeyRow>,
     /// Its audit entries, written only if the tenant is.
     pub audit: Vec<AuditRow>,
+    /// The `Idempotency-Key` row of the request that asked for it, written only if the tenant
+    /// is; a key taken meanwhile fails the whole batch (then created one by one).
+    pub idempotency: Option<IdempotencyRow>,
 }
 
 /// The batch in one statement: the tenants that conflict with nothing are inserted (`ON
 /// CONFLICT DO NOTHING` covers the primary key and the slug, account and agent unique keys),
-/// then only their keys and audit rows, and the revision is raised by their number in one slot,
-/// and only if there are any (a raised revision makes every replica render the config again).
+/// then only their keys, audit rows and `Idempotency-Key` rows (a key already taken fails the
+/// statement, and so the batch, as a whole), and the revision is raised by their number in one
+/// slot, and only if there are any (a raised revision makes every replica render the config
+/// again). Placeholders are numbered in the order they appear (`PgStatic`).
 const PG_INSERT_MANY: &str = "\
 WITH ins AS (
     INSERT INTO tenants (id, name, slug, account_id, agent_id, plan, status, created_at,
@@ -71,6 +77,17 @@ WITH ins AS (
 ), bump AS (
     UPDATE config_revision SET revision = revision + (SELECT count(*) FROM ins)
     WHERE slot = $34 AND EXISTS (SELECT 1 FROM ins)
+), idem AS (
+    INSERT INTO idempotency_keys (caller, method, path, idem_key, fingerprint, status_code,
+                                  location, body, sealed, created_at, expires_at)
+    SELECT i.caller, i.method, i.path, i.idem_key, i.fingerprint, i.status_code, i.location,
+           i.body, i.sealed, i.created_at, i.expires_at
+    FROM unnest($35::text[], $36::text[], $37::text[], $38::text[], $39::text[], $40::int4[],
+                $41::text[], $42::text[], $43::bool[], $44::timestamp[], $45::timestamp[],
+                $46::text[])
+        AS i(caller, method, path, idem_key, fingerprint, status_code, location, body, sealed,
+             created_at, expires_at, owner)
+    WHERE i.owner IN (SELECT id FROM ins)
 )
 SELECT id FROM ins";
 
@@ -120,6 +137,11 @@ fn pg_insert_many(
         .zip(&rows)
         .flat_map(|(i, r)| i.audit.iter().map(|a| (a, r.id.as_str())))
         .collect();
+    let idem: Vec<(&IdempotencyRow, &str)> = items
+        .iter()
+        .zip(&rows)
+        .filter_map(|(i, r)| i.idempotency.as_ref().map(|k| (k, r.id.as_str())))
+        .collect();
     // Columns borrow from the rows: nothing is copied but the bytes Diesel sends.
     fn col<'a, T, U>(v: &'a [T], f: impl Fn(&'a T) -> U) -> Vec<U> {
         v.iter().map(f).collect()
@@ -163,6 +185,18 @@ fn pg_insert_many(
         .bind::<Ts, _>(col(&audit, |(a, _)| a.created_at))
         .bind::<Texts, _>(col(&audit, |(_, owner)| *owner))
         .bind::<Integer, _>(slot)
+        .bind::<Texts, _>(col(&idem, |(i, _)| i.caller.as_str()))
+        .bind::<Texts, _>(col(&idem, |(i, _)| i.method.as_str()))
+        .bind::<Texts, _>(col(&idem, |(i, _)| i.path.as_str()))
+        .bind::<Texts, _>(col(&idem, |(i, _)| i.idem_key.as_str()))
+        .bind::<Texts, _>(col(&idem, |(i, _)| i.fingerprint.as_str()))
+        .bind::<Array<Integer>, _>(col(&idem, |(i, _)| i.status_code))
+        .bind::<OptTexts, _>(col(&idem, |(i, _)| i.location.as_deref()))
+        .bind::<Texts, _>(col(&idem, |(i, _)| i.body.as_str()))
+        .bind::<Array<Bool>, _>(col(&idem, |(i, _)| i.sealed))
+        .bind::<Ts, _>(col(&idem, |(i, _)| i.created_at))
+        .bind::<Ts, _>(col(&idem, |(i, _)| i.expires_at))
+        .bind::<Texts, _>(col(&idem, |(_, owner)| *owner))
         .load(conn)
 }
 
@@ -186,6 +220,11 @@ fn insert_many_portable(
         for entry in &item.audit {
             diesel::insert_into(audit_log::table)
                 .values(entry)
+                .execute(conn)?;
+        }
+        if let Some(key) = &item.idempotency {
+            diesel::insert_into(idempotency_keys::table)
+                .values(key)
                 .execute(conn)?;
         }
         inserted.push(row.id);

@@ -101,6 +101,37 @@ async fn the_document_is_openapi_3_1_and_lists_every_route() {
         .collect();
     assert_eq!(documented, served, "documented routes == served routes");
 
+    // Exactly the creating POSTs take an Idempotency-Key (`/events` has event ids).
+    let keyed: BTreeSet<&str> = documented
+        .iter()
+        .filter(|(method, path)| {
+            doc["paths"][path][method]["parameters"]
+                .as_array()
+                .is_some_and(|ps| {
+                    ps.iter()
+                        .any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header")
+                })
+        })
+        .map(|(method, path)| {
+            assert_eq!(method, "post", "{path}");
+            path.as_str()
+        })
+        .collect();
+    assert_eq!(
+        keyed,
+        BTreeSet::from([
+            "/operators",
+            "/tenants",
+            "/tenants/{id}/api-keys",
+            "/tenants/{id}/api-keys/{kid}/rotate",
+            "/tenants/{id}/channels",
+            "/tenants/{id}/users",
+            "/tenants/{id}/webhooks",
+            "/tenants/{id}/webhooks/{wid}/deliveries/{did}/replay",
+            "/tenants/{id}/webhooks/{wid}/rotate-secret",
+        ])
+    );
+
     assert!(
         doc["components"]["schemas"]["ErrorBody"].is_object(),
         "the ErrorBody schema"

@@ -62,7 +62,7 @@ async fn an_embedder_runs_the_use_cases_the_api_runs() {
     .unwrap();
 
     let (tenant, key) = control
-        .create_tenant(me(), NewTenant::parse("Acme", None, None).unwrap())
+        .create_tenant(me(), NewTenant::parse("Acme", None, None).unwrap(), None)
         .await
         .unwrap();
     // The owner key works, and only for its tenant.
@@ -91,7 +91,7 @@ async fn an_embedder_runs_the_use_cases_the_api_runs() {
     )
     .unwrap();
     control
-        .add_channel(me(), tenant.id, telegram)
+        .add_channel(me(), tenant.id, telegram, None)
         .await
         .unwrap();
     let config = control.render_config().await.unwrap();
@@ -108,6 +108,7 @@ async fn an_embedder_runs_the_use_cases_the_api_runs() {
                 event_types: None,
                 enabled: None,
             },
+            None,
         )
         .await
         .unwrap();
@@ -157,7 +158,7 @@ async fn the_rules_and_errors_are_the_apis() {
     )
     .unwrap();
     let (tenant, _) = control
-        .create_tenant(me(), NewTenant::parse("Rules", None, None).unwrap())
+        .create_tenant(me(), NewTenant::parse("Rules", None, None).unwrap(), None)
         .await
         .unwrap();
     // The status is the operator's to change: a tenant principal is refused before any field
@@ -186,7 +187,7 @@ async fn the_rules_and_errors_are_the_apis() {
     assert!(matches!(err, ServiceError::Validation(_)), "{err}");
     // Key rules.
     let err = control
-        .issue_api_key(me(), tenant.id, " ", None, None)
+        .issue_api_key(me(), tenant.id, " ", None, None, None)
         .await
         .unwrap_err();
     assert!(matches!(err, ServiceError::Validation(_)), "{err}");
@@ -240,7 +241,7 @@ async fn the_server_reads_what_an_embedder_wrote() {
     let dir = std::env::temp_dir().join(format!("control-plane-{}", uuid::Uuid::new_v4()));
     let control = ControlPlane::open_with(db.url(), options(&dir, &secret)).unwrap();
     let (tenant, key) = control
-        .create_tenant(me(), NewTenant::parse("Shared", None, None).unwrap())
+        .create_tenant(me(), NewTenant::parse("Shared", None, None).unwrap(), None)
         .await
         .unwrap();
     let telegram = NewChannel::parse(
@@ -251,7 +252,7 @@ async fn the_server_reads_what_an_embedder_wrote() {
     )
     .unwrap();
     control
-        .add_channel(me(), tenant.id, telegram)
+        .add_channel(me(), tenant.id, telegram, None)
         .await
         .unwrap();
     drop(control);

@@ -92,7 +92,12 @@ async fn a_broken_connection_is_dropped_and_its_siblings_are_not_reused() {
     };
     let proxy = FaultProxy::start(upstream).await;
     let url = DatabaseUrl::parse(&with_hosts(db.url(), &proxy.addr().to_string(), "")).unwrap();
-    let store = Database::connect(&url, &pool(4)).unwrap();
+    // A pool that fills itself, so that four connections are open when the proxy cuts them.
+    let warm = PoolConfig {
+        min_idle: None,
+        ..pool(4)
+    };
+    let store = Database::connect(&url, &warm).unwrap();
     wait_for("the pool is full", async || {
         store.pool_state().idle_connections == 4
     })

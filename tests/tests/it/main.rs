@@ -23,6 +23,7 @@ mod db_faults;
 mod faults;
 mod gateway_bridge;
 mod group_commit;
+mod idempotency;
 mod leaks;
 mod limits;
 mod limits_processes;

@@ -171,6 +171,7 @@ fn a_batch_of_tenants_skips_the_ones_that_collide_and_bumps_the_revision_once() 
             .into_tenant(TenantId::random(), now),
         keys: Vec::new(),
         audit: Vec::new(),
+        idempotency: None,
     };
     let batch = vec![
         make("Fresh One", None),
@@ -192,4 +193,62 @@ fn a_batch_of_tenants_skips_the_ones_that_collide_and_bumps_the_revision_once() 
     let again = tenant_batch::insert_many(&mut conn, &batch[2..]).unwrap();
     assert_eq!(again, vec![false, false]);
     assert_eq!(config_revision::current(&mut conn).unwrap(), before + 2);
+}
+
+/// The `Idempotency-Key` rows of a batch go in its one statement, only for the tenants inserted;
+/// a key already taken fails the batch as a whole, so nothing of it is written.
+#[test]
+fn a_batch_writes_its_idempotency_keys_and_a_taken_key_fails_it_whole() {
+    use tenant_store::idempotency::{self, IdempotencyRow};
+    use tenant_store::schema::idempotency_keys;
+
+    let db = TestDb::new();
+    let mut conn = db.connect();
+    let existing = tenant(&mut conn, "Taken");
+    let now = tenant_core::now();
+    let key_row = |key: &str| IdempotencyRow {
+        caller: "service_token:".into(),
+        method: "POST".into(),
+        path: "/tenants".into(),
+        idem_key: key.into(),
+        fingerprint: "00".repeat(32),
+        status_code: 201,
+        location: None,
+        body: "{}".into(),
+        sealed: false,
+        created_at: now.naive_utc(),
+        expires_at: (now + Duration::hours(24)).naive_utc(),
+    };
+    let make = |name: &str, slug: Option<&str>, key: Option<&str>| TenantToCreate {
+        tenant: NewTenant::parse(name, slug, None)
+            .unwrap()
+            .into_tenant(TenantId::random(), now),
+        keys: Vec::new(),
+        audit: Vec::new(),
+        idempotency: key.map(key_row),
+    };
+    let batch = vec![
+        make("Keyed", None, Some("k-1")),
+        make("Unkeyed", None, None),
+        make("Keyed Collides", Some(existing.slug.as_str()), Some("k-2")),
+    ];
+    let inserted = tenant_batch::insert_many(&mut conn, &batch).unwrap();
+    assert_eq!(inserted, vec![true, true, false]);
+    let keys: Vec<String> = idempotency_keys::table
+        .select(idempotency_keys::idem_key)
+        .load(&mut conn)
+        .unwrap();
+    // The colliding tenant's key is not written: its create is retried alone, key and all.
+    assert_eq!(keys, vec!["k-1"]);
+    let found = idempotency::find(&mut conn, &key_row("k-1").scope())
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, key_row("k-1"));
+
+    let count =
+        |conn: &mut AnyConnection| -> i64 { tenants::table.count().get_result(conn).unwrap() };
+    let before = count(&mut conn);
+    let retry = vec![make("Other", None, None), make("Retry", None, Some("k-1"))];
+    assert!(tenant_batch::insert_many(&mut conn, &retry).is_err());
+    assert_eq!(count(&mut conn), before);
 }

@@ -442,6 +442,7 @@ fn the_service_writes_an_audit_row_with_every_change() {
         &ctx,
         &tenant_service::api_keys::ApiKeyHasher::new(&[9; 32]),
         NewTenant::parse("Acme", None, None).unwrap(),
+        None,
     )
     .unwrap();
     channels::create_channel(&mut conn, &ctx, &t.id, new_channel("telegram", None), &keys).unwrap();

@@ -12,7 +12,7 @@ use tenant_service::gateway_config::{render_combined, render_tenant};
 
 use super::console::{CliResult, print_json, print_raw};
 use crate::settings::Settings;
-use crate::startup::{key_ring, open_database_on_demand};
+use crate::startup::{key_ring, open_database};
 
 /// Options shared by `config render` and `config sync` (defaults from the `SAAS_CONFIG_*`
 /// settings).
@@ -79,7 +79,7 @@ pub enum ConfigCommand {
 pub fn run(settings: &Settings, command: ConfigCommand) -> CliResult {
     let mut cfg = settings.clone();
     cfg.db_pool_size = 1;
-    let db = open_database_on_demand(&cfg)?;
+    let db = open_database(&cfg)?;
     let keys = key_ring(settings)?;
     match command {
         ConfigCommand::Render { args, tenant, out } => {

@@ -7,7 +7,7 @@ use tenant_store::crypto::KeyRing;
 
 use super::console::{CliResult, print_json};
 use crate::settings::Settings;
-use crate::startup::{key_ring, open_database_on_demand};
+use crate::startup::{key_ring, open_database};
 
 /// `keys` subcommands.
 #[derive(Debug, Subcommand)]
@@ -39,7 +39,7 @@ pub fn run(settings: &Settings, command: KeysCommand) -> CliResult {
     let ring = key_ring(settings)?;
     let mut cfg = settings.clone();
     cfg.db_pool_size = 1;
-    let db = open_database_on_demand(&cfg)?;
+    let db = open_database(&cfg)?;
     let mut conn = db.get()?;
     if let KeysCommand::Rotate { batch_size } = command {
         let rotation = sealing::rotate(&mut conn, &ring, batch_size)?;

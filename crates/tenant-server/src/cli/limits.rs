@@ -14,7 +14,7 @@ use crate::routes::limits::{
     LimitsBody, PlanListResponse, PlanResponse, TenantLimitsResponse, UsageResponse,
 };
 use crate::settings::Settings;
-use crate::startup::open_database_on_demand;
+use crate::startup::open_database;
 
 /// `limits` subcommands.
 #[derive(Debug, Subcommand)]
@@ -79,7 +79,7 @@ pub fn run(settings: &Settings, command: LimitsCommand) -> CliResult {
     }
     let mut cfg = settings.clone();
     cfg.db_pool_size = 1;
-    let db = open_database_on_demand(&cfg)?;
+    let db = open_database(&cfg)?;
     let mut conn = db.get()?;
     match command {
         LimitsCommand::Plans => Ok(()),

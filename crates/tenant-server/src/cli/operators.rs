@@ -10,7 +10,7 @@ use tenant_service::identity::users;
 
 use super::console::{CliResult, cli_actor, password_from_stdin, print_json};
 use crate::settings::Settings;
-use crate::startup::open_database_on_demand;
+use crate::startup::open_database;
 
 /// `operators` subcommands.
 #[derive(Debug, Subcommand)]
@@ -40,7 +40,7 @@ pub fn run(settings: &Settings, command: OperatorsCommand) -> CliResult {
     let OperatorsCommand::Create { email } = command;
     let email = Email::parse(&email)?;
     let password = new_password()?;
-    let db = open_database_on_demand(settings)?;
+    let db = open_database(settings)?;
     let row = users::create_operator(
         &mut *db.get()?,
         &cli_actor(),

@@ -10,7 +10,7 @@ use tenant_store::tenants::TenantFilter;
 use super::console::{CliResult, cli_actor, print_json};
 use crate::routes::tenants::{CreatedTenantResponse, TenantListResponse, TenantResponse};
 use crate::settings::Settings;
-use crate::startup::{api_key_auth, open_database_on_demand};
+use crate::startup::{api_key_auth, open_database};
 
 /// `tenants` subcommands.
 #[derive(Debug, Subcommand)]
@@ -48,13 +48,14 @@ pub enum TenantsCommand {
 pub fn run(settings: &Settings, command: TenantsCommand) -> CliResult {
     let mut cfg = settings.clone();
     cfg.db_pool_size = 1;
-    let db = open_database_on_demand(&cfg)?;
+    let db = open_database(&cfg)?;
     let mut conn = db.get()?;
     match command {
         TenantsCommand::Create { name, slug, plan } => {
             let new = NewTenant::parse(&name, slug.as_deref(), plan.as_deref())?;
             let keys = api_key_auth(settings)?;
-            let (tenant, key) = tenants::create_tenant(&mut conn, &cli_actor(), &keys.hasher, new)?;
+            let (tenant, key) =
+                tenants::create_tenant(&mut conn, &cli_actor(), &keys.hasher, new, None)?;
             print_json(&CreatedTenantResponse {
                 tenant: TenantResponse::from(&tenant),
                 api_key: key.expose().to_owned(),

@@ -11,7 +11,7 @@ use tenant_service::identity::users::{self, CreateUser};
 
 use super::console::{CliResult, cli_actor, password_from_stdin, print_json};
 use crate::settings::Settings;
-use crate::startup::open_database_on_demand;
+use crate::startup::open_database;
 
 /// `users` subcommands.
 #[derive(Debug, Subcommand)]
@@ -65,7 +65,7 @@ pub fn run(settings: &Settings, command: UsersCommand) -> CliResult {
     } else {
         None
     };
-    let db = open_database_on_demand(settings)?;
+    let db = open_database(settings)?;
     let (row, invite) = users::create_user(
         &mut *db.get()?,
         &cli_actor(),

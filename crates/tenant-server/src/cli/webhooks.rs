@@ -9,7 +9,7 @@ use tenant_webhooks::Dispatcher;
 
 use super::console::{CliResult, print_json};
 use crate::settings::Settings;
-use crate::startup::{key_ring, open_database_on_demand};
+use crate::startup::{key_ring, open_database};
 
 /// `webhooks` subcommands.
 #[derive(Debug, Subcommand)]
@@ -24,7 +24,7 @@ pub enum WebhooksCommand {
 
 /// Runs a `webhooks` subcommand.
 pub fn run(settings: &Settings, command: WebhooksCommand) -> CliResult {
-    let db = open_database_on_demand(settings)?;
+    let db = open_database(settings)?;
     let ring = key_ring(settings)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -102,6 +102,12 @@ pub enum ApiError {
         /// Sentence.
         message: String,
     },
+    /// The `Idempotency-Key` was used by this caller for a request with another body.
+    #[error("this Idempotency-Key was used for a different request")]
+    IdempotencyKeyReused,
+    /// A request with this `Idempotency-Key` is still running.
+    #[error("a request with this Idempotency-Key is still being processed; retry shortly")]
+    IdempotencyKeyInFlight,
     /// The body is larger than allowed.
     #[error("request body exceeds {limit} bytes")]
     PayloadTooLarge {
@@ -136,7 +142,9 @@ impl ApiError {
             | ApiError::RateLimited {
                 retry_after_secs, ..
             } => Some(*retry_after_secs),
-            ApiError::Unavailable(_) | ApiError::Database(DatabaseFault::Unavailable, _) => Some(1),
+            ApiError::Unavailable(_)
+            | ApiError::Database(DatabaseFault::Unavailable, _)
+            | ApiError::IdempotencyKeyInFlight => Some(1),
             ApiError::Database(..) => Some(30),
             _ => None,
         }
@@ -160,6 +168,8 @@ impl ApiError {
             ApiError::PlanLimit { .. } => "plan_limit_reached",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict { .. } => "conflict",
+            ApiError::IdempotencyKeyReused => "idempotency_key_reused",
+            ApiError::IdempotencyKeyInFlight => "idempotency_key_in_flight",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Unavailable(_) => "unavailable",
@@ -227,6 +237,9 @@ impl ApiError {
             | ApiError::InvalidToken
             | ApiError::Forbidden
             | ApiError::NotFound(_) => (self.to_string(), json!({})),
+            ApiError::IdempotencyKeyReused | ApiError::IdempotencyKeyInFlight => {
+                (self.to_string(), json!({ "header": "Idempotency-Key" }))
+            }
         };
         ErrorBody {
             error: ErrorDetail {
@@ -251,7 +264,8 @@ impl ResponseError for ApiError {
             }
             ApiError::Forbidden | ApiError::PlanLimit { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } | ApiError::IdempotencyKeyInFlight => StatusCode::CONFLICT,
+            ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -315,6 +329,13 @@ impl From<ServiceError> for ApiError {
             ServiceError::Store(e) => e.into(),
             ServiceError::Config(e) => e.into(),
             ServiceError::Overloaded(cause) => ApiError::Unavailable(cause),
+            ServiceError::InvalidIdempotencyKey(message) => ApiError::BadRequest {
+                code: "invalid_idempotency_key",
+                message,
+                details: json!({ "header": "Idempotency-Key" }),
+            },
+            ServiceError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
+            ServiceError::IdempotencyKeyInFlight => ApiError::IdempotencyKeyInFlight,
             ServiceError::Internal(cause) => ApiError::Internal(cause),
         }
     }

@@ -37,35 +37,43 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req.app_data::<BodyLimit>().map_or(64 * 1024, |l| l.0);
-        let json_type = match req.headers().get(CONTENT_TYPE).map(|v| v.to_str()) {
-            // curl -d without a content type: accept, the body is still parsed as JSON.
-            None => true,
-            Some(Ok(ct)) => {
-                let essence = ct
-                    .split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase();
-                essence == "application/json" || essence.ends_with("+json")
-            }
-            Some(Err(_)) => false,
-        };
-        let body = Bytes::from_request(req, payload);
-        Box::pin(async move {
-            if !json_type {
-                return Err(ApiError::UnsupportedMediaType);
-            }
-            let bytes = body.await.map_err(|e| match e.as_error::<PayloadError>() {
-                Some(PayloadError::Overflow) => ApiError::PayloadTooLarge { limit },
-                _ => ApiError::BadRequest {
-                    code: "invalid_body",
-                    message: "the request body could not be read".into(),
-                    details: json!({}),
-                },
-            })?;
-            parse_json(&bytes).map(ApiJson)
+        let body = json_body(req, payload);
+        Box::pin(async move { parse_json(&body.await?).map(ApiJson) })
+    }
+}
+
+/// Reads a JSON request body (within the body limit) as bytes.
+pub fn json_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> impl Future<Output = Result<Bytes, ApiError>> + 'static {
+    let limit = req.app_data::<BodyLimit>().map_or(64 * 1024, |l| l.0);
+    let json_type = match req.headers().get(CONTENT_TYPE).map(|v| v.to_str()) {
+        // curl -d without a content type: accept, the body is still parsed as JSON.
+        None => true,
+        Some(Ok(ct)) => {
+            let essence = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            essence == "application/json" || essence.ends_with("+json")
+        }
+        Some(Err(_)) => false,
+    };
+    let body = Bytes::from_request(req, payload);
+    async move {
+        if !json_type {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        body.await.map_err(|e| match e.as_error::<PayloadError>() {
+            Some(PayloadError::Overflow) => ApiError::PayloadTooLarge { limit },
+            _ => ApiError::BadRequest {
+                code: "invalid_body",
+                message: "the request body could not be read".into(),
+                details: json!({}),
+            },
         })
     }
 }

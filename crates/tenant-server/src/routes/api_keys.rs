@@ -1,18 +1,21 @@
 //! `/tenants/{id}/api-keys`: a tenant's API keys — issue (shown once), list (never the key or its
 //! hash, only its public prefix), revoke, rotate with an overlap window.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tenant_core::PageRequest;
 use tenant_service::api_keys::issue::IssuedKey;
+use tenant_service::idempotency::Answer;
 use tenant_store::api_keys::ApiKeyRow;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{Actor, ApiJson, ApiQuery, parse_tenant_id};
+use crate::http::extract::{Actor, ApiQuery, parse_tenant_id};
+use crate::http::idempotency::{IdempotencyKeyHeader, OnceJson, respond, secret_answer};
 use crate::state::AppState;
 
 /// `POST /tenants/{id}/api-keys`.
@@ -111,8 +114,8 @@ impl std::fmt::Debug for CreatedApiKeyResponse {
     }
 }
 
-impl From<IssuedKey> for CreatedApiKeyResponse {
-    fn from(issued: IssuedKey) -> Self {
+impl From<&IssuedKey> for CreatedApiKeyResponse {
+    fn from(issued: &IssuedKey) -> Self {
         Self {
             key: ApiKeyResponse::from(&issued.row),
             api_key: issued.key.expose().to_owned(),
@@ -151,7 +154,7 @@ fn parse_key_id(raw: &str) -> Result<Uuid, ApiError> {
 }
 
 /// Issues a new API key; the answer carries the key, shown only this once.
-#[utoipa::path(tag = "api-keys", params(("id" = String, Path, description = "Tenant id (UUID)")), request_body = CreateApiKeyRequest, security(("bearer" = [])), responses(
+#[utoipa::path(tag = "api-keys", params(IdempotencyKeyHeader, ("id" = String, Path, description = "Tenant id (UUID)")), request_body = CreateApiKeyRequest, security(("bearer" = [])), responses(
     (status = 201, description = "Created", body = CreatedApiKeyResponse),
     (status = 400, description = "Malformed id or JSON", body = ErrorBody),
     (status = 401, description = "No valid credential", body = ErrorBody),
@@ -164,26 +167,37 @@ pub async fn create_api_key(
     state: web::Data<AppState>,
     actor: Actor,
     id: web::Path<String>,
-    ApiJson(body): ApiJson<CreateApiKeyRequest>,
+    OnceJson(body, once): OnceJson<CreateApiKeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&id)?;
-    let issued = state
-        .control
-        .issue_api_key(
-            actor.0,
-            tenant_id,
-            &body.name,
-            body.role.as_deref(),
-            body.expires_at,
-        )
-        .await?;
-    tracing::info!(tenant.id = %tenant_id, api_key.id = %issued.row.id, "api key created");
-    Ok(HttpResponse::Created()
-        .insert_header((
-            "Location",
-            format!("/tenants/{tenant_id}/api-keys/{}", issued.row.id),
-        ))
-        .json(CreatedApiKeyResponse::from(issued)))
+    let control = &state.control;
+    respond(&state, once, created_key, |once| async move {
+        let issued = control
+            .issue_api_key(
+                actor.0,
+                tenant_id,
+                &body.name,
+                body.role.as_deref(),
+                body.expires_at,
+                once,
+            )
+            .await?;
+        tracing::info!(tenant.id = %tenant_id, api_key.id = %issued.row.id, "api key created");
+        Ok(issued)
+    })
+    .await
+}
+
+/// The answer of an issued key (stored sealed: it carries the key).
+fn created_key(issued: &IssuedKey) -> Answer {
+    secret_answer(
+        StatusCode::CREATED,
+        Some(format!(
+            "/tenants/{}/api-keys/{}",
+            issued.row.tenant_id, issued.row.id
+        )),
+        &CreatedApiKeyResponse::from(issued),
+    )
 }
 
 /// Lists a tenant's API keys (revoked and expired ones included), oldest first.
@@ -240,7 +254,7 @@ pub async fn revoke_api_key(
 
 /// Rotates an API key: issues a successor with the same name and role (shown once); the old key
 /// keeps working for the overlap (default 24 h), then expires.
-#[utoipa::path(tag = "api-keys", params(
+#[utoipa::path(tag = "api-keys", params(IdempotencyKeyHeader, 
     ("id" = String, Path, description = "Tenant id (UUID)"),
     ("kid" = String, Path, description = "Key id (UUID)"),
 ), request_body = RotateApiKeyRequest, security(("bearer" = [])), responses(
@@ -257,27 +271,26 @@ pub async fn rotate_api_key(
     state: web::Data<AppState>,
     actor: Actor,
     path: web::Path<(String, String)>,
-    ApiJson(body): ApiJson<RotateApiKeyRequest>,
+    OnceJson(body, once): OnceJson<RotateApiKeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&path.0)?;
     let key_id = parse_key_id(&path.1)?;
-    let issued = state
-        .control
-        .rotate_api_key(
-            actor.0,
-            tenant_id,
-            key_id,
-            body.overlap_seconds,
-            body.expires_at,
-        )
-        .await?;
-    tracing::info!(tenant.id = %tenant_id, api_key.id = %key_id, "api key rotated");
-    Ok(HttpResponse::Created()
-        .insert_header((
-            "Location",
-            format!("/tenants/{tenant_id}/api-keys/{}", issued.row.id),
-        ))
-        .json(CreatedApiKeyResponse::from(issued)))
+    let control = &state.control;
+    respond(&state, once, created_key, |once| async move {
+        let issued = control
+            .rotate_api_key(
+                actor.0,
+                tenant_id,
+                key_id,
+                body.overlap_seconds,
+                body.expires_at,
+                once,
+            )
+            .await?;
+        tracing::info!(tenant.id = %tenant_id, api_key.id = %key_id, "api key rotated");
+        Ok(issued)
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -306,7 +319,7 @@ mod tests {
             key: Secret::new(key.to_owned()),
         };
         assert!(!format!("{issued:?}").contains(key));
-        let resp = CreatedApiKeyResponse::from(issued);
+        let resp = CreatedApiKeyResponse::from(&issued);
         assert_eq!(resp.api_key, key);
         assert!(!format!("{resp:?}").contains(key));
     }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -11,6 +12,7 @@ use utoipa::ToSchema;
 
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Actor, ApiJson, double_option, parse_kind, parse_tenant_id};
+use crate::http::idempotency::{IdempotencyKeyHeader, OnceJson, answer, respond};
 use crate::state::AppState;
 
 /// `POST /tenants/{id}/channels`.
@@ -132,7 +134,7 @@ pub struct ChannelListResponse {
 
 /// Adds a channel. Credentials may come later (the channel then awaits them and the gateway
 /// config leaves it out); the answer lists the fields still missing.
-#[utoipa::path(tag = "channels", params(("id" = String, Path, description = "Tenant id (UUID)")), request_body = CreateChannelRequest, security(("bearer" = [])), responses(
+#[utoipa::path(tag = "channels", params(IdempotencyKeyHeader, ("id" = String, Path, description = "Tenant id (UUID)")), request_body = CreateChannelRequest, security(("bearer" = [])), responses(
     (status = 201, description = "Created", body = ChannelResponse),
     (status = 400, description = "Malformed id or JSON", body = ErrorBody),
     (status = 401, description = "No valid operator token", body = ErrorBody),
@@ -147,7 +149,7 @@ pub async fn create_channel(
     state: web::Data<AppState>,
     actor: Actor,
     id: web::Path<String>,
-    ApiJson(body): ApiJson<CreateChannelRequest>,
+    OnceJson(body, once): OnceJson<CreateChannelRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&id)?;
     let new = NewChannel::parse(
@@ -156,14 +158,20 @@ pub async fn create_channel(
         body.display_name.as_deref(),
         body.credentials.as_ref(),
     )?;
-    let channel = state.control.add_channel(actor.0, tenant_id, new).await?;
-    tracing::info!(tenant.id = %tenant_id, channel.kind = %channel.kind, "channel created");
-    Ok(HttpResponse::Created()
-        .insert_header((
-            "Location",
-            format!("/tenants/{tenant_id}/channels/{}", channel.kind),
-        ))
-        .json(ChannelResponse::from(&channel)))
+    let render = move |channel: &Channel| {
+        answer(
+            StatusCode::CREATED,
+            Some(format!("/tenants/{tenant_id}/channels/{}", channel.kind)),
+            &ChannelResponse::from(channel),
+        )
+    };
+    let control = &state.control;
+    respond(&state, once, render, |once| async move {
+        let channel = control.add_channel(actor.0, tenant_id, new, once).await?;
+        tracing::info!(tenant.id = %tenant_id, channel.kind = %channel.kind, "channel created");
+        Ok(channel)
+    })
+    .await
 }
 
 /// Lists a tenant's channels.

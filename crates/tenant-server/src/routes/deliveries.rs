@@ -1,6 +1,7 @@
 //! `/tenants/{id}/webhooks/{wid}/deliveries`: an endpoint's deliveries (dead letters included),
 //! their attempts, and replay.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -11,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::webhooks::parse_ids;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Actor, ApiQuery, parse_tenant_id, parse_uuid};
+use crate::http::idempotency::{IdempotencyKeyHeader, OnceKey, answer, respond};
 use crate::state::AppState;
 
 /// Query of the deliveries list.
@@ -185,7 +187,7 @@ pub async fn get_delivery(
 }
 
 /// Sends a finished delivery (a dead letter, or a success) again, with a fresh attempt budget.
-#[utoipa::path(tag = "webhooks", params(
+#[utoipa::path(tag = "webhooks", params(IdempotencyKeyHeader, 
     ("id" = String, Path, description = "Tenant id (UUID)"),
     ("wid" = String, Path, description = "Endpoint id (UUID)"),
     ("did" = String, Path, description = "Delivery id (UUID)"),
@@ -201,13 +203,22 @@ pub async fn replay_delivery(
     state: web::Data<AppState>,
     actor: Actor,
     path: web::Path<(String, String, String)>,
+    OnceKey(once): OnceKey,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&path.0)?;
     let wid = parse_uuid("wid", &path.1)?;
     let did = parse_uuid("did", &path.2)?;
-    let delivery = state
-        .control
-        .replay_delivery(actor.0, tenant_id, wid, did)
-        .await?;
-    Ok(HttpResponse::Accepted().json(DeliveryResponse::from(&delivery)))
+    let render = |delivery: &DeliveryRow| {
+        answer(
+            StatusCode::ACCEPTED,
+            None,
+            &DeliveryResponse::from(delivery),
+        )
+    };
+    respond(&state, once, render, |once| {
+        state
+            .control
+            .replay_delivery(actor.0, tenant_id, wid, did, once)
+    })
+    .await
 }

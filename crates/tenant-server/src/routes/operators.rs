@@ -1,5 +1,6 @@
 //! `/operators`: operator users (people who see every tenant). Operators only.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -9,7 +10,8 @@ use tenant_store::operator_users::OperatorUserRow;
 use utoipa::ToSchema;
 
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{Actor, ApiJson};
+use crate::http::extract::Actor;
+use crate::http::idempotency::{IdempotencyKeyHeader, OnceJson, answer, respond};
 use crate::state::AppState;
 
 /// `POST /operators`.
@@ -60,7 +62,7 @@ pub struct OperatorListResponse {
 }
 
 /// Creates an operator user, who then logs in at `POST /auth/login` without a tenant.
-#[utoipa::path(tag = "operators", request_body = CreateOperatorRequest, security(("bearer" = [])), responses(
+#[utoipa::path(tag = "operators", params(IdempotencyKeyHeader), request_body = CreateOperatorRequest, security(("bearer" = [])), responses(
     (status = 201, description = "Created", body = OperatorResponse),
     (status = 400, description = "Malformed JSON", body = ErrorBody),
     (status = 401, description = "No valid token", body = ErrorBody),
@@ -72,14 +74,18 @@ pub struct OperatorListResponse {
 pub async fn create_operator(
     state: web::Data<AppState>,
     actor: Actor,
-    ApiJson(body): ApiJson<CreateOperatorRequest>,
+    OnceJson(body, once): OnceJson<CreateOperatorRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let new = NewOperator {
         email: body.email,
         password: body.password,
     };
-    let row = state.control.create_operator(actor.0, new).await?;
-    Ok(HttpResponse::Created().json(OperatorResponse::from(&row)))
+    let render =
+        |row: &OperatorUserRow| answer(StatusCode::CREATED, None, &OperatorResponse::from(row));
+    respond(&state, once, render, |once| {
+        state.control.create_operator(actor.0, new, once)
+    })
+    .await
 }
 
 /// Lists the operator users.

@@ -1,16 +1,19 @@
 //! `/tenants`: create, list, read, update, delete; the request and response bodies of tenants.
 
+use actix_web::http::StatusCode;
 use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tenant_core::{NewTenant, PageRequest, Tenant};
+use tenant_core::{NewTenant, PageRequest, Secret, Tenant};
+use tenant_service::idempotency::Answer;
 use tenant_service::tenants::TenantPatch;
 use tenant_store::tenants::TenantFilter;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Actor, ApiJson, ApiQuery, Caller, parse_tenant_id};
+use crate::http::idempotency::{IdempotencyKeyHeader, OnceJson, respond, secret_answer};
 use crate::state::AppState;
 
 /// `POST /tenants`.
@@ -144,7 +147,7 @@ pub fn tenant_json(tenant: &Tenant) -> Vec<u8> {
 }
 
 /// Creates a tenant. The answer carries its first API key, which is shown only this once.
-#[utoipa::path(tag = "tenants", request_body = CreateTenantRequest, security(("bearer" = [])), responses(
+#[utoipa::path(tag = "tenants", params(IdempotencyKeyHeader), request_body = CreateTenantRequest, security(("bearer" = [])), responses(
     (status = 201, description = "Created", body = CreatedTenantResponse),
     (status = 400, description = "Malformed JSON or unknown field", body = ErrorBody),
     (status = 401, description = "No valid operator token", body = ErrorBody),
@@ -157,20 +160,28 @@ pub fn tenant_json(tenant: &Tenant) -> Vec<u8> {
 pub async fn create_tenant(
     state: web::Data<AppState>,
     actor: Actor,
-    ApiJson(body): ApiJson<CreateTenantRequest>,
+    OnceJson(body, once): OnceJson<CreateTenantRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let new = NewTenant::parse(&body.name, body.slug.as_deref(), body.plan.as_deref())?;
-    // Written with the creates of concurrent requests (group commit); answered once committed.
-    let (tenant, key) = state.control.create_tenant(actor.0, new).await?;
-    // Debug only: the access log already has the request, and the audit log the tenant; a
-    // second JSON line per create was a measurable share of its CPU.
-    tracing::debug!(tenant.id = %tenant.id, "tenant created");
-    Ok(HttpResponse::Created()
-        .insert_header(("Location", format!("/tenants/{}", tenant.id)))
-        .json(CreatedTenantResponse {
-            tenant: TenantResponse::from(&tenant),
+    // Written with the creates of concurrent requests (group commit), the key's row in the
+    // batch's statement; answered once committed. No log line: the access log has the request,
+    // and the audit log the tenant; a JSON line per create was a measurable share of its CPU.
+    respond(&state, once, created_tenant, |once| {
+        state.control.create_tenant(actor.0, new, once)
+    })
+    .await
+}
+
+/// The answer of a create: the tenant and its first API key (stored sealed with its key).
+fn created_tenant((tenant, key): &(Tenant, Secret)) -> Answer {
+    secret_answer(
+        StatusCode::CREATED,
+        Some(format!("/tenants/{}", tenant.id)),
+        &CreatedTenantResponse {
+            tenant: TenantResponse::from(tenant),
             api_key: key.expose().to_owned(),
-        }))
+        },
+    )
 }
 
 /// Lists tenants in creation order, a page at a time.

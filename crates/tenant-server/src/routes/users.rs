@@ -1,10 +1,12 @@
 //! `/tenants/{id}/users`: a tenant's users. Owners and operators manage them; anyone of the
 //! tenant may read them; other tenants see 404.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tenant_core::{PageRequest, Secret};
+use tenant_service::idempotency::Answer;
 use tenant_service::identity::users::NewUser;
 use tenant_store::users::TenantUserRow;
 use utoipa::{IntoParams, ToSchema};
@@ -12,6 +14,7 @@ use uuid::Uuid;
 
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Actor, ApiJson, ApiQuery, parse_tenant_id};
+use crate::http::idempotency::{IdempotencyKeyHeader, OnceJson, respond, secret_answer};
 use crate::state::AppState;
 
 /// `POST /tenants/{id}/users`.
@@ -118,7 +121,7 @@ fn parse_user_id(raw: &str) -> Result<Uuid, ApiError> {
 }
 
 /// Creates a user with a password, or without one and an invite token to hand over.
-#[utoipa::path(tag = "users", params(("id" = String, Path, description = "Tenant id (UUID)")), request_body = CreateUserRequest, security(("bearer" = [])), responses(
+#[utoipa::path(tag = "users", params(IdempotencyKeyHeader, ("id" = String, Path, description = "Tenant id (UUID)")), request_body = CreateUserRequest, security(("bearer" = [])), responses(
     (status = 201, description = "Created", body = CreatedUserResponse),
     (status = 400, description = "Malformed id or JSON", body = ErrorBody),
     (status = 401, description = "No valid token", body = ErrorBody),
@@ -132,7 +135,7 @@ pub async fn create_user(
     state: web::Data<AppState>,
     actor: Actor,
     id: web::Path<String>,
-    ApiJson(body): ApiJson<CreateUserRequest>,
+    OnceJson(body, once): OnceJson<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&id)?;
     let new = NewUser {
@@ -140,15 +143,25 @@ pub async fn create_user(
         role: body.role,
         password: body.password,
     };
-    let (row, invite) = state.control.create_user(actor.0, tenant_id, new).await?;
-    tracing::info!(tenant.id = %tenant_id, user.id = %row.id, "user created");
-    Ok(HttpResponse::Created()
-        .insert_header(("Location", format!("/tenants/{tenant_id}/users/{}", row.id)))
-        .insert_header(("Cache-Control", "no-store"))
-        .json(CreatedUserResponse {
-            user: UserResponse::from(&row),
-            invite_token: invite.map(|t| t.expose().to_owned()),
-        }))
+    let control = &state.control;
+    respond(&state, once, created_user, |once| async move {
+        let created = control.create_user(actor.0, tenant_id, new, once).await?;
+        tracing::info!(tenant.id = %tenant_id, user.id = %created.0.id, "user created");
+        Ok(created)
+    })
+    .await
+}
+
+/// The answer of a created user (stored sealed: it may carry the invite token; never cached).
+fn created_user((row, invite): &(TenantUserRow, Option<Secret>)) -> Answer {
+    secret_answer(
+        StatusCode::CREATED,
+        Some(format!("/tenants/{}/users/{}", row.tenant_id, row.id)),
+        &CreatedUserResponse {
+            user: UserResponse::from(row),
+            invite_token: invite.as_ref().map(|t| t.expose().to_owned()),
+        },
+    )
 }
 
 /// Lists a tenant's users, a page at a time.

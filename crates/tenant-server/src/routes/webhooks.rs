@@ -1,5 +1,6 @@
 //! `/tenants/{id}/webhooks`: a tenant's webhook endpoints, their secrets and test deliveries.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -11,6 +12,7 @@ use uuid::Uuid;
 
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Actor, ApiJson, double_option, parse_tenant_id, parse_uuid};
+use crate::http::idempotency::{IdempotencyKeyHeader, OnceJson, OnceKey, respond, secret_answer};
 use crate::state::AppState;
 
 /// `POST /tenants/{id}/webhooks`.
@@ -116,7 +118,7 @@ pub fn parse_ids(path: &(String, String)) -> Result<(tenant_core::TenantId, Uuid
 }
 
 /// Adds an endpoint; the answer carries its signing secret, shown only this once.
-#[utoipa::path(tag = "webhooks", params(("id" = String, Path, description = "Tenant id (UUID)")), request_body = CreateWebhookRequest, security(("bearer" = [])), responses(
+#[utoipa::path(tag = "webhooks", params(IdempotencyKeyHeader, ("id" = String, Path, description = "Tenant id (UUID)")), request_body = CreateWebhookRequest, security(("bearer" = [])), responses(
     (status = 201, description = "Created, with the secret", body = WebhookWithSecretResponse),
     (status = 400, description = "Malformed id or JSON", body = ErrorBody),
     (status = 401, description = "No valid operator token", body = ErrorBody),
@@ -129,7 +131,7 @@ pub async fn create_webhook(
     state: web::Data<AppState>,
     actor: Actor,
     id: web::Path<String>,
-    ApiJson(body): ApiJson<CreateWebhookRequest>,
+    OnceJson(body, once): OnceJson<CreateWebhookRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&id)?;
     let new = NewWebhook {
@@ -138,20 +140,24 @@ pub async fn create_webhook(
         event_types: body.event_types,
         enabled: body.enabled,
     };
-    let (endpoint, secret) = state
-        .control
-        .create_webhook(actor.0, tenant_id, new)
-        .await?;
-    tracing::info!(tenant.id = %tenant_id, webhook.id = %endpoint.id, "webhook endpoint created");
-    Ok(HttpResponse::Created()
-        .insert_header((
-            "Location",
-            format!("/tenants/{tenant_id}/webhooks/{}", endpoint.id),
-        ))
-        .json(WebhookWithSecretResponse {
-            endpoint: WebhookResponse::from(&endpoint),
-            secret: secret.expose().to_owned(),
-        }))
+    let render = move |(endpoint, secret): &(Endpoint, tenant_core::Secret)| {
+        secret_answer(
+            StatusCode::CREATED,
+            Some(format!("/tenants/{tenant_id}/webhooks/{}", endpoint.id)),
+            &WebhookWithSecretResponse {
+                endpoint: WebhookResponse::from(endpoint),
+                secret: secret.expose().to_owned(),
+            },
+        )
+    };
+    let control = &state.control;
+    respond(&state, once, render, |once| async move {
+        let created = control.create_webhook(actor.0, tenant_id, new, once)
+            .await?;
+        tracing::info!(tenant.id = %tenant_id, webhook.id = %created.0.id, "webhook endpoint created");
+        Ok(created)
+    })
+    .await
 }
 
 /// Lists a tenant's endpoints (at most 50).
@@ -252,6 +258,7 @@ pub async fn delete_webhook(
 /// Rotates the signing secret: the new one (shown once) signs from now on, and the old one also
 /// signs until the overlap window (`SAAS_WEBHOOK_SECRET_OVERLAP_SECS`) ends.
 #[utoipa::path(tag = "webhooks", params(
+    IdempotencyKeyHeader,
     ("id" = String, Path, description = "Tenant id (UUID)"),
     ("wid" = String, Path, description = "Endpoint id (UUID)"),
 ), security(("bearer" = [])), responses(
@@ -265,16 +272,25 @@ pub async fn rotate_webhook_secret(
     state: web::Data<AppState>,
     actor: Actor,
     path: web::Path<(String, String)>,
+    OnceKey(once): OnceKey,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_id, wid) = parse_ids(&path)?;
-    let (endpoint, secret) = state
-        .control
-        .rotate_webhook_secret(actor.0, tenant_id, wid)
-        .await?;
-    Ok(HttpResponse::Ok().json(WebhookWithSecretResponse {
-        endpoint: WebhookResponse::from(&endpoint),
-        secret: secret.expose().to_owned(),
-    }))
+    let render = |(endpoint, secret): &(Endpoint, tenant_core::Secret)| {
+        secret_answer(
+            StatusCode::OK,
+            None,
+            &WebhookWithSecretResponse {
+                endpoint: WebhookResponse::from(endpoint),
+                secret: secret.expose().to_owned(),
+            },
+        )
+    };
+    respond(&state, once, render, |once| {
+        state
+            .control
+            .rotate_webhook_secret(actor.0, tenant_id, wid, once)
+    })
+    .await
 }
 
 /// Sends a `webhook.test` event to this endpoint (through the queue, like any delivery).

@@ -52,6 +52,7 @@
 //! | `SAAS_WEBHOOK_REQUIRE_HTTPS` | `false` | refuse `http://` endpoint URLs |
 //! | `SAAS_WEBHOOK_SECRET_OVERLAP_SECS` | `86400` | how long the previous secret keeps signing after a rotation |
 //! | `SAAS_SESSION_TTL_SECS` | `2592000` (30 days) | sessions inactive this long are purged |
+//! | `SAAS_IDEMPOTENCY_TTL_SECS` | `86400` (24 h) | how long a creating request's `Idempotency-Key` and answer are kept for retries (60–2592000) |
 //! | `SAAS_WRITE_BATCH_MAX` | `256` | most event ingests, or tenant creates, written in one batch (one transaction); `1` turns group commit off |
 //! | `SAAS_WRITE_BATCH_LINGER_US` | `250` | a batch stays open while each wait this long brings more requests (0: only those already queued) |
 //! | `SAAS_WRITE_BATCH_MAX_WAIT_US` | `5000` | the longest a batch stays open after its first request |
@@ -168,6 +169,8 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// Group commit of the batched write paths (ingest, tenant creates).
     pub writes: GroupCommitConfig,
+    /// How long `Idempotency-Key`s and their answers are kept.
+    pub idempotency_ttl: std::time::Duration,
 }
 
 /// The default database when `DATABASE_URL` is unset.
@@ -258,6 +261,12 @@ impl Settings {
                 )?),
             },
             tenant_cache_size: parse_in(&get, "SAAS_TENANT_CACHE_SIZE", 10_000, 0..=10_000_000)?,
+            idempotency_ttl: std::time::Duration::from_secs(parse_in(
+                &get,
+                "SAAS_IDEMPOTENCY_TTL_SECS",
+                86_400,
+                60..=2_592_000,
+            )?),
             tenant_cache_sync: std::time::Duration::from_millis(parse_in(
                 &get,
                 "SAAS_TENANT_CACHE_SYNC_MS",
@@ -307,7 +316,7 @@ impl Settings {
             connection_timeout: self.db_acquire_timeout,
             reconnect_max: self.db_reconnect_max,
             connect_timeout_secs: self.db_connect_timeout_secs,
-            min_idle: None,
+            ..tenant_store::PoolConfig::default()
         }
     }
 }
@@ -474,5 +483,21 @@ mod tests {
                 .var,
             "SAAS_API_KEY_CACHE_TTL_SECS"
         );
+    }
+
+    #[test]
+    fn idempotency_keys_are_kept_a_day_by_default() {
+        let day = std::time::Duration::from_secs(86_400);
+        assert_eq!(settings(&[]).unwrap().idempotency_ttl, day);
+        let s = settings(&[("SAAS_IDEMPOTENCY_TTL_SECS", "3600")]).unwrap();
+        assert_eq!(s.idempotency_ttl, std::time::Duration::from_secs(3600));
+        for bad in ["59", "2592001", "1h"] {
+            assert_eq!(
+                settings(&[("SAAS_IDEMPOTENCY_TTL_SECS", bad)])
+                    .unwrap_err()
+                    .var,
+                "SAAS_IDEMPOTENCY_TTL_SECS"
+            );
+        }
     }
 }

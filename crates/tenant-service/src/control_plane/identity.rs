@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::ControlPlane;
 use crate::error::ServiceResult;
+use crate::idempotency::{Ticket, within};
 use crate::identity::login::{self, LoginAttempt};
 use crate::identity::sessions::{self, TokenPair, own_account};
 use crate::identity::users::{self, NewOperator, NewUser, parse_role};
@@ -100,17 +101,20 @@ impl ControlPlane {
         ctx: AuditContext,
         tenant_id: TenantId,
         new: NewUser,
+        once: Option<Ticket<(TenantUserRow, Option<Secret>)>>,
     ) -> ServiceResult<(TenantUserRow, Option<Secret>)> {
         let user = new.check()?;
         self.run(move |c| {
             let user = user.hash()?;
-            Ok(users::create_user(
-                c,
-                &ctx,
-                &tenant_id,
-                user,
-                tenant_core::now(),
-            )?)
+            within(c, once.as_ref(), |c| {
+                Ok(users::create_user(
+                    c,
+                    &ctx,
+                    &tenant_id,
+                    user,
+                    tenant_core::now(),
+                )?)
+            })
         })
         .await
     }
@@ -180,10 +184,15 @@ impl ControlPlane {
         &self,
         ctx: AuditContext,
         new: NewOperator,
+        once: Option<Ticket<OperatorUserRow>>,
     ) -> ServiceResult<OperatorUserRow> {
         let operator = new.check()?;
-        self.run(move |c| users::create_checked_operator(c, &ctx, operator, tenant_core::now()))
-            .await
+        self.run(move |c| {
+            within(c, once.as_ref(), |c| {
+                users::create_checked_operator(c, &ctx, operator, tenant_core::now())
+            })
+        })
+        .await
     }
 
     /// Every operator user, oldest first.

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::ControlPlane;
 use crate::api_keys::issue::{self, IssuedKey, KeySpec, Rotation};
 use crate::error::ServiceResult;
+use crate::idempotency::{Ticket, within};
 
 impl ControlPlane {
     /// Issues a new API key (a label, a role, `member` by default, an optional expiry in the
@@ -21,11 +22,16 @@ impl ControlPlane {
         name: &str,
         role: Option<&str>,
         expires_at: Option<DateTime<Utc>>,
+        once: Option<Ticket<IssuedKey>>,
     ) -> ServiceResult<IssuedKey> {
         let spec = KeySpec::parse(name, role, expires_at)?;
         let hasher = self.api_keys.hasher.clone();
-        self.run(move |c| Ok(issue::create_key(c, &ctx, &hasher, &tenant_id, spec)?))
-            .await
+        self.run(move |c| {
+            within(c, once.as_ref(), |c| {
+                Ok(issue::create_key(c, &ctx, &hasher, &tenant_id, spec)?)
+            })
+        })
+        .await
     }
 
     /// A tenant's keys (revoked and expired ones included), oldest first.
@@ -67,14 +73,17 @@ impl ControlPlane {
         id: Uuid,
         overlap_secs: Option<u32>,
         expires_at: Option<DateTime<Utc>>,
+        once: Option<Ticket<IssuedKey>>,
     ) -> ServiceResult<IssuedKey> {
         let rotation = Rotation::parse(overlap_secs, expires_at)?;
         let hasher = self.api_keys.hasher.clone();
         let issued = self
             .run(move |c| {
-                Ok(issue::rotate_key(
-                    c, &ctx, &hasher, &tenant_id, &id, rotation,
-                )?)
+                within(c, once.as_ref(), |c| {
+                    Ok(issue::rotate_key(
+                        c, &ctx, &hasher, &tenant_id, &id, rotation,
+                    )?)
+                })
             })
             .await?;
         // The old key's cached entry carries its old expiry.

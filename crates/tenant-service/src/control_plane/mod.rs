@@ -13,6 +13,7 @@
 //! from its settings with [`ControlPlane::from_parts`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tenant_configgen::RenderOptions;
 use tenant_store::access_tokens::TokenScope;
@@ -23,6 +24,7 @@ use crate::api_keys::ApiKeyAuth;
 use crate::error::{ServiceError, ServiceResult};
 use crate::gateway_config::ConfigCache;
 use crate::group_commit::write_paths::WritePaths;
+use crate::idempotency::{Begin, Idempotency, OnceRequest, Render};
 use crate::identity::Identity;
 use crate::plans::Plans;
 use crate::principal::{ActorRef, Principal};
@@ -64,6 +66,8 @@ pub struct Parts {
     pub writes: WritePaths,
     /// Plans, rate limits and usage metering.
     pub limits: LimitParts,
+    /// How long `Idempotency-Key`s are kept ([`crate::idempotency::DEFAULT_TTL`]: 24 h).
+    pub idempotency_ttl: Duration,
 }
 
 /// Plans, rate limits and the usage meter of a [`ControlPlane`] (the defaults: built-in plans,
@@ -92,6 +96,7 @@ pub struct ControlPlane {
     webhooks: Arc<WebhookState>,
     writes: Arc<WritePaths>,
     limits: LimitParts,
+    idempotency: Arc<Idempotency>,
 }
 
 impl ControlPlane {
@@ -109,6 +114,7 @@ impl ControlPlane {
             webhooks: parts.webhooks,
             writes: Arc::new(parts.writes),
             limits: parts.limits,
+            idempotency: Arc::new(Idempotency::new(parts.idempotency_ttl)),
         }
     }
 
@@ -135,6 +141,31 @@ impl ControlPlane {
         T: Send + 'static,
     {
         crate::db::run(&self.db, work).await
+    }
+
+    /// The first step of a creating request that may carry an `Idempotency-Key` (see
+    /// [`crate::idempotency`]): without a key, run it; with one, replay the answer stored for
+    /// it, refuse it (reused for another body, or still running here), or run it with the
+    /// [`crate::idempotency::Ticket`] that the creating method then takes. `render` makes the
+    /// answer stored from the use case's result.
+    pub async fn begin_once<T: 'static>(
+        &self,
+        request: Option<OnceRequest>,
+        render: Render<T>,
+    ) -> ServiceResult<Begin<T>> {
+        match request {
+            None => Ok(Begin::Run(None)),
+            Some(request) => {
+                self.idempotency
+                    .begin(&self.db, &self.keys, request, render)
+                    .await
+            }
+        }
+    }
+
+    /// How long `Idempotency-Key`s are kept.
+    pub fn idempotency_ttl(&self) -> Duration {
+        self.idempotency.ttl()
     }
 
     /// Whether the database answers (the readiness probe).

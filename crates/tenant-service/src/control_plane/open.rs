@@ -55,6 +55,8 @@ pub struct OpenOptions {
     pub pool_size: u32,
     /// Group commit of tenant creates and event ingest.
     pub writes: GroupCommitConfig,
+    /// How long `Idempotency-Key`s are kept (24 h by default).
+    pub idempotency_ttl: Duration,
     /// Which webhook URLs may be saved.
     pub url_rules: UrlRules,
     /// How long a rotated webhook secret keeps signing.
@@ -74,6 +76,7 @@ impl Default for OpenOptions {
             render: RenderOptions::default(),
             pool_size: 8,
             writes: GroupCommitConfig::default(),
+            idempotency_ttl: crate::idempotency::DEFAULT_TTL,
             url_rules: UrlRules {
                 policy: AddressPolicy::default(),
                 require_https: false,
@@ -165,6 +168,7 @@ impl ControlPlane {
             }),
             writes,
             limits,
+            idempotency_ttl: options.idempotency_ttl,
         }))
     }
 }

@@ -13,6 +13,7 @@ use tenant_store::tenants::TenantFilter;
 
 use super::ControlPlane;
 use crate::error::ServiceResult;
+use crate::idempotency::{Ticket, within};
 use crate::principal::Principal;
 use crate::tenant_cache::CachedTenant;
 use crate::tenants::{CreateTenant, TenantPatch};
@@ -21,18 +22,21 @@ use crate::{audit, channels, tenants};
 impl ControlPlane {
     /// Creates a tenant with its first API key (role owner) and the audit entries, written with
     /// the creates of concurrent callers (group commit); answered once committed. The key is in
-    /// clear only here.
+    /// clear only here. With a ticket ([`ControlPlane::begin_once`]), the key's row is written
+    /// in the batch's statement.
     pub async fn create_tenant(
         &self,
         ctx: AuditContext,
         new: NewTenant,
+        once: Option<Ticket<(Tenant, Secret)>>,
     ) -> ServiceResult<(Tenant, Secret)> {
         let create = CreateTenant {
             ctx,
             new,
             at: tenant_core::now(),
+            once,
         };
-        Ok(self.writes.tenant_creates.submit(create).await??)
+        self.writes.tenant_creates.submit(create).await?
     }
 
     /// A page of tenants in creation order, filtered.
@@ -114,11 +118,12 @@ impl ControlPlane {
         ctx: AuditContext,
         tenant_id: TenantId,
         new: NewChannel,
+        once: Option<Ticket<Channel>>,
     ) -> ServiceResult<Channel> {
         let keys = Arc::clone(&self.keys);
         let plans = Arc::clone(&self.limits.plans);
         self.run(move |c| {
-            tenant_store::write_transaction(c, |c| {
+            within(c, once.as_ref(), |c| {
                 crate::tenant_scope::require_tenant(c, &tenant_id)?;
                 crate::usage::require_room(c, &plans, &tenant_id, crate::usage::Counted::Channels)?;
                 Ok(channels::create_channel(c, &ctx, &tenant_id, new, &keys)?)

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use super::ControlPlane;
 use crate::error::ServiceResult;
 use crate::events;
+use crate::idempotency::{Ticket, within};
 use crate::webhooks::deliveries;
 use crate::webhooks::endpoints::{self, NewWebhook, WebhookPatch};
 
@@ -53,12 +54,13 @@ impl ControlPlane {
         ctx: AuditContext,
         tenant_id: TenantId,
         new: NewWebhook,
+        once: Option<Ticket<(Endpoint, Secret)>>,
     ) -> ServiceResult<(Endpoint, Secret)> {
         let new = new.check(&self.webhooks.rules)?;
         let ring = Arc::clone(&self.keys);
         let plans = Arc::clone(&self.limits.plans);
         self.run(move |c| {
-            tenant_store::write_transaction(c, |c| {
+            within(c, once.as_ref(), |c| {
                 crate::tenant_scope::require_tenant(c, &tenant_id)?;
                 crate::usage::require_room(
                     c,
@@ -115,13 +117,16 @@ impl ControlPlane {
         ctx: AuditContext,
         tenant_id: TenantId,
         id: Uuid,
+        once: Option<Ticket<(Endpoint, Secret)>>,
     ) -> ServiceResult<(Endpoint, Secret)> {
         let overlap = self.webhooks.secret_overlap;
         let ring = Arc::clone(&self.keys);
         self.run(move |c| {
-            Ok(endpoints::rotate_secret(
-                c, &ctx, &tenant_id, id, overlap, &ring,
-            )?)
+            within(c, once.as_ref(), |c| {
+                Ok(endpoints::rotate_secret(
+                    c, &ctx, &tenant_id, id, overlap, &ring,
+                )?)
+            })
         })
         .await
     }
@@ -183,17 +188,20 @@ impl ControlPlane {
         tenant_id: TenantId,
         endpoint_id: Uuid,
         delivery_id: Uuid,
+        once: Option<Ticket<DeliveryRow>>,
     ) -> ServiceResult<DeliveryRow> {
         let delivery = self
             .run(move |c| {
-                Ok(deliveries::replay_delivery(
-                    c,
-                    &ctx,
-                    &tenant_id,
-                    endpoint_id,
-                    delivery_id,
-                    tenant_core::now(),
-                )?)
+                within(c, once.as_ref(), |c| {
+                    Ok(deliveries::replay_delivery(
+                        c,
+                        &ctx,
+                        &tenant_id,
+                        endpoint_id,
+                        delivery_id,
+                        tenant_core::now(),
+                    )?)
+                })
             })
             .await?;
         self.webhooks.wake.notify_one();

@@ -170,6 +170,9 @@ where
                 }
                 Err(e) => items.iter().map(|_| (self.unavailable)(&e)).collect(),
             };
+            // The requests go before their answers: what they hold (an idempotency key's hold)
+            // is released by the time their callers hear back.
+            drop(items);
             for (reply, answer) in replies.into_iter().zip(answers) {
                 // The request may have gone (client disconnected): its write stands anyway.
                 let _ = reply.send(answer);

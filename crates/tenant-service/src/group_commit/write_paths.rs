@@ -6,11 +6,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tenant_core::{Secret, Tenant, TenantId};
 use tenant_store::events::Ingested;
-use tenant_store::{AnyConnection, Database, StoreError, StoreResult, usage};
+use tenant_store::{AnyConnection, Database, StoreError, usage};
 use tenant_webhooks::ingest::{Accepted, IngestError, Ingestor, TenantLookup, ValidEvent};
 
 use super::engine::{GroupCommit, GroupCommitConfig};
 use crate::api_keys::ApiKeyHasher;
+use crate::error::ServiceResult;
 use crate::plans::Plans;
 use crate::tenants::{self, CreateTenant};
 
@@ -23,7 +24,7 @@ pub struct WritePaths {
     /// `POST /events` and `POST /webhooks/message`.
     pub ingest: GroupCommit<IngestJob, Result<Accepted, IngestError>>,
     /// `POST /tenants`.
-    pub tenant_creates: GroupCommit<CreateTenant, StoreResult<(Tenant, Secret)>>,
+    pub tenant_creates: GroupCommit<CreateTenant, ServiceResult<(Tenant, Secret)>>,
 }
 
 /// The answer of each request of a batch for which no connection could be had.
@@ -88,7 +89,7 @@ impl WritePaths {
             db.clone(),
             config,
             move |conn, batch: &[CreateTenant]| tenants::create_tenants(conn, &hasher, batch),
-            |e| Err(unavailable(e)),
+            |e| Err(unavailable(e).into()),
         )?;
         Ok(Self {
             ingest,
