@@ -172,6 +172,7 @@ impl Application {
             settings: settings.access_log,
             ids: Default::default(),
         });
+        let ui_settings = web::Data::new(settings.ui.clone());
         let limit = settings.max_body_bytes;
         let mut server = HttpServer::new(move || {
             let (app, api) = App::new()
@@ -184,12 +185,15 @@ impl Application {
                 .unwrap_or_else(|e| format!(r#"{{"error":"{e}"}}"#));
             app.app_data(state.clone())
                 .app_data(request_log.clone())
+                .app_data(ui_settings.clone())
+                .configure(crate::ui::configure)
                 .app_data(BodyLimit(limit))
                 .app_data(web::PayloadConfig::new(limit))
                 .app_data(web::Data::new(OpenApiJson(doc)))
                 .default_service(web::to(not_found))
                 .wrap(from_fn(rate_limit))
                 .wrap(from_fn(require_auth))
+                .wrap(from_fn(crate::ui::host_api::tenant_host_api))
                 .wrap(from_fn(trace_requests))
         })
         .on_connect(no_delay)

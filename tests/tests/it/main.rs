@@ -34,6 +34,8 @@ mod store_channels;
 mod store_tenants;
 mod store_users;
 mod tenant_cache;
+mod ui_pages;
+mod ui_support;
 mod users_support;
 mod webhook_secrets_at_rest;
 mod webhooks_api;

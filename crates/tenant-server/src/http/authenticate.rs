@@ -21,13 +21,33 @@ fn is_public(path: &str) -> bool {
     )
 }
 
+/// Paths of the dashboard and the portal ([`crate::ui`]), which authenticate by their session
+/// cookie in their own layer, and `/` asked for by a browser (sent on to its login page).
+pub fn is_ui_path(path: &str, accept: Option<&str>) -> bool {
+    let under = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    under("/admin")
+        || under("/portal")
+        || matches!(
+            path,
+            "/login" | "/logout" | "/invite" | "/ui/app.css" | "/ui/app.js" | "/ui/icon.svg"
+        )
+        || (path == "/" && accept.is_some_and(|a| a.contains("text/html")))
+}
+
 /// Requires a valid credential on every path but the public ones, and applies
 /// [`crate::http::route_table::authorize`] to the matched route before any handler runs.
 pub async fn require_auth(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    if is_public(req.path()) {
+    let accept = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    if is_public(req.path()) || is_ui_path(req.path(), accept) {
         return next
             .call(req)
             .await

@@ -155,7 +155,8 @@ impl ApiError {
         ApiError::Validation(e.into())
     }
 
-    fn code(&self) -> &'static str {
+    /// The stable code of the error (`validation_failed`, `not_found`, …).
+    pub fn code(&self) -> &'static str {
         match self {
             ApiError::Validation(_) => "validation_failed",
             ApiError::BadRequest { code, .. } => code,
@@ -180,7 +181,8 @@ impl ApiError {
         }
     }
 
-    fn body(&self) -> ErrorBody {
+    /// The JSON body of the error (the dashboard shows its message and fields).
+    pub fn body(&self) -> ErrorBody {
         let (message, details) = match self {
             ApiError::Validation(errors) => {
                 let fields: Vec<Value> = errors

@@ -72,6 +72,9 @@
 //! | `SAAS_LIMITS_CACHE_TTL_MS` | `5000` | how long a tenant's limits are trusted without reading them again: the most a plan change takes to reach other replicas' rate limits |
 //! | `SAAS_RATE_LIMIT_LOGIN_PER_MINUTE` | `30` | login, refresh and invite-acceptance requests per minute per client address |
 //! | `SAAS_RATE_LIMIT_LOGIN_BURST` | `20` | of those, how many may come at once |
+//! | `SAAS_BASE_DOMAIN` | none | `{slug}.DOMAIN` serves tenant `slug`'s portal; `DOMAIN` and `admin.DOMAIN` the operators' dashboard |
+//! | `SAAS_TRUSTED_PROXIES` | none | comma-separated IPs of reverse proxies whose `X-Forwarded-Host` is believed |
+//! | `SAAS_UI_SECURE_COOKIES` | `true` | mark the dashboard's cookies `Secure` (browsers keep them on `http://localhost` too) |
 //! | `RUST_LOG` | `info` | log filter (tracing `EnvFilter` syntax) |
 
 use std::net::IpAddr;
@@ -89,6 +92,7 @@ use tenant_store::crypto::KeyRing;
 use self::limits::LimitSettings;
 use self::parse::{parse, parse_in};
 use self::render::render_options;
+use self::ui::UiSettings;
 use self::webhooks::WebhookSettings;
 use crate::http::request_log::{AccessLog, AccessLogSettings};
 
@@ -101,6 +105,7 @@ pub mod identity;
 pub mod limits;
 mod parse;
 mod render;
+pub mod ui;
 pub mod webhooks;
 
 /// How log lines are written.
@@ -171,6 +176,8 @@ pub struct Settings {
     pub writes: GroupCommitConfig,
     /// How long `Idempotency-Key`s and their answers are kept.
     pub idempotency_ttl: std::time::Duration,
+    /// The dashboard and the tenant portal: hosts, trusted proxies, cookies.
+    pub ui: UiSettings,
 }
 
 /// The default database when `DATABASE_URL` is unset.
@@ -287,6 +294,7 @@ impl Settings {
             identity: identity::from_lookup(&get)?,
             webhooks: webhooks::from_lookup(&get)?,
             limits: limits::from_lookup(&get)?,
+            ui: ui::from_lookup(&get)?,
             writes: GroupCommitConfig {
                 max_batch: parse_in(&get, "SAAS_WRITE_BATCH_MAX", 256, 1..=10_000)?,
                 linger: std::time::Duration::from_micros(parse_in(

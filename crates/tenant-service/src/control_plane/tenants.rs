@@ -55,6 +55,26 @@ impl ControlPlane {
             .await
     }
 
+    /// The tenant with this slug (the host `{slug}.{base domain}` of its portal), if any: a
+    /// string that is no valid slug names none.
+    pub async fn tenant_by_slug(&self, slug: &str) -> ServiceResult<Option<Tenant>> {
+        let Ok(slug) = tenant_core::Slug::parse(slug) else {
+            return Ok(None);
+        };
+        self.run(move |c| {
+            let Some(id) = tenant_store::users::tenant_id_by_slug(c, slug.as_str())? else {
+                return Ok(None);
+            };
+            Ok(tenant_store::tenants::find(c, &id)
+                .map(Some)
+                .or_else(|e| match e {
+                    tenant_store::StoreError::NotFound(_) => Ok(None),
+                    e => Err(e),
+                })?)
+        })
+        .await
+    }
+
     /// One tenant with its serialised answer, from the read cache when it holds it (the hot
     /// read of `GET /tenants/{id}`).
     pub async fn cached_tenant(&self, id: TenantId) -> ServiceResult<Arc<CachedTenant>> {
