@@ -24,6 +24,8 @@ pub struct TestApp {
     pub gateway_token: String,
     /// A plain HTTP client.
     pub client: reqwest::Client,
+    /// The port of the separate metrics listener, when `SAAS_METRICS_ADDR` is set.
+    pub metrics_port: Option<u16>,
     handle: actix_web::dev::ServerHandle,
     /// The task running the server; it ends once the server and its background tasks are gone.
     task: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -75,6 +77,8 @@ pub fn test_settings(db: &TestDb) -> Settings {
         per_minute: 1_000_000,
         burst: 100_000,
     };
+    // The store gauges are process-wide: only the test about them refreshes them.
+    settings.metrics.refresh = std::time::Duration::from_secs(3600);
     settings
 }
 
@@ -93,6 +97,7 @@ pub fn capture_logs() {
             LogFormat::Json,
             "info,tenant_server=debug,tenant_service=debug,tenant_store=debug,tenant_webhooks=debug",
             move || CaptureWriter { echo },
+            false,
         );
     });
 }
@@ -133,6 +138,15 @@ impl Write for CaptureWriter {
 /// Starts a server with the given settings. Logs are captured (see [`captured_logs`]) and also
 /// go to stdout when `TEST_LOG` is set.
 pub async fn spawn_app_with(settings: Settings) -> TestApp {
+    spawn_app_with_routes(settings, |_| {}).await
+}
+
+/// Starts a server with the given settings and extra routes (operators only; see
+/// `Application::build_with_routes`).
+pub async fn spawn_app_with_routes(
+    settings: Settings,
+    routes: fn(&mut actix_web::web::ServiceConfig),
+) -> TestApp {
     capture_logs();
     let operator_token = settings
         .admin_token
@@ -144,8 +158,9 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
         .as_ref()
         .map(|t| t.expose().to_owned())
         .unwrap_or_default();
-    let app = Application::build(&settings).expect("server failed to start");
+    let app = Application::build_with_routes(&settings, routes).expect("server failed to start");
     let port = app.port();
+    let metrics_port = app.metrics_port();
     let handle = app.handle();
     let task = tokio::spawn(app.run_until_stopped());
     TestApp {
@@ -154,6 +169,7 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
         operator_token,
         gateway_token,
         client: reqwest::Client::builder().no_proxy().build().unwrap(),
+        metrics_port,
         handle,
         task,
     }

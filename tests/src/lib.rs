@@ -16,7 +16,8 @@ pub mod proxy;
 pub mod receiver;
 
 pub use app::{
-    TestApp, TestResponse, capture_logs, captured_logs, spawn_app, spawn_app_with, test_settings,
+    TestApp, TestResponse, capture_logs, captured_logs, spawn_app, spawn_app_with,
+    spawn_app_with_routes, test_settings,
 };
 pub use db::{RowCounts, TestDb, pg_hosts, with_database, with_hosts};
 pub use keys::{TEST_ENCRYPTION_KEYS, test_keys};

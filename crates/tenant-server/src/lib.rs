@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod http;
+pub mod monitoring;
 pub mod routes;
 pub mod settings;
 pub mod startup;

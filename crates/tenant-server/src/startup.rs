@@ -23,9 +23,11 @@ use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 
 use crate::http::authenticate::require_auth;
+use crate::http::error::ApiError;
 use crate::http::extract::BodyLimit;
 use crate::http::rate_limit::rate_limit;
 use crate::http::request_log::{RequestLog, trace_requests};
+use crate::monitoring::sentry::Reporter;
 use crate::routes::{self, openapi::ApiDoc, openapi::OpenApiJson};
 use crate::settings::Settings;
 use crate::state::AppState;
@@ -59,6 +61,9 @@ pub enum StartupError {
     /// The rate limiter could not be set up.
     #[error(transparent)]
     Settings(#[from] crate::settings::SettingsError),
+    /// Error reporting could not be set up.
+    #[error("{0}")]
+    Sentry(String),
 }
 
 /// Opens the database and brings its schema up to date: SQLite always migrates on start;
@@ -108,11 +113,36 @@ pub struct Application {
     background: Background,
     control: ControlPlane,
     usage_flush: Duration,
+    monitoring: Monitoring,
+}
+
+/// What runs beside the server for monitoring: the separate metrics listener, the refresh of
+/// the store gauges, the Sentry reporter (flushed on stop).
+struct Monitoring {
+    metrics_server: Option<Server>,
+    metrics_port: Option<u16>,
+    refresh: Option<(tenant_store::Database, Duration)>,
+    reporter: Option<Arc<Reporter>>,
+}
+
+/// The metrics listener's only route: `GET /metrics`, without authentication.
+async fn metrics_only(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    routes::metrics::exposition(&state)
 }
 
 impl Application {
     /// Opens the database, loads operator tokens and binds the listener (port 0 picks a free one).
     pub fn build(settings: &Settings) -> Result<Self, StartupError> {
+        Self::build_with_routes(settings, |_| {})
+    }
+
+    /// [`Application::build`] with more routes (an embedder's, or a test's), registered after
+    /// the API's behind the same middleware: authenticated, and for operators only (they are
+    /// not in the route table, which tenant principals are held to).
+    pub fn build_with_routes(
+        settings: &Settings,
+        extra_routes: fn(&mut web::ServiceConfig),
+    ) -> Result<Self, StartupError> {
         let db = open_database(settings)?;
         let keys = key_ring(settings)?;
         tenant_service::sealing::seal_plaintext_rows(&mut *db.get()?, &keys)?;
@@ -164,15 +194,63 @@ impl Application {
             writes,
             limits,
             idempotency_ttl: settings.idempotency_ttl,
+            slug_redirect_ttl: settings.slug_redirect_ttl,
         });
+        let metrics =
+            settings.metrics.enabled && crate::monitoring::prometheus::install().is_some();
+        if metrics {
+            crate::http::metrics::describe();
+        }
+        let reporter = Reporter::new(
+            &settings.sentry,
+            match settings.environment {
+                tenant_service::deployment::Environment::Development => "development",
+                tenant_service::deployment::Environment::Production => "production",
+            },
+        )
+        .map_err(StartupError::Sentry)?;
+        if let Some(r) = &reporter {
+            crate::monitoring::sentry::report_background_panics(r);
+            // For the tracing layer (the binary's: see `telemetry::init`); the first server's.
+            let main = sentry::Hub::main();
+            if main.client().is_none() {
+                main.bind_client(Some(Arc::clone(r.client())));
+            }
+            tracing::info!("reporting panics and 5xx answers to Sentry");
+        }
+        let refresh = metrics.then(|| (control.db().clone(), settings.metrics.refresh));
         let state = web::Data::new(AppState {
             control: control.clone(),
+            metrics,
+            ready_timeout: settings.ready_timeout,
         });
         let request_log = web::Data::new(RequestLog {
             settings: settings.access_log,
             ids: Default::default(),
+            metrics,
+            sentry: reporter.clone(),
         });
         let ui_settings = web::Data::new(settings.ui.clone());
+        let (metrics_server, metrics_port) = match settings.metrics.listen.filter(|_| metrics) {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)?;
+                let port = listener.local_addr()?.port();
+                tracing::info!(address = %addr.ip(), port, "metrics listening");
+                let state = state.clone();
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(state.clone())
+                        .route("/metrics", web::get().to(metrics_only))
+                        .default_service(web::to(not_found))
+                })
+                .listen(listener)?
+                .workers(1)
+                .shutdown_timeout(1)
+                .run();
+                (Some(server), Some(port))
+            }
+            None => (None, None),
+        };
         let limit = settings.max_body_bytes;
         let mut server = HttpServer::new(move || {
             let (app, api) = App::new()
@@ -190,6 +268,7 @@ impl Application {
                 .app_data(BodyLimit(limit))
                 .app_data(web::PayloadConfig::new(limit))
                 .app_data(web::Data::new(OpenApiJson(doc)))
+                .configure(extra_routes)
                 .default_service(web::to(not_found))
                 .wrap(from_fn(rate_limit))
                 .wrap(from_fn(require_auth))
@@ -209,12 +288,23 @@ impl Application {
             background,
             control,
             usage_flush: settings.limits.usage_flush,
+            monitoring: Monitoring {
+                metrics_server,
+                metrics_port,
+                refresh,
+                reporter,
+            },
         })
     }
 
     /// The port actually bound.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the separate metrics listener (`SAAS_METRICS_ADDR`), when there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.monitoring.metrics_port
     }
 
     /// The tokens generated on this first start, to be shown once.
@@ -234,12 +324,36 @@ impl Application {
         let mut tasks = self.background.spawn();
         let control = self.control.clone();
         tasks.spawn(flush_usage(control, self.usage_flush));
+        let Monitoring {
+            metrics_server,
+            refresh,
+            reporter,
+            ..
+        } = self.monitoring;
+        let metrics_handle = metrics_server.as_ref().map(Server::handle);
+        if let Some(server) = metrics_server {
+            tasks.spawn(async move {
+                if let Err(e) = server.await {
+                    tracing::warn!(error = %e, "the metrics listener stopped");
+                }
+            });
+        }
+        if let Some((db, every)) = refresh {
+            tasks.spawn(refresh_gauges(db, every));
+        }
         let result = self.server.await;
+        if let Some(h) = metrics_handle {
+            h.stop(false).await;
+        }
         // Aborted and awaited, so that when this returns no task holds the database any more.
         tasks.shutdown().await;
         // The requests metered since the last flush.
         if let Err(e) = self.control.flush_usage().await {
             tracing::warn!(error = %e, "metered API requests could not be stored on shutdown");
+        }
+        if let Some(r) = reporter {
+            // What is queued goes before the process ends.
+            let _ = tokio::task::spawn_blocking(move || r.flush(Duration::from_secs(2))).await;
         }
         result
     }
@@ -263,6 +377,46 @@ async fn flush_usage(control: ControlPlane, interval: Duration) {
             }
             Err(_) => {}
         }
+    }
+}
+
+/// Refreshes the gauges read from the store (tenants, webhook queue) every `every` (the first
+/// time after one interval), and every 5 s lets the exporter fold the histogram samples recorded
+/// since (its upkeep), so that their buffers stay small between scrapes.
+async fn refresh_gauges(db: tenant_store::Database, every: Duration) {
+    let upkeep = tokio::spawn(async {
+        loop {
+            tokio::time::sleep(UPKEEP_EVERY).await;
+            if let Some(handle) = crate::monitoring::prometheus::handle() {
+                handle.run_upkeep();
+            }
+        }
+    });
+    let _abort = AbortOnDrop(upkeep);
+    let mut failing = false;
+    loop {
+        tokio::time::sleep(every).await;
+        match tenant_service::monitoring::refresh_store_gauges(&db).await {
+            Ok(_) => failing = false,
+            // Once per failure spell: a database outage is the store's to report.
+            Err(e) if !failing => {
+                failing = true;
+                tracing::debug!(error = %e, "metrics: store gauges not refreshed");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// How often the exporter's histogram buffers are folded.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Aborts a task when dropped (with the task that owns it).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -70,6 +70,8 @@ pub enum Action {
     ReadUsage,
     /// `PATCH /tenants/{id}/limits`: the tenant's plan and overrides (operators only).
     ManageLimits,
+    /// `GET /metrics`: the Prometheus exposition (every tenant's activity, in aggregate).
+    ReadMetrics,
 }
 
 impl Action {
@@ -84,7 +86,7 @@ impl Action {
             }
             UpdateTenant | ManageApiKeys | ManageUsers => Some(Role::Owner),
             CreateTenant | ListTenants | DeleteTenant | ReadCombinedConfig | ReadAllAudit
-            | ManageOperators | IngestEvents | ManageLimits => None,
+            | ManageOperators | IngestEvents | ManageLimits | ReadMetrics => None,
         }
     }
 
@@ -188,6 +190,7 @@ mod tests {
             (DeleteTenant, [false, false, false]),
             (ReadCombinedConfig, [false, false, false]),
             (ReadAllAudit, [false, false, false]),
+            (ReadMetrics, [false, false, false]),
         ];
         for (action, [owner, admin, member]) in expect {
             assert_eq!(allows(Role::Owner, action), owner, "{action:?}");

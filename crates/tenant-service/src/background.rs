@@ -115,8 +115,9 @@ async fn sync_tenant_cache(db: Database, cache: Arc<TenantCache>, interval: Dura
     }
 }
 
-/// Deletes sessions inactive longer than `ttl` and the `Idempotency-Key`s past their expiry,
-/// every minute (or every `ttl`, if shorter).
+/// Deletes sessions inactive longer than `ttl`, the `Idempotency-Key`s past their expiry and
+/// the slug redirects expired or shadowed by a tenant holding the slug, every minute (or every
+/// `ttl`, if shorter).
 async fn purge_expired(db: Database, ttl: Duration) {
     let period = ttl.min(Duration::from_secs(60));
     let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
@@ -128,15 +129,17 @@ async fn purge_expired(db: Database, ttl: Duration) {
             let now = tenant_core::now();
             let sessions = tenant_store::sessions::purge_inactive(&mut conn, now - ttl)?;
             let keys = tenant_store::idempotency::delete_expired(&mut conn, now)?;
-            Ok::<_, tenant_store::StoreError>((sessions, keys))
+            let redirects = tenant_store::slug_redirects::delete_expired(&mut conn, now)?;
+            Ok::<_, tenant_store::StoreError>((sessions, keys, redirects))
         })
         .await;
         match purged {
-            Ok(Ok((0, 0))) => {}
-            Ok(Ok((sessions, keys))) => tracing::info!(
+            Ok(Ok((0, 0, 0))) => {}
+            Ok(Ok((sessions, keys, redirects))) => tracing::info!(
                 sessions.purged = sessions,
                 idempotency_keys.purged = keys,
-                "inactive sessions and expired idempotency keys purged"
+                slug_redirects.purged = redirects,
+                "inactive sessions, expired idempotency keys and slug redirects purged"
             ),
             // The store logs a database outage itself; the next round purges what this missed.
             Ok(Err(e)) if e.fault().is_some() => {

@@ -2,6 +2,14 @@
 //! update, delete. Each change runs in one transaction with its audit entry, so a change is
 //! never recorded without happening or the reverse; a new tenant comes with its first API key
 //! (role owner).
+//!
+//! A slug change keeps the old slug as a redirect to the tenant's host for the configured time
+//! ([`DEFAULT_SLUG_REDIRECT_TTL`] by default), in the transaction of the change. A tenant that
+//! holds a slug always takes precedence over a redirect from it: renaming to a slug ends the
+//! redirect from it at once, a tenant created with it shadows it (and the background maintenance
+//! deletes the shadowed row within its next round, with the expired ones).
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -9,7 +17,7 @@ use tenant_core::{NewTenant, Page, PageRequest, Role, Secret, Tenant, TenantId, 
 use tenant_store::audit::{self, AuditContext};
 use tenant_store::tenant_batch::{self, TenantToCreate};
 use tenant_store::tenants::TenantFilter;
-use tenant_store::{AnyConnection, StoreResult, tenants, write_transaction};
+use tenant_store::{AnyConnection, StoreResult, slug_redirects, tenants, write_transaction};
 
 use crate::api_keys::ApiKeyHasher;
 use crate::api_keys::issue::{self as key_service, KeySpec};
@@ -211,15 +219,59 @@ impl TenantPatch {
     }
 }
 
-/// Updates a tenant.
+/// How long an old slug redirects to the tenant's host by default: 30 days.
+pub const DEFAULT_SLUG_REDIRECT_TTL: Duration = Duration::from_secs(30 * 86_400);
+
+/// What the slug of a host (`{slug}.{base domain}`) names.
+#[derive(Debug, Clone)]
+pub enum SlugTarget {
+    /// The tenant that holds the slug.
+    Tenant(Box<Tenant>),
+    /// A former slug of a tenant, still redirecting: the tenant's current slug.
+    Moved(String),
+    /// Nobody (never used, expired, or no valid slug).
+    Unknown,
+}
+
+/// What `slug` names at `now`: the tenant holding it, else a live redirect to the current slug
+/// of the tenant that left it.
+pub fn resolve_slug(
+    conn: &mut AnyConnection,
+    slug: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<SlugTarget> {
+    let Ok(slug) = tenant_core::Slug::parse(slug) else {
+        return Ok(SlugTarget::Unknown);
+    };
+    if let Some(id) = tenant_store::users::tenant_id_by_slug(conn, slug.as_str())? {
+        match tenants::find(conn, &id) {
+            Ok(t) => return Ok(SlugTarget::Tenant(Box::new(t))),
+            // Deleted in between: no tenant holds it any more.
+            Err(tenant_store::StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(match slug_redirects::resolve(conn, slug.as_str(), now)? {
+        Some((_, current)) => SlugTarget::Moved(current),
+        None => SlugTarget::Unknown,
+    })
+}
+
+/// Updates a tenant. A changed slug leaves the old one redirecting for `slug_redirect_ttl` (none
+/// when zero), and ends any redirect from the new one.
 pub fn update_tenant(
     conn: &mut AnyConnection,
     ctx: &AuditContext,
     id: &TenantId,
     update: TenantUpdate,
+    slug_redirect_ttl: Duration,
 ) -> StoreResult<Tenant> {
     write_transaction(conn, |c| {
         let now = tenant_core::now();
+        let old_slug = match update.slug {
+            Some(_) => Some(tenants::find(c, id)?.slug),
+            None => None,
+        };
         let changed = changed_fields(&[
             ("name", update.name.is_some()),
             ("slug", update.slug.is_some()),
@@ -227,6 +279,15 @@ pub fn update_tenant(
             ("status", update.status.is_some()),
         ]);
         let tenant = tenants::update(c, id, update, now)?;
+        if let Some(old) = old_slug.filter(|old| *old != tenant.slug) {
+            slug_redirects::forget(c, tenant.slug.as_str())?;
+            if !slug_redirect_ttl.is_zero() {
+                let ttl = chrono::Duration::from_std(slug_redirect_ttl)
+                    .unwrap_or(chrono::Duration::MAX)
+                    .min(chrono::Duration::days(36_500));
+                slug_redirects::record(c, old.as_str(), id, now, now + ttl)?;
+            }
+        }
         audit::record(
             c,
             ctx,

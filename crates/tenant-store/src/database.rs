@@ -12,6 +12,7 @@
 //! drops in the background, waiting longer after each failed attempt (up to
 //! [`PoolConfig::reconnect_max`]).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -170,6 +171,27 @@ impl HandleError<StoreError> for QuietErrors {
 /// A pooled connection.
 pub type PooledConn = PooledConnection<ConnectionManager>;
 
+/// Figures of the pool, for the metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// The most connections open at once.
+    pub max_size: u32,
+    /// Connections open now.
+    pub connections: u32,
+    /// Of which idle in the pool.
+    pub idle: u32,
+    /// Check-outs that found no idle connection and had to wait, since start.
+    pub waits: u64,
+    /// Of which none became free in time (answered "unavailable").
+    pub wait_timeouts: u64,
+}
+
+#[derive(Debug, Default)]
+struct WaitCounters {
+    waits: AtomicU64,
+    timeouts: AtomicU64,
+}
+
 /// The database: a pool of connections to one backend, and its circuit.
 #[derive(Clone)]
 pub struct Database {
@@ -177,6 +199,7 @@ pub struct Database {
     circuit: Arc<Circuit>,
     backend: &'static str,
     acquire_timeout: Duration,
+    waits: Arc<WaitCounters>,
 }
 
 impl std::fmt::Debug for Database {
@@ -213,6 +236,7 @@ impl Database {
             circuit,
             backend: url.backend(),
             acquire_timeout: config.connection_timeout,
+            waits: Arc::default(),
         })
     }
 
@@ -238,10 +262,12 @@ impl Database {
     }
 
     fn wait_for_connection(&self) -> StoreResult<PooledConn> {
+        self.waits.waits.fetch_add(1, Ordering::Relaxed);
         let deadline = Instant::now() + self.acquire_timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
+                self.waits.timeouts.fetch_add(1, Ordering::Relaxed);
                 return Err(StoreError::Unavailable(format!(
                     "no database connection became free within {} ms",
                     self.acquire_timeout.as_millis()
@@ -268,6 +294,18 @@ impl Database {
     /// Connections open and idle in the pool, for diagnostics and tests.
     pub fn pool_state(&self) -> diesel::r2d2::State {
         self.pool.state()
+    }
+
+    /// The pool's size, use and waits.
+    pub fn pool_stats(&self) -> PoolStats {
+        let state = self.pool.state();
+        PoolStats {
+            max_size: self.pool.max_size(),
+            connections: state.connections,
+            idle: state.idle_connections,
+            waits: self.waits.waits.load(Ordering::Relaxed),
+            wait_timeouts: self.waits.timeouts.load(Ordering::Relaxed),
+        }
     }
 
     /// Checks that the database answers.

@@ -336,6 +336,8 @@ pub struct QueueDepth {
     pub due: i64,
     /// Dead letters.
     pub failed: i64,
+    /// When the longest-waiting due delivery became due (`None`: none is due).
+    pub oldest_due: Option<DateTime<Utc>>,
 }
 
 /// Counts pending, due and dead deliveries.
@@ -351,9 +353,19 @@ pub fn queue_depth(conn: &mut AnyConnection, now: DateTime<Utc>) -> StoreResult<
         .filter(webhook_deliveries::next_attempt_at.le(now.naive_utc()))
         .count()
         .get_result(conn)?;
+    let oldest_due: Option<NaiveDateTime> = if due > 0 {
+        webhook_deliveries::table
+            .filter(webhook_deliveries::status.eq(STATUS_PENDING))
+            .filter(webhook_deliveries::next_attempt_at.le(now.naive_utc()))
+            .select(diesel::dsl::min(webhook_deliveries::next_attempt_at))
+            .first(conn)?
+    } else {
+        None
+    };
     Ok(QueueDepth {
         pending: count(conn, STATUS_PENDING)?,
         due,
         failed: count(conn, STATUS_FAILED)?,
+        oldest_due: oldest_due.map(|t| t.and_utc()),
     })
 }

@@ -33,6 +33,7 @@ pub mod refresh_tokens;
 #[allow(missing_docs)]
 pub mod schema;
 pub mod sessions;
+pub mod slug_redirects;
 pub mod tenant_batch;
 pub mod tenants;
 pub mod usage;
@@ -41,7 +42,7 @@ pub mod webhook_secrets;
 pub mod webhooks;
 
 pub use connection::{AnyConnection, DatabaseUrl, write_transaction};
-pub use database::{ConnectionManager, Database, PoolConfig, PooledConn};
+pub use database::{ConnectionManager, Database, PoolConfig, PoolStats, PooledConn};
 pub use error::{DatabaseFault, StoreError, StoreResult, fault_of};
 
 /// Re-exported so callers can open transactions without depending on Diesel's prelude.

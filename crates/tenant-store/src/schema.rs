@@ -130,6 +130,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    tenant_slug_redirects (old_slug) {
+        old_slug -> Text,
+        tenant_id -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     sessions (id) {
         id -> Text,
         tenant_id -> Text,
@@ -260,6 +269,7 @@ diesel::joinable!(tenant_users -> tenants (tenant_id));
 diesel::joinable!(refresh_tokens -> tenant_users (tenant_user_id));
 diesel::joinable!(refresh_tokens -> operator_users (operator_user_id));
 diesel::joinable!(sessions -> tenants (tenant_id));
+diesel::joinable!(tenant_slug_redirects -> tenants (tenant_id));
 diesel::joinable!(webhook_endpoints -> tenants (tenant_id));
 diesel::joinable!(events -> tenants (tenant_id));
 diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
@@ -280,6 +290,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     login_throttle,
     idempotency_keys,
+    tenant_slug_redirects,
     events,
     webhook_deliveries,
     webhook_attempts,

@@ -258,6 +258,16 @@ pub fn list_active(conn: &mut AnyConnection) -> StoreResult<Vec<Tenant>> {
         .collect()
 }
 
+/// How many tenants there are of each (plan, status), as stored; for the metrics gauges.
+pub fn count_by_plan_and_status(
+    conn: &mut AnyConnection,
+) -> StoreResult<Vec<(String, String, i64)>> {
+    Ok(tenants::table
+        .group_by((tenants::plan, tenants::status))
+        .select((tenants::plan, tenants::status, diesel::dsl::count_star()))
+        .load(conn)?)
+}
+
 /// Every tenant, suspended ones included, in storage order (a sequential scan).
 pub fn list_all(conn: &mut AnyConnection) -> StoreResult<Vec<Tenant>> {
     tenants::table

@@ -41,6 +41,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/tenants/{id}/api-keys/{kid}/rotate"),
     ("get", "/tenants/{id}/audit"),
     ("get", "/audit"),
+    ("get", "/metrics"),
     ("get", "/me"),
     ("post", "/events"),
     ("post", "/webhooks/message"),

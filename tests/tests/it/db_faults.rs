@@ -197,7 +197,13 @@ async fn over_http_an_outage_is_503_with_retry_after_never_500_and_heals() {
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
         r.body,
-        json!({"status": "unavailable", "database": "postgres", "rateLimits": {"store": "memory"}})
+        json!({
+            "status": "unavailable",
+            "database": "postgres",
+            "checks": {"database": "unavailable"},
+            "failed": ["database"],
+            "rateLimits": {"store": "memory"},
+        })
     );
     assert!(r.headers.contains_key("retry-after"));
     assert_eq!(app.get("/health").await.status, StatusCode::OK);

@@ -100,7 +100,12 @@ pub fn run(cli: Cli) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(&e),
     };
-    telemetry::init(settings.log_format, "info", std::io::stderr);
+    telemetry::init(
+        settings.log_format,
+        "info",
+        std::io::stderr,
+        settings.sentry.dsn.is_some(),
+    );
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve::run(&settings),
         Command::Migrate => migrate::run(&settings),

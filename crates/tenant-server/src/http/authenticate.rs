@@ -9,7 +9,8 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, ResponseError, web};
 
 use crate::http::error::ApiError;
-use crate::http::route_table::authorize;
+use crate::http::request_log::RequestMeta;
+use crate::http::route_table::authorize_at;
 use crate::state::AppState;
 
 /// Paths anyone may call: liveness and readiness probes, and the login flows (which
@@ -75,7 +76,8 @@ pub async fn require_auth(
             return Ok(req.into_response(res).map_into_right_body());
         }
     };
-    if let Err(e) = authorize(&principal, req.method(), req.path()) {
+    let known = req.extensions().get::<RequestMeta>().and_then(|m| m.route);
+    if let Err(e) = authorize_at(&principal, req.method(), req.path(), known) {
         let res = ApiError::from(e).error_response();
         return Ok(req.into_response(res).map_into_right_body());
     }

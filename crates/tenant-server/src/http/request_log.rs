@@ -11,8 +11,16 @@
 //! fault, which the store's outage lines count), `off` none (5xx are still logged by the error
 //! handler). Formatting and writing a JSON line costs about as much CPU as serving a cached read
 //! (see docs/benchmarks.md), which is why the happy path is not logged by default.
+//!
+//! The same place counts each request in the HTTP metrics (by route template, method and status
+//! class: [`crate::http::metrics`]), catches a panic of the request's handling (answered
+//! 500 with the request id, instead of the connection dropping), and reports panics and 5xx
+//! answers to Sentry when it is configured ([`crate::monitoring::sentry`]).
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
@@ -24,7 +32,9 @@ use rand::RngCore;
 use tenant_store::audit::AuditContext;
 use tracing::Instrument;
 
-use crate::http::error::QuietFault;
+use crate::http::error::{ApiError, QuietFault};
+use crate::http::metrics::{HTTP_PANICS, record_request, route_slot, slot_route};
+use crate::monitoring::sentry::{self, Reporter, RequestTags};
 
 /// The header carrying the request id, in both directions.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -113,6 +123,9 @@ fn hex_into(out: &mut [u8], mut v: u64) {
 pub struct RequestMeta {
     /// The request id.
     pub request_id: String,
+    /// The route's slot in the HTTP series (see [`crate::http::metrics::route_slot`]), when it
+    /// was looked up (metrics or Sentry on): authorization then need not look it up again.
+    pub route: Option<usize>,
 }
 
 /// The audit context of a request made by `actor_type` (`actor_id`): its id, client address and
@@ -147,16 +160,21 @@ fn sane_request_id(v: &HeaderValue) -> Option<String> {
     ok.then(|| s.to_owned())
 }
 
-/// The request log's shared state: settings and the id generator.
+/// The request log's shared state: settings, the id generator, metrics and error reporting.
 #[derive(Debug, Default)]
 pub struct RequestLog {
     /// What is logged.
     pub settings: AccessLogSettings,
     /// Where new ids come from.
     pub ids: RequestIds,
+    /// Whether requests are counted in the HTTP metrics.
+    pub metrics: bool,
+    /// Where panics and 5xx answers are reported, when Sentry is configured.
+    pub sentry: Option<Arc<Reporter>>,
 }
 
-/// Gives every request an id and a span, and writes its access-log line as configured.
+/// Gives every request an id and a span, writes its access-log line as configured, counts it in
+/// the metrics, turns a panic into a 500 and reports panics and 5xx answers to Sentry.
 pub async fn trace_requests(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -167,17 +185,74 @@ pub async fn trace_requests(
         .get(REQUEST_ID_HEADER)
         .and_then(sane_request_id)
         .unwrap_or_else(|| log.as_ref().map_or_else(String::new, |l| l.ids.next_id()));
-    let settings = log.map(|l| l.settings).unwrap_or_default();
+    let settings = log.as_ref().map(|l| l.settings).unwrap_or_default();
+    let metrics = log.as_ref().is_some_and(|l| l.metrics);
+    let reporter = log.as_ref().and_then(|l| l.sentry.clone());
     let span = tracing::info_span!("http.request", request.id = request_id.as_str());
     let method = req.method().clone();
     let path = (settings.mode != AccessLog::Off).then(|| req.path().to_owned());
+    // The route template (an index into a static table): for the metrics and Sentry only.
+    let slot = (metrics || reporter.is_some()).then(|| route_slot(method.as_str(), req.path()));
     let header = HeaderValue::from_str(&request_id).ok();
-    req.extensions_mut().insert(RequestMeta { request_id });
+    let reported_id = reporter.as_ref().map(|_| request_id.clone());
+    req.extensions_mut().insert(RequestMeta {
+        request_id,
+        route: slot,
+    });
     let started = Instant::now();
-    let result = next.call(req).instrument(span.clone()).await;
+    let mut handling = std::pin::pin!(next.call(req).instrument(span.clone()));
+    // A panic while handling the request is caught here: the client gets a 500 (with its
+    // request id) rather than a dropped connection, and it is counted and reported.
+    let result = std::future::poll_fn(|cx| {
+        match catch_unwind(AssertUnwindSafe(|| {
+            sentry::in_request(|| handling.as_mut().poll(cx))
+        })) {
+            Ok(Poll::Ready(r)) => Poll::Ready(Ok(r)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => Poll::Ready(Err(payload)),
+        }
+    })
+    .await;
     let elapsed = started.elapsed();
     let _entered = span.enter();
     let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    let route = slot.map_or("", slot_route);
+    let result = match result {
+        Ok(r) => r,
+        Err(payload) => {
+            let message = sentry::panic_message(&*payload);
+            let location = sentry::take_panic_location();
+            tracing::error!(
+                http.method = method.as_str(),
+                http.route = route,
+                panic.location = location.as_deref().unwrap_or(""),
+                "request handler panicked"
+            );
+            if metrics {
+                ::metrics::counter!(HTTP_PANICS).increment(1);
+            }
+            if let (Some(r), Some(id)) = (&reporter, &reported_id) {
+                let tags = RequestTags {
+                    request_id: id,
+                    method: method.as_str(),
+                    route,
+                    status: 500,
+                };
+                r.report_panic(tags, &message, location.as_deref());
+            }
+            if let Some(slot) = slot.filter(|_| metrics) {
+                record_request(slot, 500, elapsed);
+            }
+            let mut res = actix_web::ResponseError::error_response(&ApiError::Internal(
+                "the request handler panicked".into(),
+            ));
+            if let Some(v) = header {
+                res.headers_mut()
+                    .insert(HeaderName::from_static(REQUEST_ID_HEADER), v);
+            }
+            return Err(actix_web::error::InternalError::from_response("panic", res).into());
+        }
+    };
     match result {
         Ok(mut res) => {
             if let Some(v) = header {
@@ -185,6 +260,26 @@ pub async fn trace_requests(
                     .insert(HeaderName::from_static(REQUEST_ID_HEADER), v);
             }
             let status = res.status().as_u16();
+            // The route may have been looked up again for a rewritten path (a tenant host's
+            // `/tenant/…`).
+            let slot = match slot {
+                Some(_) => res
+                    .request()
+                    .extensions()
+                    .get::<RequestMeta>()
+                    .and_then(|m| m.route)
+                    .or(slot),
+                None => None,
+            };
+            let route = slot.map_or(route, slot_route);
+            if let Some(slot) = slot.filter(|_| metrics) {
+                record_request(slot, status, elapsed);
+            }
+            if status >= 500
+                && let (Some(r), Some(id)) = (&reporter, &reported_id)
+            {
+                report_error(r, &res, id, method.as_str(), route, status);
+            }
             let logged = match settings.mode {
                 AccessLog::All => true,
                 // Answers to a database fault are counted by the store's outage lines instead:
@@ -217,10 +312,45 @@ pub async fn trace_requests(
             Ok(res)
         }
         Err(e) => {
+            let status = e.as_response_error().status_code().as_u16();
+            if let Some(slot) = slot.filter(|_| metrics) {
+                record_request(slot, status, elapsed);
+            }
             tracing::warn!(error = %e, http.method = method.as_str(), latency_us, "request failed");
             Err(e)
         }
     }
+}
+
+/// Reports a 5xx answer: its error code, and for an internal error its cause (scrubbed by the
+/// reporter). Answers to a database fault (503/507, counted by the store's outage lines and
+/// the metrics) are not reported: an outage would send one event per request refused.
+fn report_error<B>(
+    reporter: &Reporter,
+    res: &ServiceResponse<B>,
+    request_id: &str,
+    method: &str,
+    route: &'static str,
+    status: u16,
+) {
+    if res.response().extensions().contains::<QuietFault>() {
+        return;
+    }
+    let error = res.response().error();
+    let api = error.and_then(|e| e.as_error::<ApiError>());
+    let (code, cause) = match api {
+        Some(ApiError::Internal(cause)) => ("internal", Some(cause.as_str())),
+        Some(ApiError::Unavailable(cause)) => ("unavailable", Some(cause.as_str())),
+        Some(other) => (other.code(), None),
+        None => ("http_error", None),
+    };
+    let tags = RequestTags {
+        request_id,
+        method,
+        route,
+        status,
+    };
+    reporter.report_error(tags, code, cause);
 }
 
 #[cfg(test)]

@@ -52,6 +52,7 @@ pub const ROUTES: &[(&str, &str, Action)] = &[
     ),
     ("GET", "/tenants/{id}/audit", Action::ReadTenantAudit),
     ("GET", "/audit", Action::ReadAllAudit),
+    ("GET", "/metrics", Action::ReadMetrics),
     ("POST", "/auth/logout", Action::OwnSession),
     ("POST", "/auth/password", Action::OwnSession),
     ("GET", "/tenants/{id}/users", Action::ReadUsers),
@@ -138,13 +139,15 @@ fn pattern_matches(pattern: &str, path: &str) -> bool {
 /// route per request; a test checks that no two patterns of a method overlap, so the match is
 /// the router's.
 pub fn route_for(method: &str, path: &str) -> Option<(&'static str, Action)> {
+    route_index(method, path).and_then(|i| ROUTES.get(i).map(|(_, p, a)| (*p, *a)))
+}
+
+/// The index in [`ROUTES`] of the route a request is for (see [`route_for`]).
+pub fn route_index(method: &str, path: &str) -> Option<usize> {
     let depth = slashes(path);
-    ROUTES
-        .iter()
-        .find(|(m, p, _)| {
-            m.eq_ignore_ascii_case(method) && slashes(p) == depth && pattern_matches(p, path)
-        })
-        .map(|(_, p, a)| (*p, *a))
+    ROUTES.iter().position(|(m, p, _)| {
+        m.eq_ignore_ascii_case(method) && slashes(p) == depth && pattern_matches(p, path)
+    })
 }
 
 /// How many segments a path has, counted cheaply before any segment is compared.
@@ -165,7 +168,22 @@ fn scoped_tenant(pattern: &str, path: &str) -> Option<Option<TenantId>> {
 /// Decides whether `principal` may make this request: the policy applied to the route's action
 /// and the tenant its path names.
 pub fn authorize(principal: &Principal, method: &Method, path: &str) -> Result<(), ServiceError> {
-    let route = route_for(method.as_str(), path);
+    authorize_at(principal, method, path, None)
+}
+
+/// [`authorize`] with the request's route already looked up: `known` is its index in
+/// [`ROUTES`] (an index past the table: a route outside it), or `None` to look it up here.
+pub fn authorize_at(
+    principal: &Principal,
+    method: &Method,
+    path: &str,
+    known: Option<usize>,
+) -> Result<(), ServiceError> {
+    let index = match known {
+        Some(i) => Some(i).filter(|i| *i < ROUTES.len()),
+        None => route_index(method.as_str(), path),
+    };
+    let route = index.and_then(|i| ROUTES.get(i).map(|(_, p, a)| (*p, *a)));
     let named = route.and_then(|(pattern, _)| scoped_tenant(pattern, path));
     access::authorize(principal, route.map(|(_, action)| action), named)
 }

@@ -88,9 +88,13 @@ fn respond(req: &HttpRequest, doc: &Arc<ServedConfig>) -> HttpResponse {
     resp.insert_header((ETAG, doc.etag.clone()))
         .insert_header((CACHE_CONTROL, "private, no-cache"))
         .insert_header((REVISION_HEADER, doc.revision.to_string()));
+    // Static names, no labels: a no-op without a recorder, no allocation with one.
     if matches {
+        metrics::counter!(crate::monitoring::prometheus::CONFIG_NOT_MODIFIED).increment(1);
         resp.finish()
     } else {
+        metrics::counter!(crate::monitoring::prometheus::CONFIG_SERVED_BYTES)
+            .increment(doc.len() as u64);
         resp.content_type("application/json")
             .body(ChunkBody::new(Arc::clone(doc)))
     }

@@ -12,11 +12,17 @@ use crate::state::AppState;
 /// `GET /health` and `GET /ready`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct StatusResponse {
-    /// `ok`, or `unavailable` (`/ready` while the database cannot be reached).
+    /// `ok`, or `unavailable` (`/ready` while a dependency cannot be reached).
     pub status: String,
     /// The database backend (`/ready` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
+    /// Each dependency checked and its state: `ok`, `unavailable` or `timeout` (`/ready` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks: Option<std::collections::BTreeMap<String, String>>,
+    /// The dependencies that failed (`/ready` answering 503 only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<Vec<String>>,
     /// Where the rate-limit state lives (`/ready` only).
     #[serde(rename = "rateLimits", skip_serializing_if = "Option::is_none")]
     pub rate_limits: Option<RateLimitStatus>,
@@ -55,25 +61,40 @@ pub async fn health() -> HttpResponse {
         status: "ok".into(),
         database: None,
         rate_limits: None,
+        checks: None,
+        failed: None,
     })
 }
 
-/// The database answers; load balancers should route traffic only while this is 200. While the
-/// database is known to be away the answer is immediate (no wait for a connection), and it is
-/// 200 again as soon as the store's circuit saw the database back.
+/// The database answers within `SAAS_READY_TIMEOUT_MS`; load balancers should route traffic
+/// only while this is 200. The answer names each dependency checked and, with 503, the ones that
+/// failed. While the database is known to be away the answer is immediate (no wait for a
+/// connection), and it is 200 again as soon as the store's circuit saw the database back.
 #[utoipa::path(tag = "health", responses(
     (status = 200, description = "Ready", body = StatusResponse),
-    (status = 503, description = "Database unreachable", body = StatusResponse),
+    (status = 503, description = "A dependency is unreachable; `failed` names it", body = StatusResponse),
 ))]
 #[get("/ready")]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let backend = state.control.db().backend().to_owned();
-    let ok = state.control.ping().await.is_ok();
-    if ok {
+    let database = match tokio::time::timeout(state.ready_timeout, state.control.ping()).await {
+        Ok(Ok(())) => "ok",
+        Ok(Err(_)) => "unavailable",
+        Err(_) => "timeout",
+    };
+    let checks = std::collections::BTreeMap::from([("database".to_owned(), database.to_owned())]);
+    let failed: Vec<String> = checks
+        .iter()
+        .filter(|(_, state)| *state != "ok")
+        .map(|(name, _)| name.clone())
+        .collect();
+    if failed.is_empty() {
         HttpResponse::Ok().json(StatusResponse {
             status: "ok".into(),
             database: Some(backend),
             rate_limits: Some(rate_limit_status(&state)),
+            checks: Some(checks),
+            failed: None,
         })
     } else {
         // Not logged, nor in the access log: the store says once when the database goes away
@@ -85,6 +106,8 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
                 status: "unavailable".into(),
                 database: Some(backend),
                 rate_limits: Some(rate_limit_status(&state)),
+                checks: Some(checks),
+                failed: Some(failed),
             })
     }
 }

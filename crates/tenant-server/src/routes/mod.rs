@@ -16,6 +16,7 @@ pub mod events;
 pub mod health;
 pub mod limits;
 pub mod me;
+pub mod metrics;
 pub mod openapi;
 pub mod operators;
 pub mod sessions;
@@ -50,6 +51,7 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(api_keys::rotate_api_key)
         .service(audit::list_tenant_audit)
         .service(audit::list_audit)
+        .service(metrics::metrics)
         .service(me::me)
         .service(openapi::openapi_json)
         .service(auth::login)

@@ -53,12 +53,20 @@
 //! | `SAAS_WEBHOOK_SECRET_OVERLAP_SECS` | `86400` | how long the previous secret keeps signing after a rotation |
 //! | `SAAS_SESSION_TTL_SECS` | `2592000` (30 days) | sessions inactive this long are purged |
 //! | `SAAS_IDEMPOTENCY_TTL_SECS` | `86400` (24 h) | how long a creating request's `Idempotency-Key` and answer are kept for retries (60–2592000) |
+//! | `SAAS_SLUG_REDIRECT_TTL_SECS` | `2592000` (30 days) | how long a tenant's old slug host redirects (308) to its new one after a slug change (0–31536000; 0: no redirect) |
 //! | `SAAS_WRITE_BATCH_MAX` | `256` | most event ingests, or tenant creates, written in one batch (one transaction); `1` turns group commit off |
 //! | `SAAS_WRITE_BATCH_LINGER_US` | `250` | a batch stays open while each wait this long brings more requests (0: only those already queued) |
 //! | `SAAS_WRITE_BATCH_MAX_WAIT_US` | `5000` | the longest a batch stays open after its first request |
 //! | `SAAS_WRITE_WRITERS` | `1` | writer threads per batched write path (ingest, tenant creates) |
 //! | `SAAS_WRITE_QUEUE` | `8192` | requests queued per path at most; past it they are answered 503 |
-//! | `SAAS_LOG_FORMAT` | `pretty` | `pretty` or `json` |
+//! | `SAAS_LOG_FORMAT` | `pretty` | `pretty` (or `text`) or `json` (one JSON object a line) |
+//! | `SAAS_METRICS` | `true` | record metrics and serve `GET /metrics` (operator token) |
+//! | `SAAS_METRICS_ADDR` | none | also serve `GET /metrics` without authentication on this `ip:port` (a private network's scraper) |
+//! | `SAAS_METRICS_REFRESH_SECS` | `15` | how often the gauges read from the database (tenants, webhook queue) are refreshed |
+//! | `SAAS_READY_TIMEOUT_MS` | `2000` | how long `/ready` waits for the database before answering 503 |
+//! | `SENTRY_DSN` | none | report panics and 5xx answers to this Sentry project (off when unset) |
+//! | `SENTRY_ENVIRONMENT` | `SAAS_ENV`'s value | the environment reported to Sentry |
+//! | `SENTRY_RELEASE` | `moltbot-saas@<version>` | the release reported to Sentry |
 //! | `SAAS_ACCESS_LOG` | `errors` | access-log lines: `all` requests, `errors` (4xx, 5xx, slow ones) or `off` |
 //! | `SAAS_ACCESS_LOG_SLOW_MS` | `1000` | with `errors`, also log requests slower than this |
 //! | `SAAS_TENANT_CACHE_SIZE` | `10000` | tenants kept in the read cache of `GET /tenants/{id}` (`0` disables it) |
@@ -103,6 +111,7 @@ mod bridge;
 mod error;
 pub mod identity;
 pub mod limits;
+mod monitoring;
 mod parse;
 mod render;
 pub mod ui;
@@ -174,8 +183,16 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// Group commit of the batched write paths (ingest, tenant creates).
     pub writes: GroupCommitConfig,
+    /// Metrics: on or off, a separate listener, the store gauges' refresh.
+    pub metrics: crate::monitoring::MetricsSettings,
+    /// Error reporting to Sentry.
+    pub sentry: crate::monitoring::sentry::SentrySettings,
+    /// How long `/ready` waits for each dependency.
+    pub ready_timeout: std::time::Duration,
     /// How long `Idempotency-Key`s and their answers are kept.
     pub idempotency_ttl: std::time::Duration,
+    /// How long a tenant's old slug keeps redirecting after a change.
+    pub slug_redirect_ttl: std::time::Duration,
     /// The dashboard and the tenant portal: hosts, trusted proxies, cookies.
     pub ui: UiSettings,
 }
@@ -209,12 +226,12 @@ impl Settings {
         let gateway_token = token(&get, "SAAS_GATEWAY_TOKEN")?;
         let render = render_options(&get, gateway_token.as_ref())?;
         let log_format = match get("SAAS_LOG_FORMAT").as_deref() {
-            None | Some("pretty") => LogFormat::Pretty,
+            None | Some("pretty" | "text") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
             Some(_) => {
                 return Err(SettingsError {
                     var: "SAAS_LOG_FORMAT",
-                    message: "must be `pretty` or `json`".into(),
+                    message: "must be `pretty` (or `text`) or `json`".into(),
                 });
             }
         };
@@ -274,6 +291,12 @@ impl Settings {
                 86_400,
                 60..=2_592_000,
             )?),
+            slug_redirect_ttl: std::time::Duration::from_secs(parse_in(
+                &get,
+                "SAAS_SLUG_REDIRECT_TTL_SECS",
+                2_592_000,
+                0..=31_536_000,
+            )?),
             tenant_cache_sync: std::time::Duration::from_millis(parse_in(
                 &get,
                 "SAAS_TENANT_CACHE_SYNC_MS",
@@ -312,6 +335,9 @@ impl Settings {
                 writers: parse_in(&get, "SAAS_WRITE_WRITERS", 1, 1..=16)?,
                 queue: parse_in(&get, "SAAS_WRITE_QUEUE", 8192, 1..=1_000_000)?,
             },
+            metrics: monitoring::metrics(&get)?,
+            sentry: monitoring::sentry(&get)?,
+            ready_timeout: monitoring::ready_timeout(&get)?,
         })
     }
 }
@@ -505,6 +531,22 @@ mod tests {
                     .unwrap_err()
                     .var,
                 "SAAS_IDEMPOTENCY_TTL_SECS"
+            );
+        }
+    }
+
+    #[test]
+    fn old_slugs_redirect_thirty_days_by_default() {
+        let days = std::time::Duration::from_secs(30 * 86_400);
+        assert_eq!(settings(&[]).unwrap().slug_redirect_ttl, days);
+        let s = settings(&[("SAAS_SLUG_REDIRECT_TTL_SECS", "0")]).unwrap();
+        assert_eq!(s.slug_redirect_ttl, std::time::Duration::ZERO);
+        for bad in ["-1", "31536001", "30d"] {
+            assert_eq!(
+                settings(&[("SAAS_SLUG_REDIRECT_TTL_SECS", bad)])
+                    .unwrap_err()
+                    .var,
+                "SAAS_SLUG_REDIRECT_TTL_SECS"
             );
         }
     }

@@ -3,9 +3,13 @@
 //!
 //! The host is the `Host` header; `X-Forwarded-Host` replaces it only when the request comes
 //! from a peer listed in `SAAS_TRUSTED_PROXIES` (anyone else could name any tenant with it).
+//!
+//! A tenant's former slug (see `tenant_service::tenants`) answers `308 Permanent Redirect` to the
+//! same path and query on the current slug's host, for pages and the API alike ([`moved`]).
 
-use actix_web::HttpRequest;
-use actix_web::http::header::{HOST, HeaderMap};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HOST, HeaderMap};
+use actix_web::{HttpRequest, HttpResponse};
 use tenant_core::Tenant;
 
 use crate::settings::ui::UiSettings;
@@ -83,6 +87,35 @@ pub fn classify(authority: Option<&str>, settings: &UiSettings) -> HostKind {
     }
 }
 
+/// Where a request to `authority` goes when its slug moved to `new_slug`: the same port, path and
+/// query on `{new_slug}.{base}`, scheme-relative (the client keeps its scheme).
+pub fn moved_location(
+    authority: &str,
+    new_slug: &str,
+    settings: &UiSettings,
+    path_and_query: &str,
+) -> Option<String> {
+    let base = settings.base_domain.as_deref()?;
+    let port = &authority[host_name(authority).len()..];
+    Some(format!("//{new_slug}.{base}{port}{path_and_query}"))
+}
+
+/// The `308 Permanent Redirect` of a request on a former slug's host to `new_slug`'s host (a
+/// `404` if the request's host cannot be rebuilt, which a tenant host always can).
+pub fn moved(req: &HttpRequest, settings: &UiSettings, new_slug: &str) -> HttpResponse {
+    let pq = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    let location = authority(req, settings)
+        .and_then(|a| moved_location(&a, new_slug, settings, pq))
+        .and_then(|l| header::HeaderValue::from_str(&l).ok());
+    match location {
+        Some(location) => HttpResponse::build(StatusCode::PERMANENT_REDIRECT)
+            .insert_header((header::LOCATION, location))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish(),
+        None => HttpResponse::NotFound().finish(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +148,22 @@ mod tests {
         );
         assert_eq!(host_name("[::1]:3000"), "[::1]");
         assert_eq!(host_name("acme.localhost:3000"), "acme.localhost");
+    }
+
+    #[test]
+    fn moved_hosts_keep_port_path_and_query() {
+        let s = with_base("example.com");
+        assert_eq!(
+            moved_location("old.example.com:8080", "new", &s, "/tenant/x?a=1").as_deref(),
+            Some("//new.example.com:8080/tenant/x?a=1")
+        );
+        assert_eq!(
+            moved_location("old.example.com", "new", &s, "/").as_deref(),
+            Some("//new.example.com/")
+        );
+        assert_eq!(
+            moved_location("old", "new", &UiSettings::default(), "/"),
+            None
+        );
     }
 }

@@ -5,7 +5,8 @@
 //! and the access policy decide exactly as for the long form, and a credential of another
 //! tenant finds the tenant *not found*. The long form `/tenants/{id}/…` still works on that host,
 //! but only for that tenant: another id is *not found* whoever asks, operators included. An
-//! unknown slug's host answers every such path `404`. Other paths (`/health`, `/config`,
+//! unknown slug's host answers every such path `404`; a tenant's former slug's host answers them
+//! `308` to the same path and query on its current host, until the redirect expires. Other paths (`/health`, `/config`,
 //! `/events`, `/me`, the pages) are served as on any host.
 
 use actix_web::body::{EitherBody, MessageBody};
@@ -13,10 +14,13 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Uri;
 use actix_web::http::uri::PathAndQuery;
 use actix_web::middleware::Next;
-use actix_web::{ResponseError, web};
+use actix_web::{HttpMessage, ResponseError, web};
 use tenant_core::TenantId;
+use tenant_service::tenants::SlugTarget;
 
 use crate::http::error::ApiError;
+use crate::http::metrics::route_slot;
+use crate::http::request_log::RequestMeta;
 use crate::settings::ui::UiSettings;
 use crate::state::AppState;
 use crate::ui::host::{self, HostKind};
@@ -74,9 +78,14 @@ pub async fn tenant_host_api(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return not_found(req);
     };
-    let tenant: TenantId = match state.control.tenant_by_slug(&slug).await {
-        Ok(Some(t)) => t.id,
-        Ok(None) => return not_found(req),
+    let tenant: TenantId = match state.control.resolve_slug(&slug).await {
+        Ok(SlugTarget::Tenant(t)) => t.id,
+        Ok(SlugTarget::Moved(to)) => {
+            let settings = settings.unwrap_or_default();
+            let res = host::moved(req.request(), &settings, &to);
+            return Ok(req.into_response(res).map_into_right_body());
+        }
+        Ok(SlugTarget::Unknown) => return not_found(req),
         Err(e) => {
             let res = ApiError::from(e).error_response();
             return Ok(req.into_response(res).map_into_right_body());
@@ -106,6 +115,15 @@ pub async fn tenant_host_api(
             };
             req.match_info_mut().get_mut().update(&uri);
             req.head_mut().uri = uri;
+            // The route looked up by the request log was the short path's: look it up again
+            // for authorization and the metrics.
+            let method = req.method().clone();
+            let path = req.path().to_owned();
+            if let Some(meta) = req.extensions_mut().get_mut::<RequestMeta>()
+                && meta.route.is_some()
+            {
+                meta.route = Some(route_slot(method.as_str(), &path));
+            }
         }
     }
     next.call(req)

@@ -23,6 +23,7 @@ use rand::RngCore;
 use tenant_core::Secret;
 use tenant_service::identity::sessions::TokenPair;
 use tenant_service::principal::{ActorRef, Principal};
+use tenant_service::tenants::SlugTarget;
 
 use crate::http::request_log::audit_context;
 use crate::settings::ui::UiSettings;
@@ -149,9 +150,13 @@ pub async fn ui_layer(
     let authority = host::authority(req.request(), &settings);
     let site = match host::classify(authority.as_deref(), &settings) {
         HostKind::Admin => Site::Admin,
-        HostKind::Tenant(slug) => match state.control.tenant_by_slug(&slug).await {
-            Ok(Some(tenant)) => Site::Tenant(Box::new(tenant)),
-            Ok(None) => {
+        HostKind::Tenant(slug) => match state.control.resolve_slug(&slug).await {
+            Ok(SlugTarget::Tenant(tenant)) => Site::Tenant(tenant),
+            Ok(SlugTarget::Moved(to)) => {
+                let res = host::moved(req.request(), &settings, &to);
+                return Ok(req.into_response(with_headers(res)).map_into_right_body());
+            }
+            Ok(SlugTarget::Unknown) => {
                 let res = layout::plain_error(
                     actix_web::http::StatusCode::NOT_FOUND,
                     "No such tenant",

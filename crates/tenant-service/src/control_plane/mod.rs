@@ -68,6 +68,9 @@ pub struct Parts {
     pub limits: LimitParts,
     /// How long `Idempotency-Key`s are kept ([`crate::idempotency::DEFAULT_TTL`]: 24 h).
     pub idempotency_ttl: Duration,
+    /// How long a tenant's old slug redirects after a change
+    /// ([`crate::tenants::DEFAULT_SLUG_REDIRECT_TTL`]: 30 days).
+    pub slug_redirect_ttl: Duration,
 }
 
 /// Plans, rate limits and the usage meter of a [`ControlPlane`] (the defaults: built-in plans,
@@ -97,6 +100,7 @@ pub struct ControlPlane {
     writes: Arc<WritePaths>,
     limits: LimitParts,
     idempotency: Arc<Idempotency>,
+    slug_redirect_ttl: Duration,
 }
 
 impl ControlPlane {
@@ -115,6 +119,7 @@ impl ControlPlane {
             writes: Arc::new(parts.writes),
             limits: parts.limits,
             idempotency: Arc::new(Idempotency::new(parts.idempotency_ttl)),
+            slug_redirect_ttl: parts.slug_redirect_ttl,
         }
     }
 

@@ -57,6 +57,8 @@ pub struct OpenOptions {
     pub writes: GroupCommitConfig,
     /// How long `Idempotency-Key`s are kept (24 h by default).
     pub idempotency_ttl: Duration,
+    /// How long a tenant's old slug redirects after a change (30 days by default).
+    pub slug_redirect_ttl: Duration,
     /// Which webhook URLs may be saved.
     pub url_rules: UrlRules,
     /// How long a rotated webhook secret keeps signing.
@@ -77,6 +79,7 @@ impl Default for OpenOptions {
             pool_size: 8,
             writes: GroupCommitConfig::default(),
             idempotency_ttl: crate::idempotency::DEFAULT_TTL,
+            slug_redirect_ttl: crate::tenants::DEFAULT_SLUG_REDIRECT_TTL,
             url_rules: UrlRules {
                 policy: AddressPolicy::default(),
                 require_https: false,
@@ -169,6 +172,7 @@ impl ControlPlane {
             writes,
             limits,
             idempotency_ttl: options.idempotency_ttl,
+            slug_redirect_ttl: options.slug_redirect_ttl,
         }))
     }
 }

@@ -55,24 +55,17 @@ impl ControlPlane {
             .await
     }
 
-    /// The tenant with this slug (the host `{slug}.{base domain}` of its portal), if any: a
-    /// string that is no valid slug names none.
-    pub async fn tenant_by_slug(&self, slug: &str) -> ServiceResult<Option<Tenant>> {
-        let Ok(slug) = tenant_core::Slug::parse(slug) else {
-            return Ok(None);
-        };
-        self.run(move |c| {
-            let Some(id) = tenant_store::users::tenant_id_by_slug(c, slug.as_str())? else {
-                return Ok(None);
-            };
-            Ok(tenant_store::tenants::find(c, &id)
-                .map(Some)
-                .or_else(|e| match e {
-                    tenant_store::StoreError::NotFound(_) => Ok(None),
-                    e => Err(e),
-                })?)
-        })
-        .await
+    /// What the slug of a host names: its tenant, a redirect to the current slug of a tenant
+    /// that left it (for the configured time), or nobody.
+    pub async fn resolve_slug(&self, slug: &str) -> ServiceResult<tenants::SlugTarget> {
+        let slug = slug.to_owned();
+        self.run(move |c| Ok(tenants::resolve_slug(c, &slug, tenant_core::now())?))
+            .await
+    }
+
+    /// How long a tenant's old slug keeps redirecting after a change.
+    pub fn slug_redirect_ttl(&self) -> std::time::Duration {
+        self.slug_redirect_ttl
     }
 
     /// One tenant with its serialised answer, from the read cache when it holds it (the hot
@@ -98,9 +91,10 @@ impl ControlPlane {
         let update = patch.check(by)?;
         let plan_changed = update.plan.is_some();
         let plans = Arc::clone(&self.limits.plans);
+        let ttl = self.slug_redirect_ttl;
         let result = self
             .run(move |c| {
-                let tenant = tenants::update_tenant(c, &ctx, &id, update)?;
+                let tenant = tenants::update_tenant(c, &ctx, &id, update, ttl)?;
                 if plan_changed {
                     // New limits: this month's quota is judged again.
                     let now = tenant_core::now();

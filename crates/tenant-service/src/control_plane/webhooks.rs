@@ -26,11 +26,16 @@ impl ControlPlane {
     /// callers (group commit) and answered once that batch committed.
     pub async fn ingest(&self, input: EventInput) -> ServiceResult<Accepted> {
         let event = events::check(input)?;
+        let event_type = crate::monitoring::event_type_label(&event.input().event_type);
         let accepted = self
             .writes
             .ingest
             .submit((event, tenant_core::now()))
             .await??;
+        crate::monitoring::event_ingested(
+            event_type,
+            matches!(accepted.ingested, Ingested::Duplicate { .. }),
+        );
         if matches!(accepted.ingested, Ingested::Accepted { deliveries, .. } if deliveries > 0) {
             self.webhooks.wake.notify_one();
         }

@@ -219,6 +219,12 @@ impl VariantCache {
             }
         };
         let served = Arc::new(ServedConfig::assembled(revision, &doc, &mut self.digests));
+        crate::monitoring::config_rendered(
+            self.current.is_none(),
+            variant.per_tenant,
+            served.len(),
+            started.elapsed(),
+        );
         self.failure = None;
         self.current = Some(Arc::clone(&served));
         tracing::info!(

@@ -95,8 +95,11 @@ impl<I: Send + 'static, O: Send + 'static> GroupCommit<I, O> {
     /// Starts `config.writers` threads named `{name}-writer-{n}`. `run` writes a batch on a
     /// pooled connection; `unavailable` answers each request of a batch for which no connection
     /// could be had. The threads end when the last handle is dropped, after the queue drained.
+    /// Each batch's size and commit time are recorded under `path` (see
+    /// [`crate::monitoring::batch_written`]).
     pub fn start(
         name: &str,
+        path: &'static str,
         db: Database,
         config: &GroupCommitConfig,
         run: impl BatchFn<I, O>,
@@ -108,6 +111,7 @@ impl<I: Send + 'static, O: Send + 'static> GroupCommit<I, O> {
         let unavailable = Arc::new(unavailable);
         for n in 0..config.writers.max(1) {
             let writer = Writer {
+                path,
                 rx: rx.clone(),
                 db: db.clone(),
                 max_batch: config.max_batch.max(1),
@@ -137,6 +141,7 @@ impl<I: Send + 'static, O: Send + 'static> GroupCommit<I, O> {
 }
 
 struct Writer<I, O, R, U> {
+    path: &'static str,
     rx: Arc<Mutex<Receiver<Job<I, O>>>>,
     db: Database,
     max_batch: usize,
@@ -156,6 +161,7 @@ where
             let (items, replies): (Vec<I>, Vec<oneshot::Sender<O>>) =
                 jobs.into_iter().map(|j| (j.item, j.reply)).unzip();
             tracing::debug!(batch.requests = items.len(), "write batch");
+            let started = Instant::now();
             let answers = match self.db.get() {
                 Ok(mut conn) => {
                     // A panic must not take the writer down with it: its batch's requests get
@@ -170,6 +176,7 @@ where
                 }
                 Err(e) => items.iter().map(|_| (self.unavailable)(&e)).collect(),
             };
+            crate::monitoring::batch_written(self.path, items.len(), started.elapsed());
             // The requests go before their answers: what they hold (an idempotency key's hold)
             // is released by the time their callers hear back.
             drop(items);
@@ -241,6 +248,7 @@ mod tests {
         let gc = Arc::new(
             GroupCommit::start(
                 "test",
+                "test",
                 db,
                 &config,
                 move |_conn, items: &[u32]| {
@@ -281,6 +289,7 @@ mod tests {
         let gc = Arc::new(
             GroupCommit::start(
                 "test-full",
+                "test",
                 db,
                 &config,
                 move |_conn, items: &[u32]| {

@@ -75,6 +75,7 @@ impl WritePaths {
         let ingestor = Ingestor::new(TenantLookup::default());
         let ingest = GroupCommit::start(
             "ingest",
+            "ingest",
             db.clone(),
             config,
             move |conn, batch: &[IngestJob]| {
@@ -86,6 +87,7 @@ impl WritePaths {
         )?;
         let tenant_creates = GroupCommit::start(
             "tenant-create",
+            "tenant_create",
             db.clone(),
             config,
             move |conn, batch: &[CreateTenant]| tenants::create_tenants(conn, &hasher, batch),

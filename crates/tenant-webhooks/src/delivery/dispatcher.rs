@@ -208,7 +208,11 @@ impl Dispatcher {
         while let Some(joined) = tasks.join_next().await {
             let (claimed, response) = joined.map_err(|e| DispatchError::Task(e.to_string()))?;
             let record = self.decide(&claimed, response.as_ref(), now);
-            self.metrics.record(record.outcome, record.next);
+            let sent = response
+                .as_ref()
+                .filter(|r| r.outcome != OUTCOME_UNSIGNED)
+                .map(|r| r.latency);
+            self.metrics.record(record.outcome, record.next, sent);
             match record.next {
                 Next::Succeeded => outcome.succeeded += 1,
                 Next::RetryAt(_) => outcome.retried += 1,

@@ -1,6 +1,11 @@
-//! Delivery counters, by outcome.
+//! Delivery counters, by outcome: kept here for the dispatcher's log line, and recorded through
+//! the `metrics` facade for whatever recorder the process installed (the server's Prometheus
+//! exporter).
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use metrics::{Unit, counter, describe_counter, describe_histogram, histogram};
 
 use tenant_store::deliveries::Next;
 
@@ -35,9 +40,37 @@ pub struct MetricsSnapshot {
     pub connect_error: u64,
 }
 
+/// Deliveries by outcome of their attempt: `delivered`, `retried` (failed, scheduled again),
+/// `dead` (failed for good).
+pub const DELIVERIES: &str = "moltbot_saas_webhook_deliveries_total";
+/// Failed attempts by reason.
+pub const ATTEMPT_FAILURES: &str = "moltbot_saas_webhook_attempt_failures_total";
+/// Duration of delivery attempts (sent ones).
+pub const ATTEMPT_DURATION: &str = "moltbot_saas_webhook_attempt_duration_seconds";
+
+/// Describes the delivery series to the installed recorder.
+pub fn describe() {
+    describe_counter!(
+        DELIVERIES,
+        Unit::Count,
+        "Webhook delivery attempts by what followed: delivered, retried (scheduled again), dead (failed for good)."
+    );
+    describe_counter!(
+        ATTEMPT_FAILURES,
+        Unit::Count,
+        "Failed webhook delivery attempts by reason (timeout, connect_error, http_error, refused, unsigned, disabled)."
+    );
+    describe_histogram!(
+        ATTEMPT_DURATION,
+        Unit::Seconds,
+        "Duration of webhook delivery attempts, from sending to the endpoint's answer."
+    );
+}
+
 impl Metrics {
-    /// Counts one attempt's outcome and what followed.
-    pub fn record(&self, outcome: &str, next: Next) {
+    /// Counts one attempt's outcome and what followed; `latency`: the attempt's, when it was
+    /// sent.
+    pub fn record(&self, outcome: &str, next: Next, latency: Option<Duration>) {
         let by_outcome = match outcome {
             "timeout" => Some(&self.timeout),
             "refused" => Some(&self.refused),
@@ -48,12 +81,35 @@ impl Metrics {
         if let Some(c) = by_outcome {
             c.fetch_add(1, Ordering::Relaxed);
         }
+        // Literal label sets: nothing allocated per attempt.
+        match outcome {
+            "success" => {}
+            "timeout" => counter!(ATTEMPT_FAILURES, "reason" => "timeout").increment(1),
+            "refused" => counter!(ATTEMPT_FAILURES, "reason" => "refused").increment(1),
+            "http_error" => counter!(ATTEMPT_FAILURES, "reason" => "http_error").increment(1),
+            "connect_error" => counter!(ATTEMPT_FAILURES, "reason" => "connect_error").increment(1),
+            "unsigned" => counter!(ATTEMPT_FAILURES, "reason" => "unsigned").increment(1),
+            "disabled" => counter!(ATTEMPT_FAILURES, "reason" => "disabled").increment(1),
+            _ => counter!(ATTEMPT_FAILURES, "reason" => "other").increment(1),
+        }
         let by_next = match next {
-            Next::Succeeded => &self.succeeded,
-            Next::RetryAt(_) => &self.retried,
-            Next::Failed => &self.failed,
+            Next::Succeeded => {
+                counter!(DELIVERIES, "outcome" => "delivered").increment(1);
+                &self.succeeded
+            }
+            Next::RetryAt(_) => {
+                counter!(DELIVERIES, "outcome" => "retried").increment(1);
+                &self.retried
+            }
+            Next::Failed => {
+                counter!(DELIVERIES, "outcome" => "dead").increment(1);
+                &self.failed
+            }
         };
         by_next.fetch_add(1, Ordering::Relaxed);
+        if let Some(latency) = latency {
+            histogram!(ATTEMPT_DURATION).record(latency);
+        }
     }
 
     /// The current values.
