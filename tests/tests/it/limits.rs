@@ -506,6 +506,19 @@ async fn requests_are_limited_per_key_and_per_tenant() {
     r.assert_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     assert_eq!(r.body["error"]["details"]["policy"], "tenant");
 
+    // Both refusals are counted in the metrics under the policy that refused (the tenant's:
+    // the first request was over both, and the answer names the longer wait).
+    let metrics = app.get("/metrics").await;
+    assert_eq!(metrics.status, 200, "{}", metrics.text);
+    let count = metrics
+        .text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("moltbot_saas_rate_limited_requests_total{policy=\"tenant\"} ")
+        })
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    assert!(count.is_some_and(|n| n >= 2), "{count:?}");
+
     // Operators are not limited and get no rate-limit fields.
     for _ in 0..10 {
         let r = app.get(&format!("/tenants/{id}")).await;

@@ -387,6 +387,13 @@ impl Drop for OwnRedis {
 async fn ready_redis(app: &TestApp) -> Value {
     let r = app.get("/ready").await;
     assert_eq!(r.status, 200, "still ready: {}", r.text);
+    // The per-dependency checks say the same, and Redis never fails readiness.
+    assert_eq!(
+        r.body["checks"]["redis"], r.body["rateLimits"]["redis"],
+        "{}",
+        r.text
+    );
+    assert_eq!(r.body.get("failed"), None, "{}", r.text);
     r.body["rateLimits"]["redis"].clone()
 }
 

@@ -82,11 +82,20 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
         Ok(Err(_)) => "unavailable",
         Err(_) => "timeout",
     };
-    let checks = std::collections::BTreeMap::from([("database".to_owned(), database.to_owned())]);
-    let failed: Vec<String> = checks
-        .iter()
-        .filter(|(_, state)| *state != "ok")
-        .map(|(name, _)| name.clone())
+    let mut checks =
+        std::collections::BTreeMap::from([("database".to_owned(), database.to_owned())]);
+    // Redis, when the rate limits use it, is reported but does not fail readiness: without it
+    // each process limits on its own (fail open) and the requests are still served.
+    if let Store::Redis(redis) = state.control.rate_limit_store() {
+        let redis = match redis {
+            RedisState::Reachable => "ok",
+            RedisState::Unreachable => "unreachable",
+        };
+        checks.insert("redis".to_owned(), redis.to_owned());
+    }
+    let failed: Vec<String> = (database != "ok")
+        .then(|| "database".to_owned())
+        .into_iter()
         .collect();
     if failed.is_empty() {
         HttpResponse::Ok().json(StatusResponse {

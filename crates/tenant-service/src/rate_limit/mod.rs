@@ -204,8 +204,9 @@ impl RateLimiter {
         let outcome = Outcome {
             decisions: checks.iter().map(|c| c.policy).zip(decisions).collect(),
         };
-        if !outcome.allowed() {
+        if let Some((policy, _)) = outcome.refused_by() {
             self.rejected.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!(crate::monitoring::RATE_LIMITED, "policy" => policy).increment(1);
         }
         outcome
     }
