@@ -33,6 +33,15 @@ pub struct TestApp {
 
 static TRACING: Once = Once::new();
 
+/// Every plan with request and count limits no test reaches (the monthly messages stay the
+/// built-in ones); the limits tests set their own with per-tenant overrides.
+pub const GENEROUS_PLANS: &str = r#"{
+    "free": {"requestsPerMinutePerKey": 1000000, "requestsPerMinutePerTenant": 1000000, "requestBurst": 100000, "maxChannels": 10000, "maxWebhookEndpoints": 1000},
+    "starter": {"requestsPerMinutePerKey": 1000000, "requestsPerMinutePerTenant": 1000000, "requestBurst": 100000, "maxChannels": 10000, "maxWebhookEndpoints": 1000},
+    "pro": {"requestsPerMinutePerKey": 1000000, "requestsPerMinutePerTenant": 1000000, "requestBurst": 100000, "maxChannels": 10000, "maxWebhookEndpoints": 1000},
+    "enterprise": {"requestsPerMinutePerKey": 1000000, "requestsPerMinutePerTenant": 1000000, "requestBurst": 100000, "maxChannels": 10000, "maxWebhookEndpoints": 1000}
+}"#;
+
 /// Settings for a test server on `db`: port 0, random operator and gateway tokens.
 pub fn test_settings(db: &TestDb) -> Settings {
     let mut settings = Settings::from_lookup(|_| None).unwrap();
@@ -60,6 +69,14 @@ pub fn test_settings(db: &TestDb) -> Settings {
     settings.encryption_keys = Some(crate::test_keys());
     // Every request logged, so the leak tests see every access line.
     settings.access_log.mode = tenant_server::http::request_log::AccessLog::All;
+    // Rate limits on (every answer goes through them), but far above what a test asks for:
+    // the suite makes hundreds of requests per tenant and login address in a second, and
+    // creates channels and endpoints without removing them. The limits tests set their own.
+    settings.limits.plans = tenant_service::plans::PlanCatalog::from_json(GENEROUS_PLANS).unwrap();
+    settings.limits.login_quota = tenant_service::rate_limit::Quota {
+        per_minute: 1_000_000,
+        burst: 100_000,
+    };
     // The store gauges are process-wide: only the test about them refreshes them.
     settings.metrics.refresh = std::time::Duration::from_secs(3600);
     settings

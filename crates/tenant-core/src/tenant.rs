@@ -140,6 +140,17 @@ pub struct Tenant {
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+    /// The calendar month (UTC, `YYYY-MM`) in which it used up its messages, if any: while that
+    /// month lasts, its channel accounts are left out of the gateway config. A plan change
+    /// clears it.
+    pub quota_exceeded_period: Option<String>,
+}
+
+impl Tenant {
+    /// Whether its message quota is used up in `period` (`YYYY-MM`, the current month).
+    pub fn quota_exceeded_in(&self, period: &str) -> bool {
+        self.quota_exceeded_period.as_deref() == Some(period)
+    }
 }
 
 /// A validated request to create a tenant.
@@ -192,6 +203,7 @@ impl NewTenant {
             status: TenantStatus::Active,
             created_at: now,
             updated_at: now,
+            quota_exceeded_period: None,
         }
     }
 }
@@ -242,6 +254,8 @@ impl TenantUpdate {
         }
         if let Some(plan) = self.plan {
             tenant.plan = plan;
+            // A new plan has new limits: the quota is judged again from the next message.
+            tenant.quota_exceeded_period = None;
         }
         if let Some(status) = self.status {
             tenant.status = status;

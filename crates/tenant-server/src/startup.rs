@@ -11,7 +11,7 @@ use serde_json::json;
 use tenant_service::ControlPlane;
 use tenant_service::api_keys::{ApiKeyAuth, ApiKeyCache, ApiKeyHasher};
 use tenant_service::background::Background;
-use tenant_service::control_plane::Parts;
+use tenant_service::control_plane::{LimitParts, Parts};
 use tenant_service::db::OpenError;
 use tenant_service::group_commit::WritePaths;
 use tenant_service::identity::Identity;
@@ -25,6 +25,7 @@ use utoipa_actix_web::AppExt;
 use crate::http::authenticate::require_auth;
 use crate::http::error::ApiError;
 use crate::http::extract::BodyLimit;
+use crate::http::rate_limit::rate_limit;
 use crate::http::request_log::{RequestLog, trace_requests};
 use crate::monitoring::sentry::Reporter;
 use crate::routes::{self, openapi::ApiDoc, openapi::OpenApiJson};
@@ -57,6 +58,9 @@ pub enum StartupError {
     /// The webhook dispatcher could not be built.
     #[error(transparent)]
     Dispatcher(#[from] tenant_webhooks::delivery::DispatchError),
+    /// The rate limiter could not be set up.
+    #[error(transparent)]
+    Settings(#[from] crate::settings::SettingsError),
     /// Error reporting could not be set up.
     #[error("{0}")]
     Sentry(String),
@@ -107,6 +111,8 @@ pub struct Application {
     server: Server,
     generated_tokens: Vec<GeneratedToken>,
     background: Background,
+    control: ControlPlane,
+    usage_flush: Duration,
     monitoring: Monitoring,
 }
 
@@ -165,7 +171,17 @@ impl Application {
         let webhooks = settings.webhooks.service_config();
         let background = Background::new(&db, &keys, &webhooks)?
             .with_tenant_cache(Arc::clone(&tenant_cache), settings.tenant_cache_sync);
-        let writes = WritePaths::start(&db, &settings.writes, api_keys.hasher.clone())?;
+        let limits = LimitParts {
+            plans: Arc::new(settings.limits.plans()),
+            limiter: Arc::new(settings.limits.limiter()?),
+            meter: Arc::default(),
+        };
+        let writes = WritePaths::start(
+            &db,
+            &settings.writes,
+            api_keys.hasher.clone(),
+            Arc::clone(&limits.plans),
+        )?;
         let control = ControlPlane::from_parts(Parts {
             webhooks: background.webhook_state(&webhooks),
             db,
@@ -176,6 +192,7 @@ impl Application {
             identity,
             tenant_cache,
             writes,
+            limits,
             idempotency_ttl: settings.idempotency_ttl,
             slug_redirect_ttl: settings.slug_redirect_ttl,
         });
@@ -203,7 +220,7 @@ impl Application {
         }
         let refresh = metrics.then(|| (control.db().clone(), settings.metrics.refresh));
         let state = web::Data::new(AppState {
-            control,
+            control: control.clone(),
             metrics,
             ready_timeout: settings.ready_timeout,
         });
@@ -253,6 +270,7 @@ impl Application {
                 .app_data(web::Data::new(OpenApiJson(doc)))
                 .configure(extra_routes)
                 .default_service(web::to(not_found))
+                .wrap(from_fn(rate_limit))
                 .wrap(from_fn(require_auth))
                 .wrap(from_fn(crate::ui::host_api::tenant_host_api))
                 .wrap(from_fn(trace_requests))
@@ -268,6 +286,8 @@ impl Application {
             server: server.run(),
             generated_tokens,
             background,
+            control,
+            usage_flush: settings.limits.usage_flush,
             monitoring: Monitoring {
                 metrics_server,
                 metrics_port,
@@ -302,6 +322,8 @@ impl Application {
     /// the server.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let mut tasks = self.background.spawn();
+        let control = self.control.clone();
+        tasks.spawn(flush_usage(control, self.usage_flush));
         let Monitoring {
             metrics_server,
             refresh,
@@ -325,11 +347,36 @@ impl Application {
         }
         // Aborted and awaited, so that when this returns no task holds the database any more.
         tasks.shutdown().await;
+        // The requests metered since the last flush.
+        if let Err(e) = self.control.flush_usage().await {
+            tracing::warn!(error = %e, "metered API requests could not be stored on shutdown");
+        }
         if let Some(r) = reporter {
             // What is queued goes before the process ends.
             let _ = tokio::task::spawn_blocking(move || r.flush(Duration::from_secs(2))).await;
         }
         result
+    }
+}
+
+/// Adds the API requests metered by this process to the database every `interval`; a failure
+/// keeps them for the next round (logged once until a flush succeeds again).
+async fn flush_usage(control: ControlPlane, interval: Duration) {
+    let mut failing = false;
+    loop {
+        tokio::time::sleep(interval).await;
+        match control.flush_usage().await {
+            Ok(_) if failing => {
+                failing = false;
+                tracing::info!("metered API requests are stored again");
+            }
+            Ok(_) => {}
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, "metered API requests could not be stored; kept for the next flush");
+            }
+            Err(_) => {}
+        }
     }
 }
 

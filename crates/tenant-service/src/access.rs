@@ -64,6 +64,12 @@ pub enum Action {
     /// Creating, changing, removing, testing webhook endpoints; rotating their secrets; replaying
     /// deliveries.
     ManageWebhooks,
+    /// `GET /plans`: the plans and their limits.
+    ReadPlans,
+    /// `GET /tenants/{id}/usage`: the tenant's limits and usage.
+    ReadUsage,
+    /// `PATCH /tenants/{id}/limits`: the tenant's plan and overrides (operators only).
+    ManageLimits,
     /// `GET /metrics`: the Prometheus exposition (every tenant's activity, in aggregate).
     ReadMetrics,
 }
@@ -74,13 +80,13 @@ impl Action {
         use Action::*;
         match self {
             WhoAmI | ReadApiDoc | ReadTenant | ReadChannels | OwnSession | ReadUsers
-            | ReadSessions | ReadWebhooks => Some(Role::Member),
+            | ReadSessions | ReadWebhooks | ReadPlans | ReadUsage => Some(Role::Member),
             ManageChannels | ReadTenantConfig | ReadApiKeys | ReadTenantAudit | ManageWebhooks => {
                 Some(Role::Admin)
             }
             UpdateTenant | ManageApiKeys | ManageUsers => Some(Role::Owner),
             CreateTenant | ListTenants | DeleteTenant | ReadCombinedConfig | ReadAllAudit
-            | ManageOperators | IngestEvents | ReadMetrics => None,
+            | ManageOperators | IngestEvents | ManageLimits | ReadMetrics => None,
         }
     }
 

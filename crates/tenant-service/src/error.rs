@@ -41,6 +41,14 @@ pub enum ServiceError {
         /// Seconds to wait.
         retry_after_secs: u64,
     },
+    /// The tenant's plan allows no more of this resource (channels, webhook endpoints).
+    #[error("the plan allows at most {limit} {resource}")]
+    PlanLimit {
+        /// What is counted: `channels` or `webhookEndpoints`.
+        resource: &'static str,
+        /// How many the plan allows.
+        limit: i64,
+    },
     /// The store failed or refused (not found, taken, unreachable, corrupt…).
     #[error(transparent)]
     Store(#[from] StoreError),

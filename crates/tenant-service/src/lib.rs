@@ -29,12 +29,15 @@ pub mod group_commit;
 pub mod idempotency;
 pub mod identity;
 pub mod monitoring;
+pub mod plans;
 pub mod principal;
+pub mod rate_limit;
 pub mod sealing;
 pub mod tenant_cache;
 pub mod tenant_scope;
 pub mod tenants;
 pub mod tokens;
+pub mod usage;
 pub mod webhooks;
 
 pub use control_plane::ControlPlane;

@@ -39,6 +39,11 @@ pub const WEBHOOK_OLDEST_DUE: &str = "moltbot_saas_webhook_oldest_due_age_second
 pub const WEBHOOK_CIRCUITS_OPEN: &str = "moltbot_saas_webhook_circuits_open";
 /// Whether the last refresh of the store gauges worked (1) or not (0).
 pub const STORE_GAUGES_UP: &str = "moltbot_saas_store_gauges_up";
+/// Requests refused by a rate limit (429), by the policy that refused (`key`, `tenant`,
+/// `address`).
+pub const RATE_LIMITED: &str = "moltbot_saas_rate_limited_requests_total";
+/// Calls to Redis by the rate limiter that failed (the process limited on its own meanwhile).
+pub const RATE_LIMIT_REDIS_ERRORS: &str = "moltbot_saas_rate_limit_redis_errors_total";
 
 /// Describes this crate's and `tenant-webhooks`' series to the installed recorder (their help
 /// lines in the Prometheus output).
@@ -92,6 +97,16 @@ pub fn describe() {
     describe_gauge!(
         STORE_GAUGES_UP,
         "Whether the last refresh of the gauges read from the store succeeded."
+    );
+    describe_counter!(
+        RATE_LIMITED,
+        Unit::Count,
+        "Requests refused by a rate limit (429), by policy (key, tenant, address)."
+    );
+    describe_counter!(
+        RATE_LIMIT_REDIS_ERRORS,
+        Unit::Count,
+        "Rate-limit calls to Redis that failed (each process limited on its own meanwhile)."
     );
     tenant_webhooks::delivery::metrics::describe();
 }

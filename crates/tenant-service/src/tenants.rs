@@ -202,11 +202,12 @@ pub struct TenantPatch {
 }
 
 impl TenantPatch {
-    /// Checks the change `by` asks for: suspending or reactivating a tenant is the operator's
-    /// decision, not the tenant's (`Forbidden` for a tenant principal, before any field is
+    /// Checks the change `by` asks for: suspending or reactivating a tenant, and its plan (its
+    /// limits, its bill), are the operator's decision, not the tenant's (`Forbidden` for a tenant principal, before any field is
     /// looked at); then every field's rules.
     pub fn check(&self, by: &Principal) -> ServiceResult<TenantUpdate> {
-        if self.status.is_some() && matches!(by, Principal::Tenant { .. }) {
+        if (self.status.is_some() || self.plan.is_some()) && matches!(by, Principal::Tenant { .. })
+        {
             return Err(ServiceError::Forbidden);
         }
         Ok(TenantUpdate::parse(

@@ -33,6 +33,9 @@ pub struct TenantStamp {
     pub active: bool,
     /// Changes whenever the row is written (see the module documentation).
     pub version: u64,
+    /// Whether its message quota is used up in the period asked about: its channels are then
+    /// left out of the config (the version differs too).
+    pub quota_exceeded: bool,
 }
 
 /// A channel's stamp: see [`for_each_channel_stamp`].
@@ -61,23 +64,33 @@ fn corrupt(table: &'static str, id: &str, reason: String) -> StoreError {
     }
 }
 
-/// Calls `f` with the stamp of every tenant, in storage order.
+/// Calls `f` with the stamp of every tenant, in storage order; `period` (`YYYY-MM`, the current
+/// month) decides which tenants have used up their message quota.
 pub fn for_each_tenant_stamp(
     conn: &mut AnyConnection,
+    period: &str,
     mut f: impl FnMut(TenantStamp),
 ) -> StoreResult<()> {
     let rows = tenants::table
-        .select((tenants::id, tenants::status, sql::<Text>(UPDATED_AT_TEXT)))
-        .load_iter::<(String, String, String), DefaultLoadingMode>(conn)?;
+        .select((
+            tenants::id,
+            tenants::status,
+            sql::<Text>(UPDATED_AT_TEXT),
+            tenants::quota_exceeded_period,
+        ))
+        .load_iter::<(String, String, String, Option<String>), DefaultLoadingMode>(conn)?;
     for row in rows {
-        let (id, status, updated_at) = row?;
+        let (id, status, updated_at, exceeded) = row?;
         let tenant: TenantId = id
             .parse()
             .map_err(|e| corrupt("tenants", &id, format!("{e}")))?;
+        let quota_exceeded = exceeded.as_deref() == Some(period);
+        let over = if quota_exceeded { "over" } else { "" };
         f(TenantStamp {
             id: tenant,
             active: status == TenantStatus::Active.as_str(),
-            version: version(&[&status, &updated_at]),
+            version: version(&[&status, &updated_at, over]),
+            quota_exceeded,
         });
     }
     Ok(())

@@ -51,6 +51,8 @@ pub enum Stored {
 /// `event_types` empty or containing the type, as `Endpoint::wants`), so a change to an endpoint
 /// committed on any replica applies to the next batch: there is no endpoint cache to invalidate.
 /// Sessions: one upsert per (tenant, key) of the inserted events, keeping the latest activity.
+/// Usage: one upsert per (tenant, month) of the inserted message events (see [`crate::usage`];
+/// the types are [`crate::usage::METERED_EVENT_TYPES`]), so a duplicate never counts.
 const PG_STORE_MANY: &str = "\
 WITH input AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
@@ -87,6 +89,14 @@ WITH input AS (
     ORDER BY i.tenant_id, i.session_key, i.at DESC
     ON CONFLICT (tenant_id, session_key) DO UPDATE
         SET last_activity_at = GREATEST(sessions.last_activity_at, EXCLUDED.last_activity_at)
+), metered AS (
+    INSERT INTO usage_counters (tenant_id, period, messages, api_requests)
+    SELECT ins.tenant_id, to_char(ins.created_at, 'YYYY-MM'), count(*), 0
+    FROM ins
+    WHERE ins.event_type IN ('message.received', 'message.sent')
+    GROUP BY 1, 2
+    ON CONFLICT (tenant_id, period) DO UPDATE
+        SET messages = usage_counters.messages + EXCLUDED.messages
 )
 SELECT i.id,
        EXISTS (SELECT 1 FROM tenants t WHERE t.id = i.tenant_id) AS known,

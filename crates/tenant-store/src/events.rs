@@ -126,6 +126,10 @@ pub fn ingest(
         if let Some(s) = session {
             crate::sessions::upsert(c, tenant_id, s, now)?;
         }
+        // Metered in the transaction that stores the event: only a new event counts.
+        if crate::usage::is_metered(&event.event_type) {
+            crate::usage::add_messages(c, tenant_id, &crate::usage::period_of(now), 1)?;
+        }
         let endpoints = crate::webhooks::subscribed(c, tenant_id, &event.event_type)?;
         for endpoint in &endpoints {
             enqueue(c, tenant_id, event.id, endpoint.id, now)?;

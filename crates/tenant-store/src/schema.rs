@@ -15,6 +15,7 @@ diesel::table! {
         status -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        quota_exceeded_period -> Nullable<Text>,
     }
 }
 
@@ -248,7 +249,33 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    tenant_limits (tenant_id) {
+        tenant_id -> Text,
+        max_channels -> Nullable<BigInt>,
+        max_webhook_endpoints -> Nullable<BigInt>,
+        messages_per_month -> Nullable<BigInt>,
+        requests_per_minute_per_key -> Nullable<BigInt>,
+        requests_per_minute_per_tenant -> Nullable<BigInt>,
+        request_burst -> Nullable<BigInt>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    usage_counters (tenant_id, period) {
+        tenant_id -> Text,
+        period -> Text,
+        messages -> BigInt,
+        api_requests -> BigInt,
+        threshold_notified_at -> Nullable<Timestamp>,
+        exceeded_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(channels -> tenants (tenant_id));
+diesel::joinable!(tenant_limits -> tenants (tenant_id));
+diesel::joinable!(usage_counters -> tenants (tenant_id));
 diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(tenant_users -> tenants (tenant_id));
 diesel::joinable!(refresh_tokens -> tenant_users (tenant_user_id));
@@ -280,5 +307,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     events,
     webhook_deliveries,
     webhook_attempts,
+    tenant_limits,
+    usage_counters,
     webhook_endpoint_circuits,
 );

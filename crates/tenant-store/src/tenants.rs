@@ -34,6 +34,8 @@ pub struct TenantRow {
     pub created_at: NaiveDateTime,
     /// Last change (UTC).
     pub updated_at: NaiveDateTime,
+    /// The month its message quota was used up in (`YYYY-MM`), if any.
+    pub quota_exceeded_period: Option<String>,
 }
 
 impl From<&Tenant> for TenantRow {
@@ -48,6 +50,7 @@ impl From<&Tenant> for TenantRow {
             status: t.status.as_str().to_owned(),
             created_at: t.created_at.naive_utc(),
             updated_at: t.updated_at.naive_utc(),
+            quota_exceeded_period: t.quota_exceeded_period.clone(),
         }
     }
 }
@@ -72,6 +75,7 @@ impl TryFrom<TenantRow> for Tenant {
                 status: r.status.parse::<TenantStatus>()?,
                 created_at: r.created_at.and_utc(),
                 updated_at: r.updated_at.and_utc(),
+                quota_exceeded_period: r.quota_exceeded_period.clone(),
             })
         };
         parse().map_err(|e| corrupt(e.to_string()))

@@ -242,3 +242,73 @@ fn gateway_install_bridge_copies_the_plugin_idempotently() {
     assert!(err.contains("is not a directory"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn limits_plans_show_and_set() {
+    let db = TestDb::new();
+    let plans = json_stdout(&run(&db, &["limits", "plans"]));
+    assert_eq!(plans["plans"].as_array().unwrap().len(), 4);
+    assert_eq!(plans["softLimitPercent"], 80);
+    let created = json_stdout(&run(&db, &["tenants", "create", "--name", "Deal CLI"]));
+    let id = created["id"].as_str().unwrap();
+
+    let set = json_stdout(&run(
+        &db,
+        &[
+            "limits",
+            "set",
+            "--tenant",
+            id,
+            "--plan",
+            "enterprise",
+            "--max-channels",
+            "900",
+        ],
+    ));
+    assert_eq!(set["plan"], "enterprise");
+    assert_eq!(set["overrides"], serde_json::json!({"maxChannels": 900}));
+    // Another override keeps the first; -1 removes one.
+    let set = json_stdout(&run(
+        &db,
+        &["limits", "set", "--tenant", id, "--request-burst", "7"],
+    ));
+    assert_eq!(
+        set["overrides"],
+        serde_json::json!({"maxChannels": 900, "requestBurst": 7})
+    );
+    let set = json_stdout(&run(
+        &db,
+        &["limits", "set", "--tenant", id, "--max-channels", "-1"],
+    ));
+    assert_eq!(set["overrides"], serde_json::json!({"requestBurst": 7}));
+
+    let shown = json_stdout(&run(&db, &["limits", "show", "--tenant", id]));
+    assert_eq!(shown["plan"], "enterprise");
+    assert_eq!(shown["limits"]["requestBurst"], 7);
+    assert_eq!(shown["current"]["messages"], 0);
+
+    // Refused: an unknown plan, an absurd limit; audited changes only.
+    let bad = run(&db, &["limits", "set", "--tenant", id, "--plan", "gold"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("plan"));
+    let bad = run(
+        &db,
+        &[
+            "limits",
+            "set",
+            "--tenant",
+            id,
+            "--messages-per-month",
+            "-5",
+        ],
+    );
+    assert!(!bad.status.success());
+    let tenant: TenantId = id.parse().unwrap();
+    let mut conn = db.connect();
+    let changes = tenant_store::audit::list_for_tenant(&mut conn, &tenant, 20)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "tenant.limits_changed" && r.actor_type == "cli")
+        .count();
+    assert_eq!(changes, 3);
+}

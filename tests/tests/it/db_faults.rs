@@ -202,6 +202,7 @@ async fn over_http_an_outage_is_503_with_retry_after_never_500_and_heals() {
             "database": "postgres",
             "checks": {"database": "unavailable"},
             "failed": ["database"],
+            "rateLimits": {"store": "memory"},
         })
     );
     assert!(r.headers.contains_key("retry-after"));

@@ -25,6 +25,8 @@ mod gateway_bridge;
 mod group_commit;
 mod idempotency;
 mod leaks;
+mod limits;
+mod limits_processes;
 mod migrations;
 mod monitoring;
 mod restart;

@@ -434,17 +434,25 @@ async fn the_portal_shows_only_the_users_tenant_and_what_the_role_allows() {
     assert_eq!(added.location(), "/portal?notice=channel_added");
     let channels = app.get(&format!("/tenants/{a_id}/channels")).await;
     assert_eq!(channels.body["channels"][0]["channel"], "telegram");
-    // The owner renames the tenant (not its status: that is the operator's).
+    // The owner renames the tenant (not its status nor its plan: those are the operator's).
     let renamed = owner
-        .post(
-            "/portal/settings",
-            &[("name", "Alpha & Co"), ("plan", "starter")],
-        )
+        .post("/portal/settings", &[("name", "Alpha & Co")])
         .await;
     assert_eq!(renamed.location(), "/portal?notice=tenant_updated");
     let tenant = app.get(&format!("/tenants/{a_id}")).await;
     assert_eq!(tenant.body["name"], "Alpha & Co");
-    assert_eq!(tenant.body["plan"], "starter");
+    assert_eq!(tenant.body["plan"], "free");
+    let replan = owner
+        .post(
+            "/portal/settings",
+            &[("name", "Alpha & Co"), ("plan", "enterprise")],
+        )
+        .await;
+    assert_ne!(replan.location(), "/portal?notice=tenant_updated");
+    assert_eq!(
+        app.get(&format!("/tenants/{a_id}")).await.body["plan"],
+        "free"
+    );
     assert!(owner.get("/portal").await.html.contains("Alpha &amp; Co"));
     let status = owner
         .post("/portal/status", &[("status", "suspended")])

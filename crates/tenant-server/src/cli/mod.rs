@@ -13,6 +13,7 @@ mod config;
 mod console;
 mod gateway;
 mod keys;
+mod limits;
 mod migrate;
 mod operators;
 mod serve;
@@ -78,6 +79,12 @@ pub enum Command {
         #[command(subcommand)]
         command: gateway::GatewayCommand,
     },
+    /// Plans, a tenant's usage, and changing its plan and limit overrides.
+    Limits {
+        /// The task.
+        #[command(subcommand)]
+        command: limits::LimitsCommand,
+    },
 }
 
 /// Runs the command line; the process exit code says how it went.
@@ -109,6 +116,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Users { command } => users::run(&settings, command),
         Command::Webhooks { command } => webhooks::run(&settings, command),
         Command::Gateway { command } => gateway::run(command),
+        Command::Limits { command } => limits::run(&settings, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -72,9 +72,25 @@ pub enum ApiError {
         /// Seconds to wait.
         retry_after_secs: u64,
     },
+    /// Too many requests for a rate limit (per API key, tenant or client address).
+    #[error("rate limit exceeded; retry later")]
+    RateLimited {
+        /// Seconds to wait.
+        retry_after_secs: u64,
+        /// The policy that refused (`key`, `tenant`, `address`).
+        policy: &'static str,
+    },
     /// The token is valid but may not make this request.
     #[error("this token may not make this request")]
     Forbidden,
+    /// The tenant's plan allows no more of a resource.
+    #[error("the plan allows at most {limit} {resource}; a larger plan or an override allows more")]
+    PlanLimit {
+        /// `channels` or `webhookEndpoints`.
+        resource: &'static str,
+        /// How many the plan allows.
+        limit: i64,
+    },
     /// The resource does not exist (or is not visible to the caller).
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -122,7 +138,10 @@ impl ApiError {
     /// a second, so one second; a read-only or full database needs an operator, so longer.
     fn retry_after_secs(&self) -> Option<u64> {
         match self {
-            ApiError::Throttled { retry_after_secs } => Some(*retry_after_secs),
+            ApiError::Throttled { retry_after_secs }
+            | ApiError::RateLimited {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
             ApiError::Unavailable(_)
             | ApiError::Database(DatabaseFault::Unavailable, _)
             | ApiError::IdempotencyKeyInFlight => Some(1),
@@ -145,7 +164,9 @@ impl ApiError {
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::InvalidToken => "invalid_token",
             ApiError::Throttled { .. } => "too_many_attempts",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Forbidden => "forbidden",
+            ApiError::PlanLimit { .. } => "plan_limit_reached",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict { .. } => "conflict",
             ApiError::IdempotencyKeyReused => "idempotency_key_reused",
@@ -182,6 +203,17 @@ impl ApiError {
             ApiError::PayloadTooLarge { limit } => {
                 (self.to_string(), json!({ "limitBytes": limit }))
             }
+            ApiError::RateLimited {
+                retry_after_secs,
+                policy,
+            } => (
+                self.to_string(),
+                json!({ "retryAfterSecs": retry_after_secs, "policy": policy }),
+            ),
+            ApiError::PlanLimit { resource, limit } => (
+                self.to_string(),
+                json!({ "resource": resource, "limit": limit }),
+            ),
             ApiError::UnsupportedMediaType => (
                 "request bodies must be JSON (Content-Type: application/json)".into(),
                 json!({}),
@@ -229,8 +261,10 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized | ApiError::InvalidCredentials | ApiError::InvalidToken => {
                 StatusCode::UNAUTHORIZED
             }
-            ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Throttled { .. } | ApiError::RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            ApiError::Forbidden | ApiError::PlanLimit { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } | ApiError::IdempotencyKeyInFlight => StatusCode::CONFLICT,
             ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
@@ -287,6 +321,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Validation(errors) => ApiError::Validation(errors),
             ServiceError::NotFound(what) => ApiError::NotFound(what),
             ServiceError::Forbidden => ApiError::Forbidden,
+            ServiceError::PlanLimit { resource, limit } => ApiError::PlanLimit { resource, limit },
             ServiceError::Unauthenticated => ApiError::Unauthorized,
             ServiceError::InvalidCredentials => ApiError::InvalidCredentials,
             ServiceError::InvalidToken => ApiError::InvalidToken,

@@ -103,6 +103,9 @@ pub const ROUTES: &[(&str, &str, Action)] = &[
         "/tenants/{id}/webhooks/{wid}/deliveries/{did}/replay",
         Action::ManageWebhooks,
     ),
+    ("GET", "/plans", Action::ReadPlans),
+    ("GET", "/tenants/{id}/usage", Action::ReadUsage),
+    ("PATCH", "/tenants/{id}/limits", Action::ManageLimits),
 ];
 
 /// The action of a route, by method and registered path pattern.

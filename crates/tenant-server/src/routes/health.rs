@@ -4,6 +4,8 @@ use actix_web::{HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use tenant_service::rate_limit::{RedisState, Store};
+
 use crate::http::error::QuietFault;
 use crate::state::AppState;
 
@@ -21,6 +23,34 @@ pub struct StatusResponse {
     /// The dependencies that failed (`/ready` answering 503 only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed: Option<Vec<String>>,
+    /// Where the rate-limit state lives (`/ready` only).
+    #[serde(rename = "rateLimits", skip_serializing_if = "Option::is_none")]
+    pub rate_limits: Option<RateLimitStatus>,
+}
+
+/// The rate limiter's state in `/ready`: Redis being away does not make the process unready
+/// (it limits on its own meanwhile), but it is reported here.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RateLimitStatus {
+    /// `off`, `memory` or `redis`.
+    pub store: String,
+    /// With Redis: `ok`, or `unreachable` (limits are per process until it is back).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<String>,
+}
+
+fn rate_limit_status(state: &AppState) -> RateLimitStatus {
+    let (store, redis) = match state.control.rate_limit_store() {
+        Store::Off => ("off", None),
+        Store::Memory => ("memory", None),
+        Store::Redis(RedisState::Reachable) => ("redis", Some("ok")),
+        Store::Redis(RedisState::Unreachable) => ("redis", Some("unreachable")),
+    };
+    RateLimitStatus {
+        store: store.into(),
+        redis: redis.map(str::to_owned),
+    }
 }
 
 /// The process is up.
@@ -30,6 +60,7 @@ pub async fn health() -> HttpResponse {
     HttpResponse::Ok().json(StatusResponse {
         status: "ok".into(),
         database: None,
+        rate_limits: None,
         checks: None,
         failed: None,
     })
@@ -51,16 +82,26 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
         Ok(Err(_)) => "unavailable",
         Err(_) => "timeout",
     };
-    let checks = std::collections::BTreeMap::from([("database".to_owned(), database.to_owned())]);
-    let failed: Vec<String> = checks
-        .iter()
-        .filter(|(_, state)| *state != "ok")
-        .map(|(name, _)| name.clone())
+    let mut checks =
+        std::collections::BTreeMap::from([("database".to_owned(), database.to_owned())]);
+    // Redis, when the rate limits use it, is reported but does not fail readiness: without it
+    // each process limits on its own (fail open) and the requests are still served.
+    if let Store::Redis(redis) = state.control.rate_limit_store() {
+        let redis = match redis {
+            RedisState::Reachable => "ok",
+            RedisState::Unreachable => "unreachable",
+        };
+        checks.insert("redis".to_owned(), redis.to_owned());
+    }
+    let failed: Vec<String> = (database != "ok")
+        .then(|| "database".to_owned())
+        .into_iter()
         .collect();
     if failed.is_empty() {
         HttpResponse::Ok().json(StatusResponse {
             status: "ok".into(),
             database: Some(backend),
+            rate_limits: Some(rate_limit_status(&state)),
             checks: Some(checks),
             failed: None,
         })
@@ -73,6 +114,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
             .json(StatusResponse {
                 status: "unavailable".into(),
                 database: Some(backend),
+                rate_limits: Some(rate_limit_status(&state)),
                 checks: Some(checks),
                 failed: Some(failed),
             })

@@ -14,6 +14,7 @@ pub mod config;
 pub mod deliveries;
 pub mod events;
 pub mod health;
+pub mod limits;
 pub mod me;
 pub mod metrics;
 pub mod openapi;
@@ -75,5 +76,8 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(webhooks::test_webhook)
         .service(deliveries::list_deliveries)
         .service(deliveries::get_delivery)
-        .service(deliveries::replay_delivery);
+        .service(deliveries::replay_delivery)
+        .service(limits::list_plans)
+        .service(limits::get_usage)
+        .service(limits::change_limits);
 }

@@ -26,6 +26,7 @@ use crate::http::error::ErrorBody;
         (name = "audit", description = "The audit log"),
         (name = "events", description = "Gateway events and the sessions they name"),
         (name = "webhooks", description = "Tenants' webhook endpoints, deliveries and dead letters"),
+        (name = "plans", description = "Plans, their limits, and tenants' usage"),
         (name = "health", description = "Probes"),
         (name = "meta", description = "The API's own description"),
     )

@@ -69,6 +69,9 @@ pub struct TenantResponse {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// Whether its messages of this month are used up: its channel accounts are out of the
+    /// gateway config until the month rolls over or its plan changes.
+    pub quota_exceeded: bool,
 }
 
 impl From<&Tenant> for TenantResponse {
@@ -83,6 +86,8 @@ impl From<&Tenant> for TenantResponse {
             status: t.status.as_str().to_owned(),
             created_at: t.created_at,
             updated_at: t.updated_at,
+            quota_exceeded: t
+                .quota_exceeded_in(&tenant_store::usage::period_of(tenant_core::now())),
         }
     }
 }
@@ -223,12 +228,13 @@ pub async fn get_tenant(
         .body(cached.json.clone()))
 }
 
-/// Changes a tenant's name, slug, plan or status.
+/// Changes a tenant's name, slug, plan or status (the plan and status are the operator's to
+/// change).
 #[utoipa::path(tag = "tenants", params(("id" = String, Path, description = "Tenant id (UUID)")), request_body = UpdateTenantRequest, security(("bearer" = [])), responses(
     (status = 200, description = "The updated tenant", body = TenantResponse),
     (status = 400, description = "Malformed id or JSON", body = ErrorBody),
     (status = 401, description = "No valid operator token", body = ErrorBody),
-    (status = 403, description = "The role may not change the tenant, or a tenant credential set `status`", body = ErrorBody),
+    (status = 403, description = "The role may not change the tenant, or a tenant credential set `status` or `plan`", body = ErrorBody),
     (status = 404, description = "No such tenant", body = ErrorBody),
     (status = 409, description = "Slug taken", body = ErrorBody),
     (status = 422, description = "Invalid field", body = ErrorBody),

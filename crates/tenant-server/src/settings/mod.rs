@@ -75,6 +75,15 @@
 //! | `SAAS_ACCESS_LOG_SLOW_MS` | `1000` | with `errors`, also log requests slower than this |
 //! | `SAAS_TENANT_CACHE_SIZE` | `10000` | tenants kept in the read cache of `GET /tenants/{id}` (`0` disables it) |
 //! | `SAAS_TENANT_CACHE_SYNC_MS` | `1000` | how often that cache checks for other replicas' changes: the most they take to show |
+//! | `SAAS_RATE_LIMIT` | `true` | rate-limit tenants' requests (per API key and tenant, from the plan) and the login flows (per client address) |
+//! | `SAAS_REDIS_URL` | none | `redis://…`: the rate-limit state shared by every replica; without it each process limits on its own |
+//! | `SAAS_REDIS_KEY_PREFIX` | `moltbot:rl:` | prefix of every Redis key |
+//! | `SAAS_PLANS_FILE` | none | JSON file changing the plans' limits (`{"free": {"maxChannels": 5}}`), read at start |
+//! | `SAAS_USAGE_SOFT_LIMIT_PERCENT` | `80` | a month's messages at which `usage.threshold` is sent (1–100) |
+//! | `SAAS_USAGE_FLUSH_MS` | `10000` | how often metered API requests are added to the database |
+//! | `SAAS_LIMITS_CACHE_TTL_MS` | `5000` | how long a tenant's limits are trusted without reading them again: the most a plan change takes to reach other replicas' rate limits |
+//! | `SAAS_RATE_LIMIT_LOGIN_PER_MINUTE` | `30` | login, refresh and invite-acceptance requests per minute per client address |
+//! | `SAAS_RATE_LIMIT_LOGIN_BURST` | `20` | of those, how many may come at once |
 //! | `SAAS_BASE_DOMAIN` | none | `{slug}.DOMAIN` serves tenant `slug`'s portal; `DOMAIN` and `admin.DOMAIN` the operators' dashboard |
 //! | `SAAS_TRUSTED_PROXIES` | none | comma-separated IPs of reverse proxies whose `X-Forwarded-Host` is believed |
 //! | `SAAS_UI_SECURE_COOKIES` | `true` | mark the dashboard's cookies `Secure` (browsers keep them on `http://localhost` too) |
@@ -92,6 +101,7 @@ use tenant_service::identity::IdentitySettings;
 use tenant_store::DatabaseUrl;
 use tenant_store::crypto::KeyRing;
 
+use self::limits::LimitSettings;
 use self::parse::{parse, parse_in};
 use self::render::render_options;
 use self::ui::UiSettings;
@@ -104,6 +114,7 @@ pub use tenant_service::deployment::Environment;
 mod bridge;
 mod error;
 pub mod identity;
+pub mod limits;
 mod monitoring;
 mod parse;
 mod render;
@@ -172,6 +183,8 @@ pub struct Settings {
     pub identity: IdentitySettings,
     /// Events, sessions and webhook delivery.
     pub webhooks: WebhookSettings,
+    /// Plans, usage metering, rate limits.
+    pub limits: LimitSettings,
     /// Group commit of the batched write paths (ingest, tenant creates).
     pub writes: GroupCommitConfig,
     /// Metrics: on or off, a separate listener, the store gauges' refresh.
@@ -307,6 +320,7 @@ impl Settings {
                 .transpose()?,
             identity: identity::from_lookup(&get)?,
             webhooks: webhooks::from_lookup(&get)?,
+            limits: limits::from_lookup(&get)?,
             ui: ui::from_lookup(&get)?,
             writes: GroupCommitConfig {
                 max_batch: parse_in(&get, "SAAS_WRITE_BATCH_MAX", 256, 1..=10_000)?,

@@ -204,11 +204,14 @@ pub async fn overview(
                 form method="post" action=(scope.path("/settings")) class="inline-form" {
                     (csrf_field(&scope.ctx))
                     div { label for="t-name" { "Name" } input id="t-name" name="name" required maxlength="200" value=(scope.tenant.name.as_str()); }
-                    div {
-                        label for="t-plan" { "Plan" }
-                        select id="t-plan" name="plan" {
-                            @for p in Plan::ALL {
-                                option value=(p.as_str()) selected[*p == scope.tenant.plan] { (p.as_str()) }
+                    // The plan (its limits, its bill) is the operator's to change.
+                    @if operator {
+                        div {
+                            label for="t-plan" { "Plan" }
+                            select id="t-plan" name="plan" {
+                                @for p in Plan::ALL {
+                                    option value=(p.as_str()) selected[*p == scope.tenant.plan] { (p.as_str()) }
+                                }
                             }
                         }
                     }
@@ -1006,10 +1009,11 @@ pub async fn replay_delivery(
 #[derive(Debug, Deserialize)]
 pub struct SettingsForm {
     name: String,
-    plan: String,
+    plan: Option<String>,
 }
 
-/// `POST {base}/settings`: the tenant's name and plan (the API's `PATCH /tenants/{id}`).
+/// `POST {base}/settings`: the tenant's name, and for operators its plan (the API's
+/// `PATCH /tenants/{id}`; a tenant credential that sends a plan is refused there).
 pub async fn update_settings(
     scope: TenantScope,
     state: web::Data<AppState>,
@@ -1020,7 +1024,7 @@ pub async fn update_settings(
     let patch = tenant_service::tenants::TenantPatch {
         name: Some(form.name),
         slug: None,
-        plan: Some(form.plan),
+        plan: form.plan,
         status: None,
     };
     state

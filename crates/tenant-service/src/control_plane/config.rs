@@ -39,6 +39,8 @@ impl ControlPlane {
             let revision = config_revision::current(c)?;
             let tenant = tenants::find(c, &id)?;
             let chans = channels::list(c, &id, &keys)?;
+            let period = tenant_store::usage::period_of(tenant_core::now());
+            let chans = gateway_config::served_channels(&tenant, &period, chans);
             let loaded = [(tenant, chans)];
             let sources = as_sources(&loaded);
             Ok(Arc::new(tenant_document(revision, &sources[0], &opts)?))

@@ -26,14 +26,18 @@ use crate::gateway_config::ConfigCache;
 use crate::group_commit::write_paths::WritePaths;
 use crate::idempotency::{Begin, Idempotency, OnceRequest, Render};
 use crate::identity::Identity;
+use crate::plans::Plans;
 use crate::principal::{ActorRef, Principal};
+use crate::rate_limit::RateLimiter;
 use crate::tenant_cache::TenantCache;
 use crate::tokens::{API_KEY_PREFIX, ServiceAuth};
+use crate::usage::meter::UsageMeter;
 use crate::webhooks::endpoints::WebhookState;
 
 mod config;
 mod identity;
 mod keys;
+mod limits;
 pub mod open;
 mod tenants;
 mod webhooks;
@@ -60,11 +64,25 @@ pub struct Parts {
     pub webhooks: Arc<WebhookState>,
     /// The batched write paths (ingest, tenant creates).
     pub writes: WritePaths,
+    /// Plans, rate limits and usage metering.
+    pub limits: LimitParts,
     /// How long `Idempotency-Key`s are kept ([`crate::idempotency::DEFAULT_TTL`]: 24 h).
     pub idempotency_ttl: Duration,
     /// How long a tenant's old slug redirects after a change
     /// ([`crate::tenants::DEFAULT_SLUG_REDIRECT_TTL`]: 30 days).
     pub slug_redirect_ttl: Duration,
+}
+
+/// Plans, rate limits and the usage meter of a [`ControlPlane`] (the defaults: built-in plans,
+/// rate limits in memory).
+#[derive(Debug, Clone, Default)]
+pub struct LimitParts {
+    /// The plans, the tenants' limits cache and the quota rules (shared with the ingest path).
+    pub plans: Arc<Plans>,
+    /// The rate limiter.
+    pub limiter: Arc<RateLimiter>,
+    /// API requests counted, to be flushed.
+    pub meter: Arc<UsageMeter>,
 }
 
 /// The control plane's use cases, sharing one database and its caches. Cheap to clone.
@@ -80,6 +98,7 @@ pub struct ControlPlane {
     config_cache: Arc<ConfigCache>,
     webhooks: Arc<WebhookState>,
     writes: Arc<WritePaths>,
+    limits: LimitParts,
     idempotency: Arc<Idempotency>,
     slug_redirect_ttl: Duration,
 }
@@ -98,6 +117,7 @@ impl ControlPlane {
             config_cache: Arc::default(),
             webhooks: parts.webhooks,
             writes: Arc::new(parts.writes),
+            limits: parts.limits,
             idempotency: Arc::new(Idempotency::new(parts.idempotency_ttl)),
             slug_redirect_ttl: parts.slug_redirect_ttl,
         }

@@ -146,7 +146,13 @@ impl ControlPlane {
             .map_err(OpenError::ApiKeySecret)?;
         let hasher = ApiKeyHasher::new(&secret);
         let identity = Identity::build(&options.identity, &deployment)?;
-        let writes = WritePaths::start(&db, &options.writes, hasher.clone())?;
+        let limits = super::LimitParts::default();
+        let writes = WritePaths::start(
+            &db,
+            &options.writes,
+            hasher.clone(),
+            Arc::clone(&limits.plans),
+        )?;
         Ok(Self::from_parts(Parts {
             db,
             keys,
@@ -164,6 +170,7 @@ impl ControlPlane {
                 wake: Arc::default(),
             }),
             writes,
+            limits,
             idempotency_ttl: options.idempotency_ttl,
             slug_redirect_ttl: options.slug_redirect_ttl,
         }))

@@ -89,9 +89,25 @@ impl ControlPlane {
         patch: TenantPatch,
     ) -> ServiceResult<Tenant> {
         let update = patch.check(by)?;
+        let plan_changed = update.plan.is_some();
+        let plans = Arc::clone(&self.limits.plans);
         let ttl = self.slug_redirect_ttl;
         let result = self
-            .run(move |c| Ok(tenants::update_tenant(c, &ctx, &id, update, ttl)?))
+            .run(move |c| {
+                let tenant = tenants::update_tenant(c, &ctx, &id, update, ttl)?;
+                if plan_changed {
+                    // New limits: this month's quota is judged again.
+                    let now = tenant_core::now();
+                    tenant_store::usage::clear_exceeded(
+                        c,
+                        &id,
+                        &tenant_store::usage::period_of(now),
+                    )?;
+                    plans.cache.forget(&id);
+                    crate::usage::check_quotas(c, &plans, &[id], now)?;
+                }
+                Ok(tenant)
+            })
             .await;
         self.tenant_cache.invalidate(&id);
         result
@@ -119,8 +135,11 @@ impl ControlPlane {
         once: Option<Ticket<Channel>>,
     ) -> ServiceResult<Channel> {
         let keys = Arc::clone(&self.keys);
+        let plans = Arc::clone(&self.limits.plans);
         self.run(move |c| {
             within(c, once.as_ref(), |c| {
+                crate::tenant_scope::require_tenant(c, &tenant_id)?;
+                crate::usage::require_room(c, &plans, &tenant_id, crate::usage::Counted::Channels)?;
                 Ok(channels::create_channel(c, &ctx, &tenant_id, new, &keys)?)
             })
         })

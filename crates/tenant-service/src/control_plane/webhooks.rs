@@ -63,8 +63,16 @@ impl ControlPlane {
     ) -> ServiceResult<(Endpoint, Secret)> {
         let new = new.check(&self.webhooks.rules)?;
         let ring = Arc::clone(&self.keys);
+        let plans = Arc::clone(&self.limits.plans);
         self.run(move |c| {
             within(c, once.as_ref(), |c| {
+                crate::tenant_scope::require_tenant(c, &tenant_id)?;
+                crate::usage::require_room(
+                    c,
+                    &plans,
+                    &tenant_id,
+                    crate::usage::Counted::WebhookEndpoints,
+                )?;
                 Ok(endpoints::create_endpoint(c, &ctx, &tenant_id, new, &ring)?)
             })
         })

@@ -33,7 +33,11 @@ struct VariantCache {
     stamps: TenantIdMap<u64>,
     /// The listing's working memory, kept between refreshes: allocated afresh each time, these
     /// few MB made the allocator's mmap threshold creep up and the process grow with them.
-    listed: Vec<(TenantId, bool, u64)>,
+    /// Per tenant: id, active, stamp, quota used up.
+    listed: Vec<(TenantId, bool, u64, bool)>,
+    /// The usage period (`YYYY-MM`) the document was made in: a quota-exceeded tenant's channels
+    /// come back when the month rolls over, which no revision marks.
+    period: String,
     index: TenantIdMap<usize>,
     /// Digests of the current chunks, by chunk id (see [`ServedConfig::assembled`]).
     digests: HashMap<u64, [u8; 32]>,
@@ -80,7 +84,8 @@ impl ConfigCache {
     ) -> ServiceResult<Arc<ServedConfig>> {
         let slot = self.slot(variant);
         let mut guard = slot.lock_owned().await;
-        if let Some(cache) = guard.as_ref() {
+        let period = tenant_store::usage::period_of(tenant_core::now());
+        if let Some(cache) = guard.as_ref().filter(|c| c.period == period) {
             if let Some(doc) = cache.current.as_ref().filter(|d| d.revision >= revision) {
                 return Ok(Arc::clone(doc));
             }
@@ -107,6 +112,7 @@ impl ConfigCache {
                     live: IncrementalConfig::new(opts, mode)?,
                     stamps: TenantIdMap::default(),
                     listed: Vec::new(),
+                    period: String::new(),
                     index: TenantIdMap::default(),
                     digests: HashMap::new(),
                     current: None,
@@ -114,7 +120,7 @@ impl ConfigCache {
                 });
             }
             match guard.as_mut() {
-                Some(cache) => cache.refresh(conn, variant, &keys),
+                Some(cache) => cache.refresh(conn, variant, &keys, period),
                 None => Err(ServiceError::Internal("config cache not set up".to_owned())),
             }
         })
@@ -129,18 +135,24 @@ impl VariantCache {
         conn: &mut AnyConnection,
         variant: Variant,
         keys: &KeyRing,
+        period: String,
     ) -> ServiceResult<Arc<ServedConfig>> {
         let started = Instant::now();
         let revision = config_revision::current(conn)?;
-        // Every tenant in the store, in storage order: (id, active, stamp of it and its channels).
+        // Every tenant in the store, in storage order: (id, active, stamp of it and its channels,
+        // quota used up this month).
         let listed = &mut self.listed;
         listed.clear();
-        config_sources::for_each_tenant_stamp(conn, |s| listed.push((s.id, s.active, s.version)))?;
+        config_sources::for_each_tenant_stamp(conn, &period, |s| {
+            listed.push((s.id, s.active, s.version, s.quota_exceeded));
+        })?;
+        self.period = period;
         let index = &mut self.index;
         index.clear();
-        index.extend(listed.iter().enumerate().map(|(i, (id, _, _))| (*id, i)));
+        index.extend(listed.iter().enumerate().map(|(i, (id, ..))| (*id, i)));
         config_sources::for_each_channel_stamp(conn, |s| {
-            if let Some((_, _, stamp)) = index.get(&s.tenant_id).and_then(|&i| listed.get_mut(i)) {
+            if let Some((_, _, stamp, _)) = index.get(&s.tenant_id).and_then(|&i| listed.get_mut(i))
+            {
                 // Summed, so the order channels are read in does not matter.
                 *stamp = stamp.wrapping_add(s.version);
             }
@@ -159,12 +171,16 @@ impl VariantCache {
         }
         // In storage order, so that each batch reads neighbouring rows.
         let mut to_load: Vec<(TenantId, u64)> = Vec::new();
-        for &(id, active, stamp) in listed.iter() {
+        let mut over_quota: Vec<TenantId> = Vec::new();
+        for &(id, active, stamp, exceeded) in listed.iter() {
             if self.stamps.get(&id) == Some(&stamp) {
                 continue;
             }
             if active {
                 to_load.push((id, stamp));
+                if exceeded {
+                    over_quota.push(id);
+                }
             } else {
                 // Suspended: nothing of it is rendered, so nothing needs loading.
                 self.live.remove(&id);
@@ -175,8 +191,12 @@ impl VariantCache {
         let changed = gone.len() + to_load.len();
         for batch in to_load.chunks(BATCH) {
             let ids: Vec<TenantId> = batch.iter().map(|(id, _)| *id).collect();
-            let loaded = config_sources::load_batch(conn, &ids, keys)?;
-            for (tenant, channels) in &loaded {
+            let mut loaded = config_sources::load_batch(conn, &ids, keys)?;
+            for (tenant, channels) in &mut loaded {
+                if over_quota.contains(&tenant.id) {
+                    // Its messages are used up: its agent stays, its channel accounts go.
+                    channels.clear();
+                }
                 self.live.upsert(&TenantSource { tenant, channels });
             }
             for (id, stamp) in batch {

@@ -43,6 +43,7 @@ pub fn load_sources(
     } else {
         tenants::list_active(conn)?
     };
+    let period = tenant_store::usage::period_of(tenant_core::now());
     let mut by_tenant: HashMap<TenantId, Vec<Channel>> =
         tenants.iter().map(|t| (t.id, Vec::new())).collect();
     for channel in channels::list_all(conn, ring)? {
@@ -55,9 +56,23 @@ pub fn load_sources(
         .into_iter()
         .map(|t| {
             let chans = by_tenant.remove(&t.id).unwrap_or_default();
-            (t, chans)
+            {
+                let chans = served_channels(&t, &period, chans);
+                (t, chans)
+            }
         })
         .collect())
+}
+
+/// A tenant's channels as rendered: none while its message quota of `period` is used up (its
+/// agent stays; the gateway stops answering on its accounts until the month rolls over or its
+/// plan changes).
+pub fn served_channels(tenant: &Tenant, period: &str, channels: Vec<Channel>) -> Vec<Channel> {
+    if tenant.quota_exceeded_in(period) {
+        Vec::new()
+    } else {
+        channels
+    }
 }
 
 /// Borrowed views of loaded sources, as the renderer takes them.
@@ -89,7 +104,14 @@ pub fn render_tenant(
     opts: &RenderOptions,
     ring: &KeyRing,
 ) -> ServiceResult<RenderedConfig> {
-    let loaded = [(tenants::find(conn, id)?, channels::list(conn, id, ring)?)];
+    let tenant = tenants::find(conn, id)?;
+    let chans = channels::list(conn, id, ring)?;
+    let chans = served_channels(
+        &tenant,
+        &tenant_store::usage::period_of(tenant_core::now()),
+        chans,
+    );
+    let loaded = [(tenant, chans)];
     Ok(tenant_configgen::render_tenant(
         &as_sources(&loaded)[0],
         opts,

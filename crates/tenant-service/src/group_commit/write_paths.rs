@@ -1,14 +1,18 @@
 //! The batched write paths ([`super::engine`]): event ingest and tenant creation, each a queue
 //! with its writer threads, shared by every caller (every HTTP worker of the server).
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
-use tenant_core::{Secret, Tenant};
-use tenant_store::{Database, StoreError};
+use tenant_core::{Secret, Tenant, TenantId};
+use tenant_store::events::Ingested;
+use tenant_store::{AnyConnection, Database, StoreError, usage};
 use tenant_webhooks::ingest::{Accepted, IngestError, Ingestor, TenantLookup, ValidEvent};
 
 use super::engine::{GroupCommit, GroupCommitConfig};
 use crate::api_keys::ApiKeyHasher;
 use crate::error::ServiceResult;
+use crate::plans::Plans;
 use crate::tenants::{self, CreateTenant};
 
 /// An event to ingest, validated, with the time it was received.
@@ -29,12 +33,44 @@ fn unavailable(e: &StoreError) -> StoreError {
         .unwrap_or_else(|| StoreError::Unavailable(e.to_string()))
 }
 
+/// Judges the message quotas of the tenants with new messages in a stored batch (the counters
+/// were added in the batch's own transaction). A failure here is logged: the events are stored
+/// and stay acknowledged, and the next batch judges again.
+fn judge_quotas(
+    conn: &mut AnyConnection,
+    plans: &Plans,
+    batch: &[IngestJob],
+    answers: &[Result<Accepted, IngestError>],
+) {
+    let mut tenants: Vec<TenantId> = batch
+        .iter()
+        .zip(answers)
+        .filter_map(|((event, _), answer)| match answer {
+            Ok(Accepted {
+                tenant_id,
+                ingested: Ingested::Accepted { .. },
+            }) if usage::is_metered(&event.input().event_type) => Some(*tenant_id),
+            _ => None,
+        })
+        .collect();
+    if tenants.is_empty() {
+        return;
+    }
+    tenants.sort_unstable();
+    tenants.dedup();
+    if let Err(e) = crate::usage::check_quotas(conn, plans, &tenants, tenant_core::now()) {
+        tracing::warn!(error = %e, tenants = tenants.len(), "message quotas not judged after an ingest batch");
+    }
+}
+
 impl WritePaths {
-    /// Starts the writer threads of both paths.
+    /// Starts the writer threads of both paths; the ingest path judges the message quotas of
+    /// `plans` after each batch.
     pub fn start(
         db: &Database,
         config: &GroupCommitConfig,
         hasher: ApiKeyHasher,
+        plans: Arc<Plans>,
     ) -> std::io::Result<Self> {
         let ingestor = Ingestor::new(TenantLookup::default());
         let ingest = GroupCommit::start(
@@ -42,7 +78,11 @@ impl WritePaths {
             "ingest",
             db.clone(),
             config,
-            move |conn, batch: &[IngestJob]| ingestor.ingest_batch(conn, batch),
+            move |conn, batch: &[IngestJob]| {
+                let answers = ingestor.ingest_batch(conn, batch);
+                judge_quotas(conn, &plans, batch, &answers);
+                answers
+            },
             |e| Err(IngestError::Store(unavailable(e))),
         )?;
         let tenant_creates = GroupCommit::start(

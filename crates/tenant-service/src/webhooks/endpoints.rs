@@ -79,7 +79,7 @@ pub fn validate_event_types(types: &[String]) -> Result<Vec<String>, ValidationE
                 "eventTypes",
                 "unknown_event_type",
                 "lists an unknown event type; known: message.received, message.sent, \
-                 session.started, session.ended, webhook.test",
+                 session.started, session.ended, usage.threshold, usage.exceeded, webhook.test",
             ));
         }
         if !out.contains(t) {

@@ -35,9 +35,12 @@ pub const GATEWAY_EVENT_TYPES: &[&str] = &[
 /// The type of the event `POST …/test` sends.
 pub const TEST_EVENT_TYPE: &str = "webhook.test";
 
+/// The events the control plane sends about a tenant's usage (soft and hard message quota).
+pub const USAGE_EVENT_TYPES: &[&str] = &["usage.threshold", "usage.exceeded"];
+
 /// Whether an endpoint may subscribe to this type.
 pub fn is_known_type(t: &str) -> bool {
-    GATEWAY_EVENT_TYPES.contains(&t) || t == TEST_EVENT_TYPE
+    GATEWAY_EVENT_TYPES.contains(&t) || USAGE_EVENT_TYPES.contains(&t) || t == TEST_EVENT_TYPE
 }
 
 /// An event as received.

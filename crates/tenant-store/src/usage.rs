@@ -1,0 +1,240 @@
+//! Usage counters per tenant and calendar month (UTC), and the quota state they lead to.
+//!
+//! Messages are added by the transaction (or, on PostgreSQL, the batch statement) that stores
+//! their events, so only newly stored events count and a duplicate event id never counts twice.
+//! API requests are added by each replica's periodic flush (`add_api_requests`). Every addition
+//! is an upsert (`count = count + n`), so replicas add up exactly. Rows are kept after their
+//! month ends: they are the usage history.
+
+use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+use tenant_core::TenantId;
+
+use crate::schema::{tenants, usage_counters};
+use crate::{AnyConnection, StoreError, StoreResult};
+
+/// The event types that count as messages.
+pub const METERED_EVENT_TYPES: &[&str] = &["message.received", "message.sent"];
+
+/// Whether an event of this type counts as a message.
+pub fn is_metered(event_type: &str) -> bool {
+    METERED_EVENT_TYPES.contains(&event_type)
+}
+
+/// The calendar month (UTC) of `at`, as `YYYY-MM`: the key of its usage period.
+pub fn period_of(at: DateTime<Utc>) -> String {
+    format!("{:04}-{:02}", at.year(), at.month())
+}
+
+/// One tenant's usage in one period.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = usage_counters)]
+pub struct UsageRow {
+    /// UUID text of the tenant.
+    pub tenant_id: String,
+    /// `YYYY-MM`.
+    pub period: String,
+    /// Messages received and sent.
+    pub messages: i64,
+    /// API requests made with the tenant's credentials.
+    pub api_requests: i64,
+    /// When the soft-limit event of the period was sent.
+    pub threshold_notified_at: Option<NaiveDateTime>,
+    /// When the hard-limit event of the period was sent.
+    pub exceeded_at: Option<NaiveDateTime>,
+}
+
+macro_rules! upsert_add {
+    ($conn:expr, $rows:expr, $column:ident) => {
+        diesel::insert_into(usage_counters::table)
+            .values($rows)
+            .on_conflict((usage_counters::tenant_id, usage_counters::period))
+            .do_update()
+            .set(
+                usage_counters::$column
+                    .eq(usage_counters::$column + excluded(usage_counters::$column)),
+            )
+            .execute($conn)
+    };
+}
+
+/// Adds `n` messages to a tenant's period (inside the caller's transaction).
+pub fn add_messages(
+    conn: &mut AnyConnection,
+    tenant_id: &TenantId,
+    period: &str,
+    n: i64,
+) -> StoreResult<()> {
+    let row = (
+        usage_counters::tenant_id.eq(tenant_id.to_string()),
+        usage_counters::period.eq(period),
+        usage_counters::messages.eq(n),
+        usage_counters::api_requests.eq(0_i64),
+    );
+    match conn {
+        AnyConnection::Postgresql(pg) => upsert_add!(pg, row, messages)?,
+        AnyConnection::Sqlite(lite) => upsert_add!(lite, row, messages)?,
+    };
+    Ok(())
+}
+
+/// Adds API request counts, `(tenant, period, n)` each; tenants deleted meanwhile are skipped.
+pub fn add_api_requests(
+    conn: &mut AnyConnection,
+    counts: &[(TenantId, String, i64)],
+) -> StoreResult<()> {
+    crate::write_transaction(conn, |c| {
+        for (tenant, period, n) in counts {
+            if !crate::tenants::exists(c, tenant)? {
+                continue;
+            }
+            let row = (
+                usage_counters::tenant_id.eq(tenant.to_string()),
+                usage_counters::period.eq(period),
+                usage_counters::messages.eq(0_i64),
+                usage_counters::api_requests.eq(*n),
+            );
+            match c {
+                AnyConnection::Postgresql(pg) => upsert_add!(pg, row, api_requests)?,
+                AnyConnection::Sqlite(lite) => upsert_add!(lite, row, api_requests)?,
+            };
+        }
+        Ok(())
+    })
+}
+
+/// A tenant's usage rows, newest period first (at most `limit`).
+pub fn history(
+    conn: &mut AnyConnection,
+    tenant_id: &TenantId,
+    limit: i64,
+) -> StoreResult<Vec<UsageRow>> {
+    Ok(usage_counters::table
+        .filter(usage_counters::tenant_id.eq(tenant_id.to_string()))
+        .order(usage_counters::period.desc())
+        .limit(limit)
+        .select(UsageRow::as_select())
+        .load(conn)?)
+}
+
+/// The usage rows of these tenants in `period` (tenants without one are left out).
+pub fn in_period(
+    conn: &mut AnyConnection,
+    period: &str,
+    tenant_ids: &[TenantId],
+) -> StoreResult<Vec<UsageRow>> {
+    let ids: Vec<String> = tenant_ids.iter().map(ToString::to_string).collect();
+    Ok(usage_counters::table
+        .filter(usage_counters::period.eq(period))
+        .filter(usage_counters::tenant_id.eq_any(&ids))
+        .select(UsageRow::as_select())
+        .load(conn)?)
+}
+
+/// Records that the soft-limit event of the period is being sent: `true` for the one caller
+/// (of any replica) that recorded it, `false` if it was already.
+pub fn claim_threshold(
+    conn: &mut AnyConnection,
+    tenant_id: &TenantId,
+    period: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    let n = diesel::update(
+        usage_counters::table
+            .filter(usage_counters::tenant_id.eq(tenant_id.to_string()))
+            .filter(usage_counters::period.eq(period))
+            .filter(usage_counters::threshold_notified_at.is_null()),
+    )
+    .set(usage_counters::threshold_notified_at.eq(now.naive_utc()))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Records that the tenant used up its messages in `period`: the hard-limit event's mark on the
+/// counter and the tenant's `quota_exceeded_period` (which takes its channel accounts out of the
+/// gateway config; the config revision is bumped). `true` for the one caller that recorded it.
+pub fn claim_exceeded(
+    conn: &mut AnyConnection,
+    tenant_id: &TenantId,
+    period: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    crate::write_transaction(conn, |c| {
+        let n = diesel::update(
+            usage_counters::table
+                .filter(usage_counters::tenant_id.eq(tenant_id.to_string()))
+                .filter(usage_counters::period.eq(period))
+                .filter(usage_counters::exceeded_at.is_null()),
+        )
+        .set(usage_counters::exceeded_at.eq(now.naive_utc()))
+        .execute(c)?;
+        if n == 0 {
+            return Ok(false);
+        }
+        diesel::update(tenants::table.find(tenant_id.to_string()))
+            .set(tenants::quota_exceeded_period.eq(period))
+            .execute(c)?;
+        crate::config_revision::bump(c)?;
+        Ok(true)
+    })
+}
+
+/// Forgets the hard-limit mark of a tenant's period (its plan or limits changed: the quota is
+/// judged again), and lets its channels back into the gateway config.
+pub fn clear_exceeded(
+    conn: &mut AnyConnection,
+    tenant_id: &TenantId,
+    period: &str,
+) -> StoreResult<()> {
+    diesel::update(
+        usage_counters::table
+            .filter(usage_counters::tenant_id.eq(tenant_id.to_string()))
+            .filter(usage_counters::period.eq(period)),
+    )
+    .set(usage_counters::exceeded_at.eq(None::<NaiveDateTime>))
+    .execute(conn)?;
+    let n = diesel::update(
+        tenants::table
+            .find(tenant_id.to_string())
+            .filter(tenants::quota_exceeded_period.is_not_null()),
+    )
+    .set(tenants::quota_exceeded_period.eq(None::<String>))
+    .execute(conn)?;
+    if n > 0 {
+        crate::config_revision::bump(conn)?;
+    }
+    Ok(())
+}
+
+/// The tenants whose message quota is used up in `period`.
+pub fn exceeded_tenants(conn: &mut AnyConnection, period: &str) -> StoreResult<Vec<TenantId>> {
+    let ids: Vec<String> = tenants::table
+        .filter(tenants::quota_exceeded_period.eq(period))
+        .select(tenants::id)
+        .load(conn)?;
+    ids.into_iter()
+        .map(|id| {
+            id.parse().map_err(|e| StoreError::Corrupt {
+                table: "tenants",
+                id: id.clone(),
+                reason: format!("{e}"),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn periods_are_utc_months() {
+        let at = Utc.with_ymd_and_hms(2026, 1, 31, 23, 59, 59).unwrap();
+        assert_eq!(period_of(at), "2026-01");
+        let at = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
+        assert_eq!(period_of(at), "2026-12");
+        assert!(is_metered("message.sent") && !is_metered("session.started"));
+    }
+}
