@@ -235,6 +235,15 @@ async fn an_operator_manages_tenants_channels_and_keys_in_pages() {
         .clone();
     assert!(ci["revokedAt"].is_string(), "{ci}");
 
+    // Usage: the plan's limits and this month's figures, as the API reports them.
+    let usage = b.get(&format!("{base}/usage")).await;
+    assert_eq!(usage.status, StatusCode::OK, "{}", usage.html);
+    let api = app.get(&format!("/tenants/{tenant_id}/usage")).await;
+    let period = api.body["current"]["period"].as_str().unwrap();
+    assert!(usage.html.contains(period), "{}", usage.html);
+    assert!(usage.html.contains("Messages this month"));
+    assert!(!usage.html.contains("quota exceeded"));
+
     // Audit: the page lists what the forms did, under the operator user.
     let audit = b.get(&format!("{base}/audit")).await;
     assert!(audit.html.contains("key.revoked"), "{}", audit.html);
@@ -379,6 +388,10 @@ async fn the_portal_shows_only_the_users_tenant_and_what_the_role_allows() {
     assert!(!portal.html.contains("/portal/keys"), "no keys tab");
     assert!(!portal.html.contains("Suspend"));
     assert_eq!(member.get("/portal/users").await.status, StatusCode::OK);
+    // Members may read their tenant's usage (the permission matrix's ReadUsage).
+    let usage = member.get("/portal/usage").await;
+    assert_eq!(usage.status, StatusCode::OK, "{}", usage.html);
+    assert!(usage.html.contains("Messages this month"));
     let sessions = member.get("/portal/sessions").await;
     assert_eq!(sessions.status, StatusCode::OK);
     assert!(sessions.html.contains("No sessions yet"));

@@ -76,6 +76,7 @@ fn tenant_scope(path: &str) -> Scope {
         )
         .route("/audit", web::get().to(p::audit))
         .route("/sessions", web::get().to(p::sessions))
+        .route("/usage", web::get().to(p::usage))
         .route("/settings", post().to(p::update_settings))
         .route("/status", post().to(admin::set_status))
         .route("/delete", web::get().to(admin::confirm_delete))

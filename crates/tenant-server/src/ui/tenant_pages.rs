@@ -48,8 +48,9 @@ pub fn status_badge(status: TenantStatus) -> Markup {
 /// The tenant's heading and the tabs of its pages.
 fn heading(scope: &TenantScope, active: &str) -> Markup {
     let t = &scope.tenant;
-    let tabs: [(&str, &str, Action); 6] = [
+    let tabs: [(&str, &str, Action); 7] = [
         ("", "Overview", Action::ReadChannels),
+        ("/usage", "Usage", Action::ReadUsage),
         ("/sessions", "Sessions", Action::ReadSessions),
         ("/keys", "API keys", Action::ReadApiKeys),
         ("/users", "Users", Action::ReadUsers),
@@ -1086,6 +1087,72 @@ pub async fn sessions(
         }
     };
     Ok(layout::page(&scope.ctx, "Sessions", None, content))
+}
+
+/// `GET {base}/usage`: the plan's limits, this month's usage against them, and the history
+/// (the API's `GET /tenants/{id}/usage`).
+pub async fn usage(scope: TenantScope, state: web::Data<AppState>) -> UiResult {
+    scope.allow(Action::ReadUsage)?;
+    let report = state.control.tenant_usage(scope.tenant.id).await?;
+    let limits = &report.limits.limits;
+    let rows: [(&str, i64, i64); 3] = [
+        (
+            "Messages this month",
+            report.messages,
+            limits.messages_per_month,
+        ),
+        ("Channels", report.channels, limits.max_channels),
+        (
+            "Webhook endpoints",
+            report.webhook_endpoints,
+            limits.max_webhook_endpoints,
+        ),
+    ];
+    let content = html! {
+        (heading(&scope, "/usage"))
+        section class="card" {
+            h2 {
+                "Plan " (report.limits.plan.as_str()) " · " (report.period) " (UTC) "
+                @if report.quota_exceeded {
+                    (badge("bad", "quota exceeded"))
+                }
+            }
+            @if report.quota_exceeded {
+                p { "This month's messages are used up: the tenant's channels are out of the gateway's configuration until the month ends or the plan changes." }
+            }
+            table {
+                thead { tr { th { "" } th { "Used" } th { "Limit" } } }
+                tbody {
+                    @for (label, used, limit) in rows {
+                        tr { td { (label) } td { (used) } td { (limit) } }
+                    }
+                    tr { td { "API requests this month" } td { (report.api_requests) } td { "—" } }
+                    tr {
+                        td { "API requests per minute (per key · per tenant · burst)" }
+                        td { "—" }
+                        td { (limits.requests_per_minute_per_key) " · " (limits.requests_per_minute_per_tenant) " · " (limits.request_burst) }
+                    }
+                }
+            }
+            p class="muted" { "A usage.threshold event is sent at " (report.soft_limit) " messages." }
+        }
+        section class="card" {
+            h2 { "History" }
+            @if report.history.is_empty() {
+                (empty("No usage recorded yet."))
+            } @else {
+                table {
+                    thead { tr { th { "Month" } th { "Messages" } th { "API requests" } } }
+                    tbody {
+                        @for row in &report.history {
+                            tr { td { (row.period) } td { (row.messages) } td { (row.api_requests) } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout::page(&scope.ctx, "Usage", None, content))
 }
 
 /// `GET {base}/audit`.
