@@ -456,8 +456,10 @@ async fn a_backlog_of_one_tenant_does_not_delay_another() {
     .await;
     let waited = healthy.requests()[0].received_at - sent;
     eprintln!("behind a backlog of 20,000: delivered {waited:?} after the event");
+    // A generous bound (the suite runs tests side by side on two cores); the real figure,
+    // tens of milliseconds, is in docs/benchmarks.md. Behind the backlog before, it was minutes.
     assert!(
-        waited <= Duration::from_secs(1),
+        waited <= Duration::from_secs(5),
         "the other tenant's delivery waited {waited:?} behind the backlog"
     );
     assert_eq!(statuses(&db, &other_endpoint).get("succeeded"), Some(&1));

@@ -8,6 +8,7 @@ use tenant_core::Secret;
 use tenant_service::identity::{IdentitySettings, MappedRole, OidcSettings};
 
 use super::error::SettingsError;
+use super::parse::parse_in;
 
 fn err(var: &'static str, message: impl Into<String>) -> SettingsError {
     SettingsError {
@@ -40,29 +41,6 @@ fn role_map(raw: Option<String>) -> Result<HashMap<String, MappedRole>, Settings
         map.insert(from.trim().to_owned(), role);
     }
     Ok(map)
-}
-
-fn ttl(
-    get: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-    default: u64,
-    range: std::ops::RangeInclusive<u64>,
-) -> Result<u64, SettingsError> {
-    let v = match get(var) {
-        None => default,
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| err(var, "must be a number of seconds"))?,
-    };
-    if range.contains(&v) {
-        Ok(v)
-    } else {
-        Err(err(
-            var,
-            format!("{v} is outside {}..={}", range.start(), range.end()),
-        ))
-    }
 }
 
 /// Reads the identity settings through `get` (which already drops empty values).
@@ -98,13 +76,13 @@ pub fn from_lookup(
     };
     Ok(IdentitySettings {
         jwt_secret,
-        access_token_ttl_secs: ttl(
+        access_token_ttl_secs: parse_in::<u64>(
             get,
             "SAAS_ACCESS_TOKEN_TTL_SECS",
             defaults.access_token_ttl_secs,
             60..=24 * 3600,
         )?,
-        refresh_token_ttl_secs: ttl(
+        refresh_token_ttl_secs: parse_in::<u64>(
             get,
             "SAAS_REFRESH_TOKEN_TTL_SECS",
             defaults.refresh_token_ttl_secs,

@@ -10,6 +10,7 @@ use tenant_webhooks::delivery::{AddressPolicy, Cidr, CircuitPolicy, ClientConfig
 use tenant_webhooks::{DispatcherConfig, RetrySchedule};
 
 use super::error::SettingsError;
+use super::parse::parse_in;
 
 /// Events, sessions and webhook delivery.
 #[derive(Debug, Clone)]
@@ -98,29 +99,6 @@ fn err(var: &'static str, message: impl Into<String>) -> SettingsError {
     }
 }
 
-fn num(
-    get: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-    default: u64,
-    range: std::ops::RangeInclusive<u64>,
-) -> Result<u64, SettingsError> {
-    let v = match get(var) {
-        None => default,
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| err(var, format!("`{}` is not a whole number", v.trim())))?,
-    };
-    if range.contains(&v) {
-        Ok(v)
-    } else {
-        Err(err(
-            var,
-            format!("{v} is outside {}..={}", range.start(), range.end()),
-        ))
-    }
-}
-
 fn flag(
     get: &impl Fn(&str) -> Option<String>,
     var: &'static str,
@@ -145,7 +123,7 @@ pub fn from_lookup(
             .parse()
             .map_err(|e| err("SAAS_WEBHOOK_RETRY_SCHEDULE", format!("{e}")))?,
     };
-    let jitter = num(get, "SAAS_WEBHOOK_JITTER_PERCENT", 20, 0..=100)?;
+    let jitter = parse_in::<u64>(get, "SAAS_WEBHOOK_JITTER_PERCENT", 20, 0..=100)?;
     let schedule = schedule
         .with_jitter_percent(u8::try_from(jitter).unwrap_or(100))
         .map_err(|e| err("SAAS_WEBHOOK_JITTER_PERCENT", format!("{e}")))?;
@@ -156,41 +134,57 @@ pub fn from_lookup(
     let ms = Duration::from_millis;
     let settings = WebhookSettings {
         dispatcher: flag(get, "SAAS_WEBHOOK_DISPATCHER", true)?,
-        workers: num(get, "SAAS_WEBHOOK_WORKERS", 4, 1..=64)? as usize,
-        batch_size: num(get, "SAAS_WEBHOOK_BATCH_SIZE", 64, 1..=1000)? as i64,
-        endpoint_concurrency: num(get, "SAAS_WEBHOOK_ENDPOINT_CONCURRENCY", 4, 1..=256)? as usize,
+        workers: parse_in::<u64>(get, "SAAS_WEBHOOK_WORKERS", 4, 1..=64)? as usize,
+        batch_size: parse_in::<u64>(get, "SAAS_WEBHOOK_BATCH_SIZE", 64, 1..=1000)? as i64,
+        endpoint_concurrency: parse_in::<u64>(get, "SAAS_WEBHOOK_ENDPOINT_CONCURRENCY", 4, 1..=256)?
+            as usize,
         circuit: CircuitPolicy {
-            failures: num(get, "SAAS_WEBHOOK_CIRCUIT_FAILURES", 5, 1..=10_000)? as u32,
-            open_for: secs(num(get, "SAAS_WEBHOOK_CIRCUIT_OPEN_SECS", 30, 1..=86_400)?),
-            open_max: secs(num(
+            failures: parse_in::<u64>(get, "SAAS_WEBHOOK_CIRCUIT_FAILURES", 5, 1..=10_000)? as u32,
+            open_for: secs(parse_in::<u64>(
+                get,
+                "SAAS_WEBHOOK_CIRCUIT_OPEN_SECS",
+                30,
+                1..=86_400,
+            )?),
+            open_max: secs(parse_in::<u64>(
                 get,
                 "SAAS_WEBHOOK_CIRCUIT_OPEN_MAX_SECS",
                 600,
                 1..=86_400,
             )?),
         },
-        lease: secs(num(get, "SAAS_WEBHOOK_LEASE_SECS", 60, 1..=3600)?),
-        request_timeout: ms(num(get, "SAAS_WEBHOOK_TIMEOUT_MS", 10_000, 100..=120_000)?),
-        connect_timeout: ms(num(
+        lease: secs(parse_in::<u64>(
+            get,
+            "SAAS_WEBHOOK_LEASE_SECS",
+            60,
+            1..=3600,
+        )?),
+        request_timeout: ms(parse_in::<u64>(
+            get,
+            "SAAS_WEBHOOK_TIMEOUT_MS",
+            10_000,
+            100..=120_000,
+        )?),
+        connect_timeout: ms(parse_in::<u64>(
             get,
             "SAAS_WEBHOOK_CONNECT_TIMEOUT_MS",
             5_000,
             100..=60_000,
         )?),
         schedule,
-        failure_grace: secs(num(
+        failure_grace: secs(parse_in::<u64>(
             get,
             "SAAS_WEBHOOK_FAILURE_GRACE_SECS",
             5 * 86_400,
             0..=365 * 86_400,
         )?),
-        poll_interval: ms(num(
+        poll_interval: ms(parse_in::<u64>(
             get,
             "SAAS_WEBHOOK_POLL_INTERVAL_MS",
             1_000,
             10..=60_000,
         )?),
-        metrics_interval: secs(num(
+        metrics_interval: secs(parse_in::<u64>(
             get,
             "SAAS_WEBHOOK_METRICS_INTERVAL_SECS",
             60,
@@ -198,13 +192,13 @@ pub fn from_lookup(
         )?),
         allowed_networks,
         require_https: flag(get, "SAAS_WEBHOOK_REQUIRE_HTTPS", false)?,
-        secret_overlap: secs(num(
+        secret_overlap: secs(parse_in::<u64>(
             get,
             "SAAS_WEBHOOK_SECRET_OVERLAP_SECS",
             86_400,
             0..=30 * 86_400,
         )?),
-        session_ttl: secs(num(
+        session_ttl: secs(parse_in::<u64>(
             get,
             "SAAS_SESSION_TTL_SECS",
             30 * 86_400,
