@@ -48,11 +48,12 @@ pub fn state_of(row: &BillingRow) -> &'static str {
     if is_terminal(status) {
         return "canceled";
     }
-    let overdue = row.past_due_since.is_some() || matches!(status, "past_due" | "unpaid" | "paused");
+    // A missing payment is dated (`past_due_since`) when Stripe says so; a later payment
+    // clears it even while the subscription's own status has not caught up.
     match status {
-        _ if overdue && row.suspended_at.is_some() => "suspended",
-        _ if overdue => "past_due",
-        "active" | "trialing" => "active",
+        _ if row.past_due_since.is_some() && row.suspended_at.is_some() => "suspended",
+        _ if row.past_due_since.is_some() => "past_due",
+        "active" | "trialing" | "past_due" | "unpaid" | "paused" => "active",
         _ => "incomplete",
     }
 }
@@ -296,7 +297,8 @@ mod tests {
         assert_eq!(plan_of(&failed, &prices), Some(Plan::Pro));
         failed.suspended_at = failed.past_due_since;
         assert_eq!(state_of(&failed), "suspended");
-        assert_eq!(state_of(&row(Some("unpaid"))), "past_due");
+        // Past due by its status, but paid since (no missing payment dated): active.
+        assert_eq!(state_of(&row(Some("unpaid"))), "active");
         assert_eq!(state_of(&row(Some("canceled"))), "canceled");
         assert_eq!(plan_of(&row(Some("canceled")), &prices), Some(Plan::Free));
         let mut unknown = row(Some("active"));

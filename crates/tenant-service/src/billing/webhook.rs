@@ -211,9 +211,10 @@ fn subscription_changed(row: &mut BillingRow, e: &StripeEvent, rules: &Rules) ->
     row.current_period_end = sub.current_period_end.map(|t| t.naive_utc());
     match sub.status.as_str() {
         "past_due" | "unpaid" | "paused" => {
+            // The earliest missing payment starts the grace period, unless paid since.
             let paid_later = row.paid_at.is_some_and(|p| p > at);
-            if row.past_due_since.is_none() && !paid_later {
-                row.past_due_since = Some(at);
+            if !paid_later {
+                row.past_due_since = Some(row.past_due_since.map_or(at, |s| s.min(at)));
             }
         }
         "active" | "trialing" => {
