@@ -17,13 +17,15 @@ use crate::users_support::{create_user, tokens};
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "patch"];
 
-/// The routes anyone may call: probes, and the login flows that authenticate by their body.
+/// The routes anyone may call: probes, the login flows that authenticate by their body, and
+/// Stripe's webhook (authenticated by its signature).
 const PUBLIC: &[&str] = &[
     "/health",
     "/ready",
     "/auth/login",
     "/auth/refresh",
     "/auth/accept-invite",
+    "/billing/stripe/webhook",
 ];
 
 /// Every documented (method, path template) but the public ones.
