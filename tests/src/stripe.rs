@@ -253,7 +253,10 @@ impl FakeStripe {
 
     /// The calls to one path.
     pub fn calls_to(&self, path: &str) -> Vec<StripeCall> {
-        self.calls().into_iter().filter(|c| c.path == path).collect()
+        self.calls()
+            .into_iter()
+            .filter(|c| c.path == path)
+            .collect()
     }
 
     /// How many customers exist.

@@ -84,7 +84,9 @@ impl Action {
         use Action::*;
         match self {
             WhoAmI | ReadApiDoc | ReadTenant | ReadChannels | OwnSession | ReadUsers
-            | ReadSessions | ReadWebhooks | ReadPlans | ReadUsage | ReadBilling => Some(Role::Member),
+            | ReadSessions | ReadWebhooks | ReadPlans | ReadUsage | ReadBilling => {
+                Some(Role::Member)
+            }
             ManageChannels | ReadTenantConfig | ReadApiKeys | ReadTenantAudit | ManageWebhooks
             | ManageBilling => Some(Role::Admin),
             UpdateTenant | ManageApiKeys | ManageUsers => Some(Role::Owner),

@@ -170,8 +170,8 @@ pub fn overdue(conn: &mut AnyConnection, before: DateTime<Utc>) -> StoreResult<V
 /// Removes the records of Stripe events received before `before` (Stripe stops retrying an
 /// event after three days; the records are kept longer than that). Returns how many went.
 pub fn purge_events(conn: &mut AnyConnection, before: DateTime<Utc>) -> StoreResult<usize> {
-    Ok(
-        diesel::delete(stripe_events::table.filter(stripe_events::received_at.lt(before.naive_utc())))
-            .execute(conn)?,
+    Ok(diesel::delete(
+        stripe_events::table.filter(stripe_events::received_at.lt(before.naive_utc())),
     )
+    .execute(conn)?)
 }

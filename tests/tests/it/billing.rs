@@ -8,9 +8,7 @@
 
 use std::time::Duration;
 
-use moltbot_saas_tests::stripe::{
-    STRIPE_WEBHOOK_SECRET, enable_billing, events, sign,
-};
+use moltbot_saas_tests::stripe::{STRIPE_WEBHOOK_SECRET, enable_billing, events, sign};
 use moltbot_saas_tests::{
     FakeStripe, TestApp, TestDb, TestResponse, WebhookReceiver, spawn_app, spawn_app_with,
     test_settings,
@@ -90,22 +88,51 @@ fn checkout_body(plan: &str) -> Value {
 
 /// A tenant subscribed to `pro` through Checkout against the fake: the session is created, then
 /// the events Stripe sends on completion are delivered. Returns (customer, subscription).
-async fn subscribe(app: &TestApp, fake: &FakeStripe, tenant: &str, created: i64) -> (String, String) {
+async fn subscribe(
+    app: &TestApp,
+    fake: &FakeStripe,
+    tenant: &str,
+    created: i64,
+) -> (String, String) {
     let r = app
-        .post(&format!("/tenants/{tenant}/billing/checkout"), &checkout_body("pro"))
+        .post(
+            &format!("/tenants/{tenant}/billing/checkout"),
+            &checkout_body("pro"),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let session = fake.session(r.body["id"].as_str().unwrap());
     let customer = session["customer"].as_str().unwrap().to_owned();
     let sub = format!("sub_{}", &tenant[..8]);
     let period_end = created + 30 * DAY;
-    let sub_obj = events::subscription(&sub, &customer, tenant, "active", "price_pro_m", created, period_end);
+    let sub_obj = events::subscription(
+        &sub,
+        &customer,
+        tenant,
+        "active",
+        "price_pro_m",
+        created,
+        period_end,
+    );
     for e in [
-        events::event(&format!("evt_co_{sub}"), "checkout.session.completed", created,
-            events::checkout_completed(session["id"].as_str().unwrap(), &customer, tenant, &sub)),
-        events::event(&format!("evt_sc_{sub}"), "customer.subscription.created", created, sub_obj),
-        events::event(&format!("evt_ip_{sub}"), "invoice.paid", created,
-            events::invoice(&format!("in_first_{sub}"), &customer, &sub, true)),
+        events::event(
+            &format!("evt_co_{sub}"),
+            "checkout.session.completed",
+            created,
+            events::checkout_completed(session["id"].as_str().unwrap(), &customer, tenant, &sub),
+        ),
+        events::event(
+            &format!("evt_sc_{sub}"),
+            "customer.subscription.created",
+            created,
+            sub_obj,
+        ),
+        events::event(
+            &format!("evt_ip_{sub}"),
+            "invoice.paid",
+            created,
+            events::invoice(&format!("in_first_{sub}"), &customer, &sub, true),
+        ),
     ] {
         assert_eq!(send(app, &e).await, "applied", "{e}");
     }
@@ -121,9 +148,16 @@ async fn without_a_key_every_billing_route_is_503_billing_disabled() {
     let before = db.row_counts();
     for r in [
         app.get(&format!("/tenants/{id}/billing")).await,
-        app.post(&format!("/tenants/{id}/billing/checkout"), &checkout_body("pro")).await,
-        app.post(&format!("/tenants/{id}/billing/portal"),
-            &json!({"returnUrl": "https://app.example.com"})).await,
+        app.post(
+            &format!("/tenants/{id}/billing/checkout"),
+            &checkout_body("pro"),
+        )
+        .await,
+        app.post(
+            &format!("/tenants/{id}/billing/portal"),
+            &json!({"returnUrl": "https://app.example.com"}),
+        )
+        .await,
         post_signed(&app, b"{}", Some("t=1,v1=00")).await,
     ] {
         r.assert_error(StatusCode::SERVICE_UNAVAILABLE, "billing_disabled");
@@ -131,8 +165,14 @@ async fn without_a_key_every_billing_route_is_503_billing_disabled() {
     }
     assert_eq!(db.row_counts(), before, "nothing written");
     // Nothing else changes.
-    assert_eq!(app.get(&format!("/tenants/{id}")).await.status, StatusCode::OK);
-    assert_eq!(app.get(&format!("/tenants/{id}/usage")).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get(&format!("/tenants/{id}")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get(&format!("/tenants/{id}/usage")).await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -145,10 +185,18 @@ async fn checkout_creates_one_customer_per_tenant_and_a_subscription_session() {
     assert_eq!(billing(&app, id).await["state"], "none");
 
     let r = app
-        .post(&format!("/tenants/{id}/billing/checkout"), &checkout_body("pro"))
+        .post(
+            &format!("/tenants/{id}/billing/checkout"),
+            &checkout_body("pro"),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    assert!(r.body["url"].as_str().unwrap().starts_with("https://checkout.stripe.test/"));
+    assert!(
+        r.body["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://checkout.stripe.test/")
+    );
     let customers = fake.calls_to("/v1/customers");
     assert_eq!(customers.len(), 1);
     assert_eq!(
@@ -160,26 +208,41 @@ async fn checkout_creates_one_customer_per_tenant_and_a_subscription_session() {
     let session = &fake.calls_to("/v1/checkout/sessions")[0].form;
     assert_eq!(session["mode"], "subscription");
     assert_eq!(session["client_reference_id"], id);
-    assert_eq!(session["line_items[0][price]"], "price_pro_m", "a plan's first price");
+    assert_eq!(
+        session["line_items[0][price]"], "price_pro_m",
+        "a plan's first price"
+    );
     assert_eq!(session["subscription_data[metadata][tenant_id]"], id);
-    assert_eq!(session["success_url"], "https://app.example.com/billing/done");
+    assert_eq!(
+        session["success_url"],
+        "https://app.example.com/billing/done"
+    );
     let session_customer = fake.session(r.body["id"].as_str().unwrap())["customer"].clone();
     assert_eq!(billing(&app, id).await["customerId"], session_customer);
 
     // A second Checkout reuses the stored customer.
     let r = app
-        .post(&format!("/tenants/{id}/billing/checkout"), &checkout_body("starter"))
+        .post(
+            &format!("/tenants/{id}/billing/checkout"),
+            &checkout_body("starter"),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(fake.calls_to("/v1/customers").len(), 1);
-    assert_eq!(fake.calls_to("/v1/checkout/sessions")[1].form["line_items[0][price]"], "price_starter_m");
+    assert_eq!(
+        fake.calls_to("/v1/checkout/sessions")[1].form["line_items[0][price]"],
+        "price_starter_m"
+    );
     assert_eq!(fake.customer_count(), 1);
     let actions = audit_actions(&app, id).await;
     for a in ["billing.customer_created", "billing.checkout_created"] {
         assert!(actions.contains(&a.to_owned()), "{actions:?}");
     }
     assert_eq!(
-        actions.iter().filter(|a| *a == "billing.checkout_created").count(),
+        actions
+            .iter()
+            .filter(|a| *a == "billing.checkout_created")
+            .count(),
         2
     );
 }
@@ -193,7 +256,10 @@ async fn checkout_input_is_validated_and_the_roles_are_the_matrix() {
     let id = tenant["id"].as_str().unwrap();
     let path = format!("/tenants/{id}/billing/checkout");
     let r = app
-        .post(&path, &json!({"plan": "gold", "successUrl": "ftp://x", "cancelUrl": ""}))
+        .post(
+            &path,
+            &json!({"plan": "gold", "successUrl": "ftp://x", "cancelUrl": ""}),
+        )
         .await;
     r.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     assert_eq!(r.invalid_fields(), ["plan", "successUrl", "cancelUrl"]);
@@ -204,7 +270,10 @@ async fn checkout_input_is_validated_and_the_roles_are_the_matrix() {
     let r = app.post(&path, &json!({"plan": "pro"})).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     let r = app
-        .post(&format!("/tenants/{id}/billing/portal"), &json!({"returnUrl": "not a url"}))
+        .post(
+            &format!("/tenants/{id}/billing/portal"),
+            &json!({"returnUrl": "not a url"}),
+        )
         .await;
     assert_eq!(r.invalid_fields(), ["returnUrl"]);
     assert!(fake.calls().is_empty(), "nothing reached Stripe");
@@ -215,7 +284,10 @@ async fn checkout_input_is_validated_and_the_roles_are_the_matrix() {
         let app = &app;
         async move {
             let r = app
-                .post(&format!("/tenants/{id}/api-keys"), &json!({"name": role, "role": role}))
+                .post(
+                    &format!("/tenants/{id}/api-keys"),
+                    &json!({"name": role, "role": role}),
+                )
                 .await;
             r.body["apiKey"].as_str().unwrap().to_owned()
         }
@@ -228,24 +300,45 @@ async fn checkout_input_is_validated_and_the_roles_are_the_matrix() {
         (member.clone(), StatusCode::FORBIDDEN),
     ] {
         let r = app
-            .request_as(Some(&token), Method::POST, &format!("/tenants/{id}/billing/portal"), Some(&portal))
+            .request_as(
+                Some(&token),
+                Method::POST,
+                &format!("/tenants/{id}/billing/portal"),
+                Some(&portal),
+            )
             .await;
         assert_eq!(r.status, status, "{}", r.text);
     }
     let r = app
-        .request_as(Some(&member), Method::GET, &format!("/tenants/{id}/billing"), None)
+        .request_as(
+            Some(&member),
+            Method::GET,
+            &format!("/tenants/{id}/billing"),
+            None,
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     // Another tenant's credential sees nothing.
     let other = app.create_tenant("Other").await;
     let r = app
-        .request_as(other["apiKey"].as_str(), Method::POST, &format!("/tenants/{id}/billing/portal"), Some(&portal))
+        .request_as(
+            other["apiKey"].as_str(),
+            Method::POST,
+            &format!("/tenants/{id}/billing/portal"),
+            Some(&portal),
+        )
         .await;
     r.assert_error(StatusCode::NOT_FOUND, "not_found");
     assert_eq!(fake.calls_to("/v1/billing_portal/sessions").len(), 2);
     assert_eq!(fake.customer_count(), 1, "one customer for the tenant");
     let actions = audit_actions(&app, id).await;
-    assert_eq!(actions.iter().filter(|a| *a == "billing.portal_created").count(), 2);
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "billing.portal_created")
+            .count(),
+        2
+    );
 }
 
 #[tokio::test]
@@ -273,8 +366,16 @@ async fn stripe_failures_are_503_with_retry_after_and_nothing_half_written() {
     assert_eq!(billing(&app, id).await["customerId"], Value::Null);
     let r = app.post(&path, &checkout_body("pro")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    assert_eq!(fake.customer_count(), 1, "the retry made no second customer");
-    let keys: Vec<_> = fake.calls_to("/v1/customers").into_iter().map(|c| c.idempotency_key).collect();
+    assert_eq!(
+        fake.customer_count(),
+        1,
+        "the retry made no second customer"
+    );
+    let keys: Vec<_> = fake
+        .calls_to("/v1/customers")
+        .into_iter()
+        .map(|c| c.idempotency_key)
+        .collect();
     assert_eq!(keys.len(), 3);
     assert!(keys.windows(2).all(|w| w[0] == w[1]), "{keys:?}");
 
@@ -283,24 +384,45 @@ async fn stripe_failures_are_503_with_retry_after_and_nothing_half_written() {
     let r = app.post(&path, &checkout_body("starter")).await;
     r.assert_error(StatusCode::SERVICE_UNAVAILABLE, "billing_unavailable");
     let actions = audit_actions(&app, id).await;
-    assert_eq!(actions.iter().filter(|a| *a == "billing.checkout_created").count(), 1);
-    assert_eq!(actions.iter().filter(|a| *a == "billing.customer_created").count(), 1);
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "billing.checkout_created")
+            .count(),
+        1
+    );
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "billing.customer_created")
+            .count(),
+        1
+    );
 
     // A request Stripe refuses is the operator's to fix: 502, the cause not shown.
     fake.fail_next("/v1/billing_portal/sessions", 400);
     let r = app
-        .post(&format!("/tenants/{id}/billing/portal"), &json!({"returnUrl": "https://a.example.com"}))
+        .post(
+            &format!("/tenants/{id}/billing/portal"),
+            &json!({"returnUrl": "https://a.example.com"}),
+        )
         .await;
     r.assert_error(StatusCode::BAD_GATEWAY, "billing_refused");
 
     // Stripe unreachable: 503 with Retry-After.
     fake.stop().await;
     let r = app
-        .post(&format!("/tenants/{id}/billing/portal"), &json!({"returnUrl": "https://a.example.com"}))
+        .post(
+            &format!("/tenants/{id}/billing/portal"),
+            &json!({"returnUrl": "https://a.example.com"}),
+        )
         .await;
     r.assert_error(StatusCode::SERVICE_UNAVAILABLE, "billing_unavailable");
     assert!(r.headers.contains_key("retry-after"));
-    assert!(!moltbot_saas_tests::captured_logs().contains("sk_test_fake"), "the key is never logged");
+    assert!(
+        !moltbot_saas_tests::captured_logs().contains("sk_test_fake"),
+        "the key is never logged"
+    );
 }
 
 #[tokio::test]
@@ -324,23 +446,50 @@ async fn a_tenant_goes_from_free_to_paid_through_checkout_and_its_limits_follow(
     assert!(b["currentPeriodEnd"].is_string());
     let usage = app.get(&format!("/tenants/{id}/usage")).await.body;
     assert_eq!(usage["plan"], "pro");
-    assert_eq!(usage["limits"], app.get("/plans").await.body["plans"][2]["limits"]);
+    assert_eq!(
+        usage["limits"],
+        app.get("/plans").await.body["plans"][2]["limits"]
+    );
     let actions = audit_actions(&app, id).await;
-    assert!(actions.contains(&"tenant.limits_changed".to_owned()), "{actions:?}");
-    assert!(actions.contains(&"billing.event_applied".to_owned()), "{actions:?}");
+    assert!(
+        actions.contains(&"tenant.limits_changed".to_owned()),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&"billing.event_applied".to_owned()),
+        "{actions:?}"
+    );
 
     // A second Checkout is refused: the plan is changed in the portal.
     let r = app
-        .post(&format!("/tenants/{id}/billing/checkout"), &checkout_body("starter"))
+        .post(
+            &format!("/tenants/{id}/billing/checkout"),
+            &checkout_body("starter"),
+        )
         .await;
     r.assert_error(StatusCode::CONFLICT, "conflict");
 
     // The subscription is canceled: back to the free plan.
-    let e = events::event("evt_cancel", "customer.subscription.deleted", t + 10,
-        events::subscription(&sub, &customer, id, "canceled", "price_pro_m", t, t + 30 * DAY));
+    let e = events::event(
+        "evt_cancel",
+        "customer.subscription.deleted",
+        t + 10,
+        events::subscription(
+            &sub,
+            &customer,
+            id,
+            "canceled",
+            "price_pro_m",
+            t,
+            t + 30 * DAY,
+        ),
+    );
     assert_eq!(send(&app, &e).await, "applied");
     let b = billing(&app, id).await;
-    assert_eq!((b["state"].as_str(), b["plan"].as_str()), (Some("canceled"), Some("free")));
+    assert_eq!(
+        (b["state"].as_str(), b["plan"].as_str()),
+        (Some("canceled"), Some("free"))
+    );
 }
 
 #[tokio::test]
@@ -352,8 +501,12 @@ async fn a_signed_event_is_applied_once_and_a_replay_changes_nothing() {
     let id = tenant["id"].as_str().unwrap();
     let t = now();
     let (customer, sub) = subscribe(&app, &fake, id, t).await;
-    let failed = events::event("evt_fail_once", "invoice.payment_failed", t + 5,
-        events::invoice("in_2", &customer, &sub, false));
+    let failed = events::event(
+        "evt_fail_once",
+        "invoice.payment_failed",
+        t + 5,
+        events::invoice("in_2", &customer, &sub, false),
+    );
     assert_eq!(send(&app, &failed).await, "applied");
     let after_first = (billing(&app, id).await, db.row_counts());
     // Stripe retries it (a new signature, the same event): 200, nothing changes.
@@ -374,15 +527,23 @@ async fn only_a_valid_signature_on_the_exact_body_is_accepted() {
     let id = tenant["id"].as_str().unwrap();
     let t = now();
     let (customer, sub) = subscribe(&app, &fake, id, t).await;
-    let event = events::event("evt_sig", "invoice.payment_failed", t + 5,
-        events::invoice("in_sig", &customer, &sub, false));
+    let event = events::event(
+        "evt_sig",
+        "invoice.payment_failed",
+        t + 5,
+        events::invoice("in_sig", &customer, &sub, false),
+    );
     let body = event.to_string();
     let before = (billing(&app, id).await, db.row_counts());
 
     let old = sign(body.as_bytes(), STRIPE_WEBHOOK_SECRET, now() - 301);
     let tampered_body = body.replace("invoice.payment_failed", "invoice.paid");
     let good = sign(body.as_bytes(), STRIPE_WEBHOOK_SECRET, now());
-    let unknown = sign(body.as_bytes(), "whsec_someone_elses_secret_0000000000", now());
+    let unknown = sign(
+        body.as_bytes(),
+        "whsec_someone_elses_secret_0000000000",
+        now(),
+    );
     for (what, payload, header) in [
         ("301 s old", body.as_str(), Some(old.as_str())),
         ("tampered body", tampered_body.as_str(), Some(good.as_str())),
@@ -395,17 +556,28 @@ async fn only_a_valid_signature_on_the_exact_body_is_accepted() {
         assert_eq!(r.error_code(), "invalid_signature", "{what}");
         assert!(!r.text.contains(STRIPE_WEBHOOK_SECRET));
     }
-    assert_eq!((billing(&app, id).await, db.row_counts()), before, "nothing stored");
+    assert_eq!(
+        (billing(&app, id).await, db.row_counts()),
+        before,
+        "nothing stored"
+    );
     // A valid signature over something that is not an event: 400 too.
     let junk = b"{\"hello\": 1}";
     let r = post_signed(&app, junk, Some(&sign(junk, STRIPE_WEBHOOK_SECRET, now()))).await;
     r.assert_error(StatusCode::BAD_REQUEST, "invalid_event");
     // Several v1 entries (a secret being rolled): one matching is enough.
     let sig = good.split_once("v1=").unwrap().1;
-    let rolled = format!("t={},v1={},v1={sig}", good[2..].split(',').next().unwrap(), "ab".repeat(32));
+    let rolled = format!(
+        "t={},v1={},v1={sig}",
+        good[2..].split(',').next().unwrap(),
+        "ab".repeat(32)
+    );
     let r = post_signed(&app, body.as_bytes(), Some(&rolled)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    assert_eq!(r.body["outcome"], "applied", "the refused attempts stored nothing");
+    assert_eq!(
+        r.body["outcome"], "applied",
+        "the refused attempts stored nothing"
+    );
     assert_eq!(billing(&app, id).await["state"], "past_due");
 }
 
@@ -419,34 +591,130 @@ async fn out_of_order_subscription_events_follow_stripes_times_not_arrival() {
     let t = now() - 3600;
     let (customer, sub) = subscribe(&app, &fake, id, t).await;
     let sub_event = |evt: &str, ty: &str, at: i64, status: &str, price: &str| {
-        events::event(evt, ty, at,
-            events::subscription(&sub, &customer, id, status, price, t, at + 30 * DAY))
+        events::event(
+            evt,
+            ty,
+            at,
+            events::subscription(&sub, &customer, id, status, price, t, at + 30 * DAY),
+        )
     };
     // An upgrade to… starter at t+20 arrives before a stale update at t+10: the stale one is
     // recorded, changes nothing.
-    assert_eq!(send(&app, &sub_event("evt_u20", "customer.subscription.updated", t + 20, "active", "price_starter_m")).await, "applied");
+    assert_eq!(
+        send(
+            &app,
+            &sub_event(
+                "evt_u20",
+                "customer.subscription.updated",
+                t + 20,
+                "active",
+                "price_starter_m"
+            )
+        )
+        .await,
+        "applied"
+    );
     assert_eq!(billing(&app, id).await["plan"], "starter");
-    assert_eq!(send(&app, &sub_event("evt_u10", "customer.subscription.updated", t + 10, "active", "price_pro_y")).await, "ignored");
+    assert_eq!(
+        send(
+            &app,
+            &sub_event(
+                "evt_u10",
+                "customer.subscription.updated",
+                t + 10,
+                "active",
+                "price_pro_y"
+            )
+        )
+        .await,
+        "ignored"
+    );
     assert_eq!(billing(&app, id).await["plan"], "starter");
     // The deletion arrives before an update that happened earlier: it stays canceled.
-    assert_eq!(send(&app, &sub_event("evt_d40", "customer.subscription.deleted", t + 40, "canceled", "price_starter_m")).await, "applied");
-    assert_eq!(send(&app, &sub_event("evt_u30", "customer.subscription.updated", t + 30, "past_due", "price_starter_m")).await, "ignored");
+    assert_eq!(
+        send(
+            &app,
+            &sub_event(
+                "evt_d40",
+                "customer.subscription.deleted",
+                t + 40,
+                "canceled",
+                "price_starter_m"
+            )
+        )
+        .await,
+        "applied"
+    );
+    assert_eq!(
+        send(
+            &app,
+            &sub_event(
+                "evt_u30",
+                "customer.subscription.updated",
+                t + 30,
+                "past_due",
+                "price_starter_m"
+            )
+        )
+        .await,
+        "ignored"
+    );
     let b = billing(&app, id).await;
-    assert_eq!((b["state"].as_str(), b["plan"].as_str()), (Some("canceled"), Some("free")));
+    assert_eq!(
+        (b["state"].as_str(), b["plan"].as_str()),
+        (Some("canceled"), Some("free"))
+    );
     // An old subscription's events do not override a newer subscription.
     let new_sub = format!("sub_new_{}", &id[..8]);
     let created = t + 100;
-    let e = events::event("evt_new", "customer.subscription.created", created,
-        events::subscription(&new_sub, &customer, id, "active", "price_pro_m", created, created + 30 * DAY));
+    let e = events::event(
+        "evt_new",
+        "customer.subscription.created",
+        created,
+        events::subscription(
+            &new_sub,
+            &customer,
+            id,
+            "active",
+            "price_pro_m",
+            created,
+            created + 30 * DAY,
+        ),
+    );
     assert_eq!(send(&app, &e).await, "applied");
-    let stale = events::event("evt_old_late", "customer.subscription.updated", t + 200,
-        events::subscription(&sub, &customer, id, "canceled", "price_starter_m", t, t + 30 * DAY));
+    let stale = events::event(
+        "evt_old_late",
+        "customer.subscription.updated",
+        t + 200,
+        events::subscription(
+            &sub,
+            &customer,
+            id,
+            "canceled",
+            "price_starter_m",
+            t,
+            t + 30 * DAY,
+        ),
+    );
     assert_eq!(send(&app, &stale).await, "ignored");
     let b = billing(&app, id).await;
-    assert_eq!((b["subscriptionId"].as_str(), b["plan"].as_str()), (Some(new_sub.as_str()), Some("pro")));
+    assert_eq!(
+        (b["subscriptionId"].as_str(), b["plan"].as_str()),
+        (Some(new_sub.as_str()), Some("pro"))
+    );
     // A payment failure older than a later success does not start a grace period.
-    let paid = events::event("evt_paid_late", "invoice.paid", t + 300, events::invoice("in_p", &customer, &new_sub, true));
-    let failed = events::event("evt_failed_early", "invoice.payment_failed", t + 250, events::invoice("in_f", &customer, &new_sub, false));
+    let paid = events::event(
+        "evt_paid_late",
+        "invoice.paid",
+        t + 300,
+        events::invoice("in_p", &customer, &new_sub, true),
+    );
+    let failed = events::event(
+        "evt_failed_early",
+        "invoice.payment_failed",
+        t + 250,
+        events::invoice("in_f", &customer, &new_sub, false),
+    );
     assert_eq!(send(&app, &paid).await, "applied");
     assert_eq!(send(&app, &failed).await, "ignored");
     assert_eq!(billing(&app, id).await["state"], "active");
@@ -462,8 +730,10 @@ async fn payment_failure_grace_suspension_then_paid_restores_with_the_gateway_co
     let id = tenant["id"].as_str().unwrap();
     let account = tenant["accountId"].as_str().unwrap();
     let r = app
-        .post(&format!("/tenants/{id}/webhooks"),
-            &json!({"url": receiver.url, "eventTypes": ["billing.suspended", "billing.restored"]}))
+        .post(
+            &format!("/tenants/{id}/webhooks"),
+            &json!({"url": receiver.url, "eventTypes": ["billing.suspended", "billing.restored"]}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let r = app
@@ -478,53 +748,115 @@ async fn payment_failure_grace_suspension_then_paid_restores_with_the_gateway_co
 
     // A renewal fails (Stripe's time: 3 days ago): past due, in its grace, still served.
     let failed_at = now() - 3 * DAY;
-    let e = events::event("evt_f1", "invoice.payment_failed", failed_at, events::invoice("in_r1", &customer, &sub, false));
+    let e = events::event(
+        "evt_f1",
+        "invoice.payment_failed",
+        failed_at,
+        events::invoice("in_r1", &customer, &sub, false),
+    );
     assert_eq!(send(&app, &e).await, "applied");
     let b = billing(&app, id).await;
     assert_eq!(b["state"], "past_due");
     assert_eq!(b["plan"], "pro", "the plan stays for the grace period");
-    let grace_end = chrono::DateTime::parse_from_rfc3339(b["graceEndsAt"].as_str().unwrap()).unwrap();
+    let grace_end =
+        chrono::DateTime::parse_from_rfc3339(b["graceEndsAt"].as_str().unwrap()).unwrap();
     assert_eq!(grace_end.timestamp(), failed_at + 7 * DAY);
     assert_eq!(telegram_accounts(&config().await), [account]);
 
     // The subscription went past due 8 days ago (an earlier failure, told late): grace over,
     // suspended at once — out of the gateway config, billing.suspended sent.
-    let e = events::event("evt_s_pd", "customer.subscription.updated", now() - 8 * DAY,
-        events::subscription(&sub, &customer, id, "past_due", "price_pro_m", t, t + 30 * DAY));
+    let e = events::event(
+        "evt_s_pd",
+        "customer.subscription.updated",
+        now() - 8 * DAY,
+        events::subscription(
+            &sub,
+            &customer,
+            id,
+            "past_due",
+            "price_pro_m",
+            t,
+            t + 30 * DAY,
+        ),
+    );
     assert_eq!(send(&app, &e).await, "applied");
     let b = billing(&app, id).await;
     assert_eq!(b["state"], "suspended");
     assert!(b["suspendedAt"].is_string());
     let doc = config().await;
     assert!(telegram_accounts(&doc).is_empty(), "{doc}");
-    assert!(!doc.to_string().contains(&id[..8]), "the tenant is out of the config");
-    assert_eq!(app.get(&format!("/tenants/{id}")).await.body["status"], "suspended");
+    assert!(
+        !doc.to_string().contains(&id[..8]),
+        "the tenant is out of the config"
+    );
+    assert_eq!(
+        app.get(&format!("/tenants/{id}")).await.body["status"],
+        "suspended"
+    );
     eventually(10, "billing.suspended delivered", || async {
-        receiver.requests().iter().any(|c| c.json()["type"] == "billing.suspended")
+        receiver
+            .requests()
+            .iter()
+            .any(|c| c.json()["type"] == "billing.suspended")
     })
     .await;
-    let suspended = receiver.requests().into_iter().find(|c| c.json()["type"] == "billing.suspended").unwrap().json();
+    let suspended = receiver
+        .requests()
+        .into_iter()
+        .find(|c| c.json()["type"] == "billing.suspended")
+        .unwrap()
+        .json();
     assert_eq!(suspended["data"]["tenantId"], id);
     assert_eq!(suspended["data"]["subscriptionId"], sub.as_str());
 
     // Paid: restored, back in the config, billing.restored sent.
-    let e = events::event("evt_paid", "invoice.paid", now(), events::invoice("in_r1", &customer, &sub, true));
+    let e = events::event(
+        "evt_paid",
+        "invoice.paid",
+        now(),
+        events::invoice("in_r1", &customer, &sub, true),
+    );
     assert_eq!(send(&app, &e).await, "applied");
-    let e = events::event("evt_s_ok", "customer.subscription.updated", now(),
-        events::subscription(&sub, &customer, id, "active", "price_pro_m", t, now() + 30 * DAY));
+    let e = events::event(
+        "evt_s_ok",
+        "customer.subscription.updated",
+        now(),
+        events::subscription(
+            &sub,
+            &customer,
+            id,
+            "active",
+            "price_pro_m",
+            t,
+            now() + 30 * DAY,
+        ),
+    );
     assert_eq!(send(&app, &e).await, "applied");
     let b = billing(&app, id).await;
-    assert_eq!((b["state"].as_str(), b["plan"].as_str()), (Some("active"), Some("pro")));
+    assert_eq!(
+        (b["state"].as_str(), b["plan"].as_str()),
+        (Some("active"), Some("pro"))
+    );
     assert_eq!(b["suspendedAt"], Value::Null);
     assert_eq!(telegram_accounts(&config().await), [account]);
-    assert_eq!(app.get(&format!("/tenants/{id}")).await.body["status"], "active");
+    assert_eq!(
+        app.get(&format!("/tenants/{id}")).await.body["status"],
+        "active"
+    );
     eventually(10, "billing.restored delivered", || async {
-        receiver.requests().iter().any(|c| c.json()["type"] == "billing.restored")
+        receiver
+            .requests()
+            .iter()
+            .any(|c| c.json()["type"] == "billing.restored")
     })
     .await;
     let actions = audit_actions(&app, id).await;
     for a in ["billing.suspended", "billing.restored"] {
-        assert_eq!(actions.iter().filter(|x| *x == a).count(), 1, "{a}: {actions:?}");
+        assert_eq!(
+            actions.iter().filter(|x| *x == a).count(),
+            1,
+            "{a}: {actions:?}"
+        );
     }
 }
 
@@ -539,7 +871,12 @@ async fn the_sweep_suspends_a_tenant_whose_grace_ran_out_once() {
     let id = tenant["id"].as_str().unwrap();
     let t = now() - 10 * DAY;
     let (customer, sub) = subscribe(&app, &fake, id, t).await;
-    let e = events::event("evt_sw", "invoice.payment_failed", now() - DAY, events::invoice("in_sw", &customer, &sub, false));
+    let e = events::event(
+        "evt_sw",
+        "invoice.payment_failed",
+        now() - DAY,
+        events::invoice("in_sw", &customer, &sub, false),
+    );
     assert_eq!(send(&app, &e).await, "applied");
     assert_eq!(billing(&app, id).await["state"], "past_due");
 
@@ -554,10 +891,23 @@ async fn the_sweep_suspends_a_tenant_whose_grace_ran_out_once() {
     options.identity.jwt_secret = settings.identity.jwt_secret.clone();
     let control = tenant_service::ControlPlane::open_with(db.url(), options).unwrap();
     let in_a_week = chrono::Utc::now() + chrono::Duration::days(7);
-    assert!(control.suspend_overdue(chrono::Utc::now()).await.unwrap().is_empty(), "grace left");
+    assert!(
+        control
+            .suspend_overdue(chrono::Utc::now())
+            .await
+            .unwrap()
+            .is_empty(),
+        "grace left"
+    );
     let swept = control.suspend_overdue(in_a_week).await.unwrap();
-    assert_eq!(swept.iter().map(ToString::to_string).collect::<Vec<_>>(), [id]);
-    assert!(control.suspend_overdue(in_a_week).await.unwrap().is_empty(), "once");
+    assert_eq!(
+        swept.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        [id]
+    );
+    assert!(
+        control.suspend_overdue(in_a_week).await.unwrap().is_empty(),
+        "once"
+    );
     assert_eq!(billing(&app, id).await["state"], "suspended");
     // The server's read cache catches up with another process's change within its sync time.
     eventually(10, "the server sees the suspension", || async {

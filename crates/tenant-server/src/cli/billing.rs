@@ -5,8 +5,8 @@
 
 use clap::Subcommand;
 use tenant_core::TenantId;
-use tenant_service::billing::{self, Billing, entitlements};
 use tenant_service::billing::DEFAULT_GRACE;
+use tenant_service::billing::{self, Billing, entitlements};
 
 use super::console::{CliResult, cli_actor, print_json};
 use crate::routes::billing::BillingResponse;

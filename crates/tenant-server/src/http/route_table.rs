@@ -112,7 +112,11 @@ pub const ROUTES: &[(&str, &str, Action)] = &[
         "/tenants/{id}/billing/checkout",
         Action::ManageBilling,
     ),
-    ("POST", "/tenants/{id}/billing/portal", Action::ManageBilling),
+    (
+        "POST",
+        "/tenants/{id}/billing/portal",
+        Action::ManageBilling,
+    ),
 ];
 
 /// The action of a route, by method and registered path pattern.

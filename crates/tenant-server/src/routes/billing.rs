@@ -15,6 +15,9 @@ use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Actor, ApiJson, parse_tenant_id};
 use crate::state::AppState;
 
+/// The largest Stripe event accepted.
+pub const MAX_EVENT_BYTES: usize = 1 << 20;
+
 fn stamp(t: Option<DateTime<Utc>>) -> Option<String> {
     t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
 }
@@ -206,8 +209,24 @@ pub async fn create_portal(
 pub async fn stripe_webhook(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    // Stripe's events (an invoice with many lines) may be larger than the API's bodies.
+    let body = match payload.to_bytes_limited(MAX_EVENT_BYTES).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(e)) => {
+            return Err(ApiError::BadRequest {
+                code: "invalid_body",
+                message: format!("the body could not be read: {e}"),
+                details: serde_json::json!({}),
+            });
+        }
+        Err(_) => {
+            return Err(ApiError::PayloadTooLarge {
+                limit: MAX_EVENT_BYTES,
+            });
+        }
+    };
     let signature = req
         .headers()
         .get("stripe-signature")

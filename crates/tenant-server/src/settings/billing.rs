@@ -20,10 +20,7 @@ pub struct BillingSettings {
     pub sweep: Duration,
 }
 
-fn secret(
-    get: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-) -> Option<Secret> {
+fn secret(get: &impl Fn(&str) -> Option<String>, var: &'static str) -> Option<Secret> {
     get(var)
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
@@ -68,12 +65,13 @@ pub(super) fn from_lookup(
             message: format!("`{api_base}` is not an http(s) URL"),
         });
     }
-    let prices = PriceMap::parse(&get("SAAS_STRIPE_PRICES").unwrap_or_default()).map_err(
-        |message| SettingsError {
-            var: "SAAS_STRIPE_PRICES",
-            message,
-        },
-    )?;
+    let prices =
+        PriceMap::parse(&get("SAAS_STRIPE_PRICES").unwrap_or_default()).map_err(|message| {
+            SettingsError {
+                var: "SAAS_STRIPE_PRICES",
+                message,
+            }
+        })?;
     if prices.is_empty() {
         return Err(SettingsError {
             var: "SAAS_STRIPE_PRICES",

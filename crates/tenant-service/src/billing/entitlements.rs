@@ -127,7 +127,13 @@ fn suspend(
     now: DateTime<Utc>,
 ) -> ServiceResult<()> {
     row.suspended_at = Some(now.naive_utc());
-    set_status(conn, tenant_id, TenantStatus::Active, TenantStatus::Suspended, now)?;
+    set_status(
+        conn,
+        tenant_id,
+        TenantStatus::Active,
+        TenantStatus::Suspended,
+        now,
+    )?;
     let details = json!({
         "tenantId": tenant_id.to_string(),
         "state": "suspended",
@@ -161,7 +167,13 @@ fn restore(
     now: DateTime<Utc>,
 ) -> ServiceResult<()> {
     row.suspended_at = None;
-    set_status(conn, tenant_id, TenantStatus::Suspended, TenantStatus::Active, now)?;
+    set_status(
+        conn,
+        tenant_id,
+        TenantStatus::Suspended,
+        TenantStatus::Active,
+        now,
+    )?;
     let details = json!({
         "tenantId": tenant_id.to_string(),
         "state": state_of(row),

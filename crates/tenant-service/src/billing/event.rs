@@ -169,7 +169,10 @@ mod tests {
         let ok = json!({"id": "evt_1", "type": "invoice.paid", "created": 1_780_000_000,
                         "data": {"object": {"id": "in_1"}}});
         let e = parse(ok.to_string().as_bytes()).unwrap();
-        assert_eq!((e.id.as_str(), e.event_type.as_str()), ("evt_1", "invoice.paid"));
+        assert_eq!(
+            (e.id.as_str(), e.event_type.as_str()),
+            ("evt_1", "invoice.paid")
+        );
         assert!(parse(b"not json").is_err());
         assert!(parse(br#"{"id": "evt_1", "type": "x", "created": 1}"#).is_err());
         assert!(parse(br#"{"type": "x", "created": 1, "data": {"object": {}}}"#).is_err());
@@ -180,8 +183,10 @@ mod tests {
         let old = subscription(&json!({"id": "sub_1", "status": "active", "customer": "cus_1",
             "current_period_end": 1_780_000_000, "items": {"data": [{"price": {"id": "price_a"}}]}}))
         .unwrap();
-        let new = subscription(&json!({"id": "sub_1", "status": "active", "customer": {"id": "cus_1"},
-            "items": {"data": [{"price": "price_a", "current_period_end": 1_780_000_000}]}}))
+        let new = subscription(
+            &json!({"id": "sub_1", "status": "active", "customer": {"id": "cus_1"},
+            "items": {"data": [{"price": "price_a", "current_period_end": 1_780_000_000}]}}),
+        )
         .unwrap();
         assert_eq!(old, new);
         assert_eq!(old.prices, ["price_a"]);

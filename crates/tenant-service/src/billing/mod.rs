@@ -86,11 +86,8 @@ pub struct Billing {
 impl Billing {
     /// Billing over HTTP to the configured API.
     pub fn from_config(config: &BillingConfig) -> Result<Self, String> {
-        let api = stripe::HttpStripe::new(
-            &config.api_base,
-            config.secret_key.clone(),
-            config.timeout,
-        )?;
+        let api =
+            stripe::HttpStripe::new(&config.api_base, config.secret_key.clone(), config.timeout)?;
         Ok(Self::with_api(config, Arc::new(api)))
     }
 
@@ -100,8 +97,7 @@ impl Billing {
             webhook_secret: config.webhook_secret.clone(),
             rules: Rules {
                 prices: config.prices.clone(),
-                grace: chrono::Duration::from_std(config.grace)
-                    .unwrap_or(chrono::Duration::MAX),
+                grace: chrono::Duration::from_std(config.grace).unwrap_or(chrono::Duration::MAX),
             },
             api,
         }
@@ -146,7 +142,8 @@ pub fn report(
     grace: chrono::Duration,
 ) -> ServiceResult<BillingView> {
     let tenant = tenants::find(conn, tenant_id)?;
-    let row = billing::find(conn, tenant_id)?.unwrap_or_else(|| BillingRow::new(tenant_id, tenant.created_at));
+    let row = billing::find(conn, tenant_id)?
+        .unwrap_or_else(|| BillingRow::new(tenant_id, tenant.created_at));
     Ok(BillingView {
         tenant_id: *tenant_id,
         plan: tenant.plan,
@@ -206,9 +203,7 @@ pub fn check_url(field: &str, raw: &str) -> Result<String, ValidationError> {
         ));
     }
     match reqwest::Url::parse(raw) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
-            Ok(raw.to_owned())
-        }
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(raw.to_owned()),
         _ => Err(ValidationError::new(
             field,
             "invalid_url",

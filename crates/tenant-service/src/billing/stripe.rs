@@ -198,7 +198,10 @@ impl HttpStripe {
         }
         if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 409 {
             // 409: the same idempotency key is still being processed by Stripe.
-            return Err(unavailable(format!("POST {path}: HTTP {status}"), retry_after));
+            return Err(unavailable(
+                format!("POST {path}: HTTP {status}"),
+                retry_after,
+            ));
         }
         let detail = serde_json::from_slice::<ErrorEnvelope>(&bytes)
             .unwrap_or_default()

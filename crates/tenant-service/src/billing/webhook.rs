@@ -95,7 +95,8 @@ pub fn apply(
                 "Stripe event for no tenant of ours: acknowledged");
             return Ok(Applied::Ignored("no tenant"));
         };
-        let mut row = billing::find(c, &tenant_id)?.unwrap_or_else(|| BillingRow::new(&tenant_id, now));
+        let mut row =
+            billing::find(c, &tenant_id)?.unwrap_or_else(|| BillingRow::new(&tenant_id, now));
         let before = row.clone();
         let plan_before = tenants::find(c, &tenant_id)?.plan;
         let effect = match e.event_type.as_str() {
@@ -260,11 +261,7 @@ fn payment_failed(row: &mut BillingRow, e: &StripeEvent) -> Effect {
     if !current(row, inv.subscription.as_deref()) {
         return Err("an invoice of another subscription");
     }
-    if row
-        .subscription_status
-        .as_deref()
-        .is_some_and(is_terminal)
-    {
+    if row.subscription_status.as_deref().is_some_and(is_terminal) {
         return Err("the subscription is canceled");
     }
     let at = e.created.naive_utc();

@@ -198,10 +198,11 @@ impl ControlPlane {
             code: "invalid_signature",
             message: e.to_string(),
         })?;
-        let event = billing::event::parse(&body).map_err(|message| ServiceError::InvalidWebhook {
-            code: "invalid_event",
-            message,
-        })?;
+        let event =
+            billing::event::parse(&body).map_err(|message| ServiceError::InvalidWebhook {
+                code: "invalid_event",
+                message,
+            })?;
         let plans = Arc::clone(&self.limits.plans);
         let applied = self
             .run(move |c| webhook::apply(c, &stripe_actor(), &plans, &b.rules, &event, now))
@@ -219,7 +220,8 @@ impl ControlPlane {
         let plans = Arc::clone(&self.limits.plans);
         let suspended = self
             .run(move |c| {
-                let done = entitlements::suspend_overdue(c, &stripe_actor(), &plans, &b.rules, now)?;
+                let done =
+                    entitlements::suspend_overdue(c, &stripe_actor(), &plans, &b.rules, now)?;
                 store::purge_events(
                     c,
                     now - chrono::Duration::from_std(billing::EVENT_RETENTION)
