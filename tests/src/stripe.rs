@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
 /// The secret key the fake accepts.
@@ -207,20 +207,7 @@ impl FakeStripe {
     /// Starts the fake.
     pub async fn start() -> Self {
         let inner = Arc::new(Mutex::new(Inner::default()));
-        let data = web::Data::new(inner.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .default_service(web::to(handle))
-        })
-        .workers(1)
-        .shutdown_timeout(0)
-        .bind(("127.0.0.1", 0))
-        .unwrap();
-        let port = server.addrs()[0].port();
-        let server = server.run();
-        let handle = server.handle();
-        tokio::spawn(server);
+        let (port, handle) = crate::receiver::serve_loopback(inner.clone(), 1, handle);
         Self {
             url: format!("http://127.0.0.1:{port}"),
             inner,

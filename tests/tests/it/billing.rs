@@ -43,16 +43,7 @@ async fn post_signed(app: &TestApp, body: &[u8], signature: Option<&str>) -> Tes
     if let Some(s) = signature {
         req = req.header("Stripe-Signature", s);
     }
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let text = resp.text().await.unwrap();
-    TestResponse {
-        status,
-        headers,
-        body: serde_json::from_str(&text).unwrap_or(Value::Null),
-        text,
-    }
+    TestApp::into_test_response(req.send().await.unwrap()).await
 }
 
 /// Sends an event signed now with the test secret; returns the answer's `outcome`.

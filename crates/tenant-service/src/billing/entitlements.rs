@@ -12,9 +12,7 @@ use serde_json::json;
 use tenant_core::{Plan, TenantId, TenantStatus, TenantUpdate};
 use tenant_store::audit::{self, AuditContext};
 use tenant_store::billing::{self, BillingRow};
-use tenant_store::events::{self, NewEvent};
 use tenant_store::{AnyConnection, tenants, write_transaction};
-use uuid::Uuid;
 
 use super::prices::PriceMap;
 use crate::audit::event;
@@ -141,19 +139,7 @@ fn suspend(
         "pastDueSince": row.past_due_since.map(|t| stamp(t.and_utc())),
         "suspendedAt": stamp(now),
     });
-    emit(conn, tenant_id, SUSPENDED_EVENT, details.clone(), now)?;
-    audit::record(
-        conn,
-        ctx,
-        event(
-            tenant_id,
-            SUSPENDED_EVENT,
-            "tenant",
-            tenant_id.to_string(),
-            Some(details),
-        ),
-        now,
-    )?;
+    announce(conn, ctx, tenant_id, SUSPENDED_EVENT, details, now)?;
     tracing::info!(tenant.id = %tenant_id, "billing: grace period over, tenant suspended");
     Ok(())
 }
@@ -180,19 +166,7 @@ fn restore(
         "subscriptionId": row.subscription_id,
         "restoredAt": stamp(now),
     });
-    emit(conn, tenant_id, RESTORED_EVENT, details.clone(), now)?;
-    audit::record(
-        conn,
-        ctx,
-        event(
-            tenant_id,
-            RESTORED_EVENT,
-            "tenant",
-            tenant_id.to_string(),
-            Some(details),
-        ),
-        now,
-    )?;
+    announce(conn, ctx, tenant_id, RESTORED_EVENT, details, now)?;
     tracing::info!(tenant.id = %tenant_id, "billing: paid, tenant restored");
     Ok(())
 }
@@ -218,33 +192,36 @@ fn stamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// Stores a billing event for the tenant with its deliveries (one per transition: its source id
-/// is the transition's time).
-fn emit(
+/// Stores a billing event for the tenant with its deliveries and records the transition in the
+/// audit log (one event per transition: its source id is the transition's time).
+fn announce(
     conn: &mut AnyConnection,
+    ctx: &AuditContext,
     tenant_id: &TenantId,
     event_type: &str,
     data: serde_json::Value,
     now: DateTime<Utc>,
 ) -> ServiceResult<()> {
-    let id = Uuid::new_v4();
-    let payload = json!({
-        "type": event_type,
-        "id": format!("evt_{}", id.simple()),
-        "timestamp": stamp(now),
-        "data": data,
-    });
-    events::ingest(
+    let source_id = format!("{event_type}:{tenant_id}:{}", now.timestamp_micros());
+    crate::events::emit(
         conn,
         tenant_id,
-        &NewEvent {
-            id,
-            source: "billing".into(),
-            source_id: format!("{event_type}:{tenant_id}:{}", now.timestamp_micros()),
-            event_type: event_type.into(),
-            payload: payload.to_string(),
-        },
-        None,
+        "billing",
+        event_type,
+        source_id,
+        data.clone(),
+        now,
+    )?;
+    audit::record(
+        conn,
+        ctx,
+        event(
+            tenant_id,
+            event_type,
+            "tenant",
+            tenant_id.to_string(),
+            Some(data),
+        ),
         now,
     )?;
     Ok(())
