@@ -71,6 +71,44 @@ pub fn find(conn: &mut AnyConnection, tenant_id: &TenantId) -> StoreResult<Optio
         .optional()?)
 }
 
+/// A tenant's billing row, created (fresh) if it has none, and locked for the rest of the
+/// transaction on PostgreSQL (`FOR UPDATE`; SQLite's write transaction holds the database's
+/// lock already): two events of one tenant, or an event and the sweep, apply one after the
+/// other instead of overwriting each other. Call inside a write transaction.
+pub fn lock_or_create(
+    conn: &mut AnyConnection,
+    tenant_id: &TenantId,
+    now: DateTime<Utc>,
+) -> StoreResult<BillingRow> {
+    let fresh = BillingRow::new(tenant_id, now);
+    macro_rules! insert_new {
+        ($conn:expr) => {
+            diesel::insert_into(tenant_billing::table)
+                .values(&fresh)
+                .on_conflict(tenant_billing::tenant_id)
+                .do_nothing()
+                .execute($conn)?
+        };
+    }
+    match conn {
+        AnyConnection::Postgresql(pg) => {
+            insert_new!(pg);
+            Ok(tenant_billing::table
+                .find(&fresh.tenant_id)
+                .select(BillingRow::as_select())
+                .for_update()
+                .first(pg)?)
+        }
+        AnyConnection::Sqlite(lite) => {
+            insert_new!(lite);
+            Ok(tenant_billing::table
+                .find(&fresh.tenant_id)
+                .select(BillingRow::as_select())
+                .first(lite)?)
+        }
+    }
+}
+
 /// The billing row of a Stripe customer, if a tenant has it.
 pub fn find_by_customer(
     conn: &mut AnyConnection,
@@ -105,7 +143,7 @@ pub fn set_customer(
     now: DateTime<Utc>,
 ) -> StoreResult<String> {
     crate::write_transaction(conn, |c| {
-        let mut row = find(c, tenant_id)?.unwrap_or_else(|| BillingRow::new(tenant_id, now));
+        let mut row = lock_or_create(c, tenant_id, now)?;
         if let Some(existing) = &row.customer_id {
             return Ok(existing.clone());
         }

@@ -243,10 +243,8 @@ pub fn suspend_overdue(
             continue;
         };
         let done = write_transaction(conn, |c| -> ServiceResult<bool> {
-            // Locks the row on PostgreSQL: a concurrent sweep waits, then sees it suspended.
-            let Some(mut row) = billing::find(c, &tenant_id)? else {
-                return Ok(false);
-            };
+            // Locks the row: a concurrent sweep or event waits, then sees it suspended.
+            let mut row = billing::lock_or_create(c, &tenant_id, now)?;
             if row.suspended_at.is_some() {
                 return Ok(false);
             }

@@ -95,8 +95,7 @@ pub fn apply(
                 "Stripe event for no tenant of ours: acknowledged");
             return Ok(Applied::Ignored("no tenant"));
         };
-        let mut row =
-            billing::find(c, &tenant_id)?.unwrap_or_else(|| BillingRow::new(&tenant_id, now));
+        let mut row = billing::lock_or_create(c, &tenant_id, now)?;
         let before = row.clone();
         let plan_before = tenants::find(c, &tenant_id)?.plan;
         let effect = match e.event_type.as_str() {
