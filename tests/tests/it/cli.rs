@@ -326,7 +326,10 @@ fn billing_show_and_sweep() {
     let created = json_stdout(&run(&db, &["tenants", "create", "--name", "Billing CLI"]));
     let id = created["id"].as_str().unwrap();
     let shown = json_stdout(&run(&db, &["billing", "show", "--tenant", id]));
-    assert_eq!((shown["state"].as_str(), shown["plan"].as_str()), (Some("none"), Some("free")));
+    assert_eq!(
+        (shown["state"].as_str(), shown["plan"].as_str()),
+        (Some("none"), Some("free"))
+    );
 
     // The sweep needs billing on.
     let off = run(&db, &["billing", "sweep"]);
@@ -356,6 +359,7 @@ fn billing_show_and_sweep() {
     assert_eq!(shown["state"], "suspended");
     let stored = tenant_store::tenants::find(&mut db.connect(), &tenant).unwrap();
     assert_eq!(stored.status.as_str(), "suspended");
-    let out = String::from_utf8_lossy(&run_with(&db, &env, &["billing", "sweep"]).stderr).into_owned();
+    let out =
+        String::from_utf8_lossy(&run_with(&db, &env, &["billing", "sweep"]).stderr).into_owned();
     assert!(!out.contains(STRIPE_TEST_KEY), "{out}");
 }
