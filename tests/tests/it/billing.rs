@@ -35,8 +35,15 @@ fn now() -> i64 {
 
 /// Posts `body` to the webhook with this `Stripe-Signature` (no bearer token).
 async fn post_signed(app: &TestApp, body: &[u8], signature: Option<&str>) -> TestResponse {
-    let mut req = app
-        .client
+    // A connection of its own: signing with the stripe library (a process) may take longer than
+    // the server keeps an idle connection open, and a reused one closing under the request
+    // would fail it.
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let mut req = client
         .post(format!("{}{WEBHOOK}", app.address))
         .header("content-type", "application/json")
         .body(body.to_vec());
