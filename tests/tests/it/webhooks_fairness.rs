@@ -516,6 +516,8 @@ fn claims_are_round_robin_across_endpoints_capped_and_skip_open_circuits() {
         ClaimLimits {
             limit,
             per_endpoint: 4,
+            fast: &[],
+            deep: 0,
             exclude,
         }
     }
@@ -528,6 +530,23 @@ fn claims_are_round_robin_across_endpoints_capped_and_skip_open_circuits() {
     // At most 4 of one endpoint per claim, however many are due.
     let second = claim(&mut conn, "one", now, lease, limits(100, &[])).unwrap();
     assert_eq!((of(&second, &a), of(&second, &b)), (4, 0));
+    // An endpoint named fast gives up to `deep` at once, the others still their cap.
+    let fast = [a.clone()];
+    let deep = claim(
+        &mut conn,
+        "one",
+        now,
+        lease,
+        ClaimLimits {
+            limit: 100,
+            per_endpoint: 4,
+            fast: &fast,
+            deep: 16,
+            exclude: &[],
+        },
+    )
+    .unwrap();
+    assert_eq!((of(&deep, &a), of(&deep, &b)), (16, 0));
     // An endpoint the claimer holds its cap of is left alone.
     let excluded = [a.clone()];
     assert!(
@@ -582,7 +601,7 @@ fn concurrent_claimers_never_take_the_same_delivery() {
     let claimed: Vec<Vec<String>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..4)
             .map(|w| {
-                let db = &db;
+                let (db, endpoints) = (&db, &endpoints);
                 scope.spawn(move || {
                     let mut conn = db.connect();
                     let owner = format!("claimer-{w}");
@@ -597,6 +616,10 @@ fn concurrent_claimers_never_take_the_same_delivery() {
                             ClaimLimits {
                                 limit: 7,
                                 per_endpoint: 4,
+                                // Two endpoints give more at once: the deep claims of fast
+                                // endpoints never overlap either.
+                                fast: &endpoints[..2],
+                                deep: 6,
                                 exclude: &[],
                             },
                         );
