@@ -439,9 +439,11 @@ async fn a_backlog_of_one_tenant_does_not_delay_another() {
     let state = delivery_state(&app, &slow_tenant, &slow_endpoint).await;
     assert_eq!(state["circuit"], "closed", "{state}");
     assert!(state["pending"].as_i64().unwrap() > 19_000, "{state}");
-    // Claimed: at most the cap (4) being sent and fewer than the cap waiting for a slot.
+    // Claimed: at most the cap (4) being sent, fewer than the cap waiting for a slot, and a few
+    // finished whose outcome the recorder has not written yet (it writes in batches, beside the
+    // sending and the claims): a few times the cap, not the backlog.
     assert!(
-        (1..=7).contains(&state["inFlight"].as_i64().unwrap()),
+        (1..=11).contains(&state["inFlight"].as_i64().unwrap()),
         "the per-endpoint cap holds: {state}"
     );
     assert!(state["oldestDueAt"].is_string(), "{state}");
@@ -462,7 +464,13 @@ async fn a_backlog_of_one_tenant_does_not_delay_another() {
         waited <= Duration::from_secs(5),
         "the other tenant's delivery waited {waited:?} behind the backlog"
     );
-    assert_eq!(statuses(&db, &other_endpoint).get("succeeded"), Some(&1));
+    // Its outcome is recorded by the recorder, beside the sending: shortly after it arrived.
+    wait_until(
+        "the other tenant's delivery is recorded as succeeded",
+        Duration::from_secs(30),
+        async || statuses(&db, &other_endpoint).get("succeeded") == Some(&1),
+    )
+    .await;
     app.stop().await;
 }
 

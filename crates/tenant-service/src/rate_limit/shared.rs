@@ -131,9 +131,7 @@ impl SharedLimiter {
                     checks
                         .iter()
                         .zip(&out[1..])
-                        .map(|(c, debt)| {
-                            (c.policy, Decision::from_debt(allowed, c.quota, *debt))
-                        })
+                        .map(|(c, debt)| (c.policy, Decision::from_debt(allowed, c.quota, *debt)))
                         .collect(),
                 )
             }

@@ -297,38 +297,40 @@ impl Dispatcher {
         let failures = i32::try_from(self.config.circuit.failures.max(1)).unwrap_or(i32::MAX);
         let deep = i64::try_from(deep).unwrap_or(i64::MAX);
         let ring = Arc::clone(&self.ring);
-        self.blocking(move |c| deliveries::claim_transaction(c, |c| {
-            let mut claimed = Vec::new();
-            for endpoint in endpoint_circuits::take_probes(c, &owner, now, now + lease)? {
-                match deliveries::claim_probe(c, &owner, &endpoint, now, now + lease)? {
-                    Some(d) => claimed.push(d),
-                    None => endpoint_circuits::close_without_probe(
+        self.blocking(move |c| {
+            deliveries::claim_transaction(c, |c| {
+                let mut claimed = Vec::new();
+                for endpoint in endpoint_circuits::take_probes(c, &owner, now, now + lease)? {
+                    match deliveries::claim_probe(c, &owner, &endpoint, now, now + lease)? {
+                        Some(d) => claimed.push(d),
+                        None => endpoint_circuits::close_without_probe(
+                            c,
+                            &owner,
+                            &endpoint,
+                            failures - 1,
+                            now,
+                        )?,
+                    }
+                }
+                let rest = limit.saturating_sub(claimed.len());
+                if rest > 0 {
+                    claimed.extend(deliveries::claim(
                         c,
                         &owner,
-                        &endpoint,
-                        failures - 1,
                         now,
-                    )?,
+                        now + lease,
+                        ClaimLimits {
+                            limit: i64::try_from(rest).unwrap_or(i64::MAX),
+                            per_endpoint,
+                            fast: &fast,
+                            deep,
+                            exclude: &exclude,
+                        },
+                    )?);
                 }
-            }
-            let rest = limit.saturating_sub(claimed.len());
-            if rest > 0 {
-                claimed.extend(deliveries::claim(
-                    c,
-                    &owner,
-                    now,
-                    now + lease,
-                    ClaimLimits {
-                        limit: i64::try_from(rest).unwrap_or(i64::MAX),
-                        per_endpoint,
-                        fast: &fast,
-                        deep,
-                        exclude: &exclude,
-                    },
-                )?);
-            }
-            with_secrets(c, claimed, now, &ring)
-        }))
+                with_secrets(c, claimed, now, &ring)
+            })
+        })
         .await
     }
 
