@@ -6,7 +6,11 @@
 # Interleave several binaries (before/after) in one session for an A/B: docs/benchmarks.md.
 #
 # Usage: scripts/bench/callgrind.sh BIN LABEL sqlite|postgres [OUTDIR]
-# Knobs: PG_ADMIN_URL (postgres://postgres@127.0.0.1:5432/postgres), PORT (3931), REQUESTS (4000).
+# Knobs: PG_ADMIN_URL (postgres://postgres@127.0.0.1:5432/postgres), PORT (3931), REQUESTS (4000),
+# DRIVER ($CARGO_TARGET_DIR/release/loaddriver), TENANT_KEYS=1 (reads with each tenant's own API
+# key, so each is rate limited and metered; a plans file lifts the request limits, as
+# scripts/bench/limits.sh does), SERVER_ENV (more VAR=value for the server, e.g.
+# SAAS_RATE_LIMIT=false).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -14,7 +18,9 @@ BIN=$1 LABEL=$2 BACKEND=$3 OUT=${4:-bench/results/callgrind}
 PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 PORT=${PORT:-3931}
 REQUESTS=${REQUESTS:-4000}
-DRIVER=${CARGO_TARGET_DIR:-target}/release/loaddriver
+DRIVER=${DRIVER:-${CARGO_TARGET_DIR:-target}/release/loaddriver}
+TENANT_KEYS=${TENANT_KEYS:-0}
+read -r -a SERVER_ENV <<<"${SERVER_ENV:-}"
 WORK=$(mktemp -d /tmp/moltbot-callgrind.XXXXXX)
 DB=
 PID=
@@ -35,8 +41,14 @@ case "$BACKEND" in
   sqlite) URL="sqlite://$WORK/callgrind.db" ;;
   *) echo "backend: sqlite or postgres" >&2; exit 2 ;;
 esac
-DATABASE_URL="$URL" SAAS_API_PORT=$PORT SAAS_WORKERS=1 SAAS_MIGRATE_ON_START=true \
-  SAAS_DATA_DIR="$WORK" RUST_LOG=warn taskset -c 0 valgrind --tool=callgrind \
+cat > "$WORK/plans.json" <<'EOF'
+{"free": {"requestsPerMinutePerKey": 1000000, "requestsPerMinutePerTenant": 1000000, "requestBurst": 100000}}
+EOF
+KEYS=()
+if [ "$TENANT_KEYS" = 1 ]; then KEYS=(--tenant-keys); fi
+env DATABASE_URL="$URL" SAAS_API_PORT=$PORT SAAS_WORKERS=1 SAAS_MIGRATE_ON_START=true \
+  SAAS_DATA_DIR="$WORK" SAAS_PLANS_FILE="$WORK/plans.json" RUST_LOG=warn "${SERVER_ENV[@]}" \
+  taskset -c 0 valgrind --tool=callgrind \
   --callgrind-out-file="$OUT/callgrind.$LABEL.$BACKEND.%p" "$BIN" \
   >"$OUT/server.$LABEL.$BACKEND.log" 2>&1 &
 PID=$!
@@ -44,9 +56,9 @@ for _ in $(seq 1 600); do curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2
 drive() { taskset -c 1 "$DRIVER" --base-url "http://127.0.0.1:$PORT" -c 4 --timeout 120 "$@"; }
 count() { python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["count"])'; }
 # Warm up (tenants, caches, prepared statements), then count each phase alone.
-drive --phases create,reads,ingest -n 200 -d 3 >/dev/null
+drive --phases create,reads,ingest "${KEYS[@]}" -n 200 -d 3 >/dev/null
 callgrind_control -z "$PID" >/dev/null
-reads=$(drive --phases reads -n 200 -d 60 --max-requests "$REQUESTS" | count)
+reads=$(drive --phases reads "${KEYS[@]}" -n 200 -d 60 --max-requests "$REQUESTS" | count)
 callgrind_control -d "$PID" >/dev/null
 ingests=$(drive --phases ingest -n 200 -d 60 --max-requests "$REQUESTS" | count)
 callgrind_control -d "$PID" >/dev/null

@@ -16,6 +16,7 @@ use tenant_core::{Page, PageRequest, TenantId};
 use uuid::Uuid;
 
 use crate::events::{STATUS_FAILED, STATUS_PENDING, STATUS_SUCCEEDED};
+use crate::pg_static::PgStatic;
 use crate::schema::{events, webhook_attempts, webhook_deliveries, webhook_endpoints};
 use crate::{AnyConnection, StoreError, StoreResult, write_transaction};
 
@@ -49,10 +50,14 @@ struct IdRow {
 // The fair claim. `eps` walks the endpoints that have pending deliveries through the index on
 // (status, endpoint_id, next_attempt_at), one probe per endpoint (a skip scan: the size of a
 // backlog does not matter); each endpoint not excluded (at its cap in this process) and whose
-// circuit is closed gives at most `per_endpoint` of its oldest due deliveries; those are taken
-// round-robin (every endpoint's first, then every endpoint's second, …) up to `limit`. On
-// PostgreSQL the per-endpoint pick is `FOR UPDATE SKIP LOCKED`, so concurrent claimers never take
-// the same row (a row another claimer leased meanwhile is re-checked and no longer due).
+// circuit is closed gives at most its quota of its oldest due deliveries — `deep` for the
+// endpoints named as answering fast, `per_endpoint` for the others; those are taken round-robin
+// (every endpoint's first, then every endpoint's second, …) up to `limit`. On PostgreSQL the
+// per-endpoint pick is `FOR UPDATE SKIP LOCKED`, so concurrent claimers never take the same row
+// (a row another claimer leased meanwhile is re-checked and no longer due). The PostgreSQL text
+// numbers its placeholders in order of appearance, once each (`PgStatic`: prepared once per
+// connection); its binds are owner, lease end, now, fast endpoints, deep, per endpoint,
+// excluded endpoints, now, limit.
 const CLAIM_PG: &str = "UPDATE webhook_deliveries SET lease_owner = $1, next_attempt_at = $2, \
     updated_at = $3 WHERE id IN ( \
     WITH RECURSIVE eps(endpoint_id) AS ( \
@@ -63,8 +68,11 @@ const CLAIM_PG: &str = "UPDATE webhook_deliveries SET lease_owner = $1, next_att
               AND w.endpoint_id > eps.endpoint_id ORDER BY w.endpoint_id LIMIT 1) \
       FROM eps WHERE eps.endpoint_id IS NOT NULL), \
     open_eps AS ( \
-      SELECT eps.endpoint_id FROM eps WHERE eps.endpoint_id IS NOT NULL \
-      AND eps.endpoint_id <> ALL (string_to_array($6, ',')) \
+      SELECT eps.endpoint_id, \
+             CASE WHEN eps.endpoint_id = ANY (string_to_array($4, ',')) THEN $5 ELSE $6 END \
+               AS quota \
+      FROM eps WHERE eps.endpoint_id IS NOT NULL \
+      AND eps.endpoint_id <> ALL (string_to_array($7, ',')) \
       AND NOT EXISTS (SELECT 1 FROM webhook_endpoint_circuits c \
                       WHERE c.endpoint_id = eps.endpoint_id AND c.state <> 'closed')) \
     SELECT picked.id FROM ( \
@@ -72,10 +80,12 @@ const CLAIM_PG: &str = "UPDATE webhook_deliveries SET lease_owner = $1, next_att
              ROW_NUMBER() OVER (PARTITION BY e.endpoint_id ORDER BY d.next_attempt_at) AS rank \
       FROM open_eps e CROSS JOIN LATERAL ( \
         SELECT w.id, w.next_attempt_at FROM webhook_deliveries w \
-        WHERE w.status = 'pending' AND w.endpoint_id = e.endpoint_id AND w.next_attempt_at <= $3 \
-        ORDER BY w.next_attempt_at LIMIT $5 FOR UPDATE SKIP LOCKED) d \
-    ) picked ORDER BY picked.rank, picked.next_attempt_at LIMIT $4) \
+        WHERE w.status = 'pending' AND w.endpoint_id = e.endpoint_id AND w.next_attempt_at <= $8 \
+        ORDER BY w.next_attempt_at LIMIT e.quota FOR UPDATE SKIP LOCKED) d \
+    ) picked ORDER BY picked.rank, picked.next_attempt_at LIMIT $9) \
     RETURNING id";
+// SQLite's `LIMIT` cannot name a column of the outer query: each endpoint's subquery takes up
+// to the larger quota, and the rank is cut at the endpoint's own.
 const CLAIM_SQLITE: &str = "UPDATE webhook_deliveries SET lease_owner = ?1, next_attempt_at = ?2, \
     updated_at = ?3 WHERE id IN ( \
     WITH RECURSIVE eps(endpoint_id) AS ( \
@@ -86,19 +96,25 @@ const CLAIM_SQLITE: &str = "UPDATE webhook_deliveries SET lease_owner = ?1, next
               AND w.endpoint_id > eps.endpoint_id ORDER BY w.endpoint_id LIMIT 1) \
       FROM eps WHERE eps.endpoint_id IS NOT NULL), \
     open_eps AS ( \
-      SELECT eps.endpoint_id FROM eps WHERE eps.endpoint_id IS NOT NULL \
+      SELECT eps.endpoint_id, \
+             CASE WHEN instr(',' || ?7 || ',', ',' || eps.endpoint_id || ',') > 0 THEN ?8 \
+                  ELSE ?5 END AS quota \
+      FROM eps WHERE eps.endpoint_id IS NOT NULL \
       AND instr(',' || ?6 || ',', ',' || eps.endpoint_id || ',') = 0 \
       AND NOT EXISTS (SELECT 1 FROM webhook_endpoint_circuits c \
                       WHERE c.endpoint_id = eps.endpoint_id AND c.state <> 'closed')), \
     picked AS ( \
-      SELECT d.id, d.next_attempt_at, \
+      SELECT d.id, d.next_attempt_at, e.quota, \
              ROW_NUMBER() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at) AS rank \
       FROM open_eps e JOIN webhook_deliveries d ON d.id IN ( \
         SELECT w.id FROM webhook_deliveries w \
         WHERE w.status = 'pending' AND w.endpoint_id = e.endpoint_id AND w.next_attempt_at <= ?3 \
-        ORDER BY w.next_attempt_at LIMIT ?5)) \
-    SELECT id FROM picked ORDER BY rank, next_attempt_at LIMIT ?4) \
+        ORDER BY w.next_attempt_at LIMIT max(?5, ?8))) \
+    SELECT id FROM picked WHERE rank <= quota ORDER BY rank, next_attempt_at LIMIT ?4) \
     RETURNING id";
+
+/// The id of [`CLAIM_PG`] in Diesel's statement cache.
+struct ClaimStatement;
 
 /// What a claim takes.
 #[derive(Debug, Clone, Copy)]
@@ -107,14 +123,19 @@ pub struct ClaimLimits<'a> {
     pub limit: i64,
     /// The most deliveries of one endpoint.
     pub per_endpoint: i64,
+    /// Endpoints that may give more at once (`deep` each): those that answer fast, whose
+    /// claimed deliveries wait little for a slot.
+    pub fast: &'a [String],
+    /// The most deliveries of one of the `fast` endpoints.
+    pub deep: i64,
     /// Endpoints to leave alone (already at their cap in the claiming process).
     pub exclude: &'a [String],
 }
 
 /// Claims due deliveries for `owner` until `lease_until`, fairly across endpoints (see
-/// [`ClaimLimits`]): at most `per_endpoint` of each endpoint's oldest due deliveries, taken
-/// round-robin up to `limit`; endpoints whose circuit is not closed are skipped (their probes
-/// are claimed by [`claim_probe`]).
+/// [`ClaimLimits`]): at most `per_endpoint` (or `deep`) of each endpoint's oldest due
+/// deliveries, taken round-robin up to `limit`; endpoints whose circuit is not closed are
+/// skipped (their probes are claimed by [`claim_probe`]).
 pub fn claim(
     conn: &mut AnyConnection,
     owner: &str,
@@ -124,14 +145,19 @@ pub fn claim(
 ) -> StoreResult<Vec<Claimed>> {
     let (now, until) = (now.naive_utc(), lease_until.naive_utc());
     let exclude = limits.exclude.join(",");
+    let fast = limits.fast.join(",");
+    let deep = limits.deep.max(limits.per_endpoint);
     let ids: Vec<IdRow> = match conn {
-        AnyConnection::Postgresql(c) => diesel::sql_query(CLAIM_PG)
+        AnyConnection::Postgresql(c) => PgStatic::<ClaimStatement>::new(CLAIM_PG)
             .bind::<Text, _>(owner)
             .bind::<Timestamp, _>(until)
             .bind::<Timestamp, _>(now)
-            .bind::<BigInt, _>(limits.limit)
+            .bind::<Text, _>(&fast)
+            .bind::<BigInt, _>(deep)
             .bind::<BigInt, _>(limits.per_endpoint)
             .bind::<Text, _>(&exclude)
+            .bind::<Timestamp, _>(now)
+            .bind::<BigInt, _>(limits.limit)
             .load(c)?,
         AnyConnection::Sqlite(c) => diesel::sql_query(CLAIM_SQLITE)
             .bind::<Text, _>(owner)
@@ -140,9 +166,32 @@ pub fn claim(
             .bind::<BigInt, _>(limits.limit)
             .bind::<BigInt, _>(limits.per_endpoint)
             .bind::<Text, _>(&exclude)
+            .bind::<Text, _>(&fast)
+            .bind::<BigInt, _>(deep)
             .load(c)?,
     };
     load_claimed(conn, ids.into_iter().map(|r| r.id).collect())
+}
+
+/// Runs a claim (`f`: the probes, then [`claim`]) as one transaction. On PostgreSQL its commit
+/// does not wait for the WAL to reach the disk (`synchronous_commit = off` for this transaction
+/// only), which is most of a claim's time: a claim lost in a crash of the database only leaves
+/// its deliveries due as they were, to be claimed again (at-least-once holds), and the outcome of
+/// a delivery is recorded in a transaction that does wait, which makes every earlier commit
+/// durable with it.
+pub fn claim_transaction<T>(
+    conn: &mut AnyConnection,
+    f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>,
+) -> StoreResult<T> {
+    write_transaction(conn, |c| {
+        if let AnyConnection::Postgresql(pg) = c {
+            diesel::connection::SimpleConnection::batch_execute(
+                pg,
+                "SET LOCAL synchronous_commit = off",
+            )?;
+        }
+        f(c)
+    })
 }
 
 /// The claimed deliveries `ids` with what sending them needs, oldest due first.

@@ -13,6 +13,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Integer, Nullable, Text, Timestamp};
 
+use crate::pg_static::PgStatic;
 use crate::schema::webhook_endpoint_circuits as circuits;
 use crate::{AnyConnection, StoreResult};
 
@@ -104,9 +105,14 @@ struct EndpointIdRow {
     endpoint_id: String,
 }
 
+/// Placeholders once each, in order (`PgStatic`: prepared once per connection, as it runs before
+/// every claim): owner, until, now, now.
 const TAKE_PG: &str = "UPDATE webhook_endpoint_circuits SET state = 'half-open', \
     probe_owner = $1, retry_at = $2, updated_at = $3 \
-    WHERE state IN ('open', 'half-open') AND retry_at <= $3 RETURNING endpoint_id";
+    WHERE state IN ('open', 'half-open') AND retry_at <= $4 RETURNING endpoint_id";
+
+/// The id of [`TAKE_PG`] in Diesel's statement cache.
+struct TakeStatement;
 const TAKE_SQLITE: &str = "UPDATE webhook_endpoint_circuits SET state = 'half-open', \
     probe_owner = ?1, retry_at = ?2, updated_at = ?3 \
     WHERE state IN ('open', 'half-open') AND retry_at <= ?3 RETURNING endpoint_id";
@@ -121,9 +127,10 @@ pub fn take_probes(
     until: DateTime<Utc>,
 ) -> StoreResult<Vec<String>> {
     let rows: Vec<EndpointIdRow> = match conn {
-        AnyConnection::Postgresql(c) => diesel::sql_query(TAKE_PG)
+        AnyConnection::Postgresql(c) => PgStatic::<TakeStatement>::new(TAKE_PG)
             .bind::<Text, _>(owner)
             .bind::<Timestamp, _>(until.naive_utc())
+            .bind::<Timestamp, _>(now.naive_utc())
             .bind::<Timestamp, _>(now.naive_utc())
             .load(c)?,
         AnyConnection::Sqlite(c) => diesel::sql_query(TAKE_SQLITE)

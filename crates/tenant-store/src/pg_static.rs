@@ -1,46 +1,56 @@
-//! PostgreSQL statements with fixed text, prepared once per connection and reused.
+//! Statements with fixed text, prepared once per connection and reused.
 //!
-//! `diesel::sql_query` never caches its statement: each execution sends the SQL text again and
-//! PostgreSQL parses and plans it again. For the batch statements of the write paths (a few KB
-//! of SQL with CTEs) that is a measurable share of both processes' CPU per batch. A [`PgStatic`]
-//! has a type of its own as its query id (`K`), so Diesel's statement cache prepares it once
-//! per connection, like the queries of its DSL.
+//! `diesel::sql_query` never caches its statement, nor does Diesel's own upsert
+//! (`on_conflict(…).do_update()`): each execution sends the SQL text again and the database
+//! parses and plans it again. For the batch statements of the write paths (a few KB of SQL with
+//! CTEs) that is a measurable share of both processes' CPU per batch on PostgreSQL, and on
+//! SQLite preparing a statement costs more than running it. A [`Static`] has a type of its own
+//! as its query id (`K`), so Diesel's statement cache prepares it once per connection, like the
+//! queries of its DSL. [`PgStatic`] is the PostgreSQL one.
 
 use std::marker::PhantomData;
 
+use diesel::backend::Backend;
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
 use diesel::sql_types::{HasSqlType, Untyped};
-use diesel::{PgConnection, QueryResult, RunQueryDsl};
+use diesel::sqlite::Sqlite;
+use diesel::{PgConnection, QueryResult, RunQueryDsl, SqliteConnection};
 
-/// One bind value of a [`PgStatic`].
-pub(crate) trait PgBind {
-    /// Pushes the value (and, while the SQL is written, its `$n` placeholder).
-    fn push<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()>;
+/// One bind value of a [`Static`].
+pub(crate) trait StaticBind<DB: Backend> {
+    /// Pushes the value (and, while the SQL is written, its placeholder).
+    fn push<'b>(&'b self, out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()>;
 }
 
 struct Bind<ST, T>(T, PhantomData<ST>);
 
-impl<ST, T> PgBind for Bind<ST, T>
+impl<DB, ST, T> StaticBind<DB> for Bind<ST, T>
 where
-    Pg: HasSqlType<ST>,
-    T: ToSql<ST, Pg>,
+    DB: Backend + HasSqlType<ST>,
+    T: ToSql<ST, DB>,
 {
-    fn push<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+    fn push<'b>(&'b self, out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()> {
         out.push_bind_param::<ST, T>(&self.0)
     }
 }
 
 /// A statement whose text is `sql`, with `$1`, `$2`, … (each once, in order) standing for the
-/// binds in the order they were added. `K` is a type used only as this statement's id.
-pub(crate) struct PgStatic<'a, K> {
+/// binds in the order they were added (written as the backend's placeholders: `$n` on
+/// PostgreSQL, `?` on SQLite). `K` is a type used only as this statement's id.
+pub(crate) struct Static<'a, K, DB: Backend> {
     sql: &'static str,
-    binds: Vec<Box<dyn PgBind + 'a>>,
+    binds: Vec<Box<dyn StaticBind<DB> + 'a>>,
     id: PhantomData<K>,
 }
 
-impl<'a, K> PgStatic<'a, K> {
+/// A [`Static`] statement of PostgreSQL.
+pub(crate) type PgStatic<'a, K> = Static<'a, K, Pg>;
+/// A [`Static`] statement of SQLite.
+pub(crate) type SqliteStatic<'a, K> = Static<'a, K, Sqlite>;
+
+impl<'a, K, DB: Backend> Static<'a, K, DB> {
     /// A statement with no binds yet.
     pub(crate) fn new(sql: &'static str) -> Self {
         Self {
@@ -51,28 +61,30 @@ impl<'a, K> PgStatic<'a, K> {
     }
 
     /// Adds the next bind, of SQL type `ST`.
-    pub(crate) fn bind<ST: 'a, T: ToSql<ST, Pg> + 'a>(mut self, value: T) -> Self
+    pub(crate) fn bind<ST: 'a, T: ToSql<ST, DB> + 'a>(mut self, value: T) -> Self
     where
-        Pg: HasSqlType<ST>,
+        DB: HasSqlType<ST>,
     {
         self.binds.push(Box::new(Bind::<ST, T>(value, PhantomData)));
         self
     }
 }
 
-impl<K: 'static> QueryId for PgStatic<'_, K> {
+impl<K: 'static, DB: Backend> QueryId for Static<'_, K, DB> {
     type QueryId = K;
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-impl<K> Query for PgStatic<'_, K> {
+impl<K, DB: Backend> Query for Static<'_, K, DB> {
     type SqlType = Untyped;
 }
 
 impl<K> RunQueryDsl<PgConnection> for PgStatic<'_, K> {}
 
-impl<K> QueryFragment<Pg> for PgStatic<'_, K> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+impl<K> RunQueryDsl<SqliteConnection> for SqliteStatic<'_, K> {}
+
+impl<K, DB: Backend> QueryFragment<DB> for Static<'_, K, DB> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         // The text is cut at each `$n`, and the n-th bind pushed in its place: Diesel numbers
         // the placeholders it writes itself, in the same order.
         let mut rest = self.sql;

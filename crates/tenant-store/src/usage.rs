@@ -8,9 +8,11 @@
 
 use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
 use diesel::upsert::excluded;
 use tenant_core::TenantId;
 
+use crate::pg_static::{PgStatic, SqliteStatic};
 use crate::schema::{tenants, usage_counters};
 use crate::{AnyConnection, StoreError, StoreResult};
 
@@ -28,7 +30,7 @@ pub fn period_of(at: DateTime<Utc>) -> String {
 }
 
 /// One tenant's usage in one period.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = usage_counters)]
 pub struct UsageRow {
     /// UUID text of the tenant.
@@ -59,6 +61,16 @@ macro_rules! upsert_add {
     };
 }
 
+/// Adds to a tenant's messages of a period. Diesel's own upsert (`do_update`) is never kept
+/// prepared; this statement is, on both backends, as it runs for every stored message (see
+/// `crate::pg_static`). Placeholders: tenant, period, messages.
+const ADD_MESSAGES: &str = "INSERT INTO usage_counters (tenant_id, period, messages, api_requests) \
+    VALUES ($1, $2, $3, 0) ON CONFLICT (tenant_id, period) \
+    DO UPDATE SET messages = usage_counters.messages + excluded.messages";
+
+/// The id of [`ADD_MESSAGES`] in Diesel's statement cache.
+struct AddMessages;
+
 /// Adds `n` messages to a tenant's period (inside the caller's transaction).
 pub fn add_messages(
     conn: &mut AnyConnection,
@@ -66,15 +78,18 @@ pub fn add_messages(
     period: &str,
     n: i64,
 ) -> StoreResult<()> {
-    let row = (
-        usage_counters::tenant_id.eq(tenant_id.to_string()),
-        usage_counters::period.eq(period),
-        usage_counters::messages.eq(n),
-        usage_counters::api_requests.eq(0_i64),
-    );
+    let tenant = tenant_id.to_string();
     match conn {
-        AnyConnection::Postgresql(pg) => upsert_add!(pg, row, messages)?,
-        AnyConnection::Sqlite(lite) => upsert_add!(lite, row, messages)?,
+        AnyConnection::Postgresql(pg) => PgStatic::<AddMessages>::new(ADD_MESSAGES)
+            .bind::<Text, _>(&tenant)
+            .bind::<Text, _>(period)
+            .bind::<BigInt, _>(n)
+            .execute(pg)?,
+        AnyConnection::Sqlite(lite) => SqliteStatic::<AddMessages>::new(ADD_MESSAGES)
+            .bind::<Text, _>(&tenant)
+            .bind::<Text, _>(period)
+            .bind::<BigInt, _>(n)
+            .execute(lite)?,
     };
     Ok(())
 }
@@ -118,6 +133,16 @@ pub fn history(
         .load(conn)?)
 }
 
+/// The usage rows of a period of the tenants listed in a JSON array, on SQLite: one statement
+/// kept prepared whatever the number of tenants (an `IN` list of binds is prepared anew for each
+/// call, and this runs after every ingest batch). Placeholders: period, tenants.
+const IN_PERIOD_SQLITE: &str = "SELECT tenant_id, period, messages, api_requests, \
+    threshold_notified_at, exceeded_at FROM usage_counters \
+    WHERE period = $1 AND tenant_id IN (SELECT value FROM json_each($2))";
+
+/// The id of [`IN_PERIOD_SQLITE`] in Diesel's statement cache.
+struct InPeriod;
+
 /// The usage rows of these tenants in `period` (tenants without one are left out).
 pub fn in_period(
     conn: &mut AnyConnection,
@@ -125,11 +150,31 @@ pub fn in_period(
     tenant_ids: &[TenantId],
 ) -> StoreResult<Vec<UsageRow>> {
     let ids: Vec<String> = tenant_ids.iter().map(ToString::to_string).collect();
-    Ok(usage_counters::table
-        .filter(usage_counters::period.eq(period))
-        .filter(usage_counters::tenant_id.eq_any(&ids))
-        .select(UsageRow::as_select())
-        .load(conn)?)
+    match conn {
+        AnyConnection::Sqlite(lite) => {
+            // UUIDs need no escaping in a JSON string.
+            let mut json = String::with_capacity(2 + ids.len() * 39);
+            json.push('[');
+            for (k, id) in ids.iter().enumerate() {
+                if k > 0 {
+                    json.push(',');
+                }
+                json.push('"');
+                json.push_str(id);
+                json.push('"');
+            }
+            json.push(']');
+            Ok(SqliteStatic::<InPeriod>::new(IN_PERIOD_SQLITE)
+                .bind::<Text, _>(period)
+                .bind::<Text, _>(json)
+                .load(lite)?)
+        }
+        AnyConnection::Postgresql(_) => Ok(usage_counters::table
+            .filter(usage_counters::period.eq(period))
+            .filter(usage_counters::tenant_id.eq_any(&ids))
+            .select(UsageRow::as_select())
+            .load(conn)?),
+    }
 }
 
 /// Records that the soft-limit event of the period is being sent: `true` for the one caller

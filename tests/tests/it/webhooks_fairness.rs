@@ -439,9 +439,11 @@ async fn a_backlog_of_one_tenant_does_not_delay_another() {
     let state = delivery_state(&app, &slow_tenant, &slow_endpoint).await;
     assert_eq!(state["circuit"], "closed", "{state}");
     assert!(state["pending"].as_i64().unwrap() > 19_000, "{state}");
-    // Claimed: at most the cap (4) being sent and fewer than the cap waiting for a slot.
+    // Claimed: at most the cap (4) being sent, fewer than the cap waiting for a slot, and a few
+    // finished whose outcome the recorder has not written yet (it writes in batches, beside the
+    // sending and the claims): a few times the cap, not the backlog.
     assert!(
-        (1..=7).contains(&state["inFlight"].as_i64().unwrap()),
+        (1..=11).contains(&state["inFlight"].as_i64().unwrap()),
         "the per-endpoint cap holds: {state}"
     );
     assert!(state["oldestDueAt"].is_string(), "{state}");
@@ -462,7 +464,13 @@ async fn a_backlog_of_one_tenant_does_not_delay_another() {
         waited <= Duration::from_secs(5),
         "the other tenant's delivery waited {waited:?} behind the backlog"
     );
-    assert_eq!(statuses(&db, &other_endpoint).get("succeeded"), Some(&1));
+    // Its outcome is recorded by the recorder, beside the sending: shortly after it arrived.
+    wait_until(
+        "the other tenant's delivery is recorded as succeeded",
+        Duration::from_secs(30),
+        async || statuses(&db, &other_endpoint).get("succeeded") == Some(&1),
+    )
+    .await;
     app.stop().await;
 }
 
@@ -516,6 +524,8 @@ fn claims_are_round_robin_across_endpoints_capped_and_skip_open_circuits() {
         ClaimLimits {
             limit,
             per_endpoint: 4,
+            fast: &[],
+            deep: 0,
             exclude,
         }
     }
@@ -528,6 +538,23 @@ fn claims_are_round_robin_across_endpoints_capped_and_skip_open_circuits() {
     // At most 4 of one endpoint per claim, however many are due.
     let second = claim(&mut conn, "one", now, lease, limits(100, &[])).unwrap();
     assert_eq!((of(&second, &a), of(&second, &b)), (4, 0));
+    // An endpoint named fast gives up to `deep` at once, the others still their cap.
+    let fast = [a.clone()];
+    let deep = claim(
+        &mut conn,
+        "one",
+        now,
+        lease,
+        ClaimLimits {
+            limit: 100,
+            per_endpoint: 4,
+            fast: &fast,
+            deep: 16,
+            exclude: &[],
+        },
+    )
+    .unwrap();
+    assert_eq!((of(&deep, &a), of(&deep, &b)), (16, 0));
     // An endpoint the claimer holds its cap of is left alone.
     let excluded = [a.clone()];
     assert!(
@@ -582,7 +609,7 @@ fn concurrent_claimers_never_take_the_same_delivery() {
     let claimed: Vec<Vec<String>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..4)
             .map(|w| {
-                let db = &db;
+                let (db, endpoints) = (&db, &endpoints);
                 scope.spawn(move || {
                     let mut conn = db.connect();
                     let owner = format!("claimer-{w}");
@@ -597,6 +624,10 @@ fn concurrent_claimers_never_take_the_same_delivery() {
                             ClaimLimits {
                                 limit: 7,
                                 per_endpoint: 4,
+                                // Two endpoints give more at once: the deep claims of fast
+                                // endpoints never overlap either.
+                                fast: &endpoints[..2],
+                                deep: 6,
                                 exclude: &[],
                             },
                         );

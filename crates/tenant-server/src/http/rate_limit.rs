@@ -49,10 +49,8 @@ pub async fn rate_limit(
             }
         },
         (Some(state), None) if is_login_flow(req.method(), req.path()) => {
-            let addr = req
-                .peer_addr()
-                .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
-            state.control.rate_limit_address(&addr).await
+            let addr = req.peer_addr().map(|a| a.ip());
+            state.control.rate_limit_address(addr).await
         }
         _ => {
             return next
@@ -75,25 +73,61 @@ pub async fn rate_limit(
     Ok(res.map_into_left_body())
 }
 
+/// The longest header value written: two policies of `"tenant";q=4294967295;w=60` and their
+/// separator, with room to spare.
+const HEADER_CAP: usize = 128;
+
+/// A header value written on the stack (no heap string per answer).
+struct HeaderBuf {
+    buf: [u8; HEADER_CAP],
+    len: usize,
+}
+
+impl HeaderBuf {
+    const fn new() -> Self {
+        Self {
+            buf: [0; HEADER_CAP],
+            len: 0,
+        }
+    }
+
+    fn value(&self) -> Option<HeaderValue> {
+        HeaderValue::from_bytes(&self.buf[..self.len]).ok()
+    }
+}
+
+impl std::fmt::Write for HeaderBuf {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(std::fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
 /// Adds `RateLimit-Policy` and `RateLimit` for each policy checked (none when nothing was).
 fn add_headers(headers: &mut actix_web::http::header::HeaderMap, outcome: &Outcome) {
     if outcome.decisions.is_empty() {
         return;
     }
-    let (mut policy, mut state) = (String::new(), String::new());
-    for (name, d) in &outcome.decisions {
-        let sep = if policy.is_empty() { "" } else { ", " };
-        let _ = write!(policy, "{sep}\"{name}\";q={};w=60", d.quota.per_minute);
-        let _ = write!(
-            state,
-            "{sep}\"{name}\";r={};t={}",
-            d.remaining, d.reset_secs
-        );
+    let (mut policy, mut state) = (HeaderBuf::new(), HeaderBuf::new());
+    let mut written = Ok(());
+    for (k, (name, d)) in outcome.decisions.iter().enumerate() {
+        let sep = if k == 0 { "" } else { ", " };
+        written = written
+            .and_then(|()| write!(policy, "{sep}\"{name}\";q={};w=60", d.quota.per_minute))
+            .and_then(|()| {
+                write!(
+                    state,
+                    "{sep}\"{name}\";r={};t={}",
+                    d.remaining, d.reset_secs
+                )
+            });
     }
-    if let (Ok(p), Ok(s)) = (
-        HeaderValue::from_str(&policy),
-        HeaderValue::from_str(&state),
-    ) {
+    if let (Ok(()), Some(p), Some(s)) = (written, policy.value(), state.value()) {
         headers.insert(POLICY, p);
         headers.insert(RATE_LIMIT, s);
     }

@@ -87,8 +87,9 @@ impl ControlPlane {
         Ok(outcome)
     }
 
-    /// Checks (and charges) a login-flow request from the client address `address`.
-    pub async fn rate_limit_address(&self, address: &str) -> Outcome {
+    /// Checks (and charges) a login-flow request from the client address `address` (`None`:
+    /// unknown).
+    pub async fn rate_limit_address(&self, address: Option<std::net::IpAddr>) -> Outcome {
         let check = self.limits.limiter.address_check(address);
         self.limits.limiter.check(&[check]).await
     }

@@ -4,10 +4,11 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use super::gcra::{self, Decision, Quota};
+use super::gcra::{self, Decision};
+use super::{Check, LimitKey};
 
 const SHARDS: usize = 16;
 /// A shard this large is swept of keys without debt before growing further.
@@ -18,7 +19,7 @@ const SWEEP_AT: usize = 4096;
 pub struct MemoryLimiter {
     origin: Instant,
     hasher: RandomState,
-    shards: Vec<Mutex<HashMap<String, u64>>>,
+    shards: Vec<Mutex<HashMap<LimitKey, u64>>>,
 }
 
 impl Default for MemoryLimiter {
@@ -37,42 +38,40 @@ impl MemoryLimiter {
     }
 
     /// Checks every key: the request passes only if each passes, and only then is each charged.
-    pub fn check(&self, checks: &[(String, Quota)]) -> Vec<Decision> {
+    /// Answers each check's policy with its decision, in order.
+    pub fn check(&self, checks: &[Check]) -> Vec<(&'static str, Decision)> {
         let now = self.now_us();
         // Each key's shard is locked on its own: a request charged on one key and refused on
-        // another may leave the first charged, which errs on the safe side.
-        let mut tats = Vec::with_capacity(checks.len());
-        let mut allowed = true;
-        for (key, quota) in checks {
-            let shard = self.shard(key);
-            let tat = shard.get(key).copied();
-            let (ok, tat) = gcra::check(tat, now, *quota);
-            allowed &= ok;
-            tats.push(tat);
-        }
+        // another may leave the first charged, which errs on the safe side. The keys are plain
+        // values, hashed and copied, so nothing is allocated but the answer.
+        let allowed = checks.iter().all(|c| {
+            let tat = self.shard(&c.key).get(&c.key).copied();
+            gcra::check(tat, now, c.quota).0
+        });
         checks
             .iter()
-            .zip(tats)
-            .map(|((key, quota), tat)| {
+            .map(|c| {
+                let mut shard = self.shard(&c.key);
                 let tat = if allowed {
-                    let new = tat + quota.interval_us();
-                    let mut shard = self.shard(key);
                     if shard.len() >= SWEEP_AT {
                         shard.retain(|_, t| *t > now);
                     }
-                    // Another request may have moved it meanwhile: never move it back.
-                    let slot = shard.entry(key.clone()).or_insert(0);
-                    *slot = (*slot).max(now) + quota.interval_us();
-                    (*slot).max(new)
+                    // Another request may have moved it meanwhile: from where it is now.
+                    let slot = shard.entry(c.key).or_insert(0);
+                    *slot = (*slot).max(now) + c.quota.interval_us();
+                    *slot
                 } else {
-                    tat
+                    shard.get(&c.key).copied().unwrap_or(now)
                 };
-                Decision::from_debt(allowed, *quota, tat.saturating_sub(now) as i64)
+                (
+                    c.policy,
+                    Decision::from_debt(allowed, c.quota, tat.saturating_sub(now) as i64),
+                )
             })
             .collect()
     }
 
-    fn shard(&self, key: &str) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+    fn shard(&self, key: &LimitKey) -> MutexGuard<'_, HashMap<LimitKey, u64>> {
         let i = (self.hasher.hash_one(key) as usize) % SHARDS;
         self.shards[i]
             .lock()
@@ -83,6 +82,7 @@ impl MemoryLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rate_limit::Quota;
 
     #[test]
     fn a_refusal_on_one_key_charges_none() {
@@ -95,14 +95,19 @@ mod tests {
             per_minute: 1,
             burst: 2,
         };
-        let both = [("a".to_owned(), wide), ("b".to_owned(), narrow)];
-        assert!(m.check(&both).iter().all(|d| d.allowed));
-        assert!(m.check(&both).iter().all(|d| d.allowed));
+        let check = |id: u128, quota| Check {
+            policy: "key",
+            key: LimitKey::ApiKey(uuid::Uuid::from_u128(id)),
+            quota,
+        };
+        let both = [check(1, wide), check(2, narrow)];
+        assert!(m.check(&both).iter().all(|(_, d)| d.allowed));
+        assert!(m.check(&both).iter().all(|(_, d)| d.allowed));
         let third = m.check(&both);
-        assert!(!third[1].allowed && !third[0].allowed);
-        assert!(third[1].retry_after_secs > 0);
+        assert!(!third[1].1.allowed && !third[0].1.allowed);
+        assert!(third[1].1.retry_after_secs > 0);
         // `a` was charged twice only: 98 of its burst remain after one more.
         let a = m.check(&both[..1]);
-        assert_eq!(a[0].remaining, 97);
+        assert_eq!(a[0].1.remaining, 97);
     }
 }

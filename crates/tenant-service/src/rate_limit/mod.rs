@@ -11,8 +11,11 @@ pub mod gcra;
 pub mod memory;
 pub mod shared;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use uuid::Uuid;
 
 pub use gcra::{Decision, Quota};
 pub use shared::RedisState;
@@ -20,14 +23,55 @@ pub use shared::RedisState;
 use crate::plans::Limits;
 use crate::principal::{ActorRef, Principal};
 
+/// What a limit's state is kept for: an API key, a tenant, or a client address. A plain value
+/// (no allocation on the request path); its text form, `k:<key id>`, `t:<tenant id>` or
+/// `ip:<address>` (UUIDs in simple form), is only made for Redis ([`LimitKey::write_name`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LimitKey {
+    /// An API key, by id.
+    ApiKey(Uuid),
+    /// A tenant, by id.
+    Tenant(Uuid),
+    /// A client address (`None`: unknown).
+    Address(Option<IpAddr>),
+}
+
+impl LimitKey {
+    /// Appends the key's name (`k:…`, `t:…`, `ip:…`) to `out`.
+    pub fn write_name(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        match self {
+            Self::ApiKey(id) => {
+                out.push_str("k:");
+                out.push_str(id.simple().encode_lower(&mut Uuid::encode_buffer()));
+            }
+            Self::Tenant(id) => {
+                out.push_str("t:");
+                out.push_str(id.simple().encode_lower(&mut Uuid::encode_buffer()));
+            }
+            Self::Address(Some(ip)) => {
+                let _ = write!(out, "ip:{ip}");
+            }
+            Self::Address(None) => out.push_str("ip:unknown"),
+        }
+    }
+
+    /// The key's name (`k:…`, `t:…`, `ip:…`).
+    pub fn name(&self) -> String {
+        let mut out = String::with_capacity(36);
+        self.write_name(&mut out);
+        out
+    }
+}
+
 /// One key to check: what it is called in the headers (`key`, `tenant`, `address`), the
 /// state's key, and its quota.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Check {
     /// The policy's name in the `RateLimit-Policy` header.
     pub policy: &'static str,
     /// The key of the state.
-    pub key: String,
+    pub key: LimitKey,
     /// Its quota.
     pub quota: Quota,
 }
@@ -158,7 +202,7 @@ impl RateLimiter {
         if let ActorRef::ApiKey(key) = actor {
             checks.push(Check {
                 policy: "key",
-                key: format!("k:{}", key.simple()),
+                key: LimitKey::ApiKey(*key),
                 quota: Quota {
                     per_minute: clamp_u32(limits.requests_per_minute_per_key),
                     burst,
@@ -167,7 +211,7 @@ impl RateLimiter {
         }
         checks.push(Check {
             policy: "tenant",
-            key: format!("t:{}", tenant_id.as_uuid().simple()),
+            key: LimitKey::Tenant(*tenant_id.as_uuid()),
             quota: Quota {
                 per_minute: clamp_u32(limits.requests_per_minute_per_tenant),
                 burst,
@@ -176,11 +220,11 @@ impl RateLimiter {
         checks
     }
 
-    /// The check of a login-flow request from `address`.
-    pub fn address_check(&self, address: &str) -> Check {
+    /// The check of a login-flow request from `address` (`None`: unknown).
+    pub fn address_check(&self, address: Option<IpAddr>) -> Check {
         Check {
             policy: "address",
-            key: format!("ip:{address}"),
+            key: LimitKey::Address(address),
             quota: self.login_quota,
         }
     }
@@ -193,17 +237,14 @@ impl RateLimiter {
                 decisions: Vec::new(),
             };
         }
-        let keys: Vec<(String, Quota)> = checks.iter().map(|c| (c.key.clone(), c.quota)).collect();
         let decisions = match &self.shared {
-            Some(s) => match s.check(&keys).await {
+            Some(s) => match s.check(checks).await {
                 Some(d) => d,
-                None => self.memory.check(&keys),
+                None => self.memory.check(checks),
             },
-            None => self.memory.check(&keys),
+            None => self.memory.check(checks),
         };
-        let outcome = Outcome {
-            decisions: checks.iter().map(|c| c.policy).zip(decisions).collect(),
-        };
+        let outcome = Outcome { decisions };
         if let Some((policy, _)) = outcome.refused_by() {
             self.rejected.fetch_add(1, Ordering::Relaxed);
             metrics::counter!(crate::monitoring::RATE_LIMITED, "policy" => policy).increment(1);

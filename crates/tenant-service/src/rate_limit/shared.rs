@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::gcra::{Decision, Quota};
+use super::Check;
+use super::gcra::Decision;
 
 /// How often the probe checks Redis.
 pub const PROBE_INTERVAL: Duration = Duration::from_millis(500);
@@ -104,7 +105,7 @@ impl SharedLimiter {
 
     /// Checks and charges the keys in Redis; `None` when Redis is unreachable (the caller limits
     /// in memory instead).
-    pub async fn check(&self, checks: &[(String, Quota)]) -> Option<Vec<Decision>> {
+    pub async fn check(&self, checks: &[Check]) -> Option<Vec<(&'static str, Decision)>> {
         if !self.healthy.load(Ordering::Relaxed) {
             return None;
         }
@@ -114,11 +115,14 @@ impl SharedLimiter {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()?;
         let mut invocation = self.script.prepare_invoke();
-        for (key, quota) in checks {
+        for c in checks {
+            let mut key = String::with_capacity(self.prefix.len() + 36);
+            key.push_str(&self.prefix);
+            c.key.write_name(&mut key);
             invocation
-                .key(format!("{}{key}", self.prefix))
-                .arg(quota.interval_us())
-                .arg(quota.tolerance_us());
+                .key(key)
+                .arg(c.quota.interval_us())
+                .arg(c.quota.tolerance_us());
         }
         match invocation.invoke_async::<Vec<i64>>(&mut conn).await {
             Ok(out) if out.len() == checks.len() + 1 => {
@@ -127,7 +131,7 @@ impl SharedLimiter {
                     checks
                         .iter()
                         .zip(&out[1..])
-                        .map(|((_, q), debt)| Decision::from_debt(allowed, *q, *debt))
+                        .map(|(c, debt)| (c.policy, Decision::from_debt(allowed, c.quota, *debt)))
                         .collect(),
                 )
             }

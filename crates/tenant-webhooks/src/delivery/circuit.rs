@@ -1,5 +1,6 @@
 //! Per-endpoint isolation: the circuit's transitions, and what one dispatcher process holds of
-//! each endpoint (in flight and claimed-not-yet-sent, never more than the per-endpoint cap).
+//! each endpoint (in flight, never more than the per-endpoint cap, and claimed-not-yet-sent:
+//! about the cap again, or more for an endpoint that answers fast, see [`Holdings`]).
 //!
 //! The circuit counts consecutive timeouts and connection failures of an endpoint. At
 //! [`CircuitPolicy::failures`] it opens: the endpoint's due deliveries wait (no attempt counted)
@@ -10,7 +11,7 @@
 //! so every dispatcher process and the API see it.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tenant_store::endpoint_circuits::{CLOSED, CircuitRow, HALF_OPEN, OPEN};
@@ -122,25 +123,105 @@ impl<J> Default for Held<J> {
     }
 }
 
+/// An endpoint whose last answer in this process was a success within this time is *fast*: it
+/// may hold [`Holdings::depth`] claimed deliveries instead of its cap.
+pub const FAST_ANSWER: Duration = Duration::from_millis(100);
+/// How long an endpoint stays fast after its last fast answer (without one since, it claims at
+/// its cap again).
+pub const FAST_FOR: Duration = Duration::from_secs(5);
+
 /// What this process holds, by endpoint: at most `cap` in flight per endpoint, and claims are
 /// not made for an endpoint holding `cap` or more, so it never holds more than `2 × cap - 1`
 /// (the wait of a queued delivery is bounded by two request timeouts, well within a lease).
+///
+/// An endpoint that answers fast ([`FAST_ANSWER`]) may hold `depth` instead (claims of up to
+/// `depth` at once, so at most `2 × depth - 1`), still with `cap` in flight: its queued
+/// deliveries wait a few answers of a few milliseconds each, and one claim feeds it for longer.
+/// Its first answer that is not fast (a failure, or slow) makes it an ordinary endpoint again and
+/// gives back what it holds beyond `cap` ([`Holdings::observe`]), so a fast endpoint turning slow
+/// or hanging keeps the ordinary bound on the wait of what it holds.
 #[derive(Debug)]
 pub(crate) struct Holdings<J> {
     cap: usize,
+    depth: usize,
     by_endpoint: HashMap<String, Held<J>>,
+    /// The endpoints that answered fast, with when they last did.
+    fast: HashMap<String, Instant>,
     queued: usize,
     in_flight: usize,
 }
 
 impl<J> Holdings<J> {
-    pub fn new(cap: usize) -> Self {
+    /// `cap` in flight per endpoint, and as many held (`depth` for a fast one).
+    pub fn new(cap: usize, depth: usize) -> Self {
+        let cap = cap.max(1);
         Self {
-            cap: cap.max(1),
+            cap,
+            depth: depth.max(cap),
             by_endpoint: HashMap::new(),
+            fast: HashMap::new(),
             queued: 0,
             in_flight: 0,
         }
+    }
+
+    /// How many a fast endpoint may hold (and have claimed at once).
+    pub fn depth(&self) -> usize {
+        self.depth
+    }
+
+    /// Records how an endpoint's delivery ended: `fast` when it succeeded within
+    /// [`FAST_ANSWER`]. An endpoint that was fast and no longer is gives back its queued
+    /// deliveries beyond `cap` (returned: the caller releases their claims).
+    pub fn observe(&mut self, endpoint: &str, fast: bool) -> Vec<J> {
+        if fast {
+            match self.fast.get_mut(endpoint) {
+                Some(at) => *at = Instant::now(),
+                None => {
+                    self.fast.insert(endpoint.to_owned(), Instant::now());
+                }
+            }
+            return Vec::new();
+        }
+        if self.fast.remove(endpoint).is_none() {
+            return Vec::new();
+        }
+        self.excess(endpoint)
+    }
+
+    /// What an endpoint that is not fast holds queued beyond `cap` (taken: the caller releases
+    /// their claims). A claim made while it was fast may land after it stopped being so.
+    pub fn excess(&mut self, endpoint: &str) -> Vec<J> {
+        if self.fast.contains_key(endpoint) {
+            return Vec::new();
+        }
+        let cap = self.cap;
+        let Some(held) = self.by_endpoint.get_mut(endpoint) else {
+            return Vec::new();
+        };
+        let keep = cap.saturating_sub(held.in_flight);
+        let out: Vec<J> = if held.queue.len() > keep {
+            held.queue.drain(keep..).collect()
+        } else {
+            Vec::new()
+        };
+        self.queued -= out.len();
+        out
+    }
+
+    /// The fast endpoints with room for more (their last fast answer within [`FAST_FOR`]);
+    /// forgets the others.
+    pub fn fast(&mut self) -> Vec<String> {
+        self.fast.retain(|_, at| at.elapsed() < FAST_FOR);
+        self.fast
+            .keys()
+            .filter(|e| {
+                self.by_endpoint
+                    .get(*e)
+                    .is_none_or(|h| h.in_flight + h.queue.len() < self.depth)
+            })
+            .cloned()
+            .collect()
     }
 
     /// Deliveries held in all (in flight and queued).
@@ -148,11 +229,18 @@ impl<J> Holdings<J> {
         self.queued + self.in_flight
     }
 
-    /// Endpoints a claim must leave alone: they hold their cap already.
+    /// Endpoints a claim must leave alone: they hold their cap already (a fast one, its depth).
     pub fn full(&self) -> Vec<String> {
         self.by_endpoint
             .iter()
-            .filter(|(_, h)| h.in_flight + h.queue.len() >= self.cap)
+            .filter(|(id, h)| {
+                let allowed = if self.fast.contains_key(*id) {
+                    self.depth
+                } else {
+                    self.cap
+                };
+                h.in_flight + h.queue.len() >= allowed
+            })
             .map(|(id, _)| id.clone())
             .collect()
     }
@@ -276,7 +364,7 @@ mod tests {
 
     #[test]
     fn holdings_keep_each_endpoint_under_its_cap() {
-        let mut h: Holdings<u32> = Holdings::new(2);
+        let mut h: Holdings<u32> = Holdings::new(2, 2);
         for i in 0..3 {
             h.push("a", i);
         }
@@ -297,5 +385,31 @@ mod tests {
         h.finished("b");
         assert_eq!(h.total(), 0);
         assert!(h.full().is_empty());
+    }
+
+    #[test]
+    fn a_fast_endpoint_holds_its_depth_until_it_answers_slowly() {
+        let mut h: Holdings<u32> = Holdings::new(2, 6);
+        h.push("a", 0);
+        assert_eq!(h.ready(), vec![0]);
+        h.finished("a");
+        assert!(h.observe("a", true).is_empty());
+        assert_eq!(h.fast(), vec!["a".to_owned()]);
+        for i in 1..=5 {
+            h.push("a", i);
+        }
+        // Two in flight (the cap), three queued: below the depth, so still claimable.
+        assert_eq!(h.ready(), vec![1, 2]);
+        assert!(h.full().is_empty());
+        h.push("a", 6);
+        assert_eq!(h.full(), vec!["a".to_owned()]);
+        assert!(h.fast().is_empty());
+        // A slow answer: back to the cap, the queue beyond it given back.
+        h.finished("a");
+        assert_eq!(h.observe("a", false), vec![4, 5, 6]);
+        assert_eq!(h.total(), 2);
+        assert_eq!(h.full(), vec!["a".to_owned()]);
+        assert!(h.observe("a", false).is_empty());
+        assert_eq!(h.ready(), vec![3]);
     }
 }

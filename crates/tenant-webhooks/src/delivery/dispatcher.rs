@@ -22,7 +22,7 @@ use tenant_store::{Database, StoreError, webhooks, write_transaction};
 use tokio::sync::{Notify, mpsc};
 use uuid::Uuid;
 
-use super::circuit::{self, CircuitPolicy, Holdings, Observation};
+use super::circuit::{self, CircuitPolicy, FAST_ANSWER, Holdings, Observation};
 use super::client::{ClientConfig, DeliveryClient, Response};
 use super::metrics::Metrics;
 use crate::{RetrySchedule, SigningSecret, signature_header};
@@ -35,6 +35,13 @@ pub const OUTCOME_UNSIGNED: &str = "unsigned";
 
 /// The most outcomes recorded in one transaction.
 const RECORD_BATCH: usize = 512;
+
+/// A fast endpoint ([`FAST_ANSWER`]) may hold this many times the per-endpoint cap of claimed
+/// deliveries (see [`Holdings`]): 32 with the default cap of 4.
+const FAST_DEPTH_FACTOR: usize = 8;
+
+/// What a claim running beside the sending answers: its limit, and the claimed jobs.
+type ClaimAnswer = (usize, Result<Vec<Job>, DispatchError>);
 
 /// Settings of the dispatcher.
 #[derive(Debug, Clone)]
@@ -272,49 +279,57 @@ impl Dispatcher {
         .map_err(DispatchError::from)
     }
 
-    /// Claims up to `limit` due deliveries at `now` with their signing secrets: first the probe
-    /// of every circuit due for one, then fairly across endpoints (at most
-    /// `endpoint_concurrency` each), leaving the endpoints in `exclude` alone.
+    /// Claims up to `limit` due deliveries at `now` with their signing secrets, in one
+    /// transaction (see `deliveries::claim_transaction`): first the probe of every circuit due
+    /// for one, then fairly across endpoints (at most `endpoint_concurrency` each, `deep` each
+    /// of the endpoints in `fast`), leaving the endpoints in `exclude` alone.
     async fn claim_jobs(
         &self,
         now: DateTime<Utc>,
         limit: usize,
         exclude: Vec<String>,
+        fast: Vec<String>,
+        deep: usize,
     ) -> Result<Vec<Job>, DispatchError> {
         let owner = self.owner.clone();
         let lease = chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::MAX);
         let per_endpoint = i64::try_from(self.config.endpoint_concurrency.max(1)).unwrap_or(1);
         let failures = i32::try_from(self.config.circuit.failures.max(1)).unwrap_or(i32::MAX);
+        let deep = i64::try_from(deep).unwrap_or(i64::MAX);
         let ring = Arc::clone(&self.ring);
         self.blocking(move |c| {
-            let mut claimed = Vec::new();
-            for endpoint in endpoint_circuits::take_probes(c, &owner, now, now + lease)? {
-                match deliveries::claim_probe(c, &owner, &endpoint, now, now + lease)? {
-                    Some(d) => claimed.push(d),
-                    None => endpoint_circuits::close_without_probe(
+            deliveries::claim_transaction(c, |c| {
+                let mut claimed = Vec::new();
+                for endpoint in endpoint_circuits::take_probes(c, &owner, now, now + lease)? {
+                    match deliveries::claim_probe(c, &owner, &endpoint, now, now + lease)? {
+                        Some(d) => claimed.push(d),
+                        None => endpoint_circuits::close_without_probe(
+                            c,
+                            &owner,
+                            &endpoint,
+                            failures - 1,
+                            now,
+                        )?,
+                    }
+                }
+                let rest = limit.saturating_sub(claimed.len());
+                if rest > 0 {
+                    claimed.extend(deliveries::claim(
                         c,
                         &owner,
-                        &endpoint,
-                        failures - 1,
                         now,
-                    )?,
+                        now + lease,
+                        ClaimLimits {
+                            limit: i64::try_from(rest).unwrap_or(i64::MAX),
+                            per_endpoint,
+                            fast: &fast,
+                            deep,
+                            exclude: &exclude,
+                        },
+                    )?);
                 }
-            }
-            let rest = limit.saturating_sub(claimed.len());
-            if rest > 0 {
-                claimed.extend(deliveries::claim(
-                    c,
-                    &owner,
-                    now,
-                    now + lease,
-                    ClaimLimits {
-                        limit: i64::try_from(rest).unwrap_or(i64::MAX),
-                        per_endpoint,
-                        exclude: &exclude,
-                    },
-                )?);
-            }
-            with_secrets(c, claimed, now, &ring)
+                with_secrets(c, claimed, now, &ring)
+            })
         })
         .await
     }
@@ -323,7 +338,9 @@ impl Dispatcher {
     /// concurrently, records the outcomes and the endpoints' circuits.
     pub async fn dispatch_due(&self, now: DateTime<Utc>) -> Result<Outcome, DispatchError> {
         let limit = usize::try_from(self.config.batch_size.max(1)).unwrap_or(1);
-        let jobs = self.claim_jobs(now, limit, Vec::new()).await?;
+        let jobs = self
+            .claim_jobs(now, limit, Vec::new(), Vec::new(), 0)
+            .await?;
         if jobs.is_empty() {
             return Ok(Outcome::default());
         }
@@ -501,10 +518,12 @@ impl Dispatcher {
 
     /// Claims and sends continuously. It claims whenever there is room (at start, after a
     /// delivery finishes, when woken by a new event, and every poll interval), never for an
-    /// endpoint already holding its cap; each claimed delivery starts as soon as its endpoint
-    /// has a slot. While the database is away (or read-only, or full) claims fail at once; the
-    /// poll then waits twice as long after each, up to [`OUTAGE_BACKOFF_MAX`] (a new event wakes
-    /// it sooner), and logs nothing: the store logs the outage once.
+    /// endpoint already holding its cap (a fast one: its depth, see [`Holdings`]); each claimed
+    /// delivery starts as soon as its endpoint has a slot. One claim at a time runs beside the
+    /// sending: a finished delivery's slot is refilled from what is held at once, without
+    /// waiting for the database. While the database is away (or read-only, or full) claims fail
+    /// at once; the poll then waits twice as long after each, up to [`OUTAGE_BACKOFF_MAX`] (a
+    /// new event wakes it sooner), and logs nothing: the store logs the outage once.
     async fn pipeline(
         self: Arc<Self>,
         max_in_flight: usize,
@@ -512,36 +531,26 @@ impl Dispatcher {
         mut opened: mpsc::UnboundedReceiver<Vec<(String, DateTime<Utc>)>>,
     ) {
         let batch = usize::try_from(self.config.batch_size.max(1)).unwrap_or(1);
-        let mut held: Holdings<Job> = Holdings::new(self.config.endpoint_concurrency);
+        let cap = self.config.endpoint_concurrency;
+        let mut held: Holdings<Job> = Holdings::new(cap, self.fast_depth());
         let mut sends: tokio::task::JoinSet<(Claimed, Option<Response>)> =
             tokio::task::JoinSet::new();
+        // At most one claim at a time; dropped (aborted) with the pipeline.
+        let mut claiming: tokio::task::JoinSet<ClaimAnswer> = tokio::task::JoinSet::new();
         let mut wait = self.config.poll_interval;
         let mut claim = true;
         loop {
-            if claim {
-                claim = false;
+            if claim && claiming.is_empty() {
                 let room = max_in_flight.saturating_sub(held.total());
                 if room > 0 {
-                    match self
-                        .claim_jobs(Utc::now(), room.min(batch), held.full())
-                        .await
-                    {
-                        Ok(jobs) => {
-                            wait = self.config.poll_interval;
-                            // A full claim may have left more behind: claim again at once.
-                            claim = jobs.len() == room.min(batch);
-                            for job in jobs {
-                                let endpoint = job.claimed.endpoint_id.clone();
-                                held.push(&endpoint, job);
-                            }
-                        }
-                        Err(DispatchError::Store(e)) if e.fault().is_some() => {
-                            tracing::debug!(error = %e, "webhook claim skipped");
-                            wait =
-                                (wait * 2).min(OUTAGE_BACKOFF_MAX.max(self.config.poll_interval));
-                        }
-                        Err(e) => tracing::warn!(error = %e, "webhook claim failed"),
-                    }
+                    claim = false;
+                    let limit = room.min(batch);
+                    let (exclude, fast, deep) = (held.full(), held.fast(), held.depth());
+                    let me = Arc::clone(&self);
+                    claiming.spawn(async move {
+                        let jobs = me.claim_jobs(Utc::now(), limit, exclude, fast, deep).await;
+                        (limit, jobs)
+                    });
                 }
             }
             for job in held.ready() {
@@ -551,19 +560,21 @@ impl Dispatcher {
                     (job.claimed, response)
                 });
             }
-            if claim {
-                continue;
-            }
             tokio::select! {
                 Some(joined) = sends.join_next(), if !sends.is_empty() => {
                     let mut finished = vec![joined];
                     while let Some(more) = sends.try_join_next() {
                         finished.push(more);
                     }
+                    let mut slowed = Vec::new();
                     for joined in finished {
                         match joined {
                             Ok((claimed, response)) => {
                                 held.finished(&claimed.endpoint_id);
+                                let fast = response.as_ref().is_some_and(|r| {
+                                    r.outcome == "success" && r.latency <= FAST_ANSWER
+                                });
+                                slowed.extend(held.observe(&claimed.endpoint_id, fast));
                                 let _ = done.send((claimed, response));
                             }
                             // A send never panics; if one did, its lease expires and the
@@ -571,7 +582,41 @@ impl Dispatcher {
                             Err(e) => tracing::error!(error = %e, "webhook send task failed"),
                         }
                     }
+                    if !slowed.is_empty() {
+                        // Due again at once, for whoever claims next (at the ordinary cap).
+                        self.release(slowed, Utc::now()).await;
+                    }
                     claim = true;
+                }
+                Some(claimed) = claiming.join_next(), if !claiming.is_empty() => {
+                    match claimed {
+                        Ok((limit, Ok(jobs))) => {
+                            wait = self.config.poll_interval;
+                            // A full claim may have left more behind: claim again at once.
+                            claim |= jobs.len() == limit;
+                            let mut endpoints = Vec::new();
+                            for job in jobs {
+                                let endpoint = job.claimed.endpoint_id.clone();
+                                held.push(&endpoint, job);
+                                endpoints.push(endpoint);
+                            }
+                            endpoints.sort_unstable();
+                            endpoints.dedup();
+                            // Claimed deep for an endpoint that has answered slowly since.
+                            let excess: Vec<Job> =
+                                endpoints.iter().flat_map(|e| held.excess(e)).collect();
+                            if !excess.is_empty() {
+                                self.release(excess, Utc::now()).await;
+                            }
+                        }
+                        Ok((_, Err(DispatchError::Store(e)))) if e.fault().is_some() => {
+                            tracing::debug!(error = %e, "webhook claim skipped");
+                            wait =
+                                (wait * 2).min(OUTAGE_BACKOFF_MAX.max(self.config.poll_interval));
+                        }
+                        Ok((_, Err(e))) => tracing::warn!(error = %e, "webhook claim failed"),
+                        Err(e) => tracing::error!(error = %e, "webhook claim task failed"),
+                    }
                 }
                 Some(circuits) = opened.recv() => {
                     self.release_queued(&mut held, circuits).await;
@@ -582,30 +627,43 @@ impl Dispatcher {
         }
     }
 
+    /// How many claimed deliveries a fast endpoint may hold: [`FAST_DEPTH_FACTOR`] times the
+    /// per-endpoint cap when the lease lasts at least three request timeouts (what it holds
+    /// waits at most one timeout before it is given back, see [`Holdings`]), else the cap.
+    fn fast_depth(&self) -> usize {
+        let cap = self.config.endpoint_concurrency.max(1);
+        if self.config.lease >= self.config.client.request_timeout.saturating_mul(3) {
+            cap.saturating_mul(FAST_DEPTH_FACTOR)
+        } else {
+            cap
+        }
+    }
+
+    /// Gives back the claims of deliveries held but not sent: due again at `at`.
+    async fn release(&self, jobs: Vec<Job>, at: DateTime<Utc>) {
+        let ids: Vec<String> = jobs.into_iter().map(|j| j.claimed.id).collect();
+        let owner = self.owner.clone();
+        let released = self
+            .blocking(move |c| deliveries::release(c, &owner, &ids, at))
+            .await;
+        // Not released: the lease expires and they are claimed again.
+        if let Err(e) = released {
+            tracing::debug!(error = %e, "claimed deliveries not released");
+        }
+    }
+
     /// The circuits of some endpoints opened: what this process claimed of theirs but has not
-    /// sent yet goes back to the queue, due when the circuit may be probed.
+    /// sent yet goes back to the queue, due when the circuit may be probed (if that fails, the
+    /// lease expires and they are claimed again, then held back by the open circuit).
     async fn release_queued(
         &self,
         held: &mut Holdings<Job>,
         circuits: Vec<(String, DateTime<Utc>)>,
     ) {
         for (endpoint, until) in circuits {
-            let ids: Vec<String> = held
-                .unqueue(&endpoint)
-                .into_iter()
-                .map(|j| j.claimed.id)
-                .collect();
-            if ids.is_empty() {
-                continue;
-            }
-            let owner = self.owner.clone();
-            let released = self
-                .blocking(move |c| deliveries::release(c, &owner, &ids, until))
-                .await;
-            // Not released: the lease expires and they are claimed again (then held back by
-            // the open circuit).
-            if let Err(e) = released {
-                tracing::debug!(error = %e, "claimed deliveries not released");
+            let jobs = held.unqueue(&endpoint);
+            if !jobs.is_empty() {
+                self.release(jobs, until).await;
             }
         }
     }
