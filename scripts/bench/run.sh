@@ -189,7 +189,7 @@ for run in $(seq 1 "$RUNS"); do
       url=$(fresh_db "$backend" "phases_${backend}_${run}${label:+_$label}")
       start_server "$url" "phases-$backend-$run${label:+-$label}" "$bin"
       log "phases on $backend, run $run${label:+, build $label}"
-      drive --phases health,create,channels,reads,config,ingest,list -n "$N" -c "$C" -d "$DURATION" \
+      drive --phases health,create,channels,credentials,reads,config,ingest,list -n "$N" -c "$C" -d "$DURATION" \
         "${tags[@]}"
       stop_server
     done
