@@ -193,7 +193,8 @@ impl Driver {
     }
 
     async fn phase(&mut self, phase: &str) -> Result<Vec<Value>, String> {
-        if matches!(phase, "channels" | "credentials" | "reads" | "ingest") && self.tenants.is_empty()
+        if matches!(phase, "channels" | "credentials" | "reads" | "ingest")
+            && self.tenants.is_empty()
         {
             self.fetch_tenants().await?;
         }
@@ -255,7 +256,12 @@ impl Driver {
                 let targets: Arc<Vec<(String, Option<String>)>> = Arc::new(
                     self.tenants[..self.channels_done]
                         .iter()
-                        .map(|t| (format!("/tenants/{}/channels/telegram", t.id), self.tenant_auth(t)))
+                        .map(|t| {
+                            (
+                                format!("/tenants/{}/channels/telegram", t.id),
+                                self.tenant_auth(t),
+                            )
+                        })
                         .collect(),
                 );
                 let make = Arc::new(move |i: u64| credentials_request(&targets, i));

@@ -191,11 +191,7 @@ fn create(
                 Ok(ChannelToCreate {
                     row,
                     room: limits.limits.max_channels - *before,
-                    audit: audit::row(
-                        &w.ctx,
-                        channels::created_event(&w.tenant_id, &channel),
-                        now,
-                    ),
+                    audit: audit::row(&w.ctx, channels::created_event(&w.tenant_id, &channel), now),
                     idempotency,
                 })
             });
@@ -215,7 +211,10 @@ fn create(
         &taken,
         written,
         |_| made.next(),
-        |c| c.map(Some).ok_or_else(|| ServiceError::Internal("lost a channel".into())),
+        |c| {
+            c.map(Some)
+                .ok_or_else(|| ServiceError::Internal("lost a channel".into()))
+        },
     );
 }
 
@@ -278,7 +277,10 @@ fn update(
         &taken,
         written,
         |_| made.next(),
-        |c| c.map(Some).ok_or_else(|| ServiceError::Internal("lost a channel".into())),
+        |c| {
+            c.map(Some)
+                .ok_or_else(|| ServiceError::Internal("lost a channel".into()))
+        },
     );
 }
 
@@ -315,10 +317,16 @@ fn alone(
 ) -> ChannelAnswer {
     let (ctx, tenant_id) = (&w.ctx, &w.tenant_id);
     match &w.op {
-        ChannelOp::Create { new, once } => {
-            channels::add_channel(conn, ctx, plans, tenant_id, new.clone(), ring, once.as_ref())
-                .map(Some)
-        }
+        ChannelOp::Create { new, once } => channels::add_channel(
+            conn,
+            ctx,
+            plans,
+            tenant_id,
+            new.clone(),
+            ring,
+            once.as_ref(),
+        )
+        .map(Some),
         ChannelOp::Update { kind, update } => {
             channels::update_channel(conn, ctx, tenant_id, *kind, update.clone(), ring)
                 .map(Some)

@@ -16,9 +16,9 @@ use tenant_core::TenantId;
 
 use crate::audit::AuditRow;
 use crate::channels::ChannelRow;
+use crate::config_revision;
 use crate::idempotency::IdempotencyRow;
 use crate::pg_static::{PgStatic, bind_audit, bind_idempotency, col};
-use crate::config_revision;
 use crate::schema::{audit_log, channels, idempotency_keys, tenants};
 use crate::{AnyConnection, StoreResult, write_transaction};
 
@@ -198,9 +198,11 @@ pub fn create_many(conn: &mut AnyConnection, items: &[ChannelToCreate]) -> Store
                 .iter()
                 .filter_map(|i| i.idempotency.as_ref().map(|k| (k, i.row.id.as_str())))
                 .collect();
-            let q = bind_rows(PgStatic::<CreateManyStatement>::new(PG_CREATE_MANY), items, |i| {
-                &i.row
-            })
+            let q = bind_rows(
+                PgStatic::<CreateManyStatement>::new(PG_CREATE_MANY),
+                items,
+                |i| &i.row,
+            )
             .bind::<Array<BigInt>, _>(col(items, |i| i.room));
             let q = bind_audit(q, &audit).bind::<Integer, _>(slot);
             let rows: Vec<IdRow> = bind_idempotency(q, &idem).load(pg)?;

@@ -421,20 +421,21 @@ async fn concurrent_channel_writes_are_each_answered_as_if_alone() {
     )
     .unwrap();
     let discord = json!({"channel": "discord", "credentials": {"token": "old.discord.token"}});
-    let r = app.post(&format!("/tenants/{}/channels", ids[5]), &discord).await;
+    let r = app
+        .post(&format!("/tenants/{}/channels", ids[5]), &discord)
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    let telegram = |n: u32| {
-        json!({"channel": "telegram", "credentials": {"botToken": format!("{}:AAbatch", 100 + n)}})
-    };
-    let r = app.post(&format!("/tenants/{}/channels", ids[6]), &telegram(6)).await;
+    let telegram = |n: u32| json!({"channel": "telegram", "credentials": {"botToken": format!("{}:AAbatch", 100 + n)}});
+    let r = app
+        .post(&format!("/tenants/{}/channels", ids[6]), &telegram(6))
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let mut conn = db.connect();
     let before = tenant_store::config_revision::current(&mut conn).unwrap();
     let audit_before: i64 = audit_log::table.count().get_result(&mut conn).unwrap();
 
-    let post = |id: &str, body: Value| {
-        (Method::POST, format!("/tenants/{id}/channels"), Some(body))
-    };
+    let post =
+        |id: &str, body: Value| (Method::POST, format!("/tenants/{id}/channels"), Some(body));
     let mut requests: Vec<(Method, String, Option<Value>)> = (0..4)
         .map(|i| post(&ids[i], telegram(u32::try_from(i).unwrap())))
         .collect();
@@ -458,8 +459,16 @@ async fn concurrent_channel_writes_are_each_answered_as_if_alone() {
         format!("/tenants/{}/channels/telegram", ids[5]),
         Some(json!({"enabled": false})),
     ));
-    requests.push((Method::DELETE, format!("/tenants/{}/channels/slack", ids[5]), None));
-    requests.push((Method::DELETE, format!("/tenants/{}/channels/telegram", ids[6]), None));
+    requests.push((
+        Method::DELETE,
+        format!("/tenants/{}/channels/slack", ids[5]),
+        None,
+    ));
+    requests.push((
+        Method::DELETE,
+        format!("/tenants/{}/channels/telegram", ids[6]),
+        None,
+    ));
     let answers = mixed_at_once(&app, requests).await;
     let statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
 
@@ -472,16 +481,34 @@ async fn concurrent_channel_writes_are_each_answered_as_if_alone() {
     let mut limited = statuses[6..8].to_vec();
     limited.sort_unstable();
     assert_eq!(limited[0], 201, "{answers:?}");
-    assert_eq!(answers[6..8].iter().filter(|(_, b)| b["error"]["code"] == "plan_limit_reached").count(), 1, "{answers:?}");
+    assert_eq!(
+        answers[6..8]
+            .iter()
+            .filter(|(_, b)| b["error"]["code"] == "plan_limit_reached")
+            .count(),
+        1,
+        "{answers:?}"
+    );
     assert_eq!(statuses[8], 404, "{answers:?}");
     assert_eq!(statuses[9], 200, "{answers:?}");
-    assert_eq!(answers[9].1["credentials"]["token"]["last4"], "0042", "{answers:?}");
+    assert_eq!(
+        answers[9].1["credentials"]["token"]["last4"], "0042",
+        "{answers:?}"
+    );
     assert_eq!(&statuses[10..], &[404, 404, 204], "{answers:?}");
 
     // The rotated token is what the store holds, and the deleted channel is gone.
-    let r = app.get(&format!("/tenants/{}/channels/discord", ids[5])).await;
-    assert_eq!(r.body["credentials"]["token"]["last4"], "0042", "{:?}", r.body);
-    let r = app.get(&format!("/tenants/{}/channels/telegram", ids[6])).await;
+    let r = app
+        .get(&format!("/tenants/{}/channels/discord", ids[5]))
+        .await;
+    assert_eq!(
+        r.body["credentials"]["token"]["last4"], "0042",
+        "{:?}",
+        r.body
+    );
+    let r = app
+        .get(&format!("/tenants/{}/channels/telegram", ids[6]))
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
     // One audit row per change made, none for the refused ones; the revision moved.
@@ -491,12 +518,30 @@ async fn concurrent_channel_writes_are_each_answered_as_if_alone() {
         .order(audit_log::created_at.asc())
         .load(&mut conn)
         .unwrap();
-    let new: Vec<&String> = actions.iter().skip(usize::try_from(audit_before).unwrap()).collect();
-    assert_eq!(new.iter().filter(|a| **a == "channel.created").count(), 5, "{new:?}");
-    assert_eq!(new.iter().filter(|a| **a == "channel.updated").count(), 1, "{new:?}");
-    assert_eq!(new.iter().filter(|a| **a == "channel.deleted").count(), 1, "{new:?}");
+    let new: Vec<&String> = actions
+        .iter()
+        .skip(usize::try_from(audit_before).unwrap())
+        .collect();
+    assert_eq!(
+        new.iter().filter(|a| **a == "channel.created").count(),
+        5,
+        "{new:?}"
+    );
+    assert_eq!(
+        new.iter().filter(|a| **a == "channel.updated").count(),
+        1,
+        "{new:?}"
+    );
+    assert_eq!(
+        new.iter().filter(|a| **a == "channel.deleted").count(),
+        1,
+        "{new:?}"
+    );
     assert_eq!(new.len(), 7, "{new:?}");
     assert_eq!(count(&db, "channels"), 2 + 5 - 1);
     let after = tenant_store::config_revision::current(&mut conn).unwrap();
-    assert!(after >= before + 7, "the config revision moved: {before} → {after}");
+    assert!(
+        after >= before + 7,
+        "the config revision moved: {before} → {after}"
+    );
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tenant_core::{Secret, Tenant, TenantId};
-use tenant_store::events::Ingested;
 use tenant_store::crypto::KeyRing;
+use tenant_store::events::Ingested;
 use tenant_store::{AnyConnection, Database, StoreError, usage};
 use tenant_webhooks::ingest::{Accepted, IngestError, Ingestor, TenantLookup, ValidEvent};
 
