@@ -13,7 +13,9 @@
 # SERVER_BINS ("": the tree's own build) — `label=path` pairs separated by spaces: each run of the
 # phases runs every one of these server binaries in turn, tagged `build=<label>`, so an A/B
 # comparison is interleaved in one session (e.g. SERVER_BINS="base=/tmp/old head=target/release/
-# moltbot-saas" with RUNS=5 SIZES= BACKENDS=postgres).
+# moltbot-saas" with RUNS=5 SIZES= BACKENDS=postgres), PHASES (the driver's phases of each run:
+# health,create,channels,credentials,reads,config,ingest,list), PROFILE (release; `profiling` is
+# release without LTO, rebuilt quickly), BUILD (1; 0 uses the binaries already built).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -28,6 +30,8 @@ PORT=${PORT:-3900}
 PIN_POSTGRES=${PIN_POSTGRES:-1}
 RESULTS=${RESULTS:-bench/results/$(date -u +%Y%m%dT%H%M%SZ)}
 SERVER_BINS=${SERVER_BINS:-}
+PHASES=${PHASES:-health,create,channels,credentials,reads,config,ingest,list}
+PROFILE=${PROFILE:-release}
 TARGET=${CARGO_TARGET_DIR:-target}
 export SAAS_ADMIN_TOKEN="bench-operator-token-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export SAAS_GATEWAY_TOKEN="bench-gateway-token-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
@@ -71,14 +75,16 @@ need_pgbench() {
   fi
 }
 
-log "building release binaries into $TARGET"
-nice cargo build --release -q -p tenant-server --bin moltbot-saas
-nice cargo build --release -q -p tenant-service --example seed
-nice cargo build --release -q -p loaddriver --bins
-SERVER_BIN="$TARGET/release/moltbot-saas"
-SEED_BIN="$TARGET/release/examples/seed"
-DRIVER_BIN="$TARGET/release/loaddriver"
-FLOOR_BIN="$TARGET/release/floor"
+if [ "${BUILD:-1}" = 1 ]; then
+  log "building $PROFILE binaries into $TARGET"
+  nice cargo build --profile "$PROFILE" -q -p tenant-server --bin moltbot-saas
+  if [ -n "$SIZES" ]; then nice cargo build --profile "$PROFILE" -q -p tenant-service --example seed; fi
+  nice cargo build --profile "$PROFILE" -q -p loaddriver --bins
+fi
+SERVER_BIN="$TARGET/$PROFILE/moltbot-saas"
+SEED_BIN="$TARGET/$PROFILE/examples/seed"
+DRIVER_BIN="$TARGET/$PROFILE/loaddriver"
+FLOOR_BIN="$TARGET/$PROFILE/floor"
 
 {
   echo "date: $(date -u +%FT%TZ)"
@@ -90,7 +96,7 @@ FLOOR_BIN="$TARGET/release/floor"
   echo "rustc: $(rustc --version)"
   echo "postgres: $(psql -tA "$PG_ADMIN_URL" -c 'SHOW server_version' 2>/dev/null || echo unavailable)"
   echo "sqlite: bundled (libsqlite3-sys), WAL, synchronous=NORMAL"
-  echo "settings: RUNS=$RUNS N=$N C=$C DURATION=$DURATION SIZES='$SIZES' RUST_LOG=${BENCH_RUST_LOG:-info} PIN_POSTGRES=$PIN_POSTGRES"
+  echo "settings: RUNS=$RUNS N=$N C=$C DURATION=$DURATION SIZES='$SIZES' RUST_LOG=${BENCH_RUST_LOG:-info} PIN_POSTGRES=$PIN_POSTGRES PROFILE=$PROFILE PHASES=$PHASES${SERVER_BINS:+ SERVER_BINS='$SERVER_BINS'}"
 } > "$RESULTS/machine.txt"
 cat "$RESULTS/machine.txt" >&2
 
@@ -189,7 +195,7 @@ for run in $(seq 1 "$RUNS"); do
       url=$(fresh_db "$backend" "phases_${backend}_${run}${label:+_$label}")
       start_server "$url" "phases-$backend-$run${label:+-$label}" "$bin"
       log "phases on $backend, run $run${label:+, build $label}"
-      drive --phases health,create,channels,reads,config,ingest,list -n "$N" -c "$C" -d "$DURATION" \
+      drive --phases "$PHASES" -n "$N" -c "$C" -d "$DURATION" \
         "${tags[@]}"
       stop_server
     done

@@ -15,11 +15,12 @@ use crate::procfs;
 use crate::stats::{Recorder, round3};
 
 /// The phases, in the order they run when all are asked for.
-pub const PHASES: [&str; 8] = [
+pub const PHASES: [&str; 9] = [
     "health",
     "create",
     "create-keyed",
     "channels",
+    "credentials",
     "reads",
     "config",
     "ingest",
@@ -192,7 +193,9 @@ impl Driver {
     }
 
     async fn phase(&mut self, phase: &str) -> Result<Vec<Value>, String> {
-        if matches!(phase, "channels" | "reads" | "ingest") && self.tenants.is_empty() {
+        if matches!(phase, "channels" | "credentials" | "reads" | "ingest")
+            && self.tenants.is_empty()
+        {
             self.fetch_tenants().await?;
         }
         let d = self.opts.duration;
@@ -246,6 +249,23 @@ impl Driver {
                         .await
                         .0,
                 ]
+            }
+            "credentials" => {
+                // Round robin over the tenants given channels, so that the requests in flight
+                // at once name different channels (as rotations by many tenants do).
+                let targets: Arc<Vec<(String, Option<String>)>> = Arc::new(
+                    self.tenants[..self.channels_done]
+                        .iter()
+                        .map(|t| {
+                            (
+                                format!("/tenants/{}/channels/telegram", t.id),
+                                self.tenant_auth(t),
+                            )
+                        })
+                        .collect(),
+                );
+                let make = Arc::new(move |i: u64| credentials_request(&targets, i));
+                vec![self.measure(phase, c, cap, d, make, None).await.0]
             }
             "reads" => {
                 let targets: Arc<Vec<(String, Option<String>)>> = Arc::new(
@@ -512,6 +532,22 @@ fn channel_request(todo: &[(String, Option<String>, usize)], i: u64) -> Req {
                "credentials": {"token": format!("bench.discord.token.{n}")}})
     };
     Req::post(&format!("/tenants/{id}/channels"), body, auth.clone())
+}
+
+/// The `i`-th credential rotation: a new Telegram bot token for the next tenant in turn.
+fn credentials_request(targets: &[(String, Option<String>)], i: u64) -> Req {
+    let k = usize::try_from(i % targets.len().max(1) as u64).unwrap_or(0);
+    let Some((path, auth)) = targets.get(k) else {
+        return Req::get("/health".into(), None);
+    };
+    Req {
+        method: Method::PATCH,
+        ..Req::post(
+            path,
+            json!({"credentials": {"botToken": format!("{}:AArotated-{i}", 100_000 + k)}}),
+            auth.clone(),
+        )
+    }
 }
 
 /// The id and API key of a create reply (flat, or wrapped as `{"tenant": {...}}`) or list item.

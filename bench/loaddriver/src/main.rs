@@ -15,7 +15,7 @@ struct Args {
     /// Server base URL; only http://127.0.0.1:<port> is accepted.
     #[arg(long, default_value = "http://127.0.0.1:3000")]
     base_url: String,
-    /// Comma-separated phases: health, create, create-keyed (with an `Idempotency-Key` each), channels, reads, config, ingest, list.
+    /// Comma-separated phases: health, create, create-keyed (with an `Idempotency-Key` each), channels, credentials (`PATCH` of each Telegram channel's token in turn), reads, config, ingest, list.
     #[arg(long, default_value = "create,channels,reads,config,ingest,list")]
     phases: String,
     /// Tenants to create (and most tenants fetched when no create phase runs).

@@ -45,7 +45,7 @@ async fn phases_run_without_errors_against_a_real_server() {
         &app.address,
         &app.operator_token,
         &app.gateway_token,
-        "health,create,channels,reads,config,list",
+        "health,create,channels,credentials,reads,config,list",
     );
     let mut out = Vec::new();
     let lines = run(opts, &mut out).await.unwrap();
@@ -63,6 +63,7 @@ async fn phases_run_without_errors_against_a_real_server() {
             "health",
             "create",
             "channels",
+            "credentials",
             "reads",
             "config",
             "config_304",
@@ -84,8 +85,11 @@ async fn phases_run_without_errors_against_a_real_server() {
     assert!(phase(&lines, "config")["bytes"].as_u64().unwrap() > 0);
     assert_eq!(phase(&lines, "config_304")["bytes"], 0);
 
-    // The server holds what the phases sent: twelve tenants, two served channels each.
+    // The server holds what the phases sent: twelve tenants, two served channels each, and an
+    // audit row for each create (the tenant's and its key's), channel and rotation.
+    let rotations = phase(&lines, "credentials")["ok"].as_i64().unwrap();
     let counts = db.row_counts();
+    assert_eq!(counts.audit_log, 12 * 2 + 24 + rotations);
     assert_eq!(counts.tenants, 12);
     assert_eq!(counts.channels, 24);
     app.stop().await;

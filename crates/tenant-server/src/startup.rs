@@ -182,6 +182,7 @@ impl Application {
             &settings.writes,
             api_keys.hasher.clone(),
             Arc::clone(&limits.plans),
+            Arc::clone(&keys),
         )?;
         let control = ControlPlane::from_parts(Parts {
             webhooks: background.webhook_state(&webhooks),

@@ -18,6 +18,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod background;
 pub mod billing;
+pub mod channel_writes;
 pub mod channels;
 pub mod control_plane;
 pub mod db;

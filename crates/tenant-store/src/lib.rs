@@ -10,6 +10,7 @@ pub mod access_tokens;
 pub mod api_keys;
 pub mod audit;
 pub mod billing;
+pub mod channel_batch;
 pub mod channels;
 mod circuit;
 pub mod config_revision;

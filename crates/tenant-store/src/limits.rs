@@ -44,6 +44,35 @@ pub fn find(conn: &mut AnyConnection, tenant_id: &TenantId) -> StoreResult<Limit
         .unwrap_or_default())
 }
 
+/// The plan name and the overrides of each of these tenants that exists, in no order (two
+/// statements for a whole batch, where [`find`] and a tenant read take two per tenant).
+pub fn plans_and_overrides_of(
+    conn: &mut AnyConnection,
+    tenant_ids: &[TenantId],
+) -> StoreResult<Vec<(String, String, LimitOverrides)>> {
+    use crate::schema::tenants;
+    let ids: Vec<String> = tenant_ids.iter().map(ToString::to_string).collect();
+    let plans: Vec<(String, String)> = tenants::table
+        .filter(tenants::id.eq_any(&ids))
+        .select((tenants::id, tenants::plan))
+        .load(conn)?;
+    let mut overrides: Vec<(String, LimitOverrides)> = tenant_limits::table
+        .filter(tenant_limits::tenant_id.eq_any(&ids))
+        .select((tenant_limits::tenant_id, LimitOverrides::as_select()))
+        .load(conn)?;
+    Ok(plans
+        .into_iter()
+        .map(|(id, plan)| {
+            let own = overrides
+                .iter()
+                .position(|(t, _)| *t == id)
+                .map(|at| overrides.swap_remove(at).1)
+                .unwrap_or_default();
+            (id, plan, own)
+        })
+        .collect())
+}
+
 /// Replaces a tenant's overrides (all `None` removes its row).
 pub fn save(
     conn: &mut AnyConnection,

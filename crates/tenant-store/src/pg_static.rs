@@ -122,3 +122,57 @@ fn unordered(sql: &str) -> diesel::result::Error {
         .into(),
     )
 }
+
+/// The columns of a batch statement, one array per column: each borrows from the rows, so
+/// nothing is copied but the bytes Diesel sends.
+pub(crate) fn col<'a, T, U>(v: &'a [T], f: impl Fn(&'a T) -> U) -> Vec<U> {
+    v.iter().map(f).collect()
+}
+
+/// Binds audit rows with the key of the row each belongs to ("owner"): 13 arrays, `id`,
+/// `tenant_id`, `actor_type`, `actor_id`, `action`, `resource_type`, `resource_id`,
+/// `request_id`, `client_addr`, `user_agent`, `details`, `created_at`, owner — the shape every
+/// batch statement's `audit` CTE unnests.
+pub(crate) fn bind_audit<'a, K>(
+    q: PgStatic<'a, K>,
+    audit: &'a [(&'a crate::audit::AuditRow, &'a str)],
+) -> PgStatic<'a, K> {
+    use diesel::sql_types::{Array, Nullable, Text, Timestamp};
+    type Texts = Array<Text>;
+    type OptTexts = Array<Nullable<Text>>;
+    q.bind::<Texts, _>(col(audit, |(a, _)| a.id.as_str()))
+        .bind::<OptTexts, _>(col(audit, |(a, _)| a.tenant_id.as_deref()))
+        .bind::<Texts, _>(col(audit, |(a, _)| a.actor_type.as_str()))
+        .bind::<OptTexts, _>(col(audit, |(a, _)| a.actor_id.as_deref()))
+        .bind::<Texts, _>(col(audit, |(a, _)| a.action.as_str()))
+        .bind::<Texts, _>(col(audit, |(a, _)| a.resource_type.as_str()))
+        .bind::<OptTexts, _>(col(audit, |(a, _)| a.resource_id.as_deref()))
+        .bind::<OptTexts, _>(col(audit, |(a, _)| a.request_id.as_deref()))
+        .bind::<OptTexts, _>(col(audit, |(a, _)| a.client_addr.as_deref()))
+        .bind::<OptTexts, _>(col(audit, |(a, _)| a.user_agent.as_deref()))
+        .bind::<OptTexts, _>(col(audit, |(a, _)| a.details.as_deref()))
+        .bind::<Array<Timestamp>, _>(col(audit, |(a, _)| a.created_at))
+        .bind::<Texts, _>(col(audit, |(_, owner)| *owner))
+}
+
+/// Binds `Idempotency-Key` rows with their owner: 12 arrays in the column order of
+/// `idempotency_keys`, then the owner.
+pub(crate) fn bind_idempotency<'a, K>(
+    q: PgStatic<'a, K>,
+    idem: &'a [(&'a crate::idempotency::IdempotencyRow, &'a str)],
+) -> PgStatic<'a, K> {
+    use diesel::sql_types::{Array, Bool, Integer, Nullable, Text, Timestamp};
+    type Texts = Array<Text>;
+    q.bind::<Texts, _>(col(idem, |(i, _)| i.caller.as_str()))
+        .bind::<Texts, _>(col(idem, |(i, _)| i.method.as_str()))
+        .bind::<Texts, _>(col(idem, |(i, _)| i.path.as_str()))
+        .bind::<Texts, _>(col(idem, |(i, _)| i.idem_key.as_str()))
+        .bind::<Texts, _>(col(idem, |(i, _)| i.fingerprint.as_str()))
+        .bind::<Array<Integer>, _>(col(idem, |(i, _)| i.status_code))
+        .bind::<Array<Nullable<Text>>, _>(col(idem, |(i, _)| i.location.as_deref()))
+        .bind::<Texts, _>(col(idem, |(i, _)| i.body.as_str()))
+        .bind::<Array<Bool>, _>(col(idem, |(i, _)| i.sealed))
+        .bind::<Array<Timestamp>, _>(col(idem, |(i, _)| i.created_at))
+        .bind::<Array<Timestamp>, _>(col(idem, |(i, _)| i.expires_at))
+        .bind::<Texts, _>(col(idem, |(_, owner)| *owner))
+}

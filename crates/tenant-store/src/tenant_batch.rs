@@ -9,15 +9,14 @@
 //! where a create took nine; SQLite runs portable statements, which cost no round trip there.
 
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Bool, Integer, Nullable, Text, Timestamp};
-use rand::Rng;
+use diesel::sql_types::{Array, Integer, Nullable, Text, Timestamp};
 use tenant_core::Tenant;
 
 use crate::api_keys::ApiKeyRow;
 use crate::audit::AuditRow;
 use crate::idempotency::IdempotencyRow;
-use crate::pg_static::PgStatic;
-use crate::schema::{api_keys, audit_log, config_revision, idempotency_keys, tenants};
+use crate::pg_static::{PgStatic, bind_audit, bind_idempotency, col};
+use crate::schema::{api_keys, audit_log, idempotency_keys, tenants};
 use crate::tenants::TenantRow;
 use crate::{AnyConnection, StoreResult, write_transaction};
 
@@ -108,7 +107,7 @@ pub fn insert_many(conn: &mut AnyConnection, items: &[TenantToCreate]) -> StoreR
     if items.is_empty() {
         return Ok(Vec::new());
     }
-    let slot = rand::rng().random_range(0..crate::config_revision::SLOTS);
+    let slot = crate::config_revision::random_slot();
     let inserted: Vec<String> = match conn {
         AnyConnection::Postgresql(pg) => pg_insert_many(pg, items, slot)?
             .into_iter()
@@ -142,15 +141,11 @@ fn pg_insert_many(
         .zip(&rows)
         .filter_map(|(i, r)| i.idempotency.as_ref().map(|k| (k, r.id.as_str())))
         .collect();
-    // Columns borrow from the rows: nothing is copied but the bytes Diesel sends.
-    fn col<'a, T, U>(v: &'a [T], f: impl Fn(&'a T) -> U) -> Vec<U> {
-        v.iter().map(f).collect()
-    }
     type Ts = Array<Timestamp>;
     type OptTs = Array<Nullable<Timestamp>>;
     type Texts = Array<Text>;
     type OptTexts = Array<Nullable<Text>>;
-    PgStatic::<InsertManyStatement>::new(PG_INSERT_MANY)
+    let q = PgStatic::<InsertManyStatement>::new(PG_INSERT_MANY)
         .bind::<Texts, _>(col(&rows, |r| r.id.as_str()))
         .bind::<Texts, _>(col(&rows, |r| r.name.as_str()))
         .bind::<Texts, _>(col(&rows, |r| r.slug.as_str()))
@@ -170,34 +165,8 @@ fn pg_insert_many(
         .bind::<OptTs, _>(col(&keys, |k| k.expires_at))
         .bind::<OptTs, _>(col(&keys, |k| k.revoked_at))
         .bind::<Texts, _>(col(&keys, |k| k.role.as_str()))
-        .bind::<OptTexts, _>(col(&keys, |k| k.replaced_by.as_deref()))
-        .bind::<Texts, _>(col(&audit, |(a, _)| a.id.as_str()))
-        .bind::<OptTexts, _>(col(&audit, |(a, _)| a.tenant_id.as_deref()))
-        .bind::<Texts, _>(col(&audit, |(a, _)| a.actor_type.as_str()))
-        .bind::<OptTexts, _>(col(&audit, |(a, _)| a.actor_id.as_deref()))
-        .bind::<Texts, _>(col(&audit, |(a, _)| a.action.as_str()))
-        .bind::<Texts, _>(col(&audit, |(a, _)| a.resource_type.as_str()))
-        .bind::<OptTexts, _>(col(&audit, |(a, _)| a.resource_id.as_deref()))
-        .bind::<OptTexts, _>(col(&audit, |(a, _)| a.request_id.as_deref()))
-        .bind::<OptTexts, _>(col(&audit, |(a, _)| a.client_addr.as_deref()))
-        .bind::<OptTexts, _>(col(&audit, |(a, _)| a.user_agent.as_deref()))
-        .bind::<OptTexts, _>(col(&audit, |(a, _)| a.details.as_deref()))
-        .bind::<Ts, _>(col(&audit, |(a, _)| a.created_at))
-        .bind::<Texts, _>(col(&audit, |(_, owner)| *owner))
-        .bind::<Integer, _>(slot)
-        .bind::<Texts, _>(col(&idem, |(i, _)| i.caller.as_str()))
-        .bind::<Texts, _>(col(&idem, |(i, _)| i.method.as_str()))
-        .bind::<Texts, _>(col(&idem, |(i, _)| i.path.as_str()))
-        .bind::<Texts, _>(col(&idem, |(i, _)| i.idem_key.as_str()))
-        .bind::<Texts, _>(col(&idem, |(i, _)| i.fingerprint.as_str()))
-        .bind::<Array<Integer>, _>(col(&idem, |(i, _)| i.status_code))
-        .bind::<OptTexts, _>(col(&idem, |(i, _)| i.location.as_deref()))
-        .bind::<Texts, _>(col(&idem, |(i, _)| i.body.as_str()))
-        .bind::<Array<Bool>, _>(col(&idem, |(i, _)| i.sealed))
-        .bind::<Ts, _>(col(&idem, |(i, _)| i.created_at))
-        .bind::<Ts, _>(col(&idem, |(i, _)| i.expires_at))
-        .bind::<Texts, _>(col(&idem, |(_, owner)| *owner))
-        .load(conn)
+        .bind::<OptTexts, _>(col(&keys, |k| k.replaced_by.as_deref()));
+    bind_idempotency(bind_audit(q, &audit).bind::<Integer, _>(slot), &idem).load(conn)
 }
 
 /// The same with portable statements, one tenant after another; returns the ids inserted.
@@ -229,12 +198,7 @@ fn insert_many_portable(
         }
         inserted.push(row.id);
     }
-    if !inserted.is_empty() {
-        let n = i64::try_from(inserted.len()).unwrap_or(i64::MAX);
-        diesel::update(config_revision::table.find(slot))
-            .set(config_revision::revision.eq(config_revision::revision + n))
-            .execute(conn)?;
-    }
+    crate::config_revision::bump_by(conn, slot, inserted.len())?;
     Ok(inserted)
 }
 

@@ -374,3 +374,180 @@ async fn concurrent_creates_are_each_whole_and_one_failure_fails_alone() {
         "the config revision moved: {before} → {after}"
     );
 }
+
+/// Sends every `(method, path, body)` at once with `token`; answers in the same order.
+async fn mixed_at_once(
+    app: &TestApp,
+    requests: Vec<(Method, String, Option<Value>)>,
+) -> Vec<(u16, Value)> {
+    let mut set = JoinSet::new();
+    for (k, (method, path, body)) in requests.into_iter().enumerate() {
+        let mut req = app
+            .client
+            .request(method, format!("{}{path}", app.address))
+            .bearer_auth(&app.operator_token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        set.spawn(async move {
+            let resp = req.send().await.expect("request failed");
+            let status = resp.status().as_u16();
+            (k, status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        });
+    }
+    let mut out: Vec<(usize, u16, Value)> = set.join_all().await;
+    out.sort_by_key(|(k, _, _)| *k);
+    out.into_iter().map(|(_, s, b)| (s, b)).collect()
+}
+
+#[tokio::test]
+async fn concurrent_channel_writes_are_each_answered_as_if_alone() {
+    let db = TestDb::new();
+    let app = batching_app(&db).await;
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let t = app.create_tenant(&format!("Channel Batch {i}")).await;
+        ids.push(t["id"].as_str().unwrap().to_owned());
+    }
+    // Tenant 4 may have one channel; tenant 5 has a Discord channel, tenant 6 a Telegram one.
+    tenant_store::limits::save(
+        &mut db.connect(),
+        &ids[4].parse().unwrap(),
+        &tenant_store::limits::LimitOverrides {
+            max_channels: Some(1),
+            ..Default::default()
+        },
+        tenant_core::now(),
+    )
+    .unwrap();
+    let discord = json!({"channel": "discord", "credentials": {"token": "old.discord.token"}});
+    let r = app
+        .post(&format!("/tenants/{}/channels", ids[5]), &discord)
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let telegram = |n: u32| json!({"channel": "telegram", "credentials": {"botToken": format!("{}:AAbatch", 100 + n)}});
+    let r = app
+        .post(&format!("/tenants/{}/channels", ids[6]), &telegram(6))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let mut conn = db.connect();
+    let before = tenant_store::config_revision::current(&mut conn).unwrap();
+    let audit_before: i64 = audit_log::table.count().get_result(&mut conn).unwrap();
+
+    let post =
+        |id: &str, body: Value| (Method::POST, format!("/tenants/{id}/channels"), Some(body));
+    let mut requests: Vec<(Method, String, Option<Value>)> = (0..4)
+        .map(|i| post(&ids[i], telegram(u32::try_from(i).unwrap())))
+        .collect();
+    // 0..4: created. 4, 5: one more Telegram channel for tenant 0 each: 409.
+    requests.push(post(&ids[0], telegram(10)));
+    requests.push(post(&ids[0], telegram(11)));
+    // 6, 7: tenant 4 has room for one of them.
+    requests.push(post(&ids[4], telegram(4)));
+    requests.push(post(&ids[4], discord.clone()));
+    // 8: no such tenant.
+    requests.push(post(&uuid::Uuid::new_v4().to_string(), telegram(12)));
+    // 9: a credential rotation; 10: of a channel that does not exist; 11: a delete of one that
+    // does not exist; 12: a delete.
+    requests.push((
+        Method::PATCH,
+        format!("/tenants/{}/channels/discord", ids[5]),
+        Some(json!({"credentials": {"token": "new.discord.token.0042"}})),
+    ));
+    requests.push((
+        Method::PATCH,
+        format!("/tenants/{}/channels/telegram", ids[5]),
+        Some(json!({"enabled": false})),
+    ));
+    requests.push((
+        Method::DELETE,
+        format!("/tenants/{}/channels/slack", ids[5]),
+        None,
+    ));
+    requests.push((
+        Method::DELETE,
+        format!("/tenants/{}/channels/telegram", ids[6]),
+        None,
+    ));
+    let answers = mixed_at_once(&app, requests).await;
+    let statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
+
+    // Tenant 0's three Telegram creates: whichever the batch met first is created.
+    let mut first = [statuses[0], statuses[4], statuses[5]];
+    first.sort_unstable();
+    assert_eq!(first, [201, 409, 409], "{answers:?}");
+    assert_eq!(&statuses[1..4], &[201, 201, 201], "{answers:?}");
+    for (i, (status, body)) in answers[..6].iter().enumerate() {
+        if *status == 201 {
+            let owner = if i < 4 { i } else { 0 };
+            assert_eq!(body["tenantId"], ids[owner].as_str());
+            assert_eq!(body["state"], "ready", "{body}");
+        }
+    }
+    let mut limited = statuses[6..8].to_vec();
+    limited.sort_unstable();
+    assert_eq!(limited[0], 201, "{answers:?}");
+    assert_eq!(
+        answers[6..8]
+            .iter()
+            .filter(|(_, b)| b["error"]["code"] == "plan_limit_reached")
+            .count(),
+        1,
+        "{answers:?}"
+    );
+    assert_eq!(statuses[8], 404, "{answers:?}");
+    assert_eq!(statuses[9], 200, "{answers:?}");
+    assert_eq!(
+        answers[9].1["credentials"]["token"]["last4"], "0042",
+        "{answers:?}"
+    );
+    assert_eq!(&statuses[10..], &[404, 404, 204], "{answers:?}");
+
+    // The rotated token is what the store holds, and the deleted channel is gone.
+    let r = app
+        .get(&format!("/tenants/{}/channels/discord", ids[5]))
+        .await;
+    assert_eq!(
+        r.body["credentials"]["token"]["last4"], "0042",
+        "{:?}",
+        r.body
+    );
+    let r = app
+        .get(&format!("/tenants/{}/channels/telegram", ids[6]))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // One audit row per change made, none for the refused ones; the revision moved.
+    let mut conn = db.connect();
+    let actions: Vec<String> = audit_log::table
+        .select(audit_log::action)
+        .order(audit_log::created_at.asc())
+        .load(&mut conn)
+        .unwrap();
+    let new: Vec<&String> = actions
+        .iter()
+        .skip(usize::try_from(audit_before).unwrap())
+        .collect();
+    assert_eq!(
+        new.iter().filter(|a| **a == "channel.created").count(),
+        5,
+        "{new:?}"
+    );
+    assert_eq!(
+        new.iter().filter(|a| **a == "channel.updated").count(),
+        1,
+        "{new:?}"
+    );
+    assert_eq!(
+        new.iter().filter(|a| **a == "channel.deleted").count(),
+        1,
+        "{new:?}"
+    );
+    assert_eq!(new.len(), 7, "{new:?}");
+    assert_eq!(count(&db, "channels"), 2 + 5 - 1);
+    let after = tenant_store::config_revision::current(&mut conn).unwrap();
+    assert!(
+        after >= before + 7,
+        "the config revision moved: {before} → {after}"
+    );
+}

@@ -164,6 +164,7 @@ impl ControlPlane {
             &options.writes,
             hasher.clone(),
             Arc::clone(&limits.plans),
+            Arc::clone(&keys),
         )?;
         Ok(Self::from_parts(Parts {
             db,

@@ -1,6 +1,6 @@
 //! The tenant and channel use cases of [`ControlPlane`], with the audit log's reads: the
-//! tenant read cache is consulted on reads and dropped on this process's writes; creates go
-//! through group commit.
+//! tenant read cache is consulted on reads and dropped on this process's writes; tenant creates
+//! and channel writes go through group commit.
 
 use std::sync::Arc;
 
@@ -12,8 +12,9 @@ use tenant_store::audit::{AuditContext, AuditFilter, AuditRow};
 use tenant_store::tenants::TenantFilter;
 
 use super::ControlPlane;
-use crate::error::ServiceResult;
-use crate::idempotency::{Ticket, within};
+use crate::channel_writes::{ChannelOp, ChannelWrite};
+use crate::error::{ServiceError, ServiceResult};
+use crate::idempotency::Ticket;
 use crate::principal::Principal;
 use crate::tenant_cache::CachedTenant;
 use crate::tenants::{CreateTenant, TenantPatch};
@@ -126,7 +127,8 @@ impl ControlPlane {
     }
 
     /// Adds a channel to a tenant; without (all) credentials it awaits them and stays out of the
-    /// gateway config.
+    /// gateway config. Written with the channel writes of concurrent callers (group commit);
+    /// answered once committed.
     pub async fn add_channel(
         &self,
         ctx: AuditContext,
@@ -134,16 +136,21 @@ impl ControlPlane {
         new: NewChannel,
         once: Option<Ticket<Channel>>,
     ) -> ServiceResult<Channel> {
-        let keys = Arc::clone(&self.keys);
-        let plans = Arc::clone(&self.limits.plans);
-        self.run(move |c| {
-            within(c, once.as_ref(), |c| {
-                crate::tenant_scope::require_tenant(c, &tenant_id)?;
-                crate::usage::require_room(c, &plans, &tenant_id, crate::usage::Counted::Channels)?;
-                Ok(channels::create_channel(c, &ctx, &tenant_id, new, &keys)?)
-            })
-        })
-        .await
+        let op = ChannelOp::Create { new, once };
+        self.write_channel(ctx, tenant_id, op)
+            .await?
+            .ok_or_else(|| ServiceError::Internal("a created channel was not returned".into()))
+    }
+
+    /// Submits a channel write to its batched path.
+    async fn write_channel(
+        &self,
+        ctx: AuditContext,
+        tenant_id: TenantId,
+        op: ChannelOp,
+    ) -> ServiceResult<Option<Channel>> {
+        let write = ChannelWrite { ctx, tenant_id, op };
+        self.writes.channel_writes.submit(write).await?
     }
 
     /// A tenant's channels, in kind order.
@@ -160,7 +167,8 @@ impl ControlPlane {
             .await
     }
 
-    /// Changes a channel: enabled, display name, credential fields.
+    /// Changes a channel: enabled, display name, credential fields (group commit, as
+    /// [`ControlPlane::add_channel`]).
     pub async fn update_channel(
         &self,
         ctx: AuditContext,
@@ -168,24 +176,21 @@ impl ControlPlane {
         kind: ChannelKind,
         update: ChannelUpdate,
     ) -> ServiceResult<Channel> {
-        let keys = Arc::clone(&self.keys);
-        self.run(move |c| {
-            Ok(channels::update_channel(
-                c, &ctx, &tenant_id, kind, update, &keys,
-            )?)
-        })
-        .await
+        self.write_channel(ctx, tenant_id, ChannelOp::Update { kind, update })
+            .await?
+            .ok_or_else(|| ServiceError::Internal("an updated channel was not returned".into()))
     }
 
-    /// Removes a channel.
+    /// Removes a channel (group commit, as [`ControlPlane::add_channel`]).
     pub async fn delete_channel(
         &self,
         ctx: AuditContext,
         tenant_id: TenantId,
         kind: ChannelKind,
     ) -> ServiceResult<()> {
-        self.run(move |c| Ok(channels::delete_channel(c, &ctx, &tenant_id, kind)?))
+        self.write_channel(ctx, tenant_id, ChannelOp::Delete { kind })
             .await
+            .map(drop)
     }
 
     /// A page of the audit log, newest first: one tenant's, or with `None` everyone's.

@@ -1,16 +1,19 @@
-//! The batched write paths ([`super::engine`]): event ingest and tenant creation, each a queue
-//! with its writer threads, shared by every caller (every HTTP worker of the server).
+//! The batched write paths ([`super::engine`]): event ingest, tenant creation and channel
+//! writes, each a queue with its writer threads, shared by every caller (every HTTP worker of
+//! the server).
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tenant_core::{Secret, Tenant, TenantId};
+use tenant_store::crypto::KeyRing;
 use tenant_store::events::Ingested;
 use tenant_store::{AnyConnection, Database, StoreError, usage};
 use tenant_webhooks::ingest::{Accepted, IngestError, Ingestor, TenantLookup, ValidEvent};
 
 use super::engine::{GroupCommit, GroupCommitConfig};
 use crate::api_keys::ApiKeyHasher;
+use crate::channel_writes::{self, ChannelAnswer, ChannelWrite};
 use crate::error::ServiceResult;
 use crate::plans::Plans;
 use crate::tenants::{self, CreateTenant};
@@ -25,6 +28,8 @@ pub struct WritePaths {
     pub ingest: GroupCommit<IngestJob, Result<Accepted, IngestError>>,
     /// `POST /tenants`.
     pub tenant_creates: GroupCommit<CreateTenant, ServiceResult<(Tenant, Secret)>>,
+    /// `POST`, `PATCH` and `DELETE` of `/tenants/{id}/channels…`.
+    pub channel_writes: GroupCommit<ChannelWrite, ChannelAnswer>,
 }
 
 /// The answer of each request of a batch for which no connection could be had.
@@ -64,15 +69,18 @@ fn judge_quotas(
 }
 
 impl WritePaths {
-    /// Starts the writer threads of both paths; the ingest path judges the message quotas of
-    /// `plans` after each batch.
+    /// Starts the writer threads of every path; the ingest path judges the message quotas of
+    /// `plans` after each batch, the channel path checks the channel limits of `plans` and
+    /// seals credentials with `keys`.
     pub fn start(
         db: &Database,
         config: &GroupCommitConfig,
         hasher: ApiKeyHasher,
         plans: Arc<Plans>,
+        keys: Arc<KeyRing>,
     ) -> std::io::Result<Self> {
         let ingestor = Ingestor::new(TenantLookup::default());
+        let ingest_plans = Arc::clone(&plans);
         let ingest = GroupCommit::start(
             "ingest",
             "ingest",
@@ -80,7 +88,7 @@ impl WritePaths {
             config,
             move |conn, batch: &[IngestJob]| {
                 let answers = ingestor.ingest_batch(conn, batch);
-                judge_quotas(conn, &plans, batch, &answers);
+                judge_quotas(conn, &ingest_plans, batch, &answers);
                 answers
             },
             |e| Err(IngestError::Store(unavailable(e))),
@@ -93,9 +101,20 @@ impl WritePaths {
             move |conn, batch: &[CreateTenant]| tenants::create_tenants(conn, &hasher, batch),
             |e| Err(unavailable(e).into()),
         )?;
+        let channel_writes = GroupCommit::start(
+            "channel",
+            "channel_write",
+            db.clone(),
+            config,
+            move |conn, batch: &[ChannelWrite]| {
+                channel_writes::write_channels(conn, &keys, &plans, batch)
+            },
+            |e| Err(unavailable(e).into()),
+        )?;
         Ok(Self {
             ingest,
             tenant_creates,
+            channel_writes,
         })
     }
 }

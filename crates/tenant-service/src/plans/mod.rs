@@ -303,6 +303,37 @@ impl Plans {
     }
 }
 
+impl Plans {
+    /// Reads into the cache the limits of those of `tenant_ids` it does not hold, in two
+    /// statements for all of them (a batch of writes checks many tenants' limits at once). A
+    /// tenant that does not exist is left out; [`Plans::limits_of`] then answers for it.
+    pub fn warm(&self, conn: &mut AnyConnection, tenant_ids: &[TenantId]) -> ServiceResult<()> {
+        let missing: Vec<TenantId> = tenant_ids
+            .iter()
+            .filter(|id| self.cache.get(id).is_none())
+            .copied()
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        for (id, plan, overrides) in limits::plans_and_overrides_of(conn, &missing)? {
+            let (Ok(id), Ok(plan)) = (id.parse::<TenantId>(), plan.parse::<Plan>()) else {
+                continue;
+            };
+            let limits = self.catalog.limits(plan).with(&overrides);
+            self.cache.put(
+                id,
+                Arc::new(TenantLimits {
+                    plan,
+                    overrides,
+                    limits,
+                }),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// A change of a tenant's plan and overrides, as asked (operator only).
 #[derive(Debug, Clone, Default)]
 pub struct LimitsChange {

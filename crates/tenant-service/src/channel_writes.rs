@@ -1,0 +1,339 @@
+//! Channel writes of concurrent requests as one batch (group commit, [`crate::group_commit`]):
+//! creates, updates (credential rotations among them) and deletes. Each kind is written for the
+//! whole batch in one statement (`tenant_store::channel_batch`), with its audit rows,
+//! `Idempotency-Key` rows and config revision; work that does not need the database (sealing
+//! credentials, building the rows) is done before it, and the plan limits of the batch's
+//! tenants are read together.
+//!
+//! A write the batch statement cannot make as asked (no such tenant or channel, the kind taken,
+//! no room, a row changed since it was read, a second write of one channel in the batch) is
+//! made again alone through the one-request path ([`crate::channels`]), which answers it
+//! precisely; so every request gets the answer it would have had alone. Each request is
+//! answered once what it wrote committed.
+
+use std::collections::{HashMap, HashSet};
+
+use tenant_core::{Channel, ChannelKind, ChannelUpdate, NewChannel, TenantId};
+use tenant_store::audit::{self, AuditContext};
+use tenant_store::channel_batch::{self, ChannelChange, ChannelToCreate, ChannelToDelete};
+use tenant_store::channels::ChannelRow;
+use tenant_store::crypto::KeyRing;
+use tenant_store::{AnyConnection, StoreError};
+
+use crate::channels;
+use crate::error::{ServiceError, ServiceResult};
+use crate::idempotency::Ticket;
+use crate::plans::Plans;
+
+/// What a request does to a tenant's channel.
+// Made once per request and moved into the queue: boxing the large variant would cost an
+// allocation for nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum ChannelOp {
+    /// Adds a channel; with the request's `Idempotency-Key` ticket, its row is written with it.
+    Create {
+        /// The channel.
+        new: NewChannel,
+        /// The request's ticket, if it had a key.
+        once: Option<Ticket<Channel>>,
+    },
+    /// Changes the tenant's channel of this kind.
+    Update {
+        /// The channel's kind.
+        kind: ChannelKind,
+        /// What changes.
+        update: ChannelUpdate,
+    },
+    /// Removes the tenant's channel of this kind.
+    Delete {
+        /// The channel's kind.
+        kind: ChannelKind,
+    },
+}
+
+/// One channel write of a batch: who asks, on which tenant, what.
+#[derive(Debug)]
+pub struct ChannelWrite {
+    /// The caller, for the audit log.
+    pub ctx: AuditContext,
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// The write.
+    pub op: ChannelOp,
+}
+
+impl ChannelWrite {
+    fn kind(&self) -> ChannelKind {
+        match &self.op {
+            ChannelOp::Create { new, .. } => new.kind,
+            ChannelOp::Update { kind, .. } | ChannelOp::Delete { kind } => *kind,
+        }
+    }
+}
+
+/// The answer to a channel write: the channel as stored (`None` once deleted).
+pub type ChannelAnswer = ServiceResult<Option<Channel>>;
+
+/// The answers of a batch as they are settled; `None` goes to the one-request path.
+struct Answers(Vec<Option<ChannelAnswer>>);
+
+impl Answers {
+    /// Settles the writes `at` of one batch statement: those it wrote with `done`, all of
+    /// them with the fault if the database is away (the one-request path would meet it too).
+    fn settle<T>(
+        &mut self,
+        at: &[usize],
+        written: Result<Vec<bool>, StoreError>,
+        mut done: impl FnMut(usize) -> T,
+        answer: impl Fn(T) -> ChannelAnswer,
+    ) {
+        match written {
+            Ok(flags) if flags.len() == at.len() => {
+                for (k, (&i, wrote)) in at.iter().zip(flags).enumerate() {
+                    let out = done(k);
+                    if wrote {
+                        self.0[i] = Some(answer(out));
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) if e.copy_fault().is_some() => {
+                for &i in at {
+                    self.0[i] = e.copy_fault().map(|fault| Err(fault.into()));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, writes = at.len(), "channel write batch rolled back; writing one by one");
+            }
+        }
+    }
+}
+
+/// Writes the channel requests of a batch (see the module doc); answers in order.
+pub fn write_channels(
+    conn: &mut AnyConnection,
+    ring: &KeyRing,
+    plans: &Plans,
+    batch: &[ChannelWrite],
+) -> Vec<ChannelAnswer> {
+    let now = tenant_core::now();
+    let mut answers = Answers(batch.iter().map(|_| None).collect());
+    // Only the first write of each channel goes through the batch statements: a second one
+    // depends on the first, so it runs alone after them.
+    let mut seen = HashSet::new();
+    let first: Vec<bool> = batch
+        .iter()
+        .map(|w| seen.insert((w.tenant_id, w.kind())))
+        .collect();
+    let pick = |want: fn(&ChannelOp) -> bool| -> Vec<usize> {
+        (0..batch.len())
+            .filter(|&i| first[i] && want(&batch[i].op))
+            .collect()
+    };
+
+    let creates = pick(|op| matches!(op, ChannelOp::Create { .. }));
+    if !creates.is_empty() {
+        create(conn, ring, plans, batch, &creates, now, &mut answers);
+    }
+    let updates = pick(|op| matches!(op, ChannelOp::Update { .. }));
+    if !updates.is_empty() {
+        update(conn, ring, batch, &updates, now, &mut answers);
+    }
+    let deletes = pick(|op| matches!(op, ChannelOp::Delete { .. }));
+    if !deletes.is_empty() {
+        delete(conn, batch, &deletes, now, &mut answers);
+    }
+
+    answers
+        .0
+        .into_iter()
+        .zip(batch)
+        .map(|(answer, w)| answer.unwrap_or_else(|| alone(conn, ring, plans, w)))
+        .collect()
+}
+
+/// The creates of the batch in one statement.
+fn create(
+    conn: &mut AnyConnection,
+    ring: &KeyRing,
+    plans: &Plans,
+    batch: &[ChannelWrite],
+    at: &[usize],
+    now: chrono::DateTime<chrono::Utc>,
+    answers: &mut Answers,
+) {
+    let tenants: Vec<TenantId> = at.iter().map(|&i| batch[i].tenant_id).collect();
+    if let Err(e) = plans.warm(conn, &tenants) {
+        // Each is checked again alone.
+        tracing::debug!(error = %e, "plan limits of a channel batch not read");
+        return;
+    }
+    let mut earlier: HashMap<TenantId, i64> = HashMap::new();
+    let mut taken = Vec::with_capacity(at.len());
+    let mut items = Vec::with_capacity(at.len());
+    let mut channels_made = Vec::with_capacity(at.len());
+    for &i in at {
+        let w = &batch[i];
+        let ChannelOp::Create { new, once } = &w.op else {
+            continue;
+        };
+        // A tenant whose limits are not cached does not exist: answered alone.
+        let Some(limits) = plans.cache.get(&w.tenant_id) else {
+            continue;
+        };
+        let before = earlier.entry(w.tenant_id).or_default();
+        let channel = new.clone().into_channel(w.tenant_id, now);
+        let prepared = ChannelRow::seal(&channel, ring)
+            .map_err(ServiceError::from)
+            .and_then(|row| {
+                let idempotency = once.as_ref().map(|t| t.row(&channel, now)).transpose()?;
+                Ok(ChannelToCreate {
+                    row,
+                    room: limits.limits.max_channels - *before,
+                    audit: audit::row(&w.ctx, channels::created_event(&w.tenant_id, &channel), now),
+                    idempotency,
+                })
+            });
+        match prepared {
+            Ok(item) => {
+                *before += 1;
+                taken.push(i);
+                items.push(item);
+                channels_made.push(channel);
+            }
+            Err(e) => answers.0[i] = Some(Err(e)),
+        }
+    }
+    let written = channel_batch::create_many(conn, &items);
+    let mut made = channels_made.into_iter();
+    answers.settle(
+        &taken,
+        written,
+        |_| made.next(),
+        |c| {
+            c.map(Some)
+                .ok_or_else(|| ServiceError::Internal("lost a channel".into()))
+        },
+    );
+}
+
+/// The updates of the batch: their rows read in one statement, changed, written in one.
+fn update(
+    conn: &mut AnyConnection,
+    ring: &KeyRing,
+    batch: &[ChannelWrite],
+    at: &[usize],
+    now: chrono::DateTime<chrono::Utc>,
+    answers: &mut Answers,
+) {
+    let tenants: Vec<TenantId> = at.iter().map(|&i| batch[i].tenant_id).collect();
+    let rows = match channel_batch::rows_of_tenants(conn, &tenants) {
+        Ok(rows) => rows,
+        Err(e) => return answers.settle(at, Err(e), |_| (), |()| Ok(None)),
+    };
+    let mut taken = Vec::with_capacity(at.len());
+    let mut items = Vec::with_capacity(at.len());
+    let mut changed = Vec::with_capacity(at.len());
+    for &i in at {
+        let w = &batch[i];
+        let ChannelOp::Update { kind, update } = &w.op else {
+            continue;
+        };
+        let tenant = w.tenant_id.to_string();
+        // No such channel, or one that does not open: answered alone.
+        let Some(row) = rows
+            .iter()
+            .find(|r| r.tenant_id == tenant && r.kind == kind.as_str())
+        else {
+            continue;
+        };
+        let old_credentials = row.credentials.clone();
+        let Ok(mut channel) = row.clone().open(ring) else {
+            continue;
+        };
+        let fields = channels::fields_of(update);
+        update.clone().apply(&mut channel, now);
+        match ChannelRow::seal(&channel, ring) {
+            Ok(row) => {
+                taken.push(i);
+                items.push(ChannelChange {
+                    old_credentials,
+                    row,
+                    audit: audit::row(
+                        &w.ctx,
+                        channels::updated_event(&w.tenant_id, &channel, fields),
+                        now,
+                    ),
+                });
+                changed.push(channel);
+            }
+            Err(e) => answers.0[i] = Some(Err(e.into())),
+        }
+    }
+    let written = channel_batch::update_many(conn, &items);
+    let mut made = changed.into_iter();
+    answers.settle(
+        &taken,
+        written,
+        |_| made.next(),
+        |c| {
+            c.map(Some)
+                .ok_or_else(|| ServiceError::Internal("lost a channel".into()))
+        },
+    );
+}
+
+/// The deletes of the batch in one statement.
+fn delete(
+    conn: &mut AnyConnection,
+    batch: &[ChannelWrite],
+    at: &[usize],
+    now: chrono::DateTime<chrono::Utc>,
+    answers: &mut Answers,
+) {
+    let items: Vec<ChannelToDelete> = at
+        .iter()
+        .map(|&i| {
+            let w = &batch[i];
+            let kind = w.kind();
+            ChannelToDelete {
+                tenant_id: w.tenant_id.to_string(),
+                kind: kind.as_str().to_owned(),
+                audit: audit::row(&w.ctx, channels::deleted_event(&w.tenant_id, kind), now),
+            }
+        })
+        .collect();
+    let written = channel_batch::delete_many(conn, &items);
+    answers.settle(at, written, |_| (), |()| Ok(None));
+}
+
+/// One write through the one-request path, in its own transaction.
+fn alone(
+    conn: &mut AnyConnection,
+    ring: &KeyRing,
+    plans: &Plans,
+    w: &ChannelWrite,
+) -> ChannelAnswer {
+    let (ctx, tenant_id) = (&w.ctx, &w.tenant_id);
+    match &w.op {
+        ChannelOp::Create { new, once } => channels::add_channel(
+            conn,
+            ctx,
+            plans,
+            tenant_id,
+            new.clone(),
+            ring,
+            once.as_ref(),
+        )
+        .map(Some),
+        ChannelOp::Update { kind, update } => {
+            channels::update_channel(conn, ctx, tenant_id, *kind, update.clone(), ring)
+                .map(Some)
+                .map_err(Into::into)
+        }
+        ChannelOp::Delete { kind } => channels::delete_channel(conn, ctx, tenant_id, *kind)
+            .map(|()| None)
+            .map_err(Into::into),
+    }
+}
