@@ -10,7 +10,7 @@ use actix_web::{HttpMessage, ResponseError, web};
 
 use crate::http::error::ApiError;
 use crate::http::request_log::RequestMeta;
-use crate::http::route_table::authorize_at;
+use crate::http::route_table::{allowed_methods, authorize_at};
 use crate::state::AppState;
 
 /// Paths anyone may call: liveness and readiness probes, and the login flows (which
@@ -78,7 +78,14 @@ pub async fn require_auth(
     };
     let known = req.extensions().get::<RequestMeta>().and_then(|m| m.route);
     if let Err(e) = authorize_at(&principal, req.method(), req.path(), known) {
-        let res = ApiError::from(e).error_response();
+        // A known path asked with a method it does not take: 405, whoever asks.
+        let e = match (e, allowed_methods(req.path())) {
+            (tenant_service::ServiceError::NotFound("route"), Some(allow)) => {
+                ApiError::MethodNotAllowed { allow }
+            }
+            (e, _) => ApiError::from(e),
+        };
+        let res = e.error_response();
         return Ok(req.into_response(res).map_into_right_body());
     }
     req.extensions_mut().insert(principal);

@@ -68,15 +68,19 @@ pub struct ApiKeyResponse {
     pub replaced_by: Option<String>,
 }
 
+/// A key's `status`: usable, past its expiry (or its rotation overlap), or revoked.
+pub const KEY_STATUSES: [&str; 3] = ["active", "expired", "revoked"];
+
 impl From<&ApiKeyRow> for ApiKeyResponse {
     fn from(r: &ApiKeyRow) -> Self {
         let now = tenant_core::now();
+        let [active, expired, revoked] = KEY_STATUSES;
         let status = if r.revoked_at.is_some() {
-            "revoked"
+            revoked
         } else if r.is_usable(now) {
-            "active"
+            active
         } else {
-            "expired"
+            expired
         };
         Self {
             id: r.id.clone(),

@@ -38,6 +38,9 @@ pub const TEST_EVENT_TYPE: &str = "webhook.test";
 /// The events the control plane sends about a tenant's usage (soft and hard message quota).
 pub const USAGE_EVENT_TYPES: &[&str] = &["usage.threshold", "usage.exceeded"];
 
+/// The longest event id, in bytes.
+pub const MAX_EVENT_ID_LEN: usize = 200;
+
 /// Whether an endpoint may subscribe to this type.
 pub fn is_known_type(t: &str) -> bool {
     GATEWAY_EVENT_TYPES.contains(&t) || USAGE_EVENT_TYPES.contains(&t) || t == TEST_EVENT_TYPE
@@ -126,7 +129,10 @@ impl ValidEvent {
 /// Checks an event's own fields (id, type, session key); attribution needs the database and
 /// comes later.
 pub fn validate(input: EventInput) -> Result<ValidEvent, IngestError> {
-    if input.id.is_empty() || input.id.len() > 200 || input.id.chars().any(char::is_control) {
+    if input.id.is_empty()
+        || input.id.len() > MAX_EVENT_ID_LEN
+        || input.id.chars().any(char::is_control)
+    {
         return Err(invalid("id", "must be 1 to 200 printable characters"));
     }
     if !GATEWAY_EVENT_TYPES.contains(&input.event_type.as_str()) {
