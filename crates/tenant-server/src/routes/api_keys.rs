@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{Actor, ApiQuery, parse_tenant_id};
+use crate::http::extract::{Actor, ApiQuery, parse_tenant_id, whole_number};
 use crate::http::idempotency::{IdempotencyKeyHeader, OnceJson, respond, secret_answer};
 use crate::state::AppState;
 
@@ -36,6 +36,7 @@ pub struct CreateApiKeyRequest {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RotateApiKeyRequest {
     /// How long the old key keeps working, 0–604800 seconds (default 86400).
+    #[serde(default, deserialize_with = "whole_number")]
     pub overlap_seconds: Option<u32>,
     /// When the new key stops working (RFC 3339, in the future); never when absent.
     pub expires_at: Option<DateTime<Utc>>,

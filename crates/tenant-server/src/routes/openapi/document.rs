@@ -7,7 +7,7 @@
 use serde_json::{Map, Value, json};
 use tenant_service::access::Action;
 
-use super::rules::{PARAMETERS, PROPERTIES, Rule};
+use super::rules::{PARAMETERS, PROPERTIES, REFUSED_PARAMETERS, Rule, SCHEMAS};
 use crate::http::route_table::action_for;
 
 /// The security schemes: every credential is a bearer token, told apart by its form.
@@ -64,6 +64,15 @@ pub fn complete(doc: &mut Value) -> Vec<String> {
 
 fn apply_property_rules(doc: &mut Value) -> Vec<String> {
     let mut unused = Vec::new();
+    for (schema, rule) in SCHEMAS {
+        match doc
+            .pointer_mut(&format!("/components/schemas/{schema}"))
+            .filter(|t| t.is_object())
+        {
+            Some(target) => merge(target, *rule),
+            None => unused.push((*schema).to_owned()),
+        }
+    }
     for (schema, property, rule) in PROPERTIES {
         let target = doc
             .pointer_mut(&format!(
@@ -80,6 +89,7 @@ fn apply_property_rules(doc: &mut Value) -> Vec<String> {
 
 fn apply_parameter_rules(doc: &mut Value) -> Vec<String> {
     let mut used = vec![false; PARAMETERS.len()];
+    let mut refused = vec![false; REFUSED_PARAMETERS.len()];
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
         for (path, item) in paths.iter_mut() {
             let ops = item
@@ -87,18 +97,25 @@ fn apply_parameter_rules(doc: &mut Value) -> Vec<String> {
                 .into_iter()
                 .flat_map(|i| i.values_mut());
             for op in ops {
-                let params = op.get_mut("parameters").and_then(Value::as_array_mut);
-                for param in params.into_iter().flatten() {
+                let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
+                    continue;
+                };
+                params.retain(|param| {
+                    let at = REFUSED_PARAMETERS
+                        .iter()
+                        .position(|(p, n)| p == path && param["name"] == *n);
+                    if let Some(i) = at {
+                        refused[i] = true;
+                    }
+                    at.is_none()
+                });
+                for param in params.iter_mut() {
                     let name = param["name"].as_str().unwrap_or_default().to_owned();
-                    let in_header = param["in"] == "header";
                     let Some(schema) = param.get_mut("schema") else {
                         continue;
                     };
-                    // A query or path value is absent or a string, never JSON null.
+                    // A header, query or path value is absent or a string, never JSON null.
                     drop_null(schema);
-                    if in_header {
-                        continue;
-                    }
                     let rule = PARAMETERS
                         .iter()
                         .enumerate()
@@ -111,12 +128,17 @@ fn apply_parameter_rules(doc: &mut Value) -> Vec<String> {
             }
         }
     }
-    PARAMETERS
+    let unused = PARAMETERS
         .iter()
         .zip(used)
         .filter(|(_, used)| !used)
-        .map(|((p, n, _), _)| format!("{p} ?{n}"))
-        .collect()
+        .map(|((p, n, _), _)| format!("{p} ?{n}"));
+    let unrefused = REFUSED_PARAMETERS
+        .iter()
+        .zip(refused)
+        .filter(|(_, r)| !r)
+        .map(|((p, n), _)| format!("{p} ?{n} (refused)"));
+    unused.chain(unrefused).collect()
 }
 
 /// Merges a rule into a schema, keeping its description and whether it takes `null`.

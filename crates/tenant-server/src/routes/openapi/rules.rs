@@ -7,9 +7,11 @@
 use serde_json::{Value, json};
 use tenant_configgen::{Dialect, Mode};
 use tenant_core::{
-    ChannelKind, DisplayName, Email, PageRequest, Plan, Role, Slug, TenantName, TenantStatus,
+    ChannelKind, Cursor, DisplayName, Email, PageRequest, Plan, Role, Slug, TenantName,
+    TenantStatus,
 };
 use tenant_service::api_keys::issue::{MAX_NAME_CHARS, MAX_ROTATION_OVERLAP_SECS};
+use tenant_service::idempotency::MAX_KEY_LEN;
 use tenant_service::identity::password;
 use tenant_service::plans::LIMIT_FIELDS;
 use tenant_service::webhooks::{deliveries, endpoints};
@@ -68,6 +70,9 @@ pub const PROPERTIES: &[(&str, &str, Rule)] = &[
     ("DeliveryResponse", "status", delivery_status),
     ("EventRequest", "id", event_id),
     ("EventRequest", "type", gateway_event_type),
+    ("MessageRequest", "tenantId", uuid),
+    ("MessageRequest", "id", event_id),
+    ("LoginRequest", "email", email),
     ("ChangeLimitsRequest", "plan", plan),
     ("OverridesBody", "maxChannels", limit_field::<0>),
     ("OverridesBody", "maxWebhookEndpoints", limit_field::<1>),
@@ -81,6 +86,15 @@ pub const PROPERTIES: &[(&str, &str, Rule)] = &[
     ("OverridesBody", "requestBurst", limit_field::<5>),
 ];
 
+/// `(schema, rule)`: rules on a whole body.
+pub const SCHEMAS: &[(&str, Rule)] = &[
+    ("ChangeLimitsRequest", plan_or_overrides),
+    ("EventRequest", names_its_tenant),
+];
+
+/// `(path, parameter)`: parameters of a shared query type that one path refuses (`400`).
+pub const REFUSED_PARAMETERS: &[(&str, &str)] = &[("/tenants/{id}/audit", "tenantId")];
+
 /// `(path or "*", parameter, rule)`: path and query parameters' rules; `"*"` is every path.
 pub const PARAMETERS: &[(&str, &str, Rule)] = &[
     ("*", "id", uuid),
@@ -90,6 +104,8 @@ pub const PARAMETERS: &[(&str, &str, Rule)] = &[
     ("*", "did", uuid),
     ("*", "kind", channel_kind),
     ("*", "limit", page_limit),
+    ("*", "cursor", cursor),
+    ("*", "Idempotency-Key", idempotency_key),
     ("*", "dialect", dialect),
     ("/config", "mode", mode),
     ("/tenants", "status", tenant_status),
@@ -185,6 +201,33 @@ fn new_password() -> Value {
             password::MIN_CHARS, password::MAX_BYTES, password::MAX_BYTES
         ),
     })
+}
+
+fn cursor() -> Value {
+    json!({"type": "string", "pattern": Cursor::PATTERN})
+}
+
+fn idempotency_key() -> Value {
+    // Printable ASCII, not starting with a quote (the quoted form is also taken, see docs/api.md)
+    // nor ending with a space (which HTTP would strip).
+    json!({
+        "type": "string", "minLength": 1, "maxLength": MAX_KEY_LEN,
+        "pattern": format!("^[!#-~]([ -~]{{0,{}}}[!-~])?$", MAX_KEY_LEN - 2),
+    })
+}
+
+/// `PATCH /tenants/{id}/limits` changes something: a plan, overrides, or both.
+fn plan_or_overrides() -> Value {
+    json!({"anyOf": [
+        {"required": ["plan"], "properties": {"plan": {"type": "string"}}},
+        {"required": ["overrides"], "properties": {"overrides": {"type": "object"}}},
+    ]})
+}
+
+/// An event names its tenant by at least one of its account id, agent id or session key.
+fn names_its_tenant() -> Value {
+    let one = |field: &str| json!({"required": [field], "properties": {field: {"type": "string"}}});
+    json!({"anyOf": [one("accountId"), one("agentId"), one("sessionKey")]})
 }
 
 fn page_limit() -> Value {
