@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 pub use attribute::TenantLookup;
 pub use batch::Ingestor;
-pub use session_key::SessionKey;
+pub use session_key::{SessionKey, agent_of};
 
 /// The event types the gateway may send.
 pub const GATEWAY_EVENT_TYPES: &[&str] = &[

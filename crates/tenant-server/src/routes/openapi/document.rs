@@ -164,12 +164,21 @@ fn merge(target: &mut Value, rule: Rule) {
         }
     }
     if nullable {
-        if let Some(Value::String(t)) = obj.get("type") {
+        if obj.contains_key("enum") {
+            // A nullable enum as `anyOf`, which generated clients read as "one of these, or
+            // none" (an enum listing null beside strings makes them model several types).
+            let description = obj.remove("description");
+            let values = std::mem::take(obj);
+            obj.insert(
+                "anyOf".into(),
+                json!([Value::Object(values), {"type": "null"}]),
+            );
+            if let Some(d) = description {
+                obj.insert("description".into(), d);
+            }
+        } else if let Some(Value::String(t)) = obj.get("type") {
             let t = t.clone();
             obj.insert("type".into(), json!([t, "null"]));
-        }
-        if let Some(Value::Array(values)) = obj.get_mut("enum") {
-            values.push(Value::Null);
         }
     }
 }
@@ -364,9 +373,10 @@ mod tests {
         assert_eq!(slug["maxLength"], 63);
         let plan = &doc["components"]["schemas"]["CreateTenantRequest"]["properties"]["plan"];
         assert_eq!(
-            plan["enum"],
-            json!(["free", "starter", "pro", "enterprise", null])
+            plan["anyOf"][0]["enum"],
+            json!(["free", "starter", "pro", "enterprise"])
         );
+        assert_eq!(plan["anyOf"][1]["type"], "null");
         assert!(
             plan["description"]
                 .as_str()
