@@ -10,16 +10,13 @@ use actix_web::{HttpMessage, ResponseError, web};
 
 use crate::http::error::ApiError;
 use crate::http::request_log::RequestMeta;
-use crate::http::route_table::{allowed_methods, authorize_at};
+use crate::http::route_table::{PUBLIC_ROUTES, allowed_methods, authorize_at};
 use crate::state::AppState;
 
-/// Paths anyone may call: liveness and readiness probes, and the login flows (which
-/// authenticate by their body).
+/// Paths anyone may call ([`PUBLIC_ROUTES`]): liveness and readiness probes, and the login
+/// flows (which authenticate by their body).
 fn is_public(path: &str) -> bool {
-    matches!(
-        path,
-        "/health" | "/ready" | "/auth/login" | "/auth/refresh" | "/auth/accept-invite"
-    )
+    PUBLIC_ROUTES.iter().any(|(_, p)| *p == path)
 }
 
 /// Paths of the dashboard and the portal ([`crate::ui`]), which authenticate by their session
