@@ -13,8 +13,8 @@ use crate::http::request_log::RequestMeta;
 use crate::http::route_table::{PUBLIC_ROUTES, allowed_methods, authorize_at};
 use crate::state::AppState;
 
-/// Paths anyone may call ([`PUBLIC_ROUTES`]): liveness and readiness probes, and the login
-/// flows (which authenticate by their body).
+/// Paths anyone may call ([`PUBLIC_ROUTES`]): liveness and readiness probes, the login flows
+/// (which authenticate by their body) and Stripe's webhook (authenticated by its signature).
 fn is_public(path: &str) -> bool {
     PUBLIC_ROUTES.iter().any(|(_, p)| *p == path)
 }

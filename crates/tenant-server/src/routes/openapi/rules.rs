@@ -16,7 +16,7 @@ use tenant_service::identity::password;
 use tenant_service::plans::LIMIT_FIELDS;
 use tenant_service::webhooks::{deliveries, endpoints};
 use tenant_webhooks::ingest::{
-    GATEWAY_EVENT_TYPES, MAX_EVENT_ID_LEN, TEST_EVENT_TYPE, USAGE_EVENT_TYPES,
+    BILLING_EVENT_TYPES, GATEWAY_EVENT_TYPES, MAX_EVENT_ID_LEN, TEST_EVENT_TYPE, USAGE_EVENT_TYPES,
 };
 
 /// A schema fragment merged into a property or parameter schema.
@@ -255,6 +255,7 @@ fn event_types() -> Value {
     let known = GATEWAY_EVENT_TYPES
         .iter()
         .chain(USAGE_EVENT_TYPES)
+        .chain(BILLING_EVENT_TYPES)
         .chain([&TEST_EVENT_TYPE]);
     json!({
         "type": "array", "maxItems": endpoints::MAX_EVENT_TYPES,
