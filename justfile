@@ -47,3 +47,12 @@ bench-micro:
     cargo bench -p tenant-webhooks --bench signing
     cargo bench -p tenant-service --bench api_keys
     cargo bench -p tenant-store --bench crypto
+
+# The API contract: schemathesis against /openapi.json, then a generated client's quick start.
+contract:
+    bash scripts/contract/schemathesis.sh
+    bash scripts/contract/generated-client.sh
+
+# The cargo fuzz targets (nightly), FUZZ_SECONDS each (default 60); e.g. `just fuzz session_key`.
+fuzz *targets:
+    bash scripts/fuzz/run.sh {{targets}}

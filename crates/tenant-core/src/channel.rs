@@ -14,6 +14,9 @@ use crate::{ChannelId, TenantId, ValidationError, ValidationErrors};
 pub struct DisplayName(String);
 
 impl DisplayName {
+    /// The most characters (not bytes) a display name may have.
+    pub const MAX_CHARS: usize = 100;
+
     /// Trims and validates a display name.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let field = "displayName";
@@ -21,7 +24,7 @@ impl DisplayName {
         if v.is_empty() {
             return Err(ValidationError::new(field, "required", "must not be empty"));
         }
-        if v.chars().count() > 100 {
+        if v.chars().count() > Self::MAX_CHARS {
             return Err(ValidationError::new(
                 field,
                 "too_long",

@@ -20,6 +20,9 @@ const MAX_LOCAL_LEN: usize = 64;
 pub struct Email(String);
 
 impl Email {
+    /// The longest address accepted, in bytes.
+    pub const MAX_LEN: usize = MAX_LEN;
+
     /// Validates and normalises an address given by a caller.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let field = "email";

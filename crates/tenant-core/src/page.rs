@@ -15,6 +15,11 @@ pub struct Cursor {
 }
 
 impl Cursor {
+    /// The form of an encoded cursor, as a regular expression (for API descriptions): the
+    /// creation time in hexadecimal microseconds (14 digits reach past the year 4000), a dot, the
+    /// id's 32 hex digits. Every string of this form decodes.
+    pub const PATTERN: &'static str = r"^[0-9a-f]{1,14}\.[0-9a-f]{32}$";
+
     /// The opaque text form handed to clients.
     pub fn encode(&self) -> String {
         format!(
@@ -147,6 +152,24 @@ mod tests {
             id: Uuid::new_v4(),
         };
         assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
+    }
+
+    #[test]
+    fn every_cursor_of_the_documented_form_decodes() {
+        for micros in ["0", "1", "ffffffffffffff", "64a1b2c3d4e5f"] {
+            let s = format!("{micros}.{}", Uuid::new_v4().simple());
+            assert!(Cursor::decode(&s).is_ok(), "{s}");
+        }
+        let encoded = Cursor {
+            created_at: crate::now(),
+            id: Uuid::new_v4(),
+        }
+        .encode();
+        let (micros, id) = encoded.split_once('.').unwrap();
+        assert!(
+            (1..=14).contains(&micros.len()) && id.len() == 32,
+            "{encoded}"
+        );
     }
 
     #[test]

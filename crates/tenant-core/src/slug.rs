@@ -21,6 +21,11 @@ const MAX_LEN: usize = 63;
 pub struct Slug(String);
 
 impl Slug {
+    /// The longest slug (a DNS label).
+    pub const MAX_LEN: usize = MAX_LEN;
+    /// The labels no tenant may take.
+    pub const RESERVED: &'static [&'static str] = RESERVED;
+
     /// Validates a slug chosen by a caller.
     pub fn parse(s: &str) -> Result<Self, ValidationError> {
         let field = "slug";

@@ -254,7 +254,7 @@ impl Application {
                     App::new()
                         .app_data(state.clone())
                         .route("/metrics", web::get().to(metrics_only))
-                        .default_service(web::to(not_found))
+                        .default_service(web::to(no_route))
                 })
                 .listen(listener)?
                 .workers(1)
@@ -271,9 +271,7 @@ impl Application {
                 .openapi(ApiDoc::openapi())
                 .configure(routes::configure)
                 .split_for_parts();
-            let doc = api
-                .to_json()
-                .unwrap_or_else(|e| format!(r#"{{"error":"{e}"}}"#));
+            let doc = routes::openapi::document::render(&api);
             app.app_data(state.clone())
                 .app_data(request_log.clone())
                 .app_data(ui_settings.clone())
@@ -472,10 +470,20 @@ fn no_delay(conn: &dyn std::any::Any, _: &mut actix_web::dev::Extensions) {
     }
 }
 
-async fn not_found() -> HttpResponse {
+/// The metrics listener's answer to anything but `GET /metrics`.
+async fn no_route() -> HttpResponse {
     HttpResponse::NotFound().json(json!({
         "error": {"code": "not_found", "message": "no such route", "details": {}}
     }))
+}
+
+/// No route matched: 405 with `Allow` for a known path asked with another method, else 404.
+async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
+    use actix_web::ResponseError;
+    match crate::http::route_table::allowed_methods(req.path()) {
+        Some(allow) => ApiError::MethodNotAllowed { allow }.error_response(),
+        None => no_route().await,
+    }
 }
 
 #[cfg(test)]

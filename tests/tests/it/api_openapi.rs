@@ -141,7 +141,12 @@ async fn the_document_is_openapi_3_1_and_lists_every_route() {
         doc["components"]["schemas"]["ErrorBody"].is_object(),
         "the ErrorBody schema"
     );
-    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    for scheme in ["operatorToken", "userJwt", "tenantApiKey", "gatewayToken"] {
+        assert_eq!(
+            doc["components"]["securitySchemes"][scheme]["scheme"], "bearer",
+            "{scheme}"
+        );
+    }
     // Every documented error answer points at the ErrorBody schema.
     for (method, path) in &documented {
         let op = &doc["paths"][path][method];
@@ -308,4 +313,88 @@ async fn every_documented_route_is_served() {
             r.text
         );
     }
+}
+
+/// The rules the server enforces are in the document: a generated client refuses what the server
+/// would refuse.
+#[tokio::test]
+async fn the_document_states_the_rules() {
+    let db = TestDb::new();
+    let app = spawn_app(&db).await;
+    let doc = app.get("/openapi.json").await.body;
+    let op = &doc["paths"]["/tenants/{id}/users"]["get"];
+    let param = |name: &str| {
+        op["parameters"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(param("id")["schema"]["format"], "uuid");
+    assert_eq!(param("limit")["schema"]["minimum"], 1);
+    assert_eq!(param("limit")["schema"]["maximum"], 500);
+    for status in ["400", "401", "403", "404", "422", "429", "500", "503"] {
+        assert!(
+            op["responses"][status].is_object(),
+            "GET users answers {status}"
+        );
+    }
+    let schemas = &doc["components"]["schemas"];
+    let create = &schemas["CreateTenantRequest"];
+    assert_eq!(create["additionalProperties"], false);
+    assert_eq!(create["properties"]["name"]["maxLength"], 200);
+    assert_eq!(
+        create["properties"]["plan"]["anyOf"][0]["enum"],
+        json!(["free", "starter", "pro", "enterprise"])
+    );
+    assert_eq!(
+        schemas["CreateChannelRequest"]["properties"]["channel"]["enum"],
+        json!(["telegram", "discord", "slack", "whatsapp", "signal"])
+    );
+    assert_eq!(
+        schemas["CreateUserRequest"]["properties"]["email"]["format"],
+        "email"
+    );
+    assert_eq!(
+        schemas["CreateUserRequest"]["properties"]["password"]["minLength"],
+        12
+    );
+    // An audit entry's details can be null.
+    assert_eq!(
+        schemas["AuditEntryResponse"]["properties"]["details"]["type"],
+        json!(["object", "null"])
+    );
+}
+
+/// A known path asked with a method it does not take: 405 with `Allow` and the JSON error body,
+/// for operators, tenant keys and public paths alike; an unknown path stays 404.
+#[tokio::test]
+async fn a_known_path_with_another_method_is_405_with_allow() {
+    let db = TestDb::new();
+    let app = spawn_app(&db).await;
+    let tenant = app.create_tenant("Acme").await;
+    let id = tenant["id"].as_str().unwrap().to_owned();
+    let key = tenant["apiKey"].as_str().unwrap().to_owned();
+    let path = format!("/tenants/{id}");
+    for token in [Some(app.operator_token.as_str()), Some(key.as_str())] {
+        let r = app.request_as(token, Method::PUT, &path, None).await;
+        assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{}", r.text);
+        assert_eq!(r.headers["allow"], "DELETE, GET, PATCH");
+        assert_eq!(r.body["error"]["code"], "method_not_allowed");
+    }
+    let r = app.request_as(None, Method::GET, "/auth/login", None).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(r.headers["allow"], "POST");
+    // Without a credential a protected path is 401 first, whatever the method.
+    let r = app.request_as(None, Method::PUT, &path, None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = app
+        .request_as(
+            Some(&app.operator_token),
+            Method::GET,
+            "/no/such/path",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
 }

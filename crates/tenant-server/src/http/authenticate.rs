@@ -10,21 +10,13 @@ use actix_web::{HttpMessage, ResponseError, web};
 
 use crate::http::error::ApiError;
 use crate::http::request_log::RequestMeta;
-use crate::http::route_table::authorize_at;
+use crate::http::route_table::{PUBLIC_ROUTES, allowed_methods, authorize_at};
 use crate::state::AppState;
 
-/// Paths anyone may call: liveness and readiness probes, the login flows (which
-/// authenticate by their body) and Stripe's webhook (authenticated by its signature).
+/// Paths anyone may call ([`PUBLIC_ROUTES`]): liveness and readiness probes, the login flows
+/// (which authenticate by their body) and Stripe's webhook (authenticated by its signature).
 fn is_public(path: &str) -> bool {
-    matches!(
-        path,
-        "/health"
-            | "/ready"
-            | "/auth/login"
-            | "/auth/refresh"
-            | "/auth/accept-invite"
-            | "/billing/stripe/webhook"
-    )
+    PUBLIC_ROUTES.iter().any(|(_, p)| *p == path)
 }
 
 /// Paths of the dashboard and the portal ([`crate::ui`]), which authenticate by their session
@@ -83,7 +75,14 @@ pub async fn require_auth(
     };
     let known = req.extensions().get::<RequestMeta>().and_then(|m| m.route);
     if let Err(e) = authorize_at(&principal, req.method(), req.path(), known) {
-        let res = ApiError::from(e).error_response();
+        // A known path asked with a method it does not take: 405, whoever asks.
+        let e = match (e, allowed_methods(req.path())) {
+            (tenant_service::ServiceError::NotFound("route"), Some(allow)) => {
+                ApiError::MethodNotAllowed { allow }
+            }
+            (e, _) => ApiError::from(e),
+        };
+        let res = e.error_response();
         return Ok(req.into_response(res).map_into_right_body());
     }
     req.extensions_mut().insert(principal);

@@ -94,6 +94,12 @@ pub enum ApiError {
     /// The resource does not exist (or is not visible to the caller).
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The path exists, but not with this method.
+    #[error("this path does not take this method")]
+    MethodNotAllowed {
+        /// The methods it takes, for the `Allow` header (`GET, PATCH`).
+        allow: String,
+    },
     /// The request conflicts with existing data.
     #[error("{message}")]
     Conflict {
@@ -187,6 +193,7 @@ impl ApiError {
             ApiError::Forbidden => "forbidden",
             ApiError::PlanLimit { .. } => "plan_limit_reached",
             ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::Conflict { .. } => "conflict",
             ApiError::IdempotencyKeyReused => "idempotency_key_reused",
             ApiError::IdempotencyKeyInFlight => "idempotency_key_in_flight",
@@ -236,6 +243,7 @@ impl ApiError {
                 self.to_string(),
                 json!({ "resource": resource, "limit": limit }),
             ),
+            ApiError::MethodNotAllowed { allow } => (self.to_string(), json!({ "allow": allow })),
             ApiError::UnsupportedMediaType => (
                 "request bodies must be JSON (Content-Type: application/json)".into(),
                 json!({}),
@@ -303,6 +311,7 @@ impl ResponseError for ApiError {
             }
             ApiError::Forbidden | ApiError::PlanLimit { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } | ApiError::IdempotencyKeyInFlight => StatusCode::CONFLICT,
             ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -333,6 +342,9 @@ impl ResponseError for ApiError {
         let mut resp = HttpResponse::build(self.status_code());
         if matches!(self, ApiError::Unauthorized) {
             resp.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if let ApiError::MethodNotAllowed { allow } = self {
+            resp.insert_header((actix_web::http::header::ALLOW, allow.as_str()));
         }
         if let Some(secs) = self.retry_after_secs() {
             resp.insert_header((actix_web::http::header::RETRY_AFTER, secs));

@@ -81,6 +81,14 @@ pub fn json_body(
 /// Parses a JSON body, reporting the path of the offending field without quoting values. Anything
 /// but whitespace after the value is an error, as `serde_json::from_slice` would report.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every body is an object: serde would also read a struct from an array of its fields.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::BadRequest {
+            code: "invalid_json",
+            message: "the body must be a JSON object".into(),
+            details: json!({"field": null}),
+        });
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
@@ -214,6 +222,47 @@ pub fn parse_uuid(field: &'static str, raw: &str) -> Result<Uuid, ApiError> {
     })
 }
 
+/// An optional whole number that may be written `1939` or `1939.0`: JSON Schema's `integer`,
+/// which the OpenAPI document promises, counts both (`#[serde(default, deserialize_with =
+/// "whole_number")]`). A fraction, or a number out of `T`'s range, is refused.
+pub fn whole_number<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    use serde::de::Error;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let whole = match (n.as_i64(), n.as_f64()) {
+        (Some(i), _) => Some(i),
+        // Within ±2^53 every whole f64 is exact, and converts without loss.
+        (None, Some(f)) if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 => Some(f as i64),
+        _ => None,
+    };
+    whole
+        .and_then(|i| T::try_from(i).ok())
+        .map(Some)
+        .ok_or_else(|| D::Error::custom("expected a whole number in range"))
+}
+
+/// An optional nested object of type `T`, which must be written as a JSON object: serde would
+/// also read a struct from an array of its fields (`#[serde(default, deserialize_with =
+/// "nested_object")]`).
+pub fn nested_object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    use serde::de::Error;
+    match Option::<serde_json::Map<String, serde_json::Value>>::deserialize(d)? {
+        None => Ok(None),
+        Some(map) => serde_json::from_value(serde_json::Value::Object(map))
+            .map(Some)
+            .map_err(|e| D::Error::custom(sanitize_serde_message(&e.to_string()))),
+    }
+}
+
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`) in a request
 /// body (`#[serde(default, deserialize_with = "double_option")]`).
 pub fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
@@ -255,6 +304,53 @@ mod tests {
     fn trailing_characters_are_a_bad_request() {
         assert!(parse_json::<Body>(b"{\"enabled\": true}  \n").is_ok());
         let err = parse_json::<Body>(b"{\"enabled\": true} trailing").unwrap_err();
+        assert!(matches!(
+            err,
+            ApiError::BadRequest {
+                code: "invalid_json",
+                ..
+            }
+        ));
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Count {
+        #[serde(default, deserialize_with = "whole_number")]
+        n: Option<u32>,
+    }
+
+    #[test]
+    fn whole_numbers_may_be_written_as_floats() {
+        let n = |body: &str| parse_json::<Count>(body.as_bytes()).map(|c| c.n);
+        assert_eq!(n(r#"{"n": 1939}"#).ok(), Some(Some(1939)));
+        assert_eq!(n(r#"{"n": 1939.0}"#).ok(), Some(Some(1939)));
+        assert_eq!(n(r#"{"n": null}"#).ok(), Some(None));
+        assert_eq!(n("{}").ok(), Some(None));
+        assert!(n(r#"{"n": 1.5}"#).is_err());
+        assert!(n(r#"{"n": -1}"#).is_err());
+        assert!(n(r#"{"n": 1e300}"#).is_err());
+        assert!(n(r#"{"n": "1"}"#).is_err());
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Outer {
+        #[serde(default, deserialize_with = "nested_object")]
+        #[allow(dead_code)]
+        inner: Option<Body>,
+    }
+
+    #[test]
+    fn a_nested_object_is_not_an_array() {
+        assert!(parse_json::<Outer>(br#"{"inner": {"enabled": true}}"#).is_ok());
+        assert!(parse_json::<Outer>(br#"{"inner": null}"#).is_ok());
+        assert!(parse_json::<Outer>(br#"{"inner": [true]}"#).is_err());
+        let err = parse_json::<Outer>(br#"{"inner": {"enabled": "xoxb-secret"}}"#).unwrap_err();
+        assert!(!format!("{err}").contains("xoxb"), "{err}");
+    }
+
+    #[test]
+    fn an_array_is_not_a_body() {
+        let err = parse_json::<Body>(b" [true]").unwrap_err();
         assert!(matches!(
             err,
             ApiError::BadRequest {

@@ -119,6 +119,35 @@ pub const ROUTES: &[(&str, &str, Action)] = &[
     ),
 ];
 
+/// The routes anyone may call (no action: they authenticate by their body, or not at all).
+pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/health"),
+    ("GET", "/ready"),
+    ("POST", "/auth/login"),
+    ("POST", "/auth/refresh"),
+    ("POST", "/auth/accept-invite"),
+    ("POST", "/billing/stripe/webhook"),
+];
+
+/// The methods `path` is served with, for a `405` and its `Allow` header (`GET, PATCH`);
+/// `None` for a path no route matches.
+pub fn allowed_methods(path: &str) -> Option<String> {
+    let depth = slashes(path);
+    let mut methods: Vec<&str> = ROUTES
+        .iter()
+        .map(|(m, p, _)| (*m, *p))
+        .chain(PUBLIC_ROUTES.iter().copied())
+        .filter(|(_, p)| slashes(p) == depth && pattern_matches(p, path))
+        .map(|(m, _)| m)
+        .collect();
+    if methods.is_empty() {
+        return None;
+    }
+    methods.sort_unstable();
+    methods.dedup();
+    Some(methods.join(", "))
+}
+
 /// The action of a route, by method and registered path pattern.
 pub fn action_for(method: &str, pattern: &str) -> Option<Action> {
     ROUTES
@@ -287,6 +316,19 @@ mod tests {
                 assert!(!overlap, "{m1} {p1} and {p2} can match the same path");
             }
         }
+    }
+
+    #[test]
+    fn a_known_path_names_its_methods() {
+        let t = TenantId::random();
+        assert_eq!(
+            allowed_methods(&format!("/tenants/{t}")).as_deref(),
+            Some("DELETE, GET, PATCH")
+        );
+        assert_eq!(allowed_methods("/auth/login").as_deref(), Some("POST"));
+        assert_eq!(allowed_methods("/tenants").as_deref(), Some("GET, POST"));
+        assert_eq!(allowed_methods("/nowhere"), None);
+        assert_eq!(allowed_methods("/tenants//channels"), None);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{Actor, ApiQuery, parse_tenant_id};
+use crate::http::extract::{Actor, ApiQuery, parse_tenant_id, whole_number};
 use crate::http::idempotency::{IdempotencyKeyHeader, OnceJson, respond, secret_answer};
 use crate::state::AppState;
 
@@ -36,6 +36,7 @@ pub struct CreateApiKeyRequest {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RotateApiKeyRequest {
     /// How long the old key keeps working, 0–604800 seconds (default 86400).
+    #[serde(default, deserialize_with = "whole_number")]
     pub overlap_seconds: Option<u32>,
     /// When the new key stops working (RFC 3339, in the future); never when absent.
     pub expires_at: Option<DateTime<Utc>>,
@@ -68,15 +69,19 @@ pub struct ApiKeyResponse {
     pub replaced_by: Option<String>,
 }
 
+/// A key's `status`: usable, past its expiry (or its rotation overlap), or revoked.
+pub const KEY_STATUSES: [&str; 3] = ["active", "expired", "revoked"];
+
 impl From<&ApiKeyRow> for ApiKeyResponse {
     fn from(r: &ApiKeyRow) -> Self {
         let now = tenant_core::now();
+        let [active, expired, revoked] = KEY_STATUSES;
         let status = if r.revoked_at.is_some() {
-            "revoked"
+            revoked
         } else if r.is_usable(now) {
-            "active"
+            active
         } else {
-            "expired"
+            expired
         };
         Self {
             id: r.id.clone(),

@@ -73,7 +73,7 @@ pub struct AuditEntryResponse {
     /// Client user agent.
     pub user_agent: Option<String>,
     /// Non-secret details (e.g. which fields changed).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub details: Option<serde_json::Value>,
     /// When.
     pub created_at: DateTime<Utc>,

@@ -11,7 +11,7 @@ use tenant_store::usage::UsageRow;
 use utoipa::ToSchema;
 
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{Actor, ApiJson, parse_tenant_id};
+use crate::http::extract::{Actor, ApiJson, nested_object, parse_tenant_id, whole_number};
 use crate::state::AppState;
 
 /// What a plan (or a tenant) may use.
@@ -50,22 +50,46 @@ impl From<Limits> for LimitsBody {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OverridesBody {
     /// Channels the tenant may have.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_number"
+    )]
     pub max_channels: Option<i64>,
     /// Webhook endpoints the tenant may have.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_number"
+    )]
     pub max_webhook_endpoints: Option<i64>,
     /// Messages per calendar month.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_number"
+    )]
     pub messages_per_month: Option<i64>,
     /// API requests per minute with one API key.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_number"
+    )]
     pub requests_per_minute_per_key: Option<i64>,
     /// API requests per minute with all of the tenant's credentials.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_number"
+    )]
     pub requests_per_minute_per_tenant: Option<i64>,
     /// Requests accepted at once.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_number"
+    )]
     pub request_burst: Option<i64>,
 }
 
@@ -237,6 +261,7 @@ pub struct ChangeLimitsRequest {
     /// `free`, `starter`, `pro` or `enterprise`.
     pub plan: Option<String>,
     /// The tenant's overrides; `{}` removes them all.
+    #[serde(default, deserialize_with = "nested_object")]
     pub overrides: Option<OverridesBody>,
 }
 

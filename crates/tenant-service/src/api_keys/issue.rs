@@ -101,9 +101,15 @@ fn future_expiry(at: Option<DateTime<Utc>>) -> Result<Option<DateTime<Utc>>, Val
     }
 }
 
+/// The most characters (not bytes) an API key's name may have.
+pub const MAX_NAME_CHARS: usize = 100;
+
 fn key_name(raw: &str) -> Result<String, ValidationError> {
     let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+    if name.is_empty()
+        || name.chars().count() > MAX_NAME_CHARS
+        || name.chars().any(char::is_control)
+    {
         return Err(ValidationError::new(
             "name",
             "invalid_name",

@@ -11,11 +11,14 @@ use uuid::Uuid;
 
 use crate::error::ServiceResult;
 
-/// A status filter as asked for: `pending`, `succeeded` or `failed` (the dead letters).
+/// The statuses a delivery can have: `failed` are the dead letters.
+pub const STATUSES: [&str; 3] = ["pending", "succeeded", "failed"];
+
+/// A status filter as asked for: one of [`STATUSES`].
 pub fn parse_status(raw: Option<&str>) -> Result<Option<String>, ValidationError> {
     match raw {
         None => Ok(None),
-        Some(s @ ("pending" | "succeeded" | "failed")) => Ok(Some(s.to_owned())),
+        Some(s) if STATUSES.contains(&s) => Ok(Some(s.to_owned())),
         Some(_) => Err(ValidationError::new(
             "status",
             "invalid_status",

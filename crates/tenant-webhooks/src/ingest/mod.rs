@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 pub use attribute::TenantLookup;
 pub use batch::Ingestor;
-pub use session_key::SessionKey;
+pub use session_key::{SessionKey, agent_of};
 
 /// The event types the gateway may send.
 pub const GATEWAY_EVENT_TYPES: &[&str] = &[
@@ -37,6 +37,9 @@ pub const TEST_EVENT_TYPE: &str = "webhook.test";
 
 /// The events the control plane sends about a tenant's usage (soft and hard message quota).
 pub const USAGE_EVENT_TYPES: &[&str] = &["usage.threshold", "usage.exceeded"];
+
+/// The longest event id, in bytes.
+pub const MAX_EVENT_ID_LEN: usize = 200;
 
 /// The events the control plane sends about a tenant's billing (suspended when its grace period
 /// ran out, restored when paid).
@@ -133,7 +136,10 @@ impl ValidEvent {
 /// Checks an event's own fields (id, type, session key); attribution needs the database and
 /// comes later.
 pub fn validate(input: EventInput) -> Result<ValidEvent, IngestError> {
-    if input.id.is_empty() || input.id.len() > 200 || input.id.chars().any(char::is_control) {
+    if input.id.is_empty()
+        || input.id.len() > MAX_EVENT_ID_LEN
+        || input.id.chars().any(char::is_control)
+    {
         return Err(invalid("id", "must be 1 to 200 printable characters"));
     }
     if !GATEWAY_EVENT_TYPES.contains(&input.event_type.as_str()) {

@@ -1,10 +1,13 @@
-//! `GET /openapi.json`: the OpenAPI 3.1 document, generated from the route table.
+//! `GET /openapi.json`: the OpenAPI 3.1 document, generated from the route table and completed
+//! with the rules the server enforces ([`rules`], [`document`]).
 
 use actix_web::{HttpResponse, get, web};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::OpenApi;
 
 use crate::http::error::ErrorBody;
+
+pub mod document;
+pub mod rules;
 
 /// The document's fixed parts; paths and schemas are collected from the handlers.
 #[derive(OpenApi)]
@@ -14,7 +17,6 @@ use crate::http::error::ErrorBody;
         description = "Control plane for running the OpenClaw (Moltbot) gateway for many tenants."
     ),
     components(schemas(ErrorBody)),
-    modifiers(&BearerAuth),
     tags(
         (name = "tenants", description = "Tenants and their gateway identities"),
         (name = "channels", description = "A tenant's messaging channels and credentials"),
@@ -33,18 +35,6 @@ use crate::http::error::ErrorBody;
     )
 )]
 pub struct ApiDoc;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
 
 /// The rendered document, built once per worker when the app is assembled.
 #[derive(Debug, Clone)]
