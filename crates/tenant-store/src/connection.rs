@@ -94,9 +94,11 @@ impl DatabaseUrl {
                 // WAL lets readers run beside the one writer; busy_timeout makes writers queue
                 // instead of failing (set first: switching to WAL takes a lock, and connections
                 // opened together would otherwise fail at once); foreign keys are off by default
-                // in SQLite.
+                // in SQLite. Incremental auto-vacuum (it only takes on a new database, before its
+                // first table) lets the purge return freed pages so the file shrinks.
                 conn.batch_execute(
-                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                    "PRAGMA busy_timeout = 10000; PRAGMA auto_vacuum = INCREMENTAL; \
+                     PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                 )?;
                 Ok(AnyConnection::Sqlite(conn))

@@ -27,6 +27,7 @@ pub mod limits;
 pub mod login_throttle;
 pub mod migrations;
 pub mod operator_users;
+pub mod purge;
 mod paging;
 mod pg_static;
 pub mod refresh_tokens;

@@ -243,6 +243,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    maintenance_leases (name) {
+        name -> Text,
+        holder -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     config_revision (slot) {
         slot -> Integer,
         revision -> BigInt,
@@ -310,4 +318,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     tenant_limits,
     usage_counters,
     webhook_endpoint_circuits,
+    maintenance_leases,
 );

@@ -158,6 +158,7 @@ fn slug_taken(slug: &Slug) -> StoreError {
 pub fn find(conn: &mut AnyConnection, id: &TenantId) -> StoreResult<Tenant> {
     tenants::table
         .find(id.to_string())
+        .filter(tenants::status.ne(crate::purge::STATUS_DELETED))
         .select(TenantRow::as_select())
         .first(conn)
         .optional()?
@@ -169,6 +170,7 @@ pub fn find(conn: &mut AnyConnection, id: &TenantId) -> StoreResult<Tenant> {
 pub fn find_by_account_id(conn: &mut AnyConnection, account_id: &AccountId) -> StoreResult<Tenant> {
     tenants::table
         .filter(tenants::account_id.eq(account_id.as_str()))
+        .filter(tenants::status.ne(crate::purge::STATUS_DELETED))
         .select(TenantRow::as_select())
         .first(conn)
         .optional()?
@@ -180,6 +182,7 @@ pub fn find_by_account_id(conn: &mut AnyConnection, account_id: &AccountId) -> S
 pub fn exists(conn: &mut AnyConnection, id: &TenantId) -> StoreResult<bool> {
     let n: i64 = tenants::table
         .filter(tenants::id.eq(id.to_string()))
+        .filter(tenants::status.ne(crate::purge::STATUS_DELETED))
         .count()
         .get_result(conn)?;
     Ok(n > 0)
@@ -211,6 +214,7 @@ pub fn list(
     page: &PageRequest,
 ) -> StoreResult<Page<Tenant>> {
     let mut query = tenants::table
+        .filter(tenants::status.ne(crate::purge::STATUS_DELETED))
         .select(TenantRow::as_select())
         .order((tenants::created_at.asc(), tenants::id.asc()))
         .limit(i64::from(page.limit) + 1)
@@ -263,6 +267,7 @@ pub fn count_by_plan_and_status(
     conn: &mut AnyConnection,
 ) -> StoreResult<Vec<(String, String, i64)>> {
     Ok(tenants::table
+        .filter(tenants::status.ne(crate::purge::STATUS_DELETED))
         .group_by((tenants::plan, tenants::status))
         .select((tenants::plan, tenants::status, diesel::dsl::count_star()))
         .load(conn)?)
@@ -271,6 +276,7 @@ pub fn count_by_plan_and_status(
 /// Every tenant, suspended ones included, in storage order (a sequential scan).
 pub fn list_all(conn: &mut AnyConnection) -> StoreResult<Vec<Tenant>> {
     tenants::table
+        .filter(tenants::status.ne(crate::purge::STATUS_DELETED))
         .select(TenantRow::as_select())
         .load(conn)?
         .into_iter()
@@ -308,15 +314,10 @@ pub fn update(
     })
 }
 
-/// Deletes a tenant and, by cascade, everything it owns.
+/// Deletes a tenant as far as anyone can tell, at once: see [`crate::purge::mark_tenant_deleted`];
+/// the background purge removes its rows in batches.
 pub fn delete(conn: &mut AnyConnection, id: &TenantId) -> StoreResult<()> {
-    conn.transaction(|c| {
-        let n = diesel::delete(tenants::table.find(id.to_string())).execute(c)?;
-        if n == 0 {
-            return Err(StoreError::NotFound("tenant"));
-        }
-        Ok(crate::config_revision::bump(c)?)
-    })
+    conn.transaction(|c| crate::purge::mark_tenant_deleted(c, id, tenant_core::now()))
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ mod keys;
 mod limits;
 mod migrate;
 mod operators;
+mod purge;
 mod serve;
 mod tenants;
 mod users;
@@ -85,6 +86,8 @@ pub enum Command {
         #[command(subcommand)]
         command: limits::LimitsCommand,
     },
+    /// Purge history past its retention and deleted tenants' rows (`--once`: one round).
+    Purge(purge::PurgeArgs),
 }
 
 /// Runs the command line; the process exit code says how it went.
@@ -117,6 +120,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Webhooks { command } => webhooks::run(&settings, command),
         Command::Gateway { command } => gateway::run(command),
         Command::Limits { command } => limits::run(&settings, command),
+        Command::Purge(args) => purge::run(&settings, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

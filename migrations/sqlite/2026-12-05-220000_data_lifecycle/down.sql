@@ -1,0 +1,4 @@
+DROP TABLE maintenance_leases;
+DROP INDEX tenants_deleted_idx;
+DROP INDEX webhook_deliveries_completed_at_idx;
+DROP INDEX events_created_at_idx;
