@@ -16,10 +16,6 @@ use crate::events::{STATUS_FAILED, STATUS_SUCCEEDED};
 use crate::schema::tenants;
 use crate::{AnyConnection, StoreError, StoreResult};
 
-/// The `tenants.status` of a deleted tenant whose rows are still being purged: such a tenant is
-/// invisible to every lookup (404, out of the gateway config, its slug free).
-pub const STATUS_DELETED: &str = "deleted";
-
 /// Runs `sql` (written with `$1`, `$2`, … placeholders) with binds on either backend.
 macro_rules! run_sql {
     ($conn:expr, $sql:expr $(, $ty:ty => $val:expr)* $(,)?) => {{
@@ -174,8 +170,8 @@ pub fn old_audit(
 /// `limit`).
 pub fn deleted_tenants(conn: &mut AnyConnection, limit: i64) -> StoreResult<Vec<TenantId>> {
     let ids: Vec<String> = tenants::table
-        .filter(tenants::status.eq(STATUS_DELETED))
-        .order(tenants::updated_at.asc())
+        .filter(tenants::deleted_at.is_not_null())
+        .order(tenants::deleted_at.asc())
         .select(tenants::id)
         .limit(limit)
         .load(conn)?;
@@ -216,7 +212,7 @@ pub fn tenant_step(
     let id = tenant.to_string();
     let deleted: i64 = tenants::table
         .filter(tenants::id.eq(&id))
-        .filter(tenants::status.eq(STATUS_DELETED))
+        .filter(tenants::deleted_at.is_not_null())
         .count()
         .get_result(conn)?;
     if deleted == 0 {
@@ -234,9 +230,8 @@ pub fn tenant_step(
     }
     run_sql!(
         conn,
-        "DELETE FROM tenants WHERE id = $1 AND status = $2",
+        "DELETE FROM tenants WHERE id = $1 AND deleted_at IS NOT NULL",
         Text => &id,
-        Text => STATUS_DELETED,
     )?;
     Ok(TenantStep::Done)
 }
@@ -309,8 +304,8 @@ pub fn vacuum_full(conn: &mut AnyConnection) -> StoreResult<()> {
     Ok(())
 }
 
-/// Marks a tenant deleted, at once and cheaply: its status becomes [`STATUS_DELETED`] (every
-/// lookup then misses it, and the gateway config drops it), its slug is freed, its API keys,
+/// Marks a tenant deleted, at once and cheaply: its `deleted_at` is set (every lookup then
+/// misses it, and the gateway config drops it), its slug is freed, its API keys,
 /// users (with their refresh tokens) and channels are deleted, its webhook endpoints disabled
 /// (the dispatcher turns their pending deliveries into dead letters instead of sending them).
 /// The bulk of its rows is left to [`tenant_step`]. `NotFound` for an unknown or already
@@ -325,10 +320,10 @@ pub fn mark_tenant_deleted(
     let n = diesel::update(
         tenants::table
             .filter(tenants::id.eq(&id))
-            .filter(tenants::status.ne(STATUS_DELETED)),
+            .filter(tenants::deleted_at.is_null()),
     )
     .set((
-        tenants::status.eq(STATUS_DELETED),
+        tenants::deleted_at.eq(at),
         tenants::slug.eq(format!("deleted-{}", tenant.as_uuid().simple())),
         tenants::updated_at.eq(at),
     ))

@@ -16,6 +16,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         quota_exceeded_period -> Nullable<Text>,
+        deleted_at -> Nullable<Timestamp>,
     }
 }
 

@@ -158,7 +158,7 @@ fn slug_taken(slug: &Slug) -> StoreError {
 pub fn find(conn: &mut AnyConnection, id: &TenantId) -> StoreResult<Tenant> {
     tenants::table
         .find(id.to_string())
-        .filter(tenants::status.ne(crate::purge::STATUS_DELETED))
+        .filter(tenants::deleted_at.is_null())
         .select(TenantRow::as_select())
         .first(conn)
         .optional()?
@@ -170,7 +170,7 @@ pub fn find(conn: &mut AnyConnection, id: &TenantId) -> StoreResult<Tenant> {
 pub fn find_by_account_id(conn: &mut AnyConnection, account_id: &AccountId) -> StoreResult<Tenant> {
     tenants::table
         .filter(tenants::account_id.eq(account_id.as_str()))
-        .filter(tenants::status.ne(crate::purge::STATUS_DELETED))
+        .filter(tenants::deleted_at.is_null())
         .select(TenantRow::as_select())
         .first(conn)
         .optional()?
@@ -182,7 +182,7 @@ pub fn find_by_account_id(conn: &mut AnyConnection, account_id: &AccountId) -> S
 pub fn exists(conn: &mut AnyConnection, id: &TenantId) -> StoreResult<bool> {
     let n: i64 = tenants::table
         .filter(tenants::id.eq(id.to_string()))
-        .filter(tenants::status.ne(crate::purge::STATUS_DELETED))
+        .filter(tenants::deleted_at.is_null())
         .count()
         .get_result(conn)?;
     Ok(n > 0)
@@ -214,7 +214,7 @@ pub fn list(
     page: &PageRequest,
 ) -> StoreResult<Page<Tenant>> {
     let mut query = tenants::table
-        .filter(tenants::status.ne(crate::purge::STATUS_DELETED))
+        .filter(tenants::deleted_at.is_null())
         .select(TenantRow::as_select())
         .order((tenants::created_at.asc(), tenants::id.asc()))
         .limit(i64::from(page.limit) + 1)
@@ -267,7 +267,7 @@ pub fn count_by_plan_and_status(
     conn: &mut AnyConnection,
 ) -> StoreResult<Vec<(String, String, i64)>> {
     Ok(tenants::table
-        .filter(tenants::status.ne(crate::purge::STATUS_DELETED))
+        .filter(tenants::deleted_at.is_null())
         .group_by((tenants::plan, tenants::status))
         .select((tenants::plan, tenants::status, diesel::dsl::count_star()))
         .load(conn)?)
@@ -276,7 +276,7 @@ pub fn count_by_plan_and_status(
 /// Every tenant, suspended ones included, in storage order (a sequential scan).
 pub fn list_all(conn: &mut AnyConnection) -> StoreResult<Vec<Tenant>> {
     tenants::table
-        .filter(tenants::status.ne(crate::purge::STATUS_DELETED))
+        .filter(tenants::deleted_at.is_null())
         .select(TenantRow::as_select())
         .load(conn)?
         .into_iter()

@@ -172,7 +172,7 @@ pub fn find_by_invite_hash(
 pub fn tenant_id_by_slug(conn: &mut AnyConnection, slug: &str) -> StoreResult<Option<TenantId>> {
     let id: Option<String> = tenants::table
         .filter(tenants::slug.eq(slug))
-        .filter(tenants::status.ne(crate::purge::STATUS_DELETED))
+        .filter(tenants::deleted_at.is_null())
         .select(tenants::id)
         .first(conn)
         .optional()?;
@@ -190,7 +190,7 @@ pub fn tenant_id_by_slug(conn: &mut AnyConnection, slug: &str) -> StoreResult<Op
 pub fn tenant_exists(conn: &mut AnyConnection, tenant_id: &TenantId) -> StoreResult<bool> {
     let n: i64 = tenants::table
         .filter(tenants::id.eq(tenant_id.to_string()))
-        .filter(tenants::status.ne(crate::purge::STATUS_DELETED))
+        .filter(tenants::deleted_at.is_null())
         .count()
         .get_result(conn)?;
     Ok(n > 0)
@@ -229,7 +229,7 @@ pub fn lock_tenant(conn: &mut AnyConnection, tenant_id: &TenantId) -> StoreResul
     let n = diesel::update(
         tenants::table
             .filter(tenants::id.eq(tenant_id.to_string()))
-            .filter(tenants::status.ne(crate::purge::STATUS_DELETED)),
+            .filter(tenants::deleted_at.is_null()),
     )
     .set(tenants::updated_at.eq(tenants::updated_at))
         .execute(conn)?;

@@ -26,6 +26,7 @@ mod group_commit;
 mod idempotency;
 mod leaks;
 mod limits;
+mod lifecycle;
 mod limits_processes;
 mod migrations;
 mod monitoring;

@@ -114,7 +114,7 @@ impl Purger {
 
     /// How long the lease lasts without renewal: a crashed holder's is taken over after this.
     fn lease_ttl(&self) -> Duration {
-        (self.policy.interval * 2).clamp(Duration::from_secs(10), Duration::from_secs(120))
+        (self.policy.interval * 2).clamp(Duration::from_secs(3), Duration::from_secs(120))
     }
 
     /// Purge rounds every interval, forever (the background task).
