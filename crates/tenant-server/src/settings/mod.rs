@@ -62,7 +62,7 @@
 //! | `SAAS_RETENTION_DEAD_LETTERS` | `90d` | dead letters and their attempts are kept this long after they died |
 //! | `SAAS_RETENTION_AUDIT` | `365d` | audit entries are kept this long; `forever` keeps them all |
 //! | `SAAS_PURGE_INTERVAL` | `1m` | time between purge rounds (retention and deleted tenants' rows), 100ms–1d |
-//! | `SAAS_PURGE_BATCH` | `500` | rows per purge transaction at most (fewer while a batch takes over 25 ms) |
+//! | `SAAS_PURGE_BATCH` | `500` | rows per purge transaction at most (fewer while a batch takes over 50 ms) |
 //! | `SAAS_IDEMPOTENCY_TTL_SECS` | `86400` (24 h) | how long a creating request's `Idempotency-Key` and answer are kept for retries (60–2592000) |
 //! | `SAAS_SLUG_REDIRECT_TTL_SECS` | `2592000` (30 days) | how long a tenant's old slug host redirects (308) to its new one after a slug change (0–31536000; 0: no redirect) |
 //! | `SAAS_WRITE_BATCH_MAX` | `256` | most event ingests, or tenant creates, written in one batch (one transaction); `1` turns group commit off |

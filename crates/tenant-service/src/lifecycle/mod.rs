@@ -80,7 +80,7 @@ pub struct RetentionPolicy {
 }
 
 /// How long one purge batch should hold the database: a batch slower than this halves the next.
-pub const BATCH_TARGET: Duration = Duration::from_millis(25);
+pub const BATCH_TARGET: Duration = Duration::from_millis(50);
 
 impl Default for RetentionPolicy {
     fn default() -> Self {

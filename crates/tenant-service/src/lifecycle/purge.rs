@@ -33,6 +33,8 @@ pub const PURGE_LAST_DONE: &str = "moltbot_saas_purge_last_success_timestamp_sec
 const LEASE: &str = "purge";
 /// Deleted tenants taken per round at most (the rest wait for the next round).
 const TENANTS_PER_ROUND: i64 = 100;
+/// The smallest batch a slow database shrinks batches to.
+const MIN_BATCH: i64 = 50;
 /// Pages SQLite's incremental vacuum frees per step.
 const VACUUM_PAGES: u32 = 2_000;
 /// Vacuum steps per round at most (the rest waits for the next round).
@@ -296,7 +298,7 @@ impl Purger {
         let took = started.elapsed();
         histogram!(PURGE_BATCH_TIME).record(took.as_secs_f64());
         if took > BATCH_TARGET {
-            round.batch = (round.batch / 2).max(10);
+            round.batch = (round.batch / 2).max(MIN_BATCH.min(self.policy.batch));
         } else if took < BATCH_TARGET / 4 {
             round.batch = (round.batch * 2).min(self.policy.batch);
         }
