@@ -72,6 +72,8 @@ pub enum Action {
     ManageLimits,
     /// `GET /metrics`: the Prometheus exposition (every tenant's activity, in aggregate).
     ReadMetrics,
+    /// `GET /tenants/{id}/export`: everything the tenant owns, as NDJSON.
+    ExportTenant,
 }
 
 impl Action {
@@ -84,7 +86,7 @@ impl Action {
             ManageChannels | ReadTenantConfig | ReadApiKeys | ReadTenantAudit | ManageWebhooks => {
                 Some(Role::Admin)
             }
-            UpdateTenant | ManageApiKeys | ManageUsers => Some(Role::Owner),
+            UpdateTenant | ManageApiKeys | ManageUsers | ExportTenant => Some(Role::Owner),
             CreateTenant | ListTenants | DeleteTenant | ReadCombinedConfig | ReadAllAudit
             | ManageOperators | IngestEvents | ManageLimits | ReadMetrics => None,
         }
@@ -183,6 +185,7 @@ mod tests {
             (UpdateTenant, [true, false, false]),
             (ManageApiKeys, [true, false, false]),
             (ManageUsers, [true, false, false]),
+            (ExportTenant, [true, false, false]),
             (ManageOperators, [false, false, false]),
             (IngestEvents, [false, false, false]),
             (CreateTenant, [false, false, false]),

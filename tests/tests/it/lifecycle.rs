@@ -345,3 +345,56 @@ async fn a_purge_cut_by_a_restart_finishes_after_it() {
     second.stop().await;
     rx.stop().await;
 }
+
+#[tokio::test]
+async fn a_tenant_export_is_ndjson_of_everything_it_owns_without_secrets() {
+    let db = TestDb::new();
+    let app = app_with(&db, manual(RetentionPolicy::default())).await;
+    let rx = WebhookReceiver::start().await;
+    let (tenant, hook) = tenant_with_endpoint(&app, &rx.url).await;
+    let id = tenant["id"].as_str().unwrap();
+    let r = app
+        .post(
+            &format!("/tenants/{id}/channels"),
+            &serde_json::json!({"channel": "telegram", "credentials": {"botToken": "123456:AAexportTOKEN_value"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    send_event(&app, &tenant, "export-1").await;
+    seed(&db, &tenant, &hook, 1_234);
+    let other = app.create_tenant("Someone Else").await;
+
+    let path = format!("/tenants/{id}/export");
+    let owner_key = tenant["apiKey"].as_str().unwrap();
+    for token in [Some(app.operator_token.as_str()), Some(owner_key)] {
+        let r = app.request_as(token, reqwest::Method::GET, &path, None).await;
+        assert_eq!(r.status, StatusCode::OK);
+        let mut types = std::collections::BTreeMap::<String, usize>::new();
+        for line in r.text.lines() {
+            let record: Value = serde_json::from_str(line).expect("every line is JSON");
+            *types.entry(record["type"].as_str().unwrap().to_owned()).or_default() += 1;
+            assert_ne!(record["id"], other["id"]);
+        }
+        assert_eq!(types["tenant"], 1);
+        assert_eq!(types["channel"], 1);
+        assert_eq!(types["api_key"], 1);
+        assert_eq!(types["webhook_endpoint"], 1);
+        assert_eq!(types["event"], 1_235, "more than one page of events");
+        assert_eq!(types["delivery"], 1_235);
+        assert!(types["audit"] >= 3, "{types:?}");
+        assert!(r.text.contains("\"state\":\"ready\""));
+        for secret in [owner_key, "AAexportTOKEN_value", hook["secret"].as_str().unwrap()] {
+            assert!(!r.text.contains(secret), "the export shows no secret");
+        }
+    }
+    // Another tenant's key may not export it; an unknown tenant is a 404.
+    let r = app
+        .request_as(other["apiKey"].as_str(), reqwest::Method::GET, &path, None)
+        .await;
+    assert!(r.status == StatusCode::FORBIDDEN || r.status == StatusCode::NOT_FOUND, "{}", r.status);
+    app.get(&format!("/tenants/{}/export", uuid::Uuid::new_v4()))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+    app.stop().await;
+    rx.stop().await;
+}

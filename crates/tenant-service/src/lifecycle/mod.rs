@@ -1,11 +1,12 @@
 //! The data lifecycle's rules: how long each kind of history is kept ([`RetentionPolicy`]), the
 //! purge that removes what has aged out and the rows of deleted tenants in small batches on one
-//! replica at a time ([`purge`]).
+//! replica at a time ([`purge`]), and the export of everything a tenant owns ([`export`]).
 
 use std::time::Duration;
 
 use tenant_core::{DurationError, Plan, format_duration, parse_duration};
 
+pub mod export;
 pub mod purge;
 
 /// How long a kind of history is kept.
