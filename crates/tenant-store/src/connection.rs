@@ -94,13 +94,17 @@ impl DatabaseUrl {
                 // WAL lets readers run beside the one writer; busy_timeout makes writers queue
                 // instead of failing (set first: switching to WAL takes a lock, and connections
                 // opened together would otherwise fail at once); foreign keys are off by default
-                // in SQLite. Incremental auto-vacuum (it only takes on a new database, before its
-                // first table) lets the purge return freed pages so the file shrinks.
+                // in SQLite.
                 conn.batch_execute(
-                    "PRAGMA busy_timeout = 10000; PRAGMA auto_vacuum = INCREMENTAL; \
-                     PRAGMA journal_mode = WAL; \
+                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                 )?;
+                // A new database gets incremental auto-vacuum (it only takes before the first
+                // table), so the purge can return freed pages and the file shrinks. Asked only
+                // of an empty file: setting it may write, and the file may be read-only.
+                if crate::purge::page_count(&mut conn)? == 0 {
+                    conn.batch_execute("PRAGMA auto_vacuum = INCREMENTAL")?;
+                }
                 Ok(AnyConnection::Sqlite(conn))
             }
         }

@@ -275,11 +275,6 @@ pub fn tenant_rows(conn: &mut AnyConnection, tenant: &TenantId) -> StoreResult<V
 /// left (0 unless the database uses `auto_vacuum = INCREMENTAL`, as new ones do); nothing on
 /// PostgreSQL, whose autovacuum reuses the space.
 pub fn incremental_vacuum(conn: &mut AnyConnection, pages: u32) -> StoreResult<i64> {
-    #[derive(QueryableByName)]
-    struct Pragma {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
     let AnyConnection::Sqlite(c) = conn else {
         return Ok(0);
     };
@@ -291,6 +286,19 @@ pub fn incremental_vacuum(conn: &mut AnyConnection, pages: u32) -> StoreResult<i
     let left: Pragma =
         diesel::sql_query("SELECT freelist_count AS n FROM pragma_freelist_count").get_result(c)?;
     Ok(left.n)
+}
+
+#[derive(QueryableByName)]
+struct Pragma {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// The pages of an SQLite database (0: a new, empty file).
+pub(crate) fn page_count(conn: &mut diesel::SqliteConnection) -> StoreResult<i64> {
+    let pages: Pragma =
+        diesel::sql_query("SELECT page_count AS n FROM pragma_page_count").get_result(conn)?;
+    Ok(pages.n)
 }
 
 /// Rewrites the whole database once, switching an existing SQLite database to incremental

@@ -255,6 +255,7 @@ pub fn list(
 pub fn list_active(conn: &mut AnyConnection) -> StoreResult<Vec<Tenant>> {
     tenants::table
         .filter(tenants::status.eq(TenantStatus::Active.as_str()))
+        .filter(tenants::deleted_at.is_null())
         .select(TenantRow::as_select())
         .load(conn)?
         .into_iter()
