@@ -95,16 +95,18 @@ impl DatabaseUrl {
                 // instead of failing (set first: switching to WAL takes a lock, and connections
                 // opened together would otherwise fail at once); foreign keys are off by default
                 // in SQLite.
-                conn.batch_execute(
-                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-                )?;
+                conn.batch_execute("PRAGMA busy_timeout = 10000")?;
                 // A new database gets incremental auto-vacuum (it only takes before the first
-                // table), so the purge can return freed pages and the file shrinks. Asked only
-                // of an empty file: setting it may write, and the file may be read-only.
+                // table, and before WAL mode writes the header), so the purge can return freed
+                // pages and the file shrinks. Asked only of an empty file: setting it may write,
+                // and the file may be read-only.
                 if crate::purge::page_count(&mut conn)? == 0 {
                     conn.batch_execute("PRAGMA auto_vacuum = INCREMENTAL")?;
                 }
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                )?;
                 Ok(AnyConnection::Sqlite(conn))
             }
         }
