@@ -64,7 +64,12 @@ mod tests {
 
     #[test]
     fn parses_and_formats_every_unit() {
-        for (text, ms) in [("250ms", 250), ("2s", 2_000), ("3m", 180_000), ("1d", 86_400_000)] {
+        for (text, ms) in [
+            ("250ms", 250),
+            ("2s", 2_000),
+            ("3m", 180_000),
+            ("1d", 86_400_000),
+        ] {
             assert_eq!(parse_duration(text), Ok(Duration::from_millis(ms)));
             assert_eq!(format_duration(Duration::from_millis(ms)), text);
         }

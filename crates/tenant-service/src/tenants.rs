@@ -305,7 +305,7 @@ pub fn update_tenant(
 }
 
 /// Deletes a tenant, at once as far as anyone can tell (404, out of the gateway config, its keys
-/// and users gone, its endpoints disabled; see [`tenant_store::purge::mark_tenant_deleted`]),
+/// and users gone, its endpoints disabled; see [`tenant_store::tenants::delete`]),
 /// with its audit entry, which outlives it. The bulk of its rows (events, deliveries, sessions)
 /// is removed by the background purge in small batches ([`crate::lifecycle::purge`]).
 pub fn delete_tenant(

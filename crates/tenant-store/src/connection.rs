@@ -100,7 +100,7 @@ impl DatabaseUrl {
                 // table, and before WAL mode writes the header), so the purge can return freed
                 // pages and the file shrinks. Asked only of an empty file: setting it may write,
                 // and the file may be read-only.
-                if crate::purge::page_count(&mut conn)? == 0 {
+                if page_count(&mut conn)? == 0 {
                     conn.batch_execute("PRAGMA auto_vacuum = INCREMENTAL")?;
                 }
                 conn.batch_execute(
@@ -111,6 +111,19 @@ impl DatabaseUrl {
             }
         }
     }
+}
+
+/// The pages of an SQLite database (0: a new, empty file).
+fn page_count(conn: &mut SqliteConnection) -> StoreResult<i64> {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Pages {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let pages: Pages =
+        diesel::sql_query("SELECT page_count AS n FROM pragma_page_count").get_result(conn)?;
+    Ok(pages.n)
 }
 
 /// Runs `f` in a transaction meant to write. On SQLite its first statement takes the write lock

@@ -33,19 +33,25 @@ fn at_opt(t: Option<NaiveDateTime>) -> Value {
 pub fn small_records(conn: &mut AnyConnection, tenant: &TenantId) -> StoreResult<Vec<Value>> {
     let id = tenant.to_string();
     let mut out = Vec::new();
-    let users: Vec<(String, String, String, bool, NaiveDateTime, Option<NaiveDateTime>)> =
-        tenant_users::table
-            .filter(tenant_users::tenant_id.eq(&id))
-            .order((tenant_users::created_at, tenant_users::id))
-            .select((
-                tenant_users::id,
-                tenant_users::email,
-                tenant_users::role,
-                tenant_users::disabled,
-                tenant_users::created_at,
-                tenant_users::last_login_at,
-            ))
-            .load(conn)?;
+    let users: Vec<(
+        String,
+        String,
+        String,
+        bool,
+        NaiveDateTime,
+        Option<NaiveDateTime>,
+    )> = tenant_users::table
+        .filter(tenant_users::tenant_id.eq(&id))
+        .order((tenant_users::created_at, tenant_users::id))
+        .select((
+            tenant_users::id,
+            tenant_users::email,
+            tenant_users::role,
+            tenant_users::disabled,
+            tenant_users::created_at,
+            tenant_users::last_login_at,
+        ))
+        .load(conn)?;
     for (uid, email, role, disabled, created, login) in users {
         out.push(json!({
             "type": "user", "id": uid, "email": email, "role": role, "disabled": disabled,
@@ -174,7 +180,15 @@ pub fn events_page(
         ))
         .load(conn)?;
     let delivery_ids: Vec<&str> = deliveries.iter().map(|d| d.0.as_str()).collect();
-    type AttemptRow = (String, i32, String, Option<i32>, i64, Option<String>, NaiveDateTime);
+    type AttemptRow = (
+        String,
+        i32,
+        String,
+        Option<i32>,
+        i64,
+        Option<String>,
+        NaiveDateTime,
+    );
     let attempts: Vec<AttemptRow> = webhook_attempts::table
         .filter(webhook_attempts::delivery_id.eq_any(&delivery_ids))
         .order((webhook_attempts::delivery_id, webhook_attempts::attempt))
@@ -240,8 +254,14 @@ pub fn sessions_page(
     if let Some(key) = after {
         query = query.filter(sessions::session_key.gt(key.to_owned()));
     }
-    let rows: Vec<(String, String, Option<String>, String, NaiveDateTime, NaiveDateTime)> =
-        query.load(conn)?;
+    let rows: Vec<(
+        String,
+        String,
+        Option<String>,
+        String,
+        NaiveDateTime,
+        NaiveDateTime,
+    )> = query.load(conn)?;
     let next = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|r| r.0.clone()))
         .flatten();
@@ -282,9 +302,9 @@ pub fn audit_page(
         .into_boxed();
     if let Some((t, id)) = after {
         query = query.filter(
-            audit_log::created_at
-                .gt(*t)
-                .or(audit_log::created_at.eq(*t).and(audit_log::id.gt(id.clone()))),
+            audit_log::created_at.gt(*t).or(audit_log::created_at
+                .eq(*t)
+                .and(audit_log::id.gt(id.clone()))),
         );
     }
     type Row = (
@@ -303,14 +323,16 @@ pub fn audit_page(
         .flatten();
     let out = rows
         .into_iter()
-        .map(|(aid, actor_type, actor_id, action, rtype, rid, details, created)| {
-            let details = details.map(|d| serde_json::from_str(&d).unwrap_or(Value::String(d)));
-            json!({
-                "type": "audit", "id": aid, "actorType": actor_type, "actorId": actor_id,
-                "action": action, "resourceType": rtype, "resourceId": rid, "details": details,
-                "createdAt": at(created),
-            })
-        })
+        .map(
+            |(aid, actor_type, actor_id, action, rtype, rid, details, created)| {
+                let details = details.map(|d| serde_json::from_str(&d).unwrap_or(Value::String(d)));
+                json!({
+                    "type": "audit", "id": aid, "actorType": actor_type, "actorId": actor_id,
+                    "action": action, "resourceType": rtype, "resourceId": rid, "details": details,
+                    "createdAt": at(created),
+                })
+            },
+        )
         .collect();
     Ok((out, next))
 }

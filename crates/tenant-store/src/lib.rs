@@ -28,9 +28,9 @@ pub mod limits;
 pub mod login_throttle;
 pub mod migrations;
 pub mod operator_users;
-pub mod purge;
 mod paging;
 mod pg_static;
+pub mod purge;
 pub mod refresh_tokens;
 // The table DSL is macro-generated; the tables are documented in the migrations.
 #[allow(missing_docs)]

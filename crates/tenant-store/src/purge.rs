@@ -6,7 +6,7 @@
 //! writers' lock for longer than one small batch. The rules (what is old, in which order, how
 //! large a batch) are the caller's (`tenant-service`'s lifecycle module).
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
@@ -190,7 +190,12 @@ pub fn deleted_tenants(conn: &mut AnyConnection, limit: i64) -> StoreResult<Vec<
 /// cascade from, so no statement cascades into more than its own batch): deliveries take their
 /// attempts, endpoints their circuits; the tenant's own row goes last, with the few rows left
 /// (channels, keys, users, limits, usage, slug redirects) by cascade.
-pub const TENANT_TABLES: [&str; 4] = ["webhook_deliveries", "events", "sessions", "webhook_endpoints"];
+pub const TENANT_TABLES: [&str; 4] = [
+    "webhook_deliveries",
+    "events",
+    "sessions",
+    "webhook_endpoints",
+];
 
 /// What one step of a deleted tenant's purge did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,7 +208,7 @@ pub enum TenantStep {
 
 /// One batch of a deleted tenant's purge: at most `limit` rows of the first of
 /// [`TENANT_TABLES`] that still has some, else the tenant's row itself. Only ever touches a
-/// tenant marked deleted.
+/// tenant marked deleted ([`crate::tenants::delete`]).
 pub fn tenant_step(
     conn: &mut AnyConnection,
     tenant: &TenantId,
@@ -238,7 +243,10 @@ pub fn tenant_step(
 
 /// Every table holding rows of a tenant, with how many it holds (the audit log is left out:
 /// it outlives the tenant by design); for the operator's CLI and the tests.
-pub fn tenant_rows(conn: &mut AnyConnection, tenant: &TenantId) -> StoreResult<Vec<(&'static str, i64)>> {
+pub fn tenant_rows(
+    conn: &mut AnyConnection,
+    tenant: &TenantId,
+) -> StoreResult<Vec<(&'static str, i64)>> {
     #[derive(QueryableByName)]
     struct Count {
         #[diesel(sql_type = BigInt)]
@@ -261,7 +269,9 @@ pub fn tenant_rows(conn: &mut AnyConnection, tenant: &TenantId) -> StoreResult<V
     ] {
         let sql = format!("SELECT count(*) AS n FROM {table} WHERE {column} = $1");
         let count: Count = match conn {
-            AnyConnection::Postgresql(c) => diesel::sql_query(sql).bind::<Text, _>(&id).get_result(c)?,
+            AnyConnection::Postgresql(c) => {
+                diesel::sql_query(sql).bind::<Text, _>(&id).get_result(c)?
+            }
             AnyConnection::Sqlite(c) => diesel::sql_query(sql.replace('$', "?"))
                 .bind::<Text, _>(&id)
                 .get_result(c)?,
@@ -278,7 +288,8 @@ pub fn incremental_vacuum(conn: &mut AnyConnection, pages: u32) -> StoreResult<i
     let AnyConnection::Sqlite(c) = conn else {
         return Ok(0);
     };
-    let mode: Pragma = diesel::sql_query("SELECT auto_vacuum AS n FROM pragma_auto_vacuum").get_result(c)?;
+    let mode: Pragma =
+        diesel::sql_query("SELECT auto_vacuum AS n FROM pragma_auto_vacuum").get_result(c)?;
     if mode.n != 2 {
         return Ok(0);
     }
@@ -294,13 +305,6 @@ struct Pragma {
     n: i64,
 }
 
-/// The pages of an SQLite database (0: a new, empty file).
-pub(crate) fn page_count(conn: &mut diesel::SqliteConnection) -> StoreResult<i64> {
-    let pages: Pragma =
-        diesel::sql_query("SELECT page_count AS n FROM pragma_page_count").get_result(conn)?;
-    Ok(pages.n)
-}
-
 /// Rewrites the whole database once, switching an existing SQLite database to incremental
 /// auto-vacuum (a database created before this release has none); `VACUUM` on PostgreSQL. Holds
 /// the database for as long as it takes: an operator's command for a quiet moment.
@@ -309,52 +313,5 @@ pub fn vacuum_full(conn: &mut AnyConnection) -> StoreResult<()> {
         AnyConnection::Sqlite(c) => c.batch_execute("PRAGMA auto_vacuum = INCREMENTAL; VACUUM")?,
         AnyConnection::Postgresql(c) => c.batch_execute("VACUUM")?,
     }
-    Ok(())
-}
-
-/// Marks a tenant deleted, at once and cheaply: its `deleted_at` is set (every lookup then
-/// misses it, and the gateway config drops it), its slug is freed, its API keys,
-/// users (with their refresh tokens) and channels are deleted, its webhook endpoints disabled
-/// (the dispatcher turns their pending deliveries into dead letters instead of sending them).
-/// The bulk of its rows is left to [`tenant_step`]. `NotFound` for an unknown or already
-/// deleted tenant.
-pub fn mark_tenant_deleted(
-    conn: &mut AnyConnection,
-    tenant: &TenantId,
-    now: DateTime<Utc>,
-) -> StoreResult<()> {
-    let id = tenant.to_string();
-    let at: NaiveDateTime = now.naive_utc();
-    let n = diesel::update(
-        tenants::table
-            .filter(tenants::id.eq(&id))
-            .filter(tenants::deleted_at.is_null()),
-    )
-    .set((
-        tenants::deleted_at.eq(at),
-        tenants::slug.eq(format!("deleted-{}", tenant.as_uuid().simple())),
-        tenants::updated_at.eq(at),
-    ))
-    .execute(conn)?;
-    if n == 0 {
-        return Err(StoreError::NotFound("tenant"));
-    }
-    for sql in [
-        "DELETE FROM api_keys WHERE tenant_id = $1",
-        "DELETE FROM tenant_users WHERE tenant_id = $1",
-        "DELETE FROM channels WHERE tenant_id = $1",
-        "DELETE FROM tenant_slug_redirects WHERE tenant_id = $1",
-    ] {
-        run_sql!(conn, sql, Text => &id)?;
-    }
-    run_sql!(
-        conn,
-        "UPDATE webhook_endpoints SET enabled = $1, disabled_reason = 'tenant_deleted', \
-         updated_at = $2 WHERE tenant_id = $3",
-        diesel::sql_types::Bool => false,
-        Timestamp => at,
-        Text => &id,
-    )?;
-    crate::config_revision::bump(conn)?;
     Ok(())
 }

@@ -232,7 +232,7 @@ pub fn lock_tenant(conn: &mut AnyConnection, tenant_id: &TenantId) -> StoreResul
             .filter(tenants::deleted_at.is_null()),
     )
     .set(tenants::updated_at.eq(tenants::updated_at))
-        .execute(conn)?;
+    .execute(conn)?;
     if n == 0 {
         return Err(StoreError::NotFound("tenant"));
     }

@@ -123,13 +123,32 @@ async fn retention_purges_what_aged_out_and_keeps_pending_and_dead_letters() {
     let report = purger(&db, policy.clone()).round().await.unwrap().unwrap();
     assert_eq!(report.deliveries, 1, "{report:?}");
     assert_eq!(report.dead_letters, 0);
-    assert_eq!(report.events, 1, "only C's event had nothing left to deliver");
+    assert_eq!(
+        report.events, 1,
+        "only C's event had nothing left to deliver"
+    );
     let mut conn = db.connect();
     assert_eq!(count_deliveries(&mut conn, "succeeded"), 0);
-    assert_eq!(count_deliveries(&mut conn, "failed"), 1, "a dead letter keeps its own time");
-    assert_eq!(count_deliveries(&mut conn, "pending"), 1, "a pending delivery stays");
-    assert_eq!(count_events(&mut conn, &a), 1, "the dead letter keeps its event");
-    assert_eq!(count_events(&mut conn, &b), 1, "the pending delivery keeps its event");
+    assert_eq!(
+        count_deliveries(&mut conn, "failed"),
+        1,
+        "a dead letter keeps its own time"
+    );
+    assert_eq!(
+        count_deliveries(&mut conn, "pending"),
+        1,
+        "a pending delivery stays"
+    );
+    assert_eq!(
+        count_events(&mut conn, &a),
+        1,
+        "the dead letter keeps its event"
+    );
+    assert_eq!(
+        count_events(&mut conn, &b),
+        1,
+        "the pending delivery keeps its event"
+    );
     assert_eq!(count_events(&mut conn, &c), 0);
 
     // Deleting C: gone for the API at once, its rows and row go in the next round, its audit stays.
@@ -155,7 +174,11 @@ async fn retention_purges_what_aged_out_and_keeps_pending_and_dead_letters() {
     let report = purger(&db, policy).round().await.unwrap().unwrap();
     assert_eq!((report.dead_letters, report.events), (1, 1), "{report:?}");
     assert_eq!(count_events(&mut conn, &a), 0);
-    assert_eq!(count_deliveries(&mut conn, "pending"), 1, "still pending, still kept");
+    assert_eq!(
+        count_deliveries(&mut conn, "pending"),
+        1,
+        "still pending, still kept"
+    );
     assert_eq!(count_events(&mut conn, &b), 1);
     app.stop().await;
     ok.stop().await;
@@ -222,7 +245,9 @@ fn seed(db: &TestDb, tenant: &Value, endpoint: &Value, n: i64) {
         ),
     };
     diesel::sql_query(events_sql).execute(&mut conn).unwrap();
-    diesel::sql_query(deliveries_sql).execute(&mut conn).unwrap();
+    diesel::sql_query(deliveries_sql)
+        .execute(&mut conn)
+        .unwrap();
     // What autovacuum would do soon after a bulk load: the planner then walks the indexes.
     diesel::sql_query("ANALYZE").execute(&mut conn).unwrap();
 }
@@ -302,7 +327,10 @@ async fn a_big_tenant_is_deleted_at_once_and_purged_without_holding_up_another()
     stop.store(true, Ordering::Relaxed);
     let (writes, worst) = writer.await.unwrap();
     assert!(writes > 0);
-    assert!(worst < Duration::from_secs(5), "another tenant's write waited {worst:?}");
+    assert!(
+        worst < Duration::from_secs(5),
+        "another tenant's write waited {worst:?}"
+    );
     // Every acknowledged write is there (and the usage notices the quota rules added).
     assert!(count_events(&mut db.connect(), &other) >= i64::from(writes));
     app.stop().await;
@@ -334,7 +362,10 @@ async fn a_purge_cut_by_a_restart_finishes_after_it() {
     }
     first.stop().await;
     let cut = rows_left(&db, &id);
-    assert!(cut > 0 && cut < before, "stopped midway: {cut} of {before} left");
+    assert!(
+        cut > 0 && cut < before,
+        "stopped midway: {cut} of {before} left"
+    );
 
     let second = app_with(&db, policy).await;
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -367,12 +398,16 @@ async fn a_tenant_export_is_ndjson_of_everything_it_owns_without_secrets() {
     let path = format!("/tenants/{id}/export");
     let owner_key = tenant["apiKey"].as_str().unwrap();
     for token in [Some(app.operator_token.as_str()), Some(owner_key)] {
-        let r = app.request_as(token, reqwest::Method::GET, &path, None).await;
+        let r = app
+            .request_as(token, reqwest::Method::GET, &path, None)
+            .await;
         assert_eq!(r.status, StatusCode::OK);
         let mut types = std::collections::BTreeMap::<String, usize>::new();
         for line in r.text.lines() {
             let record: Value = serde_json::from_str(line).expect("every line is JSON");
-            *types.entry(record["type"].as_str().unwrap().to_owned()).or_default() += 1;
+            *types
+                .entry(record["type"].as_str().unwrap().to_owned())
+                .or_default() += 1;
             assert_ne!(record["id"], other["id"]);
         }
         assert_eq!(types["tenant"], 1);
@@ -383,7 +418,11 @@ async fn a_tenant_export_is_ndjson_of_everything_it_owns_without_secrets() {
         assert_eq!(types["delivery"], 1_235);
         assert!(types["audit"] >= 3, "{types:?}");
         assert!(r.text.contains("\"state\":\"ready\""));
-        for secret in [owner_key, "AAexportTOKEN_value", hook["secret"].as_str().unwrap()] {
+        for secret in [
+            owner_key,
+            "AAexportTOKEN_value",
+            hook["secret"].as_str().unwrap(),
+        ] {
             assert!(!r.text.contains(secret), "the export shows no secret");
         }
     }
@@ -391,7 +430,11 @@ async fn a_tenant_export_is_ndjson_of_everything_it_owns_without_secrets() {
     let r = app
         .request_as(other["apiKey"].as_str(), reqwest::Method::GET, &path, None)
         .await;
-    assert!(r.status == StatusCode::FORBIDDEN || r.status == StatusCode::NOT_FOUND, "{}", r.status);
+    assert!(
+        r.status == StatusCode::FORBIDDEN || r.status == StatusCode::NOT_FOUND,
+        "{}",
+        r.status
+    );
     app.get(&format!("/tenants/{}/export", uuid::Uuid::new_v4()))
         .await
         .assert_error(StatusCode::NOT_FOUND, "not_found");

@@ -125,8 +125,8 @@ pub mod limits;
 mod monitoring;
 mod parse;
 mod render;
-pub mod ui;
 pub mod retention;
+pub mod ui;
 pub mod webhooks;
 
 /// How log lines are written.

@@ -17,12 +17,16 @@ fn retention(
 ) -> Result<Retention, SettingsError> {
     match get(var) {
         None => Ok(default),
-        Some(v) => Retention::parse(&v, forever_allowed).map_err(|message| SettingsError { var, message }),
+        Some(v) => {
+            Retention::parse(&v, forever_allowed).map_err(|message| SettingsError { var, message })
+        }
     }
 }
 
 /// Reads the retention policy through `get`.
-pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<RetentionPolicy, SettingsError> {
+pub fn from_lookup(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<RetentionPolicy, SettingsError> {
     let d = RetentionPolicy::default();
     let interval = match get("SAAS_PURGE_INTERVAL") {
         None => d.interval,

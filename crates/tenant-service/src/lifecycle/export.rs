@@ -86,7 +86,9 @@ pub fn export_tenant(
     for record in export::small_records(conn, tenant)? {
         w.line(&record);
     }
-    pages(&mut w, |after: &After| export::events_page(conn, tenant, after, PAGE))?;
+    pages(&mut w, |after: &After| {
+        export::events_page(conn, tenant, after, PAGE)
+    })?;
     let mut after: Option<String> = None;
     while w.open {
         let (records, next) = export::sessions_page(conn, tenant, after.as_deref(), PAGE)?;
@@ -96,7 +98,9 @@ pub fn export_tenant(
             None => break,
         }
     }
-    pages(&mut w, |after: &After| export::audit_page(conn, tenant, after, PAGE))?;
+    pages(&mut w, |after: &After| {
+        export::audit_page(conn, tenant, after, PAGE)
+    })?;
     w.flush();
     Ok(())
 }

@@ -39,12 +39,18 @@ impl Retention {
     }
 
     /// The oldest time kept at `now`, if anything is ever purged.
-    pub fn cutoff(self, now: chrono::DateTime<chrono::Utc>) -> Option<chrono::DateTime<chrono::Utc>> {
+    pub fn cutoff(
+        self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
         match self {
             Self::Forever => None,
             Self::For(d) => {
                 let d = chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
-                Some(now.checked_sub_signed(d).unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC))
+                Some(
+                    now.checked_sub_signed(d)
+                        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC),
+                )
             }
         }
     }

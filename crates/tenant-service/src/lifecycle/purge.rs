@@ -10,7 +10,9 @@
 
 use std::time::{Duration, Instant};
 
-use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics::{
+    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
 use tenant_core::Plan;
 use tenant_store::purge::{self, Finished, PlanScope, TenantStep};
 use tenant_store::{AnyConnection, Database, StoreResult};
@@ -48,7 +50,11 @@ pub fn describe() {
         Unit::Seconds,
         "Time of one purge batch (one transaction)."
     );
-    describe_counter!(PURGE_ROUNDS, Unit::Count, "Purge rounds, by result (done, skipped, failed).");
+    describe_counter!(
+        PURGE_ROUNDS,
+        Unit::Count,
+        "Purge rounds, by result (done, skipped, failed)."
+    );
     describe_gauge!(
         TENANTS_AWAITING_PURGE,
         Unit::Count,
@@ -192,7 +198,9 @@ impl Purger {
         report.events = self.purge_events(&mut round, now).await?;
         if let Some(before) = self.policy.audit.cutoff(now) {
             report.audit = self
-                .drain(&mut round, "audit", move |c, n| purge::old_audit(c, before, n))
+                .drain(&mut round, "audit", move |c, n| {
+                    purge::old_audit(c, before, n)
+                })
                 .await?;
         }
         if report.total() > 0 {
@@ -202,7 +210,11 @@ impl Purger {
     }
 
     /// Events: each plan with its own retention, then every other plan with the default one.
-    async fn purge_events(&self, round: &mut Round, now: chrono::DateTime<chrono::Utc>) -> ServiceResult<u64> {
+    async fn purge_events(
+        &self,
+        round: &mut Round,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> ServiceResult<u64> {
         let own: Vec<&'static str> = self
             .policy
             .events_by_plan
@@ -237,7 +249,11 @@ impl Purger {
     }
 
     /// The rows of deleted tenants, table by table, the longest-waiting tenant first.
-    async fn purge_deleted_tenants(&self, round: &mut Round, report: &mut PurgeReport) -> ServiceResult<()> {
+    async fn purge_deleted_tenants(
+        &self,
+        round: &mut Round,
+        report: &mut PurgeReport,
+    ) -> ServiceResult<()> {
         let waiting = crate::db::run(&self.db, |c| {
             purge::deleted_tenants(c, TENANTS_PER_ROUND).map_err(ServiceError::from)
         })
@@ -288,13 +304,18 @@ impl Purger {
     {
         if round.renewed.elapsed() > self.lease_ttl() / 4 {
             if !self.take_lease().await? {
-                return Err(ServiceError::Internal("the purge lease was taken over".into()));
+                return Err(ServiceError::Internal(
+                    "the purge lease was taken over".into(),
+                ));
             }
             round.renewed = Instant::now();
         }
         let limit = round.batch;
         let started = Instant::now();
-        let n = crate::db::run(&self.db, move |c| step(c, limit).map_err(ServiceError::from)).await?;
+        let n = crate::db::run(&self.db, move |c| {
+            step(c, limit).map_err(ServiceError::from)
+        })
+        .await?;
         let took = started.elapsed();
         histogram!(PURGE_BATCH_TIME).record(took.as_secs_f64());
         if took > BATCH_TARGET {
