@@ -74,6 +74,10 @@ pub enum Action {
     ReadMetrics,
     /// `GET /tenants/{id}/export`: everything the tenant owns, as NDJSON.
     ExportTenant,
+    /// `GET /tenants/{id}/billing`: the tenant's plan, billing state and period end.
+    ReadBilling,
+    /// `POST /tenants/{id}/billing/checkout`, `…/portal`: paying for the tenant.
+    ManageBilling,
 }
 
 impl Action {
@@ -82,10 +86,11 @@ impl Action {
         use Action::*;
         match self {
             WhoAmI | ReadApiDoc | ReadTenant | ReadChannels | OwnSession | ReadUsers
-            | ReadSessions | ReadWebhooks | ReadPlans | ReadUsage => Some(Role::Member),
-            ManageChannels | ReadTenantConfig | ReadApiKeys | ReadTenantAudit | ManageWebhooks => {
-                Some(Role::Admin)
+            | ReadSessions | ReadWebhooks | ReadPlans | ReadUsage | ReadBilling => {
+                Some(Role::Member)
             }
+            ManageChannels | ReadTenantConfig | ReadApiKeys | ReadTenantAudit | ManageWebhooks
+            | ManageBilling => Some(Role::Admin),
             UpdateTenant | ManageApiKeys | ManageUsers | ExportTenant => Some(Role::Owner),
             CreateTenant | ListTenants | DeleteTenant | ReadCombinedConfig | ReadAllAudit
             | ManageOperators | IngestEvents | ManageLimits | ReadMetrics => None,
@@ -182,6 +187,8 @@ mod tests {
             (ReadSessions, [true, true, true]),
             (ReadWebhooks, [true, true, true]),
             (ManageWebhooks, [true, true, false]),
+            (ReadBilling, [true, true, true]),
+            (ManageBilling, [true, true, false]),
             (UpdateTenant, [true, false, false]),
             (ManageApiKeys, [true, false, false]),
             (ManageUsers, [true, false, false]),

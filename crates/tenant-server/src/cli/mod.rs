@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use crate::settings::Settings;
 use crate::telemetry;
 
+mod billing;
 mod config;
 mod console;
 mod gateway;
@@ -88,6 +89,12 @@ pub enum Command {
     },
     /// Purge history past its retention and deleted tenants' rows (`--once`: one round).
     Purge(purge::PurgeArgs),
+    /// Stripe billing: a tenant's billing state, the suspension sweep.
+    Billing {
+        /// The task.
+        #[command(subcommand)]
+        command: billing::BillingCommand,
+    },
 }
 
 /// Runs the command line; the process exit code says how it went.
@@ -121,6 +128,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Gateway { command } => gateway::run(command),
         Command::Limits { command } => limits::run(&settings, command),
         Command::Purge(args) => purge::run(&settings, args),
+        Command::Billing { command } => billing::run(&settings, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,6 +9,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod billing;
 pub mod channels;
 pub mod config;
 pub mod deliveries;
@@ -81,5 +82,9 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(deliveries::replay_delivery)
         .service(limits::list_plans)
         .service(limits::get_usage)
-        .service(limits::change_limits);
+        .service(limits::change_limits)
+        .service(billing::get_billing)
+        .service(billing::create_checkout)
+        .service(billing::create_portal)
+        .service(billing::stripe_webhook);
 }

@@ -34,6 +34,7 @@ use crate::tokens::{API_KEY_PREFIX, ServiceAuth};
 use crate::usage::meter::UsageMeter;
 use crate::webhooks::endpoints::WebhookState;
 
+mod billing;
 mod config;
 mod identity;
 mod keys;
@@ -71,6 +72,8 @@ pub struct Parts {
     /// How long a tenant's old slug redirects after a change
     /// ([`crate::tenants::DEFAULT_SLUG_REDIRECT_TTL`]: 30 days).
     pub slug_redirect_ttl: Duration,
+    /// Stripe billing; `None`: off (every billing use case answers `BillingDisabled`).
+    pub billing: Option<Arc<crate::billing::Billing>>,
 }
 
 /// Plans, rate limits and the usage meter of a [`ControlPlane`] (the defaults: built-in plans,
@@ -101,6 +104,7 @@ pub struct ControlPlane {
     limits: LimitParts,
     idempotency: Arc<Idempotency>,
     slug_redirect_ttl: Duration,
+    billing: Option<Arc<crate::billing::Billing>>,
 }
 
 impl ControlPlane {
@@ -120,6 +124,7 @@ impl ControlPlane {
             limits: parts.limits,
             idempotency: Arc::new(Idempotency::new(parts.idempotency_ttl)),
             slug_redirect_ttl: parts.slug_redirect_ttl,
+            billing: parts.billing,
         }
     }
 
