@@ -8,6 +8,7 @@
 mod channel;
 mod channel_kind;
 mod credentials;
+mod duration;
 mod email;
 mod error;
 mod id_map;
@@ -22,6 +23,7 @@ mod time;
 pub use channel::{Channel, ChannelState, ChannelUpdate, DisplayName, NewChannel};
 pub use channel_kind::ChannelKind;
 pub use credentials::{CredentialField, CredentialValue, Credentials, CredentialsPatch, SlackMode};
+pub use duration::{DurationError, format_duration, parse_duration};
 pub use email::Email;
 pub use error::{ValidationError, ValidationErrors};
 pub use id_map::{IdHasher, TenantIdMap};

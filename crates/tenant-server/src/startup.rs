@@ -171,7 +171,8 @@ impl Application {
         ));
         let webhooks = settings.webhooks.service_config();
         let background = Background::new(&db, &keys, &webhooks)?
-            .with_tenant_cache(Arc::clone(&tenant_cache), settings.tenant_cache_sync);
+            .with_tenant_cache(Arc::clone(&tenant_cache), settings.tenant_cache_sync)
+            .with_retention(settings.retention.clone());
         let limits = LimitParts {
             plans: Arc::new(settings.limits.plans()),
             limiter: Arc::new(settings.limits.limiter()?),

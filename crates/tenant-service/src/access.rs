@@ -72,6 +72,8 @@ pub enum Action {
     ManageLimits,
     /// `GET /metrics`: the Prometheus exposition (every tenant's activity, in aggregate).
     ReadMetrics,
+    /// `GET /tenants/{id}/export`: everything the tenant owns, as NDJSON.
+    ExportTenant,
     /// `GET /tenants/{id}/billing`: the tenant's plan, billing state and period end.
     ReadBilling,
     /// `POST /tenants/{id}/billing/checkout`, `…/portal`: paying for the tenant.
@@ -89,7 +91,7 @@ impl Action {
             }
             ManageChannels | ReadTenantConfig | ReadApiKeys | ReadTenantAudit | ManageWebhooks
             | ManageBilling => Some(Role::Admin),
-            UpdateTenant | ManageApiKeys | ManageUsers => Some(Role::Owner),
+            UpdateTenant | ManageApiKeys | ManageUsers | ExportTenant => Some(Role::Owner),
             CreateTenant | ListTenants | DeleteTenant | ReadCombinedConfig | ReadAllAudit
             | ManageOperators | IngestEvents | ManageLimits | ReadMetrics => None,
         }
@@ -190,6 +192,7 @@ mod tests {
             (UpdateTenant, [true, false, false]),
             (ManageApiKeys, [true, false, false]),
             (ManageUsers, [true, false, false]),
+            (ExportTenant, [true, false, false]),
             (ManageOperators, [false, false, false]),
             (IngestEvents, [false, false, false]),
             (CreateTenant, [false, false, false]),

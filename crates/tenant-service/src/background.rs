@@ -1,5 +1,5 @@
 //! Work the server runs beside the HTTP API: the webhook dispatcher, the purge of inactive
-//! sessions and expired `Idempotency-Key`s, and keeping the tenant read cache in sync with other processes' changes.
+//! sessions and expired `Idempotency-Key`s, the retention purge (with deleted tenants' rows), and keeping the tenant read cache in sync with other processes' changes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +11,8 @@ use tenant_webhooks::delivery::DispatchError;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
+use crate::lifecycle::RetentionPolicy;
+use crate::lifecycle::purge::Purger;
 use crate::tenant_cache::TenantCache;
 use crate::webhooks::WebhookConfig;
 use crate::webhooks::endpoints::WebhookState;
@@ -23,6 +25,7 @@ pub struct Background {
     wake: Arc<Notify>,
     session_ttl: Duration,
     tenant_cache: Option<(Arc<TenantCache>, Duration)>,
+    purger: Option<Purger>,
 }
 
 impl Background {
@@ -48,12 +51,20 @@ impl Background {
             wake,
             session_ttl: settings.session_ttl,
             tenant_cache: None,
+            purger: None,
         })
     }
 
     /// Also keeps `cache` in sync, checking the store every `interval` (when the cache is on).
     pub fn with_tenant_cache(mut self, cache: Arc<TenantCache>, interval: Duration) -> Self {
         self.tenant_cache = cache.enabled().then_some((cache, interval));
+        self
+    }
+
+    /// Also purges history past `policy`'s retention and deleted tenants' rows, every
+    /// `policy.interval` (one replica at a time).
+    pub fn with_retention(mut self, policy: RetentionPolicy) -> Self {
+        self.purger = Some(Purger::new(self.db.clone(), policy));
         self
     }
 
@@ -74,6 +85,9 @@ impl Background {
         }
         if let Some((cache, interval)) = self.tenant_cache {
             tasks.spawn(sync_tenant_cache(self.db.clone(), cache, interval));
+        }
+        if let Some(purger) = self.purger {
+            tasks.spawn(purger.run());
         }
         tasks.spawn(purge_expired(self.db, self.session_ttl));
         tasks

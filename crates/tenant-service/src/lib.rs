@@ -30,6 +30,7 @@ pub mod gateway_config;
 pub mod group_commit;
 pub mod idempotency;
 pub mod identity;
+pub mod lifecycle;
 pub mod monitoring;
 pub mod plans;
 pub mod principal;

@@ -48,6 +48,7 @@ pub const RATE_LIMIT_REDIS_ERRORS: &str = "moltbot_saas_rate_limit_redis_errors_
 /// Describes this crate's and `tenant-webhooks`' series to the installed recorder (their help
 /// lines in the Prometheus output).
 pub fn describe() {
+    crate::lifecycle::purge::describe();
     describe_counter!(
         EVENTS_INGESTED,
         Unit::Count,

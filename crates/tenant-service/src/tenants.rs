@@ -304,7 +304,10 @@ pub fn update_tenant(
     })
 }
 
-/// Deletes a tenant and everything it owns.
+/// Deletes a tenant, at once as far as anyone can tell (404, out of the gateway config, its keys
+/// and users gone, its endpoints disabled; see [`tenant_store::tenants::delete`]),
+/// with its audit entry, which outlives it. The bulk of its rows (events, deliveries, sessions)
+/// is removed by the background purge in small batches ([`crate::lifecycle::purge`]).
 pub fn delete_tenant(
     conn: &mut AnyConnection,
     ctx: &AuditContext,

@@ -74,7 +74,7 @@ WITH ins AS (
         WITH ORDINALITY
         AS n(id, tenant_id, kind, enabled, display_name, credentials, credentials_key_id,
              created_at, updated_at, room, ord)
-    WHERE EXISTS (SELECT 1 FROM tenants t WHERE t.id = n.tenant_id)
+    WHERE EXISTS (SELECT 1 FROM tenants t WHERE t.id = n.tenant_id AND t.deleted_at IS NULL)
       AND (SELECT count(*) FROM channels c WHERE c.tenant_id = n.tenant_id) < n.room
     ORDER BY n.ord
     ON CONFLICT DO NOTHING
@@ -244,7 +244,9 @@ fn create_portable(
     let mut added: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
     for item in items {
         let tenant_exists: bool = diesel::select(diesel::dsl::exists(
-            tenants::table.filter(tenants::id.eq(&item.row.tenant_id)),
+            tenants::table
+                .filter(tenants::id.eq(&item.row.tenant_id))
+                .filter(tenants::deleted_at.is_null()),
         ))
         .get_result(conn)?;
         let have: i64 = channels::table

@@ -72,6 +72,7 @@ pub fn for_each_tenant_stamp(
     mut f: impl FnMut(TenantStamp),
 ) -> StoreResult<()> {
     let rows = tenants::table
+        .filter(tenants::deleted_at.is_null())
         .select((
             tenants::id,
             tenants::status,
@@ -135,6 +136,7 @@ pub fn load_batch(
     let ids: Vec<String> = tenant_ids.iter().map(TenantId::to_string).collect();
     let mut loaded: Vec<(Tenant, Vec<Channel>)> = tenants::table
         .filter(tenants::id.eq_any(&ids))
+        .filter(tenants::deleted_at.is_null())
         .select(TenantRow::as_select())
         .load::<TenantRow>(conn)?
         .into_iter()

@@ -95,14 +95,35 @@ impl DatabaseUrl {
                 // instead of failing (set first: switching to WAL takes a lock, and connections
                 // opened together would otherwise fail at once); foreign keys are off by default
                 // in SQLite.
+                conn.batch_execute("PRAGMA busy_timeout = 10000")?;
+                // A new database gets incremental auto-vacuum (it only takes before the first
+                // table, and before WAL mode writes the header), so the purge can return freed
+                // pages and the file shrinks. Asked only of an empty file: setting it may write,
+                // and the file may be read-only.
+                if page_count(&mut conn)? == 0 {
+                    conn.batch_execute("PRAGMA auto_vacuum = INCREMENTAL")?;
+                }
                 conn.batch_execute(
-                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                    "PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                 )?;
                 Ok(AnyConnection::Sqlite(conn))
             }
         }
     }
+}
+
+/// The pages of an SQLite database (0: a new, empty file).
+fn page_count(conn: &mut SqliteConnection) -> StoreResult<i64> {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Pages {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let pages: Pages =
+        diesel::sql_query("SELECT page_count AS n FROM pragma_page_count").get_result(conn)?;
+    Ok(pages.n)
 }
 
 /// Runs `f` in a transaction meant to write. On SQLite its first statement takes the write lock

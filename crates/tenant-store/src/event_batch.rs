@@ -248,6 +248,7 @@ pub fn tenants_named(
                 .or(tenants::account_id.eq_any(accounts))
                 .or(tenants::agent_id.eq_any(agents)),
         )
+        .filter(tenants::deleted_at.is_null())
         .select((tenants::id, tenants::account_id, tenants::agent_id))
         .load(conn)?;
     rows.into_iter()

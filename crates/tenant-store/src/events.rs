@@ -57,6 +57,7 @@ pub fn tenant_by_account(
 ) -> StoreResult<Option<TenantId>> {
     let id: Option<String> = tenants::table
         .filter(tenants::account_id.eq(account_id))
+        .filter(tenants::deleted_at.is_null())
         .select(tenants::id)
         .first(conn)
         .optional()?;
@@ -67,6 +68,7 @@ pub fn tenant_by_account(
 pub fn tenant_by_agent(conn: &mut AnyConnection, agent_id: &str) -> StoreResult<Option<TenantId>> {
     let id: Option<String> = tenants::table
         .filter(tenants::agent_id.eq(agent_id))
+        .filter(tenants::deleted_at.is_null())
         .select(tenants::id)
         .first(conn)
         .optional()?;

@@ -23,6 +23,7 @@ pub mod endpoint_circuits;
 mod error;
 pub mod event_batch;
 pub mod events;
+pub mod export;
 pub mod idempotency;
 pub mod key_rotation;
 pub mod limits;
@@ -31,6 +32,7 @@ pub mod migrations;
 pub mod operator_users;
 mod paging;
 mod pg_static;
+pub mod purge;
 pub mod refresh_tokens;
 // The table DSL is macro-generated; the tables are documented in the migrations.
 #[allow(missing_docs)]

@@ -16,6 +16,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         quota_exceeded_period -> Nullable<Text>,
+        deleted_at -> Nullable<Timestamp>,
     }
 }
 
@@ -243,6 +244,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    maintenance_leases (name) {
+        name -> Text,
+        holder -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     config_revision (slot) {
         slot -> Integer,
         revision -> BigInt,
@@ -339,6 +348,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     tenant_limits,
     usage_counters,
     webhook_endpoint_circuits,
+    maintenance_leases,
     tenant_billing,
     stripe_events,
 );

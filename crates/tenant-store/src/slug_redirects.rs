@@ -76,6 +76,7 @@ pub fn resolve(
     let row: Option<(String, String)> = tenant_slug_redirects::table
         .inner_join(tenants::table)
         .filter(tenant_slug_redirects::old_slug.eq(slug))
+        .filter(tenants::deleted_at.is_null())
         .filter(tenant_slug_redirects::expires_at.gt(now.naive_utc()))
         .select((tenants::id, tenants::slug))
         .first(conn)

@@ -158,6 +158,7 @@ fn slug_taken(slug: &Slug) -> StoreError {
 pub fn find(conn: &mut AnyConnection, id: &TenantId) -> StoreResult<Tenant> {
     tenants::table
         .find(id.to_string())
+        .filter(tenants::deleted_at.is_null())
         .select(TenantRow::as_select())
         .first(conn)
         .optional()?
@@ -169,6 +170,7 @@ pub fn find(conn: &mut AnyConnection, id: &TenantId) -> StoreResult<Tenant> {
 pub fn find_by_account_id(conn: &mut AnyConnection, account_id: &AccountId) -> StoreResult<Tenant> {
     tenants::table
         .filter(tenants::account_id.eq(account_id.as_str()))
+        .filter(tenants::deleted_at.is_null())
         .select(TenantRow::as_select())
         .first(conn)
         .optional()?
@@ -180,6 +182,7 @@ pub fn find_by_account_id(conn: &mut AnyConnection, account_id: &AccountId) -> S
 pub fn exists(conn: &mut AnyConnection, id: &TenantId) -> StoreResult<bool> {
     let n: i64 = tenants::table
         .filter(tenants::id.eq(id.to_string()))
+        .filter(tenants::deleted_at.is_null())
         .count()
         .get_result(conn)?;
     Ok(n > 0)
@@ -211,6 +214,7 @@ pub fn list(
     page: &PageRequest,
 ) -> StoreResult<Page<Tenant>> {
     let mut query = tenants::table
+        .filter(tenants::deleted_at.is_null())
         .select(TenantRow::as_select())
         .order((tenants::created_at.asc(), tenants::id.asc()))
         .limit(i64::from(page.limit) + 1)
@@ -251,6 +255,7 @@ pub fn list(
 pub fn list_active(conn: &mut AnyConnection) -> StoreResult<Vec<Tenant>> {
     tenants::table
         .filter(tenants::status.eq(TenantStatus::Active.as_str()))
+        .filter(tenants::deleted_at.is_null())
         .select(TenantRow::as_select())
         .load(conn)?
         .into_iter()
@@ -263,6 +268,7 @@ pub fn count_by_plan_and_status(
     conn: &mut AnyConnection,
 ) -> StoreResult<Vec<(String, String, i64)>> {
     Ok(tenants::table
+        .filter(tenants::deleted_at.is_null())
         .group_by((tenants::plan, tenants::status))
         .select((tenants::plan, tenants::status, diesel::dsl::count_star()))
         .load(conn)?)
@@ -271,6 +277,7 @@ pub fn count_by_plan_and_status(
 /// Every tenant, suspended ones included, in storage order (a sequential scan).
 pub fn list_all(conn: &mut AnyConnection) -> StoreResult<Vec<Tenant>> {
     tenants::table
+        .filter(tenants::deleted_at.is_null())
         .select(TenantRow::as_select())
         .load(conn)?
         .into_iter()
@@ -308,13 +315,47 @@ pub fn update(
     })
 }
 
-/// Deletes a tenant and, by cascade, everything it owns.
+/// Deletes a tenant as far as anyone can tell, at once and cheaply, whatever its size: its
+/// `deleted_at` is set (every lookup then misses it, and the gateway config drops it), its slug
+/// is freed, its API keys, users (with their refresh tokens), channels and slug redirects are
+/// deleted, its webhook endpoints disabled (the dispatcher turns their pending deliveries into
+/// dead letters instead of sending them). The bulk of its rows is left to the background purge
+/// ([`crate::purge::tenant_step`]). `NotFound` for an unknown or already deleted tenant.
 pub fn delete(conn: &mut AnyConnection, id: &TenantId) -> StoreResult<()> {
+    use crate::schema::{
+        api_keys, channels, tenant_slug_redirects, tenant_users, webhook_endpoints,
+    };
+    let now = tenant_core::now().naive_utc();
+    let tid = id.to_string();
     conn.transaction(|c| {
-        let n = diesel::delete(tenants::table.find(id.to_string())).execute(c)?;
+        let n = diesel::update(
+            tenants::table
+                .filter(tenants::id.eq(&tid))
+                .filter(tenants::deleted_at.is_null()),
+        )
+        .set((
+            tenants::deleted_at.eq(now),
+            tenants::slug.eq(format!("deleted-{}", id.as_uuid().simple())),
+            tenants::updated_at.eq(now),
+        ))
+        .execute(c)?;
         if n == 0 {
             return Err(StoreError::NotFound("tenant"));
         }
+        diesel::delete(api_keys::table.filter(api_keys::tenant_id.eq(&tid))).execute(c)?;
+        diesel::delete(tenant_users::table.filter(tenant_users::tenant_id.eq(&tid))).execute(c)?;
+        diesel::delete(channels::table.filter(channels::tenant_id.eq(&tid))).execute(c)?;
+        diesel::delete(
+            tenant_slug_redirects::table.filter(tenant_slug_redirects::tenant_id.eq(&tid)),
+        )
+        .execute(c)?;
+        diesel::update(webhook_endpoints::table.filter(webhook_endpoints::tenant_id.eq(&tid)))
+            .set((
+                webhook_endpoints::enabled.eq(false),
+                webhook_endpoints::disabled_reason.eq("tenant_deleted"),
+                webhook_endpoints::updated_at.eq(now),
+            ))
+            .execute(c)?;
         Ok(crate::config_revision::bump(c)?)
     })
 }

@@ -172,6 +172,7 @@ pub fn find_by_invite_hash(
 pub fn tenant_id_by_slug(conn: &mut AnyConnection, slug: &str) -> StoreResult<Option<TenantId>> {
     let id: Option<String> = tenants::table
         .filter(tenants::slug.eq(slug))
+        .filter(tenants::deleted_at.is_null())
         .select(tenants::id)
         .first(conn)
         .optional()?;
@@ -189,6 +190,7 @@ pub fn tenant_id_by_slug(conn: &mut AnyConnection, slug: &str) -> StoreResult<Op
 pub fn tenant_exists(conn: &mut AnyConnection, tenant_id: &TenantId) -> StoreResult<bool> {
     let n: i64 = tenants::table
         .filter(tenants::id.eq(tenant_id.to_string()))
+        .filter(tenants::deleted_at.is_null())
         .count()
         .get_result(conn)?;
     Ok(n > 0)
@@ -224,9 +226,13 @@ pub fn list(
 /// Takes a write lock on the tenant's row for the rest of the transaction, so concurrent changes
 /// to its owners are serialised (PostgreSQL row lock; SQLite has one writer anyway).
 pub fn lock_tenant(conn: &mut AnyConnection, tenant_id: &TenantId) -> StoreResult<()> {
-    let n = diesel::update(tenants::table.filter(tenants::id.eq(tenant_id.to_string())))
-        .set(tenants::updated_at.eq(tenants::updated_at))
-        .execute(conn)?;
+    let n = diesel::update(
+        tenants::table
+            .filter(tenants::id.eq(tenant_id.to_string()))
+            .filter(tenants::deleted_at.is_null()),
+    )
+    .set(tenants::updated_at.eq(tenants::updated_at))
+    .execute(conn)?;
     if n == 0 {
         return Err(StoreError::NotFound("tenant"));
     }

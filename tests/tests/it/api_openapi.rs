@@ -16,6 +16,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/tenants/{id}"),
     ("patch", "/tenants/{id}"),
     ("delete", "/tenants/{id}"),
+    ("get", "/tenants/{id}/export"),
     ("get", "/tenants/{id}/channels"),
     ("post", "/tenants/{id}/channels"),
     ("get", "/tenants/{id}/channels/{kind}"),

@@ -26,6 +26,7 @@ mod gateway_bridge;
 mod group_commit;
 mod idempotency;
 mod leaks;
+mod lifecycle;
 mod limits;
 mod limits_processes;
 mod migrations;

@@ -17,6 +17,7 @@ mod keys;
 mod limits;
 mod migrate;
 mod operators;
+mod purge;
 mod serve;
 mod tenants;
 mod users;
@@ -86,6 +87,8 @@ pub enum Command {
         #[command(subcommand)]
         command: limits::LimitsCommand,
     },
+    /// Purge history past its retention and deleted tenants' rows (`--once`: one round).
+    Purge(purge::PurgeArgs),
     /// Stripe billing: a tenant's billing state, the suspension sweep.
     Billing {
         /// The task.
@@ -124,6 +127,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Webhooks { command } => webhooks::run(&settings, command),
         Command::Gateway { command } => gateway::run(command),
         Command::Limits { command } => limits::run(&settings, command),
+        Command::Purge(args) => purge::run(&settings, args),
         Command::Billing { command } => billing::run(&settings, command),
     };
     match result {

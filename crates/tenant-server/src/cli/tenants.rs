@@ -1,6 +1,6 @@
-//! `moltbot-saas tenants create` and `tenants list`: straight on the database, through the same
-//! use cases as `POST /tenants` (with the owner key and the audit entry) and `GET /tenants`,
-//! printing the same JSON.
+//! `moltbot-saas tenants create`, `tenants list` and `tenants export`: straight on the database,
+//! through the same use cases as `POST /tenants` (with the owner key and the audit entry),
+//! `GET /tenants` (printing the same JSON) and `GET /tenants/{id}/export` (the same NDJSON).
 
 use clap::Subcommand;
 use tenant_core::{NewTenant, PageRequest};
@@ -10,7 +10,7 @@ use tenant_store::tenants::TenantFilter;
 use super::console::{CliResult, cli_actor, print_json};
 use crate::routes::tenants::{CreatedTenantResponse, TenantListResponse, TenantResponse};
 use crate::settings::Settings;
-use crate::startup::{api_key_auth, open_database};
+use crate::startup::{api_key_auth, key_ring, open_database};
 
 /// `tenants` subcommands.
 #[derive(Debug, Subcommand)]
@@ -42,6 +42,14 @@ pub enum TenantsCommand {
         #[arg(long)]
         plan: Option<String>,
     },
+    /// Export everything a tenant owns as NDJSON (as `GET /tenants/{id}/export`).
+    Export {
+        /// Tenant id (UUID).
+        id: String,
+        /// File to write (created or truncated); standard output when absent.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 /// Runs a `tenants` subcommand.
@@ -51,6 +59,29 @@ pub fn run(settings: &Settings, command: TenantsCommand) -> CliResult {
     let db = open_database(&cfg)?;
     let mut conn = db.get()?;
     match command {
+        TenantsCommand::Export { id, out } => {
+            let id: tenant_core::TenantId = id.parse()?;
+            let ring = key_ring(settings)?;
+            let mut sink: Box<dyn std::io::Write> = match &out {
+                Some(path) => Box::new(std::fs::File::create(path)?),
+                None => Box::new(std::io::stdout().lock()),
+            };
+            let mut failed = None;
+            tenant_service::lifecycle::export::export_tenant(&mut conn, &ring, &id, |chunk| {
+                match sink.write_all(chunk.as_bytes()) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        failed = Some(e);
+                        false
+                    }
+                }
+            })?;
+            if let Some(e) = failed {
+                return Err(e.into());
+            }
+            sink.flush()?;
+            Ok(())
+        }
         TenantsCommand::Create { name, slug, plan } => {
             let new = NewTenant::parse(&name, slug.as_deref(), plan.as_deref())?;
             let keys = api_key_auth(settings)?;

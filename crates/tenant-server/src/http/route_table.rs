@@ -23,6 +23,7 @@ pub const ROUTES: &[(&str, &str, Action)] = &[
     ("GET", "/tenants/{id}", Action::ReadTenant),
     ("PATCH", "/tenants/{id}", Action::UpdateTenant),
     ("DELETE", "/tenants/{id}", Action::DeleteTenant),
+    ("GET", "/tenants/{id}/export", Action::ExportTenant),
     ("GET", "/tenants/{id}/channels", Action::ReadChannels),
     ("POST", "/tenants/{id}/channels", Action::ManageChannels),
     ("GET", "/tenants/{id}/channels/{kind}", Action::ReadChannels),

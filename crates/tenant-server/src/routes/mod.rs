@@ -14,6 +14,7 @@ pub mod channels;
 pub mod config;
 pub mod deliveries;
 pub mod events;
+pub mod export;
 pub mod health;
 pub mod limits;
 pub mod me;
@@ -39,6 +40,7 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(tenants::get_tenant)
         .service(tenants::update_tenant)
         .service(tenants::delete_tenant)
+        .service(export::export_tenant)
         .service(channels::create_channel)
         .service(channels::list_channels)
         .service(channels::get_channel)

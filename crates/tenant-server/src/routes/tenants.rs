@@ -261,7 +261,9 @@ pub async fn update_tenant(
     Ok(HttpResponse::Ok().json(TenantResponse::from(&tenant)))
 }
 
-/// Deletes a tenant with its channels, keys, users, sessions and webhooks.
+/// Deletes a tenant with its channels, keys, users, sessions and webhooks: it is gone at once
+/// (404, out of the gateway config, its keys and users refused); its events and deliveries are
+/// purged in the background.
 #[utoipa::path(tag = "tenants", params(("id" = String, Path, description = "Tenant id (UUID)")), security(("bearer" = [])), responses(
     (status = 204, description = "Deleted"),
     (status = 400, description = "Malformed id", body = ErrorBody),

@@ -56,6 +56,13 @@
 //! | `SAAS_WEBHOOK_REQUIRE_HTTPS` | `false` | refuse `http://` endpoint URLs |
 //! | `SAAS_WEBHOOK_SECRET_OVERLAP_SECS` | `86400` | how long the previous secret keeps signing after a rotation |
 //! | `SAAS_SESSION_TTL_SECS` | `2592000` (30 days) | sessions inactive this long are purged |
+//! | `SAAS_RETENTION_EVENTS` | `30d` | gateway events are kept this long (`ms`, `s`, `m`, `h`, `d`, as the retry schedule); an event with a delivery left is kept |
+//! | `SAAS_RETENTION_EVENTS_BY_PLAN` | none | longer (or shorter) event history per plan: `enterprise=365d,pro=90d` |
+//! | `SAAS_RETENTION_DELIVERIES` | `30d` | delivered webhook deliveries and their attempts are kept this long after delivery; a pending one is never purged |
+//! | `SAAS_RETENTION_DEAD_LETTERS` | `90d` | dead letters and their attempts are kept this long after they died |
+//! | `SAAS_RETENTION_AUDIT` | `365d` | audit entries are kept this long; `forever` keeps them all |
+//! | `SAAS_PURGE_INTERVAL` | `1m` | time between purge rounds (retention and deleted tenants' rows), 100ms–1d |
+//! | `SAAS_PURGE_BATCH` | `500` | rows per purge transaction at most (fewer while a batch takes over 50 ms) |
 //! | `SAAS_IDEMPOTENCY_TTL_SECS` | `86400` (24 h) | how long a creating request's `Idempotency-Key` and answer are kept for retries (60–2592000) |
 //! | `SAAS_SLUG_REDIRECT_TTL_SECS` | `2592000` (30 days) | how long a tenant's old slug host redirects (308) to its new one after a slug change (0–31536000; 0: no redirect) |
 //! | `SAAS_WRITE_BATCH_MAX` | `256` | most event ingests, or tenant creates, written in one batch (one transaction); `1` turns group commit off |
@@ -128,6 +135,7 @@ pub mod limits;
 mod monitoring;
 mod parse;
 mod render;
+pub mod retention;
 pub mod ui;
 pub mod webhooks;
 
@@ -195,6 +203,8 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     /// Plans, usage metering, rate limits.
     pub limits: LimitSettings,
+    /// How long history is kept, how often and in what batches it is purged.
+    pub retention: tenant_service::lifecycle::RetentionPolicy,
     /// Stripe billing (off without a secret key).
     pub billing: BillingSettings,
     /// Group commit of the batched write paths (ingest, tenant creates).
@@ -333,6 +343,7 @@ impl Settings {
             identity: identity::from_lookup(&get)?,
             webhooks: webhooks::from_lookup(&get)?,
             limits: limits::from_lookup(&get)?,
+            retention: retention::from_lookup(&get)?,
             billing: billing::from_lookup(&get)?,
             ui: ui::from_lookup(&get)?,
             writes: GroupCommitConfig {

@@ -14,7 +14,7 @@ use tenant_store::tenants::TenantFilter;
 use super::ControlPlane;
 use crate::channel_writes::{ChannelOp, ChannelWrite};
 use crate::error::{ServiceError, ServiceResult};
-use crate::idempotency::Ticket;
+use crate::idempotency::{Ticket, within};
 use crate::principal::Principal;
 use crate::tenant_cache::CachedTenant;
 use crate::tenants::{CreateTenant, TenantPatch};
@@ -124,6 +124,33 @@ impl ControlPlane {
         result?;
         self.api_keys.cache.invalidate_tenant(&id);
         Ok(())
+    }
+
+    /// The export of a tenant as NDJSON chunks (see [`crate::lifecycle::export`]): `NotFound` at
+    /// once for an unknown tenant; else a receiver the export writes into from the blocking
+    /// pool, as fast as it is read (an error midway is the last item, and ends the stream).
+    pub async fn export_tenant(
+        &self,
+        id: TenantId,
+    ) -> ServiceResult<tokio::sync::mpsc::Receiver<ServiceResult<String>>> {
+        self.run(move |c| Ok(tenant_store::tenants::exists(c, &id)?))
+            .await?
+            .then_some(())
+            .ok_or(ServiceError::NotFound("tenant"))?;
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let (db, keys) = (self.db.clone(), Arc::clone(&self.keys));
+        tokio::task::spawn_blocking(move || {
+            let written = db.get().map_err(ServiceError::from).and_then(|mut conn| {
+                crate::lifecycle::export::export_tenant(&mut conn, &keys, &id, |chunk| {
+                    tx.blocking_send(Ok(chunk)).is_ok()
+                })
+            });
+            if let Err(e) = written {
+                tracing::warn!(tenant.id = %id, error = %e, "tenant export failed");
+                let _ = tx.blocking_send(Err(e));
+            }
+        });
+        Ok(rx)
     }
 
     /// Adds a channel to a tenant; without (all) credentials it awaits them and stays out of the

@@ -4,6 +4,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use tenant_core::{DurationError, format_duration, parse_duration};
+
 use super::{MAX_STEPS, RetrySchedule};
 
 /// Why a retry schedule is invalid. Positions are 1-based indexes into the step list.
@@ -54,15 +56,6 @@ pub enum ScheduleError {
     JitterTooLarge(u8),
 }
 
-/// Units, longest first so [`format_step`] picks the coarsest exact one.
-const UNITS: [(&str, u64); 5] = [
-    ("d", 86_400_000),
-    ("h", 3_600_000),
-    ("m", 60_000),
-    ("s", 1_000),
-    ("ms", 1),
-];
-
 impl FromStr for RetrySchedule {
     type Err = ScheduleError;
 
@@ -86,52 +79,28 @@ impl fmt::Display for RetrySchedule {
             if index > 0 {
                 f.write_str(",")?;
             }
-            format_step(f, *step)?;
+            f.write_str(&format_duration(*step))?;
         }
         Ok(())
     }
 }
 
-/// Parses one trimmed step such as `30m`.
+/// Parses one trimmed step such as `30m` (the shared duration syntax).
 fn parse_step(position: usize, step: &str) -> Result<Duration, ScheduleError> {
     if step.is_empty() {
         return Err(ScheduleError::EmptyStep { position });
     }
-    let split = step
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(step.len());
-    let (number, unit) = step.split_at(split);
-    if number.is_empty() {
-        return Err(ScheduleError::InvalidNumber {
+    parse_duration(step).map_err(|e| match e {
+        DurationError::InvalidNumber => ScheduleError::InvalidNumber {
             position,
             step: step.to_owned(),
-        });
-    }
-    let Some(&(_, unit_ms)) = UNITS.iter().find(|(name, _)| *name == unit) else {
-        return Err(ScheduleError::InvalidUnit {
+        },
+        DurationError::InvalidUnit => ScheduleError::InvalidUnit {
             position,
             step: step.to_owned(),
-        });
-    };
-    let too_long = ScheduleError::StepTooLong { position };
-    let count: u64 = number.parse().map_err(|_| too_long.clone())?;
-    let millis = count.checked_mul(unit_ms).ok_or(too_long)?;
-    Ok(Duration::from_millis(millis))
-}
-
-/// Writes a step in its coarsest exact unit; zero is `0s`.
-fn format_step(f: &mut fmt::Formatter<'_>, step: Duration) -> fmt::Result {
-    let millis = step.as_millis();
-    if millis == 0 {
-        return f.write_str("0s");
-    }
-    for (name, unit_ms) in UNITS {
-        let unit_ms = u128::from(unit_ms);
-        if millis.is_multiple_of(unit_ms) {
-            return write!(f, "{}{name}", millis / unit_ms);
-        }
-    }
-    write!(f, "{millis}ms")
+        },
+        DurationError::TooLong => ScheduleError::StepTooLong { position },
+    })
 }
 
 #[cfg(test)]
