@@ -14,7 +14,7 @@ use tenant_store::tenants::TenantFilter;
 use super::ControlPlane;
 use crate::channel_writes::{ChannelOp, ChannelWrite};
 use crate::error::{ServiceError, ServiceResult};
-use crate::idempotency::{Ticket, within};
+use crate::idempotency::Ticket;
 use crate::principal::Principal;
 use crate::tenant_cache::CachedTenant;
 use crate::tenants::{CreateTenant, TenantPatch};
