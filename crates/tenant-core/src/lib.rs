@@ -10,6 +10,7 @@ mod channel_kind;
 mod credentials;
 mod email;
 mod error;
+mod fleet;
 mod id_map;
 mod ids;
 mod page;
@@ -24,6 +25,10 @@ pub use channel_kind::ChannelKind;
 pub use credentials::{CredentialField, CredentialValue, Credentials, CredentialsPatch, SlackMode};
 pub use email::Email;
 pub use error::{ValidationError, ValidationErrors};
+pub use fleet::{
+    GatewayId, GatewayKind, GatewayLoad, GatewayName, MAX_CAPACITY, NoRoom, Refusal, Want,
+    check_capacity, check_target, choose, drain_plan,
+};
 pub use id_map::{IdHasher, TenantIdMap};
 pub use ids::{AccountId, AgentId, ChannelId, TenantId};
 pub use page::{Cursor, Page, PageRequest};
