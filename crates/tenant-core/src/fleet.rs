@@ -99,6 +99,43 @@ impl FromStr for GatewayKind {
     }
 }
 
+/// Where a tenant stands in the fleet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlacementState {
+    /// On one gateway, in its document.
+    Placed,
+    /// Leaving its gateway for another: in neither document until the source gateway has
+    /// acknowledged a document without it.
+    Moving,
+    /// No gateway had room: in no document.
+    Unplaced,
+}
+
+impl PlacementState {
+    /// The stored and API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlacementState::Placed => "placed",
+            PlacementState::Moving => "moving",
+            PlacementState::Unplaced => "unplaced",
+        }
+    }
+}
+
+impl FromStr for PlacementState {
+    type Err = ValidationError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "placed" => Ok(Self::Placed),
+            "moving" => Ok(Self::Moving),
+            "unplaced" => Ok(Self::Unplaced),
+            _ => Err(ValidationError::new("state", "invalid_value", "unknown placement state")),
+        }
+    }
+}
+
 /// The most tenants one gateway may be given.
 pub const MAX_CAPACITY: i64 = 1_000_000;
 

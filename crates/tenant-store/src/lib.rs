@@ -21,6 +21,7 @@ pub mod endpoint_circuits;
 mod error;
 pub mod event_batch;
 pub mod events;
+pub mod gateways;
 pub mod idempotency;
 pub mod key_rotation;
 pub mod limits;

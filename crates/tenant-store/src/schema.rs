@@ -273,7 +273,37 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    gateways (id) {
+        id -> Text,
+        name -> Text,
+        kind -> Text,
+        capacity -> Nullable<BigInt>,
+        draining -> Bool,
+        token_hash -> Nullable<Text>,
+        token_prefix -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        last_heartbeat_at -> Nullable<Timestamp>,
+        served_etag -> Nullable<Text>,
+        served_revision -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    tenant_placements (tenant_id) {
+        tenant_id -> Text,
+        gateway_id -> Nullable<Text>,
+        target_gateway_id -> Nullable<Text>,
+        state -> Text,
+        pinned -> Bool,
+        moving_since -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(channels -> tenants (tenant_id));
+diesel::joinable!(tenant_placements -> tenants (tenant_id));
 diesel::joinable!(tenant_limits -> tenants (tenant_id));
 diesel::joinable!(usage_counters -> tenants (tenant_id));
 diesel::joinable!(api_keys -> tenants (tenant_id));
@@ -310,4 +340,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     tenant_limits,
     usage_counters,
     webhook_endpoint_circuits,
+    gateways,
+    tenant_placements,
 );
