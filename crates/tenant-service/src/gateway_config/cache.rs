@@ -20,7 +20,7 @@ use tenant_configgen::{ConfigError, IncrementalConfig, Mode, RenderOptions, Tena
 use tenant_core::{TenantId, TenantIdMap};
 use tenant_store::config_sources::{self, BATCH};
 use tenant_store::crypto::KeyRing;
-use tenant_store::{AnyConnection, Database, config_revision};
+use tenant_store::{AnyConnection, Database, config_revision, gateways};
 
 use super::Variant;
 use super::served::ServedConfig;
@@ -128,6 +128,41 @@ impl ConfigCache {
     }
 }
 
+impl ConfigCache {
+    /// Of `candidates`, those absent from the document of `variant` whose tag is `etag`, if the
+    /// cached document of that variant (at `revision` or newer) has that tag; `None` when it
+    /// does not (the gateway serves another document, older or newer). A gateway serving that
+    /// document serves none of the tenants returned.
+    pub async fn absent_from(
+        &self,
+        db: &Database,
+        render: &RenderOptions,
+        keys: &Arc<KeyRing>,
+        variant: Variant,
+        revision: i64,
+        etag: &str,
+        candidates: &[TenantId],
+    ) -> ServiceResult<Option<Vec<TenantId>>> {
+        self.get(db, render, keys, variant, revision).await?;
+        let slot = self.slot(variant);
+        let guard = slot.lock().await;
+        let Some(cache) = guard.as_ref().filter(|c| c.failure.is_none()) else {
+            return Ok(None);
+        };
+        // The exact tag: `*` or a list would acknowledge a document the gateway may not hold.
+        if cache.current.as_ref().is_none_or(|d| d.etag != etag) {
+            return Ok(None);
+        }
+        Ok(Some(
+            candidates
+                .iter()
+                .filter(|id| !cache.live.contains(id))
+                .copied()
+                .collect(),
+        ))
+    }
+}
+
 impl VariantCache {
     /// Brings the document up to the store's current state and serves it.
     fn refresh(
@@ -146,6 +181,10 @@ impl VariantCache {
         config_sources::for_each_tenant_stamp(conn, &period, |s| {
             listed.push((s.id, s.active, s.version, s.quota_exceeded));
         })?;
+        // Only the gateway's own tenants: the others are "gone" from its document.
+        let members = gateways::members(conn, &variant.gateway)?;
+        listed.retain(|(id, ..)| members.contains(id));
+        drop(members);
         self.period = period;
         let index = &mut self.index;
         index.clear();

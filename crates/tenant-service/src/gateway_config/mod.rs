@@ -21,7 +21,7 @@ use tenant_configgen::{
     ConfigError, Dialect, IncrementalConfig, Mode, RenderOptions, RenderedConfig, SecretsMode,
     TenantSource,
 };
-use tenant_core::{Channel, Tenant, TenantId};
+use tenant_core::{Channel, GatewayId, Tenant, TenantId};
 use tenant_store::crypto::KeyRing;
 use tenant_store::{AnyConnection, StoreResult, channels, tenants};
 
@@ -131,9 +131,12 @@ pub fn tenant_document(
     Ok(ServedConfig::assembled(revision, &doc, &mut HashMap::new()))
 }
 
-/// Which rendering: the variants a gateway may ask for.
+/// Which rendering: the gateway whose tenants it holds, and the variants a gateway may ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Variant {
+    /// The gateway whose tenants the document holds (`GatewayId::DEFAULT`: the built-in
+    /// gateway, every tenant in a single-gateway setup).
+    pub gateway: GatewayId,
     /// Config dialect.
     pub dialect: Dialect,
     /// How credentials appear.
