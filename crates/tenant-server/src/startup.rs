@@ -195,6 +195,7 @@ impl Application {
             limits,
             idempotency_ttl: settings.idempotency_ttl,
             slug_redirect_ttl: settings.slug_redirect_ttl,
+            fleet: settings.fleet.clone(),
         });
         let metrics =
             settings.metrics.enabled && crate::monitoring::prometheus::install().is_some();

@@ -72,6 +72,12 @@ pub enum Action {
     ManageLimits,
     /// `GET /metrics`: the Prometheus exposition (every tenant's activity, in aggregate).
     ReadMetrics,
+    /// `/gateways…`: the gateway fleet (operators only).
+    ManageGateways,
+    /// `GET`/`POST /tenants/{id}/placement`: which gateway serves a tenant (operators only).
+    ManagePlacement,
+    /// `POST /gateway/heartbeat`: a gateway reporting the document it serves.
+    GatewayHeartbeat,
 }
 
 impl Action {
@@ -86,15 +92,20 @@ impl Action {
             }
             UpdateTenant | ManageApiKeys | ManageUsers => Some(Role::Owner),
             CreateTenant | ListTenants | DeleteTenant | ReadCombinedConfig | ReadAllAudit
-            | ManageOperators | IngestEvents | ManageLimits | ReadMetrics => None,
+            | ManageOperators | IngestEvents | ManageLimits | ReadMetrics | ManageGateways
+            | ManagePlacement | GatewayHeartbeat => None,
         }
     }
 
-    /// Whether a gateway may do this: read the combined or one tenant's config, report events.
+    /// Whether a gateway may do this: read the combined or one tenant's config, report events,
+    /// send its heartbeat.
     pub fn gateway_may(self) -> bool {
         matches!(
             self,
-            Action::ReadCombinedConfig | Action::ReadTenantConfig | Action::IngestEvents
+            Action::ReadCombinedConfig
+                | Action::ReadTenantConfig
+                | Action::IngestEvents
+                | Action::GatewayHeartbeat
         )
     }
 }
@@ -191,6 +202,9 @@ mod tests {
             (ReadCombinedConfig, [false, false, false]),
             (ReadAllAudit, [false, false, false]),
             (ReadMetrics, [false, false, false]),
+            (ManageGateways, [false, false, false]),
+            (ManagePlacement, [false, false, false]),
+            (GatewayHeartbeat, [false, false, false]),
         ];
         for (action, [owner, admin, member]) in expect {
             assert_eq!(allows(Role::Owner, action), owner, "{action:?}");

@@ -106,6 +106,20 @@ pub const ROUTES: &[(&str, &str, Action)] = &[
     ("GET", "/plans", Action::ReadPlans),
     ("GET", "/tenants/{id}/usage", Action::ReadUsage),
     ("PATCH", "/tenants/{id}/limits", Action::ManageLimits),
+    ("GET", "/gateways", Action::ManageGateways),
+    ("POST", "/gateways", Action::ManageGateways),
+    ("GET", "/gateways/{gid}", Action::ManageGateways),
+    ("PATCH", "/gateways/{gid}", Action::ManageGateways),
+    ("DELETE", "/gateways/{gid}", Action::ManageGateways),
+    ("POST", "/gateways/{gid}/drain", Action::ManageGateways),
+    (
+        "POST",
+        "/gateways/{gid}/rotate-token",
+        Action::ManageGateways,
+    ),
+    ("GET", "/tenants/{id}/placement", Action::ManagePlacement),
+    ("POST", "/tenants/{id}/placement", Action::ManagePlacement),
+    ("POST", "/gateway/heartbeat", Action::GatewayHeartbeat),
 ];
 
 /// The action of a route, by method and registered path pattern.

@@ -13,12 +13,14 @@ pub mod channels;
 pub mod config;
 pub mod deliveries;
 pub mod events;
+pub mod gateways;
 pub mod health;
 pub mod limits;
 pub mod me;
 pub mod metrics;
 pub mod openapi;
 pub mod operators;
+pub mod placement;
 pub mod sessions;
 pub mod tenants;
 pub mod users;
@@ -79,5 +81,15 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(deliveries::replay_delivery)
         .service(limits::list_plans)
         .service(limits::get_usage)
-        .service(limits::change_limits);
+        .service(limits::change_limits)
+        .service(gateways::heartbeat)
+        .service(gateways::create_gateway)
+        .service(gateways::list_gateways)
+        .service(gateways::get_gateway)
+        .service(gateways::update_gateway)
+        .service(gateways::delete_gateway)
+        .service(gateways::drain_gateway)
+        .service(gateways::rotate_gateway_token)
+        .service(placement::get_placement)
+        .service(placement::request_placement);
 }

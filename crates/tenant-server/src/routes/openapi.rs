@@ -27,6 +27,7 @@ use crate::http::error::ErrorBody;
         (name = "events", description = "Gateway events and the sessions they name"),
         (name = "webhooks", description = "Tenants' webhook endpoints, deliveries and dead letters"),
         (name = "plans", description = "Plans, their limits, and tenants' usage"),
+        (name = "gateways", description = "The gateway fleet: gateways, tenants' placement, heartbeats"),
         (name = "health", description = "Probes"),
         (name = "meta", description = "The API's own description"),
     )

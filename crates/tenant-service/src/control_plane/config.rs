@@ -31,6 +31,7 @@ impl ControlPlane {
         id: TenantId,
         mut opts: RenderOptions,
     ) -> ServiceResult<Arc<ServedConfig>> {
+        self.check_gateway_reads(caller, id).await?;
         if matches!(caller, Principal::Tenant { .. }) {
             opts.bridge = opts.bridge.as_ref().map(|b| b.withholding_token());
         }

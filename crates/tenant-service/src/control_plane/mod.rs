@@ -30,11 +30,14 @@ use crate::plans::Plans;
 use crate::principal::{ActorRef, Principal};
 use crate::rate_limit::RateLimiter;
 use crate::tenant_cache::TenantCache;
-use crate::tokens::{API_KEY_PREFIX, ServiceAuth};
+use crate::fleet::FleetConfig;
+use crate::fleet::auth::GatewayAuth;
+use crate::tokens::{API_KEY_PREFIX, GATEWAY_TOKEN_PREFIX, ServiceAuth};
 use crate::usage::meter::UsageMeter;
 use crate::webhooks::endpoints::WebhookState;
 
 mod config;
+pub mod fleet;
 mod identity;
 mod keys;
 mod limits;
@@ -71,6 +74,8 @@ pub struct Parts {
     /// How long a tenant's old slug redirects after a change
     /// ([`crate::tenants::DEFAULT_SLUG_REDIRECT_TTL`]: 30 days).
     pub slug_redirect_ttl: Duration,
+    /// The gateway fleet's lease and dedicated plans.
+    pub fleet: FleetConfig,
 }
 
 /// Plans, rate limits and the usage meter of a [`ControlPlane`] (the defaults: built-in plans,
@@ -101,6 +106,8 @@ pub struct ControlPlane {
     limits: LimitParts,
     idempotency: Arc<Idempotency>,
     slug_redirect_ttl: Duration,
+    fleet: Arc<FleetConfig>,
+    gateway_auth: Arc<GatewayAuth>,
 }
 
 impl ControlPlane {
@@ -120,6 +127,8 @@ impl ControlPlane {
             limits: parts.limits,
             idempotency: Arc::new(Idempotency::new(parts.idempotency_ttl)),
             slug_redirect_ttl: parts.slug_redirect_ttl,
+            fleet: Arc::new(parts.fleet),
+            gateway_auth: Arc::default(),
         }
     }
 
@@ -198,6 +207,15 @@ impl ControlPlane {
                 }));
             }
             None => {}
+        }
+        if token.starts_with(GATEWAY_TOKEN_PREFIX) {
+            let found = self
+                .gateway_auth
+                .authenticate(&self.db, &self.api_keys.hasher, token)
+                .await?;
+            return Ok(found.map(|id| Principal::Gateway {
+                actor: ActorRef::Gateway(*id.as_uuid()),
+            }));
         }
         if token.starts_with(API_KEY_PREFIX) {
             return self.api_keys.authenticate(&self.db, token).await;
