@@ -442,3 +442,54 @@ async fn two_servers_placing_at_once_never_overfill_a_gateway() {
     assert_eq!((placed, full), (3, 3), "{answers:?}");
     assert_eq!(held(&two, &small.id).await, 3);
 }
+
+// Several threads: the command runs (blocking) while the server keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_sync_files_complete_a_move_without_serving_an_account_twice() {
+    use crate::config_sync::{Scratch, run, succeed};
+    let db = TestDb::new();
+    let app = spawn_app(&db).await;
+    app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
+        .await;
+    let a = gateway(&app, "a", 5).await;
+    let t = app.create_tenant("Synced").await;
+    let id = t["id"].as_str().unwrap().to_owned();
+    let account = t["accountId"].as_str().unwrap().to_owned();
+    let r = app
+        .post(
+            &format!("/tenants/{id}/channels"),
+            &json!({"channel": "telegram", "credentials": {"botToken": TELEGRAM_TOKEN}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let b = gateway(&app, "b", 5).await;
+    let dir = Scratch::new();
+    let (file_a, file_b) = (dir.path("a.json"), dir.path("b.json"));
+    let sync = |name: &str, file: &std::path::Path| {
+        succeed(&run(&db, &["config", "sync", "--gateway", name, "--out", file.to_str().unwrap()]));
+        let doc: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+        accounts(&doc).contains(&account)
+    };
+    // Each gateway's file holds its own tenants.
+    assert!(sync("a", &file_a));
+    assert!(!sync("b", &file_b));
+    let r = app
+        .post(&format!("/tenants/{id}/placement"), &json!({"gatewayId": b.id}))
+        .await;
+    assert_eq!(r.body["state"], "moving", "{}", r.text);
+    // b's sync first: the tenant is not b's yet, whatever a serves.
+    assert!(!sync("b", &file_b));
+    assert_eq!(placement(&app, &id).await["state"], "moving");
+    // a's sync writes its file without the tenant, which acknowledges the move.
+    assert!(!sync("a", &file_a));
+    let p = placement(&app, &id).await;
+    assert_eq!(p["state"], "placed");
+    assert_eq!(p["gatewayId"], b.id.as_str());
+    assert!(sync("b", &file_b));
+    assert!(!sync("a", &file_a));
+    // The built-in gateway's file holds neither (it holds no tenant now).
+    assert!(!sync("default", &dir.path("default.json")));
+    let audit = app.get("/audit?limit=100").await;
+    assert!(audit.text.contains("tenant.moved"), "{}", audit.text);
+    let _ = (a.id, a.token);
+}

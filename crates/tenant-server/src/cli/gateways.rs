@@ -43,17 +43,14 @@ pub enum GatewaysCommand {
 }
 
 /// A gateway named by id or by name.
-fn resolve(
+pub(super) fn resolve(
     conn: &mut tenant_store::AnyConnection,
     cfg: &tenant_service::fleet::FleetConfig,
     given: &str,
 ) -> Result<GatewayId, Box<dyn std::error::Error>> {
-    if let Ok(id) = given.parse::<GatewayId>() {
-        return Ok(id);
-    }
     gateways::list(conn, cfg)?
         .into_iter()
-        .find(|v| v.gateway.name == given)
+        .find(|v| v.gateway.name == given || v.gateway.id.to_string() == given)
         .map(|v| v.gateway.id)
         .ok_or_else(|| format!("no gateway named `{given}`").into())
 }
