@@ -131,7 +131,11 @@ impl FromStr for PlacementState {
             "placed" => Ok(Self::Placed),
             "moving" => Ok(Self::Moving),
             "unplaced" => Ok(Self::Unplaced),
-            _ => Err(ValidationError::new("state", "invalid_value", "unknown placement state")),
+            _ => Err(ValidationError::new(
+                "state",
+                "invalid_value",
+                "unknown placement state",
+            )),
         }
     }
 }
@@ -381,9 +385,15 @@ mod tests {
         let a = gw("a", GatewayKind::Shared, Some(10), 5);
         let b = gw("b", GatewayKind::Shared, Some(10), 2);
         let c = gw("c", GatewayKind::Shared, Some(10), 2);
-        assert_eq!(choose(&[a.clone(), c.clone(), b.clone()], Want::Shared), Ok(b.id));
+        assert_eq!(
+            choose(&[a.clone(), c.clone(), b.clone()], Want::Shared),
+            Ok(b.id)
+        );
         let unlimited = gw("z", GatewayKind::Shared, None, 1_000);
-        assert_eq!(choose(&[a, unlimited.clone()], Want::Shared), Ok(unlimited.id));
+        assert_eq!(
+            choose(&[a, unlimited.clone()], Want::Shared),
+            Ok(unlimited.id)
+        );
     }
 
     #[test]
@@ -392,12 +402,26 @@ mod tests {
         let mut cell = gw("cell", GatewayKind::Dedicated, Some(1), 0);
         assert_eq!(
             choose(&[shared.clone(), cell.clone()], Want::Shared),
-            Err(NoRoom { want: Want::Shared, gateways: 1, full: 1, unavailable: 0 })
+            Err(NoRoom {
+                want: Want::Shared,
+                gateways: 1,
+                full: 1,
+                unavailable: 0
+            })
         );
-        assert_eq!(choose(&[shared.clone(), cell.clone()], Want::Dedicated), Ok(cell.id));
+        assert_eq!(
+            choose(&[shared.clone(), cell.clone()], Want::Dedicated),
+            Ok(cell.id)
+        );
         cell.draining = true;
         assert_eq!(check_target(&cell), Err(Refusal::Draining));
-        assert_eq!(check_target(&shared), Err(Refusal::Full { held: 1, capacity: 1 }));
+        assert_eq!(
+            check_target(&shared),
+            Err(Refusal::Full {
+                held: 1,
+                capacity: 1
+            })
+        );
     }
 
     #[test]

@@ -26,9 +26,8 @@ pub use credentials::{CredentialField, CredentialValue, Credentials, Credentials
 pub use email::Email;
 pub use error::{ValidationError, ValidationErrors};
 pub use fleet::{
-    GatewayId, GatewayKind, GatewayLoad, GatewayName, MAX_CAPACITY, NoRoom, PlacementState, Refusal,
-    Want,
-    check_capacity, check_target, choose, drain_plan,
+    GatewayId, GatewayKind, GatewayLoad, GatewayName, MAX_CAPACITY, NoRoom, PlacementState,
+    Refusal, Want, check_capacity, check_target, choose, drain_plan,
 };
 pub use id_map::{IdHasher, TenantIdMap};
 pub use ids::{AccountId, AgentId, ChannelId, TenantId};

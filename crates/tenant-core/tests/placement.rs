@@ -18,7 +18,11 @@ fn gateway(i: usize) -> impl Strategy<Value = GatewayLoad> {
         0u8..4,
     )
         .prop_map(move |(kind, capacity, held, draining, down, name)| {
-            let capacity = if kind == GatewayKind::Dedicated { Some(1) } else { capacity };
+            let capacity = if kind == GatewayKind::Dedicated {
+                Some(1)
+            } else {
+                capacity
+            };
             GatewayLoad {
                 id: GatewayId::from(Uuid::from_u128(i as u128 + 1)),
                 // Few distinct names, so ties on free room and name happen.

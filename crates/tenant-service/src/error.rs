@@ -153,7 +153,9 @@ pub enum FleetConflict {
     #[error("the built-in gateway `default` cannot {0}")]
     BuiltIn(&'static str),
     /// No gateway of the kind wanted has room.
-    #[error("no {kind} gateway has room ({gateways} gateways, {full} full, {unavailable} draining or down)")]
+    #[error(
+        "no {kind} gateway has room ({gateways} gateways, {full} full, {unavailable} draining or down)"
+    )]
     NoRoom {
         /// `shared` or `dedicated`.
         kind: &'static str,
@@ -194,7 +196,9 @@ impl FleetConflict {
                 gateways,
                 full,
                 unavailable,
-            } => json!({"kind": kind, "gateways": gateways, "full": full, "unavailable": unavailable}),
+            } => {
+                json!({"kind": kind, "gateways": gateways, "full": full, "unavailable": unavailable})
+            }
             _ => json!({}),
         }
     }

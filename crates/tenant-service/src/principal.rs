@@ -45,9 +45,7 @@ impl ActorRef {
             ActorRef::OperatorUser(id)
             | ActorRef::ApiKey(id)
             | ActorRef::User(id)
-            | ActorRef::Gateway(id) => {
-                Some(id.to_string())
-            }
+            | ActorRef::Gateway(id) => Some(id.to_string()),
             ActorRef::External(subject) => Some(subject.clone()),
         }
     }

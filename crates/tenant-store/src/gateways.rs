@@ -133,7 +133,11 @@ pub fn lock_fleet(conn: &mut AnyConnection) -> StoreResult<()> {
 }
 
 /// Stores a new gateway.
-pub fn insert(conn: &mut AnyConnection, new: &NewGateway, now: DateTime<Utc>) -> StoreResult<Gateway> {
+pub fn insert(
+    conn: &mut AnyConnection,
+    new: &NewGateway,
+    now: DateTime<Utc>,
+) -> StoreResult<Gateway> {
     let row = GatewayRow {
         id: new.id.to_string(),
         name: new.name.clone(),
@@ -321,7 +325,11 @@ impl TryFrom<PlacementRow> for Placement {
                 .tenant_id
                 .parse()
                 .map_err(|_| corrupt(table, &r.tenant_id, "not a UUID"))?,
-            gateway_id: r.gateway_id.as_deref().map(|g| gateway_id(table, g)).transpose()?,
+            gateway_id: r
+                .gateway_id
+                .as_deref()
+                .map(|g| gateway_id(table, g))
+                .transpose()?,
             target_gateway_id: r
                 .target_gateway_id
                 .as_deref()
@@ -348,7 +356,11 @@ pub fn placement(conn: &mut AnyConnection, tenant: &TenantId) -> StoreResult<Pla
 }
 
 /// Stores where a tenant is, and bumps the config revision. Call under [`lock_fleet`].
-pub fn set_placement(conn: &mut AnyConnection, p: &Placement, now: DateTime<Utc>) -> StoreResult<()> {
+pub fn set_placement(
+    conn: &mut AnyConnection,
+    p: &Placement,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     let row = PlacementRow {
         tenant_id: p.tenant_id.to_string(),
         gateway_id: p.gateway_id.map(|g| g.to_string()),
@@ -398,7 +410,9 @@ pub fn held_counts(conn: &mut AnyConnection) -> StoreResult<Vec<(GatewayId, i64)
             _ => None,
         };
         if let Some(g) = holder {
-            *counts.entry(gateway_id("tenant_placements", &g)?).or_default() += n;
+            *counts
+                .entry(gateway_id("tenant_placements", &g)?)
+                .or_default() += n;
         }
     }
     *counts.entry(GatewayId::DEFAULT).or_default() += total - with_rows;
@@ -468,7 +482,10 @@ pub fn members(conn: &mut AnyConnection, gateway: &GatewayId) -> StoreResult<Mem
 }
 
 /// The tenants a gateway holds (placed on it), with their plans, in creation order.
-pub fn held_by(conn: &mut AnyConnection, gateway: &GatewayId) -> StoreResult<Vec<(TenantId, String)>> {
+pub fn held_by(
+    conn: &mut AnyConnection,
+    gateway: &GatewayId,
+) -> StoreResult<Vec<(TenantId, String)>> {
     let members = members(conn, gateway)?;
     let all: Vec<(String, String)> = tenants::table
         .select((tenants::id, tenants::plan))

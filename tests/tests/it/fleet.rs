@@ -21,7 +21,10 @@ struct Gw {
 
 async fn gateway(app: &TestApp, name: &str, capacity: i64) -> Gw {
     let r = app
-        .post("/gateways", &json!({"name": name, "kind": "shared", "capacity": capacity}))
+        .post(
+            "/gateways",
+            &json!({"name": name, "kind": "shared", "capacity": capacity}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     Gw {
@@ -37,7 +40,8 @@ async fn placement(app: &TestApp, tenant: &str) -> Value {
 }
 
 async fn config_as(app: &TestApp, token: &str) -> TestResponse {
-    app.request_as(Some(token), Method::GET, "/config", None).await
+    app.request_as(Some(token), Method::GET, "/config", None)
+        .await
 }
 
 /// The Telegram account ids a document serves.
@@ -51,7 +55,12 @@ fn accounts(doc: &Value) -> Vec<String> {
 fn agents(doc: &Value) -> Vec<String> {
     doc["agents"]["entries"]
         .as_object()
-        .map(|m| m.keys().filter(|k| k.starts_with("agent-")).cloned().collect())
+        .map(|m| {
+            m.keys()
+                .filter(|k| k.starts_with("agent-"))
+                .cloned()
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -90,27 +99,35 @@ async fn gateways_are_an_operator_resource_with_a_token_shown_once() {
     let read = app.get(&format!("/gateways/{}", pool.id)).await;
     assert_eq!(read.body["kind"], "shared");
     assert_eq!(read.body["capacity"], 10);
-    assert!(read.body.get("token").is_none(), "shown once: {}", read.text);
-    assert!(!read.text.contains(&pool.token));
-    assert_eq!(
-        read.body["tokenPrefix"].as_str().unwrap(),
-        &pool.token[..9]
+    assert!(
+        read.body.get("token").is_none(),
+        "shown once: {}",
+        read.text
     );
+    assert!(!read.text.contains(&pool.token));
+    assert_eq!(read.body["tokenPrefix"].as_str().unwrap(), &pool.token[..9]);
 
     app.post("/gateways", &json!({"name": "pool-1", "capacity": 1}))
         .await
         .assert_error(StatusCode::CONFLICT, "conflict");
     let bad = app
-        .post("/gateways", &json!({"name": "Default", "kind": "dedicated", "capacity": 3}))
+        .post(
+            "/gateways",
+            &json!({"name": "Default", "kind": "dedicated", "capacity": 3}),
+        )
         .await;
     bad.assert_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     assert_eq!(bad.invalid_fields(), vec!["name", "capacity"]);
     app.post("/gateways", &json!({"name": "pool-2"}))
         .await
         .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-    app.request(Method::POST, &format!("/gateways/{DEFAULT}/rotate-token"), None)
-        .await
-        .assert_error(StatusCode::CONFLICT, "builtin_gateway");
+    app.request(
+        Method::POST,
+        &format!("/gateways/{DEFAULT}/rotate-token"),
+        None,
+    )
+    .await
+    .assert_error(StatusCode::CONFLICT, "builtin_gateway");
     app.delete(&format!("/gateways/{DEFAULT}"))
         .await
         .assert_error(StatusCode::CONFLICT, "builtin_gateway");
@@ -131,7 +148,11 @@ async fn gateways_are_an_operator_resource_with_a_token_shown_once() {
 
     // Rotation: the old token stops working at once, the new one reads the config.
     let rotated = app
-        .request(Method::POST, &format!("/gateways/{}/rotate-token", pool.id), None)
+        .request(
+            Method::POST,
+            &format!("/gateways/{}/rotate-token", pool.id),
+            None,
+        )
         .await;
     assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
     let new_token = rotated.body["token"].as_str().unwrap();
@@ -206,10 +227,16 @@ async fn new_tenants_go_to_the_freest_gateway_and_never_past_a_capacity() {
     // Moving to a full gateway: 409 with the counts; to an unknown one: 404.
     let unplaced = &on[3].0;
     let r = app
-        .post(&format!("/tenants/{unplaced}/placement"), &json!({"gatewayId": a.id}))
+        .post(
+            &format!("/tenants/{unplaced}/placement"),
+            &json!({"gatewayId": a.id}),
+        )
         .await;
     r.assert_error(StatusCode::CONFLICT, "gateway_full");
-    assert_eq!(r.body["error"]["details"], json!({"held": 1, "capacity": 1}));
+    assert_eq!(
+        r.body["error"]["details"],
+        json!({"held": 1, "capacity": 1})
+    );
     app.post(
         &format!("/tenants/{unplaced}/placement"),
         &json!({"gatewayId": uuid::Uuid::new_v4().to_string()}),
@@ -225,18 +252,26 @@ async fn new_tenants_go_to_the_freest_gateway_and_never_past_a_capacity() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let r = app
-        .post(&format!("/tenants/{unplaced}/placement"), &json!({"gatewayId": a.id}))
+        .post(
+            &format!("/tenants/{unplaced}/placement"),
+            &json!({"gatewayId": a.id}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["state"], "placed");
     assert_eq!(r.body["pinned"], true);
     // A draining gateway takes nobody.
     let c = gateway(&app, "c", 5).await;
-    let r = app.request(Method::POST, &format!("/gateways/{}/drain", c.id), None).await;
+    let r = app
+        .request(Method::POST, &format!("/gateways/{}/drain", c.id), None)
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    app.post(&format!("/tenants/{}/placement", on[0].0), &json!({"gatewayId": c.id}))
-        .await
-        .assert_error(StatusCode::CONFLICT, "gateway_draining");
+    app.post(
+        &format!("/tenants/{}/placement", on[0].0),
+        &json!({"gatewayId": c.id}),
+    )
+    .await
+    .assert_error(StatusCode::CONFLICT, "gateway_draining");
 }
 
 #[tokio::test]
@@ -269,19 +304,34 @@ async fn each_gateway_reads_its_own_document_and_a_move_never_serves_an_account_
     let on_default = config_as(&app, &app.gateway_token).await;
     assert!(!on_default.text.contains(&agent), "{}", on_default.text);
     // One gateway's token never reads another's document or another's tenant.
-    app.request_as(Some(&a.token), Method::GET, &format!("/config?gateway={}", b.id), None)
-        .await
-        .assert_error(StatusCode::BAD_REQUEST, "invalid_query");
+    app.request_as(
+        Some(&a.token),
+        Method::GET,
+        &format!("/config?gateway={}", b.id),
+        None,
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "invalid_query");
     assert_eq!(
-        app.request_as(Some(&b.token), Method::GET, &format!("/tenants/{id}/config"), None)
-            .await
-            .status,
+        app.request_as(
+            Some(&b.token),
+            Method::GET,
+            &format!("/tenants/{id}/config"),
+            None
+        )
+        .await
+        .status,
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        app.request_as(Some(&a.token), Method::GET, &format!("/tenants/{id}/config"), None)
-            .await
-            .status,
+        app.request_as(
+            Some(&a.token),
+            Method::GET,
+            &format!("/tenants/{id}/config"),
+            None
+        )
+        .await
+        .status,
         StatusCode::OK
     );
     // Operators read any gateway's document by id.
@@ -301,27 +351,44 @@ async fn each_gateway_reads_its_own_document_and_a_move_never_serves_an_account_
 
     // The move: out of a's document at once, into b's only once a acknowledged.
     let r = app
-        .post(&format!("/tenants/{id}/placement"), &json!({"gatewayId": b.id}))
+        .post(
+            &format!("/tenants/{id}/placement"),
+            &json!({"gatewayId": b.id}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["state"], "moving");
     assert_eq!(r.body["gatewayId"], a.id.as_str());
     assert_eq!(r.body["targetGatewayId"], b.id.as_str());
     let served = |doc: &TestResponse| accounts(&doc.body).contains(&account);
-    let (doc_a, doc_b) = (config_as(&app, &a.token).await, config_as(&app, &b.token).await);
-    assert!(!served(&doc_a) && !served(&doc_b), "in neither document while moving");
+    let (doc_a, doc_b) = (
+        config_as(&app, &a.token).await,
+        config_as(&app, &b.token).await,
+    );
+    assert!(
+        !served(&doc_a) && !served(&doc_b),
+        "in neither document while moving"
+    );
     // A heartbeat with the old document (which holds the account) renews the lease but does
     // not release the tenant.
     let beat = |token: String, etag: String| {
         let app = &app;
         async move {
-            app.request_as(Some(&token), Method::POST, "/gateway/heartbeat", Some(&json!({"etag": etag})))
-                .await
+            app.request_as(
+                Some(&token),
+                Method::POST,
+                "/gateway/heartbeat",
+                Some(&json!({"etag": etag})),
+            )
+            .await
         }
     };
     let r = beat(a.token.clone(), etag_a.clone()).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    assert_eq!(r.body, json!({"current": false, "released": 0, "leaseSecs": 60}));
+    assert_eq!(
+        r.body,
+        json!({"current": false, "released": 0, "leaseSecs": 60})
+    );
     assert_eq!(placement(&app, &id).await["state"], "moving");
     assert!(!served(&config_as(&app, &b.token).await));
     // `*` acknowledges nothing.
@@ -334,7 +401,10 @@ async fn each_gateway_reads_its_own_document_and_a_move_never_serves_an_account_
     // a now serves its document without the tenant: released, and b serves it.
     let etag_a2 = doc_a.headers["etag"].to_str().unwrap().to_owned();
     let r = beat(a.token.clone(), etag_a2).await;
-    assert_eq!(r.body, json!({"current": true, "released": 1, "leaseSecs": 60}));
+    assert_eq!(
+        r.body,
+        json!({"current": true, "released": 1, "leaseSecs": 60})
+    );
     let p = placement(&app, &id).await;
     assert_eq!(p["state"], "placed");
     assert_eq!(p["gatewayId"], b.id.as_str());
@@ -345,9 +415,14 @@ async fn each_gateway_reads_its_own_document_and_a_move_never_serves_an_account_
     assert_eq!(gw_a.body["tenants"], 0);
     // The heartbeat is a gateway's: operators and tenants are refused.
     let owner = t["apiKey"].as_str().unwrap();
-    app.request_as(Some(owner), Method::POST, "/gateway/heartbeat", Some(&json!({"etag": "\"x\""})))
-        .await
-        .assert_error(StatusCode::FORBIDDEN, "forbidden");
+    app.request_as(
+        Some(owner),
+        Method::POST,
+        "/gateway/heartbeat",
+        Some(&json!({"etag": "\"x\""})),
+    )
+    .await
+    .assert_error(StatusCode::FORBIDDEN, "forbidden");
     app.post("/gateway/heartbeat", &json!({"etag": "\"x\""}))
         .await
         .assert_error(StatusCode::FORBIDDEN, "forbidden");
@@ -363,7 +438,12 @@ async fn draining_moves_tenants_where_there_is_room() {
     let app = spawn_app(&db).await;
     let mut ids = Vec::new();
     for name in ["D1", "D2", "D3"] {
-        ids.push(app.create_tenant(name).await["id"].as_str().unwrap().to_owned());
+        ids.push(
+            app.create_tenant(name).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
     let pool = gateway(&app, "pool", 2).await;
     let r = app
@@ -414,7 +494,12 @@ async fn two_servers_placing_at_once_never_overfill_a_gateway() {
         .await;
     let mut tenants = Vec::new();
     for i in 0..6 {
-        tenants.push(one.create_tenant(&format!("R{i}")).await["id"].as_str().unwrap().to_owned());
+        tenants.push(
+            one.create_tenant(&format!("R{i}")).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
     // All six are unplaced; a gateway with room for three appears, and both servers pin all
     // six on it at once.
@@ -466,7 +551,17 @@ async fn config_sync_files_complete_a_move_without_serving_an_account_twice() {
     let dir = Scratch::new();
     let (file_a, file_b) = (dir.path("a.json"), dir.path("b.json"));
     let sync = |name: &str, file: &std::path::Path| {
-        succeed(&run(&db, &["config", "sync", "--gateway", name, "--out", file.to_str().unwrap()]));
+        succeed(&run(
+            &db,
+            &[
+                "config",
+                "sync",
+                "--gateway",
+                name,
+                "--out",
+                file.to_str().unwrap(),
+            ],
+        ));
         let doc: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
         accounts(&doc).contains(&account)
     };
@@ -474,7 +569,10 @@ async fn config_sync_files_complete_a_move_without_serving_an_account_twice() {
     assert!(sync("a", &file_a));
     assert!(!sync("b", &file_b));
     let r = app
-        .post(&format!("/tenants/{id}/placement"), &json!({"gatewayId": b.id}))
+        .post(
+            &format!("/tenants/{id}/placement"),
+            &json!({"gatewayId": b.id}),
+        )
         .await;
     assert_eq!(r.body["state"], "moving", "{}", r.text);
     // b's sync first: the tenant is not b's yet, whatever a serves.

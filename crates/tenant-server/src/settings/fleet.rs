@@ -49,7 +49,11 @@ mod tests {
         let d = read(&[]).unwrap();
         assert_eq!(d.lease.as_secs(), 60);
         assert!(d.dedicated_plans.is_empty());
-        let s = read(&[("SAAS_DEDICATED_PLANS", "enterprise, pro"), ("SAAS_GATEWAY_LEASE_SECS", "30")]).unwrap();
+        let s = read(&[
+            ("SAAS_DEDICATED_PLANS", "enterprise, pro"),
+            ("SAAS_GATEWAY_LEASE_SECS", "30"),
+        ])
+        .unwrap();
         assert_eq!(s.dedicated_plans, vec![Plan::Enterprise, Plan::Pro]);
         assert_eq!(s.lease.as_secs(), 30);
         assert!(read(&[("SAAS_DEDICATED_PLANS", "gold")]).is_err());

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use tenant_core::{GatewayId, Tenant, TenantId};
 use tenant_store::audit::AuditContext;
-use tenant_store::gateways::{self as store, Placement};
 use tenant_store::config_revision;
+use tenant_store::gateways::{self as store, Placement};
 
 use super::ControlPlane;
 use crate::error::{ServiceError, ServiceResult};
@@ -152,7 +152,10 @@ impl ControlPlane {
         beat: Heartbeat,
     ) -> ServiceResult<HeartbeatAck> {
         let gateway = auth::gateway_of(caller)?;
-        let variant = Variant { gateway, ..beat.variant };
+        let variant = Variant {
+            gateway,
+            ..beat.variant
+        };
         let etag = beat.etag.clone();
         // The moves first, then the revision: the document compared below is at least as new
         // as every move read here, so none of them is in it unless it came back.
@@ -166,18 +169,13 @@ impl ControlPlane {
                 Ok((moving, config_revision::current(c)?))
             })
             .await?;
+        self.config_cache
+            .get(&self.db, &self.render, &self.keys, variant, revision)
+            .await?;
         let absent = self
             .config_cache
-            .absent_from(
-                &self.db,
-                &self.render,
-                &self.keys,
-                variant,
-                revision,
-                &beat.etag,
-                &moving,
-            )
-            .await?;
+            .absent_from(variant, &beat.etag, &moving)
+            .await;
         let current = absent.is_some();
         let released = match absent {
             Some(ids) if !ids.is_empty() => {
@@ -201,8 +199,8 @@ impl ControlPlane {
                 let p = self
                     .run(move |c| Ok(store::placement(c, &tenant_id)?))
                     .await?;
-                let on_it = p.state == tenant_core::PlacementState::Placed
-                    && p.gateway_id == Some(gateway);
+                let on_it =
+                    p.state == tenant_core::PlacementState::Placed && p.gateway_id == Some(gateway);
                 if on_it {
                     Ok(())
                 } else {

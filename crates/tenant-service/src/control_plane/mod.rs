@@ -22,6 +22,8 @@ use tenant_store::{AnyConnection, Database};
 
 use crate::api_keys::ApiKeyAuth;
 use crate::error::{ServiceError, ServiceResult};
+use crate::fleet::FleetConfig;
+use crate::fleet::auth::GatewayAuth;
 use crate::gateway_config::ConfigCache;
 use crate::group_commit::write_paths::WritePaths;
 use crate::idempotency::{Begin, Idempotency, OnceRequest, Render};
@@ -30,8 +32,6 @@ use crate::plans::Plans;
 use crate::principal::{ActorRef, Principal};
 use crate::rate_limit::RateLimiter;
 use crate::tenant_cache::TenantCache;
-use crate::fleet::FleetConfig;
-use crate::fleet::auth::GatewayAuth;
 use crate::tokens::{API_KEY_PREFIX, GATEWAY_TOKEN_PREFIX, ServiceAuth};
 use crate::usage::meter::UsageMeter;
 use crate::webhooks::endpoints::WebhookState;

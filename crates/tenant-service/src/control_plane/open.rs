@@ -25,8 +25,8 @@ use tenant_webhooks::delivery::AddressPolicy;
 
 use super::{ControlPlane, Parts};
 use crate::api_keys::{self, ApiKeyAuth, ApiKeyCache, ApiKeyHasher};
-use crate::fleet::FleetConfig;
 use crate::deployment::{Deployment, Environment, default_data_dir};
+use crate::fleet::FleetConfig;
 use crate::group_commit::GroupCommitConfig;
 use crate::group_commit::write_paths::WritePaths;
 use crate::identity::{Identity, IdentityError, IdentitySettings};

@@ -5,9 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use tenant_core::{
-    GatewayId, GatewayKind, GatewayName, Secret, ValidationErrors, check_capacity,
-};
+use tenant_core::{GatewayId, GatewayKind, GatewayName, Secret, ValidationErrors, check_capacity};
 use tenant_store::audit::{self, AuditContext, AuditEvent};
 use tenant_store::gateways::{self, Gateway, GatewayChanges, NewGateway};
 use tenant_store::{AnyConnection, write_transaction};
@@ -98,12 +96,18 @@ impl GatewaySpec {
                 kind,
                 capacity,
             }),
-            _ => Err(ServiceError::Internal("gateway spec checked without errors".into())),
+            _ => Err(ServiceError::Internal(
+                "gateway spec checked without errors".into(),
+            )),
         }
     }
 }
 
-fn gateway_event(action: &'static str, id: &GatewayId, details: serde_json::Value) -> AuditEvent<'static> {
+fn gateway_event(
+    action: &'static str,
+    id: &GatewayId,
+    details: serde_json::Value,
+) -> AuditEvent<'static> {
     AuditEvent {
         tenant_id: None,
         action,
@@ -165,14 +169,21 @@ pub fn list(conn: &mut AnyConnection, cfg: &FleetConfig) -> ServiceResult<Vec<Ga
     Ok(gateways::list(conn)?
         .into_iter()
         .map(|g| {
-            let held = counts.iter().find(|(id, _)| *id == g.id).map_or(0, |(_, n)| *n);
+            let held = counts
+                .iter()
+                .find(|(id, _)| *id == g.id)
+                .map_or(0, |(_, n)| *n);
             GatewayView::of(g, held, cfg, now)
         })
         .collect())
 }
 
 /// One gateway with its load and health.
-pub fn get(conn: &mut AnyConnection, cfg: &FleetConfig, id: &GatewayId) -> ServiceResult<GatewayView> {
+pub fn get(
+    conn: &mut AnyConnection,
+    cfg: &FleetConfig,
+    id: &GatewayId,
+) -> ServiceResult<GatewayView> {
     let gateway = gateways::find(conn, id)?;
     let held = held_of(conn, id)?;
     Ok(GatewayView::of(gateway, held, cfg, tenant_core::now()))
@@ -200,7 +211,9 @@ pub fn update(
 ) -> ServiceResult<(GatewayView, Option<DrainReport>)> {
     let mut errors = ValidationErrors::default();
     let name = match &patch.name {
-        Some(n) => errors.check(GatewayName::parse(n.trim())).map(|n| n.as_str().to_owned()),
+        Some(n) => errors
+            .check(GatewayName::parse(n.trim()))
+            .map(|n| n.as_str().to_owned()),
         None => None,
     };
     errors.into_result()?;
@@ -238,7 +251,12 @@ pub fn update(
         .filter(|(_, set)| *set)
         .map(|(n, _)| *n)
         .collect();
-        audit::record(c, ctx, gateway_event("gateway.updated", id, json!({"fields": fields})), now)?;
+        audit::record(
+            c,
+            ctx,
+            gateway_event("gateway.updated", id, json!({"fields": fields})),
+            now,
+        )?;
         let report = if patch.draining == Some(true) && !current.draining {
             Some(placement::drain_moves(c, ctx, cfg, id, now)?)
         } else {
@@ -289,7 +307,12 @@ pub fn rotate_token(
     let now = tenant_core::now();
     write_transaction(conn, |c| {
         gateways::set_token(c, id, &token_hash, &token_prefix, now)?;
-        audit::record(c, ctx, gateway_event("gateway.token_rotated", id, json!({})), now)?;
+        audit::record(
+            c,
+            ctx,
+            gateway_event("gateway.token_rotated", id, json!({})),
+            now,
+        )?;
         Ok::<_, ServiceError>(())
     })?;
     Ok(IssuedGateway {

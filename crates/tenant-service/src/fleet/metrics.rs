@@ -19,7 +19,11 @@ pub const UNPLACED: &str = "moltbot_saas_tenants_unplaced_total";
 
 /// Describes the fleet's series.
 pub fn describe() {
-    describe_gauge!(GATEWAY_TENANTS, Unit::Count, "Tenants placed on or moving to a gateway.");
+    describe_gauge!(
+        GATEWAY_TENANTS,
+        Unit::Count,
+        "Tenants placed on or moving to a gateway."
+    );
     describe_gauge!(GATEWAY_CAPACITY, Unit::Count, "Tenants a gateway may hold.");
     describe_gauge!(
         GATEWAY_HEARTBEAT_AGE,
@@ -44,7 +48,10 @@ pub fn refresh(conn: &mut AnyConnection, now: DateTime<Utc>) -> StoreResult<()> 
     let counts = gateways::held_counts(conn)?;
     for g in gateways::list(conn)? {
         let id = g.id.to_string();
-        let held = counts.iter().find(|(c, _)| *c == g.id).map_or(0, |(_, n)| *n);
+        let held = counts
+            .iter()
+            .find(|(c, _)| *c == g.id)
+            .map_or(0, |(_, n)| *n);
         gauge!(GATEWAY_TENANTS, "gateway_id" => id.clone()).set(held as f64);
         if let Some(capacity) = g.capacity {
             gauge!(GATEWAY_CAPACITY, "gateway_id" => id.clone()).set(capacity as f64);

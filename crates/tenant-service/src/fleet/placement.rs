@@ -17,8 +17,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use tenant_core::{
-    GatewayId, GatewayLoad, Plan, PlacementState, TenantId, Want, check_target,
-    choose, drain_plan,
+    GatewayId, GatewayLoad, PlacementState, Plan, TenantId, Want, check_target, choose, drain_plan,
 };
 use tenant_store::audit::{self, AuditContext};
 use tenant_store::gateways::{self, Placement};
@@ -29,12 +28,19 @@ use crate::audit::event;
 use crate::error::{ServiceError, ServiceResult};
 
 /// What placement knows of every gateway now.
-pub fn loads(conn: &mut AnyConnection, cfg: &FleetConfig, now: DateTime<Utc>) -> StoreResult<Vec<GatewayLoad>> {
+pub fn loads(
+    conn: &mut AnyConnection,
+    cfg: &FleetConfig,
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<GatewayLoad>> {
     let counts = gateways::held_counts(conn)?;
     Ok(gateways::list(conn)?
         .into_iter()
         .map(|g| GatewayLoad {
-            held: counts.iter().find(|(id, _)| *id == g.id).map_or(0, |(_, n)| *n),
+            held: counts
+                .iter()
+                .find(|(id, _)| *id == g.id)
+                .map_or(0, |(_, n)| *n),
             down: cfg.is_down(g.last_heartbeat_at, now),
             id: g.id,
             name: g.name,
@@ -167,7 +173,10 @@ pub fn request(
             current.state == PlacementState::Moving && current.target_gateway_id == Some(*target);
         if here || arriving {
             // Already counted on the target: only pin it.
-            let pinned = Placement { pinned: true, ..current };
+            let pinned = Placement {
+                pinned: true,
+                ..current
+            };
             if pinned != current {
                 gateways::set_placement(c, &pinned, now)?;
                 record(c, ctx, &pinned, "tenant.pinned", now)?;

@@ -129,37 +129,30 @@ impl ConfigCache {
 }
 
 impl ConfigCache {
-    /// Of `candidates`, those absent from the document of `variant` whose tag is `etag`, if the
-    /// cached document of that variant (at `revision` or newer) has that tag; `None` when it
-    /// does not (the gateway serves another document, older or newer). A gateway serving that
-    /// document serves none of the tenants returned.
+    /// Of `candidates`, those absent from the cached document of `variant` if its tag is
+    /// `etag`; `None` when it is not (the gateway serves another document, older or newer).
+    /// A gateway serving that document serves none of the tenants returned. Call after
+    /// [`ConfigCache::get`] brought the variant to the revision that matters.
     pub async fn absent_from(
         &self,
-        db: &Database,
-        render: &RenderOptions,
-        keys: &Arc<KeyRing>,
         variant: Variant,
-        revision: i64,
         etag: &str,
         candidates: &[TenantId],
-    ) -> ServiceResult<Option<Vec<TenantId>>> {
-        self.get(db, render, keys, variant, revision).await?;
+    ) -> Option<Vec<TenantId>> {
         let slot = self.slot(variant);
         let guard = slot.lock().await;
-        let Some(cache) = guard.as_ref().filter(|c| c.failure.is_none()) else {
-            return Ok(None);
-        };
+        let cache = guard.as_ref().filter(|c| c.failure.is_none())?;
         // The exact tag: `*` or a list would acknowledge a document the gateway may not hold.
         if cache.current.as_ref().is_none_or(|d| d.etag != etag) {
-            return Ok(None);
+            return None;
         }
-        Ok(Some(
+        Some(
             candidates
                 .iter()
                 .filter(|id| !cache.live.contains(id))
                 .copied()
                 .collect(),
-        ))
+        )
     }
 }
 

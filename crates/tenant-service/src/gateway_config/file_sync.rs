@@ -289,7 +289,11 @@ fn acknowledge(conn: &mut AnyConnection, gateway: &GatewayId, report: &SyncRepor
         });
     match released {
         Ok(0) => {}
-        Ok(n) => tracing::info!(gateway.id = %gateway, fleet.released = n, "moves away from this gateway completed"),
-        Err(e) => tracing::warn!(gateway.id = %gateway, error = %e, "acknowledging the written config failed; retrying on the next pass"),
+        Ok(n) => {
+            tracing::info!(gateway.id = %gateway, fleet.released = n, "moves away from this gateway completed")
+        }
+        Err(e) => {
+            tracing::warn!(gateway.id = %gateway, error = %e, "acknowledging the written config failed; retrying on the next pass")
+        }
     }
 }
