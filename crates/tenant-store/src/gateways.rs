@@ -287,6 +287,9 @@ pub struct Placement {
     pub pinned: bool,
     /// When the move began.
     pub moving_since: Option<DateTime<Utc>>,
+    /// The config revision read right after the move committed (see
+    /// [`stamp_move_revisions`]): documents rendered at it or later do not hold the tenant.
+    pub move_revision: Option<i64>,
 }
 
 impl Placement {
@@ -299,6 +302,7 @@ impl Placement {
             state: PlacementState::Placed,
             pinned: false,
             moving_since: None,
+            move_revision: None,
         }
     }
 }
@@ -312,6 +316,7 @@ struct PlacementRow {
     state: String,
     pinned: bool,
     moving_since: Option<NaiveDateTime>,
+    move_revision: Option<i64>,
     updated_at: NaiveDateTime,
 }
 
@@ -341,6 +346,7 @@ impl TryFrom<PlacementRow> for Placement {
                 .map_err(|_| corrupt(table, &r.tenant_id, "unknown state"))?,
             pinned: r.pinned,
             moving_since: r.moving_since.map(|t| t.and_utc()),
+            move_revision: r.move_revision,
         })
     }
 }
@@ -368,6 +374,7 @@ pub fn set_placement(
         state: p.state.as_str().to_owned(),
         pinned: p.pinned,
         moving_since: p.moving_since.map(|t| t.naive_utc()),
+        move_revision: p.move_revision,
         updated_at: now.naive_utc(),
     };
     // Update, else insert (no portable upsert): callers hold the fleet lock.
@@ -527,4 +534,21 @@ pub fn is_referenced(conn: &mut AnyConnection, gateway: &GatewayId) -> StoreResu
         .count()
         .get_result(conn)?;
     Ok(n > 0)
+}
+
+/// Gives every move without one its revision: the config revision read now. Call in a
+/// transaction of its own *after* the one that started the moves committed: every document
+/// labelled with this revision or a later one was then rendered from rows read after the move,
+/// so it does not hold the tenant (a revision read inside the move's own transaction would not
+/// do: a concurrent commit could raise the sum to it before the move is visible). A later stamp
+/// (after a crash in between) is only larger, which is safe.
+pub fn stamp_move_revisions(conn: &mut AnyConnection) -> StoreResult<usize> {
+    let revision = config_revision::current(conn)?;
+    Ok(diesel::update(
+        tenant_placements::table
+            .filter(tenant_placements::state.eq("moving"))
+            .filter(tenant_placements::move_revision.is_null()),
+    )
+    .set(tenant_placements::move_revision.eq(revision))
+    .execute(conn)?)
 }

@@ -298,6 +298,7 @@ diesel::table! {
         state -> Text,
         pinned -> Bool,
         moving_since -> Nullable<Timestamp>,
+        move_revision -> Nullable<BigInt>,
         updated_at -> Timestamp,
     }
 }

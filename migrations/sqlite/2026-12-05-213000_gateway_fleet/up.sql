@@ -26,7 +26,9 @@ VALUES ('00000000-0000-0000-0000-000000000000', 'default', 'shared', NULL, FALSE
 -- Where a tenant is, when not simply on `default`: `placed` on `gateway_id`, `moving` from
 -- `gateway_id` to `target_gateway_id` (in neither gateway's document until the source has
 -- acknowledged a document without it), or `unplaced` (no gateway had room). `pinned`: put there
--- by an operator, not by the placement rule.
+-- by an operator, not by the placement rule. `move_revision`: the config revision read right
+-- after the move committed; only a document rendered at that revision or later (so without the
+-- tenant) acknowledges the move.
 CREATE TABLE tenant_placements (
     tenant_id          TEXT PRIMARY KEY NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
     gateway_id         TEXT REFERENCES gateways (id),
@@ -34,6 +36,7 @@ CREATE TABLE tenant_placements (
     state              TEXT NOT NULL CHECK (state IN ('placed', 'moving', 'unplaced')),
     pinned             BOOLEAN NOT NULL DEFAULT FALSE,
     moving_since       TIMESTAMP,
+    move_revision      BIGINT,
     updated_at         TIMESTAMP NOT NULL
 );
 CREATE INDEX tenant_placements_gateway_id ON tenant_placements (gateway_id);

@@ -70,6 +70,24 @@ async fn held(app: &TestApp, id: &str) -> i64 {
     r.body["tenants"].as_i64().unwrap()
 }
 
+/// With `default` full: gateway `a`, a tenant with a Telegram channel (placed on `a`), then an
+/// empty gateway `b`. Returns the created tenant (with `apiKey`), `a` and `b`.
+async fn tenant_on_a_then_b(app: &TestApp) -> (Value, Gw, Gw) {
+    app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
+        .await;
+    let a = gateway(app, "a", 5).await;
+    let t = app.create_tenant("Moving Co").await;
+    let r = app
+        .post(
+            &format!("/tenants/{}/channels", t["id"].as_str().unwrap()),
+            &json!({"channel": "telegram", "credentials": {"botToken": TELEGRAM_TOKEN}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let b = gateway(app, "b", 5).await;
+    (t, a, b)
+}
+
 #[tokio::test]
 async fn gateways_are_an_operator_resource_with_a_token_shown_once() {
     let db = TestDb::new();
@@ -278,21 +296,10 @@ async fn new_tenants_go_to_the_freest_gateway_and_never_past_a_capacity() {
 async fn each_gateway_reads_its_own_document_and_a_move_never_serves_an_account_twice() {
     let db = TestDb::new();
     let app = spawn_app(&db).await;
-    app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
-        .await;
-    let a = gateway(&app, "a", 5).await;
-    let t = app.create_tenant("Moving Co").await;
+    let (t, a, b) = tenant_on_a_then_b(&app).await;
     let id = t["id"].as_str().unwrap().to_owned();
     let account = t["accountId"].as_str().unwrap().to_owned();
     let agent = t["agentId"].as_str().unwrap().to_owned();
-    let r = app
-        .post(
-            &format!("/tenants/{id}/channels"),
-            &json!({"channel": "telegram", "credentials": {"botToken": TELEGRAM_TOKEN}}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let b = gateway(&app, "b", 5).await;
     assert_eq!(placement(&app, &id).await["gatewayId"], a.id.as_str());
 
     // Each token reads its own gateway's tenants; the built-in gateway's document lost them.
@@ -371,19 +378,26 @@ async fn each_gateway_reads_its_own_document_and_a_move_never_serves_an_account_
     );
     // A heartbeat with the old document (which holds the account) renews the lease but does
     // not release the tenant.
-    let beat = |token: String, etag: String| {
+    // A heartbeat reports the `ETag` and `X-Config-Revision` of the document it serves.
+    let beat = |token: String, doc: &TestResponse| {
         let app = &app;
+        let etag = doc.headers["etag"].to_str().unwrap().to_owned();
+        let revision: i64 = doc.headers["x-config-revision"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         async move {
             app.request_as(
                 Some(&token),
                 Method::POST,
                 "/gateway/heartbeat",
-                Some(&json!({"etag": etag})),
+                Some(&json!({"etag": etag, "revision": revision})),
             )
             .await
         }
     };
-    let r = beat(a.token.clone(), etag_a.clone()).await;
+    let r = beat(a.token.clone(), &on_a).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(
         r.body,
@@ -392,15 +406,36 @@ async fn each_gateway_reads_its_own_document_and_a_move_never_serves_an_account_
     assert_eq!(placement(&app, &id).await["state"], "moving");
     assert!(!served(&config_as(&app, &b.token).await));
     // `*` acknowledges nothing.
-    let r = beat(a.token.clone(), "*".into()).await;
+    let r = app
+        .request_as(
+            Some(&a.token),
+            Method::POST,
+            "/gateway/heartbeat",
+            Some(&json!({"etag": "*", "revision": i64::MAX})),
+        )
+        .await;
     assert_eq!(r.body["released"], 0);
     // Another gateway's acknowledgement does not release a's tenant.
-    let etag_b = doc_b.headers["etag"].to_str().unwrap().to_owned();
-    assert_eq!(beat(b.token.clone(), etag_b).await.body["released"], 0);
+    assert_eq!(beat(b.token.clone(), &doc_b).await.body["released"], 0);
     assert_eq!(placement(&app, &id).await["state"], "moving");
     // a now serves its document without the tenant: released, and b serves it.
-    let etag_a2 = doc_a.headers["etag"].to_str().unwrap().to_owned();
-    let r = beat(a.token.clone(), etag_a2).await;
+    // The document without the tenant, claimed at a revision from before the move: a document
+    // that old proves nothing about this move.
+    let before: i64 = on_a.headers["x-config-revision"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let r = app
+        .request_as(
+            Some(&a.token),
+            Method::POST,
+            "/gateway/heartbeat",
+            Some(&json!({"etag": doc_a.headers["etag"].to_str().unwrap(), "revision": before})),
+        )
+        .await;
+    assert_eq!(r.body["released"], 0, "{}", r.text);
+    let r = beat(a.token.clone(), &doc_a).await;
     assert_eq!(
         r.body,
         json!({"current": true, "released": 1, "leaseSecs": 60})
@@ -534,20 +569,9 @@ async fn config_sync_files_complete_a_move_without_serving_an_account_twice() {
     use crate::config_sync::{Scratch, run, succeed};
     let db = TestDb::new();
     let app = spawn_app(&db).await;
-    app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
-        .await;
-    let a = gateway(&app, "a", 5).await;
-    let t = app.create_tenant("Synced").await;
+    let (t, _, b) = tenant_on_a_then_b(&app).await;
     let id = t["id"].as_str().unwrap().to_owned();
     let account = t["accountId"].as_str().unwrap().to_owned();
-    let r = app
-        .post(
-            &format!("/tenants/{id}/channels"),
-            &json!({"channel": "telegram", "credentials": {"botToken": TELEGRAM_TOKEN}}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let b = gateway(&app, "b", 5).await;
     let dir = Scratch::new();
     let (file_a, file_b) = (dir.path("a.json"), dir.path("b.json"));
     let sync = |name: &str, file: &std::path::Path| {
@@ -589,5 +613,4 @@ async fn config_sync_files_complete_a_move_without_serving_an_account_twice() {
     assert!(!sync("default", &dir.path("default.json")));
     let audit = app.get("/audit?limit=100").await;
     assert!(audit.text.contains("tenant.moved"), "{}", audit.text);
-    let _ = (a.id, a.token);
 }

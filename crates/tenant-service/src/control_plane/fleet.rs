@@ -177,9 +177,10 @@ impl ControlPlane {
             .absent_from(variant, &beat.etag, &moving)
             .await;
         let current = absent.is_some();
-        let released = match absent {
-            Some(ids) if !ids.is_empty() => {
-                self.run(move |c| placement::complete_released(c, &ctx, &gateway, &ids))
+        // Without the revision of the document it serves, nothing proves when it was rendered.
+        let released = match (absent, beat.revision) {
+            (Some(ids), Some(served)) if !ids.is_empty() => {
+                self.run(move |c| placement::complete_released(c, &ctx, &gateway, &ids, served))
                     .await?
             }
             _ => 0,

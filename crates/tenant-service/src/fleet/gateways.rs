@@ -14,6 +14,7 @@ use super::auth::new_token;
 use super::placement::{self, DrainReport};
 use super::{FleetConfig, FleetConflict};
 use crate::api_keys::ApiKeyHasher;
+use crate::audit::changed_fields;
 use crate::error::{ServiceError, ServiceResult};
 
 /// A gateway's health, from its heartbeats.
@@ -242,15 +243,11 @@ pub fn update(
             draining: patch.draining,
         };
         gateways::update(c, id, &changes, now)?;
-        let fields: Vec<&str> = [
+        let fields = changed_fields(&[
             ("name", patch.name.is_some()),
             ("capacity", patch.capacity.is_some()),
             ("draining", patch.draining.is_some()),
-        ]
-        .iter()
-        .filter(|(_, set)| *set)
-        .map(|(n, _)| *n)
-        .collect();
+        ]);
         audit::record(
             c,
             ctx,
@@ -265,6 +262,7 @@ pub fn update(
         let view = GatewayView::of(gateways::find(c, id)?, held_of(c, id)?, cfg, now);
         Ok((view, report))
     })
+    .and_then(|answer| placement::stamped(conn, answer))
 }
 
 /// Drains a gateway: it takes no new tenants, and each tenant it holds starts moving to the
@@ -289,6 +287,7 @@ pub fn drain(
         let view = GatewayView::of(gateways::find(c, id)?, held_of(c, id)?, cfg, now);
         Ok((view, report))
     })
+    .and_then(|answer| placement::stamped(conn, answer))
 }
 
 /// Gives a gateway a new token; the old one stops working at once (on other replicas within the

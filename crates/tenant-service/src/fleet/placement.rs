@@ -192,6 +192,7 @@ pub fn request(
                 state: PlacementState::Placed,
                 pinned: true,
                 moving_since: None,
+                move_revision: None,
                 tenant_id: *tenant_id,
             },
             // Back to the source it has not left yet (it is in neither document meanwhile).
@@ -200,6 +201,7 @@ pub fn request(
                 state: PlacementState::Placed,
                 pinned: true,
                 moving_since: None,
+                move_revision: None,
                 ..current
             },
             // Elsewhere: leave the source's document first.
@@ -208,6 +210,8 @@ pub fn request(
                 state: PlacementState::Moving,
                 pinned: true,
                 moving_since: current.moving_since.or(Some(now)),
+                // A new target is a new move: stamped afresh once this commits.
+                move_revision: None,
                 ..current
             },
         };
@@ -215,6 +219,14 @@ pub fn request(
         record(c, ctx, &next, "tenant.placement_requested", now)?;
         Ok(next)
     })
+    .and_then(|next| stamped(conn, next))
+}
+
+/// After a transaction that started moves committed: stamps their revision (see
+/// [`gateways::stamp_move_revisions`]). Returns `value` as it was.
+pub fn stamped<T>(conn: &mut AnyConnection, value: T) -> ServiceResult<T> {
+    write_transaction(conn, |c| gateways::stamp_move_revisions(c))?;
+    Ok(value)
 }
 
 /// Where a tenant is.
@@ -260,6 +272,7 @@ pub fn drain_moves(
             state: PlacementState::Moving,
             pinned: false,
             moving_since: Some(now),
+            move_revision: None,
         };
         gateways::set_placement(c, &next, now)?;
         record(c, ctx, &next, "tenant.placement_requested", now)?;
@@ -268,25 +281,30 @@ pub fn drain_moves(
     Ok(report)
 }
 
-/// Completes the moves of `released` away from `source` (tenants absent from a document the
-/// source acknowledged serving): each enters its target's document. A tenant no longer moving
-/// from `source` (its move changed meanwhile) is left alone. Returns how many completed.
+/// Completes the moves of `released` away from `source`: tenants absent from a document
+/// labelled `served_revision` that the source serves. A move completes only if that document
+/// was rendered after the move began (`served_revision` at least its stamped revision): an
+/// older document without the tenant proves nothing about a later move (a gateway may hold one
+/// from before the tenant came back, and fetch the tenant again). A tenant no longer moving from
+/// `source`, or moving since a later revision, is left alone. Returns how many completed.
 pub fn complete_released(
     conn: &mut AnyConnection,
     ctx: &AuditContext,
     source: &GatewayId,
     released: &[TenantId],
+    served_revision: i64,
 ) -> ServiceResult<usize> {
     if released.is_empty() {
         return Ok(0);
     }
     let now = tenant_core::now();
-    write_transaction(conn, |c| {
+    let done = write_transaction(conn, |c| {
         gateways::lock_fleet(c)?;
         let mut done = 0;
         for id in released {
             let p = gateways::placement(c, id)?;
-            if p.state != PlacementState::Moving || p.gateway_id != Some(*source) {
+            let proven = p.move_revision.is_some_and(|v| v <= served_revision);
+            if p.state != PlacementState::Moving || p.gateway_id != Some(*source) || !proven {
                 continue;
             }
             let next = Placement {
@@ -294,12 +312,15 @@ pub fn complete_released(
                 target_gateway_id: None,
                 state: PlacementState::Placed,
                 moving_since: None,
+                move_revision: None,
                 ..p
             };
             gateways::set_placement(c, &next, now)?;
             record(c, ctx, &next, "tenant.moved", now)?;
             done += 1;
         }
-        Ok(done)
-    })
+        Ok::<_, ServiceError>(done)
+    })?;
+    // Moves left unstamped by a crash after their commit get their (later, so safe) revision.
+    stamped(conn, done)
 }

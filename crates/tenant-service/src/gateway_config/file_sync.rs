@@ -285,7 +285,13 @@ fn acknowledge(conn: &mut AnyConnection, gateway: &GatewayId, report: &SyncRepor
                 .map(|p| p.tenant_id)
                 .filter(|id| !report.served.contains(id))
                 .collect();
-            crate::fleet::placement::complete_released(conn, &ctx, gateway, &absent)
+            crate::fleet::placement::complete_released(
+                conn,
+                &ctx,
+                gateway,
+                &absent,
+                report.revision,
+            )
         });
     match released {
         Ok(0) => {}
