@@ -225,7 +225,7 @@ pub fn request(
 /// After a transaction that started moves committed: stamps their revision (see
 /// [`gateways::stamp_move_revisions`]). Returns `value` as it was.
 pub fn stamped<T>(conn: &mut AnyConnection, value: T) -> ServiceResult<T> {
-    write_transaction(conn, |c| gateways::stamp_move_revisions(c))?;
+    write_transaction(conn, gateways::stamp_move_revisions)?;
     Ok(value)
 }
 
