@@ -318,7 +318,8 @@ impl TestApp {
         Self::into_test_response(req.send().await.expect("request failed")).await
     }
 
-    async fn into_test_response(resp: reqwest::Response) -> TestResponse {
+    /// Reads a response of the server: status, headers, body (JSON when it is).
+    pub async fn into_test_response(resp: reqwest::Response) -> TestResponse {
         let status = resp.status();
         let headers = resp.headers().clone();
         let bytes = resp.bytes().await.expect("body failed");

@@ -14,6 +14,7 @@ mod db;
 mod keys;
 pub mod proxy;
 pub mod receiver;
+pub mod stripe;
 
 pub use app::{
     TestApp, TestResponse, capture_logs, captured_logs, spawn_app, spawn_app_with,
@@ -23,3 +24,4 @@ pub use db::{RowCounts, TestDb, pg_hosts, with_database, with_hosts};
 pub use keys::{TEST_ENCRYPTION_KEYS, test_keys};
 pub use proxy::FaultProxy;
 pub use receiver::{Captured, Reply, WebhookReceiver};
+pub use stripe::FakeStripe;

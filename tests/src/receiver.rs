@@ -121,24 +121,41 @@ async fn receive(
     resp.body(reply.body)
 }
 
+/// Serves every request with `handler` (sharing `state` as `web::Data`) on 127.0.0.1, a free
+/// port, with `workers` threads; returns the port and the server's handle.
+pub(crate) fn serve_loopback<T, F, Args>(
+    state: T,
+    workers: usize,
+    handler: F,
+) -> (u16, actix_web::dev::ServerHandle)
+where
+    T: Send + Sync + 'static,
+    F: actix_web::Handler<Args> + Clone + Send + 'static,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .default_service(web::to(handler.clone()))
+    })
+    .workers(workers)
+    .shutdown_timeout(0)
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let port = server.addrs()[0].port();
+    let server = server.run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    (port, handle)
+}
+
 impl WebhookReceiver {
     /// Starts a receiver answering 200 unless scripted otherwise.
     pub async fn start() -> Self {
         let inner = Arc::new(Mutex::new(Inner::default()));
-        let data = web::Data::new(inner.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .default_service(web::to(receive))
-        })
-        .workers(2)
-        .shutdown_timeout(0)
-        .bind(("127.0.0.1", 0))
-        .unwrap();
-        let port = server.addrs()[0].port();
-        let server = server.run();
-        let handle = server.handle();
-        tokio::spawn(server);
+        let (port, handle) = serve_loopback(inner.clone(), 2, receive);
         Self {
             url: format!("http://127.0.0.1:{port}/hook"),
             port,

@@ -113,6 +113,7 @@ pub struct Application {
     background: Background,
     control: ControlPlane,
     usage_flush: Duration,
+    billing_sweep: Duration,
     monitoring: Monitoring,
 }
 
@@ -196,6 +197,17 @@ impl Application {
             idempotency_ttl: settings.idempotency_ttl,
             slug_redirect_ttl: settings.slug_redirect_ttl,
             fleet: settings.fleet.clone(),
+            billing: match &settings.billing.config {
+                Some(config) => Some(Arc::new(
+                    tenant_service::billing::Billing::from_config(config).map_err(|message| {
+                        crate::settings::SettingsError {
+                            var: "SAAS_STRIPE_API_BASE",
+                            message,
+                        }
+                    })?,
+                )),
+                None => None,
+            },
         });
         let metrics =
             settings.metrics.enabled && crate::monitoring::prometheus::install().is_some();
@@ -289,6 +301,7 @@ impl Application {
             background,
             control,
             usage_flush: settings.limits.usage_flush,
+            billing_sweep: settings.billing.sweep,
             monitoring: Monitoring {
                 metrics_server,
                 metrics_port,
@@ -325,6 +338,9 @@ impl Application {
         let mut tasks = self.background.spawn();
         let control = self.control.clone();
         tasks.spawn(flush_usage(control, self.usage_flush));
+        if self.control.billing_enabled() {
+            tasks.spawn(billing_sweep(self.control.clone(), self.billing_sweep));
+        }
         let Monitoring {
             metrics_server,
             refresh,
@@ -375,6 +391,27 @@ async fn flush_usage(control: ControlPlane, interval: Duration) {
             Err(e) if !failing => {
                 failing = true;
                 tracing::warn!(error = %e, "metered API requests could not be stored; kept for the next flush");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Suspends the tenants whose billing grace period ran out, every `interval`; a failed round is
+/// logged once until one succeeds (the next round does what it missed).
+async fn billing_sweep(control: ControlPlane, interval: Duration) {
+    let mut failing = false;
+    loop {
+        tokio::time::sleep(interval).await;
+        match control.suspend_overdue(tenant_core::now()).await {
+            Ok(_) if failing => {
+                failing = false;
+                tracing::info!("the billing sweep works again");
+            }
+            Ok(_) => {}
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, "billing sweep failed; retried next round");
             }
             Err(_) => {}
         }

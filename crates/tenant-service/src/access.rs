@@ -78,6 +78,10 @@ pub enum Action {
     ManagePlacement,
     /// `POST /gateway/heartbeat`: a gateway reporting the document it serves.
     GatewayHeartbeat,
+    /// `GET /tenants/{id}/billing`: the tenant's plan, billing state and period end.
+    ReadBilling,
+    /// `POST /tenants/{id}/billing/checkout`, `…/portal`: paying for the tenant.
+    ManageBilling,
 }
 
 impl Action {
@@ -86,10 +90,11 @@ impl Action {
         use Action::*;
         match self {
             WhoAmI | ReadApiDoc | ReadTenant | ReadChannels | OwnSession | ReadUsers
-            | ReadSessions | ReadWebhooks | ReadPlans | ReadUsage => Some(Role::Member),
-            ManageChannels | ReadTenantConfig | ReadApiKeys | ReadTenantAudit | ManageWebhooks => {
-                Some(Role::Admin)
+            | ReadSessions | ReadWebhooks | ReadPlans | ReadUsage | ReadBilling => {
+                Some(Role::Member)
             }
+            ManageChannels | ReadTenantConfig | ReadApiKeys | ReadTenantAudit | ManageWebhooks
+            | ManageBilling => Some(Role::Admin),
             UpdateTenant | ManageApiKeys | ManageUsers => Some(Role::Owner),
             CreateTenant | ListTenants | DeleteTenant | ReadCombinedConfig | ReadAllAudit
             | ManageOperators | IngestEvents | ManageLimits | ReadMetrics | ManageGateways
@@ -191,6 +196,8 @@ mod tests {
             (ReadSessions, [true, true, true]),
             (ReadWebhooks, [true, true, true]),
             (ManageWebhooks, [true, true, false]),
+            (ReadBilling, [true, true, true]),
+            (ManageBilling, [true, true, false]),
             (UpdateTenant, [true, false, false]),
             (ManageApiKeys, [true, false, false]),
             (ManageUsers, [true, false, false]),

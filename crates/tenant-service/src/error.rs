@@ -72,6 +72,28 @@ pub enum ServiceError {
     /// is not at fault.
     #[error("{0}")]
     Overloaded(String),
+    /// Billing is off: no Stripe secret key is configured.
+    #[error("billing is not enabled on this server")]
+    BillingDisabled,
+    /// Stripe could not be reached, timed out or failed: retry later (nothing was written).
+    #[error("the payment provider is unavailable: {cause}")]
+    BillingUnavailable {
+        /// Seconds to wait.
+        retry_after_secs: u64,
+        /// What happened (no secret in it).
+        cause: String,
+    },
+    /// Stripe refused a request: a configuration to fix (an unknown price, a deleted customer).
+    #[error("the payment provider refused the request: {0}")]
+    BillingRefused(String),
+    /// A webhook request that is not a valid signed event: refused, nothing stored.
+    #[error("{message}")]
+    InvalidWebhook {
+        /// `invalid_signature` or `invalid_event`.
+        code: &'static str,
+        /// What is wrong (never a secret or a signature value).
+        message: String,
+    },
     /// Anything else (a hashing or signing failure, a task that died); not the caller's fault.
     #[error("internal error: {0}")]
     Internal(String),

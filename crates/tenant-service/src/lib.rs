@@ -17,6 +17,7 @@ pub mod access;
 pub mod api_keys;
 pub mod audit;
 pub mod background;
+pub mod billing;
 pub mod channels;
 pub mod control_plane;
 pub mod db;

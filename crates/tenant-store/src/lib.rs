@@ -9,6 +9,7 @@
 pub mod access_tokens;
 pub mod api_keys;
 pub mod audit;
+pub mod billing;
 pub mod channels;
 mod circuit;
 pub mod config_revision;

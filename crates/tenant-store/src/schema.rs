@@ -303,7 +303,36 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    tenant_billing (tenant_id) {
+        tenant_id -> Text,
+        customer_id -> Nullable<Text>,
+        subscription_id -> Nullable<Text>,
+        subscription_status -> Nullable<Text>,
+        subscription_created -> Nullable<Timestamp>,
+        price_id -> Nullable<Text>,
+        state -> Text,
+        current_period_end -> Nullable<Timestamp>,
+        status_at -> Nullable<Timestamp>,
+        past_due_since -> Nullable<Timestamp>,
+        paid_at -> Nullable<Timestamp>,
+        suspended_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    stripe_events (id) {
+        id -> Text,
+        event_type -> Text,
+        tenant_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        received_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(channels -> tenants (tenant_id));
+diesel::joinable!(tenant_billing -> tenants (tenant_id));
 diesel::joinable!(tenant_placements -> tenants (tenant_id));
 diesel::joinable!(tenant_limits -> tenants (tenant_id));
 diesel::joinable!(usage_counters -> tenants (tenant_id));
@@ -343,4 +372,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_endpoint_circuits,
     gateways,
     tenant_placements,
+    tenant_billing,
+    stripe_events,
 );

@@ -17,13 +17,15 @@ use crate::users_support::{create_user, tokens};
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "patch"];
 
-/// The routes anyone may call: probes, and the login flows that authenticate by their body.
+/// The routes anyone may call: probes, the login flows that authenticate by their body, and
+/// Stripe's webhook (authenticated by its signature).
 const PUBLIC: &[&str] = &[
     "/health",
     "/ready",
     "/auth/login",
     "/auth/refresh",
     "/auth/accept-invite",
+    "/billing/stripe/webhook",
 ];
 
 /// Every documented (method, path template) but the public ones.
@@ -198,7 +200,11 @@ fn is_tenant_not_found(r: &moltbot_saas_tests::TestResponse) -> bool {
 #[tokio::test]
 async fn every_route_is_in_the_matrix_and_enforced() {
     let db = TestDb::new();
-    let app = spawn_app(&db).await;
+    // Billing on, against a fake Stripe, so its routes answer rather than 503.
+    let stripe = moltbot_saas_tests::FakeStripe::start().await;
+    let mut settings = moltbot_saas_tests::test_settings(&db);
+    moltbot_saas_tests::stripe::enable_billing(&mut settings, &stripe.url);
+    let app = moltbot_saas_tests::spawn_app_with(settings).await;
     let a = app.create_tenant("Alpha").await;
     let b = app.create_tenant("Beta").await;
     let (a_id, a_owner) = (a["id"].as_str().unwrap(), a["apiKey"].as_str().unwrap());

@@ -59,6 +59,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/plans"),
     ("get", "/tenants/{id}/usage"),
     ("patch", "/tenants/{id}/limits"),
+    ("get", "/tenants/{id}/billing"),
+    ("post", "/tenants/{id}/billing/checkout"),
+    ("post", "/tenants/{id}/billing/portal"),
+    ("post", "/billing/stripe/webhook"),
     ("get", "/tenants/{id}/webhooks"),
     ("post", "/tenants/{id}/webhooks"),
     ("get", "/tenants/{id}/webhooks/{wid}"),
@@ -170,6 +174,9 @@ async fn every_documented_route_is_served() {
     // The dispatcher is off so the finished delivery below stays finished.
     let mut settings = moltbot_saas_tests::test_settings(&db);
     settings.webhooks.dispatcher = false;
+    // Billing on, against a fake Stripe, so its routes answer too.
+    let stripe = moltbot_saas_tests::FakeStripe::start().await;
+    moltbot_saas_tests::stripe::enable_billing(&mut settings, &stripe.url);
     let app = moltbot_saas_tests::spawn_app_with(settings).await;
     let doc = app.get("/openapi.json").await.body;
     let tenant = app.create_tenant("Acme").await;
@@ -287,6 +294,11 @@ async fn every_documented_route_is_served() {
                 Some(json!({"tenantId": id, "channel": "telegram", "from": "u", "message": "m"}))
             }
             ("post", "/tenants/{id}/webhooks") => Some(json!({"url": "https://example.com/other"})),
+            ("post", "/tenants/{id}/billing/checkout") => Some(json!({"plan": "pro",
+                "successUrl": "https://example.com/ok", "cancelUrl": "https://example.com/no"})),
+            ("post", "/tenants/{id}/billing/portal") => {
+                Some(json!({"returnUrl": "https://example.com/back"}))
+            }
             ("post", t) if t.contains("{wid}") => None,
             ("patch", "/tenants/{id}/webhooks/{wid}") => Some(json!({"enabled": true})),
             ("post", _) => Some(json!({"channel": "discord"})),
@@ -294,6 +306,28 @@ async fn every_documented_route_is_served() {
             ("patch", _) => Some(json!({"plan": "pro"})),
             _ => None,
         };
+        if template == "/billing/stripe/webhook" {
+            // Authenticated by Stripe's signature, not a bearer token.
+            let event = json!({"id": "evt_doc", "type": "customer.updated", "created": 1,
+                               "data": {"object": {"id": "cus_x"}}})
+            .to_string();
+            let now = chrono::Utc::now().timestamp();
+            let signature = moltbot_saas_tests::stripe::sign(
+                event.as_bytes(),
+                moltbot_saas_tests::stripe::STRIPE_WEBHOOK_SECRET,
+                now,
+            );
+            let r = app
+                .client
+                .post(format!("{}{path}", app.address))
+                .header("Stripe-Signature", signature)
+                .body(event)
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "{path}: {}", r.status());
+            continue;
+        }
         let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let r = app.request_as(token, m, &path, body.as_ref()).await;
         assert!(

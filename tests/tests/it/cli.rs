@@ -54,6 +54,11 @@ pub(crate) fn binary() -> &'static PathBuf {
 
 /// Runs the binary with `args` on `db`, with a clean configuration environment.
 fn run(db: &TestDb, args: &[&str]) -> Output {
+    run_with(db, &[], args)
+}
+
+/// [`run`] with these environment variables too.
+fn run_with(db: &TestDb, env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut cmd = Command::new(binary());
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy();
@@ -62,6 +67,7 @@ fn run(db: &TestDb, args: &[&str]) -> Output {
         }
     }
     cmd.env("DATABASE_URL", db.url())
+        .envs(env.iter().copied())
         .env(
             "SAAS_ENCRYPTION_KEYS",
             moltbot_saas_tests::TEST_ENCRYPTION_KEYS,
@@ -311,4 +317,49 @@ fn limits_plans_show_and_set() {
         .filter(|r| r.action == "tenant.limits_changed" && r.actor_type == "cli")
         .count();
     assert_eq!(changes, 3);
+}
+
+#[test]
+fn billing_show_and_sweep() {
+    use moltbot_saas_tests::stripe::{STRIPE_PRICES, STRIPE_TEST_KEY, STRIPE_WEBHOOK_SECRET};
+    let db = TestDb::new();
+    let created = json_stdout(&run(&db, &["tenants", "create", "--name", "Billing CLI"]));
+    let id = created["id"].as_str().unwrap();
+    let shown = json_stdout(&run(&db, &["billing", "show", "--tenant", id]));
+    assert_eq!(
+        (shown["state"].as_str(), shown["plan"].as_str()),
+        (Some("none"), Some("free"))
+    );
+
+    // The sweep needs billing on.
+    let off = run(&db, &["billing", "sweep"]);
+    assert_eq!(off.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&off.stderr).contains("billing is off"));
+
+    // A tenant whose payment failed eight days ago (grace: 7 days) is suspended by the sweep, once.
+    let tenant: TenantId = id.parse().unwrap();
+    let now = tenant_core::now();
+    let mut row = tenant_store::billing::BillingRow::new(&tenant, now);
+    row.subscription_id = Some("sub_cli".into());
+    row.subscription_status = Some("past_due".into());
+    row.price_id = Some("price_pro_m".into());
+    row.past_due_since = Some((now - chrono::Duration::days(8)).naive_utc());
+    row.state = "past_due".into();
+    tenant_store::billing::save(&mut db.connect(), &row).unwrap();
+    let env = [
+        ("SAAS_STRIPE_SECRET_KEY", STRIPE_TEST_KEY),
+        ("SAAS_STRIPE_WEBHOOK_SECRET", STRIPE_WEBHOOK_SECRET),
+        ("SAAS_STRIPE_PRICES", STRIPE_PRICES),
+    ];
+    let swept = json_stdout(&run_with(&db, &env, &["billing", "sweep"]));
+    assert_eq!(swept["suspended"], serde_json::json!([id]));
+    let again = json_stdout(&run_with(&db, &env, &["billing", "sweep"]));
+    assert_eq!(again["suspended"], serde_json::json!([]));
+    let shown = json_stdout(&run(&db, &["billing", "show", "--tenant", id]));
+    assert_eq!(shown["state"], "suspended");
+    let stored = tenant_store::tenants::find(&mut db.connect(), &tenant).unwrap();
+    assert_eq!(stored.status.as_str(), "suspended");
+    let out =
+        String::from_utf8_lossy(&run_with(&db, &env, &["billing", "sweep"]).stderr).into_owned();
+    assert!(!out.contains(STRIPE_TEST_KEY), "{out}");
 }

@@ -13,6 +13,7 @@ mod api_oidc;
 mod api_openapi;
 mod api_tenants;
 mod api_users;
+mod billing;
 mod cli;
 mod cli_users;
 mod config_incremental;

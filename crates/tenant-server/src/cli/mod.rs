@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use crate::settings::Settings;
 use crate::telemetry;
 
+mod billing;
 mod config;
 mod console;
 mod gateway;
@@ -92,6 +93,12 @@ pub enum Command {
         #[command(subcommand)]
         command: limits::LimitsCommand,
     },
+    /// Stripe billing: a tenant's billing state, the suspension sweep.
+    Billing {
+        /// The task.
+        #[command(subcommand)]
+        command: billing::BillingCommand,
+    },
 }
 
 /// Runs the command line; the process exit code says how it went.
@@ -125,6 +132,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Webhooks { command } => webhooks::run(&settings, command),
         Command::Gateway { command } => gateway::run(command),
         Command::Limits { command } => limits::run(&settings, command),
+        Command::Billing { command } => billing::run(&settings, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

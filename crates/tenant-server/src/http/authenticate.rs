@@ -13,12 +13,17 @@ use crate::http::request_log::RequestMeta;
 use crate::http::route_table::authorize_at;
 use crate::state::AppState;
 
-/// Paths anyone may call: liveness and readiness probes, and the login flows (which
-/// authenticate by their body).
+/// Paths anyone may call: liveness and readiness probes, the login flows (which
+/// authenticate by their body) and Stripe's webhook (authenticated by its signature).
 fn is_public(path: &str) -> bool {
     matches!(
         path,
-        "/health" | "/ready" | "/auth/login" | "/auth/refresh" | "/auth/accept-invite"
+        "/health"
+            | "/ready"
+            | "/auth/login"
+            | "/auth/refresh"
+            | "/auth/accept-invite"
+            | "/billing/stripe/webhook"
     )
 }
 

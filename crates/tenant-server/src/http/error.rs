@@ -124,6 +124,20 @@ pub enum ApiError {
     /// A dependency is overloaded or stopped (e.g. the write queue is full).
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// Billing is off on this server (no Stripe secret key).
+    #[error("billing is not enabled on this server")]
+    BillingDisabled,
+    /// Stripe could not be reached or failed; nothing was written.
+    #[error("payment provider unavailable: {cause}")]
+    BillingUnavailable {
+        /// Seconds to wait.
+        retry_after_secs: u64,
+        /// What happened (logged, not shown).
+        cause: String,
+    },
+    /// Stripe refused a request: the operator's configuration needs fixing.
+    #[error("payment provider refused the request: {0}")]
+    BillingRefused(String),
     /// The database as a whole cannot serve the request now; the cause is not shown.
     #[error("database fault ({0:?}): {1}")]
     Database(DatabaseFault, String),
@@ -149,6 +163,11 @@ impl ApiError {
             ApiError::Unavailable(_)
             | ApiError::Database(DatabaseFault::Unavailable, _)
             | ApiError::IdempotencyKeyInFlight => Some(1),
+            ApiError::BillingUnavailable {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            // A configuration change, not a passing fault: ask again much later.
+            ApiError::BillingDisabled => Some(3600),
             ApiError::Database(..) => Some(30),
             _ => None,
         }
@@ -179,6 +198,9 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::BillingDisabled => "billing_disabled",
+            ApiError::BillingUnavailable { .. } => "billing_unavailable",
+            ApiError::BillingRefused(_) => "billing_refused",
             ApiError::Database(DatabaseFault::Unavailable, _) => "database_unavailable",
             ApiError::Database(DatabaseFault::ReadOnly, _) => "database_read_only",
             ApiError::Database(DatabaseFault::StorageFull, _) => "storage_full",
@@ -227,6 +249,21 @@ impl ApiError {
             ApiError::Unavailable(_) => {
                 ("the service is temporarily unavailable".into(), json!({}))
             }
+            ApiError::BillingDisabled => (
+                "billing is not enabled on this server (no Stripe secret key is configured)"
+                    .into(),
+                json!({}),
+            ),
+            ApiError::BillingUnavailable {
+                retry_after_secs, ..
+            } => (
+                "the payment provider is unavailable; nothing was changed, retry later".into(),
+                json!({ "retryAfterSecs": retry_after_secs }),
+            ),
+            ApiError::BillingRefused(_) => (
+                "the payment provider refused the request; quote the request id (x-request-id) to the operator".into(),
+                json!({}),
+            ),
             ApiError::Database(fault, _) => (
                 match fault {
                     DatabaseFault::Unavailable => "the database is unavailable; retry later",
@@ -278,7 +315,10 @@ impl ResponseError for ApiError {
             ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_)
+            | ApiError::BillingDisabled
+            | ApiError::BillingUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::BillingRefused(_) => StatusCode::BAD_GATEWAY,
             ApiError::Database(DatabaseFault::StorageFull, _) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Database(..) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -289,8 +329,11 @@ impl ResponseError for ApiError {
         match self {
             // Logged once here; the request span carries the request id.
             ApiError::Internal(cause) => tracing::error!(error.cause = %cause, "request failed"),
-            ApiError::Unavailable(cause) => {
+            ApiError::Unavailable(cause) | ApiError::BillingUnavailable { cause, .. } => {
                 tracing::warn!(error.cause = %cause, "dependency unavailable")
+            }
+            ApiError::BillingRefused(cause) => {
+                tracing::error!(error.cause = %cause, "Stripe refused a request")
             }
             ApiError::Database(_, cause) => tracing::debug!(error.cause = %cause, "database fault"),
             _ => {}
@@ -347,6 +390,20 @@ impl From<ServiceError> for ApiError {
             },
             ServiceError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
             ServiceError::IdempotencyKeyInFlight => ApiError::IdempotencyKeyInFlight,
+            ServiceError::BillingDisabled => ApiError::BillingDisabled,
+            ServiceError::BillingUnavailable {
+                retry_after_secs,
+                cause,
+            } => ApiError::BillingUnavailable {
+                retry_after_secs,
+                cause,
+            },
+            ServiceError::BillingRefused(cause) => ApiError::BillingRefused(cause),
+            ServiceError::InvalidWebhook { code, message } => ApiError::BadRequest {
+                code,
+                message,
+                details: json!({ "header": "Stripe-Signature" }),
+            },
             ServiceError::Internal(cause) => ApiError::Internal(cause),
         }
     }

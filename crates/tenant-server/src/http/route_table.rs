@@ -14,7 +14,7 @@ use tenant_service::access::{self, Action};
 use tenant_service::principal::Principal;
 
 /// Every route (method, path pattern as registered) and its action. Probes (`/health`,
-/// `/ready`) are public and not listed.
+/// `/ready`), the login flows and Stripe's webhook are public and not listed.
 pub const ROUTES: &[(&str, &str, Action)] = &[
     ("GET", "/me", Action::WhoAmI),
     ("GET", "/openapi.json", Action::ReadApiDoc),
@@ -120,6 +120,17 @@ pub const ROUTES: &[(&str, &str, Action)] = &[
     ("GET", "/tenants/{id}/placement", Action::ManagePlacement),
     ("POST", "/tenants/{id}/placement", Action::ManagePlacement),
     ("POST", "/gateway/heartbeat", Action::GatewayHeartbeat),
+    ("GET", "/tenants/{id}/billing", Action::ReadBilling),
+    (
+        "POST",
+        "/tenants/{id}/billing/checkout",
+        Action::ManageBilling,
+    ),
+    (
+        "POST",
+        "/tenants/{id}/billing/portal",
+        Action::ManageBilling,
+    ),
 ];
 
 /// The action of a route, by method and registered path pattern.

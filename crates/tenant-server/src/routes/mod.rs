@@ -9,6 +9,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod billing;
 pub mod channels;
 pub mod config;
 pub mod deliveries;
@@ -91,5 +92,9 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(gateways::drain_gateway)
         .service(gateways::rotate_gateway_token)
         .service(placement::get_placement)
-        .service(placement::request_placement);
+        .service(placement::request_placement)
+        .service(billing::get_billing)
+        .service(billing::create_checkout)
+        .service(billing::create_portal)
+        .service(billing::stripe_webhook);
 }

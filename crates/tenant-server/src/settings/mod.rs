@@ -89,6 +89,14 @@
 //! | `SAAS_BASE_DOMAIN` | none | `{slug}.DOMAIN` serves tenant `slug`'s portal; `DOMAIN` and `admin.DOMAIN` the operators' dashboard |
 //! | `SAAS_TRUSTED_PROXIES` | none | comma-separated IPs of reverse proxies whose `X-Forwarded-Host` is believed |
 //! | `SAAS_UI_SECURE_COOKIES` | `true` | mark the dashboard's cookies `Secure` (browsers keep them on `http://localhost` too) |
+//! | `SAAS_STRIPE_SECRET_KEY` | none (billing off) | Stripe API secret key (`sk_…`/`rk_…`); without it every billing route answers 503 `billing_disabled` |
+//! | `SAAS_STRIPE_WEBHOOK_SECRET` | required with the key | the Stripe webhook endpoint's signing secret (`whsec_…`) |
+//! | `SAAS_STRIPE_PRICES` | required with the key | `price_id=plan,…`: which Stripe price grants which plan; Checkout sells a plan's first price |
+//! | `SAAS_STRIPE_API_BASE` | `https://api.stripe.com` | where Stripe's API is (tests point it at a local fake) |
+//! | `SAAS_STRIPE_TIMEOUT_MS` | `10000` | how long a call to Stripe may take before 503 |
+//! | `SAAS_BILLING_GRACE_DAYS` | `7` | how long a tenant whose payment failed keeps its plan before it is suspended (0–90) |
+//! | `SAAS_BILLING_GRACE_SECS` | none | the grace period in seconds instead (wins over the days) |
+//! | `SAAS_BILLING_SWEEP_SECS` | `60` | how often each process looks for tenants whose grace period ran out |
 //! | `RUST_LOG` | `info` | log filter (tracing `EnvFilter` syntax) |
 
 use std::net::IpAddr;
@@ -103,6 +111,7 @@ use tenant_service::identity::IdentitySettings;
 use tenant_store::DatabaseUrl;
 use tenant_store::crypto::KeyRing;
 
+use self::billing::BillingSettings;
 use self::limits::LimitSettings;
 use self::parse::{parse, parse_in};
 use self::render::render_options;
@@ -113,6 +122,7 @@ use crate::http::request_log::{AccessLog, AccessLogSettings};
 pub use self::error::SettingsError;
 pub use tenant_service::deployment::Environment;
 
+pub mod billing;
 mod bridge;
 mod error;
 mod fleet;
@@ -188,6 +198,8 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     /// Plans, usage metering, rate limits.
     pub limits: LimitSettings,
+    /// Stripe billing (off without a secret key).
+    pub billing: BillingSettings,
     /// Group commit of the batched write paths (ingest, tenant creates).
     pub writes: GroupCommitConfig,
     /// Metrics: on or off, a separate listener, the store gauges' refresh.
@@ -327,6 +339,7 @@ impl Settings {
             identity: identity::from_lookup(&get)?,
             webhooks: webhooks::from_lookup(&get)?,
             limits: limits::from_lookup(&get)?,
+            billing: billing::from_lookup(&get)?,
             ui: ui::from_lookup(&get)?,
             writes: GroupCommitConfig {
                 max_batch: parse_in(&get, "SAAS_WRITE_BATCH_MAX", 256, 1..=10_000)?,

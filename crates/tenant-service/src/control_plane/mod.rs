@@ -36,6 +36,7 @@ use crate::tokens::{API_KEY_PREFIX, GATEWAY_TOKEN_PREFIX, ServiceAuth};
 use crate::usage::meter::UsageMeter;
 use crate::webhooks::endpoints::WebhookState;
 
+mod billing;
 mod config;
 pub mod fleet;
 mod identity;
@@ -76,6 +77,8 @@ pub struct Parts {
     pub slug_redirect_ttl: Duration,
     /// The gateway fleet's lease and dedicated plans.
     pub fleet: FleetConfig,
+    /// Stripe billing; `None`: off (every billing use case answers `BillingDisabled`).
+    pub billing: Option<Arc<crate::billing::Billing>>,
 }
 
 /// Plans, rate limits and the usage meter of a [`ControlPlane`] (the defaults: built-in plans,
@@ -108,6 +111,7 @@ pub struct ControlPlane {
     slug_redirect_ttl: Duration,
     fleet: Arc<FleetConfig>,
     gateway_auth: Arc<GatewayAuth>,
+    billing: Option<Arc<crate::billing::Billing>>,
 }
 
 impl ControlPlane {
@@ -129,6 +133,7 @@ impl ControlPlane {
             slug_redirect_ttl: parts.slug_redirect_ttl,
             fleet: Arc::new(parts.fleet),
             gateway_auth: Arc::default(),
+            billing: parts.billing,
         }
     }
 

@@ -68,6 +68,8 @@ pub struct OpenOptions {
     pub secret_overlap: Duration,
     /// How long an authenticated API key is trusted without asking the database.
     pub api_key_cache_ttl: Duration,
+    /// Stripe billing (off by default).
+    pub billing: Option<crate::billing::BillingConfig>,
 }
 
 impl Default for OpenOptions {
@@ -90,6 +92,7 @@ impl Default for OpenOptions {
             },
             secret_overlap: Duration::from_secs(86_400),
             api_key_cache_ttl: Duration::from_secs(30),
+            billing: None,
         }
     }
 }
@@ -112,6 +115,9 @@ pub enum OpenError {
     /// User authentication could not be set up.
     #[error(transparent)]
     Identity(#[from] IdentityError),
+    /// The Stripe client could not be built.
+    #[error("{0}")]
+    Billing(String),
     /// The write paths' threads could not be started.
     #[error("cannot start the writer threads: {0}")]
     Writers(#[from] std::io::Error),
@@ -150,6 +156,12 @@ impl ControlPlane {
             .map_err(OpenError::ApiKeySecret)?;
         let hasher = ApiKeyHasher::new(&secret);
         let identity = Identity::build(&options.identity, &deployment)?;
+        let billing = match &options.billing {
+            Some(config) => Some(Arc::new(
+                crate::billing::Billing::from_config(config).map_err(OpenError::Billing)?,
+            )),
+            None => None,
+        };
         let limits = super::LimitParts::default();
         let writes = WritePaths::start(
             &db,
@@ -178,6 +190,7 @@ impl ControlPlane {
             idempotency_ttl: options.idempotency_ttl,
             slug_redirect_ttl: options.slug_redirect_ttl,
             fleet: options.fleet.clone(),
+            billing,
         }))
     }
 }

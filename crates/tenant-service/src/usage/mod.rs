@@ -13,14 +13,12 @@
 
 pub mod meter;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use tenant_core::TenantId;
 use tenant_store::audit::{self, AuditContext};
-use tenant_store::events::{self, NewEvent};
 use tenant_store::usage::{self, UsageRow};
 use tenant_store::{AnyConnection, limits, tenants, write_transaction};
-use uuid::Uuid;
 
 use crate::audit::event;
 use crate::error::{ServiceError, ServiceResult};
@@ -179,39 +177,20 @@ fn emit(
     plans: &Plans,
     now: DateTime<Utc>,
 ) -> ServiceResult<()> {
-    let id = Uuid::new_v4();
-    let payload = json!({
-        "type": event_type,
-        "id": format!("evt_{}", id.simple()),
-        "timestamp": now.to_rfc3339_opts(SecondsFormat::Millis, true),
-        "data": {
-            "tenantId": tenant_id.to_string(),
-            "period": period,
-            "messages": messages,
-            "limit": limit,
-            "softLimitPercent": plans.soft_limit_percent,
-        },
-    });
     // A plan change clears the hard-limit mark, so a later crossing of the same month is a new
     // event: the id of the mark's time keeps those apart.
     let source_id = format!(
         "{event_type}:{tenant_id}:{period}:{}",
         now.timestamp_micros()
     );
-    events::ingest(
-        conn,
-        tenant_id,
-        &NewEvent {
-            id,
-            source: "usage".into(),
-            source_id,
-            event_type: event_type.into(),
-            payload: payload.to_string(),
-        },
-        None,
-        now,
-    )?;
-    Ok(())
+    let data = json!({
+        "tenantId": tenant_id.to_string(),
+        "period": period,
+        "messages": messages,
+        "limit": limit,
+        "softLimitPercent": plans.soft_limit_percent,
+    });
+    crate::events::emit(conn, tenant_id, "usage", event_type, source_id, data, now)
 }
 
 /// What a plan may limit by count.

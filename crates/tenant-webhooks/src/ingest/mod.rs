@@ -38,9 +38,16 @@ pub const TEST_EVENT_TYPE: &str = "webhook.test";
 /// The events the control plane sends about a tenant's usage (soft and hard message quota).
 pub const USAGE_EVENT_TYPES: &[&str] = &["usage.threshold", "usage.exceeded"];
 
+/// The events the control plane sends about a tenant's billing (suspended when its grace period
+/// ran out, restored when paid).
+pub const BILLING_EVENT_TYPES: &[&str] = &["billing.suspended", "billing.restored"];
+
 /// Whether an endpoint may subscribe to this type.
 pub fn is_known_type(t: &str) -> bool {
-    GATEWAY_EVENT_TYPES.contains(&t) || USAGE_EVENT_TYPES.contains(&t) || t == TEST_EVENT_TYPE
+    GATEWAY_EVENT_TYPES.contains(&t)
+        || USAGE_EVENT_TYPES.contains(&t)
+        || BILLING_EVENT_TYPES.contains(&t)
+        || t == TEST_EVENT_TYPE
 }
 
 /// An event as received.
