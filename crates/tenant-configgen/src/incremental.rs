@@ -157,6 +157,11 @@ impl IncrementalConfig {
         self.held.is_empty()
     }
 
+    /// Whether it holds this tenant (an active tenant put in and not taken out since).
+    pub fn contains(&self, tenant: &TenantId) -> bool {
+        self.held.contains_key(tenant)
+    }
+
     /// Prepares for about `tenants` more [`IncrementalConfig::upsert`]s before the next
     /// [`IncrementalConfig::render`] (a first fill, a mass change): memory is then sized once
     /// instead of grown step by step. Only a hint.

@@ -11,6 +11,7 @@ mod credentials;
 mod duration;
 mod email;
 mod error;
+mod fleet;
 mod id_map;
 mod ids;
 mod page;
@@ -26,6 +27,10 @@ pub use credentials::{CredentialField, CredentialValue, Credentials, Credentials
 pub use duration::{DurationError, format_duration, parse_duration};
 pub use email::Email;
 pub use error::{ValidationError, ValidationErrors};
+pub use fleet::{
+    GatewayId, GatewayKind, GatewayLoad, GatewayName, MAX_CAPACITY, NoRoom, PlacementState,
+    Refusal, Want, check_capacity, check_target, choose, drain_plan,
+};
 pub use id_map::{IdHasher, TenantIdMap};
 pub use ids::{AccountId, AgentId, ChannelId, TenantId};
 pub use page::{Cursor, Page, PageRequest};

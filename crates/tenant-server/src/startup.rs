@@ -198,6 +198,7 @@ impl Application {
             limits,
             idempotency_ttl: settings.idempotency_ttl,
             slug_redirect_ttl: settings.slug_redirect_ttl,
+            fleet: settings.fleet.clone(),
             billing: match &settings.billing.config {
                 Some(config) => Some(Arc::new(
                     tenant_service::billing::Billing::from_config(config).map_err(|message| {

@@ -74,6 +74,12 @@ pub enum Action {
     ReadMetrics,
     /// `GET /tenants/{id}/export`: everything the tenant owns, as NDJSON.
     ExportTenant,
+    /// `/gateways…`: the gateway fleet (operators only).
+    ManageGateways,
+    /// `GET`/`POST /tenants/{id}/placement`: which gateway serves a tenant (operators only).
+    ManagePlacement,
+    /// `POST /gateway/heartbeat`: a gateway reporting the document it serves.
+    GatewayHeartbeat,
     /// `GET /tenants/{id}/billing`: the tenant's plan, billing state and period end.
     ReadBilling,
     /// `POST /tenants/{id}/billing/checkout`, `…/portal`: paying for the tenant.
@@ -93,15 +99,20 @@ impl Action {
             | ManageBilling => Some(Role::Admin),
             UpdateTenant | ManageApiKeys | ManageUsers | ExportTenant => Some(Role::Owner),
             CreateTenant | ListTenants | DeleteTenant | ReadCombinedConfig | ReadAllAudit
-            | ManageOperators | IngestEvents | ManageLimits | ReadMetrics => None,
+            | ManageOperators | IngestEvents | ManageLimits | ReadMetrics | ManageGateways
+            | ManagePlacement | GatewayHeartbeat => None,
         }
     }
 
-    /// Whether a gateway may do this: read the combined or one tenant's config, report events.
+    /// Whether a gateway may do this: read the combined or one tenant's config, report events,
+    /// send its heartbeat.
     pub fn gateway_may(self) -> bool {
         matches!(
             self,
-            Action::ReadCombinedConfig | Action::ReadTenantConfig | Action::IngestEvents
+            Action::ReadCombinedConfig
+                | Action::ReadTenantConfig
+                | Action::IngestEvents
+                | Action::GatewayHeartbeat
         )
     }
 }
@@ -201,6 +212,9 @@ mod tests {
             (ReadCombinedConfig, [false, false, false]),
             (ReadAllAudit, [false, false, false]),
             (ReadMetrics, [false, false, false]),
+            (ManageGateways, [false, false, false]),
+            (ManagePlacement, [false, false, false]),
+            (GatewayHeartbeat, [false, false, false]),
         ];
         for (action, [owner, admin, member]) in expect {
             assert_eq!(allows(Role::Owner, action), owner, "{action:?}");

@@ -10,7 +10,7 @@
 //! so every module can use it.) Messages name fields, never values:
 //! no error carries a credential.
 
-use tenant_core::{ValidationError, ValidationErrors};
+use tenant_core::{Refusal, ValidationError, ValidationErrors};
 use tenant_store::{DieselError, StoreError};
 use tenant_webhooks::ingest::IngestError;
 
@@ -49,6 +49,10 @@ pub enum ServiceError {
         /// How many the plan allows.
         limit: i64,
     },
+    /// A fleet change the fleet's state refuses (a full, draining or down gateway, a capacity
+    /// below what a gateway holds, …).
+    #[error(transparent)]
+    Fleet(#[from] FleetConflict),
     /// The store failed or refused (not found, taken, unreachable, corrupt…).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -132,6 +136,102 @@ impl From<IngestError> for ServiceError {
                 ServiceError::Validation(ValidationErrors(errors))
             }
             IngestError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// A fleet change refused because of the fleet's state (the HTTP answer is 409 with `code`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FleetConflict {
+    /// The gateway holds as many tenants as it may.
+    #[error("the gateway is full: it holds {held} of {capacity} tenants")]
+    GatewayFull {
+        /// Tenants it holds or is receiving.
+        held: i64,
+        /// Its capacity.
+        capacity: i64,
+    },
+    /// The gateway is draining: it takes no new tenants.
+    #[error("the gateway is draining; reopen it with PATCH {{\"draining\": false}} first")]
+    GatewayDraining,
+    /// The gateway's lease expired.
+    #[error("the gateway is down: no heartbeat within the lease")]
+    GatewayDown,
+    /// A capacity below what the gateway holds.
+    #[error("the gateway holds {held} tenants: its capacity cannot be set to {capacity}")]
+    CapacityBelowHeld {
+        /// Tenants it holds or is receiving.
+        held: i64,
+        /// The capacity asked for.
+        capacity: i64,
+    },
+    /// A gateway that still holds (or is receiving, or releasing) tenants cannot be deleted.
+    #[error("the gateway still holds {held} tenants; drain it first")]
+    GatewayNotEmpty {
+        /// Tenants placed on, moving from or to it.
+        held: i64,
+    },
+    /// The built-in gateway cannot be deleted, renamed, or given a token here.
+    #[error("the built-in gateway `default` cannot {0}")]
+    BuiltIn(&'static str),
+    /// No gateway of the kind wanted has room.
+    #[error(
+        "no {kind} gateway has room ({gateways} gateways, {full} full, {unavailable} draining or down)"
+    )]
+    NoRoom {
+        /// `shared` or `dedicated`.
+        kind: &'static str,
+        /// Gateways of that kind.
+        gateways: usize,
+        /// Of those, full.
+        full: usize,
+        /// Of those, draining or down.
+        unavailable: usize,
+    },
+}
+
+impl FleetConflict {
+    /// The machine-readable code of the answer.
+    pub fn code(&self) -> &'static str {
+        match self {
+            FleetConflict::GatewayFull { .. } => "gateway_full",
+            FleetConflict::GatewayDraining => "gateway_draining",
+            FleetConflict::GatewayDown => "gateway_down",
+            FleetConflict::CapacityBelowHeld { .. } => "capacity_below_held",
+            FleetConflict::GatewayNotEmpty { .. } => "gateway_not_empty",
+            FleetConflict::BuiltIn(_) => "builtin_gateway",
+            FleetConflict::NoRoom { .. } => "no_room",
+        }
+    }
+
+    /// The counts behind the refusal, as JSON details.
+    pub fn details(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            FleetConflict::GatewayFull { held, capacity }
+            | FleetConflict::CapacityBelowHeld { held, capacity } => {
+                json!({"held": held, "capacity": capacity})
+            }
+            FleetConflict::GatewayNotEmpty { held } => json!({"held": held}),
+            FleetConflict::NoRoom {
+                kind,
+                gateways,
+                full,
+                unavailable,
+            } => {
+                json!({"kind": kind, "gateways": gateways, "full": full, "unavailable": unavailable})
+            }
+            _ => json!({}),
+        }
+    }
+}
+
+impl From<Refusal> for FleetConflict {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Full { held, capacity } => FleetConflict::GatewayFull { held, capacity },
+            Refusal::Draining => FleetConflict::GatewayDraining,
+            Refusal::Down => FleetConflict::GatewayDown,
         }
     }
 }

@@ -26,6 +26,7 @@ pub mod deployment;
 pub mod dev_secrets;
 pub mod error;
 pub mod events;
+pub mod fleet;
 pub mod gateway_config;
 pub mod group_commit;
 pub mod idempotency;

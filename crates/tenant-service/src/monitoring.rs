@@ -110,6 +110,7 @@ pub fn describe() {
         "Rate-limit calls to Redis that failed (each process limited on its own meanwhile)."
     );
     tenant_webhooks::delivery::metrics::describe();
+    crate::fleet::metrics::describe();
 }
 
 /// The label of an event type: one of the gateway's (validated before an event is queued), or
@@ -191,7 +192,11 @@ pub fn store_figures(conn: &mut AnyConnection, now: DateTime<Utc>) -> StoreResul
 /// failure only [`STORE_GAUGES_UP`] changes (to 0), the others keep their last values.
 pub async fn refresh_store_gauges(db: &Database) -> ServiceResult<StoreFigures> {
     let now = Utc::now();
-    let read = crate::db::run(db, move |conn| Ok(store_figures(conn, now)?)).await;
+    let read = crate::db::run(db, move |conn| {
+        crate::fleet::metrics::refresh(conn, now)?;
+        Ok(store_figures(conn, now)?)
+    })
+    .await;
     let figures = match read {
         Ok(f) => f,
         Err(e) => {

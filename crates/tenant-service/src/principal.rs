@@ -5,7 +5,7 @@
 //! the access policy ([`crate::access`]) decides from it what the caller may reach, and the
 //! use cases record its [`ActorRef`] in the audit log.
 
-use tenant_core::{Role, TenantId};
+use tenant_core::{GatewayId, Role, TenantId};
 use uuid::Uuid;
 
 /// The credential a request was authenticated with, as recorded in the audit log.
@@ -21,6 +21,8 @@ pub enum ActorRef {
     User(Uuid),
     /// A user of an external identity provider, by its subject claim.
     External(String),
+    /// A gateway of the fleet with its own token, by the gateway's id.
+    Gateway(Uuid),
 }
 
 impl ActorRef {
@@ -32,6 +34,7 @@ impl ActorRef {
             ActorRef::ApiKey(_) => "api_key",
             ActorRef::User(_) => "user",
             ActorRef::External(_) => "external",
+            ActorRef::Gateway(_) => "gateway",
         }
     }
 
@@ -39,9 +42,10 @@ impl ActorRef {
     pub fn id(&self) -> Option<String> {
         match self {
             ActorRef::ServiceToken(id) => id.map(|id| id.to_string()),
-            ActorRef::OperatorUser(id) | ActorRef::ApiKey(id) | ActorRef::User(id) => {
-                Some(id.to_string())
-            }
+            ActorRef::OperatorUser(id)
+            | ActorRef::ApiKey(id)
+            | ActorRef::User(id)
+            | ActorRef::Gateway(id) => Some(id.to_string()),
             ActorRef::External(subject) => Some(subject.clone()),
         }
     }
@@ -79,6 +83,18 @@ impl Principal {
             Principal::Operator { actor }
             | Principal::Gateway { actor }
             | Principal::Tenant { actor, .. } => actor,
+        }
+    }
+
+    /// The gateway a gateway principal is: its own id for a fleet gateway's token, the built-in
+    /// `default` for the server's `SAAS_GATEWAY_TOKEN`; `None` for anyone else.
+    pub fn gateway(&self) -> Option<GatewayId> {
+        match self {
+            Principal::Gateway {
+                actor: ActorRef::Gateway(id),
+            } => Some(GatewayId::from(*id)),
+            Principal::Gateway { .. } => Some(GatewayId::DEFAULT),
+            _ => None,
         }
     }
 }

@@ -24,6 +24,7 @@ mod error;
 pub mod event_batch;
 pub mod events;
 pub mod export;
+pub mod gateways;
 pub mod idempotency;
 pub mod key_rotation;
 pub mod limits;

@@ -283,6 +283,36 @@ diesel::table! {
 }
 
 diesel::table! {
+    gateways (id) {
+        id -> Text,
+        name -> Text,
+        kind -> Text,
+        capacity -> Nullable<BigInt>,
+        draining -> Bool,
+        token_hash -> Nullable<Text>,
+        token_prefix -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        last_heartbeat_at -> Nullable<Timestamp>,
+        served_etag -> Nullable<Text>,
+        served_revision -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    tenant_placements (tenant_id) {
+        tenant_id -> Text,
+        gateway_id -> Nullable<Text>,
+        target_gateway_id -> Nullable<Text>,
+        state -> Text,
+        pinned -> Bool,
+        moving_since -> Nullable<Timestamp>,
+        move_revision -> Nullable<BigInt>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     tenant_billing (tenant_id) {
         tenant_id -> Text,
         customer_id -> Nullable<Text>,
@@ -312,6 +342,7 @@ diesel::table! {
 
 diesel::joinable!(channels -> tenants (tenant_id));
 diesel::joinable!(tenant_billing -> tenants (tenant_id));
+diesel::joinable!(tenant_placements -> tenants (tenant_id));
 diesel::joinable!(tenant_limits -> tenants (tenant_id));
 diesel::joinable!(usage_counters -> tenants (tenant_id));
 diesel::joinable!(api_keys -> tenants (tenant_id));
@@ -349,6 +380,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     usage_counters,
     webhook_endpoint_circuits,
     maintenance_leases,
+    gateways,
+    tenant_placements,
     tenant_billing,
     stripe_events,
 );

@@ -24,6 +24,16 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/tenants/{id}/channels/{kind}"),
     ("get", "/config"),
     ("get", "/tenants/{id}/config"),
+    ("get", "/gateways"),
+    ("post", "/gateways"),
+    ("get", "/gateways/{gid}"),
+    ("patch", "/gateways/{gid}"),
+    ("delete", "/gateways/{gid}"),
+    ("post", "/gateways/{gid}/drain"),
+    ("post", "/gateways/{gid}/rotate-token"),
+    ("get", "/tenants/{id}/placement"),
+    ("post", "/tenants/{id}/placement"),
+    ("post", "/gateway/heartbeat"),
     ("post", "/auth/login"),
     ("post", "/auth/refresh"),
     ("post", "/auth/logout"),
@@ -222,6 +232,18 @@ async fn every_documented_route_is_served() {
         .as_str()
         .unwrap()
         .to_owned();
+    // Two gateways: `{gid}` is changed, drained, rotated and deleted; tenants move to the other.
+    let gateway = |name: &'static str| {
+        let app = &app;
+        async move {
+            let r = app
+                .post("/gateways", &json!({"name": name, "capacity": 10}))
+                .await;
+            r.body["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let gid = gateway("served").await;
+    let other_gid = gateway("other").await;
     // Deletions last, so the other routes find their resources.
     let mut routes: Vec<(String, String)> = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -240,9 +262,11 @@ async fn every_documented_route_is_served() {
             .replace("{uid}", &uid)
             .replace("{kid}", &kid)
             .replace("{wid}", &wid)
-            .replace("{did}", &did);
+            .replace("{did}", &did)
+            .replace("{gid}", &gid);
         let token = match template.as_str() {
             "/auth/login" | "/auth/refresh" | "/auth/accept-invite" => None,
+            "/gateway/heartbeat" => Some(app.gateway_token.as_str()),
             "/auth/logout" => Some(a2.as_str()),
             "/auth/password" => Some(a1.as_str()),
             _ => Some(app.operator_token.as_str()),
@@ -262,6 +286,11 @@ async fn every_documented_route_is_served() {
             ("patch", "/tenants/{id}/users/{uid}") => Some(json!({"role": "admin"})),
             ("post", "/operators") => Some(json!({"email": "ops@acme.test", "password": pw})),
             ("post", "/tenants") => Some(json!({"name": "Another"})),
+            ("post", "/gateways") => Some(json!({"name": "another", "capacity": 1})),
+            ("patch", "/gateways/{gid}") => Some(json!({"capacity": 5})),
+            ("post", "/tenants/{id}/placement") => Some(json!({"gatewayId": other_gid})),
+            ("post", "/gateway/heartbeat") => Some(json!({"etag": "\"x\""})),
+            ("post", t) if t.contains("{gid}") => None,
             ("post", t) if t.ends_with("/api-keys") => Some(json!({"name": "another"})),
             ("post", t) if t.ends_with("/rotate") => Some(json!({})),
             ("post", "/events") => {

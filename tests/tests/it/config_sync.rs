@@ -21,10 +21,10 @@ const TELEGRAM_TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
 const OTHER_TELEGRAM_TOKEN: &str = "987654321:ZZyXwvUT9s8r7q6p5o4n3m2l1k0jihgfed";
 
 /// A scratch directory, removed on drop.
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(PathBuf);
 
 impl Scratch {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let dir = std::env::temp_dir().join(format!(
             "moltbot-saas-config-{}",
             uuid::Uuid::new_v4().simple()
@@ -33,7 +33,7 @@ impl Scratch {
         Self(dir)
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.0.join(name)
     }
 }
@@ -45,7 +45,7 @@ impl Drop for Scratch {
 }
 
 /// Runs the binary with `args` on `db`, with a clean configuration environment.
-fn run(db: &TestDb, args: &[&str]) -> Output {
+pub(crate) fn run(db: &TestDb, args: &[&str]) -> Output {
     let mut cmd = Command::new(binary());
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy();
@@ -64,7 +64,7 @@ fn run(db: &TestDb, args: &[&str]) -> Output {
 }
 
 #[track_caller]
-fn succeed(out: &Output) -> String {
+pub(crate) fn succeed(out: &Output) -> String {
     assert!(
         out.status.success(),
         "exit {:?}: {}",

@@ -22,6 +22,7 @@ mod control_plane;
 mod credentials_at_rest;
 mod db_faults;
 mod faults;
+mod fleet;
 mod gateway_bridge;
 mod group_commit;
 mod idempotency;

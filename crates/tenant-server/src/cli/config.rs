@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Subcommand;
 use tenant_configgen::{Dialect, Layout, Mode, RenderOptions, SecretsMode};
-use tenant_core::TenantId;
+use tenant_core::{GatewayId, TenantId};
 use tenant_service::gateway_config::file_sync::{self, SyncReport, SyncTarget};
 use tenant_service::gateway_config::{render_combined, render_tenant};
 
@@ -30,6 +30,10 @@ pub struct RenderArgs {
     /// `compact` (no whitespace, what the server serves) or `pretty` (indented, for reading).
     #[arg(long, default_value = "compact")]
     layout: Layout,
+    /// The gateway whose document to render (its id or name; default: the built-in `default`,
+    /// which holds every tenant until other gateways exist).
+    #[arg(long)]
+    gateway: Option<String>,
 }
 
 impl RenderArgs {
@@ -85,6 +89,7 @@ pub fn run(settings: &Settings, command: ConfigCommand) -> CliResult {
         ConfigCommand::Render { args, tenant, out } => {
             let opts = args.options(settings)?;
             let mut conn = db.get()?;
+            let gateway = resolve_gateway(&mut conn, settings, args.gateway.as_deref())?;
             let per_tenant = args.mode == Mode::PerTenant;
             match (tenant, out) {
                 (Some(id), Some(out)) => {
@@ -100,14 +105,16 @@ pub fn run(settings: &Settings, command: ConfigCommand) -> CliResult {
                 (None, Some(out)) if per_tenant => {
                     report(&file_sync::write_per_tenant(&mut conn, &opts, &out, &keys)?)
                 }
-                (None, Some(out)) => {
-                    report(&file_sync::write_combined(&mut conn, &opts, &out, &keys)?)
-                }
+                (None, Some(out)) => report(&file_sync::write_combined(
+                    &mut conn, &gateway, &opts, &out, &keys,
+                )?),
                 (None, None) if per_tenant => Err(
                     "per-tenant mode writes one file per tenant: give --out DIR (or --tenant ID)"
                         .into(),
                 ),
-                (None, None) => print_raw(&render_combined(&mut conn, &opts, &keys)?.json),
+                (None, None) => {
+                    print_raw(&render_combined(&mut conn, &gateway, &opts, &keys)?.json)
+                }
             }
         }
         ConfigCommand::Sync {
@@ -115,7 +122,9 @@ pub fn run(settings: &Settings, command: ConfigCommand) -> CliResult {
             out,
             interval,
         } => {
+            let gateway = resolve_gateway(&mut *db.get()?, settings, args.gateway.as_deref())?;
             let target = SyncTarget {
+                gateway,
                 out,
                 per_tenant: args.mode == Mode::PerTenant,
                 opts: args.options(settings)?,
@@ -127,6 +136,18 @@ pub fn run(settings: &Settings, command: ConfigCommand) -> CliResult {
                 interval.map(Duration::from_secs),
             )?)
         }
+    }
+}
+
+/// The gateway named by id or name (`None`: the built-in one).
+fn resolve_gateway(
+    conn: &mut tenant_store::AnyConnection,
+    settings: &Settings,
+    given: Option<&str>,
+) -> Result<GatewayId, Box<dyn std::error::Error>> {
+    match given {
+        None => Ok(GatewayId::DEFAULT),
+        Some(given) => super::gateways::resolve(conn, &settings.fleet, given),
     }
 }
 

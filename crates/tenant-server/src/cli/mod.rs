@@ -13,6 +13,7 @@ mod billing;
 mod config;
 mod console;
 mod gateway;
+mod gateways;
 mod keys;
 mod limits;
 mod migrate;
@@ -50,6 +51,12 @@ pub enum Command {
         /// The task.
         #[command(subcommand)]
         command: keys::KeysCommand,
+    },
+    /// The gateway fleet: list, create, drain, rotate a token.
+    Gateways {
+        /// The task.
+        #[command(subcommand)]
+        command: gateways::GatewaysCommand,
     },
     /// Operator tasks on tenants, straight on the database.
     Tenants {
@@ -121,6 +128,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Migrate => migrate::run(&settings),
         Command::Config { command } => config::run(&settings, command),
         Command::Tenants { command } => tenants::run(&settings, command),
+        Command::Gateways { command } => gateways::run(&settings, command),
         Command::Keys { command } => keys::run(&settings, command),
         Command::Operators { command } => operators::run(&settings, command),
         Command::Users { command } => users::run(&settings, command),

@@ -19,6 +19,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tenant_core::{ValidationError, ValidationErrors};
 use tenant_service::ServiceError;
+use tenant_service::fleet::FleetConflict;
 use tenant_store::{DatabaseFault, StoreError};
 use utoipa::ToSchema;
 
@@ -108,6 +109,9 @@ pub enum ApiError {
         /// Sentence.
         message: String,
     },
+    /// The gateway fleet's state refuses the change (409 with its own code and counts).
+    #[error(transparent)]
+    Fleet(FleetConflict),
     /// The `Idempotency-Key` was used by this caller for a request with another body.
     #[error("this Idempotency-Key was used for a different request")]
     IdempotencyKeyReused,
@@ -195,6 +199,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::Conflict { .. } => "conflict",
+            ApiError::Fleet(c) => c.code(),
             ApiError::IdempotencyKeyReused => "idempotency_key_reused",
             ApiError::IdempotencyKeyInFlight => "idempotency_key_in_flight",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
@@ -225,6 +230,7 @@ impl ApiError {
                 message, details, ..
             } => (message.clone(), details.clone()),
             ApiError::Conflict { field, message } => (message.clone(), json!({ "field": field })),
+            ApiError::Fleet(c) => (c.to_string(), c.details()),
             ApiError::Throttled { retry_after_secs } => (
                 self.to_string(),
                 json!({ "retryAfterSecs": retry_after_secs }),
@@ -312,7 +318,9 @@ impl ResponseError for ApiError {
             ApiError::Forbidden | ApiError::PlanLimit { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict { .. } | ApiError::IdempotencyKeyInFlight => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } | ApiError::Fleet(_) | ApiError::IdempotencyKeyInFlight => {
+                StatusCode::CONFLICT
+            }
             ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -376,6 +384,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Validation(errors) => ApiError::Validation(errors),
             ServiceError::NotFound(what) => ApiError::NotFound(what),
             ServiceError::Forbidden => ApiError::Forbidden,
+            ServiceError::Fleet(c) => ApiError::Fleet(c),
             ServiceError::PlanLimit { resource, limit } => ApiError::PlanLimit { resource, limit },
             ServiceError::Unauthenticated => ApiError::Unauthorized,
             ServiceError::InvalidCredentials => ApiError::InvalidCredentials,

@@ -17,11 +17,12 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::Deserialize;
 use serde_json::json;
 use tenant_configgen::{Dialect, Mode, RenderOptions};
+use tenant_core::GatewayId;
 use tenant_service::gateway_config::{ServedConfig, Variant};
 use utoipa::IntoParams;
 
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{ApiQuery, Caller, parse_tenant_id};
+use crate::http::extract::{ApiQuery, Caller, parse_tenant_id, parse_uuid};
 use crate::state::AppState;
 
 /// The header carrying the config revision a document was rendered from.
@@ -37,6 +38,9 @@ pub struct ConfigQuery {
     /// `combined` (default: one document for a shared gateway) or `per-tenant` (an object mapping
     /// each account id to its own document).
     pub mode: Option<String>,
+    /// Operators only: the gateway whose document to read (its id; default: the built-in
+    /// gateway). A gateway's token always reads its own.
+    pub gateway: Option<String>,
 }
 
 /// Query of `GET /tenants/{id}/config`.
@@ -100,7 +104,8 @@ fn respond(req: &HttpRequest, doc: &Arc<ServedConfig>) -> HttpResponse {
     }
 }
 
-/// The combined gateway configuration of every active tenant.
+/// The gateway configuration: with a gateway's token, that gateway's own tenants (with
+/// `SAAS_GATEWAY_TOKEN`, the built-in gateway's: every tenant until other gateways exist).
 #[utoipa::path(tag = "config", params(ConfigQuery), security(("bearer" = [])), responses(
     (status = 200, description = "The gateway configuration (OpenClaw JSON)", content_type = "application/json"),
     (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
@@ -112,22 +117,49 @@ fn respond(req: &HttpRequest, doc: &Arc<ServedConfig>) -> HttpResponse {
 pub async fn get_config(
     req: HttpRequest,
     state: web::Data<AppState>,
+    Caller(principal): Caller,
     ApiQuery(query): ApiQuery<ConfigQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let render = state.control.render_options();
-    let dialect = options_for(query.dialect.as_deref(), render)?.dialect;
-    let mode: Mode = query
-        .mode
-        .as_deref()
+    let gateway = match (principal.gateway(), query.gateway.as_deref()) {
+        (Some(own), None) => own,
+        (Some(_), Some(_)) => {
+            return Err(ApiError::BadRequest {
+                code: "invalid_query",
+                message: "gateway: a gateway reads its own document".into(),
+                details: json!({ "field": "gateway" }),
+            });
+        }
+        (None, Some(raw)) => GatewayId::from(parse_uuid("gateway", raw)?),
+        (None, None) => GatewayId::DEFAULT,
+    };
+    let variant = variant_for(
+        state.control.render_options(),
+        query.dialect.as_deref(),
+        query.mode.as_deref(),
+        gateway,
+    )?;
+    let doc = state.control.combined_config(variant).await?;
+    Ok(respond(&req, &doc))
+}
+
+/// The document variant asked for: the dialect (default and rules from `render`), the mode
+/// (`combined` by default) and the gateway whose tenants it holds.
+pub fn variant_for(
+    render: &RenderOptions,
+    dialect: Option<&str>,
+    mode: Option<&str>,
+    gateway: GatewayId,
+) -> Result<Variant, ApiError> {
+    let dialect = options_for(dialect, render)?.dialect;
+    let mode: Mode = mode
         .map_or(Ok(Mode::Combined), str::parse)
         .map_err(|e| options_error("mode", e))?;
-    let variant = Variant {
+    Ok(Variant {
+        gateway,
         dialect,
         secrets: render.secrets,
         per_tenant: mode == Mode::PerTenant,
-    };
-    let doc = state.control.combined_config(variant).await?;
-    Ok(respond(&req, &doc))
+    })
 }
 
 /// One tenant's own gateway configuration (for a gateway per tenant). A suspended tenant's

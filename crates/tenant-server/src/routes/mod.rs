@@ -15,12 +15,14 @@ pub mod config;
 pub mod deliveries;
 pub mod events;
 pub mod export;
+pub mod gateways;
 pub mod health;
 pub mod limits;
 pub mod me;
 pub mod metrics;
 pub mod openapi;
 pub mod operators;
+pub mod placement;
 pub mod sessions;
 pub mod tenants;
 pub mod users;
@@ -83,6 +85,16 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(limits::list_plans)
         .service(limits::get_usage)
         .service(limits::change_limits)
+        .service(gateways::heartbeat)
+        .service(gateways::create_gateway)
+        .service(gateways::list_gateways)
+        .service(gateways::get_gateway)
+        .service(gateways::update_gateway)
+        .service(gateways::delete_gateway)
+        .service(gateways::drain_gateway)
+        .service(gateways::rotate_gateway_token)
+        .service(placement::get_placement)
+        .service(placement::request_placement)
         .service(billing::get_billing)
         .service(billing::create_checkout)
         .service(billing::create_portal)

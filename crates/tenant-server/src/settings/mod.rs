@@ -64,6 +64,8 @@
 //! | `SAAS_PURGE_INTERVAL` | `1m` | time between purge rounds (retention and deleted tenants' rows), 100ms–1d |
 //! | `SAAS_PURGE_BATCH` | `500` | rows per purge transaction at most (fewer while a batch takes over 50 ms) |
 //! | `SAAS_IDEMPOTENCY_TTL_SECS` | `86400` (24 h) | how long a creating request's `Idempotency-Key` and answer are kept for retries (60–2592000) |
+//! | `SAAS_GATEWAY_LEASE_SECS` | `60` | a gateway without a heartbeat this long is `down` (5–3600); see docs/fleet.md |
+//! | `SAAS_DEDICATED_PLANS` | none | comma-separated plans whose new tenants get a dedicated gateway |
 //! | `SAAS_SLUG_REDIRECT_TTL_SECS` | `2592000` (30 days) | how long a tenant's old slug host redirects (308) to its new one after a slug change (0–31536000; 0: no redirect) |
 //! | `SAAS_WRITE_BATCH_MAX` | `256` | most event ingests, or tenant creates, written in one batch (one transaction); `1` turns group commit off |
 //! | `SAAS_WRITE_BATCH_LINGER_US` | `250` | a batch stays open while each wait this long brings more requests (0: only those already queued) |
@@ -130,6 +132,7 @@ pub use tenant_service::deployment::Environment;
 pub mod billing;
 mod bridge;
 mod error;
+mod fleet;
 pub mod identity;
 pub mod limits;
 mod monitoring;
@@ -219,6 +222,8 @@ pub struct Settings {
     pub idempotency_ttl: std::time::Duration,
     /// How long a tenant's old slug keeps redirecting after a change.
     pub slug_redirect_ttl: std::time::Duration,
+    /// The gateway fleet: heartbeat lease, dedicated plans.
+    pub fleet: tenant_service::fleet::FleetConfig,
     /// The dashboard and the tenant portal: hosts, trusted proxies, cookies.
     pub ui: UiSettings,
 }
@@ -323,6 +328,7 @@ impl Settings {
                 2_592_000,
                 0..=31_536_000,
             )?),
+            fleet: fleet::fleet(&get)?,
             tenant_cache_sync: std::time::Duration::from_millis(parse_in(
                 &get,
                 "SAAS_TENANT_CACHE_SYNC_MS",

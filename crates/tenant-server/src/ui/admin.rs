@@ -264,6 +264,7 @@ pub async fn audit(
 /// gateway page shows and offers for download.
 fn redacted_variant(state: &AppState) -> Variant {
     Variant {
+        gateway: tenant_core::GatewayId::DEFAULT,
         dialect: state.control.render_options().dialect,
         secrets: SecretsMode::Env,
         per_tenant: false,
@@ -278,6 +279,7 @@ const PREVIEW_BYTES: usize = 64 * 1024;
 pub async fn gateway(page: OperatorPage, state: web::Data<AppState>) -> UiResult {
     let render = state.control.render_options();
     let served = Variant {
+        gateway: tenant_core::GatewayId::DEFAULT,
         dialect: render.dialect,
         secrets: render.secrets,
         per_tenant: false,

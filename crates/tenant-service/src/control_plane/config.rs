@@ -31,6 +31,7 @@ impl ControlPlane {
         id: TenantId,
         mut opts: RenderOptions,
     ) -> ServiceResult<Arc<ServedConfig>> {
+        self.check_gateway_reads(caller, id).await?;
         if matches!(caller, Principal::Tenant { .. }) {
             opts.bridge = opts.bridge.as_ref().map(|b| b.withholding_token());
         }
@@ -48,11 +49,13 @@ impl ControlPlane {
         .await
     }
 
-    /// The combined document of every active tenant, rendered at once with the default options
-    /// (its JSON, and with `env`/`secret-ref` secrets the env file beside it).
+    /// The combined document of the built-in gateway (every active tenant in a single-gateway
+    /// setup), rendered at once with the default options (its JSON, and with `env`/`secret-ref`
+    /// secrets the env file beside it).
     pub async fn render_config(&self) -> ServiceResult<RenderedConfig> {
         let (opts, keys) = (self.render.clone(), Arc::clone(&self.keys));
-        self.run(move |c| gateway_config::render_combined(c, &opts, &keys))
+        let gateway = tenant_core::GatewayId::DEFAULT;
+        self.run(move |c| gateway_config::render_combined(c, &gateway, &opts, &keys))
             .await
     }
 }

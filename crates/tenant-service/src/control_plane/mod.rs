@@ -22,6 +22,8 @@ use tenant_store::{AnyConnection, Database};
 
 use crate::api_keys::ApiKeyAuth;
 use crate::error::{ServiceError, ServiceResult};
+use crate::fleet::FleetConfig;
+use crate::fleet::auth::GatewayAuth;
 use crate::gateway_config::ConfigCache;
 use crate::group_commit::write_paths::WritePaths;
 use crate::idempotency::{Begin, Idempotency, OnceRequest, Render};
@@ -30,12 +32,13 @@ use crate::plans::Plans;
 use crate::principal::{ActorRef, Principal};
 use crate::rate_limit::RateLimiter;
 use crate::tenant_cache::TenantCache;
-use crate::tokens::{API_KEY_PREFIX, ServiceAuth};
+use crate::tokens::{API_KEY_PREFIX, GATEWAY_TOKEN_PREFIX, ServiceAuth};
 use crate::usage::meter::UsageMeter;
 use crate::webhooks::endpoints::WebhookState;
 
 mod billing;
 mod config;
+pub mod fleet;
 mod identity;
 mod keys;
 mod limits;
@@ -72,6 +75,8 @@ pub struct Parts {
     /// How long a tenant's old slug redirects after a change
     /// ([`crate::tenants::DEFAULT_SLUG_REDIRECT_TTL`]: 30 days).
     pub slug_redirect_ttl: Duration,
+    /// The gateway fleet's lease and dedicated plans.
+    pub fleet: FleetConfig,
     /// Stripe billing; `None`: off (every billing use case answers `BillingDisabled`).
     pub billing: Option<Arc<crate::billing::Billing>>,
 }
@@ -104,6 +109,8 @@ pub struct ControlPlane {
     limits: LimitParts,
     idempotency: Arc<Idempotency>,
     slug_redirect_ttl: Duration,
+    fleet: Arc<FleetConfig>,
+    gateway_auth: Arc<GatewayAuth>,
     billing: Option<Arc<crate::billing::Billing>>,
 }
 
@@ -124,6 +131,8 @@ impl ControlPlane {
             limits: parts.limits,
             idempotency: Arc::new(Idempotency::new(parts.idempotency_ttl)),
             slug_redirect_ttl: parts.slug_redirect_ttl,
+            fleet: Arc::new(parts.fleet),
+            gateway_auth: Arc::default(),
             billing: parts.billing,
         }
     }
@@ -203,6 +212,15 @@ impl ControlPlane {
                 }));
             }
             None => {}
+        }
+        if token.starts_with(GATEWAY_TOKEN_PREFIX) {
+            let found = self
+                .gateway_auth
+                .authenticate(&self.db, &self.api_keys.hasher, token)
+                .await?;
+            return Ok(found.map(|id| Principal::Gateway {
+                actor: ActorRef::Gateway(*id.as_uuid()),
+            }));
         }
         if token.starts_with(API_KEY_PREFIX) {
             return self.api_keys.authenticate(&self.db, token).await;

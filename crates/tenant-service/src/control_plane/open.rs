@@ -26,6 +26,7 @@ use tenant_webhooks::delivery::AddressPolicy;
 use super::{ControlPlane, Parts};
 use crate::api_keys::{self, ApiKeyAuth, ApiKeyCache, ApiKeyHasher};
 use crate::deployment::{Deployment, Environment, default_data_dir};
+use crate::fleet::FleetConfig;
 use crate::group_commit::GroupCommitConfig;
 use crate::group_commit::write_paths::WritePaths;
 use crate::identity::{Identity, IdentityError, IdentitySettings};
@@ -59,6 +60,8 @@ pub struct OpenOptions {
     pub idempotency_ttl: Duration,
     /// How long a tenant's old slug redirects after a change (30 days by default).
     pub slug_redirect_ttl: Duration,
+    /// The gateway fleet's lease and dedicated plans.
+    pub fleet: FleetConfig,
     /// Which webhook URLs may be saved.
     pub url_rules: UrlRules,
     /// How long a rotated webhook secret keeps signing.
@@ -82,6 +85,7 @@ impl Default for OpenOptions {
             writes: GroupCommitConfig::default(),
             idempotency_ttl: crate::idempotency::DEFAULT_TTL,
             slug_redirect_ttl: crate::tenants::DEFAULT_SLUG_REDIRECT_TTL,
+            fleet: FleetConfig::default(),
             url_rules: UrlRules {
                 policy: AddressPolicy::default(),
                 require_https: false,
@@ -186,6 +190,7 @@ impl ControlPlane {
             limits,
             idempotency_ttl: options.idempotency_ttl,
             slug_redirect_ttl: options.slug_redirect_ttl,
+            fleet: options.fleet.clone(),
             billing,
         }))
     }

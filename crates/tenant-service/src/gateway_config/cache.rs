@@ -20,7 +20,7 @@ use tenant_configgen::{ConfigError, IncrementalConfig, Mode, RenderOptions, Tena
 use tenant_core::{TenantId, TenantIdMap};
 use tenant_store::config_sources::{self, BATCH};
 use tenant_store::crypto::KeyRing;
-use tenant_store::{AnyConnection, Database, config_revision};
+use tenant_store::{AnyConnection, Database, config_revision, gateways};
 
 use super::Variant;
 use super::served::ServedConfig;
@@ -128,6 +128,34 @@ impl ConfigCache {
     }
 }
 
+impl ConfigCache {
+    /// Of `candidates`, those absent from the cached document of `variant` if its tag is
+    /// `etag`; `None` when it is not (the gateway serves another document, older or newer).
+    /// A gateway serving that document serves none of the tenants returned. Call after
+    /// [`ConfigCache::get`] brought the variant to the revision that matters.
+    pub async fn absent_from(
+        &self,
+        variant: Variant,
+        etag: &str,
+        candidates: &[TenantId],
+    ) -> Option<Vec<TenantId>> {
+        let slot = self.slot(variant);
+        let guard = slot.lock().await;
+        let cache = guard.as_ref().filter(|c| c.failure.is_none())?;
+        // The exact tag: `*` or a list would acknowledge a document the gateway may not hold.
+        if cache.current.as_ref().is_none_or(|d| d.etag != etag) {
+            return None;
+        }
+        Some(
+            candidates
+                .iter()
+                .filter(|id| !cache.live.contains(id))
+                .copied()
+                .collect(),
+        )
+    }
+}
+
 impl VariantCache {
     /// Brings the document up to the store's current state and serves it.
     fn refresh(
@@ -146,6 +174,10 @@ impl VariantCache {
         config_sources::for_each_tenant_stamp(conn, &period, |s| {
             listed.push((s.id, s.active, s.version, s.quota_exceeded));
         })?;
+        // Only the gateway's own tenants: the others are "gone" from its document.
+        let members = gateways::members(conn, &variant.gateway)?;
+        listed.retain(|(id, ..)| members.contains(id));
+        drop(members);
         self.period = period;
         let index = &mut self.index;
         index.clear();

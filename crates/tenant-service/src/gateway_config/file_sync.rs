@@ -14,12 +14,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tenant_configgen::{RenderOptions, RenderedConfig};
-use tenant_core::TenantId;
+use tenant_core::{GatewayId, TenantId};
 use tenant_store::crypto::KeyRing;
 use tenant_store::{AnyConnection, Database, StoreError, channels, config_revision, tenants};
 
 use super::atomic_file::write_if_changed;
-use super::{as_sources, load_sources};
+use super::{as_sources, load_gateway_sources, load_sources};
 
 /// What went wrong writing config files.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +49,8 @@ pub struct SyncReport {
     pub written: Vec<PathBuf>,
     /// Files removed because their tenant is gone.
     pub removed: Vec<PathBuf>,
+    /// The tenants in the combined document written (what the gateway now serves).
+    pub served: HashSet<TenantId>,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SyncError + '_ {
@@ -71,21 +73,24 @@ fn env_path(path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Renders the combined document of every active tenant into `out` (and its env file).
+/// Renders the combined document of `gateway`'s active tenants (every active tenant in a
+/// single-gateway setup) into `out` (and its env file).
 pub fn write_combined(
     conn: &mut AnyConnection,
+    gateway: &GatewayId,
     opts: &RenderOptions,
     out: &Path,
     ring: &KeyRing,
 ) -> Result<SyncReport, SyncError> {
     let revision = config_revision::current(conn)?;
-    let loaded = load_sources(conn, false, ring)?;
+    let loaded = load_gateway_sources(conn, gateway, ring)?;
     let rendered = tenant_configgen::render_combined(&as_sources(&loaded), opts)?;
-    drop(loaded);
     let mut report = SyncReport {
         revision,
+        served: loaded.iter().map(|(t, _)| t.id).collect(),
         ..SyncReport::default()
     };
+    drop(loaded);
     write_document(out, &rendered, &mut report)?;
     Ok(report)
 }
@@ -182,6 +187,8 @@ pub struct SyncTarget {
     pub opts: RenderOptions,
     /// The key ring opening channel credentials.
     pub keys: Arc<KeyRing>,
+    /// The gateway whose document it is (`default`: every tenant in a single-gateway setup).
+    pub gateway: GatewayId,
 }
 
 /// The longest `config sync --interval` waits between passes while the database is away.
@@ -241,7 +248,15 @@ fn sync_once(
     let report = if target.per_tenant {
         write_per_tenant(&mut conn, &target.opts, &target.out, &target.keys)?
     } else {
-        write_combined(&mut conn, &target.opts, &target.out, &target.keys)?
+        let report = write_combined(
+            &mut conn,
+            &target.gateway,
+            &target.opts,
+            &target.out,
+            &target.keys,
+        )?;
+        acknowledge(&mut conn, &target.gateway, &report);
+        report
     };
     tracing::info!(
         config.revision = report.revision,
@@ -251,4 +266,40 @@ fn sync_once(
     );
     *last_revision = Some(report.revision);
     Ok(())
+}
+
+/// After a file swap: the moves away from `gateway` that the file just written proves done
+/// (tenants moving away that it does not hold) complete, so they enter their target's document
+/// (see `crate::fleet::placement`). A failure is logged, never fatal: the next pass tries again.
+fn acknowledge(conn: &mut AnyConnection, gateway: &GatewayId, report: &SyncReport) {
+    let ctx = tenant_store::audit::AuditContext {
+        actor_type: "gateway".into(),
+        actor_id: Some(gateway.to_string()),
+        ..Default::default()
+    };
+    let released = tenant_store::gateways::moving_from(conn, gateway)
+        .map_err(crate::error::ServiceError::from)
+        .and_then(|moving| {
+            let absent: Vec<TenantId> = moving
+                .iter()
+                .map(|p| p.tenant_id)
+                .filter(|id| !report.served.contains(id))
+                .collect();
+            crate::fleet::placement::complete_released(
+                conn,
+                &ctx,
+                gateway,
+                &absent,
+                report.revision,
+            )
+        });
+    match released {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::info!(gateway.id = %gateway, fleet.released = n, "moves away from this gateway completed")
+        }
+        Err(e) => {
+            tracing::warn!(gateway.id = %gateway, error = %e, "acknowledging the written config failed; retrying on the next pass")
+        }
+    }
 }

@@ -21,7 +21,7 @@ use tenant_configgen::{
     ConfigError, Dialect, IncrementalConfig, Mode, RenderOptions, RenderedConfig, SecretsMode,
     TenantSource,
 };
-use tenant_core::{Channel, Tenant, TenantId};
+use tenant_core::{Channel, GatewayId, Tenant, TenantId};
 use tenant_store::crypto::KeyRing;
 use tenant_store::{AnyConnection, StoreResult, channels, tenants};
 
@@ -83,14 +83,28 @@ pub fn as_sources(loaded: &[(Tenant, Vec<Channel>)]) -> Vec<TenantSource<'_>> {
         .collect()
 }
 
-/// The combined document of every active tenant, rendered at once from the store (the CLI's
-/// `config render`; the server keeps it incrementally instead, see [`ConfigCache`]).
+/// The active tenants placed on `gateway`, with their channels (see [`load_sources`]): the
+/// tenants of its document. For `default` in a single-gateway setup, every active tenant.
+pub fn load_gateway_sources(
+    conn: &mut AnyConnection,
+    gateway: &GatewayId,
+    ring: &KeyRing,
+) -> StoreResult<Vec<(Tenant, Vec<Channel>)>> {
+    let members = tenant_store::gateways::members(conn, gateway)?;
+    let mut loaded = load_sources(conn, false, ring)?;
+    loaded.retain(|(t, _)| members.contains(&t.id));
+    Ok(loaded)
+}
+
+/// The combined document of `gateway`'s active tenants, rendered at once from the store (the
+/// CLI's `config render`; the server keeps it incrementally instead, see [`ConfigCache`]).
 pub fn render_combined(
     conn: &mut AnyConnection,
+    gateway: &GatewayId,
     opts: &RenderOptions,
     ring: &KeyRing,
 ) -> ServiceResult<RenderedConfig> {
-    let loaded = load_sources(conn, false, ring)?;
+    let loaded = load_gateway_sources(conn, gateway, ring)?;
     Ok(tenant_configgen::render_combined(
         &as_sources(&loaded),
         opts,
@@ -131,9 +145,12 @@ pub fn tenant_document(
     Ok(ServedConfig::assembled(revision, &doc, &mut HashMap::new()))
 }
 
-/// Which rendering: the variants a gateway may ask for.
+/// Which rendering: the gateway whose tenants it holds, and the variants a gateway may ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Variant {
+    /// The gateway whose tenants the document holds (`GatewayId::DEFAULT`: the built-in
+    /// gateway, every tenant in a single-gateway setup).
+    pub gateway: GatewayId,
     /// Config dialect.
     pub dialect: Dialect,
     /// How credentials appear.

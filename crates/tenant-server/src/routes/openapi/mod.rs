@@ -29,6 +29,7 @@ pub mod rules;
         (name = "events", description = "Gateway events and the sessions they name"),
         (name = "webhooks", description = "Tenants' webhook endpoints, deliveries and dead letters"),
         (name = "plans", description = "Plans, their limits, and tenants' usage"),
+        (name = "gateways", description = "The gateway fleet: gateways, tenants' placement, heartbeats"),
         (name = "billing", description = "Stripe billing: Checkout, the customer portal, Stripe's webhook, a tenant's billing state"),
         (name = "health", description = "Probes"),
         (name = "meta", description = "The API's own description"),

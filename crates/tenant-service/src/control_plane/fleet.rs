@@ -1,0 +1,214 @@
+//! The fleet use cases of [`ControlPlane`]: gateways, placement, heartbeats. Rotating or
+//! deleting a gateway drops its token from this process's authentication cache at once.
+
+use std::sync::Arc;
+
+use tenant_core::{GatewayId, Tenant, TenantId};
+use tenant_store::audit::AuditContext;
+use tenant_store::config_revision;
+use tenant_store::gateways::{self as store, Placement};
+
+use super::ControlPlane;
+use crate::error::{ServiceError, ServiceResult};
+use crate::fleet::gateways::{self, GatewayPatch, GatewaySpec, GatewayView, IssuedGateway};
+use crate::fleet::placement::{self, DrainReport};
+use crate::fleet::{FleetConfig, auth};
+use crate::gateway_config::Variant;
+use crate::principal::Principal;
+
+/// What a heartbeat reports: the document the gateway now serves.
+#[derive(Debug, Clone)]
+pub struct Heartbeat {
+    /// The `ETag` of the document it serves (as `GET /config` gave it).
+    pub etag: String,
+    /// The `X-Config-Revision` that came with it, if known.
+    pub revision: Option<i64>,
+    /// The variant it fetches (its dialect and mode); the gateway is the caller's.
+    pub variant: Variant,
+}
+
+/// What a heartbeat changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeartbeatAck {
+    /// Whether the document it serves is the current one of its variant.
+    pub current: bool,
+    /// Tenants whose move away from it completed with this heartbeat.
+    pub released: usize,
+}
+
+impl ControlPlane {
+    /// The fleet's settings.
+    pub fn fleet_config(&self) -> &FleetConfig {
+        &self.fleet
+    }
+
+    /// Creates a gateway; its token is in clear only in the answer.
+    pub async fn create_gateway(
+        &self,
+        ctx: AuditContext,
+        name: String,
+        kind: Option<String>,
+        capacity: Option<i64>,
+    ) -> ServiceResult<IssuedGateway> {
+        let spec = GatewaySpec::parse(&name, kind.as_deref(), capacity)?;
+        let (hasher, cfg) = (self.api_keys.hasher.clone(), Arc::clone(&self.fleet));
+        self.run(move |c| gateways::create(c, &ctx, &hasher, &cfg, spec))
+            .await
+    }
+
+    /// Every gateway with its load and health, by name.
+    pub async fn list_gateways(&self) -> ServiceResult<Vec<GatewayView>> {
+        let cfg = Arc::clone(&self.fleet);
+        self.run(move |c| gateways::list(c, &cfg)).await
+    }
+
+    /// One gateway with its load and health.
+    pub async fn gateway(&self, id: GatewayId) -> ServiceResult<GatewayView> {
+        let cfg = Arc::clone(&self.fleet);
+        self.run(move |c| gateways::get(c, &cfg, &id)).await
+    }
+
+    /// Changes a gateway's name, capacity or draining flag.
+    pub async fn update_gateway(
+        &self,
+        ctx: AuditContext,
+        id: GatewayId,
+        patch: GatewayPatch,
+    ) -> ServiceResult<(GatewayView, Option<DrainReport>)> {
+        let cfg = Arc::clone(&self.fleet);
+        self.run(move |c| gateways::update(c, &ctx, &cfg, &id, patch))
+            .await
+    }
+
+    /// Drains a gateway: no new tenants; its tenants start moving where there is room.
+    pub async fn drain_gateway(
+        &self,
+        ctx: AuditContext,
+        id: GatewayId,
+    ) -> ServiceResult<(GatewayView, DrainReport)> {
+        let cfg = Arc::clone(&self.fleet);
+        self.run(move |c| gateways::drain(c, &ctx, &cfg, &id)).await
+    }
+
+    /// Gives a gateway a new token (in clear only in the answer); the old one stops working.
+    pub async fn rotate_gateway_token(
+        &self,
+        ctx: AuditContext,
+        id: GatewayId,
+    ) -> ServiceResult<IssuedGateway> {
+        let (hasher, cfg) = (self.api_keys.hasher.clone(), Arc::clone(&self.fleet));
+        let issued = self
+            .run(move |c| gateways::rotate_token(c, &ctx, &hasher, &cfg, &id))
+            .await?;
+        self.gateway_auth.invalidate(&id);
+        Ok(issued)
+    }
+
+    /// Deletes a gateway that holds nobody.
+    pub async fn delete_gateway(&self, ctx: AuditContext, id: GatewayId) -> ServiceResult<()> {
+        self.run(move |c| gateways::delete(c, &ctx, &id)).await?;
+        self.gateway_auth.invalidate(&id);
+        Ok(())
+    }
+
+    /// Places a tenant just created (nothing is written in a single-gateway setup).
+    pub async fn place_new_tenant(
+        &self,
+        ctx: AuditContext,
+        tenant: &Tenant,
+    ) -> ServiceResult<Placement> {
+        let (cfg, id, plan) = (Arc::clone(&self.fleet), tenant.id, tenant.plan);
+        self.run(move |c| placement::place_new(c, &ctx, &cfg, &id, plan))
+            .await
+    }
+
+    /// Where a tenant is.
+    pub async fn placement(&self, tenant_id: TenantId) -> ServiceResult<Placement> {
+        self.run(move |c| placement::of_tenant(c, &tenant_id)).await
+    }
+
+    /// Moves or pins a tenant on a gateway (see [`placement::request`]).
+    pub async fn request_placement(
+        &self,
+        ctx: AuditContext,
+        tenant_id: TenantId,
+        target: GatewayId,
+    ) -> ServiceResult<Placement> {
+        let cfg = Arc::clone(&self.fleet);
+        let placed = self
+            .run(move |c| placement::request(c, &ctx, &cfg, &tenant_id, &target))
+            .await?;
+        self.tenant_cache.invalidate(&tenant_id);
+        Ok(placed)
+    }
+
+    /// Records a gateway's heartbeat (its lease is renewed) and completes the moves away from
+    /// it that the document it serves proves done: a tenant moving away is released when the
+    /// gateway serves the current document of its variant and that document does not hold it.
+    pub async fn heartbeat(
+        &self,
+        caller: &Principal,
+        ctx: AuditContext,
+        beat: Heartbeat,
+    ) -> ServiceResult<HeartbeatAck> {
+        let gateway = auth::gateway_of(caller)?;
+        let variant = Variant {
+            gateway,
+            ..beat.variant
+        };
+        let etag = beat.etag.clone();
+        // The moves first, then the revision: the document compared below is at least as new
+        // as every move read here, so none of them is in it unless it came back.
+        let (moving, revision) = self
+            .run(move |c| {
+                store::record_heartbeat(c, &gateway, &etag, beat.revision, tenant_core::now())?;
+                let moving: Vec<TenantId> = store::moving_from(c, &gateway)?
+                    .into_iter()
+                    .map(|p| p.tenant_id)
+                    .collect();
+                Ok((moving, config_revision::current(c)?))
+            })
+            .await?;
+        self.config_cache
+            .get(&self.db, &self.render, &self.keys, variant, revision)
+            .await?;
+        let absent = self
+            .config_cache
+            .absent_from(variant, &beat.etag, &moving)
+            .await;
+        let current = absent.is_some();
+        // Without the revision of the document it serves, nothing proves when it was rendered.
+        let released = match (absent, beat.revision) {
+            (Some(ids), Some(served)) if !ids.is_empty() => {
+                self.run(move |c| placement::complete_released(c, &ctx, &gateway, &ids, served))
+                    .await?
+            }
+            _ => 0,
+        };
+        Ok(HeartbeatAck { current, released })
+    }
+
+    /// `NotFound("tenant")` unless a fleet gateway asks for one of its own tenants (the
+    /// built-in gateway and operators read any tenant's document, as before the fleet).
+    pub(super) async fn check_gateway_reads(
+        &self,
+        caller: &Principal,
+        tenant_id: TenantId,
+    ) -> ServiceResult<()> {
+        match caller.gateway() {
+            Some(gateway) if !gateway.is_default() => {
+                let p = self
+                    .run(move |c| Ok(store::placement(c, &tenant_id)?))
+                    .await?;
+                let on_it =
+                    p.state == tenant_core::PlacementState::Placed && p.gateway_id == Some(gateway);
+                if on_it {
+                    Ok(())
+                } else {
+                    Err(ServiceError::NotFound("tenant"))
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+}

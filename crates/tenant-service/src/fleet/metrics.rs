@@ -1,0 +1,69 @@
+//! The fleet's metrics: per gateway (the gateway id is a bounded label: operators create
+//! gateways, tenants never appear in a label) its tenants, capacity and heartbeat age; tenants
+//! by placement state; tenants left unplaced.
+
+use chrono::{DateTime, Utc};
+use metrics::{Unit, counter, describe_counter, describe_gauge, gauge};
+use tenant_store::{AnyConnection, StoreResult, gateways};
+
+/// Tenants placed on or moving to a gateway, by `gateway_id`.
+pub const GATEWAY_TENANTS: &str = "moltbot_saas_gateway_tenants";
+/// A gateway's capacity, by `gateway_id` (absent: unlimited).
+pub const GATEWAY_CAPACITY: &str = "moltbot_saas_gateway_capacity";
+/// Seconds since a gateway's last heartbeat, by `gateway_id` (absent: never).
+pub const GATEWAY_HEARTBEAT_AGE: &str = "moltbot_saas_gateway_heartbeat_age_seconds";
+/// Tenants by placement `state` (`placed`, `moving`, `unplaced`).
+pub const PLACEMENTS: &str = "moltbot_saas_tenant_placements";
+/// Tenants that found no gateway with room when placed.
+pub const UNPLACED: &str = "moltbot_saas_tenants_unplaced_total";
+
+/// Describes the fleet's series.
+pub fn describe() {
+    describe_gauge!(
+        GATEWAY_TENANTS,
+        Unit::Count,
+        "Tenants placed on or moving to a gateway."
+    );
+    describe_gauge!(GATEWAY_CAPACITY, Unit::Count, "Tenants a gateway may hold.");
+    describe_gauge!(
+        GATEWAY_HEARTBEAT_AGE,
+        Unit::Seconds,
+        "Seconds since the gateway's last heartbeat."
+    );
+    describe_gauge!(PLACEMENTS, Unit::Count, "Tenants by placement state.");
+    describe_counter!(
+        UNPLACED,
+        Unit::Count,
+        "Tenants that found no gateway with room when placed."
+    );
+}
+
+/// Counts a tenant left unplaced.
+pub fn tenant_unplaced() {
+    counter!(UNPLACED).increment(1);
+}
+
+/// Reads the fleet from the store and sets its gauges.
+pub fn refresh(conn: &mut AnyConnection, now: DateTime<Utc>) -> StoreResult<()> {
+    let counts = gateways::held_counts(conn)?;
+    for g in gateways::list(conn)? {
+        let id = g.id.to_string();
+        let held = counts
+            .iter()
+            .find(|(c, _)| *c == g.id)
+            .map_or(0, |(_, n)| *n);
+        gauge!(GATEWAY_TENANTS, "gateway_id" => id.clone()).set(held as f64);
+        if let Some(capacity) = g.capacity {
+            gauge!(GATEWAY_CAPACITY, "gateway_id" => id.clone()).set(capacity as f64);
+        }
+        if let Some(at) = g.last_heartbeat_at {
+            let age = (now - at).num_milliseconds().max(0) as f64 / 1000.0;
+            gauge!(GATEWAY_HEARTBEAT_AGE, "gateway_id" => id).set(age);
+        }
+    }
+    let (placed, moving, unplaced) = gateways::state_counts(conn)?;
+    gauge!(PLACEMENTS, "state" => "placed").set(placed as f64);
+    gauge!(PLACEMENTS, "state" => "moving").set(moving as f64);
+    gauge!(PLACEMENTS, "state" => "unplaced").set(unplaced as f64);
+    Ok(())
+}

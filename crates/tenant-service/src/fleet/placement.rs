@@ -1,0 +1,326 @@
+//! Placement and the move protocol.
+//!
+//! - A new tenant is placed right after it is created: on a dedicated gateway with room when its
+//!   plan says so, else on the shared gateway with the most free room
+//!   ([`tenant_core::choose`]); with no room it is `unplaced` (in no document), never on an
+//!   overfilled gateway. In a single-gateway setup nothing is written (`default` holds every
+//!   tenant without a row).
+//! - An operator moves or pins a tenant ([`request`]). A tenant that is unplaced, or not yet in
+//!   any document, is placed at once. A tenant placed elsewhere starts **moving**: it leaves its
+//!   source's document at once and enters the target's only when the source has acknowledged a
+//!   document without it ([`complete_released`], from the source's heartbeat). So an account is
+//!   never in two served documents (`docs/fleet.md`).
+//! - Every change runs under the fleet lock ([`tenant_store::gateways::lock_fleet`]), in one
+//!   transaction with its audit entry, so concurrent replicas never overfill a gateway or
+//!   complete a move twice.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use tenant_core::{
+    GatewayId, GatewayLoad, PlacementState, Plan, TenantId, Want, check_target, choose, drain_plan,
+};
+use tenant_store::audit::{self, AuditContext};
+use tenant_store::gateways::{self, Placement};
+use tenant_store::{AnyConnection, StoreResult, tenants, write_transaction};
+
+use super::{FleetConfig, FleetConflict};
+use crate::audit::event;
+use crate::error::{ServiceError, ServiceResult};
+
+/// What placement knows of every gateway now.
+pub fn loads(
+    conn: &mut AnyConnection,
+    cfg: &FleetConfig,
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<GatewayLoad>> {
+    let counts = gateways::held_counts(conn)?;
+    Ok(gateways::list(conn)?
+        .into_iter()
+        .map(|g| GatewayLoad {
+            held: counts
+                .iter()
+                .find(|(id, _)| *id == g.id)
+                .map_or(0, |(_, n)| *n),
+            down: cfg.is_down(g.last_heartbeat_at, now),
+            id: g.id,
+            name: g.name,
+            kind: g.kind,
+            capacity: g.capacity,
+            draining: g.draining,
+        })
+        .collect())
+}
+
+/// What a tenant of `plan` wants.
+pub fn want_of(cfg: &FleetConfig, plan: Plan) -> Want {
+    if cfg.dedicated_plans.contains(&plan) {
+        Want::Dedicated
+    } else {
+        Want::Shared
+    }
+}
+
+/// Whether placing a tenant that wants `want` can only end on `default` with no row: the
+/// built-in gateway is the only one, unlimited and open (the single-gateway setup).
+fn trivially_default(fleet: &[GatewayLoad], want: Want) -> bool {
+    want == Want::Shared
+        && fleet.len() == 1
+        && fleet[0].id.is_default()
+        && fleet[0].capacity.is_none()
+        && !fleet[0].draining
+}
+
+/// Places a tenant just created. Writes nothing in a single-gateway setup.
+pub fn place_new(
+    conn: &mut AnyConnection,
+    ctx: &AuditContext,
+    cfg: &FleetConfig,
+    tenant_id: &TenantId,
+    plan: Plan,
+) -> ServiceResult<Placement> {
+    let now = tenant_core::now();
+    let want = want_of(cfg, plan);
+    // A read first: the common case (one gateway) takes no lock.
+    if trivially_default(&loads(conn, cfg, now)?, want) {
+        return Ok(Placement::on_default(*tenant_id));
+    }
+    write_transaction(conn, |c| {
+        gateways::lock_fleet(c)?;
+        let mut fleet = loads(c, cfg, now)?;
+        // It is counted on `default` (no row yet): count it nowhere while choosing.
+        let current = gateways::placement(c, tenant_id)?;
+        if current != Placement::on_default(*tenant_id) {
+            return Ok(current);
+        }
+        if let Some(d) = fleet.iter_mut().find(|g| g.id.is_default()) {
+            d.held -= 1;
+        }
+        let placement = match choose(&fleet, want) {
+            Ok(to) => Placement {
+                gateway_id: Some(to),
+                ..Placement::on_default(*tenant_id)
+            },
+            Err(no_room) => {
+                tracing::warn!(
+                    tenant.id = %tenant_id,
+                    fleet.want = want.kind().as_str(),
+                    fleet.gateways = no_room.gateways,
+                    fleet.full = no_room.full,
+                    "no gateway has room: the tenant is unplaced"
+                );
+                super::metrics::tenant_unplaced();
+                Placement {
+                    gateway_id: None,
+                    state: PlacementState::Unplaced,
+                    ..Placement::on_default(*tenant_id)
+                }
+            }
+        };
+        if placement != Placement::on_default(*tenant_id) {
+            gateways::set_placement(c, &placement, now)?;
+            record(c, ctx, &placement, "tenant.placed", now)?;
+        }
+        Ok(placement)
+    })
+}
+
+fn record(
+    c: &mut AnyConnection,
+    ctx: &AuditContext,
+    p: &Placement,
+    action: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    audit::record(
+        c,
+        ctx,
+        event(
+            &p.tenant_id,
+            action,
+            "tenant",
+            p.tenant_id.to_string(),
+            Some(json!({
+                "state": p.state.as_str(),
+                "gatewayId": p.gateway_id.map(|g| g.to_string()),
+                "targetGatewayId": p.target_gateway_id.map(|g| g.to_string()),
+            })),
+        ),
+        now,
+    )
+}
+
+/// Moves or pins a tenant on `target` (an operator's request). Refused with 409 when the
+/// target is full (with the counts), draining or down; 404 when it or the tenant is unknown.
+/// See the module documentation for when the tenant enters the target's document.
+pub fn request(
+    conn: &mut AnyConnection,
+    ctx: &AuditContext,
+    cfg: &FleetConfig,
+    tenant_id: &TenantId,
+    target: &GatewayId,
+) -> ServiceResult<Placement> {
+    let now = tenant_core::now();
+    write_transaction(conn, |c| {
+        gateways::lock_fleet(c)?;
+        tenants::find(c, tenant_id)?;
+        let fleet = loads(c, cfg, now)?;
+        let Some(to) = fleet.iter().find(|g| g.id == *target) else {
+            return Err(ServiceError::NotFound("gateway"));
+        };
+        let current = gateways::placement(c, tenant_id)?;
+        let here = current.state == PlacementState::Placed && current.gateway_id == Some(*target);
+        let arriving =
+            current.state == PlacementState::Moving && current.target_gateway_id == Some(*target);
+        if here || arriving {
+            // Already counted on the target: only pin it.
+            let pinned = Placement {
+                pinned: true,
+                ..current
+            };
+            if pinned != current {
+                gateways::set_placement(c, &pinned, now)?;
+                record(c, ctx, &pinned, "tenant.pinned", now)?;
+            }
+            return Ok(pinned);
+        }
+        check_target(to).map_err(FleetConflict::from)?;
+        let next = match current.state {
+            // In no document: nothing to wait for.
+            PlacementState::Unplaced => Placement {
+                gateway_id: Some(*target),
+                target_gateway_id: None,
+                state: PlacementState::Placed,
+                pinned: true,
+                moving_since: None,
+                move_revision: None,
+                tenant_id: *tenant_id,
+            },
+            // Back to the source it has not left yet (it is in neither document meanwhile).
+            PlacementState::Moving if current.gateway_id == Some(*target) => Placement {
+                target_gateway_id: None,
+                state: PlacementState::Placed,
+                pinned: true,
+                moving_since: None,
+                move_revision: None,
+                ..current
+            },
+            // Elsewhere: leave the source's document first.
+            PlacementState::Placed | PlacementState::Moving => Placement {
+                target_gateway_id: Some(*target),
+                state: PlacementState::Moving,
+                pinned: true,
+                moving_since: current.moving_since.or(Some(now)),
+                // A new target is a new move: stamped afresh once this commits.
+                move_revision: None,
+                ..current
+            },
+        };
+        gateways::set_placement(c, &next, now)?;
+        record(c, ctx, &next, "tenant.placement_requested", now)?;
+        Ok(next)
+    })
+    .and_then(|next| stamped(conn, next))
+}
+
+/// After a transaction that started moves committed: stamps their revision (see
+/// [`gateways::stamp_move_revisions`]). Returns `value` as it was.
+pub fn stamped<T>(conn: &mut AnyConnection, value: T) -> ServiceResult<T> {
+    write_transaction(conn, gateways::stamp_move_revisions)?;
+    Ok(value)
+}
+
+/// Where a tenant is.
+pub fn of_tenant(conn: &mut AnyConnection, tenant_id: &TenantId) -> ServiceResult<Placement> {
+    tenants::find(conn, tenant_id)?;
+    Ok(gateways::placement(conn, tenant_id)?)
+}
+
+/// What a drain started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    /// Tenants now moving to another gateway.
+    pub moving: usize,
+    /// Tenants that stay for want of room elsewhere.
+    pub remaining: usize,
+}
+
+/// Starts moving every tenant `drained` holds to the gateway placement picks among the others
+/// (in creation order); those with no room anywhere stay. Call under the fleet lock.
+pub fn drain_moves(
+    c: &mut AnyConnection,
+    ctx: &AuditContext,
+    cfg: &FleetConfig,
+    drained: &GatewayId,
+    now: DateTime<Utc>,
+) -> ServiceResult<DrainReport> {
+    let fleet = loads(c, cfg, now)?;
+    let held = gateways::held_by(c, drained)?;
+    let wants: Vec<(TenantId, Want)> = held
+        .iter()
+        .map(|(id, plan)| (*id, want_of(cfg, plan.parse().unwrap_or(Plan::Free))))
+        .collect();
+    let mut report = DrainReport::default();
+    for (tenant_id, to) in drain_plan(&fleet, *drained, &wants) {
+        let Some(to) = to else {
+            report.remaining += 1;
+            continue;
+        };
+        let next = Placement {
+            tenant_id,
+            gateway_id: Some(*drained),
+            target_gateway_id: Some(to),
+            state: PlacementState::Moving,
+            pinned: false,
+            moving_since: Some(now),
+            move_revision: None,
+        };
+        gateways::set_placement(c, &next, now)?;
+        record(c, ctx, &next, "tenant.placement_requested", now)?;
+        report.moving += 1;
+    }
+    Ok(report)
+}
+
+/// Completes the moves of `released` away from `source`: tenants absent from a document
+/// labelled `served_revision` that the source serves. A move completes only if that document
+/// was rendered after the move began (`served_revision` at least its stamped revision): an
+/// older document without the tenant proves nothing about a later move (a gateway may hold one
+/// from before the tenant came back, and fetch the tenant again). A tenant no longer moving from
+/// `source`, or moving since a later revision, is left alone. Returns how many completed.
+pub fn complete_released(
+    conn: &mut AnyConnection,
+    ctx: &AuditContext,
+    source: &GatewayId,
+    released: &[TenantId],
+    served_revision: i64,
+) -> ServiceResult<usize> {
+    if released.is_empty() {
+        return Ok(0);
+    }
+    let now = tenant_core::now();
+    let done = write_transaction(conn, |c| {
+        gateways::lock_fleet(c)?;
+        let mut done = 0;
+        for id in released {
+            let p = gateways::placement(c, id)?;
+            let proven = p.move_revision.is_some_and(|v| v <= served_revision);
+            if p.state != PlacementState::Moving || p.gateway_id != Some(*source) || !proven {
+                continue;
+            }
+            let next = Placement {
+                gateway_id: p.target_gateway_id,
+                target_gateway_id: None,
+                state: PlacementState::Placed,
+                moving_since: None,
+                move_revision: None,
+                ..p
+            };
+            gateways::set_placement(c, &next, now)?;
+            record(c, ctx, &next, "tenant.moved", now)?;
+            done += 1;
+        }
+        Ok::<_, ServiceError>(done)
+    })?;
+    // Moves left unstamped by a crash after their commit get their (later, so safe) revision.
+    stamped(conn, done)
+}

@@ -1,0 +1,2 @@
+DROP TABLE tenant_placements;
+DROP TABLE gateways;
