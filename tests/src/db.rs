@@ -140,15 +140,23 @@ impl TestDb {
         }
     }
 
-    /// The SQLite database file (and its WAL), for tests that read raw bytes.
-    pub fn sqlite_files(&self) -> Vec<PathBuf> {
-        match &self.kind {
-            Kind::Sqlite { dir } => std::fs::read_dir(dir)
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .collect(),
-            Kind::Postgres { .. } => Vec::new(),
-        }
+    /// The SQLite database's files (the database, its WAL while there) and their bytes, for tests
+    /// that look for secrets in them.
+    pub fn sqlite_files(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        let Kind::Sqlite { dir } = &self.kind else {
+            return Vec::new();
+        };
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter_map(|path| match std::fs::read(&path) {
+                Ok(bytes) => Some((path, bytes)),
+                // A `-wal` or `-shm` file goes when the last connection closes, which a pool's
+                // thread may do between the listing and the read: nothing left to look at.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => panic!("{}: {e}", path.display()),
+            })
+            .collect()
     }
 }
 

@@ -536,8 +536,7 @@ async fn answers_holding_secrets_are_sealed_at_rest() {
         c.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
     }
     drop(conn);
-    for file in db.sqlite_files() {
-        let bytes = std::fs::read(&file).unwrap();
+    for (file, bytes) in db.sqlite_files() {
         for secret in &secrets {
             assert!(
                 !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
