@@ -47,7 +47,7 @@ fuzz_target!(|data: &[u8]| {
     let credentials = serde_json::from_str(creds)
         .ok()
         .and_then(|v| Credentials::parse(kind, &v).ok())
-        .unwrap_or_default();
+        .unwrap_or_else(|| Credentials::empty(kind));
     let channel = Channel {
         id: ChannelId::from(uuid::Uuid::from_u128(7)),
         tenant_id: id,
