@@ -246,6 +246,16 @@ where
         .ok_or_else(|| D::Error::custom("expected a whole number in range"))
 }
 
+/// [`whole_number`] where an explicit `null` means something: absent is `None`, `null` is
+/// `Some(None)` (`#[serde(default, deserialize_with = "nullable_whole_number")]`).
+pub fn nullable_whole_number<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    whole_number(d).map(Some)
+}
+
 /// An optional nested object of type `T`, which must be written as a JSON object: serde would
 /// also read a struct from an array of its fields (`#[serde(default, deserialize_with =
 /// "nested_object")]`).

@@ -14,7 +14,9 @@ use tenant_service::gateway_config::Variant;
 use utoipa::ToSchema;
 
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{Actor, ApiJson, Caller, double_option, parse_uuid};
+use crate::http::extract::{
+    Actor, ApiJson, Caller, nullable_whole_number, parse_uuid, whole_number,
+};
 use crate::routes::config::variant_for;
 use crate::state::AppState;
 
@@ -30,6 +32,7 @@ pub struct CreateGatewayRequest {
     pub kind: Option<String>,
     /// Tenants it may hold: 0–1,000,000, required for a shared gateway; 1 for a dedicated one.
     #[schema(example = 500)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub capacity: Option<i64>,
 }
 
@@ -40,7 +43,7 @@ pub struct UpdateGatewayRequest {
     /// New name (not for `default`).
     pub name: Option<String>,
     /// New capacity; not below what it holds. `null` (only `default`): no limit.
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "nullable_whole_number")]
     #[schema(value_type = Option<i64>)]
     pub capacity: Option<Option<i64>>,
     /// `true` drains it (like `POST …/drain`); `false` opens it again.
@@ -313,6 +316,7 @@ pub struct HeartbeatRequest {
     /// The `ETag` of the document the gateway now serves, as `GET /config` gave it (quoted).
     pub etag: String,
     /// The `X-Config-Revision` that came with it.
+    #[serde(default, deserialize_with = "whole_number")]
     pub revision: Option<i64>,
     /// The dialect it fetches (`current` or `legacy`; default `SAAS_CONFIG_DIALECT`).
     pub dialect: Option<String>,

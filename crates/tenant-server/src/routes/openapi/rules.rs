@@ -7,8 +7,8 @@
 use serde_json::{Value, json};
 use tenant_configgen::{Dialect, Mode};
 use tenant_core::{
-    ChannelKind, Cursor, DisplayName, Email, PageRequest, Plan, Role, Slug, TenantName,
-    TenantStatus,
+    ChannelKind, Cursor, DisplayName, Email, GatewayKind, GatewayName, MAX_CAPACITY, PageRequest,
+    Plan, Role, Slug, TenantName, TenantStatus,
 };
 use tenant_service::api_keys::issue::{MAX_NAME_CHARS, MAX_ROTATION_OVERLAP_SECS};
 use tenant_service::idempotency::MAX_KEY_LEN;
@@ -84,6 +84,14 @@ pub const PROPERTIES: &[(&str, &str, Rule)] = &[
         limit_field::<4>,
     ),
     ("OverridesBody", "requestBurst", limit_field::<5>),
+    ("CreateGatewayRequest", "name", gateway_name),
+    ("CreateGatewayRequest", "kind", gateway_kind),
+    ("CreateGatewayRequest", "capacity", gateway_capacity),
+    ("UpdateGatewayRequest", "name", gateway_name),
+    ("UpdateGatewayRequest", "capacity", gateway_capacity),
+    ("PlacementRequest", "gatewayId", uuid),
+    ("HeartbeatRequest", "dialect", dialect),
+    ("HeartbeatRequest", "mode", mode),
 ];
 
 /// `(schema, rule)`: rules on a whole body.
@@ -102,6 +110,8 @@ pub const PARAMETERS: &[(&str, &str, Rule)] = &[
     ("*", "kid", uuid),
     ("*", "wid", uuid),
     ("*", "did", uuid),
+    ("*", "gid", uuid),
+    ("*", "gateway", uuid),
     ("*", "kind", channel_kind),
     ("*", "limit", page_limit),
     ("*", "cursor", cursor),
@@ -155,6 +165,27 @@ fn slug() -> Value {
         "pattern": "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$",
         "not": {"enum": Slug::RESERVED},
     })
+}
+
+/// A gateway's name ([`GatewayName::parse`]): `default` is the built-in gateway's.
+fn gateway_name() -> Value {
+    json!({
+        "type": "string", "minLength": 1, "maxLength": 63,
+        "pattern": "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$",
+        "not": {"enum": [GatewayName::DEFAULT]},
+    })
+}
+
+fn gateway_kind() -> Value {
+    one_of([
+        GatewayKind::Shared.as_str(),
+        GatewayKind::Dedicated.as_str(),
+    ])
+}
+
+/// A gateway's capacity ([`tenant_core::check_capacity`]; a dedicated gateway's is 1).
+fn gateway_capacity() -> Value {
+    json!({"type": "integer", "format": "int64", "minimum": 0, "maximum": MAX_CAPACITY})
 }
 
 fn plan() -> Value {
