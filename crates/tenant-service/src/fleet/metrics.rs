@@ -1,16 +1,16 @@
-//! The fleet's metrics: per gateway (the gateway id is a bounded label: operators create
-//! gateways, tenants never appear in a label) its tenants, capacity and heartbeat age; tenants
+//! The fleet's metrics: per gateway (labelled by its name, which is bounded: operators create
+//! gateways, tenants never appear in a label; ids stay out of labels) its tenants, capacity and heartbeat age; tenants
 //! by placement state; tenants left unplaced.
 
 use chrono::{DateTime, Utc};
 use metrics::{Unit, counter, describe_counter, describe_gauge, gauge};
 use tenant_store::{AnyConnection, StoreResult, gateways};
 
-/// Tenants placed on or moving to a gateway, by `gateway_id`.
+/// Tenants placed on or moving to a gateway, by `gateway` (its name).
 pub const GATEWAY_TENANTS: &str = "moltbot_saas_gateway_tenants";
-/// A gateway's capacity, by `gateway_id` (absent: unlimited).
+/// A gateway's capacity, by `gateway` (its name) (absent: unlimited).
 pub const GATEWAY_CAPACITY: &str = "moltbot_saas_gateway_capacity";
-/// Seconds since a gateway's last heartbeat, by `gateway_id` (absent: never).
+/// Seconds since a gateway's last heartbeat, by `gateway` (its name) (absent: never).
 pub const GATEWAY_HEARTBEAT_AGE: &str = "moltbot_saas_gateway_heartbeat_age_seconds";
 /// Tenants by placement `state` (`placed`, `moving`, `unplaced`).
 pub const PLACEMENTS: &str = "moltbot_saas_tenant_placements";
@@ -47,18 +47,18 @@ pub fn tenant_unplaced() {
 pub fn refresh(conn: &mut AnyConnection, now: DateTime<Utc>) -> StoreResult<()> {
     let counts = gateways::held_counts(conn)?;
     for g in gateways::list(conn)? {
-        let id = g.id.to_string();
+        let name = g.name.clone();
         let held = counts
             .iter()
             .find(|(c, _)| *c == g.id)
             .map_or(0, |(_, n)| *n);
-        gauge!(GATEWAY_TENANTS, "gateway_id" => id.clone()).set(held as f64);
+        gauge!(GATEWAY_TENANTS, "gateway" => name.clone()).set(held as f64);
         if let Some(capacity) = g.capacity {
-            gauge!(GATEWAY_CAPACITY, "gateway_id" => id.clone()).set(capacity as f64);
+            gauge!(GATEWAY_CAPACITY, "gateway" => name.clone()).set(capacity as f64);
         }
         if let Some(at) = g.last_heartbeat_at {
             let age = (now - at).num_milliseconds().max(0) as f64 / 1000.0;
-            gauge!(GATEWAY_HEARTBEAT_AGE, "gateway_id" => id).set(age);
+            gauge!(GATEWAY_HEARTBEAT_AGE, "gateway" => name).set(age);
         }
     }
     let (placed, moving, unplaced) = gateways::state_counts(conn)?;
