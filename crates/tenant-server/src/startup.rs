@@ -178,12 +178,14 @@ impl Application {
             limiter: Arc::new(settings.limits.limiter()?),
             meter: Arc::default(),
         };
+        let fleet = Arc::new(settings.fleet.clone());
         let writes = WritePaths::start(
             &db,
             &settings.writes,
             api_keys.hasher.clone(),
             Arc::clone(&limits.plans),
             Arc::clone(&keys),
+            Arc::clone(&fleet),
         )?;
         let control = ControlPlane::from_parts(Parts {
             webhooks: background.webhook_state(&webhooks),
@@ -198,7 +200,7 @@ impl Application {
             limits,
             idempotency_ttl: settings.idempotency_ttl,
             slug_redirect_ttl: settings.slug_redirect_ttl,
-            fleet: settings.fleet.clone(),
+            fleet,
             billing: match &settings.billing.config {
                 Some(config) => Some(Arc::new(
                     tenant_service::billing::Billing::from_config(config).map_err(|message| {
