@@ -47,4 +47,5 @@ mod webhooks_api;
 mod webhooks_delivery;
 mod webhooks_fairness;
 mod webhooks_processes;
+mod webhooks_shutdown;
 mod webhooks_support;
