@@ -205,7 +205,7 @@ async fn throughput(
     *seen.lock().unwrap() = Seen::phase(&phase);
     let dispatcher = Arc::new(Dispatcher::new(db.clone(), ring.clone(), config()).unwrap());
     let started = Instant::now();
-    let runner = tokio::spawn(dispatcher.run());
+    let runner = tokio::spawn(dispatcher.clone().run());
     wait_for(seen, count).await;
     let elapsed = started.elapsed().as_secs_f64();
     // The recorder's last batches land before the dispatcher stops.
@@ -218,7 +218,7 @@ async fn throughput(
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    runner.abort();
+    stop(&dispatcher, runner).await;
     let (delivered, duplicates, stale) = {
         let s = seen.lock().unwrap();
         (s.count, s.duplicates, s.stale)
@@ -228,6 +228,18 @@ async fn throughput(
         json!({"phase": label, "endpoints": accounts.len(), "deliveries": delivered, "duplicates": duplicates, "stale": stale, "seconds": elapsed, "perSecond": delivered as f64 / elapsed})
     );
     *seen.lock().unwrap() = Seen::default();
+}
+
+/// Stops a phase's dispatcher as `serve` does on SIGTERM: its unsent claims given back, its sends
+/// in flight recorded (else the next phase would meet them after their lease, or twice).
+async fn stop(dispatcher: &Dispatcher, runner: tokio::task::JoinHandle<()>) {
+    dispatcher.stop();
+    if tokio::time::timeout(dispatcher.stop_grace(), runner)
+        .await
+        .is_err()
+    {
+        eprintln!("a dispatcher did not stop within its grace");
+    }
 }
 
 /// Accepts connections on 127.0.0.1 and never answers; returns the port.
@@ -333,7 +345,7 @@ async fn main() {
     });
     pace.await.unwrap();
     wait_for(&seen, total).await;
-    runner.abort();
+    stop(&dispatcher, runner).await;
     let (lat, received, duplicates, stale) = {
         let mut s = seen.lock().unwrap();
         (
@@ -392,7 +404,7 @@ async fn main() {
         let ids: Vec<String> = stuck.iter().map(|(_, e)| e.to_string()).collect();
         let states = deliveries::queue_states(&mut conn, &ids, Utc::now()).unwrap();
         let open = states.values().filter(|q| q.circuit != "closed").count();
-        runner.abort();
+        stop(&dispatcher, runner).await;
         let (lat, received, duplicates, stale) = {
             let mut s = seen.lock().unwrap();
             (
