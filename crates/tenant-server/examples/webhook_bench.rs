@@ -62,6 +62,12 @@ impl Seen {
             ..Seen::default()
         }
     }
+
+    /// The phase's latencies (taken), deliveries, deliveries sent twice and stale deliveries.
+    fn results(&mut self) -> (Vec<i64>, u64, u64, u64) {
+        let latencies = std::mem::take(&mut self.latencies_us);
+        (latencies, self.count, self.duplicates, self.stale)
+    }
 }
 
 async fn receive(
@@ -346,15 +352,7 @@ async fn main() {
     pace.await.unwrap();
     wait_for(&seen, total).await;
     stop(&dispatcher, runner).await;
-    let (lat, received, duplicates, stale) = {
-        let mut s = seen.lock().unwrap();
-        (
-            std::mem::take(&mut s.latencies_us),
-            s.count,
-            s.duplicates,
-            s.stale,
-        )
-    };
+    let (lat, received, duplicates, stale) = seen.lock().unwrap().results();
     let (p50, p99, max) = percentiles(lat);
     println!(
         "{}",
@@ -405,15 +403,7 @@ async fn main() {
         let states = deliveries::queue_states(&mut conn, &ids, Utc::now()).unwrap();
         let open = states.values().filter(|q| q.circuit != "closed").count();
         stop(&dispatcher, runner).await;
-        let (lat, received, duplicates, stale) = {
-            let mut s = seen.lock().unwrap();
-            (
-                std::mem::take(&mut s.latencies_us),
-                s.count,
-                s.duplicates,
-                s.stale,
-            )
-        };
+        let (lat, received, duplicates, stale) = seen.lock().unwrap().results();
         let (p50, p99, max) = percentiles(lat);
         println!(
             "{}",
