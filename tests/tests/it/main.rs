@@ -39,6 +39,7 @@ mod store_channels;
 mod store_tenants;
 mod store_users;
 mod tenant_cache;
+mod ui_gateways;
 mod ui_pages;
 mod ui_support;
 mod users_support;
