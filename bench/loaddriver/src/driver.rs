@@ -178,7 +178,9 @@ pub async fn run(opts: Options, out: &mut impl Write) -> Result<Vec<Value>, Stri
                 .status()
                 .map_err(|e| format!("after-phase command: {e}"))?;
             if !status.success() {
-                return Err(format!("after-phase command failed after {phase}: {status}"));
+                return Err(format!(
+                    "after-phase command failed after {phase}: {status}"
+                ));
             }
         }
     }
@@ -299,9 +301,7 @@ impl Driver {
                     self.tenants[self.endpoints_done..]
                         .iter()
                         .enumerate()
-                        .map(|(k, t)| {
-                            (t.id.clone(), self.tenant_auth(t), self.endpoints_done + k)
-                        })
+                        .map(|(k, t)| (t.id.clone(), self.tenant_auth(t), self.endpoints_done + k))
                         .collect(),
                 );
                 self.endpoints_done = self.tenants.len();
@@ -665,7 +665,11 @@ fn key_request(targets: &[(String, Option<String>)], i: u64) -> Req {
     let Some((_, (path, auth))) = in_turn(targets, i) else {
         return Req::get("/health".into(), None);
     };
-    Req::post(path, json!({"name": format!("bench key {i}")}), auth.clone())
+    Req::post(
+        path,
+        json!({"name": format!("bench key {i}")}),
+        auth.clone(),
+    )
 }
 
 /// The id and API key of a create reply (flat, or wrapped as `{"tenant": {...}}`) or list item.
@@ -820,7 +824,10 @@ mod tests {
         assert_eq!(change.body.unwrap()["description"], "bench change 3");
         let keys = vec![("/tenants/t1/api-keys".to_owned(), None)];
         let key = key_request(&keys, 5);
-        assert_eq!((key.method, key.path.as_str()), (Method::POST, "/tenants/t1/api-keys"));
+        assert_eq!(
+            (key.method, key.path.as_str()),
+            (Method::POST, "/tenants/t1/api-keys")
+        );
         assert_eq!(key_request(&[], 0).path, "/health");
     }
 }

@@ -14,11 +14,11 @@
 use std::collections::HashMap;
 
 use tenant_core::{Channel, ChannelKind, ChannelUpdate, NewChannel, TenantId};
+use tenant_store::AnyConnection;
 use tenant_store::audit::{self, AuditContext};
 use tenant_store::channel_batch::{self, ChannelChange, ChannelToCreate, ChannelToDelete};
 use tenant_store::channels::ChannelRow;
 use tenant_store::crypto::KeyRing;
-use tenant_store::AnyConnection;
 
 use crate::channels;
 use crate::error::{ServiceError, ServiceResult};

@@ -18,8 +18,8 @@ use tenant_core::TenantId;
 
 use crate::audit::AuditRow;
 use crate::batch_sql::{
-    AUDIT_INSERT, AUDIT_ROWS, IDEM_INSERT, IDEM_ROWS, Owned, Room, WithRows, admitted, bump_cte, flags,
-    load_ids, portable,
+    AUDIT_INSERT, AUDIT_ROWS, IDEM_INSERT, IDEM_ROWS, Owned, Room, WithRows, admitted, bump_cte,
+    flags, load_ids, portable,
 };
 use crate::channels::ChannelRow;
 use crate::config_revision;
@@ -180,7 +180,11 @@ pub fn create_many(conn: &mut AnyConnection, items: &[ChannelToCreate]) -> Store
             made(portable(conn, items, Some(slot), |c, item| {
                 let row = &item.row;
                 let admitted = tenant_alive(c, &row.tenant_id)?
-                    && room.admits(&row.tenant_id, count_channels(c, &row.tenant_id)?, item.room)
+                    && room.admits(
+                        &row.tenant_id,
+                        count_channels(c, &row.tenant_id)?,
+                        item.room,
+                    )
                     && insert_if_free(c, row)? == 1;
                 if admitted {
                     room.add(&row.tenant_id);

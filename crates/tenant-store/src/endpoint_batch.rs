@@ -129,10 +129,7 @@ struct UpdateManyStatement;
 
 /// Adds each endpoint with its rows unless it cannot be added as asked; answers, in order,
 /// whether each was.
-pub fn create_many(
-    conn: &mut AnyConnection,
-    items: &[EndpointToCreate],
-) -> StoreResult<Vec<bool>> {
+pub fn create_many(conn: &mut AnyConnection, items: &[EndpointToCreate]) -> StoreResult<Vec<bool>> {
     if items.is_empty() {
         return Ok(Vec::new());
     }
@@ -204,7 +201,9 @@ pub fn update_many(
                 .bind::<Texts, _>(col(&tenants, String::as_str))
                 .bind::<OptTexts, _>(col(items, |i| i.patch.url.as_deref()))
                 .bind::<Array<Bool>, _>(col(items, |i| i.patch.description.is_some()))
-                .bind::<OptTexts, _>(col(items, |i| i.patch.description.as_ref().and_then(Option::as_deref)))
+                .bind::<OptTexts, _>(col(items, |i| {
+                    i.patch.description.as_ref().and_then(Option::as_deref)
+                }))
                 .bind::<OptTexts, _>(col(&types, Option::as_deref))
                 .bind::<Array<Nullable<Bool>>, _>(col(items, |i| i.patch.enabled))
                 .bind::<Array<Timestamp>, _>(col(items, |i| i.now.naive_utc()));

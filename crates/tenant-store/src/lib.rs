@@ -9,8 +9,8 @@
 pub mod access_tokens;
 pub mod api_keys;
 pub mod audit;
-pub mod billing;
 mod batch_sql;
+pub mod billing;
 pub mod channel_batch;
 pub mod channels;
 mod circuit;

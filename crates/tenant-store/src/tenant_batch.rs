@@ -16,8 +16,8 @@ use tenant_core::Tenant;
 
 use crate::api_keys::ApiKeyRow;
 use crate::audit::AuditRow;
-use crate::idempotency::IdempotencyRow;
 use crate::batch_sql::{AUDIT_INSERT, AUDIT_ROWS, IDEM_INSERT, IDEM_ROWS, IdRow, bump_cte};
+use crate::idempotency::IdempotencyRow;
 use crate::pg_static::{PgStatic, bind_audit, bind_idempotency, bind_key_rows, col};
 use crate::schema::{api_keys, audit_log, idempotency_keys, tenants};
 use crate::tenants::TenantRow;
@@ -76,7 +76,6 @@ SELECT id FROM done",
 /// The id of the batch statement in Diesel's statement cache.
 struct InsertManyStatement;
 
-
 /// Inserts each tenant with its rows unless it conflicts; answers, in order, whether each was
 /// inserted. Atomic by itself (on PostgreSQL one statement, which needs no `BEGIN`/`COMMIT`
 /// round trips; on SQLite one write transaction, or a savepoint in the caller's). An `Err`
@@ -122,7 +121,10 @@ fn pg_insert_many(
     type Ts = Array<Timestamp>;
     type Texts = Array<Text>;
     let q = bind_idempotency(
-        bind_audit(PgStatic::<InsertManyStatement>::new(PG_INSERT_MANY.as_str()), &audit),
+        bind_audit(
+            PgStatic::<InsertManyStatement>::new(PG_INSERT_MANY.as_str()),
+            &audit,
+        ),
         &idem,
     )
     .bind::<Texts, _>(col(&rows, |r| r.id.as_str()))

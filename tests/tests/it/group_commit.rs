@@ -592,17 +592,19 @@ async fn concurrent_endpoint_creates_never_pass_the_plan_limit_and_each_is_answe
         .as_str()
         .unwrap()
         .to_owned();
-    // A may have 4 endpoints; B has the free plan's 3, one of them already taken.
-    tenant_store::limits::save(
-        &mut db.connect(),
-        &a.parse().unwrap(),
-        &tenant_store::limits::LimitOverrides {
-            max_webhook_endpoints: Some(4),
-            ..Default::default()
-        },
-        tenant_core::now(),
-    )
-    .unwrap();
+    // A may have 4 endpoints; B 3, one of them already taken.
+    for (tenant, limit) in [(&a, 4), (&b, 3)] {
+        tenant_store::limits::save(
+            &mut db.connect(),
+            &tenant.parse().unwrap(),
+            &tenant_store::limits::LimitOverrides {
+                max_webhook_endpoints: Some(limit),
+                ..Default::default()
+            },
+            tenant_core::now(),
+        )
+        .unwrap();
+    }
     let hook = |n: usize| {
         json!({"url": format!("https://hooks.example.com/batch/{n}"),
                "eventTypes": ["message.received"], "enabled": false})
@@ -633,7 +635,11 @@ async fn concurrent_endpoint_creates_never_pass_the_plan_limit_and_each_is_answe
     };
     requests.push(patch(&b, &b0, json!({"description": "changed"})));
     requests.push(patch(&b, &b0, json!({"enabled": true})));
-    requests.push(patch(&a, &uuid::Uuid::new_v4().to_string(), json!({"enabled": true})));
+    requests.push(patch(
+        &a,
+        &uuid::Uuid::new_v4().to_string(),
+        json!({"enabled": true}),
+    ));
     let answers = mixed_at_once(&app, requests).await;
 
     let created = |range: std::ops::Range<usize>| {
@@ -665,8 +671,14 @@ async fn concurrent_endpoint_creates_never_pass_the_plan_limit_and_each_is_answe
         assert_eq!(body["tenantId"], tenant.as_str(), "{body}");
         assert_eq!(body["eventTypes"], json!(["message.received"]), "{body}");
         assert_eq!(body["enabled"], false, "{body}");
-        assert!(body["secret"].as_str().unwrap().starts_with("whsec_"), "{body}");
-        assert!(ids.insert(body["id"].as_str().unwrap().to_owned()), "{body}");
+        assert!(
+            body["secret"].as_str().unwrap().starts_with("whsec_"),
+            "{body}"
+        );
+        assert!(
+            ids.insert(body["id"].as_str().unwrap().to_owned()),
+            "{body}"
+        );
     }
 
     // The store holds exactly what was answered: the limit was never passed.
@@ -745,7 +757,10 @@ async fn concurrent_api_key_issues_are_each_answered_once_and_audited_once() {
         assert_eq!(body["role"], if i % 3 == 0 { "admin" } else { "member" });
         let key = body["apiKey"].as_str().unwrap().to_owned();
         assert!(seen.insert(key.clone()), "{body}");
-        assert!(seen.insert(body["id"].as_str().unwrap().to_owned()), "{body}");
+        assert!(
+            seen.insert(body["id"].as_str().unwrap().to_owned()),
+            "{body}"
+        );
         // Each key works, for its own tenant.
         let me = app.request_as(Some(&key), Method::GET, "/me", None).await;
         assert_eq!(me.status, StatusCode::OK, "{}", me.text);

@@ -13,11 +13,13 @@
 use std::collections::HashMap;
 
 use tenant_core::{Secret, TenantId};
+use tenant_store::AnyConnection;
 use tenant_store::audit::{self, AuditContext};
 use tenant_store::crypto::KeyRing;
 use tenant_store::endpoint_batch::{self, EndpointChange, EndpointToCreate};
-use tenant_store::webhooks::{Endpoint, EndpointPatch, MAX_ENDPOINTS_PER_TENANT, NewEndpoint, NewEndpointRow};
-use tenant_store::AnyConnection;
+use tenant_store::webhooks::{
+    Endpoint, EndpointPatch, MAX_ENDPOINTS_PER_TENANT, NewEndpoint, NewEndpointRow,
+};
 use uuid::Uuid;
 
 use super::endpoints;
@@ -190,10 +192,16 @@ fn alone(
 ) -> EndpointAnswer {
     let (ctx, tenant_id) = (&w.ctx, &w.tenant_id);
     match &w.op {
-        EndpointOp::Create { new, once } => {
-            endpoints::add_endpoint(conn, ctx, plans, tenant_id, new.clone(), ring, once.as_ref())
-                .map(|(e, s)| (e, Some(s)))
-        }
+        EndpointOp::Create { new, once } => endpoints::add_endpoint(
+            conn,
+            ctx,
+            plans,
+            tenant_id,
+            new.clone(),
+            ring,
+            once.as_ref(),
+        )
+        .map(|(e, s)| (e, Some(s))),
         EndpointOp::Update { id, patch } => {
             endpoints::update_endpoint(conn, ctx, tenant_id, *id, patch.clone())
                 .map(|e| (e, None))

@@ -195,7 +195,13 @@ fn endpoint_event<'a>(
     id: Uuid,
     details: Option<serde_json::Value>,
 ) -> AuditEvent<'a> {
-    crate::audit::event(tenant_id, action, "webhook_endpoint", id.to_string(), details)
+    crate::audit::event(
+        tenant_id,
+        action,
+        "webhook_endpoint",
+        id.to_string(),
+        details,
+    )
 }
 
 fn record(
