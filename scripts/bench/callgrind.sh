@@ -67,6 +67,7 @@ if [ "${WRITES:-0}" = 1 ]; then
   PHASES=create,channels,credentials,endpoints,endpoint-updates,keys
   drive --phases "$PHASES" -n "${N:-500}" -d 120 --max-requests "$REQUESTS" \
     --after-phase "callgrind_control -d $PID >/dev/null" >"$WORK/writes.jsonl"
+  cp "$WORK/writes.jsonl" "$OUT/writes.$LABEL.$BACKEND.jsonl"
   args=()
   k=0
   for phase in ${PHASES//,/ }; do
@@ -76,13 +77,15 @@ if [ "${WRITES:-0}" = 1 ]; then
   python3 - "$LABEL" "$BACKEND" "$WORK/writes.jsonl" "${args[@]}" <<'PY'
 import json, sys
 label, backend, lines = sys.argv[1:4]
-counts = {l["phase"]: l["count"] for l in map(json.loads, open(lines))}
-errors = sum(l["errors"] for l in map(json.loads, open(lines)))
+phases = {l["phase"]: l for l in map(json.loads, open(lines))}
 rest = sys.argv[4:]
-out = {"build": label, "backend": backend, "errors": errors}
+out = {"build": label, "backend": backend}
 for phase, ir in zip(rest[::2], rest[1::2]):
-    out[phase] = counts[phase]
-    out[phase + "_instructions_per_request"] = round(int(ir) / max(counts[phase], 1))
+    counts = phases[phase]["count"]
+    out[phase] = counts
+    if phases[phase]["errors"]:
+        out[phase + "_errors"] = phases[phase].get("statuses")
+    out[phase + "_instructions_per_request"] = round(int(ir) / max(counts, 1))
 print(json.dumps(out))
 PY
   exit 0
