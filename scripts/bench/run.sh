@@ -14,7 +14,8 @@
 # phases runs every one of these server binaries in turn, tagged `build=<label>`, so an A/B
 # comparison is interleaved in one session (e.g. SERVER_BINS="base=/tmp/old head=target/release/
 # moltbot-saas" with RUNS=5 SIZES= BACKENDS=postgres), PHASES (the driver's phases of each run:
-# health,create,channels,credentials,reads,config,ingest,list), PROFILE (release; `profiling` is
+# health,create,channels,credentials,endpoints,endpoint-updates,keys,reads,config,ingest,list),
+# PROFILE (release; `profiling` is
 # release without LTO, rebuilt quickly), BUILD (1; 0 uses the binaries already built).
 set -euo pipefail
 
@@ -30,7 +31,7 @@ PORT=${PORT:-3900}
 PIN_POSTGRES=${PIN_POSTGRES:-1}
 RESULTS=${RESULTS:-bench/results/$(date -u +%Y%m%dT%H%M%SZ)}
 SERVER_BINS=${SERVER_BINS:-}
-PHASES=${PHASES:-health,create,channels,credentials,reads,config,ingest,list}
+PHASES=${PHASES:-health,create,channels,credentials,endpoints,endpoint-updates,keys,reads,config,ingest,list}
 PROFILE=${PROFILE:-release}
 TARGET=${CARGO_TARGET_DIR:-target}
 export SAAS_ADMIN_TOKEN="bench-operator-token-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"

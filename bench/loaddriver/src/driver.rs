@@ -1,5 +1,6 @@
 //! The phases: each runs bounded requests against the server and reports one JSON line.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,12 +16,15 @@ use crate::procfs;
 use crate::stats::{Recorder, round3};
 
 /// The phases, in the order they run when all are asked for.
-pub const PHASES: [&str; 9] = [
+pub const PHASES: [&str; 12] = [
     "health",
     "create",
     "create-keyed",
     "channels",
     "credentials",
+    "endpoints",
+    "endpoint-updates",
+    "keys",
     "reads",
     "config",
     "ingest",
@@ -45,7 +49,7 @@ pub struct Options {
     pub config_concurrency: usize,
     /// How long each time-bounded phase (`reads`, `config`, `ingest`, `list`, `health`) runs.
     pub duration: Duration,
-    /// Longest time a count-bounded phase (`create`, `channels`) may take.
+    /// Longest time a count-bounded phase (`create`, `channels`, `endpoints`) may take.
     pub phase_timeout: Duration,
     /// Most requests per phase.
     pub max_requests: u64,
@@ -63,6 +67,9 @@ pub struct Options {
     pub page_size: u32,
     /// Extra fields copied into every line (e.g. backend, run number).
     pub tags: Map<String, Value>,
+    /// A shell command run after each phase, its lines written, with `PHASE` set to its name
+    /// (e.g. `callgrind_control -d <pid>`: a profile per phase, `scripts/bench/callgrind.sh`).
+    pub after_phase: Option<String>,
 }
 
 /// A tenant this driver created or found.
@@ -151,6 +158,8 @@ pub async fn run(opts: Options, out: &mut impl Write) -> Result<Vec<Value>, Stri
         opts,
         tenants: Vec::new(),
         channels_done: 0,
+        endpoints: Vec::new(),
+        endpoints_done: 0,
         run_id: format!("{:08x}", rand::rng().random::<u32>()),
     };
     let mut lines = Vec::new();
@@ -159,6 +168,20 @@ pub async fn run(opts: Options, out: &mut impl Write) -> Result<Vec<Value>, Stri
             writeln!(out, "{line}").map_err(|e| format!("writing results: {e}"))?;
             out.flush().map_err(|e| format!("writing results: {e}"))?;
             lines.push(line);
+        }
+        if let Some(cmd) = &driver.opts.after_phase {
+            // Between phases nothing else runs on this thread: waiting here is what is wanted.
+            let status = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(cmd)
+                .env("PHASE", &phase)
+                .status()
+                .map_err(|e| format!("after-phase command: {e}"))?;
+            if !status.success() {
+                return Err(format!(
+                    "after-phase command failed after {phase}: {status}"
+                ));
+            }
         }
     }
     Ok(lines)
@@ -169,6 +192,10 @@ struct Driver {
     opts: Options,
     tenants: Vec<Tenant>,
     channels_done: usize,
+    /// The webhook endpoints the `endpoints` phase made: their path and their tenant's auth.
+    endpoints: Vec<(String, Option<String>)>,
+    /// How many of `tenants` the `endpoints` phase has given an endpoint.
+    endpoints_done: usize,
     run_id: String,
 }
 
@@ -193,8 +220,10 @@ impl Driver {
     }
 
     async fn phase(&mut self, phase: &str) -> Result<Vec<Value>, String> {
-        if matches!(phase, "channels" | "credentials" | "reads" | "ingest")
-            && self.tenants.is_empty()
+        if matches!(
+            phase,
+            "channels" | "credentials" | "endpoints" | "keys" | "reads" | "ingest"
+        ) && self.tenants.is_empty()
         {
             self.fetch_tenants().await?;
         }
@@ -265,6 +294,55 @@ impl Driver {
                         .collect(),
                 );
                 let make = Arc::new(move |i: u64| credentials_request(&targets, i));
+                vec![self.measure(phase, c, cap, d, make, None).await.0]
+            }
+            "endpoints" => {
+                let todo: Arc<Vec<(String, Option<String>, usize)>> = Arc::new(
+                    self.tenants[self.endpoints_done..]
+                        .iter()
+                        .enumerate()
+                        .map(|(k, t)| (t.id.clone(), self.tenant_auth(t), self.endpoints_done + k))
+                        .collect(),
+                );
+                self.endpoints_done = self.tenants.len();
+                let n = (todo.len() as u64).min(cap);
+                let make = Arc::new(move |i: u64| endpoint_request(&todo, i));
+                let (line, bodies) = self
+                    .measure(phase, c, n, self.opts.phase_timeout, make, Some(()))
+                    .await;
+                let auth: HashMap<&str, Option<String>> = self
+                    .tenants
+                    .iter()
+                    .map(|t| (t.id.as_str(), self.tenant_auth(t)))
+                    .collect();
+                let made: Vec<(String, Option<String>)> = bodies
+                    .iter()
+                    .filter_map(|b| {
+                        let (id, tenant) = (b.get("id")?.as_str()?, b.get("tenantId")?.as_str()?);
+                        let path = format!("/tenants/{tenant}/webhooks/{id}");
+                        Some((path, auth.get(tenant).cloned().flatten()))
+                    })
+                    .collect();
+                self.endpoints.extend(made);
+                vec![line]
+            }
+            "endpoint-updates" => {
+                if self.endpoints.is_empty() {
+                    return Err("no webhook endpoints: run the endpoints phase first".into());
+                }
+                // Round robin, as `credentials`: the requests in flight name different endpoints.
+                let targets = Arc::new(self.endpoints.clone());
+                let make = Arc::new(move |i: u64| endpoint_update_request(&targets, i));
+                vec![self.measure(phase, c, cap, d, make, None).await.0]
+            }
+            "keys" => {
+                let targets: Arc<Vec<(String, Option<String>)>> = Arc::new(
+                    self.tenants
+                        .iter()
+                        .map(|t| (format!("/tenants/{}/api-keys", t.id), self.tenant_auth(t)))
+                        .collect(),
+                );
+                let make = Arc::new(move |i: u64| key_request(&targets, i));
                 vec![self.measure(phase, c, cap, d, make, None).await.0]
             }
             "reads" => {
@@ -534,10 +612,15 @@ fn channel_request(todo: &[(String, Option<String>, usize)], i: u64) -> Req {
     Req::post(&format!("/tenants/{id}/channels"), body, auth.clone())
 }
 
+/// The `i`-th of `targets` in turn, with its place.
+fn in_turn<T>(targets: &[T], i: u64) -> Option<(usize, &T)> {
+    let k = usize::try_from(i % targets.len().max(1) as u64).unwrap_or(0);
+    targets.get(k).map(|t| (k, t))
+}
+
 /// The `i`-th credential rotation: a new Telegram bot token for the next tenant in turn.
 fn credentials_request(targets: &[(String, Option<String>)], i: u64) -> Req {
-    let k = usize::try_from(i % targets.len().max(1) as u64).unwrap_or(0);
-    let Some((path, auth)) = targets.get(k) else {
+    let Some((k, (path, auth))) = in_turn(targets, i) else {
         return Req::get("/health".into(), None);
     };
     Req {
@@ -548,6 +631,45 @@ fn credentials_request(targets: &[(String, Option<String>)], i: u64) -> Req {
             auth.clone(),
         )
     }
+}
+
+/// The `i`-th webhook endpoint create: one per tenant, disabled (nothing is ever delivered to
+/// it), to a public-looking URL (the server checks URLs without resolving them).
+fn endpoint_request(todo: &[(String, Option<String>, usize)], i: u64) -> Req {
+    let k = usize::try_from(i).unwrap_or(usize::MAX);
+    let Some((id, auth, n)) = todo.get(k) else {
+        return Req::get("/health".into(), None);
+    };
+    let body = json!({"url": format!("https://hooks.example.com/bench/{n}"),
+                      "description": "bench", "enabled": false});
+    Req::post(&format!("/tenants/{id}/webhooks"), body, auth.clone())
+}
+
+/// The `i`-th endpoint change: a new description for the next endpoint in turn.
+fn endpoint_update_request(targets: &[(String, Option<String>)], i: u64) -> Req {
+    let Some((_, (path, auth))) = in_turn(targets, i) else {
+        return Req::get("/health".into(), None);
+    };
+    Req {
+        method: Method::PATCH,
+        ..Req::post(
+            path,
+            json!({"description": format!("bench change {i}")}),
+            auth.clone(),
+        )
+    }
+}
+
+/// The `i`-th API key issued: to the next tenant in turn.
+fn key_request(targets: &[(String, Option<String>)], i: u64) -> Req {
+    let Some((_, (path, auth))) = in_turn(targets, i) else {
+        return Req::get("/health".into(), None);
+    };
+    Req::post(
+        path,
+        json!({"name": format!("bench key {i}")}),
+        auth.clone(),
+    )
 }
 
 /// The id and API key of a create reply (flat, or wrapped as `{"tenant": {...}}`) or list item.
@@ -681,5 +803,31 @@ mod tests {
             "bench.discord.token.7"
         );
         assert_eq!(channel_request(&todo, 2).path, "/health");
+    }
+
+    #[test]
+    fn endpoint_and_key_requests() {
+        let todo = vec![("t1".to_owned(), None, 7)];
+        let create = endpoint_request(&todo, 0);
+        assert_eq!(create.path, "/tenants/t1/webhooks");
+        let body = create.body.unwrap();
+        assert_eq!(body["url"], "https://hooks.example.com/bench/7");
+        assert_eq!(body["enabled"], false);
+        assert_eq!(endpoint_request(&todo, 1).path, "/health");
+        let targets = vec![
+            ("/tenants/t1/webhooks/e1".to_owned(), None),
+            ("/tenants/t2/webhooks/e2".to_owned(), None),
+        ];
+        let change = endpoint_update_request(&targets, 3);
+        assert_eq!(change.method, Method::PATCH);
+        assert_eq!(change.path, "/tenants/t2/webhooks/e2");
+        assert_eq!(change.body.unwrap()["description"], "bench change 3");
+        let keys = vec![("/tenants/t1/api-keys".to_owned(), None)];
+        let key = key_request(&keys, 5);
+        assert_eq!(
+            (key.method, key.path.as_str()),
+            (Method::POST, "/tenants/t1/api-keys")
+        );
+        assert_eq!(key_request(&[], 0).path, "/health");
     }
 }

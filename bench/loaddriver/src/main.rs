@@ -15,7 +15,7 @@ struct Args {
     /// Server base URL; only http://127.0.0.1:<port> is accepted.
     #[arg(long, default_value = "http://127.0.0.1:3000")]
     base_url: String,
-    /// Comma-separated phases: health, create, create-keyed (with an `Idempotency-Key` each), channels, credentials (`PATCH` of each Telegram channel's token in turn), reads, config, ingest, list.
+    /// Comma-separated phases: health, create, create-keyed (with an `Idempotency-Key` each), channels, credentials (`PATCH` of each Telegram channel's token in turn), endpoints (a webhook endpoint per tenant), endpoint-updates (`PATCH` of each endpoint in turn), keys (an API key for each tenant in turn), reads, config, ingest, list.
     #[arg(long, default_value = "create,channels,reads,config,ingest,list")]
     phases: String,
     /// Tenants to create (and most tenants fetched when no create phase runs).
@@ -30,7 +30,7 @@ struct Args {
     /// Seconds each time-bounded phase runs (reads, config, ingest, list, health).
     #[arg(short = 'd', long, default_value_t = 10.0)]
     duration: f64,
-    /// Most seconds a count-bounded phase (create, channels) may take.
+    /// Most seconds a count-bounded phase (create, channels, endpoints) may take.
     #[arg(long, default_value_t = 300.0)]
     phase_timeout: f64,
     /// Most requests per phase.
@@ -60,6 +60,9 @@ struct Args {
     /// Exit with status 1 when any request failed.
     #[arg(long)]
     strict: bool,
+    /// A shell command to run after each phase (its name in `PHASE`), e.g. a profiler's dump.
+    #[arg(long)]
+    after_phase: Option<String>,
 }
 
 fn seconds(what: &str, s: f64) -> Result<Duration, String> {
@@ -123,6 +126,7 @@ fn options(a: Args) -> Result<(Options, bool), String> {
             server_pid: a.server_pid,
             page_size: a.page_size,
             tags,
+            after_phase: a.after_phase,
         },
         a.strict,
     ))

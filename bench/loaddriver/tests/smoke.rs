@@ -30,6 +30,7 @@ fn options(address: &str, token: &str, gateway: &str, phases: &str) -> Options {
         server_pid: Some(std::process::id()),
         page_size: 4,
         tags,
+        after_phase: None,
     }
 }
 
@@ -92,6 +93,44 @@ async fn phases_run_without_errors_against_a_real_server() {
     assert_eq!(counts.audit_log, 12 * 2 + 24 + rotations);
     assert_eq!(counts.tenants, 12);
     assert_eq!(counts.channels, 24);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn endpoint_and_key_phases_write_what_they_say_and_the_hook_runs_after_each() {
+    let db = TestDb::new();
+    let app = spawn_app(&db).await;
+    let dir = std::env::temp_dir().join(format!("loaddriver-hook-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("phases.log");
+    let opts = Options {
+        after_phase: Some(format!("echo \"$PHASE\" >> '{}'", log.display())),
+        ..options(
+            &app.address,
+            &app.operator_token,
+            &app.gateway_token,
+            "create,endpoints,endpoint-updates,keys",
+        )
+    };
+    let lines = run(opts, &mut Vec::new()).await.unwrap();
+    for l in &lines {
+        assert_eq!(l["errors"], 0, "{l}");
+        assert!(l["ok"].as_u64().unwrap() > 0, "{l}");
+    }
+    assert_eq!(phase(&lines, "endpoints")["ok"], 12);
+    let changes = phase(&lines, "endpoint-updates")["ok"].as_i64().unwrap();
+    let keys = phase(&lines, "keys")["ok"].as_i64().unwrap();
+    let counts = db.row_counts();
+    assert_eq!(counts.webhook_endpoints, 12);
+    // Each tenant's first key, and one per `keys` request.
+    assert_eq!(counts.api_keys, 12 + keys);
+    assert_eq!(counts.audit_log, 12 * 2 + 12 + changes + keys);
+    let ran = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        ran.lines().collect::<Vec<_>>(),
+        ["create", "endpoints", "endpoint-updates", "keys"]
+    );
+    let _ = std::fs::remove_dir_all(dir);
     app.stop().await;
 }
 

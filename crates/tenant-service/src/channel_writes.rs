@@ -8,22 +8,23 @@
 //! A write the batch statement cannot make as asked (no such tenant or channel, the kind taken,
 //! no room, a row changed since it was read, a second write of one channel in the batch) is
 //! made again alone through the one-request path ([`crate::channels`]), which answers it
-//! precisely; so every request gets the answer it would have had alone. Each request is
-//! answered once what it wrote committed.
+//! precisely (`crate::write_batch`); so every request gets the answer it would have had
+//! alone. Each request is answered once what it wrote committed.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use tenant_core::{Channel, ChannelKind, ChannelUpdate, NewChannel, TenantId};
+use tenant_store::AnyConnection;
 use tenant_store::audit::{self, AuditContext};
 use tenant_store::channel_batch::{self, ChannelChange, ChannelToCreate, ChannelToDelete};
 use tenant_store::channels::ChannelRow;
 use tenant_store::crypto::KeyRing;
-use tenant_store::{AnyConnection, StoreError};
 
 use crate::channels;
 use crate::error::{ServiceError, ServiceResult};
 use crate::idempotency::Ticket;
 use crate::plans::Plans;
+use crate::write_batch::{Answers, firsts};
 
 /// What a request does to a tenant's channel.
 // Made once per request and moved into the queue: boxing the large variant would cost an
@@ -75,41 +76,6 @@ impl ChannelWrite {
 /// The answer to a channel write: the channel as stored (`None` once deleted).
 pub type ChannelAnswer = ServiceResult<Option<Channel>>;
 
-/// The answers of a batch as they are settled; `None` goes to the one-request path.
-struct Answers(Vec<Option<ChannelAnswer>>);
-
-impl Answers {
-    /// Settles the writes `at` of one batch statement: those it wrote with `done`, all of
-    /// them with the fault if the database is away (the one-request path would meet it too).
-    fn settle<T>(
-        &mut self,
-        at: &[usize],
-        written: Result<Vec<bool>, StoreError>,
-        mut done: impl FnMut(usize) -> T,
-        answer: impl Fn(T) -> ChannelAnswer,
-    ) {
-        match written {
-            Ok(flags) if flags.len() == at.len() => {
-                for (k, (&i, wrote)) in at.iter().zip(flags).enumerate() {
-                    let out = done(k);
-                    if wrote {
-                        self.0[i] = Some(answer(out));
-                    }
-                }
-            }
-            Ok(_) => {}
-            Err(e) if e.copy_fault().is_some() => {
-                for &i in at {
-                    self.0[i] = e.copy_fault().map(|fault| Err(fault.into()));
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, writes = at.len(), "channel write batch rolled back; writing one by one");
-            }
-        }
-    }
-}
-
 /// Writes the channel requests of a batch (see the module doc); answers in order.
 pub fn write_channels(
     conn: &mut AnyConnection,
@@ -118,14 +84,8 @@ pub fn write_channels(
     batch: &[ChannelWrite],
 ) -> Vec<ChannelAnswer> {
     let now = tenant_core::now();
-    let mut answers = Answers(batch.iter().map(|_| None).collect());
-    // Only the first write of each channel goes through the batch statements: a second one
-    // depends on the first, so it runs alone after them.
-    let mut seen = HashSet::new();
-    let first: Vec<bool> = batch
-        .iter()
-        .map(|w| seen.insert((w.tenant_id, w.kind())))
-        .collect();
+    let mut answers = Answers::new(batch.len());
+    let first = firsts(batch, |w| Some((w.tenant_id, w.kind())));
     let pick = |want: fn(&ChannelOp) -> bool| -> Vec<usize> {
         (0..batch.len())
             .filter(|&i| first[i] && want(&batch[i].op))
@@ -144,13 +104,7 @@ pub fn write_channels(
     if !deletes.is_empty() {
         delete(conn, batch, &deletes, now, &mut answers);
     }
-
-    answers
-        .0
-        .into_iter()
-        .zip(batch)
-        .map(|(answer, w)| answer.unwrap_or_else(|| alone(conn, ring, plans, w)))
-        .collect()
+    answers.finish(batch, |w| alone(conn, ring, plans, w))
 }
 
 /// The creates of the batch in one statement.
@@ -161,7 +115,7 @@ fn create(
     batch: &[ChannelWrite],
     at: &[usize],
     now: chrono::DateTime<chrono::Utc>,
-    answers: &mut Answers,
+    answers: &mut Answers<Option<Channel>>,
 ) {
     let tenants: Vec<TenantId> = at.iter().map(|&i| batch[i].tenant_id).collect();
     if let Err(e) = plans.warm(conn, &tenants) {
@@ -202,20 +156,11 @@ fn create(
                 items.push(item);
                 channels_made.push(channel);
             }
-            Err(e) => answers.0[i] = Some(Err(e)),
+            Err(e) => answers.set(i, Err(e)),
         }
     }
     let written = channel_batch::create_many(conn, &items);
-    let mut made = channels_made.into_iter();
-    answers.settle(
-        &taken,
-        written,
-        |_| made.next(),
-        |c| {
-            c.map(Some)
-                .ok_or_else(|| ServiceError::Internal("lost a channel".into()))
-        },
-    );
+    answers.settle_made(&taken, written, channels_made, Some);
 }
 
 /// The updates of the batch: their rows read in one statement, changed, written in one.
@@ -225,12 +170,12 @@ fn update(
     batch: &[ChannelWrite],
     at: &[usize],
     now: chrono::DateTime<chrono::Utc>,
-    answers: &mut Answers,
+    answers: &mut Answers<Option<Channel>>,
 ) {
     let tenants: Vec<TenantId> = at.iter().map(|&i| batch[i].tenant_id).collect();
     let rows = match channel_batch::rows_of_tenants(conn, &tenants) {
         Ok(rows) => rows,
-        Err(e) => return answers.settle(at, Err(e), |_| (), |()| Ok(None)),
+        Err(e) => return answers.fail(at, &e),
     };
     let mut taken = Vec::with_capacity(at.len());
     let mut items = Vec::with_capacity(at.len());
@@ -268,20 +213,11 @@ fn update(
                 });
                 changed.push(channel);
             }
-            Err(e) => answers.0[i] = Some(Err(e.into())),
+            Err(e) => answers.set(i, Err(e.into())),
         }
     }
     let written = channel_batch::update_many(conn, &items);
-    let mut made = changed.into_iter();
-    answers.settle(
-        &taken,
-        written,
-        |_| made.next(),
-        |c| {
-            c.map(Some)
-                .ok_or_else(|| ServiceError::Internal("lost a channel".into()))
-        },
-    );
+    answers.settle_made(&taken, written, changed, Some);
 }
 
 /// The deletes of the batch in one statement.
@@ -290,7 +226,7 @@ fn delete(
     batch: &[ChannelWrite],
     at: &[usize],
     now: chrono::DateTime<chrono::Utc>,
-    answers: &mut Answers,
+    answers: &mut Answers<Option<Channel>>,
 ) {
     let items: Vec<ChannelToDelete> = at
         .iter()
@@ -305,7 +241,7 @@ fn delete(
         })
         .collect();
     let written = channel_batch::delete_many(conn, &items);
-    answers.settle(at, written, |_| (), |()| Ok(None));
+    answers.settle_made(at, written, std::iter::repeat(()), |()| None);
 }
 
 /// One write through the one-request path, in its own transaction.

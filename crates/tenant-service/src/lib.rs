@@ -43,6 +43,7 @@ pub mod tenants;
 pub mod tokens;
 pub mod usage;
 pub mod webhooks;
+mod write_batch;
 
 pub use control_plane::ControlPlane;
 pub use error::{ServiceError, ServiceResult};

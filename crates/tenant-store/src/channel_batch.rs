@@ -10,17 +10,23 @@
 //! ([`crate::channels`]), which gives the precise answer. Every statement is atomic by itself;
 //! an `Err` means nothing of that statement was written.
 
+use std::sync::LazyLock;
+
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text, Timestamp};
 use tenant_core::TenantId;
 
 use crate::audit::AuditRow;
+use crate::batch_sql::{
+    AUDIT_INSERT, AUDIT_ROWS, IDEM_INSERT, IDEM_ROWS, Owned, Room, WithRows, admitted, bump_cte,
+    flags, load_ids, portable,
+};
 use crate::channels::ChannelRow;
 use crate::config_revision;
 use crate::idempotency::IdempotencyRow;
-use crate::pg_static::{PgStatic, bind_audit, bind_idempotency, col};
-use crate::schema::{audit_log, channels, idempotency_keys, tenants};
-use crate::{AnyConnection, StoreResult, write_transaction};
+use crate::pg_static::{PgStatic, col};
+use crate::schema::{channels, tenants};
+use crate::{AnyConnection, StoreResult};
 
 /// A channel to add, sealed, with the rows that belong to its creation.
 #[derive(Debug, Clone)]
@@ -63,122 +69,91 @@ pub struct ChannelToDelete {
 
 /// The creates of a batch: a channel is added if its tenant exists, has room and no channel of
 /// its kind (the unique key, and the random id's, are left to `ON CONFLICT DO NOTHING`).
-const PG_CREATE_MANY: &str = "\
-WITH ins AS (
+static PG_CREATE_MANY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH {AUDIT_ROWS}, {IDEM_ROWS}, done AS (
     INSERT INTO channels (id, tenant_id, kind, enabled, display_name, credentials,
                           credentials_key_id, created_at, updated_at)
     SELECT n.id, n.tenant_id, n.kind, n.enabled, n.display_name, n.credentials,
            n.credentials_key_id, n.created_at, n.updated_at
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::text[], $6::text[],
-                $7::text[], $8::timestamp[], $9::timestamp[], $10::int8[])
+    FROM unnest($26::text[], $27::text[], $28::text[], $29::bool[], $30::text[], $31::text[],
+                $32::text[], $33::timestamp[], $34::timestamp[], $35::int8[])
         WITH ORDINALITY
         AS n(id, tenant_id, kind, enabled, display_name, credentials, credentials_key_id,
              created_at, updated_at, room, ord)
-    WHERE EXISTS (SELECT 1 FROM tenants t WHERE t.id = n.tenant_id AND t.deleted_at IS NULL)
-      AND (SELECT count(*) FROM channels c WHERE c.tenant_id = n.tenant_id) < n.room
+    WHERE {admitted}
     ORDER BY n.ord
     ON CONFLICT DO NOTHING
     RETURNING id
-), audit AS (
-    INSERT INTO audit_log (id, tenant_id, actor_type, actor_id, action, resource_type,
-                           resource_id, request_id, client_addr, user_agent, details, created_at)
-    SELECT a.id, a.tenant_id, a.actor_type, a.actor_id, a.action, a.resource_type,
-           a.resource_id, a.request_id, a.client_addr, a.user_agent, a.details, a.created_at
-    FROM unnest($11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[],
-                $17::text[], $18::text[], $19::text[], $20::text[], $21::text[],
-                $22::timestamp[], $23::text[])
-        AS a(id, tenant_id, actor_type, actor_id, action, resource_type, resource_id,
-             request_id, client_addr, user_agent, details, created_at, owner)
-    WHERE a.owner IN (SELECT id FROM ins)
-), bump AS (
-    UPDATE config_revision SET revision = revision + (SELECT count(*) FROM ins)
-    WHERE slot = $24 AND EXISTS (SELECT 1 FROM ins)
-), idem AS (
-    INSERT INTO idempotency_keys (caller, method, path, idem_key, fingerprint, status_code,
-                                  location, body, sealed, created_at, expires_at)
-    SELECT i.caller, i.method, i.path, i.idem_key, i.fingerprint, i.status_code, i.location,
-           i.body, i.sealed, i.created_at, i.expires_at
-    FROM unnest($25::text[], $26::text[], $27::text[], $28::text[], $29::text[], $30::int4[],
-                $31::text[], $32::text[], $33::bool[], $34::timestamp[], $35::timestamp[],
-                $36::text[])
-        AS i(caller, method, path, idem_key, fingerprint, status_code, location, body, sealed,
-             created_at, expires_at, owner)
-    WHERE i.owner IN (SELECT id FROM ins)
-)
-SELECT id FROM ins";
+), {AUDIT_INSERT}, {IDEM_INSERT}, {bump}
+SELECT id FROM done",
+        admitted = admitted("channels"),
+        bump = bump_cte(36)
+    )
+});
 
 /// The updates of a batch, each only if the row is as it was read.
-const PG_UPDATE_MANY: &str = "\
-WITH upd AS (
+static PG_UPDATE_MANY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH {AUDIT_ROWS}, done AS (
     UPDATE channels c
     SET enabled = u.enabled, display_name = u.display_name, credentials = u.credentials,
         credentials_key_id = u.credentials_key_id, updated_at = u.updated_at
-    FROM unnest($1::text[], $2::text[], $3::bool[], $4::text[], $5::text[], $6::text[],
-                $7::timestamp[])
+    FROM unnest($14::text[], $15::text[], $16::bool[], $17::text[], $18::text[], $19::text[],
+                $20::timestamp[])
         AS u(id, old_credentials, enabled, display_name, credentials, credentials_key_id,
              updated_at)
     WHERE c.id = u.id AND c.credentials = u.old_credentials
     RETURNING c.id
-), audit AS (
-    INSERT INTO audit_log (id, tenant_id, actor_type, actor_id, action, resource_type,
-                           resource_id, request_id, client_addr, user_agent, details, created_at)
-    SELECT a.id, a.tenant_id, a.actor_type, a.actor_id, a.action, a.resource_type,
-           a.resource_id, a.request_id, a.client_addr, a.user_agent, a.details, a.created_at
-    FROM unnest($8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
-                $14::text[], $15::text[], $16::text[], $17::text[], $18::text[],
-                $19::timestamp[], $20::text[])
-        AS a(id, tenant_id, actor_type, actor_id, action, resource_type, resource_id,
-             request_id, client_addr, user_agent, details, created_at, owner)
-    WHERE a.owner IN (SELECT id FROM upd)
-), bump AS (
-    UPDATE config_revision SET revision = revision + (SELECT count(*) FROM upd)
-    WHERE slot = $21 AND EXISTS (SELECT 1 FROM upd)
-)
-SELECT id FROM upd";
+), {AUDIT_INSERT}, {bump}
+SELECT id FROM done",
+        bump = bump_cte(21)
+    )
+});
 
 /// The deletes of a batch; a deleted channel is named `tenant_id/kind` for its audit row.
-const PG_DELETE_MANY: &str = "\
-WITH del AS (
+static PG_DELETE_MANY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH {AUDIT_ROWS}, done AS (
     DELETE FROM channels c
-    USING unnest($1::text[], $2::text[]) AS d(tenant_id, kind)
+    USING unnest($14::text[], $15::text[]) AS d(tenant_id, kind)
     WHERE c.tenant_id = d.tenant_id AND c.kind = d.kind
     RETURNING c.tenant_id || '/' || c.kind AS id
-), audit AS (
-    INSERT INTO audit_log (id, tenant_id, actor_type, actor_id, action, resource_type,
-                           resource_id, request_id, client_addr, user_agent, details, created_at)
-    SELECT a.id, a.tenant_id, a.actor_type, a.actor_id, a.action, a.resource_type,
-           a.resource_id, a.request_id, a.client_addr, a.user_agent, a.details, a.created_at
-    FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
-                $14::timestamp[], $15::text[])
-        AS a(id, tenant_id, actor_type, actor_id, action, resource_type, resource_id,
-             request_id, client_addr, user_agent, details, created_at, owner)
-    WHERE a.owner IN (SELECT id FROM del)
-), bump AS (
-    UPDATE config_revision SET revision = revision + (SELECT count(*) FROM del)
-    WHERE slot = $16 AND EXISTS (SELECT 1 FROM del)
-)
-SELECT id FROM del";
+), {AUDIT_INSERT}, {bump}
+SELECT id FROM done",
+        bump = bump_cte(16)
+    )
+});
 
 /// The ids of the statements in Diesel's statement cache.
 struct CreateManyStatement;
 struct UpdateManyStatement;
 struct DeleteManyStatement;
 
-#[derive(QueryableByName)]
-struct IdRow {
-    #[diesel(sql_type = Text)]
-    id: String,
-}
-
 /// The key of a channel to delete, as [`PG_DELETE_MANY`] returns it.
 fn delete_key(tenant_id: &str, kind: &str) -> String {
     format!("{tenant_id}/{kind}")
 }
 
-/// Whether each key of `keys` is among `done`, in order.
-fn flags<'a>(keys: impl Iterator<Item = &'a str>, done: &[String]) -> Vec<bool> {
-    keys.map(|k| done.iter().any(|d| d == k)).collect()
+impl WithRows for ChannelToCreate {
+    fn audit(&self) -> &AuditRow {
+        &self.audit
+    }
+    fn idempotency(&self) -> Option<&IdempotencyRow> {
+        self.idempotency.as_ref()
+    }
+}
+
+impl WithRows for ChannelChange {
+    fn audit(&self) -> &AuditRow {
+        &self.audit
+    }
+}
+
+impl WithRows for ChannelToDelete {
+    fn audit(&self) -> &AuditRow {
+        &self.audit
+    }
 }
 
 /// Adds each channel with its rows unless it cannot be added as asked; answers, in order,
@@ -188,29 +163,59 @@ pub fn create_many(conn: &mut AnyConnection, items: &[ChannelToCreate]) -> Store
         return Ok(Vec::new());
     }
     let slot = config_revision::random_slot();
-    let done: Vec<String> = match conn {
+    Ok(match conn {
         AnyConnection::Postgresql(pg) => {
-            let audit: Vec<(&AuditRow, &str)> = items
-                .iter()
-                .map(|i| (&i.audit, i.row.id.as_str()))
-                .collect();
-            let idem: Vec<(&IdempotencyRow, &str)> = items
-                .iter()
-                .filter_map(|i| i.idempotency.as_ref().map(|k| (k, i.row.id.as_str())))
-                .collect();
+            let owned = Owned::of(items, items.iter().map(|i| i.row.id.as_str()));
             let q = bind_rows(
-                PgStatic::<CreateManyStatement>::new(PG_CREATE_MANY),
+                owned.bind::<CreateManyStatement>(PG_CREATE_MANY.as_str(), true),
                 items,
                 |i| &i.row,
             )
-            .bind::<Array<BigInt>, _>(col(items, |i| i.room));
-            let q = bind_audit(q, &audit).bind::<Integer, _>(slot);
-            let rows: Vec<IdRow> = bind_idempotency(q, &idem).load(pg)?;
-            rows.into_iter().map(|r| r.id).collect()
+            .bind::<Array<BigInt>, _>(col(items, |i| i.room))
+            .bind::<Integer, _>(slot);
+            flags(items.iter().map(|i| i.row.id.as_str()), &load_ids(q, pg)?)
         }
-        AnyConnection::Sqlite(_) => write_transaction(conn, |c| create_portable(c, items, slot))?,
-    };
-    Ok(flags(items.iter().map(|i| i.row.id.as_str()), &done))
+        AnyConnection::Sqlite(_) => {
+            let mut room = Room::default();
+            made(portable(conn, items, Some(slot), |c, item| {
+                let row = &item.row;
+                let admitted = tenant_alive(c, &row.tenant_id)?
+                    && room.admits(
+                        &row.tenant_id,
+                        count_channels(c, &row.tenant_id)?,
+                        item.room,
+                    )
+                    && insert_if_free(c, row)? == 1;
+                if admitted {
+                    room.add(&row.tenant_id);
+                }
+                Ok(admitted.then_some(()))
+            })?)
+        }
+    })
+}
+
+/// Whether each write of a portable batch was made.
+fn made(written: Vec<Option<()>>) -> Vec<bool> {
+    written.iter().map(Option::is_some).collect()
+}
+
+/// Whether a tenant exists and is not deleted.
+pub(crate) fn tenant_alive(conn: &mut AnyConnection, tenant_id: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        tenants::table
+            .filter(tenants::id.eq(tenant_id))
+            .filter(tenants::deleted_at.is_null()),
+    ))
+    .get_result(conn)
+}
+
+/// A tenant's channels.
+fn count_channels(conn: &mut AnyConnection, tenant_id: &str) -> QueryResult<i64> {
+    channels::table
+        .filter(channels::tenant_id.eq(tenant_id))
+        .count()
+        .get_result(conn)
 }
 
 /// Binds the columns of channel rows: `id`, `tenant_id`, `kind`, `enabled`, `display_name`,
@@ -231,45 +236,6 @@ fn bind_rows<'a, K, T>(
         .bind::<OptTexts, _>(col(items, move |i| row(i).credentials_key_id.as_deref()))
         .bind::<Array<Timestamp>, _>(col(items, move |i| row(i).created_at))
         .bind::<Array<Timestamp>, _>(col(items, move |i| row(i).updated_at))
-}
-
-/// [`create_many`] with portable statements; returns the ids added.
-fn create_portable(
-    conn: &mut AnyConnection,
-    items: &[ChannelToCreate],
-    slot: i32,
-) -> QueryResult<Vec<String>> {
-    let mut done = Vec::with_capacity(items.len());
-    // `room` counts the batch's earlier creates already: the count must not count them again.
-    let mut added: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
-    for item in items {
-        let tenant_exists: bool = diesel::select(diesel::dsl::exists(
-            tenants::table
-                .filter(tenants::id.eq(&item.row.tenant_id))
-                .filter(tenants::deleted_at.is_null()),
-        ))
-        .get_result(conn)?;
-        let have: i64 = channels::table
-            .filter(channels::tenant_id.eq(&item.row.tenant_id))
-            .count()
-            .get_result(conn)?;
-        let before_batch = have - added.get(item.row.tenant_id.as_str()).copied().unwrap_or(0);
-        if !tenant_exists || before_batch >= item.room || insert_if_free(conn, &item.row)? == 0 {
-            continue;
-        }
-        *added.entry(item.row.tenant_id.as_str()).or_default() += 1;
-        diesel::insert_into(audit_log::table)
-            .values(&item.audit)
-            .execute(conn)?;
-        if let Some(key) = &item.idempotency {
-            diesel::insert_into(idempotency_keys::table)
-                .values(key)
-                .execute(conn)?;
-        }
-        done.push(item.row.id.clone());
-    }
-    config_revision::bump_by(conn, slot, done.len())?;
-    Ok(done)
 }
 
 /// Inserts a channel unless one of its unique keys is taken; returns the rows inserted (0 or 1).
@@ -304,47 +270,34 @@ pub fn update_many(conn: &mut AnyConnection, items: &[ChannelChange]) -> StoreRe
         return Ok(Vec::new());
     }
     let slot = config_revision::random_slot();
-    let done: Vec<String> = match conn {
+    Ok(match conn {
         AnyConnection::Postgresql(pg) => {
-            let audit: Vec<(&AuditRow, &str)> = items
-                .iter()
-                .map(|i| (&i.audit, i.row.id.as_str()))
-                .collect();
             type Texts = Array<Text>;
             type OptTexts = Array<Nullable<Text>>;
-            let q = PgStatic::<UpdateManyStatement>::new(PG_UPDATE_MANY)
+            let owned = Owned::of(items, items.iter().map(|i| i.row.id.as_str()));
+            let q = owned
+                .bind::<UpdateManyStatement>(PG_UPDATE_MANY.as_str(), false)
                 .bind::<Texts, _>(col(items, |i| i.row.id.as_str()))
                 .bind::<Texts, _>(col(items, |i| i.old_credentials.as_str()))
                 .bind::<Array<Bool>, _>(col(items, |i| i.row.enabled))
                 .bind::<OptTexts, _>(col(items, |i| i.row.display_name.as_deref()))
                 .bind::<Texts, _>(col(items, |i| i.row.credentials.as_str()))
                 .bind::<OptTexts, _>(col(items, |i| i.row.credentials_key_id.as_deref()))
-                .bind::<Array<Timestamp>, _>(col(items, |i| i.row.updated_at));
-            let rows: Vec<IdRow> = bind_audit(q, &audit).bind::<Integer, _>(slot).load(pg)?;
-            rows.into_iter().map(|r| r.id).collect()
+                .bind::<Array<Timestamp>, _>(col(items, |i| i.row.updated_at))
+                .bind::<Integer, _>(slot);
+            flags(items.iter().map(|i| i.row.id.as_str()), &load_ids(q, pg)?)
         }
-        AnyConnection::Sqlite(_) => write_transaction(conn, |c| {
-            let mut done = Vec::with_capacity(items.len());
-            for item in items {
-                let n = diesel::update(
-                    channels::table
-                        .filter(channels::id.eq(&item.row.id))
-                        .filter(channels::credentials.eq(&item.old_credentials)),
-                )
-                .set(&item.row)
-                .execute(c)?;
-                if n == 1 {
-                    diesel::insert_into(audit_log::table)
-                        .values(&item.audit)
-                        .execute(c)?;
-                    done.push(item.row.id.clone());
-                }
-            }
-            config_revision::bump_by(c, slot, done.len())?;
-            QueryResult::Ok(done)
-        })?,
-    };
-    Ok(flags(items.iter().map(|i| i.row.id.as_str()), &done))
+        AnyConnection::Sqlite(_) => made(portable(conn, items, Some(slot), |c, item| {
+            let n = diesel::update(
+                channels::table
+                    .filter(channels::id.eq(&item.row.id))
+                    .filter(channels::credentials.eq(&item.old_credentials)),
+            )
+            .set(&item.row)
+            .execute(c)?;
+            Ok((n == 1).then_some(()))
+        })?),
+    })
 }
 
 /// Removes each channel that exists; answers, in order, whether each was.
@@ -353,42 +306,28 @@ pub fn delete_many(conn: &mut AnyConnection, items: &[ChannelToDelete]) -> Store
         return Ok(Vec::new());
     }
     let slot = config_revision::random_slot();
-    let keys: Vec<String> = items
-        .iter()
-        .map(|i| delete_key(&i.tenant_id, &i.kind))
-        .collect();
-    let done: Vec<String> = match conn {
+    Ok(match conn {
         AnyConnection::Postgresql(pg) => {
-            let audit: Vec<(&AuditRow, &str)> = items
+            let keys: Vec<String> = items
                 .iter()
-                .zip(&keys)
-                .map(|(i, k)| (&i.audit, k.as_str()))
+                .map(|i| delete_key(&i.tenant_id, &i.kind))
                 .collect();
-            let q = PgStatic::<DeleteManyStatement>::new(PG_DELETE_MANY)
+            let owned = Owned::of(items, keys.iter().map(String::as_str));
+            let q = owned
+                .bind::<DeleteManyStatement>(PG_DELETE_MANY.as_str(), false)
                 .bind::<Array<Text>, _>(col(items, |i| i.tenant_id.as_str()))
-                .bind::<Array<Text>, _>(col(items, |i| i.kind.as_str()));
-            let rows: Vec<IdRow> = bind_audit(q, &audit).bind::<Integer, _>(slot).load(pg)?;
-            rows.into_iter().map(|r| r.id).collect()
+                .bind::<Array<Text>, _>(col(items, |i| i.kind.as_str()))
+                .bind::<Integer, _>(slot);
+            flags(keys.iter().map(String::as_str), &load_ids(q, pg)?)
         }
-        AnyConnection::Sqlite(_) => write_transaction(conn, |c| {
-            let mut done = Vec::with_capacity(items.len());
-            for (item, key) in items.iter().zip(&keys) {
-                let n = diesel::delete(
-                    channels::table
-                        .filter(channels::tenant_id.eq(&item.tenant_id))
-                        .filter(channels::kind.eq(&item.kind)),
-                )
-                .execute(c)?;
-                if n == 1 {
-                    diesel::insert_into(audit_log::table)
-                        .values(&item.audit)
-                        .execute(c)?;
-                    done.push(key.clone());
-                }
-            }
-            config_revision::bump_by(c, slot, done.len())?;
-            QueryResult::Ok(done)
-        })?,
-    };
-    Ok(flags(keys.iter().map(String::as_str), &done))
+        AnyConnection::Sqlite(_) => made(portable(conn, items, Some(slot), |c, item| {
+            let n = diesel::delete(
+                channels::table
+                    .filter(channels::tenant_id.eq(&item.tenant_id))
+                    .filter(channels::kind.eq(&item.kind)),
+            )
+            .execute(c)?;
+            Ok((n == 1).then_some(()))
+        })?),
+    })
 }

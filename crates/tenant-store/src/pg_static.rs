@@ -176,3 +176,24 @@ pub(crate) fn bind_idempotency<'a, K>(
         .bind::<Array<Timestamp>, _>(col(idem, |(i, _)| i.expires_at))
         .bind::<Texts, _>(col(idem, |(_, owner)| *owner))
 }
+
+/// Binds API key rows: 11 arrays in the column order of `api_keys`.
+pub(crate) fn bind_key_rows<'a, K>(
+    q: PgStatic<'a, K>,
+    keys: &'a [&'a crate::api_keys::ApiKeyRow],
+) -> PgStatic<'a, K> {
+    use diesel::sql_types::{Array, Nullable, Text, Timestamp};
+    type Texts = Array<Text>;
+    type OptTs = Array<Nullable<Timestamp>>;
+    q.bind::<Texts, _>(col(keys, |k| k.id.as_str()))
+        .bind::<Texts, _>(col(keys, |k| k.tenant_id.as_str()))
+        .bind::<Texts, _>(col(keys, |k| k.name.as_str()))
+        .bind::<Texts, _>(col(keys, |k| k.prefix.as_str()))
+        .bind::<Texts, _>(col(keys, |k| k.key_hash.as_str()))
+        .bind::<Array<Timestamp>, _>(col(keys, |k| k.created_at))
+        .bind::<OptTs, _>(col(keys, |k| k.last_used_at))
+        .bind::<OptTs, _>(col(keys, |k| k.expires_at))
+        .bind::<OptTs, _>(col(keys, |k| k.revoked_at))
+        .bind::<Texts, _>(col(keys, |k| k.role.as_str()))
+        .bind::<Array<Nullable<Text>>, _>(col(keys, |k| k.replaced_by.as_deref()))
+}

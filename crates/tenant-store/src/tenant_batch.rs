@@ -8,14 +8,17 @@
 //! collisions. On PostgreSQL the batch is one statement ([`PG_INSERT_MANY`]), one round trip
 //! where a create took nine; SQLite runs portable statements, which cost no round trip there.
 
+use std::sync::LazyLock;
+
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Integer, Nullable, Text, Timestamp};
+use diesel::sql_types::{Array, Integer, Text, Timestamp};
 use tenant_core::Tenant;
 
 use crate::api_keys::ApiKeyRow;
 use crate::audit::AuditRow;
+use crate::batch_sql::{AUDIT_INSERT, AUDIT_ROWS, IDEM_INSERT, IDEM_ROWS, IdRow, bump_cte};
 use crate::idempotency::IdempotencyRow;
-use crate::pg_static::{PgStatic, bind_audit, bind_idempotency, col};
+use crate::pg_static::{PgStatic, bind_audit, bind_idempotency, bind_key_rows, col};
 use crate::schema::{api_keys, audit_log, idempotency_keys, tenants};
 use crate::tenants::TenantRow;
 use crate::{AnyConnection, StoreResult, write_transaction};
@@ -39,14 +42,16 @@ pub struct TenantToCreate {
 /// then only their keys, audit rows and `Idempotency-Key` rows (a key already taken fails the
 /// statement, and so the batch, as a whole), and the revision is raised by their number in one
 /// slot, and only if there are any (a raised revision makes every replica render the config
-/// again). Placeholders are numbered in the order they appear (`PgStatic`).
-const PG_INSERT_MANY: &str = "\
-WITH ins AS (
+/// again). Placeholders are numbered in the order they appear (`PgStatic`); the audit and key
+/// rows come first ([`crate::batch_sql`]).
+static PG_INSERT_MANY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH {AUDIT_ROWS}, {IDEM_ROWS}, done AS (
     INSERT INTO tenants (id, name, slug, account_id, agent_id, plan, status, created_at,
                          updated_at)
     SELECT id, name, slug, account_id, agent_id, plan, status, created_at, updated_at
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                $7::text[], $8::timestamp[], $9::timestamp[])
+    FROM unnest($26::text[], $27::text[], $28::text[], $29::text[], $30::text[], $31::text[],
+                $32::text[], $33::timestamp[], $34::timestamp[])
         WITH ORDINALITY
         AS t(id, name, slug, account_id, agent_id, plan, status, created_at, updated_at, ord)
     -- In input order, so that of two tenants wanting one slug the first gets it.
@@ -56,48 +61,20 @@ WITH ins AS (
 ), keys AS (
     INSERT INTO api_keys (id, tenant_id, name, prefix, key_hash, created_at, last_used_at,
                           expires_at, revoked_at, role, replaced_by)
-    SELECT * FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::text[],
-                         $15::timestamp[], $16::timestamp[], $17::timestamp[], $18::timestamp[],
-                         $19::text[], $20::text[])
+    SELECT * FROM unnest($35::text[], $36::text[], $37::text[], $38::text[], $39::text[],
+                         $40::timestamp[], $41::timestamp[], $42::timestamp[], $43::timestamp[],
+                         $44::text[], $45::text[])
         AS k(id, tenant_id, name, prefix, key_hash, created_at, last_used_at, expires_at,
              revoked_at, role, replaced_by)
-    WHERE k.tenant_id IN (SELECT id FROM ins)
-), audit AS (
-    INSERT INTO audit_log (id, tenant_id, actor_type, actor_id, action, resource_type,
-                           resource_id, request_id, client_addr, user_agent, details, created_at)
-    SELECT a.id, a.tenant_id, a.actor_type, a.actor_id, a.action, a.resource_type,
-           a.resource_id, a.request_id, a.client_addr, a.user_agent, a.details, a.created_at
-    FROM unnest($21::text[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[],
-                $27::text[], $28::text[], $29::text[], $30::text[], $31::text[],
-                $32::timestamp[], $33::text[])
-        AS a(id, tenant_id, actor_type, actor_id, action, resource_type, resource_id,
-             request_id, client_addr, user_agent, details, created_at, owner)
-    WHERE a.owner IN (SELECT id FROM ins)
-), bump AS (
-    UPDATE config_revision SET revision = revision + (SELECT count(*) FROM ins)
-    WHERE slot = $34 AND EXISTS (SELECT 1 FROM ins)
-), idem AS (
-    INSERT INTO idempotency_keys (caller, method, path, idem_key, fingerprint, status_code,
-                                  location, body, sealed, created_at, expires_at)
-    SELECT i.caller, i.method, i.path, i.idem_key, i.fingerprint, i.status_code, i.location,
-           i.body, i.sealed, i.created_at, i.expires_at
-    FROM unnest($35::text[], $36::text[], $37::text[], $38::text[], $39::text[], $40::int4[],
-                $41::text[], $42::text[], $43::bool[], $44::timestamp[], $45::timestamp[],
-                $46::text[])
-        AS i(caller, method, path, idem_key, fingerprint, status_code, location, body, sealed,
-             created_at, expires_at, owner)
-    WHERE i.owner IN (SELECT id FROM ins)
-)
-SELECT id FROM ins";
+    WHERE k.tenant_id IN (SELECT id FROM done)
+), {AUDIT_INSERT}, {IDEM_INSERT}, {bump}
+SELECT id FROM done",
+        bump = bump_cte(46)
+    )
+});
 
 /// The id of the batch statement in Diesel's statement cache.
 struct InsertManyStatement;
-
-#[derive(QueryableByName)]
-struct IdRow {
-    #[diesel(sql_type = Text)]
-    id: String,
-}
 
 /// Inserts each tenant with its rows unless it conflicts; answers, in order, whether each was
 /// inserted. Atomic by itself (on PostgreSQL one statement, which needs no `BEGIN`/`COMMIT`
@@ -142,31 +119,24 @@ fn pg_insert_many(
         .filter_map(|(i, r)| i.idempotency.as_ref().map(|k| (k, r.id.as_str())))
         .collect();
     type Ts = Array<Timestamp>;
-    type OptTs = Array<Nullable<Timestamp>>;
     type Texts = Array<Text>;
-    type OptTexts = Array<Nullable<Text>>;
-    let q = PgStatic::<InsertManyStatement>::new(PG_INSERT_MANY)
-        .bind::<Texts, _>(col(&rows, |r| r.id.as_str()))
-        .bind::<Texts, _>(col(&rows, |r| r.name.as_str()))
-        .bind::<Texts, _>(col(&rows, |r| r.slug.as_str()))
-        .bind::<Texts, _>(col(&rows, |r| r.account_id.as_str()))
-        .bind::<Texts, _>(col(&rows, |r| r.agent_id.as_str()))
-        .bind::<Texts, _>(col(&rows, |r| r.plan.as_str()))
-        .bind::<Texts, _>(col(&rows, |r| r.status.as_str()))
-        .bind::<Ts, _>(col(&rows, |r| r.created_at))
-        .bind::<Ts, _>(col(&rows, |r| r.updated_at))
-        .bind::<Texts, _>(col(&keys, |k| k.id.as_str()))
-        .bind::<Texts, _>(col(&keys, |k| k.tenant_id.as_str()))
-        .bind::<Texts, _>(col(&keys, |k| k.name.as_str()))
-        .bind::<Texts, _>(col(&keys, |k| k.prefix.as_str()))
-        .bind::<Texts, _>(col(&keys, |k| k.key_hash.as_str()))
-        .bind::<Ts, _>(col(&keys, |k| k.created_at))
-        .bind::<OptTs, _>(col(&keys, |k| k.last_used_at))
-        .bind::<OptTs, _>(col(&keys, |k| k.expires_at))
-        .bind::<OptTs, _>(col(&keys, |k| k.revoked_at))
-        .bind::<Texts, _>(col(&keys, |k| k.role.as_str()))
-        .bind::<OptTexts, _>(col(&keys, |k| k.replaced_by.as_deref()));
-    bind_idempotency(bind_audit(q, &audit).bind::<Integer, _>(slot), &idem).load(conn)
+    let q = bind_idempotency(
+        bind_audit(
+            PgStatic::<InsertManyStatement>::new(PG_INSERT_MANY.as_str()),
+            &audit,
+        ),
+        &idem,
+    )
+    .bind::<Texts, _>(col(&rows, |r| r.id.as_str()))
+    .bind::<Texts, _>(col(&rows, |r| r.name.as_str()))
+    .bind::<Texts, _>(col(&rows, |r| r.slug.as_str()))
+    .bind::<Texts, _>(col(&rows, |r| r.account_id.as_str()))
+    .bind::<Texts, _>(col(&rows, |r| r.agent_id.as_str()))
+    .bind::<Texts, _>(col(&rows, |r| r.plan.as_str()))
+    .bind::<Texts, _>(col(&rows, |r| r.status.as_str()))
+    .bind::<Ts, _>(col(&rows, |r| r.created_at))
+    .bind::<Ts, _>(col(&rows, |r| r.updated_at));
+    bind_key_rows(q, &keys).bind::<Integer, _>(slot).load(conn)
 }
 
 /// The same with portable statements, one tenant after another; returns the ids inserted.

@@ -89,9 +89,10 @@ pub struct EndpointPatch {
     pub enabled: Option<bool>,
 }
 
-#[derive(Queryable, Selectable)]
+/// An endpoint's row as read (every column but the secret's).
+#[derive(Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = webhook_endpoints)]
-struct EndpointRow {
+pub(crate) struct EndpointRow {
     id: String,
     tenant_id: String,
     url: String,
@@ -132,8 +133,78 @@ impl TryFrom<EndpointRow> for Endpoint {
     }
 }
 
-fn encode_types(types: &[String]) -> String {
+/// An event-type filter as stored: a JSON array.
+pub(crate) fn encode_types(types: &[String]) -> String {
     serde_json::Value::from(types.to_vec()).to_string()
+}
+
+/// A new endpoint's row, its secret sealed: what [`insert`] writes, and what a batch of
+/// creates writes together ([`crate::endpoint_batch`]).
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = webhook_endpoints)]
+pub struct NewEndpointRow {
+    /// UUID text.
+    pub id: String,
+    /// The owning tenant.
+    pub tenant_id: String,
+    /// Destination URL.
+    pub url: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// The filter, a JSON array.
+    pub event_types: String,
+    /// The sealed secret.
+    pub secret: String,
+    /// The key that sealed it.
+    pub secret_key_id: Option<String>,
+    /// Whether deliveries are made.
+    pub enabled: bool,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+}
+
+impl NewEndpointRow {
+    /// The row of `new` for `tenant_id`, under a new id, its secret sealed under the ring's
+    /// active key; with the endpoint as it will read once stored.
+    pub fn seal(
+        tenant_id: &TenantId,
+        new: &NewEndpoint,
+        now: DateTime<Utc>,
+        ring: &KeyRing,
+    ) -> StoreResult<(Self, Endpoint)> {
+        let id = Uuid::new_v4();
+        let (tenant, key) = (tenant_id.to_string(), id.to_string());
+        let sealed = webhook_secrets::seal(ring, &tenant, &key, new.secret.expose())?;
+        let endpoint = Endpoint {
+            id,
+            tenant_id: *tenant_id,
+            url: new.url.clone(),
+            description: new.description.clone(),
+            event_types: new.event_types.clone(),
+            enabled: new.enabled,
+            disabled_reason: None,
+            failing_since: None,
+            previous_secret_expires_at: None,
+            created_at: now,
+            updated_at: now,
+            queue: None,
+        };
+        let row = Self {
+            id: key,
+            tenant_id: tenant,
+            url: new.url.clone(),
+            description: new.description.clone(),
+            event_types: encode_types(&new.event_types),
+            secret: sealed.value,
+            secret_key_id: sealed.key_id,
+            enabled: new.enabled,
+            created_at: now.naive_utc(),
+            updated_at: now.naive_utc(),
+        };
+        Ok((row, endpoint))
+    }
 }
 
 /// Adds an endpoint to a tenant (at most [`MAX_ENDPOINTS_PER_TENANT`]), its secret sealed under
@@ -145,22 +216,12 @@ pub fn insert(
     now: DateTime<Utc>,
     ring: &KeyRing,
 ) -> StoreResult<Endpoint> {
-    let id = Uuid::new_v4();
-    let sealed = webhook_secrets::seal(
-        ring,
-        &tenant_id.to_string(),
-        &id.to_string(),
-        new.secret.expose(),
-    )?;
+    let (row, endpoint) = NewEndpointRow::seal(tenant_id, &new, now, ring)?;
     write_transaction(conn, |c| {
         if !crate::tenants::exists(c, tenant_id)? {
             return Err(StoreError::NotFound("tenant"));
         }
-        let count: i64 = webhook_endpoints::table
-            .filter(webhook_endpoints::tenant_id.eq(tenant_id.to_string()))
-            .count()
-            .get_result(c)?;
-        if count >= MAX_ENDPOINTS_PER_TENANT {
+        if count(c, &row.tenant_id)? >= MAX_ENDPOINTS_PER_TENANT {
             return Err(StoreError::Conflict {
                 field: "url",
                 message: format!(
@@ -169,18 +230,7 @@ pub fn insert(
             });
         }
         diesel::insert_into(webhook_endpoints::table)
-            .values((
-                webhook_endpoints::id.eq(id.to_string()),
-                webhook_endpoints::tenant_id.eq(tenant_id.to_string()),
-                webhook_endpoints::url.eq(&new.url),
-                webhook_endpoints::description.eq(&new.description),
-                webhook_endpoints::event_types.eq(encode_types(&new.event_types)),
-                webhook_endpoints::secret.eq(&sealed.value),
-                webhook_endpoints::secret_key_id.eq(&sealed.key_id),
-                webhook_endpoints::enabled.eq(new.enabled),
-                webhook_endpoints::created_at.eq(now.naive_utc()),
-                webhook_endpoints::updated_at.eq(now.naive_utc()),
-            ))
+            .values(&row)
             .execute(c)
             .map_err(|e| {
                 if is_foreign_key_violation(&e) {
@@ -189,8 +239,16 @@ pub fn insert(
                     e.into()
                 }
             })?;
-        find(c, tenant_id, id)
+        find(c, tenant_id, endpoint.id)
     })
+}
+
+/// A tenant's endpoints.
+pub(crate) fn count(conn: &mut AnyConnection, tenant_id: &str) -> QueryResult<i64> {
+    webhook_endpoints::table
+        .filter(webhook_endpoints::tenant_id.eq(tenant_id))
+        .count()
+        .get_result(conn)
 }
 
 /// One endpoint of a tenant.
@@ -250,36 +308,52 @@ pub fn update(
     now: DateTime<Utc>,
 ) -> StoreResult<Endpoint> {
     write_transaction(conn, |c| {
-        let mut e = find(c, tenant_id, id)?;
-        if let Some(url) = patch.url {
-            e.url = url;
-        }
-        if let Some(d) = patch.description {
-            e.description = d;
-        }
-        if let Some(t) = patch.event_types {
-            e.event_types = t;
-        }
-        if let Some(enabled) = patch.enabled {
-            if enabled && !e.enabled {
-                e.disabled_reason = None;
-                e.failing_since = None;
-            }
-            e.enabled = enabled;
-        }
-        diesel::update(webhook_endpoints::table.find(id.to_string()))
-            .set((
-                webhook_endpoints::url.eq(&e.url),
-                webhook_endpoints::description.eq(&e.description),
-                webhook_endpoints::event_types.eq(encode_types(&e.event_types)),
-                webhook_endpoints::enabled.eq(e.enabled),
-                webhook_endpoints::disabled_reason.eq(&e.disabled_reason),
-                webhook_endpoints::failing_since.eq(e.failing_since.map(|t| t.naive_utc())),
-                webhook_endpoints::updated_at.eq(now.naive_utc()),
-            ))
-            .execute(c)?;
-        find(c, tenant_id, id)
+        patched(c, tenant_id, id, &patch, now)?.ok_or(StoreError::NotFound("webhook endpoint"))
     })
+}
+
+/// Applies a patch to an endpoint if it exists (the caller holds the transaction); returns it
+/// as stored.
+pub(crate) fn patched(
+    c: &mut AnyConnection,
+    tenant_id: &TenantId,
+    id: Uuid,
+    patch: &EndpointPatch,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<Endpoint>> {
+    let mut e = match find(c, tenant_id, id) {
+        Ok(e) => e,
+        Err(StoreError::NotFound(_)) => return Ok(None),
+        Err(other) => return Err(other),
+    };
+    if let Some(url) = &patch.url {
+        e.url.clone_from(url);
+    }
+    if let Some(d) = &patch.description {
+        e.description.clone_from(d);
+    }
+    if let Some(t) = &patch.event_types {
+        e.event_types.clone_from(t);
+    }
+    if let Some(enabled) = patch.enabled {
+        if enabled && !e.enabled {
+            e.disabled_reason = None;
+            e.failing_since = None;
+        }
+        e.enabled = enabled;
+    }
+    diesel::update(webhook_endpoints::table.find(id.to_string()))
+        .set((
+            webhook_endpoints::url.eq(&e.url),
+            webhook_endpoints::description.eq(&e.description),
+            webhook_endpoints::event_types.eq(encode_types(&e.event_types)),
+            webhook_endpoints::enabled.eq(e.enabled),
+            webhook_endpoints::disabled_reason.eq(&e.disabled_reason),
+            webhook_endpoints::failing_since.eq(e.failing_since.map(|t| t.naive_utc())),
+            webhook_endpoints::updated_at.eq(now.naive_utc()),
+        ))
+        .execute(c)?;
+    find(c, tenant_id, id).map(Some)
 }
 
 /// Removes an endpoint and its deliveries.

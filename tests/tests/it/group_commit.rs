@@ -551,3 +551,233 @@ async fn concurrent_channel_writes_are_each_answered_as_if_alone() {
         "the config revision moved: {before} → {after}"
     );
 }
+
+/// The new audit rows of `action` since `before` rows.
+fn new_actions(db: &TestDb, before: i64, action: &str) -> usize {
+    let actions: Vec<String> = audit_log::table
+        .select(audit_log::action)
+        .order(audit_log::created_at.asc())
+        .load(&mut db.connect())
+        .unwrap();
+    actions
+        .iter()
+        .skip(usize::try_from(before).unwrap())
+        .filter(|a| *a == action)
+        .count()
+}
+
+/// `POST path` with `Idempotency-Key: key`.
+async fn post_keyed(app: &TestApp, path: &str, key: &str, body: &Value) -> (u16, String, Value) {
+    let r = app
+        .request_with_header(
+            &app.operator_token,
+            Method::POST,
+            path,
+            ("Idempotency-Key", key),
+            Some(body),
+        )
+        .await;
+    (r.status.as_u16(), r.text, r.body)
+}
+
+#[tokio::test]
+async fn concurrent_endpoint_creates_never_pass_the_plan_limit_and_each_is_answered_once() {
+    let db = TestDb::new();
+    let app = batching_app(&db).await;
+    let a = app.create_tenant("Endpoint Batch A").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b = app.create_tenant("Endpoint Batch B").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A may have 4 endpoints; B 3, one of them already taken.
+    for (tenant, limit) in [(&a, 4), (&b, 3)] {
+        tenant_store::limits::save(
+            &mut db.connect(),
+            &tenant.parse().unwrap(),
+            &tenant_store::limits::LimitOverrides {
+                max_webhook_endpoints: Some(limit),
+                ..Default::default()
+            },
+            tenant_core::now(),
+        )
+        .unwrap();
+    }
+    let hook = |n: usize| {
+        json!({"url": format!("https://hooks.example.com/batch/{n}"),
+               "eventTypes": ["message.received"], "enabled": false})
+    };
+    let r = app.post(&format!("/tenants/{b}/webhooks"), &hook(99)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let b0 = r.body["id"].as_str().unwrap().to_owned();
+    let audit_before = count(&db, "audit_log");
+
+    let post = |id: &str, n: usize| {
+        (
+            Method::POST,
+            format!("/tenants/{id}/webhooks"),
+            Some(hook(n)),
+        )
+    };
+    // 0..10: A (room for 4); 10..15: B (room for 2); 15: no such tenant.
+    let mut requests: Vec<(Method, String, Option<Value>)> = (0..10).map(|n| post(&a, n)).collect();
+    requests.extend((10..15).map(|n| post(&b, n)));
+    requests.push(post(&uuid::Uuid::new_v4().to_string(), 15));
+    // 16, 17: two changes of one endpoint (the second waits for the first); 18: no such one.
+    let patch = |id: &str, wid: &str, body: Value| {
+        (
+            Method::PATCH,
+            format!("/tenants/{id}/webhooks/{wid}"),
+            Some(body),
+        )
+    };
+    requests.push(patch(&b, &b0, json!({"description": "changed"})));
+    requests.push(patch(&b, &b0, json!({"enabled": true})));
+    requests.push(patch(
+        &a,
+        &uuid::Uuid::new_v4().to_string(),
+        json!({"enabled": true}),
+    ));
+    let answers = mixed_at_once(&app, requests).await;
+
+    let created = |range: std::ops::Range<usize>| {
+        answers[range]
+            .iter()
+            .filter(|(s, _)| *s == 201)
+            .map(|(_, body)| body.clone())
+            .collect::<Vec<Value>>()
+    };
+    let limited = |range: std::ops::Range<usize>| {
+        answers[range]
+            .iter()
+            .filter(|(s, b)| *s == 403 && b["error"]["code"] == "plan_limit_reached")
+            .count()
+    };
+    let (made_a, made_b) = (created(0..10), created(10..15));
+    assert_eq!((made_a.len(), limited(0..10)), (4, 6), "{answers:?}");
+    assert_eq!((made_b.len(), limited(10..15)), (2, 3), "{answers:?}");
+    assert_eq!(answers[15].0, 404, "{answers:?}");
+    assert_eq!(answers[16].0, 200, "{answers:?}");
+    assert_eq!(answers[17].0, 200, "{answers:?}");
+    assert_eq!(answers[18].0, 404, "{answers:?}");
+    let mut ids = std::collections::HashSet::new();
+    for (tenant, body) in made_a
+        .iter()
+        .map(|b| (&a, b))
+        .chain(made_b.iter().map(|body| (&b, body)))
+    {
+        assert_eq!(body["tenantId"], tenant.as_str(), "{body}");
+        assert_eq!(body["eventTypes"], json!(["message.received"]), "{body}");
+        assert_eq!(body["enabled"], false, "{body}");
+        assert!(
+            body["secret"].as_str().unwrap().starts_with("whsec_"),
+            "{body}"
+        );
+        assert!(
+            ids.insert(body["id"].as_str().unwrap().to_owned()),
+            "{body}"
+        );
+    }
+
+    // The store holds exactly what was answered: the limit was never passed.
+    for (tenant, made, total) in [(&a, &made_a, 4), (&b, &made_b, 3)] {
+        let r = app.get(&format!("/tenants/{tenant}/webhooks")).await;
+        let listed = r.body["webhooks"].as_array().unwrap();
+        assert_eq!(listed.len(), total, "{:?}", r.body);
+        for body in made {
+            assert!(listed.iter().any(|e| e["id"] == body["id"]), "{body}");
+        }
+    }
+    let r = app.get(&format!("/tenants/{b}/webhooks/{b0}")).await;
+    assert_eq!(r.body["description"], "changed", "{:?}", r.body);
+    assert_eq!(r.body["enabled"], true, "{:?}", r.body);
+
+    // One audit row per change made, none for the refused ones.
+    assert_eq!(new_actions(&db, audit_before, "webhook.created"), 6);
+    assert_eq!(new_actions(&db, audit_before, "webhook.updated"), 2);
+    assert_eq!(count(&db, "audit_log"), audit_before + 8);
+
+    // A keyed create is written with its key through the batch: its retry is the same answer
+    // (secret included), and nothing is created twice.
+    let c = app.create_tenant("Endpoint Batch C").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/tenants/{c}/webhooks");
+    let first = post_keyed(&app, &path, "endpoint-once", &hook(20)).await;
+    let again = post_keyed(&app, &path, "endpoint-once", &hook(20)).await;
+    assert_eq!(first.0, 201, "{}", first.1);
+    assert_eq!((again.0, &again.1), (201, &first.1));
+    let r = app.get(&path).await;
+    assert_eq!(r.body["webhooks"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_api_key_issues_are_each_answered_once_and_audited_once() {
+    let db = TestDb::new();
+    let app = batching_app(&db).await;
+    let tenants: Vec<String> = [
+        app.create_tenant("Key Batch A").await,
+        app.create_tenant("Key Batch B").await,
+    ]
+    .iter()
+    .map(|t| t["id"].as_str().unwrap().to_owned())
+    .collect();
+    let keys_before = count(&db, "api_keys");
+    let audit_before = count(&db, "audit_log");
+
+    // 0..24: keys for A and B in turn, every third an admin; 24, 25: no such tenant.
+    let mut requests: Vec<(Method, String, Option<Value>)> = (0..24)
+        .map(|i| {
+            let mut body = json!({"name": format!("batch key {i}")});
+            if i % 3 == 0 {
+                body["role"] = json!("admin");
+            }
+            (
+                Method::POST,
+                format!("/tenants/{}/api-keys", tenants[i % 2]),
+                Some(body),
+            )
+        })
+        .collect();
+    for _ in 0..2 {
+        requests.push((
+            Method::POST,
+            format!("/tenants/{}/api-keys", uuid::Uuid::new_v4()),
+            Some(json!({"name": "nobody's"})),
+        ));
+    }
+    let answers = mixed_at_once(&app, requests).await;
+    let mut seen = std::collections::HashSet::new();
+    for (i, (status, body)) in answers[..24].iter().enumerate() {
+        assert_eq!(*status, 201, "{answers:?}");
+        assert_eq!(body["name"], format!("batch key {i}"));
+        assert_eq!(body["role"], if i % 3 == 0 { "admin" } else { "member" });
+        let key = body["apiKey"].as_str().unwrap().to_owned();
+        assert!(seen.insert(key.clone()), "{body}");
+        assert!(
+            seen.insert(body["id"].as_str().unwrap().to_owned()),
+            "{body}"
+        );
+        // Each key works, for its own tenant.
+        let me = app.request_as(Some(&key), Method::GET, "/me", None).await;
+        assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+        assert_eq!(me.body["tenantId"], tenants[i % 2].as_str());
+        assert_eq!(me.body["apiKey"]["name"], format!("batch key {i}"));
+    }
+    assert_eq!(answers[24].0, 404, "{answers:?}");
+    assert_eq!(answers[25].0, 404, "{answers:?}");
+    assert_eq!(count(&db, "api_keys"), keys_before + 24);
+    assert_eq!(new_actions(&db, audit_before, "key.created"), 24);
+    assert_eq!(count(&db, "audit_log"), audit_before + 24);
+
+    // A keyed issue is written with its key: its retry is the same answer, key included.
+    let path = format!("/tenants/{}/api-keys", tenants[0]);
+    let first = post_keyed(&app, &path, "key-once", &json!({"name": "once"})).await;
+    let again = post_keyed(&app, &path, "key-once", &json!({"name": "once"})).await;
+    assert_eq!(first.0, 201, "{}", first.1);
+    assert_eq!((again.0, &again.1), (201, &first.1));
+    assert_eq!(count(&db, "api_keys"), keys_before + 25);
+}

@@ -67,10 +67,10 @@
 //! | `SAAS_GATEWAY_LEASE_SECS` | `60` | a gateway without a heartbeat this long is `down` (5–3600); see docs/fleet.md |
 //! | `SAAS_DEDICATED_PLANS` | none | comma-separated plans whose new tenants get a dedicated gateway |
 //! | `SAAS_SLUG_REDIRECT_TTL_SECS` | `2592000` (30 days) | how long a tenant's old slug host redirects (308) to its new one after a slug change (0–31536000; 0: no redirect) |
-//! | `SAAS_WRITE_BATCH_MAX` | `256` | most event ingests, or tenant creates, written in one batch (one transaction); `1` turns group commit off |
+//! | `SAAS_WRITE_BATCH_MAX` | `256` | most requests of one write path (event ingests, tenant creates, channel, webhook endpoint or API key writes) written in one batch (one transaction); `1` turns group commit off |
 //! | `SAAS_WRITE_BATCH_LINGER_US` | `250` | a batch stays open while each wait this long brings more requests (0: only those already queued) |
 //! | `SAAS_WRITE_BATCH_MAX_WAIT_US` | `5000` | the longest a batch stays open after its first request |
-//! | `SAAS_WRITE_WRITERS` | `1` | writer threads per batched write path (ingest, tenant creates) |
+//! | `SAAS_WRITE_WRITERS` | `1` | writer threads per batched write path (ingest, tenant creates, API key issues; channel and webhook endpoint writes always have one, since their plan limits are counted in the batch) |
 //! | `SAAS_WRITE_QUEUE` | `8192` | requests queued per path at most; past it they are answered 503 |
 //! | `SAAS_LOG_FORMAT` | `pretty` | `pretty` (or `text`) or `json` (one JSON object a line) |
 //! | `SAAS_METRICS` | `true` | record metrics and serve `GET /metrics` (operator token) |

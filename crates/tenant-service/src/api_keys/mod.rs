@@ -28,6 +28,7 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::principal::{ActorRef, Principal};
 use crate::tokens::API_KEY_PREFIX;
 
+pub mod batch;
 pub mod issue;
 
 /// How long at least between two `last_used_at` writes of one key, in seconds.

@@ -8,13 +8,15 @@ use tenant_store::audit::AuditContext;
 use uuid::Uuid;
 
 use super::ControlPlane;
+use crate::api_keys::batch::KeyIssue;
 use crate::api_keys::issue::{self, IssuedKey, KeySpec, Rotation};
 use crate::error::ServiceResult;
 use crate::idempotency::{Ticket, within};
 
 impl ControlPlane {
     /// Issues a new API key (a label, a role, `member` by default, an optional expiry in the
-    /// future); the key is in clear only in the answer.
+    /// future); the key is in clear only in the answer. Written with the keys issued by
+    /// concurrent callers (group commit); answered once committed.
     pub async fn issue_api_key(
         &self,
         ctx: AuditContext,
@@ -25,13 +27,13 @@ impl ControlPlane {
         once: Option<Ticket<IssuedKey>>,
     ) -> ServiceResult<IssuedKey> {
         let spec = KeySpec::parse(name, role, expires_at)?;
-        let hasher = self.api_keys.hasher.clone();
-        self.run(move |c| {
-            within(c, once.as_ref(), |c| {
-                Ok(issue::create_key(c, &ctx, &hasher, &tenant_id, spec)?)
-            })
-        })
-        .await
+        let issue = KeyIssue {
+            ctx,
+            tenant_id,
+            spec,
+            once,
+        };
+        self.writes.key_issues.submit(issue).await?
     }
 
     /// A tenant's keys (revoked and expired ones included), oldest first.

@@ -14,10 +14,11 @@ use tenant_webhooks::ingest::{Accepted, EventInput};
 use uuid::Uuid;
 
 use super::ControlPlane;
-use crate::error::ServiceResult;
+use crate::error::{ServiceError, ServiceResult};
 use crate::events;
 use crate::idempotency::{Ticket, within};
 use crate::webhooks::deliveries;
+use crate::webhooks::endpoint_writes::{EndpointOp, EndpointWrite};
 use crate::webhooks::endpoints::{self, NewWebhook, WebhookPatch};
 
 impl ControlPlane {
@@ -53,7 +54,8 @@ impl ControlPlane {
     }
 
     /// Adds a webhook endpoint (URL rules, description, filter checked); its signing secret is
-    /// in clear only in the answer.
+    /// in clear only in the answer. Written with the endpoint writes of concurrent callers
+    /// (group commit); answered once committed.
     pub async fn create_webhook(
         &self,
         ctx: AuditContext,
@@ -62,21 +64,24 @@ impl ControlPlane {
         once: Option<Ticket<(Endpoint, Secret)>>,
     ) -> ServiceResult<(Endpoint, Secret)> {
         let new = new.check(&self.webhooks.rules)?;
-        let ring = Arc::clone(&self.keys);
-        let plans = Arc::clone(&self.limits.plans);
-        self.run(move |c| {
-            within(c, once.as_ref(), |c| {
-                crate::tenant_scope::require_tenant(c, &tenant_id)?;
-                crate::usage::require_room(
-                    c,
-                    &plans,
-                    &tenant_id,
-                    crate::usage::Counted::WebhookEndpoints,
-                )?;
-                Ok(endpoints::create_endpoint(c, &ctx, &tenant_id, new, &ring)?)
-            })
-        })
-        .await
+        let (endpoint, secret) = self
+            .write_endpoint(ctx, tenant_id, EndpointOp::Create { new, once })
+            .await?;
+        let secret = secret.ok_or_else(|| {
+            ServiceError::Internal("a created endpoint's secret was not returned".into())
+        })?;
+        Ok((endpoint, secret))
+    }
+
+    /// Submits an endpoint write to its batched path.
+    async fn write_endpoint(
+        &self,
+        ctx: AuditContext,
+        tenant_id: TenantId,
+        op: EndpointOp,
+    ) -> ServiceResult<(Endpoint, Option<Secret>)> {
+        let write = EndpointWrite { ctx, tenant_id, op };
+        self.writes.endpoint_writes.submit(write).await?
     }
 
     /// A tenant's endpoints, oldest first.
@@ -91,7 +96,8 @@ impl ControlPlane {
             .await
     }
 
-    /// Changes an endpoint (enabling clears an automatic disable).
+    /// Changes an endpoint (enabling clears an automatic disable); group commit, as
+    /// [`ControlPlane::create_webhook`].
     pub async fn update_webhook(
         &self,
         ctx: AuditContext,
@@ -100,8 +106,8 @@ impl ControlPlane {
         patch: WebhookPatch,
     ) -> ServiceResult<Endpoint> {
         let patch = patch.check(&self.webhooks.rules)?;
-        self.run(move |c| Ok(endpoints::update_endpoint(c, &ctx, &tenant_id, id, patch)?))
-            .await
+        let op = EndpointOp::Update { id, patch };
+        Ok(self.write_endpoint(ctx, tenant_id, op).await?.0)
     }
 
     /// Removes an endpoint and its delivery history.

@@ -1,6 +1,6 @@
-//! The batched write paths ([`super::engine`]): event ingest, tenant creation and channel
-//! writes, each a queue with its writer threads, shared by every caller (every HTTP worker of
-//! the server).
+//! The batched write paths ([`super::engine`]): event ingest, tenant creation, channel writes,
+//! webhook endpoint writes and API key issues, each a queue with its writer threads, shared by
+//! every caller (every HTTP worker of the server).
 
 use std::sync::Arc;
 
@@ -13,11 +13,14 @@ use tenant_webhooks::ingest::{Accepted, IngestError, Ingestor, TenantLookup, Val
 
 use super::engine::{GroupCommit, GroupCommitConfig};
 use crate::api_keys::ApiKeyHasher;
+use crate::api_keys::batch::{self as key_batch, KeyIssue};
+use crate::api_keys::issue::IssuedKey;
 use crate::channel_writes::{self, ChannelAnswer, ChannelWrite};
 use crate::error::ServiceResult;
 use crate::fleet::{FleetConfig, placement};
 use crate::plans::Plans;
 use crate::tenants::{self, CreateTenant};
+use crate::webhooks::endpoint_writes::{self, EndpointAnswer, EndpointWrite};
 
 /// An event to ingest, validated, with the time it was received.
 pub type IngestJob = (ValidEvent, DateTime<Utc>);
@@ -31,6 +34,10 @@ pub struct WritePaths {
     pub tenant_creates: GroupCommit<CreateTenant, ServiceResult<(Tenant, Secret)>>,
     /// `POST`, `PATCH` and `DELETE` of `/tenants/{id}/channels…`.
     pub channel_writes: GroupCommit<ChannelWrite, ChannelAnswer>,
+    /// `POST` and `PATCH` of `/tenants/{id}/webhooks…`.
+    pub endpoint_writes: GroupCommit<EndpointWrite, EndpointAnswer>,
+    /// `POST /tenants/{id}/api-keys`.
+    pub key_issues: GroupCommit<KeyIssue, ServiceResult<IssuedKey>>,
 }
 
 /// The answer of each request of a batch for which no connection could be had.
@@ -94,8 +101,9 @@ fn place_created(
 impl WritePaths {
     /// Starts the writer threads of every path; the ingest path judges the message quotas of
     /// `plans` after each batch, the tenant path places each batch's new tenants on the gateways
-    /// of `fleet`, the channel path checks the channel limits of `plans` and seals credentials
-    /// with `keys`.
+    /// of `fleet`, the channel and endpoint paths check the limits of `plans` and seal
+    /// credentials and signing secrets with `keys`; tenant creates and key issues hash keys with
+    /// `hasher`.
     pub fn start(
         db: &Database,
         config: &GroupCommitConfig,
@@ -118,6 +126,7 @@ impl WritePaths {
             },
             |e| Err(IngestError::Store(unavailable(e))),
         )?;
+        let key_hasher = hasher.clone();
         let tenant_creates = GroupCommit::start(
             "tenant-create",
             "tenant_create",
@@ -130,20 +139,48 @@ impl WritePaths {
             },
             |e| Err(unavailable(e).into()),
         )?;
+        // One writer each for channels and endpoints whatever `config.writers` says: their
+        // limits are counted by the batch statements, so two batches of one path must not run
+        // at once (a statement does not see what a concurrent one inserts).
+        let one_writer = GroupCommitConfig {
+            writers: 1,
+            ..config.clone()
+        };
+        let (channel_keys, channel_plans) = (Arc::clone(&keys), Arc::clone(&plans));
         let channel_writes = GroupCommit::start(
             "channel",
             "channel_write",
             db.clone(),
-            config,
+            &one_writer,
             move |conn, batch: &[ChannelWrite]| {
-                channel_writes::write_channels(conn, &keys, &plans, batch)
+                channel_writes::write_channels(conn, &channel_keys, &channel_plans, batch)
             },
+            |e| Err(unavailable(e).into()),
+        )?;
+        let endpoint_writes = GroupCommit::start(
+            "webhook-endpoint",
+            "webhook_endpoint_write",
+            db.clone(),
+            &one_writer,
+            move |conn, batch: &[EndpointWrite]| {
+                endpoint_writes::write_endpoints(conn, &keys, &plans, batch)
+            },
+            |e| Err(unavailable(e).into()),
+        )?;
+        let key_issues = GroupCommit::start(
+            "api-key",
+            "api_key_issue",
+            db.clone(),
+            config,
+            move |conn, batch: &[KeyIssue]| key_batch::issue_keys(conn, &key_hasher, batch),
             |e| Err(unavailable(e).into()),
         )?;
         Ok(Self {
             ingest,
             tenant_creates,
             channel_writes,
+            endpoint_writes,
+            key_issues,
         })
     }
 }

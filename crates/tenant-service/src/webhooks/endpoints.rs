@@ -15,6 +15,8 @@ use tenant_webhooks::ingest::is_known_type;
 use uuid::Uuid;
 
 use crate::error::ServiceResult;
+use crate::idempotency::{Ticket, within};
+use crate::plans::Plans;
 use crate::tenant_scope::require_tenant;
 
 /// The most event types one endpoint may filter on.
@@ -186,6 +188,22 @@ fn with_queue_states(conn: &mut AnyConnection, endpoints: &mut [Endpoint]) -> St
     Ok(())
 }
 
+/// An audit entry of an endpoint.
+fn endpoint_event<'a>(
+    tenant_id: &'a TenantId,
+    action: &'a str,
+    id: Uuid,
+    details: Option<serde_json::Value>,
+) -> AuditEvent<'a> {
+    crate::audit::event(
+        tenant_id,
+        action,
+        "webhook_endpoint",
+        id.to_string(),
+        details,
+    )
+}
+
 fn record(
     c: &mut AnyConnection,
     ctx: &AuditContext,
@@ -195,19 +213,60 @@ fn record(
     details: Option<serde_json::Value>,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    audit::record(
-        c,
-        ctx,
-        AuditEvent {
-            tenant_id: Some(tenant_id),
-            action,
-            resource_type: "webhook_endpoint",
-            resource_id: Some(id.to_string()),
-            details,
-        },
-        now,
-    )?;
+    audit::record(c, ctx, endpoint_event(tenant_id, action, id, details), now)?;
     Ok(())
+}
+
+/// The audit entry of an endpoint added.
+pub(crate) fn created_event<'a>(tenant_id: &'a TenantId, endpoint: &Endpoint) -> AuditEvent<'a> {
+    let details = json!({"url": endpoint.url, "eventTypes": endpoint.event_types});
+    endpoint_event(tenant_id, "webhook.created", endpoint.id, Some(details))
+}
+
+/// The audit entry of an endpoint changed: the fields the patch touches.
+pub(crate) fn updated_event<'a>(
+    tenant_id: &'a TenantId,
+    id: Uuid,
+    patch: &EndpointPatch,
+) -> AuditEvent<'a> {
+    let fields = crate::audit::changed_fields(&[
+        ("url", patch.url.is_some()),
+        ("description", patch.description.is_some()),
+        ("eventTypes", patch.event_types.is_some()),
+        ("enabled", patch.enabled.is_some()),
+    ]);
+    endpoint_event(
+        tenant_id,
+        "webhook.updated",
+        id,
+        Some(json!({ "fields": fields })),
+    )
+}
+
+/// `new` with a fresh signing secret, and the secret (to be shown once).
+pub(crate) fn with_new_secret(mut new: NewEndpoint) -> (NewEndpoint, Secret) {
+    let secret = Secret::new(SigningSecret::generate().expose().to_owned());
+    new.secret = secret.clone();
+    (new, secret)
+}
+
+/// Adds an endpoint to a tenant after checking it exists and has room under its plan; with a
+/// ticket, its `Idempotency-Key` row is written in the same transaction. The one-request path:
+/// the batch of [`super::endpoint_writes`] comes here for what it cannot write itself.
+pub fn add_endpoint(
+    conn: &mut AnyConnection,
+    ctx: &AuditContext,
+    plans: &Plans,
+    tenant_id: &TenantId,
+    new: NewEndpoint,
+    ring: &KeyRing,
+    once: Option<&Ticket<(Endpoint, Secret)>>,
+) -> ServiceResult<(Endpoint, Secret)> {
+    within(conn, once, |c| {
+        require_tenant(c, tenant_id)?;
+        crate::usage::require_room(c, plans, tenant_id, crate::usage::Counted::WebhookEndpoints)?;
+        Ok(create_endpoint(c, ctx, tenant_id, new, ring)?)
+    })
 }
 
 /// Creates an endpoint with a new secret; returns both (the secret is shown once).
@@ -215,25 +274,14 @@ pub fn create_endpoint(
     conn: &mut AnyConnection,
     ctx: &AuditContext,
     tenant_id: &TenantId,
-    mut new: NewEndpoint,
+    new: NewEndpoint,
     ring: &KeyRing,
 ) -> StoreResult<(Endpoint, Secret)> {
-    let secret = SigningSecret::generate();
-    let shown = Secret::new(secret.expose().to_owned());
-    new.secret = shown.clone();
+    let (new, shown) = with_new_secret(new);
     write_transaction(conn, |c| {
         let now = tenant_core::now();
         let endpoint = store::insert(c, tenant_id, new, now, ring)?;
-        let details = json!({"url": endpoint.url, "eventTypes": endpoint.event_types});
-        record(
-            c,
-            ctx,
-            tenant_id,
-            "webhook.created",
-            endpoint.id,
-            Some(details),
-            now,
-        )?;
+        audit::record(c, ctx, created_event(tenant_id, &endpoint), now)?;
         Ok((endpoint, shown))
     })
 }
@@ -246,29 +294,11 @@ pub fn update_endpoint(
     id: Uuid,
     patch: EndpointPatch,
 ) -> StoreResult<Endpoint> {
-    let mut fields = Vec::new();
-    for (set, name) in [
-        (patch.url.is_some(), "url"),
-        (patch.description.is_some(), "description"),
-        (patch.event_types.is_some(), "eventTypes"),
-        (patch.enabled.is_some(), "enabled"),
-    ] {
-        if set {
-            fields.push(name);
-        }
-    }
     write_transaction(conn, |c| {
         let now = tenant_core::now();
+        let event = updated_event(tenant_id, id, &patch);
         let endpoint = store::update(c, tenant_id, id, patch, now)?;
-        record(
-            c,
-            ctx,
-            tenant_id,
-            "webhook.updated",
-            id,
-            Some(json!({ "fields": fields })),
-            now,
-        )?;
+        audit::record(c, ctx, event, now)?;
         Ok(endpoint)
     })
 }

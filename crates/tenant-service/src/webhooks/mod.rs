@@ -9,6 +9,7 @@ use tenant_webhooks::DispatcherConfig;
 use crate::webhooks::endpoints::UrlRules;
 
 pub mod deliveries;
+pub mod endpoint_writes;
 pub mod endpoints;
 
 /// Events, sessions and webhook delivery, as this process runs them.
