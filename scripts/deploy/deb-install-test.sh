@@ -109,7 +109,7 @@ done
 sed 's/^ProtectSystem=strict$/ProtectSystem=strictly/' "$UNIT_DIR/moltbot-saas.service" \
   >/etc/systemd/system/moltbot-saas-broken.service
 systemd-analyze verify moltbot-saas-broken.service >"$WORK/verify.log" 2>&1 || true
-grep -q ProtectSystem "$WORK/verify.log" || fail "systemd-analyze verify did not notice a bad ProtectSystem="
+grep -Eqi 'protect ?system' "$WORK/verify.log" || fail "systemd-analyze verify did not notice a bad ProtectSystem="
 rm /etc/systemd/system/moltbot-saas-broken.service
 log "systemd-analyze verify: clean on all four units (and it does flag a broken copy)"
 systemd-analyze security --offline=true --no-pager moltbot-saas.service >"$WORK/security.log" 2>&1 || true
@@ -179,8 +179,8 @@ SERVER_PID=$!
 server_up "$SERVER_PID" "$WORK/server.log"
 [ "$(curl -fsS "http://127.0.0.1:$port/health" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')" = ok ] ||
   fail "/health did not answer ok"
-[ "$(ps -o user=,comm= -p "$SERVER_PID" | tr -s ' ')" = "moltbot-saas moltbot-saas" ] ||
-  fail "the server is not moltbot-saas running as user moltbot-saas: $(ps -o user=,comm= -p "$SERVER_PID")"
+[ "$(ps -o uid=,comm= -p "$SERVER_PID" | tr -s ' ' | sed 's/^ //')" = "$uid moltbot-saas" ] ||
+  fail "the server is not moltbot-saas running as uid $uid: $(ps -o uid=,comm= -p "$SERVER_PID")"
 tenant="$(api POST /tenants '{"name": "Package Check"}' | json_id)"
 api GET "/tenants/$tenant" >/dev/null
 stat_is "$STATE/moltbot-saas.db" "600 moltbot-saas moltbot-saas"
