@@ -12,7 +12,8 @@
 #  5. the Debian package built with cargo-deb (crates.io) and installed, run, backed up, removed
 #     and purged by scripts/deploy/deb-install-test.sh as root inside a throwaway copy-on-write
 #     overlay of / in a private mount namespace (nothing stays on the machine), where
-#     `systemd-analyze verify` and `security` also look at the installed units.
+#     `systemd-analyze verify` and `security` also look at the installed units, and the
+#     Dockerfile's HEALTHCHECK command is tried against the packaged server.
 #
 # By default the package holds the debug binary the CI run has already built (the packaging is
 # what is under test; a release build would add minutes). DEB_PROFILE=release builds and
@@ -153,6 +154,7 @@ else
   log "cargo deb --no-build: packaging $binary"
   CARGO_TARGET_DIR="$out_dir/target" "$cargo_deb" deb --locked -p tenant-server --no-build --fast --output "$deb"
 fi
+log "built $(basename "$deb"): $(du -h "$deb" | cut -f1)"
 dpkg-deb --info "$deb" | sed -n 's/^ \(Package\|Version\|Depends\|Installed-Size\):/  \1:/p'
 dpkg-deb --contents "$deb" | awk '{print "  " $1, $2, $6}' | grep -v '/$' || true
 [ -n "${DEB_OUT:-}" ] && cp "$deb" "$DEB_OUT" && log "kept the package as $DEB_OUT"
@@ -161,6 +163,17 @@ payload="$out_dir/payload"
 mkdir -p "$payload"
 cp "$deb" "$payload/moltbot-saas.deb"
 cp scripts/deploy/deb-install-test.sh "$payload/"
+# The Dockerfile's HEALTHCHECK command (its exec form: bash -c '…'), tried against the packaged
+# server by the install test: the image itself cannot be built here.
+python3 - Dockerfile >"$payload/healthcheck.cmd" <<'HC'
+import json, re, sys
+text = open(sys.argv[1]).read().replace("\\\n", " ")
+m = re.search(r"^HEALTHCHECK .*?CMD (\[.*\])\s*$", text, re.M)
+cmd = json.loads(m.group(1))
+assert cmd[:2] == ["/bin/bash", "-c"], cmd
+print(cmd[2])
+HC
+[ -s "$payload/healthcheck.cmd" ] || die "no HEALTHCHECK command found in the Dockerfile"
 if [ "${DEB_TEST_REAL_ROOT:-0}" = 1 ]; then
   log "installing on this machine itself (DEB_TEST_REAL_ROOT=1)"
   DEB_TEST_REAL_ROOT=1 "$payload/deb-install-test.sh" "$payload/moltbot-saas.deb"

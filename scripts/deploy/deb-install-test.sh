@@ -181,6 +181,14 @@ server_up "$SERVER_PID" "$WORK/server.log"
   fail "/health did not answer ok"
 [ "$(ps -o uid=,comm= -p "$SERVER_PID" | tr -s ' ' | sed 's/^ //')" = "$uid moltbot-saas" ] ||
   fail "the server is not moltbot-saas running as uid $uid: $(ps -o uid=,comm= -p "$SERVER_PID")"
+hc="$(dirname "$0")/healthcheck.cmd"
+if [ -s "$hc" ]; then
+  SAAS_API_PORT="$port" /bin/bash -c "$(cat "$hc")" || fail "the Dockerfile's HEALTHCHECK command failed on a healthy server"
+  if SAAS_API_PORT=1 /bin/bash -c "$(cat "$hc")" 2>/dev/null; then
+    fail "the Dockerfile's HEALTHCHECK command passed with nothing listening"
+  fi
+  log "the Dockerfile's HEALTHCHECK command: passes on this server, fails on a closed port"
+fi
 tenant="$(api POST /tenants '{"name": "Package Check"}' | json_id)"
 api GET "/tenants/$tenant" >/dev/null
 stat_is "$STATE/moltbot-saas.db" "600 moltbot-saas moltbot-saas"
@@ -200,7 +208,11 @@ writer() { # appends the id of each acknowledged create, with the time it was ac
 }
 writer 1 & w1=$!
 writer 2 & w2=$!
-sleep 2
+# Let them write a while (at least 20 acknowledged creates, at most 30 s) before the backup.
+for _ in $(seq 1 150); do
+  [ "$(cat "$WORK"/acked.* 2>/dev/null | wc -l)" -ge 20 ] && break
+  sleep 0.2
+done
 install -d -o moltbot-saas -g moltbot-saas -m 0700 "$WORK/backup"
 started="$(date +%s%N)"
 setpriv --reuid=moltbot-saas --regid=moltbot-saas --init-groups \
