@@ -23,7 +23,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 # ---- runtime: the binary, libpq, tini ---------------------------------------------------------
 FROM debian:bookworm-slim AS runtime
 # libpq5: PostgreSQL; ca-certificates: libpq's TLS (sslrootcert=system); tini: PID 1 that
-# forwards SIGTERM, so `webhooks dispatch` and `config sync` stop at once when asked.
+# forwards signals (as PID 1 a command without a SIGTERM handler of its own, `config sync`,
+# would ignore it).
 # The user is numeric and fixed (10001) for Kubernetes' runAsNonRoot and shared volumes.
 # hadolint ignore=DL3008
 RUN apt-get update \
