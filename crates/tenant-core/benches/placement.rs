@@ -11,9 +11,7 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use tenant_core::{
-    GatewayId, GatewayKind, GatewayLoad, TenantId, Want, choose, drain_plan,
-};
+use tenant_core::{GatewayId, GatewayKind, GatewayLoad, TenantId, Want, choose, drain_plan};
 use uuid::Uuid;
 
 const TENANTS: i64 = 100_000;
@@ -49,11 +47,19 @@ fn decisions(c: &mut Criterion) {
     let gateways = fleet(50);
     let drained = gateways[0].id;
     let tenants: Vec<(TenantId, Want)> = (0..gateways[0].held)
-        .map(|i| (TenantId::from(Uuid::from_u128(0x9000_0000 + i as u128)), Want::Shared))
+        .map(|i| {
+            (
+                TenantId::from(Uuid::from_u128(0x9000_0000 + i as u128)),
+                Want::Shared,
+            )
+        })
         .collect();
     group.sample_size(20);
     group.bench_with_input(
-        BenchmarkId::new("drain_plan", format!("50 gateways, {} tenants", tenants.len())),
+        BenchmarkId::new(
+            "drain_plan",
+            format!("50 gateways, {} tenants", tenants.len()),
+        ),
         &tenants,
         |b, t| b.iter(|| drain_plan(black_box(&gateways), drained, black_box(t))),
     );

@@ -421,6 +421,9 @@ fn decide(url: &str, rounds: usize) -> Res<()> {
         placement::place_new(&mut conn, &ctx(), &cfg, &tenant.id, Plan::Free)?;
         times.push(started.elapsed());
     }
-    summary("place_new (write transaction: lock, loads, choose, row, audit)", times);
+    summary(
+        "place_new (write transaction: lock, loads, choose, row, audit)",
+        times,
+    );
     Ok(())
 }
