@@ -418,7 +418,7 @@ fn decide(url: &str, rounds: usize) -> Res<()> {
     for result in created {
         let (tenant, _key) = result?;
         let started = Instant::now();
-        placement::place_new(&mut conn, &ctx(), &cfg, &tenant.id, Plan::Free)?;
+        placement::place_new(&mut conn, &cfg, &[(ctx(), tenant.id, Plan::Free)])?;
         times.push(started.elapsed());
     }
     summary(
