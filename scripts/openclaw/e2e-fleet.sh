@@ -510,21 +510,23 @@ if [ "$FAILOVER" = 1 ]; then
   api GET "/gateways/${GW_ID[a]}"
   [ "$(json_get health <"$WORK/answer.json")" = up ] || fail "gw-a is not up before its sync stops: $(cat "$WORK/answer.json")"
   MARK_A="$(stat -c %s "$WORK/a/gateway.log")" MARK_B="$(stat -c %s "$WORK/b/gateway.log")"
+  MARK_SYNC="$(stat -c %s "$WORK/a/sync.log")"
   STOP_AT="$(now_ms)"
   # gw-a's sync stops: nobody renews gw-a's lease from now on, so it fences on its way out.
   PID="${SYNC_PID[a]}"
   SYNC_PID[a]=""
   stop "$PID"
   log "stopped gw-a's config sync (lease ${LEASE}s, margin ${MARGIN}s); gw-a held: ${FAILED_OVER[*]}"
+  # (A sync may fence at its start too: only what it logs from the stop on counts.)
   fenced() {
     [ -f "${FILE[a]}" ] && [ -z "$(python3 scripts/openclaw/fleet-watch.py show "${FILE[a]}")" ] &&
-      grep -qi 'fenced' "$WORK/a/sync.log"
+      tail -c +"$((MARK_SYNC + 1))" "$WORK/a/sync.log" | grep -qi 'fenced'
   }
   wait_until "$STEP_TIMEOUT" "gw-a's file to hold no tenant (fenced, said in the sync's log)" fenced
   # The fence: the last version of gw-a's file that dropped an account after the stop.
   FENCED="$(awk -v since="$STOP_AT" '$1 >= since && $2 == "a" && $3 == "-" { t = $1 " " $5 } END { print t }' "$WORK/watch/events.log")"
   [ -n "$FENCED" ] || fail "the watcher never saw gw-a's file lose its accounts"
-  log "gw-a's file fenced $((${FENCED%% *} - STOP_AT)) ms after the stop: $(grep -i -m1 'fenced' "$WORK/a/sync.log" | cut -c1-200)"
+  log "gw-a's file fenced $((${FENCED%% *} - STOP_AT)) ms after the stop: $(tail -c +"$((MARK_SYNC + 1))" "$WORK/a/sync.log" | grep -i -m1 'fenced' | cut -c1-200)"
   failed_over() {
     local id
     for id in "${FAILED_OVER[@]}"; do
