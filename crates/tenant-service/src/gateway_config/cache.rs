@@ -26,6 +26,22 @@ use super::Variant;
 use super::served::ServedConfig;
 use crate::error::{ServiceError, ServiceResult};
 
+/// What the last refresh of one variant's document did: how many tenants it rendered again
+/// (changed since the refresh before) and how many it took out. A change to one tenant renders
+/// that tenant again in the document of its gateway only; the other gateways' documents find
+/// every stamp unchanged (`rendered == 0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshStats {
+    /// The config revision the document was brought to.
+    pub revision: i64,
+    /// Tenants the document holds (suspended ones included, as stamps).
+    pub tenants: usize,
+    /// Tenants loaded and rendered again.
+    pub rendered: usize,
+    /// Tenants taken out (deleted, suspended, or placed elsewhere).
+    pub removed: usize,
+}
+
 /// One variant's document and what it was made from.
 struct VariantCache {
     live: IncrementalConfig,
@@ -46,6 +62,8 @@ struct VariantCache {
     /// The revision the tenants' data could not make a document at, and why: answered again at
     /// once until the revision moves.
     failure: Option<(i64, ConfigError)>,
+    /// What the last refresh did.
+    last: Option<RefreshStats>,
 }
 
 impl std::fmt::Debug for VariantCache {
@@ -117,6 +135,7 @@ impl ConfigCache {
                     digests: HashMap::new(),
                     current: None,
                     failure: None,
+                    last: None,
                 });
             }
             match guard.as_mut() {
@@ -129,6 +148,13 @@ impl ConfigCache {
 }
 
 impl ConfigCache {
+    /// What the last refresh of `variant`'s document did (`None` before its first).
+    pub async fn last_refresh(&self, variant: Variant) -> Option<RefreshStats> {
+        let slot = self.slot(variant);
+        let guard = slot.lock().await;
+        guard.as_ref().and_then(|c| c.last)
+    }
+
     /// Of `candidates`, those absent from the cached document of `variant` if its tag is
     /// `etag`; `None` when it is not (the gateway serves another document, older or newer).
     /// A gateway serving that document serves none of the tenants returned. Call after
@@ -167,16 +193,20 @@ impl VariantCache {
     ) -> ServiceResult<Arc<ServedConfig>> {
         let started = Instant::now();
         let revision = config_revision::current(conn)?;
-        // Every tenant in the store, in storage order: (id, active, stamp of it and its channels,
-        // quota used up this month).
+        // Only the gateway's own tenants (read after the revision, like everything else): the
+        // others are "gone" from its document.
+        let members = gateways::members(conn, &variant.gateway)?;
+        // Every tenant of the gateway, in storage order: (id, active, stamp of it and its
+        // channels, quota used up this month). Filtered while listing, so that the kept buffer
+        // is the size of this gateway's share, not of the whole store: 50 gateways' buffers of
+        // 100k entries each were 200 MB.
         let listed = &mut self.listed;
         listed.clear();
         config_sources::for_each_tenant_stamp(conn, &period, |s| {
-            listed.push((s.id, s.active, s.version, s.quota_exceeded));
+            if members.contains(&s.id) {
+                listed.push((s.id, s.active, s.version, s.quota_exceeded));
+            }
         })?;
-        // Only the gateway's own tenants: the others are "gone" from its document.
-        let members = gateways::members(conn, &variant.gateway)?;
-        listed.retain(|(id, ..)| members.contains(id));
         drop(members);
         self.period = period;
         let index = &mut self.index;
@@ -201,6 +231,7 @@ impl VariantCache {
             self.live.remove(id);
             self.stamps.remove(id);
         }
+        let mut removed = gone.len();
         // In storage order, so that each batch reads neighbouring rows.
         let mut to_load: Vec<(TenantId, u64)> = Vec::new();
         let mut over_quota: Vec<TenantId> = Vec::new();
@@ -215,7 +246,10 @@ impl VariantCache {
                 }
             } else {
                 // Suspended: nothing of it is rendered, so nothing needs loading.
-                self.live.remove(&id);
+                if self.live.contains(&id) {
+                    self.live.remove(&id);
+                    removed += 1;
+                }
                 self.stamps.insert(id, stamp);
             }
         }
@@ -243,6 +277,12 @@ impl VariantCache {
         }
         let load_ms = started.elapsed().as_millis() as u64 - list_ms;
 
+        self.last = Some(RefreshStats {
+            revision,
+            tenants: self.stamps.len(),
+            rendered: to_load.len(),
+            removed,
+        });
         let doc = match self.live.render() {
             Ok(doc) => doc,
             Err(e) => {

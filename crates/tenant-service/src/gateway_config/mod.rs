@@ -15,7 +15,7 @@ mod served;
 
 use std::collections::HashMap;
 
-pub use cache::ConfigCache;
+pub use cache::{ConfigCache, RefreshStats};
 pub use served::ServedConfig;
 use tenant_configgen::{
     ConfigError, Dialect, IncrementalConfig, Mode, RenderOptions, RenderedConfig, SecretsMode,
