@@ -13,7 +13,7 @@ use crate::ConfigError;
 
 /// How deep a base configuration may nest objects and arrays (as deep as `serde_json` reads
 /// JSON). The JSON5 parser recurses once a level with no limit of its own: a deeper document
-/// would overflow the stack (found by the `config_render` fuzz target).
+/// would overflow the stack (the reproducer: `fuzz/seeds/config_render/deep_nesting`).
 pub const MAX_DEPTH: usize = 128;
 
 /// A validated operator base configuration (a JSON object).
@@ -241,8 +241,8 @@ mod tests {
 
     #[test]
     fn refuses_deep_nesting_instead_of_overflowing_the_stack() {
-        // The config_render fuzz target's finding (fuzz/seeds/config_render/deep_nesting): the
-        // JSON5 parser recursed until the stack overflowed.
+        // The config_render fuzz target's reproducer (fuzz/seeds/config_render/deep_nesting):
+        // the JSON5 parser recursed until the stack overflowed.
         let deep = format!("{{a: {}}}", "[".repeat(100_000));
         match BaseConfig::parse(&deep) {
             Err(ConfigError::BaseSyntax(m)) => assert!(m.contains("deeper than 128"), "{m}"),
