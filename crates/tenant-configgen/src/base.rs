@@ -248,7 +248,11 @@ mod tests {
             Err(ConfigError::BaseSyntax(m)) => assert!(m.contains("deeper than 128"), "{m}"),
             other => panic!("{other:?}"),
         }
-        let deepest = format!("{{a: {}{}}}", "[".repeat(MAX_DEPTH - 1), "]".repeat(MAX_DEPTH - 1));
+        let deepest = format!(
+            "{{a: {}{}}}",
+            "[".repeat(MAX_DEPTH - 1),
+            "]".repeat(MAX_DEPTH - 1)
+        );
         assert!(BaseConfig::parse(&deepest).is_ok());
         let one_more = format!("{{a: {}{}}}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
         assert!(BaseConfig::parse(&one_more).is_err());

@@ -440,7 +440,10 @@ async fn unavailable_in_time(app: &TestApp, path: &str, body: &Value) {
     r.assert_error(StatusCode::SERVICE_UNAVAILABLE, "billing_unavailable");
     let retry_after: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=300).contains(&retry_after), "{retry_after}");
-    assert!(took >= STRIPE_TIMEOUT, "{path}: answered in {took:?}, before the timeout");
+    assert!(
+        took >= STRIPE_TIMEOUT,
+        "{path}: answered in {took:?}, before the timeout"
+    );
 }
 
 #[tokio::test]
@@ -478,9 +481,16 @@ async fn a_stripe_that_hangs_or_answers_late_is_503_within_the_timeout_and_recov
     fake.answer_promptly();
     let r = app.post(&checkout, &checkout_body("pro")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    assert_eq!(fake.customer_count(), 1, "the retry reused the idempotency key");
+    assert_eq!(
+        fake.customer_count(),
+        1,
+        "the retry reused the idempotency key"
+    );
     let customer = billing(&app, id).await["customerId"].clone();
-    assert!(customer.as_str().is_some_and(|c| c.starts_with("cus_")), "{customer}");
+    assert!(
+        customer.as_str().is_some_and(|c| c.starts_with("cus_")),
+        "{customer}"
+    );
 
     // With the customer stored, the session calls stall: 503 in time, nothing audited.
     fake.hang("/v1/checkout/sessions");
@@ -490,8 +500,16 @@ async fn a_stripe_that_hangs_or_answers_late_is_503_within_the_timeout_and_recov
     unavailable_in_time(&app, &portal, &return_url).await;
     assert_eq!(db.row_counts(), before, "nothing written");
     let actions = audit_actions(&app, id).await;
-    assert_eq!(count(&actions, "billing.customer_created"), 1, "{actions:?}");
-    assert_eq!(count(&actions, "billing.checkout_created"), 1, "{actions:?}");
+    assert_eq!(
+        count(&actions, "billing.customer_created"),
+        1,
+        "{actions:?}"
+    );
+    assert_eq!(
+        count(&actions, "billing.checkout_created"),
+        1,
+        "{actions:?}"
+    );
     assert_eq!(count(&actions, "billing.portal_created"), 0, "{actions:?}");
 
     // And recovers by itself once Stripe answers.
@@ -501,7 +519,11 @@ async fn a_stripe_that_hangs_or_answers_late_is_503_within_the_timeout_and_recov
     let r = app.post(&portal, &return_url).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let actions = audit_actions(&app, id).await;
-    assert_eq!(count(&actions, "billing.checkout_created"), 2, "{actions:?}");
+    assert_eq!(
+        count(&actions, "billing.checkout_created"),
+        2,
+        "{actions:?}"
+    );
     assert_eq!(count(&actions, "billing.portal_created"), 1, "{actions:?}");
     assert_eq!(billing(&app, id).await["customerId"], customer);
     assert_eq!(fake.customer_count(), 1);
