@@ -8,8 +8,8 @@
 #
 # Knobs (environment):
 #   FUZZ_SECONDS          seconds per target (default 60)
-#   FUZZ_SANITIZER        none (default: the tree builds in ~6 min cold) or address, leak,
-#                         memory, thread (cargo fuzz -s; AddressSanitizer builds far slower)
+#   FUZZ_SANITIZER        none (default) or address, leak, memory, thread (cargo fuzz -s;
+#                         AddressSanitizer builds the tree far more slowly)
 #   FUZZ_MALLOC_LIMIT_MB  largest single allocation (default 512)
 #   FUZZ_RSS_LIMIT_MB     largest resident size (default 2048)
 #   FUZZ_TIMEOUT          seconds one input may take (default 10)
