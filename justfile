@@ -53,6 +53,7 @@ contract:
     bash scripts/contract/schemathesis.sh
     bash scripts/contract/generated-client.sh
 
-# The cargo fuzz targets (nightly), FUZZ_SECONDS each (default 60); e.g. `just fuzz session_key`.
+# The cargo fuzz targets (nightly), FUZZ_SECONDS each (default 60), FUZZ_SANITIZER (default none;
+# address for AddressSanitizer); e.g. `just fuzz session_key`, `FUZZ_SECONDS=600 just fuzz`.
 fuzz *targets:
     bash scripts/fuzz/run.sh {{targets}}

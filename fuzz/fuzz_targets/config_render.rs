@@ -3,6 +3,9 @@
 //! dialect and secrets mode. Rendering succeeds or refuses; it never panics.
 #![no_main]
 
+#[path = "common/alloc_limit.rs"]
+mod alloc_limit;
+
 use chrono::{TimeZone, Utc};
 use libfuzzer_sys::fuzz_target;
 use tenant_configgen::{BaseConfig, Dialect, RenderOptions, SecretsMode, TenantSource};

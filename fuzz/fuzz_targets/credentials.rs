@@ -2,6 +2,9 @@
 //! and from their stored form, for each channel kind. The first byte picks the kind.
 #![no_main]
 
+#[path = "common/alloc_limit.rs"]
+mod alloc_limit;
+
 use libfuzzer_sys::fuzz_target;
 use tenant_core::{ChannelKind, Credentials, CredentialsPatch};
 

@@ -3,6 +3,9 @@
 //! through next. The first byte picks the type; the rest is the body.
 #![no_main]
 
+#[path = "common/alloc_limit.rs"]
+mod alloc_limit;
+
 use libfuzzer_sys::fuzz_target;
 use tenant_core::{ChannelKind, Credentials, CredentialsPatch, Email, NewTenant, Role};
 use tenant_server::http::extract::parse_json;

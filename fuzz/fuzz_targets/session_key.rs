@@ -2,6 +2,9 @@
 //! attribute an event to a tenant and a session.
 #![no_main]
 
+#[path = "common/alloc_limit.rs"]
+mod alloc_limit;
+
 use libfuzzer_sys::fuzz_target;
 use tenant_webhooks::ingest::{SessionKey, agent_of};
 

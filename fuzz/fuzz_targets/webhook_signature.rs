@@ -3,6 +3,9 @@
 //! input (split at the first three newlines). A signature made with the secret must verify.
 #![no_main]
 
+#[path = "common/alloc_limit.rs"]
+mod alloc_limit;
+
 use libfuzzer_sys::fuzz_target;
 use tenant_webhooks::signing::{self, DEFAULT_TOLERANCE, SigningSecret, WebhookHeaders};
 

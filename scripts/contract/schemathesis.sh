@@ -8,56 +8,29 @@
 # (docs/security.md): the same operations with no credential (401 wherever security is
 # declared) and with another tenant's API key (404 under /tenants/{id}, 403 on operator routes).
 #
-# Self-installing: a virtualenv (default ~/.cache/moltbot-saas/schemathesis-venv) with a pinned
-# schemathesis. Knobs: CONTRACT_VENV, CONTRACT_SERVER_BIN, CONTRACT_MAX_EXAMPLES (default 15),
+# The setup it shares with generated-client.sh is scripts/contract/lib.sh. Self-installing: a
+# virtualenv (default ~/.cache/moltbot-saas/schemathesis-venv) with a pinned schemathesis.
+# Knobs: CONTRACT_VENV, CONTRACT_SERVER_BIN, CONTRACT_MAX_EXAMPLES (default 15),
 # CONTRACT_WORKERS (default 1: schemathesis's generation in threads trips a CPython 3.11 parser bug).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root="$PWD"
 
+. scripts/contract/lib.sh
+
 SCHEMATHESIS_VERSION=4.32.5
 venv="${CONTRACT_VENV:-$HOME/.cache/moltbot-saas/schemathesis-venv}"
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-fi
-"$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION" \
-  || "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+contract_venv "$venv" schemathesis "$SCHEMATHESIS_VERSION" "schemathesis==$SCHEMATHESIS_VERSION"
 
-bin="${CONTRACT_SERVER_BIN:-}"
-if [ -z "$bin" ]; then
-  cargo build --locked -q -p tenant-server --bin moltbot-saas
-  bin="${CARGO_TARGET_DIR:-target}/debug/moltbot-saas"
-fi
-
-dir="$(mktemp -d -t contract-check.XXXXXX)"
-pid=""
-cleanup() {
-  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-token="ci-operator-token-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
-gateway="ci-gateway-token-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
 # The rate limits are off (429 is documented on every operation; generating requests is a
-# burst no plan allows) and so is the dispatcher (no outbound deliveries).
-DATABASE_URL="sqlite://$dir/db.sqlite" SAAS_DATA_DIR="$dir" SAAS_API_PORT="$port" \
-  SAAS_ADMIN_TOKEN="$token" SAAS_GATEWAY_TOKEN="$gateway" SAAS_RATE_LIMIT=false \
-  SAAS_WEBHOOK_DISPATCHER=false SAAS_LOG_FORMAT=json SAAS_ACCESS_LOG=errors \
-  "$bin" >"$dir/server.log" 2>&1 &
-pid=$!
-api="http://127.0.0.1:$port"
-for _ in $(seq 1 100); do
-  curl -sf "$api/ready" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-curl -sf "$api/ready" >/dev/null || { cat "$dir/server.log"; exit 1; }
+# burst no plan allows); only failed requests are logged.
+contract_start SAAS_RATE_LIMIT=false SAAS_ACCESS_LOG=errors
+api="$CONTRACT_API"
 
 # The seed: two tenants (the second one's key is the foreign key), a channel, a user, an API key,
 # a webhook endpoint and a delivery.
-post() { curl -sf -H "Authorization: Bearer $token" -H 'Content-Type: application/json' -X POST "$api$1" -d "$2"; }
-field() { python3 -c "import json,sys; print(json.load(sys.stdin)[\"$1\"])"; }
+post() { contract_post "$@"; }
+field() { contract_field "$@"; }
 tenant="$(post /tenants '{"name": "Contract Check", "plan": "enterprise"}')"
 export CONTRACT_TENANT_ID="$(printf '%s' "$tenant" | field id)"
 foreign_key="$(post /tenants '{"name": "Foreign Tenant"}' | field apiKey)"
@@ -66,19 +39,19 @@ export CONTRACT_USER_ID="$(post "/tenants/$CONTRACT_TENANT_ID/users" '{"email": 
 export CONTRACT_KEY_ID="$(post "/tenants/$CONTRACT_TENANT_ID/api-keys" '{"name": "contract"}' | field id)"
 export CONTRACT_WEBHOOK_ID="$(post "/tenants/$CONTRACT_TENANT_ID/webhooks" '{"url": "https://example.com/contract"}' | field id)"
 export CONTRACT_DELIVERY_ID="$(post "/tenants/$CONTRACT_TENANT_ID/webhooks/$CONTRACT_WEBHOOK_ID/test" '{}' | field deliveryId)"
-curl -sf -H "Authorization: Bearer $token" "$api/openapi.json" >"$dir/openapi.json"
+contract_document
 
 st() {
   PYTHONPATH="$root/scripts/contract" SCHEMATHESIS_HOOKS=contract_checks \
-    "$venv/bin/schemathesis" --config-file "$root/scripts/contract/schemathesis.toml" run "$dir/openapi.json" \
+    "$venv/bin/schemathesis" --config-file "$root/scripts/contract/schemathesis.toml" run "$CONTRACT_DIR/openapi.json" \
     --url "$api" --max-examples "${CONTRACT_MAX_EXAMPLES:-15}" --workers "${CONTRACT_WORKERS:-1}" \
     --seed "${CONTRACT_SEED:-20}" --generation-database none --no-color --output-sanitize false "$@"
 }
 
 echo "== every operation but DELETE, as an operator, all checks"
-st -H "Authorization: Bearer $token" --checks all --exclude-method DELETE
+st -H "Authorization: Bearer $CONTRACT_TOKEN" --checks all --exclude-method DELETE
 echo "== DELETE operations last (they remove the seeded rows), as an operator, all checks"
-st -H "Authorization: Bearer $token" --checks all --include-method DELETE
+st -H "Authorization: Bearer $CONTRACT_TOKEN" --checks all --include-method DELETE
 
 # The access matrix on fresh rows: the operator run deleted them.
 tenant="$(post /tenants '{"name": "Contract Check Again"}')"

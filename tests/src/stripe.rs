@@ -1,12 +1,14 @@
 //! A fake Stripe on 127.0.0.1 port 0 that the server talks to over real HTTP: customers (with
 //! Stripe's idempotency keys), Checkout Sessions and customer portal sessions, form-encoded
-//! like Stripe's API, refusing a wrong secret key; scripted failures; and the events Stripe
+//! like Stripe's API, refusing a wrong secret key; scripted failures and stalls (a call accepted
+//! and never answered, or answered late); and the events Stripe
 //! would send when a Checkout completes, signed like Stripe signs them — by the official
 //! `stripe` library from PyPI when `STRIPE_SIGNER` names its signing script (the CI step
 //! `scripts/billing/verify-stripe-signatures.sh`), else by the project's own helper.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
@@ -38,6 +40,16 @@ struct Failure {
     after_work: bool,
 }
 
+/// How the fake answers the calls to a path.
+#[derive(Debug, Clone, Copy)]
+enum Pace {
+    /// It reads the request and never answers (the connection stays open).
+    Never,
+    /// It waits this long, then does the work and answers (the work is done even if the
+    /// client gave up meanwhile, as Stripe would).
+    Late(Duration),
+}
+
 #[derive(Default)]
 struct Inner {
     calls: Vec<StripeCall>,
@@ -45,6 +57,7 @@ struct Inner {
     by_idempotency_key: HashMap<String, String>,
     sessions: HashMap<String, Value>,
     failures: Vec<Failure>,
+    paces: HashMap<&'static str, Pace>,
     next: u64,
 }
 
@@ -82,12 +95,21 @@ async fn handle(
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let pace = {
+        let mut s = inner.lock().unwrap();
+        s.calls.push(StripeCall {
+            path: path.clone(),
+            form: form.clone(),
+            idempotency_key: idempotency_key.clone(),
+        });
+        s.paces.get(path.as_str()).copied()
+    };
+    match pace {
+        Some(Pace::Never) => std::future::pending::<()>().await,
+        Some(Pace::Late(delay)) => tokio::time::sleep(delay).await,
+        None => {}
+    }
     let mut s = inner.lock().unwrap();
-    s.calls.push(StripeCall {
-        path: path.clone(),
-        form: form.clone(),
-        idempotency_key: idempotency_key.clone(),
-    });
     let failure = s
         .failures
         .iter()
@@ -231,6 +253,26 @@ impl FakeStripe {
             status,
             after_work: true,
         });
+    }
+
+    /// Calls to `path` are accepted and read, and never answered, until [`Self::answer_promptly`].
+    pub fn hang(&self, path: &'static str) {
+        self.inner.lock().unwrap().paces.insert(path, Pace::Never);
+    }
+
+    /// Calls to `path` are answered after `delay` (their work done then), until
+    /// [`Self::answer_promptly`].
+    pub fn answer_late(&self, path: &'static str, delay: Duration) {
+        self.inner
+            .lock()
+            .unwrap()
+            .paces
+            .insert(path, Pace::Late(delay));
+    }
+
+    /// Every call is answered at once again (calls already hanging stay so).
+    pub fn answer_promptly(&self) {
+        self.inner.lock().unwrap().paces.clear();
     }
 
     /// Every call so far.

@@ -11,6 +11,11 @@ use tenant_core::{AccountId, AgentId};
 
 use crate::ConfigError;
 
+/// How deep a base configuration may nest objects and arrays (as deep as `serde_json` reads
+/// JSON). The JSON5 parser recurses once a level with no limit of its own: a deeper document
+/// would overflow the stack (the reproducer: `fuzz/seeds/config_render/deep_nesting`).
+pub const MAX_DEPTH: usize = 128;
+
 /// A validated operator base configuration (a JSON object).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct BaseConfig {
@@ -21,6 +26,11 @@ impl BaseConfig {
     /// Parses JSON or JSON5 (comments, trailing commas, unquoted keys, single quotes) and checks
     /// that it leaves the generator's keys alone.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        if nests_deeper_than(text, MAX_DEPTH) {
+            return Err(ConfigError::BaseSyntax(format!(
+                "objects and arrays nested deeper than {MAX_DEPTH} levels"
+            )));
+        }
         let value: Value =
             json5::from_str(text).map_err(|e| ConfigError::BaseSyntax(e.to_string()))?;
         Self::from_value(value)
@@ -159,6 +169,56 @@ fn reserved_account(path: &str, id: &str) -> Result<(), ConfigError> {
     }
 }
 
+/// Whether `text` nests objects and arrays deeper than `max` levels, counting brackets outside
+/// strings (either quote, with escapes) and comments as JSON5 reads them. It never counts less
+/// than the parser would reach: text the parser refuses may be counted loosely, since parsing
+/// stops there anyway.
+fn nests_deeper_than(text: &str, max: usize) -> bool {
+    let line_end = |c: char| matches!(c, '\n' | '\r' | '\u{2028}' | '\u{2029}');
+    let mut depth = 0usize;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' | '[' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            '}' | ']' => depth = depth.saturating_sub(1),
+            '"' | '\'' => {
+                while let Some(s) = chars.next() {
+                    if s == '\\' {
+                        chars.next();
+                    } else if s == c || s == '\n' || s == '\r' {
+                        // The closing quote, or a line break the parser refuses in a string.
+                        break;
+                    }
+                }
+            }
+            '/' if chars.peek() == Some(&'/') => {
+                for s in chars.by_ref() {
+                    if line_end(s) {
+                        break;
+                    }
+                }
+            }
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut star = false;
+                for s in chars.by_ref() {
+                    if star && s == '/' {
+                        break;
+                    }
+                    star = s == '*';
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +237,34 @@ mod tests {
         )
         .unwrap();
         assert_eq!(base.as_map()["gateway"]["port"], 18789);
+    }
+
+    #[test]
+    fn refuses_deep_nesting_instead_of_overflowing_the_stack() {
+        // The config_render fuzz target's reproducer (fuzz/seeds/config_render/deep_nesting):
+        // the JSON5 parser recursed until the stack overflowed.
+        let deep = format!("{{a: {}}}", "[".repeat(100_000));
+        match BaseConfig::parse(&deep) {
+            Err(ConfigError::BaseSyntax(m)) => assert!(m.contains("deeper than 128"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let deepest = format!(
+            "{{a: {}{}}}",
+            "[".repeat(MAX_DEPTH - 1),
+            "]".repeat(MAX_DEPTH - 1)
+        );
+        assert!(BaseConfig::parse(&deepest).is_ok());
+        let one_more = format!("{{a: {}{}}}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(BaseConfig::parse(&one_more).is_err());
+        // Brackets in strings and comments are not nesting; a comment ends at any line break.
+        let b = "[".repeat(1000);
+        let quoted = format!("{{a: '{b}', b: \"x\\\"{b}\", // {b}\n /* {b} */ c: 1}}");
+        assert_eq!(BaseConfig::parse(&quoted).unwrap().as_map()["c"], 1);
+        let after_comment = format!("{{a: 1, //\r b: {b}}}");
+        assert!(matches!(
+            BaseConfig::parse(&after_comment),
+            Err(ConfigError::BaseSyntax(m)) if m.contains("deeper")
+        ));
     }
 
     #[test]

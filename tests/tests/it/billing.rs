@@ -423,6 +423,112 @@ async fn stripe_failures_are_503_with_retry_after_and_nothing_half_written() {
     );
 }
 
+/// `SAAS_STRIPE_TIMEOUT_MS` in the stall tests.
+const STRIPE_TIMEOUT: Duration = Duration::from_millis(800);
+/// How long an answer may take when Stripe stalls: the timeout, plus generous room for a loaded
+/// machine. A server that waited on Stripe would take forever.
+const STALL_BOUND: Duration = Duration::from_secs(15);
+
+/// A request that must be answered within [`STALL_BOUND`] though Stripe stalls: 503
+/// `billing_unavailable` with a `Retry-After` in seconds.
+async fn unavailable_in_time(app: &TestApp, path: &str, body: &Value) {
+    let started = std::time::Instant::now();
+    let r = tokio::time::timeout(STALL_BOUND, app.post(path, body))
+        .await
+        .unwrap_or_else(|_| panic!("{path}: no answer within {STALL_BOUND:?}"));
+    let took = started.elapsed();
+    r.assert_error(StatusCode::SERVICE_UNAVAILABLE, "billing_unavailable");
+    let retry_after: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=300).contains(&retry_after), "{retry_after}");
+    assert!(
+        took >= STRIPE_TIMEOUT,
+        "{path}: answered in {took:?}, before the timeout"
+    );
+}
+
+#[tokio::test]
+async fn a_stripe_that_hangs_or_answers_late_is_503_within_the_timeout_and_recovers_by_itself() {
+    let db = TestDb::new();
+    let fake = FakeStripe::start().await;
+    let mut settings = test_settings(&db);
+    enable_billing(&mut settings, &fake.url);
+    settings.billing.config.as_mut().unwrap().timeout = STRIPE_TIMEOUT;
+    let app = spawn_app_with(settings).await;
+    let tenant = app.create_tenant("Stalled").await;
+    let id = tenant["id"].as_str().unwrap();
+    let checkout = format!("/tenants/{id}/billing/checkout");
+    let portal = format!("/tenants/{id}/billing/portal");
+    let return_url = json!({"returnUrl": "https://app.example.com/billing"});
+    let count = |actions: &[String], action: &str| actions.iter().filter(|a| *a == action).count();
+
+    // Stripe accepts the connection and never answers: 503 in time, nothing stored.
+    fake.hang("/v1/customers");
+    let before = db.row_counts();
+    unavailable_in_time(&app, &checkout, &checkout_body("pro")).await;
+    unavailable_in_time(&app, &portal, &return_url).await;
+    assert_eq!(db.row_counts(), before, "nothing written");
+    assert_eq!(billing(&app, id).await["customerId"], Value::Null);
+    assert_eq!(fake.calls_to("/v1/customers").len(), 2, "Stripe was called");
+
+    // Stripe answers, but later than the timeout: the same, though Stripe made the customer.
+    fake.answer_late("/v1/customers", STRIPE_TIMEOUT * 3);
+    unavailable_in_time(&app, &checkout, &checkout_body("pro")).await;
+    assert_eq!(db.row_counts(), before, "nothing written");
+    assert_eq!(billing(&app, id).await["customerId"], Value::Null);
+
+    // Stripe answers again: the next request works, with no restart and the customer Stripe
+    // made late (the same idempotency key), stored once.
+    fake.answer_promptly();
+    let r = app.post(&checkout, &checkout_body("pro")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        fake.customer_count(),
+        1,
+        "the retry reused the idempotency key"
+    );
+    let customer = billing(&app, id).await["customerId"].clone();
+    assert!(
+        customer.as_str().is_some_and(|c| c.starts_with("cus_")),
+        "{customer}"
+    );
+
+    // With the customer stored, the session calls stall: 503 in time, nothing audited.
+    fake.hang("/v1/checkout/sessions");
+    fake.answer_late("/v1/billing_portal/sessions", STRIPE_TIMEOUT * 3);
+    let before = db.row_counts();
+    unavailable_in_time(&app, &checkout, &checkout_body("starter")).await;
+    unavailable_in_time(&app, &portal, &return_url).await;
+    assert_eq!(db.row_counts(), before, "nothing written");
+    let actions = audit_actions(&app, id).await;
+    assert_eq!(
+        count(&actions, "billing.customer_created"),
+        1,
+        "{actions:?}"
+    );
+    assert_eq!(
+        count(&actions, "billing.checkout_created"),
+        1,
+        "{actions:?}"
+    );
+    assert_eq!(count(&actions, "billing.portal_created"), 0, "{actions:?}");
+
+    // And recovers by itself once Stripe answers.
+    fake.answer_promptly();
+    let r = app.post(&checkout, &checkout_body("starter")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = app.post(&portal, &return_url).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let actions = audit_actions(&app, id).await;
+    assert_eq!(
+        count(&actions, "billing.checkout_created"),
+        2,
+        "{actions:?}"
+    );
+    assert_eq!(count(&actions, "billing.portal_created"), 1, "{actions:?}");
+    assert_eq!(billing(&app, id).await["customerId"], customer);
+    assert_eq!(fake.customer_count(), 1);
+}
+
 #[tokio::test]
 async fn a_tenant_goes_from_free_to_paid_through_checkout_and_its_limits_follow() {
     let db = TestDb::new();
