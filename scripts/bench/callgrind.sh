@@ -84,7 +84,7 @@ env DATABASE_URL="$URL" SAAS_API_PORT=$PORT SAAS_WORKERS=1 SAAS_MIGRATE_ON_START
   >"$OUT/server.$LABEL.$BACKEND.log" 2>&1 &
 PID=$!
 up=0
-for _ in $(seq 1 600); do
+for _ in $(seq 1 1500); do
   if curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1; then up=1; break; fi
   sleep 0.2
 done
