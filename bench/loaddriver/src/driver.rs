@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -65,6 +66,13 @@ pub struct Options {
     pub server_pid: Option<u32>,
     /// Page size of the `list` phase.
     pub page_size: u32,
+    /// After a `create` phase, write the tenants made so far here (one JSON line each, with
+    /// the API key of its create reply: a secret of a benchmark database, kept in its work dir).
+    pub save_tenants: Option<PathBuf>,
+    /// Without a `create` phase, take the tenants (and their API keys) from a file written by
+    /// `save_tenants` instead of listing them (a listing has no API keys, and its requests would
+    /// be counted with the measured ones).
+    pub load_tenants: Option<PathBuf>,
     /// Extra fields copied into every line (e.g. backend, run number).
     pub tags: Map<String, Value>,
     /// A shell command run after each phase, its lines written, with `PHASE` set to its name
@@ -225,7 +233,10 @@ impl Driver {
             "channels" | "credentials" | "endpoints" | "keys" | "reads" | "ingest"
         ) && self.tenants.is_empty()
         {
-            self.fetch_tenants().await?;
+            match self.opts.load_tenants.clone() {
+                Some(path) => self.load_tenants(&path)?,
+                None => self.fetch_tenants().await?,
+            }
         }
         let d = self.opts.duration;
         let (c, cap) = (self.opts.concurrency, self.opts.max_requests);
@@ -260,6 +271,9 @@ impl Driver {
                     .measure(phase, c, n, self.opts.phase_timeout, make, Some(()))
                     .await;
                 self.tenants.extend(bodies.iter().filter_map(tenant_of));
+                if let Some(path) = &self.opts.save_tenants {
+                    save_tenants(path, &self.tenants)?;
+                }
                 vec![line]
             }
             "channels" => {
@@ -494,6 +508,21 @@ impl Driver {
         Ok(())
     }
 
+    /// Takes the tenants from a file written by [`save_tenants`].
+    fn load_tenants(&mut self, path: &Path) -> Result<(), String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("reading tenants from {}: {e}", path.display()))?;
+        self.tenants = parse_tenants(&text)
+            .map_err(|e| format!("reading tenants from {}: {e}", path.display()))?;
+        self.tenants
+            .truncate(usize::try_from(self.opts.tenants).unwrap_or(usize::MAX));
+        self.channels_done = self.tenants.len();
+        if self.tenants.is_empty() {
+            return Err(format!("no tenants in {}", path.display()));
+        }
+        Ok(())
+    }
+
     fn snapshot(&self) -> (Instant, Option<procfs::ProcSample>, Option<f64>) {
         (
             Instant::now(),
@@ -685,6 +714,31 @@ fn tenant_of(v: &Value) -> Option<Tenant> {
     })
 }
 
+/// Writes the tenants, one JSON line each (`{"id", "apiKey"}`), readable by [`parse_tenants`].
+fn save_tenants(path: &Path, tenants: &[Tenant]) -> Result<(), String> {
+    let mut text = String::new();
+    for t in tenants {
+        text.push_str(&json!({"id": t.id, "apiKey": t.api_key}).to_string());
+        text.push('\n');
+    }
+    std::fs::write(path, text).map_err(|e| format!("writing tenants to {}: {e}", path.display()))
+}
+
+/// The tenants of a file written by [`save_tenants`].
+fn parse_tenants(text: &str) -> Result<Vec<Tenant>, String> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(k, l)| {
+            serde_json::from_str::<Value>(l)
+                .ok()
+                .as_ref()
+                .and_then(tenant_of)
+                .ok_or_else(|| format!("line {}: not a tenant", k + 1))
+        })
+        .collect()
+}
+
 /// Sends one request and records it; returns the JSON body of a successful reply.
 async fn exec(client: &Client, base: &str, req: &Req, rec: &mut Recorder) -> Option<Value> {
     let mut b = client.request(req.method.clone(), format!("{base}{}", req.path));
@@ -789,6 +843,32 @@ mod tests {
             ("b", Some("k2"))
         );
         assert!(tenant_of(&json!({"name": "x"})).is_none());
+    }
+
+    #[test]
+    fn saved_tenants_read_back_with_their_keys() {
+        let dir = std::env::temp_dir().join(format!("loaddriver-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("tenants.jsonl");
+        let tenants = [
+            Tenant {
+                id: "a".into(),
+                api_key: Some("key-a".into()),
+            },
+            Tenant {
+                id: "b".into(),
+                api_key: None,
+            },
+        ];
+        save_tenants(&path, &tenants).unwrap();
+        let back = parse_tenants(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let pairs: Vec<_> = back
+            .iter()
+            .map(|t| (t.id.as_str(), t.api_key.as_deref()))
+            .collect();
+        assert_eq!(pairs, [("a", Some("key-a")), ("b", None)]);
+        assert!(parse_tenants("{\"id\": \"a\"}\nnot json\n").is_err());
     }
 
     #[test]

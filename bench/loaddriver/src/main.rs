@@ -54,6 +54,13 @@ struct Args {
     /// Page size of the list phase.
     #[arg(long, default_value_t = 100)]
     page_size: u32,
+    /// After a create phase, write the tenants and their API keys to this file (JSON lines).
+    #[arg(long)]
+    save_tenants: Option<std::path::PathBuf>,
+    /// Without a create phase, take the tenants and their API keys from this file (written by
+    /// --save-tenants) instead of listing them.
+    #[arg(long)]
+    load_tenants: Option<std::path::PathBuf>,
     /// Extra `key=value` fields for every line (repeatable), e.g. `--tag backend=sqlite`.
     #[arg(long = "tag")]
     tags: Vec<String>,
@@ -125,6 +132,8 @@ fn options(a: Args) -> Result<(Options, bool), String> {
             tenant_keys: a.tenant_keys,
             server_pid: a.server_pid,
             page_size: a.page_size,
+            save_tenants: a.save_tenants,
+            load_tenants: a.load_tenants,
             tags,
             after_phase: a.after_phase,
         },

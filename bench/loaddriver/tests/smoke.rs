@@ -29,6 +29,8 @@ fn options(address: &str, token: &str, gateway: &str, phases: &str) -> Options {
         tenant_keys: false,
         server_pid: Some(std::process::id()),
         page_size: 4,
+        save_tenants: None,
+        load_tenants: None,
         tags,
         after_phase: None,
     }
@@ -131,6 +133,43 @@ async fn endpoint_and_key_phases_write_what_they_say_and_the_hook_runs_after_eac
         ["create", "endpoints", "endpoint-updates", "keys"]
     );
     let _ = std::fs::remove_dir_all(dir);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn saved_tenants_are_read_by_a_later_run_with_their_own_keys() {
+    let db = TestDb::new();
+    let app = spawn_app(&db).await;
+    let dir = std::env::temp_dir().join(format!("loaddriver-smoke-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("tenants.jsonl");
+    let create = Options {
+        save_tenants: Some(file.clone()),
+        ..options(
+            &app.address,
+            &app.operator_token,
+            &app.gateway_token,
+            "create",
+        )
+    };
+    run(create, &mut Vec::new()).await.unwrap();
+    // A wrong operator token: the reads pass only with each tenant's own API key, and nothing
+    // is listed (which would need the operator).
+    let reads = Options {
+        load_tenants: Some(file),
+        tenant_keys: true,
+        ..options(
+            &app.address,
+            "wrong-token-wrong-token-wrong-token",
+            "x",
+            "reads",
+        )
+    };
+    let lines = run(reads, &mut Vec::new()).await.unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let reads = phase(&lines, "reads");
+    assert_eq!(reads["errors"], 0, "{reads}");
+    assert_eq!(reads["ok"], 60, "{reads}");
     app.stop().await;
 }
 

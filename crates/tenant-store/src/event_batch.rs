@@ -46,10 +46,11 @@ pub enum Stored {
 }
 
 /// The batch in one statement. Every input row comes back once, in no particular order, with
-/// whether its tenant exists, whether its event was inserted (not a duplicate) and how many
-/// deliveries were enqueued for it. Endpoints are matched in the statement itself (enabled, and
-/// `event_types` empty or containing the type, as `Endpoint::wants`), so a change to an endpoint
-/// committed on any replica applies to the next batch: there is no endpoint cache to invalidate.
+/// whether its tenant exists (and is not deleted: a deleted tenant's rows wait for the purge),
+/// whether its event was inserted (not a duplicate) and how many deliveries were enqueued for
+/// it. Endpoints are matched in the statement itself (enabled, and `event_types` empty or
+/// containing the type, as `Endpoint::wants`), so a change to an endpoint committed on any
+/// replica applies to the next batch: there is no endpoint cache to invalidate.
 /// Sessions: one upsert per (tenant, key) of the inserted events, keeping the latest activity.
 /// Usage: one upsert per (tenant, month) of the inserted message events (see [`crate::usage`];
 /// the types are [`crate::usage::METERED_EVENT_TYPES`]), so a duplicate never counts.
@@ -64,7 +65,7 @@ WITH input AS (
     INSERT INTO events (id, tenant_id, source, source_id, event_type, payload, created_at)
     SELECT i.id, i.tenant_id, i.source, i.source_id, i.event_type, i.payload, i.at
     FROM input i
-    WHERE EXISTS (SELECT 1 FROM tenants t WHERE t.id = i.tenant_id)
+    WHERE EXISTS (SELECT 1 FROM tenants t WHERE t.id = i.tenant_id AND t.deleted_at IS NULL)
     -- In input order, so that of two events with one source id in a batch the first is kept.
     ORDER BY i.ord
     ON CONFLICT (source, source_id) DO NOTHING
@@ -99,7 +100,7 @@ WITH input AS (
         SET messages = usage_counters.messages + EXCLUDED.messages
 )
 SELECT i.id,
-       EXISTS (SELECT 1 FROM tenants t WHERE t.id = i.tenant_id) AS known,
+       EXISTS (SELECT 1 FROM tenants t WHERE t.id = i.tenant_id AND t.deleted_at IS NULL) AS known,
        (ins.id IS NOT NULL) AS inserted,
        (SELECT count(*) FROM deliveries d WHERE d.event_id = i.id) AS deliveries
 FROM input i LEFT JOIN ins ON ins.id = i.id";
@@ -252,14 +253,7 @@ pub fn tenants_named(
         .select((tenants::id, tenants::account_id, tenants::agent_id))
         .load(conn)?;
     rows.into_iter()
-        .map(|(id, account, agent)| {
-            let parsed = id.parse().map_err(|e| StoreError::Corrupt {
-                table: "tenants",
-                id: id.clone(),
-                reason: format!("{e}"),
-            })?;
-            Ok((parsed, account, agent))
-        })
+        .map(|(id, account, agent)| Ok((crate::tenants::stored_id(id)?, account, agent)))
         .collect()
 }
 

@@ -76,14 +76,7 @@ pub fn tenant_by_agent(conn: &mut AnyConnection, agent_id: &str) -> StoreResult<
 }
 
 fn parse_tenant(id: Option<String>) -> StoreResult<Option<TenantId>> {
-    id.map(|id| {
-        id.parse().map_err(|e| StoreError::Corrupt {
-            table: "tenants",
-            id: id.clone(),
-            reason: format!("{e}"),
-        })
-    })
-    .transpose()
+    id.map(crate::tenants::stored_id).transpose()
 }
 
 /// Stores an event for a tenant, records the session it names, and enqueues one delivery per

@@ -14,7 +14,7 @@ use tenant_core::TenantId;
 
 use crate::events::{STATUS_FAILED, STATUS_SUCCEEDED};
 use crate::schema::tenants;
-use crate::{AnyConnection, StoreError, StoreResult};
+use crate::{AnyConnection, StoreResult};
 
 /// Runs `sql` (written with `$1`, `$2`, … placeholders) with binds on either backend.
 macro_rules! run_sql {
@@ -175,15 +175,7 @@ pub fn deleted_tenants(conn: &mut AnyConnection, limit: i64) -> StoreResult<Vec<
         .select(tenants::id)
         .limit(limit)
         .load(conn)?;
-    ids.into_iter()
-        .map(|id| {
-            id.parse().map_err(|e| StoreError::Corrupt {
-                table: "tenants",
-                id: id.clone(),
-                reason: format!("{e}"),
-            })
-        })
-        .collect()
+    ids.into_iter().map(crate::tenants::stored_id).collect()
 }
 
 /// The tables a deleted tenant's rows are purged from, in order (each before the ones its rows

@@ -178,6 +178,16 @@ pub fn find_by_account_id(conn: &mut AnyConnection, account_id: &AccountId) -> S
         .try_into()
 }
 
+/// A tenant id read from the database (the `id` of `tenants`, or a `tenant_id` referring to it);
+/// a value that is not one is a corrupt row of `tenants`.
+pub(crate) fn stored_id(id: String) -> StoreResult<TenantId> {
+    id.parse().map_err(|e| StoreError::Corrupt {
+        table: "tenants",
+        reason: format!("{e}"),
+        id,
+    })
+}
+
 /// Whether a tenant exists.
 pub fn exists(conn: &mut AnyConnection, id: &TenantId) -> StoreResult<bool> {
     let n: i64 = tenants::table

@@ -14,7 +14,7 @@ use tenant_core::TenantId;
 
 use crate::pg_static::{PgStatic, SqliteStatic};
 use crate::schema::{tenants, usage_counters};
-use crate::{AnyConnection, StoreError, StoreResult};
+use crate::{AnyConnection, StoreResult};
 
 /// The event types that count as messages.
 pub const METERED_EVENT_TYPES: &[&str] = &["message.received", "message.sent"];
@@ -258,15 +258,7 @@ pub fn exceeded_tenants(conn: &mut AnyConnection, period: &str) -> StoreResult<V
         .filter(tenants::quota_exceeded_period.eq(period))
         .select(tenants::id)
         .load(conn)?;
-    ids.into_iter()
-        .map(|id| {
-            id.parse().map_err(|e| StoreError::Corrupt {
-                table: "tenants",
-                id: id.clone(),
-                reason: format!("{e}"),
-            })
-        })
-        .collect()
+    ids.into_iter().map(crate::tenants::stored_id).collect()
 }
 
 #[cfg(test)]

@@ -176,14 +176,7 @@ pub fn tenant_id_by_slug(conn: &mut AnyConnection, slug: &str) -> StoreResult<Op
         .select(tenants::id)
         .first(conn)
         .optional()?;
-    id.map(|id| {
-        id.parse().map_err(|_| StoreError::Corrupt {
-            table: "tenants",
-            id,
-            reason: "id is not a UUID".into(),
-        })
-    })
-    .transpose()
+    id.map(crate::tenants::stored_id).transpose()
 }
 
 /// Whether a tenant with this id exists.

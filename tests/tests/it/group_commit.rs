@@ -230,6 +230,55 @@ async fn a_deleted_tenant_is_not_served_from_the_cache_and_its_account_id_can_mo
 }
 
 #[tokio::test]
+async fn a_deleted_tenants_events_are_refused_like_an_unknown_tenants() {
+    let db = TestDb::new();
+    let app = batching_app(&db).await;
+    let gone = app.create_tenant("Deleted Soon").await;
+    let stays = app.create_tenant("Stays On").await;
+    let gone_id = gone["id"].as_str().unwrap();
+    // Its account id cached, as a busy gateway's tenant's would be.
+    let answers = all_at_once(&app, &app.gateway_token, vec![event("warm-1", &gone)]).await;
+    assert_eq!(answers[0].0, 202, "{}", answers[0].1);
+    // Deleted through the API: the row stays (marked) until the background purge.
+    let path = format!("/tenants/{gone_id}");
+    assert_eq!(app.delete(&path).await.status, StatusCode::NO_CONTENT);
+    let message = |by: &str, value: &Value| {
+        (
+            "/webhooks/message",
+            json!({by: value, "channel": "telegram", "from": "someone", "message": "hello"}),
+        )
+    };
+    let answers = all_at_once(
+        &app,
+        &app.gateway_token,
+        vec![
+            event("after-1", &gone),
+            message("tenantId", &gone["id"]),
+            message("accountId", &gone["accountId"]),
+            event("after-2", &stays),
+        ],
+    )
+    .await;
+    for (k, field) in [(0, "accountId"), (1, "tenantId"), (2, "accountId")] {
+        let (status, body) = &answers[k];
+        assert_eq!(*status, 422, "{body}");
+        assert_eq!(body["error"]["code"], "validation_failed", "{body}");
+        assert_eq!(
+            body["error"]["details"]["fields"][0]["field"], field,
+            "{body}"
+        );
+    }
+    assert_eq!(answers[3].0, 202, "{}", answers[3].1);
+    // Nothing was stored for it after the deletion.
+    let stored: Vec<String> = events::table
+        .filter(events::tenant_id.eq(gone_id))
+        .select(events::source_id)
+        .load(&mut db.connect())
+        .unwrap();
+    assert_eq!(stored, ["warm-1"]);
+}
+
+#[tokio::test]
 async fn endpoint_changes_made_through_another_replica_apply_to_the_next_event() {
     let db = TestDb::new();
     let one = batching_app(&db).await;

@@ -45,78 +45,53 @@ impl From<Limits> for LimitsBody {
     }
 }
 
-/// A tenant's own overrides: each limit set replaces the plan's; absent or `null` keeps it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct OverridesBody {
+/// Declares [`OverridesBody`] and its conversions from the list of its fields: each is an
+/// optional whole number (`500.0` reads as 500), absent or `null` when not set, and left out of
+/// answers then — the attributes that say so are written once, here.
+macro_rules! overrides_body {
+    ($($(#[doc = $doc:literal])* $field:ident,)*) => {
+        /// A tenant's own overrides: each limit set replaces the plan's; absent or `null` keeps it.
+        #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        pub struct OverridesBody {
+            $(
+                $(#[doc = $doc])*
+                #[serde(
+                    default,
+                    skip_serializing_if = "Option::is_none",
+                    deserialize_with = "whole_number"
+                )]
+                pub $field: Option<i64>,
+            )*
+        }
+
+        impl From<OverridesBody> for LimitOverrides {
+            fn from(o: OverridesBody) -> Self {
+                Self { $($field: o.$field,)* }
+            }
+        }
+
+        impl From<&LimitOverrides> for OverridesBody {
+            fn from(o: &LimitOverrides) -> Self {
+                Self { $($field: o.$field,)* }
+            }
+        }
+    };
+}
+
+overrides_body! {
     /// Channels the tenant may have.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "whole_number"
-    )]
-    pub max_channels: Option<i64>,
+    max_channels,
     /// Webhook endpoints the tenant may have.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "whole_number"
-    )]
-    pub max_webhook_endpoints: Option<i64>,
+    max_webhook_endpoints,
     /// Messages per calendar month.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "whole_number"
-    )]
-    pub messages_per_month: Option<i64>,
+    messages_per_month,
     /// API requests per minute with one API key.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "whole_number"
-    )]
-    pub requests_per_minute_per_key: Option<i64>,
+    requests_per_minute_per_key,
     /// API requests per minute with all of the tenant's credentials.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "whole_number"
-    )]
-    pub requests_per_minute_per_tenant: Option<i64>,
+    requests_per_minute_per_tenant,
     /// Requests accepted at once.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "whole_number"
-    )]
-    pub request_burst: Option<i64>,
-}
-
-impl From<OverridesBody> for LimitOverrides {
-    fn from(o: OverridesBody) -> Self {
-        Self {
-            max_channels: o.max_channels,
-            max_webhook_endpoints: o.max_webhook_endpoints,
-            messages_per_month: o.messages_per_month,
-            requests_per_minute_per_key: o.requests_per_minute_per_key,
-            requests_per_minute_per_tenant: o.requests_per_minute_per_tenant,
-            request_burst: o.request_burst,
-        }
-    }
-}
-
-impl From<&LimitOverrides> for OverridesBody {
-    fn from(o: &LimitOverrides) -> Self {
-        Self {
-            max_channels: o.max_channels,
-            max_webhook_endpoints: o.max_webhook_endpoints,
-            messages_per_month: o.messages_per_month,
-            requests_per_minute_per_key: o.requests_per_minute_per_key,
-            requests_per_minute_per_tenant: o.requests_per_minute_per_tenant,
-            request_burst: o.request_burst,
-        }
-    }
+    request_burst,
 }
 
 /// A plan and its limits.
