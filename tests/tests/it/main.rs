@@ -23,6 +23,7 @@ mod credentials_at_rest;
 mod db_faults;
 mod faults;
 mod fleet;
+mod fleet_failover;
 mod gateway_bridge;
 mod group_commit;
 mod idempotency;
