@@ -86,10 +86,10 @@ def fmt(vals, d):
     f = f"{{:,.{d}f}}"
     med = f.format(statistics.median(vals))
     return med if len(vals) == 1 else f"{med} [{f.format(min(vals))}–{f.format(max(vals))}]"
-print("| backend | phase | hanging | runs | deliveries/s | p50 ms | p99 ms | max ms |")
-print("|---|---|---|---|---|---|---|---|")
+print("| backend | phase | hanging | runs | deliveries/s | p50 ms | p99 ms | max ms | sent twice |")
+print("|---|---|---|---|---|---|---|---|---|")
 for (backend, phase, hanging), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], str(kv[0][2]))):
     get = lambda k: [r[k] for r in rs if k in r]
     print(f"| {backend} | {phase} | {hanging} | {len(rs)} | {fmt(get('perSecond'), 0)} | "
-          f"{fmt(get('p50Ms'), 1)} | {fmt(get('p99Ms'), 1)} | {fmt(get('maxMs'), 1)} |")
+          f"{fmt(get('p50Ms'), 1)} | {fmt(get('p99Ms'), 1)} | {fmt(get('maxMs'), 1)} | {fmt(get('duplicates'), 0)} |")
 PY

@@ -139,8 +139,21 @@ try {
   await page.goto(`${admin}/admin/tenants?q=Forged`);
   await page.getByText('No tenant matches').waitFor();
 
-  step('the gateway page');
-  await page.getByRole('link', { name: 'Gateway' }).click();
+  step('the gateways: add one (its token shown once), open its config page');
+  await page.getByRole('link', { name: 'Gateways', exact: true }).click();
+  await page.getByRole('heading', { name: 'Gateways' }).waitFor();
+  await page.getByLabel('Name', { exact: true }).fill('pool-1');
+  await page.getByLabel(/^Capacity/).fill('10');
+  await page.getByRole('button', { name: 'Add gateway' }).click();
+  await page.getByText('shown only this once').waitFor();
+  assert.match(await page.locator('#secret-value').inputValue(), /^msgw_/);
+  await page.getByRole('link', { name: 'Open the gateway →' }).click();
+  await page.getByRole('heading', { name: 'Gateway pool-1' }).waitFor();
+  await shot('gateway-detail');
+  await page.goto(`${admin}/admin/gateways`);
+  await shot('gateways');
+  await page.getByRole('link', { name: 'default', exact: true }).click();
+  await page.getByRole('link', { name: 'Its config document →' }).click();
   await page.getByText('renders a config the gateway accepts').waitFor();
   assert.ok(!(await page.content()).includes('AAe2e-secret_token'), 'the preview is redacted');
   await shot('gateway');

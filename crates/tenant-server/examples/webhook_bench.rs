@@ -25,10 +25,11 @@
     clippy::expect_used
 )]
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 use tenant_core::{NewTenant, Secret};
@@ -40,18 +41,58 @@ use tenant_webhooks::ingest::{self, EventInput};
 use tenant_webhooks::{Dispatcher, DispatcherConfig, RetrySchedule, SigningSecret};
 use uuid::Uuid;
 
+/// What the receiver got in the current phase: distinct deliveries of the phase's events (by
+/// their `webhook-id`), with the latency of each first arrival, how many arrived again (a retry of
+/// a delivery whose answer was lost or late), and how many belonged to an earlier phase (held by
+/// that phase's stopped dispatcher until their lease ran out).
 #[derive(Default)]
 struct Seen {
+    phase: String,
     count: u64,
+    duplicates: u64,
+    stale: u64,
+    ids: HashSet<String>,
     latencies_us: Vec<i64>,
 }
 
-async fn receive(body: web::Bytes, seen: web::Data<Arc<Mutex<Seen>>>) -> HttpResponse {
+impl Seen {
+    fn phase(phase: &str) -> Self {
+        Seen {
+            phase: phase.to_owned(),
+            ..Seen::default()
+        }
+    }
+
+    /// The phase's latencies (taken), deliveries, deliveries sent twice and stale deliveries.
+    fn results(&mut self) -> (Vec<i64>, u64, u64, u64) {
+        let latencies = std::mem::take(&mut self.latencies_us);
+        (latencies, self.count, self.duplicates, self.stale)
+    }
+}
+
+async fn receive(
+    request: HttpRequest,
+    body: web::Bytes,
+    seen: web::Data<Arc<Mutex<Seen>>>,
+) -> HttpResponse {
     let now = Utc::now().timestamp_micros();
-    let sent = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|v| v["data"]["t0"].as_i64());
+    let id = request
+        .headers()
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = serde_json::from_slice::<Value>(&body).unwrap_or_default();
+    let sent = body["data"]["t0"].as_i64();
     let mut s = seen.lock().unwrap();
+    if body["data"]["phase"].as_str() != Some(s.phase.as_str()) {
+        s.stale += 1;
+        return HttpResponse::NoContent().finish();
+    }
+    if !s.ids.insert(id) {
+        s.duplicates += 1;
+        return HttpResponse::NoContent().finish();
+    }
     s.count += 1;
     if let Some(t0) = sent {
         s.latencies_us.push(now - t0);
@@ -118,6 +159,7 @@ fn tenant_with_endpoint(
 fn event(account: &str, i: u64, prefix: &str) -> EventInput {
     let mut data = Map::new();
     data.insert("t0".into(), json!(Utc::now().timestamp_micros()));
+    data.insert("phase".into(), json!(prefix));
     data.insert(
         "text".into(),
         json!("a message of a typical length, about a hundred bytes of text in all"),
@@ -161,20 +203,15 @@ async fn throughput(
     label: &str,
 ) {
     let mut conn = db.get().unwrap();
-    let run_id = Uuid::new_v4().simple().to_string();
+    let phase = format!("tp-{}", Uuid::new_v4().simple());
     for i in 0..count {
         let account = &accounts[(i as usize) % accounts.len()];
-        ingest::ingest(
-            &mut conn,
-            event(account, i, &format!("tp-{run_id}")),
-            Utc::now(),
-        )
-        .unwrap();
+        ingest::ingest(&mut conn, event(account, i, &phase), Utc::now()).unwrap();
     }
-    *seen.lock().unwrap() = Seen::default();
+    *seen.lock().unwrap() = Seen::phase(&phase);
     let dispatcher = Arc::new(Dispatcher::new(db.clone(), ring.clone(), config()).unwrap());
     let started = Instant::now();
-    let runner = tokio::spawn(dispatcher.run());
+    let runner = tokio::spawn(dispatcher.clone().run());
     wait_for(seen, count).await;
     let elapsed = started.elapsed().as_secs_f64();
     // The recorder's last batches land before the dispatcher stops.
@@ -187,13 +224,28 @@ async fn throughput(
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    runner.abort();
-    let delivered = seen.lock().unwrap().count;
+    stop(&dispatcher, runner).await;
+    let (delivered, duplicates, stale) = {
+        let s = seen.lock().unwrap();
+        (s.count, s.duplicates, s.stale)
+    };
     println!(
         "{}",
-        json!({"phase": label, "endpoints": accounts.len(), "deliveries": delivered, "seconds": elapsed, "perSecond": delivered as f64 / elapsed})
+        json!({"phase": label, "endpoints": accounts.len(), "deliveries": delivered, "duplicates": duplicates, "stale": stale, "seconds": elapsed, "perSecond": delivered as f64 / elapsed})
     );
     *seen.lock().unwrap() = Seen::default();
+}
+
+/// Stops a phase's dispatcher as `serve` does on SIGTERM: its unsent claims given back, its sends
+/// in flight recorded (else the next phase would meet them after their lease, or twice).
+async fn stop(dispatcher: &Dispatcher, runner: tokio::task::JoinHandle<()>) {
+    dispatcher.stop();
+    if tokio::time::timeout(dispatcher.stop_grace(), runner)
+        .await
+        .is_err()
+    {
+        eprintln!("a dispatcher did not stop within its grace");
+    }
 }
 
 /// Accepts connections on 127.0.0.1 and never answers; returns the port.
@@ -283,7 +335,8 @@ async fn main() {
     let total = rate * seconds;
     let db2 = db.clone();
     let account2 = account.clone();
-    let run_id = Uuid::new_v4().simple().to_string();
+    let phase = format!("lat-{}", Uuid::new_v4().simple());
+    *seen.lock().unwrap() = Seen::phase(&phase);
     let pace = tokio::task::spawn_blocking(move || {
         let mut conn = db2.get().unwrap();
         let start = Instant::now();
@@ -292,30 +345,26 @@ async fn main() {
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
-            ingest::ingest(
-                &mut conn,
-                event(&account2, i, &format!("lat-{run_id}")),
-                Utc::now(),
-            )
-            .unwrap();
+            ingest::ingest(&mut conn, event(&account2, i, &phase), Utc::now()).unwrap();
             wake.notify_one();
         }
     });
     pace.await.unwrap();
     wait_for(&seen, total).await;
-    runner.abort();
-    let lat = std::mem::take(&mut seen.lock().unwrap().latencies_us);
+    stop(&dispatcher, runner).await;
+    let (lat, received, duplicates, stale) = seen.lock().unwrap().results();
     let (p50, p99, max) = percentiles(lat);
     println!(
         "{}",
-        json!({"phase": "latency", "rate": rate, "events": total, "received": seen.lock().unwrap().count, "p50Ms": p50, "p99Ms": p99, "maxMs": max})
+        json!({"phase": "latency", "rate": rate, "events": total, "received": received, "duplicates": duplicates, "stale": stale, "p50Ms": p50, "p99Ms": p99, "maxMs": max})
     );
 
     // 3. Fairness: the healthy tenant's latency beside h hanging tenants.
     let held = Arc::new(Mutex::new(Vec::new()));
     let hang_port = hanging_server(held.clone()).await;
     for h in hanging {
-        *seen.lock().unwrap() = Seen::default();
+        let run_id = Uuid::new_v4().simple().to_string();
+        *seen.lock().unwrap() = Seen::phase(&format!("fair-{run_id}-0"));
         let mut stuck = Vec::new();
         let mut accounts = vec![account.clone()];
         for i in 0..h {
@@ -331,7 +380,6 @@ async fn main() {
         let runner = tokio::spawn(dispatcher.clone().run());
         let wake = dispatcher.waker();
         let db2 = db.clone();
-        let run_id = Uuid::new_v4().simple().to_string();
         let total = fair_rate * fair_seconds;
         let pace = tokio::task::spawn_blocking(move || {
             let mut conn = db2.get().unwrap();
@@ -354,13 +402,12 @@ async fn main() {
         let ids: Vec<String> = stuck.iter().map(|(_, e)| e.to_string()).collect();
         let states = deliveries::queue_states(&mut conn, &ids, Utc::now()).unwrap();
         let open = states.values().filter(|q| q.circuit != "closed").count();
-        runner.abort();
-        let received = seen.lock().unwrap().count;
-        let lat = std::mem::take(&mut seen.lock().unwrap().latencies_us);
+        stop(&dispatcher, runner).await;
+        let (lat, received, duplicates, stale) = seen.lock().unwrap().results();
         let (p50, p99, max) = percentiles(lat);
         println!(
             "{}",
-            json!({"phase": "fairness", "hanging": h, "rate": fair_rate, "seconds": fair_seconds, "events": total, "received": received, "p50Ms": p50, "p99Ms": p99, "maxMs": max, "hangingConnections": connections, "circuitsOpen": open})
+            json!({"phase": "fairness", "hanging": h, "rate": fair_rate, "seconds": fair_seconds, "events": total, "received": received, "duplicates": duplicates, "stale": stale, "p50Ms": p50, "p99Ms": p99, "maxMs": max, "hangingConnections": connections, "circuitsOpen": open})
         );
         held.lock().unwrap().clear();
         if std::env::var_os("BENCH_KEEP").is_some() {

@@ -178,12 +178,14 @@ impl Application {
             limiter: Arc::new(settings.limits.limiter()?),
             meter: Arc::default(),
         };
+        let fleet = Arc::new(settings.fleet.clone());
         let writes = WritePaths::start(
             &db,
             &settings.writes,
             api_keys.hasher.clone(),
             Arc::clone(&limits.plans),
             Arc::clone(&keys),
+            Arc::clone(&fleet),
         )?;
         let control = ControlPlane::from_parts(Parts {
             webhooks: background.webhook_state(&webhooks),
@@ -198,7 +200,7 @@ impl Application {
             limits,
             idempotency_ttl: settings.idempotency_ttl,
             slug_redirect_ttl: settings.slug_redirect_ttl,
-            fleet: settings.fleet.clone(),
+            fleet,
             billing: match &settings.billing.config {
                 Some(config) => Some(Arc::new(
                     tenant_service::billing::Billing::from_config(config).map_err(|message| {
@@ -333,9 +335,11 @@ impl Application {
 
     /// Serves until SIGINT/SIGTERM (or the handle's `stop`), letting in-flight requests finish.
     /// Background work (the webhook dispatcher, the session purge) runs alongside and stops with
-    /// the server.
+    /// the server: the dispatcher gracefully (its unsent claims given back, its sends in flight
+    /// finished and recorded), the rest aborted.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let mut tasks = self.background.spawn();
+        let mut background = self.background.spawn();
+        let tasks = &mut background.tasks;
         let control = self.control.clone();
         tasks.spawn(flush_usage(control, self.usage_flush));
         if self.control.billing_enabled() {
@@ -363,8 +367,8 @@ impl Application {
         if let Some(h) = metrics_handle {
             h.stop(false).await;
         }
-        // Aborted and awaited, so that when this returns no task holds the database any more.
-        tasks.shutdown().await;
+        // Stopped and awaited, so that when this returns no task holds the database any more.
+        background.stop().await;
         // The requests metered since the last flush.
         if let Err(e) = self.control.flush_usage().await {
             tracing::warn!(error = %e, "metered API requests could not be stored on shutdown");

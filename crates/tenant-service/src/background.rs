@@ -9,7 +9,7 @@ use tenant_store::crypto::KeyRing;
 use tenant_webhooks::Dispatcher;
 use tenant_webhooks::delivery::DispatchError;
 use tokio::sync::Notify;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::lifecycle::RetentionPolicy;
 use crate::lifecycle::purge::Purger;
@@ -78,11 +78,11 @@ impl Background {
     }
 
     /// Starts the tasks on the current runtime.
-    pub fn spawn(self) -> JoinSet<()> {
+    pub fn spawn(self) -> Running {
         let mut tasks = JoinSet::new();
-        if let Some(d) = self.dispatcher {
-            tasks.spawn(d.run());
-        }
+        let dispatcher = self
+            .dispatcher
+            .map(|d| (Arc::clone(&d), tokio::spawn(d.run())));
         if let Some((cache, interval)) = self.tenant_cache {
             tasks.spawn(sync_tenant_cache(self.db.clone(), cache, interval));
         }
@@ -90,7 +90,37 @@ impl Background {
             tasks.spawn(purger.run());
         }
         tasks.spawn(purge_expired(self.db, self.session_ttl));
-        tasks
+        Running { tasks, dispatcher }
+    }
+}
+
+/// The background work, running.
+#[derive(Debug)]
+pub struct Running {
+    /// The tasks stopped by aborting them; the caller may add its own.
+    pub tasks: JoinSet<()>,
+    dispatcher: Option<(Arc<Dispatcher>, JoinHandle<()>)>,
+}
+
+impl Running {
+    /// Stops everything. The webhook dispatcher first, gracefully ([`Dispatcher::stop`]: unsent
+    /// claims given back, the sends in flight finished and recorded) for at most its
+    /// [`Dispatcher::stop_grace`], then aborted; the other tasks are aborted. When this
+    /// returns, no task holds the database any more.
+    pub async fn stop(mut self) {
+        if let Some((dispatcher, mut running)) = self.dispatcher.take() {
+            dispatcher.stop();
+            let grace = dispatcher.stop_grace();
+            if tokio::time::timeout(grace, &mut running).await.is_err() {
+                tracing::warn!(
+                    grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+                    "the webhook dispatcher did not stop in time: its claims are left to expire"
+                );
+                running.abort();
+                let _ = running.await;
+            }
+        }
+        self.tasks.shutdown().await;
     }
 }
 

@@ -412,11 +412,22 @@ pub fn set_placement(
     Ok(())
 }
 
-/// How many tenants each gateway holds or is receiving: placed on it, or moving to it (a tenant
-/// without a row counts for `default`). Gateways holding nobody are absent.
+/// How many live tenants there are: a deleted tenant (its rows waiting for the background
+/// purge) is in no document, so it holds no room anywhere.
+fn live_tenants(conn: &mut AnyConnection) -> StoreResult<i64> {
+    Ok(tenants::table
+        .filter(tenants::deleted_at.is_null())
+        .count()
+        .get_result(conn)?)
+}
+
+/// How many live tenants each gateway holds or is receiving: placed on it, or moving to it (a
+/// tenant without a row counts for `default`). Gateways holding nobody are absent.
 pub fn held_counts(conn: &mut AnyConnection) -> StoreResult<Vec<(GatewayId, i64)>> {
-    let total: i64 = tenants::table.count().get_result(conn)?;
+    let total = live_tenants(conn)?;
     let groups: Vec<(Option<String>, Option<String>, String, i64)> = tenant_placements::table
+        .inner_join(tenants::table)
+        .filter(tenants::deleted_at.is_null())
         .group_by((
             tenant_placements::gateway_id,
             tenant_placements::target_gateway_id,
@@ -448,10 +459,12 @@ pub fn held_counts(conn: &mut AnyConnection) -> StoreResult<Vec<(GatewayId, i64)
     Ok(counts.into_iter().filter(|(_, n)| *n > 0).collect())
 }
 
-/// The counts of [`held_counts`] by state: `(placed, moving, unplaced)` over every tenant.
+/// The counts of [`held_counts`] by state: `(placed, moving, unplaced)` over every live tenant.
 pub fn state_counts(conn: &mut AnyConnection) -> StoreResult<(i64, i64, i64)> {
-    let total: i64 = tenants::table.count().get_result(conn)?;
+    let total = live_tenants(conn)?;
     let groups: Vec<(String, i64)> = tenant_placements::table
+        .inner_join(tenants::table)
+        .filter(tenants::deleted_at.is_null())
         .group_by(tenant_placements::state)
         .select((tenant_placements::state, count_star()))
         .load(conn)?;

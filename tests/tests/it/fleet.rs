@@ -618,3 +618,49 @@ async fn config_sync_files_complete_a_move_without_serving_an_account_twice() {
     let audit = app.get("/audit?limit=100").await;
     assert!(audit.text.contains("tenant.moved"), "{}", audit.text);
 }
+
+/// A deleted tenant holds no room: its rows wait for the background purge, but it is in no
+/// document, so its gateway takes another tenant at once (`default` included).
+#[tokio::test]
+async fn a_deleted_tenant_frees_its_room_at_once() {
+    let db = TestDb::new();
+    let app = spawn_app(&db).await;
+    let delete = async |id: &str| {
+        let r = app
+            .request(Method::DELETE, &format!("/tenants/{id}"), None)
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    };
+
+    // A deleted tenant on `default` does not keep it from closing.
+    let gone = app.create_tenant("Leaving Co").await;
+    assert_eq!(held(&app, DEFAULT).await, 1);
+    delete(gone["id"].as_str().unwrap()).await;
+    assert_eq!(held(&app, DEFAULT).await, 0);
+    let r = app
+        .patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+    // `solo` takes one tenant; the next one is unplaced.
+    let a = gateway(&app, "solo", 1).await;
+    let t = app.create_tenant("Staying Co").await;
+    let t = t["id"].as_str().unwrap();
+    assert_eq!(placement(&app, t).await["gatewayId"], a.id.as_str());
+    let waiting = app.create_tenant("Waiting Co").await;
+    let waiting = waiting["id"].as_str().unwrap();
+    assert_eq!(placement(&app, waiting).await["state"], "unplaced");
+
+    // Deleting the tenant on `solo` frees its room at once.
+    delete(t).await;
+    assert_eq!(held(&app, &a.id).await, 0);
+    let r = app
+        .post(
+            &format!("/tenants/{waiting}/placement"),
+            &json!({"gatewayId": a.id}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(placement(&app, waiting).await["gatewayId"], a.id.as_str());
+    assert_eq!(held(&app, &a.id).await, 1);
+}

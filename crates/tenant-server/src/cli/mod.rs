@@ -154,3 +154,21 @@ fn fail(e: &dyn std::error::Error) -> ExitCode {
     }
     ExitCode::FAILURE
 }
+
+/// Waits for SIGINT (Ctrl-C) or SIGTERM (what systemd and Kubernetes send to stop a process):
+/// the long-running commands (`webhooks dispatch`, `purge`) stop on either.
+async fn stop_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = terminate.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}

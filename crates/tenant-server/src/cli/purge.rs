@@ -39,7 +39,7 @@ pub fn run(settings: &Settings, args: PurgeArgs) -> CliResult {
         if !args.once {
             tokio::select! {
                 () = purger.run() => {}
-                r = tokio::signal::ctrl_c() => r?,
+                r = super::stop_signal() => r?,
             }
             return Ok(());
         }

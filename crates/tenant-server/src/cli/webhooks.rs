@@ -64,11 +64,19 @@ pub fn run(settings: &Settings, command: WebhooksCommand) -> CliResult {
                     ring,
                     settings.webhooks.dispatcher_config(),
                 )?);
+                let mut running = tokio::spawn(Arc::clone(&dispatcher).run());
                 tokio::select! {
-                    () = dispatcher.run() => {}
-                    r = tokio::signal::ctrl_c() => r?,
+                    _ = &mut running => {}
+                    r = super::stop_signal() => {
+                        r?;
+                        // Gracefully: unsent claims given back, the sends in flight recorded.
+                        dispatcher.stop();
+                        if tokio::time::timeout(dispatcher.stop_grace(), &mut running).await.is_err() {
+                            tracing::warn!("the webhook dispatcher did not stop in time: its claims are left to expire");
+                            running.abort();
+                        }
+                    }
                 }
-                tracing::info!("webhook dispatcher stopped");
                 Ok(())
             }
         }

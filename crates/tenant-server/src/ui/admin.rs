@@ -260,11 +260,26 @@ pub async fn audit(
     Ok(layout::page(&page.ctx, "Audit log", None, content))
 }
 
-/// The combined document with every secret as an environment reference (`${VAR}`): what the
+/// Which gateway's document the gateway page shows (`?gateway=<id>`; `default` when absent).
+#[derive(Debug, Deserialize)]
+pub struct GatewayDocQuery {
+    gateway: Option<String>,
+}
+
+impl GatewayDocQuery {
+    fn gateway(&self) -> Result<tenant_core::GatewayId, UiError> {
+        match non_empty(&self.gateway) {
+            None => Ok(tenant_core::GatewayId::DEFAULT),
+            Some(raw) => Ok(crate::http::extract::parse_uuid("gateway", raw)?.into()),
+        }
+    }
+}
+
+/// A gateway's document with every secret as an environment reference (`${VAR}`): what the
 /// gateway page shows and offers for download.
-fn redacted_variant(state: &AppState) -> Variant {
+fn redacted_variant(state: &AppState, gateway: tenant_core::GatewayId) -> Variant {
     Variant {
-        gateway: tenant_core::GatewayId::DEFAULT,
+        gateway,
         dialect: state.control.render_options().dialect,
         secrets: SecretsMode::Env,
         per_tenant: false,
@@ -274,12 +289,19 @@ fn redacted_variant(state: &AppState) -> Variant {
 /// The longest preview of the document shown in the page.
 const PREVIEW_BYTES: usize = 64 * 1024;
 
-/// `GET /admin/gateway`: the config revision, ETag and size the gateway is served, whether the
-/// tenants' data makes a valid config, and a preview with the secrets redacted.
-pub async fn gateway(page: OperatorPage, state: web::Data<AppState>) -> UiResult {
+/// `GET /admin/gateway[?gateway=<id>]`: the config revision, ETag and size a gateway is served
+/// (`default` unless named), whether its tenants' data makes a valid config, and a preview with
+/// the secrets redacted.
+pub async fn gateway(
+    page: OperatorPage,
+    state: web::Data<AppState>,
+    query: web::Query<GatewayDocQuery>,
+) -> UiResult {
+    let id = query.gateway()?;
+    let name = state.control.gateway(id).await?.gateway.name;
     let render = state.control.render_options();
     let served = Variant {
-        gateway: tenant_core::GatewayId::DEFAULT,
+        gateway: id,
         dialect: render.dialect,
         secrets: render.secrets,
         per_tenant: false,
@@ -292,14 +314,17 @@ pub async fn gateway(page: OperatorPage, state: web::Data<AppState>) -> UiResult
     let preview = match &current {
         Ok(_) => state
             .control
-            .combined_config(redacted_variant(&state))
+            .combined_config(redacted_variant(&state, id))
             .await
             .ok()
             .map(|doc| pretty_preview(&doc.to_vec())),
         Err(_) => None,
     };
     let content = html! {
-        div class="page-head" { h1 { "Gateway config" } }
+        div class="page-head" {
+            h1 { "Config of gateway " (name) }
+            a href={ "/admin/gateways/" (id) } { "← The gateway" }
+        }
         section class="card" {
             @match &current {
                 Ok(doc) => {
@@ -313,7 +338,7 @@ pub async fn gateway(page: OperatorPage, state: web::Data<AppState>) -> UiResult
                             tr { th scope="row" { "Secrets" } td { (render.secrets.as_str()) " (as served to the gateway)" } }
                         }
                     }
-                    p { a class="button primary" href="/admin/gateway/config.json" download="openclaw.json" { "Download (secrets redacted)" } }
+                    p { a class="button primary" href={ "/admin/gateway/config.json?gateway=" (id) } download="openclaw.json" { "Download (secrets redacted)" } }
                 }
                 Err(message) => {
                     p { (badge("bad", "invalid")) " " (message) }
@@ -351,10 +376,14 @@ fn pretty_preview(json: &[u8]) -> String {
 
 /// `GET /admin/gateway/config.json`: the combined config with every secret redacted to an
 /// environment reference, as a download.
-pub async fn gateway_download(_: OperatorPage, state: web::Data<AppState>) -> UiResult {
+pub async fn gateway_download(
+    _: OperatorPage,
+    state: web::Data<AppState>,
+    query: web::Query<GatewayDocQuery>,
+) -> UiResult {
     let doc = state
         .control
-        .combined_config(redacted_variant(&state))
+        .combined_config(redacted_variant(&state, query.gateway()?))
         .await?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")

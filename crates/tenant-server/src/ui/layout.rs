@@ -58,7 +58,7 @@ fn header(ctx: &UiContext) -> Markup {
                 nav aria-label="Main" {
                     a href="/admin/tenants" { "Tenants" }
                     a href="/admin/audit" { "Audit log" }
-                    a href="/admin/gateway" { "Gateway" }
+                    a href="/admin/gateways" { "Gateways" }
                 }
             }
             @if let Some(who) = who(ctx) {
@@ -109,6 +109,12 @@ pub fn notice_text(key: &str) -> Option<&'static str> {
         "test_sent" => "A test event was queued for delivery.",
         "replayed" => "The delivery was queued again.",
         "logged_out" => "You are logged out.",
+        "gateway_updated" => "The gateway was updated.",
+        "gateway_draining" => {
+            "The gateway is draining: its tenants are moving where there is room."
+        }
+        "gateway_open" => "The gateway takes new tenants again.",
+        "gateway_deleted" => "The gateway was deleted.",
         _ => return None,
     })
 }

@@ -6,6 +6,7 @@
 //! - [`host`]: which site a host serves; [`host_api`]: the tenant-scoped API on a tenant's host
 //!   (`/tenant/…`); [`scope`]: who may see which pages;
 //! - [`auth`]: `/`, log in and out, accept an invite; [`admin`]: the operators' pages;
+//!   [`gateways`]: the operators' gateway fleet pages;
 //!   [`tenant_pages`]: a tenant's pages, shared by the admin and the portal;
 //! - [`layout`]: the page shell and error pages; [`assets`]: the stylesheet and the script.
 //!
@@ -24,6 +25,7 @@ pub mod auth;
 pub mod context;
 pub mod error;
 pub mod form;
+pub mod gateways;
 pub mod host;
 pub mod host_api;
 pub mod layout;
@@ -101,6 +103,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/tenants", web::post().to(admin::create_tenant))
         .route("/audit", web::get().to(admin::audit))
         .route("/gateway", web::get().to(admin::gateway))
+        .route("/gateways", web::get().to(gateways::list))
+        .route("/gateways", web::post().to(gateways::create))
+        .service(
+            web::scope("/gateways/{gid}")
+                .route("", web::get().to(gateways::detail))
+                .route("/capacity", web::post().to(gateways::set_capacity))
+                .route("/draining", web::post().to(gateways::set_draining))
+                .route("/rotate", web::post().to(gateways::rotate))
+                .route("/delete", web::post().to(gateways::delete)),
+        )
         .route(
             "/gateway/config.json",
             web::get().to(admin::gateway_download),

@@ -16,10 +16,15 @@ impl ControlPlane {
     /// The combined document of `variant` at the store's current config revision: kept per
     /// variant and refreshed incrementally (one small query when nothing changed).
     pub async fn combined_config(&self, variant: Variant) -> ServiceResult<Arc<ServedConfig>> {
-        let revision = self.run(|c| Ok(config_revision::current(c)?)).await?;
+        let revision = self.config_revision().await?;
         self.config_cache
             .get(&self.db, &self.render, &self.keys, variant, revision)
             .await
+    }
+
+    /// The store's current config revision (what an up-to-date gateway serves).
+    pub async fn config_revision(&self) -> ServiceResult<i64> {
+        self.run(|c| Ok(config_revision::current(c)?)).await
     }
 
     /// One tenant's own document, rendered with `opts`, tagged like the combined one.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use tenant_core::{GatewayId, Tenant, TenantId};
+use tenant_core::{GatewayId, TenantId};
 use tenant_store::audit::AuditContext;
 use tenant_store::config_revision;
 use tenant_store::gateways::{self as store, Placement};
@@ -112,17 +112,6 @@ impl ControlPlane {
         self.run(move |c| gateways::delete(c, &ctx, &id)).await?;
         self.gateway_auth.invalidate(&id);
         Ok(())
-    }
-
-    /// Places a tenant just created (nothing is written in a single-gateway setup).
-    pub async fn place_new_tenant(
-        &self,
-        ctx: AuditContext,
-        tenant: &Tenant,
-    ) -> ServiceResult<Placement> {
-        let (cfg, id, plan) = (Arc::clone(&self.fleet), tenant.id, tenant.plan);
-        self.run(move |c| placement::place_new(c, &ctx, &cfg, &id, plan))
-            .await
     }
 
     /// Where a tenant is.

@@ -76,7 +76,7 @@ pub struct Parts {
     /// ([`crate::tenants::DEFAULT_SLUG_REDIRECT_TTL`]: 30 days).
     pub slug_redirect_ttl: Duration,
     /// The gateway fleet's lease and dedicated plans.
-    pub fleet: FleetConfig,
+    pub fleet: Arc<FleetConfig>,
     /// Stripe billing; `None`: off (every billing use case answers `BillingDisabled`).
     pub billing: Option<Arc<crate::billing::Billing>>,
 }
@@ -133,7 +133,7 @@ impl ControlPlane {
             limits: parts.limits,
             idempotency: Arc::new(Idempotency::new(parts.idempotency_ttl)),
             slug_redirect_ttl: parts.slug_redirect_ttl,
-            fleet: Arc::new(parts.fleet),
+            fleet: parts.fleet,
             gateway_auth: Arc::default(),
             fleet_announced: Arc::default(),
             billing: parts.billing,

@@ -163,12 +163,14 @@ impl ControlPlane {
             None => None,
         };
         let limits = super::LimitParts::default();
+        let fleet = Arc::new(options.fleet.clone());
         let writes = WritePaths::start(
             &db,
             &options.writes,
             hasher.clone(),
             Arc::clone(&limits.plans),
             Arc::clone(&keys),
+            Arc::clone(&fleet),
         )?;
         Ok(Self::from_parts(Parts {
             db,
@@ -190,7 +192,7 @@ impl ControlPlane {
             limits,
             idempotency_ttl: options.idempotency_ttl,
             slug_redirect_ttl: options.slug_redirect_ttl,
-            fleet: options.fleet.clone(),
+            fleet,
             billing,
         }))
     }

@@ -32,19 +32,13 @@ impl ControlPlane {
         once: Option<Ticket<(Tenant, Secret)>>,
     ) -> ServiceResult<(Tenant, Secret)> {
         let create = CreateTenant {
-            ctx: ctx.clone(),
+            ctx,
             new,
             at: tenant_core::now(),
             once,
         };
-        let (tenant, key) = self.writes.tenant_creates.submit(create).await??;
-        // Then its gateway (none to choose in a single-gateway setup). A new tenant has no
-        // channel yet, so until this commits no account of it is served anywhere; if it fails
-        // the tenant stays on `default` (logged; `POST /tenants/{id}/placement` moves it).
-        if let Err(e) = self.place_new_tenant(ctx, &tenant).await {
-            tracing::warn!(tenant.id = %tenant.id, error = %e, "placing a new tenant failed: it stays on the default gateway");
-        }
-        Ok((tenant, key))
+        // Created, then placed on its gateway, by the batch it commits in.
+        self.writes.tenant_creates.submit(create).await?
     }
 
     /// A page of tenants in creation order, filtered.

@@ -60,68 +60,91 @@ pub fn want_of(cfg: &FleetConfig, plan: Plan) -> Want {
     }
 }
 
-/// Whether placing a tenant that wants `want` can only end on `default` with no row: the
-/// built-in gateway is the only one, unlimited and open (the single-gateway setup).
-fn trivially_default(fleet: &[GatewayLoad], want: Want) -> bool {
-    want == Want::Shared
-        && fleet.len() == 1
-        && fleet[0].id.is_default()
-        && fleet[0].capacity.is_none()
-        && !fleet[0].draining
+/// Whether every new tenant can only end on `default` with no row: none wants a dedicated
+/// gateway, and the built-in gateway is the only one, unlimited and open (the single-gateway
+/// setup). Reads the gateways alone, not their counts.
+fn trivially_default(
+    gateways: &[gateways::Gateway],
+    wants: impl IntoIterator<Item = Want>,
+) -> bool {
+    matches!(gateways, [only] if only.id.is_default() && only.capacity.is_none() && !only.draining)
+        && wants.into_iter().all(|w| w == Want::Shared)
 }
 
-/// Places a tenant just created. Writes nothing in a single-gateway setup.
+/// A tenant just created, to place: who created it, its id and its plan.
+pub type Created = (AuditContext, TenantId, Plan);
+
+/// Places tenants just created (the creates of one committed batch), in one transaction under
+/// the fleet lock, each with its audit entry. In a single-gateway setup it writes nothing and
+/// takes no lock: one read of the gateways (a table of a few rows) per batch.
 pub fn place_new(
     conn: &mut AnyConnection,
-    ctx: &AuditContext,
     cfg: &FleetConfig,
-    tenant_id: &TenantId,
-    plan: Plan,
-) -> ServiceResult<Placement> {
+    created: &[Created],
+) -> ServiceResult<Vec<Placement>> {
     let now = tenant_core::now();
-    let want = want_of(cfg, plan);
-    // A read first: the common case (one gateway) takes no lock.
-    if trivially_default(&loads(conn, cfg, now)?, want) {
-        return Ok(Placement::on_default(*tenant_id));
+    let on_default = || created.iter().map(|(_, id, _)| Placement::on_default(*id));
+    if created.is_empty()
+        || trivially_default(
+            &gateways::list(conn)?,
+            created.iter().map(|(_, _, plan)| want_of(cfg, *plan)),
+        )
+    {
+        return Ok(on_default().collect());
     }
     write_transaction(conn, |c| {
         gateways::lock_fleet(c)?;
         let mut fleet = loads(c, cfg, now)?;
-        // It is counted on `default` (no row yet): count it nowhere while choosing.
-        let current = gateways::placement(c, tenant_id)?;
-        if current != Placement::on_default(*tenant_id) {
-            return Ok(current);
-        }
-        if let Some(d) = fleet.iter_mut().find(|g| g.id.is_default()) {
-            d.held -= 1;
-        }
-        let placement = match choose(&fleet, want) {
-            Ok(to) => Placement {
-                gateway_id: Some(to),
-                ..Placement::on_default(*tenant_id)
-            },
-            Err(no_room) => {
-                tracing::warn!(
-                    tenant.id = %tenant_id,
-                    fleet.want = want.kind().as_str(),
-                    fleet.gateways = no_room.gateways,
-                    fleet.full = no_room.full,
-                    "no gateway has room: the tenant is unplaced"
-                );
-                super::metrics::tenant_unplaced();
-                Placement {
-                    gateway_id: None,
-                    state: PlacementState::Unplaced,
-                    ..Placement::on_default(*tenant_id)
-                }
+        let mut placed = Vec::with_capacity(created.len());
+        for (ctx, tenant_id, plan) in created {
+            let current = gateways::placement(c, tenant_id)?;
+            if current != Placement::on_default(*tenant_id) {
+                placed.push(current);
+                continue;
             }
-        };
-        if placement != Placement::on_default(*tenant_id) {
-            gateways::set_placement(c, &placement, now)?;
-            record(c, ctx, &placement, "tenant.placed", now)?;
+            let want = want_of(cfg, *plan);
+            // It is counted on `default` (no row yet): count it nowhere while choosing.
+            adjust_held(&mut fleet, GatewayId::DEFAULT, -1);
+            let placement = match choose(&fleet, want) {
+                Ok(to) => Placement {
+                    gateway_id: Some(to),
+                    ..Placement::on_default(*tenant_id)
+                },
+                Err(no_room) => {
+                    tracing::warn!(
+                        tenant.id = %tenant_id,
+                        fleet.want = want.kind().as_str(),
+                        fleet.gateways = no_room.gateways,
+                        fleet.full = no_room.full,
+                        "no gateway has room: the tenant is unplaced"
+                    );
+                    super::metrics::tenant_unplaced();
+                    Placement {
+                        gateway_id: None,
+                        state: PlacementState::Unplaced,
+                        ..Placement::on_default(*tenant_id)
+                    }
+                }
+            };
+            // The next of the batch sees it where it went.
+            if let Some(to) = placement.gateway_id {
+                adjust_held(&mut fleet, to, 1);
+            }
+            if placement != Placement::on_default(*tenant_id) {
+                gateways::set_placement(c, &placement, now)?;
+                record(c, ctx, &placement, "tenant.placed", now)?;
+            }
+            placed.push(placement);
         }
-        Ok(placement)
+        Ok(placed)
     })
+}
+
+/// Adds `by` to what `gateway` holds in `fleet`.
+fn adjust_held(fleet: &mut [GatewayLoad], gateway: GatewayId, by: i64) {
+    if let Some(g) = fleet.iter_mut().find(|g| g.id == gateway) {
+        g.held += by;
+    }
 }
 
 fn record(

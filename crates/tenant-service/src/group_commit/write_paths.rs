@@ -15,6 +15,7 @@ use super::engine::{GroupCommit, GroupCommitConfig};
 use crate::api_keys::ApiKeyHasher;
 use crate::channel_writes::{self, ChannelAnswer, ChannelWrite};
 use crate::error::ServiceResult;
+use crate::fleet::{FleetConfig, placement};
 use crate::plans::Plans;
 use crate::tenants::{self, CreateTenant};
 
@@ -68,16 +69,40 @@ fn judge_quotas(
     }
 }
 
+/// Places the tenants a committed batch created, in a second transaction (a new tenant has no
+/// channel yet, so until then no account of it is served anywhere). A failure is logged: the
+/// tenants stay on `default`, and `POST /tenants/{id}/placement` moves them.
+fn place_created(
+    conn: &mut AnyConnection,
+    fleet: &FleetConfig,
+    batch: &[CreateTenant],
+    answers: &[ServiceResult<(Tenant, Secret)>],
+) {
+    let created: Vec<placement::Created> = batch
+        .iter()
+        .zip(answers)
+        .filter_map(|(create, answer)| {
+            let (tenant, _) = answer.as_ref().ok()?;
+            Some((create.ctx.clone(), tenant.id, tenant.plan))
+        })
+        .collect();
+    if let Err(e) = placement::place_new(conn, fleet, &created) {
+        tracing::warn!(error = %e, tenants = created.len(), "placing new tenants failed: they stay on the default gateway");
+    }
+}
+
 impl WritePaths {
     /// Starts the writer threads of every path; the ingest path judges the message quotas of
-    /// `plans` after each batch, the channel path checks the channel limits of `plans` and
-    /// seals credentials with `keys`.
+    /// `plans` after each batch, the tenant path places each batch's new tenants on the gateways
+    /// of `fleet`, the channel path checks the channel limits of `plans` and seals credentials
+    /// with `keys`.
     pub fn start(
         db: &Database,
         config: &GroupCommitConfig,
         hasher: ApiKeyHasher,
         plans: Arc<Plans>,
         keys: Arc<KeyRing>,
+        fleet: Arc<FleetConfig>,
     ) -> std::io::Result<Self> {
         let ingestor = Ingestor::new(TenantLookup::default());
         let ingest_plans = Arc::clone(&plans);
@@ -98,7 +123,11 @@ impl WritePaths {
             "tenant_create",
             db.clone(),
             config,
-            move |conn, batch: &[CreateTenant]| tenants::create_tenants(conn, &hasher, batch),
+            move |conn, batch: &[CreateTenant]| {
+                let answers = tenants::create_tenants(conn, &hasher, batch);
+                place_created(conn, &fleet, batch, &answers);
+                answers
+            },
             |e| Err(unavailable(e).into()),
         )?;
         let channel_writes = GroupCommit::start(

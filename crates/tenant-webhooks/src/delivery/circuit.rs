@@ -284,6 +284,17 @@ impl<J> Holdings<J> {
         }
     }
 
+    /// Takes back every queued (not yet sent) delivery; what is in flight stays counted.
+    pub fn unqueue_all(&mut self) -> Vec<J> {
+        let mut out = Vec::with_capacity(self.queued);
+        for held in self.by_endpoint.values_mut() {
+            out.extend(held.queue.drain(..));
+        }
+        self.by_endpoint.retain(|_, held| held.in_flight > 0);
+        self.queued = 0;
+        out
+    }
+
     /// Takes back the queued (not yet sent) deliveries of `endpoint`.
     pub fn unqueue(&mut self, endpoint: &str) -> Vec<J> {
         let Some(held) = self.by_endpoint.get_mut(endpoint) else {
@@ -411,5 +422,26 @@ mod tests {
         assert_eq!(h.full(), vec!["a".to_owned()]);
         assert!(h.observe("a", false).is_empty());
         assert_eq!(h.ready(), vec![3]);
+    }
+
+    #[test]
+    fn unqueue_all_gives_back_what_was_not_sent_and_keeps_counting_what_is_in_flight() {
+        let mut h: Holdings<u32> = Holdings::new(1, 1);
+        for (endpoint, job) in [("a", 0), ("a", 1), ("b", 2), ("b", 3), ("c", 4)] {
+            h.push(endpoint, job);
+        }
+        let mut sent = h.ready();
+        sent.sort_unstable();
+        assert_eq!(sent, vec![0, 2, 4]);
+        let mut back = h.unqueue_all();
+        back.sort_unstable();
+        assert_eq!(back, vec![1, 3]);
+        assert_eq!(h.total(), 3, "the three in flight stay counted");
+        assert!(h.ready().is_empty());
+        for endpoint in ["a", "b", "c"] {
+            h.finished(endpoint);
+        }
+        assert_eq!(h.total(), 0);
+        assert!(h.full().is_empty());
     }
 }

@@ -19,7 +19,7 @@ use tenant_store::crypto::KeyRing;
 use tenant_store::deliveries::{self, AttemptRecord, ClaimLimits, Claimed, Next};
 use tenant_store::endpoint_circuits::{self, CircuitRow, OPEN};
 use tenant_store::{Database, StoreError, webhooks, write_transaction};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, watch};
 use uuid::Uuid;
 
 use super::circuit::{self, CircuitPolicy, FAST_ANSWER, Holdings, Observation};
@@ -35,6 +35,8 @@ pub const OUTCOME_UNSIGNED: &str = "unsigned";
 
 /// The most outcomes recorded in one transaction.
 const RECORD_BATCH: usize = 512;
+/// What a graceful stop allows, beyond the request timeout, to record the last outcomes.
+const STOP_RECORD_GRACE: Duration = Duration::from_secs(5);
 
 /// A fast endpoint ([`FAST_ANSWER`]) may hold this many times the per-endpoint cap of claimed
 /// deliveries (see [`Holdings`]): 32 with the default cap of 4.
@@ -107,6 +109,8 @@ pub struct Dispatcher {
     owner: String,
     metrics: Arc<Metrics>,
     wake: Arc<Notify>,
+    /// Set by [`Dispatcher::stop`].
+    stopping: watch::Sender<bool>,
 }
 
 struct Job {
@@ -247,6 +251,7 @@ impl Dispatcher {
             owner: format!("dispatcher-{}", Uuid::new_v4().simple()),
             metrics: Arc::default(),
             wake: Arc::default(),
+            stopping: watch::Sender::new(false),
         })
     }
 
@@ -494,9 +499,25 @@ impl Dispatcher {
         }
     }
 
-    /// Runs the dispatcher forever (the server aborts it on shutdown; a lease left behind
-    /// expires and the delivery is retried): the claiming and sending pipeline, the recorder of
-    /// outcomes, and the metrics log.
+    /// Asks [`Dispatcher::run`] to stop gracefully: it claims nothing more, gives back at once
+    /// what it holds but has not sent (due again, for another process or the next start), lets
+    /// what is in flight finish (each send ends within the request timeout), records every
+    /// outcome, and returns. Without this, a stopped process leaves its claims to expire with
+    /// their lease: what it held waits a lease, and what it sent but had not recorded is sent
+    /// again.
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// How long a graceful stop may take when the database answers: the request timeout (the
+    /// longest a send in flight lasts) and a few seconds to record the outcomes.
+    pub fn stop_grace(&self) -> Duration {
+        self.config.client.request_timeout + STOP_RECORD_GRACE
+    }
+
+    /// Runs the dispatcher until [`Dispatcher::stop`] (a process that is aborted instead leaves
+    /// its leases to expire, and those deliveries are retried): the claiming and sending
+    /// pipeline, the recorder of outcomes, and the metrics log.
     pub async fn run(self: Arc<Self>) {
         let batch = usize::try_from(self.config.batch_size.max(1)).unwrap_or(1);
         let max_in_flight = self.config.workers.max(1).saturating_mul(batch);
@@ -511,9 +532,13 @@ impl Dispatcher {
         let (opened_tx, opened_rx) = mpsc::unbounded_channel();
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(self.clone().recorder(done_rx, opened_tx));
+        // The pipeline returns when stopped; the recorder when the pipeline's outcomes are all
+        // recorded (its channel closes with the pipeline).
         tasks.spawn(self.clone().pipeline(max_in_flight, done_tx, opened_rx));
-        tasks.spawn(self.clone().report_metrics());
+        let metrics = tokio::spawn(self.clone().report_metrics());
         while tasks.join_next().await.is_some() {}
+        metrics.abort();
+        tracing::info!(dispatcher.owner = %self.owner, "webhook dispatcher stopped");
     }
 
     /// Claims and sends continuously. It claims whenever there is room (at start, after a
@@ -539,7 +564,11 @@ impl Dispatcher {
         let mut claiming: tokio::task::JoinSet<ClaimAnswer> = tokio::task::JoinSet::new();
         let mut wait = self.config.poll_interval;
         let mut claim = true;
+        let mut stopping = self.stopping.subscribe();
         loop {
+            if *stopping.borrow_and_update() {
+                break;
+            }
             if claim && claiming.is_empty() {
                 let room = max_in_flight.saturating_sub(held.total());
                 if room > 0 {
@@ -623,6 +652,47 @@ impl Dispatcher {
                 }
                 () = self.wake.notified() => claim = true,
                 () = tokio::time::sleep(wait) => claim = true,
+                _ = stopping.changed() => {}
+            }
+        }
+        self.wind_down(held, sends, claiming, done).await;
+    }
+
+    /// Stops the pipeline: the claim under way is awaited, everything held but not sent goes
+    /// back to the queue (due now), and the sends in flight finish and go to the recorder, which
+    /// stops once it has recorded them (it holds the other end of `done`).
+    async fn wind_down(
+        &self,
+        mut held: Holdings<Job>,
+        mut sends: tokio::task::JoinSet<(Claimed, Option<Response>)>,
+        mut claiming: tokio::task::JoinSet<ClaimAnswer>,
+        done: mpsc::UnboundedSender<(Claimed, Option<Response>)>,
+    ) {
+        while let Some(claimed) = claiming.join_next().await {
+            if let Ok((_, Ok(jobs))) = claimed {
+                for job in jobs {
+                    let endpoint = job.claimed.endpoint_id.clone();
+                    held.push(&endpoint, job);
+                }
+            }
+        }
+        let unsent = held.unqueue_all();
+        let (given_back, in_flight) = (unsent.len(), sends.len());
+        if !unsent.is_empty() {
+            self.release(unsent, Utc::now()).await;
+        }
+        tracing::info!(
+            dispatcher.owner = %self.owner,
+            deliveries.given_back = given_back,
+            deliveries.in_flight = in_flight,
+            "webhook dispatcher stopping: unsent claims given back, waiting for the sends in flight"
+        );
+        while let Some(joined) = sends.join_next().await {
+            match joined {
+                Ok(finished) => {
+                    let _ = done.send(finished);
+                }
+                Err(e) => tracing::error!(error = %e, "webhook send task failed"),
             }
         }
     }

@@ -1,0 +1,162 @@
+//! The gateway fleet pages of the admin dashboard (issue 25): an operator lists the gateways,
+//! adds one (its token shown once and working at once), changes its capacity, drains and opens
+//! it, rotates its token (the old one refused), reads its document and deletes it; bad input is
+//! a clear error page; nobody else sees the pages.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use moltbot_saas_tests::{TestApp, TestDb, spawn_app};
+use reqwest::{Method, StatusCode};
+
+use crate::ui_support::{Browser, operator_user};
+
+const DEFAULT: &str = "00000000-0000-0000-0000-000000000000";
+
+/// The value of the page's shown-once secret field.
+fn shown_token(html: &str) -> String {
+    let at = html.find("id=\"secret-value\"").expect("a secret is shown");
+    let start = html[..at].rfind("value=\"").expect("its value") + "value=\"".len();
+    let end = start + html[start..].find('"').unwrap();
+    html[start..end].to_owned()
+}
+
+async fn config_status(app: &TestApp, token: &str) -> StatusCode {
+    app.request_as(Some(token), Method::GET, "/config", None)
+        .await
+        .status
+}
+
+#[tokio::test]
+async fn an_operator_runs_the_gateway_fleet_from_the_dashboard() {
+    let db = TestDb::new();
+    let app = spawn_app(&db).await;
+    operator_user(&app, "op@example.com").await;
+
+    // Nobody but a logged-in operator gets the pages.
+    let mut anonymous = Browser::new(&app);
+    assert_eq!(
+        anonymous.get("/admin/gateways").await.status,
+        StatusCode::SEE_OTHER
+    );
+
+    let mut b = Browser::new(&app);
+    b.log_in("", "op@example.com").await;
+    let list = b.get("/admin/gateways").await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.html);
+    assert!(list.html.contains(&format!("/admin/gateways/{DEFAULT}")));
+    assert!(list.html.contains("no limit"), "{}", list.html);
+
+    // Added: the token is shown once and works at once.
+    let added = b
+        .post(
+            "/admin/gateways",
+            &[("name", "pool-1"), ("kind", "shared"), ("capacity", "2")],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.html);
+    let token = shown_token(&added.html);
+    assert!(token.starts_with("msgw_"), "{token}");
+    assert!(added.html.contains("config sync --gateway pool-1"));
+    assert_eq!(config_status(&app, &token).await, StatusCode::OK);
+    let id = {
+        let at = added.html.find("/admin/gateways/").unwrap() + "/admin/gateways/".len();
+        added.html[at..at + 36].to_owned()
+    };
+    let detail = b.get(&format!("/admin/gateways/{id}")).await;
+    assert_eq!(detail.status, StatusCode::OK);
+    assert!(detail.html.contains("0 / 2"), "{}", detail.html);
+    assert!(
+        !detail.html.contains(&token),
+        "the token is never shown again"
+    );
+
+    // Bad input is an error page naming the field; nothing changes.
+    let bad = b
+        .post(
+            &format!("/admin/gateways/{id}/capacity"),
+            &[("capacity", "lots")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
+    assert!(bad.html.contains("capacity"));
+    let taken = b
+        .post(
+            "/admin/gateways",
+            &[("name", "pool-1"), ("kind", "shared"), ("capacity", "2")],
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.html);
+
+    // Capacity, drain, open.
+    let set = b
+        .post(
+            &format!("/admin/gateways/{id}/capacity"),
+            &[("capacity", "5")],
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::SEE_OTHER, "{}", set.html);
+    assert!(
+        b.get(&format!("/admin/gateways/{id}"))
+            .await
+            .html
+            .contains("0 / 5")
+    );
+    let drained = b
+        .post(
+            &format!("/admin/gateways/{id}/draining"),
+            &[("draining", "true")],
+        )
+        .await;
+    assert_eq!(drained.status, StatusCode::SEE_OTHER);
+    let api = app.get(&format!("/gateways/{id}")).await;
+    assert_eq!(api.body["draining"], true, "{}", api.text);
+    b.post(
+        &format!("/admin/gateways/{id}/draining"),
+        &[("draining", "false")],
+    )
+    .await;
+    assert_eq!(
+        app.get(&format!("/gateways/{id}")).await.body["draining"],
+        false
+    );
+
+    // Its document, by id.
+    let doc = b.get(&format!("/admin/gateway?gateway={id}")).await;
+    assert_eq!(doc.status, StatusCode::OK, "{}", doc.html);
+    assert!(doc.html.contains("Config of gateway pool-1"));
+
+    // Rotated: a new token shown once, the old one refused.
+    let rotated = b.post(&format!("/admin/gateways/{id}/rotate"), &[]).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.html);
+    let new_token = shown_token(&rotated.html);
+    assert_ne!(new_token, token);
+    assert_eq!(config_status(&app, &new_token).await, StatusCode::OK);
+    assert_eq!(config_status(&app, &token).await, StatusCode::UNAUTHORIZED);
+
+    // Deleted; `default` offers no delete.
+    let deleted = b.post(&format!("/admin/gateways/{id}/delete"), &[]).await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+    assert_eq!(deleted.location(), "/admin/gateways?notice=gateway_deleted");
+    let list = b.get("/admin/gateways?notice=gateway_deleted").await;
+    assert!(!list.html.contains("pool-1"));
+    assert!(list.html.contains("The gateway was deleted."));
+    assert_eq!(
+        config_status(&app, &new_token).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let builtin = b.get(&format!("/admin/gateways/{DEFAULT}")).await;
+    assert!(!builtin.html.contains("Delete gateway"));
+
+    // Every change is in the audit log, by the operator.
+    let audit = app.get("/audit?limit=100").await;
+    for action in [
+        "gateway.created",
+        "gateway.updated",
+        "gateway.drained",
+        "gateway.token_rotated",
+        "gateway.deleted",
+    ] {
+        assert!(audit.text.contains(action), "{action}: {}", audit.text);
+    }
+    app.stop().await;
+}
