@@ -92,10 +92,8 @@ pub fn run(settings: &Settings, command: TenantsCommand) -> CliResult {
             // picks; a failure leaves it on `default` (said on standard error, not fatal).
             let placed = tenant_service::fleet::placement::place_new(
                 &mut conn,
-                &cli_actor(),
                 &settings.fleet,
-                &tenant.id,
-                tenant.plan,
+                &[(cli_actor(), tenant.id, tenant.plan)],
             );
             if let Err(e) = &placed {
                 eprintln!("the tenant was created but not placed (it stays on `default`): {e}");
