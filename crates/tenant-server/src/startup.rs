@@ -345,6 +345,7 @@ impl Application {
         if self.control.billing_enabled() {
             tasks.spawn(billing_sweep(self.control.clone(), self.billing_sweep));
         }
+        tasks.spawn(lease_sweep(self.control.clone()));
         let Monitoring {
             metrics_server,
             refresh,
@@ -416,6 +417,30 @@ async fn billing_sweep(control: ControlPlane, interval: Duration) {
             Err(e) if !failing => {
                 failing = true;
                 tracing::warn!(error = %e, "billing sweep failed; retried next round");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Acts on expired gateway leases (moves away from a fenced, silent gateway complete; with
+/// failover on, a down shared gateway's tenants are re-placed) every fifth of the lease, between
+/// 1 and 10 seconds. Every replica runs it; the fleet lock makes each change happen once.
+async fn lease_sweep(control: ControlPlane) {
+    let every =
+        (control.fleet_config().lease / 5).clamp(Duration::from_secs(1), Duration::from_secs(10));
+    let mut failing = false;
+    loop {
+        tokio::time::sleep(every).await;
+        match control.sweep_leases().await {
+            Ok(_) if failing => {
+                failing = false;
+                tracing::info!("the gateway lease sweep works again");
+            }
+            Ok(_) => {}
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, "gateway lease sweep failed; retried next round");
             }
             Err(_) => {}
         }

@@ -1,7 +1,8 @@
 //! Authorization policy in one place: what each [`Action`] is, which role may do it, and
 //! [`authorize`], the decision for a principal, an action and the tenant it names:
 //! - operators may do everything;
-//! - gateways only read the config (combined or one tenant's) and report events;
+//! - gateways only read the config (combined or one tenant's), report events and send their
+//!   heartbeat; on any other route their token is no credential (`Unauthenticated`, a 401);
 //! - tenant principals (API keys, tenant users) reach only their own tenant: another tenant's
 //!   id answers `NotFound("tenant")` exactly like a missing tenant, then the role must allow the
 //!   action (`Forbidden` otherwise). Operator-only actions are `Forbidden`.
@@ -128,7 +129,8 @@ pub fn allows(role: Role, action: Action) -> bool {
 ///
 /// - A login session is a user's: an API key or service token has none to end or re-password.
 /// - Operators may do everything.
-/// - Gateways may read the combined or one tenant's config and report events, nothing else.
+/// - Gateways may read the combined or one tenant's config, report events and send their
+///   heartbeat; anything else is `Unauthenticated` (their token is no credential there).
 /// - Tenant principals reach only their own tenant: another tenant (or a malformed id) is
 ///   `NotFound("tenant")`, exactly like a missing tenant; an unknown route is
 ///   `NotFound("route")` (deny by default); then the role must allow the action (`Forbidden`
@@ -139,6 +141,7 @@ pub fn authorize(
     named_tenant: Option<Option<TenantId>>,
 ) -> Result<(), ServiceError> {
     if action == Some(Action::OwnSession)
+        && !matches!(principal, Principal::Gateway { .. })
         && !matches!(
             principal.actor(),
             ActorRef::User(_) | ActorRef::OperatorUser(_)
@@ -148,11 +151,13 @@ pub fn authorize(
     }
     match principal {
         Principal::Operator { .. } => Ok(()),
+        // A gateway's token is a credential for its own routes only: anywhere else it is no
+        // credential at all (401, like a missing token), so it reveals nothing of the route.
         Principal::Gateway { .. } => {
             if action.is_some_and(Action::gateway_may) {
                 Ok(())
             } else {
-                Err(ServiceError::Forbidden)
+                Err(ServiceError::Unauthenticated)
             }
         }
         Principal::Tenant {
@@ -245,12 +250,12 @@ mod tests {
         ] {
             assert!(matches!(
                 authorize(&gateway, Some(action), None),
-                Err(ServiceError::Forbidden)
+                Err(ServiceError::Unauthenticated)
             ));
         }
         assert!(matches!(
             authorize(&gateway, None, None),
-            Err(ServiceError::Forbidden)
+            Err(ServiceError::Unauthenticated)
         ));
     }
 

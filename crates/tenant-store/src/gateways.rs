@@ -43,6 +43,9 @@ pub struct Gateway {
     pub served_etag: Option<String>,
     /// The config revision it said it serves in its last heartbeat.
     pub served_revision: Option<i64>,
+    /// Its last heartbeat declared that its config is fenced: whatever writes it stops serving
+    /// every tenant when it cannot renew the lease for a lease period.
+    pub fencing: bool,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -60,6 +63,7 @@ struct GatewayRow {
     last_heartbeat_at: Option<NaiveDateTime>,
     served_etag: Option<String>,
     served_revision: Option<i64>,
+    fencing: bool,
 }
 
 fn corrupt(table: &'static str, id: &str, reason: &str) -> StoreError {
@@ -93,6 +97,7 @@ impl TryFrom<GatewayRow> for Gateway {
             last_heartbeat_at: r.last_heartbeat_at.map(|t| t.and_utc()),
             served_etag: r.served_etag,
             served_revision: r.served_revision,
+            fencing: r.fencing,
         })
     }
 }
@@ -151,6 +156,7 @@ pub fn insert(
         last_heartbeat_at: None,
         served_etag: None,
         served_revision: None,
+        fencing: false,
     };
     conn.transaction(|c| {
         diesel::insert_into(gateways::table)
@@ -254,21 +260,37 @@ pub fn delete(conn: &mut AnyConnection, id: &GatewayId) -> StoreResult<()> {
     Ok(())
 }
 
-/// Records a heartbeat: when, and the document (`ETag`, revision) the gateway serves.
+/// What a heartbeat reports.
+#[derive(Debug, Clone, Copy)]
+pub struct HeartbeatRecord<'a> {
+    /// The `ETag` of the document it serves (`None`: a database-mode `config sync`, which has
+    /// none).
+    pub etag: Option<&'a str>,
+    /// The config revision of that document, if known.
+    pub revision: Option<i64>,
+    /// Whether its config is fenced (see [`Gateway::fencing`]).
+    pub fencing: bool,
+}
+
+/// Records a heartbeat: when, the document (`ETag`, revision) the gateway serves, and whether
+/// it is fenced. Its lease runs from `now`.
 pub fn record_heartbeat(
     conn: &mut AnyConnection,
     id: &GatewayId,
-    etag: &str,
-    revision: Option<i64>,
+    beat: HeartbeatRecord<'_>,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    diesel::update(gateways::table.find(id.to_string()))
+    let n = diesel::update(gateways::table.find(id.to_string()))
         .set((
             gateways::last_heartbeat_at.eq(now.naive_utc()),
-            gateways::served_etag.eq(etag),
-            gateways::served_revision.eq(revision),
+            gateways::served_etag.eq(beat.etag),
+            gateways::served_revision.eq(beat.revision),
+            gateways::fencing.eq(beat.fencing),
         ))
         .execute(conn)?;
+    if n == 0 {
+        return Err(StoreError::NotFound("gateway"));
+    }
     Ok(())
 }
 

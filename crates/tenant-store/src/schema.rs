@@ -296,6 +296,7 @@ diesel::table! {
         last_heartbeat_at -> Nullable<Timestamp>,
         served_etag -> Nullable<Text>,
         served_revision -> Nullable<BigInt>,
+        fencing -> Bool,
     }
 }
 

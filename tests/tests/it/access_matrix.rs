@@ -361,3 +361,75 @@ async fn another_tenant_looks_exactly_like_a_missing_one() {
     .await
     .assert_error(StatusCode::FORBIDDEN, "forbidden");
 }
+
+/// The routes a gateway's token may call (`tenant_service::access::Action::gateway_may`).
+const GATEWAY_ROUTES: &[(&str, &str)] = &[
+    ("get", "/config"),
+    ("get", "/tenants/{id}/config"),
+    ("post", "/events"),
+    ("post", "/webhooks/message"),
+    ("post", "/gateway/heartbeat"),
+];
+
+/// Every documented route × the built-in gateway's token and a fleet gateway's token: its own
+/// routes are reached (whatever they answer then, never 401 or 403), every other route answers
+/// 401 — a gateway token is no credential there.
+#[tokio::test]
+async fn a_gateway_token_is_no_credential_outside_its_own_routes() {
+    let db = TestDb::new();
+    let app = spawn_app(&db).await;
+    let fleet = app
+        .post(
+            "/gateways",
+            &json!({"name": "matrix", "kind": "shared", "capacity": 5}),
+        )
+        .await;
+    assert_eq!(fleet.status, StatusCode::CREATED, "{}", fleet.text);
+    let fleet_token = fleet.body["token"].as_str().unwrap().to_owned();
+    let mut own = 0;
+    for (method, template) in documented_routes(&app).await {
+        let path = template
+            .split('/')
+            .map(|part| {
+                if part == "{kind}" {
+                    "telegram".to_owned()
+                } else if part.starts_with('{') {
+                    uuid::Uuid::new_v4().to_string()
+                } else {
+                    part.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let body = body_for(&method, &template);
+        let allowed = GATEWAY_ROUTES.contains(&(method.as_str(), template.as_str()));
+        own += usize::from(allowed);
+        for token in [app.gateway_token.as_str(), fleet_token.as_str()] {
+            let r = app
+                .request_as(Some(token), m.clone(), &path, body.as_ref())
+                .await;
+            if allowed {
+                assert!(
+                    !matches!(r.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN),
+                    "{method} {template}: a gateway's own route: {} {}",
+                    r.status,
+                    r.text
+                );
+            } else {
+                assert_eq!(
+                    r.status,
+                    StatusCode::UNAUTHORIZED,
+                    "{method} {template}: {}",
+                    r.text
+                );
+                r.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+            }
+        }
+    }
+    assert_eq!(
+        own,
+        GATEWAY_ROUTES.len(),
+        "every gateway route is documented"
+    );
+}

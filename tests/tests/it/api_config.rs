@@ -157,7 +157,8 @@ async fn config_is_read_with_the_gateway_or_operator_token_only() {
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
 
-    // The gateway token reads configs and nothing else, and changes nothing.
+    // The gateway token reads configs and nothing else (elsewhere it is no credential: 401),
+    // and changes nothing.
     let before = db.row_counts();
     let gw = Some(app.gateway_token.as_str());
     let t = format!("/tenants/{}", acme.id);
@@ -192,11 +193,11 @@ async fn config_is_read_with_the_gateway_or_operator_token_only() {
             .await;
         assert_eq!(
             r.status,
-            StatusCode::FORBIDDEN,
+            StatusCode::UNAUTHORIZED,
             "{method} {path}: {}",
             r.text
         );
-        r.assert_error(StatusCode::FORBIDDEN, "forbidden");
+        r.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
     }
     assert_eq!(db.row_counts(), before, "the gateway token wrote nothing");
     let r = app.get(&t).await;

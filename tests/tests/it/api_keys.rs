@@ -45,8 +45,8 @@ async fn the_first_key_is_an_owner_key_and_me_says_so() {
         .await;
     assert_eq!(
         gw.status,
-        StatusCode::FORBIDDEN,
-        "gateways keep their allow-list"
+        StatusCode::UNAUTHORIZED,
+        "gateways keep their allow-list (elsewhere their token is no credential)"
     );
 }
 

@@ -44,8 +44,8 @@ impl Drop for Scratch {
     }
 }
 
-/// Runs the binary with `args` on `db`, with a clean configuration environment.
-pub(crate) fn run(db: &TestDb, args: &[&str]) -> Output {
+/// The binary on `db`, with a clean configuration environment.
+pub(crate) fn command(db: &TestDb) -> Command {
     let mut cmd = Command::new(binary());
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy();
@@ -53,14 +53,16 @@ pub(crate) fn run(db: &TestDb, args: &[&str]) -> Output {
             cmd.env_remove(key.as_ref());
         }
     }
-    cmd.env("DATABASE_URL", db.url())
-        .env(
-            "SAAS_ENCRYPTION_KEYS",
-            moltbot_saas_tests::TEST_ENCRYPTION_KEYS,
-        )
-        .args(args)
-        .output()
-        .expect("run moltbot-saas")
+    cmd.env("DATABASE_URL", db.url()).env(
+        "SAAS_ENCRYPTION_KEYS",
+        moltbot_saas_tests::TEST_ENCRYPTION_KEYS,
+    );
+    cmd
+}
+
+/// Runs the binary with `args` on `db`, with a clean configuration environment.
+pub(crate) fn run(db: &TestDb, args: &[&str]) -> Output {
+    command(db).args(args).output().expect("run moltbot-saas")
 }
 
 #[track_caller]

@@ -25,7 +25,7 @@ use serde_json::json;
 use tenant_store::{Database, DatabaseFault, DatabaseUrl, PoolConfig, StoreError};
 
 /// The PostgreSQL server behind a test database, when the suite runs on PostgreSQL over TCP.
-fn pg_upstream(db: &TestDb) -> Option<SocketAddr> {
+pub(crate) fn pg_upstream(db: &TestDb) -> Option<SocketAddr> {
     if db.backend() != "postgres" {
         eprintln!("skipped: needs PostgreSQL (set TEST_DATABASE_URL)");
         return None;

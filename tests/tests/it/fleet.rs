@@ -14,9 +14,9 @@ const DEFAULT: &str = "00000000-0000-0000-0000-000000000000";
 const TELEGRAM_TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
 
 /// A gateway as created: its id and token.
-struct Gw {
-    id: String,
-    token: String,
+pub(crate) struct Gw {
+    pub(crate) id: String,
+    pub(crate) token: String,
 }
 
 async fn gateway(app: &TestApp, name: &str, capacity: i64) -> Gw {
@@ -33,7 +33,7 @@ async fn gateway(app: &TestApp, name: &str, capacity: i64) -> Gw {
     }
 }
 
-async fn placement(app: &TestApp, tenant: &str) -> Value {
+pub(crate) async fn placement(app: &TestApp, tenant: &str) -> Value {
     let r = app.get(&format!("/tenants/{tenant}/placement")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     r.body
@@ -45,7 +45,7 @@ async fn config_as(app: &TestApp, token: &str) -> TestResponse {
 }
 
 /// The Telegram account ids a document serves.
-fn accounts(doc: &Value) -> Vec<String> {
+pub(crate) fn accounts(doc: &Value) -> Vec<String> {
     doc["channels"]["telegram"]["accounts"]
         .as_object()
         .map(|m| m.keys().cloned().collect())
@@ -156,12 +156,16 @@ async fn gateways_are_an_operator_resource_with_a_token_shown_once() {
         .await
         .assert_error(StatusCode::NOT_FOUND, "not_found");
 
-    // Operators only: a tenant's owner key and a gateway's token are refused.
+    // Operators only: a tenant's owner key is refused (403); a gateway's token is no
+    // credential outside its own routes (401).
     let owner = acme["apiKey"].as_str().unwrap();
-    for token in [owner, pool.token.as_str(), app.gateway_token.as_str()] {
+    app.request_as(Some(owner), Method::GET, "/gateways", None)
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "forbidden");
+    for token in [pool.token.as_str(), app.gateway_token.as_str()] {
         app.request_as(Some(token), Method::GET, "/gateways", None)
             .await
-            .assert_error(StatusCode::FORBIDDEN, "forbidden");
+            .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
     }
 
     // Rotation: the old token stops working at once, the new one reads the config.
@@ -461,10 +465,10 @@ async fn each_gateway_reads_its_own_document_and_a_move_never_serves_an_account_
     app.post("/gateway/heartbeat", &json!({"etag": "\"x\""}))
         .await
         .assert_error(StatusCode::FORBIDDEN, "forbidden");
-    // A gateway token reaches nothing else.
+    // A gateway token reaches nothing else: there it is no credential (401).
     app.request_as(Some(&b.token), Method::GET, &format!("/tenants/{id}"), None)
         .await
-        .assert_error(StatusCode::FORBIDDEN, "forbidden");
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
 }
 
 #[tokio::test]

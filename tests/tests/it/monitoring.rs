@@ -21,7 +21,7 @@ use tenant_core::Secret;
 use crate::webhooks_support::{config, dispatcher, send_event, tenant_with_endpoint};
 
 /// The sum of the samples of `name` whose labels include every one of `labels` (0 when none).
-fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| {
@@ -77,7 +77,11 @@ async fn metrics_need_the_operator_token_and_count_requests_by_route_template() 
     let r = app
         .request_as(Some(&app.gateway_token), Method::GET, "/metrics", None)
         .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN, "nor may the gateway");
+    assert_eq!(
+        r.status,
+        StatusCode::UNAUTHORIZED,
+        "nor may the gateway (its token is no credential there)"
+    );
 
     let before = scrape(&app).await;
     for _ in 0..3 {

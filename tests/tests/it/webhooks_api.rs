@@ -132,7 +132,7 @@ async fn events_that_name_no_tenant_are_422_naming_the_field() {
             None,
         )
         .await;
-    r.assert_error(StatusCode::FORBIDDEN, "forbidden");
+    r.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
     let r = app
         .request_as(None, Method::POST, "/events", Some(&json!({})))
         .await;

@@ -76,11 +76,71 @@ pub enum ConfigCommand {
         /// Check for changes every this many seconds; without it, sync once and exit.
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..=86_400))]
         interval: Option<u64>,
+        /// Fencing (with `--interval`, combined mode): `on` writes a document with no tenants
+        /// when the gateway's lease could not be renewed for a lease, and when the sync stops
+        /// (SIGTERM, Ctrl-C), so the control plane may fail its tenants over; `off` never does
+        /// (then no move waits on its lease, and it is never failed over); `auto` (default):
+        /// `on` for a fleet gateway, `off` for the built-in `default`.
+        #[arg(long, default_value = "auto")]
+        fence: FenceMode,
+        /// Over HTTP instead of the database: the control plane's base URL; the gateway's token
+        /// is read from `SAAS_SYNC_TOKEN` (its gateway is the token's). Combined mode, the
+        /// server's secrets mode; `--fence auto` fences (give `--fence off` for the built-in
+        /// gateway's `SAAS_GATEWAY_TOKEN`).
+        #[arg(long, conflicts_with = "gateway")]
+        url: Option<String>,
     },
+}
+
+/// Whether `config sync` fences its gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FenceMode {
+    /// On for a fleet gateway, off for the built-in `default`.
+    Auto,
+    /// Always.
+    On,
+    /// Never.
+    Off,
+}
+
+impl FenceMode {
+    /// Whether a sync of `gateway` fences.
+    pub fn applies(self, gateway: &GatewayId) -> bool {
+        match self {
+            FenceMode::Auto => !gateway.is_default(),
+            FenceMode::On => true,
+            FenceMode::Off => false,
+        }
+    }
 }
 
 /// Runs a `config` subcommand.
 pub fn run(settings: &Settings, command: ConfigCommand) -> CliResult {
+    // Over HTTP: no database here.
+    if let ConfigCommand::Sync {
+        args,
+        out,
+        interval,
+        fence,
+        url: Some(url),
+    } = command
+    {
+        if args.mode == Mode::PerTenant || args.secrets.is_some() || args.layout != Layout::Compact
+        {
+            return Err(
+                "config sync --url writes the combined document as the server renders it: no --mode per-tenant, --secrets or --layout"
+                    .into(),
+            );
+        }
+        return super::config_http::run(super::config_http::HttpSync {
+            url,
+            dialect: args.dialect,
+            out,
+            interval: interval.map(Duration::from_secs),
+            // The token's gateway is not known here: `auto` fences (a fleet gateway's sync).
+            fence: fence != FenceMode::Off,
+        });
+    }
     let mut cfg = settings.clone();
     cfg.db_pool_size = 1;
     let db = open_database(&cfg)?;
@@ -121,14 +181,30 @@ pub fn run(settings: &Settings, command: ConfigCommand) -> CliResult {
             args,
             out,
             interval,
+            fence,
+            url: _,
         } => {
             let gateway = resolve_gateway(&mut *db.get()?, settings, args.gateway.as_deref())?;
+            let per_tenant = args.mode == Mode::PerTenant;
+            let opts = args.options(settings)?;
+            let lease = settings.fleet.lease;
+            let fence = (interval.is_some() && !per_tenant && fence.applies(&gateway))
+                .then(|| {
+                    super::sync_fence::fence_with_stop(
+                        &out,
+                        file_sync::fenced_document(&opts)?,
+                        lease,
+                    )
+                })
+                .transpose()?;
             let target = SyncTarget {
                 gateway,
                 out,
-                per_tenant: args.mode == Mode::PerTenant,
-                opts: args.options(settings)?,
+                per_tenant,
+                opts,
                 keys,
+                fence,
+                lease,
             };
             Ok(file_sync::sync(
                 &db,

@@ -11,6 +11,7 @@ use crate::telemetry;
 
 mod billing;
 mod config;
+mod config_http;
 mod console;
 mod gateway;
 mod gateways;
@@ -20,6 +21,7 @@ mod migrate;
 mod operators;
 mod purge;
 mod serve;
+mod sync_fence;
 mod tenants;
 mod users;
 mod webhooks;

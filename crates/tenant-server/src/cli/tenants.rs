@@ -1,5 +1,6 @@
 //! `moltbot-saas tenants create`, `tenants list` and `tenants export`: straight on the database,
-//! through the same use cases as `POST /tenants` (with the owner key and the audit entry),
+//! through the same use cases as `POST /tenants` (with the owner key, the audit entry and the
+//! placement on a gateway),
 //! `GET /tenants` (printing the same JSON) and `GET /tenants/{id}/export` (the same NDJSON).
 
 use clap::Subcommand;
@@ -87,6 +88,16 @@ pub fn run(settings: &Settings, command: TenantsCommand) -> CliResult {
             let keys = api_key_auth(settings)?;
             let (tenant, key) =
                 tenants::create_tenant(&mut conn, &cli_actor(), &keys.hasher, new, None)?;
+            // Placed like `POST /tenants` does: right after the create, on the gateway placement
+            // picks; a failure leaves it on `default` (said on standard error, not fatal).
+            let placed = tenant_service::fleet::placement::place_new(
+                &mut conn,
+                &settings.fleet,
+                &[(cli_actor(), tenant.id, tenant.plan)],
+            );
+            if let Err(e) = &placed {
+                eprintln!("the tenant was created but not placed (it stays on `default`): {e}");
+            }
             print_json(&CreatedTenantResponse {
                 tenant: TenantResponse::from(&tenant),
                 api_key: key.expose().to_owned(),

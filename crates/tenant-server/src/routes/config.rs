@@ -41,6 +41,9 @@ pub struct ConfigQuery {
     /// Operators only: the gateway whose document to read (its id; default: the built-in
     /// gateway). A gateway's token always reads its own.
     pub gateway: Option<String>,
+    /// `true`: the document the gateway serves when **fenced** — the same settings with no
+    /// tenant — which `config sync --url` writes when it cannot renew its lease (no `ETag`).
+    pub fenced: Option<bool>,
 }
 
 /// Query of `GET /tenants/{id}/config`.
@@ -138,6 +141,15 @@ pub async fn get_config(
         query.mode.as_deref(),
         gateway,
     )?;
+    if query.fenced == Some(true) {
+        let opts = options_for(query.dialect.as_deref(), state.control.render_options())?;
+        let (json, _) = tenant_service::gateway_config::file_sync::fenced_document(&opts)
+            .map_err(tenant_service::error::ServiceError::from)?;
+        return Ok(HttpResponse::Ok()
+            .insert_header((CACHE_CONTROL, "private, no-cache"))
+            .content_type("application/json")
+            .body(json));
+    }
     let doc = state.control.combined_config(variant).await?;
     Ok(respond(&req, &doc))
 }

@@ -76,6 +76,9 @@ pub struct GatewayResponse {
     pub served_etag: Option<String>,
     /// The config revision of the document it said it serves.
     pub served_revision: Option<i64>,
+    /// Whether its last heartbeat declared fencing (it stops serving when it cannot renew its
+    /// lease): only then does its expired lease complete moves away from it or fail it over.
+    pub fencing: bool,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -97,6 +100,7 @@ impl From<&GatewayView> for GatewayResponse {
             last_heartbeat_at: g.last_heartbeat_at,
             served_etag: g.served_etag.clone(),
             served_revision: g.served_revision,
+            fencing: g.fencing,
             created_at: g.created_at,
             updated_at: g.updated_at,
         }
@@ -322,6 +326,10 @@ pub struct HeartbeatRequest {
     pub dialect: Option<String>,
     /// The mode it fetches (`combined`, the default, or `per-tenant`).
     pub mode: Option<String>,
+    /// `true` when what keeps the gateway's config fences it: writes a document with no tenants
+    /// once it could not renew its lease for `leaseSecs` (`config sync` does). Only a fenced
+    /// gateway's expired lease completes moves away from it or fails it over. Default `false`.
+    pub fencing: Option<bool>,
 }
 
 /// What the heartbeat did.
@@ -332,7 +340,8 @@ pub struct HeartbeatResponse {
     pub current: bool,
     /// Tenants whose move away from this gateway completed.
     pub released: usize,
-    /// Seconds a gateway may go without a heartbeat before it is `down`.
+    /// Seconds a gateway may go without a heartbeat before it is `down` (a fenced gateway
+    /// stops serving once it could not renew for this long).
     pub lease_secs: u64,
 }
 
@@ -361,6 +370,7 @@ pub async fn heartbeat(
         etag: body.etag,
         revision: body.revision,
         variant,
+        fencing: body.fencing.unwrap_or(false),
     };
     let ack = state.control.heartbeat(&principal, actor.0, beat).await?;
     Ok(HttpResponse::Ok().json(HeartbeatResponse {

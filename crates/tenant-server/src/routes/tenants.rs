@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tenant_core::{NewTenant, PageRequest, Secret, Tenant};
 use tenant_service::idempotency::Answer;
+use tenant_service::principal::Principal;
 use tenant_service::tenants::TenantPatch;
 use tenant_store::tenants::TenantFilter;
 use utoipa::{IntoParams, ToSchema};
@@ -90,6 +91,31 @@ impl From<&Tenant> for TenantResponse {
                 .quota_exceeded_in(&tenant_store::usage::period_of(tenant_core::now())),
         }
     }
+}
+
+/// Which gateway serves a tenant, in `GET /tenants/{id}` (operators only; the details are
+/// `GET /tenants/{id}/placement`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantPlacement {
+    /// The gateway it is on, or moving from; `null` when unplaced.
+    pub gateway_id: Option<String>,
+    /// `placed`, `moving` (in no gateway's document until its source let it go) or `unplaced`
+    /// (no gateway had room: in no document).
+    pub state: String,
+}
+
+/// `GET /tenants/{id}` answer: the tenant and, for operators, its placement.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantDetailResponse {
+    /// The tenant.
+    #[serde(flatten)]
+    pub tenant: TenantResponse,
+    /// Which gateway serves it (operators only; absent while the database cannot be read and
+    /// the tenant comes from the cache).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<TenantPlacement>,
 }
 
 /// `POST /tenants` answer: the tenant and its first API key, shown this once (`Debug` hides it).
@@ -209,9 +235,9 @@ pub async fn list_tenants(
     }))
 }
 
-/// Reads one tenant.
+/// Reads one tenant; an operator also sees which gateway serves it (`placement`).
 #[utoipa::path(tag = "tenants", params(("id" = String, Path, description = "Tenant id (UUID)")), security(("bearer" = [])), responses(
-    (status = 200, description = "The tenant", body = TenantResponse),
+    (status = 200, description = "The tenant (with `placement` for operators)", body = TenantDetailResponse),
     (status = 400, description = "Malformed id", body = ErrorBody),
     (status = 401, description = "No valid operator token", body = ErrorBody),
     (status = 404, description = "No such tenant", body = ErrorBody),
@@ -219,13 +245,32 @@ pub async fn list_tenants(
 #[get("/tenants/{id}")]
 pub async fn get_tenant(
     state: web::Data<AppState>,
+    Caller(principal): Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_tenant_id(&id)?;
     let cached = state.control.cached_tenant(id).await?;
-    Ok(HttpResponse::Ok()
-        .content_type(ContentType::json())
-        .body(cached.json.clone()))
+    if !matches!(principal, Principal::Operator { .. }) {
+        // The hot read: the cached bytes as they are.
+        return Ok(HttpResponse::Ok()
+            .content_type(ContentType::json())
+            .body(cached.json.clone()));
+    }
+    // Placements change with moves and failovers on any replica: read, never cached. The
+    // tenant itself may come from the cache while the database is away: then without it.
+    let placement = state
+        .control
+        .placement(id)
+        .await
+        .ok()
+        .map(|p| TenantPlacement {
+            gateway_id: p.gateway_id.map(|g| g.to_string()),
+            state: p.state.as_str().to_owned(),
+        });
+    Ok(HttpResponse::Ok().json(TenantDetailResponse {
+        tenant: TenantResponse::from(&cached.tenant),
+        placement,
+    }))
 }
 
 /// Changes a tenant's name, slug, plan or status (the plan and status are the operator's to

@@ -1,16 +1,35 @@
-//! The gateway fleet's settings: the heartbeat lease and the plans whose tenants get a gateway
-//! of their own (see `docs/fleet.md`).
+//! The gateway fleet's settings: the heartbeat lease and its safety margin, failover, and the
+//! plans whose tenants get a gateway of their own (see `docs/fleet.md`).
+
+use std::time::Duration;
 
 use tenant_core::Plan;
-use tenant_service::fleet::FleetConfig;
+use tenant_service::fleet::{FleetConfig, default_margin};
 
 use super::error::SettingsError;
 use super::parse::parse_in;
 
-/// `SAAS_GATEWAY_LEASE_SECS` (5–3600, default 60) and `SAAS_DEDICATED_PLANS` (a comma-separated
-/// list of plans, default none).
+/// `SAAS_GATEWAY_LEASE_SECS` (5–3600, default 60), `SAAS_GATEWAY_LEASE_MARGIN_SECS` (1–3600,
+/// default `max(10, lease / 6)`), `SAAS_GATEWAY_FAILOVER` (`on`/`off`, default off) and
+/// `SAAS_DEDICATED_PLANS` (a comma-separated list of plans, default none).
 pub(super) fn fleet(get: &impl Fn(&str) -> Option<String>) -> Result<FleetConfig, SettingsError> {
-    let lease = parse_in(get, "SAAS_GATEWAY_LEASE_SECS", 60u64, 5..=3600)?;
+    let lease = Duration::from_secs(parse_in(get, "SAAS_GATEWAY_LEASE_SECS", 60u64, 5..=3600)?);
+    let margin = Duration::from_secs(parse_in(
+        get,
+        "SAAS_GATEWAY_LEASE_MARGIN_SECS",
+        default_margin(lease).as_secs(),
+        1..=3600,
+    )?);
+    let failover = match get("SAAS_GATEWAY_FAILOVER").as_deref().map(str::trim) {
+        None | Some("off" | "false" | "0") => false,
+        Some("on" | "true" | "1") => true,
+        Some(_) => {
+            return Err(SettingsError {
+                var: "SAAS_GATEWAY_FAILOVER",
+                message: "must be `on` or `off`".to_owned(),
+            });
+        }
+    };
     let dedicated_plans = match get("SAAS_DEDICATED_PLANS") {
         None => Vec::new(),
         Some(list) => list
@@ -26,8 +45,10 @@ pub(super) fn fleet(get: &impl Fn(&str) -> Option<String>) -> Result<FleetConfig
             .collect::<Result<_, _>>()?,
     };
     Ok(FleetConfig {
-        lease: std::time::Duration::from_secs(lease),
+        lease,
         dedicated_plans,
+        failover,
+        margin,
     })
 }
 
@@ -58,5 +79,18 @@ mod tests {
         assert_eq!(s.lease.as_secs(), 30);
         assert!(read(&[("SAAS_DEDICATED_PLANS", "gold")]).is_err());
         assert!(read(&[("SAAS_GATEWAY_LEASE_SECS", "1")]).is_err());
+        assert!(!d.failover);
+        assert_eq!(d.margin.as_secs(), 10, "max(10 s, 60 s / 6)");
+        let long = read(&[("SAAS_GATEWAY_LEASE_SECS", "600")]).unwrap();
+        assert_eq!(long.margin.as_secs(), 100, "a sixth of a long lease");
+        let on = read(&[
+            ("SAAS_GATEWAY_FAILOVER", "on"),
+            ("SAAS_GATEWAY_LEASE_MARGIN_SECS", "2"),
+        ])
+        .unwrap();
+        assert!(on.failover);
+        assert_eq!(on.margin.as_secs(), 2);
+        assert!(read(&[("SAAS_GATEWAY_FAILOVER", "maybe")]).is_err());
+        assert!(read(&[("SAAS_GATEWAY_LEASE_MARGIN_SECS", "0")]).is_err());
     }
 }

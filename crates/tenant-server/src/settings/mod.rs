@@ -65,6 +65,8 @@
 //! | `SAAS_PURGE_BATCH` | `500` | rows per purge transaction at most (fewer while a batch takes over 50 ms) |
 //! | `SAAS_IDEMPOTENCY_TTL_SECS` | `86400` (24 h) | how long a creating request's `Idempotency-Key` and answer are kept for retries (60–2592000) |
 //! | `SAAS_GATEWAY_LEASE_SECS` | `60` | a gateway without a heartbeat this long is `down` (5–3600); see docs/fleet.md |
+//! | `SAAS_GATEWAY_LEASE_MARGIN_SECS` | `max(10, lease/6)` | how long past an expired lease the control plane waits before acting on it (1–3600); see docs/fleet.md |
+//! | `SAAS_GATEWAY_FAILOVER` | `off` | `on`: a down shared gateway's tenants are re-placed on healthy ones after the lease and margin |
 //! | `SAAS_DEDICATED_PLANS` | none | comma-separated plans whose new tenants get a dedicated gateway |
 //! | `SAAS_SLUG_REDIRECT_TTL_SECS` | `2592000` (30 days) | how long a tenant's old slug host redirects (308) to its new one after a slug change (0–31536000; 0: no redirect) |
 //! | `SAAS_WRITE_BATCH_MAX` | `256` | most requests of one write path (event ingests, tenant creates, channel, webhook endpoint or API key writes) written in one batch (one transaction); `1` turns group commit off |

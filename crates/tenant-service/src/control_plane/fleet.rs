@@ -11,8 +11,9 @@ use tenant_store::gateways::{self as store, Placement};
 use super::ControlPlane;
 use crate::error::{ServiceError, ServiceResult};
 use crate::fleet::gateways::{self, GatewayPatch, GatewaySpec, GatewayView, IssuedGateway};
+use crate::fleet::leases::{self, SweepReport};
 use crate::fleet::placement::{self, DrainReport};
-use crate::fleet::{FleetConfig, auth};
+use crate::fleet::{FleetConfig, auth, metrics};
 use crate::gateway_config::Variant;
 use crate::principal::Principal;
 
@@ -25,6 +26,8 @@ pub struct Heartbeat {
     pub revision: Option<i64>,
     /// The variant it fetches (its dialect and mode); the gateway is the caller's.
     pub variant: Variant,
+    /// Whether its config is fenced (it stops serving when it cannot renew for a lease).
+    pub fencing: bool,
 }
 
 /// What a heartbeat changed.
@@ -150,7 +153,12 @@ impl ControlPlane {
         // as every move read here, so none of them is in it unless it came back.
         let (moving, revision) = self
             .run(move |c| {
-                store::record_heartbeat(c, &gateway, &etag, beat.revision, tenant_core::now())?;
+                let record = store::HeartbeatRecord {
+                    etag: Some(&etag),
+                    revision: beat.revision,
+                    fencing: beat.fencing,
+                };
+                store::record_heartbeat(c, &gateway, record, tenant_core::now())?;
                 let moving: Vec<TenantId> = store::moving_from(c, &gateway)?
                     .into_iter()
                     .map(|p| p.tenant_id)
@@ -175,6 +183,52 @@ impl ControlPlane {
             _ => 0,
         };
         Ok(HeartbeatAck { current, released })
+    }
+
+    /// Acts on expired gateway leases (`fleet::leases::sweep`): completes the moves away from
+    /// them and, with failover on, re-places a down shared gateway's tenants. Logs what it did,
+    /// and once per down spell each expired gateway left holding tenants (a dedicated one is
+    /// never failed over: an operator decides).
+    pub async fn sweep_leases(&self) -> ServiceResult<SweepReport> {
+        let cfg = Arc::clone(&self.fleet);
+        let ctx = AuditContext {
+            actor_type: "system".into(),
+            ..AuditContext::default()
+        };
+        let report = self
+            .run(move |c| leases::sweep(c, &ctx, &cfg, tenant_core::now()))
+            .await?;
+        if report.completed > 0 || report.failed_over > 0 {
+            tracing::warn!(
+                fleet.completed = report.completed,
+                fleet.failed_over = report.failed_over,
+                "gateway leases expired: moves away from them completed, tenants failed over"
+            );
+            metrics::failed_over(report.failed_over);
+        }
+        metrics::stranded(report.gateways.iter().map(|(g, _)| {
+            let n = report
+                .stranded
+                .iter()
+                .find(|s| s.gateway.id == g.id)
+                .map_or(0, |s| s.tenants);
+            (g.name.as_str(), n)
+        }));
+        if let Ok(mut announced) = self.fleet_announced.lock() {
+            for s in &report.stranded {
+                if announced.insert(s.gateway.id) {
+                    tracing::error!(
+                        gateway.name = %s.gateway.name,
+                        gateway.kind = s.gateway.kind.as_str(),
+                        fleet.tenants = s.tenants,
+                        fleet.reason = s.reason,
+                        "a gateway's lease expired and its tenants are served nowhere: an operator must act (move them, or bring the gateway back)"
+                    );
+                }
+            }
+            announced.retain(|id| report.stranded.iter().any(|s| s.gateway.id == *id));
+        }
+        Ok(report)
     }
 
     /// `NotFound("tenant")` unless a fleet gateway asks for one of its own tenants (the

@@ -111,6 +111,8 @@ pub struct ControlPlane {
     slug_redirect_ttl: Duration,
     fleet: Arc<FleetConfig>,
     gateway_auth: Arc<GatewayAuth>,
+    /// Expired gateways whose stranded tenants were logged (once per down spell).
+    fleet_announced: Arc<std::sync::Mutex<std::collections::HashSet<tenant_core::GatewayId>>>,
     billing: Option<Arc<crate::billing::Billing>>,
 }
 
@@ -133,6 +135,7 @@ impl ControlPlane {
             slug_redirect_ttl: parts.slug_redirect_ttl,
             fleet: parts.fleet,
             gateway_auth: Arc::default(),
+            fleet_announced: Arc::default(),
             billing: parts.billing,
         }
     }

@@ -1,6 +1,7 @@
 //! The fleet's metrics: per gateway (labelled by its name, which is bounded: operators create
-//! gateways, tenants never appear in a label; ids stay out of labels) its tenants, capacity and heartbeat age; tenants
-//! by placement state; tenants left unplaced.
+//! gateways, tenants never appear in a label; ids stay out of labels) its tenants, capacity,
+//! heartbeat age and stranded tenants; tenants by placement state; tenants left unplaced;
+//! tenants failed over.
 
 use chrono::{DateTime, Utc};
 use metrics::{Unit, counter, describe_counter, describe_gauge, gauge};
@@ -16,6 +17,11 @@ pub const GATEWAY_HEARTBEAT_AGE: &str = "moltbot_saas_gateway_heartbeat_age_seco
 pub const PLACEMENTS: &str = "moltbot_saas_tenant_placements";
 /// Tenants that found no gateway with room when placed.
 pub const UNPLACED: &str = "moltbot_saas_tenants_unplaced_total";
+/// Tenants re-placed from a shared gateway whose lease expired (failover).
+pub const FAILED_OVER: &str = "moltbot_saas_tenants_failed_over_total";
+/// Tenants held by a gateway whose lease expired and that were not failed over (a dedicated
+/// gateway, failover off, or no room), by `gateway` (its name); 0 for the others.
+pub const STRANDED: &str = "moltbot_saas_gateway_stranded_tenants";
 
 /// Describes the fleet's series.
 pub fn describe() {
@@ -36,6 +42,30 @@ pub fn describe() {
         Unit::Count,
         "Tenants that found no gateway with room when placed."
     );
+    describe_counter!(
+        FAILED_OVER,
+        Unit::Count,
+        "Tenants re-placed from a shared gateway whose lease expired."
+    );
+    describe_gauge!(
+        STRANDED,
+        Unit::Count,
+        "Tenants held by a gateway whose lease expired, not failed over."
+    );
+}
+
+/// Counts tenants failed over.
+pub fn failed_over(n: usize) {
+    if n > 0 {
+        counter!(FAILED_OVER).increment(n as u64);
+    }
+}
+
+/// Sets the stranded gauge of each gateway: `(gateway name, tenants stranded on it)`.
+pub fn stranded<'a>(counts: impl IntoIterator<Item = (&'a str, usize)>) {
+    for (name, n) in counts {
+        gauge!(STRANDED, "gateway" => name.to_owned()).set(n as f64);
+    }
 }
 
 /// Counts a tenant left unplaced.

@@ -1,6 +1,7 @@
 //! The gateway fleet: gateways as a resource ([`gateways`]: create with a token shown once,
 //! list with load and health, change, drain, rotate, delete), placement of tenants on them and
-//! the move protocol ([`placement`]), and gateway tokens ([`auth`]).
+//! the move protocol ([`placement`]), leases and failover ([`leases`]), and gateway tokens
+//! ([`auth`]).
 //!
 //! The built-in gateway `default` is the server's `SAAS_GATEWAY_TOKEN`; it holds every tenant
 //! without a placement row, so a single-gateway setup writes no fleet row at all. The design,
@@ -15,6 +16,7 @@ pub use crate::error::FleetConflict;
 
 pub mod auth;
 pub mod gateways;
+pub mod leases;
 pub mod metrics;
 pub mod placement;
 
@@ -25,15 +27,30 @@ pub struct FleetConfig {
     pub lease: Duration,
     /// Tenants of these plans get a dedicated gateway (`SAAS_DEDICATED_PLANS`).
     pub dedicated_plans: Vec<Plan>,
+    /// Whether a down shared gateway's tenants are re-placed on healthy ones
+    /// (`SAAS_GATEWAY_FAILOVER`, default off).
+    pub failover: bool,
+    /// How long past the lease the control plane waits before it acts on an expired lease
+    /// (`SAAS_GATEWAY_LEASE_MARGIN_SECS`, default `max(10 s, lease / 6)`): it covers the
+    /// fenced gateway's reload, its sync's clock running slow and clock offsets between hosts.
+    pub margin: Duration,
 }
 
 impl Default for FleetConfig {
     fn default() -> Self {
+        let lease = Duration::from_secs(60);
         Self {
-            lease: Duration::from_secs(60),
+            lease,
             dedicated_plans: Vec::new(),
+            failover: false,
+            margin: default_margin(lease),
         }
     }
+}
+
+/// The safety margin for a lease: `max(10 s, lease / 6)`.
+pub fn default_margin(lease: Duration) -> Duration {
+    (lease / 6).max(Duration::from_secs(10))
 }
 
 impl FleetConfig {
@@ -46,5 +63,19 @@ impl FleetConfig {
     /// not down, its health is unknown).
     pub fn is_down(&self, last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
         last.is_some_and(|at| now - at > self.lease_span())
+    }
+
+    /// Whether the control plane may act on a gateway's expired lease at `now`: its last
+    /// heartbeat declared fencing and is older than the lease plus the margin, so the gateway
+    /// has stopped serving (it fenced itself after one lease without renewal).
+    pub fn lease_expired(
+        &self,
+        last: Option<DateTime<Utc>>,
+        fencing: bool,
+        now: DateTime<Utc>,
+    ) -> bool {
+        let wait =
+            chrono::Duration::from_std(self.lease + self.margin).unwrap_or(chrono::Duration::MAX);
+        fencing && last.is_some_and(|at| now - at > wait)
     }
 }

@@ -154,6 +154,26 @@ fn record(
     action: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
+    record_change(c, ctx, p, action, None, now)
+}
+
+/// Audits a placement change (`reason`: why, when not an operator's request or a heartbeat).
+pub(super) fn record_change(
+    c: &mut AnyConnection,
+    ctx: &AuditContext,
+    p: &Placement,
+    action: &str,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let mut details = json!({
+        "state": p.state.as_str(),
+        "gatewayId": p.gateway_id.map(|g| g.to_string()),
+        "targetGatewayId": p.target_gateway_id.map(|g| g.to_string()),
+    });
+    if let Some(reason) = reason {
+        details["reason"] = json!(reason);
+    }
     audit::record(
         c,
         ctx,
@@ -162,11 +182,7 @@ fn record(
             action,
             "tenant",
             p.tenant_id.to_string(),
-            Some(json!({
-                "state": p.state.as_str(),
-                "gatewayId": p.gateway_id.map(|g| g.to_string()),
-                "targetGatewayId": p.target_gateway_id.map(|g| g.to_string()),
-            })),
+            Some(details),
         ),
         now,
     )

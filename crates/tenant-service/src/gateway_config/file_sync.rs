@@ -1,6 +1,9 @@
 //! `moltbot-saas config render` and `config sync`: the gateway config written to files for a
 //! gateway on the same host to hot-reload (`OPENCLAW_CONFIG_PATH`).
 //!
+//! In combined mode each pass renews the gateway's lease (a heartbeat through the database),
+//! and with a fence ([`super::fence`]) writes only while that lease is valid.
+//!
 //! Combined mode writes one file (and, in the `env` and `secret-ref` secrets modes, its env file
 //! beside it as `<file>.env`). Per-tenant mode writes `<accountId>.json` (and `.env`) for every
 //! tenant into a directory, suspended tenants included (their document has no agent, so their
@@ -19,6 +22,7 @@ use tenant_store::crypto::KeyRing;
 use tenant_store::{AnyConnection, Database, StoreError, channels, config_revision, tenants};
 
 use super::atomic_file::write_if_changed;
+use super::fence::Fence;
 use super::{as_sources, load_gateway_sources, load_sources};
 
 /// What went wrong writing config files.
@@ -82,17 +86,27 @@ pub fn write_combined(
     out: &Path,
     ring: &KeyRing,
 ) -> Result<SyncReport, SyncError> {
+    let (rendered, mut report) = render_gateway(conn, gateway, opts, ring)?;
+    write_document(out, &rendered, &mut report)?;
+    Ok(report)
+}
+
+/// The combined document of `gateway` and the report of a pass that would write it.
+fn render_gateway(
+    conn: &mut AnyConnection,
+    gateway: &GatewayId,
+    opts: &RenderOptions,
+    ring: &KeyRing,
+) -> Result<(RenderedConfig, SyncReport), SyncError> {
     let revision = config_revision::current(conn)?;
     let loaded = load_gateway_sources(conn, gateway, ring)?;
     let rendered = tenant_configgen::render_combined(&as_sources(&loaded), opts)?;
-    let mut report = SyncReport {
+    let report = SyncReport {
         revision,
         served: loaded.iter().map(|(t, _)| t.id).collect(),
         ..SyncReport::default()
     };
-    drop(loaded);
-    write_document(out, &rendered, &mut report)?;
-    Ok(report)
+    Ok((rendered, report))
 }
 
 /// Writes a document and its env file; removes a stale env file (left by an earlier `env` run)
@@ -189,6 +203,21 @@ pub struct SyncTarget {
     pub keys: Arc<KeyRing>,
     /// The gateway whose document it is (`default`: every tenant in a single-gateway setup).
     pub gateway: GatewayId,
+    /// In combined mode with an interval: the fence of the served file (see [`super::fence`]).
+    /// With one, each pass renews the gateway's lease (declaring fencing) and writes only while
+    /// the lease is valid. Without one, the lease is renewed all the same, without fencing.
+    pub fence: Option<Arc<Fence>>,
+    /// The gateway's lease (`SAAS_GATEWAY_LEASE_SECS`): a running sync renews it every fifth.
+    pub lease: Duration,
+}
+
+/// The document with no tenants a fenced gateway serves, in the sync's options (and its env
+/// file, if the secrets mode has one).
+pub fn fenced_document(
+    opts: &RenderOptions,
+) -> Result<(String, Option<String>), tenant_configgen::ConfigError> {
+    let rendered = tenant_configgen::render_combined(&[], opts)?;
+    Ok((rendered.json, rendered.env_file))
 }
 
 /// The longest `config sync --interval` waits between passes while the database is away.
@@ -198,20 +227,27 @@ const OUTAGE_BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// process is stopped. Every write is atomic, so stopping at any moment leaves valid files.
 /// With an interval, a pass that fails because the database is away (or read-only, or full) is
 /// retried, waiting twice as long each time up to five seconds (or the interval, if longer),
-/// and the log says once that syncing paused and once that it resumed.
+/// and the log says once that syncing paused and once that it resumed (the fence, if any, acts
+/// on its own once the lease lapses).
 pub fn sync(
     db: &Database,
     target: &SyncTarget,
     interval: Option<Duration>,
 ) -> Result<(), SyncError> {
-    let mut last_revision = None;
+    // Only a running sync keeps a lease: a one-shot pass (an operator's) renews nothing.
+    let mut last = Pass {
+        revision: None,
+        renews: interval.is_some(),
+        renewed_at: None,
+        renew_failing: false,
+    };
     let Some(every) = interval else {
-        return sync_once(db, target, &mut last_revision);
+        return sync_once(db, target, &mut last);
     };
     let mut wait = every;
     let mut paused_since: Option<std::time::Instant> = None;
     loop {
-        match sync_once(db, target, &mut last_revision) {
+        match sync_once(db, target, &mut last) {
             Ok(()) => {
                 if let Some(since) = paused_since.take() {
                     tracing::info!(
@@ -234,38 +270,118 @@ pub fn sync(
     }
 }
 
-/// One pass: renders and writes when the revision is not `last_revision`.
-fn sync_once(
-    db: &Database,
+/// What the passes so far wrote.
+#[derive(Debug)]
+struct Pass {
+    /// The revision of the last document written.
+    revision: Option<i64>,
+    /// Whether the passes renew the gateway's lease.
+    renews: bool,
+    /// When the last renewal was sent.
+    renewed_at: Option<std::time::Instant>,
+    /// Whether renewing fails (logged once).
+    renew_failing: bool,
+}
+
+/// Renews the gateway's lease: a heartbeat with the revision it serves. Returns when it was
+/// sent (the lease runs from then).
+fn renew(
+    conn: &mut AnyConnection,
     target: &SyncTarget,
-    last_revision: &mut Option<i64>,
-) -> Result<(), SyncError> {
+    served: Option<i64>,
+) -> Result<std::time::Instant, SyncError> {
+    let sent = std::time::Instant::now();
+    let beat = tenant_store::gateways::HeartbeatRecord {
+        etag: None,
+        revision: served,
+        fencing: target.fence.is_some(),
+    };
+    tenant_store::gateways::record_heartbeat(conn, &target.gateway, beat, tenant_core::now())?;
+    Ok(sent)
+}
+
+/// One pass: renews the lease when due, then renders and writes when the revision is not the
+/// one written last (or the file is fenced).
+fn sync_once(db: &Database, target: &SyncTarget, last: &mut Pass) -> Result<(), SyncError> {
     let mut conn = db.get()?;
-    let revision = config_revision::current(&mut conn)?;
-    if *last_revision == Some(revision) {
+    if target.per_tenant {
+        let revision = config_revision::current(&mut conn)?;
+        if last.revision == Some(revision) {
+            return Ok(());
+        }
+        let report = write_per_tenant(&mut conn, &target.opts, &target.out, &target.keys)?;
+        log_pass(&report);
+        last.revision = Some(report.revision);
         return Ok(());
     }
-    let report = if target.per_tenant {
-        write_per_tenant(&mut conn, &target.opts, &target.out, &target.keys)?
-    } else {
-        let report = write_combined(
-            &mut conn,
-            &target.gateway,
-            &target.opts,
-            &target.out,
-            &target.keys,
-        )?;
-        acknowledge(&mut conn, &target.gateway, &report);
-        report
+    // Taken before renewing: a fence after this point keeps this pass's document out.
+    let epoch = target.fence.as_ref().map(|f| f.epoch());
+    let due = match &target.fence {
+        Some(fence) => fence.renewal_due() || fence.is_fenced(),
+        None => {
+            last.renews
+                && last
+                    .renewed_at
+                    .is_none_or(|at| at.elapsed() >= target.lease / 5)
+        }
     };
+    if due {
+        // A failed renewal does not stop the pass (a read-only database still serves the
+        // file): without a fence nothing depends on it; with one, the lease lapses and the
+        // fence acts.
+        match renew(&mut conn, target, last.revision) {
+            Ok(sent) => {
+                if let Some(fence) = &target.fence {
+                    fence.renewed(sent);
+                }
+                last.renewed_at = Some(sent);
+                if std::mem::take(&mut last.renew_failing) {
+                    tracing::info!("the gateway's lease is renewed again");
+                }
+            }
+            Err(e) => {
+                if !std::mem::replace(&mut last.renew_failing, true) {
+                    tracing::warn!(error = %e, "the gateway's lease could not be renewed; retrying each pass");
+                }
+            }
+        }
+    }
+    let revision = config_revision::current(&mut conn)?;
+    let fenced = target.fence.as_ref().is_some_and(|f| f.is_fenced());
+    if last.revision == Some(revision) && !fenced {
+        return Ok(());
+    }
+    let (rendered, mut report) =
+        render_gateway(&mut conn, &target.gateway, &target.opts, &target.keys)?;
+    let written = match (&target.fence, epoch) {
+        (Some(fence), Some(epoch)) => fence.write(epoch, || {
+            write_document(&target.out, &rendered, &mut report)
+        }),
+        _ => Some(write_document(&target.out, &rendered, &mut report)),
+    };
+    match written {
+        Some(result) => result?,
+        None => {
+            // The lease lapsed (or a fence happened) while this pass rendered: the next pass
+            // renews and renders again.
+            tracing::warn!("the lease lapsed during this pass: its document was not written");
+            last.revision = None;
+            return Ok(());
+        }
+    }
+    acknowledge(&mut conn, &target.gateway, &report);
+    log_pass(&report);
+    last.revision = Some(report.revision);
+    Ok(())
+}
+
+fn log_pass(report: &SyncReport) {
     tracing::info!(
         config.revision = report.revision,
         files.written = report.written.len(),
         files.removed = report.removed.len(),
         "gateway config synced"
     );
-    *last_revision = Some(report.revision);
-    Ok(())
 }
 
 /// After a file swap: the moves away from `gateway` that the file just written proves done

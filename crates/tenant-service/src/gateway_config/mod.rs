@@ -1,7 +1,8 @@
 //! The gateway configuration: per variant a document kept up to date incrementally and keyed by
 //! the store's config revision ([`cache`]), served as shared chunks with a strong `ETag`
 //! ([`served`]); the whole store loaded at once for one-shot renders; and the config written to
-//! files for a gateway on the same host ([`file_sync`], through [`atomic_file`]).
+//! files for a gateway on the same host ([`file_sync`], through [`atomic_file`], fenced by
+//! [`fence`] when its lease cannot be renewed).
 //!
 //! Any change to tenants or channels bumps the revision in its own transaction (see
 //! `tenant_store::config_revision`), on whichever replica made it. A request reads the revision
@@ -10,6 +11,7 @@
 
 pub mod atomic_file;
 mod cache;
+pub mod fence;
 pub mod file_sync;
 mod served;
 

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use tenant_configgen::{Dialect, Mode};
 use tenant_core::{
     ChannelKind, Cursor, DisplayName, Email, GatewayKind, GatewayName, MAX_CAPACITY, PageRequest,
-    Plan, Role, Slug, TenantName, TenantStatus,
+    PlacementState, Plan, Role, Slug, TenantName, TenantStatus,
 };
 use tenant_service::api_keys::issue::{MAX_NAME_CHARS, MAX_ROTATION_OVERLAP_SECS};
 use tenant_service::idempotency::MAX_KEY_LEN;
@@ -90,6 +90,9 @@ pub const PROPERTIES: &[(&str, &str, Rule)] = &[
     ("UpdateGatewayRequest", "name", gateway_name),
     ("UpdateGatewayRequest", "capacity", gateway_capacity),
     ("PlacementRequest", "gatewayId", uuid),
+    ("PlacementResponse", "state", placement_state),
+    ("TenantPlacement", "gatewayId", uuid),
+    ("TenantPlacement", "state", placement_state),
     ("HeartbeatRequest", "dialect", dialect),
     ("HeartbeatRequest", "mode", mode),
 ];
@@ -174,6 +177,17 @@ fn gateway_name() -> Value {
         "pattern": "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$",
         "not": {"enum": [GatewayName::DEFAULT]},
     })
+}
+
+fn placement_state() -> Value {
+    one_of(
+        [
+            PlacementState::Placed,
+            PlacementState::Moving,
+            PlacementState::Unplaced,
+        ]
+        .map(PlacementState::as_str),
+    )
 }
 
 fn gateway_kind() -> Value {

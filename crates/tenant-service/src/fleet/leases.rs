@@ -1,0 +1,184 @@
+//! Leases and failover: what the control plane does once a gateway's lease has expired.
+//!
+//! A gateway whose heartbeats declare fencing (`config sync` does) stops serving every tenant
+//! when it cannot renew its lease for one lease period: it writes a document with no tenants.
+//! So once its last heartbeat is older than the lease **plus a safety margin**
+//! ([`FleetConfig::lease_expired`]), the control plane knows it serves nobody, and [`sweep`]:
+//!
+//! - completes every move away from it (the protocol's "or the source's lease expires": the
+//!   tenant enters its target's document);
+//! - with failover on (`SAAS_GATEWAY_FAILOVER=on`), re-places the tenants of an expired
+//!   **shared** gateway on the healthy shared gateways placement picks (most free room first,
+//!   never past a capacity); those with no room anywhere stay, reported as stranded;
+//! - never moves a **dedicated** gateway's tenant: it is reported as stranded (a warning in the
+//!   log and the `moltbot_saas_gateway_stranded_tenants` gauge) for an operator to decide.
+//!
+//! A gateway whose heartbeats do not declare fencing (a custom poller) may still be serving, so
+//! its expired lease changes nothing: its moves wait for its acknowledgement.
+//!
+//! Every change runs in one transaction under the fleet lock and re-reads the gateways under it,
+//! so several replicas sweeping at once do each change once.
+
+use chrono::{DateTime, Utc};
+use tenant_core::{GatewayKind, PlacementState, Plan, TenantId, Want, drain_plan};
+use tenant_store::audit::AuditContext;
+use tenant_store::gateways::{self, Gateway, Placement};
+use tenant_store::{AnyConnection, write_transaction};
+
+use super::FleetConfig;
+use super::placement::{loads, record_change, want_of};
+use crate::error::{ServiceError, ServiceResult};
+
+/// Tenants an expired gateway still holds that were not failed over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stranded {
+    /// The gateway.
+    pub gateway: Gateway,
+    /// How many tenants it holds.
+    pub tenants: usize,
+    /// Why they stay: `dedicated` (never failed over), `failover_off`, or `no_room`.
+    pub reason: &'static str,
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Every gateway, and whether its lease has expired (for the gauges).
+    pub gateways: Vec<(Gateway, bool)>,
+    /// Moves away from an expired gateway that completed.
+    pub completed: usize,
+    /// Tenants re-placed from an expired shared gateway.
+    pub failed_over: usize,
+    /// Expired gateways that still hold tenants.
+    pub stranded: Vec<Stranded>,
+}
+
+fn expired(cfg: &FleetConfig, list: Vec<Gateway>, now: DateTime<Utc>) -> Vec<(Gateway, bool)> {
+    list.into_iter()
+        .map(|g| {
+            let gone = cfg.lease_expired(g.last_heartbeat_at, g.fencing, now);
+            (g, gone)
+        })
+        .collect()
+}
+
+/// Acts on every expired lease (see the module documentation). Takes no lock when no lease
+/// has expired.
+pub fn sweep(
+    conn: &mut AnyConnection,
+    ctx: &AuditContext,
+    cfg: &FleetConfig,
+    now: DateTime<Utc>,
+) -> ServiceResult<SweepReport> {
+    let first = expired(cfg, gateways::list(conn)?, now);
+    if !first.iter().any(|(_, gone)| *gone) {
+        return Ok(SweepReport {
+            gateways: first,
+            ..SweepReport::default()
+        });
+    }
+    write_transaction(conn, |c| {
+        gateways::lock_fleet(c)?;
+        // Again under the lock: a heartbeat may have renewed a lease since.
+        let all = expired(cfg, gateways::list(c)?, now);
+        let mut report = SweepReport::default();
+        for (g, _) in all.iter().filter(|(_, gone)| *gone) {
+            report.completed += complete_moves_from(c, ctx, &g.id, now)?;
+            let held = gateways::held_by(c, &g.id)?;
+            if held.is_empty() {
+                continue;
+            }
+            let reason = match g.kind {
+                GatewayKind::Dedicated => "dedicated",
+                GatewayKind::Shared if !cfg.failover => "failover_off",
+                GatewayKind::Shared => {
+                    let left = fail_over(c, ctx, cfg, &g.id, &held, now)?;
+                    report.failed_over += held.len() - left;
+                    if left == 0 {
+                        continue;
+                    }
+                    report.stranded.push(Stranded {
+                        gateway: g.clone(),
+                        tenants: left,
+                        reason: "no_room",
+                    });
+                    continue;
+                }
+            };
+            report.stranded.push(Stranded {
+                gateway: g.clone(),
+                tenants: held.len(),
+                reason,
+            });
+        }
+        report.gateways = all;
+        Ok::<_, ServiceError>(report)
+    })
+}
+
+/// Completes the moves away from `source`, whose lease expired: it serves nobody.
+fn complete_moves_from(
+    c: &mut AnyConnection,
+    ctx: &AuditContext,
+    source: &tenant_core::GatewayId,
+    now: DateTime<Utc>,
+) -> ServiceResult<usize> {
+    let moving = gateways::moving_from(c, source)?;
+    for p in &moving {
+        let next = Placement {
+            gateway_id: p.target_gateway_id,
+            target_gateway_id: None,
+            state: PlacementState::Placed,
+            moving_since: None,
+            move_revision: None,
+            ..*p
+        };
+        gateways::set_placement(c, &next, now)?;
+        record_change(c, ctx, &next, "tenant.moved", Some("lease_expired"), now)?;
+    }
+    Ok(moving.len())
+}
+
+/// Re-places the tenants `held` by the expired shared gateway `down` (in creation order) on the
+/// gateways placement picks among the others; returns how many found no room. They are placed
+/// at once: the down gateway serves nobody, so there is nothing to wait for.
+fn fail_over(
+    c: &mut AnyConnection,
+    ctx: &AuditContext,
+    cfg: &FleetConfig,
+    down: &tenant_core::GatewayId,
+    held: &[(TenantId, String)],
+    now: DateTime<Utc>,
+) -> ServiceResult<usize> {
+    let fleet = loads(c, cfg, now)?;
+    let wants: Vec<(TenantId, Want)> = held
+        .iter()
+        .map(|(id, plan)| (*id, want_of(cfg, plan.parse().unwrap_or(Plan::Free))))
+        .collect();
+    let mut left = 0;
+    for (tenant_id, to) in drain_plan(&fleet, *down, &wants) {
+        let Some(to) = to else {
+            left += 1;
+            continue;
+        };
+        let next = Placement {
+            tenant_id,
+            gateway_id: Some(to),
+            target_gateway_id: None,
+            state: PlacementState::Placed,
+            pinned: false,
+            moving_since: None,
+            move_revision: None,
+        };
+        gateways::set_placement(c, &next, now)?;
+        record_change(
+            c,
+            ctx,
+            &next,
+            "tenant.failed_over",
+            Some("lease_expired"),
+            now,
+        )?;
+    }
+    Ok(left)
+}
