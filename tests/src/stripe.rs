@@ -59,6 +59,9 @@ struct Inner {
     failures: Vec<Failure>,
     paces: HashMap<&'static str, Pace>,
     next: u64,
+    /// Set by [`FakeStripe::stop`]: a call that still arrives (on a connection the client kept
+    /// alive while the server stops) is answered 503 without effect, never served.
+    stopped: bool,
 }
 
 /// The running fake.
@@ -87,6 +90,9 @@ async fn handle(
         .unwrap_or_default();
     if auth != format!("Bearer {STRIPE_TEST_KEY}") {
         return error(401, "api_key_invalid", "Invalid API Key provided");
+    }
+    if inner.lock().unwrap().stopped {
+        return error(503, "unavailable", "Stripe is unavailable");
     }
     let path = req.path().to_owned();
     let form: HashMap<String, String> = url_pairs(&body);
@@ -298,8 +304,10 @@ impl FakeStripe {
         self.inner.lock().unwrap().sessions[id].clone()
     }
 
-    /// Stops the fake (calls then fail to connect).
+    /// Stops the fake (calls then fail to connect; one that arrives on a connection kept alive
+    /// while the server stops gets a 503 and has no effect).
     pub async fn stop(self) {
+        self.inner.lock().unwrap().stopped = true;
         self.handle.stop(false).await;
     }
 }

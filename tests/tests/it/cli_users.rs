@@ -209,3 +209,83 @@ async fn commands_exit_cleanly_run_after_run() {
         assert_eq!(ok_json(&out)["email"], email.as_str(), "run {i}");
     }
 }
+
+/// `serve` on a first start whose stdout is not a terminal (systemd's journal, a container's
+/// log): the generated tokens are not printed anywhere; a warning names the variables to set.
+#[test]
+fn a_first_start_without_a_terminal_never_prints_the_generated_tokens() {
+    let db = TestDb::new();
+    let data = std::env::temp_dir().join(format!("first-start-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&data).unwrap();
+    let mut cmd = Command::new(binary());
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("SAAS_") || key == "DATABASE_URL" || key == "RUST_LOG" {
+            cmd.env_remove(key.as_ref());
+        }
+    }
+    let mut child = cmd
+        .env("DATABASE_URL", db.url())
+        .env(
+            "SAAS_ENCRYPTION_KEYS",
+            moltbot_saas_tests::TEST_ENCRYPTION_KEYS,
+        )
+        .env("SAAS_DATA_DIR", &data)
+        .env("SAAS_API_PORT", "0")
+        .env("SAAS_MIGRATE_ON_START", "true")
+        .env("SAAS_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .arg("serve")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run moltbot-saas serve");
+    // The log goes to standard error: read it until both warnings are there (they follow the
+    // `listening` line); standard output is read once the process is gone.
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut lines = Vec::new();
+        let mut warned = 0;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            warned += usize::from(line.contains("first start"));
+            lines.push(line);
+            if warned == 2 {
+                break;
+            }
+        }
+        lines
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !reader.is_finished() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no first-start warnings within 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let mut text = reader.join().unwrap().join("\n");
+    text.push_str(&String::from_utf8_lossy(&out.stdout));
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    let _ = std::fs::remove_dir_all(&data);
+    assert!(text.contains("\"listening\""), "{text}");
+    for prefix in ["msop_", "msgw_"] {
+        assert!(
+            !text.contains(prefix),
+            "a generated token was printed: {text}"
+        );
+    }
+    for var in ["SAAS_ADMIN_TOKEN", "SAAS_GATEWAY_TOKEN"] {
+        assert!(
+            text.lines()
+                .any(|l| l.contains("first start") && l.contains(var)),
+            "no warning names {var}: {text}"
+        );
+    }
+}
