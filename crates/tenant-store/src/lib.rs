@@ -9,6 +9,7 @@
 pub mod access_tokens;
 pub mod api_keys;
 pub mod audit;
+pub mod backup;
 mod batch_sql;
 pub mod billing;
 pub mod channel_batch;

@@ -15,6 +15,7 @@ mod api_tenants;
 mod api_users;
 mod billing;
 mod cli;
+mod cli_backup;
 mod cli_users;
 mod config_incremental;
 mod config_sync;

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use crate::settings::Settings;
 use crate::telemetry;
 
+mod backup;
 mod billing;
 mod config;
 mod config_http;
@@ -98,6 +99,8 @@ pub enum Command {
     },
     /// Purge history past its retention and deleted tenants' rows (`--once`: one round).
     Purge(purge::PurgeArgs),
+    /// An online, consistent copy of the SQLite database to a new file.
+    Backup(backup::BackupArgs),
     /// Stripe billing: a tenant's billing state, the suspension sweep.
     Billing {
         /// The task.
@@ -138,6 +141,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Gateway { command } => gateway::run(command),
         Command::Limits { command } => limits::run(&settings, command),
         Command::Purge(args) => purge::run(&settings, args),
+        Command::Backup(args) => backup::run(&settings, args),
         Command::Billing { command } => billing::run(&settings, command),
     };
     match result {
