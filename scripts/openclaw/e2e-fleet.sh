@@ -418,7 +418,8 @@ gw_ids() {
     echo "$OPENCLAW_PROG: note: gateway call $2 on gw-$1 died with status $rc; retrying" >&2
   done
   [ "$rc" = 0 ] || fail "gateway call $2 on gw-$1 failed ($rc): $(cat "$out" "$WORK/$1/cli.err")"
-  grep -oE "$3" "$out" | cut -d'"' -f4 | sort -u
+  # None is an answer too (a fenced gateway serves nobody): grep's "no match" is not a failure.
+  { grep -oE "$3" "$out" || true; } | cut -d'"' -f4 | sort -u
 }
 # gw_check NAME: what gateway NAME reports (agents.list; channels.status for Telegram accounts)
 # must be exactly its tenants' agents and accounts (by ON).
