@@ -84,11 +84,16 @@ export function settings(overrides = {}) {
   });
 }
 
-/** Waits until `cond()` is true (every 10 ms), failing after `ms`. */
-export async function until(cond, ms = 5000, what = "condition") {
+/**
+ * Waits until `cond()` is true (every 10 ms), failing after `ms`; `story()`, when given, says
+ * in the failure's message what had happened by then.
+ */
+export async function until(cond, ms = 5000, what = "condition", story = undefined) {
   const deadline = Date.now() + ms;
   while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${ms} ms waiting for ${what}${story ? `: ${story()}` : ""}`);
+    }
     await new Promise((r) => setTimeout(r, 10));
   }
 }

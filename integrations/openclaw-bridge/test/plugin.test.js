@@ -130,6 +130,7 @@ test("a hook never throws, even when the spool cannot be written", async (t) => 
   const log = memoryLog();
   const bridge = new Bridge({ settings: settings({ spoolDir: path.join(dir, "spool") }), log });
   bridge.start();
+  t.after(() => bridge.stop());
   bridge.spool.append = () => {
     throw Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" });
   };
@@ -150,20 +151,41 @@ test("a gateway restart: what was acknowledged is not sent again, what was not i
   const state = tempDir(t);
   let up = true;
   const cp = await controlPlane(t, () => (up ? { status: 202 } : { status: 503 }));
-  const run = () => new Bridge({ settings: settings({ url: cp.url }), log: memoryLog() });
+  const logs = [];
+  const run = () => {
+    const log = memoryLog();
+    logs.push(log);
+    const b = new Bridge({ settings: settings({ url: cp.url }), log });
+    // Stopped even when an assertion fails, so no sender outlives its test.
+    t.after(() => b.stop());
+    return b;
+  };
+  // What happened, for a failure's message.
+  const story = () =>
+    JSON.stringify({
+      requests: cp.requests.map((r) => {
+        try {
+          return JSON.parse(r.body).data?.messageId ?? r.body.slice(0, 40);
+        } catch {
+          return r.body.slice(0, 40);
+        }
+      }),
+      received: cp.received.map((e) => e?.data?.messageId),
+      logs: logs.map((l) => l.lines),
+    });
   let bridge = run();
   bridge.start(state);
   for (const n of [1, 2]) bridge.record("message_received", received(n).event, received(n).ctx);
-  await until(() => cp.received.length === 2, 5000, "the first two");
+  await until(() => cp.received.length >= 2, 15000, "the first two", story);
   up = false;
   bridge.record("message_received", received(3).event, received(3).ctx);
-  await until(() => cp.requests.length >= 3, 5000, "the third tried");
+  await until(() => cp.requests.length >= 3, 15000, "the third tried", story);
   await bridge.stop();
   bridge = run(); // a new process
   bridge.start(state);
   up = true;
-  await until(() => cp.received.length === 3, 5000, "the third");
+  await until(() => cp.received.length >= 3, 15000, "the third", story);
   await new Promise((res) => setTimeout(res, 100));
-  assert.deepEqual(cp.received.map((e) => e.data.messageId), ["m-1", "m-2", "m-3"]);
+  assert.deepEqual(cp.received.map((e) => e.data.messageId), ["m-1", "m-2", "m-3"], story());
   await bridge.stop();
 });
