@@ -311,13 +311,19 @@ async fn the_purge_walks_old_rows_once_by_age_and_keeps_what_deliveries_still_ne
     }
     event(&mut conn, "tie-free", "2026-01-01 00:00:00");
     for i in 1..=3 {
-        event(&mut conn, &format!("old-{i}"), &format!("2026-01-01 00:00:0{i}"));
+        event(
+            &mut conn,
+            &format!("old-{i}"),
+            &format!("2026-01-01 00:00:0{i}"),
+        );
     }
     // A dead letter keeps its event until the dead letter goes; a young event stays.
     event(&mut conn, "dead", "2026-01-01 00:00:04");
     delivery(&mut conn, "dead", "failed", "'2026-01-01 00:00:04'");
     event(&mut conn, "young", "2026-07-01 00:00:00");
-    let before = "2026-06-01T00:00:00Z".parse::<chrono::DateTime<Utc>>().unwrap();
+    let before = "2026-06-01T00:00:00Z"
+        .parse::<chrono::DateTime<Utc>>()
+        .unwrap();
 
     let (batches, seen, deleted) = walk_to_end(&mut conn, 2, |c, at, n| {
         old_events(c, before, PlanScope::All, at, n)
@@ -325,7 +331,10 @@ async fn the_purge_walks_old_rows_once_by_age_and_keeps_what_deliveries_still_ne
     assert_eq!(deleted, 4, "the tie's free event and the three old ones");
     // 10 old events in batches of 2: each looked at once, the tie's at most twice more (once
     // by time, once by id).
-    assert!(seen <= 10 + 2 + 6, "{seen} rows looked at in {batches} batches");
+    assert!(
+        seen <= 10 + 2 + 6,
+        "{seen} rows looked at in {batches} batches"
+    );
     assert_eq!(count_events(&mut conn, &tenant), 7);
     assert_eq!(count_deliveries(&mut conn, "pending"), 5);
 
@@ -343,7 +352,11 @@ async fn the_purge_walks_old_rows_once_by_age_and_keeps_what_deliveries_still_ne
     });
     assert_eq!(deleted, 1, "the dead letter's event, now free");
     assert_eq!(count_events(&mut conn, &tenant), 6, "five held, one young");
-    assert_eq!(count_deliveries(&mut conn, "pending"), 5, "pending: never purged");
+    assert_eq!(
+        count_deliveries(&mut conn, "pending"),
+        5,
+        "pending: never purged"
+    );
     app.stop().await;
 }
 
