@@ -12,10 +12,9 @@ use tenant_service::fleet::gateways::{GatewayPatch, GatewayView, Health, IssuedG
 use crate::http::extract::{Actor, parse_uuid};
 use crate::state::AppState;
 use crate::ui::error::{UiError, UiResult, see_other};
-use crate::ui::form::UiForm;
+use crate::ui::form::{Empty, UiForm};
 use crate::ui::layout::{self, badge, csrf_field, empty, shown_once, when};
 use crate::ui::scope::OperatorPage;
-use crate::ui::tenant_pages::Empty;
 
 /// Query of the fleet pages: a notice after a redirect.
 #[derive(Debug, Deserialize)]
