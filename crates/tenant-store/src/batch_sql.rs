@@ -232,7 +232,10 @@ pub(crate) fn limited_insert_sql(table: &str, columns: &[(&str, &str)], bump: bo
     let room = first + columns.len();
     arrays.push(format!("${room}::int8[]"));
     let bump = if bump {
-        format!(", {}", bump_cte(u32::try_from(room + 1).unwrap_or(u32::MAX)))
+        format!(
+            ", {}",
+            bump_cte(u32::try_from(room + 1).unwrap_or(u32::MAX))
+        )
     } else {
         String::new()
     };

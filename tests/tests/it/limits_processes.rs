@@ -55,7 +55,10 @@ async fn spawn_server(db: &TestDb, shared: &Shared, data_dir: &std::path::Path) 
         ("SAAS_TENANT_CACHE_SYNC_MS", "100"),
     ];
     let (server, ready) = Server::start(db, &secrets, data_dir, &env).await;
-    assert_eq!(ready["rateLimits"], json!({"store": "redis", "redis": "ok"}));
+    assert_eq!(
+        ready["rateLimits"],
+        json!({"store": "redis", "redis": "ok"})
+    );
     server
 }
 

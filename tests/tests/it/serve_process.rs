@@ -2,6 +2,9 @@
 //! database (`limits_processes`, `fleet_failover`): its start on a free port with the secrets
 //! both share, the wait for `/ready`, and calls to it.
 
+// Helpers here stop the test on any failure, as the tests themselves do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Stdio};

@@ -136,9 +136,7 @@ fn create(
         },
     );
     let written = endpoint_batch::create_many(conn, &creates.items);
-    answers.settle_made(&creates.taken, written, creates.made, |(e, s)| {
-        (e, Some(s))
-    });
+    answers.settle_made(&creates.taken, written, creates.made, |(e, s)| (e, Some(s)));
 }
 
 /// The updates of the batch in one statement, each applied to its row as it is then.
