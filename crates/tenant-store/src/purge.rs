@@ -1,12 +1,12 @@
 //! The data lifecycle's SQL: retention purges in small batches, the batched removal of a deleted
 //! tenant's rows, the lease that lets one replica at a time purge, and SQLite's incremental vacuum.
 //!
-//! Every delete here is one statement on at most `limit` rows chosen by a `LIMIT`ed subquery on
-//! an index (`id IN (SELECT id … LIMIT n)`), committed on its own: a purge never holds the
-//! writers' lock for longer than one small batch. The rules (what is old, in which order, how
+//! Every delete here is one statement on at most `limit` rows chosen on an index (a `LIMIT`ed
+//! subquery, or the ids a walk by age read just before), committed on its own: a purge never
+//! holds the writers' lock for longer than one small batch. The rules (what is old, in which order, how
 //! large a batch) are the caller's (`tenant-service`'s lifecycle module).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
@@ -73,26 +73,207 @@ pub enum Finished {
     Dead,
 }
 
-/// Deletes at most `limit` deliveries finished (`which`) before `before`, with their attempts
-/// (by cascade); how many deliveries went. A pending delivery has no completion time: never taken.
+/// How far a walk by age has come within one purge round: the next batch looks only at rows
+/// from there on, so a batch never walks again over the rows the earlier ones kept (an event
+/// a pending delivery or a dead letter still refers to, a dead letter met by the delivered
+/// pass) nor over the index entries of the rows they removed. A new round starts again from
+/// the oldest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cursor(Position);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+enum Position {
+    /// From the oldest row.
+    #[default]
+    Start,
+    /// From this time on (rows at it included).
+    From(NaiveDateTime),
+    /// Within the rows at exactly this time, by id after this one: a whole batch of them was
+    /// kept, so walking by time alone would look at the same rows again.
+    Tie(NaiveDateTime, String),
+    /// After this time.
+    After(NaiveDateTime),
+}
+
+/// What one batch of a walk by age did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Batch {
+    /// Rows looked at.
+    pub seen: usize,
+    /// Rows deleted among them.
+    pub deleted: usize,
+    /// No row is left to look at after this batch.
+    pub done: bool,
+}
+
+/// One bound value of a statement built at run time.
+enum Value<'a> {
+    Text(&'a str),
+    Time(NaiveDateTime),
+    Int(i64),
+}
+
+/// Binds `$binds` to `$sql` (with `$1`, `$2`, … placeholders) on the backend, then runs `$run`
+/// with the query as `$q` and the connection as `$c`.
+macro_rules! with_binds {
+    ($conn:expr, $sql:expr, $binds:expr, |$q:ident, $c:ident| $run:expr) => {{
+        let (sql, binds): (&str, &[Value<'_>]) = ($sql, $binds);
+        match $conn {
+            AnyConnection::Postgresql($c) => {
+                let mut $q = diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>();
+                for b in binds {
+                    $q = match *b {
+                        Value::Text(t) => $q.bind::<Text, _>(t.to_owned()),
+                        Value::Time(t) => $q.bind::<Timestamp, _>(t),
+                        Value::Int(i) => $q.bind::<BigInt, _>(i),
+                    };
+                }
+                $run
+            }
+            AnyConnection::Sqlite($c) => {
+                let mut $q = diesel::sql_query(sql.replace('$', "?"))
+                    .into_boxed::<diesel::sqlite::Sqlite>();
+                for b in binds {
+                    $q = match *b {
+                        Value::Text(t) => $q.bind::<Text, _>(t.to_owned()),
+                        Value::Time(t) => $q.bind::<Timestamp, _>(t),
+                        Value::Int(i) => $q.bind::<BigInt, _>(i),
+                    };
+                }
+                $run
+            }
+        }
+    }};
+}
+
+/// A row a walk by age looks at: its id and its time.
+#[derive(QueryableByName)]
+struct Candidate {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Timestamp)]
+    at: NaiveDateTime,
+}
+
+/// One batch of a walk by age over `table`'s `column` (an indexed time), from the cursor on:
+/// 1. the at most `limit` oldest rows before `before` that pass `filter` (more conditions on
+///    `table`'s columns, e.g. whose tenant), read in the order of the column's index;
+/// 2. those of them that `condition` allows (e.g. no delivery refers to the event) are deleted
+///    by primary key in one statement that checks the age and `condition` again (a row that
+///    changed in between stays).
+///
+/// The planner never has to guess how many old rows pass `condition`: it is checked by one
+/// index probe per candidate, whatever the size of the tables it looks into. Before, one
+/// statement asked for "the first `limit` old events no delivery refers to", and PostgreSQL
+/// answered it with a hash anti-join that read the whole deliveries table at every batch
+/// (docs/benchmarks.md#purge). Advances the cursor past what it looked at.
+#[allow(clippy::too_many_arguments)]
+fn walk_batch(
+    conn: &mut AnyConnection,
+    table: &str,
+    column: &str,
+    filter: &str,
+    condition: &str,
+    before: NaiveDateTime,
+    cursor: &mut Cursor,
+    limit: i64,
+) -> StoreResult<Batch> {
+    let limit = limit.max(1);
+    let mut binds = vec![Value::Time(before), Value::Int(limit)];
+    let (bound, order) = match &cursor.0 {
+        Position::Start => (String::new(), column),
+        Position::From(t) => {
+            binds.push(Value::Time(*t));
+            (format!(" AND {table}.{column} >= $3"), column)
+        }
+        Position::After(t) => {
+            binds.push(Value::Time(*t));
+            (format!(" AND {table}.{column} > $3"), column)
+        }
+        Position::Tie(t, id) => {
+            binds.push(Value::Time(*t));
+            binds.push(Value::Text(id));
+            (
+                format!(" AND {table}.{column} = $3 AND {table}.id > $4"),
+                "id",
+            )
+        }
+    };
+    let sql = format!(
+        "SELECT {table}.id AS id, {table}.{column} AS at FROM {table} \
+         WHERE {table}.{column} IS NOT NULL AND {table}.{column} < $1{bound}{filter} \
+         ORDER BY {table}.{order} LIMIT $2"
+    );
+    let rows: Vec<Candidate> = with_binds!(conn, &sql, &binds, |q, c| q.load(c))?;
+    let full = rows.len() as i64 == limit;
+    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        return Ok(match cursor.0 {
+            // The rows at that time are done; those after it are next.
+            Position::Tie(t, _) => {
+                cursor.0 = Position::After(t);
+                Batch::default()
+            }
+            _ => Batch {
+                done: true,
+                ..Batch::default()
+            },
+        });
+    };
+    let (first_at, last_at, last_id) = (first.at, last.at, last.id.clone());
+    let ids = (2..rows.len() + 2)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut binds = vec![Value::Time(before)];
+    binds.extend(rows.iter().map(|c| Value::Text(&c.id)));
+    let sql = format!(
+        "DELETE FROM {table} WHERE {table}.id IN ({ids}) AND {table}.{column} < $1{condition}"
+    );
+    let deleted = with_binds!(conn, &sql, &binds, |q, c| q.execute(c))?;
+    let mut done = !full;
+    cursor.0 = match &cursor.0 {
+        // Within a time's rows: on by id until they run out, then after that time.
+        Position::Tie(t, _) if full => Position::Tie(*t, last_id),
+        Position::Tie(t, _) => {
+            done = false;
+            Position::After(*t)
+        }
+        // A whole batch of rows at one time, all kept: walk that time's rows by id.
+        _ if full && deleted == 0 && first_at == last_at => Position::Tie(last_at, String::new()),
+        _ => Position::From(last_at),
+    };
+    Ok(Batch {
+        seen: rows.len(),
+        deleted,
+        done,
+    })
+}
+
+/// Deletes, of the at most `limit` oldest deliveries finished before `before` from the cursor
+/// on, those finished as `which`, with their attempts (by cascade). A pending delivery has no
+/// completion time: never taken.
 pub fn finished_deliveries(
     conn: &mut AnyConnection,
     which: Finished,
     before: DateTime<Utc>,
+    cursor: &mut Cursor,
     limit: i64,
-) -> StoreResult<usize> {
+) -> StoreResult<Batch> {
     let status = match which {
         Finished::Delivered => STATUS_SUCCEEDED,
         Finished::Dead => STATUS_FAILED,
     };
-    Ok(run_sql!(
+    // The statuses are the store's own constants, never user input.
+    walk_batch(
         conn,
-        "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries \
-         WHERE completed_at IS NOT NULL AND completed_at < $1 AND status = $2 LIMIT $3)",
-        Timestamp => before.naive_utc(),
-        Text => status,
-        BigInt => limit,
-    )?)
+        "webhook_deliveries",
+        "completed_at",
+        "",
+        &format!(" AND webhook_deliveries.status = '{status}'"),
+        before.naive_utc(),
+        cursor,
+        limit,
+    )
 }
 
 /// Whose events an event purge takes, by the tenant's plan (plan names are the built-in ones,
@@ -116,39 +297,39 @@ fn plan_list(plans: &[&'static str]) -> String {
         .join(", ")
 }
 
-/// Deletes at most `limit` events created before `before` in `scope` that no delivery refers
-/// to any more (a pending delivery keeps its event; a finished one goes first, by its own
-/// retention); how many went.
+/// Deletes, of the at most `limit` oldest events created before `before` in `scope` from the
+/// cursor on, those no delivery refers to any more (a pending delivery keeps its event; a
+/// finished one goes first, by its own retention).
 pub fn old_events(
     conn: &mut AnyConnection,
     before: DateTime<Utc>,
     scope: PlanScope<'_>,
+    cursor: &mut Cursor,
     limit: i64,
-) -> StoreResult<usize> {
+) -> StoreResult<Batch> {
     let scope = match scope {
         PlanScope::All => String::new(),
-        PlanScope::Only([]) => return Ok(0),
+        PlanScope::Only([]) => return Ok(Batch::default()),
         PlanScope::Except([]) => String::new(),
         PlanScope::Only(plans) => format!(
-            " AND e.tenant_id IN (SELECT t.id FROM tenants t WHERE t.plan IN ({}))",
+            " AND events.tenant_id IN (SELECT t.id FROM tenants t WHERE t.plan IN ({}))",
             plan_list(plans)
         ),
         PlanScope::Except(plans) => format!(
-            " AND e.tenant_id NOT IN (SELECT t.id FROM tenants t WHERE t.plan IN ({}))",
+            " AND events.tenant_id NOT IN (SELECT t.id FROM tenants t WHERE t.plan IN ({}))",
             plan_list(plans)
         ),
     };
-    let sql = format!(
-        "DELETE FROM events WHERE id IN (SELECT e.id FROM events e WHERE e.created_at < $1 \
-         AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id){scope} \
-         LIMIT $2)"
-    );
-    Ok(run_sql!(
+    walk_batch(
         conn,
-        &sql,
-        Timestamp => before.naive_utc(),
-        BigInt => limit,
-    )?)
+        "events",
+        "created_at",
+        &scope,
+        " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = events.id)",
+        before.naive_utc(),
+        cursor,
+        limit,
+    )
 }
 
 /// Deletes at most `limit` audit entries recorded before `before`; how many went.

@@ -252,6 +252,114 @@ fn seed(db: &TestDb, tenant: &Value, endpoint: &Value, n: i64) {
     diesel::sql_query("ANALYZE").execute(&mut conn).unwrap();
 }
 
+/// Runs a walk of the purge to its end in batches of `limit`; (batches, rows seen, rows deleted).
+fn walk_to_end(
+    conn: &mut AnyConnection,
+    limit: i64,
+    mut step: impl FnMut(
+        &mut AnyConnection,
+        &mut tenant_store::purge::Cursor,
+        i64,
+    ) -> tenant_store::StoreResult<tenant_store::purge::Batch>,
+) -> (usize, usize, usize) {
+    let mut cursor = tenant_store::purge::Cursor::default();
+    let (mut batches, mut seen, mut deleted) = (0, 0, 0);
+    loop {
+        let b = step(conn, &mut cursor, limit).unwrap();
+        batches += 1;
+        seen += b.seen;
+        deleted += b.deleted;
+        assert!(b.seen as i64 <= limit, "{b:?}");
+        if b.done {
+            return (batches, seen, deleted);
+        }
+        assert!(batches < 100, "the walk does not end: {cursor:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_purge_walks_old_rows_once_by_age_and_keeps_what_deliveries_still_need() {
+    use tenant_store::purge::{Finished, PlanScope, finished_deliveries, old_events};
+    let db = TestDb::new();
+    let app = app_with(&db, manual(RetentionPolicy::default())).await;
+    let (tenant, hook) = tenant_with_endpoint(&app, "http://127.0.0.1:9/hook").await;
+    let (t, e) = (tenant["id"].as_str().unwrap(), hook["id"].as_str().unwrap());
+    let mut conn = db.connect();
+    let event = |conn: &mut AnyConnection, id: &str, at: &str| {
+        diesel::sql_query(format!(
+            "INSERT INTO events (id, tenant_id, source, source_id, event_type, payload, created_at) \
+             VALUES ('{id}', '{t}', 'seed', '{id}', 'message.received', '{{}}', '{at}')"
+        ))
+        .execute(conn)
+        .unwrap();
+    };
+    let delivery = |conn: &mut AnyConnection, id: &str, status: &str, completed: &str| {
+        diesel::sql_query(format!(
+            "INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, event_id, status, attempts, \
+             next_attempt_at, created_at, updated_at, completed_at) VALUES ('d-{id}', '{t}', '{e}', \
+             '{id}', '{status}', 1, '2026-01-01 00:00:00', '2026-01-01 00:00:00', \
+             '2026-01-01 00:00:00', {completed})"
+        ))
+        .execute(conn)
+        .unwrap();
+    };
+    // Five events of one time kept by pending deliveries (more than a batch), and one of that
+    // same time that nothing keeps: a walk by time alone would stop on the five.
+    for i in 0..5 {
+        event(&mut conn, &format!("held-{i}"), "2026-01-01 00:00:00");
+        delivery(&mut conn, &format!("held-{i}"), "pending", "NULL");
+    }
+    event(&mut conn, "tie-free", "2026-01-01 00:00:00");
+    for i in 1..=3 {
+        event(
+            &mut conn,
+            &format!("old-{i}"),
+            &format!("2026-01-01 00:00:0{i}"),
+        );
+    }
+    // A dead letter keeps its event until the dead letter goes; a young event stays.
+    event(&mut conn, "dead", "2026-01-01 00:00:04");
+    delivery(&mut conn, "dead", "failed", "'2026-01-01 00:00:04'");
+    event(&mut conn, "young", "2026-07-01 00:00:00");
+    let before = "2026-06-01T00:00:00Z"
+        .parse::<chrono::DateTime<Utc>>()
+        .unwrap();
+
+    let (batches, seen, deleted) = walk_to_end(&mut conn, 2, |c, at, n| {
+        old_events(c, before, PlanScope::All, at, n)
+    });
+    assert_eq!(deleted, 4, "the tie's free event and the three old ones");
+    // 10 old events in batches of 2: each looked at once, the tie's at most twice more (once
+    // by time, once by id).
+    assert!(
+        seen <= 10 + 2 + 6,
+        "{seen} rows looked at in {batches} batches"
+    );
+    assert_eq!(count_events(&mut conn, &tenant), 7);
+    assert_eq!(count_deliveries(&mut conn, "pending"), 5);
+
+    // The delivered pass walks past the dead letter and the pending ones are never candidates.
+    let (_, seen, deleted) = walk_to_end(&mut conn, 2, |c, at, n| {
+        finished_deliveries(c, Finished::Delivered, before, at, n)
+    });
+    assert_eq!((seen, deleted), (1, 0));
+    let (_, _, deleted) = walk_to_end(&mut conn, 2, |c, at, n| {
+        finished_deliveries(c, Finished::Dead, before, at, n)
+    });
+    assert_eq!(deleted, 1);
+    let (_, _, deleted) = walk_to_end(&mut conn, 2, |c, at, n| {
+        old_events(c, before, PlanScope::All, at, n)
+    });
+    assert_eq!(deleted, 1, "the dead letter's event, now free");
+    assert_eq!(count_events(&mut conn, &tenant), 6, "five held, one young");
+    assert_eq!(
+        count_deliveries(&mut conn, "pending"),
+        5,
+        "pending: never purged"
+    );
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_big_tenant_is_deleted_at_once_and_purged_without_holding_up_another() {
     let db = TestDb::new();

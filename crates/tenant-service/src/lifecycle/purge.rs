@@ -14,7 +14,7 @@ use metrics::{
     Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
 };
 use tenant_core::Plan;
-use tenant_store::purge::{self, Finished, PlanScope, TenantStep};
+use tenant_store::purge::{self, Cursor, Finished, PlanScope, TenantStep};
 use tenant_store::{AnyConnection, Database, StoreResult};
 
 use super::{BATCH_TARGET, Retention, RetentionPolicy};
@@ -183,15 +183,15 @@ impl Purger {
         let now = tenant_core::now();
         if let Some(before) = self.policy.deliveries.cutoff(now) {
             report.deliveries = self
-                .drain(&mut round, "deliveries", move |c, n| {
-                    purge::finished_deliveries(c, Finished::Delivered, before, n)
+                .walk(&mut round, "deliveries", move |c, at, n| {
+                    purge::finished_deliveries(c, Finished::Delivered, before, at, n)
                 })
                 .await?;
         }
         if let Some(before) = self.policy.dead_letters.cutoff(now) {
             report.dead_letters = self
-                .drain(&mut round, "dead_letters", move |c, n| {
-                    purge::finished_deliveries(c, Finished::Dead, before, n)
+                .walk(&mut round, "dead_letters", move |c, at, n| {
+                    purge::finished_deliveries(c, Finished::Dead, before, at, n)
                 })
                 .await?;
         }
@@ -231,8 +231,8 @@ impl Purger {
             };
             let only = [plan.as_str()];
             total += self
-                .drain(round, "events", move |c, n| {
-                    purge::old_events(c, before, PlanScope::Only(&only), n)
+                .walk(round, "events", move |c, at, n| {
+                    purge::old_events(c, before, PlanScope::Only(&only), at, n)
                 })
                 .await?;
         }
@@ -240,8 +240,8 @@ impl Purger {
             && let Some(before) = self.policy.events.cutoff(now)
         {
             total += self
-                .drain(round, "events", move |c, n| {
-                    purge::old_events(c, before, PlanScope::Except(&own), n)
+                .walk(round, "events", move |c, at, n| {
+                    purge::old_events(c, before, PlanScope::Except(&own), at, n)
                 })
                 .await?;
         }
@@ -290,6 +290,33 @@ impl Purger {
             counter!(PURGED_ROWS, "kind" => kind).increment(n as u64);
             total += n as u64;
             if (n as i64) < asked {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Walks rows by age in batches, each from where the last stopped, to the end; how many
+    /// rows it deleted in all.
+    async fn walk<F>(&self, round: &mut Round, kind: &'static str, step: F) -> ServiceResult<u64>
+    where
+        F: Fn(&mut AnyConnection, &mut Cursor, i64) -> StoreResult<purge::Batch>
+            + Clone
+            + Send
+            + 'static,
+    {
+        let mut total = 0;
+        let mut cursor = Cursor::default();
+        loop {
+            let step = step.clone();
+            let (batch, at) = self
+                .batch(round, move |c, n| {
+                    step(c, &mut cursor, n).map(|batch| (batch, cursor))
+                })
+                .await?;
+            cursor = at;
+            counter!(PURGED_ROWS, "kind" => kind).increment(batch.deleted as u64);
+            total += batch.deleted as u64;
+            if batch.done {
                 return Ok(total);
             }
         }
