@@ -292,7 +292,18 @@ fn store_one_portable(conn: &mut AnyConnection, item: &EventToStore) -> StoreRes
 /// duplicate event id still never counts. A batch holds a few tenants: a list searched in
 /// order beats a map.
 #[derive(Debug, Default)]
-struct MessageSums(Vec<(TenantId, (i32, u32), DateTime<Utc>, i64)>);
+struct MessageSums(Vec<MessageSum>);
+
+/// A tenant's new messages of one month in a batch.
+#[derive(Debug)]
+struct MessageSum {
+    tenant_id: TenantId,
+    /// Year and month (UTC).
+    month: (i32, u32),
+    /// When the first of them was received (its month is `month`).
+    at: DateTime<Utc>,
+    messages: i64,
+}
 
 impl MessageSums {
     /// Counts `item`, just stored, if it is a message.
@@ -305,17 +316,27 @@ impl MessageSums {
         match self
             .0
             .iter_mut()
-            .find(|(t, m, _, _)| *t == item.tenant_id && *m == month)
+            .find(|s| s.tenant_id == item.tenant_id && s.month == month)
         {
-            Some((_, _, _, n)) => *n += 1,
-            None => self.0.push((item.tenant_id, month, item.at, 1)),
+            Some(sum) => sum.messages += 1,
+            None => self.0.push(MessageSum {
+                tenant_id: item.tenant_id,
+                month,
+                at: item.at,
+                messages: 1,
+            }),
         }
     }
 
     /// Adds the sums to the usage counters (inside the batch's transaction).
     fn write(&self, conn: &mut AnyConnection) -> StoreResult<()> {
-        for (tenant_id, _, at, n) in &self.0 {
-            crate::usage::add_messages(conn, tenant_id, &crate::usage::period_of(*at), *n)?;
+        for s in &self.0 {
+            crate::usage::add_messages(
+                conn,
+                &s.tenant_id,
+                &crate::usage::period_of(s.at),
+                s.messages,
+            )?;
         }
         Ok(())
     }
