@@ -77,6 +77,14 @@ pub struct Check {
     pub quota: Quota,
 }
 
+/// Requests refused by a rate limit (429), by the policy that refused (`key`, `tenant`,
+/// `address`): the metric's name (described with the others in `monitoring`).
+pub const RATE_LIMITED: &str = "moltbot_saas_rate_limited_requests_total";
+
+/// Calls to Redis by the rate limiter that failed (the process limited on its own meanwhile):
+/// the metric's name.
+pub const RATE_LIMIT_REDIS_ERRORS: &str = "moltbot_saas_rate_limit_redis_errors_total";
+
 /// The most keys a request is checked against (its API key and its tenant).
 pub const MAX_CHECKS: usize = 2;
 
@@ -383,7 +391,7 @@ impl RateLimiter {
         };
         if let Some((policy, _)) = outcome.refused_by() {
             self.rejected.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!(crate::monitoring::RATE_LIMITED, "policy" => policy).increment(1);
+            metrics::counter!(RATE_LIMITED, "policy" => policy).increment(1);
         }
         outcome
     }

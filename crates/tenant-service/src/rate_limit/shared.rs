@@ -148,7 +148,7 @@ impl SharedLimiter {
 
     fn failed(&self, error: &str) {
         self.errors.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!(crate::monitoring::RATE_LIMIT_REDIS_ERRORS).increment(1);
+        metrics::counter!(super::RATE_LIMIT_REDIS_ERRORS).increment(1);
         if self.healthy.swap(false, Ordering::Relaxed) {
             tracing::warn!(
                 error,
