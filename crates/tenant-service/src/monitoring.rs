@@ -39,11 +39,11 @@ pub const WEBHOOK_OLDEST_DUE: &str = "moltbot_saas_webhook_oldest_due_age_second
 pub const WEBHOOK_CIRCUITS_OPEN: &str = "moltbot_saas_webhook_circuits_open";
 /// Whether the last refresh of the store gauges worked (1) or not (0).
 pub const STORE_GAUGES_UP: &str = "moltbot_saas_store_gauges_up";
-/// Requests refused by a rate limit (429), by the policy that refused (`key`, `tenant`,
-/// `address`).
-pub const RATE_LIMITED: &str = "moltbot_saas_rate_limited_requests_total";
 /// Calls to Redis by the rate limiter that failed (the process limited on its own meanwhile).
-pub const RATE_LIMIT_REDIS_ERRORS: &str = "moltbot_saas_rate_limit_redis_errors_total";
+pub use crate::rate_limit::RATE_LIMIT_REDIS_ERRORS;
+/// Requests refused by a rate limit (429), by the policy that refused (`key`, `tenant`,
+/// `address`); defined beside the limiter, which the plans use (no import cycle).
+pub use crate::rate_limit::RATE_LIMITED;
 
 /// Describes this crate's and `tenant-webhooks`' series to the installed recorder (their help
 /// lines in the Prometheus output).

@@ -133,7 +133,19 @@ pub fn store_many(conn: &mut AnyConnection, items: &[EventToStore]) -> StoreResu
         AnyConnection::Postgresql(pg) => pg_store_many(pg, items)?,
         AnyConnection::Sqlite(_) => {
             return write_transaction(conn, |c| {
-                items.iter().map(|i| store_one_portable(c, i)).collect()
+                let mut usage = MessageSums::default();
+                let stored = items
+                    .iter()
+                    .map(|i| {
+                        let stored = store_one_portable(c, i)?;
+                        if let Stored::Done(Ingested::Accepted { .. }) = stored {
+                            usage.add(i);
+                        }
+                        Ok(stored)
+                    })
+                    .collect::<StoreResult<Vec<_>>>()?;
+                usage.write(c)?;
+                Ok(stored)
             });
         }
     };
@@ -257,17 +269,75 @@ pub fn tenants_named(
         .collect()
 }
 
-/// One event with the portable statements (SQLite, where a statement costs no round trip).
+/// One event with the portable statements (SQLite, where a statement costs no round trip),
+/// its usage left to the batch's [`MessageSums`].
 fn store_one_portable(conn: &mut AnyConnection, item: &EventToStore) -> StoreResult<Stored> {
     if !crate::tenants::exists(conn, &item.tenant_id)? {
         return Ok(Stored::NoTenant);
     }
-    crate::events::ingest(
+    crate::events::ingest_metered(
         conn,
         &item.tenant_id,
         &item.event,
         item.session.as_ref(),
         item.at,
+        false,
     )
     .map(Stored::Done)
+}
+
+/// The newly stored messages of a SQLite batch, summed per tenant and month and added with
+/// one counter upsert each at the end of the batch's transaction (instead of one per event; as
+/// PostgreSQL's batch statement does). Only events that were inserted are added, so a
+/// duplicate event id still never counts. A batch holds a few tenants: a list searched in
+/// order beats a map.
+#[derive(Debug, Default)]
+struct MessageSums(Vec<MessageSum>);
+
+/// A tenant's new messages of one month in a batch.
+#[derive(Debug)]
+struct MessageSum {
+    tenant_id: TenantId,
+    /// Year and month (UTC).
+    month: (i32, u32),
+    /// When the first of them was received (its month is `month`).
+    at: DateTime<Utc>,
+    messages: i64,
+}
+
+impl MessageSums {
+    /// Counts `item`, just stored, if it is a message.
+    fn add(&mut self, item: &EventToStore) {
+        use chrono::Datelike as _;
+        if !crate::usage::is_metered(&item.event.event_type) {
+            return;
+        }
+        let month = (item.at.year(), item.at.month());
+        match self
+            .0
+            .iter_mut()
+            .find(|s| s.tenant_id == item.tenant_id && s.month == month)
+        {
+            Some(sum) => sum.messages += 1,
+            None => self.0.push(MessageSum {
+                tenant_id: item.tenant_id,
+                month,
+                at: item.at,
+                messages: 1,
+            }),
+        }
+    }
+
+    /// Adds the sums to the usage counters (inside the batch's transaction).
+    fn write(&self, conn: &mut AnyConnection) -> StoreResult<()> {
+        for s in &self.0 {
+            crate::usage::add_messages(
+                conn,
+                &s.tenant_id,
+                &crate::usage::period_of(s.at),
+                s.messages,
+            )?;
+        }
+        Ok(())
+    }
 }

@@ -89,6 +89,20 @@ pub fn ingest(
     session: Option<&SessionSeen>,
     now: DateTime<Utc>,
 ) -> StoreResult<Ingested> {
+    ingest_metered(conn, tenant_id, event, session, now, true)
+}
+
+/// [`ingest`], adding a newly stored message to the tenant's usage only if `meter` (a batch
+/// that sums its messages per tenant and period passes `false`, and adds them itself in the
+/// same transaction: see [`crate::event_batch::store_many`]).
+pub(crate) fn ingest_metered(
+    conn: &mut AnyConnection,
+    tenant_id: &TenantId,
+    event: &NewEvent,
+    session: Option<&SessionSeen>,
+    now: DateTime<Utc>,
+    meter: bool,
+) -> StoreResult<Ingested> {
     write_transaction(conn, |c| {
         // One statement decides idempotency: a repeated source id inserts nothing.
         // `ON CONFLICT` is not in Diesel's common dialect, so each backend runs it itself.
@@ -122,7 +136,7 @@ pub fn ingest(
             crate::sessions::upsert(c, tenant_id, s, now)?;
         }
         // Metered in the transaction that stores the event: only a new event counts.
-        if crate::usage::is_metered(&event.event_type) {
+        if meter && crate::usage::is_metered(&event.event_type) {
             crate::usage::add_messages(c, tenant_id, &crate::usage::period_of(now), 1)?;
         }
         let endpoints = crate::webhooks::subscribed(c, tenant_id, &event.event_type)?;

@@ -5,8 +5,6 @@
 //! (draft-ietf-httpapi-ratelimit-headers: `"key";q=120;w=60` and `"key";r=119;t=1`); a request
 //! over a limit is answered `429` with `Retry-After` and nothing else runs.
 
-use std::fmt::Write as _;
-
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
@@ -73,11 +71,11 @@ pub async fn rate_limit(
     Ok(res.map_into_left_body())
 }
 
-/// The longest header value written: two policies of `"tenant";q=4294967295;w=60` and their
-/// separator, with room to spare.
+/// The longest `RateLimit` value written: two policies of `"tenant";r=4294967295;t=` and a
+/// reset of up to 20 digits, with their separator, with room to spare.
 const HEADER_CAP: usize = 128;
 
-/// A header value written on the stack (no heap string per answer).
+/// The `RateLimit` value, written on the stack without `core::fmt` (no heap string per answer).
 struct HeaderBuf {
     buf: [u8; HEADER_CAP],
     len: usize,
@@ -91,44 +89,103 @@ impl HeaderBuf {
         }
     }
 
+    /// Appends `bytes`; `false` (and nothing written) when they do not fit.
+    fn push(&mut self, bytes: &[u8]) -> bool {
+        let end = self.len + bytes.len();
+        match self.buf.get_mut(self.len..end) {
+            Some(dst) => {
+                dst.copy_from_slice(bytes);
+                self.len = end;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Appends `n` in decimal.
+    fn push_u64(&mut self, mut n: u64) -> bool {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.push(&digits[at..])
+    }
+
     fn value(&self) -> Option<HeaderValue> {
         HeaderValue::from_bytes(&self.buf[..self.len]).ok()
     }
 }
 
-impl std::fmt::Write for HeaderBuf {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let end = self.len + s.len();
-        self.buf
-            .get_mut(self.len..end)
-            .ok_or(std::fmt::Error)?
-            .copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
-/// Adds `RateLimit-Policy` and `RateLimit` for each policy checked (none when nothing was).
+/// Adds `RateLimit-Policy` (built once per tenant's limits, shared) and `RateLimit` for each
+/// policy checked (none when nothing was).
 fn add_headers(headers: &mut actix_web::http::header::HeaderMap, outcome: &Outcome) {
     if outcome.decisions.is_empty() {
         return;
     }
-    let (mut policy, mut state) = (HeaderBuf::new(), HeaderBuf::new());
-    let mut written = Ok(());
+    let mut state = HeaderBuf::new();
+    let mut written = true;
     for (k, (name, d)) in outcome.decisions.iter().enumerate() {
-        let sep = if k == 0 { "" } else { ", " };
-        written = written
-            .and_then(|()| write!(policy, "{sep}\"{name}\";q={};w=60", d.quota.per_minute))
-            .and_then(|()| {
-                write!(
-                    state,
-                    "{sep}\"{name}\";r={};t={}",
-                    d.remaining, d.reset_secs
-                )
-            });
+        if k > 0 {
+            written &= state.push(b", ");
+        }
+        written &= state.push(b"\"")
+            && state.push(name.as_bytes())
+            && state.push(b"\";r=")
+            && state.push_u64(u64::from(d.remaining))
+            && state.push(b";t=")
+            && state.push_u64(d.reset_secs);
     }
-    if let (Ok(()), Some(p), Some(s)) = (written, policy.value(), state.value()) {
+    let policy = HeaderValue::from_maybe_shared(outcome.policy.clone()).ok();
+    if let (true, Some(p), Some(s)) = (written, policy, state.value()) {
         headers.insert(POLICY, p);
         headers.insert(RATE_LIMIT, s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tenant_service::rate_limit::{Decision, Quota, RequestQuotas};
+
+    #[test]
+    fn the_fields_read_as_the_draft_spells_them() {
+        let quotas = RequestQuotas::new(120, 600, 10);
+        let decision = |quota: Quota, debt_us| Decision::from_debt(true, quota, debt_us);
+        let outcome = Outcome {
+            decisions: [
+                ("key", decision(quotas.key, 1_500_000)),
+                ("tenant", decision(quotas.tenant, 0)),
+            ]
+            .into_iter()
+            .collect(),
+            policy: quotas.key_policy.clone(),
+        };
+        let mut headers = actix_web::http::header::HeaderMap::new();
+        add_headers(&mut headers, &outcome);
+        let field = |name| headers.get(name).and_then(|v| v.to_str().ok());
+        assert_eq!(
+            field(POLICY),
+            Some("\"key\";q=120;w=60, \"tenant\";q=600;w=60")
+        );
+        assert_eq!(
+            field(RATE_LIMIT),
+            Some("\"key\";r=7;t=2, \"tenant\";r=10;t=0")
+        );
+        let mut none = actix_web::http::header::HeaderMap::new();
+        add_headers(&mut none, &Outcome::default());
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn numbers_are_written_whole() {
+        let mut b = HeaderBuf::new();
+        assert!(b.push_u64(0) && b.push(b",") && b.push_u64(u64::MAX));
+        assert_eq!(&b.buf[..b.len], b"0,18446744073709551615");
     }
 }

@@ -55,9 +55,7 @@ impl ControlPlane {
     /// request that passes is metered. Operators and gateways pass unchecked.
     pub async fn rate_limit(&self, principal: &Principal) -> ServiceResult<Outcome> {
         let Principal::Tenant { tenant_id, .. } = principal else {
-            return Ok(Outcome {
-                decisions: Vec::new(),
-            });
+            return Ok(Outcome::default());
         };
         let tenant_id = *tenant_id;
         let limits = if self.limits.limiter.enabled() {
@@ -74,12 +72,10 @@ impl ControlPlane {
         };
         let outcome = match limits {
             Some(l) => {
-                let checks = RateLimiter::checks_for(principal, &l.limits);
+                let checks = RateLimiter::checks_for(principal, &l.quotas);
                 self.limits.limiter.check(&checks).await
             }
-            None => Outcome {
-                decisions: Vec::new(),
-            },
+            None => Outcome::default(),
         };
         if outcome.allowed() {
             self.limits.meter.count_request(tenant_id);
@@ -90,8 +86,8 @@ impl ControlPlane {
     /// Checks (and charges) a login-flow request from the client address `address` (`None`:
     /// unknown).
     pub async fn rate_limit_address(&self, address: Option<std::net::IpAddr>) -> Outcome {
-        let check = self.limits.limiter.address_check(address);
-        self.limits.limiter.check(&[check]).await
+        let checks = self.limits.limiter.address_check(address);
+        self.limits.limiter.check(&checks).await
     }
 
     /// Where the rate-limit state lives, and whether Redis answers (for `/ready`).

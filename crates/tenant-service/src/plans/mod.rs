@@ -13,6 +13,7 @@ use tenant_store::limits::LimitOverrides;
 use tenant_store::{AnyConnection, limits, tenants};
 
 use crate::error::ServiceResult;
+use crate::rate_limit::RequestQuotas;
 
 /// What a tenant may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,6 +200,26 @@ pub struct TenantLimits {
     pub overrides: LimitOverrides,
     /// The plan's limits with the overrides applied.
     pub limits: Limits,
+    /// The request rates of those limits, with their `RateLimit-Policy` values built once for
+    /// the request path.
+    pub quotas: RequestQuotas,
+}
+
+impl TenantLimits {
+    /// A tenant on `plan` (whose limits are `plan_limits`) with its `overrides`.
+    pub fn new(plan: Plan, plan_limits: Limits, overrides: LimitOverrides) -> Self {
+        let limits = plan_limits.with(&overrides);
+        Self {
+            plan,
+            overrides,
+            limits,
+            quotas: RequestQuotas::new(
+                limits.requests_per_minute_per_key,
+                limits.requests_per_minute_per_tenant,
+                limits.request_burst,
+            ),
+        }
+    }
 }
 
 /// A tenant's effective limits, read from the store (`NotFound("tenant")` for a missing one).
@@ -209,11 +230,11 @@ pub fn tenant_limits(
 ) -> ServiceResult<TenantLimits> {
     let tenant = tenants::find(conn, tenant_id)?;
     let overrides = limits::find(conn, tenant_id)?;
-    Ok(TenantLimits {
-        plan: tenant.plan,
-        limits: catalog.limits(tenant.plan).with(&overrides),
+    Ok(TenantLimits::new(
+        tenant.plan,
+        catalog.limits(tenant.plan),
         overrides,
-    })
+    ))
 }
 
 /// Each tenant's effective limits, kept for a short time per process: the request path (rate
@@ -222,7 +243,9 @@ pub fn tenant_limits(
 #[derive(Debug)]
 pub struct LimitsCache {
     ttl: Duration,
-    entries: Mutex<HashMap<TenantId, (Arc<TenantLimits>, Instant)>>,
+    /// foldhash rather than SipHash (every tenant's request looks its limits up here): not
+    /// HashDoS-resistant, and needs not be, as the keys are tenant ids this server issued.
+    entries: Mutex<HashMap<TenantId, (Arc<TenantLimits>, Instant), foldhash::fast::RandomState>>,
 }
 
 impl LimitsCache {
@@ -320,15 +343,8 @@ impl Plans {
             let (Ok(id), Ok(plan)) = (id.parse::<TenantId>(), plan.parse::<Plan>()) else {
                 continue;
             };
-            let limits = self.catalog.limits(plan).with(&overrides);
-            self.cache.put(
-                id,
-                Arc::new(TenantLimits {
-                    plan,
-                    overrides,
-                    limits,
-                }),
-            );
+            let limits = TenantLimits::new(plan, self.catalog.limits(plan), overrides);
+            self.cache.put(id, Arc::new(limits));
         }
         Ok(())
     }

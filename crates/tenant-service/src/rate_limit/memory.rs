@@ -3,30 +3,74 @@
 //! few minutes.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use super::gcra::{self, Decision};
-use super::{Check, LimitKey};
+use super::{Check, Inline, LimitKey};
 
 const SHARDS: usize = 16;
 /// A shard this large is swept of keys without debt before growing further.
 const SWEEP_AT: usize = 4096;
 
+/// A key with its hash, computed once per check: the shard is chosen from bits 32–35 of the
+/// hash and the shard's map uses the hash as it is ([`PassThrough`]), so a key is hashed once
+/// for both. Bits 32–35 are neither the low bits that pick a bucket nor the top 7 bits that
+/// the map keeps as each entry's tag, so the keys of one shard still spread over its buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Hashed {
+    hash: u64,
+    key: LimitKey,
+}
+
+impl Hash for Hashed {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+/// The hasher of a shard's map: the key's hash, already computed ([`Hashed`]).
+#[derive(Debug, Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used (by `Hashed`); fold anything else in all the same.
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type Shard = HashMap<Hashed, u64, BuildHasherDefault<PassThrough>>;
+
 /// GCRA state in memory.
 #[derive(Debug)]
 pub struct MemoryLimiter {
     origin: Instant,
-    hasher: RandomState,
-    shards: Vec<Mutex<HashMap<LimitKey, u64>>>,
+    /// foldhash rather than SipHash: a few instructions a key instead of ~100. It is not
+    /// HashDoS-resistant (its seed comes from address-space randomisation, different per
+    /// process), and needs not be: flooding a shard with colliding keys takes keys of the
+    /// attacker's choosing, and these are ids this server issued (API keys, tenants; a client
+    /// only ever presents its own) or the client's own address, one per connection.
+    hasher: foldhash::fast::RandomState,
+    shards: Vec<Mutex<Shard>>,
 }
 
 impl Default for MemoryLimiter {
     fn default() -> Self {
         Self {
             origin: Instant::now(),
-            hasher: RandomState::new(),
+            hasher: foldhash::fast::RandomState::default(),
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
         }
     }
@@ -39,29 +83,37 @@ impl MemoryLimiter {
 
     /// Checks every key: the request passes only if each passes, and only then is each charged.
     /// Answers each check's policy with its decision, in order.
-    pub fn check(&self, checks: &[Check]) -> Vec<(&'static str, Decision)> {
+    pub fn check(&self, checks: &Inline<Check>) -> Inline<(&'static str, Decision)> {
         let now = self.now_us();
+        let hashed: Inline<Hashed> = checks
+            .iter()
+            .map(|c| Hashed {
+                hash: self.hasher.hash_one(c.key),
+                key: c.key,
+            })
+            .collect();
         // Each key's shard is locked on its own: a request charged on one key and refused on
         // another may leave the first charged, which errs on the safe side. The keys are plain
-        // values, hashed and copied, so nothing is allocated but the answer.
-        let allowed = checks.iter().all(|c| {
-            let tat = self.shard(&c.key).get(&c.key).copied();
+        // values hashed once, and the answer is inline: nothing is allocated.
+        let allowed = hashed.iter().zip(checks.iter()).all(|(h, c)| {
+            let tat = self.shard(h).get(h).copied();
             gcra::check(tat, now, c.quota).0
         });
-        checks
+        hashed
             .iter()
-            .map(|c| {
-                let mut shard = self.shard(&c.key);
+            .zip(checks.iter())
+            .map(|(h, c)| {
+                let mut shard = self.shard(h);
                 let tat = if allowed {
                     if shard.len() >= SWEEP_AT {
                         shard.retain(|_, t| *t > now);
                     }
                     // Another request may have moved it meanwhile: from where it is now.
-                    let slot = shard.entry(c.key).or_insert(0);
+                    let slot = shard.entry(*h).or_insert(0);
                     *slot = (*slot).max(now) + c.quota.interval_us();
                     *slot
                 } else {
-                    shard.get(&c.key).copied().unwrap_or(now)
+                    shard.get(h).copied().unwrap_or(now)
                 };
                 (
                     c.policy,
@@ -71,8 +123,8 @@ impl MemoryLimiter {
             .collect()
     }
 
-    fn shard(&self, key: &LimitKey) -> MutexGuard<'_, HashMap<LimitKey, u64>> {
-        let i = (self.hasher.hash_one(key) as usize) % SHARDS;
+    fn shard(&self, key: &Hashed) -> MutexGuard<'_, Shard> {
+        let i = ((key.hash >> 32) as usize) % SHARDS;
         self.shards[i]
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -100,14 +152,16 @@ mod tests {
             key: LimitKey::ApiKey(uuid::Uuid::from_u128(id)),
             quota,
         };
-        let both = [check(1, wide), check(2, narrow)];
+        let both: Inline<Check> = [check(1, wide), check(2, narrow)].into_iter().collect();
         assert!(m.check(&both).iter().all(|(_, d)| d.allowed));
         assert!(m.check(&both).iter().all(|(_, d)| d.allowed));
-        let third = m.check(&both);
+        let third: Vec<_> = m.check(&both).iter().copied().collect();
+        assert_eq!(third.len(), 2);
         assert!(!third[1].1.allowed && !third[0].1.allowed);
         assert!(third[1].1.retry_after_secs > 0);
         // `a` was charged twice only: 98 of its burst remain after one more.
-        let a = m.check(&both[..1]);
+        let first: Inline<Check> = both.iter().copied().take(1).collect();
+        let a: Vec<_> = m.check(&first).iter().copied().collect();
         assert_eq!(a[0].1.remaining, 97);
     }
 }

@@ -12,15 +12,16 @@ pub mod memory;
 pub mod shared;
 
 use std::net::IpAddr;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use bytes::Bytes;
 use uuid::Uuid;
 
 pub use gcra::{Decision, Quota};
 pub use shared::RedisState;
 
-use crate::plans::Limits;
 use crate::principal::{ActorRef, Principal};
 
 /// What a limit's state is kept for: an API key, a tenant, or a client address. A plain value
@@ -76,11 +77,149 @@ pub struct Check {
     pub quota: Quota,
 }
 
-/// The answer for a request: one decision per check, in order.
-#[derive(Debug, Clone)]
+/// Requests refused by a rate limit (429), by the policy that refused (`key`, `tenant`,
+/// `address`): the metric's name (described with the others in `monitoring`).
+pub const RATE_LIMITED: &str = "moltbot_saas_rate_limited_requests_total";
+
+/// Calls to Redis by the rate limiter that failed (the process limited on its own meanwhile):
+/// the metric's name.
+pub const RATE_LIMIT_REDIS_ERRORS: &str = "moltbot_saas_rate_limit_redis_errors_total";
+
+/// The most keys a request is checked against (its API key and its tenant).
+pub const MAX_CHECKS: usize = 2;
+
+/// Up to [`MAX_CHECKS`] items kept inline (no allocation on the request path); derefs to the
+/// slice of those pushed.
+#[derive(Debug, Clone, Copy)]
+pub struct Inline<T: Copy> {
+    items: [Option<T>; MAX_CHECKS],
+    len: usize,
+}
+
+impl<T: Copy> Default for Inline<T> {
+    fn default() -> Self {
+        Self {
+            items: [None; MAX_CHECKS],
+            len: 0,
+        }
+    }
+}
+
+impl<T: Copy> Inline<T> {
+    /// Adds an item; one beyond [`MAX_CHECKS`] is a bug of the caller, and is dropped.
+    pub fn push(&mut self, item: T) {
+        debug_assert!(self.len < MAX_CHECKS, "more than MAX_CHECKS items");
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = Some(item);
+            self.len += 1;
+        }
+    }
+
+    /// The items, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.items[..self.len].iter().flatten()
+    }
+
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl<T: Copy> FromIterator<T> for Inline<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
+        let mut out = Self::default();
+        for item in iter {
+            out.push(item);
+        }
+        out
+    }
+}
+
+/// A request's checks, with the value of its `RateLimit-Policy` header (which depends only on
+/// the quotas, so it is built once per tenant's limits and shared: a clone is a reference
+/// count).
+#[derive(Debug, Clone, Default)]
+pub struct Checks {
+    /// The keys and quotas.
+    pub items: Inline<Check>,
+    /// The `RateLimit-Policy` field value for these checks (see [`policy_field`]).
+    pub policy: Bytes,
+}
+
+impl Deref for Checks {
+    type Target = Inline<Check>;
+    fn deref(&self) -> &Inline<Check> {
+        &self.items
+    }
+}
+
+/// The `RateLimit-Policy` field value (draft-ietf-httpapi-ratelimit-headers) of these policies
+/// and quotas, in order: `"key";q=120;w=60, "tenant";q=600;w=60`.
+pub fn policy_field(policies: &[(&str, Quota)]) -> Bytes {
+    let mut out = String::with_capacity(32 * policies.len());
+    for (k, (name, quota)) in policies.iter().enumerate() {
+        if k > 0 {
+            out.push_str(", ");
+        }
+        out.push('"');
+        out.push_str(name);
+        out.push_str("\";q=");
+        out.push_str(&quota.per_minute.to_string());
+        out.push_str(";w=60");
+    }
+    Bytes::from(out)
+}
+
+/// The per-minute quotas of a tenant's requests (from its plan and overrides), with the
+/// `RateLimit-Policy` values of both shapes of check built once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestQuotas {
+    /// Per API key.
+    pub key: Quota,
+    /// Per tenant.
+    pub tenant: Quota,
+    /// `RateLimit-Policy` of a request with an API key (`key` and `tenant`).
+    pub key_policy: Bytes,
+    /// `RateLimit-Policy` of a request without one (`tenant`).
+    pub tenant_policy: Bytes,
+}
+
+impl RequestQuotas {
+    /// The quotas of these limits: requests per minute per key and per tenant, and the burst
+    /// (each at least 1).
+    pub fn new(per_key: i64, per_tenant: i64, burst: i64) -> Self {
+        let burst = clamp_u32(burst);
+        let key = Quota {
+            per_minute: clamp_u32(per_key),
+            burst,
+        };
+        let tenant = Quota {
+            per_minute: clamp_u32(per_tenant),
+            burst,
+        };
+        Self {
+            key,
+            tenant,
+            key_policy: policy_field(&[("key", key), ("tenant", tenant)]),
+            tenant_policy: policy_field(&[("tenant", tenant)]),
+        }
+    }
+}
+
+/// The answer for a request: one decision per check, in order, and the request's
+/// `RateLimit-Policy` value (empty when nothing was checked).
+#[derive(Debug, Clone, Default)]
 pub struct Outcome {
     /// Per check, its policy and decision.
-    pub decisions: Vec<(&'static str, Decision)>,
+    pub decisions: Inline<(&'static str, Decision)>,
+    /// The `RateLimit-Policy` field value of the checks.
+    pub policy: Bytes,
 }
 
 impl Outcome {
@@ -117,7 +256,9 @@ pub struct RateLimiter {
     memory: memory::MemoryLimiter,
     shared: Option<Arc<shared::SharedLimiter>>,
     /// The client-address quota of the login flows.
-    pub login_quota: Quota,
+    login_quota: Quota,
+    /// `RateLimit-Policy` of the login flows.
+    login_policy: Bytes,
     /// Requests refused (429).
     pub rejected: AtomicU64,
 }
@@ -150,6 +291,7 @@ impl RateLimiter {
             memory: memory::MemoryLimiter::default(),
             shared: None,
             login_quota,
+            login_policy: policy_field(&[("address", login_quota)]),
             rejected: AtomicU64::new(0),
         }
     }
@@ -188,66 +330,68 @@ impl RateLimiter {
         self.rejected.load(Ordering::Relaxed)
     }
 
-    /// The checks of a tenant principal's request under `limits`: its API key (if it used one)
+    /// The checks of a tenant principal's request under `quotas`: its API key (if it used one)
     /// and its tenant. Operators and gateways have none.
-    pub fn checks_for(principal: &Principal, limits: &Limits) -> Vec<Check> {
+    pub fn checks_for(principal: &Principal, quotas: &RequestQuotas) -> Checks {
         let Principal::Tenant {
             tenant_id, actor, ..
         } = principal
         else {
-            return Vec::new();
+            return Checks::default();
         };
-        let burst = clamp_u32(limits.request_burst);
-        let mut checks = Vec::with_capacity(2);
+        let mut checks = Checks::default();
         if let ActorRef::ApiKey(key) = actor {
-            checks.push(Check {
+            checks.items.push(Check {
                 policy: "key",
                 key: LimitKey::ApiKey(*key),
-                quota: Quota {
-                    per_minute: clamp_u32(limits.requests_per_minute_per_key),
-                    burst,
-                },
+                quota: quotas.key,
             });
+            checks.policy = quotas.key_policy.clone();
+        } else {
+            checks.policy = quotas.tenant_policy.clone();
         }
-        checks.push(Check {
+        checks.items.push(Check {
             policy: "tenant",
             key: LimitKey::Tenant(*tenant_id.as_uuid()),
-            quota: Quota {
-                per_minute: clamp_u32(limits.requests_per_minute_per_tenant),
-                burst,
-            },
+            quota: quotas.tenant,
         });
         checks
     }
 
     /// The check of a login-flow request from `address` (`None`: unknown).
-    pub fn address_check(&self, address: Option<IpAddr>) -> Check {
-        Check {
+    pub fn address_check(&self, address: Option<IpAddr>) -> Checks {
+        let mut checks = Checks {
+            policy: self.login_policy.clone(),
+            ..Checks::default()
+        };
+        checks.items.push(Check {
             policy: "address",
             key: LimitKey::Address(address),
             quota: self.login_quota,
-        }
+        });
+        checks
     }
 
     /// Checks and charges a request's keys (all or none), in Redis when it is configured and
     /// reachable, else in memory.
-    pub async fn check(&self, checks: &[Check]) -> Outcome {
+    pub async fn check(&self, checks: &Checks) -> Outcome {
         if !self.enabled || checks.is_empty() {
-            return Outcome {
-                decisions: Vec::new(),
-            };
+            return Outcome::default();
         }
         let decisions = match &self.shared {
-            Some(s) => match s.check(checks).await {
+            Some(s) => match s.check(&checks.items).await {
                 Some(d) => d,
-                None => self.memory.check(checks),
+                None => self.memory.check(&checks.items),
             },
-            None => self.memory.check(checks),
+            None => self.memory.check(&checks.items),
         };
-        let outcome = Outcome { decisions };
+        let outcome = Outcome {
+            decisions,
+            policy: checks.policy.clone(),
+        };
         if let Some((policy, _)) = outcome.refused_by() {
             self.rejected.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!(crate::monitoring::RATE_LIMITED, "policy" => policy).increment(1);
+            metrics::counter!(RATE_LIMITED, "policy" => policy).increment(1);
         }
         outcome
     }

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::Check;
 use super::gcra::Decision;
+use super::{Check, Inline};
 
 /// How often the probe checks Redis.
 pub const PROBE_INTERVAL: Duration = Duration::from_millis(500);
@@ -105,7 +105,7 @@ impl SharedLimiter {
 
     /// Checks and charges the keys in Redis; `None` when Redis is unreachable (the caller limits
     /// in memory instead).
-    pub async fn check(&self, checks: &[Check]) -> Option<Vec<(&'static str, Decision)>> {
+    pub async fn check(&self, checks: &Inline<Check>) -> Option<Inline<(&'static str, Decision)>> {
         if !self.healthy.load(Ordering::Relaxed) {
             return None;
         }
@@ -115,7 +115,7 @@ impl SharedLimiter {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()?;
         let mut invocation = self.script.prepare_invoke();
-        for c in checks {
+        for c in checks.iter() {
             let mut key = String::with_capacity(self.prefix.len() + 36);
             key.push_str(&self.prefix);
             c.key.write_name(&mut key);
@@ -148,7 +148,7 @@ impl SharedLimiter {
 
     fn failed(&self, error: &str) {
         self.errors.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!(crate::monitoring::RATE_LIMIT_REDIS_ERRORS).increment(1);
+        metrics::counter!(super::RATE_LIMIT_REDIS_ERRORS).increment(1);
         if self.healthy.swap(false, Ordering::Relaxed) {
             tracing::warn!(
                 error,

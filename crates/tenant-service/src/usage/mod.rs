@@ -73,11 +73,7 @@ pub fn report(
 ) -> ServiceResult<UsageReport> {
     let tenant = tenants::find(conn, tenant_id)?;
     let overrides = limits::find(conn, tenant_id)?;
-    let tl = TenantLimits {
-        plan: tenant.plan,
-        limits: plans.catalog.limits(tenant.plan).with(&overrides),
-        overrides,
-    };
+    let tl = TenantLimits::new(tenant.plan, plans.catalog.limits(tenant.plan), overrides);
     let period = usage::period_of(now);
     let history = usage::history(conn, tenant_id, HISTORY_MONTHS)?;
     let current = history.iter().find(|r| r.period == period);
@@ -278,11 +274,11 @@ pub fn change_limits(
             ),
             now,
         )?;
-        Ok(TenantLimits {
-            plan: after.plan,
-            limits: plans.catalog.limits(after.plan).with(&overrides),
+        Ok(TenantLimits::new(
+            after.plan,
+            plans.catalog.limits(after.plan),
             overrides,
-        })
+        ))
     })?;
     plans.cache.forget(tenant_id);
     check_quotas(conn, plans, &[*tenant_id], now)?;
