@@ -19,6 +19,7 @@ mod cli_backup;
 mod cli_users;
 mod config_incremental;
 mod config_sync;
+mod config_sync_stall;
 mod control_plane;
 mod credentials_at_rest;
 mod db_faults;
