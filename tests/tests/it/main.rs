@@ -27,6 +27,7 @@ mod faults;
 mod fleet;
 mod fleet_documents;
 mod fleet_failover;
+mod fleet_operator_events;
 mod gateway_bridge;
 mod group_commit;
 mod idempotency;
