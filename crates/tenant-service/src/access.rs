@@ -102,9 +102,19 @@ impl Action {
             ManageChannels | ReadTenantConfig | ReadApiKeys | ReadTenantAudit | ManageWebhooks
             | ManageBilling => Some(Role::Admin),
             UpdateTenant | ManageApiKeys | ManageUsers | ExportTenant => Some(Role::Owner),
-            CreateTenant | ListTenants | DeleteTenant | ReadCombinedConfig | ReadAllAudit
-            | ManageOperators | IngestEvents | ManageLimits | ReadMetrics | ManageGateways
-            | ManagePlacement | GatewayHeartbeat | ManageOperatorWebhooks => None,
+            CreateTenant
+            | ListTenants
+            | DeleteTenant
+            | ReadCombinedConfig
+            | ReadAllAudit
+            | ManageOperators
+            | IngestEvents
+            | ManageLimits
+            | ReadMetrics
+            | ManageGateways
+            | ManagePlacement
+            | GatewayHeartbeat
+            | ManageOperatorWebhooks => None,
         }
     }
 

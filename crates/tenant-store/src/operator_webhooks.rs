@@ -204,7 +204,10 @@ pub fn delete(conn: &mut AnyConnection, id: Uuid) -> StoreResult<()> {
 }
 
 /// The enabled operator endpoints that want events of `event_type`.
-pub fn subscribed(conn: &mut AnyConnection, event_type: &str) -> StoreResult<Vec<OperatorEndpoint>> {
+pub fn subscribed(
+    conn: &mut AnyConnection,
+    event_type: &str,
+) -> StoreResult<Vec<OperatorEndpoint>> {
     let rows = webhook_endpoints::table
         .filter(webhook_endpoints::tenant_id.is_null())
         .filter(webhook_endpoints::enabled.eq(true))

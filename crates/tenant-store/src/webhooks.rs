@@ -380,17 +380,21 @@ fn stored_secret(
     conn: &mut AnyConnection,
     endpoint_id: &str,
 ) -> StoreResult<Option<(String, StoredSecret, Option<NaiveDateTime>)>> {
-    let row: Option<(Option<String>, String, Option<String>, Option<NaiveDateTime>)> =
-        webhook_endpoints::table
-            .find(endpoint_id)
-            .select((
-                webhook_endpoints::tenant_id,
-                webhook_endpoints::secret,
-                webhook_endpoints::secret_key_id,
-                webhook_endpoints::previous_secret_expires_at,
-            ))
-            .first(conn)
-            .optional()?;
+    let row: Option<(
+        Option<String>,
+        String,
+        Option<String>,
+        Option<NaiveDateTime>,
+    )> = webhook_endpoints::table
+        .find(endpoint_id)
+        .select((
+            webhook_endpoints::tenant_id,
+            webhook_endpoints::secret,
+            webhook_endpoints::secret_key_id,
+            webhook_endpoints::previous_secret_expires_at,
+        ))
+        .first(conn)
+        .optional()?;
     Ok(row.map(|(tenant_id, value, key_id, until)| {
         (
             webhook_secrets::owner(tenant_id.as_deref()).to_owned(),

@@ -156,11 +156,7 @@ async fn config_sync_over_http_times_out_on_a_stalled_control_plane_and_recovers
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let token = r.body["token"].as_str().unwrap().to_owned();
     let first = tenant_with_account(&app, "Before Stall", TELEGRAM_TOKEN).await;
-    let upstream: SocketAddr = app
-        .address
-        .trim_start_matches("http://")
-        .parse()
-        .unwrap();
+    let upstream: SocketAddr = app.address.trim_start_matches("http://").parse().unwrap();
     let proxy = StallProxy::start(upstream).await;
 
     let dir = Scratch::new();

@@ -10,7 +10,9 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use moltbot_saas_tests::{Captured, TestApp, TestDb, WebhookReceiver, spawn_app_with, test_settings};
+use moltbot_saas_tests::{
+    Captured, TestApp, TestDb, WebhookReceiver, spawn_app_with, test_settings,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tenant_webhooks::{SigningSecret, WebhookHeaders, verify};
@@ -97,7 +99,10 @@ async fn operator_endpoints_get_unplaced_and_placed_signed_and_tenants_never_see
         hook["id"].as_str().unwrap().to_owned(),
         hook["secret"].as_str().unwrap().to_owned(),
     );
-    assert_eq!(hook["eventTypes"], json!(["tenant.unplaced", "tenant.placed"]));
+    assert_eq!(
+        hook["eventTypes"],
+        json!(["tenant.unplaced", "tenant.placed"])
+    );
     assert!(hook.get("tenantId").is_none(), "{hook}");
     assert_eq!(
         audit_actions(&app, "operator_webhook.created").await[0]["resourceId"],
@@ -147,7 +152,12 @@ async fn operator_endpoints_get_unplaced_and_placed_signed_and_tenants_never_see
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let key = r.body["apiKey"].as_str().unwrap().to_owned();
     let own = app
-        .request_as(Some(&key), Method::GET, &format!("/tenants/{id}/webhooks"), None)
+        .request_as(
+            Some(&key),
+            Method::GET,
+            &format!("/tenants/{id}/webhooks"),
+            None,
+        )
         .await;
     assert_eq!(own.status, StatusCode::OK, "{}", own.text);
     assert_eq!(own.body["webhooks"], json!([]), "{}", own.text);
@@ -190,7 +200,10 @@ async fn operator_endpoints_get_unplaced_and_placed_signed_and_tenants_never_see
     // Room appears and the operator places the tenant: `tenant.placed`.
     let (gid, _) = gateway(&app, "pool-a", "shared", 5).await;
     let r = app
-        .post(&format!("/tenants/{id}/placement"), &json!({"gatewayId": gid}))
+        .post(
+            &format!("/tenants/{id}/placement"),
+            &json!({"gatewayId": gid}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["state"], "placed", "{}", r.text);
@@ -205,14 +218,24 @@ async fn operator_endpoints_get_unplaced_and_placed_signed_and_tenants_never_see
     assert_eq!(body["data"]["gatewayId"], gid.as_str(), "{body}");
     // The tenant's own deliveries and audit hold nothing of it.
     let own = app
-        .request_as(Some(&key), Method::GET, &format!("/tenants/{id}/webhooks"), None)
+        .request_as(
+            Some(&key),
+            Method::GET,
+            &format!("/tenants/{id}/webhooks"),
+            None,
+        )
         .await;
     assert_eq!(own.body["webhooks"], json!([]), "{}", own.text);
 
     // Read, change, delete.
     let r = app.get("/operator/webhooks").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    assert_eq!(r.body["webhooks"].as_array().unwrap().len(), 1, "{}", r.text);
+    assert_eq!(
+        r.body["webhooks"].as_array().unwrap().len(),
+        1,
+        "{}",
+        r.text
+    );
     assert!(!r.text.contains(&secret), "a secret is shown once");
     let r = app
         .patch(
@@ -223,14 +246,25 @@ async fn operator_endpoints_get_unplaced_and_placed_signed_and_tenants_never_see
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["enabled"], false, "{}", r.text);
     assert_eq!(r.body["description"], Value::Null, "{}", r.text);
-    assert_eq!(r.body["eventTypes"], json!(["gateway.stranded"]), "{}", r.text);
+    assert_eq!(
+        r.body["eventTypes"],
+        json!(["gateway.stranded"]),
+        "{}",
+        r.text
+    );
     let r = app.delete(&format!("/operator/webhooks/{hook_id}")).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     app.get(&format!("/operator/webhooks/{hook_id}"))
         .await
         .assert_error(StatusCode::NOT_FOUND, "not_found");
-    assert_eq!(audit_actions(&app, "operator_webhook.updated").await.len(), 1);
-    assert_eq!(audit_actions(&app, "operator_webhook.deleted").await.len(), 1);
+    assert_eq!(
+        audit_actions(&app, "operator_webhook.updated").await.len(),
+        1
+    );
+    assert_eq!(
+        audit_actions(&app, "operator_webhook.deleted").await.len(),
+        1
+    );
     rx.stop().await;
 }
 
@@ -248,7 +282,10 @@ async fn a_gateway_whose_lease_lapsed_holding_tenants_is_announced_once() {
     let tenant = app.create_tenant("Cell Tenant").await;
     let id = tenant["id"].as_str().unwrap().to_owned();
     let r = app
-        .post(&format!("/tenants/{id}/placement"), &json!({"gatewayId": gid}))
+        .post(
+            &format!("/tenants/{id}/placement"),
+            &json!({"gatewayId": gid}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let r = app

@@ -152,9 +152,7 @@ pub async fn create_operator_webhook(
     (status = 403, description = "Not an operator", body = ErrorBody),
 ))]
 #[get("/operator/webhooks")]
-pub async fn list_operator_webhooks(
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list_operator_webhooks(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let all = state.control.list_operator_webhooks().await?;
     Ok(HttpResponse::Ok().json(OperatorWebhookListResponse {
         webhooks: all.iter().map(OperatorWebhookResponse::from).collect(),

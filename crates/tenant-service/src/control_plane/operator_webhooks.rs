@@ -44,7 +44,8 @@ impl ControlPlane {
         patch: OperatorWebhookPatch,
     ) -> ServiceResult<OperatorEndpoint> {
         let patch = patch.check(&self.webhooks.rules)?;
-        self.run(move |c| operator::update(c, &ctx, id, patch)).await
+        self.run(move |c| operator::update(c, &ctx, id, patch))
+            .await
     }
 
     /// Removes an operator endpoint and its deliveries.

@@ -193,6 +193,11 @@ pub fn delete(conn: &mut AnyConnection, ctx: &AuditContext, id: Uuid) -> Service
     Ok(write_transaction(conn, |c| {
         let now = tenant_core::now();
         store::delete(c, id)?;
-        audit::record(c, ctx, endpoint_event("operator_webhook.deleted", id, None), now)
+        audit::record(
+            c,
+            ctx,
+            endpoint_event("operator_webhook.deleted", id, None),
+            now,
+        )
     })?)
 }

@@ -16,8 +16,8 @@ use tenant_service::identity::password;
 use tenant_service::plans::LIMIT_FIELDS;
 use tenant_service::webhooks::{deliveries, endpoints};
 use tenant_webhooks::ingest::{
-    BILLING_EVENT_TYPES, GATEWAY_EVENT_TYPES, MAX_EVENT_ID_LEN, OPERATOR_EVENT_TYPES, TEST_EVENT_TYPE,
-    USAGE_EVENT_TYPES,
+    BILLING_EVENT_TYPES, GATEWAY_EVENT_TYPES, MAX_EVENT_ID_LEN, OPERATOR_EVENT_TYPES,
+    TEST_EVENT_TYPE, USAGE_EVENT_TYPES,
 };
 
 /// A schema fragment merged into a property or parameter schema.
@@ -65,10 +65,18 @@ pub const PROPERTIES: &[(&str, &str, Rule)] = &[
     ("UpdateWebhookRequest", "eventTypes", event_types),
     ("UpdateWebhookRequest", "description", description),
     ("CreateOperatorWebhookRequest", "url", webhook_url),
-    ("CreateOperatorWebhookRequest", "eventTypes", operator_event_types),
+    (
+        "CreateOperatorWebhookRequest",
+        "eventTypes",
+        operator_event_types,
+    ),
     ("CreateOperatorWebhookRequest", "description", description),
     ("UpdateOperatorWebhookRequest", "url", webhook_url),
-    ("UpdateOperatorWebhookRequest", "eventTypes", operator_event_types),
+    (
+        "UpdateOperatorWebhookRequest",
+        "eventTypes",
+        operator_event_types,
+    ),
     ("UpdateOperatorWebhookRequest", "description", description),
     ("OperatorWebhookResponse", "id", uuid),
     ("WebhookResponse", "id", uuid),
