@@ -15,6 +15,7 @@ use moltbot_saas_tests::{
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use tenant_store::purge::PlanScope;
 use tenant_webhooks::{SigningSecret, WebhookHeaders, verify};
 
 use crate::webhooks_support::default_dispatcher;
@@ -264,6 +265,23 @@ async fn operator_endpoints_get_unplaced_and_placed_signed_and_tenants_never_see
     assert_eq!(
         audit_actions(&app, "operator_webhook.deleted").await.len(),
         1
+    );
+
+    // The operator's events follow the default retention, whatever the plans' own: its two
+    // events (their deliveries went with the endpoint) are purged with the plans not named.
+    let mut conn = db.connect();
+    let later = Utc::now() + chrono::Duration::seconds(1);
+    let only = tenant_store::purge::old_events(&mut conn, later, PlanScope::Only(&["pro"]), 100);
+    assert_eq!(
+        only.unwrap(),
+        0,
+        "a plan's retention takes no operator event"
+    );
+    let rest = tenant_store::purge::old_events(&mut conn, later, PlanScope::Except(&["pro"]), 100);
+    assert_eq!(
+        rest.unwrap(),
+        2,
+        "the default retention takes the operator's events"
     );
     rx.stop().await;
 }
