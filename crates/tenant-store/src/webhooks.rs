@@ -375,17 +375,21 @@ pub fn delete(conn: &mut AnyConnection, tenant_id: &TenantId, id: Uuid) -> Store
     Ok(())
 }
 
+/// An endpoint's tenant (none: the operator's), sealed secret, its key and the previous
+/// secret's expiry.
+type SecretRow = (
+    Option<String>,
+    String,
+    Option<String>,
+    Option<NaiveDateTime>,
+);
+
 /// The stored (sealed) secret of an endpoint and its tenant, by endpoint id.
 fn stored_secret(
     conn: &mut AnyConnection,
     endpoint_id: &str,
 ) -> StoreResult<Option<(String, StoredSecret, Option<NaiveDateTime>)>> {
-    let row: Option<(
-        Option<String>,
-        String,
-        Option<String>,
-        Option<NaiveDateTime>,
-    )> = webhook_endpoints::table
+    let row: Option<SecretRow> = webhook_endpoints::table
         .find(endpoint_id)
         .select((
             webhook_endpoints::tenant_id,
