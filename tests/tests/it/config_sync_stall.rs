@@ -10,13 +10,14 @@ use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use moltbot_saas_tests::{TestApp, TestDb, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -33,6 +34,8 @@ struct StallProxy {
     stalled: Arc<AtomicBool>,
     /// Connections accepted while stalled.
     stalled_accepts: Arc<AtomicU64>,
+    /// How long after being accepted each stalled connection was closed by the client.
+    gave_up: Arc<Mutex<Vec<Duration>>>,
     /// Bumped to close every forwarded connection (a pooled keep-alive connection must not
     /// carry on forwarding once the server stalls).
     cut: watch::Sender<u64>,
@@ -46,17 +49,25 @@ impl StallProxy {
         let stalled = Arc::new(AtomicBool::new(false));
         let stalled_accepts = Arc::new(AtomicU64::new(0));
         let (cut, cut_rx) = watch::channel(0u64);
+        let gave_up: Arc<Mutex<Vec<Duration>>> = Arc::default();
         let (s, n) = (stalled.clone(), stalled_accepts.clone());
+        let gave_up_seen = gave_up.clone();
         let task = tokio::spawn(async move {
-            // Stalled connections stay open, unanswered, until the proxy stops.
-            let mut held: Vec<TcpStream> = Vec::new();
             loop {
                 let Ok((mut client, _)) = listener.accept().await else {
                     return;
                 };
                 if s.load(Ordering::SeqCst) {
                     n.fetch_add(1, Ordering::SeqCst);
-                    held.push(client);
+                    // Read what the client sends, never answer, and note when it gives up
+                    // (closes the connection): stalled connections stay open until then.
+                    let gave_up = gave_up.clone();
+                    tokio::spawn(async move {
+                        let accepted = Instant::now();
+                        let mut buf = [0u8; 4096];
+                        while matches!(client.read(&mut buf).await, Ok(n) if n > 0) {}
+                        gave_up.lock().unwrap().push(accepted.elapsed());
+                    });
                     continue;
                 }
                 let mut cut = cut_rx.clone();
@@ -77,6 +88,7 @@ impl StallProxy {
             addr,
             stalled,
             stalled_accepts,
+            gave_up: gave_up_seen,
             cut,
             task,
         }
@@ -189,7 +201,7 @@ async fn config_sync_over_http_times_out_on_a_stalled_control_plane_and_recovers
     // Each pass gives up after its timeout and the next one is tried: three connections
     // accepted and never answered mean two retries after the first timeout.
     wait_until("retries against the stalled server", &|| {
-        proxy.stalled_accepts() >= 3
+        proxy.stalled_accepts() >= 3 && !proxy.gave_up.lock().unwrap().is_empty()
     })
     .await;
     assert!(
@@ -199,10 +211,23 @@ async fn config_sync_over_http_times_out_on_a_stalled_control_plane_and_recovers
     assert_eq!(version(&file), good_version, "the file was rewritten");
     assert_eq!(std::fs::read(&file).unwrap(), good, "the file changed");
     assert!(!file_accounts(&file).contains(&second));
+    // The sync gave up on stalled requests itself after its 1 s timeout (the default, 10 s,
+    // would not fit; the bound is loose for a loaded machine), and said it paused.
+    let gave_up = proxy.gave_up.lock().unwrap().clone();
+    assert!(
+        !gave_up.is_empty(),
+        "the sync never gave up on a stalled request"
+    );
+    assert!(
+        gave_up
+            .iter()
+            .all(|d| *d >= Duration::from_millis(900) && *d < Duration::from_secs(9)),
+        "stalled requests abandoned after {gave_up:?}"
+    );
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(
-        logged.contains("no answer within the timeout"),
-        "the log does not say the request timed out: {logged}"
+        logged.contains("gateway config sync paused"),
+        "the log does not say the sync paused: {logged}"
     );
 
     // The server answers again: the next pass writes the current document.
