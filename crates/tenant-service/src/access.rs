@@ -77,6 +77,9 @@ pub enum Action {
     ExportTenant,
     /// `/gateways…`: the gateway fleet (operators only).
     ManageGateways,
+    /// `/operator/webhooks…`: the operator's webhook endpoints (the fleet's events; operators
+    /// only).
+    ManageOperatorWebhooks,
     /// `GET`/`POST /tenants/{id}/placement`: which gateway serves a tenant (operators only).
     ManagePlacement,
     /// `POST /gateway/heartbeat`: a gateway reporting the document it serves.
@@ -99,9 +102,19 @@ impl Action {
             ManageChannels | ReadTenantConfig | ReadApiKeys | ReadTenantAudit | ManageWebhooks
             | ManageBilling => Some(Role::Admin),
             UpdateTenant | ManageApiKeys | ManageUsers | ExportTenant => Some(Role::Owner),
-            CreateTenant | ListTenants | DeleteTenant | ReadCombinedConfig | ReadAllAudit
-            | ManageOperators | IngestEvents | ManageLimits | ReadMetrics | ManageGateways
-            | ManagePlacement | GatewayHeartbeat => None,
+            CreateTenant
+            | ListTenants
+            | DeleteTenant
+            | ReadCombinedConfig
+            | ReadAllAudit
+            | ManageOperators
+            | IngestEvents
+            | ManageLimits
+            | ReadMetrics
+            | ManageGateways
+            | ManagePlacement
+            | GatewayHeartbeat
+            | ManageOperatorWebhooks => None,
         }
     }
 
@@ -218,6 +231,7 @@ mod tests {
             (ReadAllAudit, [false, false, false]),
             (ReadMetrics, [false, false, false]),
             (ManageGateways, [false, false, false]),
+            (ManageOperatorWebhooks, [false, false, false]),
             (ManagePlacement, [false, false, false]),
             (GatewayHeartbeat, [false, false, false]),
         ];

@@ -25,8 +25,8 @@ use crate::{AnyConnection, StoreError, StoreResult, write_transaction};
 pub struct Claimed {
     /// The delivery's id (also the `webhook-id`).
     pub id: String,
-    /// The tenant.
-    pub tenant_id: String,
+    /// The tenant; `None` for an operator endpoint's delivery.
+    pub tenant_id: Option<String>,
     /// The endpoint.
     pub endpoint_id: String,
     /// Attempts made so far.

@@ -167,15 +167,16 @@ fn reseal_endpoints(
                 .or(webhook_endpoints::secret_key_id.ne(ring.active_id())),
         ),
     };
-    let rows: Vec<(String, String, String, Option<String>)> = query.load(c)?;
+    let rows: Vec<(String, Option<String>, String, Option<String>)> = query.load(c)?;
     let mut outcome = BatchOutcome {
         selected: rows.len(),
         ..BatchOutcome::default()
     };
     for (id, tenant_id, value, key_id) in rows {
+        let tenant_id = webhook_secrets::owner(tenant_id.as_deref());
         let stored = StoredSecret { value, key_id };
-        let plaintext = webhook_secrets::open(ring, &tenant_id, &id, &stored)?;
-        let sealed = webhook_secrets::seal(ring, &tenant_id, &id, &plaintext)?;
+        let plaintext = webhook_secrets::open(ring, tenant_id, &id, &stored)?;
+        let sealed = webhook_secrets::seal(ring, tenant_id, &id, &plaintext)?;
         let n = diesel::update(
             webhook_endpoints::table
                 .filter(webhook_endpoints::id.eq(&id))

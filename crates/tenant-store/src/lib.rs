@@ -35,6 +35,7 @@ pub mod limits;
 pub mod login_throttle;
 pub mod migrations;
 pub mod operator_users;
+pub mod operator_webhooks;
 mod paging;
 mod pg_static;
 pub mod purge;

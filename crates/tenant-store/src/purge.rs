@@ -284,7 +284,7 @@ pub enum PlanScope<'a> {
     All,
     /// Only the events of tenants on these plans.
     Only(&'a [&'static str]),
-    /// The events of tenants on any plan but these.
+    /// The events of tenants on any plan but these, and the operator's (no tenant).
     Except(&'a [&'static str]),
 }
 
@@ -316,7 +316,9 @@ pub fn old_events(
             plan_list(plans)
         ),
         PlanScope::Except(plans) => format!(
-            " AND events.tenant_id NOT IN (SELECT t.id FROM tenants t WHERE t.plan IN ({}))",
+            // The operator's events (no tenant) keep the default retention.
+            " AND (events.tenant_id IS NULL \
+             OR events.tenant_id NOT IN (SELECT t.id FROM tenants t WHERE t.plan IN ({})))",
             plan_list(plans)
         ),
     };

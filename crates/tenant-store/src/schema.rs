@@ -172,7 +172,7 @@ diesel::table! {
 diesel::table! {
     webhook_endpoints (id) {
         id -> Text,
-        tenant_id -> Text,
+        tenant_id -> Nullable<Text>,
         url -> Text,
         description -> Nullable<Text>,
         event_types -> Text,
@@ -190,7 +190,7 @@ diesel::table! {
 diesel::table! {
     events (id) {
         id -> Text,
-        tenant_id -> Text,
+        tenant_id -> Nullable<Text>,
         source -> Text,
         source_id -> Text,
         event_type -> Text,
@@ -202,7 +202,7 @@ diesel::table! {
 diesel::table! {
     webhook_deliveries (id) {
         id -> Text,
-        tenant_id -> Text,
+        tenant_id -> Nullable<Text>,
         endpoint_id -> Text,
         event_id -> Text,
         status -> Text,

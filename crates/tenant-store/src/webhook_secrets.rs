@@ -12,6 +12,16 @@ use zeroize::Zeroizing;
 use crate::crypto::{Envelope, KeyRing};
 use crate::{StoreError, StoreResult};
 
+/// The owner named in an operator endpoint's associated data (a tenant's is its UUID, so the two
+/// never meet).
+pub const OPERATOR_OWNER: &str = "operator";
+
+/// Whose secret a row's is: its tenant's id, or [`OPERATOR_OWNER`] for an endpoint with no
+/// tenant.
+pub fn owner(tenant_id: Option<&str>) -> &str {
+    tenant_id.unwrap_or(OPERATOR_OWNER)
+}
+
 /// The associated data binding a sealed secret to its endpoint.
 pub fn secret_aad(tenant_id: &str, endpoint_id: &str) -> Vec<u8> {
     let mut aad = Vec::with_capacity(tenant_id.len() + endpoint_id.len() + 28);

@@ -93,17 +93,17 @@ pub struct EndpointPatch {
 #[derive(Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = webhook_endpoints)]
 pub(crate) struct EndpointRow {
-    id: String,
-    tenant_id: String,
-    url: String,
-    description: Option<String>,
-    event_types: String,
-    enabled: bool,
-    created_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
-    previous_secret_expires_at: Option<NaiveDateTime>,
-    failing_since: Option<NaiveDateTime>,
-    disabled_reason: Option<String>,
+    pub(crate) id: String,
+    pub(crate) tenant_id: Option<String>,
+    pub(crate) url: String,
+    pub(crate) description: Option<String>,
+    pub(crate) event_types: String,
+    pub(crate) enabled: bool,
+    pub(crate) created_at: NaiveDateTime,
+    pub(crate) updated_at: NaiveDateTime,
+    pub(crate) previous_secret_expires_at: Option<NaiveDateTime>,
+    pub(crate) failing_since: Option<NaiveDateTime>,
+    pub(crate) disabled_reason: Option<String>,
 }
 
 impl TryFrom<EndpointRow> for Endpoint {
@@ -117,7 +117,12 @@ impl TryFrom<EndpointRow> for Endpoint {
         };
         Ok(Endpoint {
             id: Uuid::parse_str(&r.id).map_err(|e| corrupt(e.to_string()))?,
-            tenant_id: r.tenant_id.parse().map_err(|e| corrupt(format!("{e}")))?,
+            tenant_id: r
+                .tenant_id
+                .as_deref()
+                .ok_or_else(|| corrupt("an operator endpoint read as a tenant's".into()))?
+                .parse()
+                .map_err(|e| corrupt(format!("{e}")))?,
             event_types: serde_json::from_str(&r.event_types)
                 .map_err(|e| corrupt(e.to_string()))?,
             url: r.url,
@@ -370,24 +375,36 @@ pub fn delete(conn: &mut AnyConnection, tenant_id: &TenantId, id: Uuid) -> Store
     Ok(())
 }
 
+/// An endpoint's tenant (none: the operator's), sealed secret, its key and the previous
+/// secret's expiry.
+type SecretRow = (
+    Option<String>,
+    String,
+    Option<String>,
+    Option<NaiveDateTime>,
+);
+
 /// The stored (sealed) secret of an endpoint and its tenant, by endpoint id.
 fn stored_secret(
     conn: &mut AnyConnection,
     endpoint_id: &str,
 ) -> StoreResult<Option<(String, StoredSecret, Option<NaiveDateTime>)>> {
-    let row: Option<(String, String, Option<String>, Option<NaiveDateTime>)> =
-        webhook_endpoints::table
-            .find(endpoint_id)
-            .select((
-                webhook_endpoints::tenant_id,
-                webhook_endpoints::secret,
-                webhook_endpoints::secret_key_id,
-                webhook_endpoints::previous_secret_expires_at,
-            ))
-            .first(conn)
-            .optional()?;
+    let row: Option<SecretRow> = webhook_endpoints::table
+        .find(endpoint_id)
+        .select((
+            webhook_endpoints::tenant_id,
+            webhook_endpoints::secret,
+            webhook_endpoints::secret_key_id,
+            webhook_endpoints::previous_secret_expires_at,
+        ))
+        .first(conn)
+        .optional()?;
     Ok(row.map(|(tenant_id, value, key_id, until)| {
-        (tenant_id, StoredSecret { value, key_id }, until)
+        (
+            webhook_secrets::owner(tenant_id.as_deref()).to_owned(),
+            StoredSecret { value, key_id },
+            until,
+        )
     }))
 }
 

@@ -34,6 +34,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/tenants/{id}/placement"),
     ("post", "/tenants/{id}/placement"),
     ("post", "/gateway/heartbeat"),
+    ("get", "/operator/webhooks"),
+    ("post", "/operator/webhooks"),
+    ("get", "/operator/webhooks/{wid}"),
+    ("patch", "/operator/webhooks/{wid}"),
+    ("delete", "/operator/webhooks/{wid}"),
     ("post", "/auth/login"),
     ("post", "/auth/refresh"),
     ("post", "/auth/logout"),
@@ -244,6 +249,16 @@ async fn every_documented_route_is_served() {
     };
     let gid = gateway("served").await;
     let other_gid = gateway("other").await;
+    let owid = {
+        let r = app
+            .post(
+                "/operator/webhooks",
+                &json!({"url": "https://example.com/ops"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        r.body["id"].as_str().unwrap().to_owned()
+    };
     // Deletions last, so the other routes find their resources.
     let mut routes: Vec<(String, String)> = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -261,7 +276,14 @@ async fn every_documented_route_is_served() {
             .replace("{kind}", "telegram")
             .replace("{uid}", &uid)
             .replace("{kid}", &kid)
-            .replace("{wid}", &wid)
+            .replace(
+                "{wid}",
+                if template.starts_with("/operator/") {
+                    &owid
+                } else {
+                    &wid
+                },
+            )
             .replace("{did}", &did)
             .replace("{gid}", &gid);
         let token = match template.as_str() {
@@ -300,6 +322,8 @@ async fn every_documented_route_is_served() {
                 Some(json!({"tenantId": id, "channel": "telegram", "from": "u", "message": "m"}))
             }
             ("post", "/tenants/{id}/webhooks") => Some(json!({"url": "https://example.com/other"})),
+            ("post", "/operator/webhooks") => Some(json!({"url": "https://example.com/ops2"})),
+            ("patch", "/operator/webhooks/{wid}") => Some(json!({"enabled": true})),
             ("post", "/tenants/{id}/billing/checkout") => Some(json!({"plan": "pro",
                 "successUrl": "https://example.com/ok", "cancelUrl": "https://example.com/no"})),
             ("post", "/tenants/{id}/billing/portal") => {

@@ -89,6 +89,17 @@ pub enum ConfigCommand {
         /// gateway's `SAAS_GATEWAY_TOKEN`).
         #[arg(long, conflicts_with = "gateway")]
         url: Option<String>,
+        /// With `--url`: the longest one request to the control plane may take, connecting
+        /// included, in seconds (default 10). A control plane that accepts and never answers
+        /// costs one pass this long; the pass is retried and the file kept as it is. Without
+        /// `--url`: ignored.
+        #[arg(
+            long,
+            env = "SAAS_SYNC_TIMEOUT_SECS",
+            default_value_t = 10,
+            value_parser = clap::value_parser!(u64).range(1..=3_600)
+        )]
+        timeout: u64,
     },
 }
 
@@ -123,6 +134,7 @@ pub fn run(settings: &Settings, command: ConfigCommand) -> CliResult {
         interval,
         fence,
         url: Some(url),
+        timeout,
     } = command
     {
         if args.mode == Mode::PerTenant || args.secrets.is_some() || args.layout != Layout::Compact
@@ -137,6 +149,7 @@ pub fn run(settings: &Settings, command: ConfigCommand) -> CliResult {
             dialect: args.dialect,
             out,
             interval: interval.map(Duration::from_secs),
+            timeout: Duration::from_secs(timeout),
             // The token's gateway is not known here: `auto` fences (a fleet gateway's sync).
             fence: fence != FenceMode::Off,
         });
@@ -183,6 +196,7 @@ pub fn run(settings: &Settings, command: ConfigCommand) -> CliResult {
             interval,
             fence,
             url: _,
+            timeout: _,
         } => {
             let gateway = resolve_gateway(&mut *db.get()?, settings, args.gateway.as_deref())?;
             let per_tenant = args.mode == Mode::PerTenant;

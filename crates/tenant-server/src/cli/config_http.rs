@@ -30,8 +30,6 @@ use super::console::CliResult;
 pub const TOKEN_VAR: &str = "SAAS_SYNC_TOKEN";
 /// The longest wait between passes while the control plane is away.
 const OUTAGE_BACKOFF_MAX: Duration = Duration::from_secs(5);
-/// How long one request may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The lease assumed until the control plane's first answer says it.
 const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
@@ -46,6 +44,10 @@ pub struct HttpSync {
     pub out: PathBuf,
     /// Seconds between passes; `None`: one pass, no heartbeat, no fence.
     pub interval: Option<Duration>,
+    /// The longest one request may take, connecting included (`--timeout`,
+    /// `SAAS_SYNC_TIMEOUT_SECS`): a control plane that accepts and never answers fails the pass
+    /// after this long, as an outage (retried; the file is kept as it is, until the fence).
+    pub timeout: Duration,
     /// Whether to fence (with an interval).
     pub fence: bool,
 }
@@ -92,7 +94,15 @@ impl Client {
     }
 
     fn transient(what: &str) -> impl FnOnce(reqwest::Error) -> PassError + '_ {
-        move |e| PassError::Transient(format!("{what}: {e}"))
+        move |e| {
+            if e.is_timeout() {
+                PassError::Transient(format!(
+                    "{what}: no answer within the timeout (--timeout, SAAS_SYNC_TIMEOUT_SECS): {e}"
+                ))
+            } else {
+                PassError::Transient(format!("{what}: {e}"))
+            }
+        }
     }
 
     /// `GET /config`: `Some((body, etag, revision))`, or `None` when `etag` is still current.
@@ -186,7 +196,8 @@ pub fn run(sync: HttpSync) -> CliResult {
     }
     let client = Client {
         http: reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
+            .timeout(sync.timeout)
+            .connect_timeout(sync.timeout)
             .build()?,
         base,
         token,

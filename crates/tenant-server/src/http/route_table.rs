@@ -104,6 +104,23 @@ pub const ROUTES: &[(&str, &str, Action)] = &[
         "/tenants/{id}/webhooks/{wid}/deliveries/{did}/replay",
         Action::ManageWebhooks,
     ),
+    ("GET", "/operator/webhooks", Action::ManageOperatorWebhooks),
+    ("POST", "/operator/webhooks", Action::ManageOperatorWebhooks),
+    (
+        "GET",
+        "/operator/webhooks/{wid}",
+        Action::ManageOperatorWebhooks,
+    ),
+    (
+        "PATCH",
+        "/operator/webhooks/{wid}",
+        Action::ManageOperatorWebhooks,
+    ),
+    (
+        "DELETE",
+        "/operator/webhooks/{wid}",
+        Action::ManageOperatorWebhooks,
+    ),
     ("GET", "/plans", Action::ReadPlans),
     ("GET", "/tenants/{id}/usage", Action::ReadUsage),
     ("PATCH", "/tenants/{id}/limits", Action::ManageLimits),

@@ -21,6 +21,7 @@ pub mod limits;
 pub mod me;
 pub mod metrics;
 pub mod openapi;
+pub mod operator_webhooks;
 pub mod operators;
 pub mod placement;
 pub mod sessions;
@@ -82,6 +83,11 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(deliveries::list_deliveries)
         .service(deliveries::get_delivery)
         .service(deliveries::replay_delivery)
+        .service(operator_webhooks::create_operator_webhook)
+        .service(operator_webhooks::list_operator_webhooks)
+        .service(operator_webhooks::get_operator_webhook)
+        .service(operator_webhooks::update_operator_webhook)
+        .service(operator_webhooks::delete_operator_webhook)
         .service(limits::list_plans)
         .service(limits::get_usage)
         .service(limits::change_limits)

@@ -43,6 +43,7 @@ mod identity;
 mod keys;
 mod limits;
 pub mod open;
+mod operator_webhooks;
 mod tenants;
 mod webhooks;
 

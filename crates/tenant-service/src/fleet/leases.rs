@@ -16,6 +16,9 @@
 //! A gateway whose heartbeats do not declare fencing (a custom poller) may still be serving, so
 //! its expired lease changes nothing: its moves wait for its acknowledgement.
 //!
+//! A lapse that leaves a gateway holding tenants (failed over or stranded) is announced to the
+//! operator's webhooks as `gateway.stranded`, once per lapse ([`super::events`]).
+//!
 //! Every change runs in one transaction under the fleet lock and re-reads the gateways under it,
 //! so several replicas sweeping at once do each change once.
 
@@ -26,6 +29,7 @@ use tenant_store::gateways::{self, Gateway, Placement};
 use tenant_store::{AnyConnection, write_transaction};
 
 use super::FleetConfig;
+use super::events::{self, Lapse};
 use super::placement::{loads, record_change, want_of};
 use crate::error::{ServiceError, ServiceResult};
 
@@ -94,6 +98,13 @@ pub fn sweep(
                 GatewayKind::Shared => {
                     let left = fail_over(c, ctx, cfg, &g.id, &held, now)?;
                     report.failed_over += held.len() - left;
+                    let lapse = Lapse {
+                        gateway: g,
+                        failed_over: held.len() - left,
+                        stranded: left,
+                        reason: (left > 0).then_some("no_room"),
+                    };
+                    events::gateway_stranded(c, &lapse, now)?;
                     if left == 0 {
                         continue;
                     }
@@ -105,6 +116,13 @@ pub fn sweep(
                     continue;
                 }
             };
+            let lapse = Lapse {
+                gateway: g,
+                failed_over: 0,
+                stranded: held.len(),
+                reason: Some(reason),
+            };
+            events::gateway_stranded(c, &lapse, now)?;
             report.stranded.push(Stranded {
                 gateway: g.clone(),
                 tenants: held.len(),

@@ -1,7 +1,7 @@
 //! The gateway fleet: gateways as a resource ([`gateways`]: create with a token shown once,
 //! list with load and health, change, drain, rotate, delete), placement of tenants on them and
-//! the move protocol ([`placement`]), leases and failover ([`leases`]), and gateway tokens
-//! ([`auth`]).
+//! the move protocol ([`placement`]), leases and failover ([`leases`]), gateway tokens
+//! ([`auth`]), and the events announced to the operator's webhooks ([`events`]).
 //!
 //! The built-in gateway `default` is the server's `SAAS_GATEWAY_TOKEN`; it holds every tenant
 //! without a placement row, so a single-gateway setup writes no fleet row at all. The design,
@@ -15,6 +15,7 @@ use tenant_core::Plan;
 pub use crate::error::FleetConflict;
 
 pub mod auth;
+pub mod events;
 pub mod gateways;
 pub mod leases;
 pub mod metrics;

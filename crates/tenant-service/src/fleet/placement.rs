@@ -119,6 +119,7 @@ pub fn place_new(
                         "no gateway has room: the tenant is unplaced"
                     );
                     super::metrics::tenant_unplaced();
+                    super::events::tenant_unplaced(c, tenant_id, &no_room, now)?;
                     Placement {
                         gateway_id: None,
                         state: PlacementState::Unplaced,
@@ -256,6 +257,9 @@ pub fn request(
         };
         gateways::set_placement(c, &next, now)?;
         record(c, ctx, &next, "tenant.placement_requested", now)?;
+        if current.state == PlacementState::Unplaced {
+            super::events::tenant_placed(c, tenant_id, target, "placement_requested", now)?;
+        }
         Ok(next)
     })
     .and_then(|next| stamped(conn, next))

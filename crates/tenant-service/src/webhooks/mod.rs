@@ -1,5 +1,5 @@
 //! Webhooks: a tenant's endpoints ([`endpoints`]: URL rules, validation, secrets, with their
-//! audit rows), their deliveries ([`deliveries`]: listing, replay, test sends), and the
+//! audit rows), the operator's endpoints ([`operator`]), their deliveries ([`deliveries`]: listing, replay, test sends), and the
 //! configuration of delivery read at start.
 
 use std::time::Duration;
@@ -11,6 +11,7 @@ use crate::webhooks::endpoints::UrlRules;
 pub mod deliveries;
 pub mod endpoint_writes;
 pub mod endpoints;
+pub mod operator;
 
 /// Events, sessions and webhook delivery, as this process runs them.
 #[derive(Debug, Clone)]

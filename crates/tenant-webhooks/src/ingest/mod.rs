@@ -45,6 +45,16 @@ pub const MAX_EVENT_ID_LEN: usize = 200;
 /// ran out, restored when paid).
 pub const BILLING_EVENT_TYPES: &[&str] = &["billing.suspended", "billing.restored"];
 
+/// The events the control plane sends to the operator's endpoints (`/operator/webhooks`) about
+/// the gateway fleet: a tenant with no room on any gateway, a tenant placed again, a gateway
+/// whose lease lapsed while it held tenants. A tenant's endpoint cannot subscribe to them.
+pub const OPERATOR_EVENT_TYPES: &[&str] = &["tenant.unplaced", "tenant.placed", "gateway.stranded"];
+
+/// Whether an operator endpoint may subscribe to this type.
+pub fn is_operator_type(t: &str) -> bool {
+    OPERATOR_EVENT_TYPES.contains(&t)
+}
+
 /// Whether an endpoint may subscribe to this type.
 pub fn is_known_type(t: &str) -> bool {
     GATEWAY_EVENT_TYPES.contains(&t)

@@ -16,7 +16,8 @@ use tenant_service::identity::password;
 use tenant_service::plans::LIMIT_FIELDS;
 use tenant_service::webhooks::{deliveries, endpoints};
 use tenant_webhooks::ingest::{
-    BILLING_EVENT_TYPES, GATEWAY_EVENT_TYPES, MAX_EVENT_ID_LEN, TEST_EVENT_TYPE, USAGE_EVENT_TYPES,
+    BILLING_EVENT_TYPES, GATEWAY_EVENT_TYPES, MAX_EVENT_ID_LEN, OPERATOR_EVENT_TYPES,
+    TEST_EVENT_TYPE, USAGE_EVENT_TYPES,
 };
 
 /// A schema fragment merged into a property or parameter schema.
@@ -63,6 +64,21 @@ pub const PROPERTIES: &[(&str, &str, Rule)] = &[
     ("UpdateWebhookRequest", "url", webhook_url),
     ("UpdateWebhookRequest", "eventTypes", event_types),
     ("UpdateWebhookRequest", "description", description),
+    ("CreateOperatorWebhookRequest", "url", webhook_url),
+    (
+        "CreateOperatorWebhookRequest",
+        "eventTypes",
+        operator_event_types,
+    ),
+    ("CreateOperatorWebhookRequest", "description", description),
+    ("UpdateOperatorWebhookRequest", "url", webhook_url),
+    (
+        "UpdateOperatorWebhookRequest",
+        "eventTypes",
+        operator_event_types,
+    ),
+    ("UpdateOperatorWebhookRequest", "description", description),
+    ("OperatorWebhookResponse", "id", uuid),
     ("WebhookResponse", "id", uuid),
     ("WebhookResponse", "tenantId", uuid),
     ("DeliveryResponse", "id", uuid),
@@ -305,6 +321,13 @@ fn event_types() -> Value {
     json!({
         "type": "array", "maxItems": endpoints::MAX_EVENT_TYPES,
         "items": one_of(known.copied()),
+    })
+}
+
+fn operator_event_types() -> Value {
+    json!({
+        "type": "array", "maxItems": endpoints::MAX_EVENT_TYPES,
+        "items": one_of(OPERATOR_EVENT_TYPES.iter().copied()),
     })
 }
 
