@@ -271,15 +271,27 @@ async fn operator_endpoints_get_unplaced_and_placed_signed_and_tenants_never_see
     // events (their deliveries went with the endpoint) are purged with the plans not named.
     let mut conn = db.connect();
     let later = Utc::now() + chrono::Duration::seconds(1);
-    let only = tenant_store::purge::old_events(&mut conn, later, PlanScope::Only(&["pro"]), 100);
+    let only = tenant_store::purge::old_events(
+        &mut conn,
+        later,
+        PlanScope::Only(&["pro"]),
+        &mut Default::default(),
+        100,
+    );
     assert_eq!(
-        only.unwrap(),
+        only.unwrap().deleted,
         0,
         "a plan's retention takes no operator event"
     );
-    let rest = tenant_store::purge::old_events(&mut conn, later, PlanScope::Except(&["pro"]), 100);
+    let rest = tenant_store::purge::old_events(
+        &mut conn,
+        later,
+        PlanScope::Except(&["pro"]),
+        &mut Default::default(),
+        100,
+    );
     assert_eq!(
-        rest.unwrap(),
+        rest.unwrap().deleted,
         2,
         "the default retention takes the operator's events"
     );
