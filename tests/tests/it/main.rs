@@ -25,6 +25,7 @@ mod db_faults;
 mod faults;
 mod fleet;
 mod fleet_documents;
+mod fleet_loads;
 mod fleet_failover;
 mod gateway_bridge;
 mod group_commit;
