@@ -43,21 +43,13 @@ cd "$(dirname "$0")/../.."
 
 OPENCLAW_PROG=e2e-bridge.sh
 . scripts/openclaw/lib.sh
+. scripts/openclaw/e2e-lib.sh
 
 STEP_TIMEOUT="${E2E_STEP_TIMEOUT:-60}"
 START_TIMEOUT="${E2E_START_TIMEOUT:-180}"
 ADMIN_TOKEN="msop_e2e_bridge_operator_token_0123456789abcdef"
 SAAS_GW_TOKEN="msgw_e2e_bridge_gateway_token_0123456789abcdef"
 OC_TOKEN="openclaw-e2e-bridge-gateway-auth-token-0123456789"
-
-T0=$SECONDS
-log() { printf '[e2e %3ds] %s\n' "$((SECONDS - T0))" "$*"; }
-RESULT=""
-fail() {
-  RESULT=FAIL
-  echo "FAIL: $*" >&2
-  exit 1
-}
 
 for tool in curl cargo python3; do
   command -v "$tool" >/dev/null || openclaw_die "$tool is needed"
@@ -72,25 +64,10 @@ NS_PID="" SERVER_PID="" SYNC_PID="" GW_PID="" MODEL_PID="" HOOK_PID="" TG_PID=""
 
 # Stops what was started here (the gateway with its process group), prints the verdict.
 cleanup() {
-  local rc=$? pid
+  local rc=$?
   trap - EXIT INT TERM
   [ "$rc" = 0 ] || RESULT=FAIL
-  for pid in "$GW_PID" "$SYNC_PID" "$SERVER_PID" "$MODEL_PID" "$HOOK_PID" "$TG_PID" "$NS_PID"; do
-    [ -n "$pid" ] || continue
-    if [ "$pid" = "$GW_PID" ]; then kill -TERM -- "-$pid" 2>/dev/null || true; fi
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "$GW_PID" "$SYNC_PID" "$SERVER_PID" "$MODEL_PID" "$HOOK_PID" "$TG_PID" "$NS_PID"; do
-    [ -n "$pid" ] || continue
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    if kill -0 "$pid" 2>/dev/null; then
-      echo "$OPENCLAW_PROG: pid $pid did not stop on SIGTERM; killing it" >&2
-      if [ "$pid" = "$GW_PID" ]; then kill -KILL -- "-$pid" 2>/dev/null || true; fi
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-  done
-  if [ -n "$GW_PID" ]; then kill -KILL -- "-$GW_PID" 2>/dev/null || true; fi
+  e2e_stop_all "$GW_PID" "$SYNC_PID" "$SERVER_PID" "$MODEL_PID" "$HOOK_PID" "$TG_PID" "$NS_PID"
   if [ "${RESULT:-}" = PASS ]; then
     if [ "${E2E_KEEP:-0}" = 1 ]; then echo "work directory kept: $WORK"; else rm -rf "$WORK"; fi
     echo "PASS: messages through the real gateway (chat.send and a Telegram account) became signed webhooks at the tenant's endpoint, each exactly once, across a control plane outage ($((SECONDS - T0))s)"
@@ -113,34 +90,10 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# json_get FIELD < JSON: a top-level string field of a compact JSON object.
-json_get() {
-  grep -o "\"$1\":\"[^\"]*\"" | head -n 1 | sed 's/^"[^"]*":"//; s/"$//' | grep .
-}
-# free_port: a port nothing listens on at 127.0.0.1 right now.
-free_port() {
-  local port
-  for _ in $(seq 1 100); do
-    port=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
-  done
-  return 1
-}
-# wait_until SECONDS DESCRIPTION COMMAND...: runs COMMAND every half second until it succeeds.
-wait_until() {
-  local limit="$1" what="$2" deadline=$((SECONDS + $1))
-  shift 2
-  until "$@"; do
-    [ "$SECONDS" -lt "$deadline" ] || fail "timed out after ${limit}s waiting for $what"
-    sleep 0.5
-  done
-}
-
 # ---- the network namespace -------------------------------------------------------------------
 # One namespace for every process, so the gateway's bridge reaches the control plane and the
 # control plane the receiver on 127.0.0.1, and nothing reaches anything else.
 openclaw_netns
-IN=()
 if [ ${#WRAP[@]} -gt 0 ] && command -v ip >/dev/null && command -v nsenter >/dev/null; then
   setsid unshare -n sh -c 'ip link set lo up && exec sleep 86400' >/dev/null 2>&1 &
   NS_PID=$!
@@ -154,11 +107,7 @@ fi
 in_ns() { "${IN[@]}" "$@"; }
 
 # ---- 1. the control plane --------------------------------------------------------------------
-log "building moltbot-saas"
-BIN="$(cargo build --locked -p tenant-server --bin moltbot-saas --message-format=json-render-diagnostics |
-  grep -o '"executable":"[^"]*/moltbot-saas"' | tail -n 1 | sed 's/^"executable":"//; s/"$//')" ||
-  openclaw_die "cargo build failed"
-[ -x "$BIN" ] || openclaw_die "no binary at $BIN"
+e2e_build
 
 BRIDGE_DIR="$WORK/bridge"
 "$BIN" gateway install-bridge "$BRIDGE_DIR" >"$WORK/install.log" 2>&1 ||
@@ -249,18 +198,6 @@ stop_server() {
   SERVER_PID=""
 }
 start_server
-
-# api METHOD PATH [BODY]: calls the API as the operator; the answer goes to $WORK/answer.json.
-api() {
-  local code
-  code="$(in_ns curl -sS --max-time 10 -o "$WORK/answer.json" -w '%{http_code}' -X "$1" "$API$2" \
-    -H "Authorization: Bearer $ADMIN_TOKEN" -H 'Content-Type: application/json' ${3:+-d "$3"})" ||
-    fail "$1 $2: curl failed"
-  case "$code" in
-    2??) ;;
-    *) fail "$1 $2 answered $code: $(cat "$WORK/answer.json")";;
-  esac
-}
 
 api POST /tenants '{"name": "Bridge Co"}'
 TENANT_ID="$(json_get id <"$WORK/answer.json")"

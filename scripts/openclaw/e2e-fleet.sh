@@ -50,6 +50,7 @@ cd "$(dirname "$0")/../.."
 
 OPENCLAW_PROG=e2e-fleet.sh
 . scripts/openclaw/lib.sh
+. scripts/openclaw/e2e-lib.sh
 
 STEP_TIMEOUT="${E2E_STEP_TIMEOUT:-30}"
 START_TIMEOUT="${E2E_START_TIMEOUT:-240}"
@@ -59,15 +60,6 @@ ADMIN_TOKEN="msop_e2e_fleet_operator_token_0123456789abcdef"
 SAAS_GW_TOKEN="msgw_e2e_fleet_default_gateway_token_0123456789"
 OC_TOKEN="openclaw-e2e-fleet-gateway-auth-token-0123456789"
 NAMES=(a b)
-
-T0=$SECONDS
-log() { printf '[e2e %3ds] %s\n' "$((SECONDS - T0))" "$*"; }
-RESULT=""
-fail() {
-  RESULT=FAIL
-  echo "FAIL: $*" >&2
-  exit 1
-}
 
 for tool in curl cargo python3; do
   command -v "$tool" >/dev/null || openclaw_die "$tool is needed"
@@ -134,19 +126,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# json_get FIELD < JSON: a top-level string field of a compact JSON object.
-json_get() {
-  grep -o "\"$1\":\"[^\"]*\"" | head -n 1 | sed 's/^"[^"]*":"//; s/"$//' | grep .
-}
-# free_port: a port nothing listens on at 127.0.0.1 right now.
-free_port() {
-  local port
-  for _ in $(seq 1 100); do
-    port=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
-  done
-  return 1
-}
 now_ms() { date +%s%3N; }
 
 # invariant: the guarantee, checked at every poll of every wait: the watcher runs, found no
@@ -165,25 +144,11 @@ invariant() {
       fail "config sync of gw-$n exited: $(tail -n 5 "$WORK/$n/sync.log")"
   done
 }
-# wait_until SECONDS DESCRIPTION COMMAND...: runs COMMAND every half second until it succeeds,
-# checking the invariant at each poll.
-wait_until() {
-  local limit="$1" what="$2" deadline=$((SECONDS + $1))
-  shift 2
-  while :; do
-    [ -z "$WATCH_PID" ] || invariant
-    "$@" && return 0
-    [ "$SECONDS" -lt "$deadline" ] || fail "timed out after ${limit}s waiting for $what"
-    sleep 0.5
-  done
-}
+# Every wait (wait_until) checks the invariant at each poll once the watcher runs.
+e2e_on_poll() { [ -z "$WATCH_PID" ] || invariant; }
 
 # ---- 1. the control plane --------------------------------------------------------------------
-log "building moltbot-saas"
-BIN="$(cargo build --locked -p tenant-server --bin moltbot-saas --message-format=json-render-diagnostics |
-  grep -o '"executable":"[^"]*/moltbot-saas"' | tail -n 1 | sed 's/^"executable":"//; s/"$//')" ||
-  openclaw_die "cargo build failed"
-[ -x "$BIN" ] || openclaw_die "no binary at $BIN"
+e2e_build
 
 # Part 6 needs the control plane's failover and a `config sync` that fences.
 HAS_FAILOVER=0
@@ -245,34 +210,8 @@ for n in "${NAMES[@]}"; do
   base_config "$WORK/$n/base.json5" "${PORT[$n]}" "$WORK/$n/openclaw.jsonl"
 done
 
-"$BIN" serve >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-server_port() {
-  API_PORT="$(grep -m1 '"listening"' "$WORK/server.log" | grep -o '"port":[0-9]*' | cut -d: -f2)" &&
-    [ -n "$API_PORT" ]
-}
-server_ready() {
-  kill -0 "$SERVER_PID" 2>/dev/null || fail "moltbot-saas exited: $(tail -n 5 "$WORK/server.log")"
-  server_port && curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$API_PORT/ready"
-}
-wait_until 30 "moltbot-saas /ready" server_ready
-API="http://127.0.0.1:$API_PORT"
-log "moltbot-saas (pid $SERVER_PID) ready on $API"
+e2e_serve
 
-# call TOKEN METHOD PATH [BODY]: the answer goes to $WORK/answer.json, its status to CODE.
-call() {
-  CODE="$(curl -sS --max-time 10 -o "$WORK/answer.json" -w '%{http_code}' -X "$2" "$API$3" \
-    -H "Authorization: Bearer $1" -H 'Content-Type: application/json' ${4:+-d "$4"})" ||
-    fail "$2 $3: curl failed"
-}
-# api METHOD PATH [BODY]: as the operator; anything but 2xx fails the check.
-api() {
-  call "$ADMIN_TOKEN" "$@"
-  case "$CODE" in
-    2??) ;;
-    *) fail "$1 $2 answered $CODE: $(cat "$WORK/answer.json")";;
-  esac
-}
 # placement TENANT_ID: sets P_STATE and P_GATEWAY (GET /tenants/{id}/placement).
 placement() {
   api GET "/tenants/$1/placement"

@@ -34,21 +34,13 @@ cd "$(dirname "$0")/../.."
 
 OPENCLAW_PROG=e2e-hot-reload.sh
 . scripts/openclaw/lib.sh
+. scripts/openclaw/e2e-lib.sh
 
 STEP_TIMEOUT="${E2E_STEP_TIMEOUT:-30}"
 START_TIMEOUT="${E2E_START_TIMEOUT:-180}"
 ADMIN_TOKEN="msop_e2e_hot_reload_operator_token_0123456789"
 SAAS_GW_TOKEN="msgw_e2e_hot_reload_gateway_token_0123456789"
 OC_TOKEN="openclaw-e2e-hot-reload-gateway-auth-token-0123456789"
-
-T0=$SECONDS
-log() { printf '[e2e %3ds] %s\n' "$((SECONDS - T0))" "$*"; }
-RESULT=""
-fail() {
-  RESULT=FAIL
-  echo "FAIL: $*" >&2
-  exit 1
-}
 
 for tool in curl cargo; do
   command -v "$tool" >/dev/null || openclaw_die "$tool is needed"
@@ -63,26 +55,10 @@ SERVER_PID="" SYNC_PID="" GW_PID=""
 
 # Stops what was started here (the gateway with its process group), prints the verdict.
 cleanup() {
-  local rc=$? pid
+  local rc=$?
   trap - EXIT INT TERM
   [ "$rc" = 0 ] || RESULT=FAIL
-  for pid in "$GW_PID" "$SYNC_PID" "$SERVER_PID"; do
-    [ -n "$pid" ] || continue
-    if [ "$pid" = "$GW_PID" ]; then kill -TERM -- "-$pid" 2>/dev/null || true; fi
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "$GW_PID" "$SYNC_PID" "$SERVER_PID"; do
-    [ -n "$pid" ] || continue
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    if kill -0 "$pid" 2>/dev/null; then
-      echo "$OPENCLAW_PROG: pid $pid did not stop on SIGTERM; killing it" >&2
-      if [ "$pid" = "$GW_PID" ]; then kill -KILL -- "-$pid" 2>/dev/null || true; fi
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-  done
-  # The gateway's helpers share its process group; make sure none outlives it.
-  if [ -n "$GW_PID" ]; then kill -KILL -- "-$GW_PID" 2>/dev/null || true; fi
+  e2e_stop_all "$GW_PID" "$SYNC_PID" "$SERVER_PID"
   if [ "${RESULT:-}" = PASS ]; then
     if [ "${E2E_KEEP:-0}" = 1 ]; then echo "work directory kept: $WORK"; else rm -rf "$WORK"; fi
     echo "PASS: the gateway hot-applied the tenant's agent, account and binding, and their removal, without restarting ($((SECONDS - T0))s)"
@@ -105,37 +81,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Small helpers use grep and sed, not node: the answers they read are flat JSON written by the
-# programs under test, and short-lived node processes are the part most exposed to flakes.
-# json_get FIELD < JSON: a top-level string field of a compact JSON object.
-json_get() {
-  grep -o "\"$1\":\"[^\"]*\"" | head -n 1 | sed 's/^"[^"]*":"//; s/"$//' | grep .
-}
-# free_port: a port nothing listens on at 127.0.0.1 right now.
-free_port() {
-  local port
-  for _ in $(seq 1 100); do
-    port=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
-  done
-  return 1
-}
-# wait_until SECONDS DESCRIPTION COMMAND...: runs COMMAND every half second until it succeeds.
-wait_until() {
-  local limit="$1" what="$2" deadline=$((SECONDS + $1))
-  shift 2
-  until "$@"; do
-    [ "$SECONDS" -lt "$deadline" ] || fail "timed out after ${limit}s waiting for $what"
-    sleep 0.5
-  done
-}
-
 # ---- 1. the control plane --------------------------------------------------------------------
-log "building moltbot-saas"
-BIN="$(cargo build --locked -p tenant-server --bin moltbot-saas --message-format=json-render-diagnostics |
-  grep -o '"executable":"[^"]*/moltbot-saas"' | tail -n 1 | sed 's/^"executable":"//; s/"$//')" ||
-  openclaw_die "cargo build failed"
-[ -x "$BIN" ] || openclaw_die "no binary at $BIN"
+e2e_build
 
 export DATABASE_URL="sqlite://$WORK/saas.db"
 export SAAS_ADMIN_TOKEN="$ADMIN_TOKEN" SAAS_GATEWAY_TOKEN="$SAAS_GW_TOKEN"
@@ -166,31 +113,8 @@ cat > "$SAAS_GATEWAY_BASE_CONFIG" <<EOF
 }
 EOF
 
-"$BIN" serve >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-server_port() {
-  API_PORT="$(grep -m1 '"listening"' "$WORK/server.log" | grep -o '"port":[0-9]*' | cut -d: -f2)" &&
-    [ -n "$API_PORT" ]
-}
-server_ready() {
-  kill -0 "$SERVER_PID" 2>/dev/null || fail "moltbot-saas exited: $(tail -n 5 "$WORK/server.log")"
-  server_port && curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$API_PORT/ready"
-}
-wait_until 30 "moltbot-saas /ready" server_ready
-API="http://127.0.0.1:$API_PORT"
-log "moltbot-saas (pid $SERVER_PID) ready on $API"
+e2e_serve
 
-# api METHOD PATH [BODY]: calls the API as the operator; the answer goes to $WORK/answer.json.
-api() {
-  local code
-  code="$(curl -sS --max-time 10 -o "$WORK/answer.json" -w '%{http_code}' -X "$1" "$API$2" \
-    -H "Authorization: Bearer $ADMIN_TOKEN" -H 'Content-Type: application/json' ${3:+-d "$3"})" ||
-    fail "$1 $2: curl failed"
-  case "$code" in
-    2??) ;;
-    *) fail "$1 $2 answered $code: $(cat "$WORK/answer.json")";;
-  esac
-}
 # new_tenant NAME BOT_TOKEN: creates an active tenant with a served Telegram channel; sets
 # TENANT_ID, AGENT_ID, ACCOUNT_ID.
 new_tenant() {

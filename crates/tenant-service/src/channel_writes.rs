@@ -11,8 +11,6 @@
 //! precisely (`crate::write_batch`); so every request gets the answer it would have had
 //! alone. Each request is answered once what it wrote committed.
 
-use std::collections::HashMap;
-
 use tenant_core::{Channel, ChannelKind, ChannelUpdate, NewChannel, TenantId};
 use tenant_store::AnyConnection;
 use tenant_store::audit::{self, AuditContext};
@@ -24,7 +22,7 @@ use crate::channels;
 use crate::error::{ServiceError, ServiceResult};
 use crate::idempotency::Ticket;
 use crate::plans::Plans;
-use crate::write_batch::{Answers, firsts};
+use crate::write_batch::{Answers, OfTenant, firsts, limited_creates};
 
 /// What a request does to a tenant's channel.
 // Made once per request and moved into the queue: boxing the large variant would cost an
@@ -62,6 +60,12 @@ pub struct ChannelWrite {
     pub tenant_id: TenantId,
     /// The write.
     pub op: ChannelOp,
+}
+
+impl OfTenant for ChannelWrite {
+    fn tenant_id(&self) -> TenantId {
+        self.tenant_id
+    }
 }
 
 impl ChannelWrite {
@@ -117,50 +121,38 @@ fn create(
     now: chrono::DateTime<chrono::Utc>,
     answers: &mut Answers<Option<Channel>>,
 ) {
-    let tenants: Vec<TenantId> = at.iter().map(|&i| batch[i].tenant_id).collect();
-    if let Err(e) = plans.warm(conn, &tenants) {
-        // Each is checked again alone.
-        tracing::debug!(error = %e, "plan limits of a channel batch not read");
-        return;
-    }
-    let mut earlier: HashMap<TenantId, i64> = HashMap::new();
-    let mut taken = Vec::with_capacity(at.len());
-    let mut items = Vec::with_capacity(at.len());
-    let mut channels_made = Vec::with_capacity(at.len());
-    for &i in at {
-        let w = &batch[i];
-        let ChannelOp::Create { new, once } = &w.op else {
-            continue;
-        };
-        // A tenant whose limits are not cached does not exist: answered alone.
-        let Some(limits) = plans.cache.get(&w.tenant_id) else {
-            continue;
-        };
-        let before = earlier.entry(w.tenant_id).or_default();
-        let channel = new.clone().into_channel(w.tenant_id, now);
-        let prepared = ChannelRow::seal(&channel, ring)
-            .map_err(ServiceError::from)
-            .and_then(|row| {
-                let idempotency = once.as_ref().map(|t| t.row(&channel, now)).transpose()?;
-                Ok(ChannelToCreate {
-                    row,
-                    room: limits.limits.max_channels - *before,
-                    audit: audit::row(&w.ctx, channels::created_event(&w.tenant_id, &channel), now),
-                    idempotency,
-                })
-            });
-        match prepared {
-            Ok(item) => {
-                *before += 1;
-                taken.push(i);
-                items.push(item);
-                channels_made.push(channel);
-            }
-            Err(e) => answers.set(i, Err(e)),
-        }
-    }
-    let written = channel_batch::create_many(conn, &items);
-    answers.settle_made(&taken, written, channels_made, Some);
+    let creates = limited_creates(
+        conn,
+        plans,
+        batch,
+        at,
+        answers,
+        |limits| limits.max_channels,
+        |w, room| {
+            let ChannelOp::Create { new, once } = &w.op else {
+                return None;
+            };
+            let channel = new.clone().into_channel(w.tenant_id, now);
+            Some(
+                ChannelRow::seal(&channel, ring)
+                    .map_err(ServiceError::from)
+                    .and_then(|row| {
+                        let idempotency =
+                            once.as_ref().map(|t| t.row(&channel, now)).transpose()?;
+                        let event = channels::created_event(&w.tenant_id, &channel);
+                        let item = ChannelToCreate {
+                            row,
+                            room,
+                            audit: audit::row(&w.ctx, event, now),
+                            idempotency,
+                        };
+                        Ok((item, channel))
+                    }),
+            )
+        },
+    );
+    let written = channel_batch::create_many(conn, &creates.items);
+    answers.settle_made(&creates.taken, written, creates.made, Some);
 }
 
 /// The updates of the batch: their rows read in one statement, changed, written in one.

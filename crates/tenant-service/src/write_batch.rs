@@ -2,18 +2,20 @@
 //! endpoint writes in [`crate::webhooks::endpoint_writes`], API key issues in
 //! [`crate::api_keys::batch`]): a batch's writes of one kind are made by one statement
 //! (`tenant_store`'s `*_batch` modules) when they can be made as asked, each answered with what
-//! it wrote; the others — no such tenant or resource, no room, a row changed, a second write of
-//! one resource in the batch, a statement that failed as a whole — are made again alone by the
-//! one-request use case, so each gets the answer it would have had alone. A database that is
-//! away answers every write of the statement with its fault (the one-request path would meet
-//! it too).
+//! it wrote (creates that plans limit are prepared alike, [`limited_creates`]); the others —
+//! no such tenant or resource, no room, a row changed, a second write of one resource in the
+//! batch, a statement that failed as a whole — are made again alone by the one-request use
+//! case, so each gets the answer it would have had alone. A database that is away answers
+//! every write of the statement with its fault (the one-request path would meet it too).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 
-use tenant_store::{StoreError, StoreResult};
+use tenant_core::TenantId;
+use tenant_store::{AnyConnection, StoreError, StoreResult};
 
 use crate::error::ServiceResult;
+use crate::plans::{Limits, Plans};
 
 /// The answers of a batch as they are settled; those left unsettled are made alone
 /// ([`Answers::finish`]).
@@ -105,4 +107,71 @@ pub(crate) fn firsts<I, K: Eq + Hash>(batch: &[I], key: impl Fn(&I) -> Option<K>
         .iter()
         .map(|w| key(w).is_none_or(|k| seen.insert(k)))
         .collect()
+}
+
+/// A write of a batch on one tenant's behalf.
+pub(crate) trait OfTenant {
+    /// The tenant.
+    fn tenant_id(&self) -> TenantId;
+}
+
+/// The creates of a batch that its tenants' plans limit (channels, webhook endpoints), ready
+/// for their one statement: the places in the batch of those taken, the store's items, and
+/// what each made (answered once the statement wrote it).
+pub(crate) struct LimitedCreates<I, M> {
+    /// Where each taken create stands in the batch.
+    pub(crate) taken: Vec<usize>,
+    /// The store's items, in the order of `taken`.
+    pub(crate) items: Vec<I>,
+    /// What each made, in the order of `taken`.
+    pub(crate) made: Vec<M>,
+}
+
+/// Prepares the creates `at` of `batch` whose tenants' plans limit them: the limits of their
+/// tenants are read together ([`Plans::warm`]), and each create is given, through `prepare`,
+/// its room (the tenant's `limit`, less the creates for the same tenant earlier in the batch);
+/// `prepare` answers `None` for a write that is not such a create, or the item and what it
+/// made (an error answers the write at once). A tenant whose limits could not be read (none,
+/// or the batch's read failed) leaves its creates to be made alone.
+pub(crate) fn limited_creates<W: OfTenant, I, M, T>(
+    conn: &mut AnyConnection,
+    plans: &Plans,
+    batch: &[W],
+    at: &[usize],
+    answers: &mut Answers<T>,
+    limit: impl Fn(&Limits) -> i64,
+    mut prepare: impl FnMut(&W, i64) -> Option<ServiceResult<(I, M)>>,
+) -> LimitedCreates<I, M> {
+    let mut out = LimitedCreates {
+        taken: Vec::with_capacity(at.len()),
+        items: Vec::with_capacity(at.len()),
+        made: Vec::with_capacity(at.len()),
+    };
+    let tenants: Vec<TenantId> = at.iter().map(|&i| batch[i].tenant_id()).collect();
+    if let Err(e) = plans.warm(conn, &tenants) {
+        // Each is checked again alone.
+        tracing::debug!(error = %e, "plan limits of a create batch not read");
+        return out;
+    }
+    let mut earlier: HashMap<TenantId, i64> = HashMap::new();
+    for &i in at {
+        let w = &batch[i];
+        let tenant_id = w.tenant_id();
+        // A tenant whose limits are not cached does not exist: answered alone.
+        let Some(limits) = plans.cache.get(&tenant_id) else {
+            continue;
+        };
+        let before = earlier.entry(tenant_id).or_default();
+        match prepare(w, limit(&limits.limits) - *before) {
+            None => {}
+            Some(Ok((item, made))) => {
+                *before += 1;
+                out.taken.push(i);
+                out.items.push(item);
+                out.made.push(made);
+            }
+            Some(Err(e)) => answers.set(i, Err(e)),
+        }
+    }
+    out
 }

@@ -1,6 +1,7 @@
 //! What the batch statements of the group-commit write paths share (tenant creates, channel
 //! writes, webhook endpoint writes, API key issues): the SQL of their audit and
-//! `Idempotency-Key` rows, the rows they return, and the portable form of a batch on SQLite.
+//! `Idempotency-Key` rows, the rows they return, the portable form of a batch on SQLite, and
+//! the whole of a batch of creates limited per tenant ([`limited_create_many`]).
 //!
 //! On PostgreSQL a batch is one statement of this shape (placeholders numbered in the order
 //! they appear, see [`crate::pg_static`]):
@@ -19,12 +20,12 @@
 //! are inserted ([`AUDIT_INSERT`], [`IDEM_INSERT`]).
 
 use diesel::prelude::*;
-use diesel::sql_types::Text;
+use diesel::sql_types::{Array, BigInt, Integer, Text};
 
 use crate::audit::AuditRow;
 use crate::idempotency::IdempotencyRow;
-use crate::pg_static::{PgStatic, bind_audit, bind_idempotency};
-use crate::schema::{audit_log, idempotency_keys};
+use crate::pg_static::{PgStatic, bind_audit, bind_idempotency, col};
+use crate::schema::{audit_log, idempotency_keys, tenants};
 use crate::{AnyConnection, StoreError, StoreResult, config_revision, write_transaction};
 
 /// The audit rows of a batch, with their owner: `$1`–`$13`, the first CTE of a statement.
@@ -211,4 +212,133 @@ impl Room {
     pub(crate) fn add(&mut self, tenant_id: &str) {
         *self.added.entry(tenant_id.to_owned()).or_default() += 1;
     }
+}
+
+/// The statement of a batch of creates that are limited per tenant (channels, webhook
+/// endpoints): each row of `table`, its `columns` (name and PostgreSQL type) bound as arrays
+/// from `$26` on and each row's room right after them, is inserted only if its tenant exists
+/// and has fewer rows than its room ([`admitted`]; a unique key or id taken is left to
+/// `ON CONFLICT DO NOTHING`), with the audit and `Idempotency-Key` rows of those inserted;
+/// with `bump`, the config revision is raised by their number in the slot bound last.
+pub(crate) fn limited_insert_sql(table: &str, columns: &[(&str, &str)], bump: bool) -> String {
+    let first = 26;
+    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+    let selected: Vec<String> = names.iter().map(|name| format!("n.{name}")).collect();
+    let mut arrays: Vec<String> = columns
+        .iter()
+        .zip(first..)
+        .map(|((_, ty), n)| format!("${n}::{ty}[]"))
+        .collect();
+    let room = first + columns.len();
+    arrays.push(format!("${room}::int8[]"));
+    let bump = if bump {
+        format!(
+            ", {}",
+            bump_cte(u32::try_from(room + 1).unwrap_or(u32::MAX))
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "WITH {AUDIT_ROWS}, {IDEM_ROWS}, done AS (
+    INSERT INTO {table} ({names})
+    SELECT {selected}
+    FROM unnest({arrays})
+        WITH ORDINALITY
+        AS n({names}, room, ord)
+    WHERE {admitted}
+    ORDER BY n.ord
+    ON CONFLICT DO NOTHING
+    RETURNING id
+), {AUDIT_INSERT}, {IDEM_INSERT}{bump}
+SELECT id FROM done",
+        names = names.join(", "),
+        selected = selected.join(", "),
+        arrays = arrays.join(", "),
+        admitted = admitted(table),
+    )
+}
+
+/// A create of a batch of [`limited_create_many`]: its row's id and tenant, and its room (how
+/// many rows its tenant may have at most before it is added: the limit, less the creates for
+/// the same tenant earlier in the batch).
+pub(crate) trait LimitedCreate: WithRows {
+    /// The new row's id (what the statement's `done` returns).
+    fn id(&self) -> &str;
+    /// Its tenant.
+    fn tenant_id(&self) -> &str;
+    /// The room.
+    fn room(&self) -> i64;
+}
+
+/// How [`limited_create_many`] writes one kind of row.
+pub(crate) struct LimitedInsert<T, K> {
+    /// The statement ([`limited_insert_sql`]) for PostgreSQL.
+    pub(crate) sql: &'static str,
+    /// Binds the statement's columns, in its order, for `items` (the room is bound after them).
+    pub(crate) bind: for<'a> fn(PgStatic<'a, K>, &'a [T]) -> PgStatic<'a, K>,
+    /// Whether the config revision is raised by the rows added.
+    pub(crate) bump: bool,
+    /// A tenant's rows now (SQLite).
+    pub(crate) count: fn(&mut AnyConnection, &str) -> QueryResult<i64>,
+    /// Inserts an item's row, answering whether it was (SQLite).
+    pub(crate) insert: fn(&mut AnyConnection, &T) -> QueryResult<bool>,
+}
+
+/// Adds each item of a batch of creates limited per tenant, with its rows, unless it cannot be
+/// added as asked (no tenant, no room, a key taken); answers, in order, whether each was. One
+/// statement on PostgreSQL; on SQLite, portable ones in one transaction ([`portable`]), the
+/// room counted across the batch ([`Room`]).
+pub(crate) fn limited_create_many<T: LimitedCreate, K: 'static>(
+    conn: &mut AnyConnection,
+    items: &[T],
+    how: &LimitedInsert<T, K>,
+) -> StoreResult<Vec<bool>> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let slot = how.bump.then(config_revision::random_slot);
+    Ok(match conn {
+        AnyConnection::Postgresql(pg) => {
+            let owned = Owned::of(items, items.iter().map(T::id));
+            let mut q = (how.bind)(owned.bind::<K>(how.sql, true), items)
+                .bind::<Array<BigInt>, _>(col(items, T::room));
+            if let Some(slot) = slot {
+                q = q.bind::<Integer, _>(slot);
+            }
+            flags(items.iter().map(T::id), &load_ids(q, pg)?)
+        }
+        AnyConnection::Sqlite(_) => {
+            let mut room = Room::default();
+            portable(conn, items, slot, |c, item| {
+                let tenant = item.tenant_id();
+                let admitted = tenant_alive(c, tenant)?
+                    && room.admits(tenant, (how.count)(c, tenant)?, item.room())
+                    && (how.insert)(c, item)?;
+                if admitted {
+                    room.add(tenant);
+                }
+                Ok(admitted.then_some(()))
+            })?
+            .iter()
+            .map(Option::is_some)
+            .collect()
+        }
+    })
+}
+
+/// Whether a tenant exists and is not deleted.
+pub(crate) fn tenant_alive(conn: &mut AnyConnection, tenant_id: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        tenants::table
+            .filter(tenants::id.eq(tenant_id))
+            .filter(tenants::deleted_at.is_null()),
+    ))
+    .get_result(conn)
+}
+
+/// `sql` with its runs of white space folded to one space (for comparing statements).
+#[cfg(test)]
+pub(crate) fn folded(sql: &str) -> String {
+    sql.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -14,8 +14,8 @@ use crate::api_keys::ApiKeyRow;
 use crate::audit::AuditRow;
 use crate::batch_sql::{
     AUDIT_INSERT, AUDIT_ROWS, IDEM_INSERT, IDEM_ROWS, Owned, WithRows, flags, load_ids, portable,
+    tenant_alive,
 };
-use crate::channel_batch::tenant_alive;
 use crate::idempotency::IdempotencyRow;
 use crate::pg_static::bind_key_rows;
 use crate::schema::api_keys;

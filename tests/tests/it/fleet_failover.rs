@@ -8,7 +8,7 @@
 // Helpers here stop the test on any failure, as the tests themselves do.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use moltbot_saas_tests::{TestApp, TestDb, spawn_app, spawn_app_with, test_settings};
@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::config_sync::command;
 use crate::fleet::{Gw, accounts, placement};
-use crate::limits_processes::free_port;
+use crate::serve_process::{Secrets, ServeProcess, call};
 
 const DEFAULT: &str = "00000000-0000-0000-0000-000000000000";
 const TELEGRAM_TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
@@ -326,17 +326,9 @@ async fn without_failover_only_moves_away_from_a_silent_gateway_complete() {
 
 /// A server process (the real binary), killed when dropped, and how to call it.
 struct Server {
-    child: Child,
-    base: String,
+    process: ServeProcess,
     admin: String,
     client: reqwest::Client,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Server {
@@ -347,16 +339,7 @@ impl Server {
         path: &str,
         body: Option<&Value>,
     ) -> (StatusCode, Value) {
-        let mut req = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(token);
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let r = req.send().await.unwrap();
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
+        call(&self.client, &self.process, token, method, path, body).await
     }
 
     async fn op(&self, method: Method, path: &str, body: Option<&Value>) -> Value {
@@ -386,44 +369,29 @@ impl Server {
 /// A `serve` process on `db` with the fleet's short lease and failover on, sharing `admin` (and
 /// the secrets derived from it) with the other.
 async fn spawn_server(db: &TestDb, admin: &str, data_dir: &std::path::Path) -> Server {
-    let port = free_port();
-    let child = command(db)
-        .env("SAAS_API_PORT", port.to_string())
-        .env("SAAS_DATA_DIR", data_dir)
-        .env("SAAS_ADMIN_TOKEN", admin)
-        .env("SAAS_GATEWAY_TOKEN", format!("{admin}-gateway"))
-        .env("SAAS_API_KEY_SECRET", format!("{admin}-api-key-secret"))
-        .env("SAAS_JWT_SECRET", format!("{admin}-jwt-secret"))
-        .env("SAAS_GATEWAY_LEASE_SECS", LEASE_SECS.to_string())
-        .env("SAAS_GATEWAY_LEASE_MARGIN_SECS", MARGIN_SECS.to_string())
-        .env("SAAS_GATEWAY_FAILOVER", "on")
-        .env("SAAS_WEBHOOK_DISPATCHER", "false")
-        .env("SAAS_WORKERS", "2")
-        .env("SAAS_DB_POOL_SIZE", "4")
-        .env("RUST_LOG", "warn")
-        .args(["serve"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn moltbot-saas serve");
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
+    let (gateway, api_key_secret, jwt) = (
+        format!("{admin}-gateway"),
+        format!("{admin}-api-key-secret"),
+        format!("{admin}-jwt-secret"),
+    );
+    let secrets = Secrets {
+        admin,
+        gateway: &gateway,
+        api_key_secret: &api_key_secret,
+        jwt: &jwt,
+    };
+    let (lease, margin) = (LEASE_SECS.to_string(), MARGIN_SECS.to_string());
+    let env = [
+        ("SAAS_GATEWAY_LEASE_SECS", lease.as_str()),
+        ("SAAS_GATEWAY_LEASE_MARGIN_SECS", margin.as_str()),
+        ("SAAS_GATEWAY_FAILOVER", "on"),
+    ];
+    let (process, _) = ServeProcess::start(db, &secrets, data_dir, &env).await;
+    Server {
+        process,
         admin: admin.to_owned(),
         client: reqwest::Client::builder().no_proxy().build().unwrap(),
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !server
-        .client
-        .get(format!("{}/ready", server.base))
-        .send()
-        .await
-        .is_ok_and(|r| r.status() == StatusCode::OK)
-    {
-        assert!(Instant::now() < deadline, "server did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    server
 }
 
 #[tokio::test]

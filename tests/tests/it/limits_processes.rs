@@ -7,36 +7,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use moltbot_saas_tests::{TestApp, TestDb, spawn_app_with, test_settings};
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde_json::{Value, json};
 use tenant_core::Secret;
 
 use crate::limits::{eventually, rate_headers, telegram_accounts};
-
-/// A server process, killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::serve_process::{Secrets, ServeProcess as Server, call, free_port};
 
 /// The secrets both processes share.
 struct Shared {
@@ -61,77 +41,25 @@ impl Shared {
 }
 
 async fn spawn_server(db: &TestDb, shared: &Shared, data_dir: &std::path::Path) -> Server {
-    let port = free_port();
-    let mut cmd = Command::new(crate::cli::binary());
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy();
-        if key.starts_with("SAAS_") || key == "DATABASE_URL" || key == "RUST_LOG" {
-            cmd.env_remove(key.as_ref());
-        }
-    }
-    let child = cmd
-        .env("DATABASE_URL", db.url())
-        .env("SAAS_API_PORT", port.to_string())
-        .env("SAAS_DATA_DIR", data_dir)
-        .env("SAAS_ADMIN_TOKEN", &shared.admin)
-        .env("SAAS_GATEWAY_TOKEN", &shared.gateway)
-        .env("SAAS_API_KEY_SECRET", &shared.api_key_secret)
-        .env("SAAS_JWT_SECRET", &shared.jwt)
-        .env(
-            "SAAS_ENCRYPTION_KEYS",
-            moltbot_saas_tests::TEST_ENCRYPTION_KEYS,
-        )
-        .env("SAAS_REDIS_URL", "redis://127.0.0.1:6379/")
-        .env("SAAS_REDIS_KEY_PREFIX", &shared.prefix)
-        .env("SAAS_USAGE_FLUSH_MS", "100")
-        .env("SAAS_LIMITS_CACHE_TTL_MS", "100")
-        .env("SAAS_TENANT_CACHE_SYNC_MS", "100")
-        .env("SAAS_WEBHOOK_DISPATCHER", "false")
-        .env("SAAS_WORKERS", "2")
-        .env("SAAS_DB_POOL_SIZE", "4")
-        .env("RUST_LOG", "warn")
-        .args(["serve"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn moltbot-saas serve");
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
+    let secrets = Secrets {
+        admin: &shared.admin,
+        gateway: &shared.gateway,
+        api_key_secret: &shared.api_key_secret,
+        jwt: &shared.jwt,
     };
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(r) = client.get(format!("{}/ready", server.base)).send().await
-            && r.status() == 200
-        {
-            let body: Value = r.json().await.unwrap();
-            assert_eq!(body["rateLimits"], json!({"store": "redis", "redis": "ok"}));
-            break;
-        }
-        assert!(Instant::now() < deadline, "server did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let env = [
+        ("SAAS_REDIS_URL", "redis://127.0.0.1:6379/"),
+        ("SAAS_REDIS_KEY_PREFIX", shared.prefix.as_str()),
+        ("SAAS_USAGE_FLUSH_MS", "100"),
+        ("SAAS_LIMITS_CACHE_TTL_MS", "100"),
+        ("SAAS_TENANT_CACHE_SYNC_MS", "100"),
+    ];
+    let (server, ready) = Server::start(db, &secrets, data_dir, &env).await;
+    assert_eq!(
+        ready["rateLimits"],
+        json!({"store": "redis", "redis": "ok"})
+    );
     server
-}
-
-async fn call(
-    client: &reqwest::Client,
-    server: &Server,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Option<&Value>,
-) -> (StatusCode, Value) {
-    let mut req = client
-        .request(method, format!("{}{path}", server.base))
-        .bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(b);
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 #[tokio::test]

@@ -37,6 +37,7 @@ mod limits_processes;
 mod migrations;
 mod monitoring;
 mod restart;
+mod serve_process;
 mod slug_redirects;
 mod store_batches;
 mod store_channels;

@@ -23,7 +23,7 @@ use crate::settings::ui::UiSettings;
 use crate::state::AppState;
 use crate::ui::context::UiContext;
 use crate::ui::error::{UiResult, is_local_path, see_other};
-use crate::ui::form::UiForm;
+use crate::ui::form::{Empty, UiForm};
 use crate::ui::host::{self, HostKind, Site};
 use crate::ui::layout::{self, csrf_field};
 use crate::ui::session::{REFRESH_COOKIE, cleared_cookies, cookie, session_cookies};
@@ -216,10 +216,6 @@ pub async fn login(
     };
     Ok(logged_in(&pair, &settings, to))
 }
-
-/// The logout form (its CSRF token only).
-#[derive(Debug, Deserialize)]
-pub struct Empty {}
 
 /// `POST /logout`: ends the login session (its refresh token family) and clears the cookies.
 pub async fn logout(

@@ -17,6 +17,10 @@ use crate::ui::context::UiContext;
 use crate::ui::error::UiError;
 use crate::ui::session::same_token;
 
+/// A form with its CSRF token only (a button: log out, delete, rotate).
+#[derive(Debug, Deserialize)]
+pub struct Empty {}
+
 /// A form of type `T` that carried the session's CSRF token.
 #[derive(Debug)]
 pub struct UiForm<T>(pub T);

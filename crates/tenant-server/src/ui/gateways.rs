@@ -3,7 +3,7 @@
 //! and reopen it, rotate its token, delete an empty one. Each form calls the use case the
 //! `/gateways` API calls; `docs/fleet.md` explains the fleet.
 
-use actix_web::web;
+use actix_web::{HttpResponse, web};
 use maud::{Markup, html};
 use serde::Deserialize;
 use tenant_core::GatewayId;
@@ -12,10 +12,9 @@ use tenant_service::fleet::gateways::{GatewayPatch, GatewayView, Health, IssuedG
 use crate::http::extract::{Actor, parse_uuid};
 use crate::state::AppState;
 use crate::ui::error::{UiError, UiResult, see_other};
-use crate::ui::form::UiForm;
+use crate::ui::form::{Empty, UiForm};
 use crate::ui::layout::{self, badge, csrf_field, empty, shown_once, when};
 use crate::ui::scope::OperatorPage;
-use crate::ui::tenant_pages::Empty;
 
 /// Query of the fleet pages: a notice after a redirect.
 #[derive(Debug, Deserialize)]
@@ -293,6 +292,24 @@ pub async fn detail(
     ))
 }
 
+/// The gateway's page again, with `notice` (after a form that changed it).
+fn back_to(id: GatewayId, notice: &str) -> HttpResponse {
+    see_other(&format!("/admin/gateways/{id}?notice={notice}"))
+}
+
+/// Applies `patch` to gateway `id` (the use case `PATCH /gateways/{id}` calls) and goes back to
+/// its page with `notice`.
+async fn patched(
+    state: &AppState,
+    actor: Actor,
+    id: GatewayId,
+    patch: GatewayPatch,
+    notice: &str,
+) -> UiResult {
+    state.control.update_gateway(actor.0, id, patch).await?;
+    Ok(back_to(id, notice))
+}
+
 /// The capacity form.
 #[derive(Debug, Deserialize)]
 pub struct CapacityForm {
@@ -309,14 +326,10 @@ pub async fn set_capacity(
 ) -> UiResult {
     let id = gateway_id(&path)?;
     let patch = GatewayPatch {
-        name: None,
         capacity: Some(capacity_field(form.capacity.as_deref())?),
-        draining: None,
+        ..GatewayPatch::default()
     };
-    state.control.update_gateway(actor.0, id, patch).await?;
-    Ok(see_other(&format!(
-        "/admin/gateways/{id}?notice=gateway_updated"
-    )))
+    patched(&state, actor, id, patch, "gateway_updated").await
 }
 
 /// The draining form.
@@ -334,19 +347,15 @@ pub async fn set_draining(
     UiForm(form): UiForm<DrainingForm>,
 ) -> UiResult {
     let id = gateway_id(&path)?;
-    let notice = if form.draining == "true" {
+    if form.draining == "true" {
         state.control.drain_gateway(actor.0, id).await?;
-        "gateway_draining"
-    } else {
-        let patch = GatewayPatch {
-            name: None,
-            capacity: None,
-            draining: Some(false),
-        };
-        state.control.update_gateway(actor.0, id, patch).await?;
-        "gateway_open"
+        return Ok(back_to(id, "gateway_draining"));
+    }
+    let patch = GatewayPatch {
+        draining: Some(false),
+        ..GatewayPatch::default()
     };
-    Ok(see_other(&format!("/admin/gateways/{id}?notice={notice}")))
+    patched(&state, actor, id, patch, "gateway_open").await
 }
 
 /// `POST /admin/gateways/{gid}/rotate`: the page shows the new token this once.

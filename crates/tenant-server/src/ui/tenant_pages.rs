@@ -22,7 +22,7 @@ use tenant_store::audit::{AuditFilter, AuditRow};
 use crate::http::extract::{Actor, parse_kind, parse_uuid};
 use crate::state::AppState;
 use crate::ui::error::{UiError, UiResult, percent_encode, see_other};
-use crate::ui::form::UiForm;
+use crate::ui::form::{Empty, UiForm};
 use crate::ui::layout::{self, badge, csrf_field, empty, shown_once, when, when_naive, when_opt};
 use crate::ui::scope::{Area, TenantScope};
 
@@ -330,10 +330,6 @@ pub async fn set_channel_enabled(
         .await?;
     Ok(see_other(&scope.path("?notice=channel_updated")))
 }
-
-/// A form with its CSRF token only.
-#[derive(Debug, Deserialize)]
-pub struct Empty {}
 
 /// `POST {base}/channels/{kind}/delete`.
 pub async fn delete_channel(

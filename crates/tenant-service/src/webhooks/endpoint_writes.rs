@@ -10,8 +10,6 @@
 //! `plan_limit_reached`, 409 or 404 as before. Creates and updates of one process are written by
 //! one writer, so concurrent creates never take a tenant past its limit.
 
-use std::collections::HashMap;
-
 use tenant_core::{Secret, TenantId};
 use tenant_store::AnyConnection;
 use tenant_store::audit::{self, AuditContext};
@@ -26,7 +24,7 @@ use super::endpoints;
 use crate::error::{ServiceError, ServiceResult};
 use crate::idempotency::Ticket;
 use crate::plans::Plans;
-use crate::write_batch::{Answers, firsts};
+use crate::write_batch::{Answers, OfTenant, firsts, limited_creates};
 
 /// What a request does to a tenant's endpoints.
 // Made once per request and moved into the queue: boxing the large variant would cost an
@@ -60,6 +58,12 @@ pub struct EndpointWrite {
     pub tenant_id: TenantId,
     /// The write.
     pub op: EndpointOp,
+}
+
+impl OfTenant for EndpointWrite {
+    fn tenant_id(&self) -> TenantId {
+        self.tenant_id
+    }
 }
 
 /// The answer to an endpoint write: the endpoint as stored, and a created one's signing secret
@@ -101,57 +105,38 @@ fn create(
     now: chrono::DateTime<chrono::Utc>,
     answers: &mut Answers<(Endpoint, Option<Secret>)>,
 ) {
-    let tenants: Vec<TenantId> = at.iter().map(|&i| batch[i].tenant_id).collect();
-    if let Err(e) = plans.warm(conn, &tenants) {
-        // Each is checked again alone.
-        tracing::debug!(error = %e, "plan limits of an endpoint batch not read");
-        return;
-    }
-    let mut earlier: HashMap<TenantId, i64> = HashMap::new();
-    let mut taken = Vec::with_capacity(at.len());
-    let mut items = Vec::with_capacity(at.len());
-    let mut made = Vec::with_capacity(at.len());
-    for &i in at {
-        let w = &batch[i];
-        let EndpointOp::Create { new, once } = &w.op else {
-            continue;
-        };
-        // A tenant whose limits are not cached does not exist: answered alone.
-        let Some(limits) = plans.cache.get(&w.tenant_id) else {
-            continue;
-        };
-        let limit = limits
-            .limits
-            .max_webhook_endpoints
-            .min(MAX_ENDPOINTS_PER_TENANT);
-        let before = earlier.entry(w.tenant_id).or_default();
-        let (new, secret) = endpoints::with_new_secret(new.clone());
-        let prepared = NewEndpointRow::seal(&w.tenant_id, &new, now, ring)
-            .map_err(ServiceError::from)
-            .and_then(|(row, endpoint)| {
-                let out = (endpoint, secret);
-                let idempotency = once.as_ref().map(|t| t.row(&out, now)).transpose()?;
-                let event = endpoints::created_event(&w.tenant_id, &out.0);
-                let item = EndpointToCreate {
-                    row,
-                    room: limit - *before,
-                    audit: audit::row(&w.ctx, event, now),
-                    idempotency,
-                };
-                Ok((item, out))
-            });
-        match prepared {
-            Ok((item, out)) => {
-                *before += 1;
-                taken.push(i);
-                items.push(item);
-                made.push(out);
-            }
-            Err(e) => answers.set(i, Err(e)),
-        }
-    }
-    let written = endpoint_batch::create_many(conn, &items);
-    answers.settle_made(&taken, written, made, |(e, s)| (e, Some(s)));
+    let creates = limited_creates(
+        conn,
+        plans,
+        batch,
+        at,
+        answers,
+        |limits| limits.max_webhook_endpoints.min(MAX_ENDPOINTS_PER_TENANT),
+        |w, room| {
+            let EndpointOp::Create { new, once } = &w.op else {
+                return None;
+            };
+            let (new, secret) = endpoints::with_new_secret(new.clone());
+            Some(
+                NewEndpointRow::seal(&w.tenant_id, &new, now, ring)
+                    .map_err(ServiceError::from)
+                    .and_then(|(row, endpoint)| {
+                        let out = (endpoint, secret);
+                        let idempotency = once.as_ref().map(|t| t.row(&out, now)).transpose()?;
+                        let event = endpoints::created_event(&w.tenant_id, &out.0);
+                        let item = EndpointToCreate {
+                            row,
+                            room,
+                            audit: audit::row(&w.ctx, event, now),
+                            idempotency,
+                        };
+                        Ok((item, out))
+                    }),
+            )
+        },
+    );
+    let written = endpoint_batch::create_many(conn, &creates.items);
+    answers.settle_made(&creates.taken, written, creates.made, |(e, s)| (e, Some(s)));
 }
 
 /// The updates of the batch in one statement, each applied to its row as it is then.
