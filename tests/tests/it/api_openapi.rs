@@ -36,9 +36,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/gateway/heartbeat"),
     ("get", "/operator/webhooks"),
     ("post", "/operator/webhooks"),
-    ("get", "/operator/webhooks/{wid}"),
-    ("patch", "/operator/webhooks/{wid}"),
-    ("delete", "/operator/webhooks/{wid}"),
+    ("get", "/operator/webhooks/{oid}"),
+    ("patch", "/operator/webhooks/{oid}"),
+    ("delete", "/operator/webhooks/{oid}"),
     ("post", "/auth/login"),
     ("post", "/auth/refresh"),
     ("post", "/auth/logout"),
@@ -276,14 +276,8 @@ async fn every_documented_route_is_served() {
             .replace("{kind}", "telegram")
             .replace("{uid}", &uid)
             .replace("{kid}", &kid)
-            .replace(
-                "{wid}",
-                if template.starts_with("/operator/") {
-                    &owid
-                } else {
-                    &wid
-                },
-            )
+            .replace("{wid}", &wid)
+            .replace("{oid}", &owid)
             .replace("{did}", &did)
             .replace("{gid}", &gid);
         let token = match template.as_str() {
@@ -323,7 +317,7 @@ async fn every_documented_route_is_served() {
             }
             ("post", "/tenants/{id}/webhooks") => Some(json!({"url": "https://example.com/other"})),
             ("post", "/operator/webhooks") => Some(json!({"url": "https://example.com/ops2"})),
-            ("patch", "/operator/webhooks/{wid}") => Some(json!({"enabled": true})),
+            ("patch", "/operator/webhooks/{oid}") => Some(json!({"enabled": true})),
             ("post", "/tenants/{id}/billing/checkout") => Some(json!({"plan": "pro",
                 "successUrl": "https://example.com/ok", "cancelUrl": "https://example.com/no"})),
             ("post", "/tenants/{id}/billing/portal") => {

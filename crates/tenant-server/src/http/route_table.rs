@@ -108,17 +108,17 @@ pub const ROUTES: &[(&str, &str, Action)] = &[
     ("POST", "/operator/webhooks", Action::ManageOperatorWebhooks),
     (
         "GET",
-        "/operator/webhooks/{wid}",
+        "/operator/webhooks/{oid}",
         Action::ManageOperatorWebhooks,
     ),
     (
         "PATCH",
-        "/operator/webhooks/{wid}",
+        "/operator/webhooks/{oid}",
         Action::ManageOperatorWebhooks,
     ),
     (
         "DELETE",
-        "/operator/webhooks/{wid}",
+        "/operator/webhooks/{oid}",
         Action::ManageOperatorWebhooks,
     ),
     ("GET", "/plans", Action::ReadPlans),

@@ -33,7 +33,7 @@ pub struct CreateOperatorWebhookRequest {
     pub enabled: Option<bool>,
 }
 
-/// `PATCH /operator/webhooks/{wid}`: only the fields present change.
+/// `PATCH /operator/webhooks/{oid}`: only the fields present change.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpdateOperatorWebhookRequest {
@@ -109,7 +109,7 @@ pub struct OperatorWebhookListResponse {
 }
 
 fn endpoint_id(raw: &str) -> Result<Uuid, ApiError> {
-    parse_uuid("wid", raw)
+    parse_uuid("oid", raw)
 }
 
 /// Adds an operator endpoint; the answer carries its signing secret, shown only this once.
@@ -160,24 +160,24 @@ pub async fn list_operator_webhooks(state: web::Data<AppState>) -> Result<HttpRe
 }
 
 /// One operator endpoint.
-#[utoipa::path(tag = "webhooks", params(("wid" = String, Path, description = "Endpoint id (UUID)")), security(("bearer" = [])), responses(
+#[utoipa::path(tag = "webhooks", params(("oid" = String, Path, description = "The operator endpoint's id (UUID)")), security(("bearer" = [])), responses(
     (status = 200, description = "The endpoint", body = OperatorWebhookResponse),
     (status = 400, description = "Malformed id", body = ErrorBody),
     (status = 401, description = "No valid token", body = ErrorBody),
     (status = 403, description = "Not an operator", body = ErrorBody),
     (status = 404, description = "No such operator endpoint", body = ErrorBody),
 ))]
-#[get("/operator/webhooks/{wid}")]
+#[get("/operator/webhooks/{oid}")]
 pub async fn get_operator_webhook(
     state: web::Data<AppState>,
-    wid: web::Path<String>,
+    oid: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let endpoint = state.control.operator_webhook(endpoint_id(&wid)?).await?;
+    let endpoint = state.control.operator_webhook(endpoint_id(&oid)?).await?;
     Ok(HttpResponse::Ok().json(OperatorWebhookResponse::from(&endpoint)))
 }
 
 /// Changes an operator endpoint.
-#[utoipa::path(tag = "webhooks", params(("wid" = String, Path, description = "Endpoint id (UUID)")), request_body = UpdateOperatorWebhookRequest, security(("bearer" = [])), responses(
+#[utoipa::path(tag = "webhooks", params(("oid" = String, Path, description = "The operator endpoint's id (UUID)")), request_body = UpdateOperatorWebhookRequest, security(("bearer" = [])), responses(
     (status = 200, description = "The endpoint as it now is", body = OperatorWebhookResponse),
     (status = 400, description = "Malformed id or JSON", body = ErrorBody),
     (status = 401, description = "No valid token", body = ErrorBody),
@@ -185,11 +185,11 @@ pub async fn get_operator_webhook(
     (status = 404, description = "No such operator endpoint", body = ErrorBody),
     (status = 422, description = "Invalid URL, event type or description", body = ErrorBody),
 ))]
-#[patch("/operator/webhooks/{wid}")]
+#[patch("/operator/webhooks/{oid}")]
 pub async fn update_operator_webhook(
     state: web::Data<AppState>,
     actor: Actor,
-    wid: web::Path<String>,
+    oid: web::Path<String>,
     ApiJson(body): ApiJson<UpdateOperatorWebhookRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let patch = OperatorWebhookPatch {
@@ -200,28 +200,28 @@ pub async fn update_operator_webhook(
     };
     let endpoint = state
         .control
-        .update_operator_webhook(actor.0, endpoint_id(&wid)?, patch)
+        .update_operator_webhook(actor.0, endpoint_id(&oid)?, patch)
         .await?;
     Ok(HttpResponse::Ok().json(OperatorWebhookResponse::from(&endpoint)))
 }
 
 /// Removes an operator endpoint and its deliveries.
-#[utoipa::path(tag = "webhooks", params(("wid" = String, Path, description = "Endpoint id (UUID)")), security(("bearer" = [])), responses(
+#[utoipa::path(tag = "webhooks", params(("oid" = String, Path, description = "The operator endpoint's id (UUID)")), security(("bearer" = [])), responses(
     (status = 204, description = "Deleted"),
     (status = 400, description = "Malformed id", body = ErrorBody),
     (status = 401, description = "No valid token", body = ErrorBody),
     (status = 403, description = "Not an operator", body = ErrorBody),
     (status = 404, description = "No such operator endpoint", body = ErrorBody),
 ))]
-#[delete("/operator/webhooks/{wid}")]
+#[delete("/operator/webhooks/{oid}")]
 pub async fn delete_operator_webhook(
     state: web::Data<AppState>,
     actor: Actor,
-    wid: web::Path<String>,
+    oid: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     state
         .control
-        .delete_operator_webhook(actor.0, endpoint_id(&wid)?)
+        .delete_operator_webhook(actor.0, endpoint_id(&oid)?)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

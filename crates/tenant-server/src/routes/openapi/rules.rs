@@ -128,6 +128,7 @@ pub const PARAMETERS: &[(&str, &str, Rule)] = &[
     ("*", "uid", uuid),
     ("*", "kid", uuid),
     ("*", "wid", uuid),
+    ("*", "oid", uuid),
     ("*", "did", uuid),
     ("*", "gid", uuid),
     ("*", "gateway", uuid),
