@@ -1,6 +1,8 @@
 //! The gateway fleet's rows: `gateways` (each gateway, its capacity, its token's keyed hash and
-//! its last heartbeat) and `tenant_placements` (where a tenant is when not simply on the built-in
-//! gateway `default`). The rules are the service's (`tenant_service::fleet`).
+//! its last heartbeat), `tenant_placements` (where a tenant is when not simply on the built-in
+//! gateway `default`) and `gateway_loads` (how many tenants each gateway holds and a revision of
+//! its document, kept by the database's triggers). The rules are the service's
+//! (`tenant_service::fleet`).
 //!
 //! A tenant without a placement row is placed on `default`: a single-gateway setup has no row.
 //! Every change of a placement bumps the config revision in its transaction, so each gateway's
@@ -14,7 +16,7 @@ use diesel::prelude::*;
 use tenant_core::{GatewayId, GatewayKind, PlacementState, TenantId};
 
 use crate::error::unique_violation;
-use crate::schema::{gateways, tenant_placements, tenants};
+use crate::schema::{gateway_loads, gateways, tenant_placements, tenants};
 use crate::{AnyConnection, StoreError, StoreResult, config_revision};
 
 /// A stored gateway (its token's hash stays in the store).
@@ -423,7 +425,41 @@ fn live_tenants(conn: &mut AnyConnection) -> StoreResult<i64> {
 
 /// How many live tenants each gateway holds or is receiving: placed on it, or moving to it (a
 /// tenant without a row counts for `default`). Gateways holding nobody are absent.
+///
+/// Read from `gateway_loads`, which the database's triggers keep in the statement that changes
+/// a tenant or a placement (migration `2026-12-06-050000_gateway_loads`): a few rows per
+/// gateway, whatever the number of tenants. In a transaction that holds [`lock_fleet`] it is
+/// exact for that transaction's own changes too. [`recount_held`] counts the same from the rows.
 pub fn held_counts(conn: &mut AnyConnection) -> StoreResult<Vec<(GatewayId, i64)>> {
+    let slots: Vec<(String, i64)> = gateway_loads::table
+        .select((gateway_loads::gateway_id, gateway_loads::held))
+        .load(conn)?;
+    let mut counts: std::collections::BTreeMap<GatewayId, i64> = Default::default();
+    for (gateway, held) in slots {
+        *counts
+            .entry(gateway_id("gateway_loads", &gateway)?)
+            .or_default() += held;
+    }
+    Ok(counts.into_iter().filter(|(_, n)| *n > 0).collect())
+}
+
+/// A gateway's document revision: raised (by the database's triggers, in the writing
+/// transaction) by every write to a tenant row, its channels or its placement row, for each
+/// gateway that tenant's placement row names (`default` when it has none). Everything a
+/// gateway's document is made of is in those rows, so while this number stays, the document
+/// stays. Unlike the global config revision it does not move for other gateways' tenants.
+pub fn revision_of(conn: &mut AnyConnection, gateway: &GatewayId) -> StoreResult<i64> {
+    let slots: Vec<i64> = gateway_loads::table
+        .filter(gateway_loads::gateway_id.eq(gateway.to_string()))
+        .select(gateway_loads::revision)
+        .load(conn)?;
+    // Summed here: `SUM(BIGINT)` has a different type on each backend.
+    Ok(slots.iter().sum())
+}
+
+/// What [`held_counts`] answers, counted from every live tenant and placement row (linear in
+/// tenants: for checks and repairs, not for placing).
+pub fn recount_held(conn: &mut AnyConnection) -> StoreResult<Vec<(GatewayId, i64)>> {
     let total = live_tenants(conn)?;
     let groups: Vec<(Option<String>, Option<String>, String, i64)> = tenant_placements::table
         .inner_join(tenants::table)
@@ -523,21 +559,38 @@ pub fn members(conn: &mut AnyConnection, gateway: &GatewayId) -> StoreResult<Mem
     }
 }
 
-/// The tenants a gateway holds (placed on it), with their plans, in creation order.
+/// The tenants a gateway holds (placed on it), with their plans, in creation order. For a
+/// gateway other than `default`, only its placement rows are read (through their index).
 pub fn held_by(
     conn: &mut AnyConnection,
     gateway: &GatewayId,
 ) -> StoreResult<Vec<(TenantId, String)>> {
+    let parse = |(id, plan): (String, String)| -> StoreResult<(TenantId, String)> {
+        let id: TenantId = id
+            .parse()
+            .map_err(|_| corrupt("tenants", &id, "not a UUID"))?;
+        Ok((id, plan))
+    };
+    if !gateway.is_default() {
+        return tenants::table
+            .inner_join(tenant_placements::table)
+            .filter(tenant_placements::state.eq("placed"))
+            .filter(tenant_placements::gateway_id.eq(gateway.to_string()))
+            .select((tenants::id, tenants::plan))
+            .order((tenants::created_at.asc(), tenants::id.asc()))
+            .load::<(String, String)>(conn)?
+            .into_iter()
+            .map(parse)
+            .collect();
+    }
     let members = members(conn, gateway)?;
     let all: Vec<(String, String)> = tenants::table
         .select((tenants::id, tenants::plan))
         .order((tenants::created_at.asc(), tenants::id.asc()))
         .load(conn)?;
     let mut out = Vec::new();
-    for (id, plan) in all {
-        let id: TenantId = id
-            .parse()
-            .map_err(|_| corrupt("tenants", &id, "not a UUID"))?;
+    for row in all {
+        let (id, plan) = parse(row)?;
         if members.contains(&id) {
             out.push((id, plan));
         }

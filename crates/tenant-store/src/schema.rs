@@ -301,6 +301,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    gateway_loads (gateway_id, slot) {
+        gateway_id -> Text,
+        slot -> Integer,
+        held -> BigInt,
+        revision -> BigInt,
+    }
+}
+
+diesel::table! {
     tenant_placements (tenant_id) {
         tenant_id -> Text,
         gateway_id -> Nullable<Text>,
@@ -382,6 +391,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_endpoint_circuits,
     maintenance_leases,
     gateways,
+    gateway_loads,
     tenant_placements,
     tenant_billing,
     stripe_events,

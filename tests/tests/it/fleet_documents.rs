@@ -1,6 +1,7 @@
 //! The fleet's scale rule, counted rather than timed (issue 25): a change to one tenant renders
-//! that tenant again in its own gateway's document only; every other gateway's document finds
-//! its tenants' stamps unchanged, renders nothing and keeps its tag. On both backends. The
+//! that tenant again in its own gateway's document only; every other gateway's document does not
+//! even list its tenants' stamps (its own revision did not move), renders nothing and keeps its
+//! tag. A channel change and a move are scoped alike. On both backends. The
 //! figures at 100,000 tenants on 50 gateways are in `docs/benchmarks.md` (the `fleet_scale`
 //! example).
 
@@ -154,7 +155,10 @@ async fn a_change_to_one_tenant_renders_only_its_gateways_document_again() {
         assert!(second[g].1.revision > first[g].1.revision);
         let same_tag = second[g].0 == first[g].0;
         assert_eq!(same_tag, *g != changed_on, "the tag of {g}'s document");
+        // Only the changed tenant's gateway looked at its stamps.
+        assert_eq!(second[g].1.listed, *g == changed_on, "{g}: {:?}", second[g]);
     }
+    assert!(first.values().all(|(_, s)| s.listed));
     // What the gateways read over HTTP agrees: only the changed tenant's gateway sees a new tag.
     let tags_after = served_tags(&app, &tokens).await;
     for g in &gateways {
@@ -164,4 +168,65 @@ async fn a_change_to_one_tenant_renders_only_its_gateways_document_again() {
             "the served tag of {g}"
         );
     }
+
+    // A channel added to a tenant of the third gateway: only that document lists its stamps.
+    let third = gateways[2];
+    let r = app
+        .post(
+            &format!("/tenants/{}/channels", placed[&third][0]),
+            &json!({"channel": "discord", "credentials": {"token": "FAKE.discord.token.fleetdocs", "applicationId": "900000077"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let third_refresh = refresh(&db, &database, &cache, &all).await;
+    for g in &all {
+        let (tag, stats) = &third_refresh[g];
+        assert_eq!(stats.listed, *g == third, "{g}: {stats:?}");
+        assert_eq!(stats.rendered, usize::from(*g == third), "{g}: {stats:?}");
+        assert_eq!(*tag == second[g].0, *g != third, "the tag of {g}'s document");
+    }
+
+    // A move from the first gateway to `default` (reopened): the source drops the tenant at
+    // once, the target takes it once the source acknowledged; the third gateway never lists.
+    let r = app
+        .patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 5}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let source = gateways[0];
+    let mover = &placed[&source][0];
+    let r = app
+        .post(
+            &format!("/tenants/{mover}/placement"),
+            &json!({"gatewayId": DEFAULT}),
+        )
+        .await;
+    assert_eq!(r.body["state"], "moving", "{}", r.text);
+    let moving = refresh(&db, &database, &cache, &all).await;
+    assert_eq!(moving[&source].1.removed, 1, "{:?}", moving[&source]);
+    assert!(!moving[&third].1.listed, "{:?}", moving[&third]);
+    assert!(!moving[&gateways[1]].1.listed, "{:?}", moving[&gateways[1]]);
+    let source_token = &tokens[0].1;
+    let doc = app
+        .request_as(Some(source_token), Method::GET, "/config", None)
+        .await;
+    let r = app
+        .request_as(
+            Some(source_token),
+            Method::POST,
+            "/gateway/heartbeat",
+            Some(&json!({
+                "etag": doc.headers["etag"].to_str().unwrap(),
+                "revision": doc.headers["x-config-revision"].to_str().unwrap().parse::<i64>().unwrap(),
+            })),
+        )
+        .await;
+    assert_eq!(r.body["released"], 1, "{}", r.text);
+    let moved = refresh(&db, &database, &cache, &all).await;
+    assert_eq!(
+        moved[&GatewayId::DEFAULT].1.rendered,
+        1,
+        "{:?}",
+        moved[&GatewayId::DEFAULT]
+    );
+    assert!(!moved[&third].1.listed, "{:?}", moved[&third]);
 }

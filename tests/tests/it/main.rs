@@ -26,6 +26,7 @@ mod db_faults;
 mod faults;
 mod fleet;
 mod fleet_documents;
+mod fleet_loads;
 mod fleet_failover;
 mod fleet_operator_events;
 mod gateway_bridge;

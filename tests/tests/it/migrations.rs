@@ -51,6 +51,7 @@ const EXPECTED_TABLES: &[&str] = &[
     "channels",
     "config_revision",
     "events",
+    "gateway_loads",
     "sessions",
     "tenant_users",
     "tenants",

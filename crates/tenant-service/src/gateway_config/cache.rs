@@ -11,6 +11,13 @@
 //! The stamps are read after the revision and the rows after the stamps, so what is loaded is at
 //! least as new as the stamp recorded for it: a change that lands in between shows up as a new
 //! stamp (and a new revision) at the next request, which loads it again.
+//!
+//! Each gateway's document also keeps the gateway's own revision
+//! ([`gateways::revision_of`], read after the config revision and before the stamps). When the
+//! config revision moved but the gateway's own did not, no write touched any tenant, channel or
+//! placement of this gateway since its stamps were listed: the document is labelled with the new
+//! revision as it is, without listing a stamp (`RefreshStats::listed` is false). So a change to
+//! one tenant makes only its gateway's document look at the stamps.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -23,7 +30,7 @@ use tenant_store::crypto::KeyRing;
 use tenant_store::{AnyConnection, Database, config_revision, gateways};
 
 use super::Variant;
-use super::served::ServedConfig;
+use super::served::{ChunkDigests, ServedConfig};
 use crate::error::{ServiceError, ServiceResult};
 
 /// What the last refresh of one variant's document did: how many tenants it rendered again
@@ -40,6 +47,9 @@ pub struct RefreshStats {
     pub rendered: usize,
     /// Tenants taken out (deleted, suspended, or placed elsewhere).
     pub removed: usize,
+    /// Whether it listed the stamps: false when the gateway's own revision had not moved (the
+    /// document was only labelled with the new config revision).
+    pub listed: bool,
 }
 
 /// One variant's document and what it was made from.
@@ -51,12 +61,15 @@ struct VariantCache {
     /// few MB made the allocator's mmap threshold creep up and the process grow with them.
     /// Per tenant: id, active, stamp, quota used up.
     listed: Vec<(TenantId, bool, u64, bool)>,
+    /// The gateway's own revision when the stamps were last listed (`None`: never, or the
+    /// refresh failed).
+    gateway_revision: Option<i64>,
     /// The usage period (`YYYY-MM`) the document was made in: a quota-exceeded tenant's channels
     /// come back when the month rolls over, which no revision marks.
     period: String,
     index: TenantIdMap<usize>,
     /// Digests of the current chunks, by chunk id (see [`ServedConfig::assembled`]).
-    digests: HashMap<u64, [u8; 32]>,
+    digests: ChunkDigests,
     /// The last document served.
     current: Option<Arc<ServedConfig>>,
     /// The revision the tenants' data could not make a document at, and why: answered again at
@@ -130,9 +143,10 @@ impl ConfigCache {
                     live: IncrementalConfig::new(opts, mode)?,
                     stamps: TenantIdMap::default(),
                     listed: Vec::new(),
+                    gateway_revision: None,
                     period: String::new(),
                     index: TenantIdMap::default(),
-                    digests: HashMap::new(),
+                    digests: ChunkDigests::default(),
                     current: None,
                     failure: None,
                     last: None,
@@ -193,6 +207,26 @@ impl VariantCache {
     ) -> ServiceResult<Arc<ServedConfig>> {
         let started = Instant::now();
         let revision = config_revision::current(conn)?;
+        let gateway_revision = gateways::revision_of(conn, &variant.gateway)?;
+        if let Some(current) = self.current.as_ref()
+            && self.failure.is_none()
+            && self.period == period
+            && self.gateway_revision == Some(gateway_revision)
+        {
+            // Nothing of this gateway's was written since its stamps were listed.
+            let served = Arc::new(current.relabelled(revision));
+            self.current = Some(Arc::clone(&served));
+            self.last = Some(RefreshStats {
+                revision,
+                tenants: self.stamps.len(),
+                rendered: 0,
+                removed: 0,
+                listed: false,
+            });
+            return Ok(served);
+        }
+        // Set again once the document is made.
+        self.gateway_revision = None;
         // Only the gateway's own tenants (read after the revision, like everything else): the
         // others are "gone" from its document.
         let members = gateways::members(conn, &variant.gateway)?;
@@ -282,6 +316,7 @@ impl VariantCache {
             tenants: self.stamps.len(),
             rendered: to_load.len(),
             removed,
+            listed: true,
         });
         let doc = match self.live.render() {
             Ok(doc) => doc,
@@ -298,6 +333,7 @@ impl VariantCache {
             started.elapsed(),
         );
         self.failure = None;
+        self.gateway_revision = Some(gateway_revision);
         self.current = Some(Arc::clone(&served));
         tracing::info!(
             config.revision = revision,

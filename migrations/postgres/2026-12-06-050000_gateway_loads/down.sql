@@ -1,0 +1,11 @@
+DROP TRIGGER gateway_loads_placement_change ON tenant_placements;
+DROP FUNCTION gateway_loads_placements();
+DROP TRIGGER gateway_loads_channel_change ON channels;
+DROP FUNCTION gateway_loads_channels();
+DROP TRIGGER gateway_loads_tenant_delete ON tenants;
+DROP TRIGGER gateway_loads_tenant_change ON tenants;
+DROP FUNCTION gateway_loads_tenants();
+DROP FUNCTION gateway_loads_tenant(TEXT, BIGINT);
+DROP FUNCTION gateway_loads_holder(TEXT, TEXT, TEXT);
+DROP FUNCTION gateway_loads_add(TEXT, BIGINT);
+DROP TABLE gateway_loads;

@@ -1,0 +1,10 @@
+DROP TRIGGER gateway_loads_placement_delete;
+DROP TRIGGER gateway_loads_placement_update;
+DROP TRIGGER gateway_loads_placement_insert;
+DROP TRIGGER gateway_loads_channel_delete;
+DROP TRIGGER gateway_loads_channel_update;
+DROP TRIGGER gateway_loads_channel_insert;
+DROP TRIGGER gateway_loads_tenant_delete;
+DROP TRIGGER gateway_loads_tenant_update;
+DROP TRIGGER gateway_loads_tenant_insert;
+DROP TABLE gateway_loads;
