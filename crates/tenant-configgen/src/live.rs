@@ -207,7 +207,9 @@ impl Section {
 
     /// The first duplicate key of the section, in order.
     pub(crate) fn duplicate(&self) -> Option<(u32, TenantId, TenantId)> {
-        self.buckets.iter().find_map(|b| b.duplicate.as_deref().copied())
+        self.buckets
+            .iter()
+            .find_map(|b| b.duplicate.as_deref().copied())
     }
 
     /// Every item's order, in document order (for the rare full check with failed tenants).

@@ -339,7 +339,10 @@ async fn rerender(url: &str) -> Res<()> {
     );
     println!(
         "documents that listed their tenants' stamps: {:?} (the others' own revision had not moved)",
-        docs.iter().filter(|d| d.4).map(|d| &d.0).collect::<Vec<_>>()
+        docs.iter()
+            .filter(|d| d.4)
+            .map(|d| &d.0)
+            .collect::<Vec<_>>()
     );
     let mut others: Vec<Duration> = docs
         .iter()

@@ -183,7 +183,11 @@ async fn a_change_to_one_tenant_renders_only_its_gateways_document_again() {
         let (tag, stats) = &third_refresh[g];
         assert_eq!(stats.listed, *g == third, "{g}: {stats:?}");
         assert_eq!(stats.rendered, usize::from(*g == third), "{g}: {stats:?}");
-        assert_eq!(*tag == second[g].0, *g != third, "the tag of {g}'s document");
+        assert_eq!(
+            *tag == second[g].0,
+            *g != third,
+            "the tag of {g}'s document"
+        );
     }
 
     // A move from the first gateway to `default` (reopened): the source drops the tenant at

@@ -92,7 +92,9 @@ async fn stored_loads_match_a_recount_through_every_placement_change() {
     );
     let unplaced = tenant(&app, "No Room").await;
     assert_eq!(
-        app.get(&format!("/tenants/{unplaced}/placement")).await.body["state"],
+        app.get(&format!("/tenants/{unplaced}/placement"))
+            .await
+            .body["state"],
         "unplaced"
     );
     let now = loads(&db, "an unplaced tenant");
@@ -110,7 +112,10 @@ async fn stored_loads_match_a_recount_through_every_placement_change() {
     let freed = loads(&db, "a delete");
     assert_eq!(held_in(&freed, &holder), held_in(&now, &holder) - 1);
     place(&app, &unplaced, &holder).await;
-    assert_eq!(held_in(&loads(&db, "pinning the unplaced"), &holder), held_in(&now, &holder));
+    assert_eq!(
+        held_in(&loads(&db, "pinning the unplaced"), &holder),
+        held_in(&now, &holder)
+    );
 
     // A move counts on its target from its start.
     delete(&app, &first).await;
@@ -237,7 +242,12 @@ async fn concurrent_creates_deletes_and_moves_keep_the_loads_exact() {
     for (i, id) in existing.iter().enumerate() {
         let app = if i % 2 == 0 { &two } else { &one };
         if i < 5 {
-            set.spawn(send(app, Method::DELETE, format!("/tenants/{id}"), json!({})));
+            set.spawn(send(
+                app,
+                Method::DELETE,
+                format!("/tenants/{id}"),
+                json!({}),
+            ));
         } else {
             set.spawn(send(
                 app,
@@ -277,7 +287,9 @@ async fn the_migration_backfills_the_loads_from_the_rows() {
     }
     let unplaced = tenant(&app, "No Room").await;
     assert_eq!(
-        app.get(&format!("/tenants/{unplaced}/placement")).await.body["state"],
+        app.get(&format!("/tenants/{unplaced}/placement"))
+            .await
+            .body["state"],
         "unplaced"
     );
     delete(&app, &on_pool[0]).await;
@@ -304,7 +316,11 @@ async fn the_migration_backfills_the_loads_from_the_rows() {
     let after = loads(&db, "the backfill");
     assert_eq!(after, before);
     assert_eq!(
-        (held_in(&after, DEFAULT), held_in(&after, &a), held_in(&after, &b)),
+        (
+            held_in(&after, DEFAULT),
+            held_in(&after, &a),
+            held_in(&after, &b)
+        ),
         (0, 2, 2),
         "{after:?}"
     );

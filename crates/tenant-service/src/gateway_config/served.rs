@@ -48,11 +48,7 @@ impl ServedConfig {
     /// chunks (see `tenant_configgen`'s sections), so the tag is a function of the content:
     /// every replica gives the same tag for the same document, and a document seen before gets
     /// its old tag back. `digests` keeps only the current chunks afterwards.
-    pub fn assembled(
-        revision: i64,
-        doc: &ChunkedConfig,
-        digests: &mut ChunkDigests,
-    ) -> Self {
+    pub fn assembled(revision: i64, doc: &ChunkedConfig, digests: &mut ChunkDigests) -> Self {
         let mut fresh = Vec::with_capacity(doc.chunks().len());
         let mut outer = Sha256::new();
         let mut chunks = Vec::with_capacity(doc.chunks().len());
