@@ -427,7 +427,7 @@ fn live_tenants(conn: &mut AnyConnection) -> StoreResult<i64> {
 /// tenant without a row counts for `default`). Gateways holding nobody are absent.
 ///
 /// Read from `gateway_loads`, which the database's triggers keep in the statement that changes
-/// a tenant or a placement (migration `2026-12-06-050000_gateway_loads`): a few rows per
+/// a tenant or a placement (migration `2026-12-06-090000_gateway_loads`): a few rows per
 /// gateway, whatever the number of tenants. In a transaction that holds [`lock_fleet`] it is
 /// exact for that transaction's own changes too. [`recount_held`] counts the same from the rows.
 pub fn held_counts(conn: &mut AnyConnection) -> StoreResult<Vec<(GatewayId, i64)>> {

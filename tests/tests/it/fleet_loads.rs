@@ -301,7 +301,7 @@ async fn the_migration_backfills_the_loads_from_the_rows() {
     let mut reverted = Vec::new();
     loop {
         let version = tenant_store::migrations::revert_last(&mut conn).unwrap();
-        let done = version.contains("20261206050000");
+        let done = version.contains("20261206090000");
         reverted.push(version);
         if done {
             break;
