@@ -7,6 +7,14 @@
 //! A tenant without a placement row is placed on `default`: a single-gateway setup has no row.
 //! Every change of a placement bumps the config revision in its transaction, so each gateway's
 //! cached document notices it.
+//!
+//! `gateway_loads` is written by triggers only (migration `2026-12-06-090000_gateway_loads`,
+//! which explains them): on PostgreSQL a gateway's figures are spread over rows that concurrent
+//! writers take without waiting (`FOR UPDATE SKIP LOCKED`, or a new row), so no transaction waits
+//! on another for them and none can deadlock through them; readers sum a gateway's rows. The
+//! triggers read the other table under the fleet lock ([`lock_fleet`]): exclusively for a
+//! statement that writes placement rows, shared for one that changes tenants or writes channels,
+//! each taken before the statement locks a row.
 
 use std::collections::HashSet;
 
@@ -131,7 +139,9 @@ fn name_taken(e: &diesel::result::Error) -> Option<StoreError> {
 /// Serialises fleet changes (placements, capacities, drains) between concurrent transactions on
 /// every replica: a transaction-scoped advisory lock on PostgreSQL; SQLite's write transaction
 /// (`write_transaction`) already holds the database's one write lock. Call first in the
-/// transaction.
+/// transaction, before it writes any tenant, channel or placement row: those statements' triggers
+/// take the same lock (shared for tenants and channels, exclusive for placements), and a
+/// transaction that held it shared would wait for every other writer to upgrade it.
 pub fn lock_fleet(conn: &mut AnyConnection) -> StoreResult<()> {
     if matches!(conn, AnyConnection::Postgresql(_)) {
         diesel::sql_query("SELECT pg_advisory_xact_lock(2512250001)").execute(conn)?;
@@ -258,6 +268,9 @@ pub fn delete(conn: &mut AnyConnection, id: &GatewayId) -> StoreResult<()> {
     if n == 0 {
         return Err(StoreError::NotFound("gateway"));
     }
+    // Its counts (zero: nobody names it) go with it.
+    diesel::delete(gateway_loads::table.filter(gateway_loads::gateway_id.eq(id.to_string())))
+        .execute(conn)?;
     config_revision::bump(conn)?;
     Ok(())
 }
@@ -428,8 +441,10 @@ fn live_tenants(conn: &mut AnyConnection) -> StoreResult<i64> {
 ///
 /// Read from `gateway_loads`, which the database's triggers keep in the statement that changes
 /// a tenant or a placement (migration `2026-12-06-090000_gateway_loads`): a few rows per
-/// gateway, whatever the number of tenants. In a transaction that holds [`lock_fleet`] it is
-/// exact for that transaction's own changes too. [`recount_held`] counts the same from the rows.
+/// gateway (at most as many as transactions ever wrote to it at once), whatever the number of
+/// tenants. In a transaction that holds [`lock_fleet`] it is exact, that transaction's own
+/// changes included: no other transaction changes a placement meanwhile, and a tenant's change
+/// that commits later counts from the placements as this one leaves them. [`recount_held`] counts the same from the rows.
 pub fn held_counts(conn: &mut AnyConnection) -> StoreResult<Vec<(GatewayId, i64)>> {
     let slots: Vec<(String, i64)> = gateway_loads::table
         .select((gateway_loads::gateway_id, gateway_loads::held))
@@ -629,8 +644,10 @@ pub fn is_referenced(conn: &mut AnyConnection, gateway: &GatewayId) -> StoreResu
 /// labelled with this revision or a later one was then rendered from rows read after the move,
 /// so it does not hold the tenant (a revision read inside the move's own transaction would not
 /// do: a concurrent commit could raise the sum to it before the move is visible). A later stamp
-/// (after a crash in between) is only larger, which is safe.
+/// (after a crash in between) is only larger, which is safe. Takes [`lock_fleet`] (it writes
+/// placement rows).
 pub fn stamp_move_revisions(conn: &mut AnyConnection) -> StoreResult<usize> {
+    lock_fleet(conn)?;
     let revision = config_revision::current(conn)?;
     Ok(diesel::update(
         tenant_placements::table

@@ -301,9 +301,9 @@ diesel::table! {
 }
 
 diesel::table! {
-    gateway_loads (gateway_id, slot) {
+    gateway_loads (id) {
+        id -> BigInt,
         gateway_id -> Text,
-        slot -> Integer,
         held -> BigInt,
         revision -> BigInt,
     }

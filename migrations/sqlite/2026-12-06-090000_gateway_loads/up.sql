@@ -15,22 +15,20 @@
 -- every transaction, whoever writes (this release, the previous one during a rolling upgrade, or
 -- a manual fix).
 --
--- `slot`: on PostgreSQL a transaction adds to the slot its transaction id picks (one of 16), so
--- concurrent writers do not all wait on `default`'s one row until they commit; a gateway's
--- figures are the sums of its slots. SQLite has a single writer: everything goes to slot 0.
+-- SQLite has a single writer: one row per gateway (PostgreSQL spreads a gateway's figures over
+-- rows that concurrent writers take without waiting, and sums them; so do the readers here).
 CREATE TABLE gateway_loads (
-    gateway_id  TEXT NOT NULL REFERENCES gateways (id) ON DELETE CASCADE,
-    slot        INTEGER NOT NULL CHECK (slot >= 0 AND slot < 16),
+    id          INTEGER PRIMARY KEY NOT NULL,
+    gateway_id  TEXT NOT NULL UNIQUE,
     held        BIGINT NOT NULL,
-    revision    BIGINT NOT NULL,
-    PRIMARY KEY (gateway_id, slot)
+    revision    BIGINT NOT NULL
 );
 
 -- A tenant created (live: on `default`, no placement row yet), changed, deleted or restored.
 CREATE TRIGGER gateway_loads_tenant_insert AFTER INSERT ON tenants
 BEGIN
-    INSERT INTO gateway_loads (gateway_id, slot, held, revision)
-    SELECT gateway, 0, SUM(delta), 1
+    INSERT INTO gateway_loads (gateway_id, held, revision)
+    SELECT gateway, SUM(delta), 1
     FROM (
         SELECT CASE p.state WHEN 'placed' THEN p.gateway_id WHEN 'moving' THEN p.target_gateway_id END AS gateway, CASE WHEN NEW.deleted_at IS NULL THEN 1 ELSE 0 END AS delta
         FROM tenant_placements p WHERE p.tenant_id = NEW.id
@@ -44,14 +42,14 @@ BEGIN
     )
     WHERE gateway IS NOT NULL
     GROUP BY gateway
-    ON CONFLICT (gateway_id, slot)
+    ON CONFLICT (gateway_id)
     DO UPDATE SET held = held + excluded.held, revision = revision + 1;
 END;
 
 CREATE TRIGGER gateway_loads_tenant_update AFTER UPDATE ON tenants
 BEGIN
-    INSERT INTO gateway_loads (gateway_id, slot, held, revision)
-    SELECT gateway, 0, SUM(delta), 1
+    INSERT INTO gateway_loads (gateway_id, held, revision)
+    SELECT gateway, SUM(delta), 1
     FROM (
         SELECT CASE p.state WHEN 'placed' THEN p.gateway_id WHEN 'moving' THEN p.target_gateway_id END AS gateway, CASE WHEN OLD.deleted_at IS NULL AND NEW.deleted_at IS NOT NULL THEN -1 WHEN OLD.deleted_at IS NOT NULL AND NEW.deleted_at IS NULL THEN 1 ELSE 0 END AS delta
         FROM tenant_placements p WHERE p.tenant_id = NEW.id
@@ -65,7 +63,7 @@ BEGIN
     )
     WHERE gateway IS NOT NULL
     GROUP BY gateway
-    ON CONFLICT (gateway_id, slot)
+    ON CONFLICT (gateway_id)
     DO UPDATE SET held = held + excluded.held, revision = revision + 1;
 END;
 
@@ -73,8 +71,8 @@ END;
 -- its room): before the cascade takes its placement row, so its gateways are still known.
 CREATE TRIGGER gateway_loads_tenant_delete BEFORE DELETE ON tenants
 BEGIN
-    INSERT INTO gateway_loads (gateway_id, slot, held, revision)
-    SELECT gateway, 0, SUM(delta), 1
+    INSERT INTO gateway_loads (gateway_id, held, revision)
+    SELECT gateway, SUM(delta), 1
     FROM (
         SELECT CASE p.state WHEN 'placed' THEN p.gateway_id WHEN 'moving' THEN p.target_gateway_id END AS gateway, CASE WHEN OLD.deleted_at IS NULL THEN -1 ELSE 0 END AS delta
         FROM tenant_placements p WHERE p.tenant_id = OLD.id
@@ -88,15 +86,15 @@ BEGIN
     )
     WHERE gateway IS NOT NULL
     GROUP BY gateway
-    ON CONFLICT (gateway_id, slot)
+    ON CONFLICT (gateway_id)
     DO UPDATE SET held = held + excluded.held, revision = revision + 1;
 END;
 
 -- A channel written: its tenant's gateways.
 CREATE TRIGGER gateway_loads_channel_insert AFTER INSERT ON channels
 BEGIN
-    INSERT INTO gateway_loads (gateway_id, slot, held, revision)
-    SELECT gateway, 0, SUM(delta), 1
+    INSERT INTO gateway_loads (gateway_id, held, revision)
+    SELECT gateway, SUM(delta), 1
     FROM (
         SELECT CASE p.state WHEN 'placed' THEN p.gateway_id WHEN 'moving' THEN p.target_gateway_id END AS gateway, 0 AS delta
         FROM tenant_placements p WHERE p.tenant_id = NEW.tenant_id
@@ -110,14 +108,14 @@ BEGIN
     )
     WHERE gateway IS NOT NULL
     GROUP BY gateway
-    ON CONFLICT (gateway_id, slot)
+    ON CONFLICT (gateway_id)
     DO UPDATE SET held = held + excluded.held, revision = revision + 1;
 END;
 
 CREATE TRIGGER gateway_loads_channel_update AFTER UPDATE ON channels
 BEGIN
-    INSERT INTO gateway_loads (gateway_id, slot, held, revision)
-    SELECT gateway, 0, SUM(delta), 1
+    INSERT INTO gateway_loads (gateway_id, held, revision)
+    SELECT gateway, SUM(delta), 1
     FROM (
         SELECT CASE p.state WHEN 'placed' THEN p.gateway_id WHEN 'moving' THEN p.target_gateway_id END AS gateway, 0 AS delta
         FROM tenant_placements p WHERE p.tenant_id = NEW.tenant_id
@@ -131,14 +129,14 @@ BEGIN
     )
     WHERE gateway IS NOT NULL
     GROUP BY gateway
-    ON CONFLICT (gateway_id, slot)
+    ON CONFLICT (gateway_id)
     DO UPDATE SET held = held + excluded.held, revision = revision + 1;
 END;
 
 CREATE TRIGGER gateway_loads_channel_delete AFTER DELETE ON channels
 BEGIN
-    INSERT INTO gateway_loads (gateway_id, slot, held, revision)
-    SELECT gateway, 0, SUM(delta), 1
+    INSERT INTO gateway_loads (gateway_id, held, revision)
+    SELECT gateway, SUM(delta), 1
     FROM (
         SELECT CASE p.state WHEN 'placed' THEN p.gateway_id WHEN 'moving' THEN p.target_gateway_id END AS gateway, 0 AS delta
         FROM tenant_placements p WHERE p.tenant_id = OLD.tenant_id
@@ -152,7 +150,7 @@ BEGIN
     )
     WHERE gateway IS NOT NULL
     GROUP BY gateway
-    ON CONFLICT (gateway_id, slot)
+    ON CONFLICT (gateway_id)
     DO UPDATE SET held = held + excluded.held, revision = revision + 1;
 END;
 
@@ -161,8 +159,8 @@ END;
 -- (When the tenant itself is deleted, the cascade runs after its row is gone: not live.)
 CREATE TRIGGER gateway_loads_placement_insert AFTER INSERT ON tenant_placements
 BEGIN
-    INSERT INTO gateway_loads (gateway_id, slot, held, revision)
-    SELECT gateway, 0, SUM(delta), 1
+    INSERT INTO gateway_loads (gateway_id, held, revision)
+    SELECT gateway, SUM(delta), 1
     FROM (
         SELECT '00000000-0000-0000-0000-000000000000' AS gateway, -(SELECT COUNT(*) FROM tenants t WHERE t.id = NEW.tenant_id AND t.deleted_at IS NULL) AS delta
         UNION ALL
@@ -174,14 +172,14 @@ BEGIN
     )
     WHERE gateway IS NOT NULL
     GROUP BY gateway
-    ON CONFLICT (gateway_id, slot)
+    ON CONFLICT (gateway_id)
     DO UPDATE SET held = held + excluded.held, revision = revision + 1;
 END;
 
 CREATE TRIGGER gateway_loads_placement_update AFTER UPDATE ON tenant_placements
 BEGIN
-    INSERT INTO gateway_loads (gateway_id, slot, held, revision)
-    SELECT gateway, 0, SUM(delta), 1
+    INSERT INTO gateway_loads (gateway_id, held, revision)
+    SELECT gateway, SUM(delta), 1
     FROM (
         SELECT CASE OLD.state WHEN 'placed' THEN OLD.gateway_id WHEN 'moving' THEN OLD.target_gateway_id END AS gateway, -(SELECT COUNT(*) FROM tenants t WHERE t.id = NEW.tenant_id AND t.deleted_at IS NULL) AS delta
         UNION ALL
@@ -197,14 +195,14 @@ BEGIN
     )
     WHERE gateway IS NOT NULL
     GROUP BY gateway
-    ON CONFLICT (gateway_id, slot)
+    ON CONFLICT (gateway_id)
     DO UPDATE SET held = held + excluded.held, revision = revision + 1;
 END;
 
 CREATE TRIGGER gateway_loads_placement_delete AFTER DELETE ON tenant_placements
 BEGIN
-    INSERT INTO gateway_loads (gateway_id, slot, held, revision)
-    SELECT gateway, 0, SUM(delta), 1
+    INSERT INTO gateway_loads (gateway_id, held, revision)
+    SELECT gateway, SUM(delta), 1
     FROM (
         SELECT CASE OLD.state WHEN 'placed' THEN OLD.gateway_id WHEN 'moving' THEN OLD.target_gateway_id END AS gateway, -(SELECT COUNT(*) FROM tenants t WHERE t.id = OLD.tenant_id AND t.deleted_at IS NULL) AS delta
         UNION ALL
@@ -216,13 +214,13 @@ BEGIN
     )
     WHERE gateway IS NOT NULL
     GROUP BY gateway
-    ON CONFLICT (gateway_id, slot)
+    ON CONFLICT (gateway_id)
     DO UPDATE SET held = held + excluded.held, revision = revision + 1;
 END;
 
 -- Backfilled from the rows as they are: every gateway gets a row (revision 0).
-INSERT INTO gateway_loads (gateway_id, slot, held, revision)
-SELECT g.id, 0, (
+INSERT INTO gateway_loads (gateway_id, held, revision)
+SELECT g.id, (
     SELECT COUNT(*)
     FROM tenants t LEFT JOIN tenant_placements p ON p.tenant_id = t.id
     WHERE t.deleted_at IS NULL
