@@ -1,7 +1,9 @@
 //! What each gateway holds, as stored (`gateway_loads`, kept by the database's triggers so that
 //! placing a tenant reads a few rows instead of counting every tenant): after creates, deletes,
-//! moves (started and completed), drains, unplaced tenants, a purge and concurrent creates on two
-//! servers, it always equals a recount from the rows. On both backends.
+//! moves (started and completed), drains, unplaced tenants, a purge, concurrent creates on two
+//! servers, and opposite moves beside transactions that write two gateways' tenants in opposite
+//! orders, it always equals a recount from the rows, and no transaction fails (no deadlock on
+//! PostgreSQL). On both backends.
 
 // Helpers here stop the test on any failure, as the tests themselves do.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -29,6 +31,11 @@ fn held_in(loads: &[(GatewayId, i64)], id: &str) -> i64 {
 }
 
 async fn gateway(app: &TestApp, name: &str, capacity: i64) -> String {
+    gateway_with_token(app, name, capacity).await.0
+}
+
+/// A shared gateway: its id and its token.
+async fn gateway_with_token(app: &TestApp, name: &str, capacity: i64) -> (String, String) {
     let r = app
         .post(
             "/gateways",
@@ -36,7 +43,10 @@ async fn gateway(app: &TestApp, name: &str, capacity: i64) -> String {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    r.body["id"].as_str().unwrap().to_owned()
+    (
+        r.body["id"].as_str().unwrap().to_owned(),
+        r.body["token"].as_str().unwrap().to_owned(),
+    )
 }
 
 async fn tenant(app: &TestApp, name: &str) -> String {
@@ -51,6 +61,39 @@ async fn delete(app: &TestApp, id: &str) {
         .request(Method::DELETE, &format!("/tenants/{id}"), None)
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+}
+
+/// The gateway `tenant` is placed on (or moving from).
+async fn placed_on(app: &TestApp, tenant: &str) -> String {
+    app.get(&format!("/tenants/{tenant}/placement")).await.body["gatewayId"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The gateway fetches its document and acknowledges it; returns how many moves away from it
+/// that completed.
+async fn acknowledge(app: &TestApp, token: &str) -> i64 {
+    let doc = app
+        .request_as(Some(token), Method::GET, "/config", None)
+        .await;
+    assert_eq!(doc.status, StatusCode::OK, "{}", doc.text);
+    let etag = doc.headers["etag"].to_str().unwrap().to_owned();
+    let revision: i64 = doc.headers["x-config-revision"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let r = app
+        .request_as(
+            Some(token),
+            Method::POST,
+            "/gateway/heartbeat",
+            Some(&json!({"etag": etag, "revision": revision})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body["released"].as_i64().unwrap()
 }
 
 async fn place(app: &TestApp, tenant: &str, gateway: &str) -> Value {
@@ -266,6 +309,125 @@ async fn concurrent_creates_deletes_and_moves_keep_the_loads_exact() {
     assert_eq!(held_in(&now, &a) + held_in(&now, &b), 29, "{now:?}");
     assert_eq!(held_in(&now, DEFAULT), 0);
     assert!(held_in(&now, &a) <= 40 && held_in(&now, &b) <= 40);
+}
+
+/// One transaction that touches the tenants `first` and then `second` (their channels, and the
+/// second's row): on PostgreSQL each statement's trigger writes the counts of that tenant's
+/// gateways, so two of these with the tenants swapped touch two gateways' rows in opposite
+/// orders.
+fn write_across(conn: &mut tenant_store::AnyConnection, first: &str, second: &str) {
+    use tenant_store::schema::{channels, tenants};
+    let now = tenant_core::now().naive_utc();
+    tenant_store::write_transaction(conn, |c| {
+        diesel::update(channels::table.filter(channels::tenant_id.eq(first)))
+            .set(channels::updated_at.eq(now))
+            .execute(c)?;
+        diesel::update(tenants::table.find(second))
+            .set(tenants::updated_at.eq(now))
+            .execute(c)?;
+        diesel::update(channels::table.filter(channels::tenant_id.eq(second)))
+            .set(channels::updated_at.eq(now))
+            .execute(c)?;
+        Ok::<_, diesel::result::Error>(())
+    })
+    .unwrap_or_else(|e| panic!("a write across {first} and {second} failed: {e}"));
+}
+
+// Several threads, so that the transactions really overlap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opposite_moves_beside_crossed_writes_neither_fail_nor_drift() {
+    let db = TestDb::new();
+    let one = spawn_app(&db).await;
+    let mut settings = moltbot_saas_tests::test_settings(&db);
+    settings.admin_token = Some(tenant_core::Secret::new(one.operator_token.clone()));
+    let two = moltbot_saas_tests::spawn_app_with(settings).await;
+    one.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
+        .await;
+    let (a, a_token) = gateway_with_token(&one, "a", 100).await;
+    let (b, b_token) = gateway_with_token(&one, "b", 100).await;
+    let mut tenants = Vec::new();
+    for i in 0..12 {
+        let id = tenant(&one, &format!("Mover {i}")).await;
+        let r = one
+            .post(
+                &format!("/tenants/{id}/channels"),
+                &json!({"channel": "discord", "credentials": {
+                    "token": format!("FAKE.discord.token.loads{i}"),
+                    "applicationId": format!("9000002{i:02}"),
+                }}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        tenants.push(id);
+    }
+    let start = loads(&db, "twelve creates");
+    assert_eq!((held_in(&start, &a), held_in(&start, &b)), (6, 6), "{start:?}");
+
+    for round in 0..3 {
+        let mut on_a = Vec::new();
+        let mut on_b = Vec::new();
+        for id in &tenants {
+            if placed_on(&one, id).await == a {
+                on_a.push(id.clone());
+            } else {
+                on_b.push(id.clone());
+            }
+        }
+        // At once: every tenant of `a` moves to `b` and every tenant of `b` to `a`, half through
+        // each server, beside transactions that write a tenant of `a` then one of `b`, and the
+        // other way round.
+        let mut moves = tokio::task::JoinSet::new();
+        for (i, (id, to)) in on_a
+            .iter()
+            .map(|id| (id, &b))
+            .chain(on_b.iter().map(|id| (id, &a)))
+            .enumerate()
+        {
+            let app = if i % 2 == 0 { &one } else { &two };
+            let req = app
+                .client
+                .post(format!("{}/tenants/{id}/placement", app.address))
+                .bearer_auth(&app.operator_token)
+                .json(&json!({"gatewayId": to}));
+            moves.spawn(async move { req.send().await.unwrap().status() });
+        }
+        let mut writers = Vec::new();
+        for forward in [true, false] {
+            let (on_a, on_b) = (on_a.clone(), on_b.clone());
+            let mut conn = db.connect();
+            writers.push(tokio::task::spawn_blocking(move || {
+                for _ in 0..5 {
+                    for (x, y) in on_a.iter().zip(&on_b) {
+                        if forward {
+                            write_across(&mut conn, x, y);
+                        } else {
+                            write_across(&mut conn, y, x);
+                        }
+                    }
+                }
+            }));
+        }
+        let statuses = moves.join_all().await;
+        assert!(
+            statuses.iter().all(|s| *s == StatusCode::OK),
+            "round {round}: every move went through: {statuses:?}"
+        );
+        for w in writers {
+            w.await.unwrap();
+        }
+        let moving = loads(&db, &format!("round {round}'s moves"));
+        assert_eq!(
+            (held_in(&moving, &a), held_in(&moving, &b)),
+            (on_b.len() as i64, on_a.len() as i64),
+            "round {round}: each move counts on its target: {moving:?}"
+        );
+        // Both sources acknowledge a document without their leavers: every move completes.
+        let released = acknowledge(&one, &a_token).await + acknowledge(&two, &b_token).await;
+        assert_eq!(released, tenants.len() as i64, "round {round}");
+        let moved = loads(&db, &format!("round {round}'s moves completed"));
+        assert_eq!(moved, moving, "round {round}");
+        assert_eq!(held_in(&moved, DEFAULT), 0);
+    }
 }
 
 /// The migration fills the counts in from the rows already there (a database of the previous
