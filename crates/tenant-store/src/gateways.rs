@@ -444,13 +444,14 @@ fn live_tenants(conn: &mut AnyConnection) -> StoreResult<i64> {
 /// gateway (at most as many as transactions ever wrote to it at once), whatever the number of
 /// tenants. In a transaction that holds [`lock_fleet`] it is exact, that transaction's own
 /// changes included: no other transaction changes a placement meanwhile, and a tenant's change
-/// that commits later counts from the placements as this one leaves them. [`recount_held`] counts the same from the rows.
+/// that commits later counts from the placements as this one leaves them. [`recount_held`]
+/// counts the same from the rows.
 pub fn held_counts(conn: &mut AnyConnection) -> StoreResult<Vec<(GatewayId, i64)>> {
-    let slots: Vec<(String, i64)> = gateway_loads::table
+    let rows: Vec<(String, i64)> = gateway_loads::table
         .select((gateway_loads::gateway_id, gateway_loads::held))
         .load(conn)?;
     let mut counts: std::collections::BTreeMap<GatewayId, i64> = Default::default();
-    for (gateway, held) in slots {
+    for (gateway, held) in rows {
         *counts
             .entry(gateway_id("gateway_loads", &gateway)?)
             .or_default() += held;
@@ -464,12 +465,12 @@ pub fn held_counts(conn: &mut AnyConnection) -> StoreResult<Vec<(GatewayId, i64)
 /// gateway's document is made of is in those rows, so while this number stays, the document
 /// stays. Unlike the global config revision it does not move for other gateways' tenants.
 pub fn revision_of(conn: &mut AnyConnection, gateway: &GatewayId) -> StoreResult<i64> {
-    let slots: Vec<i64> = gateway_loads::table
+    let rows: Vec<i64> = gateway_loads::table
         .filter(gateway_loads::gateway_id.eq(gateway.to_string()))
         .select(gateway_loads::revision)
         .load(conn)?;
     // Summed here: `SUM(BIGINT)` has a different type on each backend.
-    Ok(slots.iter().sum())
+    Ok(rows.iter().sum())
 }
 
 /// What [`held_counts`] answers, counted from every live tenant and placement row (linear in
