@@ -361,7 +361,11 @@ async fn opposite_moves_beside_crossed_writes_neither_fail_nor_drift() {
         tenants.push(id);
     }
     let start = loads(&db, "twelve creates");
-    assert_eq!((held_in(&start, &a), held_in(&start, &b)), (6, 6), "{start:?}");
+    assert_eq!(
+        (held_in(&start, &a), held_in(&start, &b)),
+        (6, 6),
+        "{start:?}"
+    );
 
     for round in 0..3 {
         let mut on_a = Vec::new();
@@ -396,7 +400,10 @@ async fn opposite_moves_beside_crossed_writes_neither_fail_nor_drift() {
         let pairs: Vec<(String, String)> = on_a.iter().cloned().zip(on_b.iter().cloned()).collect();
         let half = pairs.len() / 2;
         let mut writers = Vec::new();
-        for (forward, mine) in [(true, pairs[..half].to_vec()), (false, pairs[half..].to_vec())] {
+        for (forward, mine) in [
+            (true, pairs[..half].to_vec()),
+            (false, pairs[half..].to_vec()),
+        ] {
             let mut conn = db.connect();
             writers.push(tokio::task::spawn_blocking(move || {
                 for _ in 0..5 {
