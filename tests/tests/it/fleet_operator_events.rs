@@ -24,7 +24,7 @@ const DEFAULT: &str = "00000000-0000-0000-0000-000000000000";
 
 /// A server whose own dispatcher is off (the test drives one), allowing 127.0.0.1, with a
 /// lease of 5 s and a margin of 1 s.
-async fn app(db: &TestDb) -> TestApp {
+pub(crate) async fn app(db: &TestDb) -> TestApp {
     let mut settings = test_settings(db);
     settings.webhooks.dispatcher = false;
     settings.webhooks.allowed_networks = vec!["127.0.0.1/32".parse().unwrap()];
@@ -33,7 +33,7 @@ async fn app(db: &TestDb) -> TestApp {
     spawn_app_with(settings).await
 }
 
-fn verifies(secret: &str, r: &Captured) -> bool {
+pub(crate) fn verifies(secret: &str, r: &Captured) -> bool {
     let secret = SigningSecret::parse(secret).unwrap();
     let headers = WebhookHeaders {
         id: r.header("webhook-id"),
@@ -50,7 +50,7 @@ fn verifies(secret: &str, r: &Captured) -> bool {
     .is_ok()
 }
 
-async fn operator_endpoint(app: &TestApp, url: &str, types: &[&str]) -> Value {
+pub(crate) async fn operator_endpoint(app: &TestApp, url: &str, types: &[&str]) -> Value {
     let r = app
         .post(
             "/operator/webhooks",
@@ -70,7 +70,12 @@ async fn operator_endpoint(app: &TestApp, url: &str, types: &[&str]) -> Value {
     r.body
 }
 
-async fn gateway(app: &TestApp, name: &str, kind: &str, capacity: i64) -> (String, String) {
+pub(crate) async fn gateway(
+    app: &TestApp,
+    name: &str,
+    kind: &str,
+    capacity: i64,
+) -> (String, String) {
     let r = app
         .post(
             "/gateways",
@@ -84,7 +89,7 @@ async fn gateway(app: &TestApp, name: &str, kind: &str, capacity: i64) -> (Strin
     )
 }
 
-async fn audit_actions(app: &TestApp, action: &str) -> Vec<Value> {
+pub(crate) async fn audit_actions(app: &TestApp, action: &str) -> Vec<Value> {
     let r = app.get(&format!("/audit?action={action}")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     r.body["events"].as_array().unwrap().clone()
