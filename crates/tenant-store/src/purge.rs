@@ -263,13 +263,22 @@ pub fn finished_deliveries(
         Finished::Delivered => STATUS_SUCCEEDED,
         Finished::Dead => STATUS_FAILED,
     };
+    // On SQLite a unary `+` keeps the status out of index selection. Without statistics its
+    // planner prefers the status index to the primary key for the batch's delete, and so reads
+    // every delivery of that status per batch: 49 ms for 50 rows among 190,000 deliveries,
+    // against 10 ms for 500 by key (docs/benchmarks.md#purge). PostgreSQL has no unary `+` on
+    // text, and its planner takes the key.
+    let status_column = match conn {
+        AnyConnection::Sqlite(_) => "+webhook_deliveries.status",
+        AnyConnection::Postgresql(_) => "webhook_deliveries.status",
+    };
     // The statuses are the store's own constants, never user input.
     walk_batch(
         conn,
         "webhook_deliveries",
         "completed_at",
         "",
-        &format!(" AND webhook_deliveries.status = '{status}'"),
+        &format!(" AND {status_column} = '{status}'"),
         before.naive_utc(),
         cursor,
         limit,

@@ -63,6 +63,7 @@
 //! | `SAAS_RETENTION_AUDIT` | `365d` | audit entries are kept this long; `forever` keeps them all |
 //! | `SAAS_PURGE_INTERVAL` | `1m` | time between purge rounds (retention and deleted tenants' rows), 100ms–1d |
 //! | `SAAS_PURGE_BATCH` | `500` | rows per purge transaction at most (fewer while a batch takes over 50 ms) |
+//! | `SAAS_PURGE_SHARE` | `25` | the share of the time (percent, 1–100) the purge may hold the database: it pauses after each batch accordingly |
 //! | `SAAS_IDEMPOTENCY_TTL_SECS` | `86400` (24 h) | how long a creating request's `Idempotency-Key` and answer are kept for retries (60–2592000) |
 //! | `SAAS_GATEWAY_LEASE_SECS` | `60` | a gateway without a heartbeat this long is `down` (5–3600); see docs/fleet.md |
 //! | `SAAS_GATEWAY_LEASE_MARGIN_SECS` | `max(10, lease/6)` | how long past an expired lease the control plane waits before acting on it (1–3600); see docs/fleet.md |

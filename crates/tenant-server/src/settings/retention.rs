@@ -60,6 +60,7 @@ pub fn from_lookup(
         audit: retention(get, "SAAS_RETENTION_AUDIT", d.audit, true)?,
         interval,
         batch: parse_in::<i64>(get, "SAAS_PURGE_BATCH", d.batch, 10..=100_000)?,
+        share: parse_in::<u8>(get, "SAAS_PURGE_SHARE", d.share, 1..=100)?,
     })
 }
 
@@ -96,6 +97,8 @@ mod tests {
             ("SAAS_PURGE_INTERVAL", "1ms"),
             ("SAAS_PURGE_INTERVAL", "soon"),
             ("SAAS_PURGE_BATCH", "1"),
+            ("SAAS_PURGE_SHARE", "0"),
+            ("SAAS_PURGE_SHARE", "101"),
             ("SAAS_RETENTION_EVENTS_BY_PLAN", "gold=1d"),
         ] {
             assert_eq!(read(&[(var, value)]).unwrap_err().var, var);

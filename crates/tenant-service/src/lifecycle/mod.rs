@@ -84,6 +84,9 @@ pub struct RetentionPolicy {
     /// Rows per batch at most (`SAAS_PURGE_BATCH`, 500); fewer while batches take longer than
     /// [`BATCH_TARGET`].
     pub batch: i64,
+    /// The share of the time the purge may hold the database, in percent (`SAAS_PURGE_SHARE`,
+    /// 25): after each batch it pauses until its batches make up at most this share.
+    pub share: u8,
 }
 
 /// How long one purge batch should hold the database: a batch slower than this halves the next.
@@ -100,6 +103,7 @@ impl Default for RetentionPolicy {
             audit: days(365),
             interval: Duration::from_secs(60),
             batch: 500,
+            share: 25,
         }
     }
 }
@@ -119,6 +123,13 @@ impl RetentionPolicy {
             out.push((plan, Retention::parse(keep, false)?));
         }
         Ok(out)
+    }
+
+    /// The pause after a batch that held the database for `took`: long enough that batches
+    /// take at most [`share`](Self::share) percent of the time (at least 1 ms).
+    pub fn pause_after(&self, took: Duration) -> Duration {
+        let share = u32::from(self.share.clamp(1, 100));
+        (took * (100 - share) / share).max(Duration::from_millis(1))
     }
 
     /// How long `plan`'s events are kept.
@@ -157,6 +168,18 @@ mod tests {
         );
         assert_eq!(policy.events_of(Plan::Free), policy.events);
         assert!(RetentionPolicy::parse_by_plan("gold=1d").is_err());
+        let ms = Duration::from_millis;
+        assert_eq!(RetentionPolicy::default().pause_after(ms(10)), ms(30));
+        let half = RetentionPolicy {
+            share: 50,
+            ..RetentionPolicy::default()
+        };
+        assert_eq!(half.pause_after(ms(10)), ms(10));
+        let all = RetentionPolicy {
+            share: 100,
+            ..RetentionPolicy::default()
+        };
+        assert_eq!(all.pause_after(ms(10)), ms(1));
         assert!(RetentionPolicy::parse_by_plan("pro=1d,pro=2d").is_err());
         assert!(RetentionPolicy::parse_by_plan("pro").is_err());
         let now = tenant_core::now();

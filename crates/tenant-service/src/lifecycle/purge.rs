@@ -1,8 +1,8 @@
 //! The purge: every [`RetentionPolicy::interval`], one replica (the holder of the `purge`
 //! lease) removes the rows of deleted tenants and the history older than its retention, in
 //! batches of at most [`RetentionPolicy::batch`] rows, each its own short transaction, pausing
-//! between batches as long as the batch took (the writers get the database at least half the
-//! time). A batch slower than [`BATCH_TARGET`] halves the next. On SQLite, freed pages are then
+//! between batches so that they hold the database at most [`RetentionPolicy::share`] of the
+//! time (25 %: three times as long as the batch took). A batch slower than [`BATCH_TARGET`] halves the next. On SQLite, freed pages are then
 //! returned to the file system a little at a time.
 //!
 //! A crash midway loses nothing: what was purged is committed, and the next round (on this
@@ -350,7 +350,7 @@ impl Purger {
         } else if took < BATCH_TARGET / 4 {
             round.batch = (round.batch * 2).min(self.policy.batch);
         }
-        tokio::time::sleep(took.max(Duration::from_millis(1))).await;
+        tokio::time::sleep(self.policy.pause_after(took)).await;
         Ok(n)
     }
 
