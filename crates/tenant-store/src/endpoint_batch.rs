@@ -128,7 +128,7 @@ impl LimitedCreate for EndpointToCreate {
         &self.row.id
     }
     fn tenant_id(&self) -> &str {
-        &self.row.tenant_id
+        self.row.tenant()
     }
     fn room(&self) -> i64 {
         self.room
@@ -161,7 +161,7 @@ fn bind_rows<'a, K>(q: PgStatic<'a, K>, items: &'a [EndpointToCreate]) -> PgStat
     type Texts = Array<Text>;
     type OptTexts = Array<Nullable<Text>>;
     q.bind::<Texts, _>(col(items, |i| i.row.id.as_str()))
-        .bind::<Texts, _>(col(items, |i| i.row.tenant_id.as_str()))
+        .bind::<Texts, _>(col(items, |i| i.row.tenant()))
         .bind::<Texts, _>(col(items, |i| i.row.url.as_str()))
         .bind::<OptTexts, _>(col(items, |i| i.row.description.as_deref()))
         .bind::<Texts, _>(col(items, |i| i.row.event_types.as_str()))

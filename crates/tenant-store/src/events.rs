@@ -104,33 +104,8 @@ pub(crate) fn ingest_metered(
     meter: bool,
 ) -> StoreResult<Ingested> {
     write_transaction(conn, |c| {
-        // One statement decides idempotency: a repeated source id inserts nothing.
-        // `ON CONFLICT` is not in Diesel's common dialect, so each backend runs it itself.
-        macro_rules! insert_new {
-            ($conn:expr) => {
-                diesel::insert_into(events::table)
-                    .values((
-                        events::id.eq(event.id.to_string()),
-                        events::tenant_id.eq(tenant_id.to_string()),
-                        events::source.eq(&event.source),
-                        events::source_id.eq(&event.source_id),
-                        events::event_type.eq(&event.event_type),
-                        events::payload.eq(&event.payload),
-                        events::created_at.eq(now.naive_utc()),
-                    ))
-                    .on_conflict((events::source, events::source_id))
-                    .do_nothing()
-                    .execute($conn)?
-            };
-        }
-        let inserted = match c {
-            AnyConnection::Postgresql(pg) => insert_new!(pg),
-            AnyConnection::Sqlite(lite) => insert_new!(lite),
-        };
-        if inserted == 0 {
-            let id = find_by_source(c, &event.source, &event.source_id)?
-                .ok_or(StoreError::NotFound("event"))?;
-            return Ok(Ingested::Duplicate { event_id: id });
+        if let Some(earlier) = insert_once(c, Some(tenant_id.to_string()), event, now)? {
+            return Ok(earlier);
         }
         if let Some(s) = session {
             crate::sessions::upsert(c, tenant_id, s, now)?;
@@ -148,6 +123,46 @@ pub(crate) fn ingest_metered(
             deliveries: endpoints.len(),
         })
     })
+}
+
+/// Stores an event of a tenant or (`None`) of the operator unless its source id was seen before:
+/// then nothing is stored and the answer is [`Ingested::Duplicate`]. The caller holds the
+/// transaction.
+pub(crate) fn insert_once(
+    c: &mut AnyConnection,
+    tenant_id: Option<String>,
+    event: &NewEvent,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<Ingested>> {
+    // One statement decides idempotency: a repeated source id inserts nothing.
+    // `ON CONFLICT` is not in Diesel's common dialect, so each backend runs it itself.
+    macro_rules! insert_new {
+        ($conn:expr) => {
+            diesel::insert_into(events::table)
+                .values((
+                    events::id.eq(event.id.to_string()),
+                    events::tenant_id.eq(tenant_id),
+                    events::source.eq(&event.source),
+                    events::source_id.eq(&event.source_id),
+                    events::event_type.eq(&event.event_type),
+                    events::payload.eq(&event.payload),
+                    events::created_at.eq(now.naive_utc()),
+                ))
+                .on_conflict((events::source, events::source_id))
+                .do_nothing()
+                .execute($conn)?
+        };
+    }
+    let inserted = match c {
+        AnyConnection::Postgresql(pg) => insert_new!(pg),
+        AnyConnection::Sqlite(lite) => insert_new!(lite),
+    };
+    if inserted > 0 {
+        return Ok(None);
+    }
+    let id =
+        find_by_source(c, &event.source, &event.source_id)?.ok_or(StoreError::NotFound("event"))?;
+    Ok(Some(Ingested::Duplicate { event_id: id }))
 }
 
 /// Stores an event without enqueuing anything (the caller enqueues deliveries itself).
@@ -179,11 +194,28 @@ pub fn enqueue(
     endpoint_id: Uuid,
     now: DateTime<Utc>,
 ) -> StoreResult<Uuid> {
+    enqueue_to(
+        conn,
+        Some(tenant_id.to_string()),
+        event_id,
+        endpoint_id,
+        now,
+    )
+}
+
+/// [`enqueue`] for a tenant's endpoint or (`None`) the operator's.
+pub(crate) fn enqueue_to(
+    conn: &mut AnyConnection,
+    tenant_id: Option<String>,
+    event_id: Uuid,
+    endpoint_id: Uuid,
+    now: DateTime<Utc>,
+) -> StoreResult<Uuid> {
     let id = Uuid::new_v4();
     diesel::insert_into(webhook_deliveries::table)
         .values((
             webhook_deliveries::id.eq(id.to_string()),
-            webhook_deliveries::tenant_id.eq(tenant_id.to_string()),
+            webhook_deliveries::tenant_id.eq(tenant_id),
             webhook_deliveries::endpoint_id.eq(endpoint_id.to_string()),
             webhook_deliveries::event_id.eq(event_id.to_string()),
             webhook_deliveries::status.eq(STATUS_PENDING),

@@ -1,4 +1,7 @@
-//! Tenants' webhook endpoints. Functions on one endpoint take the tenant id first.
+//! Webhook endpoints: one model, [`Endpoint`], owned by a tenant or by the operator (no tenant,
+//! `tenant_id` NULL). Functions here on one endpoint take the tenant id first; the operator's
+//! finders are in [`crate::operator_webhooks`], and share the row mapping, the sealing and the
+//! patching here.
 //!
 //! The signing secrets live in one column, `secret` (the current secret and, during a rotation's
 //! overlap window, the previous one, space-separated), sealed with the key ring (see
@@ -29,8 +32,8 @@ pub const DISABLED_FAILING: &str = "failing";
 pub struct Endpoint {
     /// Its id.
     pub id: Uuid,
-    /// The owning tenant.
-    pub tenant_id: TenantId,
+    /// The owning tenant; `None`: the operator's endpoint.
+    pub tenant_id: Option<TenantId>,
     /// Where deliveries are POSTed.
     pub url: String,
     /// Free text.
@@ -120,8 +123,8 @@ impl TryFrom<EndpointRow> for Endpoint {
             tenant_id: r
                 .tenant_id
                 .as_deref()
-                .ok_or_else(|| corrupt("an operator endpoint read as a tenant's".into()))?
-                .parse()
+                .map(str::parse)
+                .transpose()
                 .map_err(|e| corrupt(format!("{e}")))?,
             event_types: serde_json::from_str(&r.event_types)
                 .map_err(|e| corrupt(e.to_string()))?,
@@ -150,8 +153,8 @@ pub(crate) fn encode_types(types: &[String]) -> String {
 pub struct NewEndpointRow {
     /// UUID text.
     pub id: String,
-    /// The owning tenant.
-    pub tenant_id: String,
+    /// The owning tenant (none: the operator).
+    pub tenant_id: Option<String>,
     /// Destination URL.
     pub url: String,
     /// Free text.
@@ -179,12 +182,23 @@ impl NewEndpointRow {
         now: DateTime<Utc>,
         ring: &KeyRing,
     ) -> StoreResult<(Self, Endpoint)> {
+        Self::seal_for(Some(tenant_id), new, now, ring)
+    }
+
+    /// [`NewEndpointRow::seal`] for a tenant's endpoint or (`None`) the operator's.
+    pub(crate) fn seal_for(
+        tenant_id: Option<&TenantId>,
+        new: &NewEndpoint,
+        now: DateTime<Utc>,
+        ring: &KeyRing,
+    ) -> StoreResult<(Self, Endpoint)> {
         let id = Uuid::new_v4();
-        let (tenant, key) = (tenant_id.to_string(), id.to_string());
-        let sealed = webhook_secrets::seal(ring, &tenant, &key, new.secret.expose())?;
+        let (tenant, key) = (tenant_id.map(TenantId::to_string), id.to_string());
+        let owner = webhook_secrets::owner(tenant.as_deref());
+        let sealed = webhook_secrets::seal(ring, owner, &key, new.secret.expose())?;
         let endpoint = Endpoint {
             id,
-            tenant_id: *tenant_id,
+            tenant_id: tenant_id.copied(),
             url: new.url.clone(),
             description: new.description.clone(),
             event_types: new.event_types.clone(),
@@ -210,6 +224,12 @@ impl NewEndpointRow {
         };
         Ok((row, endpoint))
     }
+
+    /// Its tenant's id, as stored (empty for the operator's: it is only ever asked of a
+    /// tenant's row).
+    pub(crate) fn tenant(&self) -> &str {
+        self.tenant_id.as_deref().unwrap_or_default()
+    }
 }
 
 /// Adds an endpoint to a tenant (at most [`MAX_ENDPOINTS_PER_TENANT`]), its secret sealed under
@@ -226,7 +246,7 @@ pub fn insert(
         if !crate::tenants::exists(c, tenant_id)? {
             return Err(StoreError::NotFound("tenant"));
         }
-        if count(c, &row.tenant_id)? >= MAX_ENDPOINTS_PER_TENANT {
+        if count(c, row.tenant())? >= MAX_ENDPOINTS_PER_TENANT {
             return Err(StoreError::Conflict {
                 field: "url",
                 message: format!(
@@ -294,8 +314,13 @@ pub fn subscribed(
         .filter(webhook_endpoints::enabled.eq(true))
         .select(EndpointRow::as_select())
         .load(conn)?;
-    let mut out = Vec::with_capacity(all.len());
-    for row in all {
+    wanting(all, event_type)
+}
+
+/// The endpoints of `rows` that want events of `event_type`.
+pub(crate) fn wanting(rows: Vec<EndpointRow>, event_type: &str) -> StoreResult<Vec<Endpoint>> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
         let e = Endpoint::try_from(row)?;
         if e.wants(event_type) {
             out.push(e);
@@ -326,11 +351,23 @@ pub(crate) fn patched(
     patch: &EndpointPatch,
     now: DateTime<Utc>,
 ) -> StoreResult<Option<Endpoint>> {
-    let mut e = match find(c, tenant_id, id) {
+    let e = match find(c, tenant_id, id) {
         Ok(e) => e,
         Err(StoreError::NotFound(_)) => return Ok(None),
         Err(other) => return Err(other),
     };
+    apply(c, e, patch, now)?;
+    find(c, tenant_id, id).map(Some)
+}
+
+/// Applies a patch to an endpoint as read (the caller found it under its owner and holds the
+/// transaction); enabling clears an automatic disable.
+pub(crate) fn apply(
+    c: &mut AnyConnection,
+    mut e: Endpoint,
+    patch: &EndpointPatch,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     if let Some(url) = &patch.url {
         e.url.clone_from(url);
     }
@@ -347,7 +384,7 @@ pub(crate) fn patched(
         }
         e.enabled = enabled;
     }
-    diesel::update(webhook_endpoints::table.find(id.to_string()))
+    diesel::update(webhook_endpoints::table.find(e.id.to_string()))
         .set((
             webhook_endpoints::url.eq(&e.url),
             webhook_endpoints::description.eq(&e.description),
@@ -358,7 +395,7 @@ pub(crate) fn patched(
             webhook_endpoints::updated_at.eq(now.naive_utc()),
         ))
         .execute(c)?;
-    find(c, tenant_id, id).map(Some)
+    Ok(())
 }
 
 /// Removes an endpoint and its deliveries.

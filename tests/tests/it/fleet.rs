@@ -20,10 +20,15 @@ pub(crate) struct Gw {
 }
 
 async fn gateway(app: &TestApp, name: &str, capacity: i64) -> Gw {
+    gateway_of(app, name, "shared", capacity).await
+}
+
+/// Adds a gateway of `kind` (`shared`, `dedicated`) as the operator.
+pub(crate) async fn gateway_of(app: &TestApp, name: &str, kind: &str, capacity: i64) -> Gw {
     let r = app
         .post(
             "/gateways",
-            &json!({"name": name, "kind": "shared", "capacity": capacity}),
+            &json!({"name": name, "kind": kind, "capacity": capacity}),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);

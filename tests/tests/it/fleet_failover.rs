@@ -16,7 +16,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::config_sync::command;
-use crate::fleet::{Gw, accounts, placement};
+use crate::fleet::{Gw, accounts, gateway_of, placement};
 use crate::serve_process::{Secrets, ServeProcess, call};
 
 const DEFAULT: &str = "00000000-0000-0000-0000-000000000000";
@@ -24,20 +24,6 @@ const TELEGRAM_TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
 /// The shortest lease the settings allow, and a short margin: a lease expires after 6 s.
 const LEASE_SECS: u64 = 5;
 const MARGIN_SECS: u64 = 1;
-
-async fn gateway(app: &TestApp, name: &str, kind: &str, capacity: i64) -> Gw {
-    let r = app
-        .post(
-            "/gateways",
-            &json!({"name": name, "kind": kind, "capacity": capacity}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    Gw {
-        id: r.body["id"].as_str().unwrap().to_owned(),
-        token: r.body["token"].as_str().unwrap().to_owned(),
-    }
-}
 
 /// A tenant with a Telegram channel: its id and account id.
 async fn tenant_with_account(app: &TestApp, name: &str) -> (String, String) {
@@ -136,10 +122,10 @@ async fn a_silent_fenced_gateway_fails_over_and_a_move_away_from_it_completes() 
     let app = spawn_app_with(fleet_settings(&db, true)).await;
     app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
         .await;
-    let silent = gateway(&app, "a-silent", "shared", 5).await;
+    let silent = gateway_of(&app, "a-silent", "shared", 5).await;
     let (stays, stays_account) = tenant_with_account(&app, "Stays").await;
     let (moves, moves_account) = tenant_with_account(&app, "Moves").await;
-    let healthy = gateway(&app, "b-healthy", "shared", 5).await;
+    let healthy = gateway_of(&app, "b-healthy", "shared", 5).await;
     // Both on a-silent, which declares fencing once and then goes silent.
     assert_eq!(
         placement(&app, &stays).await["gatewayId"],
@@ -228,11 +214,11 @@ async fn dedicated_and_unfenced_gateways_are_never_failed_over() {
     let app = spawn_app_with(fleet_settings(&db, true)).await;
     app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
         .await;
-    let gone = gateway(&app, "nf-gone", "shared", 1).await;
+    let gone = gateway_of(&app, "nf-gone", "shared", 1).await;
     let (on_gone, _) = tenant_with_account(&app, "On Gone").await;
-    let plain = gateway(&app, "nf-plain", "shared", 1).await;
+    let plain = gateway_of(&app, "nf-plain", "shared", 1).await;
     let (on_plain, _) = tenant_with_account(&app, "On Plain").await;
-    let cell = gateway(&app, "nf-cell", "dedicated", 1).await;
+    let cell = gateway_of(&app, "nf-cell", "dedicated", 1).await;
     let (in_cell, _) = tenant_with_account(&app, "In Cell").await;
     let r = app
         .post(
@@ -241,8 +227,8 @@ async fn dedicated_and_unfenced_gateways_are_never_failed_over() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    let spare = gateway(&app, "nf-spare", "shared", 10).await;
-    let cell_spare = gateway(&app, "nf-cell-spare", "dedicated", 1).await;
+    let spare = gateway_of(&app, "nf-spare", "shared", 10).await;
+    let cell_spare = gateway_of(&app, "nf-cell-spare", "dedicated", 1).await;
     assert_eq!(
         placement(&app, &on_gone).await["gatewayId"],
         gone.id.as_str()
@@ -297,10 +283,10 @@ async fn without_failover_only_moves_away_from_a_silent_gateway_complete() {
     let app = spawn_app_with(fleet_settings(&db, false)).await;
     app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
         .await;
-    let silent = gateway(&app, "off-a", "shared", 5).await;
+    let silent = gateway_of(&app, "off-a", "shared", 5).await;
     let (stays, _) = tenant_with_account(&app, "Stays Put").await;
     let (moves, _) = tenant_with_account(&app, "Moves On").await;
-    let healthy = gateway(&app, "off-b", "shared", 5).await;
+    let healthy = gateway_of(&app, "off-b", "shared", 5).await;
     heartbeat(&app, &silent, true).await;
     heartbeat(&app, &healthy, true).await;
     let r = app
@@ -469,7 +455,7 @@ async fn config_sync_fences_its_file_when_it_stops() {
     let app = spawn_app(&db).await;
     app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
         .await;
-    let a = gateway(&app, "fence-a", "shared", 5).await;
+    let a = gateway_of(&app, "fence-a", "shared", 5).await;
     let (_, account) = tenant_with_account(&app, "Fenced").await;
     let dir = crate::config_sync::Scratch::new();
     let file = dir.path("a.json");
@@ -516,9 +502,9 @@ async fn config_sync_over_http_acknowledges_moves_and_fences_when_it_stops() {
     let app = spawn_app(&db).await;
     app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
         .await;
-    let a = gateway(&app, "http-a", "shared", 5).await;
+    let a = gateway_of(&app, "http-a", "shared", 5).await;
     let (id, account) = tenant_with_account(&app, "Over HTTP").await;
-    let b = gateway(&app, "http-b", "shared", 5).await;
+    let b = gateway_of(&app, "http-b", "shared", 5).await;
     // The fenced document: the same settings, no tenant, no tag.
     let fenced = app
         .request_as(Some(&a.token), Method::GET, "/config?fenced=true", None)
@@ -594,7 +580,7 @@ async fn config_sync_cut_off_from_the_database_fences_after_a_lease_and_recovers
     let app = spawn_app(&db).await;
     app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
         .await;
-    gateway(&app, "cut-a", "shared", 5).await;
+    gateway_of(&app, "cut-a", "shared", 5).await;
     let (_, account) = tenant_with_account(&app, "Cut Off").await;
     let proxy = moltbot_saas_tests::FaultProxy::start(upstream).await;
     let dir = crate::config_sync::Scratch::new();

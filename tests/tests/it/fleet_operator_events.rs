@@ -10,44 +10,23 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use moltbot_saas_tests::{
-    Captured, TestApp, TestDb, WebhookReceiver, spawn_app_with, test_settings,
-};
+use moltbot_saas_tests::{Captured, TestApp, TestDb, WebhookReceiver, spawn_app_with};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tenant_store::purge::PlanScope;
-use tenant_webhooks::{SigningSecret, WebhookHeaders, verify};
 
-use crate::webhooks_support::default_dispatcher;
+use crate::fleet::{Gw, gateway_of};
+use crate::webhooks_support::{self, default_dispatcher, verifies};
 
 const DEFAULT: &str = "00000000-0000-0000-0000-000000000000";
 
 /// A server whose own dispatcher is off (the test drives one), allowing 127.0.0.1, with a
 /// lease of 5 s and a margin of 1 s.
 pub(crate) async fn app(db: &TestDb) -> TestApp {
-    let mut settings = test_settings(db);
-    settings.webhooks.dispatcher = false;
-    settings.webhooks.allowed_networks = vec!["127.0.0.1/32".parse().unwrap()];
+    let mut settings = webhooks_support::settings(db);
     settings.fleet.lease = Duration::from_secs(5);
     settings.fleet.margin = Duration::from_secs(1);
     spawn_app_with(settings).await
-}
-
-pub(crate) fn verifies(secret: &str, r: &Captured) -> bool {
-    let secret = SigningSecret::parse(secret).unwrap();
-    let headers = WebhookHeaders {
-        id: r.header("webhook-id"),
-        timestamp: r.header("webhook-timestamp"),
-        signature: r.header("webhook-signature"),
-    };
-    verify(
-        &secret,
-        &headers,
-        &r.body,
-        Utc::now().timestamp(),
-        tenant_webhooks::DEFAULT_TOLERANCE,
-    )
-    .is_ok()
 }
 
 pub(crate) async fn operator_endpoint(app: &TestApp, url: &str, types: &[&str]) -> Value {
@@ -68,25 +47,6 @@ pub(crate) async fn operator_endpoint(app: &TestApp, url: &str, types: &[&str]) 
     );
     assert!(r.body["secret"].as_str().unwrap().starts_with("whsec_"));
     r.body
-}
-
-pub(crate) async fn gateway(
-    app: &TestApp,
-    name: &str,
-    kind: &str,
-    capacity: i64,
-) -> (String, String) {
-    let r = app
-        .post(
-            "/gateways",
-            &json!({"name": name, "kind": kind, "capacity": capacity}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    (
-        r.body["id"].as_str().unwrap().to_owned(),
-        r.body["token"].as_str().unwrap().to_owned(),
-    )
 }
 
 pub(crate) async fn audit_actions(app: &TestApp, action: &str) -> Vec<Value> {
@@ -204,7 +164,7 @@ async fn operator_endpoints_get_unplaced_and_placed_signed_and_tenants_never_see
     assert!(body["id"].as_str().unwrap().starts_with("evt_"), "{body}");
 
     // Room appears and the operator places the tenant: `tenant.placed`.
-    let (gid, _) = gateway(&app, "pool-a", "shared", 5).await;
+    let gid = gateway_of(&app, "pool-a", "shared", 5).await.id;
     let r = app
         .post(
             &format!("/tenants/{id}/placement"),
@@ -313,7 +273,7 @@ async fn a_gateway_whose_lease_lapsed_holding_tenants_is_announced_once() {
     app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
         .await;
     // A dedicated gateway is never failed over: its lapse strands its tenant.
-    let (gid, token) = gateway(&app, "cell-a", "dedicated", 1).await;
+    let Gw { id: gid, token } = gateway_of(&app, "cell-a", "dedicated", 1).await;
     let tenant = app.create_tenant("Cell Tenant").await;
     let id = tenant["id"].as_str().unwrap().to_owned();
     let r = app

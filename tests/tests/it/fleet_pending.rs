@@ -15,9 +15,9 @@ use moltbot_saas_tests::{TestApp, TestDb, WebhookReceiver, spawn_app_with, test_
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::fleet::{held, placement};
-use crate::fleet_operator_events::{app, audit_actions, gateway, operator_endpoint, verifies};
-use crate::webhooks_support::default_dispatcher;
+use crate::fleet::{Gw, gateway_of, held, placement};
+use crate::fleet_operator_events::{app, audit_actions, operator_endpoint};
+use crate::webhooks_support::{default_dispatcher, verifies};
 
 const DEFAULT: &str = "00000000-0000-0000-0000-000000000000";
 
@@ -91,7 +91,7 @@ async fn waiting_tenants_are_placed_by_themselves_when_room_appears() {
         .patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    let (a, _) = gateway(&app, "a", "shared", 1).await;
+    let a = gateway_of(&app, "a", "shared", 1).await.id;
     let t1 = tenant(&app, "T1").await;
     assert_eq!(placement(&app, &t1).await["gatewayId"], a.as_str());
     let t2 = tenant(&app, "T2").await;
@@ -101,7 +101,7 @@ async fn waiting_tenants_are_placed_by_themselves_when_room_appears() {
     }
 
     // A gateway created with room for one: the oldest waiting tenant takes it.
-    let (b, _) = gateway(&app, "b", "shared", 1).await;
+    let b = gateway_of(&app, "b", "shared", 1).await.id;
     assert_eq!(placed(&app, &t2).await["gatewayId"], b.as_str());
     // The younger one still waits: nobody else has room (asked on demand: nothing to place).
     assert_eq!(
@@ -119,7 +119,7 @@ async fn waiting_tenants_are_placed_by_themselves_when_room_appears() {
     assert_eq!(placed(&app, &t3).await["gatewayId"], b.as_str());
 
     // A draining gateway takes nobody; reopened, it takes the waiting tenant.
-    let (c, _) = gateway(&app, "c", "shared", 1).await;
+    let c = gateway_of(&app, "c", "shared", 1).await.id;
     let r = app
         .request(Method::POST, &format!("/gateways/{c}/drain"), None)
         .await;
@@ -224,8 +224,11 @@ async fn an_operator_places_waiting_tenants_on_demand() {
         .await;
     let ent = ent["id"].as_str().unwrap().to_owned();
     let t3 = tenant(&app, "Young").await;
-    let (pool, pool_token) = gateway(&app, "pool", "shared", 2).await;
-    let (cell, _) = gateway(&app, "cell", "dedicated", 1).await;
+    let Gw {
+        id: pool,
+        token: pool_token,
+    } = gateway_of(&app, "pool", "shared", 2).await;
+    let cell = gateway_of(&app, "cell", "dedicated", 1).await.id;
     for t in [&t1, &t2, &ent, &t3] {
         assert_eq!(placement(&app, t).await["state"], "unplaced", "{t}");
     }

@@ -126,6 +126,23 @@ fn a_batch_of_events_is_stored_as_each_one_alone_would_be() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].0, a.to_string());
     assert_eq!(rows[0].1, batch[1].at.naive_utc());
+
+    // Messages counted once each per tenant (summed over periods: a batch may straddle a month),
+    // duplicates and unknown tenants not at all.
+    let messages = |conn: &mut AnyConnection, t: &TenantId| -> i64 {
+        tenant_store::usage::history(conn, t, 12)
+            .unwrap()
+            .iter()
+            .map(|r| r.messages)
+            .sum()
+    };
+    assert_eq!(messages(&mut conn, &a), 3, "the earlier event and a-1, a-2");
+    assert_eq!(messages(&mut conn, &b), 1, "b-1 once");
+    assert!(
+        tenant_store::usage::history(&mut conn, &gone, 12)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]

@@ -9,28 +9,10 @@ use std::time::Duration;
 use chrono::Utc;
 use moltbot_saas_tests::{Reply, TestDb, WebhookReceiver};
 use serde_json::Value;
-use tenant_webhooks::{SigningSecret, WebhookHeaders, verify};
 
 use crate::webhooks_support::{
-    app, config, default_dispatcher, dispatcher, send_event, tenant_with_endpoint,
+    app, config, default_dispatcher, dispatcher, send_event, tenant_with_endpoint, verifies,
 };
-
-fn verifies(secret: &str, r: &moltbot_saas_tests::Captured) -> bool {
-    let secret = SigningSecret::parse(secret).unwrap();
-    let headers = WebhookHeaders {
-        id: r.header("webhook-id"),
-        timestamp: r.header("webhook-timestamp"),
-        signature: r.header("webhook-signature"),
-    };
-    verify(
-        &secret,
-        &headers,
-        &r.body,
-        Utc::now().timestamp(),
-        tenant_webhooks::DEFAULT_TOLERANCE,
-    )
-    .is_ok()
-}
 
 /// Appends captured requests with the secrets that must verify them to the file named by
 /// `WEBHOOK_CAPTURE_FILE`, for the independent check (`scripts/webhooks/verify-signatures.sh`).

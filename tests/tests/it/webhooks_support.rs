@@ -1,22 +1,49 @@
-//! Shared helpers of the webhook tests: a server with the dispatcher off, and a dispatcher the
-//! test drives itself.
+//! Shared helpers of the webhook tests (a tenant's endpoints and the operator's): a server with
+//! the dispatcher off, a dispatcher the test drives itself, and the signature check.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
-use moltbot_saas_tests::{TestApp, TestDb, spawn_app_with, test_settings};
+use chrono::Utc;
+use moltbot_saas_tests::{Captured, TestApp, TestDb, spawn_app_with, test_settings};
 use serde_json::{Value, json};
+use tenant_server::settings::Settings;
 use tenant_store::{Database, DatabaseUrl, PoolConfig};
 use tenant_webhooks::delivery::{AddressPolicy, CircuitPolicy, ClientConfig};
-use tenant_webhooks::{Dispatcher, DispatcherConfig, RetrySchedule};
+use tenant_webhooks::{
+    Dispatcher, DispatcherConfig, RetrySchedule, SigningSecret, WebhookHeaders, verify,
+};
 
 /// A server whose own dispatcher is off (tests call `dispatch_due`), allowing 127.0.0.1.
 pub async fn app(db: &TestDb) -> TestApp {
+    spawn_app_with(settings(db)).await
+}
+
+/// The settings of [`app`], for a test that changes more.
+pub fn settings(db: &TestDb) -> Settings {
     let mut settings = test_settings(db);
     settings.webhooks.dispatcher = false;
     settings.webhooks.allowed_networks = vec!["127.0.0.1/32".parse().unwrap()];
-    spawn_app_with(settings).await
+    settings
+}
+
+/// Whether a captured delivery's signature verifies with `secret`, now.
+pub fn verifies(secret: &str, r: &Captured) -> bool {
+    let secret = SigningSecret::parse(secret).unwrap();
+    let headers = WebhookHeaders {
+        id: r.header("webhook-id"),
+        timestamp: r.header("webhook-timestamp"),
+        signature: r.header("webhook-signature"),
+    };
+    verify(
+        &secret,
+        &headers,
+        &r.body,
+        Utc::now().timestamp(),
+        tenant_webhooks::DEFAULT_TOLERANCE,
+    )
+    .is_ok()
 }
 
 /// A dispatcher config for tests: 127.0.0.1 allowed, a given schedule and timeout.

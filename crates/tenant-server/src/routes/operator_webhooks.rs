@@ -1,52 +1,37 @@
 //! `/operator/webhooks`: the operator's webhook endpoints (operators only), which receive the
 //! fleet's events (`tenant.unplaced`, `tenant.placed`, `gateway.stranded`) signed and retried
 //! like a tenant's. They belong to no tenant: no tenant route lists or reaches them. The rules
-//! are `tenant_service::webhooks::operator`'s; `docs/webhooks.md` describes the events.
+//! are a tenant's endpoints' (`tenant_service::webhooks::operator`, on the same endpoint model
+//! and service inputs as [`super::webhooks`]); `docs/webhooks.md` describes the events.
+//!
+//! The bodies keep schema names of their own because the contract differs: the requests list
+//! the fleet's event types (not a tenant's), and the answer has no `tenantId`,
+//! `previousSecretExpiresAt` or `delivery`.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, LOCATION};
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tenant_service::webhooks::operator::{NewOperatorWebhook, OperatorWebhookPatch};
-use tenant_store::operator_webhooks::OperatorEndpoint;
+use tenant_service::webhooks::endpoints::{NewWebhook, WebhookPatch};
+use tenant_store::webhooks::Endpoint;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{Actor, ApiJson, double_option, parse_uuid};
+use crate::http::extract::{Actor, ApiJson, parse_uuid};
 use crate::state::AppState;
 
-/// `POST /operator/webhooks`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct CreateOperatorWebhookRequest {
-    /// Where deliveries are POSTed (`https://…`; `http://` unless https is required).
-    #[schema(example = "https://ops.example.com/hooks/fleet")]
-    pub url: String,
-    /// Event types to deliver (`tenant.unplaced`, `tenant.placed`, `gateway.stranded`);
-    /// absent or empty: all.
-    pub event_types: Option<Vec<String>>,
-    /// Free text, at most 500 characters.
-    pub description: Option<String>,
-    /// Whether deliveries are made (default true).
-    pub enabled: Option<bool>,
-}
-
-/// `PATCH /operator/webhooks/{oid}`: only the fields present change.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct UpdateOperatorWebhookRequest {
-    /// New URL.
-    pub url: Option<String>,
-    /// New filter (empty: all).
-    pub event_types: Option<Vec<String>>,
-    /// New description; `null` clears it.
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
-    pub description: Option<Option<String>>,
-    /// Enable (also clears an automatic disable) or disable.
-    pub enabled: Option<bool>,
+super::webhooks::endpoint_requests! {
+    /// `POST /operator/webhooks`.
+    CreateOperatorWebhookRequest {
+        url_example: "https://ops.example.com/hooks/fleet",
+        /// Event types to deliver (`tenant.unplaced`, `tenant.placed`, `gateway.stranded`);
+        /// absent or empty: all.
+        event_types,
+    }
+    /// `PATCH /operator/webhooks/{oid}`: only the fields present change.
+    UpdateOperatorWebhookRequest
 }
 
 /// An operator webhook endpoint (never its secret).
@@ -74,8 +59,8 @@ pub struct OperatorWebhookResponse {
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<&OperatorEndpoint> for OperatorWebhookResponse {
-    fn from(e: &OperatorEndpoint) -> Self {
+impl From<&Endpoint> for OperatorWebhookResponse {
+    fn from(e: &Endpoint) -> Self {
         Self {
             id: e.id.to_string(),
             url: e.url.clone(),
@@ -127,12 +112,7 @@ pub async fn create_operator_webhook(
     actor: Actor,
     ApiJson(body): ApiJson<CreateOperatorWebhookRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = NewOperatorWebhook {
-        url: body.url,
-        description: body.description,
-        event_types: body.event_types,
-        enabled: body.enabled,
-    };
+    let new = NewWebhook::from(body);
     let (endpoint, secret) = state.control.create_operator_webhook(actor.0, new).await?;
     tracing::info!(webhook.id = %endpoint.id, "operator webhook endpoint created");
     Ok(HttpResponse::build(StatusCode::CREATED)
@@ -192,12 +172,7 @@ pub async fn update_operator_webhook(
     oid: web::Path<String>,
     ApiJson(body): ApiJson<UpdateOperatorWebhookRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let patch = OperatorWebhookPatch {
-        url: body.url,
-        description: body.description,
-        event_types: body.event_types,
-        enabled: body.enabled,
-    };
+    let patch = WebhookPatch::from(body);
     let endpoint = state
         .control
         .update_operator_webhook(actor.0, endpoint_id(&oid)?, patch)

@@ -11,39 +11,90 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{Actor, ApiJson, double_option, parse_tenant_id, parse_uuid};
+use crate::http::extract::{Actor, ApiJson, parse_tenant_id, parse_uuid};
 use crate::http::idempotency::{IdempotencyKeyHeader, OnceJson, OnceKey, respond, secret_answer};
 use crate::state::AppState;
 
-/// `POST /tenants/{id}/webhooks`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct CreateWebhookRequest {
-    /// Where deliveries are POSTed (`https://…`; `http://` unless https is required).
-    #[schema(example = "https://example.com/hooks/moltbot")]
-    pub url: String,
-    /// Event types to deliver; absent or empty: all.
-    pub event_types: Option<Vec<String>>,
-    /// Free text, at most 500 characters.
-    pub description: Option<String>,
-    /// Whether deliveries are made (default true).
-    pub enabled: Option<bool>,
-}
+/// Declares an owner's create and update bodies of webhook endpoints and their conversions to
+/// the service's inputs ([`NewWebhook`], [`WebhookPatch`]). The fields are the same for every
+/// owner (a tenant, the operator) and written once, here; the schema names and the words on
+/// them are the owner's, since the contract lists other event types for each.
+macro_rules! endpoint_requests {
+    (
+        $(#[doc = $create_doc:literal])*
+        $create:ident {
+            url_example: $example:tt,
+            $(#[doc = $types_doc:literal])*
+            event_types,
+        }
+        $(#[doc = $update_doc:literal])*
+        $update:ident
+    ) => {
+        $(#[doc = $create_doc])*
+        #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+        #[serde(deny_unknown_fields, rename_all = "camelCase")]
+        pub struct $create {
+            /// Where deliveries are POSTed (`https://…`; `http://` unless https is required).
+            #[schema(example = $example)]
+            pub url: String,
+            $(#[doc = $types_doc])*
+            pub event_types: Option<Vec<String>>,
+            /// Free text, at most 500 characters.
+            pub description: Option<String>,
+            /// Whether deliveries are made (default true).
+            pub enabled: Option<bool>,
+        }
 
-/// `PATCH /tenants/{id}/webhooks/{wid}`: only the fields present change.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct UpdateWebhookRequest {
-    /// New URL.
-    pub url: Option<String>,
-    /// New filter (empty: all).
-    pub event_types: Option<Vec<String>>,
-    /// New description; `null` clears it.
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
-    pub description: Option<Option<String>>,
-    /// Enable (also clears an automatic disable) or disable.
-    pub enabled: Option<bool>,
+        impl From<$create> for tenant_service::webhooks::endpoints::NewWebhook {
+            fn from(body: $create) -> Self {
+                Self {
+                    url: body.url,
+                    description: body.description,
+                    event_types: body.event_types,
+                    enabled: body.enabled,
+                }
+            }
+        }
+
+        $(#[doc = $update_doc])*
+        #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+        #[serde(deny_unknown_fields, rename_all = "camelCase")]
+        pub struct $update {
+            /// New URL.
+            pub url: Option<String>,
+            /// New filter (empty: all).
+            pub event_types: Option<Vec<String>>,
+            /// New description; `null` clears it.
+            #[serde(default, deserialize_with = "crate::http::extract::double_option")]
+            #[schema(value_type = Option<String>)]
+            pub description: Option<Option<String>>,
+            /// Enable (also clears an automatic disable) or disable.
+            pub enabled: Option<bool>,
+        }
+
+        impl From<$update> for tenant_service::webhooks::endpoints::WebhookPatch {
+            fn from(body: $update) -> Self {
+                Self {
+                    url: body.url,
+                    description: body.description,
+                    event_types: body.event_types,
+                    enabled: body.enabled,
+                }
+            }
+        }
+    };
+}
+pub(crate) use endpoint_requests;
+
+endpoint_requests! {
+    /// `POST /tenants/{id}/webhooks`.
+    CreateWebhookRequest {
+        url_example: "https://example.com/hooks/moltbot",
+        /// Event types to deliver; absent or empty: all.
+        event_types,
+    }
+    /// `PATCH /tenants/{id}/webhooks/{wid}`: only the fields present change.
+    UpdateWebhookRequest
 }
 
 /// A webhook endpoint (never its secret).
@@ -103,7 +154,8 @@ impl From<&Endpoint> for WebhookResponse {
     fn from(e: &Endpoint) -> Self {
         Self {
             id: e.id.to_string(),
-            tenant_id: e.tenant_id.to_string(),
+            // Only a tenant's endpoints reach this answer (the operator's have their own).
+            tenant_id: e.tenant_id.map(|t| t.to_string()).unwrap_or_default(),
             url: e.url.clone(),
             description: e.description.clone(),
             event_types: e.event_types.clone(),
@@ -166,12 +218,7 @@ pub async fn create_webhook(
     OnceJson(body, once): OnceJson<CreateWebhookRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = parse_tenant_id(&id)?;
-    let new = NewWebhook {
-        url: body.url,
-        description: body.description,
-        event_types: body.event_types,
-        enabled: body.enabled,
-    };
+    let new = NewWebhook::from(body);
     let render = move |(endpoint, secret): &(Endpoint, tenant_core::Secret)| {
         secret_answer(
             StatusCode::CREATED,
@@ -250,12 +297,7 @@ pub async fn update_webhook(
     ApiJson(body): ApiJson<UpdateWebhookRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_id, wid) = parse_ids(&path)?;
-    let patch = WebhookPatch {
-        url: body.url,
-        description: body.description,
-        event_types: body.event_types,
-        enabled: body.enabled,
-    };
+    let patch = WebhookPatch::from(body);
     let endpoint = state
         .control
         .update_webhook(actor.0, tenant_id, wid, patch)

@@ -5,12 +5,13 @@ use std::sync::Arc;
 
 use tenant_core::Secret;
 use tenant_store::audit::AuditContext;
-use tenant_store::operator_webhooks::OperatorEndpoint;
+use tenant_store::webhooks::Endpoint;
 use uuid::Uuid;
 
 use super::ControlPlane;
 use crate::error::ServiceResult;
-use crate::webhooks::operator::{self, NewOperatorWebhook, OperatorWebhookPatch};
+use crate::webhooks::endpoints::{NewWebhook, WebhookPatch};
+use crate::webhooks::operator::{self, OWNER};
 
 impl ControlPlane {
     /// Adds an operator endpoint (URL rules, description, filter checked); its signing secret
@@ -18,21 +19,21 @@ impl ControlPlane {
     pub async fn create_operator_webhook(
         &self,
         ctx: AuditContext,
-        new: NewOperatorWebhook,
-    ) -> ServiceResult<(OperatorEndpoint, Secret)> {
-        let (new, shown) = new.check(&self.webhooks.rules)?;
+        new: NewWebhook,
+    ) -> ServiceResult<(Endpoint, Secret)> {
+        let new = new.check(&self.webhooks.rules, OWNER)?;
         let ring = Arc::clone(&self.keys);
-        self.run(move |c| operator::create(c, &ctx, new, shown, &ring))
+        self.run(move |c| operator::create(c, &ctx, new, &ring))
             .await
     }
 
     /// Every operator endpoint, oldest first.
-    pub async fn list_operator_webhooks(&self) -> ServiceResult<Vec<OperatorEndpoint>> {
+    pub async fn list_operator_webhooks(&self) -> ServiceResult<Vec<Endpoint>> {
         self.run(operator::list).await
     }
 
     /// One operator endpoint.
-    pub async fn operator_webhook(&self, id: Uuid) -> ServiceResult<OperatorEndpoint> {
+    pub async fn operator_webhook(&self, id: Uuid) -> ServiceResult<Endpoint> {
         self.run(move |c| operator::find(c, id)).await
     }
 
@@ -41,9 +42,9 @@ impl ControlPlane {
         &self,
         ctx: AuditContext,
         id: Uuid,
-        patch: OperatorWebhookPatch,
-    ) -> ServiceResult<OperatorEndpoint> {
-        let patch = patch.check(&self.webhooks.rules)?;
+        patch: WebhookPatch,
+    ) -> ServiceResult<Endpoint> {
+        let patch = patch.check(&self.webhooks.rules, OWNER)?;
         self.run(move |c| operator::update(c, &ctx, id, patch))
             .await
     }

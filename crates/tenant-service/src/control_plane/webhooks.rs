@@ -19,7 +19,7 @@ use crate::events;
 use crate::idempotency::{Ticket, within};
 use crate::webhooks::deliveries;
 use crate::webhooks::endpoint_writes::{EndpointOp, EndpointWrite};
-use crate::webhooks::endpoints::{self, NewWebhook, WebhookPatch};
+use crate::webhooks::endpoints::{self, EndpointOwner, NewWebhook, WebhookPatch};
 
 impl ControlPlane {
     /// Accepts a gateway event: checked, attributed to its tenant, stored once per id and
@@ -63,7 +63,7 @@ impl ControlPlane {
         new: NewWebhook,
         once: Option<Ticket<(Endpoint, Secret)>>,
     ) -> ServiceResult<(Endpoint, Secret)> {
-        let new = new.check(&self.webhooks.rules)?;
+        let new = new.check(&self.webhooks.rules, EndpointOwner::Tenant)?;
         let (endpoint, secret) = self
             .write_endpoint(ctx, tenant_id, EndpointOp::Create { new, once })
             .await?;
@@ -105,7 +105,7 @@ impl ControlPlane {
         id: Uuid,
         patch: WebhookPatch,
     ) -> ServiceResult<Endpoint> {
-        let patch = patch.check(&self.webhooks.rules)?;
+        let patch = patch.check(&self.webhooks.rules, EndpointOwner::Tenant)?;
         let op = EndpointOp::Update { id, patch };
         Ok(self.write_endpoint(ctx, tenant_id, op).await?.0)
     }

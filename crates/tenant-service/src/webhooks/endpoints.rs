@@ -11,7 +11,7 @@ use tenant_store::webhooks::{self as store, Endpoint, EndpointPatch, NewEndpoint
 use tenant_store::{AnyConnection, StoreResult, write_transaction};
 use tenant_webhooks::SigningSecret;
 use tenant_webhooks::delivery::{AddressPolicy, check_url};
-use tenant_webhooks::ingest::is_known_type;
+use tenant_webhooks::ingest::{OPERATOR_EVENT_TYPES, is_known_type, is_operator_type};
 use uuid::Uuid;
 
 use crate::error::ServiceResult;
@@ -65,8 +65,46 @@ pub fn validate_description(d: Option<&str>) -> Result<Option<String>, Validatio
     Ok(Some(d.to_owned()))
 }
 
-/// Validates an event-type filter (empty: every type); duplicates are dropped.
-pub fn validate_event_types(types: &[String]) -> Result<Vec<String>, ValidationError> {
+/// Whose endpoint it is, which decides the event types it may subscribe to. The rest of the
+/// rules (URL, description, how many types) are the same for both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointOwner {
+    /// A tenant's (`/tenants/{id}/webhooks`): its gateway's, usage and billing events, and
+    /// `webhook.test`.
+    Tenant,
+    /// The operator's (`/operator/webhooks`): the fleet's events.
+    Operator,
+}
+
+impl EndpointOwner {
+    fn knows(self, event_type: &str) -> bool {
+        match self {
+            Self::Tenant => is_known_type(event_type),
+            Self::Operator => is_operator_type(event_type),
+        }
+    }
+
+    fn unknown_event_type(self) -> ValidationError {
+        let message = match self {
+            Self::Tenant => "lists an unknown event type; known: message.received, message.sent, \
+                             session.started, session.ended, usage.threshold, usage.exceeded, \
+                             webhook.test"
+                .to_owned(),
+            Self::Operator => format!(
+                "lists an unknown event type; known: {}",
+                OPERATOR_EVENT_TYPES.join(", ")
+            ),
+        };
+        ValidationError::new("eventTypes", "unknown_event_type", message)
+    }
+}
+
+/// Validates an event-type filter (empty: every type) against the types `owner` may subscribe
+/// to; duplicates are dropped.
+pub fn validate_event_types(
+    types: &[String],
+    owner: EndpointOwner,
+) -> Result<Vec<String>, ValidationError> {
     if types.len() > MAX_EVENT_TYPES {
         return Err(ValidationError::new(
             "eventTypes",
@@ -76,13 +114,8 @@ pub fn validate_event_types(types: &[String]) -> Result<Vec<String>, ValidationE
     }
     let mut out: Vec<String> = Vec::with_capacity(types.len());
     for t in types {
-        if !is_known_type(t) {
-            return Err(ValidationError::new(
-                "eventTypes",
-                "unknown_event_type",
-                "lists an unknown event type; known: message.received, message.sent, \
-                 session.started, session.ended, usage.threshold, usage.exceeded, webhook.test",
-            ));
+        if !owner.knows(t) {
+            return Err(owner.unknown_event_type());
         }
         if !out.contains(t) {
             out.push(t.clone());
@@ -91,7 +124,7 @@ pub fn validate_event_types(types: &[String]) -> Result<Vec<String>, ValidationE
     Ok(out)
 }
 
-/// An endpoint as asked for: checked by [`NewWebhook::check`].
+/// An endpoint as asked for, a tenant's or the operator's: checked by [`NewWebhook::check`].
 #[derive(Debug, Clone)]
 pub struct NewWebhook {
     /// Where deliveries are POSTed.
@@ -105,20 +138,22 @@ pub struct NewWebhook {
 }
 
 impl NewWebhook {
-    /// The endpoint to store if it follows the rules (URL, description, filter; the first rule
-    /// broken is answered). Its secret is made by [`create_endpoint`].
-    pub fn check(self, rules: &UrlRules) -> ServiceResult<NewEndpoint> {
+    /// The endpoint to store if it follows the rules (URL, description, `owner`'s filter; the
+    /// first rule broken is answered). Its secret is made when it is created
+    /// ([`with_new_secret`]).
+    pub fn check(self, rules: &UrlRules, owner: EndpointOwner) -> ServiceResult<NewEndpoint> {
         Ok(NewEndpoint {
             url: validate_url(&self.url, rules)?,
             description: validate_description(self.description.as_deref())?,
-            event_types: validate_event_types(&self.event_types.unwrap_or_default())?,
+            event_types: validate_event_types(&self.event_types.unwrap_or_default(), owner)?,
             enabled: self.enabled.unwrap_or(true),
             secret: Secret::new(String::new()),
         })
     }
 }
 
-/// A change to an endpoint as asked for: only the fields present change.
+/// A change to an endpoint (a tenant's or the operator's) as asked for: only the fields
+/// present change.
 #[derive(Debug, Clone, Default)]
 pub struct WebhookPatch {
     /// New URL.
@@ -132,8 +167,8 @@ pub struct WebhookPatch {
 }
 
 impl WebhookPatch {
-    /// The change to store if every field present follows the rules.
-    pub fn check(self, rules: &UrlRules) -> ServiceResult<EndpointPatch> {
+    /// The change to store if every field present follows the rules (`owner`'s filter).
+    pub fn check(self, rules: &UrlRules, owner: EndpointOwner) -> ServiceResult<EndpointPatch> {
         Ok(EndpointPatch {
             url: self
                 .url
@@ -146,8 +181,7 @@ impl WebhookPatch {
                 .transpose()?,
             event_types: self
                 .event_types
-                .as_deref()
-                .map(validate_event_types)
+                .map(|t| validate_event_types(&t, owner))
                 .transpose()?,
             enabled: self.enabled,
         })
@@ -217,9 +251,25 @@ fn record(
     Ok(())
 }
 
+/// The audit details of an endpoint added (a tenant's or the operator's).
+pub(crate) fn created_details(endpoint: &Endpoint) -> serde_json::Value {
+    json!({"url": endpoint.url, "eventTypes": endpoint.event_types})
+}
+
+/// The audit details of an endpoint changed: the fields the patch touches.
+pub(crate) fn updated_details(patch: &EndpointPatch) -> serde_json::Value {
+    let fields = crate::audit::changed_fields(&[
+        ("url", patch.url.is_some()),
+        ("description", patch.description.is_some()),
+        ("eventTypes", patch.event_types.is_some()),
+        ("enabled", patch.enabled.is_some()),
+    ]);
+    json!({ "fields": fields })
+}
+
 /// The audit entry of an endpoint added.
 pub(crate) fn created_event<'a>(tenant_id: &'a TenantId, endpoint: &Endpoint) -> AuditEvent<'a> {
-    let details = json!({"url": endpoint.url, "eventTypes": endpoint.event_types});
+    let details = created_details(endpoint);
     endpoint_event(tenant_id, "webhook.created", endpoint.id, Some(details))
 }
 
@@ -229,18 +279,8 @@ pub(crate) fn updated_event<'a>(
     id: Uuid,
     patch: &EndpointPatch,
 ) -> AuditEvent<'a> {
-    let fields = crate::audit::changed_fields(&[
-        ("url", patch.url.is_some()),
-        ("description", patch.description.is_some()),
-        ("eventTypes", patch.event_types.is_some()),
-        ("enabled", patch.enabled.is_some()),
-    ]);
-    endpoint_event(
-        tenant_id,
-        "webhook.updated",
-        id,
-        Some(json!({ "fields": fields })),
-    )
+    let details = updated_details(patch);
+    endpoint_event(tenant_id, "webhook.updated", id, Some(details))
 }
 
 /// `new` with a fresh signing secret, and the secret (to be shown once).

@@ -1,6 +1,7 @@
-//! Webhooks: a tenant's endpoints ([`endpoints`]: URL rules, validation, secrets, with their
-//! audit rows), the operator's endpoints ([`operator`]), their deliveries ([`deliveries`]: listing, replay, test sends), and the
-//! configuration of delivery read at start.
+//! Webhooks: endpoints ([`endpoints`]: URL rules, validation, secrets, with their audit rows;
+//! a tenant's, or the operator's through [`operator`], which differ only in the event types
+//! they may subscribe to), their deliveries ([`deliveries`]: listing, replay, test sends), and
+//! the configuration of delivery read at start.
 
 use std::time::Duration;
 
