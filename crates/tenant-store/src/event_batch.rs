@@ -328,13 +328,16 @@ impl MessageSums {
         }
     }
 
-    /// Adds the sums to the usage counters (inside the batch's transaction), in one statement.
+    /// Adds the sums to the usage counters (inside the batch's transaction).
     fn write(&self, conn: &mut AnyConnection) -> StoreResult<()> {
-        let counts: Vec<(TenantId, String, i64)> = self
-            .0
-            .iter()
-            .map(|s| (s.tenant_id, crate::usage::period_of(s.at), s.messages))
-            .collect();
-        crate::usage::add_messages_many(conn, &counts)
+        for s in &self.0 {
+            crate::usage::add_messages(
+                conn,
+                &s.tenant_id,
+                &crate::usage::period_of(s.at),
+                s.messages,
+            )?;
+        }
+        Ok(())
     }
 }

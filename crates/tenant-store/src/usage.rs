@@ -94,50 +94,6 @@ pub fn add_messages(
     Ok(())
 }
 
-/// [`ADD_MESSAGES`] for many counters at once, on SQLite: `(tenant, period, n)` triples in a
-/// JSON array, one statement kept prepared whatever their number (a statement per counter cost
-/// an ingest batch ~14,000 instructions per tenant in it). `->> N` is the array's N-th value
-/// (a JSON path would hold a `$`, which the placeholders claim); the `WHERE true` lets SQLite's
-/// parser tell the upsert's `ON CONFLICT` from a join's. Placeholder: the array.
-const ADD_MESSAGES_MANY_SQLITE: &str = "INSERT INTO usage_counters \
-    (tenant_id, period, messages, api_requests) \
-    SELECT value ->> 0, value ->> 1, value ->> 2, 0 FROM json_each($1) WHERE true \
-    ON CONFLICT (tenant_id, period) \
-    DO UPDATE SET messages = usage_counters.messages + excluded.messages";
-
-/// The id of [`ADD_MESSAGES_MANY_SQLITE`] in Diesel's statement cache.
-struct AddMessagesMany;
-
-/// Adds messages to many tenants' periods, `(tenant, period, n)` each (inside the caller's
-/// transaction): one statement on SQLite, one [`add_messages`] each on PostgreSQL (whose ingest
-/// batch statement counts its own messages).
-pub fn add_messages_many(
-    conn: &mut AnyConnection,
-    counts: &[(TenantId, String, i64)],
-) -> StoreResult<()> {
-    match conn {
-        AnyConnection::Sqlite(lite) if !counts.is_empty() => {
-            // UUIDs and `YYYY-MM` periods need no escaping in a JSON string.
-            let mut json = String::with_capacity(2 + counts.len() * 64);
-            json.push('[');
-            for (k, (tenant, period, n)) in counts.iter().enumerate() {
-                if k > 0 {
-                    json.push(',');
-                }
-                json.push_str(&format!("[\"{tenant}\",\"{period}\",{n}]"));
-            }
-            json.push(']');
-            SqliteStatic::<AddMessagesMany>::new(ADD_MESSAGES_MANY_SQLITE)
-                .bind::<Text, _>(json)
-                .execute(lite)?;
-            Ok(())
-        }
-        _ => counts
-            .iter()
-            .try_for_each(|(tenant, period, n)| add_messages(conn, tenant, period, *n)),
-    }
-}
-
 /// Adds API request counts, `(tenant, period, n)` each; tenants deleted meanwhile are skipped.
 pub fn add_api_requests(
     conn: &mut AnyConnection,
