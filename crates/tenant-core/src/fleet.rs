@@ -352,16 +352,35 @@ pub fn drain_plan(
         .filter(|g| g.id != drained)
         .cloned()
         .collect();
+    place_plan(&mut others, tenants)
+}
+
+/// Where each of `tenants` goes, in the order given (oldest first for tenants waiting to be
+/// placed): each to the gateway [`choose`] picks, counting the ones placed before it in
+/// `gateways`' `held`, or `None` when no gateway of its kind has room left. A tenant left out
+/// never keeps a later one from a gateway it could not use itself.
+pub fn place_plan(
+    gateways: &mut [GatewayLoad],
+    tenants: &[(TenantId, Want)],
+) -> Vec<(TenantId, Option<GatewayId>)> {
     tenants
         .iter()
         .map(|&(tenant, want)| {
-            let to = choose(&others, want).ok();
-            if let Some(g) = others.iter_mut().find(|g| Some(g.id) == to) {
+            let to = choose(gateways, want).ok();
+            if let Some(g) = gateways.iter_mut().find(|g| Some(g.id) == to) {
                 g.held += 1;
             }
             (tenant, to)
         })
         .collect()
+}
+
+/// Whether any gateway can take one more tenant of any kind (when none can, tenants waiting
+/// for room need not be looked at).
+pub fn any_room(gateways: &[GatewayLoad]) -> bool {
+    [Want::Shared, Want::Dedicated]
+        .into_iter()
+        .any(|want| gateways.iter().any(|g| g.takes(want)))
 }
 
 #[cfg(test)]

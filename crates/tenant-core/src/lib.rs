@@ -29,7 +29,7 @@ pub use email::Email;
 pub use error::{ValidationError, ValidationErrors};
 pub use fleet::{
     GatewayId, GatewayKind, GatewayLoad, GatewayName, MAX_CAPACITY, NoRoom, PlacementState,
-    Refusal, Want, check_capacity, check_target, choose, drain_plan,
+    Refusal, Want, any_room, check_capacity, check_target, choose, drain_plan, place_plan,
 };
 pub use id_map::{IdHasher, TenantIdMap};
 pub use ids::{AccountId, AgentId, ChannelId, TenantId};

@@ -1,10 +1,12 @@
 //! Property tests of placement: capacity is never exceeded, the decision does not depend on the
 //! order gateways are listed in, the choice is the freest eligible gateway, and a drain empties
-//! a gateway whenever the others have room.
+//! a gateway whenever the others have room, and tenants waiting for room are placed oldest
+//! first without overfilling anything.
 
 use proptest::prelude::*;
 use tenant_core::{
-    GatewayId, GatewayKind, GatewayLoad, TenantId, Want, check_target, choose, drain_plan,
+    GatewayId, GatewayKind, GatewayLoad, TenantId, Want, any_room, check_target, choose,
+    drain_plan, place_plan,
 };
 use uuid::Uuid;
 
@@ -115,5 +117,40 @@ proptest! {
                 }
             }
         }
+    }
+
+    /// Tenants waiting for room, placed in one batch oldest first: never past a capacity, never
+    /// on a draining, down or wrong-kind gateway; a tenant is left waiting only when no gateway
+    /// of its kind has room left, so no younger tenant of the same want is placed after an older
+    /// one was left; and when [`any_room`] says no, nobody is placed.
+    #[test]
+    fn pending_are_placed_oldest_first(gateways in fleet(), wants in prop::collection::vec(want(), 0..20)) {
+        let tenants: Vec<(TenantId, Want)> = wants.iter().map(|w| (TenantId::random(), *w)).collect();
+        let room = any_room(&gateways);
+        let mut planned = gateways.clone();
+        let plan = place_plan(&mut planned, &tenants);
+        prop_assert_eq!(plan.len(), tenants.len());
+        let mut held = gateways.clone();
+        let mut left_waiting: Vec<Want> = Vec::new();
+        for ((tenant, to), (asked, w)) in plan.iter().zip(&tenants) {
+            prop_assert_eq!(tenant, asked);
+            match to {
+                Some(to) => {
+                    prop_assert!(room, "placed although no gateway had room");
+                    prop_assert!(!left_waiting.contains(w), "a younger tenant jumped the queue");
+                    let g = held.iter_mut().find(|g| g.id == *to).expect("a listed gateway");
+                    prop_assert_eq!(g.kind, w.kind());
+                    prop_assert!(!g.draining && !g.down);
+                    g.held += 1;
+                    prop_assert!(g.capacity.is_none_or(|c| g.held <= c));
+                }
+                None => {
+                    prop_assert!(held.iter().filter(|g| g.kind == w.kind() && !g.draining && !g.down).all(|g| !g.has_room()));
+                    left_waiting.push(*w);
+                }
+            }
+        }
+        // The loads handed back count every tenant placed.
+        prop_assert_eq!(planned, held);
     }
 }

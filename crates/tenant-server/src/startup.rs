@@ -346,6 +346,7 @@ impl Application {
             tasks.spawn(billing_sweep(self.control.clone(), self.billing_sweep));
         }
         tasks.spawn(lease_sweep(self.control.clone()));
+        tasks.spawn(place_pending(self.control.clone()));
         let Monitoring {
             metrics_server,
             refresh,
@@ -427,8 +428,7 @@ async fn billing_sweep(control: ControlPlane, interval: Duration) {
 /// failover on, a down shared gateway's tenants are re-placed) every fifth of the lease, between
 /// 1 and 10 seconds. Every replica runs it; the fleet lock makes each change happen once.
 async fn lease_sweep(control: ControlPlane) {
-    let every =
-        (control.fleet_config().lease / 5).clamp(Duration::from_secs(1), Duration::from_secs(10));
+    let every = control.fleet_config().sweep_every();
     let mut failing = false;
     loop {
         tokio::time::sleep(every).await;
@@ -441,6 +441,29 @@ async fn lease_sweep(control: ControlPlane) {
             Err(e) if !failing => {
                 failing = true;
                 tracing::warn!(error = %e, "gateway lease sweep failed; retried next round");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Places tenants waiting for room (`unplaced`) once there is room: at once when a change on
+/// this replica may have made some (a gateway created, its capacity changed, reopened or back
+/// up; a tenant deleted or moved away), else every fifth of the lease (changes made by other
+/// replicas or the CLI). One index probe when none waits; one replica at a time (a lease).
+async fn place_pending(control: ControlPlane) {
+    let every = control.fleet_config().sweep_every();
+    let mut failing = false;
+    loop {
+        match control.place_pending_when_room(every).await {
+            Ok(_) if failing => {
+                failing = false;
+                tracing::info!("placing tenants waiting for room works again");
+            }
+            Ok(_) => {}
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, "placing tenants waiting for room failed; retried next round");
             }
             Err(_) => {}
         }

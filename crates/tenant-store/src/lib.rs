@@ -47,6 +47,7 @@ pub mod sessions;
 pub mod slug_redirects;
 pub mod tenant_batch;
 pub mod tenants;
+pub mod unplaced;
 pub mod usage;
 pub mod users;
 pub mod webhook_secrets;

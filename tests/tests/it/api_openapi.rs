@@ -31,6 +31,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/gateways/{gid}"),
     ("post", "/gateways/{gid}/drain"),
     ("post", "/gateways/{gid}/rotate-token"),
+    ("post", "/gateways/place-pending"),
     ("get", "/tenants/{id}/placement"),
     ("post", "/tenants/{id}/placement"),
     ("post", "/gateway/heartbeat"),
@@ -306,7 +307,7 @@ async fn every_documented_route_is_served() {
             ("patch", "/gateways/{gid}") => Some(json!({"capacity": 5})),
             ("post", "/tenants/{id}/placement") => Some(json!({"gatewayId": other_gid})),
             ("post", "/gateway/heartbeat") => Some(json!({"etag": "\"x\""})),
-            ("post", t) if t.contains("{gid}") => None,
+            ("post", t) if t.contains("{gid}") || t == "/gateways/place-pending" => None,
             ("post", t) if t.ends_with("/api-keys") => Some(json!({"name": "another"})),
             ("post", t) if t.ends_with("/rotate") => Some(json!({})),
             ("post", "/events") => {

@@ -22,14 +22,14 @@ const DEFAULT: &str = "00000000-0000-0000-0000-000000000000";
 
 /// A server whose own dispatcher is off (the test drives one), allowing 127.0.0.1, with a
 /// lease of 5 s and a margin of 1 s.
-async fn app(db: &TestDb) -> TestApp {
+pub(crate) async fn app(db: &TestDb) -> TestApp {
     let mut settings = webhooks_support::settings(db);
     settings.fleet.lease = Duration::from_secs(5);
     settings.fleet.margin = Duration::from_secs(1);
     spawn_app_with(settings).await
 }
 
-async fn operator_endpoint(app: &TestApp, url: &str, types: &[&str]) -> Value {
+pub(crate) async fn operator_endpoint(app: &TestApp, url: &str, types: &[&str]) -> Value {
     let r = app
         .post(
             "/operator/webhooks",
@@ -49,7 +49,7 @@ async fn operator_endpoint(app: &TestApp, url: &str, types: &[&str]) -> Value {
     r.body
 }
 
-async fn audit_actions(app: &TestApp, action: &str) -> Vec<Value> {
+pub(crate) async fn audit_actions(app: &TestApp, action: &str) -> Vec<Value> {
     let r = app.get(&format!("/audit?action={action}")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     r.body["events"].as_array().unwrap().clone()

@@ -28,6 +28,7 @@ mod fleet;
 mod fleet_documents;
 mod fleet_failover;
 mod fleet_operator_events;
+mod fleet_pending;
 mod gateway_bridge;
 mod group_commit;
 mod idempotency;

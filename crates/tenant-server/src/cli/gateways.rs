@@ -1,14 +1,16 @@
-//! `moltbot-saas gateways list|create|drain|rotate-token`: the gateway fleet, straight on the
+//! `moltbot-saas gateways list|create|drain|rotate-token|place-pending`: the gateway fleet, straight on the
 //! database, through the same use cases as `/gateways` (audited with actor `cli`), printing
 //! the same JSON. A gateway's token is printed once, by `create` and `rotate-token`.
 
 use clap::Subcommand;
 use tenant_core::GatewayId;
 use tenant_service::fleet::gateways;
+use tenant_service::fleet::pending::{self, Trigger};
 
 use super::console::{CliResult, cli_actor, print_json};
 use crate::routes::gateways::{
     DrainResponse, GatewayListResponse, GatewayResponse, GatewayWithTokenResponse,
+    PlacePendingResponse,
 };
 use crate::settings::Settings;
 use crate::startup::{api_key_auth, open_database};
@@ -40,6 +42,9 @@ pub enum GatewaysCommand {
         /// The gateway's id or name.
         gateway: String,
     },
+    /// Place the tenants waiting for room (unplaced), oldest first, where there is room now;
+    /// prints how many were placed and how many still wait.
+    PlacePending,
 }
 
 /// A gateway named by id or by name.
@@ -93,6 +98,11 @@ pub fn run(settings: &Settings, command: GatewaysCommand) -> CliResult {
             let keys = api_key_auth(settings)?;
             let issued = gateways::rotate_token(&mut conn, &cli_actor(), &keys.hasher, fleet, &id)?;
             print_json(&GatewayWithTokenResponse::from(&issued))
+        }
+        GatewaysCommand::PlacePending => {
+            let report =
+                pending::place_pending(&mut conn, &cli_actor(), fleet, Trigger::Requested)?;
+            print_json(&PlacePendingResponse::from(report))
         }
     }
 }

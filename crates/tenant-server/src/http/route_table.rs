@@ -130,6 +130,7 @@ pub const ROUTES: &[(&str, &str, Action)] = &[
     ("PATCH", "/gateways/{gid}", Action::ManageGateways),
     ("DELETE", "/gateways/{gid}", Action::ManageGateways),
     ("POST", "/gateways/{gid}/drain", Action::ManageGateways),
+    ("POST", "/gateways/place-pending", Action::ManageGateways),
     (
         "POST",
         "/gateways/{gid}/rotate-token",

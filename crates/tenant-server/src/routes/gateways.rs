@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use tenant_core::GatewayId;
 use tenant_service::control_plane::fleet::Heartbeat;
 use tenant_service::fleet::gateways::{GatewayPatch, GatewayView, IssuedGateway};
+use tenant_service::fleet::pending::PendingReport;
 use tenant_service::fleet::placement::DrainReport;
 use tenant_service::gateway_config::Variant;
 use utoipa::ToSchema;
@@ -157,6 +158,25 @@ impl DrainResponse {
     }
 }
 
+/// What placing the tenants waiting for room did.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlacePendingResponse {
+    /// Tenants placed by this request.
+    pub placed: usize,
+    /// Tenants still waiting for room (`unplaced`).
+    pub unplaced: i64,
+}
+
+impl From<PendingReport> for PlacePendingResponse {
+    fn from(r: PendingReport) -> Self {
+        Self {
+            placed: r.placed,
+            unplaced: r.unplaced,
+        }
+    }
+}
+
 fn gateway_id(raw: &str) -> Result<GatewayId, ApiError> {
     parse_uuid("gid", raw).map(GatewayId::from)
 }
@@ -288,6 +308,24 @@ pub async fn drain_gateway(
         .drain_gateway(actor.0, gateway_id(&gid)?)
         .await?;
     Ok(HttpResponse::Ok().json(DrainResponse::of(&view, report)))
+}
+
+/// Places the tenants waiting for room (`unplaced`) now, oldest first, by the rules of a new
+/// tenant (a dedicated plan → a dedicated gateway with room, else the freest shared gateway;
+/// never past a capacity), each audited as `tenant.placed` and announced to the operator's
+/// webhooks. The control plane also does this by itself whenever room appears.
+#[utoipa::path(tag = "gateways", security(("bearer" = [])), responses(
+    (status = 200, description = "How many were placed, and how many still wait", body = PlacePendingResponse),
+    (status = 401, description = "No valid token", body = ErrorBody),
+    (status = 403, description = "Not an operator", body = ErrorBody),
+))]
+#[post("/gateways/place-pending")]
+pub async fn place_pending(
+    state: web::Data<AppState>,
+    actor: Actor,
+) -> Result<HttpResponse, ApiError> {
+    let report = state.control.place_pending(actor.0).await?;
+    Ok(HttpResponse::Ok().json(PlacePendingResponse::from(report)))
 }
 
 /// Gives a gateway a new token (shown once); the old one stops working (on other replicas

@@ -94,6 +94,7 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(gateways::heartbeat)
         .service(gateways::create_gateway)
         .service(gateways::list_gateways)
+        .service(gateways::place_pending)
         .service(gateways::get_gateway)
         .service(gateways::update_gateway)
         .service(gateways::delete_gateway)

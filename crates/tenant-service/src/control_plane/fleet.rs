@@ -1,5 +1,7 @@
-//! The fleet use cases of [`ControlPlane`]: gateways, placement, heartbeats. Rotating or
-//! deleting a gateway drops its token from this process's authentication cache at once.
+//! The fleet use cases of [`ControlPlane`]: gateways, placement, heartbeats, tenants waiting
+//! for room. Rotating or deleting a gateway drops its token from this process's authentication
+//! cache at once; a change that may make room (a gateway created, its capacity changed,
+//! reopened, back up; a tenant moved away) wakes the automatic placing of waiting tenants.
 
 use std::sync::Arc;
 
@@ -12,6 +14,7 @@ use super::ControlPlane;
 use crate::error::{ServiceError, ServiceResult};
 use crate::fleet::gateways::{self, GatewayPatch, GatewaySpec, GatewayView, IssuedGateway};
 use crate::fleet::leases::{self, SweepReport};
+use crate::fleet::pending::{self, PendingReport, Trigger};
 use crate::fleet::placement::{self, DrainReport};
 use crate::fleet::{FleetConfig, auth, metrics};
 use crate::gateway_config::Variant;
@@ -55,8 +58,11 @@ impl ControlPlane {
     ) -> ServiceResult<IssuedGateway> {
         let spec = GatewaySpec::parse(&name, kind.as_deref(), capacity)?;
         let (hasher, cfg) = (self.api_keys.hasher.clone(), Arc::clone(&self.fleet));
-        self.run(move |c| gateways::create(c, &ctx, &hasher, &cfg, spec))
-            .await
+        let issued = self
+            .run(move |c| gateways::create(c, &ctx, &hasher, &cfg, spec))
+            .await?;
+        self.room_appeared(Trigger::GatewayCreated);
+        Ok(issued)
     }
 
     /// Every gateway with its load and health, by name.
@@ -79,8 +85,18 @@ impl ControlPlane {
         patch: GatewayPatch,
     ) -> ServiceResult<(GatewayView, Option<DrainReport>)> {
         let cfg = Arc::clone(&self.fleet);
-        self.run(move |c| gateways::update(c, &ctx, &cfg, &id, patch))
-            .await
+        let why = match (patch.draining, patch.capacity) {
+            (Some(false), _) => Some(Trigger::GatewayReopened),
+            (_, Some(_)) => Some(Trigger::CapacityChanged),
+            _ => None,
+        };
+        let answer = self
+            .run(move |c| gateways::update(c, &ctx, &cfg, &id, patch))
+            .await?;
+        if let Some(why) = why {
+            self.room_appeared(why);
+        }
+        Ok(answer)
     }
 
     /// Drains a gateway: no new tenants; its tenants start moving where there is room.
@@ -131,7 +147,39 @@ impl ControlPlane {
             .run(move |c| placement::request(c, &ctx, &cfg, &tenant_id, &target))
             .await?;
         self.tenant_cache.invalidate(&tenant_id);
+        if placed.state == tenant_core::PlacementState::Moving {
+            // Counted on its target from now on: its source has room again.
+            self.room_appeared(Trigger::TenantLeft);
+        }
         Ok(placed)
+    }
+
+    /// Places the tenants waiting for room, oldest first, now (an operator's request, audited
+    /// as `ctx`; it runs whether or not another replica's automatic run does).
+    pub async fn place_pending(&self, ctx: AuditContext) -> ServiceResult<PendingReport> {
+        let cfg = Arc::clone(&self.fleet);
+        self.run(move |c| pending::place_pending(c, &ctx, &cfg, Trigger::Requested))
+            .await
+    }
+
+    /// Wakes the automatic placing of tenants waiting for room: a change here may have made
+    /// some.
+    pub fn room_appeared(&self, why: Trigger) {
+        self.room.raise(why);
+    }
+
+    /// The automatic placing of tenants waiting for room, one run at a time: waits until a
+    /// change here may have made room, or `every` (changes made elsewhere), then places them
+    /// (see [`pending::place_pending_leased`]; `None` when nobody waits or another replica
+    /// holds the lease).
+    pub async fn place_pending_when_room(
+        &self,
+        every: std::time::Duration,
+    ) -> ServiceResult<Option<PendingReport>> {
+        let why = self.room.wait(every).await;
+        let (cfg, room) = (Arc::clone(&self.fleet), Arc::clone(&self.room));
+        self.run(move |c| pending::place_pending_leased(c, &cfg, room.holder(), why))
+            .await
     }
 
     /// Records a gateway's heartbeat (its lease is renewed) and completes the moves away from
@@ -151,21 +199,28 @@ impl ControlPlane {
         let etag = beat.etag.clone();
         // The moves first, then the revision: the document compared below is at least as new
         // as every move read here, so none of them is in it unless it came back.
-        let (moving, revision) = self
+        let cfg = Arc::clone(&self.fleet);
+        let (moving, revision, was_down) = self
             .run(move |c| {
                 let record = store::HeartbeatRecord {
                     etag: Some(&etag),
                     revision: beat.revision,
                     fencing: beat.fencing,
                 };
-                store::record_heartbeat(c, &gateway, record, tenant_core::now())?;
+                let now = tenant_core::now();
+                let was_down = cfg.is_down(store::find(c, &gateway)?.last_heartbeat_at, now);
+                store::record_heartbeat(c, &gateway, record, now)?;
                 let moving: Vec<TenantId> = store::moving_from(c, &gateway)?
                     .into_iter()
                     .map(|p| p.tenant_id)
                     .collect();
-                Ok((moving, config_revision::current(c)?))
+                Ok((moving, config_revision::current(c)?, was_down))
             })
             .await?;
+        if was_down {
+            // Placement skipped it while it was down: it may take tenants waiting for room.
+            self.room_appeared(Trigger::GatewayUp);
+        }
         self.config_cache
             .get(&self.db, &self.render, &self.keys, variant, revision)
             .await?;

@@ -114,6 +114,8 @@ pub struct ControlPlane {
     gateway_auth: Arc<GatewayAuth>,
     /// Expired gateways whose stranded tenants were logged (once per down spell).
     fleet_announced: Arc<std::sync::Mutex<std::collections::HashSet<tenant_core::GatewayId>>>,
+    /// Wakes the automatic placing of tenants waiting for room.
+    room: Arc<crate::fleet::pending::RoomSignal>,
     billing: Option<Arc<crate::billing::Billing>>,
 }
 
@@ -137,6 +139,7 @@ impl ControlPlane {
             fleet: parts.fleet,
             gateway_auth: Arc::default(),
             fleet_announced: Arc::default(),
+            room: Arc::default(),
             billing: parts.billing,
         }
     }

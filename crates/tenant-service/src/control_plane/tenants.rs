@@ -124,6 +124,8 @@ impl ControlPlane {
         self.tenant_cache.invalidate(&id);
         result?;
         self.api_keys.cache.invalidate_tenant(&id);
+        // The room it held on its gateway may go to a tenant waiting for some.
+        self.room_appeared(crate::fleet::pending::Trigger::TenantLeft);
         Ok(())
     }
 

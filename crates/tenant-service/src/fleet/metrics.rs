@@ -1,7 +1,7 @@
 //! The fleet's metrics: per gateway (labelled by its name, which is bounded: operators create
 //! gateways, tenants never appear in a label; ids stay out of labels) its tenants, capacity,
 //! heartbeat age and stranded tenants; tenants by placement state; tenants left unplaced;
-//! tenants failed over.
+//! tenants failed over; tenants placed after waiting for room.
 
 use chrono::{DateTime, Utc};
 use metrics::{Unit, counter, describe_counter, describe_gauge, gauge};
@@ -17,6 +17,8 @@ pub const GATEWAY_HEARTBEAT_AGE: &str = "moltbot_saas_gateway_heartbeat_age_seco
 pub const PLACEMENTS: &str = "moltbot_saas_tenant_placements";
 /// Tenants that found no gateway with room when placed.
 pub const UNPLACED: &str = "moltbot_saas_tenants_unplaced_total";
+/// Tenants placed after waiting for room (unplaced until a gateway had some).
+pub const PENDING_PLACED: &str = "moltbot_saas_tenants_pending_placed_total";
 /// Tenants re-placed from a shared gateway whose lease expired (failover).
 pub const FAILED_OVER: &str = "moltbot_saas_tenants_failed_over_total";
 /// Tenants held by a gateway whose lease expired and that were not failed over (a dedicated
@@ -41,6 +43,11 @@ pub fn describe() {
         UNPLACED,
         Unit::Count,
         "Tenants that found no gateway with room when placed."
+    );
+    describe_counter!(
+        PENDING_PLACED,
+        Unit::Count,
+        "Tenants placed after waiting for a gateway with room."
     );
     describe_counter!(
         FAILED_OVER,
@@ -71,6 +78,16 @@ pub fn stranded<'a>(counts: impl IntoIterator<Item = (&'a str, usize)>) {
 /// Counts a tenant left unplaced.
 pub fn tenant_unplaced() {
     counter!(UNPLACED).increment(1);
+}
+
+/// After placing tenants that waited for room: counts the `placed` ones and sets the
+/// `unplaced` placement gauge to the `unplaced` left (the other states follow at the next
+/// refresh).
+pub fn pending_placed(placed: usize, unplaced: i64) {
+    if placed > 0 {
+        counter!(PENDING_PLACED).increment(placed as u64);
+    }
+    gauge!(PLACEMENTS, "state" => "unplaced").set(unplaced as f64);
 }
 
 /// Reads the fleet from the store and sets its gauges.

@@ -1,7 +1,8 @@
 //! The gateway fleet: gateways as a resource ([`gateways`]: create with a token shown once,
 //! list with load and health, change, drain, rotate, delete), placement of tenants on them and
-//! the move protocol ([`placement`]), leases and failover ([`leases`]), gateway tokens
-//! ([`auth`]), and the events announced to the operator's webhooks ([`events`]).
+//! the move protocol ([`placement`]), tenants waiting for room placed once there is some
+//! ([`pending`]), leases and failover ([`leases`]), gateway tokens ([`auth`]), and the events
+//! announced to the operator's webhooks ([`events`]).
 //!
 //! The built-in gateway `default` is the server's `SAAS_GATEWAY_TOKEN`; it holds every tenant
 //! without a placement row, so a single-gateway setup writes no fleet row at all. The design,
@@ -19,6 +20,7 @@ pub mod events;
 pub mod gateways;
 pub mod leases;
 pub mod metrics;
+pub mod pending;
 pub mod placement;
 
 /// How the fleet behaves.
@@ -55,6 +57,12 @@ pub fn default_margin(lease: Duration) -> Duration {
 }
 
 impl FleetConfig {
+    /// How often every replica sweeps expired leases and looks for tenants waiting for room:
+    /// a fifth of the lease, between 1 and 10 seconds.
+    pub fn sweep_every(&self) -> Duration {
+        (self.lease / 5).clamp(Duration::from_secs(1), Duration::from_secs(10))
+    }
+
     /// The lease, as a time span.
     pub fn lease_span(&self) -> chrono::Duration {
         chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::MAX)

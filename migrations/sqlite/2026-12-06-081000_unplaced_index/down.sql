@@ -1,0 +1,1 @@
+DROP INDEX tenant_placements_unplaced;
