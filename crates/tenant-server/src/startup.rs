@@ -382,45 +382,64 @@ impl Application {
     }
 }
 
+/// A background task's rounds: a failure is logged once, and again only after a round
+/// succeeded in between (a database outage would otherwise log every round).
+struct Rounds {
+    /// What recovered, for the log: "the billing sweep works again".
+    recovered: &'static str,
+    /// What failed and what happens next: "billing sweep failed; retried next round".
+    failed: &'static str,
+    failing: bool,
+}
+
+impl Rounds {
+    fn new(recovered: &'static str, failed: &'static str) -> Self {
+        Self {
+            recovered,
+            failed,
+            failing: false,
+        }
+    }
+
+    /// Logs a round's result if it changes the task's state.
+    fn note<T, E: std::fmt::Display>(&mut self, result: Result<T, E>) {
+        match result {
+            Ok(_) if self.failing => {
+                self.failing = false;
+                tracing::info!("{}", self.recovered);
+            }
+            Err(e) if !self.failing => {
+                self.failing = true;
+                tracing::warn!(error = %e, "{}", self.failed);
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Adds the API requests metered by this process to the database every `interval`; a failure
 /// keeps them for the next round (logged once until a flush succeeds again).
 async fn flush_usage(control: ControlPlane, interval: Duration) {
-    let mut failing = false;
+    let mut rounds = Rounds::new(
+        "metered API requests are stored again",
+        "metered API requests could not be stored; kept for the next flush",
+    );
     loop {
         tokio::time::sleep(interval).await;
-        match control.flush_usage().await {
-            Ok(_) if failing => {
-                failing = false;
-                tracing::info!("metered API requests are stored again");
-            }
-            Ok(_) => {}
-            Err(e) if !failing => {
-                failing = true;
-                tracing::warn!(error = %e, "metered API requests could not be stored; kept for the next flush");
-            }
-            Err(_) => {}
-        }
+        rounds.note(control.flush_usage().await);
     }
 }
 
 /// Suspends the tenants whose billing grace period ran out, every `interval`; a failed round is
 /// logged once until one succeeds (the next round does what it missed).
 async fn billing_sweep(control: ControlPlane, interval: Duration) {
-    let mut failing = false;
+    let mut rounds = Rounds::new(
+        "the billing sweep works again",
+        "billing sweep failed; retried next round",
+    );
     loop {
         tokio::time::sleep(interval).await;
-        match control.suspend_overdue(tenant_core::now()).await {
-            Ok(_) if failing => {
-                failing = false;
-                tracing::info!("the billing sweep works again");
-            }
-            Ok(_) => {}
-            Err(e) if !failing => {
-                failing = true;
-                tracing::warn!(error = %e, "billing sweep failed; retried next round");
-            }
-            Err(_) => {}
-        }
+        rounds.note(control.suspend_overdue(tenant_core::now()).await);
     }
 }
 
@@ -429,21 +448,13 @@ async fn billing_sweep(control: ControlPlane, interval: Duration) {
 /// 1 and 10 seconds. Every replica runs it; the fleet lock makes each change happen once.
 async fn lease_sweep(control: ControlPlane) {
     let every = control.fleet_config().sweep_every();
-    let mut failing = false;
+    let mut rounds = Rounds::new(
+        "the gateway lease sweep works again",
+        "gateway lease sweep failed; retried next round",
+    );
     loop {
         tokio::time::sleep(every).await;
-        match control.sweep_leases().await {
-            Ok(_) if failing => {
-                failing = false;
-                tracing::info!("the gateway lease sweep works again");
-            }
-            Ok(_) => {}
-            Err(e) if !failing => {
-                failing = true;
-                tracing::warn!(error = %e, "gateway lease sweep failed; retried next round");
-            }
-            Err(_) => {}
-        }
+        rounds.note(control.sweep_leases().await);
     }
 }
 
@@ -453,20 +464,12 @@ async fn lease_sweep(control: ControlPlane) {
 /// replicas or the CLI). One index probe when none waits; one replica at a time (a lease).
 async fn place_pending(control: ControlPlane) {
     let every = control.fleet_config().sweep_every();
-    let mut failing = false;
+    let mut rounds = Rounds::new(
+        "placing tenants waiting for room works again",
+        "placing tenants waiting for room failed; retried next round",
+    );
     loop {
-        match control.place_pending_when_room(every).await {
-            Ok(_) if failing => {
-                failing = false;
-                tracing::info!("placing tenants waiting for room works again");
-            }
-            Ok(_) => {}
-            Err(e) if !failing => {
-                failing = true;
-                tracing::warn!(error = %e, "placing tenants waiting for room failed; retried next round");
-            }
-            Err(_) => {}
-        }
+        rounds.note(control.place_pending_when_room(every).await);
     }
 }
 
