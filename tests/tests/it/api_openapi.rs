@@ -434,6 +434,25 @@ async fn a_known_path_with_another_method_is_405_with_allow() {
     let r = app.request_as(None, Method::GET, "/auth/login", None).await;
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(r.headers["allow"], "POST");
+    // A literal path beside a parameter's (`/gateways/place-pending`, `/gateways/{gid}`) is its
+    // own resource: its other methods are 405, not a request about a gateway of that name.
+    for method in [Method::PATCH, Method::GET, Method::DELETE] {
+        let r = app
+            .request_as(
+                Some(&app.operator_token),
+                method.clone(),
+                "/gateways/place-pending",
+                None,
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method}: {}",
+            r.text
+        );
+        assert_eq!(r.headers["allow"], "POST");
+    }
     // Without a credential a protected path is 401 first, whatever the method.
     let r = app.request_as(None, Method::PUT, &path, None).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);

@@ -166,12 +166,13 @@ pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
 /// `None` for a path no route matches.
 pub fn allowed_methods(path: &str) -> Option<String> {
     let depth = slashes(path);
-    let mut methods: Vec<&str> = ROUTES
-        .iter()
-        .map(|(m, p, _)| (*m, *p))
-        .chain(PUBLIC_ROUTES.iter().copied())
+    let matching: Vec<(&str, &str)> = every_route()
         .filter(|(_, p)| slashes(p) == depth && pattern_matches(p, path))
-        .map(|(m, _)| m)
+        .collect();
+    let mut methods: Vec<&str> = matching
+        .iter()
+        .filter(|(_, p)| !matching.iter().any(|(_, q)| more_specific(q, p)))
+        .map(|(m, _)| *m)
         .collect();
     if methods.is_empty() {
         return None;
@@ -179,6 +180,40 @@ pub fn allowed_methods(path: &str) -> Option<String> {
     methods.sort_unstable();
     methods.dedup();
     Some(methods.join(", "))
+}
+
+/// Every route of the API, with an action or public: method and pattern.
+fn every_route() -> impl Iterator<Item = (&'static str, &'static str)> {
+    ROUTES
+        .iter()
+        .map(|(m, p, _)| (*m, *p))
+        .chain(PUBLIC_ROUTES.iter().copied())
+}
+
+/// Whether pattern `q` names some of `p`'s paths more exactly than `p`: the same number of
+/// segments, and wherever they differ `q` has a literal and `p` a parameter
+/// (`/gateways/place-pending` against `/gateways/{gid}`). Such a path is `q`'s alone: its
+/// other methods are a `405`, not a request for a gateway named `place-pending`.
+fn more_specific(q: &str, p: &str) -> bool {
+    if q == p || slashes(q) != slashes(p) {
+        return false;
+    }
+    q.split('/')
+        .zip(p.split('/'))
+        .all(|(a, b)| a == b || (b.starts_with('{') && !a.starts_with('{')))
+}
+
+/// For each route of [`ROUTES`], whether another route's pattern is [`more_specific`] than
+/// its own (a literal where it has a parameter): only those few need the second look in
+/// [`route_index`].
+fn shadowed() -> &'static [bool] {
+    static SHADOWED: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
+    SHADOWED.get_or_init(|| {
+        ROUTES
+            .iter()
+            .map(|(_, p, _)| every_route().any(|(_, q)| more_specific(q, p)))
+            .collect()
+    })
 }
 
 /// The action of a route, by method and registered path pattern.
@@ -218,9 +253,14 @@ pub fn route_for(method: &str, path: &str) -> Option<(&'static str, Action)> {
 /// The index in [`ROUTES`] of the route a request is for (see [`route_for`]).
 pub fn route_index(method: &str, path: &str) -> Option<usize> {
     let depth = slashes(path);
-    ROUTES.iter().position(|(m, p, _)| {
+    let i = ROUTES.iter().position(|(m, p, _)| {
         m.eq_ignore_ascii_case(method) && slashes(p) == depth && pattern_matches(p, path)
-    })
+    })?;
+    // A path a more exact pattern names is that pattern's (see `more_specific`).
+    let pattern = ROUTES[i].1;
+    let taken = shadowed()[i]
+        && every_route().any(|(_, q)| more_specific(q, pattern) && pattern_matches(q, path));
+    (!taken).then_some(i)
 }
 
 /// How many segments a path has, counted cheaply before any segment is compared.
@@ -361,6 +401,24 @@ mod tests {
         assert_eq!(allowed_methods("/auth/login").as_deref(), Some("POST"));
         assert_eq!(allowed_methods("/tenants").as_deref(), Some("GET, POST"));
         assert_eq!(allowed_methods("/nowhere"), None);
+        // A literal segment names its own resource, not a parameter's value.
+        assert_eq!(
+            allowed_methods("/gateways/place-pending").as_deref(),
+            Some("POST")
+        );
+        assert_eq!(
+            allowed_methods("/gateways/g-1").as_deref(),
+            Some("DELETE, GET, PATCH")
+        );
+        assert_eq!(route_for("PATCH", "/gateways/place-pending"), None);
+        assert_eq!(
+            route_for("POST", "/gateways/place-pending").map(|(p, _)| p),
+            Some("/gateways/place-pending")
+        );
+        assert_eq!(
+            route_for("PATCH", "/gateways/g-1").map(|(p, _)| p),
+            Some("/gateways/{gid}")
+        );
         assert_eq!(allowed_methods("/tenants//channels"), None);
     }
 
