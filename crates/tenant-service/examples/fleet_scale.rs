@@ -151,7 +151,7 @@ fn place(url: &str, n: usize) -> Res<()> {
         fleet_gateways::create(&mut conn, &ctx(), &env.hasher, &cfg, spec)?;
     }
     let placed = write_transaction(&mut conn, |c| {
-        gateways::lock_fleet(c)?;
+        let c = &mut gateways::lock_fleet(c)?;
         let now = tenant_core::now();
         // `default` is being closed: it takes nobody.
         let mut fleet: Vec<_> = placement::loads(c, &cfg, now)?

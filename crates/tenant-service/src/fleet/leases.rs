@@ -82,7 +82,7 @@ pub fn sweep(
         });
     }
     write_transaction(conn, |c| {
-        gateways::lock_fleet(c)?;
+        let c = &mut gateways::lock_fleet(c)?;
         // Again under the lock: a heartbeat may have renewed a lease since.
         let all = expired(cfg, gateways::list(c)?, now);
         let mut report = SweepReport::default();
@@ -136,7 +136,7 @@ pub fn sweep(
 
 /// Completes the moves away from `source`, whose lease expired: it serves nobody.
 fn complete_moves_from(
-    c: &mut AnyConnection,
+    c: &mut gateways::FleetLock<'_>,
     ctx: &AuditContext,
     source: &tenant_core::GatewayId,
     now: DateTime<Utc>,
@@ -161,7 +161,7 @@ fn complete_moves_from(
 /// gateways placement picks among the others; returns how many found no room. They are placed
 /// at once: the down gateway serves nobody, so there is nothing to wait for.
 fn fail_over(
-    c: &mut AnyConnection,
+    c: &mut gateways::FleetLock<'_>,
     ctx: &AuditContext,
     cfg: &FleetConfig,
     down: &tenant_core::GatewayId,

@@ -132,7 +132,7 @@ fn place_batch(
     trigger: Trigger,
     after: Option<&Waiting>,
 ) -> ServiceResult<Step> {
-    gateways::lock_fleet(c)?;
+    let c = &mut gateways::lock_fleet(c)?;
     let now = tenant_core::now();
     let mut fleet = loads(c, cfg, now)?;
     if !any_room(&fleet) {

@@ -12,7 +12,9 @@
 //!   never in two served documents (`docs/fleet.md`).
 //! - Every change runs under the fleet lock ([`tenant_store::gateways::lock_fleet`]), in one
 //!   transaction with its audit entry, so concurrent replicas never overfill a gateway or
-//!   complete a move twice.
+//!   complete a move twice. The store's placement writes require the lock's proof
+//!   ([`gateways::FleetLock`]), and keep each gateway's held count as they go: deciding reads
+//!   those counts ([`loads`]), a few rows whatever the number of tenants.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -27,20 +29,36 @@ use super::{FleetConfig, FleetConflict};
 use crate::audit::event;
 use crate::error::{ServiceError, ServiceResult};
 
-/// What placement knows of every gateway now.
+/// What placement knows of every gateway now: one read of the `gateways` table, with each
+/// gateway's stored held count ([`gateways::Gateway::held_rows`]), whatever the number of
+/// tenants.
+///
+/// `default` also holds the tenants without a placement row, which only a count of every tenant
+/// finds ([`gateways::without_row`]). That count is made only when it can change a decision
+/// ([`default_is_counted`]: `default` open, up, with a capacity above 0); otherwise `default`'s
+/// `held` leaves them out, which no decision looks at: an unlimited gateway is the freest
+/// whatever it holds, and a closed one (draining, down, capacity 0) takes nobody whatever it
+/// holds (`tenant_core::choose`, `check_target`, `drain_plan`).
 pub fn loads(
     conn: &mut AnyConnection,
     cfg: &FleetConfig,
     now: DateTime<Utc>,
 ) -> StoreResult<Vec<GatewayLoad>> {
-    let counts = gateways::held_counts(conn)?;
-    Ok(gateways::list(conn)?
+    loads_with(conn, cfg, now, false)
+}
+
+/// [`loads`], with `default`'s count exact whatever its state when `exact_default` (an
+/// operator's move to `default`: a refusal says what it holds).
+fn loads_with(
+    conn: &mut AnyConnection,
+    cfg: &FleetConfig,
+    now: DateTime<Utc>,
+    exact_default: bool,
+) -> StoreResult<Vec<GatewayLoad>> {
+    let mut fleet: Vec<GatewayLoad> = gateways::list(conn)?
         .into_iter()
         .map(|g| GatewayLoad {
-            held: counts
-                .iter()
-                .find(|(id, _)| *id == g.id)
-                .map_or(0, |(_, n)| *n),
+            held: g.held_rows,
             down: cfg.is_down(g.last_heartbeat_at, now),
             id: g.id,
             name: g.name,
@@ -48,7 +66,25 @@ pub fn loads(
             capacity: g.capacity,
             draining: g.draining,
         })
-        .collect())
+        .collect();
+    if let Some(d) = fleet
+        .iter_mut()
+        .find(|g| g.id.is_default() && (exact_default || default_is_counted(g)))
+    {
+        d.held += gateways::without_row(conn)?;
+    }
+    Ok(fleet)
+}
+
+/// Whether `gateway` is `default` in a state where what it holds can change a decision (so
+/// [`loads`] counts its tenants without a row): open, up, and a capacity above 0. A fleet
+/// setup closes `default` (capacity 0 or draining) or leaves it unlimited, and never pays
+/// for that count.
+pub fn default_is_counted(gateway: &GatewayLoad) -> bool {
+    gateway.id.is_default()
+        && gateway.capacity.is_some_and(|c| c > 0)
+        && !gateway.draining
+        && !gateway.down
 }
 
 /// What a tenant of `plan` wants.
@@ -93,8 +129,10 @@ pub fn place_new(
         return Ok(on_default().collect());
     }
     write_transaction(conn, |c| {
-        gateways::lock_fleet(c)?;
+        let c = &mut gateways::lock_fleet(c)?;
         let mut fleet = loads(c, cfg, now)?;
+        // The new tenants (no row yet) are in `default`'s count when it was made.
+        let counted = fleet.iter().any(default_is_counted);
         let mut placed = Vec::with_capacity(created.len());
         for (ctx, tenant_id, plan) in created {
             let current = gateways::placement(c, tenant_id)?;
@@ -102,9 +140,16 @@ pub fn place_new(
                 placed.push(current);
                 continue;
             }
+            if !tenants::exists(c, tenant_id)? {
+                // Deleted since its create committed: nothing to place.
+                placed.push(current);
+                continue;
+            }
             let want = want_of(cfg, *plan);
-            // It is counted on `default` (no row yet): count it nowhere while choosing.
-            adjust_held(&mut fleet, GatewayId::DEFAULT, -1);
+            if counted {
+                // Counted on `default` (no row yet): count it nowhere while choosing.
+                adjust_held(&mut fleet, GatewayId::DEFAULT, -1);
+            }
             let placement = match choose(&fleet, want) {
                 Ok(to) => Placement {
                     gateway_id: Some(to),
@@ -201,9 +246,9 @@ pub fn request(
 ) -> ServiceResult<Placement> {
     let now = tenant_core::now();
     write_transaction(conn, |c| {
-        gateways::lock_fleet(c)?;
+        let c = &mut gateways::lock_fleet(c)?;
         tenants::find(c, tenant_id)?;
-        let fleet = loads(c, cfg, now)?;
+        let fleet = loads_with(c, cfg, now, target.is_default())?;
         let Some(to) = fleet.iter().find(|g| g.id == *target) else {
             return Err(ServiceError::NotFound("gateway"));
         };
@@ -288,9 +333,9 @@ pub struct DrainReport {
 }
 
 /// Starts moving every tenant `drained` holds to the gateway placement picks among the others
-/// (in creation order); those with no room anywhere stay. Call under the fleet lock.
+/// (in creation order); those with no room anywhere stay.
 pub fn drain_moves(
-    c: &mut AnyConnection,
+    c: &mut gateways::FleetLock<'_>,
     ctx: &AuditContext,
     cfg: &FleetConfig,
     drained: &GatewayId,
@@ -342,7 +387,7 @@ pub fn complete_released(
     }
     let now = tenant_core::now();
     let done = write_transaction(conn, |c| {
-        gateways::lock_fleet(c)?;
+        let c = &mut gateways::lock_fleet(c)?;
         let mut done = 0;
         for id in released {
             let p = gateways::placement(c, id)?;
