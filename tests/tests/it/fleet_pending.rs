@@ -192,6 +192,10 @@ async fn waiting_tenants_are_placed_by_themselves_when_room_appears() {
     assert_eq!(on(&t2), json!(b));
     assert_eq!(on(&t5), json!(a));
     rx.stop().await;
+    crate::fleet_loads::exact(
+        &db,
+        "waiting tenants are placed by themselves when room appears",
+    );
 }
 
 // Several threads: the CLI runs (blocking) while the server keeps serving.
@@ -300,4 +304,5 @@ async fn an_operator_places_waiting_tenants_on_demand() {
         ("cli".to_owned(), "place_pending".to_owned())
     );
     capacity_is_kept(&app).await;
+    crate::fleet_loads::exact(&db, "an operator places waiting tenants on demand");
 }
