@@ -130,6 +130,8 @@ pub fn place_new(
     }
     write_transaction(conn, |c| {
         let c = &mut gateways::lock_fleet(c)?;
+        // Tenants waiting for room go first: a new tenant queues behind them.
+        super::pending::place_waiting_first(c, cfg)?;
         let mut fleet = loads(c, cfg, now)?;
         // The new tenants (no row yet) are in `default`'s count when it was made.
         let counted = fleet.iter().any(default_is_counted);
