@@ -15,7 +15,10 @@
 //! - `place`: creates N shared gateways (the `POST /gateways` use case) with room for 125 % of
 //!   the tenants between them, then places every tenant in creation order with
 //!   [`tenant_core::choose`] (the freest gateway, as `place_new` decides; one transaction, rows
-//!   written by the store, no audit row per tenant), and closes `default` (capacity 0).
+//!   written by the store, no audit row per tenant), and closes `default` (capacity 0). On
+//!   PostgreSQL one transaction of 100,000 placements is very slow (each updates one of 51
+//!   gateway rows already updated in the same transaction; 16 s on SQLite, unfinished after
+//!   15 minutes on PostgreSQL): docs/benchmarks.md says how the figures were placed there.
 //! - `memory`: brings the document of every gateway (and `default`) to the current revision
 //!   through [`ConfigCache`], as `GET /config` with each gateway's token does, and prints the heap
 //!   the cache keeps: bytes allocated and not freed (a counting global allocator) while it holds
