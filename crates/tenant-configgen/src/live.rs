@@ -61,20 +61,30 @@ struct Queued {
     len: usize,
 }
 
+/// One bucket of a section. A document has a few sections of 257 buckets each, whatever its
+/// size, so a bucket at rest is kept small (its pending changes and a duplicate are boxed, and
+/// exist only when there are some): 50 gateways' documents would otherwise each pay ~0.2 MB of
+/// empty queues.
 #[derive(Debug, Default)]
 pub(crate) struct Bucket {
     /// The items of `text`, in order.
-    items: Vec<Item>,
+    items: Box<[Item]>,
     /// The items joined by the section's separator; `None` when there are none.
     pub text: Option<Chunk>,
-    /// Items to add at the next rebuild, their text in `queued_text`.
+    /// What changes at the next rebuild; `None`: nothing (the bucket is clean).
+    pending: Option<Box<Pending>>,
+    /// The first two tenants with the same key (see [`first_duplicate`]).
+    duplicate: Option<Box<(u32, TenantId, TenantId)>>,
+}
+
+/// A bucket's changes waiting for the next rebuild.
+#[derive(Debug, Default)]
+struct Pending {
+    /// Items to add, their text in `queued_text`.
     queued: Vec<Queued>,
     queued_text: String,
-    /// Tenants whose items in `items` are gone at the next rebuild.
+    /// Tenants whose items in `items` are gone.
     dropped: Vec<TenantId>,
-    dirty: bool,
-    /// The first two tenants with the same key (see [`first_duplicate`]).
-    pub duplicate: Option<(u32, TenantId, TenantId)>,
 }
 
 /// One section of an incrementally kept document.
@@ -159,12 +169,15 @@ impl Section {
         let per_bucket = self.per_bucket;
         if let Some(b) = self.bucket_mut(tenant_bucket(order.key())) {
             b.queue(order, render);
-            if b.queued.len() == 1 && per_bucket > 1 {
+            if let Some(p) = b.pending.as_deref_mut()
+                && p.queued.len() == 1
+                && per_bucket > 1
+            {
                 // A little over the expected share: buckets are not all equally full.
                 let more = per_bucket + per_bucket / 4;
-                let len = b.queued_text.len();
-                b.queued_text.reserve(len * more);
-                b.queued.reserve(more);
+                let len = p.queued_text.len();
+                p.queued_text.reserve(len * more);
+                p.queued.reserve(more);
             }
             self.tenants += 1;
         }
@@ -173,10 +186,10 @@ impl Section {
     /// Drops the item of `tenant`, which sorts under `key`.
     pub(crate) fn drop_tenant(&mut self, key: u32, tenant: TenantId) {
         if let Some(b) = self.buckets.get_mut(tenant_bucket(key)) {
-            b.queued
+            let p = b.pending.get_or_insert_default();
+            p.queued
                 .retain(|q| !(q.order.is_tenant() && q.order.tenant == tenant));
-            b.dropped.push(tenant);
-            b.dirty = true;
+            p.dropped.push(tenant);
             self.tenants = self.tenants.saturating_sub(1);
         }
     }
@@ -185,14 +198,18 @@ impl Section {
     pub(crate) fn rebuild(&mut self, ids: &mut Ids) {
         self.per_bucket = 0;
         let prefix = self.id.prefix();
-        for b in self.buckets.iter_mut().filter(|b| b.dirty) {
-            b.rebuild(self.sep.as_bytes(), prefix, &self.base_keys, ids);
+        for b in &mut self.buckets {
+            if let Some(pending) = b.pending.take() {
+                b.rebuild(*pending, self.sep.as_bytes(), prefix, &self.base_keys, ids);
+            }
         }
     }
 
     /// The first duplicate key of the section, in order.
     pub(crate) fn duplicate(&self) -> Option<(u32, TenantId, TenantId)> {
-        self.buckets.iter().find_map(|b| b.duplicate)
+        self.buckets
+            .iter()
+            .find_map(|b| b.duplicate.as_deref().copied())
     }
 
     /// Every item's order, in document order (for the rare full check with failed tenants).
@@ -205,24 +222,33 @@ impl Section {
 
 impl Bucket {
     fn queue(&mut self, order: Order, render: impl FnOnce(&mut String)) {
-        let start = self.queued_text.len();
-        render(&mut self.queued_text);
-        self.queued.push(Queued {
+        let p = self.pending.get_or_insert_default();
+        let start = p.queued_text.len();
+        render(&mut p.queued_text);
+        p.queued.push(Queued {
             order,
             start,
-            len: self.queued_text.len() - start,
+            len: p.queued_text.len() - start,
         });
-        self.dirty = true;
     }
 
-    fn rebuild(&mut self, sep: &[u8], prefix: &str, base_keys: &[String], ids: &mut Ids) {
-        let mut queued = std::mem::take(&mut self.queued);
+    /// Applies `pending`, which is freed afterwards (kept, the queues of every bucket would hold
+    /// a second document's worth of capacity after the first assembly).
+    fn rebuild(
+        &mut self,
+        pending: Pending,
+        sep: &[u8],
+        prefix: &str,
+        base_keys: &[String],
+        ids: &mut Ids,
+    ) {
+        let Pending {
+            mut queued,
+            queued_text,
+            mut dropped,
+        } = pending;
         queued.sort_unstable_by(|a, b| a.order.cmp_in(&b.order, prefix, base_keys));
-        let mut dropped = std::mem::take(&mut self.dropped);
         dropped.sort_unstable();
-        // Freed rather than cleared: after the first assembly the queues of every bucket would
-        // otherwise keep a second document's worth of capacity.
-        let queued_text = std::mem::take(&mut self.queued_text);
         let old_items = std::mem::take(&mut self.items);
         let old_chunk = self.text.take();
         let old: &[u8] = old_chunk.as_ref().map_or(&[], |c| c.bytes());
@@ -268,14 +294,13 @@ impl Bucket {
                 len: bytes.len(),
             });
         }
-        self.duplicate = first_duplicate(items.iter().map(|i| i.order));
-        self.items = items;
+        self.duplicate = first_duplicate(items.iter().map(|i| i.order)).map(Box::new);
+        self.items = items.into_boxed_slice();
         // A tenant re-rendered with the same items (a change elsewhere in it) keeps the chunk,
         // and with it whatever callers derived from it.
         self.text = match old_chunk {
             Some(c) if c.bytes().as_ref() == text.as_slice() => Some(c),
             _ => (!text.is_empty()).then(|| ids.chunk(Bytes::from(text))),
         };
-        self.dirty = false;
     }
 }

@@ -23,7 +23,7 @@ use tenant_store::crypto::KeyRing;
 use tenant_store::{AnyConnection, Database, config_revision, gateways};
 
 use super::Variant;
-use super::served::ServedConfig;
+use super::served::{ChunkDigests, ServedConfig};
 use crate::error::{ServiceError, ServiceResult};
 
 /// What the last refresh of one variant's document did: how many tenants it rendered again
@@ -56,7 +56,7 @@ struct VariantCache {
     period: String,
     index: TenantIdMap<usize>,
     /// Digests of the current chunks, by chunk id (see [`ServedConfig::assembled`]).
-    digests: HashMap<u64, [u8; 32]>,
+    digests: ChunkDigests,
     /// The last document served.
     current: Option<Arc<ServedConfig>>,
     /// The revision the tenants' data could not make a document at, and why: answered again at
@@ -132,7 +132,7 @@ impl ConfigCache {
                     listed: Vec::new(),
                     period: String::new(),
                     index: TenantIdMap::default(),
-                    digests: HashMap::new(),
+                    digests: ChunkDigests::default(),
                     current: None,
                     failure: None,
                     last: None,
