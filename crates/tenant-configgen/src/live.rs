@@ -9,6 +9,7 @@
 use bytes::Bytes;
 use tenant_core::TenantId;
 
+use crate::heap::HeapParts;
 use crate::json::separator;
 use crate::sections::{BUCKETS, Order, SectionId, base_bucket, first_duplicate, tenant_bucket};
 
@@ -140,12 +141,17 @@ impl Section {
     }
 
     /// Bucket `i`, created (with the ones before it) on first use: a document of a few tenants
-    /// (one tenant's own) needs only a few.
+    /// (one tenant's own) needs only a few. The vector grows by doubling up to exactly
+    /// [`BUCKETS`] (doubling past it, each section of a gateway's document held 512 slots for
+    /// its 257 buckets).
     fn bucket_mut(&mut self, i: usize) -> Option<&mut Bucket> {
         if i >= BUCKETS {
             return None;
         }
-        if self.buckets.len() <= i {
+        let len = self.buckets.len();
+        if len <= i {
+            let want = (i + 1).max(self.buckets.capacity() * 2).min(BUCKETS);
+            self.buckets.reserve_exact(want.saturating_sub(len));
             self.buckets.resize_with(i + 1, Bucket::default);
         }
         self.buckets.get_mut(i)
@@ -210,6 +216,39 @@ impl Section {
         self.buckets
             .iter()
             .find_map(|b| b.duplicate.as_deref().copied())
+    }
+
+    /// Adds what the section holds on the heap to `parts`.
+    pub(crate) fn heap(&self, parts: &mut HeapParts) {
+        parts.add("buckets", self.buckets.capacity() * size_of::<Bucket>());
+        let (mut items, mut text, mut chunks, mut pending) = (0, 0, 0, 0);
+        for b in &self.buckets {
+            items += b.items.len() * size_of::<Item>();
+            if let Some(c) = &b.text {
+                text += c.bytes().len();
+                chunks += 1;
+            }
+            if let Some(p) = &b.pending {
+                pending += size_of::<Pending>()
+                    + p.queued.capacity() * size_of::<Queued>()
+                    + p.queued_text.capacity()
+                    + p.dropped.capacity() * size_of::<TenantId>();
+            }
+            if b.duplicate.is_some() {
+                pending += size_of::<(u32, TenantId, TenantId)>();
+            }
+        }
+        parts.add("bucket items", items);
+        parts.add("bucket text", text);
+        // Each shared chunk's header (`bytes`' `Shared`: buffer, capacity, count), allocated
+        // when it is first cloned into a document.
+        parts.add("chunk headers", chunks * 3 * size_of::<usize>());
+        parts.add("pending changes", pending);
+        let base: usize = self.base_keys.iter().map(String::capacity).sum();
+        parts.add(
+            "frame and base",
+            base + self.base_keys.capacity() * size_of::<String>() + self.sep.capacity(),
+        );
     }
 
     /// Every item's order, in document order (for the rare full check with failed tenants).

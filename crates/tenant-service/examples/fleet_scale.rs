@@ -281,6 +281,7 @@ async fn memory(url: &str) -> Res<()> {
     let took = started.elapsed();
     let held = live(&region);
     let (rss1, hwm1) = rss();
+    let parts = cache.heap().await;
     drop(cache);
     let left = live(&region);
     let with_tenants = docs.iter().filter(|d| d.1 > 0).count();
@@ -301,7 +302,36 @@ async fn memory(url: &str) -> Res<()> {
         "RSS: {rss0:.1} MB before, {rss1:.1} MB with the documents (+{:.1}), peak {hwm1:.1} MB",
         rss1 - rss0
     );
+    print_heap(parts, held - left);
     Ok(())
+}
+
+/// The heap the cache keeps, by part ([`ConfigCache::heap`]), against what the counting
+/// allocator saw (`kept`): the rest is what the parts do not see (the allocator's view of
+/// `Bytes` capacities, the map of variants, the cache's slots).
+fn print_heap((parts, documents): (tenant_configgen::HeapParts, usize), kept: i64) {
+    println!("heap by part, {documents} documents (MB; KB a document):");
+    let per = |b: f64| b / 1024.0 / documents.max(1) as f64;
+    for (part, bytes) in parts.parts() {
+        println!(
+            "  {part:<22} {:>8.2} MB {:>9.1} KB",
+            mb(*bytes as i64),
+            per(*bytes as f64)
+        );
+    }
+    let total = i64::try_from(parts.total()).unwrap_or(i64::MAX);
+    println!(
+        "  {:<22} {:>8.2} MB {:>9.1} KB",
+        "(sum of the parts)",
+        mb(total),
+        per(total as f64)
+    );
+    println!(
+        "  {:<22} {:>8.2} MB {:>9.1} KB",
+        "(allocator: the rest)",
+        mb(kept - total),
+        per((kept - total) as f64)
+    );
 }
 
 async fn rerender(url: &str) -> Res<()> {

@@ -35,6 +35,11 @@ impl ChunkDigests {
             .and_then(|at| self.0.get(at))
             .map(|(_, d)| *d)
     }
+
+    /// The bytes it holds on the heap.
+    pub(crate) fn heap(&self) -> usize {
+        self.0.capacity() * size_of::<(u64, [u8; 32])>()
+    }
 }
 
 /// The quoted tag of a digest: its first 128 bits in hex.
@@ -81,6 +86,11 @@ impl ServedConfig {
     /// Whether the document is empty (never, for a rendered config).
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// The bytes it holds on the heap besides the chunks' own (their handles and the tag).
+    pub(crate) fn heap(&self) -> usize {
+        self.chunks.capacity() * size_of::<Bytes>() + self.etag.capacity()
     }
 
     /// How many chunks it is made of.
