@@ -117,7 +117,7 @@ impl IncrementalConfig {
     pub fn new(opts: RenderOptions, mode: Mode) -> Result<Self, ConfigError> {
         opts.validate()?;
         let pretty = opts.layout == Layout::Pretty;
-        let mut ids = Ids::default();
+        let ids = Ids::default();
         let sections = match mode {
             Mode::Combined => {
                 let (entries, accounts) = base_members(&opts, 0);
@@ -130,13 +130,13 @@ impl IncrementalConfig {
                             SectionId::Accounts(_) => accounts.next().unwrap_or_default(),
                             _ => Vec::new(),
                         };
-                        Section::new(id, id.depth(), pretty, base, &mut ids)
+                        Section::new(id, id.depth(), pretty, base)
                     })
                     .collect()
             }
             Mode::PerTenant => {
                 let id = SectionId::Tenants;
-                vec![Section::new(id, id.depth(), pretty, Vec::new(), &mut ids)]
+                vec![Section::new(id, id.depth(), pretty, Vec::new())]
             }
         };
         Ok(Self {
@@ -370,15 +370,12 @@ impl IncrementalConfig {
                     let Some(s) = self.sections.get(*section) else {
                         continue;
                     };
-                    let mut first = true;
+                    // Each bucket's text starts with a separator, but for the first where its
+                    // container has nothing before it.
+                    let mut first = !*after_members;
                     for text in s.buckets.iter().filter_map(|b| b.text.as_ref()) {
-                        let before = if !first || *after_members {
-                            Some(&s.sep_chunk)
-                        } else {
-                            s.lead.as_ref()
-                        };
-                        out.chunks.extend(before.cloned());
-                        out.chunks.push(text.clone());
+                        out.chunks
+                            .push(if first { s.leading(text) } else { text.clone() });
                         first = false;
                     }
                 }

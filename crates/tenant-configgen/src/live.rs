@@ -38,6 +38,10 @@ impl Chunk {
     }
 }
 
+/// The bit of a chunk id that marks a bucket's text without its leading comma (see
+/// [`Section::leading`]); [`Ids`] counts up from 1 and never reaches it.
+const WITHOUT_COMMA: u64 = 1 << 63;
+
 /// Hands out chunk ids.
 #[derive(Debug, Default)]
 pub(crate) struct Ids(u64);
@@ -97,11 +101,14 @@ pub(crate) struct Section {
     pub tenants: usize,
     /// The operator items' keys, sorted.
     base_keys: Vec<String>,
-    /// What goes between items and between buckets, and before the first of a section whose
-    /// container has nothing before it (pretty layout only; nothing in the compact one).
+    /// What goes before every item (between items and between buckets): each bucket's text
+    /// starts with it, so that a document holds one chunk per bucket, not a separator chunk
+    /// besides each (a handle and a digest each, per gateway's document).
     sep: String,
-    pub sep_chunk: Chunk,
-    pub lead: Option<Chunk>,
+    /// How many bytes of `sep` (its comma) the section's first item goes without when its
+    /// container has nothing before it: what is left is the pretty layout's line break and
+    /// indentation, nothing in the compact one.
+    lead_skip: usize,
     /// How many items a bucket is expected to receive before its next rebuild (see
     /// [`Section::expect`]).
     per_bucket: usize,
@@ -115,19 +122,16 @@ impl Section {
         depth: usize,
         pretty: bool,
         base: Vec<(String, String)>,
-        ids: &mut Ids,
     ) -> Self {
         let sep = separator(depth, pretty);
         let lead = sep.strip_prefix(',').unwrap_or_default();
-        let lead = (!lead.is_empty()).then(|| ids.chunk(Bytes::copy_from_slice(lead.as_bytes())));
         let mut section = Self {
             id,
             buckets: Vec::new(),
             tenants: 0,
             base_keys: Vec::with_capacity(base.len()),
-            sep_chunk: ids.chunk(Bytes::copy_from_slice(sep.as_bytes())),
+            lead_skip: sep.len() - lead.len(),
             sep,
-            lead,
             per_bucket: 0,
         };
         for (i, (key, text)) in base.into_iter().enumerate() {
@@ -155,6 +159,16 @@ impl Section {
             self.buckets.resize_with(i + 1, Bucket::default);
         }
         self.buckets.get_mut(i)
+    }
+
+    /// The chunk of a bucket's `text` where it opens the section's items in a container with
+    /// nothing before them: without the separator's comma. The same bytes as `text` less a
+    /// prefix, so its id is `text`'s with [`WITHOUT_COMMA`] set (ids never reach that bit).
+    pub(crate) fn leading(&self, text: &Chunk) -> Chunk {
+        Chunk::new(
+            text.id | WITHOUT_COMMA,
+            text.bytes.slice(self.lead_skip.min(text.bytes.len())..),
+        )
     }
 
     /// Whether the section holds any item, the operator's included.
@@ -292,9 +306,10 @@ impl Bucket {
         let old_chunk = self.text.take();
         let old: &[u8] = old_chunk.as_ref().map_or(&[], |c| c.bytes());
 
+        // Each item comes after a separator.
         let kept = old_items.iter().scan(0usize, |offset, item| {
-            let start = *offset;
-            *offset += item.len + sep.len();
+            let start = *offset + sep.len();
+            *offset = start + item.len;
             Some((
                 item.order,
                 old.get(start..start + item.len).unwrap_or_default(),
@@ -324,9 +339,7 @@ impl Bucket {
             };
             let next = if take_kept { kept.next() } else { added.next() };
             let Some((order, bytes)) = next else { break };
-            if !items.is_empty() {
-                text.extend_from_slice(sep);
-            }
+            text.extend_from_slice(sep);
             text.extend_from_slice(bytes);
             items.push(Item {
                 order,
