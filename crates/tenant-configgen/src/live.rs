@@ -74,7 +74,7 @@ struct Queued {
 pub(crate) struct Bucket {
     /// The items of `text`, in order.
     items: Box<[Item]>,
-    /// The items joined by the section's separator; `None` when there are none.
+    /// The items, each after the section's separator; `None` when there are none.
     pub text: Option<Chunk>,
     /// What changes at the next rebuild; `None`: nothing (the bucket is clean).
     pending: Option<Box<Pending>>,
