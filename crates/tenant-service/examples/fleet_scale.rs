@@ -479,7 +479,7 @@ fn decide(url: &str, rounds: usize) -> Res<()> {
     let mut times = Vec::with_capacity(rounds);
     for _ in 0..rounds {
         let started = Instant::now();
-        write_transaction(&mut conn, |c| config_revision::bump(c))?;
+        write_transaction(&mut conn, config_revision::bump)?;
         times.push(started.elapsed());
     }
     summary(

@@ -30,7 +30,7 @@ use tenant_store::{AnyConnection, write_transaction};
 
 use super::FleetConfig;
 use super::events::{self, Lapse};
-use super::placement::{loads, record_change, want_of};
+use super::shared::{loads, record_change, want_of};
 use crate::error::{ServiceError, ServiceResult};
 
 /// Tenants an expired gateway still holds that were not failed over.

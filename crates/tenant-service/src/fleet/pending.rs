@@ -26,7 +26,7 @@ use tenant_store::{AnyConnection, purge, write_transaction};
 use tokio::sync::Notify;
 
 use super::FleetConfig;
-use super::placement::{loads, record_change, want_of};
+use super::shared::{loads, record_change, want_of};
 use super::{events, metrics};
 use crate::error::ServiceResult;
 
