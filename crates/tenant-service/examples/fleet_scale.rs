@@ -15,7 +15,10 @@
 //! - `place`: creates N shared gateways (the `POST /gateways` use case) with room for 125 % of
 //!   the tenants between them, then places every tenant in creation order with
 //!   [`tenant_core::choose`] (the freest gateway, as `place_new` decides; one transaction, rows
-//!   written by the store, no audit row per tenant), and closes `default` (capacity 0).
+//!   written by the store, no audit row per tenant), and closes `default` (capacity 0). On
+//!   PostgreSQL one transaction of 100,000 placements is very slow (each updates one of 51
+//!   gateway rows already updated in the same transaction; 16 s on SQLite, unfinished after
+//!   15 minutes on PostgreSQL): docs/benchmarks.md says how the figures were placed there.
 //! - `memory`: brings the document of every gateway (and `default`) to the current revision
 //!   through [`ConfigCache`], as `GET /config` with each gateway's token does, and prints the heap
 //!   the cache keeps: bytes allocated and not freed (a counting global allocator) while it holds
@@ -30,8 +33,15 @@
 //!   case), then every document brought to the new revision: how many tenants each rendered
 //!   again ([`ConfigCache::last_refresh`]) and how long each refresh took.
 //! - `decide`: the placement of new tenants: the decision alone ([`tenant_core::choose`] over the
-//!   loads of every gateway), reading those loads ([`placement::loads`]), and the whole
-//!   `place_new` use case (lock, loads, choice, row, audit) for ROUNDS tenants created for it.
+//!   loads of every gateway), reading those loads ([`placement::loads`]: the stored counts), and
+//!   the whole `place_new` use case (lock, loads, choice, row, audit) for ROUNDS tenants created
+//!   for it; for comparison, the count of every tenant's placement that `loads` made before the
+//!   counts were stored ([`gateways::recount_held`]), and the count of `default`'s tenants
+//!   without a row ([`gateways::without_row`], made per decision only when `default` has a
+//!   capacity above 0).
+//!
+//! Seeding 100,000 tenants with the `seed` example takes about 2.5 minutes on SQLite with a
+//! `--profile profiling` build (100 transactions of 1,000 creates and 2,000 channel creates).
 //!
 //! Secrets and keys as the `seed` example (the development keys beside the SQLite file).
 
@@ -157,7 +167,7 @@ fn place(url: &str, n: usize) -> Res<()> {
         fleet_gateways::create(&mut conn, &ctx(), &env.hasher, &cfg, spec)?;
     }
     let placed = write_transaction(&mut conn, |c| {
-        gateways::lock_fleet(c)?;
+        let c = &mut gateways::lock_fleet(c)?;
         let now = tenant_core::now();
         // `default` is being closed: it takes nobody.
         let mut fleet: Vec<_> = placement::loads(c, &cfg, now)?
@@ -413,9 +423,10 @@ fn decide(url: &str, rounds: usize) -> Res<()> {
     let now = tenant_core::now();
     let loads = placement::loads(&mut conn, &cfg, now)?;
     println!(
-        "{} gateways, {} tenants held",
+        "{} gateways, {} tenants held; stored counts equal a recount: {}",
         loads.len(),
-        loads.iter().map(|g| g.held).sum::<i64>()
+        loads.iter().map(|g| g.held).sum::<i64>(),
+        gateways::held_counts(&mut conn)? == gateways::recount_held(&mut conn)?
     );
     // The decision alone.
     let n = 100_000;
@@ -438,6 +449,43 @@ fn decide(url: &str, rounds: usize) -> Res<()> {
         times.push(started.elapsed());
     }
     summary("loads + choose (read only)", times);
+    // What reading the loads cost before the counts were stored: the count of every tenant's
+    // placement (`recount_held` is the query `loads` made then); and the count of `default`'s
+    // tenants without a row, which `loads` makes only when `default` has a capacity above 0.
+    let slow = rounds.clamp(1, 30);
+    let mut times = Vec::with_capacity(slow);
+    for _ in 0..slow {
+        let started = Instant::now();
+        std::hint::black_box(gateways::recount_held(&mut conn)?);
+        times.push(started.elapsed());
+    }
+    summary("recount_held (the counting read loads made before)", times);
+    let mut times = Vec::with_capacity(slow);
+    for _ in 0..slow {
+        let started = Instant::now();
+        std::hint::black_box(gateways::without_row(&mut conn)?);
+        times.push(started.elapsed());
+    }
+    summary("without_row (default's tenants without a row)", times);
+    // What `place_new` adds around the decision: the probe for tenants waiting for room, and
+    // the floor of any write transaction (one row changed, the commit).
+    let mut times = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let started = Instant::now();
+        std::hint::black_box(tenant_store::unplaced::any(&mut conn)?);
+        times.push(started.elapsed());
+    }
+    summary("unplaced::any (the probe for waiting tenants)", times);
+    let mut times = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let started = Instant::now();
+        write_transaction(&mut conn, config_revision::bump)?;
+        times.push(started.elapsed());
+    }
+    summary(
+        "a write transaction bumping the revision (the commit's floor)",
+        times,
+    );
     // The whole use case for new tenants.
     let creates = (0..rounds)
         .map(|i| {

@@ -315,6 +315,7 @@ pub fn delete_tenant(
 ) -> StoreResult<()> {
     write_transaction(conn, |c| {
         let now = tenant_core::now();
+        let c = &mut tenant_store::gateways::lock_fleet(c)?;
         tenants::delete(c, id)?;
         audit::record(
             c,

@@ -5,11 +5,21 @@
 //! A tenant without a placement row is placed on `default`: a single-gateway setup has no row.
 //! Every change of a placement bumps the config revision in its transaction, so each gateway's
 //! cached document notices it.
+//!
+//! Each gateway stores how many live tenants its placement rows give it (`gateways.held`: placed
+//! on it or moving to it), so that placing a tenant reads a few rows instead of counting every
+//! tenant. The count changes only where a placement row does: [`set_placement`] and a tenant's
+//! deletion ([`crate::tenants::delete`], which removes the row), both of which take a
+//! [`FleetLock`] — the proof, which only [`lock_fleet`] makes, that the transaction holds the
+//! fleet lock. A deleted tenant has no row. Tenants without a row are on `default` and are not in
+//! its stored count: [`without_row`] counts them (a linear count, made only when it matters).
 
 use std::collections::HashSet;
+use std::ops::{Deref, DerefMut};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use diesel::dsl::count_star;
+use diesel::connection::{SimpleConnection, TransactionManager};
+use diesel::dsl::{count_star, exists};
 use diesel::prelude::*;
 use tenant_core::{GatewayId, GatewayKind, PlacementState, TenantId};
 
@@ -46,6 +56,10 @@ pub struct Gateway {
     /// Its last heartbeat declared that its config is fenced: whatever writes it stops serving
     /// every tenant when it cannot renew the lease for a lease period.
     pub fencing: bool,
+    /// Live tenants its placement rows give it (placed on it or moving to it), as stored: exact
+    /// for every gateway but `default`, whose tenants without a row ([`without_row`]) are not
+    /// in it.
+    pub held_rows: i64,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -64,6 +78,7 @@ struct GatewayRow {
     served_etag: Option<String>,
     served_revision: Option<i64>,
     fencing: bool,
+    held: i64,
 }
 
 fn corrupt(table: &'static str, id: &str, reason: &str) -> StoreError {
@@ -98,6 +113,7 @@ impl TryFrom<GatewayRow> for Gateway {
             served_etag: r.served_etag,
             served_revision: r.served_revision,
             fencing: r.fencing,
+            held_rows: r.held,
         })
     }
 }
@@ -126,15 +142,75 @@ fn name_taken(e: &diesel::result::Error) -> Option<StoreError> {
     })
 }
 
-/// Serialises fleet changes (placements, capacities, drains) between concurrent transactions on
-/// every replica: a transaction-scoped advisory lock on PostgreSQL; SQLite's write transaction
-/// (`write_transaction`) already holds the database's one write lock. Call first in the
-/// transaction.
-pub fn lock_fleet(conn: &mut AnyConnection) -> StoreResult<()> {
-    if matches!(conn, AnyConnection::Postgresql(_)) {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(2512250001)").execute(conn)?;
+/// Proof that the current transaction holds the fleet lock, and the way to its connection.
+///
+/// Every store function that changes what a gateway holds ([`set_placement`],
+/// [`crate::tenants::delete`]) takes one instead of a bare connection, so no caller can change a
+/// placement without the lock. Only [`lock_fleet`] makes one, and it borrows the transaction's
+/// connection: it cannot outlive the transaction (the closure of a transaction cannot return a
+/// borrow of its connection) nor serve another connection. It dereferences to the connection for
+/// everything else the transaction does.
+pub struct FleetLock<'c> {
+    conn: &'c mut AnyConnection,
+}
+
+impl std::fmt::Debug for FleetLock<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FleetLock")
     }
-    Ok(())
+}
+
+impl Deref for FleetLock<'_> {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        self.conn
+    }
+}
+
+impl DerefMut for FleetLock<'_> {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        self.conn
+    }
+}
+
+/// Serialises fleet changes (placements, capacities, drains, tenant deletions) between
+/// concurrent transactions on every replica: a transaction-scoped advisory lock on PostgreSQL;
+/// on SQLite the database's one write lock, taken here if the transaction does not hold it yet
+/// (a `write_transaction` does from its start). Call first in a transaction (outside one it is
+/// refused: the lock would end with the statement); the answer is the proof the fleet's
+/// writes require.
+pub fn lock_fleet(conn: &mut AnyConnection) -> StoreResult<FleetLock<'_>> {
+    let depth =
+        <AnyConnection as Connection>::TransactionManager::transaction_manager_status_mut(conn)
+            .transaction_depth()?;
+    if depth.is_none() {
+        return Err(StoreError::Database(
+            diesel::result::Error::NotInTransaction,
+        ));
+    }
+    match conn {
+        AnyConnection::Postgresql(_) => {
+            diesel::sql_query("SELECT pg_advisory_xact_lock(2512250001)").execute(conn)?;
+        }
+        AnyConnection::Sqlite(_) => {
+            // A write that changes nothing: the write lock from here to the commit.
+            conn.batch_execute("UPDATE config_revision SET revision = revision WHERE 0")?;
+        }
+    }
+    Ok(FleetLock { conn })
+}
+
+/// Runs `f` in a write transaction ([`crate::write_transaction`]) that holds the fleet lock.
+pub fn fleet_transaction<T, E, F>(conn: &mut AnyConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut FleetLock<'_>) -> Result<T, E>,
+    E: From<diesel::result::Error> + From<StoreError>,
+{
+    crate::write_transaction(conn, |c| {
+        let mut fleet = lock_fleet(c)?;
+        f(&mut fleet)
+    })
 }
 
 /// Stores a new gateway.
@@ -157,6 +233,7 @@ pub fn insert(
         served_etag: None,
         served_revision: None,
         fencing: false,
+        held: 0,
     };
     conn.transaction(|c| {
         diesel::insert_into(gateways::table)
@@ -383,12 +460,57 @@ pub fn placement(conn: &mut AnyConnection, tenant: &TenantId) -> StoreResult<Pla
     row.map_or(Ok(Placement::on_default(*tenant)), Placement::try_from)
 }
 
-/// Stores where a tenant is, and bumps the config revision. Call under [`lock_fleet`].
+/// The gateway a placement counts on: placed on it, or moving to it (none when unplaced).
+fn holder(
+    state: PlacementState,
+    gateway: Option<GatewayId>,
+    target: Option<GatewayId>,
+) -> Option<GatewayId> {
+    match state {
+        PlacementState::Placed => gateway,
+        PlacementState::Moving => target,
+        PlacementState::Unplaced => None,
+    }
+}
+
+impl Placement {
+    /// The gateway this placement counts on: placed on it, or moving to it (`None`: unplaced).
+    pub fn holder(&self) -> Option<GatewayId> {
+        holder(self.state, self.gateway_id, self.target_gateway_id)
+    }
+}
+
+/// Adds `by` to the stored count of `gateway`.
+fn add_held(conn: &mut AnyConnection, gateway: &GatewayId, by: i64) -> StoreResult<()> {
+    let n = diesel::update(gateways::table.find(gateway.to_string()))
+        .set(gateways::held.eq(gateways::held + by))
+        .execute(conn)?;
+    if n == 0 {
+        return Err(StoreError::NotFound("gateway"));
+    }
+    Ok(())
+}
+
+/// A tenant's placement row, if it has one.
+fn placement_row(conn: &mut AnyConnection, tenant: &str) -> StoreResult<Option<Placement>> {
+    let row: Option<PlacementRow> = tenant_placements::table
+        .find(tenant)
+        .select(PlacementRow::as_select())
+        .first(conn)
+        .optional()?;
+    row.map(Placement::try_from).transpose()
+}
+
+/// Stores where a tenant is, moves its count from the gateway it counted on to the one it now
+/// counts on (both in this transaction), and bumps the config revision. Only a live tenant has
+/// a placement: a deleted or unknown one is `NotFound("tenant")`. The fleet lock keeps the
+/// counts exact (the previous row read here is the one replaced).
 pub fn set_placement(
-    conn: &mut AnyConnection,
+    fleet: &mut FleetLock<'_>,
     p: &Placement,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
+    let conn: &mut AnyConnection = fleet;
     let row = PlacementRow {
         tenant_id: p.tenant_id.to_string(),
         gateway_id: p.gateway_id.map(|g| g.to_string()),
@@ -399,6 +521,18 @@ pub fn set_placement(
         move_revision: p.move_revision,
         updated_at: now.naive_utc(),
     };
+    let live: bool = diesel::select(exists(
+        tenants::table
+            .filter(tenants::id.eq(&row.tenant_id))
+            .filter(tenants::deleted_at.is_null()),
+    ))
+    .get_result(conn)?;
+    if !live {
+        return Err(StoreError::NotFound("tenant"));
+    }
+    // A tenant without a row counts on `default` implicitly, not in its stored count.
+    let before = placement_row(conn, &row.tenant_id)?.and_then(|old| old.holder());
+    let after = p.holder();
     // Update, else insert (no portable upsert): callers hold the fleet lock.
     let n = diesel::update(tenant_placements::table.find(&row.tenant_id))
         .set(&row)
@@ -408,7 +542,30 @@ pub fn set_placement(
             .values(&row)
             .execute(conn)?;
     }
+    if before != after {
+        if let Some(g) = before {
+            add_held(conn, &g, -1)?;
+        }
+        if let Some(g) = after {
+            add_held(conn, &g, 1)?;
+        }
+    }
     config_revision::bump(conn)?;
+    Ok(())
+}
+
+/// Removes a tenant's placement row and its count (the tenant is being deleted: it is in no
+/// document and holds no room). Part of [`crate::tenants::delete`].
+pub(crate) fn remove_placement(fleet: &mut FleetLock<'_>, tenant: &TenantId) -> StoreResult<()> {
+    let conn: &mut AnyConnection = fleet;
+    let tid = tenant.to_string();
+    let Some(old) = placement_row(conn, &tid)? else {
+        return Ok(());
+    };
+    diesel::delete(tenant_placements::table.find(&tid)).execute(conn)?;
+    if let Some(g) = old.holder() {
+        add_held(conn, &g, -1)?;
+    }
     Ok(())
 }
 
@@ -421,9 +578,42 @@ fn live_tenants(conn: &mut AnyConnection) -> StoreResult<i64> {
         .get_result(conn)?)
 }
 
-/// How many live tenants each gateway holds or is receiving: placed on it, or moving to it (a
-/// tenant without a row counts for `default`). Gateways holding nobody are absent.
+/// How many live tenants have no placement row (so are on `default`, not in its stored count):
+/// live tenants less placement rows (only live tenants have one). Linear in tenants: read it
+/// only when `default`'s exact count matters.
+pub fn without_row(conn: &mut AnyConnection) -> StoreResult<i64> {
+    let rows: i64 = tenant_placements::table.count().get_result(conn)?;
+    Ok(live_tenants(conn)? - rows)
+}
+
+/// How many live tenants each gateway holds or is receiving, exactly: the stored counts, and
+/// `default`'s tenants without a row counted ([`without_row`], linear in tenants: for listings
+/// and metrics; placement reads the stored counts). Gateways holding nobody are absent.
 pub fn held_counts(conn: &mut AnyConnection) -> StoreResult<Vec<(GatewayId, i64)>> {
+    let stored: Vec<(String, i64)> = gateways::table
+        .select((gateways::id, gateways::held))
+        .order(gateways::id.asc())
+        .load(conn)?;
+    let implicit = without_row(conn)?;
+    let mut counts = Vec::with_capacity(stored.len());
+    for (id, held) in stored {
+        let id = gateway_id("gateways", &id)?;
+        let held = if id.is_default() {
+            held + implicit
+        } else {
+            held
+        };
+        if held > 0 {
+            counts.push((id, held));
+        }
+    }
+    Ok(counts)
+}
+
+/// What [`held_counts`] should answer, counted from the rows themselves (placement rows of live
+/// tenants grouped by holder, `default`'s tenants without a row): the stored counts are exact
+/// when the two agree. For tests and `moltbot-saas gateways check`.
+pub fn recount_held(conn: &mut AnyConnection) -> StoreResult<Vec<(GatewayId, i64)>> {
     let total = live_tenants(conn)?;
     let groups: Vec<(Option<String>, Option<String>, String, i64)> = tenant_placements::table
         .inner_join(tenants::table)
@@ -457,6 +647,16 @@ pub fn held_counts(conn: &mut AnyConnection) -> StoreResult<Vec<(GatewayId, i64)
     }
     *counts.entry(GatewayId::DEFAULT).or_default() += total - with_rows;
     Ok(counts.into_iter().filter(|(_, n)| *n > 0).collect())
+}
+
+/// Placement rows of deleted tenants (none when the counts are kept as they should be: a
+/// tenant's deletion removes its row). For tests and `moltbot-saas gateways check`.
+pub fn rows_of_deleted(conn: &mut AnyConnection) -> StoreResult<i64> {
+    Ok(tenant_placements::table
+        .inner_join(tenants::table)
+        .filter(tenants::deleted_at.is_not_null())
+        .count()
+        .get_result(conn)?)
 }
 
 /// The counts of [`held_counts`] by state: `(placed, moving, unplaced)` over every live tenant.
@@ -523,13 +723,14 @@ pub fn members(conn: &mut AnyConnection, gateway: &GatewayId) -> StoreResult<Mem
     }
 }
 
-/// The tenants a gateway holds (placed on it), with their plans, in creation order.
+/// The live tenants a gateway holds (placed on it), with their plans, in creation order.
 pub fn held_by(
     conn: &mut AnyConnection,
     gateway: &GatewayId,
 ) -> StoreResult<Vec<(TenantId, String)>> {
     let members = members(conn, gateway)?;
     let all: Vec<(String, String)> = tenants::table
+        .filter(tenants::deleted_at.is_null())
         .select((tenants::id, tenants::plan))
         .order((tenants::created_at.asc(), tenants::id.asc()))
         .load(conn)?;

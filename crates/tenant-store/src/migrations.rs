@@ -77,6 +77,16 @@ pub fn revert_all(conn: &mut AnyConnection) -> StoreResult<Vec<String>> {
         .map_err(migration_error)
 }
 
+/// Reverts the last applied migration; returns its version (for tests and disaster recovery
+/// only).
+pub fn revert_last(conn: &mut AnyConnection) -> StoreResult<String> {
+    let reverted = match conn {
+        AnyConnection::Postgresql(c) => c.revert_last_migration(POSTGRES),
+        AnyConnection::Sqlite(c) => c.revert_last_migration(SQLITE),
+    };
+    reverted.map(|v| v.to_string()).map_err(migration_error)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;

@@ -297,6 +297,7 @@ diesel::table! {
         served_etag -> Nullable<Text>,
         served_revision -> Nullable<BigInt>,
         fencing -> Bool,
+        held -> BigInt,
     }
 }
 

@@ -330,44 +330,46 @@ pub fn update(
 /// is freed, its API keys, users (with their refresh tokens), channels and slug redirects are
 /// deleted, its webhook endpoints disabled (the dispatcher turns their pending deliveries into
 /// dead letters instead of sending them). The bulk of its rows is left to the background purge
-/// ([`crate::purge::tenant_step`]). `NotFound` for an unknown or already deleted tenant.
-pub fn delete(conn: &mut AnyConnection, id: &TenantId) -> StoreResult<()> {
+/// ([`crate::purge::tenant_step`]). Its placement row goes at once, and with it the room it held
+/// on its gateway ([`crate::gateways`]' stored counts): hence the fleet lock it requires.
+/// `NotFound` for an unknown or already deleted tenant.
+pub fn delete(fleet: &mut crate::gateways::FleetLock<'_>, id: &TenantId) -> StoreResult<()> {
     use crate::schema::{
         api_keys, channels, tenant_slug_redirects, tenant_users, webhook_endpoints,
     };
     let now = tenant_core::now().naive_utc();
     let tid = id.to_string();
-    conn.transaction(|c| {
-        let n = diesel::update(
-            tenants::table
-                .filter(tenants::id.eq(&tid))
-                .filter(tenants::deleted_at.is_null()),
-        )
+    // In the caller's transaction (the fleet lock is one's).
+    let c: &mut AnyConnection = fleet;
+    let n = diesel::update(
+        tenants::table
+            .filter(tenants::id.eq(&tid))
+            .filter(tenants::deleted_at.is_null()),
+    )
+    .set((
+        tenants::deleted_at.eq(now),
+        tenants::slug.eq(format!("deleted-{}", id.as_uuid().simple())),
+        tenants::updated_at.eq(now),
+    ))
+    .execute(c)?;
+    if n == 0 {
+        return Err(StoreError::NotFound("tenant"));
+    }
+    crate::gateways::remove_placement(fleet, id)?;
+    let c: &mut AnyConnection = fleet;
+    diesel::delete(api_keys::table.filter(api_keys::tenant_id.eq(&tid))).execute(c)?;
+    diesel::delete(tenant_users::table.filter(tenant_users::tenant_id.eq(&tid))).execute(c)?;
+    diesel::delete(channels::table.filter(channels::tenant_id.eq(&tid))).execute(c)?;
+    diesel::delete(tenant_slug_redirects::table.filter(tenant_slug_redirects::tenant_id.eq(&tid)))
+        .execute(c)?;
+    diesel::update(webhook_endpoints::table.filter(webhook_endpoints::tenant_id.eq(&tid)))
         .set((
-            tenants::deleted_at.eq(now),
-            tenants::slug.eq(format!("deleted-{}", id.as_uuid().simple())),
-            tenants::updated_at.eq(now),
+            webhook_endpoints::enabled.eq(false),
+            webhook_endpoints::disabled_reason.eq("tenant_deleted"),
+            webhook_endpoints::updated_at.eq(now),
         ))
         .execute(c)?;
-        if n == 0 {
-            return Err(StoreError::NotFound("tenant"));
-        }
-        diesel::delete(api_keys::table.filter(api_keys::tenant_id.eq(&tid))).execute(c)?;
-        diesel::delete(tenant_users::table.filter(tenant_users::tenant_id.eq(&tid))).execute(c)?;
-        diesel::delete(channels::table.filter(channels::tenant_id.eq(&tid))).execute(c)?;
-        diesel::delete(
-            tenant_slug_redirects::table.filter(tenant_slug_redirects::tenant_id.eq(&tid)),
-        )
-        .execute(c)?;
-        diesel::update(webhook_endpoints::table.filter(webhook_endpoints::tenant_id.eq(&tid)))
-            .set((
-                webhook_endpoints::enabled.eq(false),
-                webhook_endpoints::disabled_reason.eq("tenant_deleted"),
-                webhook_endpoints::updated_at.eq(now),
-            ))
-            .execute(c)?;
-        Ok(crate::config_revision::bump(c)?)
-    })
+    Ok(crate::config_revision::bump(c)?)
 }
 
 #[cfg(test)]

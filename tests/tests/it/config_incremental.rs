@@ -329,7 +329,7 @@ fn stamps_change_with_every_write_and_batches_load_whole_tenants() {
     let mut want = vec![(a.id, 0), (b.id, 1)];
     want.sort();
     assert_eq!(got, want);
-    tenants::delete(&mut conn, &a.id).unwrap();
+    tenant_store::gateways::fleet_transaction(&mut conn, |f| tenants::delete(f, &a.id)).unwrap();
     assert!(
         !stamps(&mut conn).contains_key(&a.id),
         "a deleted tenant has no stamp"

@@ -435,7 +435,8 @@ fn per_tenant_sync_writes_one_file_per_tenant_and_removes_the_gone() {
     assert_eq!(after, before);
 
     // A deleted tenant's file goes; the others and the foreign file stay.
-    tenants::delete(&mut conn, &globex.id).unwrap();
+    tenant_store::gateways::fleet_transaction(&mut conn, |f| tenants::delete(f, &globex.id))
+        .unwrap();
     let report = json_stdout(&run(
         &db,
         &["config", "render", "--mode", "per-tenant", "--out", out_arg],
@@ -475,7 +476,7 @@ fn per_tenant_sync_writes_one_file_per_tenant_and_removes_the_gone() {
             .unwrap()
             .contains(TELEGRAM_TOKEN)
     );
-    tenants::delete(&mut conn, &acme.id).unwrap();
+    tenant_store::gateways::fleet_transaction(&mut conn, |f| tenants::delete(f, &acme.id)).unwrap();
     succeed(&run(
         &db,
         &[

@@ -299,6 +299,10 @@ async fn new_tenants_go_to_the_freest_gateway_and_never_past_a_capacity() {
     )
     .await
     .assert_error(StatusCode::CONFLICT, "gateway_draining");
+    crate::fleet_loads::exact(
+        &db,
+        "new tenants go to the freest gateway and never past a capacity",
+    );
 }
 
 #[tokio::test]
@@ -474,6 +478,10 @@ async fn each_gateway_reads_its_own_document_and_a_move_never_serves_an_account_
     app.request_as(Some(&b.token), Method::GET, &format!("/tenants/{id}"), None)
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    crate::fleet_loads::exact(
+        &db,
+        "each gateway reads its own document and a move never serves an account twice",
+    );
 }
 
 #[tokio::test]
@@ -525,6 +533,7 @@ async fn draining_moves_tenants_where_there_is_room() {
         placement(&app, later["id"].as_str().unwrap()).await["gatewayId"],
         DEFAULT
     );
+    crate::fleet_loads::exact(&db, "draining moves tenants where there is room");
 }
 
 #[tokio::test]
@@ -570,6 +579,7 @@ async fn two_servers_placing_at_once_never_overfill_a_gateway() {
         .count();
     assert_eq!((placed, full), (3, 3), "{answers:?}");
     assert_eq!(held(&two, &small.id).await, 3);
+    crate::fleet_loads::exact(&db, "two servers placing at once never overfill a gateway");
 }
 
 // Several threads: the command runs (blocking) while the server keeps serving.
@@ -622,6 +632,10 @@ async fn config_sync_files_complete_a_move_without_serving_an_account_twice() {
     assert!(!sync("default", &dir.path("default.json")));
     let audit = app.get("/audit?limit=100").await;
     assert!(audit.text.contains("tenant.moved"), "{}", audit.text);
+    crate::fleet_loads::exact(
+        &db,
+        "config sync files complete a move without serving an account twice",
+    );
 }
 
 /// A deleted tenant holds no room: its rows wait for the background purge, but it is in no
@@ -671,4 +685,5 @@ async fn a_deleted_tenant_frees_its_room_at_once() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["pinned"], true, "{}", r.text);
     assert_eq!(held(&app, &a.id).await, 1);
+    crate::fleet_loads::exact(&db, "a deleted tenant frees its room at once");
 }

@@ -206,6 +206,10 @@ async fn a_silent_fenced_gateway_fails_over_and_a_move_away_from_it_completes() 
     heartbeat(&app, &silent, true).await;
     let g = app.get(&format!("/gateways/{}", silent.id)).await;
     assert_eq!(g.body["health"], "up", "{}", g.text);
+    crate::fleet_loads::exact(
+        &db,
+        "a silent fenced gateway fails over and a move away from it completes",
+    );
 }
 
 #[tokio::test]
@@ -275,6 +279,7 @@ async fn dedicated_and_unfenced_gateways_are_never_failed_over() {
     };
     assert_eq!(stranded("nf-cell"), 1.0, "{}", metrics.text);
     assert_eq!(stranded("nf-plain"), 0.0, "not expired: it does not fence");
+    crate::fleet_loads::exact(&db, "dedicated and unfenced gateways are never failed over");
 }
 
 #[tokio::test]
@@ -307,6 +312,10 @@ async fn without_failover_only_moves_away_from_a_silent_gateway_complete() {
     assert_eq!(
         placement(&app, &stays).await["gatewayId"],
         silent.id.as_str()
+    );
+    crate::fleet_loads::exact(
+        &db,
+        "without failover only moves away from a silent gateway complete",
     );
 }
 
@@ -446,6 +455,10 @@ async fn two_server_processes_failing_over_at_once_place_each_tenant_once() {
     }
     assert_eq!(on.get(&h1.id), Some(&3), "{on:?}");
     assert_eq!(on.get(&h2.id), Some(&3), "{on:?}");
+    crate::fleet_loads::exact(
+        &db,
+        "two server processes failing over at once place each tenant once",
+    );
 }
 
 // Several threads: the command runs while the test waits on it.

@@ -192,6 +192,10 @@ async fn waiting_tenants_are_placed_by_themselves_when_room_appears() {
     assert_eq!(on(&t2), json!(b));
     assert_eq!(on(&t5), json!(a));
     rx.stop().await;
+    crate::fleet_loads::exact(
+        &db,
+        "waiting tenants are placed by themselves when room appears",
+    );
 }
 
 // Several threads: the CLI runs (blocking) while the server keeps serving.
@@ -300,6 +304,68 @@ async fn an_operator_places_waiting_tenants_on_demand() {
         ("cli".to_owned(), "place_pending".to_owned())
     );
     capacity_is_kept(&app).await;
+    crate::fleet_loads::exact(&db, "an operator places waiting tenants on demand");
+}
+
+/// A new tenant queues behind the tenants waiting for room: when room appeared that no
+/// automatic run has used yet (another replica holds their lease here), the waiting tenant
+/// takes it as the new tenant is placed, and the new one waits. A waiting tenant that cannot
+/// use the room (it wants a dedicated gateway) keeps nobody from it.
+#[tokio::test]
+async fn a_new_tenant_queues_behind_tenants_waiting_for_room() {
+    let db = TestDb::new();
+    let mut settings = test_settings(&db);
+    settings.fleet.dedicated_plans = vec![tenant_core::Plan::Enterprise];
+    let app = spawn_app_with(settings).await;
+    let mut conn = db.connect();
+    let now = Utc::now();
+    assert!(
+        tenant_store::purge::try_lease(
+            &mut conn,
+            tenant_service::fleet::pending::LEASE,
+            "another-replica",
+            now,
+            now + chrono::Duration::days(1),
+        )
+        .unwrap()
+    );
+    drop(conn);
+    app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
+        .await;
+    let pool = gateway_of(&app, "pool", "shared", 1).await.id;
+    let first = tenant(&app, "First").await;
+    assert_eq!(placement(&app, &first).await["gatewayId"], pool.as_str());
+    let ent = app
+        .create_tenant_with(&json!({"name": "Big Co", "plan": "enterprise"}))
+        .await;
+    let ent = ent["id"].as_str().unwrap().to_owned();
+    let waiting = tenant(&app, "Waiting").await;
+    assert_eq!(placement(&app, &waiting).await["state"], "unplaced");
+
+    // Room for one more; no automatic run uses it (the lease is elsewhere).
+    let r = app
+        .patch(&format!("/gateways/{pool}"), &json!({"capacity": 2}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(placement(&app, &waiting).await["state"], "unplaced");
+
+    // A new tenant: the waiting one takes the room, the new one waits behind it.
+    let late = tenant(&app, "Late").await;
+    let p = placement(&app, &waiting).await;
+    assert_eq!(
+        (p["state"].as_str(), p["gatewayId"].as_str()),
+        (Some("placed"), Some(pool.as_str())),
+        "{p}"
+    );
+    assert_eq!(
+        placed_audit(&app, &waiting).await,
+        ("system".to_owned(), "tenant_created".to_owned())
+    );
+    assert_eq!(placement(&app, &late).await["state"], "unplaced");
+    assert_eq!(placement(&app, &ent).await["state"], "unplaced");
+    assert_eq!(held(&app, &pool).await, 2);
+    crate::fleet_loads::exact(&db, "a new tenant queued behind a waiting one");
 }
 
 #[tokio::test]

@@ -27,6 +27,7 @@ mod faults;
 mod fleet;
 mod fleet_documents;
 mod fleet_failover;
+mod fleet_loads;
 mod fleet_operator_events;
 mod fleet_pending;
 mod gateway_bridge;

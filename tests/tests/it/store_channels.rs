@@ -329,7 +329,8 @@ fn deleting_a_tenant_cascades_to_channels_and_api_keys() {
         Some(doomed.id.to_string())
     );
 
-    tenants::delete(&mut conn, &doomed.id).unwrap();
+    tenant_store::gateways::fleet_transaction(&mut conn, |f| tenants::delete(f, &doomed.id))
+        .unwrap();
 
     let count_channels = |conn: &mut AnyConnection, id: &TenantId| -> i64 {
         channels_table::table
@@ -393,7 +394,7 @@ fn audit_rows_are_written_and_outlive_the_tenant() {
         t1,
     )
     .unwrap();
-    tenants::delete(&mut conn, &acme.id).unwrap();
+    tenant_store::gateways::fleet_transaction(&mut conn, |f| tenants::delete(f, &acme.id)).unwrap();
 
     let rows = audit::list_for_tenant(&mut conn, &acme.id, 10).unwrap();
     let actions: Vec<&str> = rows.iter().map(|r| r.action.as_str()).collect();

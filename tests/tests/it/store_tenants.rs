@@ -99,14 +99,15 @@ fn insert_find_update_delete_round_trip() {
         "a suspended tenant is not active"
     );
 
-    tenants::delete(&mut conn, &created.id).unwrap();
+    tenant_store::gateways::fleet_transaction(&mut conn, |f| tenants::delete(f, &created.id))
+        .unwrap();
     assert!(matches!(
         tenants::find(&mut conn, &created.id),
         Err(StoreError::NotFound("tenant"))
     ));
     assert!(!tenants::exists(&mut conn, &created.id).unwrap());
     assert!(matches!(
-        tenants::delete(&mut conn, &created.id),
+        tenant_store::gateways::fleet_transaction(&mut conn, |f| tenants::delete(f, &created.id)),
         Err(StoreError::NotFound("tenant"))
     ));
     assert!(matches!(

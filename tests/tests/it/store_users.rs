@@ -71,7 +71,7 @@ fn users_are_reached_only_through_their_tenant() {
         now + Duration::days(1),
     )
     .unwrap();
-    tenants::delete(&mut conn, &a.id).unwrap();
+    tenant_store::gateways::fleet_transaction(&mut conn, |f| tenants::delete(f, &a.id)).unwrap();
     assert!(users::find_for_auth(&mut conn, &id).unwrap().is_none());
     assert!(
         refresh_tokens::find_by_hash(&mut conn, "hash-1")

@@ -118,11 +118,14 @@ fn gateway_event(
     }
 }
 
+/// What a gateway holds, exactly (for `default`, its tenants without a row counted too).
 fn held_of(conn: &mut AnyConnection, id: &GatewayId) -> ServiceResult<i64> {
-    Ok(gateways::held_counts(conn)?
-        .into_iter()
-        .find(|(g, _)| g == id)
-        .map_or(0, |(_, n)| n))
+    let stored = gateways::find(conn, id)?.held_rows;
+    Ok(if id.is_default() {
+        stored + gateways::without_row(conn)?
+    } else {
+        stored
+    })
 }
 
 /// Creates a gateway and its token.
@@ -220,7 +223,7 @@ pub fn update(
     errors.into_result()?;
     let now = tenant_core::now();
     write_transaction(conn, |c| {
-        gateways::lock_fleet(c)?;
+        let c = &mut gateways::lock_fleet(c)?;
         let current = gateways::find(c, id)?;
         if id.is_default() && name.is_some() {
             return Err(FleetConflict::BuiltIn("be renamed").into());
@@ -275,7 +278,7 @@ pub fn drain(
 ) -> ServiceResult<(GatewayView, DrainReport)> {
     let now = tenant_core::now();
     write_transaction(conn, |c| {
-        gateways::lock_fleet(c)?;
+        let c = &mut gateways::lock_fleet(c)?;
         gateways::find(c, id)?;
         let changes = GatewayChanges {
             draining: Some(true),
@@ -327,7 +330,7 @@ pub fn delete(conn: &mut AnyConnection, ctx: &AuditContext, id: &GatewayId) -> S
     }
     let now = tenant_core::now();
     write_transaction(conn, |c| {
-        gateways::lock_fleet(c)?;
+        let c = &mut gateways::lock_fleet(c)?;
         gateways::find(c, id)?;
         if gateways::is_referenced(c, id)? {
             let held = held_of(c, id)?.max(1);

@@ -30,7 +30,7 @@ use tenant_store::{AnyConnection, write_transaction};
 
 use super::FleetConfig;
 use super::events::{self, Lapse};
-use super::placement::{loads, record_change, want_of};
+use super::shared::{loads, record_change, want_of};
 use crate::error::{ServiceError, ServiceResult};
 
 /// Tenants an expired gateway still holds that were not failed over.
@@ -82,7 +82,7 @@ pub fn sweep(
         });
     }
     write_transaction(conn, |c| {
-        gateways::lock_fleet(c)?;
+        let c = &mut gateways::lock_fleet(c)?;
         // Again under the lock: a heartbeat may have renewed a lease since.
         let all = expired(cfg, gateways::list(c)?, now);
         let mut report = SweepReport::default();
@@ -136,7 +136,7 @@ pub fn sweep(
 
 /// Completes the moves away from `source`, whose lease expired: it serves nobody.
 fn complete_moves_from(
-    c: &mut AnyConnection,
+    c: &mut gateways::FleetLock<'_>,
     ctx: &AuditContext,
     source: &tenant_core::GatewayId,
     now: DateTime<Utc>,
@@ -161,7 +161,7 @@ fn complete_moves_from(
 /// gateways placement picks among the others; returns how many found no room. They are placed
 /// at once: the down gateway serves nobody, so there is nothing to wait for.
 fn fail_over(
-    c: &mut AnyConnection,
+    c: &mut gateways::FleetLock<'_>,
     ctx: &AuditContext,
     cfg: &FleetConfig,
     down: &tenant_core::GatewayId,

@@ -22,6 +22,7 @@ pub mod leases;
 pub mod metrics;
 pub mod pending;
 pub mod placement;
+mod shared;
 
 /// How the fleet behaves.
 #[derive(Debug, Clone)]

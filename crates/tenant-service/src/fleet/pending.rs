@@ -12,7 +12,8 @@
 //! have made room ([`RoomSignal`]: a gateway created, its capacity changed, reopened, back up
 //! after being down; a tenant deleted or moved away), and periodically for changes made
 //! elsewhere. The automatic runs take the maintenance lease [`LEASE`], so one replica at a time
-//! does them, and cost one index probe when no tenant waits.
+//! does them, and cost one index probe when no tenant waits. And before new tenants are placed
+//! ([`place_waiting_first`]), so that they queue behind the tenants already waiting.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -25,7 +26,7 @@ use tenant_store::{AnyConnection, purge, write_transaction};
 use tokio::sync::Notify;
 
 use super::FleetConfig;
-use super::placement::{loads, record_change, want_of};
+use super::shared::{loads, record_change, want_of};
 use super::{events, metrics};
 use crate::error::ServiceResult;
 
@@ -55,6 +56,9 @@ pub enum Trigger {
     TenantLeft,
     /// The periodic pass (changes made by other replicas or the CLI).
     Periodic,
+    /// Tenants were created while others waited: the waiting ones are placed first, in the new
+    /// tenants' transaction ([`place_waiting_first`]).
+    TenantCreated,
 }
 
 impl Trigger {
@@ -68,6 +72,7 @@ impl Trigger {
             Trigger::GatewayUp => "gateway_up",
             Trigger::TenantLeft => "tenant_left",
             Trigger::Periodic => "periodic",
+            Trigger::TenantCreated => "tenant_created",
         }
     }
 }
@@ -103,7 +108,15 @@ pub fn place_pending(
     let mut report = PendingReport::default();
     let mut after: Option<Waiting> = None;
     loop {
-        let step = write_transaction(conn, |c| place_batch(c, ctx, cfg, trigger, after.as_ref()))?;
+        let step = write_transaction(conn, |c| {
+            place_batch(
+                &mut gateways::lock_fleet(c)?,
+                ctx,
+                cfg,
+                trigger,
+                after.as_ref(),
+            )
+        })?;
         report.placed += step.placed;
         match step.next {
             Some(last) => after = Some(last),
@@ -123,16 +136,58 @@ pub fn place_pending(
     Ok(report)
 }
 
-/// One batch, in the caller's transaction: under the fleet lock, the next [`BATCH`] waiting
+/// Places the tenants waiting for room, oldest first, in the transaction (and under the fleet
+/// lock) of new tenants about to be placed, so that a new tenant never takes room ahead of one
+/// waiting for it: without this, room made on another replica or by the CLI would go to
+/// whoever is created first until the next periodic run (up to a sweep period, 1–10 s). The
+/// backlog is placed in this one transaction (as far as there is room): normally a few
+/// tenants, since the automatic runs place them as soon as room appears. Audited as `system`
+/// with the reason `tenant_created`. One index probe when none waits; returns how many it
+/// placed.
+pub fn place_waiting_first(
+    c: &mut gateways::FleetLock<'_>,
+    cfg: &FleetConfig,
+) -> ServiceResult<usize> {
+    if !unplaced::any(c)? {
+        return Ok(0);
+    }
+    let ctx = AuditContext {
+        actor_type: "system".into(),
+        ..AuditContext::default()
+    };
+    let trigger = Trigger::TenantCreated;
+    let mut placed = 0;
+    let mut after: Option<Waiting> = None;
+    loop {
+        let step = place_batch(c, &ctx, cfg, trigger, after.as_ref())?;
+        placed += step.placed;
+        match step.next {
+            Some(last) => after = Some(last),
+            None => break,
+        }
+    }
+    if placed > 0 {
+        let left = unplaced::count(c)?;
+        metrics::pending_placed(placed, left);
+        tracing::info!(
+            fleet.placed = placed,
+            fleet.unplaced = left,
+            fleet.trigger = trigger.as_str(),
+            "tenants waiting for room were placed before new tenants"
+        );
+    }
+    Ok(placed)
+}
+
+/// One batch, in the caller's transaction under the fleet lock: the next [`BATCH`] waiting
 /// tenants after `after`, each placed where a new tenant would go (counting the ones before it).
 fn place_batch(
-    c: &mut AnyConnection,
+    c: &mut gateways::FleetLock<'_>,
     ctx: &AuditContext,
     cfg: &FleetConfig,
     trigger: Trigger,
     after: Option<&Waiting>,
 ) -> ServiceResult<Step> {
-    gateways::lock_fleet(c)?;
     let now = tenant_core::now();
     let mut fleet = loads(c, cfg, now)?;
     if !any_room(&fleet) {

@@ -12,53 +12,23 @@
 //!   never in two served documents (`docs/fleet.md`).
 //! - Every change runs under the fleet lock ([`tenant_store::gateways::lock_fleet`]), in one
 //!   transaction with its audit entry, so concurrent replicas never overfill a gateway or
-//!   complete a move twice.
+//!   complete a move twice. The store's placement writes require the lock's proof
+//!   ([`gateways::FleetLock`]), and keep each gateway's held count as they go: deciding reads
+//!   those counts ([`loads`]), a few rows whatever the number of tenants.
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use tenant_core::{
     GatewayId, GatewayLoad, PlacementState, Plan, TenantId, Want, check_target, choose, drain_plan,
 };
-use tenant_store::audit::{self, AuditContext};
+use tenant_store::audit::AuditContext;
 use tenant_store::gateways::{self, Placement};
 use tenant_store::{AnyConnection, StoreResult, tenants, write_transaction};
 
+use super::shared::loads_with;
+pub(super) use super::shared::record_change;
+pub use super::shared::{default_is_counted, loads, want_of};
 use super::{FleetConfig, FleetConflict};
-use crate::audit::event;
 use crate::error::{ServiceError, ServiceResult};
-
-/// What placement knows of every gateway now.
-pub fn loads(
-    conn: &mut AnyConnection,
-    cfg: &FleetConfig,
-    now: DateTime<Utc>,
-) -> StoreResult<Vec<GatewayLoad>> {
-    let counts = gateways::held_counts(conn)?;
-    Ok(gateways::list(conn)?
-        .into_iter()
-        .map(|g| GatewayLoad {
-            held: counts
-                .iter()
-                .find(|(id, _)| *id == g.id)
-                .map_or(0, |(_, n)| *n),
-            down: cfg.is_down(g.last_heartbeat_at, now),
-            id: g.id,
-            name: g.name,
-            kind: g.kind,
-            capacity: g.capacity,
-            draining: g.draining,
-        })
-        .collect())
-}
-
-/// What a tenant of `plan` wants.
-pub fn want_of(cfg: &FleetConfig, plan: Plan) -> Want {
-    if cfg.dedicated_plans.contains(&plan) {
-        Want::Dedicated
-    } else {
-        Want::Shared
-    }
-}
 
 /// Whether every new tenant can only end on `default` with no row: none wants a dedicated
 /// gateway, and the built-in gateway is the only one, unlimited and open (the single-gateway
@@ -93,8 +63,12 @@ pub fn place_new(
         return Ok(on_default().collect());
     }
     write_transaction(conn, |c| {
-        gateways::lock_fleet(c)?;
+        let c = &mut gateways::lock_fleet(c)?;
+        // Tenants waiting for room go first: a new tenant queues behind them.
+        super::pending::place_waiting_first(c, cfg)?;
         let mut fleet = loads(c, cfg, now)?;
+        // The new tenants (no row yet) are in `default`'s count when it was made.
+        let counted = fleet.iter().any(default_is_counted);
         let mut placed = Vec::with_capacity(created.len());
         for (ctx, tenant_id, plan) in created {
             let current = gateways::placement(c, tenant_id)?;
@@ -102,9 +76,16 @@ pub fn place_new(
                 placed.push(current);
                 continue;
             }
+            if !tenants::exists(c, tenant_id)? {
+                // Deleted since its create committed: nothing to place.
+                placed.push(current);
+                continue;
+            }
             let want = want_of(cfg, *plan);
-            // It is counted on `default` (no row yet): count it nowhere while choosing.
-            adjust_held(&mut fleet, GatewayId::DEFAULT, -1);
+            if counted {
+                // Counted on `default` (no row yet): count it nowhere while choosing.
+                adjust_held(&mut fleet, GatewayId::DEFAULT, -1);
+            }
             let placement = match choose(&fleet, want) {
                 Ok(to) => Placement {
                     gateway_id: Some(to),
@@ -158,37 +139,6 @@ fn record(
     record_change(c, ctx, p, action, None, now)
 }
 
-/// Audits a placement change (`reason`: why, when not an operator's request or a heartbeat).
-pub(super) fn record_change(
-    c: &mut AnyConnection,
-    ctx: &AuditContext,
-    p: &Placement,
-    action: &str,
-    reason: Option<&str>,
-    now: DateTime<Utc>,
-) -> StoreResult<()> {
-    let mut details = json!({
-        "state": p.state.as_str(),
-        "gatewayId": p.gateway_id.map(|g| g.to_string()),
-        "targetGatewayId": p.target_gateway_id.map(|g| g.to_string()),
-    });
-    if let Some(reason) = reason {
-        details["reason"] = json!(reason);
-    }
-    audit::record(
-        c,
-        ctx,
-        event(
-            &p.tenant_id,
-            action,
-            "tenant",
-            p.tenant_id.to_string(),
-            Some(details),
-        ),
-        now,
-    )
-}
-
 /// Moves or pins a tenant on `target` (an operator's request). Refused with 409 when the
 /// target is full (with the counts), draining or down; 404 when it or the tenant is unknown.
 /// See the module documentation for when the tenant enters the target's document.
@@ -201,9 +151,9 @@ pub fn request(
 ) -> ServiceResult<Placement> {
     let now = tenant_core::now();
     write_transaction(conn, |c| {
-        gateways::lock_fleet(c)?;
+        let c = &mut gateways::lock_fleet(c)?;
         tenants::find(c, tenant_id)?;
-        let fleet = loads(c, cfg, now)?;
+        let fleet = loads_with(c, cfg, now, target.is_default())?;
         let Some(to) = fleet.iter().find(|g| g.id == *target) else {
             return Err(ServiceError::NotFound("gateway"));
         };
@@ -288,9 +238,9 @@ pub struct DrainReport {
 }
 
 /// Starts moving every tenant `drained` holds to the gateway placement picks among the others
-/// (in creation order); those with no room anywhere stay. Call under the fleet lock.
+/// (in creation order); those with no room anywhere stay.
 pub fn drain_moves(
-    c: &mut AnyConnection,
+    c: &mut gateways::FleetLock<'_>,
     ctx: &AuditContext,
     cfg: &FleetConfig,
     drained: &GatewayId,
@@ -342,7 +292,7 @@ pub fn complete_released(
     }
     let now = tenant_core::now();
     let done = write_transaction(conn, |c| {
-        gateways::lock_fleet(c)?;
+        let c = &mut gateways::lock_fleet(c)?;
         let mut done = 0;
         for id in released {
             let p = gateways::placement(c, id)?;
