@@ -61,37 +61,41 @@ macro_rules! upsert_add {
     };
 }
 
-/// Adds to a tenant's messages of a period. Diesel's own upsert (`do_update`) is never kept
-/// prepared; this statement is, on both backends, as it runs for every stored message (see
+/// Adds to a tenant's messages of a period and answers the counter row as this upsert left it
+/// (`RETURNING`: SQLite has it on upserts since 3.35, the bundled one is newer), so the caller
+/// judges the quotas without reading the row back. Diesel's own upsert (`do_update`) is never
+/// kept prepared; this statement is, on both backends, as it runs for every ingest batch (see
 /// `crate::pg_static`). Placeholders: tenant, period, messages.
 const ADD_MESSAGES: &str = "INSERT INTO usage_counters (tenant_id, period, messages, api_requests) \
     VALUES ($1, $2, $3, 0) ON CONFLICT (tenant_id, period) \
-    DO UPDATE SET messages = usage_counters.messages + excluded.messages";
+    DO UPDATE SET messages = usage_counters.messages + excluded.messages \
+    RETURNING tenant_id, period, messages, api_requests, threshold_notified_at, exceeded_at";
 
 /// The id of [`ADD_MESSAGES`] in Diesel's statement cache.
 struct AddMessages;
 
-/// Adds `n` messages to a tenant's period (inside the caller's transaction).
+/// Adds `n` messages to a tenant's period (inside the caller's transaction) and answers the
+/// counter as it is after the addition: every replica's additions committed before it
+/// included, and the soft- and hard-limit marks as they were then.
 pub fn add_messages(
     conn: &mut AnyConnection,
     tenant_id: &TenantId,
     period: &str,
     n: i64,
-) -> StoreResult<()> {
+) -> StoreResult<UsageRow> {
     let tenant = tenant_id.to_string();
-    match conn {
+    Ok(match conn {
         AnyConnection::Postgresql(pg) => PgStatic::<AddMessages>::new(ADD_MESSAGES)
             .bind::<Text, _>(&tenant)
             .bind::<Text, _>(period)
             .bind::<BigInt, _>(n)
-            .execute(pg)?,
+            .get_result(pg)?,
         AnyConnection::Sqlite(lite) => SqliteStatic::<AddMessages>::new(ADD_MESSAGES)
             .bind::<Text, _>(&tenant)
             .bind::<Text, _>(period)
             .bind::<BigInt, _>(n)
-            .execute(lite)?,
-    };
-    Ok(())
+            .get_result(lite)?,
+    })
 }
 
 /// Adds API request counts, `(tenant, period, n)` each; tenants deleted meanwhile are skipped.
