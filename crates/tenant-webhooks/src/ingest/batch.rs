@@ -115,7 +115,11 @@ impl Ingestor {
                 tracing::warn!(error = %e, events = rows.len(), "ingest batch rolled back; storing its events one by one");
                 again.extend(&slots);
             }
-            Ok(_) => again.extend(&slots),
+            Ok(stored) => {
+                // What it counted stays counted: judged with the rest.
+                counters = stored.counters;
+                again.extend(&slots);
+            }
         }
         for k in again {
             let (event, at) = &batch[k];
