@@ -42,10 +42,11 @@ pub struct StoredBatch {
     /// Each event's outcome, in the order of the batch.
     pub stored: Vec<Stored>,
     /// The counter of each (tenant, month) the batch's new messages were added to, as the
-    /// batch's own upsert left it (see [`crate::usage::add_messages`]): the count includes every
-    /// addition committed before (other batches, other replicas), and the marks are as they were
-    /// then. A tenant with no new message in the batch (duplicates only, or no message event)
-    /// has none. The quotas are judged from these, without reading the counters back.
+    /// batch left it: on PostgreSQL returned by the batch statement's upsert, on SQLite read
+    /// back in the batch's transaction ([`MessageSums::write`]). The count includes every
+    /// addition committed before (other batches, other replicas), and the marks are as they
+    /// were then. A tenant with no new message in the batch (duplicates only, or no message
+    /// event) has none. The quotas are judged from these, without a read after the batch.
     pub counters: Vec<UsageRow>,
 }
 
@@ -339,7 +340,7 @@ fn store_one_portable(conn: &mut AnyConnection, item: &EventToStore) -> StoreRes
 }
 
 /// The newly stored messages of a SQLite batch, summed per tenant and month and added with
-/// one counter upsert each at the end of the batch's transaction (instead of one per event; as
+/// one counter upsert each at the end of the batch's transaction, then read back together (instead of one per event; as
 /// PostgreSQL's batch statement does). Only events that were inserted are added, so a
 /// duplicate event id still never counts. A batch holds a few tenants: a list searched in
 /// order beats a map.
@@ -381,18 +382,23 @@ impl MessageSums {
     }
 
     /// Adds the sums to the usage counters (inside the batch's transaction) and answers the
-    /// counters as the additions left them.
+    /// counters as the additions left them: read back in the same transaction, one statement
+    /// per month (SQLite holds one writer at a time, so nothing else changed them meanwhile).
+    /// One read per batch costs less than `RETURNING` on each upsert (docs/benchmarks.md).
     fn write(&self, conn: &mut AnyConnection) -> StoreResult<Vec<UsageRow>> {
-        self.0
-            .iter()
-            .map(|s| {
-                crate::usage::add_messages(
-                    conn,
-                    &s.tenant_id,
-                    &crate::usage::period_of(s.at),
-                    s.messages,
-                )
-            })
-            .collect()
+        let mut months: Vec<(String, Vec<TenantId>)> = Vec::new();
+        for s in &self.0 {
+            let period = crate::usage::period_of(s.at);
+            crate::usage::add_messages(conn, &s.tenant_id, &period, s.messages)?;
+            match months.iter_mut().find(|(p, _)| *p == period) {
+                Some((_, tenants)) => tenants.push(s.tenant_id),
+                None => months.push((period, vec![s.tenant_id])),
+            }
+        }
+        let mut counters = Vec::with_capacity(self.0.len());
+        for (period, tenants) in &months {
+            counters.extend(crate::usage::in_period(conn, period, tenants)?);
+        }
+        Ok(counters)
     }
 }

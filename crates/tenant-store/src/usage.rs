@@ -61,41 +61,39 @@ macro_rules! upsert_add {
     };
 }
 
-/// Adds to a tenant's messages of a period and answers the counter row as this upsert left it
-/// (`RETURNING`: SQLite has it on upserts since 3.35, the bundled one is newer), so the caller
-/// judges the quotas without reading the row back. Diesel's own upsert (`do_update`) is never
-/// kept prepared; this statement is, on both backends, as it runs for every ingest batch (see
-/// `crate::pg_static`). Placeholders: tenant, period, messages.
+/// Adds to a tenant's messages of a period. Diesel's own upsert (`do_update`) is never kept
+/// prepared; this statement is, on both backends, as it runs for every ingest batch (see
+/// `crate::pg_static`). No `RETURNING`: on SQLite an upsert returning its row costs ~25k
+/// instructions more a call (measured, docs/benchmarks.md), more than reading a batch's
+/// counters back with one statement. Placeholders: tenant, period, messages.
 const ADD_MESSAGES: &str = "INSERT INTO usage_counters (tenant_id, period, messages, api_requests) \
     VALUES ($1, $2, $3, 0) ON CONFLICT (tenant_id, period) \
-    DO UPDATE SET messages = usage_counters.messages + excluded.messages \
-    RETURNING tenant_id, period, messages, api_requests, threshold_notified_at, exceeded_at";
+    DO UPDATE SET messages = usage_counters.messages + excluded.messages";
 
 /// The id of [`ADD_MESSAGES`] in Diesel's statement cache.
 struct AddMessages;
 
-/// Adds `n` messages to a tenant's period (inside the caller's transaction) and answers the
-/// counter as it is after the addition: every replica's additions committed before it
-/// included, and the soft- and hard-limit marks as they were then.
+/// Adds `n` messages to a tenant's period (inside the caller's transaction).
 pub fn add_messages(
     conn: &mut AnyConnection,
     tenant_id: &TenantId,
     period: &str,
     n: i64,
-) -> StoreResult<UsageRow> {
+) -> StoreResult<()> {
     let tenant = tenant_id.to_string();
-    Ok(match conn {
+    match conn {
         AnyConnection::Postgresql(pg) => PgStatic::<AddMessages>::new(ADD_MESSAGES)
             .bind::<Text, _>(&tenant)
             .bind::<Text, _>(period)
             .bind::<BigInt, _>(n)
-            .get_result(pg)?,
+            .execute(pg)?,
         AnyConnection::Sqlite(lite) => SqliteStatic::<AddMessages>::new(ADD_MESSAGES)
             .bind::<Text, _>(&tenant)
             .bind::<Text, _>(period)
             .bind::<BigInt, _>(n)
-            .get_result(lite)?,
-    })
+            .execute(lite)?,
+    };
+    Ok(())
 }
 
 /// Adds API request counts, `(tenant, period, n)` each; tenants deleted meanwhile are skipped.

@@ -214,8 +214,7 @@ fn a_batch_answers_the_usage_counters_it_wrote_as_they_are_stored() {
     // Another replica adds to a's counter and marks its soft limit: the next batch's answer is
     // the row after its own addition, with both.
     let period = tenant_store::usage::period_of(tenant_core::now());
-    let other = tenant_store::usage::add_messages(&mut conn, &a, &period, 10).unwrap();
-    assert_eq!(other.messages, 13);
+    tenant_store::usage::add_messages(&mut conn, &a, &period, 10).unwrap();
     assert!(
         tenant_store::usage::claim_threshold(&mut conn, &a, &period, tenant_core::now()).unwrap()
     );
