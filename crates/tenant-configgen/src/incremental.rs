@@ -15,6 +15,7 @@ use tenant_core::{AccountId, TenantId, TenantIdMap, TenantStatus};
 use crate::checks::{check_tenant, id_hex};
 use crate::fragments::{Ctx, base_members};
 use crate::frame::{Sink, write_combined, write_tenant_map};
+use crate::heap::{HeapParts, hash_map_bytes};
 use crate::json::Writer;
 use crate::live::{Chunk, Ids, Section};
 use crate::render::{duplicate_error, first_failure, render_at};
@@ -62,8 +63,10 @@ struct Held {
     account: u32,
     /// Bit `i`: it has an item in section `i`.
     sections: u8,
-    /// Its agent (combined) or account (per-tenant) id, when it failed its own checks.
-    failed: Option<Box<str>>,
+    /// Whether it failed its own checks (its key in `failed` is in `failed_keys`). A flag, not
+    /// the key itself: every held tenant pays for this struct, few ever fail (with the key, an
+    /// entry of the map of held tenants was 48 bytes instead of 28).
+    failed: bool,
 }
 
 /// The document's skeleton for one set of non-empty sections.
@@ -97,6 +100,8 @@ pub struct IncrementalConfig {
     held: TenantIdMap<Held>,
     /// Tenants that failed their own checks, by (agent or account id, tenant id).
     failed: BTreeMap<(Box<str>, TenantId), ConfigError>,
+    /// The agent (combined) or account (per-tenant) id of each tenant in `failed`.
+    failed_keys: TenantIdMap<Box<str>>,
     sections: Vec<Section>,
     frame: Option<Frame>,
     ids: Ids,
@@ -112,7 +117,7 @@ impl IncrementalConfig {
     pub fn new(opts: RenderOptions, mode: Mode) -> Result<Self, ConfigError> {
         opts.validate()?;
         let pretty = opts.layout == Layout::Pretty;
-        let mut ids = Ids::default();
+        let ids = Ids::default();
         let sections = match mode {
             Mode::Combined => {
                 let (entries, accounts) = base_members(&opts, 0);
@@ -125,13 +130,13 @@ impl IncrementalConfig {
                             SectionId::Accounts(_) => accounts.next().unwrap_or_default(),
                             _ => Vec::new(),
                         };
-                        Section::new(id, id.depth(), pretty, base, &mut ids)
+                        Section::new(id, id.depth(), pretty, base)
                     })
                     .collect()
             }
             Mode::PerTenant => {
                 let id = SectionId::Tenants;
-                vec![Section::new(id, id.depth(), pretty, Vec::new(), &mut ids)]
+                vec![Section::new(id, id.depth(), pretty, Vec::new())]
             }
         };
         Ok(Self {
@@ -139,6 +144,7 @@ impl IncrementalConfig {
             mode,
             held: TenantIdMap::default(),
             failed: BTreeMap::new(),
+            failed_keys: TenantIdMap::default(),
             sections,
             frame: None,
             ids,
@@ -172,6 +178,37 @@ impl IncrementalConfig {
         }
     }
 
+    /// What the document holds on the heap, by part (for memory figures; see [`HeapParts`]).
+    pub fn heap(&self) -> HeapParts {
+        let mut parts = HeapParts::default();
+        let failed: usize = self.failed_keys.values().map(|f| 2 * f.len()).sum();
+        parts.add(
+            "held tenants",
+            hash_map_bytes(&self.held) + hash_map_bytes(&self.failed_keys) + failed,
+        );
+        for section in &self.sections {
+            section.heap(&mut parts);
+        }
+        let frame = self.frame.as_ref().map_or(0, |f| {
+            f.pieces.capacity() * size_of::<Piece>()
+                + f.pieces
+                    .iter()
+                    .map(|p| match p {
+                        Piece::Static(c) => c.bytes().len(),
+                        Piece::Slot { .. } => 0,
+                    })
+                    .sum::<usize>()
+        });
+        parts.add(
+            "frame and base",
+            frame
+                + self.sections.capacity() * size_of::<Section>()
+                + self.var.capacity()
+                + self.single.json.capacity(),
+        );
+        parts
+    }
+
     /// Puts a tenant in (or replaces it), rendering its items now; a suspended tenant is taken
     /// out. Its problems are reported by [`IncrementalConfig::render`].
     pub fn upsert(&mut self, source: &TenantSource<'_>) {
@@ -191,7 +228,9 @@ impl IncrementalConfig {
         let Some(held) = self.held.remove(tenant) else {
             return;
         };
-        if let Some(key) = held.failed {
+        if held.failed
+            && let Some(key) = self.failed_keys.remove(tenant)
+        {
             self.failed.remove(&(key, *tenant));
         }
         for (i, section) in self.sections.iter_mut().enumerate() {
@@ -212,7 +251,8 @@ impl IncrementalConfig {
             Err(e) => {
                 let key: Box<str> = tenant.agent_id.as_str().into();
                 self.failed.insert((key.clone(), tenant.id), e);
-                self.held.insert(tenant.id, failed_held(key));
+                self.failed_keys.insert(tenant.id, key);
+                self.held.insert(tenant.id, FAILED);
                 return;
             }
         };
@@ -245,7 +285,7 @@ impl IncrementalConfig {
                 agent: checked.agent,
                 account: checked.account,
                 sections: mask,
-                failed: None,
+                failed: false,
             },
         );
     }
@@ -274,7 +314,8 @@ impl IncrementalConfig {
             Err(e) => {
                 let key: Box<str> = account.into();
                 self.failed.insert((key.clone(), tenant.id), e);
-                self.held.insert(tenant.id, failed_held(key));
+                self.failed_keys.insert(tenant.id, key);
+                self.held.insert(tenant.id, FAILED);
                 return;
             }
         };
@@ -294,7 +335,7 @@ impl IncrementalConfig {
                 agent: 0,
                 account: key,
                 sections: 1,
-                failed: None,
+                failed: false,
             },
         );
     }
@@ -329,15 +370,12 @@ impl IncrementalConfig {
                     let Some(s) = self.sections.get(*section) else {
                         continue;
                     };
-                    let mut first = true;
+                    // Each bucket's text starts with a separator, but for the first where its
+                    // container has nothing before it.
+                    let mut first = !*after_members;
                     for text in s.buckets.iter().filter_map(|b| b.text.as_ref()) {
-                        let before = if !first || *after_members {
-                            Some(&s.sep_chunk)
-                        } else {
-                            s.lead.as_ref()
-                        };
-                        out.chunks.extend(before.cloned());
-                        out.chunks.push(text.clone());
+                        out.chunks
+                            .push(if first { s.leading(text) } else { text.clone() });
                         first = false;
                     }
                 }
@@ -417,14 +455,13 @@ impl IncrementalConfig {
     }
 }
 
-fn failed_held(key: Box<str>) -> Held {
-    Held {
-        agent: 0,
-        account: 0,
-        sections: 0,
-        failed: Some(key),
-    }
-}
+/// What is held of a tenant that failed its own checks: no item in any section.
+const FAILED: Held = Held {
+    agent: 0,
+    account: 0,
+    sections: 0,
+    failed: true,
+};
 
 /// Notes where each section goes while the skeleton is written.
 struct Recorder<'s> {

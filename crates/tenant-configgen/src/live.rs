@@ -9,6 +9,7 @@
 use bytes::Bytes;
 use tenant_core::TenantId;
 
+use crate::heap::HeapParts;
 use crate::json::separator;
 use crate::sections::{BUCKETS, Order, SectionId, base_bucket, first_duplicate, tenant_bucket};
 
@@ -37,6 +38,10 @@ impl Chunk {
     }
 }
 
+/// The bit of a chunk id that marks a bucket's text without its leading comma (see
+/// [`Section::leading`]); [`Ids`] counts up from 1 and never reaches it.
+const WITHOUT_COMMA: u64 = 1 << 63;
+
 /// Hands out chunk ids.
 #[derive(Debug, Default)]
 pub(crate) struct Ids(u64);
@@ -61,20 +66,30 @@ struct Queued {
     len: usize,
 }
 
+/// One bucket of a section. A document has a few sections of 257 buckets each, whatever its
+/// size, so a bucket at rest is kept small (its pending changes and a duplicate are boxed, and
+/// exist only when there are some): 50 gateways' documents would otherwise each pay ~0.2 MB of
+/// empty queues.
 #[derive(Debug, Default)]
 pub(crate) struct Bucket {
     /// The items of `text`, in order.
-    items: Vec<Item>,
-    /// The items joined by the section's separator; `None` when there are none.
+    items: Box<[Item]>,
+    /// The items, each after the section's separator; `None` when there are none.
     pub text: Option<Chunk>,
-    /// Items to add at the next rebuild, their text in `queued_text`.
+    /// What changes at the next rebuild; `None`: nothing (the bucket is clean).
+    pending: Option<Box<Pending>>,
+    /// The first two tenants with the same key (see [`first_duplicate`]).
+    duplicate: Option<Box<(u32, TenantId, TenantId)>>,
+}
+
+/// A bucket's changes waiting for the next rebuild.
+#[derive(Debug, Default)]
+struct Pending {
+    /// Items to add, their text in `queued_text`.
     queued: Vec<Queued>,
     queued_text: String,
-    /// Tenants whose items in `items` are gone at the next rebuild.
+    /// Tenants whose items in `items` are gone.
     dropped: Vec<TenantId>,
-    dirty: bool,
-    /// The first two tenants with the same key (see [`first_duplicate`]).
-    pub duplicate: Option<(u32, TenantId, TenantId)>,
 }
 
 /// One section of an incrementally kept document.
@@ -86,11 +101,14 @@ pub(crate) struct Section {
     pub tenants: usize,
     /// The operator items' keys, sorted.
     base_keys: Vec<String>,
-    /// What goes between items and between buckets, and before the first of a section whose
-    /// container has nothing before it (pretty layout only; nothing in the compact one).
+    /// What goes before every item (between items and between buckets): each bucket's text
+    /// starts with it, so that a document holds one chunk per bucket, not a separator chunk
+    /// besides each (a handle and a digest each, per gateway's document).
     sep: String,
-    pub sep_chunk: Chunk,
-    pub lead: Option<Chunk>,
+    /// How many bytes of `sep` (its comma) the section's first item goes without when its
+    /// container has nothing before it: what is left is the pretty layout's line break and
+    /// indentation, nothing in the compact one.
+    lead_skip: usize,
     /// How many items a bucket is expected to receive before its next rebuild (see
     /// [`Section::expect`]).
     per_bucket: usize,
@@ -104,19 +122,16 @@ impl Section {
         depth: usize,
         pretty: bool,
         base: Vec<(String, String)>,
-        ids: &mut Ids,
     ) -> Self {
         let sep = separator(depth, pretty);
         let lead = sep.strip_prefix(',').unwrap_or_default();
-        let lead = (!lead.is_empty()).then(|| ids.chunk(Bytes::copy_from_slice(lead.as_bytes())));
         let mut section = Self {
             id,
             buckets: Vec::new(),
             tenants: 0,
             base_keys: Vec::with_capacity(base.len()),
-            sep_chunk: ids.chunk(Bytes::copy_from_slice(sep.as_bytes())),
+            lead_skip: sep.len() - lead.len(),
             sep,
-            lead,
             per_bucket: 0,
         };
         for (i, (key, text)) in base.into_iter().enumerate() {
@@ -130,15 +145,30 @@ impl Section {
     }
 
     /// Bucket `i`, created (with the ones before it) on first use: a document of a few tenants
-    /// (one tenant's own) needs only a few.
+    /// (one tenant's own) needs only a few. The vector grows by doubling up to exactly
+    /// [`BUCKETS`] (doubling past it, each section of a gateway's document held 512 slots for
+    /// its 257 buckets).
     fn bucket_mut(&mut self, i: usize) -> Option<&mut Bucket> {
         if i >= BUCKETS {
             return None;
         }
-        if self.buckets.len() <= i {
+        let len = self.buckets.len();
+        if len <= i {
+            let want = (i + 1).max(self.buckets.capacity() * 2).min(BUCKETS);
+            self.buckets.reserve_exact(want.saturating_sub(len));
             self.buckets.resize_with(i + 1, Bucket::default);
         }
         self.buckets.get_mut(i)
+    }
+
+    /// The chunk of a bucket's `text` where it opens the section's items in a container with
+    /// nothing before them: without the separator's comma. The same bytes as `text` less a
+    /// prefix, so its id is `text`'s with [`WITHOUT_COMMA`] set (ids never reach that bit).
+    pub(crate) fn leading(&self, text: &Chunk) -> Chunk {
+        Chunk::new(
+            text.id | WITHOUT_COMMA,
+            text.bytes.slice(self.lead_skip.min(text.bytes.len())..),
+        )
     }
 
     /// Whether the section holds any item, the operator's included.
@@ -159,12 +189,15 @@ impl Section {
         let per_bucket = self.per_bucket;
         if let Some(b) = self.bucket_mut(tenant_bucket(order.key())) {
             b.queue(order, render);
-            if b.queued.len() == 1 && per_bucket > 1 {
+            if let Some(p) = b.pending.as_deref_mut()
+                && p.queued.len() == 1
+                && per_bucket > 1
+            {
                 // A little over the expected share: buckets are not all equally full.
                 let more = per_bucket + per_bucket / 4;
-                let len = b.queued_text.len();
-                b.queued_text.reserve(len * more);
-                b.queued.reserve(more);
+                let len = p.queued_text.len();
+                p.queued_text.reserve(len * more);
+                p.queued.reserve(more);
             }
             self.tenants += 1;
         }
@@ -173,10 +206,10 @@ impl Section {
     /// Drops the item of `tenant`, which sorts under `key`.
     pub(crate) fn drop_tenant(&mut self, key: u32, tenant: TenantId) {
         if let Some(b) = self.buckets.get_mut(tenant_bucket(key)) {
-            b.queued
+            let p = b.pending.get_or_insert_default();
+            p.queued
                 .retain(|q| !(q.order.is_tenant() && q.order.tenant == tenant));
-            b.dropped.push(tenant);
-            b.dirty = true;
+            p.dropped.push(tenant);
             self.tenants = self.tenants.saturating_sub(1);
         }
     }
@@ -185,14 +218,51 @@ impl Section {
     pub(crate) fn rebuild(&mut self, ids: &mut Ids) {
         self.per_bucket = 0;
         let prefix = self.id.prefix();
-        for b in self.buckets.iter_mut().filter(|b| b.dirty) {
-            b.rebuild(self.sep.as_bytes(), prefix, &self.base_keys, ids);
+        for b in &mut self.buckets {
+            if let Some(pending) = b.pending.take() {
+                b.rebuild(*pending, self.sep.as_bytes(), prefix, &self.base_keys, ids);
+            }
         }
     }
 
     /// The first duplicate key of the section, in order.
     pub(crate) fn duplicate(&self) -> Option<(u32, TenantId, TenantId)> {
-        self.buckets.iter().find_map(|b| b.duplicate)
+        self.buckets
+            .iter()
+            .find_map(|b| b.duplicate.as_deref().copied())
+    }
+
+    /// Adds what the section holds on the heap to `parts`.
+    pub(crate) fn heap(&self, parts: &mut HeapParts) {
+        parts.add("buckets", self.buckets.capacity() * size_of::<Bucket>());
+        let (mut items, mut text, mut chunks, mut pending) = (0, 0, 0, 0);
+        for b in &self.buckets {
+            items += b.items.len() * size_of::<Item>();
+            if let Some(c) = &b.text {
+                text += c.bytes().len();
+                chunks += 1;
+            }
+            if let Some(p) = &b.pending {
+                pending += size_of::<Pending>()
+                    + p.queued.capacity() * size_of::<Queued>()
+                    + p.queued_text.capacity()
+                    + p.dropped.capacity() * size_of::<TenantId>();
+            }
+            if b.duplicate.is_some() {
+                pending += size_of::<(u32, TenantId, TenantId)>();
+            }
+        }
+        parts.add("bucket items", items);
+        parts.add("bucket text", text);
+        // Each shared chunk's header (`bytes`' `Shared`: buffer, capacity, count), allocated
+        // when it is first cloned into a document.
+        parts.add("chunk headers", chunks * 3 * size_of::<usize>());
+        parts.add("pending changes", pending);
+        let base: usize = self.base_keys.iter().map(String::capacity).sum();
+        parts.add(
+            "frame and base",
+            base + self.base_keys.capacity() * size_of::<String>() + self.sep.capacity(),
+        );
     }
 
     /// Every item's order, in document order (for the rare full check with failed tenants).
@@ -205,31 +275,41 @@ impl Section {
 
 impl Bucket {
     fn queue(&mut self, order: Order, render: impl FnOnce(&mut String)) {
-        let start = self.queued_text.len();
-        render(&mut self.queued_text);
-        self.queued.push(Queued {
+        let p = self.pending.get_or_insert_default();
+        let start = p.queued_text.len();
+        render(&mut p.queued_text);
+        p.queued.push(Queued {
             order,
             start,
-            len: self.queued_text.len() - start,
+            len: p.queued_text.len() - start,
         });
-        self.dirty = true;
     }
 
-    fn rebuild(&mut self, sep: &[u8], prefix: &str, base_keys: &[String], ids: &mut Ids) {
-        let mut queued = std::mem::take(&mut self.queued);
+    /// Applies `pending`, which is freed afterwards (kept, the queues of every bucket would hold
+    /// a second document's worth of capacity after the first assembly).
+    fn rebuild(
+        &mut self,
+        pending: Pending,
+        sep: &[u8],
+        prefix: &str,
+        base_keys: &[String],
+        ids: &mut Ids,
+    ) {
+        let Pending {
+            mut queued,
+            queued_text,
+            mut dropped,
+        } = pending;
         queued.sort_unstable_by(|a, b| a.order.cmp_in(&b.order, prefix, base_keys));
-        let mut dropped = std::mem::take(&mut self.dropped);
         dropped.sort_unstable();
-        // Freed rather than cleared: after the first assembly the queues of every bucket would
-        // otherwise keep a second document's worth of capacity.
-        let queued_text = std::mem::take(&mut self.queued_text);
         let old_items = std::mem::take(&mut self.items);
         let old_chunk = self.text.take();
         let old: &[u8] = old_chunk.as_ref().map_or(&[], |c| c.bytes());
 
+        // Each item comes after a separator.
         let kept = old_items.iter().scan(0usize, |offset, item| {
-            let start = *offset;
-            *offset += item.len + sep.len();
+            let start = *offset + sep.len();
+            *offset = start + item.len;
             Some((
                 item.order,
                 old.get(start..start + item.len).unwrap_or_default(),
@@ -259,23 +339,20 @@ impl Bucket {
             };
             let next = if take_kept { kept.next() } else { added.next() };
             let Some((order, bytes)) = next else { break };
-            if !items.is_empty() {
-                text.extend_from_slice(sep);
-            }
+            text.extend_from_slice(sep);
             text.extend_from_slice(bytes);
             items.push(Item {
                 order,
                 len: bytes.len(),
             });
         }
-        self.duplicate = first_duplicate(items.iter().map(|i| i.order));
-        self.items = items;
+        self.duplicate = first_duplicate(items.iter().map(|i| i.order)).map(Box::new);
+        self.items = items.into_boxed_slice();
         // A tenant re-rendered with the same items (a change elsewhere in it) keeps the chunk,
         // and with it whatever callers derived from it.
         self.text = match old_chunk {
             Some(c) if c.bytes().as_ref() == text.as_slice() => Some(c),
             _ => (!text.is_empty()).then(|| ids.chunk(Bytes::from(text))),
         };
-        self.dirty = false;
     }
 }

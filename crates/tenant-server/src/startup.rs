@@ -528,7 +528,7 @@ fn no_delay(conn: &dyn std::any::Any, _: &mut actix_web::dev::Extensions) {
 }
 
 /// The metrics listener's answer to anything but `GET /metrics`.
-async fn no_route() -> HttpResponse {
+pub(crate) async fn no_route() -> HttpResponse {
     HttpResponse::NotFound().json(json!({
         "error": {"code": "not_found", "message": "no such route", "details": {}}
     }))

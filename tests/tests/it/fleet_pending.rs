@@ -1,7 +1,7 @@
 //! Tenants waiting for room (issue 25), through a real server on both backends: tenants left
 //! `unplaced` by full gateways are placed by themselves, oldest first and never past a
-//! capacity, when a gateway is created, a capacity raised, a gateway reopened or a tenant
-//! deleted, each announced to the operator's webhooks as `tenant.placed`; an operator places
+//! capacity, when a gateway is created, a capacity raised, a gateway reopened or back up, or a
+//! tenant deleted, each announced to the operator's webhooks as `tenant.placed`; an operator places
 //! them on demand with `POST /gateways/place-pending` (operators only) or the CLI's
 //! `gateways place-pending`, whatever the automatic runs (held off here by their lease) do.
 
@@ -299,5 +299,50 @@ async fn an_operator_places_waiting_tenants_on_demand() {
         placed_audit(&app, &t3).await,
         ("cli".to_owned(), "place_pending".to_owned())
     );
+    capacity_is_kept(&app).await;
+}
+
+#[tokio::test]
+async fn a_gateway_back_up_takes_the_tenants_waiting_for_it() {
+    let db = TestDb::new();
+    let mut settings = test_settings(&db);
+    // The shortest lease the settings allow: a silent gateway is down after 5 s.
+    settings.fleet.lease = Duration::from_secs(5);
+    settings.fleet.margin = Duration::from_secs(1);
+    let app = spawn_app_with(settings).await;
+    app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
+        .await;
+    let gw = gateway_of(&app, "pool", "shared", 2).await;
+    let beat = json!({"etag": "\"none\"", "fencing": true});
+    let heartbeat = || {
+        app.request_as(
+            Some(&gw.token),
+            Method::POST,
+            "/gateway/heartbeat",
+            Some(&beat),
+        )
+    };
+    let r = heartbeat().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let health = || async { app.get(&format!("/gateways/{}", gw.id)).await.body["health"].clone() };
+    assert_eq!(health().await, "up");
+
+    // Silent past its lease: down, so a new tenant is placed nowhere.
+    let since = Instant::now();
+    while health().await != "down" {
+        assert!(since.elapsed() < Duration::from_secs(30), "never down");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let t = tenant(&app, "Waits For Pool").await;
+    assert_eq!(placement(&app, &t).await["state"], "unplaced");
+
+    // Its next heartbeat: up again, and the waiting tenant goes to it by itself.
+    let r = heartbeat().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(health().await, "up");
+    assert_eq!(placed(&app, &t).await["gatewayId"], gw.id.as_str());
+    let (actor, reason) = placed_audit(&app, &t).await;
+    assert_eq!(actor, "system");
+    assert!(reason == "gateway_up" || reason == "periodic", "{reason}");
     capacity_is_kept(&app).await;
 }

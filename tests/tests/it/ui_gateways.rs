@@ -1,12 +1,14 @@
 //! The gateway fleet pages of the admin dashboard (issue 25): an operator lists the gateways,
 //! adds one (its token shown once and working at once), changes its capacity, drains and opens
-//! it, rotates its token (the old one refused), reads its document and deletes it; bad input is
-//! a clear error page; nobody else sees the pages.
+//! it, rotates its token (the old one refused), reads its document and deletes it; places the
+//! tenants waiting for room; bad input is a clear error page; nobody else sees the pages.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use chrono::Utc;
 use moltbot_saas_tests::{TestApp, TestDb, spawn_app};
 use reqwest::{Method, StatusCode};
+use serde_json::json;
 
 use crate::ui_support::{Browser, operator_user};
 
@@ -157,6 +159,122 @@ async fn an_operator_runs_the_gateway_fleet_from_the_dashboard() {
         "gateway.deleted",
     ] {
         assert!(audit.text.contains(action), "{action}: {}", audit.text);
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_operator_places_the_tenants_waiting_for_room() {
+    let db = TestDb::new();
+    let app = spawn_app(&db).await;
+    operator_user(&app, "op@example.com").await;
+    // Another replica's automatic run holds the lease: only the button places anyone here.
+    let now = Utc::now();
+    assert!(
+        tenant_store::purge::try_lease(
+            &mut db.connect(),
+            tenant_service::fleet::pending::LEASE,
+            "another-replica",
+            now,
+            now + chrono::Duration::days(1),
+        )
+        .unwrap()
+    );
+    app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
+        .await;
+    let mut tenants = Vec::new();
+    for name in ["First Waiting", "Second Waiting"] {
+        tenants.push(
+            app.create_tenant(name).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let state = |t: String| {
+        let app = &app;
+        async move { app.get(&format!("/tenants/{t}")).await.body["placement"]["state"].clone() }
+    };
+
+    // Nobody but a logged-in operator may press it.
+    let mut anonymous = Browser::new(&app);
+    let r = anonymous.post("/admin/gateways/place-pending", &[]).await;
+    assert!(
+        r.location().starts_with("/login"),
+        "{} {}",
+        r.status,
+        r.html
+    );
+
+    let mut b = Browser::new(&app);
+    b.log_in("", "op@example.com").await;
+    let list = b.get("/admin/gateways").await;
+    assert!(
+        list.html.contains("<strong>2</strong> tenant(s)"),
+        "{}",
+        list.html
+    );
+    assert!(list.html.contains("Place waiting tenants now"));
+
+    // No room anywhere: nobody placed, and the page says why.
+    let r = b.post("/admin/gateways/place-pending", &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    assert_eq!(r.location(), "/admin/gateways?notice=none_placed");
+    assert!(
+        b.get(r.location())
+            .await
+            .html
+            .contains("No gateway has room")
+    );
+
+    // Room for one: the older is placed, the other still waits.
+    let pool = app
+        .post(
+            "/gateways",
+            &json!({"name": "pool", "kind": "shared", "capacity": 1}),
+        )
+        .await;
+    assert_eq!(pool.status, StatusCode::CREATED, "{}", pool.text);
+    let r = b.post("/admin/gateways/place-pending", &[]).await;
+    assert_eq!(r.location(), "/admin/gateways?notice=some_placed");
+    assert_eq!(state(tenants[0].clone()).await, "placed");
+    assert_eq!(state(tenants[1].clone()).await, "unplaced");
+    let list = b.get(r.location()).await;
+    assert!(
+        list.html.contains("<strong>1</strong> tenant(s)"),
+        "{}",
+        list.html
+    );
+    assert!(list.html.contains("still wait for room"));
+
+    // Room for all.
+    let pool_id = pool.body["id"].as_str().unwrap();
+    app.patch(&format!("/gateways/{pool_id}"), &json!({"capacity": 2}))
+        .await;
+    let r = b.post("/admin/gateways/place-pending", &[]).await;
+    assert_eq!(r.location(), "/admin/gateways?notice=all_placed");
+    assert_eq!(state(tenants[1].clone()).await, "placed");
+    let list = b.get(r.location()).await;
+    assert!(
+        list.html
+            .contains("None: every active tenant is on a gateway.")
+    );
+    assert!(!list.html.contains("Place waiting tenants now"));
+    let r = b.post("/admin/gateways/place-pending", &[]).await;
+    assert_eq!(r.location(), "/admin/gateways?notice=none_waiting");
+
+    // Audited as the operator's request.
+    let audit = app.get("/audit?action=tenant.placed&limit=100").await;
+    let placed: Vec<&serde_json::Value> = audit.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["details"]["state"] == "placed")
+        .collect();
+    assert_eq!(placed.len(), 2, "{}", audit.text);
+    for entry in placed {
+        assert_eq!(entry["details"]["reason"], "place_pending", "{entry}");
+        assert_eq!(entry["actor"]["type"], "operator_user", "{entry}");
     }
     app.stop().await;
 }

@@ -376,3 +376,45 @@ fn suspended_and_unknown_tenants_leave_no_trace() {
         render_combined(&[], &o).unwrap().json
     );
 }
+
+#[test]
+fn a_kept_document_holds_one_chunk_per_bucket_and_nothing_pending_at_rest() {
+    let owned = fixture::bulk(3000);
+    let mut live = IncrementalConfig::new(RenderOptions::default(), Mode::Combined).unwrap();
+    for s in fixture::sources(&owned) {
+        live.upsert(&s);
+    }
+    let part = |live: &IncrementalConfig, name: &str| {
+        live.heap()
+            .parts()
+            .iter()
+            .find(|(p, _)| *p == name)
+            .map(|(_, b)| *b)
+    };
+    assert!(part(&live, "pending changes").unwrap() > 0);
+    let doc = live.render().unwrap();
+    // No separator chunks between buckets: every chunk is a different piece of text.
+    let mut ids: Vec<u64> = doc.chunks().iter().map(|c| c.id()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), doc.chunks().len());
+    assert_eq!(part(&live, "pending changes"), Some(0));
+    let buckets = part(&live, "buckets").unwrap();
+    let text = part(&live, "bucket text").unwrap();
+    assert!(
+        text <= doc.len() && text > doc.len() * 9 / 10,
+        "{text} of {}",
+        doc.len()
+    );
+    // A change queues, and the assembly frees the queue again; the buckets stay as they were.
+    let mut renamed = owned[5].tenant.clone();
+    renamed.name = TenantName::parse("Renamed").unwrap();
+    live.upsert(&TenantSource {
+        tenant: &renamed,
+        channels: &owned[5].channels,
+    });
+    assert!(part(&live, "pending changes").unwrap() > 0);
+    live.render().unwrap();
+    assert_eq!(part(&live, "pending changes"), Some(0));
+    assert_eq!(part(&live, "buckets"), Some(buckets));
+}

@@ -20,6 +20,7 @@ mod keys;
 mod limits;
 mod migrate;
 mod operators;
+mod probes;
 mod purge;
 mod serve;
 mod sync_fence;

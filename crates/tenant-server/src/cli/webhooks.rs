@@ -8,6 +8,7 @@ use tenant_store::deliveries;
 use tenant_webhooks::Dispatcher;
 
 use super::console::{CliResult, print_json};
+use super::probes;
 use crate::settings::Settings;
 use crate::startup::{key_ring, open_database};
 
@@ -16,8 +17,14 @@ use crate::startup::{key_ring, open_database};
 pub enum WebhooksCommand {
     /// Deliver everything due now, then print the totals and the queue depth and exit.
     Drain,
-    /// Run a dispatcher (no HTTP API) until stopped, e.g. as an extra delivery process.
-    Dispatch,
+    /// Run a dispatcher (no HTTP API) until stopped, e.g. as an extra delivery process. It
+    /// serves `/health`, `/ready` and `/metrics` on `--listen`, else on `SAAS_METRICS_ADDR`.
+    Dispatch {
+        /// `ip:port` of the probes and metrics listener (e.g. when an API on the same host
+        /// already listens on `SAAS_METRICS_ADDR`).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+    },
     /// Print the queue depth: pending, due now, dead letters, the oldest due's age, open circuits.
     Stats,
 }
@@ -58,7 +65,22 @@ pub fn run(settings: &Settings, command: WebhooksCommand) -> CliResult {
                     "failed": o.failed, "pending": depth.pending, "deadLetters": depth.failed,
                 }))
             }
-            WebhooksCommand::Dispatch => {
+            WebhooksCommand::Dispatch { listen } => {
+                // Probes and metrics on a listener of their own: this process has no API.
+                let probes = match listen.or(settings.metrics.listen) {
+                    Some(addr) => Some(probes::start(
+                        addr,
+                        db.clone(),
+                        settings.ready_timeout,
+                        settings.metrics.enabled,
+                    )?),
+                    None => None,
+                };
+                let probes = probes.map(|server| {
+                    let handle = server.handle();
+                    tokio::spawn(server);
+                    handle
+                });
                 let dispatcher = Arc::new(Dispatcher::new(
                     db,
                     ring,
@@ -76,6 +98,9 @@ pub fn run(settings: &Settings, command: WebhooksCommand) -> CliResult {
                             running.abort();
                         }
                     }
+                }
+                if let Some(probes) = probes {
+                    probes.stop(true).await;
                 }
                 Ok(())
             }

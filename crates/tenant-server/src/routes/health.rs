@@ -1,5 +1,8 @@
 //! Liveness and readiness probes; the only routes without authentication.
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use actix_web::{HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -19,7 +22,7 @@ pub struct StatusResponse {
     pub database: Option<String>,
     /// Each dependency checked and its state: `ok`, `unavailable` or `timeout` (`/ready` only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub checks: Option<std::collections::BTreeMap<String, String>>,
+    pub checks: Option<BTreeMap<String, String>>,
     /// The dependencies that failed (`/ready` answering 503 only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed: Option<Vec<String>>,
@@ -76,14 +79,8 @@ pub async fn health() -> HttpResponse {
 ))]
 #[get("/ready")]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    let backend = state.control.db().backend().to_owned();
-    let database = match tokio::time::timeout(state.ready_timeout, state.control.ping()).await {
-        Ok(Ok(())) => "ok",
-        Ok(Err(_)) => "unavailable",
-        Err(_) => "timeout",
-    };
-    let mut checks =
-        std::collections::BTreeMap::from([("database".to_owned(), database.to_owned())]);
+    let database = database_check(state.control.ping(), state.ready_timeout).await;
+    let mut checks = BTreeMap::from([("database".to_owned(), database.to_owned())]);
     // Redis, when the rate limits use it, is reported but does not fail readiness: without it
     // each process limits on its own (fail open) and the requests are still served.
     if let Store::Redis(redis) = state.control.rate_limit_store() {
@@ -93,30 +90,54 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
         };
         checks.insert("redis".to_owned(), redis.to_owned());
     }
-    let failed: Vec<String> = (database != "ok")
-        .then(|| "database".to_owned())
+    readiness(
+        state.control.db().backend(),
+        checks,
+        Some(rate_limit_status(&state)),
+    )
+}
+
+/// The database's state for a readiness answer: `ok`, `unavailable`, or `timeout` when `ping`
+/// did not answer within `timeout`.
+pub async fn database_check<E>(
+    ping: impl Future<Output = Result<(), E>>,
+    timeout: Duration,
+) -> &'static str {
+    match tokio::time::timeout(timeout, ping).await {
+        Ok(Ok(())) => "ok",
+        Ok(Err(_)) => "unavailable",
+        Err(_) => "timeout",
+    }
+}
+
+/// The readiness answer for `checks` (each dependency and its state; only the database's fails
+/// readiness): 200, or 503 with `Retry-After` naming the failed ones.
+pub fn readiness(
+    backend: &str,
+    checks: BTreeMap<String, String>,
+    rate_limits: Option<RateLimitStatus>,
+) -> HttpResponse {
+    let failed: Vec<String> = checks
+        .get("database")
+        .filter(|state| *state != "ok")
+        .map(|_| "database".to_owned())
         .into_iter()
         .collect();
+    let body = |status: &str, failed| StatusResponse {
+        status: status.into(),
+        database: Some(backend.to_owned()),
+        rate_limits,
+        checks: Some(checks),
+        failed,
+    };
     if failed.is_empty() {
-        HttpResponse::Ok().json(StatusResponse {
-            status: "ok".into(),
-            database: Some(backend),
-            rate_limits: Some(rate_limit_status(&state)),
-            checks: Some(checks),
-            failed: None,
-        })
+        HttpResponse::Ok().json(body("ok", None))
     } else {
         // Not logged, nor in the access log: the store says once when the database goes away
         // and when it is back, and probes come every few seconds.
         let mut resp = HttpResponse::ServiceUnavailable();
         resp.extensions_mut().insert(QuietFault);
         resp.insert_header((actix_web::http::header::RETRY_AFTER, 1))
-            .json(StatusResponse {
-                status: "unavailable".into(),
-                database: Some(backend),
-                rate_limits: Some(rate_limit_status(&state)),
-                checks: Some(checks),
-                failed: Some(failed),
-            })
+            .json(body("unavailable", Some(failed)))
     }
 }

@@ -77,7 +77,7 @@
 //! | `SAAS_WRITE_QUEUE` | `8192` | requests queued per path at most; past it they are answered 503 |
 //! | `SAAS_LOG_FORMAT` | `pretty` | `pretty` (or `text`) or `json` (one JSON object a line) |
 //! | `SAAS_METRICS` | `true` | record metrics and serve `GET /metrics` (operator token) |
-//! | `SAAS_METRICS_ADDR` | none | also serve `GET /metrics` without authentication on this `ip:port` (a private network's scraper) |
+//! | `SAAS_METRICS_ADDR` | none | also serve `GET /metrics` without authentication on this `ip:port` (a private network's scraper); `webhooks dispatch` serves its `/health`, `/ready` and `/metrics` there |
 //! | `SAAS_METRICS_REFRESH_SECS` | `15` | how often the gauges read from the database (tenants, webhook queue) are refreshed |
 //! | `SAAS_READY_TIMEOUT_MS` | `2000` | how long `/ready` waits for the database before answering 503 |
 //! | `SENTRY_DSN` | none | report panics and 5xx answers to this Sentry project (off when unset) |

@@ -1,6 +1,6 @@
 //! The operators' gateway fleet pages (`/admin/gateways`): every gateway with its load, health
 //! and the revision it serves; create one (its token shown once), change its capacity, drain
-//! and reopen it, rotate its token, delete an empty one. Each form calls the use case the
+//! and reopen it, rotate its token, delete an empty one; place the tenants waiting for room. Each form calls the use case the
 //! `/gateways` API calls; `docs/fleet.md` explains the fleet.
 
 use actix_web::{HttpResponse, web};
@@ -64,6 +64,7 @@ pub async fn list(
 ) -> UiResult {
     let gateways = state.control.list_gateways().await?;
     let current = state.control.config_revision().await?;
+    let waiting = state.control.waiting_for_room().await?;
     let ctx = &page.ctx;
     let content = html! {
         div class="page-head" { h1 { "Gateways" } }
@@ -103,6 +104,21 @@ pub async fn list(
             }
         }
         section class="card" {
+            h2 { "Tenants waiting for room" }
+            @if waiting == 0 {
+                p class="muted" { "None: every active tenant is on a gateway." }
+            } @else {
+                p {
+                    strong { (waiting) } " tenant(s) are on no gateway for want of room (unplaced). "
+                    "They are placed by themselves, oldest first, once there is room; place them now after adding a gateway or raising a capacity."
+                }
+                form method="post" action="/admin/gateways/place-pending" {
+                    (csrf_field(ctx))
+                    button type="submit" class="primary" { "Place waiting tenants now" }
+                }
+            }
+        }
+        section class="card" {
             h2 { "Add a gateway" }
             form method="post" action="/admin/gateways" class="inline-form" {
                 (csrf_field(ctx))
@@ -131,6 +147,24 @@ pub async fn list(
         query.notice.as_deref(),
         content,
     ))
+}
+
+/// `POST /admin/gateways/place-pending`: places the tenants waiting for room where there is
+/// room now (the use case `POST /gateways/place-pending` calls).
+pub async fn place_pending(
+    _: OperatorPage,
+    state: web::Data<AppState>,
+    actor: Actor,
+    UiForm(_): UiForm<Empty>,
+) -> UiResult {
+    let report = state.control.place_pending(actor.0).await?;
+    let notice = match (report.placed, report.unplaced) {
+        (0, 0) => "none_waiting",
+        (0, _) => "none_placed",
+        (_, 0) => "all_placed",
+        _ => "some_placed",
+    };
+    Ok(see_other(&format!("/admin/gateways?notice={notice}")))
 }
 
 /// The create form.

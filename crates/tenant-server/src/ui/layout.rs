@@ -115,6 +115,14 @@ pub fn notice_text(key: &str) -> Option<&'static str> {
         }
         "gateway_open" => "The gateway takes new tenants again.",
         "gateway_deleted" => "The gateway was deleted.",
+        "all_placed" => "Every tenant waiting for room is on a gateway now.",
+        "some_placed" => {
+            "Some waiting tenants were placed; the others still wait for room (add a gateway or raise a capacity)."
+        }
+        "none_placed" => {
+            "No gateway has room for the tenants waiting: add a gateway or raise a capacity."
+        }
+        "none_waiting" => "No tenant is waiting for room.",
         _ => return None,
     })
 }

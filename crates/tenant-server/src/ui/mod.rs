@@ -105,6 +105,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/gateway", web::get().to(admin::gateway))
         .route("/gateways", web::get().to(gateways::list))
         .route("/gateways", web::post().to(gateways::create))
+        .route(
+            "/gateways/place-pending",
+            web::post().to(gateways::place_pending),
+        )
         .service(
             web::scope("/gateways/{gid}")
                 .route("", web::get().to(gateways::detail))

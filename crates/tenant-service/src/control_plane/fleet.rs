@@ -162,6 +162,11 @@ impl ControlPlane {
             .await
     }
 
+    /// How many tenants wait for room (unplaced).
+    pub async fn waiting_for_room(&self) -> ServiceResult<i64> {
+        self.run(|c| Ok(tenant_store::unplaced::count(c)?)).await
+    }
+
     /// Wakes the automatic placing of tenants waiting for room: a change here may have made
     /// some.
     pub fn room_appeared(&self, why: Trigger) {

@@ -18,7 +18,7 @@ mod served;
 use std::collections::HashMap;
 
 pub use cache::{ConfigCache, RefreshStats};
-pub use served::ServedConfig;
+pub use served::{ChunkDigests, ServedConfig};
 use tenant_configgen::{
     ConfigError, Dialect, IncrementalConfig, Mode, RenderOptions, RenderedConfig, SecretsMode,
     TenantSource,
@@ -144,7 +144,11 @@ pub fn tenant_document(
     let mut live = IncrementalConfig::new(opts.clone(), Mode::Combined)?;
     live.upsert(source);
     let doc = live.render()?;
-    Ok(ServedConfig::assembled(revision, &doc, &mut HashMap::new()))
+    Ok(ServedConfig::assembled(
+        revision,
+        &doc,
+        &mut ChunkDigests::default(),
+    ))
 }
 
 /// Which rendering: the gateway whose tenants it holds, and the variants a gateway may ask for.
