@@ -20,6 +20,7 @@ use crate::events::{Ingested, NewEvent};
 use crate::pg_static::PgStatic;
 use crate::schema::{events, tenants};
 use crate::sessions::SessionSeen;
+use crate::usage::UsageRow;
 use crate::{AnyConnection, StoreError, StoreResult, write_transaction};
 
 /// One event of a batch, attributed to its tenant by the caller.
@@ -35,6 +36,20 @@ pub struct EventToStore {
     pub at: DateTime<Utc>,
 }
 
+/// What storing a batch did: each event's outcome, and the usage counters it added to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredBatch {
+    /// Each event's outcome, in the order of the batch.
+    pub stored: Vec<Stored>,
+    /// The counter of each (tenant, month) the batch's new messages were added to, as the
+    /// batch left it: on PostgreSQL returned by the batch statement's upsert, on SQLite read
+    /// back in the batch's transaction ([`MessageSums::write`]). The count includes every
+    /// addition committed before (other batches, other replicas), and the marks are as they
+    /// were then. A tenant with no new message in the batch (duplicates only, or no message
+    /// event) has none. The quotas are judged from these, without a read after the batch.
+    pub counters: Vec<UsageRow>,
+}
+
 /// What storing one event of a batch did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stored {
@@ -48,7 +63,8 @@ pub enum Stored {
 /// The batch in one statement. Every input row comes back once, in no particular order, with
 /// whether its tenant exists (and is not deleted: a deleted tenant's rows wait for the purge),
 /// whether its event was inserted (not a duplicate) and how many deliveries were enqueued for
-/// it. Endpoints are matched in the statement itself (enabled, and `event_types` empty or
+/// it; after them, one row per usage counter the batch added to (`period` not null: `id` is
+/// then the tenant's, and the counter's columns are as the upsert left them). Endpoints are matched in the statement itself (enabled, and `event_types` empty or
 /// containing the type, as `Endpoint::wants`), so a change to an endpoint committed on any
 /// replica applies to the next batch: there is no endpoint cache to invalidate.
 /// Sessions: one upsert per (tenant, key) of the inserted events, keeping the latest activity.
@@ -98,12 +114,19 @@ WITH input AS (
     GROUP BY 1, 2
     ON CONFLICT (tenant_id, period) DO UPDATE
         SET messages = usage_counters.messages + EXCLUDED.messages
+    RETURNING tenant_id, period, messages, api_requests, threshold_notified_at, exceeded_at
 )
 SELECT i.id,
        EXISTS (SELECT 1 FROM tenants t WHERE t.id = i.tenant_id AND t.deleted_at IS NULL) AS known,
        (ins.id IS NOT NULL) AS inserted,
-       (SELECT count(*) FROM deliveries d WHERE d.event_id = i.id) AS deliveries
-FROM input i LEFT JOIN ins ON ins.id = i.id";
+       (SELECT count(*) FROM deliveries d WHERE d.event_id = i.id) AS deliveries,
+       NULL::text AS period, NULL::bigint AS messages, NULL::bigint AS api_requests,
+       NULL::timestamp AS threshold_notified_at, NULL::timestamp AS exceeded_at
+FROM input i LEFT JOIN ins ON ins.id = i.id
+UNION ALL
+SELECT m.tenant_id, true, false, 0, m.period, m.messages, m.api_requests,
+       m.threshold_notified_at, m.exceeded_at
+FROM metered m";
 
 /// The id of the batch statement in Diesel's statement cache.
 struct StoreManyStatement;
@@ -118,16 +141,27 @@ struct StoredRow {
     inserted: bool,
     #[diesel(sql_type = BigInt)]
     deliveries: i64,
+    /// Set on the rows of the usage counters (then `id` is the tenant's), null on the events'.
+    #[diesel(sql_type = Nullable<Text>)]
+    period: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    messages: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    api_requests: Option<i64>,
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    threshold_notified_at: Option<NaiveDateTime>,
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    exceeded_at: Option<NaiveDateTime>,
 }
 
 /// Stores a batch of events, each as [`crate::events::ingest`] would, and answers for each in
-/// order. Atomic by itself: on PostgreSQL one statement (no `BEGIN`/`COMMIT` round trips), on
+/// order, with the usage counters the batch added to ([`StoredBatch`]). Atomic by itself: on PostgreSQL one statement (no `BEGIN`/`COMMIT` round trips), on
 /// SQLite one write transaction (a savepoint inside the caller's, if any). An `Err` means
 /// nothing of the batch was stored; the caller may then store the events one by one to find
 /// the one at fault.
-pub fn store_many(conn: &mut AnyConnection, items: &[EventToStore]) -> StoreResult<Vec<Stored>> {
+pub fn store_many(conn: &mut AnyConnection, items: &[EventToStore]) -> StoreResult<StoredBatch> {
     if items.is_empty() {
-        return Ok(Vec::new());
+        return Ok(StoredBatch::default());
     }
     let rows = match conn {
         AnyConnection::Postgresql(pg) => pg_store_many(pg, items)?,
@@ -144,12 +178,28 @@ pub fn store_many(conn: &mut AnyConnection, items: &[EventToStore]) -> StoreResu
                         Ok(stored)
                     })
                     .collect::<StoreResult<Vec<_>>>()?;
-                usage.write(c)?;
-                Ok(stored)
+                let counters = usage.write(c)?;
+                Ok(StoredBatch { stored, counters })
             });
         }
     };
-    let by_id: HashMap<String, StoredRow> = rows.into_iter().map(|r| (r.id.clone(), r)).collect();
+    let mut counters = Vec::new();
+    let mut by_id: HashMap<String, StoredRow> = HashMap::with_capacity(rows.len());
+    for r in rows {
+        match r.period {
+            Some(period) => counters.push(UsageRow {
+                tenant_id: r.id,
+                period,
+                messages: r.messages.unwrap_or(0),
+                api_requests: r.api_requests.unwrap_or(0),
+                threshold_notified_at: r.threshold_notified_at,
+                exceeded_at: r.exceeded_at,
+            }),
+            None => {
+                by_id.insert(r.id.clone(), r);
+            }
+        }
+    }
     let mut out = Vec::with_capacity(items.len());
     let mut duplicates: Vec<usize> = Vec::new();
     for (k, item) in items.iter().enumerate() {
@@ -187,7 +237,10 @@ pub fn store_many(conn: &mut AnyConnection, items: &[EventToStore]) -> StoreResu
             out[k] = Stored::Done(Ingested::Duplicate { event_id: id });
         }
     }
-    Ok(out)
+    Ok(StoredBatch {
+        stored: out,
+        counters,
+    })
 }
 
 /// Runs [`PG_STORE_MANY`]: the named function holding this module's PostgreSQL-only SQL.
@@ -287,7 +340,7 @@ fn store_one_portable(conn: &mut AnyConnection, item: &EventToStore) -> StoreRes
 }
 
 /// The newly stored messages of a SQLite batch, summed per tenant and month and added with
-/// one counter upsert each at the end of the batch's transaction (instead of one per event; as
+/// one counter upsert each at the end of the batch's transaction, then read back together (instead of one per event; as
 /// PostgreSQL's batch statement does). Only events that were inserted are added, so a
 /// duplicate event id still never counts. A batch holds a few tenants: a list searched in
 /// order beats a map.
@@ -328,16 +381,24 @@ impl MessageSums {
         }
     }
 
-    /// Adds the sums to the usage counters (inside the batch's transaction).
-    fn write(&self, conn: &mut AnyConnection) -> StoreResult<()> {
+    /// Adds the sums to the usage counters (inside the batch's transaction) and answers the
+    /// counters as the additions left them: read back in the same transaction, one statement
+    /// per month (SQLite holds one writer at a time, so nothing else changed them meanwhile).
+    /// One read per batch costs less than `RETURNING` on each upsert (docs/benchmarks.md).
+    fn write(&self, conn: &mut AnyConnection) -> StoreResult<Vec<UsageRow>> {
+        let mut months: Vec<(String, Vec<TenantId>)> = Vec::new();
         for s in &self.0 {
-            crate::usage::add_messages(
-                conn,
-                &s.tenant_id,
-                &crate::usage::period_of(s.at),
-                s.messages,
-            )?;
+            let period = crate::usage::period_of(s.at);
+            crate::usage::add_messages(conn, &s.tenant_id, &period, s.messages)?;
+            match months.iter_mut().find(|(p, _)| *p == period) {
+                Some((_, tenants)) => tenants.push(s.tenant_id),
+                None => months.push((period, vec![s.tenant_id])),
+            }
         }
-        Ok(())
+        let mut counters = Vec::with_capacity(self.0.len());
+        for (period, tenants) in &months {
+            counters.extend(crate::usage::in_period(conn, period, tenants)?);
+        }
+        Ok(counters)
     }
 }

@@ -9,6 +9,10 @@ use std::time::{Duration, Instant};
 use moltbot_saas_tests::{TestApp, TestDb, WebhookReceiver, spawn_app_with, test_settings};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use tenant_service::plans::Plans;
+use tenant_service::usage;
+use tenant_store::event_batch::{self, EventToStore};
+use tenant_store::events::NewEvent;
 
 /// A server whose metered requests are flushed every 50 ms, whose limits are cached briefly,
 /// and whose dispatcher delivers to 127.0.0.1 quickly.
@@ -586,4 +590,115 @@ async fn rate_limiting_can_be_turned_off() {
     let ready = app.get("/ready").await;
     assert_eq!(ready.body["rateLimits"]["store"], "off");
     app.stop().await;
+}
+
+/// The usage events of a tenant stored so far, sorted by type.
+fn usage_events(db: &TestDb, tenant: &tenant_core::TenantId) -> Vec<(String, String)> {
+    use diesel::prelude::*;
+    use tenant_store::schema::events;
+    let mut rows: Vec<(String, String)> = events::table
+        .filter(events::tenant_id.eq(tenant.to_string()))
+        .filter(events::source.eq("usage"))
+        .select((events::event_type, events::payload))
+        .load(&mut db.connect())
+        .unwrap();
+    rows.sort();
+    rows
+}
+
+/// A message of `tenant` as the ingest batch stores it.
+fn batch_item(tenant: &tenant_core::TenantId, source_id: &str) -> EventToStore {
+    EventToStore {
+        tenant_id: *tenant,
+        event: NewEvent {
+            id: uuid::Uuid::new_v4(),
+            source: "gateway".into(),
+            source_id: source_id.into(),
+            event_type: "message.received".into(),
+            payload: "{}".into(),
+        },
+        session: None,
+        at: tenant_core::now(),
+    }
+}
+
+#[test]
+fn a_batch_crossing_both_limits_is_judged_once_from_the_counters_it_wrote() {
+    let db = TestDb::new();
+    let mut conn = db.connect();
+    let now = tenant_core::now;
+    let new = |conn: &mut tenant_store::AnyConnection, name: &str| {
+        let t = tenant_core::NewTenant::parse(name, None, None).unwrap();
+        tenant_store::tenants::insert(conn, t, now()).unwrap().id
+    };
+    let (full, roomy) = (new(&mut conn, "Crosses"), new(&mut conn, "Roomy"));
+    let five = tenant_store::limits::LimitOverrides {
+        messages_per_month: Some(5),
+        ..Default::default()
+    };
+    tenant_store::limits::save(&mut conn, &full, &five, now()).unwrap();
+    let plans = Plans::default();
+    let judge = |conn: &mut tenant_store::AnyConnection, items: &[EventToStore]| {
+        let done = event_batch::store_many(conn, items).unwrap();
+        let exceeded = usage::judge_counters(conn, &plans, done.counters, now()).unwrap();
+        (
+            exceeded,
+            tenant_store::usage::history(conn, &full, 1).unwrap(),
+        )
+    };
+
+    // One batch takes the tenant from 0 to 6 messages (two repeats in it count nothing): the
+    // soft limit (4) and the limit (5) are crossed together, each judged once.
+    let mut batch: Vec<EventToStore> = (0..6)
+        .map(|i| batch_item(&full, &format!("m{i}")))
+        .collect();
+    batch.insert(2, batch_item(&full, "m0"));
+    batch.push(batch_item(&full, "m5"));
+    batch.push(batch_item(&roomy, "r0"));
+    let (exceeded, rows) = judge(&mut conn, &batch);
+    assert_eq!(exceeded, [full]);
+    assert_eq!(rows[0].messages, 6);
+    assert!(rows[0].threshold_notified_at.is_some() && rows[0].exceeded_at.is_some());
+    let events = usage_events(&db, &full);
+    let types: Vec<&str> = events.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(types, ["usage.exceeded", "usage.threshold"]);
+    for (_, payload) in &events {
+        let body: Value = serde_json::from_str(payload).unwrap();
+        assert_eq!(body["data"]["messages"], 6, "{body}");
+        assert_eq!(body["data"]["limit"], 5, "{body}");
+    }
+    let period = tenant_store::usage::period_of(now());
+    assert!(
+        tenant_store::tenants::find(&mut conn, &full)
+            .unwrap()
+            .quota_exceeded_in(&period)
+    );
+    assert!(
+        usage_events(&db, &roomy).is_empty(),
+        "1 of the free plan's messages"
+    );
+
+    // Duplicates only: no counter, nothing judged; a new message: counted, sends nothing more.
+    let (exceeded, rows) = judge(&mut conn, &[batch_item(&full, "m3")]);
+    assert!(exceeded.is_empty());
+    assert_eq!(rows[0].messages, 6);
+    let (exceeded, rows) = judge(&mut conn, &[batch_item(&full, "m6")]);
+    assert!(exceeded.is_empty());
+    assert_eq!(rows[0].messages, 7);
+    assert_eq!(usage_events(&db, &full).len(), 2);
+
+    // The plan changes (the hard-limit mark is cleared); the next message is judged again
+    // from its batch's counter, which carries the cleared mark: exceeded once more.
+    tenant_store::usage::clear_exceeded(&mut conn, &full, &period).unwrap();
+    plans.cache.forget(&full);
+    let (exceeded, _) = judge(&mut conn, &[batch_item(&full, "m7")]);
+    assert_eq!(exceeded, [full]);
+    let types: Vec<String> = usage_events(&db, &full)
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+    assert_eq!(
+        types,
+        ["usage.exceeded", "usage.exceeded", "usage.threshold"]
+    );
 }

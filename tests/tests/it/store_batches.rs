@@ -94,7 +94,7 @@ fn a_batch_of_events_is_stored_as_each_one_alone_would_be() {
         item(&b, "b-1", "message.received", None, 0),
         item(&gone, "nobody", "message.received", None, 0),
     ];
-    let out = event_batch::store_many(&mut conn, &batch).unwrap();
+    let out = event_batch::store_many(&mut conn, &batch).unwrap().stored;
     let accepted = |k: usize, n: usize| {
         Stored::Done(Ingested::Accepted {
             event_id: batch[k].event.id,
@@ -143,6 +143,98 @@ fn a_batch_of_events_is_stored_as_each_one_alone_would_be() {
             .unwrap()
             .is_empty()
     );
+}
+
+/// The counters of (tenant, period) in the database, sorted.
+fn stored_counters(
+    conn: &mut AnyConnection,
+    tenants: &[TenantId],
+) -> Vec<tenant_store::usage::UsageRow> {
+    let mut rows: Vec<_> = tenants
+        .iter()
+        .flat_map(|t| tenant_store::usage::history(conn, t, 12).unwrap())
+        .collect();
+    rows.sort_by(|a, b| (&a.tenant_id, &a.period).cmp(&(&b.tenant_id, &b.period)));
+    rows
+}
+
+fn sorted(mut rows: Vec<tenant_store::usage::UsageRow>) -> Vec<tenant_store::usage::UsageRow> {
+    rows.sort_by(|a, b| (&a.tenant_id, &a.period).cmp(&(&b.tenant_id, &b.period)));
+    rows
+}
+
+#[test]
+fn a_batch_answers_the_usage_counters_it_wrote_as_they_are_stored() {
+    let db = TestDb::new();
+    let mut conn = db.connect();
+    let a = tenant(&mut conn, "Counted A").id;
+    let b = tenant(&mut conn, "Counted B").id;
+    let c = tenant(&mut conn, "Counted C").id;
+    let all = [a, b, c];
+
+    // a: three new messages and a repeat of one of them; b: one message and an event that is
+    // not one; c: no message at all; an unknown tenant's message.
+    let first = vec![
+        item(&a, "a-1", "message.received", None, 0),
+        item(&a, "a-2", "message.sent", None, 0),
+        item(&b, "b-1", "message.received", None, 0),
+        item(&a, "a-1", "message.received", None, 0),
+        item(&b, "b-s", "session.started", None, 0),
+        item(&c, "c-s", "session.started", None, 0),
+        item(&a, "a-3", "message.received", None, 0),
+        item(&TenantId::random(), "nobody", "message.received", None, 0),
+    ];
+    let done = event_batch::store_many(&mut conn, &first).unwrap();
+    assert_eq!(done.stored.len(), first.len());
+    let counters = sorted(done.counters);
+    assert_eq!(counters, stored_counters(&mut conn, &all));
+    let count_of = |rows: &[tenant_store::usage::UsageRow], t: &TenantId| -> Option<i64> {
+        rows.iter()
+            .find(|r| r.tenant_id == t.to_string())
+            .map(|r| r.messages)
+    };
+    assert_eq!(count_of(&counters, &a), Some(3), "a-1 once, a-2, a-3");
+    assert_eq!(count_of(&counters, &b), Some(1));
+    assert_eq!(count_of(&counters, &c), None, "no message: no counter");
+    assert_eq!(counters.len(), 2);
+
+    // Only duplicates: nothing counted, no counter answered (nothing to judge again).
+    let again = vec![
+        item(&a, "a-1", "message.received", None, 0),
+        item(&b, "b-1", "message.received", None, 0),
+    ];
+    let done = event_batch::store_many(&mut conn, &again).unwrap();
+    assert!(
+        done.stored
+            .iter()
+            .all(|s| matches!(s, Stored::Done(Ingested::Duplicate { .. })))
+    );
+    assert!(done.counters.is_empty(), "{:?}", done.counters);
+
+    // Another replica adds to a's counter and marks its soft limit: the next batch's answer is
+    // the row after its own addition, with both.
+    let period = tenant_store::usage::period_of(tenant_core::now());
+    tenant_store::usage::add_messages(&mut conn, &a, &period, 10).unwrap();
+    assert!(
+        tenant_store::usage::claim_threshold(&mut conn, &a, &period, tenant_core::now()).unwrap()
+    );
+    let third = vec![
+        item(&a, "a-4", "message.sent", None, 0),
+        item(&a, "a-4", "message.sent", None, 0),
+        item(&a, "a-5", "message.received", None, 0),
+        item(&c, "c-1", "message.received", None, 0),
+    ];
+    let done = event_batch::store_many(&mut conn, &third).unwrap();
+    let counters = sorted(done.counters);
+    assert_eq!(counters, stored_counters(&mut conn, &[a, c]));
+    assert_eq!(count_of(&counters, &a), Some(15), "13 + a-4 once + a-5");
+    assert_eq!(count_of(&counters, &b), None, "no new message of b");
+    assert_eq!(count_of(&counters, &c), Some(1));
+    let row_a = counters
+        .iter()
+        .find(|r| r.tenant_id == a.to_string())
+        .unwrap();
+    assert!(row_a.threshold_notified_at.is_some() && row_a.exceeded_at.is_none());
 }
 
 #[test]

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use tenant_core::{Secret, Tenant, TenantId};
+use tenant_core::{Secret, Tenant};
 use tenant_store::crypto::KeyRing;
-use tenant_store::events::Ingested;
-use tenant_store::{AnyConnection, Database, StoreError, usage};
+use tenant_store::usage::UsageRow;
+use tenant_store::{AnyConnection, Database, StoreError};
 use tenant_webhooks::ingest::{Accepted, IngestError, Ingestor, TenantLookup, ValidEvent};
 
 use super::engine::{GroupCommit, GroupCommitConfig};
@@ -46,33 +46,17 @@ fn unavailable(e: &StoreError) -> StoreError {
         .unwrap_or_else(|| StoreError::Unavailable(e.to_string()))
 }
 
-/// Judges the message quotas of the tenants with new messages in a stored batch (the counters
-/// were added in the batch's own transaction). A failure here is logged: the events are stored
-/// and stay acknowledged, and the next batch judges again.
-fn judge_quotas(
-    conn: &mut AnyConnection,
-    plans: &Plans,
-    batch: &[IngestJob],
-    answers: &[Result<Accepted, IngestError>],
-) {
-    let mut tenants: Vec<TenantId> = batch
-        .iter()
-        .zip(answers)
-        .filter_map(|((event, _), answer)| match answer {
-            Ok(Accepted {
-                tenant_id,
-                ingested: Ingested::Accepted { .. },
-            }) if usage::is_metered(&event.input().event_type) => Some(*tenant_id),
-            _ => None,
-        })
-        .collect();
-    if tenants.is_empty() {
+/// Judges the message quotas of the tenants with new messages in a stored batch, from the
+/// counters the batch's own upserts answered (no read of them after the batch). A tenant with
+/// no newly counted message has none and is not judged. A failure here is logged: the events
+/// are stored and stay acknowledged, and the next batch judges again.
+fn judge_quotas(conn: &mut AnyConnection, plans: &Plans, counters: Vec<UsageRow>) {
+    if counters.is_empty() {
         return;
     }
-    tenants.sort_unstable();
-    tenants.dedup();
-    if let Err(e) = crate::usage::check_quotas(conn, plans, &tenants, tenant_core::now()) {
-        tracing::warn!(error = %e, tenants = tenants.len(), "message quotas not judged after an ingest batch");
+    let n = counters.len();
+    if let Err(e) = crate::usage::judge_counters(conn, plans, counters, tenant_core::now()) {
+        tracing::warn!(error = %e, counters = n, "message quotas not judged after an ingest batch");
     }
 }
 
@@ -120,9 +104,9 @@ impl WritePaths {
             db.clone(),
             config,
             move |conn, batch: &[IngestJob]| {
-                let answers = ingestor.ingest_batch(conn, batch);
-                judge_quotas(conn, &ingest_plans, batch, &answers);
-                answers
+                let done = ingestor.ingest_batch(conn, batch);
+                judge_quotas(conn, &ingest_plans, done.counters);
+                done.answers
             },
             |e| Err(IngestError::Store(unavailable(e))),
         )?;

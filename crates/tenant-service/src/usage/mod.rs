@@ -91,9 +91,10 @@ pub fn report(
     })
 }
 
-/// Judges the message quotas of these tenants (those with new messages in a batch just
-/// stored): sends the soft-limit and hard-limit events and marks the tenant, each once per
-/// period. Returns the tenants newly marked `quota_exceeded`.
+/// Judges the message quotas of these tenants, reading their counters of this period: sends
+/// the soft-limit and hard-limit events and marks the tenant, each once per period. Returns the
+/// tenants newly marked `quota_exceeded`. (After an ingest batch the counters its upserts
+/// answered are judged instead, without this read: [`judge_counters`].)
 pub fn check_quotas(
     conn: &mut AnyConnection,
     plans: &Plans,
@@ -102,6 +103,45 @@ pub fn check_quotas(
 ) -> ServiceResult<Vec<TenantId>> {
     let period = usage::period_of(now);
     let rows = usage::in_period(conn, &period, tenant_ids)?;
+    judge(conn, plans, &period, &rows, now)
+}
+
+/// Judges the message quotas of the tenants with new messages in an ingest batch just stored,
+/// from the counters the batch's own upserts answered
+/// ([`tenant_webhooks::ingest::IngestedBatch::counters`]): as [`check_quotas`] would after
+/// reading them back, without the read. Each count is the row's after this batch's addition,
+/// every replica's committed additions included, so a crossing is seen by the batch that
+/// makes it (or a later one); a mark another replica set meanwhile only costs a claim that
+/// finds it set. Only this period's counters are judged (a batch received in the last instant
+/// of a month is not judged after it, as before); of a tenant's several counters (events stored
+/// again one by one after the batch) the latest, the highest count, is.
+pub fn judge_counters(
+    conn: &mut AnyConnection,
+    plans: &Plans,
+    mut counters: Vec<UsageRow>,
+    now: DateTime<Utc>,
+) -> ServiceResult<Vec<TenantId>> {
+    let period = usage::period_of(now);
+    counters.retain(|r| r.period == period);
+    if counters.len() > 1 {
+        counters.sort_unstable_by(|a, b| {
+            a.tenant_id
+                .cmp(&b.tenant_id)
+                .then(b.messages.cmp(&a.messages))
+        });
+        counters.dedup_by(|later, kept| later.tenant_id == kept.tenant_id);
+    }
+    judge(conn, plans, &period, &counters, now)
+}
+
+/// Judges the message quotas of `period` from these counter rows (one per tenant).
+fn judge(
+    conn: &mut AnyConnection,
+    plans: &Plans,
+    period: &str,
+    rows: &[UsageRow],
+    now: DateTime<Utc>,
+) -> ServiceResult<Vec<TenantId>> {
     let mut exceeded = Vec::new();
     for row in rows {
         let Ok(tenant_id) = row.tenant_id.parse::<TenantId>() else {
@@ -119,12 +159,12 @@ pub fn check_quotas(
         let soft = soft_limit(limit, plans.soft_limit_percent);
         if row.messages >= soft && row.threshold_notified_at.is_none() {
             write_transaction(conn, |c| -> ServiceResult<()> {
-                if usage::claim_threshold(c, &tenant_id, &period, now)? {
+                if usage::claim_threshold(c, &tenant_id, period, now)? {
                     emit(
                         c,
                         &tenant_id,
                         THRESHOLD_EVENT,
-                        &period,
+                        period,
                         row.messages,
                         limit,
                         plans,
@@ -136,14 +176,14 @@ pub fn check_quotas(
         }
         if row.messages >= limit && row.exceeded_at.is_none() {
             let newly = write_transaction(conn, |c| -> ServiceResult<bool> {
-                if !usage::claim_exceeded(c, &tenant_id, &period, now)? {
+                if !usage::claim_exceeded(c, &tenant_id, period, now)? {
                     return Ok(false);
                 }
                 emit(
                     c,
                     &tenant_id,
                     EXCEEDED_EVENT,
-                    &period,
+                    period,
                     row.messages,
                     limit,
                     plans,

@@ -11,10 +11,24 @@
 
 use chrono::{DateTime, Utc};
 use tenant_store::event_batch::{self, EventToStore, Stored};
+use tenant_store::usage::UsageRow;
 use tenant_store::{AnyConnection, StoreError};
 
 use super::attribute::{Resolution, attribute};
 use super::{Accepted, IngestError, TenantLookup, ValidEvent, to_store};
+
+/// What [`Ingestor::ingest_batch`] did: an answer per event, and the usage counters its stores
+/// added to.
+#[derive(Debug, Default)]
+pub struct IngestedBatch {
+    /// Each event's answer, in the order of the batch.
+    pub answers: Vec<Result<Accepted, IngestError>>,
+    /// The usage counters the batch's new messages were added to, as each store left them
+    /// ([`tenant_store::event_batch::StoredBatch::counters`]). An event stored again alone
+    /// (after the batch rolled back, or with a stale attribution) adds its own: one tenant's
+    /// counter may then appear more than once, the later with the higher count.
+    pub counters: Vec<UsageRow>,
+}
 
 /// Attributes and stores gateway events in batches, sharing a [`TenantLookup`].
 #[derive(Debug, Default)]
@@ -29,13 +43,14 @@ impl Ingestor {
     }
 
     /// Attributes and stores a batch of validated events, each received at its time; answers
-    /// for each, in order. The caller answers each request only with its entry of the result,
-    /// which is known only once everything it reports was committed.
+    /// for each, in order, with the usage counters the batch added to. The caller answers each
+    /// request only with its entry of the result, which is known only once everything it
+    /// reports was committed.
     pub fn ingest_batch(
         &self,
         conn: &mut AnyConnection,
         batch: &[(ValidEvent, DateTime<Utc>)],
-    ) -> Vec<Result<Accepted, IngestError>> {
+    ) -> IngestedBatch {
         let mut out: Vec<Option<Result<Accepted, IngestError>>> =
             batch.iter().map(|_| None).collect();
         let mut again: Vec<usize> = Vec::new();
@@ -45,7 +60,10 @@ impl Ingestor {
             Err(e) => {
                 // The database is away, read-only or full: one by one would meet the same.
                 if let Some(answers) = every(batch.len(), &e) {
-                    return answers;
+                    return IngestedBatch {
+                        answers,
+                        counters: Vec::new(),
+                    };
                 }
                 tracing::warn!(error = %e, events = batch.len(), "ingest batch: attribution failed; storing one by one");
                 Resolution::default()
@@ -64,13 +82,15 @@ impl Ingestor {
             }
         }
         let stored = if rows.is_empty() {
-            Ok(Vec::new())
+            Ok(event_batch::StoredBatch::default())
         } else {
             event_batch::store_many(conn, &rows)
         };
+        let mut counters = Vec::new();
         match stored {
-            Ok(stored) if stored.len() == rows.len() => {
-                for ((k, row), s) in slots.iter().zip(&rows).zip(stored) {
+            Ok(stored) if stored.stored.len() == rows.len() => {
+                counters = stored.counters;
+                for ((k, row), s) in slots.iter().zip(&rows).zip(stored.stored) {
                     match s {
                         Stored::Done(ingested) => {
                             out[*k] = Some(Ok(Accepted {
@@ -95,13 +115,24 @@ impl Ingestor {
                 tracing::warn!(error = %e, events = rows.len(), "ingest batch rolled back; storing its events one by one");
                 again.extend(&slots);
             }
-            Ok(_) => again.extend(&slots),
+            Ok(stored) => {
+                // What it counted stays counted: judged with the rest.
+                counters = stored.counters;
+                again.extend(&slots);
+            }
         }
         for k in again {
             let (event, at) = &batch[k];
-            out[k] = Some(ingest_one_fresh(conn, Some(&self.lookup), event, *at));
+            out[k] = Some(ingest_one_fresh(
+                conn,
+                Some(&self.lookup),
+                event,
+                *at,
+                &mut counters,
+            ));
         }
-        out.into_iter()
+        let answers = out
+            .into_iter()
             .map(|r| {
                 r.unwrap_or_else(|| {
                     Err(IngestError::Store(StoreError::Corrupt {
@@ -111,7 +142,8 @@ impl Ingestor {
                     }))
                 })
             })
-            .collect()
+            .collect();
+        IngestedBatch { answers, counters }
     }
 }
 
@@ -123,18 +155,21 @@ fn every(n: usize, e: &StoreError) -> Option<Vec<Result<Accepted, IngestError>>>
         .collect()
 }
 
-/// One event, attributed from the database (not the cache) and stored in its own transaction.
+/// One event, attributed from the database (not the cache) and stored in its own transaction;
+/// the usage counter it added to, if any, is pushed onto `counters`.
 pub(crate) fn ingest_one_fresh(
     conn: &mut AnyConnection,
     lookup: Option<&TenantLookup>,
     event: &ValidEvent,
     at: DateTime<Utc>,
+    counters: &mut Vec<UsageRow>,
 ) -> Result<Accepted, IngestError> {
     let resolution = TenantLookup::resolve_fresh(lookup, conn, event)?;
     let tenant = attribute(event, &resolution)?;
     let row = to_store(event, tenant, at)?;
     let stored = event_batch::store_many(conn, std::slice::from_ref(&row))?;
-    match stored.first() {
+    counters.extend(stored.counters);
+    match stored.stored.first() {
         Some(Stored::Done(ingested)) => Ok(Accepted {
             tenant_id: tenant,
             ingested: *ingested,

@@ -22,7 +22,7 @@ use tenant_store::{AnyConnection, write_transaction};
 use uuid::Uuid;
 
 pub use attribute::TenantLookup;
-pub use batch::Ingestor;
+pub use batch::{IngestedBatch, Ingestor};
 pub use session_key::{SessionKey, agent_of};
 
 /// The event types the gateway may send.
@@ -189,7 +189,8 @@ pub fn ingest(
     input: EventInput,
     now: DateTime<Utc>,
 ) -> Result<Accepted, IngestError> {
-    batch::ingest_one_fresh(conn, None, &validate(input)?, now)
+    // Nobody judges quotas here: the usage counters it added to are left unread.
+    batch::ingest_one_fresh(conn, None, &validate(input)?, now, &mut Vec::new())
 }
 
 /// The event as stored for its tenant: our id, the delivery body (the event's data with the
