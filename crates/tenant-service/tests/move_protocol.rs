@@ -40,25 +40,29 @@
 //! among the revisions in the state (the protocol only compares them), and the two replicas are
 //! sorted (they are interchangeable).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashSet;
+
+/// A gateway: `A` (0) or `B` (1). A byte, not a `usize`, to keep the states small: the full
+/// bounds hold tens of millions of them.
+type G = u8;
 
 /// Gateways `A` (0) and `B` (1).
-const GATEWAYS: [usize; 2] = [0, 1];
+const GATEWAYS: [G; 2] = [0, 1];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Place {
-    Placed(usize),
+    Placed(G),
     /// `rev`: the move's stamped revision (`None` until stamped after its commit).
     Moving {
-        from: usize,
-        to: usize,
+        from: G,
+        to: G,
         rev: Option<u8>,
     },
 }
 
 impl Place {
     /// Whether a document of `g` rendered now holds the tenant (its account).
-    fn holds(self, g: usize) -> bool {
+    fn holds(self, g: G) -> bool {
         self == Place::Placed(g)
     }
 }
@@ -101,20 +105,20 @@ enum Beat {
     /// Step 1 done: the document the gateway said it serves (its tag and revision), and
     /// whether the tenant was moving from it.
     Read {
-        from: usize,
+        from: G,
         tag: Doc,
         moving: bool,
     },
     /// Step 2 done: the cached document is at least as new as step 1.
     Refreshed {
-        from: usize,
+        from: G,
         tag: Doc,
         moving: bool,
     },
     /// Step 3 done: whether the tenant is to be released, and the revision the gateway's
     /// document was labelled with.
     Compared {
-        from: usize,
+        from: G,
         release: bool,
         rev: u8,
     },
@@ -122,7 +126,7 @@ enum Beat {
 
 impl Beat {
     /// The gateway whose heartbeat is in flight.
-    fn from(self) -> Option<usize> {
+    fn from(self) -> Option<G> {
         match self {
             Beat::Idle => None,
             Beat::Read { from, .. }
@@ -203,7 +207,7 @@ impl State {
     }
 
     /// A document of `g` rendered now.
-    fn render(&self, g: usize) -> Doc {
+    fn render(&self, g: G) -> Doc {
         (self.place.holds(g), self.rev)
     }
 
@@ -290,7 +294,7 @@ impl State {
         // expired gateway is refused as down).
         if self.requests_left > 0 {
             for to in GATEWAYS {
-                if self.expired[to] {
+                if self.expired[usize::from(to)] {
                     continue;
                 }
                 let mut s = *self;
@@ -329,7 +333,7 @@ impl State {
             out.push(s);
         }
         for g in GATEWAYS {
-            let gw = self.gateways[g];
+            let gw = self.gateways[usize::from(g)];
             // The sync loop is sequential: a fetch, a swap, a heartbeat (awaiting its answer),
             // a database pass and its acknowledgement never overlap.
             let beating = self.replicas.iter().any(|r| r.beat.from() == Some(g));
@@ -339,8 +343,8 @@ impl State {
                 if !busy {
                     let mut s = *self;
                     let doc = self.render(g);
-                    s.replicas[r].cache[g] = Some(doc);
-                    s.gateways[g].fetched = Some((doc, false));
+                    s.replicas[r].cache[usize::from(g)] = Some(doc);
+                    s.gateways[usize::from(g)].fetched = Some((doc, false));
                     out.push(s);
                 }
             }
@@ -349,26 +353,26 @@ impl State {
             if let Some((doc, stale)) = gw.fetched {
                 let mut s = *self;
                 if !rules.fence || (!gw.lapsed && !stale) {
-                    s.gateways[g].file = doc;
+                    s.gateways[usize::from(g)].file = doc;
                 }
-                s.gateways[g].fetched = None;
+                s.gateways[usize::from(g)].fetched = None;
                 out.push(s);
             }
             // `config sync --gateway g`, step 1: the lease renewed (a heartbeat row), then the
             // file from the rows read now.
             if !busy {
                 let mut s = *self;
-                s.expired[g] = false;
-                s.gateways[g].lapsed = false;
+                s.expired[usize::from(g)] = false;
+                s.gateways[usize::from(g)].lapsed = false;
                 let doc = s.render(g);
-                s.gateways[g].file = doc;
-                s.gateways[g].written = Some(doc);
+                s.gateways[usize::from(g)].file = doc;
+                s.gateways[usize::from(g)].written = Some(doc);
                 out.push(s);
             }
             // Step 2: moves away from g that the written file does not hold complete.
             if let Some(doc) = gw.written {
                 let mut s = *self;
-                s.gateways[g].written = None;
+                s.gateways[usize::from(g)].written = None;
                 if let Place::Moving { from, to, .. } = self.place
                     && from == g
                     && (!doc.0 || !rules.tag)
@@ -384,7 +388,7 @@ impl State {
                 if !busy && self.replicas[r].beat == Beat::Idle {
                     let mut s = *self;
                     let moving = matches!(self.place, Place::Moving { from, .. } if from == g);
-                    s.expired[g] = false;
+                    s.expired[usize::from(g)] = false;
                     s.replicas[r].renews = true;
                     s.replicas[r].beat = Beat::Read {
                         from: g,
@@ -398,20 +402,20 @@ impl State {
             if self.lapses_left > 0 && !gw.lapsed {
                 let mut s = *self;
                 s.lapses_left -= 1;
-                s.gateways[g].lapsed = true;
+                s.gateways[usize::from(g)].lapsed = true;
                 if rules.fence {
-                    s.gateways[g].file.0 = false;
+                    s.gateways[usize::from(g)].file.0 = false;
                     if let Some((doc, _)) = gw.fetched {
-                        s.gateways[g].fetched = Some((doc, true));
+                        s.gateways[usize::from(g)].fetched = Some((doc, true));
                     }
                 }
                 out.push(s);
             }
             // The control plane sees the lease expired: only after the gateway's own lapse (the
             // margin), and until its next heartbeat.
-            if !self.expired[g] && (gw.lapsed || !rules.margin) {
+            if !self.expired[usize::from(g)] && (gw.lapsed || !rules.margin) {
                 let mut s = *self;
-                s.expired[g] = true;
+                s.expired[usize::from(g)] = true;
                 for replica in &mut s.replicas {
                     if replica.beat.from() == Some(g) {
                         replica.renews = false;
@@ -422,11 +426,11 @@ impl State {
             // The sweep, one transaction under the fleet lock on whichever replica: a move
             // away from the expired gateway completes; its tenant fails over to the other
             // gateway when that one is not expired too.
-            if self.expired[g] {
+            if self.expired[usize::from(g)] {
                 let other = 1 - g;
                 let next = match self.place {
                     Place::Moving { from, to, .. } if from == g => Some(Place::Placed(to)),
-                    Place::Placed(p) if p == g && !self.expired[other] => {
+                    Place::Placed(p) if p == g && !self.expired[usize::from(other)] => {
                         Some(Place::Placed(other))
                     }
                     _ => None,
@@ -446,7 +450,7 @@ impl State {
                 // Step 2: the cache of that gateway brought to the current revision.
                 Beat::Read { from, tag, moving } => {
                     let mut s = *self;
-                    s.replicas[r].cache[from] = Some(self.render(from));
+                    s.replicas[r].cache[usize::from(from)] = Some(self.render(from));
                     s.replicas[r].beat = Beat::Refreshed { from, tag, moving };
                     out.push(s);
                 }
@@ -455,7 +459,7 @@ impl State {
                 Beat::Refreshed { from, tag, moving } => {
                     let mut s = *self;
                     // Tags compare content: the revision label is not part of the document.
-                    let cached = replica.cache[from].map(|(holds, _)| holds);
+                    let cached = replica.cache[usize::from(from)].map(|(holds, _)| holds);
                     let matches = cached == Some(tag.0) || !rules.tag;
                     let release =
                         moving && matches && cached.is_some_and(|holds| !holds || !rules.tag);
@@ -473,7 +477,7 @@ impl State {
                     s.replicas[r].beat = Beat::Idle;
                     s.replicas[r].renews = false;
                     if replica.renews {
-                        s.gateways[from].lapsed = false;
+                        s.gateways[usize::from(from)].lapsed = false;
                     }
                     if release
                         && let Place::Moving { from: f, to, .. } = self.place
@@ -513,16 +517,21 @@ struct Outcome {
 /// Explores every reachable state (up to the reductions) breadth first.
 fn explore(rules: Rules, bounds: Bounds) -> Outcome {
     let start = State::initial(bounds).canonical();
-    // Each state with the one it was first reached from.
-    let mut seen: HashMap<State, Option<State>> = HashMap::from([(start, None)]);
-    let mut queue = VecDeque::from([start]);
+    // Every state reached, in the order reached (so the breadth-first queue is a cursor into
+    // it), with the index of the one it was first reached from; and the same states as a set.
+    // No state is stored more than twice: the full bounds reach tens of millions.
+    let mut reached: Vec<(State, u32)> = vec![(start, u32::MAX)];
+    let mut seen: HashSet<State> = HashSet::from([start]);
     let mut moved = false;
     let mut failed_over = false;
-    while let Some(state) = queue.pop_front() {
+    let mut cursor = 0;
+    while let Some(&(state, _)) = reached.get(cursor) {
         if !state.safe() {
-            let mut trace = vec![state];
-            while let Some(Some(prev)) = seen.get(trace.last().unwrap_or(&state)) {
-                trace.push(*prev);
+            let mut trace = Vec::new();
+            let mut at = cursor;
+            while let Some(&(s, parent)) = reached.get(at) {
+                trace.push(s);
+                at = parent as usize;
             }
             trace.reverse();
             return Outcome {
@@ -534,13 +543,14 @@ fn explore(rules: Rules, bounds: Bounds) -> Outcome {
         }
         moved |= state.gateways[1].file.0;
         failed_over |= state.expired[0] && state.place == Place::Placed(1);
+        let parent = u32::try_from(cursor).expect("fewer than 2^32 states");
         for next in state.next(rules) {
             let next = next.canonical();
-            if let std::collections::hash_map::Entry::Vacant(e) = seen.entry(next) {
-                e.insert(Some(state));
-                queue.push_back(next);
+            if seen.insert(next) {
+                reached.push((next, parent));
             }
         }
+        cursor += 1;
     }
     Outcome {
         states: seen.len(),
