@@ -543,7 +543,9 @@ fn explore(rules: Rules, bounds: Bounds) -> Outcome {
         }
         moved |= state.gateways[1].file.0;
         failed_over |= state.expired[0] && state.place == Place::Placed(1);
-        let parent = u32::try_from(cursor).expect("fewer than 2^32 states");
+        let Ok(parent) = u32::try_from(cursor) else {
+            panic!("more than 2^32 states: raise the parent index's width");
+        };
         for next in state.next(rules) {
             let next = next.canonical();
             if seen.insert(next) {

@@ -37,6 +37,22 @@ pub(crate) async fn placed(app: &TestApp, tenant: &str) -> Value {
     }
 }
 
+/// Another replica's automatic placing of waiting tenants holds its lease (for a day): this
+/// server's automatic runs stand aside, so only what a test does places anyone.
+pub(crate) fn hold_pending_lease(db: &TestDb) {
+    let now = Utc::now();
+    assert!(
+        tenant_store::purge::try_lease(
+            &mut db.connect(),
+            tenant_service::fleet::pending::LEASE,
+            "another-replica",
+            now,
+            now + chrono::Duration::days(1),
+        )
+        .unwrap()
+    );
+}
+
 async fn tenant(app: &TestApp, name: &str) -> String {
     app.create_tenant(name).await["id"]
         .as_str()
@@ -205,20 +221,7 @@ async fn an_operator_places_waiting_tenants_on_demand() {
     let mut settings = test_settings(&db);
     settings.fleet.dedicated_plans = vec![tenant_core::Plan::Enterprise];
     let app = spawn_app_with(settings).await;
-    // Another replica's automatic run holds the lease: this server's stand aside.
-    let mut conn = db.connect();
-    let now = Utc::now();
-    assert!(
-        tenant_store::purge::try_lease(
-            &mut conn,
-            tenant_service::fleet::pending::LEASE,
-            "another-replica",
-            now,
-            now + chrono::Duration::days(1),
-        )
-        .unwrap()
-    );
-    drop(conn);
+    hold_pending_lease(&db);
     app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
         .await;
     let t1 = tenant(&app, "Old").await;
@@ -317,19 +320,7 @@ async fn a_new_tenant_queues_behind_tenants_waiting_for_room() {
     let mut settings = test_settings(&db);
     settings.fleet.dedicated_plans = vec![tenant_core::Plan::Enterprise];
     let app = spawn_app_with(settings).await;
-    let mut conn = db.connect();
-    let now = Utc::now();
-    assert!(
-        tenant_store::purge::try_lease(
-            &mut conn,
-            tenant_service::fleet::pending::LEASE,
-            "another-replica",
-            now,
-            now + chrono::Duration::days(1),
-        )
-        .unwrap()
-    );
-    drop(conn);
+    hold_pending_lease(&db);
     app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
         .await;
     let pool = gateway_of(&app, "pool", "shared", 1).await.id;

@@ -5,7 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use chrono::Utc;
 use moltbot_saas_tests::{TestApp, TestDb, spawn_app};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -168,18 +167,8 @@ async fn an_operator_places_the_tenants_waiting_for_room() {
     let db = TestDb::new();
     let app = spawn_app(&db).await;
     operator_user(&app, "op@example.com").await;
-    // Another replica's automatic run holds the lease: only the button places anyone here.
-    let now = Utc::now();
-    assert!(
-        tenant_store::purge::try_lease(
-            &mut db.connect(),
-            tenant_service::fleet::pending::LEASE,
-            "another-replica",
-            now,
-            now + chrono::Duration::days(1),
-        )
-        .unwrap()
-    );
+    // Only the button places anyone here.
+    crate::fleet_pending::hold_pending_lease(&db);
     app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
         .await;
     let mut tenants = Vec::new();
