@@ -49,7 +49,7 @@ SETUP_SQL=${SETUP_SQL:-}
 # What the metering and the rate limits cost, inclusive: the ingest batch's counter upserts
 # (SQLite; on PostgreSQL a CTE of the batch statement, outside this process) and quota
 # judgement, and the request path's check and count.
-FUNCS=${FUNCS:-tenant_store::usage::add_messages tenant_service::usage::check_quotas tenant_service::control_plane::limits::<impl tenant_service::control_plane::ControlPlane>::rate_limit tenant_service::usage::meter::UsageMeter::count_request tenant_server::http::rate_limit::add_headers}
+FUNCS=${FUNCS:-tenant_store::usage::add_messages tenant_store::usage::counters_in_period tenant_service::usage::check_quotas tenant_service::usage::judge_counters tenant_service::control_plane::limits::<impl tenant_service::control_plane::ControlPlane>::rate_limit tenant_service::usage::meter::UsageMeter::count_request tenant_server::http::rate_limit::add_headers}
 read -r -a SERVER_ENV <<<"${SERVER_ENV:-}"
 WORK=$(mktemp -d /tmp/moltbot-callgrind.XXXXXX)
 DB=

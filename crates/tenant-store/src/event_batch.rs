@@ -20,7 +20,7 @@ use crate::events::{Ingested, NewEvent};
 use crate::pg_static::PgStatic;
 use crate::schema::{events, tenants};
 use crate::sessions::SessionSeen;
-use crate::usage::UsageRow;
+use crate::usage::MessageCounter;
 use crate::{AnyConnection, StoreError, StoreResult, write_transaction};
 
 /// One event of a batch, attributed to its tenant by the caller.
@@ -47,7 +47,7 @@ pub struct StoredBatch {
     /// addition committed before (other batches, other replicas), and the marks are as they
     /// were then. A tenant with no new message in the batch (duplicates only, or no message
     /// event) has none. The quotas are judged from these, without a read after the batch.
-    pub counters: Vec<UsageRow>,
+    pub counters: Vec<MessageCounter>,
 }
 
 /// What storing one event of a batch did.
@@ -114,18 +114,18 @@ WITH input AS (
     GROUP BY 1, 2
     ON CONFLICT (tenant_id, period) DO UPDATE
         SET messages = usage_counters.messages + EXCLUDED.messages
-    RETURNING tenant_id, period, messages, api_requests, threshold_notified_at, exceeded_at
+    RETURNING tenant_id, period, messages, threshold_notified_at, exceeded_at
 )
 SELECT i.id,
        EXISTS (SELECT 1 FROM tenants t WHERE t.id = i.tenant_id AND t.deleted_at IS NULL) AS known,
        (ins.id IS NOT NULL) AS inserted,
        (SELECT count(*) FROM deliveries d WHERE d.event_id = i.id) AS deliveries,
-       NULL::text AS period, NULL::bigint AS messages, NULL::bigint AS api_requests,
-       NULL::timestamp AS threshold_notified_at, NULL::timestamp AS exceeded_at
+       NULL::text AS period, NULL::bigint AS messages,
+       NULL::boolean AS threshold_notified, NULL::boolean AS exceeded
 FROM input i LEFT JOIN ins ON ins.id = i.id
 UNION ALL
-SELECT m.tenant_id, true, false, 0, m.period, m.messages, m.api_requests,
-       m.threshold_notified_at, m.exceeded_at
+SELECT m.tenant_id, true, false, 0, m.period, m.messages,
+       m.threshold_notified_at IS NOT NULL, m.exceeded_at IS NOT NULL
 FROM metered m";
 
 /// The id of the batch statement in Diesel's statement cache.
@@ -146,12 +146,12 @@ struct StoredRow {
     period: Option<String>,
     #[diesel(sql_type = Nullable<BigInt>)]
     messages: Option<i64>,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    api_requests: Option<i64>,
-    #[diesel(sql_type = Nullable<Timestamp>)]
-    threshold_notified_at: Option<NaiveDateTime>,
-    #[diesel(sql_type = Nullable<Timestamp>)]
-    exceeded_at: Option<NaiveDateTime>,
+    /// Whether the counter's soft-limit mark is set (null on the events' rows).
+    #[diesel(sql_type = Nullable<Bool>)]
+    threshold_notified: Option<bool>,
+    /// Whether the counter's hard-limit mark is set (null on the events' rows).
+    #[diesel(sql_type = Nullable<Bool>)]
+    exceeded: Option<bool>,
 }
 
 /// Stores a batch of events, each as [`crate::events::ingest`] would, and answers for each in
@@ -187,14 +187,18 @@ pub fn store_many(conn: &mut AnyConnection, items: &[EventToStore]) -> StoreResu
     let mut by_id: HashMap<String, StoredRow> = HashMap::with_capacity(rows.len());
     for r in rows {
         match r.period {
-            Some(period) => counters.push(UsageRow {
-                tenant_id: r.id,
-                period,
-                messages: r.messages.unwrap_or(0),
-                api_requests: r.api_requests.unwrap_or(0),
-                threshold_notified_at: r.threshold_notified_at,
-                exceeded_at: r.exceeded_at,
-            }),
+            Some(period) => {
+                // A tenant id that is no UUID could not be judged (nor stored).
+                if let Ok(tenant_id) = r.id.parse::<TenantId>() {
+                    counters.push(MessageCounter {
+                        tenant_id,
+                        period,
+                        messages: r.messages.unwrap_or(0),
+                        threshold_notified: r.threshold_notified.unwrap_or(false),
+                        exceeded: r.exceeded.unwrap_or(false),
+                    });
+                }
+            }
             None => {
                 by_id.insert(r.id.clone(), r);
             }
@@ -384,8 +388,9 @@ impl MessageSums {
     /// Adds the sums to the usage counters (inside the batch's transaction) and answers the
     /// counters as the additions left them: read back in the same transaction, one statement
     /// per month (SQLite holds one writer at a time, so nothing else changed them meanwhile).
-    /// One read per batch costs less than `RETURNING` on each upsert (docs/benchmarks.md).
-    fn write(&self, conn: &mut AnyConnection) -> StoreResult<Vec<UsageRow>> {
+    /// One read per batch costs less than `RETURNING` on each upsert (docs/benchmarks.md); it
+    /// reads only what judging the quotas needs ([`crate::usage::counters_in_period`]).
+    fn write(&self, conn: &mut AnyConnection) -> StoreResult<Vec<MessageCounter>> {
         let mut months: Vec<(String, Vec<TenantId>)> = Vec::new();
         for s in &self.0 {
             let period = crate::usage::period_of(s.at);
@@ -397,7 +402,7 @@ impl MessageSums {
         }
         let mut counters = Vec::with_capacity(self.0.len());
         for (period, tenants) in &months {
-            counters.extend(crate::usage::in_period(conn, period, tenants)?);
+            counters.extend(crate::usage::counters_in_period(conn, period, tenants)?);
         }
         Ok(counters)
     }

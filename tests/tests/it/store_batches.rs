@@ -145,20 +145,23 @@ fn a_batch_of_events_is_stored_as_each_one_alone_would_be() {
     );
 }
 
-/// The counters of (tenant, period) in the database, sorted.
+/// The counters of (tenant, period) in the database (whole rows read by `history`, as judging
+/// sees them), sorted.
 fn stored_counters(
     conn: &mut AnyConnection,
     tenants: &[TenantId],
-) -> Vec<tenant_store::usage::UsageRow> {
-    let mut rows: Vec<_> = tenants
+) -> Vec<tenant_store::usage::MessageCounter> {
+    let rows: Vec<_> = tenants
         .iter()
         .flat_map(|t| tenant_store::usage::history(conn, t, 12).unwrap())
+        .map(|r| r.counter().expect("a tenant id"))
         .collect();
-    rows.sort_by(|a, b| (&a.tenant_id, &a.period).cmp(&(&b.tenant_id, &b.period)));
-    rows
+    sorted(rows)
 }
 
-fn sorted(mut rows: Vec<tenant_store::usage::UsageRow>) -> Vec<tenant_store::usage::UsageRow> {
+fn sorted(
+    mut rows: Vec<tenant_store::usage::MessageCounter>,
+) -> Vec<tenant_store::usage::MessageCounter> {
     rows.sort_by(|a, b| (&a.tenant_id, &a.period).cmp(&(&b.tenant_id, &b.period)));
     rows
 }
@@ -188,10 +191,8 @@ fn a_batch_answers_the_usage_counters_it_wrote_as_they_are_stored() {
     assert_eq!(done.stored.len(), first.len());
     let counters = sorted(done.counters);
     assert_eq!(counters, stored_counters(&mut conn, &all));
-    let count_of = |rows: &[tenant_store::usage::UsageRow], t: &TenantId| -> Option<i64> {
-        rows.iter()
-            .find(|r| r.tenant_id == t.to_string())
-            .map(|r| r.messages)
+    let count_of = |rows: &[tenant_store::usage::MessageCounter], t: &TenantId| -> Option<i64> {
+        rows.iter().find(|r| r.tenant_id == *t).map(|r| r.messages)
     };
     assert_eq!(count_of(&counters, &a), Some(3), "a-1 once, a-2, a-3");
     assert_eq!(count_of(&counters, &b), Some(1));
@@ -230,11 +231,8 @@ fn a_batch_answers_the_usage_counters_it_wrote_as_they_are_stored() {
     assert_eq!(count_of(&counters, &a), Some(15), "13 + a-4 once + a-5");
     assert_eq!(count_of(&counters, &b), None, "no new message of b");
     assert_eq!(count_of(&counters, &c), Some(1));
-    let row_a = counters
-        .iter()
-        .find(|r| r.tenant_id == a.to_string())
-        .unwrap();
-    assert!(row_a.threshold_notified_at.is_some() && row_a.exceeded_at.is_none());
+    let row_a = counters.iter().find(|r| r.tenant_id == a).unwrap();
+    assert!(row_a.threshold_notified && !row_a.exceeded);
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tenant_core::{Secret, Tenant};
 use tenant_store::crypto::KeyRing;
-use tenant_store::usage::UsageRow;
+use tenant_store::usage::MessageCounter;
 use tenant_store::{AnyConnection, Database, StoreError};
 use tenant_webhooks::ingest::{Accepted, IngestError, Ingestor, TenantLookup, ValidEvent};
 
@@ -50,7 +50,7 @@ fn unavailable(e: &StoreError) -> StoreError {
 /// counters the batch's own upserts answered (no read of them after the batch). A tenant with
 /// no newly counted message has none and is not judged. A failure here is logged: the events
 /// are stored and stay acknowledged, and the next batch judges again.
-fn judge_quotas(conn: &mut AnyConnection, plans: &Plans, counters: Vec<UsageRow>) {
+fn judge_quotas(conn: &mut AnyConnection, plans: &Plans, counters: Vec<MessageCounter>) {
     if counters.is_empty() {
         return;
     }

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tenant_core::TenantId;
 use tenant_store::audit::{self, AuditContext};
-use tenant_store::usage::{self, UsageRow};
+use tenant_store::usage::{self, MessageCounter, UsageRow};
 use tenant_store::{AnyConnection, limits, tenants, write_transaction};
 
 use crate::audit::event;
@@ -102,8 +102,8 @@ pub fn check_quotas(
     now: DateTime<Utc>,
 ) -> ServiceResult<Vec<TenantId>> {
     let period = usage::period_of(now);
-    let rows = usage::in_period(conn, &period, tenant_ids)?;
-    judge(conn, plans, &period, &rows, now)
+    let counters = usage::counters_in_period(conn, &period, tenant_ids)?;
+    judge(conn, plans, &period, &counters, now)
 }
 
 /// Judges the message quotas of the tenants with new messages in an ingest batch just stored,
@@ -118,7 +118,7 @@ pub fn check_quotas(
 pub fn judge_counters(
     conn: &mut AnyConnection,
     plans: &Plans,
-    mut counters: Vec<UsageRow>,
+    mut counters: Vec<MessageCounter>,
     now: DateTime<Utc>,
 ) -> ServiceResult<Vec<TenantId>> {
     let period = usage::period_of(now);
@@ -134,20 +134,18 @@ pub fn judge_counters(
     judge(conn, plans, &period, &counters, now)
 }
 
-/// Judges the message quotas of `period` from these counter rows (one per tenant).
+/// Judges the message quotas of `period` from these counters (one per tenant).
 fn judge(
     conn: &mut AnyConnection,
     plans: &Plans,
     period: &str,
-    rows: &[UsageRow],
+    rows: &[MessageCounter],
     now: DateTime<Utc>,
 ) -> ServiceResult<Vec<TenantId>> {
     let mut exceeded = Vec::new();
     for row in rows {
-        let Ok(tenant_id) = row.tenant_id.parse::<TenantId>() else {
-            continue;
-        };
-        if row.threshold_notified_at.is_some() && row.exceeded_at.is_some() {
+        let tenant_id = row.tenant_id;
+        if row.threshold_notified && row.exceeded {
             continue;
         }
         let limit = match plans.limits_of(conn, &tenant_id) {
@@ -157,7 +155,7 @@ fn judge(
             Err(e) => return Err(e),
         };
         let soft = soft_limit(limit, plans.soft_limit_percent);
-        if row.messages >= soft && row.threshold_notified_at.is_none() {
+        if row.messages >= soft && !row.threshold_notified {
             write_transaction(conn, |c| -> ServiceResult<()> {
                 if usage::claim_threshold(c, &tenant_id, period, now)? {
                     emit(
@@ -174,7 +172,7 @@ fn judge(
                 Ok(())
             })?;
         }
-        if row.messages >= limit && row.exceeded_at.is_none() {
+        if row.messages >= limit && !row.exceeded {
             let newly = write_transaction(conn, |c| -> ServiceResult<bool> {
                 if !usage::claim_exceeded(c, &tenant_id, period, now)? {
                     return Ok(false);

@@ -11,7 +11,7 @@
 
 use chrono::{DateTime, Utc};
 use tenant_store::event_batch::{self, EventToStore, Stored};
-use tenant_store::usage::UsageRow;
+use tenant_store::usage::MessageCounter;
 use tenant_store::{AnyConnection, StoreError};
 
 use super::attribute::{Resolution, attribute};
@@ -27,7 +27,7 @@ pub struct IngestedBatch {
     /// ([`tenant_store::event_batch::StoredBatch::counters`]). An event stored again alone
     /// (after the batch rolled back, or with a stale attribution) adds its own: one tenant's
     /// counter may then appear more than once, the later with the higher count.
-    pub counters: Vec<UsageRow>,
+    pub counters: Vec<MessageCounter>,
 }
 
 /// Attributes and stores gateway events in batches, sharing a [`TenantLookup`].
@@ -162,7 +162,7 @@ pub(crate) fn ingest_one_fresh(
     lookup: Option<&TenantLookup>,
     event: &ValidEvent,
     at: DateTime<Utc>,
-    counters: &mut Vec<UsageRow>,
+    counters: &mut Vec<MessageCounter>,
 ) -> Result<Accepted, IngestError> {
     let resolution = TenantLookup::resolve_fresh(lookup, conn, event)?;
     let tenant = attribute(event, &resolution)?;
