@@ -53,6 +53,18 @@ pub(crate) fn hold_pending_lease(db: &TestDb) {
     );
 }
 
+/// A server whose enterprise tenants want a dedicated gateway, `default` closed (capacity 0)
+/// and the automatic placing held off by another replica's lease.
+async fn closed_default_app(db: &TestDb) -> TestApp {
+    let mut settings = test_settings(db);
+    settings.fleet.dedicated_plans = vec![tenant_core::Plan::Enterprise];
+    let app = spawn_app_with(settings).await;
+    hold_pending_lease(db);
+    app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
+        .await;
+    app
+}
+
 async fn tenant(app: &TestApp, name: &str) -> String {
     app.create_tenant(name).await["id"]
         .as_str()
@@ -218,12 +230,7 @@ async fn waiting_tenants_are_placed_by_themselves_when_room_appears() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_places_waiting_tenants_on_demand() {
     let db = TestDb::new();
-    let mut settings = test_settings(&db);
-    settings.fleet.dedicated_plans = vec![tenant_core::Plan::Enterprise];
-    let app = spawn_app_with(settings).await;
-    hold_pending_lease(&db);
-    app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
-        .await;
+    let app = closed_default_app(&db).await;
     let t1 = tenant(&app, "Old").await;
     let t2 = tenant(&app, "Older Than T3").await;
     let ent = app
@@ -317,12 +324,7 @@ async fn an_operator_places_waiting_tenants_on_demand() {
 #[tokio::test]
 async fn a_new_tenant_queues_behind_tenants_waiting_for_room() {
     let db = TestDb::new();
-    let mut settings = test_settings(&db);
-    settings.fleet.dedicated_plans = vec![tenant_core::Plan::Enterprise];
-    let app = spawn_app_with(settings).await;
-    hold_pending_lease(&db);
-    app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
-        .await;
+    let app = closed_default_app(&db).await;
     let pool = gateway_of(&app, "pool", "shared", 1).await.id;
     let first = tenant(&app, "First").await;
     assert_eq!(placement(&app, &first).await["gatewayId"], pool.as_str());
