@@ -60,7 +60,7 @@ impl TestDb {
             .ok()
             .filter(|u| !u.is_empty())
         {
-            Some(admin_url) => Self::postgres(admin_url, migrated),
+            Some(admin_url) => Self::postgres(without_tls_unless_asked(&admin_url), migrated),
             None => Self::sqlite(migrated),
         }
     }
@@ -285,9 +285,40 @@ fn ensure_template(admin: &mut PgConnection, admin_url: &str) -> String {
     template
 }
 
+/// `url` with `sslmode=disable` unless it names an `sslmode`. The tests talk to a local server,
+/// and a test process whose connections used OpenSSL (libpq negotiates TLS by default when the
+/// server offers it) can abort at exit after every test passed ("double free or corruption"):
+/// OpenSSL's exit handler frees its state while threads of the servers the tests leave running
+/// still use their connections (openssl/openssl#6214, diesel-rs/diesel#3441).
+pub fn without_tls_unless_asked(url: &str) -> String {
+    let query = url.split_once('?').map(|(_, q)| q);
+    if query.is_some_and(|q| q.split('&').any(|kv| kv.starts_with("sslmode="))) {
+        return url.to_owned();
+    }
+    let sep = if query.is_some() { '&' } else { '?' };
+    format!("{url}{sep}sslmode=disable")
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database;
+
+    #[test]
+    fn tls_is_off_unless_the_url_asks() {
+        use super::without_tls_unless_asked as plain;
+        assert_eq!(
+            plain("postgres://u@h:5432/postgres"),
+            "postgres://u@h:5432/postgres?sslmode=disable"
+        );
+        assert_eq!(
+            plain("postgres://u@h/postgres?connect_timeout=5"),
+            "postgres://u@h/postgres?connect_timeout=5&sslmode=disable"
+        );
+        assert_eq!(
+            plain("postgres://u@h/postgres?sslmode=require"),
+            "postgres://u@h/postgres?sslmode=require"
+        );
+    }
 
     #[test]
     fn hosts_are_read_and_replaced() {
