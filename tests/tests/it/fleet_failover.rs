@@ -273,19 +273,34 @@ async fn dedicated_and_unfenced_gateways_are_never_failed_over() {
         "{}",
         g.text
     );
-    // The operator sees the stranded cell in the metrics.
-    let metrics = app
-        .request_as(Some(&app.operator_token), Method::GET, "/metrics", None)
-        .await;
-    let stranded = |gateway: &str| {
+    // The operator sees the stranded cell in the metrics. The sweep sets the gauge after its
+    // transaction commits, so the failover may be visible a moment before it: wait for it.
+    let stranded = |metrics: &str, gateway: &str| {
         crate::monitoring::value(
-            &metrics.text,
+            metrics,
             "moltbot_saas_gateway_stranded_tenants",
             &[("gateway", gateway)],
         )
     };
-    assert_eq!(stranded("nf-cell"), 1.0, "{}", metrics.text);
-    assert_eq!(stranded("nf-plain"), 0.0, "not expired: it does not fence");
+    let metrics = loop {
+        let metrics = app
+            .request_as(Some(&app.operator_token), Method::GET, "/metrics", None)
+            .await;
+        if stranded(&metrics.text, "nf-cell") == 1.0 {
+            break metrics.text;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(40),
+            "the stranded cell never shows: {}",
+            metrics.text
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        stranded(&metrics, "nf-plain"),
+        0.0,
+        "not expired: it does not fence"
+    );
     crate::fleet_loads::exact(&db, "dedicated and unfenced gateways are never failed over");
 }
 
