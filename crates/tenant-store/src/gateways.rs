@@ -255,6 +255,26 @@ pub fn list(conn: &mut AnyConnection) -> StoreResult<Vec<Gateway>> {
         .collect()
 }
 
+/// Every gateway, by name, their rows locked until the fleet transaction ends: a heartbeat
+/// ([`record_heartbeat`]) waits for its commit, so what the transaction read of the leases
+/// stays true until then. On PostgreSQL `FOR UPDATE` (the fleet lock alone does not stop a
+/// heartbeat, which takes no fleet lock); SQLite's write transaction holds the database's lock
+/// already.
+pub fn list_locked(c: &mut FleetLock<'_>) -> StoreResult<Vec<Gateway>> {
+    let rows: Vec<GatewayRow> = match &mut **c {
+        AnyConnection::Postgresql(pg) => gateways::table
+            .select(GatewayRow::as_select())
+            .order(gateways::name.asc())
+            .for_update()
+            .load(pg)?,
+        AnyConnection::Sqlite(lite) => gateways::table
+            .select(GatewayRow::as_select())
+            .order(gateways::name.asc())
+            .load(lite)?,
+    };
+    rows.into_iter().map(Gateway::try_from).collect()
+}
+
 /// One gateway.
 pub fn find(conn: &mut AnyConnection, id: &GatewayId) -> StoreResult<Gateway> {
     gateways::table

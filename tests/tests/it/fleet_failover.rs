@@ -2,8 +2,9 @@
 //! both backends: a fenced gateway that stops sending heartbeats loses its tenants to healthy
 //! gateways once its lease and the margin have passed (and a move away from it completes), a
 //! dedicated or unfenced gateway never does, two server processes failing over at once place
-//! each tenant once, `config sync` fences its file when it stops, and `GET /tenants/{id}` shows
-//! the placement.
+//! each tenant once, a heartbeat recorded while a sweep acts on its lease is not overtaken by the
+//! failover, `config sync` fences its file when it stops, and `GET /tenants/{id}` shows the
+//! placement.
 
 // Helpers here stop the test on any failure, as the tests themselves do.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -11,9 +12,14 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use diesel::{Connection, RunQueryDsl};
 use moltbot_saas_tests::{TestApp, TestDb, spawn_app, spawn_app_with, test_settings};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use tenant_service::fleet::leases;
+use tenant_store::AnyConnection;
+use tenant_store::audit::AuditContext;
+use tenant_store::gateways::{self as store, HeartbeatRecord};
 
 use crate::config_sync::command;
 use crate::fleet::{Gw, accounts, gateway_of, placement};
@@ -154,14 +160,15 @@ async fn a_silent_fenced_gateway_fails_over_and_a_move_away_from_it_completes() 
     );
 
     // a-silent never acknowledges; after its lease and the margin both end up on b-healthy,
-    // and at no poll is an account in both documents.
+    // and at no poll is an account in both documents. The two reads are not one snapshot, so
+    // b-healthy's comes first: an account only ever goes from a-silent to b-healthy, so it is
+    // in both reads only if it was in both documents at once (read the other way round, a
+    // sweep committing between the reads shows an account in both).
     let since = Instant::now();
     loop {
         tick(&app, &[&healthy], since).await;
-        let (a, b) = (
-            served(&app, &silent.id).await,
-            served(&app, &healthy.id).await,
-        );
+        let b = served(&app, &healthy.id).await;
+        let a = served(&app, &silent.id).await;
         assert!(
             !a.iter().any(|acc| b.contains(acc)),
             "an account in two documents: {a:?} {b:?}"
@@ -266,19 +273,34 @@ async fn dedicated_and_unfenced_gateways_are_never_failed_over() {
         "{}",
         g.text
     );
-    // The operator sees the stranded cell in the metrics.
-    let metrics = app
-        .request_as(Some(&app.operator_token), Method::GET, "/metrics", None)
-        .await;
-    let stranded = |gateway: &str| {
+    // The operator sees the stranded cell in the metrics. The sweep sets the gauge after its
+    // transaction commits, so the failover may be visible a moment before it: wait for it.
+    let stranded = |metrics: &str, gateway: &str| {
         crate::monitoring::value(
-            &metrics.text,
+            metrics,
             "moltbot_saas_gateway_stranded_tenants",
             &[("gateway", gateway)],
         )
     };
-    assert_eq!(stranded("nf-cell"), 1.0, "{}", metrics.text);
-    assert_eq!(stranded("nf-plain"), 0.0, "not expired: it does not fence");
+    let metrics = loop {
+        let metrics = app
+            .request_as(Some(&app.operator_token), Method::GET, "/metrics", None)
+            .await;
+        if stranded(&metrics.text, "nf-cell") == 1.0 {
+            break metrics.text;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(40),
+            "the stranded cell never shows: {}",
+            metrics.text
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        stranded(&metrics, "nf-plain"),
+        0.0,
+        "not expired: it does not fence"
+    );
     crate::fleet_loads::exact(&db, "dedicated and unfenced gateways are never failed over");
 }
 
@@ -316,6 +338,120 @@ async fn without_failover_only_moves_away_from_a_silent_gateway_complete() {
     crate::fleet_loads::exact(
         &db,
         "without failover only moves away from a silent gateway complete",
+    );
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// Records a heartbeat of `gateway` at `at`, declaring fencing.
+fn beat_at(conn: &mut AnyConnection, gateway: &str, at: chrono::DateTime<chrono::Utc>) {
+    let record = HeartbeatRecord {
+        etag: None,
+        revision: None,
+        fencing: true,
+    };
+    store::record_heartbeat(conn, &gateway.parse().unwrap(), record, at).unwrap();
+}
+
+/// A heartbeat that lands while a sweep is acting on its gateway's expired lease (after the
+/// sweep read the leases, before it commits) must not be overtaken: the sweep waits for it and
+/// sees the lease renewed. Otherwise the gateway's sync, renewed, reads the placements from
+/// before the sweep's commit and serves the tenants the sweep then fails over (PostgreSQL: a
+/// heartbeat takes no fleet lock; SQLite's single writer orders them anyway).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_heartbeat_during_a_sweep_is_not_overtaken_by_its_failover() {
+    let db = TestDb::new();
+    if db.backend() != "postgres" {
+        eprintln!("skipped: needs PostgreSQL (set TEST_DATABASE_URL)");
+        return;
+    }
+    // The server's own sweep never sees these leases expired: the one below does.
+    let mut settings = test_settings(&db);
+    settings.fleet.lease = Duration::from_secs(3600);
+    let app = spawn_app_with(settings).await;
+    app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
+        .await;
+    let down = gateway_of(&app, "race-down", "shared", 5).await;
+    let (tenant, _) = tenant_with_account(&app, "Renewed In Time").await;
+    let up = gateway_of(&app, "race-up", "shared", 5).await;
+    let sweep_cfg = tenant_service::fleet::FleetConfig {
+        lease: Duration::from_secs(LEASE_SECS),
+        margin: Duration::from_secs(MARGIN_SECS),
+        failover: true,
+        dedicated_plans: Vec::new(),
+    };
+    let url = db.url().to_owned();
+    let connect = move || {
+        tenant_store::DatabaseUrl::parse(&url)
+            .unwrap()
+            .connect()
+            .unwrap()
+    };
+    let (down_id, up_id) = (down.id.clone(), up.id.clone());
+    let report = tokio::task::spawn_blocking(move || {
+        let (mut sweeper, mut beater, mut watcher) = (connect(), connect(), connect());
+        let now = tenant_core::now();
+        beat_at(&mut beater, &up_id, now);
+        beat_at(&mut beater, &down_id, now - chrono::Duration::minutes(2));
+        let pid = diesel::sql_query("SELECT pg_backend_pid()::bigint AS n")
+            .get_result::<Count>(&mut sweeper)
+            .unwrap()
+            .n;
+        // The heartbeat, uncommitted; the sweep starts from the expired lease.
+        beater
+            .transaction(|b| {
+                beat_at(b, &down_id, tenant_core::now());
+                let sweep = std::thread::spawn(move || {
+                    let ctx = AuditContext {
+                        actor_type: "system".into(),
+                        ..AuditContext::default()
+                    };
+                    leases::sweep(&mut sweeper, &ctx, &sweep_cfg, tenant_core::now()).unwrap()
+                });
+                // Commit once the sweep waits on a lock (or, without one, has finished).
+                let waiting = format!(
+                    "SELECT count(*) AS n FROM pg_stat_activity \
+                     WHERE pid = {pid} AND wait_event_type = 'Lock'"
+                );
+                let since = Instant::now();
+                while !sweep.is_finished()
+                    && diesel::sql_query(&waiting)
+                        .get_result::<Count>(&mut watcher)
+                        .unwrap()
+                        .n
+                        == 0
+                {
+                    assert!(
+                        since.elapsed() < Duration::from_secs(40),
+                        "the sweep neither waited nor finished"
+                    );
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Ok::<_, diesel::result::Error>(sweep)
+            })
+            .unwrap()
+            .join()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!((report.failed_over, report.completed), (0, 0), "{report:?}");
+    let p = placement(&app, &tenant).await;
+    assert_eq!(p["gatewayId"], down.id.as_str(), "{p}");
+    assert_eq!(p["state"], "placed", "{p}");
+    assert!(
+        !audit_actions(&app, &tenant)
+            .await
+            .iter()
+            .any(|(a, _)| a == "tenant.failed_over")
+    );
+    crate::fleet_loads::exact(
+        &db,
+        "a heartbeat during a sweep is not overtaken by its failover",
     );
 }
 

@@ -20,7 +20,10 @@
 //! operator's webhooks as `gateway.stranded`, once per lapse ([`super::events`]).
 //!
 //! Every change runs in one transaction under the fleet lock and re-reads the gateways under it,
-//! so several replicas sweeping at once do each change once.
+//! so several replicas sweeping at once do each change once. The re-read locks the gateways'
+//! rows to the commit ([`gateways::list_locked`]), so a heartbeat is recorded either before it
+//! (the lease is renewed, nothing happens) or after the commit (the gateway's sync then reads
+//! the placements the sweep changed): never in between.
 
 use chrono::{DateTime, Utc};
 use tenant_core::{GatewayKind, PlacementState, Plan, TenantId, Want, drain_plan};
@@ -83,8 +86,11 @@ pub fn sweep(
     }
     write_transaction(conn, |c| {
         let c = &mut gateways::lock_fleet(c)?;
-        // Again under the lock: a heartbeat may have renewed a lease since.
-        let all = expired(cfg, gateways::list(c)?, now);
+        // Again under the lock: a heartbeat may have renewed a lease since. The rows stay
+        // locked to the commit: a heartbeat landing after this read and before the commit
+        // would renew a lease this sweep acts on as expired, and the gateway's sync, renewed,
+        // would read the placements from before the commit and serve the tenants failed over.
+        let all = expired(cfg, gateways::list_locked(c)?, now);
         let mut report = SweepReport::default();
         for (g, _) in all.iter().filter(|(_, gone)| *gone) {
             report.completed += complete_moves_from(c, ctx, &g.id, now)?;
