@@ -77,7 +77,10 @@ async fn a_tenant_created_dedicated_goes_to_a_dedicated_gateway_or_waits_for_one
     // No dedicated room left: it waits, though the pool has room.
     let waiting = create(&app, &json!({"name": "Waiting Co", "dedicated": true})).await;
     let (state, gateway, dedicated) = where_is(&app, &waiting).await;
-    assert_eq!((state.as_str(), gateway, dedicated), ("unplaced", None, true));
+    assert_eq!(
+        (state.as_str(), gateway, dedicated),
+        ("unplaced", None, true)
+    );
     assert_eq!(held(&app, &pool).await, 2);
 
     // A dedicated gateway created: the waiting tenant goes there (placed by itself), not to
@@ -110,9 +113,17 @@ async fn only_an_operator_asks_and_only_with_a_boolean() {
     }
     // Nobody was created but the owner's tenant.
     let list = app.get("/tenants").await;
-    assert_eq!(list.body["tenants"].as_array().unwrap().len(), 1, "{}", list.text);
+    assert_eq!(
+        list.body["tenants"].as_array().unwrap().len(),
+        1,
+        "{}",
+        list.text
+    );
     // Without the wish, a single-gateway setup keeps its tenant on `default`, as before.
-    assert_eq!(where_is(&app, owner["id"].as_str().unwrap()).await, on(DEFAULT, false));
+    assert_eq!(
+        where_is(&app, owner["id"].as_str().unwrap()).await,
+        on(DEFAULT, false)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
