@@ -126,6 +126,21 @@ async fn only_an_operator_asks_and_only_with_a_boolean() {
     );
 }
 
+/// `moltbot-saas tenants create ARGS` on `db`; the tenant it prints.
+fn cli_create(db: &TestDb, args: &[&str]) -> Value {
+    let out = crate::config_sync::command(db)
+        // Else the binary makes a development secret file in the working directory.
+        .env(
+            "SAAS_API_KEY_SECRET",
+            "cli-test-api-key-secret-0123456789abcdef",
+        )
+        .args(["tenants", "create"])
+        .args(args)
+        .output()
+        .expect("run moltbot-saas");
+    serde_json::from_str(&crate::config_sync::succeed(&out)).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_asks_with_dedicated() {
     let db = TestDb::new();
@@ -134,16 +149,10 @@ async fn the_cli_asks_with_dedicated() {
         .await;
     let pool = gateway_of(&app, "pool", "shared", 5).await.id;
     let cell = gateway_of(&app, "cell", "dedicated", 1).await.id;
-    let out = crate::config_sync::run(
-        &db,
-        &["tenants", "create", "--name", "Cli Cell", "--dedicated"],
-    );
-    let text = crate::config_sync::succeed(&out);
-    let created: Value = serde_json::from_str(&text).unwrap();
+    let created = cli_create(&db, &["--name", "Cli Cell", "--dedicated"]);
     let id = created["id"].as_str().unwrap();
     assert_eq!(where_is(&app, id).await, on(&cell, true));
-    let out = crate::config_sync::run(&db, &["tenants", "create", "--name", "Cli Plain"]);
-    let created: Value = serde_json::from_str(&crate::config_sync::succeed(&out)).unwrap();
+    let created = cli_create(&db, &["--name", "Cli Plain"]);
     let id = created["id"].as_str().unwrap();
     assert_eq!(where_is(&app, id).await, on(&pool, false));
 }
