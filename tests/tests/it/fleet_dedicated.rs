@@ -94,6 +94,29 @@ async fn a_tenant_created_dedicated_goes_to_a_dedicated_gateway_or_waits_for_one
     // A later tenant without the wish still goes to the pool.
     let later = create(&app, &json!({"name": "Later"})).await;
     assert_eq!(where_is(&app, &later).await, on(&pool, false));
+
+    // Drained, its gateway sends it to a free dedicated gateway, not to the pool with room.
+    let cell3 = gateway_of(&app, "cell-3", "dedicated", 1).await.id;
+    let r = app
+        .request(Method::POST, &format!("/gateways/{cell}/drain"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        (r.body["moving"].as_i64(), r.body["remaining"].as_i64()),
+        (Some(1), Some(0))
+    );
+    let p = placement(&app, &cell_co).await;
+    assert_eq!(
+        (
+            p["state"].as_str(),
+            p["targetGatewayId"].as_str(),
+            p["dedicated"].as_bool()
+        ),
+        (Some("moving"), Some(cell3.as_str()), Some(true)),
+        "{p}"
+    );
+    assert_eq!(held(&app, &pool).await, 3);
+    crate::fleet_loads::exact(&db, "a tenant created dedicated");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
