@@ -18,6 +18,8 @@ cargo metadata --format-version 1 --no-deps --locked | python3 -c '
 import json, sys
 allowed = {
     "tenant-core": set(),
+    # The model of the fleet move protocol: a specification, checked on its own (std only).
+    "fleet-model": set(),
     "tenant-store": {"tenant-core"},
     "tenant-configgen": {"tenant-core"},
     "tenant-webhooks": {"tenant-core", "tenant-store"},
