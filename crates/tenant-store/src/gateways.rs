@@ -617,11 +617,11 @@ pub fn held_counts(conn: &mut AnyConnection) -> StoreResult<Vec<(GatewayId, i64)
     Ok(counts)
 }
 
-/// What [`held_counts`] should answer, counted from the rows themselves (placement rows of live
-/// tenants grouped by holder, `default`'s tenants without a row): the stored counts are exact
-/// when the two agree. For tests and `moltbot-saas gateways check`.
-pub fn recount_held(conn: &mut AnyConnection) -> StoreResult<Vec<(GatewayId, i64)>> {
-    let total = live_tenants(conn)?;
+/// The live tenants' placement rows counted by the gateway holding them (placed on it or
+/// moving to it), and how many live tenants have a row.
+fn row_counts(
+    conn: &mut AnyConnection,
+) -> StoreResult<(std::collections::BTreeMap<GatewayId, i64>, i64)> {
     let groups: Vec<(Option<String>, Option<String>, String, i64)> = tenant_placements::table
         .inner_join(tenants::table)
         .filter(tenants::deleted_at.is_null())
@@ -652,12 +652,94 @@ pub fn recount_held(conn: &mut AnyConnection) -> StoreResult<Vec<(GatewayId, i64
                 .or_default() += n;
         }
     }
+    Ok((counts, with_rows))
+}
+
+/// What [`held_counts`] should answer, counted from the rows themselves (placement rows of live
+/// tenants grouped by holder, `default`'s tenants without a row): the stored counts are exact
+/// when the two agree. For tests and [`check_held`].
+pub fn recount_held(conn: &mut AnyConnection) -> StoreResult<Vec<(GatewayId, i64)>> {
+    let total = live_tenants(conn)?;
+    let (mut counts, with_rows) = row_counts(conn)?;
     *counts.entry(GatewayId::DEFAULT).or_default() += total - with_rows;
     Ok(counts.into_iter().filter(|(_, n)| *n > 0).collect())
 }
 
+/// A gateway whose stored count (`gateways.held`) is not what its placement rows give it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldDrift {
+    /// The gateway.
+    pub gateway: GatewayId,
+    /// The stored count.
+    pub stored: i64,
+    /// The count of its rows (placed on it or moving to it, live tenants only).
+    pub counted: i64,
+}
+
+/// What [`check_held`] found (and, when asked, repaired).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HeldCheck {
+    /// The gateways whose stored count was wrong.
+    pub drift: Vec<HeldDrift>,
+    /// Placement rows of deleted tenants (a deletion removes its tenant's row).
+    pub rows_of_deleted: i64,
+}
+
+impl HeldCheck {
+    /// Whether the stored counts were exact and no deleted tenant kept a row.
+    pub fn consistent(&self) -> bool {
+        self.drift.is_empty() && self.rows_of_deleted == 0
+    }
+}
+
+/// Compares every gateway's stored count with a count of its placement rows, under the fleet
+/// lock (so no placement changes meanwhile); with `repair`, deletes the rows of deleted tenants
+/// and sets each wrong count to its rows'. Linear in tenants: an operator's check
+/// (`moltbot-saas gateways check`), never on a request's path.
+pub fn check_held(lock: &mut FleetLock<'_>, repair: bool) -> StoreResult<HeldCheck> {
+    let conn: &mut AnyConnection = lock;
+    let rows_of_deleted = rows_of_deleted(conn)?;
+    let (counts, _) = row_counts(conn)?;
+    let stored: Vec<(String, i64)> = gateways::table
+        .select((gateways::id, gateways::held))
+        .order(gateways::id.asc())
+        .load(conn)?;
+    let mut drift = Vec::new();
+    for (id, stored) in stored {
+        let gateway = gateway_id("gateways", &id)?;
+        let counted = counts.get(&gateway).copied().unwrap_or(0);
+        if stored != counted {
+            drift.push(HeldDrift {
+                gateway,
+                stored,
+                counted,
+            });
+        }
+    }
+    if repair {
+        if rows_of_deleted > 0 {
+            let deleted = tenants::table
+                .filter(tenants::deleted_at.is_not_null())
+                .select(tenants::id);
+            diesel::delete(
+                tenant_placements::table.filter(tenant_placements::tenant_id.eq_any(deleted)),
+            )
+            .execute(conn)?;
+        }
+        for d in &drift {
+            diesel::update(gateways::table.find(d.gateway.to_string()))
+                .set(gateways::held.eq(d.counted))
+                .execute(conn)?;
+        }
+    }
+    Ok(HeldCheck {
+        drift,
+        rows_of_deleted,
+    })
+}
+
 /// Placement rows of deleted tenants (none when the counts are kept as they should be: a
-/// tenant's deletion removes its row). For tests and `moltbot-saas gateways check`.
+/// tenant's deletion removes its row). For tests and [`check_held`].
 pub fn rows_of_deleted(conn: &mut AnyConnection) -> StoreResult<i64> {
     Ok(tenant_placements::table
         .inner_join(tenants::table)

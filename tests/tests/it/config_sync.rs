@@ -65,6 +65,17 @@ pub(crate) fn run(db: &TestDb, args: &[&str]) -> Output {
     command(db).args(args).output().expect("run moltbot-saas")
 }
 
+/// [`run`] on a blocking thread, for a test that keeps a server's connections open: a runtime
+/// blocked for seconds misses the server closing an idle connection, and the next request on
+/// it fails.
+pub(crate) async fn run_awaited(db: &TestDb, args: &[&str]) -> Output {
+    let mut cmd = command(db);
+    cmd.args(args);
+    tokio::task::spawn_blocking(move || cmd.output().expect("run moltbot-saas"))
+        .await
+        .expect("the command's thread")
+}
+
 #[track_caller]
 pub(crate) fn succeed(out: &Output) -> String {
     assert!(

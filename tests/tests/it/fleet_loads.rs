@@ -421,3 +421,91 @@ async fn the_migration_backfills_the_counts_from_the_rows() {
     );
     assert_eq!(held_in(&after, &a.id), 2, "{after:?}");
 }
+
+/// `moltbot-saas gateways check` finds stored counts that a write outside the control plane
+/// made wrong (and a deleted tenant's leftover row), exits with an error, and with `--repair`
+/// sets them right, audited; then it finds nothing.
+#[tokio::test]
+async fn gateways_check_finds_and_repairs_wrong_counts() {
+    use diesel::prelude::*;
+    use tenant_store::schema::{gateways, tenant_placements, tenants};
+    let db = TestDb::new();
+    let app = spawn_app(&db).await;
+    patch(&app, DEFAULT, json!({"capacity": 0})).await;
+    let pool = gateway(&app, "pool", 10).await;
+    let kept = tenant(&app, "Kept").await;
+    let gone = tenant(&app, "Gone").await;
+    assert_eq!(placement(&app, &kept).await["gatewayId"], pool.id.as_str());
+    assert_eq!(placement(&app, &gone).await["gatewayId"], pool.id.as_str());
+    exact(&db, "the setup");
+
+    let clean = crate::config_sync::run_awaited(&db, &["gateways", "check"]).await;
+    let printed: Value = serde_json::from_str(&crate::config_sync::succeed(&clean)).unwrap();
+    assert_eq!(
+        printed,
+        json!({"consistent": true, "repaired": false, "drift": [], "rowsOfDeletedTenants": 0})
+    );
+
+    // Writes behind the control plane's back: a count raised, a tenant deleted with its row left.
+    let mut conn = db.connect();
+    diesel::update(gateways::table.find(&pool.id))
+        .set(gateways::held.eq(gateways::held + 3))
+        .execute(&mut conn)
+        .unwrap();
+    diesel::update(tenants::table.find(&gone))
+        .set(tenants::deleted_at.eq(tenant_core::now().naive_utc()))
+        .execute(&mut conn)
+        .unwrap();
+    // The stored count was 2: `gone`'s deletion outside the control plane left it at 2 + 3.
+    let found = json!({
+        "consistent": false,
+        "drift": [{"id": pool.id, "name": "pool", "stored": 5, "counted": 1}],
+        "rowsOfDeletedTenants": 1,
+    });
+    let wrong = crate::config_sync::run_awaited(&db, &["gateways", "check"]).await;
+    assert!(!wrong.status.success(), "a wrong count fails the check");
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(stderr.contains("gateways check --repair"), "{stderr}");
+    let mut printed: Value = serde_json::from_slice(&wrong.stdout).unwrap();
+    assert_eq!(printed["repaired"], false);
+    printed.as_object_mut().unwrap().remove("repaired");
+    assert_eq!(printed, found);
+    assert_eq!(
+        held_counts(&mut conn).unwrap(),
+        vec![(pool.id.parse().unwrap(), 5)],
+        "a check without --repair changes nothing"
+    );
+
+    let repaired = crate::config_sync::run_awaited(&db, &["gateways", "check", "--repair"]).await;
+    let mut printed: Value = serde_json::from_str(&crate::config_sync::succeed(&repaired)).unwrap();
+    assert_eq!(printed["repaired"], true);
+    printed.as_object_mut().unwrap().remove("repaired");
+    assert_eq!(printed, found);
+    exact(&db, "the repair");
+    let rows: i64 = tenant_placements::table
+        .find(&gone)
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(rows, 0, "the deleted tenant's row is gone");
+    let audit = app
+        .get(&format!(
+            "/audit?action=gateway.held_repaired&resourceId={}",
+            pool.id
+        ))
+        .await;
+    assert_eq!(audit.status, StatusCode::OK, "{}", audit.text);
+    let entries = audit.body["events"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{}", audit.text);
+    assert_eq!(entries[0]["actor"]["type"], "cli", "{}", audit.text);
+    assert_eq!(
+        entries[0]["details"],
+        json!({"stored": 5, "counted": 1}),
+        "{}",
+        audit.text
+    );
+
+    let again = crate::config_sync::run_awaited(&db, &["gateways", "check"]).await;
+    let printed: Value = serde_json::from_str(&crate::config_sync::succeed(&again)).unwrap();
+    assert_eq!(printed["consistent"], true);
+}

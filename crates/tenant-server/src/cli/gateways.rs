@@ -1,8 +1,9 @@
-//! `moltbot-saas gateways list|create|drain|rotate-token|place-pending`: the gateway fleet, straight on the
+//! `moltbot-saas gateways list|create|drain|rotate-token|place-pending|check`: the gateway fleet, straight on the
 //! database, through the same use cases as `/gateways` (audited with actor `cli`), printing
 //! the same JSON. A gateway's token is printed once, by `create` and `rotate-token`.
 
 use clap::Subcommand;
+use serde::Serialize;
 use tenant_core::GatewayId;
 use tenant_service::fleet::gateways;
 use tenant_service::fleet::pending::{self, Trigger};
@@ -45,6 +46,35 @@ pub enum GatewaysCommand {
     /// Place the tenants waiting for room (unplaced), oldest first, where there is room now;
     /// prints how many were placed and how many still wait.
     PlacePending,
+    /// Check each gateway's stored count of the tenants it holds against its placement rows;
+    /// exits with an error when one is wrong, unless `--repair` set it right.
+    Check {
+        /// Set wrong counts to their rows' count (audited as `gateway.held_repaired`).
+        #[arg(long)]
+        repair: bool,
+    },
+}
+
+/// What `gateways check` prints.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HeldCheckOutput {
+    /// Whether the counts were exact (before any repair).
+    consistent: bool,
+    /// Whether `--repair` set the wrong ones right.
+    repaired: bool,
+    /// The gateways whose stored count was wrong.
+    drift: Vec<HeldDriftOutput>,
+    /// Placement rows left by deleted tenants (deleted by `--repair`).
+    rows_of_deleted_tenants: i64,
+}
+
+#[derive(Debug, Serialize)]
+struct HeldDriftOutput {
+    id: String,
+    name: String,
+    stored: i64,
+    counted: i64,
 }
 
 /// A gateway named by id or by name.
@@ -103,6 +133,38 @@ pub fn run(settings: &Settings, command: GatewaysCommand) -> CliResult {
             let report =
                 pending::place_pending(&mut conn, &cli_actor(), fleet, Trigger::Requested)?;
             print_json(&PlacePendingResponse::from(report))
+        }
+        GatewaysCommand::Check { repair } => {
+            let check = gateways::check_held(&mut conn, &cli_actor(), repair)?;
+            let names = gateways::list(&mut conn, fleet)?;
+            let name_of = |id: &GatewayId| {
+                names
+                    .iter()
+                    .find(|v| v.gateway.id == *id)
+                    .map(|v| v.gateway.name.to_string())
+                    .unwrap_or_default()
+            };
+            let consistent = check.consistent();
+            print_json(&HeldCheckOutput {
+                consistent,
+                repaired: repair && !consistent,
+                drift: check
+                    .drift
+                    .iter()
+                    .map(|d| HeldDriftOutput {
+                        id: d.gateway.to_string(),
+                        name: name_of(&d.gateway),
+                        stored: d.stored,
+                        counted: d.counted,
+                    })
+                    .collect(),
+                rows_of_deleted_tenants: check.rows_of_deleted,
+            })?;
+            if consistent || repair {
+                Ok(())
+            } else {
+                Err("stored held counts differ from the placement rows: run `gateways check --repair`".into())
+            }
         }
     }
 }

@@ -1,13 +1,13 @@
 //! Gateways as a resource (operators only, every change audited): create (the token shown
 //! once), list and read with their load and health, change (name, capacity, draining), drain,
-//! rotate the token, delete an empty one. The built-in `default` may be given a capacity and
+//! rotate the token, delete an empty one, check (and repair) the stored held counts. The built-in `default` may be given a capacity and
 //! drained, but not renamed, deleted or given a token here (its token is `SAAS_GATEWAY_TOKEN`).
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use tenant_core::{GatewayId, GatewayKind, GatewayName, Secret, ValidationErrors, check_capacity};
 use tenant_store::audit::{self, AuditContext, AuditEvent};
-use tenant_store::gateways::{self, Gateway, GatewayChanges, NewGateway};
+use tenant_store::gateways::{self, Gateway, GatewayChanges, HeldCheck, NewGateway};
 use tenant_store::{AnyConnection, write_transaction};
 
 use super::auth::new_token;
@@ -339,5 +339,30 @@ pub fn delete(conn: &mut AnyConnection, ctx: &AuditContext, id: &GatewayId) -> S
         gateways::delete(c, id)?;
         audit::record(c, ctx, gateway_event("gateway.deleted", id, json!({})), now)?;
         Ok(())
+    })
+}
+
+/// Checks every gateway's stored count of the tenants it holds against its placement rows,
+/// under the fleet lock (`moltbot-saas gateways check`); with `repair`, sets the wrong ones to
+/// their rows' count and deletes placement rows of deleted tenants, each repaired gateway
+/// audited as `gateway.held_repaired` with both counts. The counts are kept exact where
+/// placements change; a difference means a write outside the control plane (or a bug).
+pub fn check_held(
+    conn: &mut AnyConnection,
+    ctx: &AuditContext,
+    repair: bool,
+) -> ServiceResult<HeldCheck> {
+    let now = tenant_core::now();
+    write_transaction(conn, |c| {
+        let c = &mut gateways::lock_fleet(c)?;
+        let check = gateways::check_held(c, repair)?;
+        if repair {
+            for d in &check.drift {
+                let details = json!({"stored": d.stored, "counted": d.counted});
+                let event = gateway_event("gateway.held_repaired", &d.gateway, details);
+                audit::record(c, ctx, event, now)?;
+            }
+        }
+        Ok(check)
     })
 }
