@@ -162,6 +162,9 @@ pub struct NewTenant {
     pub slug: Option<Slug>,
     /// Billing plan.
     pub plan: Plan,
+    /// An operator asks for a dedicated gateway, whatever the plan (`false`: the plan decides,
+    /// through `SAAS_DEDICATED_PLANS`). Set after [`NewTenant::parse`], which leaves it `false`.
+    pub dedicated: bool,
 }
 
 impl NewTenant {
@@ -181,6 +184,7 @@ impl NewTenant {
                 name,
                 slug: slug.flatten(),
                 plan,
+                dedicated: false,
             }),
             // Unreachable: every `None` above recorded an error.
             _ => Err(ValidationErrors::default()),

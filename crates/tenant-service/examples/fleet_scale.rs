@@ -502,7 +502,7 @@ fn decide(url: &str, rounds: usize) -> Res<()> {
     for result in created {
         let (tenant, _key) = result?;
         let started = Instant::now();
-        placement::place_new(&mut conn, &cfg, &[(ctx(), tenant.id, Plan::Free)])?;
+        placement::place_new(&mut conn, &cfg, &[(ctx(), tenant.id, Plan::Free, false)])?;
         times.push(started.elapsed());
     }
     summary(

@@ -409,6 +409,9 @@ pub struct Placement {
     /// The config revision read right after the move committed (see
     /// [`stamp_move_revisions`]): documents rendered at it or later do not hold the tenant.
     pub move_revision: Option<i64>,
+    /// An operator asked for a dedicated gateway when creating the tenant: placed as a plan in
+    /// `SAAS_DEDICATED_PLANS` would be, whatever its plan (kept through every later change).
+    pub dedicated: bool,
 }
 
 impl Placement {
@@ -422,6 +425,7 @@ impl Placement {
             pinned: false,
             moving_since: None,
             move_revision: None,
+            dedicated: false,
         }
     }
 }
@@ -437,6 +441,7 @@ struct PlacementRow {
     moving_since: Option<NaiveDateTime>,
     move_revision: Option<i64>,
     updated_at: NaiveDateTime,
+    dedicated: bool,
 }
 
 impl TryFrom<PlacementRow> for Placement {
@@ -466,6 +471,7 @@ impl TryFrom<PlacementRow> for Placement {
             pinned: r.pinned,
             moving_since: r.moving_since.map(|t| t.and_utc()),
             move_revision: r.move_revision,
+            dedicated: r.dedicated,
         })
     }
 }
@@ -540,6 +546,7 @@ pub fn set_placement(
         moving_since: p.moving_since.map(|t| t.naive_utc()),
         move_revision: p.move_revision,
         updated_at: now.naive_utc(),
+        dedicated: p.dedicated,
     };
     let live: bool = diesel::select(exists(
         tenants::table
@@ -825,12 +832,21 @@ pub fn members(conn: &mut AnyConnection, gateway: &GatewayId) -> StoreResult<Mem
     }
 }
 
-/// The live tenants a gateway holds (placed on it), with their plans, in creation order.
-pub fn held_by(
-    conn: &mut AnyConnection,
-    gateway: &GatewayId,
-) -> StoreResult<Vec<(TenantId, String)>> {
+/// A tenant a gateway holds: its id, its plan as stored, and whether an operator asked for a
+/// dedicated gateway ([`Placement::dedicated`]).
+pub type Held = (TenantId, String, bool);
+
+/// The live tenants a gateway holds (placed on it), with their plans and wishes, in creation
+/// order.
+pub fn held_by(conn: &mut AnyConnection, gateway: &GatewayId) -> StoreResult<Vec<Held>> {
     let members = members(conn, gateway)?;
+    // Those that asked for a dedicated gateway (few: an operator's choice, one by one).
+    let asked: HashSet<String> = tenant_placements::table
+        .filter(tenant_placements::dedicated.eq(true))
+        .select(tenant_placements::tenant_id)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
     let all: Vec<(String, String)> = tenants::table
         .filter(tenants::deleted_at.is_null())
         .select((tenants::id, tenants::plan))
@@ -842,7 +858,8 @@ pub fn held_by(
             .parse()
             .map_err(|_| corrupt("tenants", &id, "not a UUID"))?;
         if members.contains(&id) {
-            out.push((id, plan));
+            let dedicated = asked.contains(&id.to_string());
+            out.push((id, plan, dedicated));
         }
     }
     Ok(out)

@@ -311,6 +311,7 @@ diesel::table! {
         moving_since -> Nullable<Timestamp>,
         move_revision -> Nullable<BigInt>,
         updated_at -> Timestamp,
+        dedicated -> Bool,
     }
 }
 

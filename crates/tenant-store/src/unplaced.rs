@@ -18,6 +18,8 @@ pub struct Waiting {
     pub tenant_id: TenantId,
     /// Its plan, as stored.
     pub plan: String,
+    /// An operator asked for a dedicated gateway when creating it.
+    pub dedicated: bool,
     /// When it was created (the order it waits in).
     pub created_at: DateTime<Utc>,
 }
@@ -61,7 +63,12 @@ pub fn batch(
     let mut query = live_unplaced!()
         .order((tenants::created_at.asc(), tenants::id.asc()))
         .limit(limit)
-        .select((tenants::id, tenants::plan, tenants::created_at))
+        .select((
+            tenants::id,
+            tenants::plan,
+            tenants::created_at,
+            tenant_placements::dedicated,
+        ))
         .into_boxed();
     if let Some(after) = after {
         let at = after.created_at.naive_utc();
@@ -72,9 +79,9 @@ pub fn batch(
                 .or(tenants::created_at.eq(at).and(tenants::id.gt(id))),
         );
     }
-    let rows: Vec<(String, String, NaiveDateTime)> = query.load(conn)?;
+    let rows: Vec<(String, String, NaiveDateTime, bool)> = query.load(conn)?;
     rows.into_iter()
-        .map(|(id, plan, created_at)| {
+        .map(|(id, plan, created_at, dedicated)| {
             Ok(Waiting {
                 tenant_id: id.parse().map_err(|_| StoreError::Corrupt {
                     table: "tenants",
@@ -82,6 +89,7 @@ pub fn batch(
                     reason: "not a UUID".to_owned(),
                 })?,
                 plan,
+                dedicated,
                 created_at: created_at.and_utc(),
             })
         })

@@ -143,7 +143,7 @@ async fn a_silent_fenced_gateway_fails_over_and_a_move_away_from_it_completes() 
     let t = app.get(&format!("/tenants/{stays}")).await;
     assert_eq!(
         t.body["placement"],
-        json!({"gatewayId": silent.id, "state": "placed"}),
+        json!({"gatewayId": silent.id, "state": "placed", "dedicated": false}),
         "{}",
         t.text
     );

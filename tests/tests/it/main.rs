@@ -25,6 +25,7 @@ mod credentials_at_rest;
 mod db_faults;
 mod faults;
 mod fleet;
+mod fleet_dedicated;
 mod fleet_documents;
 mod fleet_failover;
 mod fleet_loads;

@@ -27,6 +27,10 @@ pub enum TenantsCommand {
         /// Plan: free, starter, pro or enterprise.
         #[arg(long)]
         plan: Option<String>,
+        /// Place it on a dedicated gateway whatever its plan (as a plan in
+        /// `SAAS_DEDICATED_PLANS`); it waits `unplaced` while none has room.
+        #[arg(long)]
+        dedicated: bool,
     },
     /// List tenants as JSON, a page at a time.
     List {
@@ -83,8 +87,14 @@ pub fn run(settings: &Settings, command: TenantsCommand) -> CliResult {
             sink.flush()?;
             Ok(())
         }
-        TenantsCommand::Create { name, slug, plan } => {
-            let new = NewTenant::parse(&name, slug.as_deref(), plan.as_deref())?;
+        TenantsCommand::Create {
+            name,
+            slug,
+            plan,
+            dedicated,
+        } => {
+            let mut new = NewTenant::parse(&name, slug.as_deref(), plan.as_deref())?;
+            new.dedicated = dedicated;
             let keys = api_key_auth(settings)?;
             let (tenant, key) =
                 tenants::create_tenant(&mut conn, &cli_actor(), &keys.hasher, new, None)?;
@@ -93,7 +103,7 @@ pub fn run(settings: &Settings, command: TenantsCommand) -> CliResult {
             let placed = tenant_service::fleet::placement::place_new(
                 &mut conn,
                 &settings.fleet,
-                &[(cli_actor(), tenant.id, tenant.plan)],
+                &[(cli_actor(), tenant.id, tenant.plan, dedicated)],
             );
             if let Err(e) = &placed {
                 eprintln!("the tenant was created but not placed (it stays on `default`): {e}");

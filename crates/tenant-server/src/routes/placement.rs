@@ -35,6 +35,10 @@ pub struct PlacementResponse {
     pub pinned: bool,
     /// When its move began.
     pub moving_since: Option<DateTime<Utc>>,
+    /// An operator asked for a dedicated gateway when creating it (`POST /tenants` with
+    /// `dedicated: true`): placed, and placed again when it waits for room or moves, as a plan
+    /// in `SAAS_DEDICATED_PLANS` would be. `false`: its plan decides.
+    pub dedicated: bool,
 }
 
 impl From<&Placement> for PlacementResponse {
@@ -45,6 +49,7 @@ impl From<&Placement> for PlacementResponse {
             target_gateway_id: p.target_gateway_id.map(|g| g.to_string()),
             pinned: p.pinned,
             moving_since: p.moving_since,
+            dedicated: p.dedicated,
         }
     }
 }

@@ -30,6 +30,11 @@ pub struct CreateTenantRequest {
     /// `free` (default), `starter`, `pro` or `enterprise`.
     #[schema(example = "pro")]
     pub plan: Option<String>,
+    /// `true`: place it on a dedicated gateway with room whatever its plan, as a plan in
+    /// `SAAS_DEDICATED_PLANS` would be (`unplaced` while none has room, and placed on one when
+    /// one has). `false` or absent: the plan decides. Operators only, as the whole endpoint.
+    #[schema(example = false)]
+    pub dedicated: Option<bool>,
 }
 
 /// `PATCH /tenants/{id}`: only the fields present change.
@@ -103,6 +108,9 @@ pub struct TenantPlacement {
     /// `placed`, `moving` (in no gateway's document until its source let it go) or `unplaced`
     /// (no gateway had room: in no document).
     pub state: String,
+    /// An operator asked for a dedicated gateway when creating it (`POST /tenants` with
+    /// `dedicated: true`); `false`: its plan decides.
+    pub dedicated: bool,
 }
 
 /// `GET /tenants/{id}` answer: the tenant and, for operators, its placement.
@@ -188,7 +196,8 @@ pub async fn create_tenant(
     actor: Actor,
     OnceJson(body, once): OnceJson<CreateTenantRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = NewTenant::parse(&body.name, body.slug.as_deref(), body.plan.as_deref())?;
+    let mut new = NewTenant::parse(&body.name, body.slug.as_deref(), body.plan.as_deref())?;
+    new.dedicated = body.dedicated.unwrap_or(false);
     // Written with the creates of concurrent requests (group commit), the key's row in the
     // batch's statement; answered once committed. No log line: the access log has the request,
     // and the audit log the tenant; a JSON line per create was a measurable share of its CPU.
@@ -266,6 +275,7 @@ pub async fn get_tenant(
         .map(|p| TenantPlacement {
             gateway_id: p.gateway_id.map(|g| g.to_string()),
             state: p.state.as_str().to_owned(),
+            dedicated: p.dedicated,
         });
     Ok(HttpResponse::Ok().json(TenantDetailResponse {
         tenant: TenantResponse::from(&cached.tenant),

@@ -171,13 +171,16 @@ fn fail_over(
     ctx: &AuditContext,
     cfg: &FleetConfig,
     down: &tenant_core::GatewayId,
-    held: &[(TenantId, String)],
+    held: &[gateways::Held],
     now: DateTime<Utc>,
 ) -> ServiceResult<usize> {
     let fleet = loads(c, cfg, now)?;
     let wants: Vec<(TenantId, Want)> = held
         .iter()
-        .map(|(id, plan)| (*id, want_of(cfg, plan.parse().unwrap_or(Plan::Free))))
+        .map(|(id, plan, dedicated)| {
+            let plan = plan.parse().unwrap_or(Plan::Free);
+            (*id, want_of(cfg, plan, *dedicated))
+        })
         .collect();
     let mut left = 0;
     for (tenant_id, to) in drain_plan(&fleet, *down, &wants) {
@@ -193,6 +196,7 @@ fn fail_over(
             pinned: false,
             moving_since: None,
             move_revision: None,
+            dedicated: super::placement::asked(held, &tenant_id),
         };
         gateways::set_placement(c, &next, now)?;
         record_change(

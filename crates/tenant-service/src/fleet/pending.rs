@@ -1,5 +1,6 @@
 //! Tenants waiting for room (`unplaced`) are placed once there is room, by the rules of a new
-//! tenant: a plan in `SAAS_DEDICATED_PLANS` → a dedicated gateway with room, else the freest
+//! tenant: a plan in `SAAS_DEDICATED_PLANS`, or an operator's wish at its creation (kept on its
+//! placement row) → a dedicated gateway with room, else the freest
 //! shared gateway; never past a capacity, never on a draining or down gateway.
 //!
 //! [`place_pending`] places them oldest first, in batches of [`BATCH`]: each batch is one
@@ -201,7 +202,7 @@ fn place_batch(
         .iter()
         .map(|w| {
             let plan = w.plan.parse().unwrap_or(Plan::Free);
-            (w.tenant_id, want_of(cfg, plan))
+            (w.tenant_id, want_of(cfg, plan, w.dedicated))
         })
         .collect();
     let mut placed = 0;
@@ -210,6 +211,10 @@ fn place_batch(
         let next = Placement {
             gateway_id: Some(to),
             state: PlacementState::Placed,
+            // Kept: it placed the tenant here, and holds when it moves later.
+            dedicated: batch
+                .iter()
+                .any(|w| w.tenant_id == tenant_id && w.dedicated),
             ..Placement::on_default(tenant_id)
         };
         gateways::set_placement(c, &next, now)?;

@@ -1,7 +1,8 @@
 //! Placement and the move protocol.
 //!
 //! - A new tenant is placed right after it is created: on a dedicated gateway with room when its
-//!   plan says so, else on the shared gateway with the most free room
+//!   plan says so or an operator asked for one (`dedicated` at its creation, kept on its
+//!   placement row so that it still holds when it waits for room or moves later), else on the shared gateway with the most free room
 //!   ([`tenant_core::choose`]); with no room it is `unplaced` (in no document), never on an
 //!   overfilled gateway. In a single-gateway setup nothing is written (`default` holds every
 //!   tenant without a row).
@@ -41,8 +42,9 @@ fn trivially_default(
         && wants.into_iter().all(|w| w == Want::Shared)
 }
 
-/// A tenant just created, to place: who created it, its id and its plan.
-pub type Created = (AuditContext, TenantId, Plan);
+/// A tenant just created, to place: who created it, its id, its plan, and whether an operator
+/// asked for a dedicated gateway ([`tenant_core::NewTenant::dedicated`]).
+pub type Created = (AuditContext, TenantId, Plan, bool);
 
 /// Places tenants just created (the creates of one committed batch), in one transaction under
 /// the fleet lock, each with its audit entry. In a single-gateway setup it writes nothing and
@@ -53,11 +55,13 @@ pub fn place_new(
     created: &[Created],
 ) -> ServiceResult<Vec<Placement>> {
     let now = tenant_core::now();
-    let on_default = || created.iter().map(|(_, id, _)| Placement::on_default(*id));
+    let on_default = || created.iter().map(|(_, id, ..)| Placement::on_default(*id));
     if created.is_empty()
         || trivially_default(
             &gateways::list(conn)?,
-            created.iter().map(|(_, _, plan)| want_of(cfg, *plan)),
+            created
+                .iter()
+                .map(|(_, _, plan, dedicated)| want_of(cfg, *plan, *dedicated)),
         )
     {
         return Ok(on_default().collect());
@@ -70,7 +74,7 @@ pub fn place_new(
         // The new tenants (no row yet) are in `default`'s count when it was made.
         let counted = fleet.iter().any(default_is_counted);
         let mut placed = Vec::with_capacity(created.len());
-        for (ctx, tenant_id, plan) in created {
+        for (ctx, tenant_id, plan, dedicated) in created {
             let current = gateways::placement(c, tenant_id)?;
             if current != Placement::on_default(*tenant_id) {
                 placed.push(current);
@@ -81,7 +85,12 @@ pub fn place_new(
                 placed.push(current);
                 continue;
             }
-            let want = want_of(cfg, *plan);
+            let want = want_of(cfg, *plan, *dedicated);
+            // The wish is kept on the row, for when it waits for room or moves later.
+            let base = Placement {
+                dedicated: *dedicated,
+                ..Placement::on_default(*tenant_id)
+            };
             if counted {
                 // Counted on `default` (no row yet): count it nowhere while choosing.
                 adjust_held(&mut fleet, GatewayId::DEFAULT, -1);
@@ -89,7 +98,7 @@ pub fn place_new(
             let placement = match choose(&fleet, want) {
                 Ok(to) => Placement {
                     gateway_id: Some(to),
-                    ..Placement::on_default(*tenant_id)
+                    ..base
                 },
                 Err(no_room) => {
                     tracing::warn!(
@@ -104,7 +113,7 @@ pub fn place_new(
                     Placement {
                         gateway_id: None,
                         state: PlacementState::Unplaced,
-                        ..Placement::on_default(*tenant_id)
+                        ..base
                     }
                 }
             };
@@ -184,6 +193,7 @@ pub fn request(
                 moving_since: None,
                 move_revision: None,
                 tenant_id: *tenant_id,
+                dedicated: current.dedicated,
             },
             // Back to the source it has not left yet (it is in neither document meanwhile).
             PlacementState::Moving if current.gateway_id == Some(*target) => Placement {
@@ -250,7 +260,10 @@ pub fn drain_moves(
     let held = gateways::held_by(c, drained)?;
     let wants: Vec<(TenantId, Want)> = held
         .iter()
-        .map(|(id, plan)| (*id, want_of(cfg, plan.parse().unwrap_or(Plan::Free))))
+        .map(|(id, plan, dedicated)| {
+            let plan = plan.parse().unwrap_or(Plan::Free);
+            (*id, want_of(cfg, plan, *dedicated))
+        })
         .collect();
     let mut report = DrainReport::default();
     for (tenant_id, to) in drain_plan(&fleet, *drained, &wants) {
@@ -266,12 +279,18 @@ pub fn drain_moves(
             pinned: false,
             moving_since: Some(now),
             move_revision: None,
+            dedicated: asked(&held, &tenant_id),
         };
         gateways::set_placement(c, &next, now)?;
         record(c, ctx, &next, "tenant.placement_requested", now)?;
         report.moving += 1;
     }
     Ok(report)
+}
+
+/// Whether the tenant `id` of `held` asked for a dedicated gateway.
+pub(super) fn asked(held: &[gateways::Held], id: &TenantId) -> bool {
+    held.iter().any(|(t, _, dedicated)| t == id && *dedicated)
 }
 
 /// Completes the moves of `released` away from `source`: tenants absent from a document

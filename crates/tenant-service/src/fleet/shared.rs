@@ -70,9 +70,11 @@ pub fn default_is_counted(gateway: &GatewayLoad) -> bool {
         && !gateway.down
 }
 
-/// What a tenant of `plan` wants.
-pub fn want_of(cfg: &FleetConfig, plan: Plan) -> Want {
-    if cfg.dedicated_plans.contains(&plan) {
+/// What a tenant of `plan` wants: a dedicated gateway when its plan is in
+/// `SAAS_DEDICATED_PLANS` or when an operator asked for one at its creation (`dedicated`, see
+/// [`Placement::dedicated`]), else a shared one.
+pub fn want_of(cfg: &FleetConfig, plan: Plan, dedicated: bool) -> Want {
+    if dedicated || cfg.dedicated_plans.contains(&plan) {
         Want::Dedicated
     } else {
         Want::Shared

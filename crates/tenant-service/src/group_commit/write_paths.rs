@@ -74,7 +74,12 @@ fn place_created(
         .zip(answers)
         .filter_map(|(create, answer)| {
             let (tenant, _) = answer.as_ref().ok()?;
-            Some((create.ctx.clone(), tenant.id, tenant.plan))
+            Some((
+                create.ctx.clone(),
+                tenant.id,
+                tenant.plan,
+                create.new.dedicated,
+            ))
         })
         .collect();
     if let Err(e) = placement::place_new(conn, fleet, &created) {

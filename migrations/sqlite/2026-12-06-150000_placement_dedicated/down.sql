@@ -1,0 +1,1 @@
+ALTER TABLE tenant_placements DROP COLUMN dedicated;
