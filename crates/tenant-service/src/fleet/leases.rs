@@ -26,14 +26,14 @@
 //! the placements the sweep changed): never in between.
 
 use chrono::{DateTime, Utc};
-use tenant_core::{GatewayKind, PlacementState, Plan, TenantId, Want, drain_plan};
+use tenant_core::{GatewayKind, PlacementState, drain_plan};
 use tenant_store::audit::AuditContext;
 use tenant_store::gateways::{self, Gateway, Placement};
 use tenant_store::{AnyConnection, write_transaction};
 
 use super::FleetConfig;
 use super::events::{self, Lapse};
-use super::shared::{loads, record_change, want_of};
+use super::shared::{loads, record_change};
 use crate::error::{ServiceError, ServiceResult};
 
 /// Tenants an expired gateway still holds that were not failed over.
@@ -175,13 +175,7 @@ fn fail_over(
     now: DateTime<Utc>,
 ) -> ServiceResult<usize> {
     let fleet = loads(c, cfg, now)?;
-    let wants: Vec<(TenantId, Want)> = held
-        .iter()
-        .map(|(id, plan, dedicated)| {
-            let plan = plan.parse().unwrap_or(Plan::Free);
-            (*id, want_of(cfg, plan, *dedicated))
-        })
-        .collect();
+    let (wants, asked) = super::placement::wants_of(cfg, held);
     let mut left = 0;
     for (tenant_id, to) in drain_plan(&fleet, *down, &wants) {
         let Some(to) = to else {
@@ -196,7 +190,7 @@ fn fail_over(
             pinned: false,
             moving_since: None,
             move_revision: None,
-            dedicated: super::placement::asked(held, &tenant_id),
+            dedicated: asked.contains(&tenant_id),
         };
         gateways::set_placement(c, &next, now)?;
         record_change(

@@ -17,6 +17,8 @@
 //!   ([`gateways::FleetLock`]), and keep each gateway's held count as they go: deciding reads
 //!   those counts ([`loads`]), a few rows whatever the number of tenants.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use tenant_core::{
     GatewayId, GatewayLoad, PlacementState, Plan, TenantId, Want, check_target, choose, drain_plan,
@@ -257,14 +259,7 @@ pub fn drain_moves(
     now: DateTime<Utc>,
 ) -> ServiceResult<DrainReport> {
     let fleet = loads(c, cfg, now)?;
-    let held = gateways::held_by(c, drained)?;
-    let wants: Vec<(TenantId, Want)> = held
-        .iter()
-        .map(|(id, plan, dedicated)| {
-            let plan = plan.parse().unwrap_or(Plan::Free);
-            (*id, want_of(cfg, plan, *dedicated))
-        })
-        .collect();
+    let (wants, asked) = wants_of(cfg, &gateways::held_by(c, drained)?);
     let mut report = DrainReport::default();
     for (tenant_id, to) in drain_plan(&fleet, *drained, &wants) {
         let Some(to) = to else {
@@ -279,7 +274,7 @@ pub fn drain_moves(
             pinned: false,
             moving_since: Some(now),
             move_revision: None,
-            dedicated: asked(&held, &tenant_id),
+            dedicated: asked.contains(&tenant_id),
         };
         gateways::set_placement(c, &next, now)?;
         record(c, ctx, &next, "tenant.placement_requested", now)?;
@@ -288,9 +283,25 @@ pub fn drain_moves(
     Ok(report)
 }
 
-/// Whether the tenant `id` of `held` asked for a dedicated gateway.
-pub(super) fn asked(held: &[gateways::Held], id: &TenantId) -> bool {
-    held.iter().any(|(t, _, dedicated)| t == id && *dedicated)
+/// What each of the `held` tenants wants (by its plan, or its own wish), and which of them asked
+/// for a dedicated gateway (a wish their next placement row keeps).
+pub(super) fn wants_of(
+    cfg: &FleetConfig,
+    held: &[gateways::Held],
+) -> (Vec<(TenantId, Want)>, HashSet<TenantId>) {
+    let wants = held
+        .iter()
+        .map(|(id, plan, dedicated)| {
+            let plan = plan.parse().unwrap_or(Plan::Free);
+            (*id, want_of(cfg, plan, *dedicated))
+        })
+        .collect();
+    let asked = held
+        .iter()
+        .filter(|(_, _, dedicated)| *dedicated)
+        .map(|(id, ..)| *id)
+        .collect();
+    (wants, asked)
 }
 
 /// Completes the moves of `released` away from `source`: tenants absent from a document
