@@ -36,7 +36,11 @@ async fn data_survives_a_server_restart() {
     let placement = read.as_object_mut().unwrap().remove("placement");
     assert_eq!(
         placement,
-        Some(json!({"gatewayId": "00000000-0000-0000-0000-000000000000", "state": "placed"}))
+        Some(json!({
+            "gatewayId": "00000000-0000-0000-0000-000000000000",
+            "state": "placed",
+            "dedicated": false,
+        }))
     );
     assert_eq!(read, tenant, "the tenant, field for field");
     let r = second
