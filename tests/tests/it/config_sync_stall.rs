@@ -24,7 +24,6 @@ use tokio::sync::watch;
 use crate::config_sync::{Scratch, command};
 use crate::fleet::accounts;
 
-const DEFAULT: &str = "00000000-0000-0000-0000-000000000000";
 const TELEGRAM_TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
 const OTHER_TELEGRAM_TOKEN: &str = "987654321:ZZyXwvUT9s8r7q6p5o4n3m2l1k0jihgfed";
 
@@ -157,8 +156,7 @@ async fn wait_until(what: &str, done: &dyn Fn() -> bool) {
 async fn config_sync_over_http_times_out_on_a_stalled_control_plane_and_recovers() {
     let db = TestDb::new();
     let app = spawn_app(&db).await;
-    app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
-        .await;
+    crate::fleet::close_default(&app).await;
     let r = app
         .post(
             "/gateways",

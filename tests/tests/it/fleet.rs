@@ -23,6 +23,14 @@ async fn gateway(app: &TestApp, name: &str, capacity: i64) -> Gw {
     gateway_of(app, name, "shared", capacity).await
 }
 
+/// Closes the built-in gateway `default` to new tenants (capacity 0), as a fleet does.
+pub(crate) async fn close_default(app: &TestApp) {
+    let r = app
+        .patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+
 /// Adds a gateway of `kind` (`shared`, `dedicated`) as the operator.
 pub(crate) async fn gateway_of(app: &TestApp, name: &str, kind: &str, capacity: i64) -> Gw {
     let r = app
@@ -78,8 +86,7 @@ pub(crate) async fn held(app: &TestApp, id: &str) -> i64 {
 /// With `default` full: gateway `a`, a tenant with a Telegram channel (placed on `a`), then an
 /// empty gateway `b`. Returns the created tenant (with `apiKey`), `a` and `b`.
 async fn tenant_on_a_then_b(app: &TestApp) -> (Value, Gw, Gw) {
-    app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
-        .await;
+    close_default(app).await;
     let a = gateway(app, "a", 5).await;
     let t = app.create_tenant("Moving Co").await;
     let r = app
@@ -212,10 +219,7 @@ async fn new_tenants_go_to_the_freest_gateway_and_never_past_a_capacity() {
     let db = TestDb::new();
     let app = spawn_app(&db).await;
     // The built-in gateway takes nobody new once it is full.
-    let r = app
-        .patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    close_default(&app).await;
     let a = gateway(&app, "a", 1).await;
     let b = gateway(&app, "b", 2).await;
 
@@ -543,8 +547,7 @@ async fn two_servers_placing_at_once_never_overfill_a_gateway() {
     let mut settings = moltbot_saas_tests::test_settings(&db);
     settings.admin_token = Some(tenant_core::Secret::new(one.operator_token.clone()));
     let two = moltbot_saas_tests::spawn_app_with(settings).await;
-    one.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
-        .await;
+    close_default(&one).await;
     let mut tenants = Vec::new();
     for i in 0..6 {
         tenants.push(
@@ -656,10 +659,7 @@ async fn a_deleted_tenant_frees_its_room_at_once() {
     assert_eq!(held(&app, DEFAULT).await, 1);
     delete(gone["id"].as_str().unwrap()).await;
     assert_eq!(held(&app, DEFAULT).await, 0);
-    let r = app
-        .patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    close_default(&app).await;
 
     // `solo` takes one tenant; the next one is unplaced.
     let a = gateway(&app, "solo", 1).await;

@@ -44,10 +44,7 @@ async fn a_tenant_created_dedicated_goes_to_a_dedicated_gateway_or_waits_for_one
     let db = TestDb::new();
     // No plan wants a dedicated gateway here: only the wish does.
     let app = spawn_app(&db).await;
-    let r = app
-        .patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    crate::fleet::close_default(&app).await;
     let pool = gateway_of(&app, "pool", "shared", 5).await.id;
     let cell = gateway_of(&app, "cell", "dedicated", 1).await.id;
 
@@ -168,8 +165,7 @@ fn cli_create(db: &TestDb, args: &[&str]) -> Value {
 async fn the_cli_asks_with_dedicated() {
     let db = TestDb::new();
     let app = spawn_app(&db).await;
-    app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
-        .await;
+    crate::fleet::close_default(&app).await;
     let pool = gateway_of(&app, "pool", "shared", 5).await.id;
     let cell = gateway_of(&app, "cell", "dedicated", 1).await.id;
     let created = cli_create(&db, &["--name", "Cli Cell", "--dedicated"]);

@@ -17,8 +17,6 @@ use tenant_core::GatewayId;
 use tenant_service::gateway_config::{ConfigCache, RefreshStats, Variant};
 use tenant_store::{DatabaseUrl, PoolConfig, config_revision};
 
-const DEFAULT: &str = "00000000-0000-0000-0000-000000000000";
-
 fn variant(gateway: GatewayId) -> Variant {
     let opts = RenderOptions::default();
     Variant {
@@ -74,10 +72,7 @@ async fn served_tags(app: &TestApp, tokens: &[(GatewayId, String)]) -> HashMap<G
 async fn a_change_to_one_tenant_renders_only_its_gateways_document_again() {
     let db = TestDb::new();
     let app = spawn_app(&db).await;
-    let r = app
-        .patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    crate::fleet::close_default(&app).await;
     let mut tokens = Vec::new();
     for name in ["g1", "g2", "g3"] {
         let r = app

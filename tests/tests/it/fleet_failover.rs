@@ -126,8 +126,7 @@ async fn audit_actions(app: &TestApp, tenant: &str) -> Vec<(String, Value)> {
 async fn a_silent_fenced_gateway_fails_over_and_a_move_away_from_it_completes() {
     let db = TestDb::new();
     let app = spawn_app_with(fleet_settings(&db, true)).await;
-    app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
-        .await;
+    crate::fleet::close_default(&app).await;
     let silent = gateway_of(&app, "a-silent", "shared", 5).await;
     let (stays, stays_account) = tenant_with_account(&app, "Stays").await;
     let (moves, moves_account) = tenant_with_account(&app, "Moves").await;
@@ -223,8 +222,7 @@ async fn a_silent_fenced_gateway_fails_over_and_a_move_away_from_it_completes() 
 async fn dedicated_and_unfenced_gateways_are_never_failed_over() {
     let db = TestDb::new();
     let app = spawn_app_with(fleet_settings(&db, true)).await;
-    app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
-        .await;
+    crate::fleet::close_default(&app).await;
     let gone = gateway_of(&app, "nf-gone", "shared", 1).await;
     let (on_gone, _) = tenant_with_account(&app, "On Gone").await;
     let plain = gateway_of(&app, "nf-plain", "shared", 1).await;
@@ -308,8 +306,7 @@ async fn dedicated_and_unfenced_gateways_are_never_failed_over() {
 async fn without_failover_only_moves_away_from_a_silent_gateway_complete() {
     let db = TestDb::new();
     let app = spawn_app_with(fleet_settings(&db, false)).await;
-    app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
-        .await;
+    crate::fleet::close_default(&app).await;
     let silent = gateway_of(&app, "off-a", "shared", 5).await;
     let (stays, _) = tenant_with_account(&app, "Stays Put").await;
     let (moves, _) = tenant_with_account(&app, "Moves On").await;
@@ -373,8 +370,7 @@ async fn a_heartbeat_during_a_sweep_is_not_overtaken_by_its_failover() {
     let mut settings = test_settings(&db);
     settings.fleet.lease = Duration::from_secs(3600);
     let app = spawn_app_with(settings).await;
-    app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
-        .await;
+    crate::fleet::close_default(&app).await;
     let down = gateway_of(&app, "race-down", "shared", 5).await;
     let (tenant, _) = tenant_with_account(&app, "Renewed In Time").await;
     let up = gateway_of(&app, "race-up", "shared", 5).await;
@@ -602,8 +598,7 @@ async fn two_server_processes_failing_over_at_once_place_each_tenant_once() {
 async fn config_sync_fences_its_file_when_it_stops() {
     let db = TestDb::new();
     let app = spawn_app(&db).await;
-    app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
-        .await;
+    crate::fleet::close_default(&app).await;
     let a = gateway_of(&app, "fence-a", "shared", 5).await;
     let (_, account) = tenant_with_account(&app, "Fenced").await;
     let dir = crate::config_sync::Scratch::new();
@@ -649,8 +644,7 @@ async fn config_sync_fences_its_file_when_it_stops() {
 async fn config_sync_over_http_acknowledges_moves_and_fences_when_it_stops() {
     let db = TestDb::new();
     let app = spawn_app(&db).await;
-    app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
-        .await;
+    crate::fleet::close_default(&app).await;
     let a = gateway_of(&app, "http-a", "shared", 5).await;
     let (id, account) = tenant_with_account(&app, "Over HTTP").await;
     let b = gateway_of(&app, "http-b", "shared", 5).await;
@@ -727,8 +721,7 @@ async fn config_sync_cut_off_from_the_database_fences_after_a_lease_and_recovers
         return;
     };
     let app = spawn_app(&db).await;
-    app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
-        .await;
+    crate::fleet::close_default(&app).await;
     gateway_of(&app, "cut-a", "shared", 5).await;
     let (_, account) = tenant_with_account(&app, "Cut Off").await;
     let proxy = moltbot_saas_tests::FaultProxy::start(upstream).await;

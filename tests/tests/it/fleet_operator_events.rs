@@ -18,8 +18,6 @@ use tenant_store::purge::PlanScope;
 use crate::fleet::{Gw, gateway_of};
 use crate::webhooks_support::{self, default_dispatcher, verifies};
 
-const DEFAULT: &str = "00000000-0000-0000-0000-000000000000";
-
 /// A server whose own dispatcher is off (the test drives one), allowing 127.0.0.1, with a
 /// lease of 5 s and a margin of 1 s.
 pub(crate) async fn app(db: &TestDb) -> TestApp {
@@ -93,10 +91,7 @@ async fn operator_endpoints_get_unplaced_and_placed_signed_and_tenants_never_see
         .assert_error(StatusCode::NOT_FOUND, "not_found");
 
     // No room anywhere: the new tenant is unplaced, and the operator hears of it.
-    let r = app
-        .patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    crate::fleet::close_default(&app).await;
     let tenant = app.create_tenant("No Room").await;
     let id = tenant["id"].as_str().unwrap().to_owned();
     let p = crate::fleet::placement(&app, &id).await;
@@ -270,8 +265,7 @@ async fn a_gateway_whose_lease_lapsed_holding_tenants_is_announced_once() {
     let rx = WebhookReceiver::start().await;
     let hook = operator_endpoint(&app, &rx.url, &[]).await;
     let secret = hook["secret"].as_str().unwrap().to_owned();
-    app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
-        .await;
+    crate::fleet::close_default(&app).await;
     // A dedicated gateway is never failed over: its lapse strands its tenant.
     let Gw { id: gid, token } = gateway_of(&app, "cell-a", "dedicated", 1).await;
     let tenant = app.create_tenant("Cell Tenant").await;

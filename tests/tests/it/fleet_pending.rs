@@ -19,8 +19,6 @@ use crate::fleet::{Gw, gateway_of, held, placement};
 use crate::fleet_operator_events::{app, audit_actions, operator_endpoint};
 use crate::webhooks_support::{default_dispatcher, verifies};
 
-const DEFAULT: &str = "00000000-0000-0000-0000-000000000000";
-
 /// Waits (at most 30 s) until the tenant is `placed`; its placement.
 pub(crate) async fn placed(app: &TestApp, tenant: &str) -> Value {
     let since = Instant::now();
@@ -60,8 +58,7 @@ async fn closed_default_app(db: &TestDb) -> TestApp {
     settings.fleet.dedicated_plans = vec![tenant_core::Plan::Enterprise];
     let app = spawn_app_with(settings).await;
     hold_pending_lease(db);
-    app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
-        .await;
+    crate::fleet::close_default(&app).await;
     app
 }
 
@@ -115,10 +112,7 @@ async fn waiting_tenants_are_placed_by_themselves_when_room_appears() {
     let rx = WebhookReceiver::start().await;
     let hook = operator_endpoint(&app, &rx.url, &["tenant.placed"]).await;
     let secret = hook["secret"].as_str().unwrap().to_owned();
-    let r = app
-        .patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    crate::fleet::close_default(&app).await;
     let a = gateway_of(&app, "a", "shared", 1).await.id;
     let t1 = tenant(&app, "T1").await;
     assert_eq!(placement(&app, &t1).await["gatewayId"], a.as_str());
@@ -369,8 +363,7 @@ async fn a_gateway_back_up_takes_the_tenants_waiting_for_it() {
     settings.fleet.lease = Duration::from_secs(5);
     settings.fleet.margin = Duration::from_secs(1);
     let app = spawn_app_with(settings).await;
-    app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
-        .await;
+    crate::fleet::close_default(&app).await;
     let gw = gateway_of(&app, "pool", "shared", 2).await;
     let beat = json!({"etag": "\"none\"", "fencing": true});
     let heartbeat = || {

@@ -169,8 +169,7 @@ async fn an_operator_places_the_tenants_waiting_for_room() {
     operator_user(&app, "op@example.com").await;
     // Only the button places anyone here.
     crate::fleet_pending::hold_pending_lease(&db);
-    app.patch(&format!("/gateways/{DEFAULT}"), &json!({"capacity": 0}))
-        .await;
+    crate::fleet::close_default(&app).await;
     let mut tenants = Vec::new();
     for name in ["First Waiting", "Second Waiting"] {
         tenants.push(
