@@ -43,8 +43,10 @@ pub struct RateLimitStatus {
     pub redis: Option<String>,
 }
 
-fn rate_limit_status(state: &AppState) -> RateLimitStatus {
-    let (store, redis) = match state.control.rate_limit_store() {
+/// The rate limiter's state for `/ready`, from one reading of the store (so `checks.redis` and
+/// `rateLimits.redis` never disagree while Redis comes and goes).
+fn rate_limit_status(store: Store) -> RateLimitStatus {
+    let (store, redis) = match store {
         Store::Off => ("off", None),
         Store::Memory => ("memory", None),
         Store::Redis(RedisState::Reachable) => ("redis", Some("ok")),
@@ -83,18 +85,11 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let mut checks = BTreeMap::from([("database".to_owned(), database.to_owned())]);
     // Redis, when the rate limits use it, is reported but does not fail readiness: without it
     // each process limits on its own (fail open) and the requests are still served.
-    if let Store::Redis(redis) = state.control.rate_limit_store() {
-        let redis = match redis {
-            RedisState::Reachable => "ok",
-            RedisState::Unreachable => "unreachable",
-        };
-        checks.insert("redis".to_owned(), redis.to_owned());
+    let rate_limits = rate_limit_status(state.control.rate_limit_store());
+    if let Some(redis) = &rate_limits.redis {
+        checks.insert("redis".to_owned(), redis.clone());
     }
-    readiness(
-        state.control.db().backend(),
-        checks,
-        Some(rate_limit_status(&state)),
-    )
+    readiness(state.control.db().backend(), checks, Some(rate_limits))
 }
 
 /// The database's state for a readiness answer: `ok`, `unavailable`, or `timeout` when `ping`
