@@ -80,7 +80,8 @@ pub enum Action {
     /// `/operator/webhooks…`: the operator's webhook endpoints (the fleet's events; operators
     /// only).
     ManageOperatorWebhooks,
-    /// `GET`/`POST /tenants/{id}/placement`: which gateway serves a tenant (operators only).
+    /// `GET`/`POST`/`PATCH /tenants/{id}/placement`: which gateway serves a tenant, and whether
+    /// it wants a dedicated one (operators only).
     ManagePlacement,
     /// `POST /gateway/heartbeat`: a gateway reporting the document it serves.
     GatewayHeartbeat,

@@ -1,7 +1,8 @@
-//! `moltbot-saas tenants create`, `tenants list` and `tenants export`: straight on the database,
-//! through the same use cases as `POST /tenants` (with the owner key, the audit entry and the
-//! placement on a gateway),
-//! `GET /tenants` (printing the same JSON) and `GET /tenants/{id}/export` (the same NDJSON).
+//! `moltbot-saas tenants create`, `tenants list`, `tenants export` and `tenants dedicated`:
+//! straight on the database, through the same use cases as `POST /tenants` (with the owner key,
+//! the audit entry and the placement on a gateway),
+//! `GET /tenants` (printing the same JSON), `GET /tenants/{id}/export` (the same NDJSON) and
+//! `PATCH /tenants/{id}/placement` (the same JSON).
 
 use clap::Subcommand;
 use tenant_core::{NewTenant, PageRequest};
@@ -9,6 +10,7 @@ use tenant_service::tenants;
 use tenant_store::tenants::TenantFilter;
 
 use super::console::{CliResult, cli_actor, print_json};
+use crate::routes::placement::PlacementResponse;
 use crate::routes::tenants::{CreatedTenantResponse, TenantListResponse, TenantResponse};
 use crate::settings::Settings;
 use crate::startup::{api_key_auth, key_ring, open_database};
@@ -47,6 +49,20 @@ pub enum TenantsCommand {
         #[arg(long)]
         plan: Option<String>,
     },
+    /// Say whether a tenant wants a dedicated gateway whatever its plan (as
+    /// `PATCH /tenants/{id}/placement`): a tenant on a gateway of the other kind starts moving
+    /// to one with room; prints its placement as JSON.
+    #[command(group(clap::ArgGroup::new("wish").required(true).args(["on", "off"])))]
+    Dedicated {
+        /// Tenant id (UUID).
+        id: String,
+        /// It wants a dedicated gateway.
+        #[arg(long)]
+        on: bool,
+        /// It no longer does (its plan decides).
+        #[arg(long)]
+        off: bool,
+    },
     /// Export everything a tenant owns as NDJSON (as `GET /tenants/{id}/export`).
     Export {
         /// Tenant id (UUID).
@@ -64,6 +80,17 @@ pub fn run(settings: &Settings, command: TenantsCommand) -> CliResult {
     let db = open_database(&cfg)?;
     let mut conn = db.get()?;
     match command {
+        TenantsCommand::Dedicated { id, on, off: _ } => {
+            let id: tenant_core::TenantId = id.parse()?;
+            let (placement, _) = tenant_service::fleet::placement::set_dedicated(
+                &mut conn,
+                &cli_actor(),
+                &settings.fleet,
+                &id,
+                on,
+            )?;
+            print_json(&PlacementResponse::from(&placement))
+        }
         TenantsCommand::Export { id, out } => {
             let id: tenant_core::TenantId = id.parse()?;
             let ring = key_ring(settings)?;

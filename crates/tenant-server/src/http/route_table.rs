@@ -138,6 +138,7 @@ pub const ROUTES: &[(&str, &str, Action)] = &[
     ),
     ("GET", "/tenants/{id}/placement", Action::ManagePlacement),
     ("POST", "/tenants/{id}/placement", Action::ManagePlacement),
+    ("PATCH", "/tenants/{id}/placement", Action::ManagePlacement),
     ("POST", "/gateway/heartbeat", Action::GatewayHeartbeat),
     ("GET", "/tenants/{id}/billing", Action::ReadBilling),
     (

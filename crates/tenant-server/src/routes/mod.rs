@@ -102,6 +102,7 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(gateways::rotate_gateway_token)
         .service(placement::get_placement)
         .service(placement::request_placement)
+        .service(placement::update_placement)
         .service(billing::get_billing)
         .service(billing::create_checkout)
         .service(billing::create_portal)

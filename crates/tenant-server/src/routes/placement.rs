@@ -1,7 +1,8 @@
-//! `/tenants/{id}/placement`: which gateway serves a tenant, and moving or pinning it there
-//! (operators only). The move protocol is `tenant_service::fleet::placement`'s.
+//! `/tenants/{id}/placement`: which gateway serves a tenant, moving or pinning it there, and
+//! whether it wants a dedicated gateway (operators only). The move protocol is
+//! `tenant_service::fleet::placement`'s.
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tenant_core::GatewayId;
@@ -20,6 +21,15 @@ pub struct PlacementRequest {
     pub gateway_id: String,
 }
 
+/// `PATCH /tenants/{id}/placement`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PlacementPatch {
+    /// Whether the tenant wants a dedicated gateway whatever its plan (`false`: its plan
+    /// decides).
+    pub dedicated: bool,
+}
+
 /// Where a tenant is.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -35,9 +45,9 @@ pub struct PlacementResponse {
     pub pinned: bool,
     /// When its move began.
     pub moving_since: Option<DateTime<Utc>>,
-    /// An operator asked for a dedicated gateway when creating it (`POST /tenants` with
-    /// `dedicated: true`): placed, and placed again when it waits for room or moves, as a plan
-    /// in `SAAS_DEDICATED_PLANS` would be. `false`: its plan decides.
+    /// An operator asked for a dedicated gateway (`POST /tenants` with `dedicated: true`, or
+    /// `PATCH /tenants/{id}/placement`): placed, and placed again when it waits for room or
+    /// moves, as a plan in `SAAS_DEDICATED_PLANS` would be. `false`: its plan decides.
     pub dedicated: bool,
 }
 
@@ -95,6 +105,34 @@ pub async fn request_placement(
     let p = state
         .control
         .request_placement(actor.0, tenant, target)
+        .await?;
+    Ok(HttpResponse::Ok().json(PlacementResponse::from(&p)))
+}
+
+/// Sets whether the tenant wants a dedicated gateway (whatever its plan). On a gateway of the
+/// kind it now wants, it stays; else it starts `moving` to the gateway placement picks among
+/// those with room (and is no longer pinned), as `POST` moves it; unplaced, it waits for room
+/// with its new wish. The same value again changes nothing. No gateway of the wanted kind with
+/// room: `409 no_room` (with the counts), and nothing is stored.
+#[utoipa::path(tag = "gateways", params(("id" = String, Path, description = "Tenant id (UUID)")), request_body = PlacementPatch, security(("bearer" = [])), responses(
+    (status = 200, description = "Its placement now", body = PlacementResponse),
+    (status = 400, description = "Malformed id or JSON", body = ErrorBody),
+    (status = 401, description = "No valid token", body = ErrorBody),
+    (status = 403, description = "Not an operator", body = ErrorBody),
+    (status = 404, description = "No such tenant", body = ErrorBody),
+    (status = 409, description = "No gateway of the wanted kind has room (`no_room`, with the counts); nothing changed", body = ErrorBody),
+))]
+#[patch("/tenants/{id}/placement")]
+pub async fn update_placement(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<String>,
+    ApiJson(body): ApiJson<PlacementPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = parse_tenant_id(&id)?;
+    let p = state
+        .control
+        .set_dedicated(actor.0, tenant, body.dedicated)
         .await?;
     Ok(HttpResponse::Ok().json(PlacementResponse::from(&p)))
 }

@@ -154,6 +154,32 @@ impl ControlPlane {
         Ok(placed)
     }
 
+    /// Sets whether an operator wants the tenant on a dedicated gateway, moving it when its
+    /// gateway no longer suits it (see [`placement::set_dedicated`]).
+    pub async fn set_dedicated(
+        &self,
+        ctx: AuditContext,
+        tenant_id: TenantId,
+        dedicated: bool,
+    ) -> ServiceResult<Placement> {
+        let cfg = Arc::clone(&self.fleet);
+        let (placed, changed) = self
+            .run(move |c| placement::set_dedicated(c, &ctx, &cfg, &tenant_id, dedicated))
+            .await?;
+        if !changed {
+            return Ok(placed);
+        }
+        self.tenant_cache.invalidate(&tenant_id);
+        match placed.state {
+            // Counted on its target from now on: its source has room again.
+            tenant_core::PlacementState::Moving => self.room_appeared(Trigger::TenantLeft),
+            // Waiting with its new wish: there may be room of the kind it wants now.
+            tenant_core::PlacementState::Unplaced => self.room_appeared(Trigger::WishChanged),
+            tenant_core::PlacementState::Placed => {}
+        }
+        Ok(placed)
+    }
+
     /// Places the tenants waiting for room, oldest first, now (an operator's request, audited
     /// as `ctx`; it runs whether or not another replica's automatic run does).
     pub async fn place_pending(&self, ctx: AuditContext) -> ServiceResult<PendingReport> {

@@ -1,6 +1,6 @@
 //! Tenants waiting for room (`unplaced`) are placed once there is room, by the rules of a new
-//! tenant: a plan in `SAAS_DEDICATED_PLANS`, or an operator's wish at its creation (kept on its
-//! placement row) → a dedicated gateway with room, else the freest
+//! tenant: a plan in `SAAS_DEDICATED_PLANS`, or an operator's wish (at its creation or later, kept
+//! on its placement row) → a dedicated gateway with room, else the freest
 //! shared gateway; never past a capacity, never on a draining or down gateway.
 //!
 //! [`place_pending`] places them oldest first, in batches of [`BATCH`]: each batch is one
@@ -11,7 +11,7 @@
 //! It runs on an operator's request (`POST /gateways/place-pending`, `gateways place-pending`)
 //! and by itself ([`place_pending_leased`], actor `system`): when a change on this replica may
 //! have made room ([`RoomSignal`]: a gateway created, its capacity changed, reopened, back up
-//! after being down; a tenant deleted or moved away), and periodically for changes made
+//! after being down; a tenant deleted or moved away; a waiting tenant's wish changed), and periodically for changes made
 //! elsewhere. The automatic runs take the maintenance lease [`LEASE`], so one replica at a time
 //! does them, and cost one index probe when no tenant waits. And before new tenants are placed
 //! ([`place_waiting_first`]), so that they queue behind the tenants already waiting.
@@ -57,6 +57,9 @@ pub enum Trigger {
     TenantLeft,
     /// The periodic pass (changes made by other replicas or the CLI).
     Periodic,
+    /// An operator changed a waiting tenant's wish for a dedicated gateway: it may fit where
+    /// there is room now.
+    WishChanged,
     /// Tenants were created while others waited: the waiting ones are placed first, in the new
     /// tenants' transaction ([`place_waiting_first`]).
     TenantCreated,
@@ -73,6 +76,7 @@ impl Trigger {
             Trigger::GatewayUp => "gateway_up",
             Trigger::TenantLeft => "tenant_left",
             Trigger::Periodic => "periodic",
+            Trigger::WishChanged => "dedicated_changed",
             Trigger::TenantCreated => "tenant_created",
         }
     }

@@ -6,6 +6,8 @@
 //!   ([`tenant_core::choose`]); with no room it is `unplaced` (in no document), never on an
 //!   overfilled gateway. In a single-gateway setup nothing is written (`default` holds every
 //!   tenant without a row).
+//! - An operator changes whether a tenant wants a dedicated gateway ([`set_dedicated`]): stored
+//!   on its row, and a tenant whose gateway no longer suits it starts the move below.
 //! - An operator moves or pins a tenant ([`request`]). A tenant that is unplaced, or not yet in
 //!   any document, is placed at once. A tenant placed elsewhere starts **moving**: it leaves its
 //!   source's document at once and enters the target's only when the source has acknowledged a
@@ -27,7 +29,7 @@ use tenant_store::audit::AuditContext;
 use tenant_store::gateways::{self, Placement};
 use tenant_store::{AnyConnection, StoreResult, tenants, write_transaction};
 
-use super::shared::loads_with;
+use super::shared::{details_of, loads_with, record_details};
 pub(super) use super::shared::record_change;
 pub use super::shared::{default_is_counted, loads, want_of};
 use super::{FleetConfig, FleetConflict};
@@ -225,6 +227,97 @@ pub fn request(
         Ok(next)
     })
     .and_then(|next| stamped(conn, next))
+}
+
+/// Sets whether an operator wants `tenant_id` on a dedicated gateway (the wish kept on its
+/// placement row, [`Placement::dedicated`]), and moves it when its gateway no longer suits what
+/// it wants ([`want_of`]: the wish, or its plan):
+///
+/// - the gateway it is on (or moving to) is of the wanted kind: only the wish is stored;
+/// - it is not: the gateway [`choose`] picks among those with room of the wanted kind, and the
+///   tenant starts the move a [`request`] starts (it leaves its source's document now, enters the
+///   target's once the source acknowledged; back to a source it has not left yet, it is placed
+///   there at once). Chosen by the placement rule, not by the operator: the placement is no
+///   longer pinned. No gateway of that kind with room: [`FleetConflict::NoRoom`], and nothing
+///   is stored;
+/// - it is unplaced: the wish is stored and it waits for room with it (pending placement picks
+///   it up, oldest first).
+///
+/// The same wish again changes nothing and audits nothing (a single-gateway setup asked for no
+/// dedicated gateway writes nothing). Else audited as `tenant.dedicated_changed` (with the wish
+/// and the placement it left), in the transaction, under the fleet lock. Answers the placement
+/// and whether anything changed.
+pub fn set_dedicated(
+    conn: &mut AnyConnection,
+    ctx: &AuditContext,
+    cfg: &FleetConfig,
+    tenant_id: &TenantId,
+    dedicated: bool,
+) -> ServiceResult<(Placement, bool)> {
+    let now = tenant_core::now();
+    write_transaction(conn, |c| {
+        let c = &mut gateways::lock_fleet(c)?;
+        let tenant = tenants::find(c, tenant_id)?;
+        let current = gateways::placement(c, tenant_id)?;
+        if current.dedicated == dedicated {
+            return Ok((current, false));
+        }
+        let want = want_of(cfg, tenant.plan, dedicated);
+        let fleet = loads(c, cfg, now)?;
+        let suits = |g: Option<GatewayId>| {
+            g.and_then(|g| fleet.iter().find(|l| l.id == g))
+                .is_some_and(|l| l.kind == want.kind())
+        };
+        let kept = Placement {
+            dedicated,
+            ..current
+        };
+        let next = if current.state == PlacementState::Unplaced || suits(current.holder()) {
+            kept
+        } else {
+            let to = choose(&fleet, want).map_err(|no_room| FleetConflict::NoRoom {
+                kind: want.kind().as_str(),
+                gateways: no_room.gateways,
+                full: no_room.full,
+                unavailable: no_room.unavailable,
+            })?;
+            if current.gateway_id == Some(to) {
+                // Back to the source it has not left yet (in neither document meanwhile).
+                Placement {
+                    target_gateway_id: None,
+                    state: PlacementState::Placed,
+                    pinned: false,
+                    moving_since: None,
+                    move_revision: None,
+                    ..kept
+                }
+            } else {
+                // Leave the source's document first.
+                Placement {
+                    target_gateway_id: Some(to),
+                    state: PlacementState::Moving,
+                    pinned: false,
+                    moving_since: current.moving_since.or(Some(now)),
+                    // A new target is a new move: stamped afresh once this commits.
+                    move_revision: None,
+                    ..kept
+                }
+            }
+        };
+        gateways::set_placement(c, &next, now)?;
+        let mut details = details_of(&next);
+        details["dedicated"] = dedicated.into();
+        details["from"] = details_of(&current);
+        record_details(c, ctx, &next, "tenant.dedicated_changed", details, now)?;
+        Ok((next, true))
+    })
+    .and_then(|(next, changed)| {
+        if changed {
+            stamped(conn, (next, changed))
+        } else {
+            Ok((next, changed))
+        }
+    })
 }
 
 /// After a transaction that started moves committed: stamps their revision (see

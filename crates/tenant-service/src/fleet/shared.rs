@@ -71,7 +71,7 @@ pub fn default_is_counted(gateway: &GatewayLoad) -> bool {
 }
 
 /// What a tenant of `plan` wants: a dedicated gateway when its plan is in
-/// `SAAS_DEDICATED_PLANS` or when an operator asked for one at its creation (`dedicated`, see
+/// `SAAS_DEDICATED_PLANS` or when an operator asked for one (at its creation or later, `dedicated`, see
 /// [`Placement::dedicated`]), else a shared one.
 pub fn want_of(cfg: &FleetConfig, plan: Plan, dedicated: bool) -> Want {
     if dedicated || cfg.dedicated_plans.contains(&plan) {
@@ -90,14 +90,31 @@ pub(super) fn record_change(
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    let mut details = json!({
-        "state": p.state.as_str(),
-        "gatewayId": p.gateway_id.map(|g| g.to_string()),
-        "targetGatewayId": p.target_gateway_id.map(|g| g.to_string()),
-    });
+    let mut details = details_of(p);
     if let Some(reason) = reason {
         details["reason"] = json!(reason);
     }
+    record_details(c, ctx, p, action, details, now)
+}
+
+/// The audit details of a placement: its state, its gateway and the one it is moving to.
+pub(super) fn details_of(p: &Placement) -> serde_json::Value {
+    json!({
+        "state": p.state.as_str(),
+        "gatewayId": p.gateway_id.map(|g| g.to_string()),
+        "targetGatewayId": p.target_gateway_id.map(|g| g.to_string()),
+    })
+}
+
+/// Audits a change of `p` with these `details`.
+pub(super) fn record_details(
+    c: &mut AnyConnection,
+    ctx: &AuditContext,
+    p: &Placement,
+    action: &str,
+    details: serde_json::Value,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     audit::record(
         c,
         ctx,
