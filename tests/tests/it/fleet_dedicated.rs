@@ -4,6 +4,12 @@
 //! `SAAS_DEDICATED_PLANS` would, even while shared gateways have more room; with no dedicated
 //! room it waits `unplaced`, and is placed on the next dedicated gateway with room, never on a
 //! shared one. Absent or `false`, the plan decides as before.
+//!
+//! Changing the wish later (`PATCH /tenants/{id}/placement {"dedicated": …}`, the CLI's
+//! `tenants dedicated ID --on|--off`): a tenant whose gateway no longer suits it moves through
+//! the move protocol (in neither document until its source acknowledged), with no room it is
+//! `409 no_room` and nothing changes, the same value again changes and audits nothing, a waiting
+//! tenant waits with its new wish.
 
 // Helpers here stop the test on any failure, as the tests themselves do.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -12,7 +18,8 @@ use moltbot_saas_tests::{TestApp, TestDb, spawn_app};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::fleet::{gateway_of, held, placement};
+use crate::fleet::{accounts, gateway_of, held, placement};
+use crate::fleet_loads::acknowledge;
 use crate::fleet_pending::placed;
 
 const DEFAULT: &str = "00000000-0000-0000-0000-000000000000";
@@ -174,4 +181,383 @@ async fn the_cli_asks_with_dedicated() {
     let created = cli_create(&db, &["--name", "Cli Plain"]);
     let id = created["id"].as_str().unwrap();
     assert_eq!(where_is(&app, id).await, on(&pool, false));
+}
+
+const TELEGRAM_TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
+
+/// `PATCH /tenants/{tenant}/placement {"dedicated": dedicated}` as the operator.
+async fn wish(app: &TestApp, tenant: &str, dedicated: bool) -> moltbot_saas_tests::TestResponse {
+    app.patch(
+        &format!("/tenants/{tenant}/placement"),
+        &json!({"dedicated": dedicated}),
+    )
+    .await
+}
+
+/// The `tenant.dedicated_changed` audit entries, newest first.
+async fn wish_entries(app: &TestApp) -> Vec<Value> {
+    let r = app
+        .get("/audit?action=tenant.dedicated_changed&limit=100")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body["events"].as_array().unwrap().clone()
+}
+
+/// Whether the document of the gateway with `token` serves the Telegram account `account`.
+async fn serves(app: &TestApp, token: &str, account: &str) -> bool {
+    let doc = app
+        .request_as(Some(token), Method::GET, "/config", None)
+        .await;
+    assert_eq!(doc.status, StatusCode::OK, "{}", doc.text);
+    accounts(&doc.body).iter().any(|a| a == account)
+}
+
+/// The config revision (bumped by every placement change).
+async fn revision(app: &TestApp) -> String {
+    let r = app.get("/config").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.headers["x-config-revision"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wish_moves_a_tenant_to_a_dedicated_gateway_and_back_through_the_protocol() {
+    let db = TestDb::new();
+    let app = spawn_app(&db).await;
+    crate::fleet::close_default(&app).await;
+    let pool = gateway_of(&app, "pool", "shared", 5).await;
+    let cell = gateway_of(&app, "cell", "dedicated", 1).await;
+    let id = create(&app, &json!({"name": "Moving Co"})).await;
+    let r = app
+        .post(
+            &format!("/tenants/{id}/channels"),
+            &json!({"channel": "telegram", "credentials": {"botToken": TELEGRAM_TOKEN}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let account = app.get(&format!("/tenants/{id}")).await.body["accountId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(where_is(&app, &id).await, on(&pool.id, false));
+    assert!(serves(&app, &pool.token, &account).await);
+
+    // Asked: it leaves the pool's document at once, and is in the cell's only once the pool
+    // acknowledged a document without it.
+    let r = wish(&app, &id, true).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        (
+            r.body["state"].as_str(),
+            r.body["gatewayId"].as_str(),
+            r.body["targetGatewayId"].as_str(),
+            r.body["dedicated"].as_bool(),
+            r.body["pinned"].as_bool(),
+        ),
+        (
+            Some("moving"),
+            Some(pool.id.as_str()),
+            Some(cell.id.as_str()),
+            Some(true),
+            Some(false)
+        ),
+        "{}",
+        r.text
+    );
+    assert_eq!(placement(&app, &id).await, r.body);
+    assert!(!serves(&app, &pool.token, &account).await);
+    assert!(!serves(&app, &cell.token, &account).await);
+    assert_eq!((held(&app, &pool.id).await, held(&app, &cell.id).await), (0, 1));
+    // The cell's own heartbeat proves nothing about the pool.
+    assert_eq!(acknowledge(&app, &cell.token).await, 0);
+    assert_eq!(placement(&app, &id).await["state"], "moving");
+    assert_eq!(acknowledge(&app, &pool.token).await, 1);
+    assert_eq!(where_is(&app, &id).await, on(&cell.id, true));
+    assert!(serves(&app, &cell.token, &account).await);
+    assert!(!serves(&app, &pool.token, &account).await);
+    let detail = app.get(&format!("/tenants/{id}")).await;
+    assert_eq!(
+        detail.body["placement"],
+        json!({"gatewayId": cell.id, "state": "placed", "dedicated": true}),
+        "{}",
+        detail.text
+    );
+
+    // Audited once, with the wish and the placement it left.
+    let entries = wish_entries(&app).await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["resourceId"], id.as_str());
+    assert_eq!(
+        entries[0]["details"],
+        json!({
+            "dedicated": true,
+            "state": "moving",
+            "gatewayId": pool.id,
+            "targetGatewayId": cell.id,
+            "from": {"state": "placed", "gatewayId": pool.id, "targetGatewayId": null},
+        }),
+        "{entries:?}"
+    );
+
+    // The same wish again: nothing changes, nothing is audited, nothing is written.
+    let before = revision(&app).await;
+    let r = wish(&app, &id, true).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body, placement(&app, &id).await);
+    assert_eq!(where_is(&app, &id).await, on(&cell.id, true));
+    assert_eq!(wish_entries(&app).await.len(), 1);
+    assert_eq!(revision(&app).await, before);
+
+    // Withdrawn (its plan asks for no dedicated gateway): back to the shared pool, the same way.
+    let r = wish(&app, &id, false).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        (
+            r.body["state"].as_str(),
+            r.body["gatewayId"].as_str(),
+            r.body["targetGatewayId"].as_str(),
+            r.body["dedicated"].as_bool()
+        ),
+        (
+            Some("moving"),
+            Some(cell.id.as_str()),
+            Some(pool.id.as_str()),
+            Some(false)
+        ),
+        "{}",
+        r.text
+    );
+    assert!(!serves(&app, &cell.token, &account).await);
+    assert!(!serves(&app, &pool.token, &account).await);
+    assert_eq!(acknowledge(&app, &cell.token).await, 1);
+    assert_eq!(where_is(&app, &id).await, on(&pool.id, false));
+    assert!(serves(&app, &pool.token, &account).await);
+    assert_eq!((held(&app, &pool.id).await, held(&app, &cell.id).await), (1, 0));
+    let entries = wish_entries(&app).await;
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert_eq!(entries[0]["details"]["dedicated"], false, "{entries:?}");
+
+    // Asked again while it moves back: back to the source it has not left yet, at once.
+    assert_eq!(wish(&app, &id, true).await.body["state"], "moving");
+    let r = wish(&app, &id, false).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(where_is(&app, &id).await, on(&pool.id, false));
+    assert!(serves(&app, &pool.token, &account).await);
+    crate::fleet_loads::exact(&db, "the wish changed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_room_of_the_wanted_kind_nothing_changes() {
+    let db = TestDb::new();
+    let app = spawn_app(&db).await;
+    crate::fleet::close_default(&app).await;
+    let pool = gateway_of(&app, "pool", "shared", 2).await;
+    let id = create(&app, &json!({"name": "Shared Co"})).await;
+    assert_eq!(where_is(&app, &id).await, on(&pool.id, false));
+
+    // No dedicated gateway at all.
+    let before = revision(&app).await;
+    let r = wish(&app, &id, true).await;
+    r.assert_error(StatusCode::CONFLICT, "no_room");
+    assert_eq!(
+        r.body["error"]["details"],
+        json!({"kind": "dedicated", "gateways": 0, "full": 0, "unavailable": 0}),
+        "{}",
+        r.text
+    );
+    assert_eq!(where_is(&app, &id).await, on(&pool.id, false));
+    assert_eq!(revision(&app).await, before);
+
+    // The only cell is taken.
+    let cell = gateway_of(&app, "cell", "dedicated", 1).await;
+    let owner = create(&app, &json!({"name": "Cell Owner", "dedicated": true})).await;
+    assert_eq!(where_is(&app, &owner).await, on(&cell.id, true));
+    let r = wish(&app, &id, true).await;
+    r.assert_error(StatusCode::CONFLICT, "no_room");
+    assert_eq!(r.body["error"]["details"]["gateways"], 1, "{}", r.text);
+    assert_eq!(r.body["error"]["details"]["full"], 1, "{}", r.text);
+    assert_eq!(where_is(&app, &id).await, on(&pool.id, false));
+
+    // Withdrawn while no shared gateway has room: the cell's tenant stays, still asking.
+    let r = app
+        .patch(&format!("/gateways/{}", pool.id), &json!({"capacity": 1}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = wish(&app, &owner, false).await;
+    r.assert_error(StatusCode::CONFLICT, "no_room");
+    assert_eq!(r.body["error"]["details"]["kind"], "shared", "{}", r.text);
+    assert_eq!(where_is(&app, &owner).await, on(&cell.id, true));
+    assert!(wish_entries(&app).await.is_empty());
+
+    // A tenant pinned on a shared gateway while asking for a dedicated one keeps its pin when
+    // the wish is withdrawn (nothing moves); one that must move is placed by the rule, unpinned.
+    let r = app
+        .patch(&format!("/gateways/{}", pool.id), &json!({"capacity": 5}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = app
+        .post(
+            &format!("/tenants/{owner}/placement"),
+            &json!({"gatewayId": pool.id}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(acknowledge(&app, &cell.token).await, 1);
+    let p = placement(&app, &owner).await;
+    assert_eq!((p["pinned"].as_bool(), p["dedicated"].as_bool()), (Some(true), Some(true)), "{p}");
+    let r = wish(&app, &owner, false).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        (r.body["state"].as_str(), r.body["gatewayId"].as_str(), r.body["pinned"].as_bool()),
+        (Some("placed"), Some(pool.id.as_str()), Some(true)),
+        "{}",
+        r.text
+    );
+    // Pinned on the pool, it asks again: it moves to the free cell, no longer pinned.
+    let r = wish(&app, &owner, true).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        (
+            r.body["state"].as_str(),
+            r.body["targetGatewayId"].as_str(),
+            r.body["pinned"].as_bool()
+        ),
+        (Some("moving"), Some(cell.id.as_str()), Some(false)),
+        "{}",
+        r.text
+    );
+    assert_eq!(wish_entries(&app).await.len(), 2);
+    crate::fleet_loads::exact(&db, "refused wishes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_tenant_waits_with_its_new_wish() {
+    let db = TestDb::new();
+    let app = spawn_app(&db).await;
+    crate::fleet::close_default(&app).await;
+    let pool = gateway_of(&app, "pool", "shared", 5).await;
+    // Asked for a dedicated gateway, none exists: it waits, though the pool has room.
+    let id = create(&app, &json!({"name": "Waiting Co", "dedicated": true})).await;
+    let (state, gateway, dedicated) = where_is(&app, &id).await;
+    assert_eq!((state.as_str(), gateway, dedicated), ("unplaced", None, true));
+    // Withdrawn: stored at once (no 409: it waits anyway), and the pool takes it.
+    let r = wish(&app, &id, false).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        (r.body["state"].as_str(), r.body["dedicated"].as_bool()),
+        (Some("unplaced"), Some(false)),
+        "{}",
+        r.text
+    );
+    let p = placed(&app, &id).await;
+    assert_eq!(p["gatewayId"], pool.id.as_str(), "{p}");
+    assert_eq!(p["dedicated"], false, "{p}");
+    crate::fleet_loads::exact(&db, "a waiting tenant's wish");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_gateway_setup_has_no_dedicated_gateway_and_bad_requests_are_refused() {
+    let db = TestDb::new();
+    let app = spawn_app(&db).await;
+    let owner = app.create_tenant("Only Co").await;
+    let id = owner["id"].as_str().unwrap();
+    let before = revision(&app).await;
+    let r = wish(&app, id, true).await;
+    r.assert_error(StatusCode::CONFLICT, "no_room");
+    assert_eq!(r.body["error"]["details"]["gateways"], 0, "{}", r.text);
+    let r = wish(&app, id, false).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        r.body,
+        json!({"gatewayId": DEFAULT, "state": "placed", "targetGatewayId": null,
+               "pinned": false, "movingSince": null, "dedicated": false})
+    );
+    // Nothing written: no fleet row, no revision, no audit entry.
+    assert_eq!(revision(&app).await, before);
+    assert!(wish_entries(&app).await.is_empty());
+    assert_eq!(
+        crate::fleet_loads::exact(&db, "a single gateway's wishes"),
+        vec![(tenant_core::GatewayId::DEFAULT, 1)]
+    );
+
+    // Bad input.
+    let path = format!("/tenants/{id}/placement");
+    for bad in [
+        json!({"dedicated": "yes"}),
+        json!({"dedicated": 1}),
+        json!({"dedicated": null}),
+        json!({}),
+        json!({"dedicated": true, "gatewayId": DEFAULT}),
+    ] {
+        let r = app.patch(&path, &bad).await;
+        r.assert_error(StatusCode::BAD_REQUEST, "invalid_json");
+        assert!(r.body["error"]["message"].is_string(), "{}", r.text);
+    }
+    app.patch("/tenants/not-a-uuid/placement", &json!({"dedicated": true}))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_path");
+    app.patch(
+        "/tenants/7a1c1f5e-0000-4000-8000-000000000000/placement",
+        &json!({"dedicated": false}),
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "not_found");
+    // Only operators.
+    let key = owner["apiKey"].as_str().unwrap();
+    app.request_as(Some(key), Method::PATCH, &path, Some(&json!({"dedicated": true})))
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "forbidden");
+    assert_eq!(where_is(&app, id).await, on(DEFAULT, false));
+    assert_eq!(revision(&app).await, before);
+}
+
+/// `moltbot-saas tenants dedicated ARGS` on `db`.
+fn cli_dedicated(db: &TestDb, args: &[&str]) -> std::process::Output {
+    crate::config_sync::command(db)
+        .env(
+            "SAAS_API_KEY_SECRET",
+            "cli-test-api-key-secret-0123456789abcdef",
+        )
+        .args(["tenants", "dedicated"])
+        .args(args)
+        .output()
+        .expect("run moltbot-saas")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_changes_the_wish() {
+    let db = TestDb::new();
+    let app = spawn_app(&db).await;
+    crate::fleet::close_default(&app).await;
+    let pool = gateway_of(&app, "pool", "shared", 5).await;
+    let cell = gateway_of(&app, "cell", "dedicated", 1).await;
+    let id = create(&app, &json!({"name": "Cli Co"})).await;
+    // Exactly one of --on and --off.
+    for args in [vec![id.as_str()], vec![id.as_str(), "--on", "--off"]] {
+        let out = cli_dedicated(&db, &args);
+        assert!(!out.status.success(), "{args:?}");
+    }
+    assert_eq!(where_is(&app, &id).await, on(&pool.id, false));
+
+    let out = cli_dedicated(&db, &[&id, "--on"]);
+    let printed: Value = serde_json::from_str(&crate::config_sync::succeed(&out)).unwrap();
+    assert_eq!(printed, placement(&app, &id).await);
+    assert_eq!(
+        (
+            printed["state"].as_str(),
+            printed["targetGatewayId"].as_str(),
+            printed["dedicated"].as_bool()
+        ),
+        (Some("moving"), Some(cell.id.as_str()), Some(true)),
+        "{printed}"
+    );
+    let entries = wish_entries(&app).await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["actor"]["type"], "cli", "{entries:?}");
+    assert_eq!(acknowledge(&app, &pool.token).await, 1);
+    assert_eq!(where_is(&app, &id).await, on(&cell.id, true));
+    // The same again: the same placement, nothing audited.
+    let out = cli_dedicated(&db, &[&id, "--on"]);
+    crate::config_sync::succeed(&out);
+    assert_eq!(wish_entries(&app).await.len(), 1);
+    crate::fleet_loads::exact(&db, "the CLI's wish");
 }

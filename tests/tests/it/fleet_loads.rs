@@ -88,7 +88,7 @@ async fn place(app: &TestApp, tenant: &str, gateway: &str) -> Value {
 
 /// The gateway with `token` fetches its document and acknowledges it; returns how many moves
 /// away from it completed.
-async fn acknowledge(app: &TestApp, token: &str) -> i64 {
+pub(crate) async fn acknowledge(app: &TestApp, token: &str) -> i64 {
     let doc = app
         .request_as(Some(token), Method::GET, "/config", None)
         .await;

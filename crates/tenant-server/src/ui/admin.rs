@@ -1,5 +1,6 @@
 //! The operators' pages: the tenants (search, filters, pages; create; suspend and reactivate;
-//! delete with confirmation) and the audit log of every tenant. Each form calls the use case
+//! ask for a dedicated gateway or withdraw the wish; delete with confirmation) and the audit log
+//! of every tenant. Each form calls the use case
 //! the API's route calls.
 
 use actix_web::{HttpResponse, web};
@@ -196,6 +197,46 @@ pub async fn set_status(
     let notice = match tenant.status {
         TenantStatus::Suspended => "tenant_suspended",
         _ => "tenant_active",
+    };
+    Ok(see_other(&format!("{}?notice={notice}", scope.base)))
+}
+
+/// The dedicated-gateway form.
+#[derive(Debug, Deserialize)]
+pub struct DedicatedForm {
+    dedicated: String,
+}
+
+/// `POST …/dedicated`: whether the tenant wants a dedicated gateway (the use case
+/// `PATCH /tenants/{id}/placement` calls; a tenant whose gateway no longer suits it starts
+/// moving, and with no room anywhere nothing changes and the page says why).
+pub async fn set_dedicated(
+    scope: TenantScope,
+    state: web::Data<AppState>,
+    actor: Actor,
+    UiForm(form): UiForm<DedicatedForm>,
+) -> UiResult {
+    scope.allow(Action::ManagePlacement)?;
+    let dedicated = match form.dedicated.as_str() {
+        "true" => true,
+        "false" => false,
+        _ => {
+            return Err(tenant_core::ValidationError::new(
+                "dedicated",
+                "invalid_value",
+                "must be `true` or `false`",
+            )
+            .into());
+        }
+    };
+    let placement = state
+        .control
+        .set_dedicated(actor.0, scope.tenant.id, dedicated)
+        .await?;
+    let notice = match (placement.state, dedicated) {
+        (tenant_core::PlacementState::Moving, _) => "dedicated_moving",
+        (_, true) => "dedicated_on",
+        (_, false) => "dedicated_off",
     };
     Ok(see_other(&format!("{}?notice={notice}", scope.base)))
 }

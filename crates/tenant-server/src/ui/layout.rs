@@ -123,6 +123,11 @@ pub fn notice_text(key: &str) -> Option<&'static str> {
             "No gateway has room for the tenants waiting: add a gateway or raise a capacity."
         }
         "none_waiting" => "No tenant is waiting for room.",
+        "dedicated_on" => "The tenant wants a dedicated gateway now.",
+        "dedicated_off" => "The tenant no longer asks for a dedicated gateway: its plan decides.",
+        "dedicated_moving" => {
+            "The tenant is moving to a gateway of the kind it wants: it left its gateway's config and enters the other's once its gateway has acknowledged."
+        }
         _ => return None,
     })
 }

@@ -81,6 +81,7 @@ fn tenant_scope(path: &str) -> Scope {
         .route("/usage", web::get().to(p::usage))
         .route("/settings", post().to(p::update_settings))
         .route("/status", post().to(admin::set_status))
+        .route("/dedicated", post().to(admin::set_dedicated))
         .route("/delete", web::get().to(admin::confirm_delete))
         .route("/delete", post().to(admin::delete_tenant))
         .default_service(web::to(not_found))

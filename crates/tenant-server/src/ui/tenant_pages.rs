@@ -1,6 +1,7 @@
 //! A tenant's pages, shared by the admin (`/admin/tenants/{id}/…`) and the portal
 //! (`/portal/…`): its channels and their credential status, API keys, users and invites,
-//! webhook endpoints with their deliveries and attempts, and its audit log. What a page shows
+//! webhook endpoints with their deliveries and attempts, and its audit log; for operators, its
+//! gateway and whether it wants a dedicated one. What a page shows
 //! and which forms it offers follow the access policy ([`TenantScope::may`]); every form calls
 //! the use case the API's route calls and is checked again by the policy.
 
@@ -11,7 +12,8 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tenant_core::{
-    ChannelKind, ChannelState, ChannelUpdate, NewChannel, PageRequest, Plan, Role, TenantStatus,
+    ChannelKind, ChannelState, ChannelUpdate, GatewayId, NewChannel, PageRequest, PlacementState,
+    Plan, Role, TenantStatus,
 };
 use tenant_service::access::Action;
 use tenant_service::identity::users::NewUser;
@@ -114,6 +116,11 @@ pub async fn overview(
         .filter(|k| !used.contains(k))
         .collect();
     let operator = scope.ctx.is_operator();
+    let placement = if scope.may(Action::ManagePlacement) {
+        Some(placement_card(&scope, &state).await?)
+    } else {
+        None
+    };
     let content = html! {
         (heading(&scope, ""))
         section class="card" {
@@ -220,6 +227,9 @@ pub async fn overview(
                 }
             }
         }
+        @if let Some(card) = placement {
+            (card)
+        }
         @if operator {
             section class="card" {
                 h2 { "Tenant status" }
@@ -240,6 +250,60 @@ pub async fn overview(
         query.notice.as_deref(),
         content,
     ))
+}
+
+/// A gateway's name, linking to its page.
+async fn gateway_link(state: &AppState, id: GatewayId) -> Result<Markup, UiError> {
+    let view = state.control.gateway(id).await?;
+    Ok(html! { a href={ "/admin/gateways/" (id) } { (view.gateway.name) } })
+}
+
+/// The operators' card of where the tenant is (its gateway, a move under way, a pin) and
+/// whether it wants a dedicated gateway, with the form that changes the wish.
+async fn placement_card(scope: &TenantScope, state: &AppState) -> Result<Markup, UiError> {
+    let p = state.control.placement(scope.tenant.id).await?;
+    let on = match p.gateway_id {
+        Some(id) => Some(gateway_link(state, id).await?),
+        None => None,
+    };
+    let to = match p.target_gateway_id {
+        Some(id) => Some(gateway_link(state, id).await?),
+        None => None,
+    };
+    let state_badge = match p.state {
+        PlacementState::Placed => badge("good", "placed"),
+        PlacementState::Moving => badge("warn", "moving"),
+        PlacementState::Unplaced => badge("bad", "unplaced: waiting for room"),
+    };
+    Ok(html! {
+        section class="card" id="placement" {
+            h2 { "Gateway" }
+            table class="facts" { tbody {
+                tr { th scope="row" { "Placement" } td { (state_badge) } }
+                @if let Some(on) = on {
+                    tr { th scope="row" { @if to.is_some() { "Leaving" } @else { "On" } } td { (on) } }
+                }
+                @if let Some(to) = to {
+                    tr { th scope="row" { "Moving to" } td { (to) " " span class="muted" { "(enters its config once the gateway it leaves has acknowledged)" } } }
+                }
+                tr { th scope="row" { "Pinned" } td {
+                    @if p.pinned { "yes: put there by an operator" } @else { span class="muted" { "no" } }
+                } }
+                tr { th scope="row" { "Dedicated gateway" } td data-dedicated=(p.dedicated) {
+                    @if p.dedicated { (badge("good", "asked for")) } @else { span class="muted" { "not asked for: its plan decides" } }
+                } }
+            } }
+            p class="muted" {
+                "A tenant on a gateway of the other kind moves to one with room (it leaves its gateway's config first, and is no longer pinned); "
+                "with no room, nothing changes."
+            }
+            @if p.dedicated {
+                (button_form(scope, &scope.path("/dedicated"), "Withdraw the dedicated wish", "", None, &[("dedicated", "false")]))
+            } @else {
+                (button_form(scope, &scope.path("/dedicated"), "Ask for a dedicated gateway", "primary", None, &[("dedicated", "true")]))
+            }
+        }
+    })
 }
 
 /// A kind's credential fields and whether each is secret (ids and modes are not).
