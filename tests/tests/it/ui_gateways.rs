@@ -1,7 +1,9 @@
 //! The gateway fleet pages of the admin dashboard (issue 25): an operator lists the gateways,
 //! adds one (its token shown once and working at once), changes its capacity, drains and opens
 //! it, rotates its token (the old one refused), reads its document and deletes it; places the
-//! tenants waiting for room; bad input is a clear error page; nobody else sees the pages.
+//! tenants waiting for room; sees a tenant's gateway on its page and asks for a dedicated
+//! gateway there or withdraws the wish; bad input is a clear error page; nobody else sees the
+//! pages.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -264,5 +266,108 @@ async fn an_operator_places_the_tenants_waiting_for_room() {
         assert_eq!(entry["details"]["reason"], "place_pending", "{entry}");
         assert_eq!(entry["actor"]["type"], "operator_user", "{entry}");
     }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_operator_asks_for_a_dedicated_gateway_on_the_tenants_page() {
+    let db = TestDb::new();
+    let app = spawn_app(&db).await;
+    operator_user(&app, "op@example.com").await;
+    crate::fleet::close_default(&app).await;
+    let pool = crate::fleet::gateway_of(&app, "pool", "shared", 5).await;
+    let (id, _) = crate::users_support::tenant_with_owner(&app, "alpha").await;
+    let page = format!("/admin/tenants/{id}");
+    let form = format!("{page}/dedicated");
+    let placement = || {
+        let (app, id) = (&app, id.clone());
+        async move { crate::fleet::placement(app, &id).await }
+    };
+
+    let mut b = Browser::new(&app);
+    b.log_in("", "op@example.com").await;
+    let overview = b.get(&page).await;
+    assert_eq!(overview.status, StatusCode::OK, "{}", overview.html);
+    assert!(overview.html.contains("id=\"placement\""), "{}", overview.html);
+    assert!(overview.html.contains(&format!("/admin/gateways/{}\">pool</a>", pool.id)));
+    assert!(overview.html.contains("data-dedicated=\"false\""));
+    assert!(overview.html.contains("Ask for a dedicated gateway"));
+
+    // No dedicated gateway: an error page saying why, and nothing changed.
+    let refused = b.post(&form, &[("dedicated", "true")]).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.html);
+    assert!(
+        refused.html.contains("no dedicated gateway has room"),
+        "{}",
+        refused.html
+    );
+    assert_eq!(placement().await["dedicated"], false);
+    // Bad input names the field; a form without the CSRF token is refused.
+    let bad = b.post(&form, &[("dedicated", "maybe")]).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
+    assert!(bad.html.contains("dedicated"));
+    let forged = b.post_raw(&form, &[("dedicated", "true")], None).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.html);
+
+    // With a free cell: the tenant starts moving there, and its page says so.
+    let cell = crate::fleet::gateway_of(&app, "cell", "dedicated", 1).await;
+    let asked = b.post(&form, &[("dedicated", "true")]).await;
+    assert_eq!(asked.status, StatusCode::SEE_OTHER, "{}", asked.html);
+    assert_eq!(asked.location(), format!("{page}?notice=dedicated_moving"));
+    let p = placement().await;
+    assert_eq!(
+        (p["state"].as_str(), p["targetGatewayId"].as_str(), p["dedicated"].as_bool()),
+        (Some("moving"), Some(cell.id.as_str()), Some(true)),
+        "{p}"
+    );
+    let overview = b.get(asked.location()).await;
+    assert!(overview.html.contains("is moving to a gateway of the kind it wants"));
+    assert!(overview.html.contains("Moving to"));
+    assert!(overview.html.contains(&format!("/admin/gateways/{}\">cell</a>", cell.id)));
+    assert!(overview.html.contains("data-dedicated=\"true\""));
+    assert!(overview.html.contains("Withdraw the dedicated wish"));
+    assert_eq!(crate::fleet_loads::acknowledge(&app, &pool.token).await, 1);
+    let overview = b.get(&page).await;
+    assert!(!overview.html.contains("Moving to"));
+    assert!(overview.html.contains(&format!("/admin/gateways/{}\">cell</a>", cell.id)));
+
+    // Audited as the operator.
+    let audit = app.get("/audit?action=tenant.dedicated_changed").await;
+    let entries = audit.body["events"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{}", audit.text);
+    assert_eq!(entries[0]["actor"]["type"], "operator_user", "{}", audit.text);
+    assert_eq!(entries[0]["details"]["dedicated"], true, "{}", audit.text);
+
+    // Tenant users see no such card and cannot post the form.
+    let mut owner = Browser::new(&app);
+    owner.log_in("alpha", "owner@alpha.test").await;
+    let portal = owner.get("/portal").await;
+    assert_eq!(portal.status, StatusCode::OK, "{}", portal.html);
+    assert!(!portal.html.contains("id=\"placement\""));
+    let r = owner.post("/portal/dedicated", &[("dedicated", "false")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.html);
+    assert_eq!(placement().await["dedicated"], true);
+
+    // Withdrawn: back to the shared pool.
+    let withdrawn = b.post(&form, &[("dedicated", "false")]).await;
+    assert_eq!(withdrawn.location(), format!("{page}?notice=dedicated_moving"));
+    assert_eq!(crate::fleet_loads::acknowledge(&app, &cell.token).await, 1);
+    let p = placement().await;
+    assert_eq!(
+        (p["state"].as_str(), p["gatewayId"].as_str(), p["dedicated"].as_bool()),
+        (Some("placed"), Some(pool.id.as_str()), Some(false)),
+        "{p}"
+    );
+    // The same value again changes nothing.
+    let again = b.post(&form, &[("dedicated", "false")]).await;
+    assert_eq!(again.location(), format!("{page}?notice=dedicated_off"));
+    assert!(
+        b.get(again.location())
+            .await
+            .html
+            .contains("no longer asks for a dedicated gateway")
+    );
+    let audit = app.get("/audit?action=tenant.dedicated_changed").await;
+    assert_eq!(audit.body["events"].as_array().unwrap().len(), 2, "{}", audit.text);
     app.stop().await;
 }
