@@ -14,7 +14,7 @@
 // Helpers here stop the test on any failure, as the tests themselves do.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use moltbot_saas_tests::{TestApp, TestDb, spawn_app};
+use moltbot_saas_tests::{TestApp, TestDb, spawn_app, spawn_app_with, test_settings};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -560,4 +560,35 @@ async fn the_cli_changes_the_wish() {
     crate::config_sync::succeed(&out);
     assert_eq!(wish_entries(&app).await.len(), 1);
     crate::fleet_loads::exact(&db, "the CLI's wish");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn withdrawing_the_wish_of_a_dedicated_plan_moves_nothing() {
+    let db = TestDb::new();
+    let mut settings = test_settings(&db);
+    settings.fleet.dedicated_plans = vec![tenant_core::Plan::Enterprise];
+    let app = spawn_app_with(settings).await;
+    crate::fleet::close_default(&app).await;
+    let pool = gateway_of(&app, "pool", "shared", 5).await;
+    let cell = gateway_of(&app, "cell", "dedicated", 1).await;
+    let id = create(
+        &app,
+        &json!({"name": "Big Co", "plan": "enterprise", "dedicated": true}),
+    )
+    .await;
+    assert_eq!(where_is(&app, &id).await, on(&cell.id, true));
+    // Its plan still wants a dedicated gateway: the wish goes, the tenant stays.
+    let r = wish(&app, &id, false).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(where_is(&app, &id).await, on(&cell.id, false));
+    // And back: already where it should be.
+    let r = wish(&app, &id, true).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(where_is(&app, &id).await, on(&cell.id, true));
+    let entries = wish_entries(&app).await;
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert!(entries.iter().all(|e| e["details"]["state"] == "placed"
+        && e["details"]["gatewayId"] == cell.id.as_str()));
+    assert_eq!((held(&app, &pool.id).await, held(&app, &cell.id).await), (0, 1));
+    crate::fleet_loads::exact(&db, "a dedicated plan's wish");
 }

@@ -369,5 +369,29 @@ async fn an_operator_asks_for_a_dedicated_gateway_on_the_tenants_page() {
     );
     let audit = app.get("/audit?action=tenant.dedicated_changed").await;
     assert_eq!(audit.body["events"].as_array().unwrap().len(), 2, "{}", audit.text);
+
+    // The create form asks for a dedicated gateway too: the new tenant takes the free cell.
+    assert!(b.get("/admin/tenants").await.html.contains("name=\"dedicated\""));
+    let bad = b
+        .post("/admin/tenants", &[("name", "Bad Co"), ("dedicated", "maybe")])
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
+    let created = b
+        .post("/admin/tenants", &[("name", "Cell Co"), ("dedicated", "true")])
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.html);
+    let cell_co = {
+        let at = created.html.find("/admin/tenants/").unwrap() + "/admin/tenants/".len();
+        created.html[at..at + 36].to_owned()
+    };
+    let p = crate::fleet::placement(&app, &cell_co).await;
+    assert_eq!(
+        (p["state"].as_str(), p["gatewayId"].as_str(), p["dedicated"].as_bool()),
+        (Some("placed"), Some(cell.id.as_str()), Some(true)),
+        "{p}"
+    );
+    let list = app.get("/tenants").await;
+    assert!(!list.text.contains("Bad Co"), "{}", list.text);
+    crate::fleet_loads::exact(&db, "the dashboard's wishes");
     app.stop().await;
 }

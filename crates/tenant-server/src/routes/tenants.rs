@@ -108,8 +108,8 @@ pub struct TenantPlacement {
     /// `placed`, `moving` (in no gateway's document until its source let it go) or `unplaced`
     /// (no gateway had room: in no document).
     pub state: String,
-    /// An operator asked for a dedicated gateway when creating it (`POST /tenants` with
-    /// `dedicated: true`); `false`: its plan decides.
+    /// An operator asked for a dedicated gateway (`POST /tenants` with `dedicated: true`, or
+    /// later `PATCH /tenants/{id}/placement`); `false`: its plan decides.
     pub dedicated: bool,
 }
 

@@ -1,4 +1,5 @@
-//! The operators' pages: the tenants (search, filters, pages; create; suspend and reactivate;
+//! The operators' pages: the tenants (search, filters, pages; create, on a dedicated gateway if
+//! asked; suspend and reactivate;
 //! ask for a dedicated gateway or withdraw the wish; delete with confirmation) and the audit log
 //! of every tenant. Each form calls the use case
 //! the API's route calls.
@@ -130,6 +131,12 @@ pub async fn tenants(
                         @for p in Plan::ALL { option value=(p.as_str()) { (p.as_str()) } }
                     }
                 }
+                div {
+                    label for="new-dedicated" {
+                        input id="new-dedicated" name="dedicated" type="checkbox" value="true";
+                        " Dedicated gateway " span class="muted" { "(whatever its plan)" }
+                    }
+                }
                 button type="submit" class="primary" { "Create tenant" }
             }
         }
@@ -148,6 +155,22 @@ pub struct CreateTenantForm {
     name: String,
     slug: Option<String>,
     plan: Option<String>,
+    /// A checkbox: `true` when ticked, absent otherwise.
+    dedicated: Option<String>,
+}
+
+/// A boolean form field: `true` or `false` (a checkbox sends `true` or nothing).
+fn bool_field(field: &'static str, raw: Option<&str>) -> Result<bool, UiError> {
+    match raw {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(tenant_core::ValidationError::new(
+            field,
+            "invalid_value",
+            "must be `true` or `false`",
+        )
+        .into()),
+    }
 }
 
 /// `POST /admin/tenants`: the page shows the owner key this once.
@@ -157,7 +180,8 @@ pub async fn create_tenant(
     actor: Actor,
     UiForm(form): UiForm<CreateTenantForm>,
 ) -> UiResult {
-    let new = NewTenant::parse(&form.name, non_empty(&form.slug), non_empty(&form.plan))?;
+    let mut new = NewTenant::parse(&form.name, non_empty(&form.slug), non_empty(&form.plan))?;
+    new.dedicated = bool_field("dedicated", form.dedicated.as_deref())?;
     let (tenant, key) = state.control.create_tenant(actor.0, new, None).await?;
     let content = html! {
         div class="page-head" { h1 { "Tenant created" } }
@@ -217,18 +241,7 @@ pub async fn set_dedicated(
     UiForm(form): UiForm<DedicatedForm>,
 ) -> UiResult {
     scope.allow(Action::ManagePlacement)?;
-    let dedicated = match form.dedicated.as_str() {
-        "true" => true,
-        "false" => false,
-        _ => {
-            return Err(tenant_core::ValidationError::new(
-                "dedicated",
-                "invalid_value",
-                "must be `true` or `false`",
-            )
-            .into());
-        }
-    };
+    let dedicated = bool_field("dedicated", Some(form.dedicated.as_str()))?;
     let placement = state
         .control
         .set_dedicated(actor.0, scope.tenant.id, dedicated)

@@ -254,8 +254,8 @@ pub async fn overview(
 
 /// A gateway's name, linking to its page.
 async fn gateway_link(state: &AppState, id: GatewayId) -> Result<Markup, UiError> {
-    let view = state.control.gateway(id).await?;
-    Ok(html! { a href={ "/admin/gateways/" (id) } { (view.gateway.name) } })
+    let gateway = state.control.gateway_row(id).await?;
+    Ok(html! { a href={ "/admin/gateways/" (id) } { (gateway.name) } })
 }
 
 /// The operators' card of where the tenant is (its gateway, a move under way, a pin) and

@@ -77,6 +77,11 @@ impl ControlPlane {
         self.run(move |c| gateways::get(c, &cfg, &id)).await
     }
 
+    /// One gateway as stored, without its load or health (one row read).
+    pub async fn gateway_row(&self, id: GatewayId) -> ServiceResult<store::Gateway> {
+        self.run(move |c| gateways::find(c, &id)).await
+    }
+
     /// Changes a gateway's name, capacity or draining flag.
     pub async fn update_gateway(
         &self,

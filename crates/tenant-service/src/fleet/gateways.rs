@@ -193,6 +193,12 @@ pub fn get(
     Ok(GatewayView::of(gateway, held, cfg, tenant_core::now()))
 }
 
+/// One gateway as stored (its name, kind, capacity…), without its load: one row, no count (a
+/// page naming a tenant's gateway).
+pub fn find(conn: &mut AnyConnection, id: &GatewayId) -> ServiceResult<Gateway> {
+    Ok(gateways::find(conn, id)?)
+}
+
 /// A change to a gateway as asked: only the fields present change.
 #[derive(Debug, Clone, Default)]
 pub struct GatewayPatch {
