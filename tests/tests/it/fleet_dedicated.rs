@@ -266,7 +266,10 @@ async fn the_wish_moves_a_tenant_to_a_dedicated_gateway_and_back_through_the_pro
     assert_eq!(placement(&app, &id).await, r.body);
     assert!(!serves(&app, &pool.token, &account).await);
     assert!(!serves(&app, &cell.token, &account).await);
-    assert_eq!((held(&app, &pool.id).await, held(&app, &cell.id).await), (0, 1));
+    assert_eq!(
+        (held(&app, &pool.id).await, held(&app, &cell.id).await),
+        (0, 1)
+    );
     // The cell's own heartbeat proves nothing about the pool.
     assert_eq!(acknowledge(&app, &cell.token).await, 0);
     assert_eq!(placement(&app, &id).await["state"], "moving");
@@ -331,7 +334,10 @@ async fn the_wish_moves_a_tenant_to_a_dedicated_gateway_and_back_through_the_pro
     assert_eq!(acknowledge(&app, &cell.token).await, 1);
     assert_eq!(where_is(&app, &id).await, on(&pool.id, false));
     assert!(serves(&app, &pool.token, &account).await);
-    assert_eq!((held(&app, &pool.id).await, held(&app, &cell.id).await), (1, 0));
+    assert_eq!(
+        (held(&app, &pool.id).await, held(&app, &cell.id).await),
+        (1, 0)
+    );
     let entries = wish_entries(&app).await;
     assert_eq!(entries.len(), 2, "{entries:?}");
     assert_eq!(entries[0]["details"]["dedicated"], false, "{entries:?}");
@@ -403,11 +409,19 @@ async fn without_room_of_the_wanted_kind_nothing_changes() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(acknowledge(&app, &cell.token).await, 1);
     let p = placement(&app, &owner).await;
-    assert_eq!((p["pinned"].as_bool(), p["dedicated"].as_bool()), (Some(true), Some(true)), "{p}");
+    assert_eq!(
+        (p["pinned"].as_bool(), p["dedicated"].as_bool()),
+        (Some(true), Some(true)),
+        "{p}"
+    );
     let r = wish(&app, &owner, false).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(
-        (r.body["state"].as_str(), r.body["gatewayId"].as_str(), r.body["pinned"].as_bool()),
+        (
+            r.body["state"].as_str(),
+            r.body["gatewayId"].as_str(),
+            r.body["pinned"].as_bool()
+        ),
         (Some("placed"), Some(pool.id.as_str()), Some(true)),
         "{}",
         r.text
@@ -438,7 +452,10 @@ async fn a_waiting_tenant_waits_with_its_new_wish() {
     // Asked for a dedicated gateway, none exists: it waits, though the pool has room.
     let id = create(&app, &json!({"name": "Waiting Co", "dedicated": true})).await;
     let (state, gateway, dedicated) = where_is(&app, &id).await;
-    assert_eq!((state.as_str(), gateway, dedicated), ("unplaced", None, true));
+    assert_eq!(
+        (state.as_str(), gateway, dedicated),
+        ("unplaced", None, true)
+    );
     // Withdrawn: stored at once (no 409: it waits anyway), and the pool takes it.
     let r = wish(&app, &id, false).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
@@ -503,9 +520,14 @@ async fn a_single_gateway_setup_has_no_dedicated_gateway_and_bad_requests_are_re
     .assert_error(StatusCode::NOT_FOUND, "not_found");
     // Only operators.
     let key = owner["apiKey"].as_str().unwrap();
-    app.request_as(Some(key), Method::PATCH, &path, Some(&json!({"dedicated": true})))
-        .await
-        .assert_error(StatusCode::FORBIDDEN, "forbidden");
+    app.request_as(
+        Some(key),
+        Method::PATCH,
+        &path,
+        Some(&json!({"dedicated": true})),
+    )
+    .await
+    .assert_error(StatusCode::FORBIDDEN, "forbidden");
     assert_eq!(where_is(&app, id).await, on(DEFAULT, false));
     assert_eq!(revision(&app).await, before);
 }
@@ -587,8 +609,12 @@ async fn withdrawing_the_wish_of_a_dedicated_plan_moves_nothing() {
     assert_eq!(where_is(&app, &id).await, on(&cell.id, true));
     let entries = wish_entries(&app).await;
     assert_eq!(entries.len(), 2, "{entries:?}");
-    assert!(entries.iter().all(|e| e["details"]["state"] == "placed"
-        && e["details"]["gatewayId"] == cell.id.as_str()));
-    assert_eq!((held(&app, &pool.id).await, held(&app, &cell.id).await), (0, 1));
+    assert!(entries.iter().all(
+        |e| e["details"]["state"] == "placed" && e["details"]["gatewayId"] == cell.id.as_str()
+    ));
+    assert_eq!(
+        (held(&app, &pool.id).await, held(&app, &cell.id).await),
+        (0, 1)
+    );
     crate::fleet_loads::exact(&db, "a dedicated plan's wish");
 }

@@ -288,8 +288,16 @@ async fn an_operator_asks_for_a_dedicated_gateway_on_the_tenants_page() {
     b.log_in("", "op@example.com").await;
     let overview = b.get(&page).await;
     assert_eq!(overview.status, StatusCode::OK, "{}", overview.html);
-    assert!(overview.html.contains("id=\"placement\""), "{}", overview.html);
-    assert!(overview.html.contains(&format!("/admin/gateways/{}\">pool</a>", pool.id)));
+    assert!(
+        overview.html.contains("id=\"placement\""),
+        "{}",
+        overview.html
+    );
+    assert!(
+        overview
+            .html
+            .contains(&format!("/admin/gateways/{}\">pool</a>", pool.id))
+    );
     assert!(overview.html.contains("data-dedicated=\"false\""));
     assert!(overview.html.contains("Ask for a dedicated gateway"));
 
@@ -316,26 +324,46 @@ async fn an_operator_asks_for_a_dedicated_gateway_on_the_tenants_page() {
     assert_eq!(asked.location(), format!("{page}?notice=dedicated_moving"));
     let p = placement().await;
     assert_eq!(
-        (p["state"].as_str(), p["targetGatewayId"].as_str(), p["dedicated"].as_bool()),
+        (
+            p["state"].as_str(),
+            p["targetGatewayId"].as_str(),
+            p["dedicated"].as_bool()
+        ),
         (Some("moving"), Some(cell.id.as_str()), Some(true)),
         "{p}"
     );
     let overview = b.get(asked.location()).await;
-    assert!(overview.html.contains("is moving to a gateway of the kind it wants"));
+    assert!(
+        overview
+            .html
+            .contains("is moving to a gateway of the kind it wants")
+    );
     assert!(overview.html.contains("Moving to"));
-    assert!(overview.html.contains(&format!("/admin/gateways/{}\">cell</a>", cell.id)));
+    assert!(
+        overview
+            .html
+            .contains(&format!("/admin/gateways/{}\">cell</a>", cell.id))
+    );
     assert!(overview.html.contains("data-dedicated=\"true\""));
     assert!(overview.html.contains("Withdraw the dedicated wish"));
     assert_eq!(crate::fleet_loads::acknowledge(&app, &pool.token).await, 1);
     let overview = b.get(&page).await;
     assert!(!overview.html.contains("Moving to"));
-    assert!(overview.html.contains(&format!("/admin/gateways/{}\">cell</a>", cell.id)));
+    assert!(
+        overview
+            .html
+            .contains(&format!("/admin/gateways/{}\">cell</a>", cell.id))
+    );
 
     // Audited as the operator.
     let audit = app.get("/audit?action=tenant.dedicated_changed").await;
     let entries = audit.body["events"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{}", audit.text);
-    assert_eq!(entries[0]["actor"]["type"], "operator_user", "{}", audit.text);
+    assert_eq!(
+        entries[0]["actor"]["type"], "operator_user",
+        "{}",
+        audit.text
+    );
     assert_eq!(entries[0]["details"]["dedicated"], true, "{}", audit.text);
 
     // Tenant users see no such card and cannot post the form.
@@ -344,17 +372,26 @@ async fn an_operator_asks_for_a_dedicated_gateway_on_the_tenants_page() {
     let portal = owner.get("/portal").await;
     assert_eq!(portal.status, StatusCode::OK, "{}", portal.html);
     assert!(!portal.html.contains("id=\"placement\""));
-    let r = owner.post("/portal/dedicated", &[("dedicated", "false")]).await;
+    let r = owner
+        .post("/portal/dedicated", &[("dedicated", "false")])
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.html);
     assert_eq!(placement().await["dedicated"], true);
 
     // Withdrawn: back to the shared pool.
     let withdrawn = b.post(&form, &[("dedicated", "false")]).await;
-    assert_eq!(withdrawn.location(), format!("{page}?notice=dedicated_moving"));
+    assert_eq!(
+        withdrawn.location(),
+        format!("{page}?notice=dedicated_moving")
+    );
     assert_eq!(crate::fleet_loads::acknowledge(&app, &cell.token).await, 1);
     let p = placement().await;
     assert_eq!(
-        (p["state"].as_str(), p["gatewayId"].as_str(), p["dedicated"].as_bool()),
+        (
+            p["state"].as_str(),
+            p["gatewayId"].as_str(),
+            p["dedicated"].as_bool()
+        ),
         (Some("placed"), Some(pool.id.as_str()), Some(false)),
         "{p}"
     );
@@ -368,16 +405,32 @@ async fn an_operator_asks_for_a_dedicated_gateway_on_the_tenants_page() {
             .contains("no longer asks for a dedicated gateway")
     );
     let audit = app.get("/audit?action=tenant.dedicated_changed").await;
-    assert_eq!(audit.body["events"].as_array().unwrap().len(), 2, "{}", audit.text);
+    assert_eq!(
+        audit.body["events"].as_array().unwrap().len(),
+        2,
+        "{}",
+        audit.text
+    );
 
     // The create form asks for a dedicated gateway too: the new tenant takes the free cell.
-    assert!(b.get("/admin/tenants").await.html.contains("name=\"dedicated\""));
+    assert!(
+        b.get("/admin/tenants")
+            .await
+            .html
+            .contains("name=\"dedicated\"")
+    );
     let bad = b
-        .post("/admin/tenants", &[("name", "Bad Co"), ("dedicated", "maybe")])
+        .post(
+            "/admin/tenants",
+            &[("name", "Bad Co"), ("dedicated", "maybe")],
+        )
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
     let created = b
-        .post("/admin/tenants", &[("name", "Cell Co"), ("dedicated", "true")])
+        .post(
+            "/admin/tenants",
+            &[("name", "Cell Co"), ("dedicated", "true")],
+        )
         .await;
     assert_eq!(created.status, StatusCode::OK, "{}", created.html);
     let cell_co = {
@@ -386,7 +439,11 @@ async fn an_operator_asks_for_a_dedicated_gateway_on_the_tenants_page() {
     };
     let p = crate::fleet::placement(&app, &cell_co).await;
     assert_eq!(
-        (p["state"].as_str(), p["gatewayId"].as_str(), p["dedicated"].as_bool()),
+        (
+            p["state"].as_str(),
+            p["gatewayId"].as_str(),
+            p["dedicated"].as_bool()
+        ),
         (Some("placed"), Some(cell.id.as_str()), Some(true)),
         "{p}"
     );

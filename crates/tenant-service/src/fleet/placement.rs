@@ -29,9 +29,9 @@ use tenant_store::audit::AuditContext;
 use tenant_store::gateways::{self, Placement};
 use tenant_store::{AnyConnection, StoreResult, tenants, write_transaction};
 
-use super::shared::{details_of, loads_with, record_details};
 pub(super) use super::shared::record_change;
 pub use super::shared::{default_is_counted, loads, want_of};
+use super::shared::{details_of, loads_with, record_details};
 use super::{FleetConfig, FleetConflict};
 use crate::error::{ServiceError, ServiceResult};
 
