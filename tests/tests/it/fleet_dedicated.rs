@@ -9,7 +9,7 @@
 //! `tenants dedicated ID --on|--off`): a tenant whose gateway no longer suits it moves through
 //! the move protocol (in neither document until its source acknowledged), with no room it is
 //! `409 no_room` and nothing changes, the same value again changes and audits nothing, a waiting
-//! tenant waits with its new wish.
+//! tenant waits with its new wish; two servers asked at once never give one cell to two tenants.
 
 // Helpers here stop the test on any failure, as the tests themselves do.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -617,4 +617,75 @@ async fn withdrawing_the_wish_of_a_dedicated_plan_moves_nothing() {
         (0, 1)
     );
     crate::fleet_loads::exact(&db, "a dedicated plan's wish");
+}
+
+// Several threads, so that the two servers' transactions really overlap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_asking_at_once_never_share_a_cell() {
+    let db = TestDb::new();
+    let one = spawn_app(&db).await;
+    let mut settings = test_settings(&db);
+    settings.admin_token = Some(tenant_core::Secret::new(one.operator_token.clone()));
+    let two = spawn_app_with(settings).await;
+    crate::fleet::close_default(&one).await;
+    let pool = gateway_of(&one, "pool", "shared", 10).await;
+    let cells = [
+        gateway_of(&one, "cell-1", "dedicated", 1).await.id,
+        gateway_of(&one, "cell-2", "dedicated", 1).await.id,
+    ];
+    let mut tenants = Vec::new();
+    for i in 0..6 {
+        tenants.push(create(&one, &json!({"name": format!("Racer {i}")})).await);
+    }
+    // Six tenants ask for the two cells at once, through both servers.
+    let mut set = tokio::task::JoinSet::new();
+    for (i, id) in tenants.iter().enumerate() {
+        let app = if i % 2 == 0 { &one } else { &two };
+        let req = app
+            .client
+            .patch(format!("{}/tenants/{id}/placement", app.address))
+            .bearer_auth(&app.operator_token)
+            .json(&json!({"dedicated": true}));
+        let id = id.clone();
+        set.spawn(async move {
+            let r = req.send().await.unwrap();
+            let status = r.status();
+            (id, status, r.json::<Value>().await.unwrap())
+        });
+    }
+    let answers = set.join_all().await;
+    let moving: Vec<&(String, StatusCode, Value)> = answers
+        .iter()
+        .filter(|(_, s, _)| *s == StatusCode::OK)
+        .collect();
+    assert_eq!(moving.len(), 2, "one tenant per cell: {answers:?}");
+    for (_, status, body) in &answers {
+        if *status != StatusCode::OK {
+            assert_eq!(*status, StatusCode::CONFLICT, "{body}");
+            assert_eq!(body["error"]["code"], "no_room", "{body}");
+        }
+    }
+    let mut targets: Vec<&str> = moving
+        .iter()
+        .map(|(_, _, b)| b["targetGatewayId"].as_str().unwrap())
+        .collect();
+    targets.sort_unstable();
+    let mut expected: Vec<&str> = cells.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(targets, expected, "{answers:?}");
+    // The refused kept everything: on the pool, no wish.
+    for (id, status, _) in &answers {
+        if *status != StatusCode::OK {
+            assert_eq!(where_is(&one, id).await, on(&pool.id, false));
+        }
+    }
+    assert_eq!(wish_entries(&one).await.len(), 2);
+    assert_eq!(held(&one, &pool.id).await, 4);
+    crate::fleet_loads::exact(&db, "two servers asking at once");
+    // The pool acknowledges: each goes to its own cell.
+    assert_eq!(acknowledge(&one, &pool.token).await, 2);
+    for (id, _, body) in &moving {
+        let cell = body["targetGatewayId"].as_str().unwrap();
+        assert_eq!(where_is(&two, id).await, on(cell, true));
+    }
 }
