@@ -5,7 +5,8 @@
 //! servers at once, it always equals a recount from the rows, and no placement row outlives its
 //! tenant. Many placements written at once (a drain, a failover) move each count once by the sum
 //! of their changes. The migration fills it in from the rows of a database of the previous
-//! release. On both backends. (The other fleet tests check the same after failover and pending placement.)
+//! release. On both backends. (The other fleet tests check the same after failover and pending
+//! placement.)
 
 // Helpers here stop the test on any failure, as the tests themselves do.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
