@@ -32,6 +32,11 @@
 //! - `rerender`: the same documents, then one tenant renamed (the `PATCH /tenants/{id}` use
 //!   case), then every document brought to the new revision: how many tenants each rendered
 //!   again ([`ConfigCache::last_refresh`]) and how long each refresh took.
+//! - `drain`: drains the first gateway (`pool-00`; the `POST /gateways/{id}/drain` use case: one
+//!   transaction starting every move), then completes those moves as its heartbeat would
+//!   ([`placement::complete_released`] with every tenant released at the current revision), and
+//!   opens it again: how long each of the two transactions takes for the tenants it holds.
+//!   Leaves every moved tenant on its new gateway.
 //! - `decide`: the placement of new tenants: the decision alone ([`tenant_core::choose`] over the
 //!   loads of every gateway), reading those loads ([`placement::loads`]: the stored counts), and
 //!   the whole `place_new` use case (lock, loads, choice, row, audit) for ROUNDS tenants created
@@ -81,13 +86,14 @@ fn main() -> ExitCode {
             .and_then(|n| place(url, n)),
         ["memory", url] => runtime().and_then(|rt| rt.block_on(memory(url))),
         ["rerender", url] => runtime().and_then(|rt| rt.block_on(rerender(url))),
+        ["drain", url] => drain(url),
         ["decide", url, rounds] => rounds
             .parse::<usize>()
             .map_err(Into::into)
             .and_then(|r| decide(url, r)),
         _ => {
             eprintln!(
-                "usage: fleet_scale place URL GATEWAYS | memory URL | rerender URL | decide URL ROUNDS"
+                "usage: fleet_scale place URL GATEWAYS | memory URL | rerender URL | drain URL | decide URL ROUNDS"
             );
             return ExitCode::FAILURE;
         }
@@ -208,6 +214,45 @@ fn place(url: &str, n: usize) -> Res<()> {
         "placed {placed} tenants on {n} gateways of capacity {capacity} in {:.1?}",
         started.elapsed()
     );
+    Ok(())
+}
+
+fn drain(url: &str) -> Res<()> {
+    let env = open(url)?;
+    let mut conn = env.db.get()?;
+    let cfg = FleetConfig::default();
+    let (id, _) = all_gateways(&env)?
+        .into_iter()
+        .find(|(_, name)| name == "pool-00")
+        .ok_or("no gateway named pool-00: run `place` first")?;
+    let held = gateways::held_by(&mut conn, &id)?;
+    let started = Instant::now();
+    let (_, report) = fleet_gateways::drain(&mut conn, &ctx(), &cfg, &id)?;
+    let drained = started.elapsed();
+    println!(
+        "drain of {} tenants: {} moving, {} staying, in {drained:.1?}",
+        held.len(),
+        report.moving,
+        report.remaining
+    );
+    let released: Vec<_> = held.iter().map(|(t, ..)| *t).collect();
+    let revision = config_revision::current(&mut conn)?;
+    let started = Instant::now();
+    let done = placement::complete_released(&mut conn, &ctx(), &id, &released, revision)?;
+    println!(
+        "completion of {done} moves (the source's heartbeat) in {:.1?}",
+        started.elapsed()
+    );
+    fleet_gateways::update(
+        &mut conn,
+        &ctx(),
+        &cfg,
+        &id,
+        GatewayPatch {
+            draining: Some(false),
+            ..GatewayPatch::default()
+        },
+    )?;
     Ok(())
 }
 

@@ -86,6 +86,27 @@ pub fn insert_row(conn: &mut AnyConnection, row: &AuditRow) -> StoreResult<()> {
     Ok(())
 }
 
+/// Stores rows made by [`row`], many at once: one statement per 1,000 rows on PostgreSQL, one a
+/// row on SQLite (in process).
+pub fn insert_rows(conn: &mut AnyConnection, rows: &[AuditRow]) -> StoreResult<()> {
+    match conn {
+        AnyConnection::Postgresql(pg) => {
+            // 12 bound values a row: well under PostgreSQL's 65,535.
+            for chunk in rows.chunks(1_000) {
+                diesel::insert_into(audit_log::table)
+                    .values(chunk)
+                    .execute(pg)?;
+            }
+        }
+        AnyConnection::Sqlite(_) => {
+            for row in rows {
+                insert_row(conn, row)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The row [`record`] writes, for callers that insert it with others (batched creates).
 pub fn row(ctx: &AuditContext, event: AuditEvent<'_>, now: DateTime<Utc>) -> AuditRow {
     AuditRow {

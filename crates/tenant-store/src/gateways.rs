@@ -14,12 +14,12 @@
 //! fleet lock. A deleted tenant has no row. Tenants without a row are on `default` and are not in
 //! its stored count: [`without_row`] counts them (a linear count, made only when it matters).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ops::{Deref, DerefMut};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::connection::{SimpleConnection, TransactionManager};
-use diesel::dsl::{count_star, exists};
+use diesel::dsl::count_star;
 use diesel::prelude::*;
 use tenant_core::{GatewayId, GatewayKind, PlacementState, TenantId};
 
@@ -444,6 +444,22 @@ struct PlacementRow {
     dedicated: bool,
 }
 
+impl PlacementRow {
+    fn of(p: &Placement, now: DateTime<Utc>) -> Self {
+        Self {
+            tenant_id: p.tenant_id.to_string(),
+            gateway_id: p.gateway_id.map(|g| g.to_string()),
+            target_gateway_id: p.target_gateway_id.map(|g| g.to_string()),
+            state: p.state.as_str().to_owned(),
+            pinned: p.pinned,
+            moving_since: p.moving_since.map(|t| t.naive_utc()),
+            move_revision: p.move_revision,
+            updated_at: now.naive_utc(),
+            dedicated: p.dedicated,
+        }
+    }
+}
+
 impl TryFrom<PlacementRow> for Placement {
     type Error = StoreError;
 
@@ -528,57 +544,158 @@ fn placement_row(conn: &mut AnyConnection, tenant: &str) -> StoreResult<Option<P
 }
 
 /// Stores where a tenant is, moves its count from the gateway it counted on to the one it now
-/// counts on (both in this transaction), and bumps the config revision. Only a live tenant has
-/// a placement: a deleted or unknown one is `NotFound("tenant")`. The fleet lock keeps the
-/// counts exact (the previous row read here is the one replaced).
+/// counts on, and bumps the revision: [`set_placements`] of one.
 pub fn set_placement(
     fleet: &mut FleetLock<'_>,
     p: &Placement,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
+    set_placements(fleet, std::slice::from_ref(p), now)
+}
+
+/// Rows per statement of [`set_placements`] and [`placements`] (at most 9 bound values a row:
+/// well under either backend's limit on bound parameters).
+const PLACEMENT_CHUNK: usize = 500;
+
+/// Stores where each of `ps` is (each tenant at most once), in a few statements per
+/// [`PLACEMENT_CHUNK`] tenants whatever their number: their liveness and former rows read at
+/// once, the rows upserted at once, each gateway's held count moved once by the sum of its
+/// changes, and the revision bumped once. A drain or a failover of thousands of tenants is so one
+/// short transaction under the fleet lock, not several statements a tenant and thousands of
+/// updates of the same few gateway rows (each of which PostgreSQL makes slower within one
+/// transaction). Fails with `NotFound("tenant")`, writing nothing, when one of them is not a
+/// live tenant.
+pub fn set_placements(
+    fleet: &mut FleetLock<'_>,
+    ps: &[Placement],
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     let conn: &mut AnyConnection = fleet;
-    let row = PlacementRow {
-        tenant_id: p.tenant_id.to_string(),
-        gateway_id: p.gateway_id.map(|g| g.to_string()),
-        target_gateway_id: p.target_gateway_id.map(|g| g.to_string()),
-        state: p.state.as_str().to_owned(),
-        pinned: p.pinned,
-        moving_since: p.moving_since.map(|t| t.naive_utc()),
-        move_revision: p.move_revision,
-        updated_at: now.naive_utc(),
-        dedicated: p.dedicated,
-    };
-    let live: bool = diesel::select(exists(
-        tenants::table
-            .filter(tenants::id.eq(&row.tenant_id))
-            .filter(tenants::deleted_at.is_null()),
-    ))
-    .get_result(conn)?;
-    if !live {
+    if ps.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<PlacementRow> = ps.iter().map(|p| PlacementRow::of(p, now)).collect();
+    let ids: Vec<&str> = rows.iter().map(|r| r.tenant_id.as_str()).collect();
+    debug_assert_eq!(
+        ids.iter().collect::<HashSet<_>>().len(),
+        ids.len(),
+        "one placement a tenant"
+    );
+    let mut live = HashSet::with_capacity(ids.len());
+    for chunk in ids.chunks(PLACEMENT_CHUNK) {
+        live.extend(
+            tenants::table
+                .filter(tenants::id.eq_any(chunk))
+                .filter(tenants::deleted_at.is_null())
+                .select(tenants::id)
+                .load::<String>(conn)?,
+        );
+    }
+    if ids.iter().any(|id| !live.contains(*id)) {
         return Err(StoreError::NotFound("tenant"));
     }
     // A tenant without a row counts on `default` implicitly, not in its stored count.
-    let before = placement_row(conn, &row.tenant_id)?.and_then(|old| old.holder());
-    let after = p.holder();
-    // Update, else insert (no portable upsert): callers hold the fleet lock.
-    let n = diesel::update(tenant_placements::table.find(&row.tenant_id))
-        .set(&row)
-        .execute(conn)?;
-    if n == 0 {
-        diesel::insert_into(tenant_placements::table)
-            .values(&row)
-            .execute(conn)?;
+    let before: HashMap<TenantId, Option<GatewayId>> = rows_of(conn, &ids)?
+        .into_iter()
+        .map(|b| (b.tenant_id, b.holder()))
+        .collect();
+    let mut held: Vec<(GatewayId, i64)> = Vec::new();
+    let mut count = |g: GatewayId, by: i64| match held.iter_mut().find(|(h, _)| *h == g) {
+        // A few gateways, however many tenants: a short list.
+        Some((_, n)) => *n += by,
+        None => held.push((g, by)),
+    };
+    for p in ps {
+        let was = before.get(&p.tenant_id).copied().flatten();
+        let is = p.holder();
+        if was != is {
+            if let Some(g) = was {
+                count(g, -1);
+            }
+            if let Some(g) = is {
+                count(g, 1);
+            }
+        }
     }
-    if before != after {
-        if let Some(g) = before {
-            add_held(conn, &g, -1)?;
-        }
-        if let Some(g) = after {
-            add_held(conn, &g, 1)?;
-        }
+    for chunk in rows.chunks(PLACEMENT_CHUNK) {
+        upsert_rows(conn, chunk)?;
+    }
+    for (g, by) in held.iter().filter(|(_, by)| *by != 0) {
+        add_held(conn, g, *by)?;
     }
     config_revision::bump(conn)?;
     Ok(())
+}
+
+/// Inserts `rows`, each replacing the row its tenant has: one statement on PostgreSQL, one a
+/// row on SQLite (in process, and diesel writes no multi-row upsert for it).
+fn upsert_rows(conn: &mut AnyConnection, rows: &[PlacementRow]) -> StoreResult<()> {
+    use diesel::upsert::excluded;
+    use tenant_placements::dsl as t;
+    macro_rules! upsert {
+        ($conn:expr, $values:expr) => {
+            diesel::insert_into(tenant_placements::table)
+                .values($values)
+                .on_conflict(t::tenant_id)
+                .do_update()
+                .set((
+                    t::gateway_id.eq(excluded(t::gateway_id)),
+                    t::target_gateway_id.eq(excluded(t::target_gateway_id)),
+                    t::state.eq(excluded(t::state)),
+                    t::pinned.eq(excluded(t::pinned)),
+                    t::moving_since.eq(excluded(t::moving_since)),
+                    t::move_revision.eq(excluded(t::move_revision)),
+                    t::updated_at.eq(excluded(t::updated_at)),
+                    t::dedicated.eq(excluded(t::dedicated)),
+                ))
+                .execute($conn)?
+        };
+    }
+    match conn {
+        AnyConnection::Postgresql(pg) => {
+            upsert!(pg, rows);
+        }
+        AnyConnection::Sqlite(lite) => {
+            for row in rows {
+                upsert!(lite, row);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The placement rows of `ids` that exist (tenants without one are on `default`).
+fn rows_of(conn: &mut AnyConnection, ids: &[&str]) -> StoreResult<Vec<Placement>> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(PLACEMENT_CHUNK) {
+        let rows: Vec<PlacementRow> = tenant_placements::table
+            .filter(tenant_placements::tenant_id.eq_any(chunk))
+            .select(PlacementRow::as_select())
+            .load(conn)?;
+        for row in rows {
+            found.push(Placement::try_from(row)?);
+        }
+    }
+    Ok(found)
+}
+
+/// Where each of `tenants` is, in their order ([`placement`] of each, in a few statements).
+pub fn placements(conn: &mut AnyConnection, tenants: &[TenantId]) -> StoreResult<Vec<Placement>> {
+    let ids: Vec<String> = tenants.iter().map(ToString::to_string).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let found: HashMap<TenantId, Placement> = rows_of(conn, &ids)?
+        .into_iter()
+        .map(|p| (p.tenant_id, p))
+        .collect();
+    Ok(tenants
+        .iter()
+        .map(|t| {
+            found
+                .get(t)
+                .copied()
+                .unwrap_or_else(|| Placement::on_default(*t))
+        })
+        .collect())
 }
 
 /// Removes a tenant's placement row and its count (the tenant is being deleted: it is in no

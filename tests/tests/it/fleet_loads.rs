@@ -3,8 +3,10 @@
 //! tenant): after creates, deletes and the purge, moves started, reversed and completed in both
 //! directions, drains, unplaced tenants placed later, and creates, deletes and moves on two
 //! servers at once, it always equals a recount from the rows, and no placement row outlives its
-//! tenant. The migration fills it in from the rows of a database of the previous release. On
-//! both backends. (The other fleet tests check the same after failover and pending placement.)
+//! tenant. Many placements written at once (a drain, a failover) move each count once by the sum
+//! of their changes. The migration fills it in from the rows of a database of the previous
+//! release. On both backends. (The other fleet tests check the same after failover and pending
+//! placement.)
 
 // Helpers here stop the test on any failure, as the tests themselves do.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -508,4 +510,115 @@ async fn gateways_check_finds_and_repairs_wrong_counts() {
     let again = crate::config_sync::run_awaited(&db, &["gateways", "check"]).await;
     let printed: Value = serde_json::from_str(&crate::config_sync::succeed(&again)).unwrap();
     assert_eq!(printed["consistent"], true);
+}
+
+/// Many placements written at once (a drain, a failover, moves completed, a batch of waiting
+/// tenants placed): new rows and replaced ones, counts moved once per gateway by the sum of the
+/// changes, read back in the order asked; a batch naming a deleted tenant writes nothing.
+#[tokio::test]
+async fn many_placements_are_written_at_once_with_exact_counts() {
+    use tenant_core::{PlacementState, TenantId};
+    use tenant_store::gateways::{Placement, lock_fleet, placements, set_placements};
+    use tenant_store::{StoreError, config_revision, write_transaction};
+
+    let db = TestDb::new();
+    let app = spawn_app(&db).await;
+    // Created while `default` is the only gateway: no row.
+    let bare = tenant(&app, "Bare").await;
+    let bare_id: TenantId = bare.parse().unwrap();
+    let a = gateway(&app, "a", 10).await;
+    let b = gateway(&app, "b", 10).await;
+    patch(&app, &a.id, json!({"draining": true})).await;
+    patch(&app, &b.id, json!({"draining": true})).await;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(tenant(&app, &format!("Batch {i}")).await);
+    }
+    let tenants: Vec<TenantId> = ids.iter().map(|t| t.parse().unwrap()).collect();
+    let ga: GatewayId = a.id.parse().unwrap();
+    let gb: GatewayId = b.id.parse().unwrap();
+    delete(&app, &ids[5]).await;
+    // Stopped: no background placement of its own meanwhile.
+    app.stop().await;
+    // Both closed: every tenant is on `default` (unlimited).
+    let counts = exact(&db, "seven creates, one deleted");
+    assert_eq!(
+        (
+            held_in(&counts, DEFAULT),
+            held_in(&counts, &a.id),
+            held_in(&counts, &b.id)
+        ),
+        (6, 0, 0)
+    );
+    let mut conn = db.connect();
+    let now = tenant_core::now();
+    let placed = |t: TenantId, g: GatewayId| Placement {
+        gateway_id: Some(g),
+        ..Placement::on_default(t)
+    };
+    // Every tenant on `a`, the bare one included (a new row), the others replaced.
+    let mut next: Vec<Placement> = tenants[..5].iter().map(|t| placed(*t, ga)).collect();
+    next.push(placed(bare_id, ga));
+    let revision = config_revision::current(&mut conn).unwrap();
+    write_transaction(&mut conn, |c| {
+        set_placements(&mut lock_fleet(c)?, &next, now)
+    })
+    .unwrap();
+    assert!(config_revision::current(&mut conn).unwrap() > revision);
+    let counts = exact(&db, "six placed on a");
+    assert_eq!(
+        (
+            held_in(&counts, DEFAULT),
+            held_in(&counts, &a.id),
+            held_in(&counts, &b.id)
+        ),
+        (0, 6, 0)
+    );
+    // Three move to `b`, one is unplaced, one stays (written again unchanged).
+    let moving = Placement {
+        target_gateway_id: Some(gb),
+        state: PlacementState::Moving,
+        ..placed(tenants[0], ga)
+    };
+    let unplaced = Placement {
+        gateway_id: None,
+        state: PlacementState::Unplaced,
+        ..Placement::on_default(tenants[1])
+    };
+    let next = vec![
+        moving,
+        unplaced,
+        placed(tenants[2], gb),
+        placed(tenants[3], gb),
+        placed(tenants[4], ga),
+    ];
+    write_transaction(&mut conn, |c| {
+        set_placements(&mut lock_fleet(c)?, &next, now)
+    })
+    .unwrap();
+    let counts = exact(&db, "three to b, one unplaced");
+    assert_eq!((held_in(&counts, &a.id), held_in(&counts, &b.id)), (2, 3));
+    // Read back in the order asked, a tenant of no row on `default`.
+    let asked = [tenants[3], tenants[0], tenants[1], tenants[4]];
+    assert_eq!(
+        placements(&mut conn, &asked).unwrap(),
+        vec![next[3], next[0], next[1], next[4]]
+    );
+    // A batch naming a deleted tenant is refused whole.
+    let refused = write_transaction(&mut conn, |c| {
+        set_placements(
+            &mut lock_fleet(c)?,
+            &[placed(tenants[4], gb), placed(tenants[5], gb)],
+            now,
+        )
+    });
+    assert!(
+        matches!(refused, Err(StoreError::NotFound("tenant"))),
+        "{refused:?}"
+    );
+    assert_eq!(exact(&db, "a refused batch"), counts);
+    assert_eq!(
+        placements(&mut conn, &[tenants[4]]).unwrap(),
+        vec![placed(tenants[4], ga)]
+    );
 }

@@ -33,7 +33,7 @@ use tenant_store::{AnyConnection, write_transaction};
 
 use super::FleetConfig;
 use super::events::{self, Lapse};
-use super::shared::{loads, record_change};
+use super::shared::{Changes, loads};
 use crate::error::{ServiceError, ServiceResult};
 
 /// Tenants an expired gateway still holds that were not failed over.
@@ -147,20 +147,21 @@ fn complete_moves_from(
     source: &tenant_core::GatewayId,
     now: DateTime<Utc>,
 ) -> ServiceResult<usize> {
-    let moving = gateways::moving_from(c, source)?;
-    for p in &moving {
+    let mut changes = Changes::default();
+    for p in gateways::moving_from(c, source)? {
         let next = Placement {
             gateway_id: p.target_gateway_id,
             target_gateway_id: None,
             state: PlacementState::Placed,
             moving_since: None,
             move_revision: None,
-            ..*p
+            ..p
         };
-        gateways::set_placement(c, &next, now)?;
-        record_change(c, ctx, &next, "tenant.moved", Some("lease_expired"), now)?;
+        changes.push(ctx, next, "tenant.moved", Some("lease_expired"), now);
     }
-    Ok(moving.len())
+    let done = changes.len();
+    changes.write(c, now)?;
+    Ok(done)
 }
 
 /// Re-places the tenants `held` by the expired shared gateway `down` (in creation order) on the
@@ -177,6 +178,7 @@ fn fail_over(
     let fleet = loads(c, cfg, now)?;
     let (wants, asked) = super::placement::wants_of(cfg, held);
     let mut left = 0;
+    let mut changes = Changes::default();
     for (tenant_id, to) in drain_plan(&fleet, *down, &wants) {
         let Some(to) = to else {
             left += 1;
@@ -192,15 +194,8 @@ fn fail_over(
             move_revision: None,
             dedicated: asked.contains(&tenant_id),
         };
-        gateways::set_placement(c, &next, now)?;
-        record_change(
-            c,
-            ctx,
-            &next,
-            "tenant.failed_over",
-            Some("lease_expired"),
-            now,
-        )?;
+        changes.push(ctx, next, "tenant.failed_over", Some("lease_expired"), now);
     }
+    changes.write(c, now)?;
     Ok(left)
 }

@@ -27,7 +27,7 @@ use tenant_store::{AnyConnection, purge, write_transaction};
 use tokio::sync::Notify;
 
 use super::FleetConfig;
-use super::shared::{loads, record_change, want_of};
+use super::shared::{Changes, loads, want_of};
 use super::{events, metrics};
 use crate::error::ServiceResult;
 
@@ -209,23 +209,23 @@ fn place_batch(
             (w.tenant_id, want_of(cfg, plan, w.dedicated))
         })
         .collect();
-    let mut placed = 0;
-    for (tenant_id, to) in place_plan(&mut fleet, &wants) {
+    let mut changes = Changes::default();
+    // The plan answers in the order it was asked: each answer is its waiting tenant's.
+    for (waiting, (tenant_id, to)) in batch.iter().zip(place_plan(&mut fleet, &wants)) {
         let Some(to) = to else { continue };
+        debug_assert_eq!(waiting.tenant_id, tenant_id);
         let next = Placement {
             gateway_id: Some(to),
             state: PlacementState::Placed,
             // Kept: it placed the tenant here, and holds when it moves later.
-            dedicated: batch
-                .iter()
-                .any(|w| w.tenant_id == tenant_id && w.dedicated),
+            dedicated: waiting.dedicated,
             ..Placement::on_default(tenant_id)
         };
-        gateways::set_placement(c, &next, now)?;
-        record_change(c, ctx, &next, "tenant.placed", Some(trigger.as_str()), now)?;
+        changes.push(ctx, next, "tenant.placed", Some(trigger.as_str()), now);
         events::tenant_placed(c, &tenant_id, &to, trigger.as_str(), now)?;
-        placed += 1;
     }
+    let placed = changes.len();
+    changes.write(c, now)?;
     let full = i64::try_from(batch.len()).unwrap_or(i64::MAX) >= BATCH;
     Ok(Step {
         placed,

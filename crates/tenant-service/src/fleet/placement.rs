@@ -31,7 +31,7 @@ use tenant_store::{AnyConnection, StoreResult, tenants, write_transaction};
 
 pub(super) use super::shared::record_change;
 pub use super::shared::{default_is_counted, loads, want_of};
-use super::shared::{details_of, loads_with, record_details};
+use super::shared::{Changes, details_of, loads_with, record_details};
 use super::{FleetConfig, FleetConflict};
 use crate::error::{ServiceError, ServiceResult};
 
@@ -354,6 +354,7 @@ pub fn drain_moves(
     let fleet = loads(c, cfg, now)?;
     let (wants, asked) = wants_of(cfg, &gateways::held_by(c, drained)?);
     let mut report = DrainReport::default();
+    let mut changes = Changes::default();
     for (tenant_id, to) in drain_plan(&fleet, *drained, &wants) {
         let Some(to) = to else {
             report.remaining += 1;
@@ -369,10 +370,10 @@ pub fn drain_moves(
             move_revision: None,
             dedicated: asked.contains(&tenant_id),
         };
-        gateways::set_placement(c, &next, now)?;
-        record(c, ctx, &next, "tenant.placement_requested", now)?;
-        report.moving += 1;
+        changes.push(ctx, next, "tenant.placement_requested", None, now);
     }
+    report.moving = changes.len();
+    changes.write(c, now)?;
     Ok(report)
 }
 
@@ -416,11 +417,15 @@ pub fn complete_released(
     let now = tenant_core::now();
     let done = write_transaction(conn, |c| {
         let c = &mut gateways::lock_fleet(c)?;
-        let mut done = 0;
-        for id in released {
-            let p = gateways::placement(c, id)?;
+        let mut changes = Changes::default();
+        let mut seen = HashSet::with_capacity(released.len());
+        for p in gateways::placements(c, released)? {
             let proven = p.move_revision.is_some_and(|v| v <= served_revision);
-            if p.state != PlacementState::Moving || p.gateway_id != Some(*source) || !proven {
+            if p.state != PlacementState::Moving
+                || p.gateway_id != Some(*source)
+                || !proven
+                || !seen.insert(p.tenant_id)
+            {
                 continue;
             }
             let next = Placement {
@@ -431,10 +436,10 @@ pub fn complete_released(
                 move_revision: None,
                 ..p
             };
-            gateways::set_placement(c, &next, now)?;
-            record(c, ctx, &next, "tenant.moved", now)?;
-            done += 1;
+            changes.push(ctx, next, "tenant.moved", None, now);
         }
+        let done = changes.len();
+        changes.write(c, now)?;
         Ok::<_, ServiceError>(done)
     })?;
     // Moves left unstamped by a crash after their commit get their (later, so safe) revision.

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use tenant_core::{GatewayLoad, Plan, Want};
-use tenant_store::audit::{self, AuditContext};
+use tenant_store::audit::{self, AuditContext, AuditRow};
 use tenant_store::gateways::{self, Placement};
 use tenant_store::{AnyConnection, StoreResult};
 
@@ -90,11 +90,22 @@ pub(super) fn record_change(
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
+    audit::insert_row(c, &change_row(ctx, p, action, reason, now))
+}
+
+/// The audit row of a placement change ([`record_change`]).
+fn change_row(
+    ctx: &AuditContext,
+    p: &Placement,
+    action: &str,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> AuditRow {
     let mut details = details_of(p);
     if let Some(reason) = reason {
         details["reason"] = json!(reason);
     }
-    record_details(c, ctx, p, action, details, now)
+    details_row(ctx, p, action, details, now)
 }
 
 /// The audit details of a placement: its state, its gateway and the one it is moving to.
@@ -115,8 +126,18 @@ pub(super) fn record_details(
     details: serde_json::Value,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    audit::record(
-        c,
+    audit::insert_row(c, &details_row(ctx, p, action, details, now))
+}
+
+/// The audit row of a change of `p` with these `details`.
+fn details_row(
+    ctx: &AuditContext,
+    p: &Placement,
+    action: &str,
+    details: serde_json::Value,
+    now: DateTime<Utc>,
+) -> AuditRow {
+    audit::row(
         ctx,
         event(
             &p.tenant_id,
@@ -127,4 +148,43 @@ pub(super) fn record_details(
         ),
         now,
     )
+}
+
+/// Placement changes of many tenants made together (a drain, a failover, moves completed, a
+/// batch of waiting tenants placed), each with its audit entry, written at once by
+/// [`Changes::write`] ([`gateways::set_placements`]): a few statements whatever their number.
+#[derive(Debug, Default)]
+pub(super) struct Changes {
+    placements: Vec<Placement>,
+    audit: Vec<AuditRow>,
+}
+
+impl Changes {
+    /// Adds a tenant's next placement (each tenant at most once) and its audit entry.
+    pub(super) fn push(
+        &mut self,
+        ctx: &AuditContext,
+        next: Placement,
+        action: &str,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) {
+        self.audit.push(change_row(ctx, &next, action, reason, now));
+        self.placements.push(next);
+    }
+
+    /// How many changes there are.
+    pub(super) fn len(&self) -> usize {
+        self.placements.len()
+    }
+
+    /// Stores every change and its audit entry, in the fleet lock's transaction.
+    pub(super) fn write(
+        self,
+        c: &mut gateways::FleetLock<'_>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        gateways::set_placements(c, &self.placements, now)?;
+        audit::insert_rows(c, &self.audit)
+    }
 }
