@@ -30,8 +30,8 @@ use tenant_store::gateways::{self, Placement};
 use tenant_store::{AnyConnection, StoreResult, tenants, write_transaction};
 
 pub(super) use super::shared::record_change;
-pub use super::shared::{default_is_counted, loads, want_of};
 use super::shared::{Changes, details_of, loads_with, record_details};
+pub use super::shared::{default_is_counted, loads, want_of};
 use super::{FleetConfig, FleetConflict};
 use crate::error::{ServiceError, ServiceResult};
 
