@@ -581,6 +581,14 @@ async fn the_cli_changes_the_wish() {
     let out = cli_dedicated(&db, &[&id, "--on"]);
     crate::config_sync::succeed(&out);
     assert_eq!(wish_entries(&app).await.len(), 1);
+    // No cell left for another: an error saying why, and nothing changed.
+    let other = create(&app, &json!({"name": "Cli Other"})).await;
+    let out = cli_dedicated(&db, &[&other, "--on"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no dedicated gateway has room"), "{stderr}");
+    assert_eq!(where_is(&app, &other).await, on(&pool.id, false));
+    assert_eq!(wish_entries(&app).await.len(), 1);
     crate::fleet_loads::exact(&db, "the CLI's wish");
 }
 
