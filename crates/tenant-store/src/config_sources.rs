@@ -4,6 +4,8 @@
 //! The stamps are streamed from one sequential scan per table (three small columns; the rows
 //! are never collected), in storage order, so listing 100k tenants and 200k channels costs no
 //! more memory than a row, and loading changed tenants in that order reads neighbouring pages.
+//! For a gateway of a fleet (other than `default`) only the tenants placed on it are listed,
+//! found through the index of their placement rows: its share of the store, not a scan of it.
 //! A stamp's `version` is a hash of the row's `updated_at` as stored (read as text: parsing
 //! 300k timestamps was most of the listing's time) and, for a channel, its kind: it changes
 //! whenever the row is written. A tenant whose own or channels' versions changed, or whose
@@ -16,11 +18,11 @@ use diesel::connection::DefaultLoadingMode;
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
-use tenant_core::{Channel, Tenant, TenantId, TenantStatus};
+use tenant_core::{Channel, GatewayId, Tenant, TenantId, TenantStatus};
 
 use crate::channels::ChannelRow;
 use crate::crypto::KeyRing;
-use crate::schema::{channels, tenants};
+use crate::schema::{channels, tenant_placements, tenants};
 use crate::tenants::TenantRow;
 use crate::{AnyConnection, StoreError, StoreResult};
 
@@ -64,23 +66,46 @@ fn corrupt(table: &'static str, id: &str, reason: String) -> StoreError {
     }
 }
 
-/// Calls `f` with the stamp of every tenant, in storage order; `period` (`YYYY-MM`, the current
-/// month) decides which tenants have used up their message quota.
+/// The subquery of [`placed_on`].
+type PlacedOn = diesel::dsl::Select<
+    diesel::dsl::Filter<
+        diesel::dsl::Filter<
+            tenant_placements::table,
+            diesel::dsl::Eq<tenant_placements::state, &'static str>,
+        >,
+        diesel::dsl::Eq<tenant_placements::gateway_id, String>,
+    >,
+    tenant_placements::tenant_id,
+>;
+
+/// The ids of the tenants placed on `gateway` (a subquery: the tenants and channels listed for
+/// a gateway other than `default` are found through its placement rows' index).
+fn placed_on(gateway: &GatewayId) -> PlacedOn {
+    tenant_placements::table
+        .filter(tenant_placements::state.eq("placed"))
+        .filter(tenant_placements::gateway_id.eq(gateway.to_string()))
+        .select(tenant_placements::tenant_id)
+}
+
+/// Calls `f` with the stamp of every tenant, or with `only_on`, of every tenant placed on that
+/// gateway (its placement rows' index, then each tenant by its key: a gateway's share of the
+/// store, not a scan of it); in storage order. `period` (`YYYY-MM`, the current month) decides
+/// which tenants have used up their message quota.
 pub fn for_each_tenant_stamp(
     conn: &mut AnyConnection,
+    only_on: Option<&GatewayId>,
     period: &str,
     mut f: impl FnMut(TenantStamp),
 ) -> StoreResult<()> {
-    let rows = tenants::table
-        .filter(tenants::deleted_at.is_null())
-        .select((
-            tenants::id,
-            tenants::status,
-            sql::<Text>(UPDATED_AT_TEXT),
-            tenants::quota_exceeded_period,
-        ))
-        .load_iter::<(String, String, String, Option<String>), DefaultLoadingMode>(conn)?;
-    for row in rows {
+    let live = tenants::table.filter(tenants::deleted_at.is_null());
+    let columns = (
+        tenants::id,
+        tenants::status,
+        sql::<Text>(UPDATED_AT_TEXT),
+        tenants::quota_exceeded_period,
+    );
+    type Row = (String, String, String, Option<String>);
+    let mut each = |row: QueryResult<Row>| -> StoreResult<()> {
         let (id, status, updated_at, exceeded) = row?;
         let tenant: TenantId = id
             .parse()
@@ -93,23 +118,44 @@ pub fn for_each_tenant_stamp(
             version: version(&[&status, &updated_at, over]),
             quota_exceeded,
         });
+        Ok(())
+    };
+    match only_on {
+        None => {
+            for row in live
+                .select(columns)
+                .load_iter::<Row, DefaultLoadingMode>(conn)?
+            {
+                each(row)?;
+            }
+        }
+        Some(gateway) => {
+            for row in live
+                .filter(tenants::id.eq_any(placed_on(gateway)))
+                .select(columns)
+                .load_iter::<Row, DefaultLoadingMode>(conn)?
+            {
+                each(row)?;
+            }
+        }
     }
     Ok(())
 }
 
-/// Calls `f` with the stamp of every channel, in storage order.
+/// Calls `f` with the stamp of every channel, or with `only_on`, of every channel of the
+/// tenants placed on that gateway (as [`for_each_tenant_stamp`]); in storage order.
 pub fn for_each_channel_stamp(
     conn: &mut AnyConnection,
+    only_on: Option<&GatewayId>,
     mut f: impl FnMut(ChannelStamp),
 ) -> StoreResult<()> {
-    let rows = channels::table
-        .select((
-            channels::tenant_id,
-            channels::kind,
-            sql::<Text>(UPDATED_AT_TEXT),
-        ))
-        .load_iter::<(String, String, String), DefaultLoadingMode>(conn)?;
-    for row in rows {
+    let columns = (
+        channels::tenant_id,
+        channels::kind,
+        sql::<Text>(UPDATED_AT_TEXT),
+    );
+    type Row = (String, String, String);
+    let mut each = |row: QueryResult<Row>| -> StoreResult<()> {
         let (tenant_id, kind, updated_at) = row?;
         let parsed: TenantId = tenant_id
             .parse()
@@ -118,6 +164,26 @@ pub fn for_each_channel_stamp(
             tenant_id: parsed,
             version: version(&[&kind, &updated_at]),
         });
+        Ok(())
+    };
+    match only_on {
+        None => {
+            for row in channels::table
+                .select(columns)
+                .load_iter::<Row, DefaultLoadingMode>(conn)?
+            {
+                each(row)?;
+            }
+        }
+        Some(gateway) => {
+            for row in channels::table
+                .filter(channels::tenant_id.eq_any(placed_on(gateway)))
+                .select(columns)
+                .load_iter::<Row, DefaultLoadingMode>(conn)?
+            {
+                each(row)?;
+            }
+        }
     }
     Ok(())
 }

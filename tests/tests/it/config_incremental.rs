@@ -254,11 +254,11 @@ fn stamps_change_with_every_write_and_batches_load_whole_tenants() {
     let keys = test_keys();
     let stamps = |conn: &mut _| {
         let mut all: HashMap<TenantId, (bool, u64, Vec<u64>)> = HashMap::new();
-        config_sources::for_each_tenant_stamp(conn, "2000-01", |s| {
+        config_sources::for_each_tenant_stamp(conn, None, "2000-01", |s| {
             all.insert(s.id, (s.active, s.version, Vec::new()));
         })
         .unwrap();
-        config_sources::for_each_channel_stamp(conn, |s| {
+        config_sources::for_each_channel_stamp(conn, None, |s| {
             let entry = all.get_mut(&s.tenant_id).unwrap();
             entry.2.push(s.version);
             entry.2.sort();

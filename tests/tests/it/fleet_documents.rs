@@ -159,4 +159,48 @@ async fn a_change_to_one_tenant_renders_only_its_gateways_document_again() {
             "the served tag of {g}"
         );
     }
+
+    // One tenant's channel changed, then another's deleted (a tenant's stamp is its channels'
+    // too, and each gateway lists only its own tenants' channels): only their gateway renders
+    // again, and its document follows.
+    let channel_on = gateways[2];
+    let [first_there, second_there] = [&placed[&channel_on][0], &placed[&channel_on][1]];
+    let r = app
+        .patch(
+            &format!("/tenants/{first_there}/channels/telegram"),
+            &json!({"enabled": false}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = app
+        .request(
+            Method::DELETE,
+            &format!("/tenants/{second_there}/channels/telegram"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let third = refresh(&db, &database, &cache, &all).await;
+    for g in &all {
+        let expected = if *g == channel_on { 2 } else { 0 };
+        assert_eq!(third[g].1.rendered, expected, "{g}: {:?}", third[g]);
+        assert_eq!(
+            third[g].0 == second[g].0,
+            *g != channel_on,
+            "the tag of {g}"
+        );
+    }
+    let token = &tokens.iter().find(|(id, _)| *id == channel_on).unwrap().1;
+    let doc = app
+        .request_as(Some(token), Method::GET, "/config", None)
+        .await;
+    assert_eq!(doc.status, StatusCode::OK, "{}", doc.text);
+    let accounts = doc.body["channels"]["telegram"]["accounts"]
+        .as_object()
+        .map_or(0, serde_json::Map::len);
+    assert_eq!(
+        accounts, 0,
+        "neither channel is served any more: {}",
+        doc.text
+    );
 }

@@ -2,11 +2,12 @@
 //!
 //! A request reads the config revision (one small query). When the variant's document is of that
 //! revision (or newer) it is served as is, or answered 304. Otherwise one request refreshes it
-//! while the others wait: it lists a stamp of every tenant and channel (two sequential scans of
-//! three small columns), compares them with the stamps of what the document holds, loads only the
-//! tenants that changed (in batches), re-renders those and reassembles the document from cached
-//! chunks (see [`tenant_configgen::IncrementalConfig`]). A deleted tenant is one whose stamp is
-//! gone; a suspended one is taken out without loading it.
+//! while the others wait: it lists a stamp of every tenant and channel of its gateway (for
+//! `default`, two sequential scans of three small columns; for another gateway, its tenants
+//! found through their placement rows), compares them with the stamps of what the document
+//! holds, loads only the tenants that changed (in batches), re-renders those and reassembles
+//! the document from cached chunks (see [`tenant_configgen::IncrementalConfig`]). A deleted
+//! tenant is one whose stamp is gone; a suspended one is taken out without loading it.
 //!
 //! The stamps are read after the revision and the rows after the stamps, so what is loaded is at
 //! least as new as the stamp recorded for it: a change that lands in between shows up as a new
@@ -227,16 +228,23 @@ impl VariantCache {
         let started = Instant::now();
         let revision = config_revision::current(conn)?;
         // Only the gateway's own tenants (read after the revision, like everything else): the
-        // others are "gone" from its document.
-        let members = gateways::members(conn, &variant.gateway)?;
+        // others are "gone" from its document. A gateway other than `default` lists only the
+        // tenants placed on it (through its placement rows), so a change anywhere costs each
+        // polling gateway its share of the store, not a scan of it; `default` holds every tenant
+        // but those placed elsewhere, so it lists every tenant and leaves those out.
+        let only_on = (!variant.gateway.is_default()).then_some(&variant.gateway);
+        let members = match only_on {
+            Some(_) => None,
+            None => Some(gateways::members(conn, &variant.gateway)?),
+        };
         // Every tenant of the gateway, in storage order: (id, active, stamp of it and its
         // channels, quota used up this month). Filtered while listing, so that the kept buffer
         // is the size of this gateway's share, not of the whole store: 50 gateways' buffers of
         // 100k entries each were 200 MB.
         let listed = &mut self.listed;
         listed.clear();
-        config_sources::for_each_tenant_stamp(conn, &period, |s| {
-            if members.contains(&s.id) {
+        config_sources::for_each_tenant_stamp(conn, only_on, &period, |s| {
+            if members.as_ref().is_none_or(|m| m.contains(&s.id)) {
                 listed.push((s.id, s.active, s.version, s.quota_exceeded));
             }
         })?;
@@ -247,7 +255,7 @@ impl VariantCache {
         let mut index: TenantIdMap<usize> =
             TenantIdMap::with_capacity_and_hasher(listed.len(), Default::default());
         index.extend(listed.iter().enumerate().map(|(i, (id, ..))| (*id, i)));
-        config_sources::for_each_channel_stamp(conn, |s| {
+        config_sources::for_each_channel_stamp(conn, only_on, |s| {
             if let Some((_, _, stamp, _)) = index.get(&s.tenant_id).and_then(|&i| listed.get_mut(i))
             {
                 // Summed, so the order channels are read in does not matter.
