@@ -11,10 +11,11 @@
 //! It runs on an operator's request (`POST /gateways/place-pending`, `gateways place-pending`)
 //! and by itself ([`place_pending_leased`], actor `system`): when a change on this replica may
 //! have made room ([`RoomSignal`]: a gateway created, its capacity changed, reopened, back up
-//! after being down; a tenant deleted or moved away; a waiting tenant's wish changed), and periodically for changes made
-//! elsewhere. The automatic runs take the maintenance lease [`LEASE`], so one replica at a time
-//! does them, and cost one index probe when no tenant waits. And before new tenants are placed
-//! ([`place_waiting_first`]), so that they queue behind the tenants already waiting.
+//! after being down; a tenant deleted or moved away; a waiting tenant's wish changed), and
+//! periodically for changes made elsewhere. The automatic runs take the maintenance lease
+//! [`LEASE`], so one replica at a time does them, and cost one index probe when no tenant waits.
+//! And before new tenants are placed ([`place_waiting_first`]), so that they queue behind the
+//! tenants already waiting.
 
 use std::sync::Mutex;
 use std::time::Duration;

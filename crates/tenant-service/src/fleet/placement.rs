@@ -199,25 +199,7 @@ pub fn request(
                 tenant_id: *tenant_id,
                 dedicated: current.dedicated,
             },
-            // Back to the source it has not left yet (it is in neither document meanwhile).
-            PlacementState::Moving if current.gateway_id == Some(*target) => Placement {
-                target_gateway_id: None,
-                state: PlacementState::Placed,
-                pinned: true,
-                moving_since: None,
-                move_revision: None,
-                ..current
-            },
-            // Elsewhere: leave the source's document first.
-            PlacementState::Placed | PlacementState::Moving => Placement {
-                target_gateway_id: Some(*target),
-                state: PlacementState::Moving,
-                pinned: true,
-                moving_since: current.moving_since.or(Some(now)),
-                // A new target is a new move: stamped afresh once this commits.
-                move_revision: None,
-                ..current
-            },
+            PlacementState::Placed | PlacementState::Moving => sent_to(current, *target, true, now),
         };
         gateways::set_placement(c, &next, now)?;
         record(c, ctx, &next, "tenant.placement_requested", now)?;
@@ -281,28 +263,8 @@ pub fn set_dedicated(
                 full: no_room.full,
                 unavailable: no_room.unavailable,
             })?;
-            if current.gateway_id == Some(to) {
-                // Back to the source it has not left yet (in neither document meanwhile).
-                Placement {
-                    target_gateway_id: None,
-                    state: PlacementState::Placed,
-                    pinned: false,
-                    moving_since: None,
-                    move_revision: None,
-                    ..kept
-                }
-            } else {
-                // Leave the source's document first.
-                Placement {
-                    target_gateway_id: Some(to),
-                    state: PlacementState::Moving,
-                    pinned: false,
-                    moving_since: current.moving_since.or(Some(now)),
-                    // A new target is a new move: stamped afresh once this commits.
-                    move_revision: None,
-                    ..kept
-                }
-            }
+            // Not the gateway it is on: that one does not suit it.
+            sent_to(kept, to, false, now)
         };
         gateways::set_placement(c, &next, now)?;
         let mut details = details_of(&next);
@@ -318,6 +280,32 @@ pub fn set_dedicated(
             Ok((next, changed))
         }
     })
+}
+
+/// Where a placed or moving tenant goes when sent to `to` (another gateway than the one it is
+/// placed on): back to the source it has not left yet, where it is placed at once (it is in
+/// neither document meanwhile); else moving, leaving its source's document first.
+fn sent_to(current: Placement, to: GatewayId, pinned: bool, now: DateTime<Utc>) -> Placement {
+    if current.state == PlacementState::Moving && current.gateway_id == Some(to) {
+        Placement {
+            target_gateway_id: None,
+            state: PlacementState::Placed,
+            pinned,
+            moving_since: None,
+            move_revision: None,
+            ..current
+        }
+    } else {
+        Placement {
+            target_gateway_id: Some(to),
+            state: PlacementState::Moving,
+            pinned,
+            moving_since: current.moving_since.or(Some(now)),
+            // A new target is a new move: stamped afresh once this commits.
+            move_revision: None,
+            ..current
+        }
+    }
 }
 
 /// After a transaction that started moves committed: stamps their revision (see

@@ -71,8 +71,8 @@ pub fn default_is_counted(gateway: &GatewayLoad) -> bool {
 }
 
 /// What a tenant of `plan` wants: a dedicated gateway when its plan is in
-/// `SAAS_DEDICATED_PLANS` or when an operator asked for one (at its creation or later, `dedicated`, see
-/// [`Placement::dedicated`]), else a shared one.
+/// `SAAS_DEDICATED_PLANS` or when an operator asked for one (at its creation or later,
+/// `dedicated`, see [`Placement::dedicated`]), else a shared one.
 pub fn want_of(cfg: &FleetConfig, plan: Plan, dedicated: bool) -> Want {
     if dedicated || cfg.dedicated_plans.contains(&plan) {
         Want::Dedicated
