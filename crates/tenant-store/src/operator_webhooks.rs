@@ -92,6 +92,7 @@ pub fn update(
 
 /// Removes an operator endpoint and its deliveries.
 pub fn delete(conn: &mut AnyConnection, id: Uuid) -> StoreResult<()> {
+    webhooks::lock_for_delete(conn, &id.to_string())?;
     let n = diesel::delete(
         webhook_endpoints::table
             .filter(webhook_endpoints::tenant_id.is_null())

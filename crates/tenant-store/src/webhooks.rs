@@ -400,6 +400,7 @@ pub(crate) fn apply(
 
 /// Removes an endpoint and its deliveries.
 pub fn delete(conn: &mut AnyConnection, tenant_id: &TenantId, id: Uuid) -> StoreResult<()> {
+    lock_for_delete(conn, &id.to_string())?;
     let n = diesel::delete(
         webhook_endpoints::table
             .filter(webhook_endpoints::tenant_id.eq(tenant_id.to_string()))
@@ -408,6 +409,28 @@ pub fn delete(conn: &mut AnyConnection, tenant_id: &TenantId, id: Uuid) -> Store
     .execute(conn)?;
     if n == 0 {
         return Err(StoreError::NotFound("webhook endpoint"));
+    }
+    Ok(())
+}
+
+/// Before an endpoint is deleted, in the deleting transaction (PostgreSQL; SQLite writes one
+/// transaction at a time): locks its deliveries, then its circuit, the order in which a
+/// dispatcher recording a delivery's result takes them (the delivery's row, then the circuit's,
+/// whose insert also locks the endpoint's key). Without this, the delete locks the endpoint
+/// first and its deliveries through the cascade after, and the two deadlock: one of them fails.
+pub(crate) fn lock_for_delete(conn: &mut AnyConnection, endpoint_id: &str) -> StoreResult<()> {
+    use crate::schema::{webhook_deliveries, webhook_endpoint_circuits};
+    if let AnyConnection::Postgresql(pg) = conn {
+        webhook_deliveries::table
+            .filter(webhook_deliveries::endpoint_id.eq(endpoint_id))
+            .select(webhook_deliveries::id)
+            .for_update()
+            .load::<String>(pg)?;
+        webhook_endpoint_circuits::table
+            .filter(webhook_endpoint_circuits::endpoint_id.eq(endpoint_id))
+            .select(webhook_endpoint_circuits::endpoint_id)
+            .for_update()
+            .load::<String>(pg)?;
     }
     Ok(())
 }

@@ -561,7 +561,13 @@ async fn the_cli_changes_the_wish() {
     assert_eq!(where_is(&app, &id).await, on(&pool.id, false));
 
     let out = cli_dedicated(&db, &[&id, "--on"]);
-    let printed: Value = serde_json::from_str(&crate::config_sync::succeed(&out)).unwrap();
+    let stdout = crate::config_sync::succeed(&out);
+    let printed: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: stdout {stdout:?}, stderr {:?}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
     assert_eq!(printed, placement(&app, &id).await);
     assert_eq!(
         (
