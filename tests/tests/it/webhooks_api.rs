@@ -254,3 +254,91 @@ async fn deliveries_to_forbidden_addresses_are_refused_at_send_time() {
     assert_eq!(rx.count(), 0, "no forbidden destination was contacted");
     assert_eq!(d.metrics().snapshot().refused, 9);
 }
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// Deleting an endpoint while a dispatcher records one of its deliveries' results (that
+/// delivery's row locked first, then the endpoint's circuit written, which locks the endpoint's
+/// key) waits for the dispatcher instead of deadlocking with it: before the fix, the delete
+/// locked the endpoint first and the deliveries through its cascade after, and PostgreSQL
+/// failed one of the two (`deadlock detected`, a 500). PostgreSQL only: SQLite writes one
+/// transaction at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_an_endpoint_waits_for_a_delivery_result_being_recorded() {
+    use diesel::connection::Connection;
+    use diesel::prelude::*;
+    use tenant_store::endpoint_circuits::{self, CircuitRow};
+
+    let db = TestDb::new();
+    if db.backend() != "postgres" {
+        eprintln!("skipped: needs PostgreSQL (set TEST_DATABASE_URL)");
+        return;
+    }
+    let app = app(&db).await;
+    let (tenant, endpoint) = tenant_with_endpoint(&app, "https://hooks.example.com/busy").await;
+    let (tid, eid) = (
+        tenant["id"].as_str().unwrap().to_owned(),
+        endpoint["id"].as_str().unwrap().to_owned(),
+    );
+    let r = app
+        .post(&format!("/tenants/{tid}/webhooks/{eid}/test"), &json!({}))
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let (mut recorder, mut watcher) = (db.connect(), db.connect());
+    recorder
+        .transaction(|c| {
+            // The dispatcher's order: the delivery's row, then (below) the circuit.
+            let locked = diesel::sql_query(format!(
+                "UPDATE webhook_deliveries SET attempts = attempts WHERE endpoint_id = '{eid}'"
+            ))
+            .execute(c)?;
+            assert_eq!(locked, 1);
+            let url = format!("/tenants/{tid}/webhooks/{eid}");
+            let deleting = {
+                let client = reqwest::Client::new();
+                let full = format!("{}{url}", app.address);
+                let token = app.operator_token.clone();
+                tokio::spawn(async move {
+                    client
+                        .delete(full)
+                        .bearer_auth(token)
+                        .send()
+                        .await
+                        .unwrap()
+                        .status()
+                })
+            };
+            // Once the delete waits on a lock, the result is recorded: the circuit written.
+            let since = std::time::Instant::now();
+            let waiting = "SELECT count(*) AS n FROM pg_stat_activity \
+                           WHERE wait_event_type = 'Lock' AND datname = current_database()";
+            while diesel::sql_query(waiting)
+                .get_result::<Count>(&mut watcher)
+                .unwrap()
+                .n
+                == 0
+            {
+                assert!(
+                    since.elapsed() < Duration::from_secs(40),
+                    "the delete never waited on the delivery being recorded"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let mut row = CircuitRow::closed(&eid);
+            row.failures = 1;
+            endpoint_circuits::save(c, &row, Utc::now()).expect("the result is recorded");
+            Ok::<_, diesel::result::Error>(deleting)
+        })
+        .map(|deleting| async move {
+            assert_eq!(deleting.await.unwrap(), StatusCode::NO_CONTENT);
+        })
+        .unwrap()
+        .await;
+    let r = app.get(&format!("/tenants/{tid}/webhooks/{eid}")).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    app.stop().await;
+}
