@@ -83,19 +83,24 @@ pub(crate) async fn held(app: &TestApp, id: &str) -> i64 {
     r.body["tenants"].as_i64().unwrap()
 }
 
+/// Gives tenant `id` a Telegram channel (an account the gateway documents serve).
+pub(crate) async fn add_telegram(app: &TestApp, id: &str) {
+    let r = app
+        .post(
+            &format!("/tenants/{id}/channels"),
+            &json!({"channel": "telegram", "credentials": {"botToken": TELEGRAM_TOKEN}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+}
+
 /// With `default` full: gateway `a`, a tenant with a Telegram channel (placed on `a`), then an
 /// empty gateway `b`. Returns the created tenant (with `apiKey`), `a` and `b`.
 async fn tenant_on_a_then_b(app: &TestApp) -> (Value, Gw, Gw) {
     close_default(app).await;
     let a = gateway(app, "a", 5).await;
     let t = app.create_tenant("Moving Co").await;
-    let r = app
-        .post(
-            &format!("/tenants/{}/channels", t["id"].as_str().unwrap()),
-            &json!({"channel": "telegram", "credentials": {"botToken": TELEGRAM_TOKEN}}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    add_telegram(app, t["id"].as_str().unwrap()).await;
     let b = gateway(app, "b", 5).await;
     (t, a, b)
 }

@@ -183,8 +183,6 @@ async fn the_cli_asks_with_dedicated() {
     assert_eq!(where_is(&app, id).await, on(&pool, false));
 }
 
-const TELEGRAM_TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
-
 /// `PATCH /tenants/{tenant}/placement {"dedicated": dedicated}` as the operator.
 async fn wish(app: &TestApp, tenant: &str, dedicated: bool) -> moltbot_saas_tests::TestResponse {
     app.patch(
@@ -227,13 +225,7 @@ async fn the_wish_moves_a_tenant_to_a_dedicated_gateway_and_back_through_the_pro
     let pool = gateway_of(&app, "pool", "shared", 5).await;
     let cell = gateway_of(&app, "cell", "dedicated", 1).await;
     let id = create(&app, &json!({"name": "Moving Co"})).await;
-    let r = app
-        .post(
-            &format!("/tenants/{id}/channels"),
-            &json!({"channel": "telegram", "credentials": {"botToken": TELEGRAM_TOKEN}}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    crate::fleet::add_telegram(&app, &id).await;
     let account = app.get(&format!("/tenants/{id}")).await.body["accountId"]
         .as_str()
         .unwrap()

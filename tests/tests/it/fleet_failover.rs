@@ -26,7 +26,6 @@ use crate::fleet::{Gw, accounts, gateway_of, placement};
 use crate::serve_process::{Secrets, ServeProcess, call};
 
 const DEFAULT: &str = "00000000-0000-0000-0000-000000000000";
-const TELEGRAM_TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
 /// The shortest lease the settings allow, and a short margin: a lease expires after 6 s.
 const LEASE_SECS: u64 = 5;
 const MARGIN_SECS: u64 = 1;
@@ -35,13 +34,7 @@ const MARGIN_SECS: u64 = 1;
 async fn tenant_with_account(app: &TestApp, name: &str) -> (String, String) {
     let t = app.create_tenant(name).await;
     let id = t["id"].as_str().unwrap().to_owned();
-    let r = app
-        .post(
-            &format!("/tenants/{id}/channels"),
-            &json!({"channel": "telegram", "credentials": {"botToken": TELEGRAM_TOKEN}}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    crate::fleet::add_telegram(app, &id).await;
     (id, t["accountId"].as_str().unwrap().to_owned())
 }
 
